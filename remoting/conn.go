@@ -1,0 +1,408 @@
+package remoting
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Handler serves one request. It runs in its own goroutine; ctx is cancelled
+// when the connection or its owner closes, and a handler must return soon
+// after that. The returned command is sent as the reply after its opaque,
+// response flag and serialize type are set from req, so return a fresh
+// command, never a shared one. Return nil to send nothing now: for oneway
+// requests, or to answer later with conn.Reply (a held long-polling pull).
+type Handler func(ctx context.Context, conn *Conn, req *Command) *Command
+
+// ErrConnClosed is returned for writes and invokes on a closed connection.
+var ErrConnClosed = errors.New("remoting: connection closed")
+
+// Connection buffer sizes. Bodies up to inlineBodyMax are copied next to
+// the header and sent with one write; larger ones go out with writev.
+const (
+	readBufferSize = 16 << 10
+	inlineBodyMax  = 4 << 10
+	keepWriteBuf   = 64 << 10
+)
+
+var (
+	// nextOpaque is process-wide, like the Go client's, so opaques from
+	// one process never collide on a shared connection.
+	nextOpaque atomic.Int32
+	nextConnID atomic.Uint64
+)
+
+// endpoint is what Server and Client share: settings, the handler table and
+// the WaitGroup that owns every goroutine either of them starts.
+type endpoint struct {
+	log          *slog.Logger
+	language     string
+	version      int16
+	idleTimeout  time.Duration // 0 = none
+	writeTimeout time.Duration // 0 = none
+	maxInflight  int64         // per connection; 0 = unlimited
+	ctx          context.Context
+	cancel       context.CancelFunc
+	wg           sync.WaitGroup
+
+	hmu      sync.RWMutex
+	handlers map[int16]Handler // guarded by hmu
+}
+
+func (e *endpoint) init(log *slog.Logger, language string, version int16) {
+	if log == nil {
+		log = slog.Default()
+	}
+	if language == "" {
+		language = DefaultLanguage
+	}
+	if version == 0 {
+		version = DefaultVersion
+	}
+	e.log, e.language, e.version = log, language, version
+	e.ctx, e.cancel = context.WithCancel(context.Background())
+	e.handlers = make(map[int16]Handler)
+}
+
+func (e *endpoint) handle(code int16, h Handler) {
+	e.hmu.Lock()
+	defer e.hmu.Unlock()
+	if h == nil {
+		delete(e.handlers, code)
+		return
+	}
+	e.handlers[code] = h
+}
+
+func (e *endpoint) handler(code int16) Handler {
+	e.hmu.RLock()
+	defer e.hmu.RUnlock()
+	return e.handlers[code]
+}
+
+// Conn is one TCP connection, on either side. Its reader goroutine reads
+// frames continuously: responses wake the matching Invoke, requests run in
+// their own goroutines. All methods are safe for concurrent use.
+type Conn struct {
+	ep       *endpoint
+	nc       net.Conn
+	id       uint64
+	remote   string
+	local    string
+	ctx      context.Context // cancelled on close; handed to handlers
+	cancel   context.CancelFunc
+	done     chan struct{} // closed on close
+	once     sync.Once
+	inflight atomic.Int64 // handler goroutines running
+
+	wmu  sync.Mutex // serializes frames on the socket
+	wbuf []byte     // REQUIRES: wmu
+
+	mu struct {
+		sync.Mutex
+		closed  bool
+		pending map[int32]chan *Command // by opaque, for Invoke
+		value   any
+	}
+}
+
+func newConn(ep *endpoint, nc net.Conn) *Conn {
+	c := &Conn{
+		ep:     ep,
+		nc:     nc,
+		id:     nextConnID.Add(1),
+		remote: nc.RemoteAddr().String(),
+		local:  nc.LocalAddr().String(),
+		done:   make(chan struct{}),
+	}
+	c.ctx, c.cancel = context.WithCancel(ep.ctx)
+	c.mu.pending = make(map[int32]chan *Command)
+	return c
+}
+
+// ID returns a process-unique number for this connection.
+func (c *Conn) ID() uint64 { return c.id }
+
+// RemoteAddr returns the peer's "ip:port".
+func (c *Conn) RemoteAddr() string { return c.remote }
+
+// LocalAddr returns our "ip:port" on this connection.
+func (c *Conn) LocalAddr() string { return c.local }
+
+// RemoteAddrPort returns the peer address parsed (the zero value if the
+// connection is not TCP), for callers that encode it as bytes (bornHost).
+func (c *Conn) RemoteAddrPort() netip.AddrPort {
+	if a, ok := c.nc.RemoteAddr().(*net.TCPAddr); ok {
+		return a.AddrPort()
+	}
+	return netip.AddrPort{}
+}
+
+// Done returns a channel closed when the connection closes.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Value returns the value stored with SetValue, or nil.
+func (c *Conn) Value() any {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.mu.value
+}
+
+// SetValue stores one value of the caller's choosing with the connection
+// (for example the client id a heartbeat announced).
+func (c *Conn) SetValue(v any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.mu.value = v
+}
+
+// Close closes the connection. Pending invokes fail with ErrConnClosed and
+// handler contexts are cancelled. It is idempotent.
+func (c *Conn) Close() error {
+	c.closeConn()
+	return nil
+}
+
+func (c *Conn) closeConn() {
+	c.once.Do(func() {
+		c.mu.Lock()
+		c.mu.closed = true
+		c.mu.pending = nil // waiters leave through c.done
+		c.mu.Unlock()
+		close(c.done)
+		c.cancel()
+		_ = c.nc.Close()
+	})
+}
+
+func (c *Conn) isClosed() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// WriteCommand sends cmd as it is, after filling an empty Language and a
+// zero Version with the owner's settings. A failed write closes the
+// connection, because a partial frame leaves the stream unusable.
+func (c *Conn) WriteCommand(cmd *Command) error {
+	if cmd.Language == "" {
+		cmd.Language = c.ep.language
+	}
+	if cmd.Version == 0 {
+		cmd.Version = c.ep.version
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.isClosed() {
+		return ErrConnClosed
+	}
+	buf, err := appendFramePrefix(c.wbuf[:0], cmd)
+	if err != nil {
+		return fmt.Errorf("remoting: encode %v: %w", cmd, err)
+	}
+	if c.ep.writeTimeout > 0 {
+		_ = c.nc.SetWriteDeadline(time.Now().Add(c.ep.writeTimeout))
+	}
+	if len(cmd.Body) <= inlineBodyMax {
+		buf = append(buf, cmd.Body...)
+		_, err = c.nc.Write(buf)
+	} else {
+		bufs := net.Buffers{buf, cmd.Body}
+		_, err = bufs.WriteTo(c.nc)
+	}
+	if cap(buf) <= keepWriteBuf {
+		c.wbuf = buf[:0]
+	} else {
+		c.wbuf = nil // do not pin a large buffer to an idle connection
+	}
+	if err != nil {
+		c.closeConn()
+		return fmt.Errorf("remoting: write to %s: %w", c.remote, err)
+	}
+	return nil
+}
+
+// Reply sends resp, a response built with NewResponse, possibly long after
+// the handler returned nil. The response flag is forced on.
+func (c *Conn) Reply(resp *Command) error {
+	resp.Flag |= FlagResponse
+	return c.WriteCommand(resp)
+}
+
+// Invoke sends req with a fresh opaque and waits for the response with that
+// opaque, until ctx ends or the connection closes. It overwrites
+// req.Opaque and clears the response and oneway flags.
+func (c *Conn) Invoke(ctx context.Context, req *Command) (*Command, error) {
+	req.Opaque = nextOpaque.Add(1)
+	req.Flag &^= FlagResponse | FlagOneway
+	ch := make(chan *Command, 1)
+	c.mu.Lock()
+	if c.mu.closed {
+		c.mu.Unlock()
+		return nil, fmt.Errorf("remoting: invoke code %d on %s: %w", req.Code, c.remote, ErrConnClosed)
+	}
+	c.mu.pending[req.Opaque] = ch
+	c.mu.Unlock()
+
+	if err := c.WriteCommand(req); err != nil {
+		c.forget(req.Opaque)
+		return nil, fmt.Errorf("remoting: invoke code %d: %w", req.Code, err)
+	}
+	select {
+	case resp := <-ch:
+		return resp, nil
+	case <-ctx.Done():
+		c.forget(req.Opaque)
+		return nil, fmt.Errorf("remoting: invoke code %d on %s: %w", req.Code, c.remote, ctx.Err())
+	case <-c.done:
+		select {
+		case resp := <-ch: // it arrived just before the close
+			return resp, nil
+		default:
+		}
+		return nil, fmt.Errorf("remoting: invoke code %d on %s: %w", req.Code, c.remote, ErrConnClosed)
+	}
+}
+
+// InvokeOneway sends req with a fresh opaque and the oneway flag; no reply
+// is expected.
+func (c *Conn) InvokeOneway(req *Command) error {
+	req.Opaque = nextOpaque.Add(1)
+	req.Flag = req.Flag&^FlagResponse | FlagOneway
+	return c.WriteCommand(req)
+}
+
+func (c *Conn) forget(opaque int32) {
+	c.mu.Lock()
+	delete(c.mu.pending, opaque)
+	c.mu.Unlock()
+}
+
+// serve is the reader goroutine. REQUIRES: ep.wg.Add(1) done by the caller.
+func (c *Conn) serve(onConnect, onClose func(*Conn)) {
+	defer c.ep.wg.Done()
+	if onConnect != nil {
+		onConnect(c)
+	}
+	err := c.readLoop()
+	c.logClose(err, c.isClosed()) // before closing, so the line precedes the peer's EOF
+	c.closeConn()
+	if onClose != nil {
+		onClose(c)
+	}
+}
+
+func (c *Conn) readLoop() (err error) {
+	defer func() {
+		// Decoding is written not to panic; this keeps a bug from taking
+		// the process down with it.
+		if r := recover(); r != nil {
+			c.ep.log.Error("remoting: reader panic", "remote", c.remote, "panic", r, "stack", string(debug.Stack()))
+			err = fmt.Errorf("remoting: reader panic: %v", r)
+		}
+	}()
+	fr := NewFrameReader(bufio.NewReaderSize(c.nc, readBufferSize))
+	for {
+		if c.ep.idleTimeout > 0 {
+			_ = c.nc.SetReadDeadline(time.Now().Add(c.ep.idleTimeout))
+		}
+		cmd, err := fr.ReadCommand()
+		if err != nil {
+			return err
+		}
+		if cmd.IsResponse() {
+			c.deliver(cmd)
+			continue
+		}
+		c.dispatch(cmd)
+	}
+}
+
+func (c *Conn) logClose(err error, byUs bool) {
+	log := c.ep.log
+	attrs := []any{"remote", c.remote, "conn", c.id}
+	var ne net.Error
+	switch {
+	case byUs || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed):
+		log.Debug("remoting: connection closed", attrs...)
+	case errors.Is(err, ErrBadFrame), errors.Is(err, ErrFrameTooLarge), errors.Is(err, ErrBadHeader):
+		log.Warn("remoting: closing connection after bad frame", append(attrs, "err", err)...)
+	case errors.As(err, &ne) && ne.Timeout():
+		log.Info("remoting: closing idle connection", append(attrs, "idle", c.ep.idleTimeout)...)
+	default:
+		log.Info("remoting: connection closed", append(attrs, "err", err)...)
+	}
+}
+
+func (c *Conn) deliver(resp *Command) {
+	c.mu.Lock()
+	ch, ok := c.mu.pending[resp.Opaque]
+	if ok {
+		delete(c.mu.pending, resp.Opaque)
+	}
+	c.mu.Unlock()
+	if !ok {
+		// Late reply after a timeout, or a reply to a oneway request.
+		c.ep.log.Debug("remoting: response for unknown opaque", "remote", c.remote, "opaque", resp.Opaque, "code", resp.Code)
+		return
+	}
+	ch <- resp // buffered, never blocks
+}
+
+// dispatch starts a goroutine for req, or refuses it when the connection
+// already has maxInflight handlers running (Java's thread-pool rejection).
+func (c *Conn) dispatch(req *Command) {
+	if c.ep.maxInflight > 0 && c.inflight.Load() >= c.ep.maxInflight {
+		if !req.IsOneway() {
+			resp := NewResponse(req, RespSystemBusy, "too many requests in flight on this connection")
+			_ = c.WriteCommand(resp)
+		}
+		return
+	}
+	c.inflight.Add(1)
+	// The reader goroutine is itself counted in wg, so this Add cannot race
+	// with a Wait that has already seen zero.
+	c.ep.wg.Add(1)
+	go c.runHandler(c.ep.handler(req.Code), req)
+}
+
+func (c *Conn) runHandler(h Handler, req *Command) {
+	defer c.ep.wg.Done()
+	defer c.inflight.Add(-1)
+	resp := c.callHandler(h, req)
+	if resp == nil || req.IsOneway() {
+		return
+	}
+	resp.Opaque = req.Opaque
+	resp.Flag |= FlagResponse
+	resp.SerializeType = req.SerializeType
+	if err := c.WriteCommand(resp); err != nil {
+		c.ep.log.Debug("remoting: reply not sent", "remote", c.remote, "code", req.Code, "err", err)
+	}
+}
+
+func (c *Conn) callHandler(h Handler, req *Command) (resp *Command) {
+	if h == nil {
+		return NewResponse(req, RespRequestCodeNotSupported, fmt.Sprintf("request code %d not supported", req.Code))
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			c.ep.log.Error("remoting: handler panic", "remote", c.remote, "code", req.Code,
+				"panic", r, "stack", string(debug.Stack()))
+			resp = NewResponse(req, RespSystemError, fmt.Sprintf("internal error serving request code %d: %v", req.Code, r))
+		}
+	}()
+	return h(c.ctx, c, req)
+}
