@@ -232,3 +232,35 @@ func BenchmarkAppendRecord1K(b *testing.B) {
 func fmtHost(h netip.AddrPort) string {
 	return h.Addr().String() + ":" + strconv.Itoa(int(h.Port()))
 }
+
+func TestRecordCRC(t *testing.T) {
+	m := sample(rand.New(rand.NewPCG(9, 9)))
+	m.EnableRecordCRC()
+	rec := AppendRecord(nil, m)
+	if !HasCRCSlot(rec) {
+		t.Fatal("no CRC slot")
+	}
+	SetOffsets(rec, 3, 4)
+	SealCRC(rec)
+	if err := VerifyRecordCRC(rec); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := Property(rec[len(rec)-40:], PropCRC32); !ok || len(v) != 10 {
+		t.Fatalf("property %q %v", v, ok)
+	}
+	for i := 0; i < len(rec)-11; i++ {
+		bad := bytes.Clone(rec)
+		bad[i] ^= 0x10
+		if err := VerifyRecordCRC(bad); err == nil && WantsCRC(bad) {
+			t.Fatalf("flip at byte %d not detected", i)
+		}
+	}
+	if err := VerifyRecordCRC(rec[:len(rec)-5]); err == nil {
+		t.Fatal("record without its checksum tail accepted")
+	}
+	// The official client still decodes it, with one extra property.
+	got := primitive.DecodeMessage(rec)
+	if len(got) != 1 || got[0].GetProperty(PropCRC32) == "" || got[0].GetTags() != "TagA" {
+		t.Fatalf("client decode: %v", got)
+	}
+}

@@ -1,0 +1,483 @@
+package commitlog
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/wharfmq/wharf/engine/msg"
+)
+
+// Errors.
+var (
+	// ErrClosed is returned by calls after Close.
+	ErrClosed = errors.New("commitlog: closed")
+	// ErrTooLarge is returned when a record cannot fit in one segment.
+	ErrTooLarge = errors.New("commitlog: record larger than a segment")
+	// ErrOutOfRange is returned by reads outside [MinOffset, Readable).
+	ErrOutOfRange = errors.New("commitlog: offset out of range")
+	// ErrCorruption marks damage that recovery must not cut silently.
+	ErrCorruption = errors.New("commitlog: corruption")
+)
+
+// CommitLog is an append-only log of records in segment files. Append is safe
+// for concurrent use; so are the read methods.
+type CommitLog struct {
+	opts    Options
+	fs      vfs.FS
+	segSize int64
+
+	mu struct {
+		sync.Mutex
+		pos    int64    // end of the reserved (appended) bytes
+		active *segment // segment that pos lies in
+		buf    []byte   // appended bytes not yet handed to the flusher
+		chunks []chunk  // where each part of buf goes
+		err    error    // sticky: set after a write error or Close
+	}
+
+	segMu sync.RWMutex
+	segs  []*segment // ascending and contiguous; the last one is the active one
+
+	waitMu  sync.Mutex
+	cond    sync.Cond
+	werr    error // sticky write/sync error, seen by waiters
+	// needSync asks the flusher for an fsync (WaitSynced under AsyncFlush).
+	needSync bool
+	written atomic.Int64
+	synced  atomic.Int64
+
+	kick    chan struct{} // doorbell for the flusher
+	closing chan struct{}
+	wg      sync.WaitGroup
+
+	// flusher-owned state.
+	spare     []byte
+	lastSeg   *segment // last segment the flusher wrote to
+	ckpt      *checkpointFile
+	lastCkpt  time.Time
+	next      *prewrite // the segment being prepared ahead of the writer
+	onAppend  func(end int64)
+	report    Report
+	closeOnce sync.Once
+}
+
+// chunk is a run of buf bound for one segment.
+type chunk struct {
+	seg        *segment
+	fileOff    int64
+	start, end int
+}
+
+// Open opens or creates the CommitLog in opts.Dir and recovers it.
+func Open(opts Options) (*CommitLog, error) {
+	if err := opts.ensureDefaults(); err != nil {
+		return nil, err
+	}
+	c := &CommitLog{
+		opts:    opts,
+		fs:      opts.FS,
+		segSize: opts.SegmentSize,
+		kick:    make(chan struct{}, 1),
+		closing: make(chan struct{}),
+	}
+	c.cond.L = &c.waitMu
+	if err := MkdirDurable(c.fs, opts.Dir); err != nil {
+		return nil, fmt.Errorf("commitlog: %w", err)
+	}
+	if err := c.recover(); err != nil {
+		c.closeFiles()
+		return nil, err
+	}
+	c.wg.Add(1)
+	go c.flushLoop()
+	c.startPrewrite()
+	return c, nil
+}
+
+// Report is what the last Open found.
+func (c *CommitLog) Report() Report { return c.report }
+
+// SegmentSize is the size of every segment.
+func (c *CommitLog) SegmentSize() int64 { return c.segSize }
+
+// FlushMode is the mode the log was opened with.
+func (c *CommitLog) FlushMode() FlushMode { return c.opts.FlushMode }
+
+// End is the offset after the last appended record (possibly not yet written).
+func (c *CommitLog) End() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.mu.pos
+}
+
+// Written is the offset up to which records are in the files (page cache).
+func (c *CommitLog) Written() int64 { return c.written.Load() }
+
+// Synced is the offset up to which records are durable.
+func (c *CommitLog) Synced() int64 { return c.synced.Load() }
+
+// Readable is the offset below which records may be read and dispatched:
+// Synced under SyncFlush, Written under AsyncFlush.
+func (c *CommitLog) Readable() int64 {
+	if c.opts.FlushMode == SyncFlush {
+		return c.synced.Load()
+	}
+	return c.written.Load()
+}
+
+// MinOffset is the first offset still stored.
+func (c *CommitLog) MinOffset() int64 {
+	c.segMu.RLock()
+	defer c.segMu.RUnlock()
+	if len(c.segs) == 0 {
+		return 0
+	}
+	return c.segs[0].base
+}
+
+// SetAppendHook registers fn, called by the flusher after records up to end
+// became readable. Call before the first Append.
+func (c *CommitLog) SetAppendHook(fn func(end int64)) { c.onAppend = fn }
+
+// Append stores one or more encoded records (concatenated; a batch stays in
+// one segment) and waits until they are acknowledged under the flush mode.
+// patch runs under the append lock once per record, with its physical offset
+// and its bytes at their final place, so the caller can assign queue offsets
+// and the store time in log order. It returns the offset of the first record
+// and the end of the last. A record with msg.FlagRecordCRC gets its
+// checksum property sealed after patch.
+func (c *CommitLog) Append(recs []byte, patch func(phys int64, rec []byte)) (phys, end int64, err error) {
+	phys, end, err = c.AppendNoWait(recs, patch)
+	if err != nil {
+		return phys, end, err
+	}
+	return phys, end, c.Wait(end)
+}
+
+// AppendNoWait is Append without the wait: call Wait(end) before
+// acknowledging.
+func (c *CommitLog) AppendNoWait(recs []byte, patch func(phys int64, rec []byte)) (phys, end int64, err error) {
+	n := int64(len(recs))
+	if n == 0 {
+		return 0, 0, errors.New("commitlog: empty append")
+	}
+	if n+msg.BlankHeaderSize > c.segSize {
+		return 0, 0, fmt.Errorf("%w: %d bytes, segment %d", ErrTooLarge, n, c.segSize)
+	}
+	if err := checkRecords(recs); err != nil {
+		return 0, 0, err
+	}
+	c.mu.Lock()
+	if c.mu.err != nil {
+		err := c.mu.err
+		c.mu.Unlock()
+		return 0, 0, err
+	}
+	off := c.mu.pos - c.mu.active.base
+	if off+n+msg.BlankHeaderSize > c.segSize {
+		if err := c.rollLocked(off); err != nil {
+			c.mu.err = err
+			c.mu.Unlock()
+			c.fail(err)
+			return 0, 0, err
+		}
+		off = 0
+	}
+	phys = c.mu.pos
+	start := len(c.mu.buf)
+	c.mu.buf = append(c.mu.buf, recs...)
+	stored := c.mu.buf[start:]
+	for p := int64(0); p < n; {
+		size := int64(beUint32(stored[p:]))
+		rec := stored[p : p+size]
+		msg.SetOffsets(rec, 0, phys+p)
+		if patch != nil {
+			patch(phys+p, rec)
+		}
+		if msg.WantsCRC(rec) {
+			msg.SealCRC(rec)
+		}
+		p += size
+	}
+	c.addChunkLocked(c.mu.active, off, start, len(c.mu.buf))
+	c.mu.pos += n
+	end = c.mu.pos
+	c.mu.Unlock()
+	c.ring()
+	return phys, end, nil
+}
+
+func beUint32(b []byte) uint32 {
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}
+
+// checkRecords verifies that recs is a whole number of record headers.
+func checkRecords(recs []byte) error {
+	for p := 0; p < len(recs); {
+		size, kind, err := msg.PeekHeader(recs[p:])
+		if err != nil || kind != msg.KindRecord || size > len(recs)-p {
+			return fmt.Errorf("commitlog: malformed record at %d of %d appended bytes", p, len(recs))
+		}
+		if rec := recs[p : p+size]; msg.WantsCRC(rec) && !msg.HasCRCSlot(rec) {
+			return fmt.Errorf("commitlog: record at %d sets FlagRecordCRC without a checksum slot", p)
+		}
+		p += size
+	}
+	return nil
+}
+
+func (c *CommitLog) addChunkLocked(seg *segment, fileOff int64, start, end int) {
+	if k := len(c.mu.chunks); k > 0 {
+		last := &c.mu.chunks[k-1]
+		if last.seg == seg && last.fileOff+int64(last.end-last.start) == fileOff && last.end == start {
+			last.end = end
+			return
+		}
+	}
+	c.mu.chunks = append(c.mu.chunks, chunk{seg: seg, fileOff: fileOff, start: start, end: end})
+}
+
+// rollLocked fills the rest of the active segment with a BLANK record and
+// makes the next segment active.
+// REQUIRES: c.mu held.
+func (c *CommitLog) rollLocked(off int64) error {
+	blank := int(c.segSize - off)
+	start := len(c.mu.buf)
+	c.mu.buf = msg.AppendBlank(c.mu.buf, blank)
+	c.addChunkLocked(c.mu.active, off, start, len(c.mu.buf))
+	nextBase := c.mu.active.base + c.segSize
+	seg, err := c.takeSegment(nextBase)
+	if err != nil {
+		return fmt.Errorf("commitlog: roll to segment %s: %w", SegmentName(nextBase), err)
+	}
+	c.segMu.Lock()
+	c.segs = append(c.segs, seg)
+	c.segMu.Unlock()
+	c.mu.active = seg
+	c.mu.pos = nextBase
+	c.startPrewrite()
+	return nil
+}
+
+func (c *CommitLog) ring() {
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Wait blocks until the bytes before end are acknowledged under the flush
+// mode, or the log fails.
+func (c *CommitLog) Wait(end int64) error {
+	mark := &c.synced
+	if c.opts.FlushMode == AsyncFlush {
+		mark = &c.written
+	}
+	if mark.Load() >= end {
+		return nil
+	}
+	c.waitMu.Lock()
+	defer c.waitMu.Unlock()
+	for mark.Load() < end {
+		if c.werr != nil {
+			return c.werr
+		}
+		c.cond.Wait()
+	}
+	return nil
+}
+
+// WaitSynced blocks until the bytes before end are durable, whatever the
+// flush mode (it asks the flusher for an fsync).
+func (c *CommitLog) WaitSynced(end int64) error {
+	if c.synced.Load() >= end {
+		return nil
+	}
+	c.ring()
+	c.waitMu.Lock()
+	c.needSync = true
+	defer c.waitMu.Unlock()
+	for c.synced.Load() < end {
+		if c.werr != nil {
+			return c.werr
+		}
+		c.cond.Wait()
+	}
+	return nil
+}
+
+// fail records a terminal write error and wakes every waiter.
+func (c *CommitLog) fail(err error) {
+	c.waitMu.Lock()
+	if c.werr == nil {
+		c.werr = err
+		c.opts.Logger.Error("commitlog is read-only after a write error", "err", err)
+	}
+	c.cond.Broadcast()
+	c.waitMu.Unlock()
+	c.mu.Lock()
+	if c.mu.err == nil {
+		c.mu.err = err
+	}
+	c.mu.Unlock()
+}
+
+// Err is the sticky write error, nil while the log accepts appends.
+func (c *CommitLog) Err() error {
+	c.waitMu.Lock()
+	defer c.waitMu.Unlock()
+	return c.werr
+}
+
+// segmentFor returns the segment holding phys.
+// REQUIRES: c.segMu held (read).
+func (c *CommitLog) segmentForLocked(phys int64) *segment {
+	if len(c.segs) == 0 || phys < c.segs[0].base {
+		return nil
+	}
+	i := (phys - c.segs[0].base) / c.segSize
+	if i >= int64(len(c.segs)) {
+		return nil
+	}
+	return c.segs[i]
+}
+
+// ReadAt reads len(p) bytes at phys. The range must lie in one segment and
+// below Readable.
+func (c *CommitLog) ReadAt(p []byte, phys int64) error {
+	end := phys + int64(len(p))
+	if phys < 0 || end > c.Readable() {
+		return fmt.Errorf("%w: [%d, %d) readable below %d", ErrOutOfRange, phys, end, c.Readable())
+	}
+	c.segMu.RLock()
+	seg := c.segmentForLocked(phys)
+	c.segMu.RUnlock()
+	if seg == nil {
+		return fmt.Errorf("%w: %d below the first segment", ErrOutOfRange, phys)
+	}
+	if end > seg.base+c.segSize {
+		return fmt.Errorf("%w: [%d, %d) crosses segment %s", ErrOutOfRange, phys, end, seg)
+	}
+	if _, err := seg.file.ReadAt(p, phys-seg.base); err != nil {
+		return fmt.Errorf("commitlog: read %d bytes at %d: %w", len(p), phys, err)
+	}
+	return nil
+}
+
+// Segments lists the segments, oldest first.
+func (c *CommitLog) Segments() []SegmentInfo {
+	c.segMu.RLock()
+	defer c.segMu.RUnlock()
+	out := make([]SegmentInfo, 0, len(c.segs))
+	for _, s := range c.segs {
+		info := SegmentInfo{Base: s.base, Size: c.segSize}
+		if st, err := s.file.Stat(); err == nil {
+			info.ModTime = st.ModTime()
+		}
+		out = append(out, info)
+	}
+	return out
+}
+
+// SegmentInfo describes one segment.
+type SegmentInfo struct {
+	Base    int64
+	Size    int64
+	ModTime time.Time
+}
+
+// RemoveSegmentsBefore deletes whole segments that end at or before phys and
+// for which keep returns false. The active segment is never removed. It
+// returns the bases removed.
+func (c *CommitLog) RemoveSegmentsBefore(phys int64, keep func(SegmentInfo) bool) ([]int64, error) {
+	c.mu.Lock()
+	active := c.mu.active
+	c.mu.Unlock()
+	var victims []*segment
+	c.segMu.Lock()
+	for len(c.segs) > 1 && c.segs[0] != active && c.segs[0].base+c.segSize <= phys {
+		s := c.segs[0]
+		info := SegmentInfo{Base: s.base, Size: c.segSize}
+		if st, err := s.file.Stat(); err == nil {
+			info.ModTime = st.ModTime()
+		}
+		if keep != nil && keep(info) {
+			break
+		}
+		victims = append(victims, s)
+		c.segs = slices.Delete(c.segs, 0, 1)
+	}
+	c.segMu.Unlock()
+	var removed []int64
+	for _, s := range victims {
+		s.file.Close()
+		if err := c.fs.Remove(c.fs.PathJoin(c.opts.Dir, SegmentName(s.base))); err != nil {
+			return removed, fmt.Errorf("commitlog: remove segment %s: %w", s, err)
+		}
+		removed = append(removed, s.base)
+		c.opts.Logger.Info("segment removed by retention", "segment", s.String())
+	}
+	if len(removed) > 0 {
+		if err := syncDir(c.fs, c.opts.Dir); err != nil {
+			return removed, err
+		}
+	}
+	return removed, nil
+}
+
+// Close flushes and fsyncs everything appended, marks the checkpoint clean
+// and closes the files. Appends after Close fail with ErrClosed.
+func (c *CommitLog) Close() error {
+	var err error
+	c.closeOnce.Do(func() {
+		c.mu.Lock()
+		if c.mu.err == nil {
+			c.mu.err = ErrClosed
+		}
+		c.mu.Unlock()
+		close(c.closing)
+		c.wg.Wait()
+		c.waitMu.Lock()
+		werr := c.werr
+		if werr == nil {
+			c.werr = ErrClosed
+		}
+		c.cond.Broadcast()
+		c.waitMu.Unlock()
+		if werr == nil {
+			err = c.ckpt.write(c.synced.Load(), true)
+		} else {
+			err = werr
+		}
+		if cerr := c.closeFiles(); err == nil {
+			err = cerr
+		}
+	})
+	return err
+}
+
+func (c *CommitLog) closeFiles() error {
+	var err error
+	c.segMu.Lock()
+	for _, s := range c.segs {
+		if cerr := s.file.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("commitlog: close segment %s: %w", s, cerr)
+		}
+	}
+	c.segs = nil
+	c.segMu.Unlock()
+	if c.next != nil && c.next.seg != nil {
+		c.next.seg.file.Close()
+	}
+	if c.ckpt != nil {
+		if cerr := c.ckpt.close(); err == nil {
+			err = cerr
+		}
+	}
+	return err
+}

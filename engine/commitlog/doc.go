@@ -1,0 +1,60 @@
+// Package commitlog is Wharf's CommitLog: every message of every topic,
+// appended to fixed-size segment files in RocketMQ's record format
+// (package msg).
+//
+// # Segments
+//
+// A segment is a file named by the 20-digit decimal offset of its first byte
+// (filenames.go); all segments have the same size (Options.SegmentSize, 1 GiB
+// by default). A record never spans two segments: when a record plus an
+// 8-byte BLANK header does not fit in what is left, the tail is filled with a
+// BLANK record and the record goes to the start of the next segment. Bytes
+// past the end of the log are always zero.
+//
+// # Group commit
+//
+// Appenders copy their encoded records into a shared pending buffer under mu,
+// patch in the physical offset (and, through the caller's callback, queue
+// offsets and store time), ring the flusher's doorbell and wait. The flusher
+// goroutine swaps the pending buffer for a spare one, writes it with one
+// WriteAt per segment touched, and then:
+//
+//   - SyncFlush: fdatasyncs once for everyone pending, then wakes them. So N
+//     concurrent appenders share one write and one fsync.
+//   - AsyncFlush: wakes them after the write (the data is in the page cache
+//     and survives a process crash); a timer fsyncs every FlushInterval, so
+//     power loss costs at most one interval.
+//
+// A sealed segment is fsynced before the flusher moves on. After any write or
+// fsync error the log is read-only until reopened: an fsync cannot be
+// retried safely (the kernel may have dropped the dirty pages).
+//
+// Readers see data up to Readable: the synced offset under SyncFlush (so a
+// consumer never sees a message that a power loss could take back), the
+// written offset under AsyncFlush.
+//
+// # Pre-writing
+//
+// fdatasync into pages that already exist on disk is much cheaper than into
+// newly appended ones (no block allocation, no size change to journal). A
+// background goroutine zero-fills and syncs the next segment ahead of the
+// writer, so a roll finds it ready.
+//
+// # Checkpoint and recovery
+//
+// The file "checkpoint" holds two checksummed slots, written alternately
+// (the newer valid one wins, as bbolt does with its meta pages). A slot
+// records an offset at a record boundary below which everything is durable,
+// and whether the log was closed cleanly. The flusher refreshes it at most
+// once a second, after the fsync that covers it.
+//
+// Open after a clean close trusts the checkpoint and scans nothing. Otherwise
+// it scans from the checkpoint: each record's magic, size, physical offset and
+// body CRC are checked. The first bad or missing record is the end of the
+// log: everything after it is zeroed (and later segments removed), and the
+// Report says where, how much and why. Nothing before the cut is dropped.
+// Under SyncFlush nothing acknowledged lies past the cut, because an
+// acknowledgement waits for an fsync of every byte before it.
+//
+// Lock order: mu, then segMu, then waitMu.
+package commitlog

@@ -1,0 +1,86 @@
+package commitlog
+
+import (
+	"fmt"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// prewrite is a segment being created ahead of the writer.
+type prewrite struct {
+	base int64
+	done chan struct{}
+	seg  *segment // valid after done, when err is nil
+	err  error
+}
+
+// startPrewrite begins preparing the segment after the active one.
+// REQUIRES: c.mu held, or no concurrent appends (Open).
+func (c *CommitLog) startPrewrite() {
+	if c.opts.DisablePrewrite {
+		return
+	}
+	base := c.mu.active.base + c.segSize
+	if c.next != nil && c.next.base == base {
+		return
+	}
+	p := &prewrite{base: base, done: make(chan struct{})}
+	c.next = p
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		defer close(p.done)
+		p.seg, p.err = c.createSegment(base, true)
+	}()
+}
+
+// takeSegment returns the segment at base, ready for writing: the
+// prewritten one if there is one, else a newly created one.
+// REQUIRES: c.mu held.
+func (c *CommitLog) takeSegment(base int64) (*segment, error) {
+	if p := c.next; p != nil && p.base == base {
+		<-p.done
+		c.next = nil
+		if p.err == nil {
+			return p.seg, nil
+		}
+		c.opts.Logger.Warn("prewrite failed; creating the segment directly", "segment", SegmentName(base), "err", p.err)
+	}
+	return c.createSegment(base, false)
+}
+
+// createSegment creates the segment file at base, zero-filled to full size
+// when fill is set, and makes its directory entry durable.
+func (c *CommitLog) createSegment(base int64, fill bool) (*segment, error) {
+	path := c.fs.PathJoin(c.opts.Dir, SegmentName(base))
+	f, err := c.fs.Create(path, vfs.WriteCategoryUnspecified)
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", path, err)
+	}
+	if fill {
+		for off := int64(0); off < c.segSize; off += int64(len(zeroChunk)) {
+			select {
+			case <-c.closing:
+				f.Close()
+				return nil, ErrClosed
+			default:
+			}
+			if err := zeroFill(f, off, min(off+int64(len(zeroChunk)), c.segSize)); err != nil {
+				f.Close()
+				return nil, fmt.Errorf("zero-fill %s: %w", path, err)
+			}
+		}
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("sync %s: %w", path, err)
+		}
+	} else {
+		// Cheap hint; on Linux this is fallocate with KEEP_SIZE.
+		_ = f.Preallocate(0, c.segSize)
+	}
+	if err := syncDir(c.fs, c.opts.Dir); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &segment{base: base, file: f}, nil
+}

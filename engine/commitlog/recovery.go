@@ -1,0 +1,351 @@
+package commitlog
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/wharfmq/wharf/engine/msg"
+)
+
+// Report says what recovery found and did.
+type Report struct {
+	// Clean is true when the last Close was clean and nothing was scanned.
+	Clean bool
+	// From is where the scan started (the checkpoint, or the first segment).
+	From int64
+	// End is the recovered end of the log.
+	End int64
+	// Records and Bytes count what the scan verified.
+	Records int
+	Bytes   int64
+	// CutAt is the offset where a torn or corrupt tail was cut, -1 if none.
+	CutAt int64
+	// CutBytes is the span of non-zero bytes zeroed after CutAt in its
+	// segment.
+	CutBytes int64
+	// Reason says why the scan stopped at CutAt.
+	Reason string
+	// RemovedSegments lists later segments removed with the tail.
+	RemovedSegments []int64
+	// Duration is how long recovery took.
+	Duration time.Duration
+}
+
+// scanWindow is how much of a segment recovery reads at a time.
+const scanWindow = 4 << 20
+
+func (c *CommitLog) recover() error {
+	began := time.Now()
+	rep := Report{CutAt: -1}
+	segs, err := c.openSegments()
+	c.segs = segs
+	if err != nil {
+		return err
+	}
+	cf, cp, found, err := openCheckpoint(c.fs, c.opts.Dir)
+	if err != nil {
+		return err
+	}
+	c.ckpt = cf
+
+	var end int64
+	switch {
+	case len(segs) == 0:
+		if found && cp.offset > 0 {
+			return fmt.Errorf("%w: checkpoint says %d bytes are durable but there are no segments", ErrCorruption, cp.offset)
+		}
+		rep.Clean = found && cp.clean
+	case found && cp.clean:
+		rep.Clean = true
+		rep.From = cp.offset
+		end = cp.offset
+		if err := c.checkInRange(end); err != nil {
+			return err
+		}
+	default:
+		from := segs[0].base
+		if found && cp.offset > from {
+			from = cp.offset
+		}
+		if err := c.checkInRange(from); err != nil {
+			return err
+		}
+		rep.From = from
+		end, err = c.scan(from, &rep)
+		if err != nil {
+			return err
+		}
+	}
+	rep.End = end
+	if err := c.cutAfter(end, &rep); err != nil {
+		return err
+	}
+	if err := c.activate(end); err != nil {
+		return err
+	}
+	if err := c.ckpt.write(end, false); err != nil {
+		return err
+	}
+	c.lastCkpt = time.Now()
+	rep.Duration = time.Since(began)
+	c.report = rep
+	log := c.opts.Logger
+	if rep.CutAt >= 0 {
+		log.Warn("commitlog recovery cut a torn tail", "at", rep.CutAt, "bytes", rep.CutBytes,
+			"reason", rep.Reason, "removedSegments", len(rep.RemovedSegments), "records", rep.Records)
+	}
+	log.Info("commitlog opened", "clean", rep.Clean, "from", rep.From, "end", rep.End,
+		"scannedRecords", rep.Records, "scannedBytes", rep.Bytes, "took", rep.Duration)
+	return nil
+}
+
+// openSegments opens every segment file in the directory, oldest first, and
+// checks that they are contiguous.
+func (c *CommitLog) openSegments() ([]*segment, error) {
+	names, err := c.fs.List(c.opts.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("commitlog: list %s: %w", c.opts.Dir, err)
+	}
+	var bases []int64
+	for _, n := range names {
+		if base, ok := ParseSegmentName(n); ok {
+			bases = append(bases, base)
+		}
+	}
+	slices.Sort(bases)
+	var segs []*segment
+	for i, base := range bases {
+		if base%c.segSize != 0 {
+			return segs, fmt.Errorf("%w: segment %s is not a multiple of the segment size %d", ErrCorruption, SegmentName(base), c.segSize)
+		}
+		if i > 0 && base != bases[i-1]+c.segSize {
+			return segs, fmt.Errorf("%w: segments missing between %s and %s", ErrCorruption, SegmentName(bases[i-1]), SegmentName(base))
+		}
+		path := c.fs.PathJoin(c.opts.Dir, SegmentName(base))
+		f, err := c.fs.OpenReadWrite(path, vfs.WriteCategoryUnspecified)
+		if err != nil {
+			return segs, fmt.Errorf("commitlog: open %s: %w", path, err)
+		}
+		segs = append(segs, &segment{base: base, file: f})
+		st, err := f.Stat()
+		if err != nil {
+			return segs, fmt.Errorf("commitlog: stat %s: %w", path, err)
+		}
+		if st.Size() > c.segSize {
+			return segs, fmt.Errorf("%w: segment %s is %d bytes, larger than the segment size %d", ErrCorruption, SegmentName(base), st.Size(), c.segSize)
+		}
+	}
+	return segs, nil
+}
+
+func (c *CommitLog) checkInRange(off int64) error {
+	first, last := c.segs[0].base, c.segs[len(c.segs)-1].base+c.segSize
+	if off < first || off > last {
+		return fmt.Errorf("%w: checkpoint %d outside the segments [%d, %d]", ErrCorruption, off, first, last)
+	}
+	return nil
+}
+
+// scan verifies records from `from` and returns the end of the last good one.
+func (c *CommitLog) scan(from int64, rep *Report) (int64, error) {
+	pos := from
+	last := c.segs[len(c.segs)-1].base + c.segSize
+	buf := make([]byte, 0, scanWindow)
+	for pos < last {
+		seg := c.segmentForLocked(pos)
+		next, reason, err := c.scanSegment(seg, pos-seg.base, rep, &buf)
+		if err != nil {
+			return 0, err
+		}
+		if reason != "" || next < 0 {
+			// next < 0: stopped inside the segment at -next-1.
+			stop := seg.base + (-next - 1)
+			if reason != "" {
+				rep.CutAt = stop
+				rep.Reason = reason
+			}
+			return stop, nil
+		}
+		pos = seg.base + next
+	}
+	return pos, nil
+}
+
+// scanSegment verifies records in seg from off. It returns next >= 0, the
+// offset in the segment where the following segment's records begin (the
+// segment ended in a BLANK or exactly), or next = -(stop+1) with a reason
+// when the log ends at stop (reason empty: a clean zero end).
+func (c *CommitLog) scanSegment(seg *segment, off int64, rep *Report, buf *[]byte) (next int64, reason string, err error) {
+	winOff := int64(-1) // segment offset of (*buf)[0]
+	read := func(at int64, n int) ([]byte, error) {
+		if winOff >= 0 && at >= winOff && at+int64(n) <= winOff+int64(len(*buf)) {
+			return (*buf)[at-winOff : at-winOff+int64(n)], nil
+		}
+		want := max(n, scanWindow)
+		want = int(min(int64(want), c.segSize-at))
+		if cap(*buf) < want {
+			*buf = make([]byte, want)
+		}
+		*buf = (*buf)[:want]
+		got, err := seg.file.ReadAt(*buf, at)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("commitlog: read %s at %d: %w", seg, at, err)
+		}
+		clear((*buf)[got:]) // past the file's end reads as zero
+		winOff = at
+		return (*buf)[:n], nil
+	}
+	for {
+		left := c.segSize - off
+		if left < msg.BlankHeaderSize {
+			return c.segSize, "", nil
+		}
+		h, err := read(off, msg.BlankHeaderSize)
+		if err != nil {
+			return 0, "", err
+		}
+		size, kind, perr := msg.PeekHeader(h)
+		switch {
+		case perr != nil:
+			return -(off + 1), fmt.Sprintf("bad header at %d: %v", seg.base+off, perr), nil
+		case kind == msg.KindEnd:
+			return -(off + 1), "", nil
+		case kind == msg.KindBlank:
+			if int64(size) != left {
+				return -(off + 1), fmt.Sprintf("blank of %d bytes at %d does not end the segment (%d left)", size, seg.base+off, left), nil
+			}
+			return c.segSize, "", nil
+		}
+		if int64(size) > left {
+			return -(off + 1), fmt.Sprintf("record of %d bytes at %d crosses the segment end", size, seg.base+off), nil
+		}
+		b, err := read(off, size)
+		if err != nil {
+			return 0, "", err
+		}
+		r, derr := msg.Decode(b)
+		if derr == nil {
+			derr = r.VerifyCRC()
+		}
+		if derr == nil {
+			derr = msg.VerifyRecordCRC(b)
+		}
+		if derr == nil && r.PhysOffset != seg.base+off {
+			derr = fmt.Errorf("physical offset field says %d (a stale record)", r.PhysOffset)
+		}
+		if derr != nil {
+			return -(off + 1), fmt.Sprintf("record at %d: %v", seg.base+off, derr), nil
+		}
+		rep.Records++
+		rep.Bytes += int64(size)
+		off += int64(size)
+	}
+}
+
+// cutAfter makes the log end at end: non-zero bytes after it in its segment
+// are zeroed, and later segments removed, so nothing past the end can come
+// back after a later crash.
+func (c *CommitLog) cutAfter(end int64, rep *Report) error {
+	if len(c.segs) == 0 {
+		return nil
+	}
+	keep := len(c.segs)
+	if seg := c.segmentForLocked(end); seg != nil {
+		keep = int((seg.base-c.segs[0].base)/c.segSize) + 1
+		if !rep.Clean {
+			span, err := zeroNonZero(seg.file, end-seg.base, c.segSize)
+			if err != nil {
+				return fmt.Errorf("commitlog: zero tail of %s: %w", seg, err)
+			}
+			if span > 0 {
+				if rep.CutAt < 0 {
+					rep.CutAt = end
+					rep.Reason = "zero header followed by unsynced bytes"
+				}
+				rep.CutBytes = span
+				if err := seg.file.SyncData(); err != nil {
+					return fmt.Errorf("commitlog: sync %s: %w", seg, err)
+				}
+			}
+		}
+	}
+	for _, s := range c.segs[keep:] {
+		s.file.Close()
+		if err := c.fs.Remove(c.fs.PathJoin(c.opts.Dir, SegmentName(s.base))); err != nil {
+			return fmt.Errorf("commitlog: remove segment %s past the end: %w", s, err)
+		}
+		rep.RemovedSegments = append(rep.RemovedSegments, s.base)
+	}
+	c.segs = c.segs[:keep]
+	if len(rep.RemovedSegments) > 0 {
+		// Past a torn tail (already reported) or pre-written and empty.
+		c.opts.Logger.Info("removed segments past the end of the log", "segments", len(rep.RemovedSegments), "end", end)
+		return syncDir(c.fs, c.opts.Dir)
+	}
+	return nil
+}
+
+// zeroNonZero zeroes every 1 MiB block of f in [from, to) that holds a
+// non-zero byte and returns the span from `from` to the last non-zero byte.
+func zeroNonZero(f vfs.File, from, to int64) (int64, error) {
+	buf := make([]byte, len(zeroChunk))
+	var lastNonZero int64 = -1
+	for off := from; off < to; {
+		n := int(min(int64(len(buf)), to-off))
+		got, err := f.ReadAt(buf[:n], off)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return 0, err
+		}
+		if got == 0 {
+			break
+		}
+		if i := lastNonZeroIndex(buf[:got]); i >= 0 {
+			lastNonZero = off + int64(i)
+			if _, err := f.WriteAt(zeroChunk[:got], off); err != nil {
+				return 0, err
+			}
+		}
+		off += int64(got)
+	}
+	if lastNonZero < 0 {
+		return 0, nil
+	}
+	return lastNonZero + 1 - from, nil
+}
+
+func lastNonZeroIndex(b []byte) int {
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] != 0 {
+			return i
+		}
+	}
+	return -1
+}
+
+// activate makes the segment holding end the active one, creating it when
+// end is at a segment boundary past the last file.
+func (c *CommitLog) activate(end int64) error {
+	var active *segment
+	if len(c.segs) > 0 {
+		active = c.segmentForLocked(end)
+	}
+	if active == nil {
+		base := end - end%c.segSize
+		seg, err := c.createSegment(base, false)
+		if err != nil {
+			return fmt.Errorf("commitlog: create segment: %w", err)
+		}
+		c.segs = append(c.segs, seg)
+		active = seg
+	}
+	c.mu.active = active
+	c.mu.pos = end
+	c.lastSeg = active
+	c.written.Store(end)
+	c.synced.Store(end)
+	return nil
+}

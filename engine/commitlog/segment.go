@@ -1,0 +1,67 @@
+package commitlog
+
+import (
+	"fmt"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// segment is one open segment file.
+type segment struct {
+	base int64
+	file vfs.File
+}
+
+func (s *segment) String() string { return SegmentName(s.base) }
+
+// syncDir fsyncs a directory so that created or removed entries are durable.
+func syncDir(fs vfs.FS, dir string) error {
+	d, err := fs.OpenDir(dir)
+	if err != nil {
+		return fmt.Errorf("commitlog: open dir %s: %w", dir, err)
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("commitlog: sync dir %s: %w", dir, err)
+	}
+	return nil
+}
+
+// zeroChunk is shared, read-only zeros for filling files.
+var zeroChunk = make([]byte, 1<<20)
+
+// zeroFill writes zeros over [from, to) of f.
+func zeroFill(f vfs.File, from, to int64) error {
+	for off := from; off < to; {
+		n := min(int64(len(zeroChunk)), to-off)
+		if _, err := f.WriteAt(zeroChunk[:n], off); err != nil {
+			return err
+		}
+		off += n
+	}
+	return nil
+}
+
+// MkdirDurable creates dir and any missing parents, and fsyncs each parent
+// whose listing changed, so the new directories survive a power loss.
+func MkdirDurable(fs vfs.FS, dir string) error {
+	if _, err := fs.Stat(dir); err == nil {
+		return nil
+	}
+	parent := fs.PathDir(dir)
+	if parent != dir && parent != "" && parent != "." {
+		if err := MkdirDurable(fs, parent); err != nil {
+			return err
+		}
+	}
+	if err := fs.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	if parent == "" {
+		parent = "."
+	}
+	return syncDir(fs, parent)
+}
