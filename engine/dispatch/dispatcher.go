@@ -1,0 +1,309 @@
+// Package dispatch follows the CommitLog and derives from it the consume
+// queues (with their tag blooms) and the key index.
+//
+// One owned goroutine reads records between its checkpoint and the log's
+// readable end, writes queue entries in batches together with the new
+// checkpoint (package queue), adds each message's keys and unique id to the
+// index, and then calls the OnDispatch hook with the queues it touched (the
+// broker wakes long-polling pulls from it). Entries become visible to readers
+// only when their batch commits.
+//
+// The queue checkpoint and the index keep separate checkpoints; after a crash
+// the dispatcher replays from the older one. Rewriting a queue entry is
+// idempotent, and the index is only fed records at or past its own
+// checkpoint, so the result equals an uninterrupted run.
+package dispatch
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/wharfmq/wharf/engine/commitlog"
+	"github.com/wharfmq/wharf/engine/msg"
+	"github.com/wharfmq/wharf/engine/queue"
+	"github.com/wharfmq/wharf/index"
+)
+
+// Defaults.
+const (
+	DefaultBatchRecords  = 4096
+	DefaultIndexSyncEvery = time.Second
+)
+
+// Options configure a Dispatcher.
+type Options struct {
+	Log    *commitlog.CommitLog
+	Queues *queue.DB
+	Index  *index.Index
+	Logger *slog.Logger
+	// OnDispatch is called after each committed batch with the queues it
+	// touched and their new states. It runs on the dispatcher goroutine.
+	OnDispatch func(map[queue.Ref]queue.State)
+	// BatchRecords bounds the records per Pebble batch.
+	BatchRecords int
+	// IndexSyncEvery is how often the index is fsynced and checkpointed.
+	IndexSyncEvery time.Duration
+}
+
+// Dispatcher derives queues and index from the CommitLog.
+type Dispatcher struct {
+	opts     Options
+	log      *slog.Logger
+	it       *commitlog.Iterator
+	indexCkp int64 // records below this are already in the index
+	batch    *queue.Batch
+	lastSync time.Time
+
+	mu      sync.Mutex
+	cond    sync.Cond
+	pos     int64 // dispatched up to here (committed)
+	err     error
+	kick    chan struct{}
+	closing chan struct{}
+	done    chan struct{}
+	started bool
+}
+
+// New prepares a dispatcher positioned at the older of the queue and index
+// checkpoints. Call CatchUp and then Start.
+func New(opts Options) (*Dispatcher, error) {
+	if opts.BatchRecords <= 0 {
+		opts.BatchRecords = DefaultBatchRecords
+	}
+	if opts.IndexSyncEvery <= 0 {
+		opts.IndexSyncEvery = DefaultIndexSyncEvery
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	qcp, err := opts.Queues.Checkpoint()
+	if err != nil {
+		return nil, err
+	}
+	icp := opts.Index.Checkpoint()
+	from := min(qcp, icp)
+	if m := opts.Log.MinOffset(); from < m {
+		from = m
+	}
+	d := &Dispatcher{
+		opts:     opts,
+		log:      opts.Logger.With("component", "dispatch"),
+		it:       opts.Log.NewIterator(from),
+		indexCkp: icp,
+		batch:    opts.Queues.NewBatch(),
+		pos:      from,
+		kick:     make(chan struct{}, 1),
+		closing:  make(chan struct{}),
+		done:     make(chan struct{}),
+		lastSync: time.Now(),
+	}
+	d.cond.L = &d.mu
+	if from < qcp || from < icp {
+		d.log.Info("replaying the CommitLog into queues and index", "from", from, "queueCheckpoint", qcp, "indexCheckpoint", icp)
+	}
+	return d, nil
+}
+
+// Pos is the CommitLog offset dispatched so far.
+func (d *Dispatcher) Pos() int64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.pos
+}
+
+// Err is the error that stopped the dispatcher, if any.
+func (d *Dispatcher) Err() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.err
+}
+
+// Notify rings the dispatcher's doorbell; the CommitLog calls it after new
+// records become readable.
+func (d *Dispatcher) Notify() {
+	select {
+	case d.kick <- struct{}{}:
+	default:
+	}
+}
+
+// CatchUp dispatches everything readable now, on the calling goroutine.
+// Use it before Start (at open).
+func (d *Dispatcher) CatchUp() error {
+	return d.run()
+}
+
+// Start launches the dispatcher goroutine.
+func (d *Dispatcher) Start() {
+	d.started = true
+	go d.loop()
+}
+
+func (d *Dispatcher) loop() {
+	defer close(d.done)
+	tick := time.NewTicker(d.opts.IndexSyncEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-d.kick:
+		case <-tick.C:
+		case <-d.closing:
+			return
+		}
+		if err := d.run(); err != nil {
+			d.mu.Lock()
+			d.err = err
+			d.cond.Broadcast()
+			d.mu.Unlock()
+			d.log.Error("dispatcher stopped", "err", err)
+			return
+		}
+	}
+}
+
+// run dispatches up to the readable end and syncs the index when due.
+func (d *Dispatcher) run() error {
+	limit := d.opts.Log.Readable()
+	n := 0
+	for {
+		rec, phys, err := d.it.Next(limit)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("dispatch: read at %d: %w", phys, err)
+		}
+		if err := d.dispatchRecord(rec, phys); err != nil {
+			return err
+		}
+		n++
+		if n >= d.opts.BatchRecords {
+			if err := d.commit(); err != nil {
+				return err
+			}
+			n = 0
+		}
+	}
+	if err := d.commit(); err != nil {
+		return err
+	}
+	if time.Since(d.lastSync) >= d.opts.IndexSyncEvery {
+		return d.syncIndex()
+	}
+	return nil
+}
+
+func (d *Dispatcher) dispatchRecord(rec []byte, phys int64) error {
+	r, err := msg.Decode(rec)
+	if err != nil {
+		return fmt.Errorf("dispatch: record at %d: %w", phys, err)
+	}
+	tran := r.SysFlag & msg.FlagTransactionMask
+	topic := string(r.Topic)
+	tag, _ := msg.Property(r.Properties, msg.PropTags)
+	// Java skips prepared and rolled-back transactional records.
+	if tran != msg.FlagTransactionPrep && tran != msg.FlagTransactionRoll {
+		e := queue.Entry{Phys: phys, Size: int32(len(rec)), TagsCode: msg.TagsCode(tag), StoreTime: r.StoreTimestamp}
+		if err := d.batch.Add(topic, r.QueueID, r.QueueOffset, e); err != nil {
+			return fmt.Errorf("dispatch: record at %d: %w", phys, err)
+		}
+	}
+	if phys >= d.indexCkp && tran != msg.FlagTransactionRoll {
+		var ierr error
+		add := func(key string) {
+			if ierr == nil {
+				ierr = d.opts.Index.Add(topic+"#"+key, phys, r.StoreTimestamp)
+			}
+		}
+		if keys, ok := msg.Property(r.Properties, msg.PropKeys); ok {
+			msg.ForEachKey(keys, add)
+		}
+		if uk, ok := msg.Property(r.Properties, msg.PropUniqKey); ok && uk != "" {
+			add(uk)
+		}
+		if ierr != nil {
+			return fmt.Errorf("dispatch: index record at %d: %w", phys, ierr)
+		}
+	}
+	return nil
+}
+
+// commit writes the pending batch with the new checkpoint.
+func (d *Dispatcher) commit() error {
+	pos := d.it.Pos()
+	if d.batch.Len() == 0 && pos == d.Pos() {
+		return nil
+	}
+	if err := d.batch.SetCheckpoint(pos); err != nil {
+		return err
+	}
+	touched, err := d.batch.Commit()
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	d.pos = pos
+	d.cond.Broadcast()
+	d.mu.Unlock()
+	if d.opts.OnDispatch != nil && len(touched) > 0 {
+		d.opts.OnDispatch(touched)
+	}
+	return nil
+}
+
+func (d *Dispatcher) syncIndex() error {
+	pos := d.Pos()
+	if err := d.opts.Index.Sync(pos); err != nil {
+		return fmt.Errorf("dispatch: sync index: %w", err)
+	}
+	d.indexCkp = max(d.indexCkp, pos)
+	d.lastSync = time.Now()
+	return nil
+}
+
+// WaitFor blocks until everything below phys is dispatched, the dispatcher
+// fails, or the timeout passes.
+func (d *Dispatcher) WaitFor(phys int64, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	timer := time.AfterFunc(timeout, func() {
+		d.mu.Lock()
+		d.cond.Broadcast()
+		d.mu.Unlock()
+	})
+	defer timer.Stop()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for d.pos < phys {
+		if d.err != nil {
+			return d.err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("dispatch: not at %d after %v (at %d)", phys, timeout, d.pos)
+		}
+		d.cond.Wait()
+	}
+	return nil
+}
+
+// Close stops the goroutine, dispatches what is left and syncs the index.
+func (d *Dispatcher) Close() error {
+	if d.started {
+		close(d.closing)
+		<-d.done
+	}
+	var err error
+	if d.Err() == nil {
+		err = d.run()
+		if err == nil {
+			err = d.syncIndex()
+		}
+	}
+	if cerr := d.batch.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

@@ -1,0 +1,265 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/wharfmq/wharf/engine/commitlog"
+	"github.com/wharfmq/wharf/engine/msg"
+	"github.com/wharfmq/wharf/engine/queue"
+)
+
+// GetStatus is the outcome of a Get, named as RocketMQ's GetMessageStatus.
+type GetStatus int
+
+// Statuses (PROTOCOL.md §7.2).
+const (
+	Found GetStatus = iota
+	NoMatchedMessage
+	MessageWasRemoving
+	OffsetFoundNull
+	OffsetOverflowBadly
+	OffsetOverflowOne
+	OffsetTooSmall
+	NoMatchedLogicQueue
+	NoMessageInQueue
+)
+
+var statusNames = [...]string{"FOUND", "NO_MATCHED_MESSAGE", "MESSAGE_WAS_REMOVING", "OFFSET_FOUND_NULL",
+	"OFFSET_OVERFLOW_BADLY", "OFFSET_OVERFLOW_ONE", "OFFSET_TOO_SMALL", "NO_MATCHED_LOGIC_QUEUE", "NO_MESSAGE_IN_QUEUE"}
+
+func (s GetStatus) String() string {
+	if int(s) < len(statusNames) {
+		return statusNames[s]
+	}
+	return fmt.Sprintf("GetStatus(%d)", int(s))
+}
+
+// TagFilter selects messages by tag. A nil filter, or one with All set,
+// matches everything. Codes are msg.TagsCode of each tag; Tags the tags
+// themselves, checked against the stored TAGS property because codes collide.
+type TagFilter struct {
+	All   bool
+	Tags  []string
+	Codes []int64
+}
+
+// NewTagFilter builds a filter for the given tags; none means all.
+func NewTagFilter(tags ...string) *TagFilter {
+	f := &TagFilter{All: len(tags) == 0}
+	for _, t := range tags {
+		if t == "*" {
+			return &TagFilter{All: true}
+		}
+		f.Tags = append(f.Tags, t)
+		f.Codes = append(f.Codes, msg.TagsCode(t))
+	}
+	return f
+}
+
+func (f *TagFilter) all() bool { return f == nil || f.All }
+
+func (f *TagFilter) matchCode(code int64) bool {
+	return f.all() || slices.Contains(f.Codes, code)
+}
+
+func (f *TagFilter) matchRecord(rec []byte) bool {
+	if f.all() {
+		return true
+	}
+	r, err := msg.Decode(rec)
+	if err != nil {
+		return false
+	}
+	tag, _ := msg.Property(r.Properties, msg.PropTags)
+	return slices.Contains(f.Tags, tag)
+}
+
+// GetResult is what Get found.
+type GetResult struct {
+	Status GetStatus
+	// NextOffset is where the next Get should start: after every entry
+	// examined, matched or not.
+	NextOffset int64
+	MinOffset  int64
+	MaxOffset  int64
+	// Data holds the stored records, concatenated, byte for byte.
+	Data []byte
+	// Count is the number of records in Data.
+	Count int
+	// Scanned is the number of queue entries examined; BloomSkipped the
+	// number passed over because a block's bloom ruled the filter out.
+	Scanned      int
+	BloomSkipped int
+}
+
+// Limits of one Get, after RocketMQ's maxTransferBytesOnMessageInMemory and
+// its consume-queue scan bound.
+const (
+	maxGetBytes      = 256 << 10
+	minScanEntries   = 800
+	maxBloomSkipScan = 64 * queue.BlockSize
+)
+
+// Get reads up to maxCount messages of (topic, queueID) from offset that pass
+// the filter. buf, if non-nil, is reused for Data.
+func (s *Store) Get(topic string, queueID int32, offset int64, maxCount int, filter *TagFilter, buf []byte) (GetResult, error) {
+	res := GetResult{Data: buf[:0]}
+	st, ok := s.qdb.State(topic, queueID)
+	res.MinOffset, res.MaxOffset = st.Min, st.Max
+	switch {
+	case !ok:
+		res.Status = NoMatchedLogicQueue
+		return res, nil
+	case st.Max == 0:
+		res.Status = NoMessageInQueue
+		return res, nil
+	case offset < st.Min:
+		res.Status, res.NextOffset = OffsetTooSmall, st.Min
+		return res, nil
+	case offset == st.Max:
+		res.Status, res.NextOffset = OffsetOverflowOne, offset
+		return res, nil
+	case offset > st.Max:
+		res.Status, res.NextOffset = OffsetOverflowBadly, st.Max
+		return res, nil
+	}
+	if maxCount <= 0 {
+		maxCount = 1
+	}
+	scanLimit := max(minScanEntries, maxCount*20)
+	next := offset
+	removed := false
+	var run readRun
+	var err error
+	for next < st.Max && res.Count < maxCount && res.Scanned < scanLimit && len(res.Data) < maxGetBytes {
+		if !filter.all() {
+			skipped, err := s.skipBlocks(topic, queueID, next, st.Max, filter)
+			if err != nil {
+				return res, err
+			}
+			res.BloomSkipped += int(skipped - next)
+			next = skipped
+			if next >= st.Max || res.BloomSkipped >= maxBloomSkipScan {
+				break
+			}
+		}
+		// Scan to the end of this block (so the bloom is consulted again at
+		// the next one) or the scan limit.
+		to := min(st.Max, (next/queue.BlockSize+1)*queue.BlockSize, next+int64(scanLimit-res.Scanned))
+		scanned := next
+		err = s.qdb.Scan(topic, queueID, next, to, func(off int64, e queue.Entry) bool {
+			if res.Count >= maxCount || len(res.Data) >= maxGetBytes && res.Count > 0 {
+				return false
+			}
+			scanned = off + 1
+			res.Scanned++
+			if !filter.matchCode(e.TagsCode) {
+				return true
+			}
+			if e.Phys < s.cl.MinOffset() {
+				removed = true
+				return true
+			}
+			if filter.all() {
+				// Coalesce adjacent records into one read.
+				if !run.extend(e) {
+					if res.Data, err = run.flush(s.cl, res.Data); err != nil {
+						return false
+					}
+					run.start(e)
+				}
+				res.Count++
+				return true
+			}
+			start := len(res.Data)
+			res.Data = slices.Grow(res.Data, int(e.Size))[:start+int(e.Size)]
+			if err = s.cl.ReadAt(res.Data[start:], e.Phys); err != nil {
+				return false
+			}
+			if filter.matchRecord(res.Data[start:]) {
+				res.Count++
+			} else {
+				res.Data = res.Data[:start]
+			}
+			return true
+		})
+		if err != nil {
+			return res, s.readErr(err)
+		}
+		if scanned == next {
+			// Entries missing in the range: a hole.
+			res.Status, res.NextOffset = OffsetFoundNull, to
+			return res, nil
+		}
+		next = scanned
+	}
+	if res.Data, err = run.flush(s.cl, res.Data); err != nil {
+		return res, s.readErr(err)
+	}
+	res.NextOffset = next
+	switch {
+	case res.Count > 0:
+		res.Status = Found
+	case removed:
+		res.Status = MessageWasRemoving
+	default:
+		res.Status = NoMatchedMessage
+	}
+	return res, nil
+}
+
+func (s *Store) readErr(err error) error {
+	if errors.Is(err, commitlog.ErrOutOfRange) {
+		return fmt.Errorf("engine: queue entry points outside the CommitLog: %w", err)
+	}
+	return fmt.Errorf("engine: get: %w", err)
+}
+
+// skipBlocks returns the first offset at or after from whose block's bloom
+// does not rule the filter out.
+func (s *Store) skipBlocks(topic string, queueID int32, from, max int64, f *TagFilter) (int64, error) {
+	for from < max {
+		block := from / queue.BlockSize
+		bloom, err := s.qdb.Bloom(topic, queueID, block)
+		if err != nil {
+			return from, err
+		}
+		if bloom == nil || bloom.MayContainAny(f.Codes) {
+			return from, nil
+		}
+		from = (block + 1) * queue.BlockSize
+	}
+	return min(from, max), nil
+}
+
+// readRun is a run of physically adjacent records read with one ReadAt.
+type readRun struct {
+	phys, end int64
+}
+
+func (r *readRun) extend(e queue.Entry) bool {
+	if r.end == 0 || e.Phys != r.end {
+		return false
+	}
+	r.end += int64(e.Size)
+	return true
+}
+
+func (r *readRun) start(e queue.Entry) { r.phys, r.end = e.Phys, e.Phys+int64(e.Size) }
+
+func (r *readRun) flush(cl *commitlog.CommitLog, dst []byte) ([]byte, error) {
+	if r.end == 0 {
+		return dst, nil
+	}
+	n := int(r.end - r.phys)
+	start := len(dst)
+	dst = slices.Grow(dst, n)[:start+n]
+	err := cl.ReadAt(dst[start:], r.phys)
+	r.phys, r.end = 0, 0
+	if err != nil {
+		return dst[:start], err
+	}
+	return dst, nil
+}

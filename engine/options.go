@@ -1,0 +1,83 @@
+package engine
+
+import (
+	"errors"
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/wharfmq/wharf/engine/commitlog"
+)
+
+// Options configure a Store. Zero values take RocketMQ's defaults.
+type Options struct {
+	// FS holds every file of the store; vfs.Default in production. Tests
+	// pass vfs.NewCrashableMem() and crash CommitLog, Pebble and index at
+	// the same instant.
+	FS vfs.FS
+	// Dir is the data directory (storePathRootDir).
+	Dir string
+	// SegmentSize is the CommitLog segment size (mappedFileSizeCommitLog).
+	SegmentSize int64
+	// FlushMode is commitlog.SyncFlush or AsyncFlush (flushDiskType).
+	FlushMode commitlog.FlushMode
+	// FlushInterval is the ASYNC_FLUSH fsync period (flushIntervalCommitLog).
+	FlushInterval time.Duration
+	// DisablePrewrite turns off zero-filling the next segment ahead.
+	DisablePrewrite bool
+	// MaxMessageSize bounds a message body (maxMessageSize, 4 MiB).
+	MaxMessageSize int
+	// StoreHost is written into every record and message id.
+	StoreHost netip.AddrPort
+	// IndexSlots and IndexEntriesPerFile size the key index files.
+	IndexSlots          int
+	IndexEntriesPerFile int
+	// FileReservedTime is how long segments are kept (fileReservedTime).
+	FileReservedTime time.Duration
+	// DiskMaxUsedRatio removes old segments early when the disk is fuller
+	// than this (diskMaxUsedSpaceRatio, 0.75).
+	DiskMaxUsedRatio float64
+	// RetentionInterval is how often retention runs; 0 = 10 s, < 0 = never.
+	RetentionInterval time.Duration
+	// Logger receives the store's logs.
+	Logger *slog.Logger
+	// OnDispatch is called (on the dispatcher goroutine) with the queues
+	// that just got new entries; the broker wakes long polls from it.
+	OnDispatch func(topic string, queueID int32, maxOffset int64)
+}
+
+// Defaults.
+const (
+	DefaultMaxMessageSize   = 4 << 20
+	DefaultFileReservedTime = 72 * time.Hour
+	DefaultDiskMaxUsedRatio = 0.75
+)
+
+func (o *Options) ensureDefaults() error {
+	if o.Dir == "" {
+		return errors.New("engine: Options.Dir is empty")
+	}
+	if o.FS == nil {
+		o.FS = vfs.Default
+	}
+	if o.MaxMessageSize <= 0 {
+		o.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if !o.StoreHost.IsValid() {
+		o.StoreHost = netip.MustParseAddrPort("127.0.0.1:10911")
+	}
+	if o.FileReservedTime <= 0 {
+		o.FileReservedTime = DefaultFileReservedTime
+	}
+	if o.DiskMaxUsedRatio <= 0 {
+		o.DiskMaxUsedRatio = DefaultDiskMaxUsedRatio
+	}
+	if o.RetentionInterval == 0 {
+		o.RetentionInterval = 10 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return nil
+}

@@ -1,0 +1,91 @@
+package engine
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/wharfmq/wharf/engine/msg"
+	"github.com/wharfmq/wharf/engine/queue"
+)
+
+// PutResult says where a message (or the first of a batch) was stored.
+type PutResult struct {
+	// Phys is the CommitLog offset of the first record.
+	Phys int64
+	// QueueOffset is the queue offset of the first record.
+	QueueOffset int64
+	// Count is the number of records stored.
+	Count int
+	// StoreTime is the store timestamp (ms) of the first record.
+	StoreTime int64
+	// MsgIDs are the offset message ids, one per record.
+	MsgIDs []string
+}
+
+// encodeBuf pools record buffers: encoding allocates nothing in the steady
+// state.
+var encodeBuf = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// Put stores one message and returns after it is acknowledged under the
+// flush mode. The message's Topic and QueueID pick the queue; its queue
+// offset and store time are assigned here.
+func (s *Store) Put(m *msg.Message) (PutResult, error) {
+	return s.PutBatch([]*msg.Message{m})
+}
+
+// PutBatch stores messages of one (topic, queue) contiguously, with
+// consecutive queue offsets, in one append.
+func (s *Store) PutBatch(ms []*msg.Message) (PutResult, error) {
+	if len(ms) == 0 {
+		return PutResult{}, fmt.Errorf("%w: empty batch", ErrIllegal)
+	}
+	bp := encodeBuf.Get().(*[]byte)
+	defer encodeBuf.Put(bp)
+	buf := (*bp)[:0]
+	ref := queue.Ref{Topic: ms[0].Topic, QueueID: ms[0].QueueID}
+	for _, m := range ms {
+		if m.Topic != ref.Topic || m.QueueID != ref.QueueID {
+			return PutResult{}, fmt.Errorf("%w: a batch must go to one queue", ErrIllegal)
+		}
+		if len(m.Body) > s.opts.MaxMessageSize {
+			return PutResult{}, fmt.Errorf("%w: %d bytes, limit %d", ErrMessageTooLarge, len(m.Body), s.opts.MaxMessageSize)
+		}
+		if !m.StoreHost.IsValid() {
+			m.StoreHost = s.opts.StoreHost
+		}
+		m.EnableRecordCRC()
+		if err := m.Validate(); err != nil {
+			return PutResult{}, fmt.Errorf("%w: %v", ErrIllegal, err)
+		}
+		if ref.QueueID < 0 {
+			return PutResult{}, fmt.Errorf("%w: queue id %d", ErrIllegal, ref.QueueID)
+		}
+		buf = msg.AppendRecord(buf, m)
+	}
+	*bp = buf
+	res := PutResult{Count: len(ms), QueueOffset: -1}
+	phys, _, err := s.cl.Append(buf, func(phys int64, rec []byte) {
+		off := s.next[ref]
+		s.next[ref] = off + 1
+		now := max(time.Now().UnixMilli(), s.lastStoreTime)
+		s.lastStoreTime = now
+		msg.SetOffsets(rec, off, phys)
+		msg.SetStoreTimestamp(rec, now)
+		if res.QueueOffset < 0 {
+			res.QueueOffset = off
+			res.StoreTime = now
+		}
+	})
+	if err != nil {
+		return PutResult{}, fmt.Errorf("engine: put to %s/%d: %w", ref.Topic, ref.QueueID, err)
+	}
+	res.Phys = phys
+	res.MsgIDs = make([]string, 0, len(ms))
+	for p := 0; p < len(buf); {
+		size, _, _ := msg.PeekHeader(buf[p:])
+		res.MsgIDs = append(res.MsgIDs, msg.OffsetMsgID(s.opts.StoreHost, phys+int64(p)))
+		p += size
+	}
+	return res, nil
+}

@@ -1,0 +1,139 @@
+package queue
+
+import (
+	"fmt"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/wharfmq/wharf/index"
+)
+
+// Batch collects the dispatcher's writes: entries, states, blooms of blocks
+// completed, and the checkpoint, committed together (without fsync). Only
+// one Batch may be in use at a time.
+type Batch struct {
+	d       *DB
+	b       *pebble.Batch
+	touched map[Ref]State
+	kbuf    []byte
+	vbuf    []byte
+}
+
+// NewBatch starts a batch.
+func (d *DB) NewBatch() *Batch {
+	return &Batch{d: d, b: d.db.NewBatch(), touched: map[Ref]State{}}
+}
+
+// Add writes the entry at offset. Rewriting an offset already stored (replay
+// after a crash) is harmless; its value is the same.
+func (b *Batch) Add(topic string, queueID int32, offset int64, e Entry) error {
+	ref := Ref{topic, queueID}
+	st, ok := b.touched[ref]
+	if !ok {
+		st, _ = b.d.State(topic, queueID)
+	}
+	if offset < 0 {
+		return fmt.Errorf("queue: %s/%d: negative offset %d", topic, queueID, offset)
+	}
+	if offset > st.Max && st.Max != 0 {
+		// Offsets are assigned densely at append; a hole means the log and
+		// the queues disagree. Keep the entry, and say so loudly.
+		b.d.log.Error("consume queue hole", "topic", topic, "queue", queueID, "offset", offset, "max", st.Max)
+	}
+	if st.Max == 0 && offset > 0 {
+		// First entry of a queue not starting at 0 (retention removed
+		// everything before): the queue starts here.
+		st.Min = offset
+	}
+	b.kbuf = entryKey(b.kbuf[:0], topic, queueID, offset)
+	b.vbuf = e.encode(b.vbuf[:0])
+	if err := b.b.Set(b.kbuf, b.vbuf, nil); err != nil {
+		return err
+	}
+	if offset+1 > st.Max {
+		st.Max = offset + 1
+	}
+	b.touched[ref] = st
+	return b.addTag(ref, offset, e.TagsCode)
+}
+
+// addTag tracks the tag codes of the queue's current block and writes its
+// bloom when the block completes.
+func (b *Batch) addTag(ref Ref, offset, code int64) error {
+	block := offset / BlockSize
+	pb := b.d.partial[ref]
+	if pb == nil || pb.block != block || offset > pb.next {
+		// Rebuild from what is stored (after a restart, or a gap).
+		pb = &partialBlock{block: block, next: block * BlockSize}
+		err := b.d.Scan(ref.Topic, ref.QueueID, pb.next, offset, func(o int64, e Entry) bool {
+			pb.codes = append(pb.codes, e.TagsCode)
+			pb.next = o + 1
+			return true
+		})
+		if err != nil {
+			return err
+		}
+		if pb.next != offset {
+			pb.next = offset // entries missing (retention): the bloom is partial, so skip it
+			pb.codes = nil
+			pb.block = -1
+		}
+		b.d.partial[ref] = pb
+	}
+	if offset < pb.next {
+		return nil // replayed entry, already counted
+	}
+	pb.codes = append(pb.codes, code)
+	pb.next = offset + 1
+	if pb.next%BlockSize != 0 {
+		return nil
+	}
+	delete(b.d.partial, ref)
+	if pb.block < 0 || len(pb.codes) != BlockSize {
+		return nil
+	}
+	bloom := index.NewTagBloom(BlockSize, bloomFPRate)
+	for _, c := range pb.codes {
+		bloom.Add(c)
+	}
+	data, err := bloom.MarshalBinary()
+	if err != nil {
+		return fmt.Errorf("queue: encode bloom: %w", err)
+	}
+	return b.b.Set(bloomKey(nil, ref.Topic, ref.QueueID, block), data, nil)
+}
+
+// SetCheckpoint records the CommitLog offset the batch brings the
+// dispatcher to.
+func (b *Batch) SetCheckpoint(phys int64) error {
+	return b.b.Set(checkpointKey, be.AppendUint64(nil, uint64(phys)), nil)
+}
+
+// Len is the number of writes in the batch.
+func (b *Batch) Len() int { return int(b.b.Count()) }
+
+// Commit writes the batch without fsync, publishes the new queue states and
+// returns the queues it touched. The Batch can be reused after Commit.
+func (b *Batch) Commit() (map[Ref]State, error) {
+	for ref, st := range b.touched {
+		v := be.AppendUint64(be.AppendUint64(nil, uint64(st.Min)), uint64(st.Max))
+		if err := b.b.Set(stateKey(nil, ref.Topic, ref.QueueID), v, nil); err != nil {
+			return nil, err
+		}
+	}
+	if err := b.b.Commit(pebble.NoSync); err != nil {
+		b.d.partial = map[Ref]*partialBlock{} // unknown what landed: rebuild lazily
+		return nil, fmt.Errorf("queue: commit dispatch batch: %w", err)
+	}
+	touched := b.touched
+	b.d.mu.Lock()
+	for ref, st := range touched {
+		b.d.states[ref] = st
+	}
+	b.d.mu.Unlock()
+	b.b.Reset()
+	b.touched = map[Ref]State{}
+	return touched, nil
+}
+
+// Close releases the batch.
+func (b *Batch) Close() error { return b.b.Close() }

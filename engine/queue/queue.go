@@ -1,0 +1,283 @@
+package queue
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/wharfmq/wharf/index"
+)
+
+// BlockSize is the number of entries one tag bloom covers. Part of the format.
+const BlockSize = index.DefaultBloomBlock
+
+// bloomFPRate is the false-positive rate of a block's bloom.
+const bloomFPRate = 0.01
+
+// Ref names one queue.
+type Ref struct {
+	Topic   string
+	QueueID int32
+}
+
+// State is a queue's offset range: entries [Min, Max) are stored.
+type State struct {
+	Min, Max int64
+}
+
+// Options configure a DB.
+type Options struct {
+	FS     vfs.FS
+	Dir    string
+	Logger *slog.Logger
+}
+
+// DB holds the consume queues and metadata.
+type DB struct {
+	db  *pebble.DB
+	log *slog.Logger
+
+	mu     sync.RWMutex
+	states map[Ref]State
+
+	// Dispatcher-owned: the tag codes of each queue's incomplete block.
+	partial map[Ref]*partialBlock
+
+	bloomMu    sync.Mutex
+	bloomCache map[string]*index.TagBloom
+}
+
+type partialBlock struct {
+	block int64
+	next  int64 // next queue offset expected in the block
+	codes []int64
+}
+
+// maxBloomCache bounds the blooms kept decoded in memory.
+const maxBloomCache = 8192
+
+// Open opens or creates the DB.
+func Open(opts Options) (*DB, error) {
+	if opts.FS == nil {
+		opts.FS = vfs.Default
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	po := &pebble.Options{FS: opts.FS, Logger: pebbleLogger{opts.Logger}}
+	db, err := pebble.Open(opts.Dir, po)
+	if err != nil {
+		return nil, fmt.Errorf("queue: open pebble at %s: %w", opts.Dir, err)
+	}
+	d := &DB{
+		db:         db,
+		log:        opts.Logger.With("component", "queue"),
+		states:     map[Ref]State{},
+		partial:    map[Ref]*partialBlock{},
+		bloomCache: map[string]*index.TagBloom{},
+	}
+	if err := d.loadStates(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+func (d *DB) loadStates() error {
+	it, err := d.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixState}, UpperBound: []byte{prefixState + 1}})
+	if err != nil {
+		return fmt.Errorf("queue: load states: %w", err)
+	}
+	defer it.Close()
+	for it.First(); it.Valid(); it.Next() {
+		topic, qid, _, err := parseQueueKey(it.Key())
+		v := it.Value()
+		if err != nil || len(v) != 16 {
+			return fmt.Errorf("queue: bad state record %q", it.Key())
+		}
+		d.states[Ref{topic, qid}] = State{Min: int64(be.Uint64(v)), Max: int64(be.Uint64(v[8:]))}
+	}
+	return it.Error()
+}
+
+// Close closes Pebble.
+func (d *DB) Close() error { return d.db.Close() }
+
+// Flush makes every derived write so far durable (used before a clean stop
+// and by tests).
+func (d *DB) Flush() error { return d.db.LogData(nil, pebble.Sync) }
+
+// State returns a queue's offset range.
+func (d *DB) State(topic string, queueID int32) (State, bool) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	s, ok := d.states[Ref{topic, queueID}]
+	return s, ok
+}
+
+// Queues lists every queue with its state, sorted.
+func (d *DB) Queues() map[Ref]State {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	out := make(map[Ref]State, len(d.states))
+	for r, s := range d.states {
+		out[r] = s
+	}
+	return out
+}
+
+// SortedRefs returns the keys of m in (topic, queue) order.
+func SortedRefs(m map[Ref]State) []Ref {
+	refs := make([]Ref, 0, len(m))
+	for r := range m {
+		refs = append(refs, r)
+	}
+	slices.SortFunc(refs, func(a, b Ref) int {
+		if a.Topic != b.Topic {
+			if a.Topic < b.Topic {
+				return -1
+			}
+			return 1
+		}
+		return int(a.QueueID) - int(b.QueueID)
+	})
+	return refs
+}
+
+// Checkpoint is the CommitLog offset the dispatcher has reached.
+func (d *DB) Checkpoint() (int64, error) {
+	v, closer, err := d.db.Get([]byte{prefixCheckpoint, 'd'})
+	if errors.Is(err, pebble.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("queue: read checkpoint: %w", err)
+	}
+	defer closer.Close()
+	if len(v) != 8 {
+		return 0, fmt.Errorf("queue: checkpoint value of %d bytes", len(v))
+	}
+	return int64(be.Uint64(v)), nil
+}
+
+var checkpointKey = []byte{prefixCheckpoint, 'd'}
+
+// Scan calls fn for entries of a queue from offset `from`, in order, until
+// fn returns false or `to` (exclusive) is reached.
+func (d *DB) Scan(topic string, queueID int32, from, to int64, fn func(offset int64, e Entry) bool) error {
+	if from >= to {
+		return nil
+	}
+	var lb, ub [160]byte
+	it, err := d.db.NewIter(&pebble.IterOptions{
+		LowerBound: entryKey(lb[:0], topic, queueID, from),
+		UpperBound: entryKey(ub[:0], topic, queueID, to),
+	})
+	if err != nil {
+		return fmt.Errorf("queue: scan %s/%d: %w", topic, queueID, err)
+	}
+	defer it.Close()
+	for it.First(); it.Valid(); it.Next() {
+		k := it.Key()
+		off := int64(be.Uint64(k[len(k)-8:]))
+		e, err := decodeEntry(it.Value())
+		if err != nil {
+			return err
+		}
+		if !fn(off, e) {
+			break
+		}
+	}
+	return it.Error()
+}
+
+// EntryAt returns one entry.
+func (d *DB) EntryAt(topic string, queueID int32, offset int64) (Entry, bool, error) {
+	var kb [160]byte
+	v, closer, err := d.db.Get(entryKey(kb[:0], topic, queueID, offset))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return Entry{}, false, nil
+	}
+	if err != nil {
+		return Entry{}, false, fmt.Errorf("queue: get %s/%d@%d: %w", topic, queueID, offset, err)
+	}
+	defer closer.Close()
+	e, err := decodeEntry(v)
+	return e, err == nil, err
+}
+
+// Bloom returns the tag bloom of a complete block, or nil when there is none
+// (an incomplete block, or one written before blooms existed).
+func (d *DB) Bloom(topic string, queueID int32, block int64) (*index.TagBloom, error) {
+	var kb [160]byte
+	k := bloomKey(kb[:0], topic, queueID, block)
+	d.bloomMu.Lock()
+	b, ok := d.bloomCache[string(k)]
+	d.bloomMu.Unlock()
+	if ok {
+		return b, nil
+	}
+	v, closer, err := d.db.Get(k)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("queue: bloom %s/%d block %d: %w", topic, queueID, block, err)
+	}
+	b, err = index.UnmarshalTagBloom(v)
+	closer.Close()
+	if err != nil {
+		d.log.Warn("unreadable tag bloom; scanning the block", "topic", topic, "queue", queueID, "block", block, "err", err)
+		return nil, nil
+	}
+	d.bloomMu.Lock()
+	if len(d.bloomCache) >= maxBloomCache {
+		for key := range d.bloomCache { // drop an arbitrary one
+			delete(d.bloomCache, key)
+			break
+		}
+	}
+	d.bloomCache[string(k)] = b
+	d.bloomMu.Unlock()
+	return b, nil
+}
+
+// SearchByTime returns the first offset of the queue whose store time is at
+// or after ts (ms); Max when every entry is older; 0 for an unknown queue.
+func (d *DB) SearchByTime(topic string, queueID int32, ts int64) (int64, error) {
+	st, ok := d.State(topic, queueID)
+	if !ok {
+		return 0, nil
+	}
+	lo, hi := st.Min, st.Max // answer in [lo, hi]
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		e, found, err := d.EntryAt(topic, queueID, mid)
+		if err != nil {
+			return 0, err
+		}
+		if !found || e.StoreTime < ts {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	return lo, nil
+}
+
+type pebbleLogger struct{ l *slog.Logger }
+
+func (p pebbleLogger) Infof(format string, args ...any) {
+	p.l.Debug(fmt.Sprintf(format, args...), "component", "pebble")
+}
+func (p pebbleLogger) Errorf(format string, args ...any) {
+	p.l.Error(fmt.Sprintf(format, args...), "component", "pebble")
+}
+func (p pebbleLogger) Fatalf(format string, args ...any) {
+	p.l.Error(fmt.Sprintf(format, args...), "component", "pebble")
+	panic(fmt.Sprintf(format, args...))
+}

@@ -1,0 +1,200 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/wharfmq/wharf/engine/commitlog"
+	"github.com/wharfmq/wharf/engine/dispatch"
+	"github.com/wharfmq/wharf/engine/queue"
+	"github.com/wharfmq/wharf/index"
+)
+
+// Store is the message store: a CommitLog, consume queues and metadata in
+// Pebble, and a key index, kept consistent by one dispatcher.
+type Store struct {
+	opts Options
+	log  *slog.Logger
+	lock io.Closer
+	cl   *commitlog.CommitLog
+	qdb  *queue.DB
+	idx  *index.Index
+	disp *dispatch.Dispatcher
+
+	// next is the next queue offset per queue. Touched only inside the
+	// CommitLog's append lock (patch callbacks), which orders it.
+	next map[queue.Ref]int64
+	// lastStoreTime keeps store times non-decreasing; same lock.
+	lastStoreTime int64
+
+	closeOnce sync.Once
+	closing   chan struct{}
+	wg        sync.WaitGroup
+}
+
+// Open opens or creates the store in opts.Dir and recovers it.
+func Open(opts Options) (s *Store, err error) {
+	if err := opts.ensureDefaults(); err != nil {
+		return nil, err
+	}
+	fs := opts.FS
+	s = &Store{opts: opts, log: opts.Logger.With("component", "store"), closing: make(chan struct{})}
+	began := time.Now()
+	if err := commitlog.MkdirDurable(fs, opts.Dir); err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	lockPath := fs.PathJoin(opts.Dir, "lock")
+	_, statErr := fs.Stat(lockPath)
+	s.lock, err = fs.Lock(lockPath)
+	if err != nil {
+		return nil, fmt.Errorf("engine: %s is in use by another process: %w", opts.Dir, err)
+	}
+	defer func() {
+		if err != nil {
+			s.closeParts()
+		}
+	}()
+	if statErr == nil {
+		s.log.Warn("the last stop was not clean (lock file present): recovering")
+	}
+	s.cl, err = commitlog.Open(commitlog.Options{
+		FS: fs, Dir: fs.PathJoin(opts.Dir, "commitlog"), SegmentSize: opts.SegmentSize,
+		FlushMode: opts.FlushMode, FlushInterval: opts.FlushInterval,
+		DisablePrewrite: opts.DisablePrewrite, Logger: opts.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	s.qdb, err = queue.Open(queue.Options{FS: fs, Dir: fs.PathJoin(opts.Dir, "meta"), Logger: opts.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	s.idx, err = index.Open(index.Options{
+		FS: fs, Dir: fs.PathJoin(opts.Dir, "index"),
+		SlotCount: opts.IndexSlots, EntriesPerFile: opts.IndexEntriesPerFile, Logger: opts.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	// Derived data may lead the durable log after a crash: cut it back.
+	end := s.cl.End()
+	if n, err := s.qdb.TruncateFrom(end); err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	} else if n > 0 {
+		s.log.Warn("dropped consume-queue entries past the end of the CommitLog", "entries", n, "end", end)
+	}
+	if s.idx.Checkpoint() > end {
+		if err := s.idx.TruncateFrom(end); err != nil {
+			return nil, fmt.Errorf("engine: %w", err)
+		}
+	}
+	s.disp, err = dispatch.New(dispatch.Options{
+		Log: s.cl, Queues: s.qdb, Index: s.idx, Logger: opts.Logger, OnDispatch: s.onDispatch,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	if err := s.disp.CatchUp(); err != nil {
+		return nil, fmt.Errorf("engine: replay: %w", err)
+	}
+	s.next = map[queue.Ref]int64{}
+	for ref, st := range s.qdb.Queues() {
+		s.next[ref] = st.Max
+	}
+	s.cl.SetAppendHook(func(int64) { s.disp.Notify() })
+	s.disp.Start()
+	if opts.RetentionInterval > 0 {
+		s.wg.Add(1)
+		go s.retentionLoop()
+	}
+	rep := s.cl.Report()
+	s.log.Info("store open", "dir", opts.Dir, "flush", opts.FlushMode, "commitlogEnd", end,
+		"queues", len(s.next), "cleanLastStop", rep.Clean, "took", time.Since(began))
+	return s, nil
+}
+
+func (s *Store) onDispatch(touched map[queue.Ref]queue.State) {
+	if s.opts.OnDispatch == nil {
+		return
+	}
+	for ref, st := range touched {
+		s.opts.OnDispatch(ref.Topic, ref.QueueID, st.Max)
+	}
+}
+
+// CommitLog exposes the log (for tools and tests).
+func (s *Store) CommitLog() *commitlog.CommitLog { return s.cl }
+
+// Meta exposes the Pebble-backed queues and metadata (configs, offsets).
+func (s *Store) Meta() *queue.DB { return s.qdb }
+
+// Index exposes the key index.
+func (s *Store) Index() *index.Index { return s.idx }
+
+// RecoveryReport says what the CommitLog recovery found at Open.
+func (s *Store) RecoveryReport() commitlog.Report { return s.cl.Report() }
+
+// WaitDispatched blocks until everything appended before the call is visible
+// to Get (or the timeout passes). Tests and tools use it.
+func (s *Store) WaitDispatched(timeout time.Duration) error {
+	end := s.cl.End()
+	if err := s.cl.WaitSynced(end); err != nil && s.opts.FlushMode == commitlog.SyncFlush {
+		return err
+	}
+	return s.disp.WaitFor(end, timeout)
+}
+
+// DispatchedOffset is the CommitLog offset the dispatcher has reached.
+func (s *Store) DispatchedOffset() int64 { return s.disp.Pos() }
+
+// Close stops the background work, dispatches and syncs everything, and
+// removes the lock file (a clean stop).
+func (s *Store) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		close(s.closing)
+		s.wg.Wait()
+		err = s.closeParts()
+		if err == nil {
+			if rerr := s.opts.FS.Remove(s.opts.FS.PathJoin(s.opts.Dir, "lock")); rerr != nil {
+				err = fmt.Errorf("engine: remove lock: %w", rerr)
+			}
+		}
+		if err == nil {
+			s.log.Info("store closed cleanly", "dir", s.opts.Dir)
+		}
+	})
+	return err
+}
+
+// closeParts closes what Open opened, in dependency order.
+func (s *Store) closeParts() error {
+	var errs []error
+	if s.disp != nil && s.cl != nil {
+		// Let the dispatcher see every appended record before it stops.
+		_ = s.cl.WaitSynced(s.cl.End())
+	}
+	if s.disp != nil {
+		errs = append(errs, s.disp.Close())
+	}
+	if s.cl != nil {
+		errs = append(errs, s.cl.Close())
+	}
+	if s.idx != nil {
+		errs = append(errs, s.idx.Close())
+	}
+	if s.qdb != nil {
+		if err := s.qdb.Flush(); err != nil {
+			errs = append(errs, err)
+		}
+		errs = append(errs, s.qdb.Close())
+	}
+	if s.lock != nil {
+		errs = append(errs, s.lock.Close())
+	}
+	return errors.Join(errs...)
+}
