@@ -43,13 +43,13 @@ type CommitLog struct {
 	segMu sync.RWMutex
 	segs  []*segment // ascending and contiguous; the last one is the active one
 
-	waitMu  sync.Mutex
-	cond    sync.Cond
-	werr    error // sticky write/sync error, seen by waiters
+	waitMu sync.Mutex
+	cond   sync.Cond
+	werr   error // sticky write/sync error, seen by waiters
 	// needSync asks the flusher for an fsync (WaitSynced under AsyncFlush).
 	needSync bool
-	written atomic.Int64
-	synced  atomic.Int64
+	written  atomic.Int64
+	synced   atomic.Int64
 
 	kick    chan struct{} // doorbell for the flusher
 	closing chan struct{}

@@ -14,7 +14,6 @@ import (
 	"github.com/wharfmq/wharf/engine/msg"
 )
 
-
 // record encodes a test record with body size n, marked with id.
 func record(id int, n int) []byte {
 	body := make([]byte, n)

@@ -30,7 +30,7 @@ import (
 
 // Defaults.
 const (
-	DefaultBatchRecords  = 4096
+	DefaultBatchRecords   = 4096
 	DefaultIndexSyncEvery = time.Second
 )
 
