@@ -1,0 +1,54 @@
+# Wharf: see README.md. `make` alone lists the targets.
+GO      ?= go
+DATA    ?= ./wharf-data
+PKGS    := ./...
+RACE    := ./engine/... ./index/... ./remoting/... ./nameserver/... ./fuzz/...
+BENCH   ?= .
+COUNT   ?= 6
+
+.PHONY: help build run test testrace bench fuzz lint stress clean
+
+help:
+	@echo "make run       start wharf standalone (name server 127.0.0.1:9876, broker 127.0.0.1:10911, data in $(DATA))"
+	@echo "make test      vet + all tests + race tests of the storage and protocol packages (what CI runs)"
+	@echo "make testrace  every package under the race detector"
+	@echo "make bench     Go benchmarks, $(COUNT) runs each, into bench-new.txt for benchstat"
+	@echo "make fuzz      each fuzz target for FUZZTIME (default 30s)"
+	@echo "make lint      go vet, gofmt check, staticcheck"
+	@echo "make stress    crash and torn-tail tests at nightly size"
+	@echo "make build     build bin/wharf"
+
+build:
+	$(GO) build -o bin/wharf ./tools/wharf
+
+run: build
+	./bin/wharf standalone --data $(DATA)
+
+test:
+	$(GO) vet $(PKGS)
+	$(GO) test -timeout 20m $(PKGS)
+	$(GO) test -race -short -timeout 20m $(RACE)
+
+testrace:
+	$(GO) test -race -timeout 30m $(PKGS)
+
+bench:
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count $(COUNT) -timeout 60m ./engine/... ./index/... ./remoting/... | tee bench-new.txt
+
+FUZZTIME ?= 30s
+fuzz:
+	@for t in $$($(GO) test -list 'Fuzz.*' ./fuzz/ | grep ^Fuzz); do \
+		echo "== $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./fuzz/ || exit 1; \
+	done
+
+lint:
+	$(GO) vet $(PKGS)
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1)
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 $(PKGS)
+
+stress:
+	$(GO) test -timeout 60m ./engine/commitlog/ -run 'TestCrashCloneSyncFlush|TestTornTail' -args -crashpoints=100000 -torn-full
+	$(GO) test -timeout 60m ./engine/ -run 'TestModel' -args -model-seeds=100
+
+clean:
+	rm -rf bin bench-new.txt
