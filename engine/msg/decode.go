@@ -107,10 +107,14 @@ func Decode(b []byte) (Record, error) {
 		return r, fmt.Errorf("%w: size %d below fixed part %d", ErrCorrupt, size, fixed)
 	}
 	p := offBornHost
-	r.BornHost, p = getHost(rec, p, bornV6)
+	var ok1, ok2 bool
+	r.BornHost, p, ok1 = getHost(rec, p, bornV6)
 	r.StoreTimestamp = int64(be.Uint64(rec[p:]))
 	p += 8
-	r.StoreHost, p = getHost(rec, p, storeV6)
+	r.StoreHost, p, ok2 = getHost(rec, p, storeV6)
+	if !ok1 || !ok2 {
+		return r, fmt.Errorf("%w: host port out of range", ErrCorrupt)
+	}
 	r.ReconsumeTimes = int32(be.Uint32(rec[p:]))
 	p += 4
 	r.PreparedTransactionOffset = int64(be.Uint64(rec[p:]))
@@ -139,15 +143,21 @@ func Decode(b []byte) (Record, error) {
 	return r, nil
 }
 
-func getHost(b []byte, p int, v6 bool) (netip.AddrPort, int) {
+// getHost reads an address and an int32 port; ok is false for a port that
+// does not fit 16 bits.
+func getHost(b []byte, p int, v6 bool) (netip.AddrPort, int, bool) {
+	n := 4
 	if v6 {
-		var ip [16]byte
-		copy(ip[:], b[p:p+16])
-		return netip.AddrPortFrom(netip.AddrFrom16(ip), uint16(be.Uint32(b[p+16:]))), p + 20
+		n = 16
 	}
-	var ip [4]byte
-	copy(ip[:], b[p:p+4])
-	return netip.AddrPortFrom(netip.AddrFrom4(ip), uint16(be.Uint32(b[p+4:]))), p + 8
+	port := be.Uint32(b[p+n:])
+	var a netip.Addr
+	if v6 {
+		a = netip.AddrFrom16([16]byte(b[p : p+16]))
+	} else {
+		a = netip.AddrFrom4([4]byte(b[p : p+4]))
+	}
+	return netip.AddrPortFrom(a, uint16(port)), p + n + 4, port <= 0xFFFF
 }
 
 // VerifyCRC checks the body against BODYCRC.
