@@ -134,20 +134,23 @@ func (s *Store) Get(topic string, queueID int32, offset int64, maxCount int, fil
 	var run readRun
 	var err error
 	for next < st.Max && res.Count < maxCount && res.Scanned < scanLimit && len(res.Data) < maxGetBytes {
+		// Scan to the end of this block, so the next block's bloom is
+		// consulted, or to the scan limit.
+		to := min(st.Max, (next/queue.BlockSize+1)*queue.BlockSize, next+int64(scanLimit-res.Scanned))
 		if !filter.all() {
-			skipped, err := s.skipBlocks(topic, queueID, next, st.Max, filter)
+			from, candTo, err := s.nextCandidates(topic, queueID, next, to, filter)
 			if err != nil {
 				return res, err
 			}
-			res.BloomSkipped += int(skipped - next)
-			next = skipped
-			if next >= st.Max || res.BloomSkipped >= maxBloomSkipScan {
+			res.BloomSkipped += int(from - next)
+			next, to = from, candTo
+			if res.BloomSkipped >= maxBloomSkipScan {
 				break
 			}
+			if next >= to {
+				continue
+			}
 		}
-		// Scan to the end of this block (so the bloom is consulted again at
-		// the next one) or the scan limit.
-		to := min(st.Max, (next/queue.BlockSize+1)*queue.BlockSize, next+int64(scanLimit-res.Scanned))
 		scanned := next
 		err = s.qdb.Scan(topic, queueID, next, to, func(off int64, e queue.Entry) bool {
 			if res.Count >= maxCount || len(res.Data) >= maxGetBytes && res.Count > 0 {
@@ -188,7 +191,7 @@ func (s *Store) Get(topic string, queueID int32, offset int64, maxCount int, fil
 		if err != nil {
 			return res, s.readErr(err)
 		}
-		if scanned == next {
+		if scanned == next && res.Count < maxCount {
 			// Entries missing in the range: a hole.
 			res.Status, res.NextOffset = OffsetFoundNull, to
 			return res, nil
@@ -217,21 +220,41 @@ func (s *Store) readErr(err error) error {
 	return fmt.Errorf("engine: get: %w", err)
 }
 
-// skipBlocks returns the first offset at or after from whose block's bloom
-// does not rule the filter out.
-func (s *Store) skipBlocks(topic string, queueID int32, from, max int64, f *TagFilter) (int64, error) {
-	for from < max {
-		block := from / queue.BlockSize
-		bloom, err := s.qdb.Bloom(topic, queueID, block)
-		if err != nil {
-			return from, err
-		}
-		if bloom == nil || bloom.MayContainAny(f.Codes) {
-			return from, nil
-		}
-		from = (block + 1) * queue.BlockSize
+// nextCandidates narrows [from, to) (within one block) with the block's
+// bloom: it returns the first run of sub-blocks that may hold a filtered
+// tag. A block without a bloom (still incomplete) is returned whole; a block
+// the bloom rules out entirely yields from == to == to.
+func (s *Store) nextCandidates(topic string, queueID int32, from, to int64, f *TagFilter) (int64, int64, error) {
+	block := from / queue.BlockSize
+	bloom, err := s.qdb.Bloom(topic, queueID, block)
+	if err != nil || bloom == nil {
+		return from, to, err
 	}
-	return min(from, max), nil
+	if !bloom.MayContainAny(f.Codes) {
+		return to, to, nil
+	}
+	base := block * queue.BlockSize
+	may := func(sub int64) bool {
+		for _, c := range f.Codes {
+			if bloom.MayContain(queue.SubBlockKey(c, int(sub))) {
+				return true
+			}
+		}
+		return false
+	}
+	sub := (from - base) / queue.SubBlockSize
+	last := (to - 1 - base) / queue.SubBlockSize
+	for sub <= last && !may(sub) {
+		sub++
+	}
+	if sub > last {
+		return to, to, nil
+	}
+	start := max(from, base+sub*queue.SubBlockSize)
+	for sub <= last && may(sub) {
+		sub++
+	}
+	return start, min(to, base+sub*queue.SubBlockSize), nil
 }
 
 // readRun is a run of physically adjacent records read with one ReadAt.

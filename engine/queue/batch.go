@@ -91,9 +91,10 @@ func (b *Batch) addTag(ref Ref, offset, code int64) error {
 	if pb.block < 0 || len(pb.codes) != BlockSize {
 		return nil
 	}
-	bloom := index.NewTagBloom(BlockSize, bloomFPRate)
-	for _, c := range pb.codes {
+	bloom := index.NewTagBloom(2*BlockSize, bloomFPRate)
+	for i, c := range pb.codes {
 		bloom.Add(c)
+		bloom.Add(SubBlockKey(c, i/SubBlockSize))
 	}
 	data, err := bloom.MarshalBinary()
 	if err != nil {

@@ -7,6 +7,8 @@
 //	                      -> phys(8) size(4) tagsCode(8) storeTime(8)
 //	queue state           's' topic 0x00 queueID(4) -> minOffset(8) maxOffset(8)
 //	tag bloom of a block  'b' topic 0x00 queueID(4) block(8) -> index.TagBloom bytes
+//	                      (holds every tag code of the block's BlockSize entries and
+//	                      SubBlockKey(code, i/SubBlockSize) for the entry at i)
 //	consumer offset       'o' group 0x00 topic 0x00 queueID(4) -> offset(8)
 //	topic config          't' topic -> JSON
 //	group config          'g' group -> JSON
