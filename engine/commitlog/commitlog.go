@@ -3,6 +3,7 @@ package commitlog
 import (
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -43,13 +44,17 @@ type CommitLog struct {
 	segMu sync.RWMutex
 	segs  []*segment // ascending and contiguous; the last one is the active one
 
-	waitMu sync.Mutex
-	cond   sync.Cond
-	werr   error // sticky write/sync error, seen by waiters
-	// needSync asks the flusher for an fsync (WaitSynced under AsyncFlush).
-	needSync bool
-	written  atomic.Int64
-	synced   atomic.Int64
+	// flushMu makes one goroutine at a time the flusher: an appender
+	// waiting for its record, or the background goroutine.
+	flushMu sync.Mutex
+	waitMu  sync.Mutex
+	werr    error // sticky write/sync error, seen by waiters
+	failed  atomic.Bool
+	written atomic.Int64
+	synced  atomic.Int64
+
+	syncs  atomic.Int64 // fsyncs of segment data, for Stats
+	writes atomic.Int64 // write calls, for Stats
 
 	kick    chan struct{} // doorbell for the flusher
 	closing chan struct{}
@@ -85,7 +90,6 @@ func Open(opts Options) (*CommitLog, error) {
 		kick:    make(chan struct{}, 1),
 		closing: make(chan struct{}),
 	}
-	c.cond.L = &c.waitMu
 	if err := MkdirDurable(c.fs, opts.Dir); err != nil {
 		return nil, fmt.Errorf("commitlog: %w", err)
 	}
@@ -97,6 +101,17 @@ func Open(opts Options) (*CommitLog, error) {
 	go c.flushLoop()
 	c.startPrewrite()
 	return c, nil
+}
+
+// Stats counts the flusher's work since Open.
+type Stats struct {
+	Writes int64 // WriteAt calls
+	Syncs  int64 // fdatasyncs of segment data
+}
+
+// Stats returns counters of the flusher's work.
+func (c *CommitLog) Stats() Stats {
+	return Stats{Writes: c.writes.Load(), Syncs: c.syncs.Load()}
 }
 
 // Report is what the last Open found.
@@ -208,7 +223,6 @@ func (c *CommitLog) AppendNoWait(recs []byte, patch func(phys int64, rec []byte)
 	c.mu.pos += n
 	end = c.mu.pos
 	c.mu.Unlock()
-	c.ring()
 	return phys, end, nil
 }
 
@@ -272,41 +286,34 @@ func (c *CommitLog) ring() {
 }
 
 // Wait blocks until the bytes before end are acknowledged under the flush
-// mode, or the log fails.
+// mode, or the log fails. The waiter flushes itself when no one else is
+// (leader-follower group commit): a lone appender pays no goroutine
+// hand-off, and appenders that arrive during a write or fsync are all
+// covered by the next one.
 func (c *CommitLog) Wait(end int64) error {
 	mark := &c.synced
 	if c.opts.FlushMode == AsyncFlush {
 		mark = &c.written
 	}
-	if mark.Load() >= end {
-		return nil
-	}
-	c.waitMu.Lock()
-	defer c.waitMu.Unlock()
-	for mark.Load() < end {
-		if c.werr != nil {
-			return c.werr
-		}
-		c.cond.Wait()
-	}
-	return nil
+	return c.waitFor(mark, end, false)
 }
 
 // WaitSynced blocks until the bytes before end are durable, whatever the
-// flush mode (it asks the flusher for an fsync).
+// flush mode.
 func (c *CommitLog) WaitSynced(end int64) error {
-	if c.synced.Load() >= end {
-		return nil
-	}
-	c.ring()
-	c.waitMu.Lock()
-	c.needSync = true
-	defer c.waitMu.Unlock()
-	for c.synced.Load() < end {
-		if c.werr != nil {
-			return c.werr
+	return c.waitFor(&c.synced, end, true)
+}
+
+func (c *CommitLog) waitFor(mark *atomic.Int64, end int64, forceSync bool) error {
+	for mark.Load() < end {
+		if c.failed.Load() {
+			return c.Err()
 		}
-		c.cond.Wait()
+		c.flushMu.Lock()
+		if mark.Load() < end && !c.failed.Load() {
+			c.flush(forceSync)
+		}
+		c.flushMu.Unlock()
 	}
 	return nil
 }
@@ -316,9 +323,11 @@ func (c *CommitLog) fail(err error) {
 	c.waitMu.Lock()
 	if c.werr == nil {
 		c.werr = err
-		c.opts.Logger.Error("commitlog is read-only after a write error", "err", err)
+		if err != ErrClosed {
+			c.opts.Logger.Error("commitlog is read-only after a write error", "err", err)
+		}
 	}
-	c.cond.Broadcast()
+	c.failed.Store(true)
 	c.waitMu.Unlock()
 	c.mu.Lock()
 	if c.mu.err == nil {
@@ -363,7 +372,14 @@ func (c *CommitLog) ReadAt(p []byte, phys int64) error {
 	if end > seg.base+c.segSize {
 		return fmt.Errorf("%w: [%d, %d) crosses segment %s", ErrOutOfRange, phys, end, seg)
 	}
-	if _, err := seg.file.ReadAt(p, phys-seg.base); err != nil {
+	n, err := seg.file.ReadAt(p, phys-seg.base)
+	if errors.Is(err, io.EOF) {
+		// A segment is zero past its file's end: a BLANK's tail need not
+		// have reached the disk.
+		clear(p[n:])
+		err = nil
+	}
+	if err != nil {
 		return fmt.Errorf("commitlog: read %d bytes at %d: %w", len(p), phys, err)
 	}
 	return nil
@@ -442,13 +458,8 @@ func (c *CommitLog) Close() error {
 		c.mu.Unlock()
 		close(c.closing)
 		c.wg.Wait()
-		c.waitMu.Lock()
-		werr := c.werr
-		if werr == nil {
-			c.werr = ErrClosed
-		}
-		c.cond.Broadcast()
-		c.waitMu.Unlock()
+		werr := c.Err()
+		c.fail(ErrClosed)
 		if werr == nil {
 			err = c.ckpt.write(c.synced.Load(), true)
 		} else {

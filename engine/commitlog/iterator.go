@@ -1,7 +1,6 @@
 package commitlog
 
 import (
-	"errors"
 	"fmt"
 	"io"
 
@@ -89,9 +88,6 @@ func (it *Iterator) read(off int64, n int, limit int64) ([]byte, error) {
 	it.buf = it.buf[:want]
 	if err := it.c.ReadAt(it.buf, off); err != nil {
 		it.bufBase = -1
-		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("%w: short read at %d", ErrCorruption, off)
-		}
 		return nil, err
 	}
 	it.bufBase = off

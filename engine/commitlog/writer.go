@@ -24,10 +24,15 @@ func (c *CommitLog) flushLoop() {
 		case <-tick:
 			forceSync = true
 		case <-c.closing:
+			c.flushMu.Lock()
 			c.flush(true)
+			c.flushMu.Unlock()
 			return
 		}
-		if !c.flush(forceSync) {
+		c.flushMu.Lock()
+		ok := c.flush(forceSync)
+		c.flushMu.Unlock()
+		if !ok {
 			return
 		}
 	}
@@ -35,6 +40,7 @@ func (c *CommitLog) flushLoop() {
 
 // flush writes what is pending and fsyncs if the mode or forceSync asks. It
 // returns false after a write error.
+// REQUIRES: c.flushMu held.
 func (c *CommitLog) flush(forceSync bool) bool {
 	c.mu.Lock()
 	buf, chunks, end := c.mu.buf, c.mu.chunks, c.mu.pos
@@ -52,6 +58,7 @@ func (c *CommitLog) flush(forceSync bool) bool {
 			}
 		}
 		c.lastSeg = ch.seg
+		c.writes.Add(1)
 		if _, err := ch.seg.file.WriteAt(buf[ch.start:ch.end], ch.fileOff); err != nil {
 			c.fail(fmt.Errorf("commitlog: write %d bytes at %s+%d: %w", ch.end-ch.start, ch.seg, ch.fileOff, err))
 			return false
@@ -63,14 +70,10 @@ func (c *CommitLog) flush(forceSync bool) bool {
 		c.written.Store(end)
 	}
 
-	c.waitMu.Lock()
-	needSync := c.needSync
-	c.needSync = false
-	c.waitMu.Unlock()
-
 	synced := false
-	if (c.opts.FlushMode == SyncFlush || forceSync || needSync) && c.synced.Load() < c.written.Load() {
+	if (c.opts.FlushMode == SyncFlush || forceSync) && c.synced.Load() < c.written.Load() {
 		target := c.written.Load()
+		c.syncs.Add(1)
 		if err := c.lastSeg.file.SyncData(); err != nil {
 			c.fail(fmt.Errorf("commitlog: sync segment %s: %w", c.lastSeg, err))
 			return false
@@ -79,9 +82,6 @@ func (c *CommitLog) flush(forceSync bool) bool {
 		synced = true
 	}
 	if wrote || synced {
-		c.waitMu.Lock()
-		c.cond.Broadcast()
-		c.waitMu.Unlock()
 		if c.onAppend != nil {
 			c.onAppend(c.Readable())
 		}
