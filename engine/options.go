@@ -24,8 +24,9 @@ type Options struct {
 	FlushMode commitlog.FlushMode
 	// FlushInterval is the ASYNC_FLUSH fsync period (flushIntervalCommitLog).
 	FlushInterval time.Duration
-	// DisablePrewrite turns off zero-filling the next segment ahead.
-	DisablePrewrite bool
+	// Prewrite says whether CommitLog segments are zero-filled ahead of the
+	// writer (default: under SYNC_FLUSH only).
+	Prewrite commitlog.PrewriteMode
 	// MaxMessageSize bounds a message body (maxMessageSize, 4 MiB).
 	MaxMessageSize int
 	// StoreHost is written into every record and message id.

@@ -64,7 +64,7 @@ func Open(opts Options) (s *Store, err error) {
 	s.cl, err = commitlog.Open(commitlog.Options{
 		FS: fs, Dir: fs.PathJoin(opts.Dir, "commitlog"), SegmentSize: opts.SegmentSize,
 		FlushMode: opts.FlushMode, FlushInterval: opts.FlushInterval,
-		DisablePrewrite: opts.DisablePrewrite, Logger: opts.Logger,
+		Prewrite: opts.Prewrite, Logger: opts.Logger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)

@@ -33,7 +33,7 @@ func FuzzRecoverSegment(f *testing.F) {
 		file.Write(seg)
 		file.Close()
 		c, err := commitlog.Open(commitlog.Options{
-			FS: fs, Dir: "cl", SegmentSize: fuzzSegSize, DisablePrewrite: true,
+			FS: fs, Dir: "cl", SegmentSize: fuzzSegSize, Prewrite: commitlog.PrewriteOff,
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		})
 		if err != nil {

@@ -19,10 +19,14 @@ import (
 const benchSegSize = 64 << 20
 
 func benchLog(b *testing.B, mode FlushMode, prewrite bool) *CommitLog {
+	pw := PrewriteOff
+	if prewrite {
+		pw = PrewriteOn
+	}
 	b.Helper()
 	c, err := Open(Options{
 		FS: vfs.Default, Dir: b.TempDir(), SegmentSize: benchSegSize, FlushMode: mode,
-		DisablePrewrite: !prewrite, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Prewrite: pw, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -62,7 +66,7 @@ func BenchmarkAppendAsync(b *testing.B) {
 	rec := record(1, 1024-91-len("UNIQ_KEY\x01id-1")-20)
 	for _, w := range []int{1, 16} {
 		b.Run(fmt.Sprintf("writers=%d", w), func(b *testing.B) {
-			c := benchLog(b, AsyncFlush, true)
+			c := benchLog(b, AsyncFlush, false)
 			defer c.Close()
 			runWriters(b, c, rec, w)
 		})
@@ -97,9 +101,8 @@ func BenchmarkAppendSync(b *testing.B) {
 				c := benchLog(b, SyncFlush, pre)
 				defer c.Close()
 				if pre {
-					// Let the first pre-write finish, then roll into it, so
-					// the run measures the steady state.
-					time.Sleep(200 * time.Millisecond)
+					// Let the zero-fill of the first segment get ahead.
+					time.Sleep(1500 * time.Millisecond)
 				}
 				s0 := c.Stats().Syncs
 				runWriters(b, c, rec, w)

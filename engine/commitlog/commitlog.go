@@ -47,11 +47,16 @@ type CommitLog struct {
 	// flushMu makes one goroutine at a time the flusher: an appender
 	// waiting for its record, or the background goroutine.
 	flushMu sync.Mutex
-	waitMu  sync.Mutex
-	werr    error // sticky write/sync error, seen by waiters
-	failed  atomic.Bool
-	written atomic.Int64
-	synced  atomic.Int64
+	// doneMu and doneCond announce each finished flush (flushGen bumps)
+	// to waiters that did not get flushMu.
+	doneMu   sync.Mutex
+	doneCond sync.Cond
+	flushGen uint64
+	waitMu   sync.Mutex
+	werr     error // sticky write/sync error, seen by waiters
+	failed   atomic.Bool
+	written  atomic.Int64
+	synced   atomic.Int64
 
 	syncs  atomic.Int64 // fsyncs of segment data, for Stats
 	writes atomic.Int64 // write calls, for Stats
@@ -90,6 +95,7 @@ func Open(opts Options) (*CommitLog, error) {
 		kick:    make(chan struct{}, 1),
 		closing: make(chan struct{}),
 	}
+	c.doneCond.L = &c.doneMu
 	if err := MkdirDurable(c.fs, opts.Dir); err != nil {
 		return nil, fmt.Errorf("commitlog: %w", err)
 	}
@@ -99,6 +105,7 @@ func Open(opts Options) (*CommitLog, error) {
 	}
 	c.wg.Add(1)
 	go c.flushLoop()
+	c.startFillActive()
 	c.startPrewrite()
 	return c, nil
 }
@@ -309,13 +316,34 @@ func (c *CommitLog) waitFor(mark *atomic.Int64, end int64, forceSync bool) error
 		if c.failed.Load() {
 			return c.Err()
 		}
-		c.flushMu.Lock()
-		if mark.Load() < end && !c.failed.Load() {
-			c.flush(forceSync)
+		c.doneMu.Lock()
+		gen := c.flushGen
+		c.doneMu.Unlock()
+		if c.flushMu.TryLock() {
+			if mark.Load() < end && !c.failed.Load() {
+				c.flush(forceSync)
+			}
+			c.flushMu.Unlock()
+			continue
 		}
-		c.flushMu.Unlock()
+		// Someone else is flushing: sleep until that flush ends (it
+		// bumps flushGen before releasing flushMu), then look again.
+		c.doneMu.Lock()
+		for c.flushGen == gen && mark.Load() < end && !c.failed.Load() {
+			c.doneCond.Wait()
+		}
+		c.doneMu.Unlock()
 	}
 	return nil
+}
+
+// flushDone wakes waiters after a flush.
+// REQUIRES: c.flushMu held.
+func (c *CommitLog) flushDone() {
+	c.doneMu.Lock()
+	c.flushGen++
+	c.doneCond.Broadcast()
+	c.doneMu.Unlock()
 }
 
 // fail records a terminal write error and wakes every waiter.
@@ -329,6 +357,10 @@ func (c *CommitLog) fail(err error) {
 	}
 	c.failed.Store(true)
 	c.waitMu.Unlock()
+	c.doneMu.Lock()
+	c.flushGen++
+	c.doneCond.Broadcast()
+	c.doneMu.Unlock()
 	c.mu.Lock()
 	if c.mu.err == nil {
 		c.mu.err = err

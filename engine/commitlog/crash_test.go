@@ -58,7 +58,7 @@ type lineage struct {
 func verifyClone(t *testing.T, crashed *vfs.MemFS, l *lineage, ackedBefore map[int64]bool, segSize int64) map[int64][]byte {
 	t.Helper()
 	fs := crashed.CrashClone(vfs.CrashCloneCfg{})
-	c, err := Open(Options{FS: fs, Dir: "cl", SegmentSize: segSize, FlushMode: SyncFlush, DisablePrewrite: true})
+	c, err := Open(Options{FS: fs, Dir: "cl", SegmentSize: segSize, FlushMode: SyncFlush, Prewrite: PrewriteOff})
 	if err != nil {
 		t.Fatalf("open after crash: %v", err)
 	}
@@ -91,7 +91,7 @@ func TestCrashCloneSyncFlush(t *testing.T) {
 	l := &lineage{appended: map[int64][]byte{}, acked: map[int64]bool{}}
 	points := 0
 	for points < *crashPoints {
-		c, err := Open(Options{FS: fs, Dir: "cl", SegmentSize: segSize, FlushMode: SyncFlush, DisablePrewrite: r.IntN(2) == 0})
+		c, err := Open(Options{FS: fs, Dir: "cl", SegmentSize: segSize, FlushMode: SyncFlush, Prewrite: PrewriteMode(1 + r.IntN(2))})
 		if err != nil {
 			t.Fatalf("open: %v", err)
 		}

@@ -27,6 +27,21 @@ func (m FlushMode) String() string {
 	return "SYNC_FLUSH"
 }
 
+// PrewriteMode chooses whether segments are zero-filled ahead of the writer.
+type PrewriteMode int
+
+const (
+	// PrewriteAuto pre-writes under SyncFlush only. Measured on the dev
+	// box: fdatasync into pre-written pages costs ~100 µs against ~150 µs
+	// appending, but a 1 KiB pwrite into them costs ~2.0 µs against
+	// ~1.6 µs, and AsyncFlush pays the write on every acknowledgement.
+	PrewriteAuto PrewriteMode = iota
+	// PrewriteOn always pre-writes.
+	PrewriteOn
+	// PrewriteOff never pre-writes.
+	PrewriteOff
+)
+
 // Defaults, after RocketMQ's MessageStoreConfig.
 const (
 	DefaultSegmentSize   = 1 << 30
@@ -45,9 +60,8 @@ type Options struct {
 	FlushMode FlushMode
 	// FlushInterval is the AsyncFlush fsync period (flushIntervalCommitLog).
 	FlushInterval time.Duration
-	// DisablePrewrite turns off zero-filling the next segment ahead of the
-	// writer (for benchmarks that show what it buys).
-	DisablePrewrite bool
+	// Prewrite says whether segments are zero-filled ahead of the writer.
+	Prewrite PrewriteMode
 	// Logger receives recovery reports and errors.
 	Logger *slog.Logger
 }
@@ -72,5 +86,11 @@ func (o *Options) ensureDefaults() error {
 		o.Logger = slog.Default()
 	}
 	o.Logger = o.Logger.With("component", "commitlog")
+	if o.Prewrite == PrewriteAuto {
+		o.Prewrite = PrewriteOff
+		if o.FlushMode == SyncFlush {
+			o.Prewrite = PrewriteOn
+		}
+	}
 	return nil
 }

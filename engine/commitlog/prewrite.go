@@ -17,7 +17,7 @@ type prewrite struct {
 // startPrewrite begins preparing the segment after the active one.
 // REQUIRES: c.mu held, or no concurrent appends (Open).
 func (c *CommitLog) startPrewrite() {
-	if c.opts.DisablePrewrite {
+	if c.opts.Prewrite != PrewriteOn {
 		return
 	}
 	base := c.mu.active.base + c.segSize
@@ -83,4 +83,52 @@ func (c *CommitLog) createSegment(base int64, fill bool) (*segment, error) {
 		return nil, err
 	}
 	return &segment{base: base, file: f}, nil
+}
+
+// fillChunk is how much of the active segment fillActive zeroes at a time,
+// holding flushMu (so appenders wait at most one chunk's write).
+const fillChunk = 256 << 10
+
+// startFillActive zero-fills the active segment ahead of the writer when it
+// was not pre-written (the first segment of a new log, or the active one
+// after recovery), so its fsyncs get cheap too.
+func (c *CommitLog) startFillActive() {
+	if c.opts.Prewrite != PrewriteOn {
+		return
+	}
+	seg := c.mu.active
+	st, err := seg.file.Stat()
+	if err != nil || st.Size() >= c.segSize {
+		return
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		from := (st.Size() + 4095) &^ 4095
+		for off := from; off < c.segSize; off += fillChunk {
+			select {
+			case <-c.closing:
+				return
+			default:
+			}
+			c.flushMu.Lock()
+			c.mu.Lock()
+			passed := c.mu.active != seg || c.mu.pos > seg.base+off
+			c.mu.Unlock()
+			if passed {
+				// The writer got here first: the rest is its business.
+				c.flushMu.Unlock()
+				return
+			}
+			err := zeroFill(seg.file, off, min(off+fillChunk, c.segSize))
+			c.flushMu.Unlock()
+			if err != nil {
+				c.opts.Logger.Warn("zero-filling the active segment failed", "segment", seg.String(), "err", err)
+				return
+			}
+		}
+		if err := seg.file.SyncData(); err != nil {
+			c.opts.Logger.Warn("syncing the zero-filled active segment failed", "segment", seg.String(), "err", err)
+		}
+	}()
 }

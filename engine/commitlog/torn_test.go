@@ -22,7 +22,7 @@ type tornFixture struct {
 func buildTornFixture(t *testing.T) tornFixture {
 	const segSize = 256 << 10
 	fs := vfs.NewMem()
-	c, err := Open(Options{FS: fs, Dir: "cl", SegmentSize: segSize, FlushMode: SyncFlush, DisablePrewrite: true})
+	c, err := Open(Options{FS: fs, Dir: "cl", SegmentSize: segSize, FlushMode: SyncFlush, Prewrite: PrewriteOff})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +118,7 @@ func checkTorn(t *testing.T, img []byte, ckpt, want, b int64, variant int) {
 	cf, _, _, _ := openCheckpoint(fs, "cl")
 	cf.write(ckpt, false)
 	cf.close()
-	c, err := Open(Options{FS: fs, Dir: "cl", SegmentSize: 256 << 10, FlushMode: SyncFlush, DisablePrewrite: true})
+	c, err := Open(Options{FS: fs, Dir: "cl", SegmentSize: 256 << 10, FlushMode: SyncFlush, Prewrite: PrewriteOff})
 	if err != nil {
 		t.Fatalf("b=%d variant %d: open: %v", b, variant, err)
 	}

@@ -42,6 +42,7 @@ func (c *CommitLog) flushLoop() {
 // returns false after a write error.
 // REQUIRES: c.flushMu held.
 func (c *CommitLog) flush(forceSync bool) bool {
+	defer c.flushDone()
 	c.mu.Lock()
 	buf, chunks, end := c.mu.buf, c.mu.chunks, c.mu.pos
 	c.mu.buf = c.spare[:0]

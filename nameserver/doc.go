@@ -1,0 +1,74 @@
+// Package nameserver is Wharf's name server: brokers register their topics
+// with it, and clients ask it where a topic's queues are (PROTOCOL.md §2.3,
+// §2.6, §6). It speaks the RocketMQ 4.x remoting protocol through package
+// remoting and keeps everything in memory, as Java's name server does.
+//
+// # Tables
+//
+// The registry mirrors Java's RouteInfoManager:
+//
+//	cluster name  → broker names
+//	broker name   → BrokerData{cluster, brokerName, brokerAddrs: id → "ip:port"} (id 0 = master)
+//	topic         → broker name → QueueData{read/write queue nums, perm, topicSysFlag}
+//	broker addr   → liveness: last registration time, DataVersion, registering connection
+//
+// A broker name with no address left disappears with its queue data, and a
+// topic with no queue data left disappears too, so a route is never
+// returned without a broker to serve it.
+//
+// # Requests
+//
+//	103 REGISTER_BROKER               record a broker; topics from brokerId 0 only
+//	104 UNREGISTER_BROKER             remove one broker address
+//	105 GET_ROUTEINFO_BY_TOPIC        TopicRouteData, or 17 TOPIC_NOT_EXIST
+//	106 GET_BROKER_CLUSTER_INFO       ClusterInfo
+//	206 GET_ALL_TOPIC_LIST_FROM_NAMESERVER  {"topicList":[...]}
+//	216 DELETE_TOPIC_IN_NAMESRV       forget a topic
+//	322 QUERY_DATA_VERSION            ext changed=true|false
+//
+// Other codes get 3 REQUEST_CODE_NOT_SUPPORTED from the remoting server. A
+// request that cannot be decoded (a missing or malformed ext field, a body
+// that is not the expected JSON, a bodyCrc32 that does not match) gets 1
+// SYSTEM_ERROR with a remark saying what was wrong, and changes nothing.
+//
+// # Choices
+//
+// These are where Wharf differs from, or pins down, the Java 4.9.8 name server:
+//
+//   - Route bodies are always compact standard JSON with quoted map keys
+//     ({"0":"127.0.0.1:10911"}), whatever the request's version; queueDatas
+//     and brokerDatas are arrays sorted by broker name, filterServerTable is
+//     {} and orderTopicConf is omitted (trap T10).
+//   - A master's topic table replaces what its broker name served before,
+//     so a topic deleted on the broker leaves the route at its next
+//     registration with a new DataVersion. Java 4.x only adds and updates,
+//     keeping deleted topics until DELETE_TOPIC_IN_NAMESRV.
+//   - As in Java, topics are re-read only when the DataVersion changed or
+//     the address registers for the first time; an empty body carries no
+//     topic information.
+//   - The compressed body is read as Java writes it: a zlib stream whose
+//     topic configs are TopicConfig.encode strings ("name read write perm
+//     filterType"), not the JSON PROTOCOL.md §2.6 suggests; JSON topic
+//     configs, and raw deflate without the zlib header, are accepted too.
+//   - UNREGISTER_BROKER removes an address only if it is the one registered
+//     under that name and id, so a late unregister from a replaced address
+//     cannot remove its successor.
+//   - A registration whose connection closed while it was being served is
+//     refused, so no broker stays bound to a dead connection.
+//   - The REGISTER_BROKER reply carries masterAddr and haServerAddr only for
+//     a slave whose master is registered, as Java leaves them null
+//     otherwise; its body is empty (no order-topic KV config).
+//
+// # Liveness
+//
+// A broker address is dropped when it has not registered for
+// Options.BrokerExpiry (checked every Options.ScanInterval by one goroutine
+// the Server owns), when the connection that last registered it closes, or
+// when it unregisters. A QUERY_DATA_VERSION whose version is unchanged
+// counts as a registration for liveness, as in Java.
+//
+// # Client side
+//
+// EncodeRegisterBody and RegisterRequest build a REGISTER_BROKER request
+// for a broker; TopicConfig and DataVersion are the JSON shapes it carries.
+package nameserver

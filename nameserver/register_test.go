@@ -1,0 +1,75 @@
+package nameserver
+
+import (
+	"encoding/json"
+	"hash/crc32"
+	"strconv"
+	"testing"
+
+	"github.com/wharfmq/wharf/remoting"
+)
+
+func TestEncodeRegisterBody(t *testing.T) {
+	body, err := EncodeRegisterBody(map[string]TopicConfig{
+		"T": {ReadQueueNums: 4, WriteQueueNums: 4, Perm: PermRead | PermWrite},
+	}, DataVersion{Timestamp: 1700000000000, Counter: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"topicConfigSerializeWrapper":{"topicConfigTable":{"T":{"topicName":"T","readQueueNums":4,"writeQueueNums":4,` +
+		`"perm":6,"topicSysFlag":0,"order":false,"topicFilterType":"SINGLE_TAG"}},` +
+		`"dataVersion":{"timestamp":1700000000000,"counter":3}},"filterServerList":[]}`
+	if string(body) != want {
+		t.Fatalf("body\n got %s\nwant %s", body, want)
+	}
+	bt, err := decodeRegisterBody(body, false)
+	if err != nil || bt.dv.Counter != 3 || bt.table["T"].Perm != 6 {
+		t.Fatalf("decode: %+v, %v", bt, err)
+	}
+
+	empty, err := EncodeRegisterBody(nil, DataVersion{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw struct {
+		Wrapper map[string]json.RawMessage `json:"topicConfigSerializeWrapper"`
+	}
+	if err := json.Unmarshal(empty, &raw); err != nil || string(raw.Wrapper["topicConfigTable"]) != "{}" {
+		t.Fatalf("empty table encodes as %s (%v)", empty, err)
+	}
+}
+
+func TestRegisterRequest(t *testing.T) {
+	body := []byte(`{"x":1}`)
+	req := RegisterRequest("broker-a", "10.0.0.1:10911", "DefaultCluster", 0, body)
+	if req.Code != remoting.CodeRegisterBroker {
+		t.Fatalf("code %d", req.Code)
+	}
+	want := map[string]string{
+		"brokerName": "broker-a", "brokerAddr": "10.0.0.1:10911", "clusterName": "DefaultCluster",
+		"haServerAddr": "10.0.0.1:10912", "brokerId": "0", "compressed": "false",
+		"bodyCrc32": strconv.FormatUint(uint64(crc32.ChecksumIEEE(body)&0x7FFFFFFF), 10),
+	}
+	for k, v := range want {
+		if req.ExtFields[k] != v {
+			t.Errorf("ext %s = %q, want %q", k, req.ExtFields[k], v)
+		}
+	}
+	if string(req.Body) != string(body) {
+		t.Errorf("body %q", req.Body)
+	}
+}
+
+// Java 5.x appends the attributes as a sixth field, which may hold spaces.
+func TestParseTopicConfigWithAttributes(t *testing.T) {
+	tc, err := parseTopicConfig([]byte(`T 8 4 6 SINGLE_TAG {"+message.type":"NORMAL", "x":"y"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tc != (TopicConfig{TopicName: "T", ReadQueueNums: 8, WriteQueueNums: 4, Perm: 6, TopicFilterType: "SINGLE_TAG"}) {
+		t.Fatalf("%+v", tc)
+	}
+	if _, err := parseTopicConfig([]byte("T 8 x 6 SINGLE_TAG")); err == nil {
+		t.Fatal("bad writeQueueNums accepted")
+	}
+}

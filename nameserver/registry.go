@@ -1,0 +1,315 @@
+package nameserver
+
+import (
+	"errors"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// errConnClosed refuses a registration whose connection closed while it
+// was being served: the close already dropped what the connection
+// registered, so registering now would leave a broker bound to a dead
+// connection.
+var errConnClosed = errors.New("connection closed during registration")
+
+// registry holds the route tables (Java's RouteInfoManager). All methods
+// are safe for concurrent use.
+//
+// Invariants, kept under mu: every broker name in a cluster set and in a
+// queue data has a BrokerData with at least one address; every address in
+// a BrokerData has a liveness entry, and the reverse.
+type registry struct {
+	mu struct {
+		sync.RWMutex
+		clusters map[string]map[string]struct{}  // cluster → broker names
+		brokers  map[string]*BrokerData          // broker name → addresses
+		topics   map[string]map[string]QueueData // topic → broker name → queue data
+		live     map[string]*liveBroker          // broker address → liveness
+	}
+}
+
+// liveBroker is what the name server knows about one registered address.
+type liveBroker struct {
+	lastUpdate   time.Time
+	dv           DataVersion
+	connID       uint64 // the connection that last registered it
+	haServerAddr string
+}
+
+// registration is one REGISTER_BROKER request, decoded.
+type registration struct {
+	cluster, name, addr, haServerAddr string
+	id                                int64
+	topics                            *brokerTopics // nil: no topic information
+	connID                            uint64
+	connDone                          <-chan struct{} // nil: never closes
+}
+
+// registerResult is what the reply tells a slave about its master.
+type registerResult struct {
+	first                    bool // the address was not registered before
+	masterAddr, haServerAddr string
+}
+
+func newRegistry() *registry {
+	r := &registry{}
+	r.mu.clusters = make(map[string]map[string]struct{})
+	r.mu.brokers = make(map[string]*BrokerData)
+	r.mu.topics = make(map[string]map[string]QueueData)
+	r.mu.live = make(map[string]*liveBroker)
+	return r
+}
+
+// register records a broker address and, from a master whose data version
+// changed (or that registers for the first time), its topic table. The
+// table replaces what the broker name served before, so a topic deleted on
+// the broker leaves the route at the next registration (Java 4.x keeps it
+// until DELETE_TOPIC_IN_NAMESRV).
+func (r *registry) register(reg registration, now time.Time) (registerResult, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if reg.connDone != nil {
+		select {
+		case <-reg.connDone:
+			return registerResult{}, errConnClosed
+		default:
+		}
+	}
+	// The address moved to another broker name: forget the old one.
+	r.detachAddrLocked(reg.addr, reg.name)
+
+	names := r.mu.clusters[reg.cluster]
+	if names == nil {
+		names = make(map[string]struct{})
+		r.mu.clusters[reg.cluster] = names
+	}
+	names[reg.name] = struct{}{}
+
+	bd := r.mu.brokers[reg.name]
+	first := bd == nil
+	if bd == nil {
+		bd = &BrokerData{Cluster: reg.cluster, BrokerName: reg.name, BrokerAddrs: make(map[int64]string)}
+		r.mu.brokers[reg.name] = bd
+	}
+	// The address changed role (slave promoted, say): drop its old id.
+	for id, a := range bd.BrokerAddrs {
+		if a == reg.addr && id != reg.id {
+			delete(bd.BrokerAddrs, id)
+		}
+	}
+	old, had := bd.BrokerAddrs[reg.id]
+	first = first || !had
+	if had && old != reg.addr {
+		// Another address held this id; it is replaced, not kept alive.
+		delete(r.mu.live, old)
+	}
+	bd.BrokerAddrs[reg.id] = reg.addr
+
+	prev := r.mu.live[reg.addr]
+	if reg.topics != nil && reg.id == 0 && (first || prev == nil || prev.dv != reg.topics.dv) {
+		r.replaceTopicsLocked(reg.name, reg.topics.table)
+	}
+	li := &liveBroker{lastUpdate: now, connID: reg.connID, haServerAddr: reg.haServerAddr}
+	if reg.topics != nil {
+		li.dv = reg.topics.dv
+	}
+	r.mu.live[reg.addr] = li
+
+	res := registerResult{first: prev == nil}
+	if reg.id != 0 {
+		if master, ok := bd.BrokerAddrs[0]; ok {
+			if ml := r.mu.live[master]; ml != nil {
+				res.masterAddr, res.haServerAddr = master, ml.haServerAddr
+			}
+		}
+	}
+	return res, nil
+}
+
+// replaceTopicsLocked makes table the topic set of broker name.
+// REQUIRES: r.mu held for writing.
+func (r *registry) replaceTopicsLocked(name string, table map[string]TopicConfig) {
+	for topic, qds := range r.mu.topics {
+		if _, keep := table[topic]; !keep {
+			delete(qds, name)
+			if len(qds) == 0 {
+				delete(r.mu.topics, topic)
+			}
+		}
+	}
+	for topic, tc := range table {
+		qds := r.mu.topics[topic]
+		if qds == nil {
+			qds = make(map[string]QueueData)
+			r.mu.topics[topic] = qds
+		}
+		qds[name] = QueueData{BrokerName: name, ReadQueueNums: tc.ReadQueueNums,
+			WriteQueueNums: tc.WriteQueueNums, Perm: tc.Perm, TopicSysFlag: tc.TopicSysFlag}
+	}
+}
+
+// unregister removes one broker address (UNREGISTER_BROKER). It reports
+// whether the address was registered under that name and id.
+func (r *registry) unregister(name, addr string, id int64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	bd := r.mu.brokers[name]
+	if bd == nil || bd.BrokerAddrs[id] != addr {
+		return false
+	}
+	delete(r.mu.live, addr)
+	delete(bd.BrokerAddrs, id)
+	if len(bd.BrokerAddrs) == 0 {
+		r.removeBrokerNameLocked(name)
+	}
+	return true
+}
+
+// expire drops every address not registered since now-expiry and returns
+// them.
+func (r *registry) expire(now time.Time, expiry time.Duration) []string {
+	return r.dropWhere(func(li *liveBroker) bool { return now.Sub(li.lastUpdate) > expiry })
+}
+
+// dropConn drops every address last registered through connection id and
+// returns them.
+func (r *registry) dropConn(id uint64) []string {
+	return r.dropWhere(func(li *liveBroker) bool { return li.connID == id })
+}
+
+func (r *registry) dropWhere(match func(*liveBroker) bool) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var dropped []string
+	for addr, li := range r.mu.live {
+		if match(li) {
+			dropped = append(dropped, addr)
+		}
+	}
+	for _, addr := range dropped {
+		delete(r.mu.live, addr)
+		r.detachAddrLocked(addr, "")
+	}
+	sort.Strings(dropped)
+	return dropped
+}
+
+// detachAddrLocked removes addr from every broker name except keep; a
+// name left with no address goes with its queue data.
+// REQUIRES: r.mu held for writing.
+func (r *registry) detachAddrLocked(addr, keep string) {
+	for name, bd := range r.mu.brokers {
+		if name == keep {
+			continue
+		}
+		for id, a := range bd.BrokerAddrs {
+			if a == addr {
+				delete(bd.BrokerAddrs, id)
+			}
+		}
+		if len(bd.BrokerAddrs) == 0 {
+			r.removeBrokerNameLocked(name)
+		}
+	}
+}
+
+// removeBrokerNameLocked forgets a broker name that has no address left:
+// its cluster memberships and its queue data. A topic with no queue data
+// left disappears. REQUIRES: r.mu held for writing.
+func (r *registry) removeBrokerNameLocked(name string) {
+	delete(r.mu.brokers, name)
+	for cluster, names := range r.mu.clusters {
+		delete(names, name)
+		if len(names) == 0 {
+			delete(r.mu.clusters, cluster)
+		}
+	}
+	for topic, qds := range r.mu.topics {
+		delete(qds, name)
+		if len(qds) == 0 {
+			delete(r.mu.topics, topic)
+		}
+	}
+}
+
+// route returns the route of topic, or false when no live broker serves
+// it. Queue datas are sorted by broker name, as are broker datas.
+func (r *registry) route(topic string) (TopicRouteData, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	rd := TopicRouteData{FilterServerTable: map[string][]string{}, QueueDatas: []QueueData{}, BrokerDatas: []BrokerData{}}
+	for _, qd := range r.mu.topics[topic] {
+		rd.QueueDatas = append(rd.QueueDatas, qd)
+	}
+	slices.SortFunc(rd.QueueDatas, func(a, b QueueData) int { return strings.Compare(a.BrokerName, b.BrokerName) })
+	for _, qd := range rd.QueueDatas {
+		if bd := r.mu.brokers[qd.BrokerName]; bd != nil {
+			rd.BrokerDatas = append(rd.BrokerDatas, bd.clone())
+		}
+	}
+	return rd, len(rd.QueueDatas) > 0 && len(rd.BrokerDatas) > 0
+}
+
+// clusterInfo returns every broker name with its addresses and every
+// cluster with its broker names, sorted.
+func (r *registry) clusterInfo() ClusterInfo {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	ci := ClusterInfo{BrokerAddrTable: make(map[string]BrokerData, len(r.mu.brokers)),
+		ClusterAddrTable: make(map[string][]string, len(r.mu.clusters))}
+	for name, bd := range r.mu.brokers {
+		ci.BrokerAddrTable[name] = bd.clone()
+	}
+	for cluster, names := range r.mu.clusters {
+		list := make([]string, 0, len(names))
+		for n := range names {
+			list = append(list, n)
+		}
+		sort.Strings(list)
+		ci.ClusterAddrTable[cluster] = list
+	}
+	return ci
+}
+
+// topicList returns every topic with queue data, sorted.
+func (r *registry) topicList() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	list := make([]string, 0, len(r.mu.topics))
+	for t := range r.mu.topics {
+		list = append(list, t)
+	}
+	sort.Strings(list)
+	return list
+}
+
+// deleteTopic forgets a topic on every broker (DELETE_TOPIC_IN_NAMESRV).
+// A broker that still has it brings it back when its data version next
+// changes. It reports whether the topic existed.
+func (r *registry) deleteTopic(topic string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.mu.topics[topic]
+	delete(r.mu.topics, topic)
+	return ok
+}
+
+// queryDataVersion reports whether dv differs from what addr last
+// registered (QUERY_DATA_VERSION); when it does not, the query counts as a
+// sign of life, as in Java. It also returns the stored version.
+func (r *registry) queryDataVersion(addr string, dv DataVersion, now time.Time) (changed bool, stored DataVersion, known bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	li := r.mu.live[addr]
+	if li == nil {
+		return true, DataVersion{}, false
+	}
+	if li.dv == dv {
+		li.lastUpdate = now
+		return false, li.dv, true
+	}
+	return true, li.dv, true
+}

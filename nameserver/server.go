@@ -1,0 +1,143 @@
+package nameserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/wharfmq/wharf/remoting"
+)
+
+// Defaults of Options, as a Java 4.x name server.
+const (
+	DefaultListen       = ":9876"
+	DefaultBrokerExpiry = 120 * time.Second
+	DefaultScanInterval = 10 * time.Second
+)
+
+// Options configures a Server. The zero value serves on DefaultListen.
+type Options struct {
+	// Listen is the TCP address to serve on; "" means DefaultListen and
+	// "127.0.0.1:0" picks a free port.
+	Listen string
+	// Logger; nil means slog.Default().
+	Logger *slog.Logger
+	// BrokerExpiry drops a broker address that has not registered for this
+	// long; 0 means DefaultBrokerExpiry.
+	BrokerExpiry time.Duration
+	// ScanInterval is how often expiry is checked; 0 means
+	// DefaultScanInterval.
+	ScanInterval time.Duration
+}
+
+// Server is a name server: a remoting server with the route registry
+// behind it and the goroutine that expires silent brokers.
+type Server struct {
+	opts Options
+	log  *slog.Logger
+	reg  *registry
+	rs   *remoting.Server
+
+	mu struct {
+		sync.Mutex
+		started, closed bool
+	}
+	quit chan struct{}  // closed by Close to stop the expiry loop
+	wg   sync.WaitGroup // the expiry loop
+}
+
+// New returns a name server that is not yet listening.
+func New(opts Options) (*Server, error) {
+	if opts.BrokerExpiry < 0 || opts.ScanInterval < 0 {
+		return nil, fmt.Errorf("nameserver: negative BrokerExpiry (%v) or ScanInterval (%v)", opts.BrokerExpiry, opts.ScanInterval)
+	}
+	if opts.Listen == "" {
+		opts.Listen = DefaultListen
+	}
+	if opts.BrokerExpiry == 0 {
+		opts.BrokerExpiry = DefaultBrokerExpiry
+	}
+	if opts.ScanInterval == 0 {
+		opts.ScanInterval = DefaultScanInterval
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	s := &Server{
+		opts: opts,
+		log:  opts.Logger.With("component", "nameserver"),
+		reg:  newRegistry(),
+		quit: make(chan struct{}),
+	}
+	s.rs = remoting.NewServer(remoting.ServerOptions{Logger: opts.Logger, OnClose: s.connClosed})
+	for code, h := range s.handlers() {
+		s.rs.Handle(code, h)
+	}
+	return s, nil
+}
+
+// Start listens on Options.Listen and serves in the background.
+func (s *Server) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.mu.closed:
+		return errors.New("nameserver: server closed")
+	case s.mu.started:
+		return errors.New("nameserver: server already started")
+	}
+	if err := s.rs.Start(s.opts.Listen); err != nil {
+		return fmt.Errorf("nameserver: %w", err)
+	}
+	s.mu.started = true
+	s.wg.Add(1)
+	go s.expiryLoop()
+	s.log.Info("name server started", "addr", s.rs.Addr(),
+		"broker_expiry", s.opts.BrokerExpiry, "scan_interval", s.opts.ScanInterval)
+	return nil
+}
+
+// Addr returns the address the server listens on, or "" before Start.
+func (s *Server) Addr() string { return s.rs.Addr() }
+
+// Close stops serving, closes every connection and waits for every
+// goroutine the server started. It is idempotent.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.mu.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.mu.closed = true
+	started := s.mu.started
+	s.mu.Unlock()
+
+	close(s.quit)
+	s.wg.Wait()
+	err := s.rs.Close()
+	if started {
+		s.log.Info("name server stopped")
+	}
+	if err != nil {
+		return fmt.Errorf("nameserver: %w", err)
+	}
+	return nil
+}
+
+// connClosed drops the brokers a closing connection registered, as Java's
+// onChannelDestroy does.
+// During Close every connection closes, so those drops are not news.
+func (s *Server) connClosed(c *remoting.Conn) {
+	level := slog.LevelInfo
+	s.mu.Lock()
+	if s.mu.closed {
+		level = slog.LevelDebug
+	}
+	s.mu.Unlock()
+	for _, addr := range s.reg.dropConn(c.ID()) {
+		s.log.Log(context.Background(), level, "broker dropped: its connection closed", "addr", addr, "remote", c.RemoteAddr())
+	}
+}
