@@ -337,7 +337,8 @@ func (c *CommitLog) waitFor(mark *atomic.Int64, end int64, forceSync bool) error
 	return nil
 }
 
-// flushDone wakes waiters after a flush.
+// flushDone wakes waiters after a flush. Every holder of flushMu calls it
+// before releasing the lock: a waiter that failed TryLock sleeps until then.
 // REQUIRES: c.flushMu held.
 func (c *CommitLog) flushDone() {
 	c.doneMu.Lock()

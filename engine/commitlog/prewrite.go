@@ -117,10 +117,13 @@ func (c *CommitLog) startFillActive() {
 			c.mu.Unlock()
 			if passed {
 				// The writer got here first: the rest is its business.
+				c.flushDone()
 				c.flushMu.Unlock()
 				return
 			}
 			err := zeroFill(seg.file, off, min(off+fillChunk, c.segSize))
+			// Waiters that found flushMu taken sleep until a flushDone.
+			c.flushDone()
 			c.flushMu.Unlock()
 			if err != nil {
 				c.opts.Logger.Warn("zero-filling the active segment failed", "segment", seg.String(), "err", err)
