@@ -86,11 +86,15 @@ func verifyClone(t *testing.T, crashed *vfs.MemFS, l *lineage, ackedBefore map[i
 func TestCrashCloneSyncFlush(t *testing.T) {
 	seed := testSeed(t)
 	r := rand.New(rand.NewPCG(seed, 1))
+	limit := *crashPoints
+	if testing.Short() {
+		limit = min(limit, 100) // the race detector makes each point ~20x dearer
+	}
 	const segSize = 256 << 10
 	fs := vfs.NewCrashableMem()
 	l := &lineage{appended: map[int64][]byte{}, acked: map[int64]bool{}}
 	points := 0
-	for points < *crashPoints {
+	for points < limit {
 		c, err := Open(Options{FS: fs, Dir: "cl", SegmentSize: segSize, FlushMode: SyncFlush, Prewrite: PrewriteMode(1 + r.IntN(2))})
 		if err != nil {
 			t.Fatalf("open: %v", err)

@@ -1,0 +1,95 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/wharfmq/wharf/remoting"
+)
+
+// handleUpdateTopic serves UPDATE_AND_CREATE_TOPIC (17).
+func (b *Broker) handleUpdateTopic(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
+	topic, err := req.ExtString("topic")
+	if err != nil {
+		return badRequest(req, err)
+	}
+	if remark, ok := validateTopic(topic); !ok {
+		return remoting.NewResponse(req, remoting.RespSystemError, remark)
+	}
+	if topic == AutoCreateTopicKey || topic == b.cfg.BrokerClusterName {
+		return remoting.NewResponse(req, remoting.RespSystemError,
+			fmt.Sprintf("the topic[%s] is conflict with system reserved words.", topic))
+	}
+	tc := newTopicConfig(topic, 0, PermRead|PermWrite)
+	if tc.ReadQueueNums, err = req.ExtInt32Or("readQueueNums", 16); err != nil {
+		return badRequest(req, err)
+	}
+	if tc.WriteQueueNums, err = req.ExtInt32Or("writeQueueNums", 16); err != nil {
+		return badRequest(req, err)
+	}
+	perm, err := req.ExtInt32Or("perm", PermRead|PermWrite)
+	if err != nil {
+		return badRequest(req, err)
+	}
+	sysFlag, err := req.ExtInt32Or("topicSysFlag", 0)
+	if err != nil {
+		return badRequest(req, err)
+	}
+	tc.Perm, tc.TopicSysFlag = int(perm), int(sysFlag)
+	tc.TopicFilterType = req.ExtStringOr("topicFilterType", "SINGLE_TAG")
+	tc.Order = req.ExtBoolOr("order", false)
+	if tc.ReadQueueNums < 0 || tc.WriteQueueNums < 0 || tc.queueNums() == 0 || tc.queueNums() > 1024 {
+		return remoting.NewResponse(req, remoting.RespSystemError,
+			fmt.Sprintf("queue numbers read %d / write %d out of range 1..1024", tc.ReadQueueNums, tc.WriteQueueNums))
+	}
+	if err := b.topics.put(tc); err != nil {
+		return remoting.NewResponse(req, remoting.RespSystemError, err.Error())
+	}
+	b.log.Info("topic created or updated by admin", "topic", topic, "read", tc.ReadQueueNums, "write", tc.WriteQueueNums, "perm", tc.Perm)
+	return remoting.NewResponse(req, remoting.RespSuccess, "")
+}
+
+// handleDeleteTopic serves DELETE_TOPIC_IN_BROKER (215): the config and
+// every queue of the topic go.
+func (b *Broker) handleDeleteTopic(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
+	topic, err := req.ExtString("topic")
+	if err != nil {
+		return badRequest(req, err)
+	}
+	if remark, ok := validateTopic(topic); !ok {
+		return remoting.NewResponse(req, remoting.RespSystemError, remark)
+	}
+	if topic == AutoCreateTopicKey {
+		return remoting.NewResponse(req, remoting.RespSystemError, "the topic TBW102 cannot be deleted")
+	}
+	if _, err := b.topics.remove(topic); err != nil {
+		return remoting.NewResponse(req, remoting.RespSystemError, err.Error())
+	}
+	if err := b.store.Meta().DeleteQueues(topic); err != nil {
+		return remoting.NewResponse(req, remoting.RespSystemError, err.Error())
+	}
+	b.log.Info("topic deleted by admin", "topic", topic)
+	return remoting.NewResponse(req, remoting.RespSuccess, "")
+}
+
+// handleGetAllTopicConfig serves GET_ALL_TOPIC_CONFIG (21).
+func (b *Broker) handleGetAllTopicConfig(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
+	body, err := b.topics.wrapperJSON()
+	if err != nil {
+		return remoting.NewResponse(req, remoting.RespSystemError, err.Error())
+	}
+	resp := remoting.NewResponse(req, remoting.RespSuccess, "")
+	resp.Body = body
+	return resp
+}
+
+// handleGetAllGroupConfig serves GET_ALL_SUBSCRIPTIONGROUP_CONFIG (201).
+func (b *Broker) handleGetAllGroupConfig(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
+	body, err := b.groups.wrapperJSON()
+	if err != nil {
+		return remoting.NewResponse(req, remoting.RespSystemError, err.Error())
+	}
+	resp := remoting.NewResponse(req, remoting.RespSuccess, "")
+	resp.Body = body
+	return resp
+}

@@ -1,0 +1,299 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/wharfmq/wharf/engine"
+	"github.com/wharfmq/wharf/engine/commitlog"
+	"github.com/wharfmq/wharf/remoting"
+)
+
+// Option adjusts how New builds a broker.
+type Option func(*options)
+
+type options struct {
+	logger *slog.Logger
+	fs     vfs.FS
+}
+
+// WithLogger sets the logger; the default is slog.Default().
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithFS sets the file system of the store; the default is vfs.Default.
+func WithFS(fs vfs.FS) Option { return func(o *options) { o.fs = fs } }
+
+// Broker is a RocketMQ-compatible broker: an engine.Store, a remoting server
+// with the request processors, and the registration with name servers.
+type Broker struct {
+	cfg       Config
+	log       *slog.Logger
+	addr      string // advertised "ip:port"
+	storeHost netip.AddrPort
+
+	ln      *onceCloseListener
+	srv     *remoting.Server
+	store   *engine.Store
+	topics  *topicManager
+	groups  *groupManager
+	clients *clientManager
+	locks   *lockManager
+	hold    *pullHold
+	offsets *offsetCache
+	reg     *registrar
+
+	clientExpiry   time.Duration
+	scanInterval   time.Duration
+	youngMaxOffset int64
+	youngMaxAge    time.Duration
+
+	// mu guards state and goroutine starts (goAsync).
+	mu      sync.Mutex
+	started bool
+	closed  bool
+	quit    chan struct{}
+	wg      sync.WaitGroup
+}
+
+// New opens the store and the listening socket; Start begins serving.
+func New(cfg Config, opts ...Option) (b *Broker, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	o := options{logger: slog.Default(), fs: vfs.Default}
+	for _, f := range opts {
+		f(&o)
+	}
+	b = &Broker{
+		cfg: cfg, log: o.logger.With("component", "broker", "broker", cfg.BrokerName),
+		clients: newClientManager(), locks: newLockManager(), offsets: newOffsetCache(),
+		clientExpiry: defaultClientExpiry, scanInterval: defaultScanInterval,
+		youngMaxOffset: youngQueueMaxOffset, youngMaxAge: youngQueueMaxAge,
+		quit: make(chan struct{}),
+	}
+	b.hold = newPullHold(b)
+	listen := cfg.Listen
+	if listen == "" {
+		listen = ":" + strconv.Itoa(cfg.ListenPort)
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return nil, fmt.Errorf("broker: listen: %w", err)
+	}
+	b.ln = &onceCloseListener{Listener: ln}
+	defer func() {
+		if err != nil {
+			b.ln.Close()
+			if b.store != nil {
+				b.store.Close()
+			}
+		}
+	}()
+	if b.addr, b.storeHost, err = advertised(cfg.BrokerIP1, ln.Addr()); err != nil {
+		return nil, err
+	}
+	flush := commitlog.AsyncFlush
+	if cfg.FlushDiskType == SyncFlush {
+		flush = commitlog.SyncFlush
+	}
+	b.store, err = engine.Open(engine.Options{
+		FS: o.fs, Dir: cfg.StorePathRootDir, SegmentSize: cfg.MappedFileSizeCommitLog,
+		FlushMode: flush, FlushInterval: cfg.FlushIntervalCommitLog, MaxMessageSize: cfg.MaxMessageSize,
+		FileReservedTime: cfg.FileReservedTime, StoreHost: b.storeHost, Logger: o.logger,
+		OnDispatch: b.hold.notify,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
+	}
+	if b.topics, err = newTopicManager(b.store.Meta(), b.log); err != nil {
+		return nil, err
+	}
+	if b.groups, err = newGroupManager(b.store.Meta(), b.log); err != nil {
+		return nil, err
+	}
+	if err = b.ensureBuiltinTopics(); err != nil {
+		return nil, err
+	}
+	b.reg = newRegistrar(b)
+	b.topics.onChange = b.reg.ring
+	b.srv = remoting.NewServer(remoting.ServerOptions{Logger: o.logger, OnClose: b.onConnClose})
+	b.registerProcessors()
+	return b, nil
+}
+
+// ensureBuiltinTopics creates the topics a 4.9.8 broker always has.
+func (b *Broker) ensureBuiltinTopics() error {
+	builtins := []TopicConfig{
+		newTopicConfig(SelfTestTopic, 1, PermRead|PermWrite),
+		newTopicConfig(OffsetMovedEvent, 1, PermRead|PermWrite),
+		newTopicConfig(b.cfg.BrokerClusterName, 16, PermRead|PermWrite|PermInherit),
+		newTopicConfig(b.cfg.BrokerName, 1, PermRead|PermWrite|PermInherit),
+	}
+	if b.cfg.AutoCreateTopicEnable {
+		builtins = append(builtins, newTopicConfig(AutoCreateTopicKey, b.cfg.DefaultTopicQueueNums, PermRead|PermWrite|PermInherit))
+	}
+	for _, tc := range builtins {
+		if err := b.topics.ensure(tc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *Broker) registerProcessors() {
+	for code, h := range map[int16]remoting.Handler{
+		remoting.CodeSendMessage:                   b.handleSend,
+		remoting.CodeSendMessageV2:                 b.handleSend,
+		remoting.CodeSendBatchMessage:              b.handleSend,
+		remoting.CodePullMessage:                   b.handlePull,
+		remoting.CodeQueryConsumerOffset:           b.handleQueryConsumerOffset,
+		remoting.CodeUpdateConsumerOffset:          b.handleUpdateConsumerOffset,
+		remoting.CodeGetMaxOffset:                  b.handleGetMaxOffset,
+		remoting.CodeGetMinOffset:                  b.handleGetMinOffset,
+		remoting.CodeSearchOffsetByTimestamp:       b.handleSearchOffset,
+		remoting.CodeGetEarliestMsgStoreTime:       b.handleEarliestStoreTime,
+		remoting.CodeHeartBeat:                     b.handleHeartbeat,
+		remoting.CodeUnregisterClient:              b.handleUnregisterClient,
+		remoting.CodeGetConsumerListByGroup:        b.handleGetConsumerList,
+		remoting.CodeLockBatchMQ:                   b.handleLockBatch,
+		remoting.CodeUnlockBatchMQ:                 b.handleUnlockBatch,
+		remoting.CodeUpdateAndCreateTopic:          b.handleUpdateTopic,
+		remoting.CodeDeleteTopicInBroker:           b.handleDeleteTopic,
+		remoting.CodeGetAllTopicConfig:             b.handleGetAllTopicConfig,
+		remoting.CodeGetAllSubscriptionGroupConfig: b.handleGetAllGroupConfig,
+		remoting.CodeQueryMessage:                  b.handleQueryMessage,
+		remoting.CodeViewMessageByID:               b.handleViewMessage,
+	} {
+		b.srv.Handle(code, h)
+	}
+}
+
+// advertised picks the address clients are told: brokerIP1 if set, else
+// the listening IP, else (listening on all interfaces) the first
+// non-loopback IPv4 address of the host.
+func advertised(brokerIP1 string, la net.Addr) (string, netip.AddrPort, error) {
+	tcp, ok := la.(*net.TCPAddr)
+	if !ok {
+		return "", netip.AddrPort{}, fmt.Errorf("broker: listener address %v is not TCP", la)
+	}
+	port := uint16(tcp.Port)
+	var ip netip.Addr
+	switch {
+	case brokerIP1 != "":
+		a, err := netip.ParseAddr(brokerIP1)
+		if err != nil {
+			return "", netip.AddrPort{}, fmt.Errorf("broker: brokerIP1 %q: %w", brokerIP1, err)
+		}
+		ip = a
+	case !tcp.IP.IsUnspecified():
+		ip, _ = netip.AddrFromSlice(tcp.IP)
+	default:
+		ip = hostIPv4()
+	}
+	ap := netip.AddrPortFrom(ip.Unmap(), port)
+	return ap.String(), ap, nil
+}
+
+func hostIPv4() netip.Addr {
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() && n.IP.To4() != nil {
+			ip, _ := netip.AddrFromSlice(n.IP.To4())
+			return ip
+		}
+	}
+	return netip.AddrFrom4([4]byte{127, 0, 0, 1})
+}
+
+// Addr returns the advertised "ip:port" clients connect to.
+func (b *Broker) Addr() string { return b.addr }
+
+// Config returns the configuration the broker runs with.
+func (b *Broker) Config() Config { return b.cfg }
+
+// Store exposes the message store (tools and tests).
+func (b *Broker) Store() *engine.Store { return b.store }
+
+// Start serves requests, starts the client expiry scan and registers with
+// the name servers (at once, then every registerNameServerPeriod).
+func (b *Broker) Start() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return errors.New("broker: closed")
+	}
+	if b.started {
+		return errors.New("broker: already started")
+	}
+	if err := b.srv.StartListener(b.ln); err != nil {
+		return fmt.Errorf("broker: %w", err)
+	}
+	b.started = true
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		b.scanLoop()
+	}()
+	b.reg.start()
+	b.log.Info("broker started", "addr", b.addr, "cluster", b.cfg.BrokerClusterName,
+		"namesrv", b.cfg.NamesrvAddr, "store", b.cfg.StorePathRootDir, "flush", b.cfg.FlushDiskType)
+	return nil
+}
+
+// goAsync runs fn in a goroutine the broker owns and waits for in Close.
+// It reports false (and does not run fn) once Close has begun.
+func (b *Broker) goAsync(fn func()) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return false
+	}
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		fn()
+	}()
+	return true
+}
+
+// Close stops accepting connections, answers every held pull, unregisters
+// from the name servers, closes the server and finally the store.
+func (b *Broker) Close() error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	b.closed = true
+	close(b.quit)
+	b.mu.Unlock()
+
+	b.ln.Close()
+	b.hold.close()
+	b.reg.stop()
+	b.srv.Close()
+	b.wg.Wait()
+	err := b.store.Close()
+	b.log.Info("broker stopped", "addr", b.addr)
+	return err
+}
+
+// onceCloseListener lets the broker stop accepting before the server, which
+// owns the listener, closes it again.
+type onceCloseListener struct {
+	net.Listener
+	once sync.Once
+	err  error
+}
+
+func (l *onceCloseListener) Close() error {
+	l.once.Do(func() { l.err = l.Listener.Close() })
+	return l.err
+}

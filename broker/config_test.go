@@ -1,0 +1,84 @@
+package broker
+
+import (
+	"bytes"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLoadConfig(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "broker.conf")
+	conf := `# RocketMQ sample
+brokerClusterName = MyCluster
+brokerName=broker-b
+brokerId=0
+namesrvAddr=127.0.0.1:9876;127.0.0.2:9876
+deleteWhen=04
+fileReservedTime=48
+brokerRole=ASYNC_MASTER
+flushDiskType=SYNC_FLUSH
+listenPort: 10921
+autoCreateTopicEnable=false
+defaultTopicQueueNums 4
+registerNameServerPeriod=15000
+maxMessageSize=1048576
+! another comment
+storePathRootDir=/tmp/\
+wharf
+brokerRole=SLAVE
+`
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	cfg, err := LoadConfig(path, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := DefaultConfig()
+	want.BrokerClusterName, want.BrokerName = "MyCluster", "broker-b"
+	want.NamesrvAddr = "127.0.0.1:9876;127.0.0.2:9876"
+	want.FileReservedTime = 48 * time.Hour
+	want.FlushDiskType = SyncFlush
+	want.ListenPort = 10921
+	want.AutoCreateTopicEnable = false
+	want.DefaultTopicQueueNums = 4
+	want.RegisterNameServerPeriod = 15 * time.Second
+	want.MaxMessageSize = 1 << 20
+	want.StorePathRootDir = "/tmp/wharf"
+	if cfg != want {
+		t.Fatalf("config\n got %+v\nwant %+v", cfg, want)
+	}
+	if got := cfg.NameServers(); len(got) != 2 || got[1] != "127.0.0.2:9876" {
+		t.Fatalf("name servers %q", got)
+	}
+	// Unknown keys are reported once each, not fatal.
+	if n := strings.Count(logs.String(), "key=brokerRole"); n != 1 {
+		t.Fatalf("brokerRole reported %d times:\n%s", n, logs.String())
+	}
+	if !strings.Contains(logs.String(), "key=deleteWhen") {
+		t.Fatalf("deleteWhen not reported:\n%s", logs.String())
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestParseConfigErrors(t *testing.T) {
+	for _, in := range []string{"listenPort=abc", "flushDiskType=FAST", "brokerId=x"} {
+		cfg := DefaultConfig()
+		err := ParseConfig(strings.NewReader("\n"+in+"\n"), &cfg, slog.New(slog.DiscardHandler))
+		if err == nil || !strings.Contains(err.Error(), "line 2") {
+			t.Errorf("%q: error %v, want one naming line 2", in, err)
+		}
+	}
+	cfg := DefaultConfig()
+	cfg.BrokerID = 1
+	if err := cfg.Validate(); err == nil {
+		t.Error("brokerId 1 accepted")
+	}
+}

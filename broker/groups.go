@@ -1,0 +1,105 @@
+package broker
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"maps"
+	"sync"
+	"time"
+
+	"github.com/wharfmq/wharf/engine/queue"
+)
+
+// SubscriptionGroupConfig is a consumer group's configuration, in Java
+// SubscriptionGroupConfig's JSON form.
+type SubscriptionGroupConfig struct {
+	BrokerID                       int64  `json:"brokerId"`
+	ConsumeBroadcastEnable         bool   `json:"consumeBroadcastEnable"`
+	ConsumeEnable                  bool   `json:"consumeEnable"`
+	ConsumeFromMinEnable           bool   `json:"consumeFromMinEnable"`
+	GroupName                      string `json:"groupName"`
+	NotifyConsumerIDsChangedEnable bool   `json:"notifyConsumerIdsChangedEnable"`
+	RetryMaxTimes                  int    `json:"retryMaxTimes"`
+	RetryQueueNums                 int32  `json:"retryQueueNums"`
+	WhichBrokerWhenConsumeSlowly   int64  `json:"whichBrokerWhenConsumeSlowly"`
+}
+
+func newGroupConfig(name string) SubscriptionGroupConfig {
+	return SubscriptionGroupConfig{GroupName: name, ConsumeEnable: true, ConsumeFromMinEnable: true,
+		ConsumeBroadcastEnable: true, RetryQueueNums: defaultRetryQueueNum, RetryMaxTimes: 16,
+		WhichBrokerWhenConsumeSlowly: 1, NotifyConsumerIDsChangedEnable: true}
+}
+
+// groupManager holds subscription group configs, persisted in the engine's
+// metadata.
+type groupManager struct {
+	meta *queue.DB
+	log  *slog.Logger
+
+	mu      sync.RWMutex
+	groups  map[string]SubscriptionGroupConfig
+	version DataVersion
+}
+
+func newGroupManager(meta *queue.DB, log *slog.Logger) (*groupManager, error) {
+	gm := &groupManager{meta: meta, log: log, groups: map[string]SubscriptionGroupConfig{},
+		version: DataVersion{Timestamp: time.Now().UnixMilli()}}
+	docs, err := meta.Groups()
+	if err != nil {
+		return nil, fmt.Errorf("broker: load groups: %w", err)
+	}
+	for name, doc := range docs {
+		var gc SubscriptionGroupConfig
+		if err := json.Unmarshal(doc, &gc); err != nil || gc.GroupName != name {
+			log.Error("ignoring malformed stored group config", "group", name, "err", err)
+			continue
+		}
+		gm.groups[name] = gc
+	}
+	return gm, nil
+}
+
+func (gm *groupManager) get(name string) (SubscriptionGroupConfig, bool) {
+	gm.mu.RLock()
+	defer gm.mu.RUnlock()
+	gc, ok := gm.groups[name]
+	return gc, ok
+}
+
+// getOrCreate returns the group's config, creating a default one when
+// autoCreate is set. ok is false when the group does not exist.
+func (gm *groupManager) getOrCreate(name string, autoCreate bool) (SubscriptionGroupConfig, bool, error) {
+	if gc, ok := gm.get(name); ok || !autoCreate {
+		return gc, ok, nil
+	}
+	gm.mu.Lock()
+	defer gm.mu.Unlock()
+	if gc, ok := gm.groups[name]; ok {
+		return gc, true, nil
+	}
+	gc := newGroupConfig(name)
+	doc, err := json.Marshal(gc)
+	if err != nil {
+		return gc, false, err
+	}
+	if err := gm.meta.PutGroup(name, doc); err != nil {
+		return gc, false, fmt.Errorf("broker: store group %s: %w", name, err)
+	}
+	gm.groups[name] = gc
+	gm.version.Counter++
+	gm.version.Timestamp = time.Now().UnixMilli()
+	gm.log.Info("subscription group created", "group", name)
+	return gc, true, nil
+}
+
+// wrapperJSON is Java's SubscriptionGroupWrapper.
+func (gm *groupManager) wrapperJSON() ([]byte, error) {
+	gm.mu.RLock()
+	table, v := maps.Clone(gm.groups), gm.version
+	gm.mu.RUnlock()
+	return json.Marshal(struct {
+		SubscriptionGroupTable map[string]SubscriptionGroupConfig `json:"subscriptionGroupTable"`
+		DataVersion            DataVersion                        `json:"dataVersion"`
+	}{table, v})
+}

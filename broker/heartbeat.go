@@ -1,0 +1,158 @@
+package broker
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/wharfmq/wharf/remoting"
+)
+
+// heartbeatData is the HEART_BEAT body (Java HeartbeatData).
+type heartbeatData struct {
+	ClientID        string          `json:"clientID"`
+	ProducerDataSet []producerData  `json:"producerDataSet"`
+	ConsumerDataSet []*consumerData `json:"consumerDataSet"`
+}
+
+type producerData struct {
+	GroupName string `json:"groupName"`
+}
+
+type consumerData struct {
+	GroupName           string              `json:"groupName"`
+	ConsumeType         string              `json:"consumeType"`
+	MessageModel        string              `json:"messageModel"`
+	ConsumeFromWhere    string              `json:"consumeFromWhere"`
+	SubscriptionDataSet []*subscriptionData `json:"subscriptionDataSet"`
+	UnitMode            bool                `json:"unitMode"`
+}
+
+// subscriptionData is Java SubscriptionData. codeSet is ignored on purpose
+// (trap T9); the filter is rebuilt from tagsSet.
+type subscriptionData struct {
+	Topic          string   `json:"topic"`
+	SubString      string   `json:"subString"`
+	TagsSet        []string `json:"tagsSet"`
+	SubVersion     int64    `json:"subVersion"`
+	ExpressionType string   `json:"expressionType"`
+}
+
+// handleHeartbeat serves HEART_BEAT (34): it creates missing group configs
+// and retry topics, registers the client per group, and tells a consumer
+// group when its membership or subscriptions changed.
+func (b *Broker) handleHeartbeat(_ context.Context, conn *remoting.Conn, req *remoting.Command) *remoting.Command {
+	var hb heartbeatData
+	if err := json.Unmarshal(req.Body, &hb); err != nil {
+		return remoting.NewResponse(req, remoting.RespSystemError, "heartbeat body is not valid HeartbeatData JSON: "+err.Error())
+	}
+	if hb.ClientID == "" && (len(hb.ConsumerDataSet) > 0 || len(hb.ProducerDataSet) > 0) {
+		return remoting.NewResponse(req, remoting.RespSystemError, "heartbeat without clientID")
+	}
+	now := time.Now()
+	for _, cd := range hb.ConsumerDataSet {
+		if cd == nil || cd.GroupName == "" {
+			continue
+		}
+		gc, ok, err := b.groups.getOrCreate(cd.GroupName, b.cfg.AutoCreateSubscriptionGroup)
+		if err != nil {
+			return remoting.NewResponse(req, remoting.RespSystemError, err.Error())
+		}
+		if ok && gc.RetryQueueNums > 0 {
+			retry := RetryGroupTopicPref + cd.GroupName
+			if err := b.topics.ensure(newTopicConfig(retry, gc.RetryQueueNums, PermRead|PermWrite)); err != nil {
+				return remoting.NewResponse(req, remoting.RespSystemError, err.Error())
+			}
+		}
+		if b.clients.registerConsumer(cd, conn, hb.ClientID, now) && (!ok || gc.NotifyConsumerIDsChangedEnable) {
+			b.notifyGroup(cd.GroupName)
+		}
+	}
+	for _, pd := range hb.ProducerDataSet {
+		if pd.GroupName != "" {
+			b.clients.registerProducer(pd.GroupName, conn, hb.ClientID, now)
+		}
+	}
+	return remoting.NewResponse(req, remoting.RespSuccess, "")
+}
+
+// handleUnregisterClient serves UNREGISTER_CLIENT (35).
+func (b *Broker) handleUnregisterClient(_ context.Context, conn *remoting.Conn, req *remoting.Command) *remoting.Command {
+	pg, cg := req.ExtStringOr("producerGroup", ""), req.ExtStringOr("consumerGroup", "")
+	for _, g := range b.clients.unregister(conn.ID(), pg, cg) {
+		b.notifyGroup(g)
+	}
+	return remoting.NewResponse(req, remoting.RespSuccess, "")
+}
+
+// handleGetConsumerList serves GET_CONSUMER_LIST_BY_GROUP (38) with the
+// exact client ids of the group's live members (trap T8).
+func (b *Broker) handleGetConsumerList(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
+	group, err := req.ExtString("consumerGroup")
+	if err != nil {
+		return badRequest(req, err)
+	}
+	ids := b.clients.consumerIDs(group)
+	if len(ids) == 0 {
+		return remoting.NewResponse(req, remoting.RespSystemError, "no consumer for this group, "+group)
+	}
+	body, _ := json.Marshal(struct {
+		ConsumerIDList []string `json:"consumerIdList"`
+	}{ids})
+	resp := remoting.NewResponse(req, remoting.RespSuccess, "")
+	resp.Body = body
+	return resp
+}
+
+// notifyGroup sends NOTIFY_CONSUMER_IDS_CHANGED (40), oneway, to every
+// connection of the group, from owned goroutines (a slow peer must not hold
+// the caller).
+func (b *Broker) notifyGroup(group string) {
+	for _, c := range b.clients.conns(group) {
+		b.goAsync(func() {
+			req := remoting.NewRequest(remoting.CodeNotifyConsumerIDsChanged, map[string]string{"consumerGroup": group}, nil)
+			if err := c.InvokeOneway(req); err != nil {
+				b.log.Debug("notify consumer ids changed failed", "group", group, "client", c.RemoteAddr(), "err", err)
+			}
+		})
+	}
+}
+
+// onConnClose unregisters every client of a closed connection at once.
+func (b *Broker) onConnClose(c *remoting.Conn) {
+	for _, g := range b.clients.connClosed(c.ID()) {
+		b.log.Info("consumer left (connection closed)", "group", g, "client", c.RemoteAddr())
+		b.notifyGroup(g)
+	}
+	b.locks.connClosed(c)
+}
+
+// scanLoop expires clients silent for clientExpiry. Owned by the broker.
+func (b *Broker) scanLoop() {
+	t := time.NewTicker(b.scanInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.quit:
+			return
+		case now := <-t.C:
+			groups, dead := b.clients.expire(now.Add(-b.clientExpiry))
+			for _, g := range groups {
+				b.log.Info("consumer expired (no heartbeat)", "group", g, "after", b.clientExpiry)
+				b.notifyGroup(g)
+			}
+			for _, c := range dead {
+				c.Close()
+			}
+		}
+	}
+}
+
+// badRequest answers a request whose header could not be read.
+func badRequest(req *remoting.Command, err error) *remoting.Command {
+	msg := err.Error()
+	msg = strings.TrimPrefix(msg, "remoting: ")
+	return remoting.NewResponse(req, remoting.RespSystemError, fmt.Sprintf("bad request (code %d): %s", req.Code, msg))
+}

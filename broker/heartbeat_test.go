@@ -1,0 +1,169 @@
+package broker
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/wharfmq/wharf/remoting"
+)
+
+func heartbeatBody(clientID, group string, subVersion int64, topics ...string) []byte {
+	subs := ""
+	for i, tp := range topics {
+		if i > 0 {
+			subs += ","
+		}
+		subs += fmt.Sprintf(`{"classFilterMode":false,"topic":%q,"subString":"*","tagsSet":[],"codeSet":[],"subVersion":%d,"expressionType":"TAG"}`, tp, subVersion)
+	}
+	return fmt.Appendf(nil, `{"clientID":%q,"producerDataSet":[{"groupName":"PG"}],"consumerDataSet":[{"groupName":%q,
+"consumeType":"CONSUME_PASSIVELY","messageModel":"CLUSTERING","consumeFromWhere":"CONSUME_FROM_LAST_OFFSET","unitMode":false,
+"subscriptionDataSet":[%s]}]}`, clientID, group, subs)
+}
+
+// notifyCounter counts NOTIFY_CONSUMER_IDS_CHANGED received by a client.
+func notifyCounter(c *testClient) *atomic.Int32 {
+	var n atomic.Int32
+	c.c.Handle(remoting.CodeNotifyConsumerIDsChanged, func(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
+		if req.IsOneway() && req.ExtFields["consumerGroup"] == "G" {
+			n.Add(1)
+		}
+		return nil
+	})
+	return &n
+}
+
+func consumerList(t *testing.T, c *testClient, group string) []string {
+	resp := c.call(remoting.CodeGetConsumerListByGroup, map[string]string{"consumerGroup": group}, nil)
+	var body struct {
+		ConsumerIDList []string `json:"consumerIdList"`
+	}
+	if resp.Code == remoting.RespSuccess {
+		if err := json.Unmarshal(resp.Body, &body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return body.ConsumerIDList
+}
+
+func TestHeartbeatConsumersAndNotify(t *testing.T) {
+	b := startBroker(t, Config{})
+	c1, c2 := newTestClient(t, b.Addr()), newTestClient(t, b.Addr())
+	n1, n2 := notifyCounter(c1), notifyCounter(c2)
+
+	expectCode(t, c1.call(remoting.CodeHeartBeat, nil, heartbeatBody("10.0.0.1@1", "G", 1, "T", "%RETRY%G")), remoting.RespSuccess, "hb1")
+	if tc, ok := b.topics.get("%RETRY%G"); !ok || tc.WriteQueueNums != 1 || tc.Perm != 6 {
+		t.Fatalf("retry topic %+v %v", tc, ok)
+	}
+	if _, ok := b.groups.get("G"); !ok {
+		t.Fatal("group config not created")
+	}
+	eventually(t, 5*time.Second, "notify on join", func() bool { return n1.Load() == 1 })
+	// The same heartbeat again changes nothing: no notification (trap T18).
+	c1.call(remoting.CodeHeartBeat, nil, heartbeatBody("10.0.0.1@1", "G", 1, "T", "%RETRY%G"))
+	expectCode(t, c2.call(remoting.CodeHeartBeat, nil, heartbeatBody("10.0.0.2@2", "G", 1, "T", "%RETRY%G")), remoting.RespSuccess, "hb2")
+	eventually(t, 5*time.Second, "both notified of the second member", func() bool { return n1.Load() == 2 && n2.Load() == 1 })
+	if ids := consumerList(t, c1, "G"); !slices.Equal(ids, []string{"10.0.0.1@1", "10.0.0.2@2"}) {
+		t.Fatalf("consumer list %q", ids)
+	}
+	// A higher subVersion notifies; a lower one does not.
+	c1.call(remoting.CodeHeartBeat, nil, heartbeatBody("10.0.0.1@1", "G", 5, "T", "%RETRY%G"))
+	eventually(t, 5*time.Second, "notify on subVersion", func() bool { return n1.Load() == 3 && n2.Load() == 2 })
+	c2.call(remoting.CodeHeartBeat, nil, heartbeatBody("10.0.0.2@2", "G", 2, "T", "%RETRY%G"))
+	time.Sleep(100 * time.Millisecond)
+	if n1.Load() != 3 {
+		t.Fatalf("older subVersion notified: %d", n1.Load())
+	}
+	// Closing a connection removes its client at once and tells the rest.
+	c2.c.Close()
+	eventually(t, 5*time.Second, "member removed on close", func() bool {
+		return slices.Equal(consumerList(t, c1, "G"), []string{"10.0.0.1@1"}) && n1.Load() == 4
+	})
+	// UNREGISTER_CLIENT removes it too.
+	c1.call(remoting.CodeUnregisterClient, map[string]string{"clientID": "10.0.0.1@1", "consumerGroup": "G"}, nil)
+	if resp := c1.call(remoting.CodeGetConsumerListByGroup, map[string]string{"consumerGroup": "G"}, nil); resp.Code != remoting.RespSystemError {
+		t.Fatalf("empty group: code %d", resp.Code)
+	}
+}
+
+func TestClientExpiry(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	b, err := New(cfg, WithLogger(testLogger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.clientExpiry, b.scanInterval = 300*time.Millisecond, 50*time.Millisecond
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	c := newTestClient(t, b.Addr())
+	c.call(remoting.CodeHeartBeat, nil, heartbeatBody("10.0.0.1@1", "G", 1, "T"))
+	if len(consumerList(t, c, "G")) != 1 {
+		t.Fatal("not registered")
+	}
+	eventually(t, 5*time.Second, "client expired", func() bool { return len(b.clients.consumerIDs("G")) == 0 })
+}
+
+func TestHeartbeatBadBody(t *testing.T) {
+	b := startBroker(t, Config{})
+	c := newTestClient(t, b.Addr())
+	for _, body := range []string{"", "{", `{"clientID":5}`, `{"consumerDataSet":[{"groupName":"G"}]}`, `[1,2]`} {
+		resp := c.call(remoting.CodeHeartBeat, nil, []byte(body))
+		if resp.Code != remoting.RespSystemError || resp.Remark == "" {
+			t.Errorf("body %q: code %d remark %q", body, resp.Code, resp.Remark)
+		}
+	}
+}
+
+func TestLockBatch(t *testing.T) {
+	b := startBroker(t, Config{})
+	c := newTestClient(t, b.Addr())
+	lock := func(code int16, client string, queues ...int) []int {
+		var mqs []messageQueue
+		for _, q := range queues {
+			mqs = append(mqs, messageQueue{Topic: "T", BrokerName: "broker-a", QueueID: int32(q)})
+		}
+		body, _ := json.Marshal(lockBatchBody{ConsumerGroup: "G", ClientID: client, MQSet: mqs})
+		resp := c.call(code, nil, body)
+		expectCode(t, resp, remoting.RespSuccess, "lock")
+		var out struct {
+			LockOKMQSet []messageQueue `json:"lockOKMQSet"`
+		}
+		json.Unmarshal(resp.Body, &out)
+		var ids []int
+		for _, mq := range out.LockOKMQSet {
+			ids = append(ids, int(mq.QueueID))
+		}
+		slices.Sort(ids)
+		return ids
+	}
+	if got := lock(remoting.CodeLockBatchMQ, "A", 0, 1); !slices.Equal(got, []int{0, 1}) {
+		t.Fatalf("A locked %v", got)
+	}
+	if got := lock(remoting.CodeLockBatchMQ, "B", 1, 2); !slices.Equal(got, []int{2}) {
+		t.Fatalf("B locked %v", got)
+	}
+	if got := lock(remoting.CodeLockBatchMQ, "A", 0, 1, 2); !slices.Equal(got, []int{0, 1}) {
+		t.Fatalf("A re-locked %v", got)
+	}
+	lock(remoting.CodeUnlockBatchMQ, "A", 1)
+	if got := lock(remoting.CodeLockBatchMQ, "B", 1); !slices.Equal(got, []int{1}) {
+		t.Fatalf("B after unlock %v", got)
+	}
+	// Expiry after lockMaxLive.
+	b.locks.mu.Lock()
+	b.locks.maxLive = 0
+	b.locks.mu.Unlock()
+	time.Sleep(5 * time.Millisecond)
+	if got := lock(remoting.CodeLockBatchMQ, "C", 0, 1, 2); !slices.Equal(got, []int{0, 1, 2}) {
+		t.Fatalf("C after expiry %v", got)
+	}
+	if resp := c.call(remoting.CodeLockBatchMQ, nil, []byte("nope")); resp.Code != remoting.RespSystemError {
+		t.Fatalf("bad lock body: %d", resp.Code)
+	}
+}

@@ -1,0 +1,202 @@
+package broker
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/wharfmq/wharf/remoting"
+)
+
+// Rule for a group that never committed an offset (trap T7), see the
+// package doc: answer 0 when the queue still starts at 0 and is young.
+const (
+	youngQueueMaxOffset = 1000
+	youngQueueMaxAge    = 10 * time.Minute
+)
+
+type offsetKey struct {
+	group, topic string
+	queueID      int32
+}
+
+type offsetSlot struct {
+	mu    sync.Mutex
+	last  int64
+	known bool
+}
+
+// offsetCache remembers the last offset stored per (group, topic, queue),
+// so the pull's commit bit and the 5-second UPDATE_CONSUMER_OFFSET do not
+// fsync an unchanged value, and serializes commits of one key so they land
+// in arrival order.
+type offsetCache struct {
+	mu    sync.Mutex
+	slots map[offsetKey]*offsetSlot
+}
+
+func newOffsetCache() *offsetCache { return &offsetCache{slots: map[offsetKey]*offsetSlot{}} }
+
+func (oc *offsetCache) slot(k offsetKey) *offsetSlot {
+	oc.mu.Lock()
+	defer oc.mu.Unlock()
+	s := oc.slots[k]
+	if s == nil {
+		s = &offsetSlot{}
+		oc.slots[k] = s
+	}
+	return s
+}
+
+// commitOffset durably stores a consumer offset unless it is already the
+// stored value.
+func (b *Broker) commitOffset(group, topic string, queueID int32, offset int64) error {
+	s := b.offsets.slot(offsetKey{group, topic, queueID})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.known && s.last == offset {
+		return nil
+	}
+	if err := b.store.CommitOffset(group, topic, queueID, offset); err != nil {
+		return err
+	}
+	s.last, s.known = offset, true
+	return nil
+}
+
+// queueHeader reads the topic and queueId every offset request carries.
+func queueHeader(req *remoting.Command) (topic string, queueID int32, err error) {
+	if topic, err = req.ExtString("topic"); err != nil {
+		return
+	}
+	queueID, err = req.ExtInt32("queueId")
+	return
+}
+
+func offsetResponse(req *remoting.Command, offset int64) *remoting.Command {
+	resp := remoting.NewResponse(req, remoting.RespSuccess, "")
+	resp.SetExtInt("offset", offset)
+	return resp
+}
+
+// handleQueryConsumerOffset serves QUERY_CONSUMER_OFFSET (14).
+func (b *Broker) handleQueryConsumerOffset(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
+	group, err := req.ExtString("consumerGroup")
+	if err != nil {
+		return badRequest(req, err)
+	}
+	topic, queueID, err := queueHeader(req)
+	if err != nil {
+		return badRequest(req, err)
+	}
+	off, ok, err := b.store.ConsumerOffset(group, topic, queueID)
+	if err != nil {
+		return remoting.NewResponse(req, remoting.RespSystemError, err.Error())
+	}
+	if ok {
+		return offsetResponse(req, off)
+	}
+	if b.queueIsYoung(topic, queueID) {
+		return offsetResponse(req, 0)
+	}
+	resp := remoting.NewResponse(req, remoting.RespQueryNotFound, "Not found, maybe this group consumer boot first")
+	return resp
+}
+
+// queueIsYoung: the queue still starts at offset 0 and either holds fewer
+// than youngQueueMaxOffset messages or its first message is younger than
+// youngQueueMaxAge (a missing queue counts as young).
+func (b *Broker) queueIsYoung(topic string, queueID int32) bool {
+	st, ok := b.store.QueueState(topic, queueID)
+	if !ok || st.Max == 0 {
+		return true
+	}
+	if st.Min > 0 {
+		return false
+	}
+	if st.Max < b.youngMaxOffset {
+		return true
+	}
+	first, ok, err := b.store.EarliestStoreTime(topic, queueID)
+	return err == nil && ok && time.Since(time.UnixMilli(first)) < b.youngMaxAge
+}
+
+// handleUpdateConsumerOffset serves UPDATE_CONSUMER_OFFSET (15). The Go
+// client may commit -1; it is stored and reads back as "no offset".
+func (b *Broker) handleUpdateConsumerOffset(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
+	group, err := req.ExtString("consumerGroup")
+	if err != nil {
+		return badRequest(req, err)
+	}
+	topic, queueID, err := queueHeader(req)
+	if err != nil {
+		return badRequest(req, err)
+	}
+	off, err := req.ExtInt64("commitOffset")
+	if err != nil {
+		return badRequest(req, err)
+	}
+	if err := b.commitOffset(group, topic, queueID, off); err != nil {
+		return remoting.NewResponse(req, remoting.RespSystemError, err.Error())
+	}
+	return remoting.NewResponse(req, remoting.RespSuccess, "")
+}
+
+// handleGetMaxOffset serves GET_MAX_OFFSET (30): the next offset to be
+// written, 0 for an unknown queue.
+func (b *Broker) handleGetMaxOffset(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
+	topic, queueID, err := queueHeader(req)
+	if err != nil {
+		return badRequest(req, err)
+	}
+	st, _ := b.store.QueueState(topic, queueID)
+	return offsetResponse(req, st.Max)
+}
+
+// handleGetMinOffset serves GET_MIN_OFFSET (31).
+func (b *Broker) handleGetMinOffset(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
+	topic, queueID, err := queueHeader(req)
+	if err != nil {
+		return badRequest(req, err)
+	}
+	st, _ := b.store.QueueState(topic, queueID)
+	return offsetResponse(req, st.Min)
+}
+
+// handleSearchOffset serves SEARCH_OFFSET_BY_TIMESTAMP (29): the first
+// offset stored at or after the timestamp, the max offset when all are
+// older, 0 for an unknown queue.
+func (b *Broker) handleSearchOffset(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
+	topic, queueID, err := queueHeader(req)
+	if err != nil {
+		return badRequest(req, err)
+	}
+	ts, err := req.ExtInt64("timestamp")
+	if err != nil {
+		return badRequest(req, err)
+	}
+	off, err := b.store.OffsetByTime(topic, queueID, ts)
+	if err != nil {
+		return remoting.NewResponse(req, remoting.RespSystemError, err.Error())
+	}
+	return offsetResponse(req, off)
+}
+
+// handleEarliestStoreTime serves GET_EARLIEST_MSG_STORETIME (32): ext
+// timestamp, -1 when the queue holds nothing (as Java).
+func (b *Broker) handleEarliestStoreTime(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
+	topic, queueID, err := queueHeader(req)
+	if err != nil {
+		return badRequest(req, err)
+	}
+	ts, ok, err := b.store.EarliestStoreTime(topic, queueID)
+	if err != nil {
+		return remoting.NewResponse(req, remoting.RespSystemError, err.Error())
+	}
+	if !ok {
+		ts = -1
+	}
+	resp := remoting.NewResponse(req, remoting.RespSuccess, "")
+	resp.SetExtInt("timestamp", ts)
+	return resp
+}

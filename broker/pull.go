@@ -1,0 +1,176 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/wharfmq/wharf/engine"
+	"github.com/wharfmq/wharf/remoting"
+)
+
+// Pull sysFlag bits (Java PullSysFlag).
+const (
+	pullCommitOffset = 0x1
+	pullSuspend      = 0x2
+	pullSubscription = 0x4
+)
+
+// maxSuspend caps a held pull below the Go client's 30 s pull timeout.
+const maxSuspend = 25 * time.Second
+
+// pullRequest is a parsed PULL_MESSAGE, kept while the pull is held.
+type pullRequest struct {
+	conn         *remoting.Conn
+	req          *remoting.Command
+	group        string
+	topic        string
+	queueID      int32
+	offset       int64
+	maxNums      int32
+	sysFlag      int32
+	commitOffset int64
+	suspend      time.Duration
+	filter       *engine.TagFilter
+}
+
+// handlePull serves PULL_MESSAGE (11), holding it (long polling, trap T5)
+// when nothing is there yet and the SUSPEND bit is set.
+func (b *Broker) handlePull(_ context.Context, conn *remoting.Conn, req *remoting.Command) *remoting.Command {
+	p, resp := b.parsePull(conn, req)
+	if resp != nil {
+		return resp
+	}
+	if p.sysFlag&pullCommitOffset != 0 {
+		// Java stores it on the first run whatever the pull finds.
+		if err := b.commitOffset(p.group, p.topic, p.queueID, p.commitOffset); err != nil {
+			b.log.Warn("commit offset on pull failed", "group", p.group, "topic", p.topic, "queue", p.queueID, "err", err)
+		}
+	}
+	resp, holdable := b.runPull(p)
+	if holdable && p.sysFlag&pullSuspend != 0 && b.hold.park(p) {
+		return nil
+	}
+	return resp
+}
+
+// parsePull reads the header and checks group, topic, queue and
+// subscription (Java PullMessageProcessor, in its order).
+func (b *Broker) parsePull(conn *remoting.Conn, req *remoting.Command) (*pullRequest, *remoting.Command) {
+	p := &pullRequest{conn: conn, req: req}
+	var err error
+	fail := func(err error) (*pullRequest, *remoting.Command) {
+		return nil, b.pullError(req, p.offset, remoting.RespSystemError, "bad request (code 11): "+strings.TrimPrefix(err.Error(), "remoting: "))
+	}
+	if p.group, err = req.ExtString("consumerGroup"); err != nil {
+		return fail(err)
+	}
+	if p.topic, err = req.ExtString("topic"); err != nil {
+		return fail(err)
+	}
+	if p.queueID, err = req.ExtInt32("queueId"); err != nil {
+		return fail(err)
+	}
+	if p.offset, err = req.ExtInt64("queueOffset"); err != nil {
+		return fail(err)
+	}
+	if p.maxNums, err = req.ExtInt32("maxMsgNums"); err != nil {
+		return fail(err)
+	}
+	if p.sysFlag, err = req.ExtInt32("sysFlag"); err != nil {
+		return fail(err)
+	}
+	if p.commitOffset, err = req.ExtInt64("commitOffset"); err != nil {
+		return fail(err)
+	}
+	suspendMs, err := req.ExtInt64("suspendTimeoutMillis")
+	if err != nil {
+		return fail(err)
+	}
+	p.suspend = min(max(time.Duration(suspendMs)*time.Millisecond, 0), maxSuspend)
+	if !b.cfg.LongPollingEnable {
+		p.suspend = b.cfg.ShortPollingTimeMills
+	}
+
+	gc, ok, err := b.groups.getOrCreate(p.group, b.cfg.AutoCreateSubscriptionGroup)
+	if err != nil {
+		return nil, b.pullError(req, p.offset, remoting.RespSystemError, err.Error())
+	}
+	if !ok {
+		return nil, b.pullError(req, p.offset, remoting.RespSubscriptionGroupNotExist,
+			fmt.Sprintf("subscription group [%s] does not exist", p.group))
+	}
+	if !gc.ConsumeEnable {
+		return nil, b.pullError(req, p.offset, remoting.RespNoPermission, "subscription group no permission, "+p.group)
+	}
+	tc, ok := b.topics.get(p.topic)
+	if !ok {
+		return nil, b.pullError(req, p.offset, remoting.RespTopicNotExist,
+			fmt.Sprintf("topic[%s] not exist, apply first please!", p.topic))
+	}
+	if tc.Perm&PermRead == 0 {
+		return nil, b.pullError(req, p.offset, remoting.RespNoPermission,
+			fmt.Sprintf("the topic[%s] pulling message is forbidden", p.topic))
+	}
+	if p.queueID < 0 || p.queueID >= tc.ReadQueueNums {
+		return nil, b.pullError(req, p.offset, remoting.RespSystemError,
+			fmt.Sprintf("queueId[%d] is illegal, topic:[%s] topicConfig.readQueueNums:[%d] consumer:[%s]",
+				p.queueID, p.topic, tc.ReadQueueNums, conn.RemoteAddr()))
+	}
+	if p.sysFlag&pullSubscription != 0 {
+		exp := req.ExtStringOr("expressionType", "TAG")
+		if exp != "" && !strings.EqualFold(exp, "TAG") {
+			return nil, b.pullError(req, p.offset, remoting.RespSubscriptionParseFailed,
+				fmt.Sprintf("expression type %q is not supported, only TAG", exp))
+		}
+		p.filter = engine.NewTagFilter(parseTagExpression(req.ExtStringOr("subscription", ""))...)
+	} else if s, ok := b.clients.subscription(p.group, p.topic); ok {
+		p.filter = s.filter
+	}
+	// Otherwise no heartbeat has told us the subscription yet (a pull that
+	// beat the heartbeat after a reconnect): serve everything, the client
+	// filters by tag again anyway.
+	return p, nil
+}
+
+// runPull reads the queue and builds the response. holdable says the
+// result was "nothing yet" (19) and the pull may wait for messages.
+func (b *Broker) runPull(p *pullRequest) (resp *remoting.Command, holdable bool) {
+	res, err := b.store.Get(p.topic, p.queueID, p.offset, int(max(p.maxNums, 1)), p.filter, nil)
+	if err != nil {
+		return b.pullError(p.req, p.offset, remoting.RespSystemError, "read failed: "+err.Error()), false
+	}
+	code, holdable := pullCode(res.Status, p.offset)
+	resp = remoting.NewResponse(p.req, code, res.Status.String())
+	resp.SetExtInt("nextBeginOffset", res.NextOffset)
+	resp.SetExtInt("minOffset", res.MinOffset)
+	resp.SetExtInt("maxOffset", res.MaxOffset)
+	resp.SetExtInt("suggestWhichBrokerId", 0)
+	if code == remoting.RespSuccess {
+		resp.Body = res.Data
+	}
+	return resp, holdable
+}
+
+// pullError is an error response that still carries the four offsets the
+// Go client always parses (trap T4), pointing at the requested offset.
+func (b *Broker) pullError(req *remoting.Command, offset int64, code int16, remark string) *remoting.Command {
+	resp := remoting.NewResponse(req, code, remark)
+	resp.SetExtInt("nextBeginOffset", offset)
+	resp.SetExtInt("minOffset", 0)
+	resp.SetExtInt("maxOffset", 0)
+	resp.SetExtInt("suggestWhichBrokerId", 0)
+	return resp
+}
+
+// timeoutResponse answers a held pull without reading the store (used
+// while closing): 19 with nextBeginOffset = the requested offset.
+func (b *Broker) timeoutResponse(p *pullRequest) *remoting.Command {
+	resp := remoting.NewResponse(p.req, remoting.RespPullNotFound, engine.OffsetOverflowOne.String())
+	resp.SetExtInt("nextBeginOffset", p.offset)
+	resp.SetExtInt("minOffset", 0)
+	resp.SetExtInt("maxOffset", p.offset)
+	resp.SetExtInt("suggestWhichBrokerId", 0)
+	return resp
+}

@@ -1,0 +1,206 @@
+package broker
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/wharfmq/wharf/remoting"
+)
+
+func TestPullStatusTable(t *testing.T) {
+	b := startBroker(t, Config{})
+	c := newTestClient(t, b.Addr())
+	for i := range 3 {
+		c.send("PT", 0, props("TAGS", []string{"A", "B", "A"}[i]), "m"+strconv.Itoa(i))
+	}
+	waitDispatched(t, b)
+	for _, tt := range []struct {
+		name        string
+		queue       int
+		offset      int64
+		sysFlag     int
+		sub         string
+		code        int16
+		next, count int64
+	}{
+		{"missing queue at 0 (not held without suspend)", 1, 0, 0, "", remoting.RespPullNotFound, 0, 0},
+		{"missing queue past 0", 1, 5, 0, "", remoting.RespPullOffsetMoved, 0, 0},
+		{"found", 0, 0, 0, "", remoting.RespSuccess, 3, 3},
+		{"found from middle", 0, 1, 0, "", remoting.RespSuccess, 3, 2},
+		{"at max", 0, 3, 0, "", remoting.RespPullNotFound, 3, 0},
+		{"past max", 0, 10, 0, "", remoting.RespPullOffsetMoved, 3, 0},
+		{"tag filter in request", 0, 0, pullSubscription, "A", remoting.RespSuccess, 3, 2},
+		{"tag filter no match", 0, 0, pullSubscription, "C", remoting.RespPullRetryImmediately, 3, 0},
+		{"tag filter or", 0, 0, pullSubscription, "B || C", remoting.RespSuccess, 3, 1},
+	} {
+		ext := pullExt("CG", "PT", tt.queue, tt.offset, tt.sysFlag, 0)
+		ext["subscription"] = tt.sub
+		resp := c.call(remoting.CodePullMessage, ext, nil)
+		if resp.Code != tt.code {
+			t.Errorf("%s: code %d %q, want %d", tt.name, resp.Code, resp.Remark, tt.code)
+			continue
+		}
+		for _, k := range []string{"nextBeginOffset", "minOffset", "maxOffset", "suggestWhichBrokerId"} {
+			if _, ok := resp.ExtFields[k]; !ok {
+				t.Errorf("%s: ext %s missing (trap T4)", tt.name, k)
+			}
+		}
+		if next := extInt(t, resp, "nextBeginOffset"); next != tt.next {
+			t.Errorf("%s: nextBeginOffset %d, want %d", tt.name, next, tt.next)
+		}
+		if n := int64(len(decodeAll(t, resp.Body))); resp.Code == remoting.RespSuccess && n != tt.count {
+			t.Errorf("%s: %d messages, want %d", tt.name, n, tt.count)
+		}
+	}
+
+	// Errors before the store is read still carry the four offsets.
+	for _, tt := range []struct {
+		name string
+		ext  map[string]string
+		code int16
+	}{
+		{"unknown topic", pullExt("CG", "Nope", 0, 7, 0, 0), remoting.RespTopicNotExist},
+		{"queue out of range", pullExt("CG", "PT", 4, 7, 0, 0), remoting.RespSystemError},
+		{"SQL92", func() map[string]string {
+			e := pullExt("CG", "PT", 0, 7, pullSubscription, 0)
+			e["expressionType"] = "SQL92"
+			return e
+		}(), remoting.RespSubscriptionParseFailed},
+		{"missing queueOffset", func() map[string]string { e := pullExt("CG", "PT", 0, 7, 0, 0); delete(e, "queueOffset"); return e }(), remoting.RespSystemError},
+	} {
+		resp := c.call(remoting.CodePullMessage, tt.ext, nil)
+		if resp.Code != tt.code || resp.ExtFields["nextBeginOffset"] == "" || resp.ExtFields["suggestWhichBrokerId"] != "0" {
+			t.Errorf("%s: code %d %q ext %v, want %d with offsets", tt.name, resp.Code, resp.Remark, resp.ExtFields, tt.code)
+		}
+	}
+}
+
+func TestPullCommitOffsetBit(t *testing.T) {
+	b := startBroker(t, Config{})
+	c := newTestClient(t, b.Addr())
+	c.send("PC", 0, "", "x")
+	waitDispatched(t, b)
+	ext := pullExt("CG", "PC", 0, 1, pullCommitOffset, 0)
+	ext["commitOffset"] = "1"
+	c.call(remoting.CodePullMessage, ext, nil)
+	off, ok, err := b.store.ConsumerOffset("CG", "PC", 0)
+	if err != nil || !ok || off != 1 {
+		t.Fatalf("committed offset %d %v %v, want 1", off, ok, err)
+	}
+}
+
+func TestPullSubscriptionFromHeartbeat(t *testing.T) {
+	b := startBroker(t, Config{})
+	c := newTestClient(t, b.Addr())
+	c.send("HT", 0, props("TAGS", "标签"), "cjk")
+	c.send("HT", 0, props("TAGS", "TagB"), "b")
+	waitDispatched(t, b)
+	// Go's codeSet hashes UTF-8 (wrong for 标签); the broker uses tagsSet.
+	hb := `{"clientID":"10.0.0.1@1","producerDataSet":[],"consumerDataSet":[{"groupName":"HG","consumeType":"CONSUME_PASSIVELY",
+"messageModel":"CLUSTERING","consumeFromWhere":"CONSUME_FROM_FIRST_OFFSET","unitMode":false,"subscriptionDataSet":[
+{"classFilterMode":false,"topic":"HT","subString":"标签","tagsSet":["标签"],"codeSet":["-1853217173"],"subVersion":1,"expressionType":"TAG"}]}]}`
+	expectCode(t, c.call(remoting.CodeHeartBeat, nil, []byte(hb)), remoting.RespSuccess, "heartbeat")
+	resp := c.call(remoting.CodePullMessage, pullExt("HG", "HT", 0, 0, pullSuspend, 0), nil)
+	expectCode(t, resp, remoting.RespSuccess, "pull with heartbeat subscription")
+	recs := decodeAll(t, resp.Body)
+	if len(recs) != 1 || string(recs[0].Body) != "cjk" || extInt(t, resp, "nextBeginOffset") != 2 {
+		t.Fatalf("%d records, next %s", len(recs), resp.ExtFields["nextBeginOffset"])
+	}
+	// A group without heartbeat is served unfiltered.
+	resp = c.call(remoting.CodePullMessage, pullExt("Other", "HT", 0, 0, 0, 0), nil)
+	if n := len(decodeAll(t, resp.Body)); n != 2 {
+		t.Fatalf("unknown group got %d records, want 2", n)
+	}
+}
+
+// asyncPull starts a pull and returns a channel with its response.
+func asyncPull(t *testing.T, c *testClient, ext map[string]string) <-chan *remoting.Command {
+	ch := make(chan *remoting.Command, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		resp, err := c.c.Invoke(ctx, c.addr, remoting.NewRequest(remoting.CodePullMessage, ext, nil))
+		if err != nil {
+			t.Errorf("pull: %v", err)
+		}
+		ch <- resp
+	}()
+	return ch
+}
+
+func TestLongPollingWakesOnMessage(t *testing.T) {
+	b := startBroker(t, Config{})
+	c := newTestClient(t, b.Addr())
+	c.send("LP", 0, "", "first")
+	waitDispatched(t, b)
+
+	// Held at offset == max, on the same connection as the sends (trap T1).
+	pending := asyncPull(t, c, pullExt("CG", "LP", 0, 1, pullSuspend, 20000))
+	eventually(t, 5*time.Second, "pull held", func() bool { return b.hold.held() == 1 })
+	start := time.Now()
+	c.send("LP", 0, "", "second") // must not wait behind the held pull
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("send behind a held pull took %v", d)
+	}
+	select {
+	case resp := <-pending:
+		expectCode(t, resp, remoting.RespSuccess, "woken pull")
+		recs := decodeAll(t, resp.Body)
+		if len(recs) != 1 || string(recs[0].Body) != "second" || extInt(t, resp, "nextBeginOffset") != 2 {
+			t.Fatalf("woken pull: %d records %v", len(recs), resp.ExtFields)
+		}
+		t.Logf("held pull answered %v after the send started", time.Since(start))
+	case <-time.After(5 * time.Second):
+		t.Fatal("held pull not woken by a new message")
+	}
+
+	// A held pull on a queue that does not exist yet wakes too.
+	pending = asyncPull(t, c, pullExt("CG", "LP", 3, 0, pullSuspend, 20000))
+	eventually(t, 5*time.Second, "pull held", func() bool { return b.hold.held() == 1 })
+	c.send("LP", 3, "", "q3")
+	select {
+	case resp := <-pending:
+		expectCode(t, resp, remoting.RespSuccess, "woken pull on new queue")
+	case <-time.After(5 * time.Second):
+		t.Fatal("held pull on a new queue not woken")
+	}
+}
+
+func TestLongPollingTimeoutAndClose(t *testing.T) {
+	b := startBroker(t, Config{})
+	c := newTestClient(t, b.Addr())
+	c.send("LT", 0, "", "x")
+	waitDispatched(t, b)
+
+	start := time.Now()
+	resp := c.call(remoting.CodePullMessage, pullExt("CG", "LT", 0, 1, pullSuspend, 300), nil)
+	d := time.Since(start)
+	expectCode(t, resp, remoting.RespPullNotFound, "timed-out pull")
+	if extInt(t, resp, "nextBeginOffset") != 1 || d < 250*time.Millisecond || d > 3*time.Second {
+		t.Fatalf("timeout answer after %v with ext %v", d, resp.ExtFields)
+	}
+
+	// Close answers every held pull before the store closes.
+	var chans []<-chan *remoting.Command
+	for q := range 4 {
+		chans = append(chans, asyncPull(t, c, pullExt("CG", "LT", q, map[int]int64{0: 1}[q], pullSuspend, 20000)))
+	}
+	eventually(t, 5*time.Second, "4 pulls held", func() bool { return b.hold.held() == 4 })
+	start = time.Now()
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for i, ch := range chans {
+		select {
+		case resp := <-ch:
+			if resp == nil || resp.Code != remoting.RespPullNotFound {
+				t.Fatalf("pull %d answered on close with %v", i, resp)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("pull %d not answered on close", i)
+		}
+	}
+	t.Logf("close with 4 held pulls took %v", time.Since(start))
+}

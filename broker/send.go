@@ -1,0 +1,261 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/wharfmq/wharf/engine/msg"
+	"github.com/wharfmq/wharf/remoting"
+)
+
+// sendHeader is Java's SendMessageRequestHeader. SEND_MESSAGE_V2 and
+// SEND_BATCH_MESSAGE carry the same fields under one-letter keys
+// (SendMessageRequestHeaderV2).
+type sendHeader struct {
+	producerGroup         string
+	topic                 string
+	defaultTopic          string
+	defaultTopicQueueNums int32
+	queueID               int32
+	sysFlag               int32
+	bornTimestamp         int64
+	flag                  int32
+	properties            string
+	reconsumeTimes        int32
+	unitMode              bool
+	maxReconsumeTimes     int32
+	batch                 bool
+}
+
+// sendKeysV1 and sendKeysV2 name the ext keys of each header field, in
+// sendHeader's order.
+var (
+	sendKeysV1 = [...]string{"producerGroup", "topic", "defaultTopic", "defaultTopicQueueNums", "queueId", "sysFlag",
+		"bornTimestamp", "flag", "properties", "reconsumeTimes", "unitMode", "maxReconsumeTimes", "batch"}
+	sendKeysV2 = [...]string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m"}
+)
+
+func parseSendHeader(req *remoting.Command) (h sendHeader, err error) {
+	k := &sendKeysV1
+	if req.Code != remoting.CodeSendMessage {
+		k = &sendKeysV2
+	}
+	if h.producerGroup, err = req.ExtString(k[0]); err != nil {
+		return h, err
+	}
+	if h.topic, err = req.ExtString(k[1]); err != nil {
+		return h, err
+	}
+	if h.defaultTopic, err = req.ExtString(k[2]); err != nil {
+		return h, err
+	}
+	if h.defaultTopicQueueNums, err = req.ExtInt32(k[3]); err != nil {
+		return h, err
+	}
+	if h.queueID, err = req.ExtInt32(k[4]); err != nil {
+		return h, err
+	}
+	if h.sysFlag, err = req.ExtInt32(k[5]); err != nil {
+		return h, err
+	}
+	if h.bornTimestamp, err = req.ExtInt64(k[6]); err != nil {
+		return h, err
+	}
+	if h.flag, err = req.ExtInt32(k[7]); err != nil {
+		return h, err
+	}
+	h.properties = req.ExtStringOr(k[8], "")
+	if h.reconsumeTimes, err = req.ExtInt32Or(k[9], 0); err != nil {
+		return h, err
+	}
+	h.unitMode = req.ExtBoolOr(k[10], false)
+	if h.maxReconsumeTimes, err = req.ExtInt32Or(k[11], 0); err != nil {
+		return h, err
+	}
+	h.batch = req.ExtBoolOr(k[12], false)
+	return h, nil
+}
+
+// handleSend serves SEND_MESSAGE (10), SEND_MESSAGE_V2 (310) and
+// SEND_BATCH_MESSAGE (320).
+func (b *Broker) handleSend(_ context.Context, conn *remoting.Conn, req *remoting.Command) *remoting.Command {
+	h, err := parseSendHeader(req)
+	if err != nil {
+		return badRequest(req, err)
+	}
+	batch := req.Code == remoting.CodeSendBatchMessage
+	tc, resp := b.checkSend(req, &h, conn)
+	if resp != nil {
+		return resp
+	}
+	if h.queueID < 0 {
+		h.queueID = rand.Int32N(max(tc.WriteQueueNums, 1))
+	}
+	if len(req.Body) > b.cfg.MaxMessageSize {
+		return remoting.NewResponse(req, remoting.RespMessageIllegal,
+			fmt.Sprintf("message body size %d bytes exceeds the limit of %d bytes (maxMessageSize)", len(req.Body), b.cfg.MaxMessageSize))
+	}
+	if v, ok := msg.Property(h.properties, msg.PropTranMsg); ok && strings.EqualFold(v, "true") {
+		return remoting.NewResponse(req, remoting.RespNoPermission,
+			fmt.Sprintf("the broker[%s] does not support transaction messages yet", b.cfg.BrokerName))
+	}
+	props := msg.AppendProperty(removeProperty(h.properties, msg.PropWait), msg.PropCluster, b.cfg.BrokerClusterName)
+	bornHost := conn.RemoteAddrPort()
+	bornHost = netipUnmap(bornHost)
+	base := msg.Message{
+		Topic: h.topic, QueueID: h.queueID, Flag: h.flag, SysFlag: h.sysFlag, BornTimestamp: h.bornTimestamp,
+		BornHost: bornHost, StoreHost: b.storeHost, ReconsumeTimes: h.reconsumeTimes,
+	}
+	var ms []*msg.Message
+	if batch {
+		if ms, resp = b.batchMessages(req, &base, props); resp != nil {
+			return resp
+		}
+	} else {
+		m := base
+		m.Body, m.Properties = req.Body, props
+		ms = []*msg.Message{&m}
+	}
+	res, err := b.store.PutBatch(ms)
+	if err != nil {
+		return remoting.NewResponse(req, putErrorCode(err), err.Error())
+	}
+	resp = remoting.NewResponse(req, remoting.RespSuccess, "")
+	resp.SetExt("msgId", strings.Join(res.MsgIDs, ","))
+	resp.SetExtInt("queueId", int64(h.queueID))
+	resp.SetExtInt("queueOffset", res.QueueOffset)
+	resp.SetExt("MSG_REGION", b.cfg.RegionID)
+	resp.SetExtBool("TRACE_ON", b.cfg.TraceOn)
+	return resp
+}
+
+// checkSend validates the topic and queue of a send (Java msgCheck) and
+// creates the topic from the default topic when allowed. It returns the
+// topic's config, or the response refusing the send.
+func (b *Broker) checkSend(req *remoting.Command, h *sendHeader, conn *remoting.Conn) (TopicConfig, *remoting.Command) {
+	if remark, ok := validateTopic(h.topic); !ok {
+		return TopicConfig{}, remoting.NewResponse(req, remoting.RespSystemError, remark)
+	}
+	if h.topic == AutoCreateTopicKey {
+		return TopicConfig{}, remoting.NewResponse(req, remoting.RespSystemError,
+			fmt.Sprintf("the topic[%s] is conflict with system reserved words.", h.topic))
+	}
+	if notAllowedSendTopics[h.topic] {
+		return TopicConfig{}, remoting.NewResponse(req, remoting.RespNoPermission,
+			fmt.Sprintf("Sending message to topic[%s] is forbidden.", h.topic))
+	}
+	tc, created, err := b.topics.getOrCreate(h.topic, func() (TopicConfig, bool) {
+		return b.autoCreateTopic(h)
+	})
+	if err != nil {
+		return TopicConfig{}, remoting.NewResponse(req, remoting.RespSystemError, err.Error())
+	}
+	if tc.TopicName == "" {
+		return TopicConfig{}, remoting.NewResponse(req, remoting.RespTopicNotExist,
+			fmt.Sprintf("topic[%s] not exist, apply first please!", h.topic))
+	}
+	if created {
+		b.log.Info("topic auto-created on send", "topic", h.topic, "queues", tc.WriteQueueNums,
+			"producerGroup", h.producerGroup, "producer", conn.RemoteAddr())
+		b.reg.registerWithin(time.Second)
+	}
+	if tc.Perm&PermWrite == 0 {
+		return TopicConfig{}, remoting.NewResponse(req, remoting.RespNoPermission,
+			fmt.Sprintf("the topic[%s] sending message is forbidden", h.topic))
+	}
+	if h.queueID >= tc.queueNums() {
+		return TopicConfig{}, remoting.NewResponse(req, remoting.RespSystemError,
+			fmt.Sprintf("request queueId[%d] is illegal, topic[%s] has %d queues, producer: %s",
+				h.queueID, h.topic, tc.queueNums(), conn.RemoteAddr()))
+	}
+	return tc, nil
+}
+
+// autoCreateTopic derives a new topic's config (Java
+// createTopicInSendMessageMethod): retry topics get the group's retry
+// queues; other topics inherit from the default topic, which must carry
+// PermInherit, with min(requested, default's write queues) queues.
+func (b *Broker) autoCreateTopic(h *sendHeader) (TopicConfig, bool) {
+	if group, ok := strings.CutPrefix(h.topic, RetryGroupTopicPref); ok {
+		gc, ok, err := b.groups.getOrCreate(group, b.cfg.AutoCreateSubscriptionGroup)
+		if err != nil || !ok || gc.RetryQueueNums <= 0 {
+			return TopicConfig{}, false
+		}
+		return newTopicConfig(h.topic, gc.RetryQueueNums, PermRead|PermWrite), true
+	}
+	if !b.cfg.AutoCreateTopicEnable {
+		return TopicConfig{}, false
+	}
+	def, ok := b.topics.get(h.defaultTopic)
+	if !ok || def.Perm&PermInherit == 0 {
+		return TopicConfig{}, false
+	}
+	n := min(max(h.defaultTopicQueueNums, 1), def.WriteQueueNums)
+	tc := newTopicConfig(h.topic, n, def.Perm&^PermInherit)
+	tc.TopicFilterType = def.TopicFilterType
+	return tc, true
+}
+
+// batchMessages turns a batch body (PROTOCOL.md §3.5) into messages of one
+// queue, each with its own properties plus the batch-level ones.
+func (b *Broker) batchMessages(req *remoting.Command, base *msg.Message, batchProps string) ([]*msg.Message, *remoting.Command) {
+	var ms []*msg.Message
+	err := msg.DecodeBatch(req.Body, func(i int, e msg.BatchEntry) error {
+		if _, ok := msg.Property(e.Properties, msg.PropDelay); ok {
+			return fmt.Errorf("message %d of the batch has a delay level; batches cannot be delayed", i)
+		}
+		if v, ok := msg.Property(e.Properties, msg.PropTranMsg); ok && strings.EqualFold(v, "true") {
+			return fmt.Errorf("message %d of the batch is transactional; batches cannot be", i)
+		}
+		m := *base
+		m.Flag, m.Body = e.Flag, e.Body
+		m.Properties = string(e.Properties)
+		for p := range strings.SplitSeq(batchProps, string(msg.PropertySep)) {
+			if name, value, ok := strings.Cut(p, string(msg.NameValueSep)); ok && name != "" {
+				m.Properties = msg.AppendProperty(m.Properties, name, value)
+			}
+		}
+		ms = append(ms, &m)
+		return nil
+	})
+	if err == nil && len(ms) == 0 {
+		err = errors.New("the batch is empty")
+	}
+	if err != nil {
+		return nil, remoting.NewResponse(req, remoting.RespMessageIllegal, "bad batch body: "+err.Error())
+	}
+	return ms, nil
+}
+
+// removeProperty drops every pair named name from a properties string.
+func removeProperty(props, name string) string {
+	if !strings.Contains(props, name) {
+		return props
+	}
+	var sb strings.Builder
+	for p := range strings.SplitSeq(props, string(msg.PropertySep)) {
+		if p == "" {
+			continue
+		}
+		if n, _, _ := strings.Cut(p, string(msg.NameValueSep)); n == name {
+			continue
+		}
+		sb.WriteString(p)
+		sb.WriteByte(msg.PropertySep)
+	}
+	return sb.String()
+}
+
+// netipUnmap turns an IPv4-mapped IPv6 peer address into plain IPv4, so a
+// dual-stack listener still records 4-byte born hosts.
+func netipUnmap(a netip.AddrPort) netip.AddrPort {
+	if !a.IsValid() {
+		return a
+	}
+	return netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
+}

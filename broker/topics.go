@@ -1,0 +1,222 @@
+package broker
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"maps"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wharfmq/wharf/engine/queue"
+)
+
+// Topic permission bits (Java PermName).
+const (
+	PermPriority = 0x8
+	PermRead     = 0x4
+	PermWrite    = 0x2
+	PermInherit  = 0x1
+)
+
+// Names of built-in and system topics (Java TopicValidator, MixAll).
+const (
+	AutoCreateTopicKey   = "TBW102"
+	SelfTestTopic        = "SELF_TEST_TOPIC"
+	OffsetMovedEvent     = "OFFSET_MOVED_EVENT"
+	ScheduleTopic        = "SCHEDULE_TOPIC_XXXX"
+	TransHalfTopic       = "RMQ_SYS_TRANS_HALF_TOPIC"
+	TransOpHalfTopic     = "RMQ_SYS_TRANS_OP_HALF_TOPIC"
+	TransCheckMaxTime    = "TRANS_CHECK_MAX_TIME_TOPIC"
+	RetryGroupTopicPref  = "%RETRY%"
+	DLQGroupTopicPrefix  = "%DLQ%"
+	maxTopicLength       = 127
+	defaultRetryQueueNum = 1
+)
+
+var topicPattern = regexp.MustCompile(`^[%|a-zA-Z0-9_-]+$`)
+
+// notAllowedSendTopics may not be written by clients (Java
+// TopicValidator.isNotAllowedSendTopic).
+var notAllowedSendTopics = map[string]bool{
+	ScheduleTopic: true, TransHalfTopic: true, TransOpHalfTopic: true, TransCheckMaxTime: true,
+}
+
+// validateTopic applies Java's TopicValidator.validateTopic rules and
+// returns the remark to send when the name is refused.
+func validateTopic(topic string) (remark string, ok bool) {
+	switch {
+	case strings.TrimSpace(topic) == "":
+		return "The specified topic is blank.", false
+	case len(topic) > maxTopicLength:
+		return fmt.Sprintf("The specified topic is longer than topic max length %d.", maxTopicLength), false
+	case !topicPattern.MatchString(topic):
+		return fmt.Sprintf("The specified topic[%s] contains illegal characters, allowing only ^[%%|a-zA-Z0-9_-]+$", topic), false
+	}
+	return "", true
+}
+
+// TopicConfig is a topic's configuration, in Java TopicConfig's JSON form
+// (fields in fastjson's alphabetical order).
+type TopicConfig struct {
+	Order           bool   `json:"order"`
+	Perm            int    `json:"perm"`
+	ReadQueueNums   int32  `json:"readQueueNums"`
+	TopicFilterType string `json:"topicFilterType"`
+	TopicName       string `json:"topicName"`
+	TopicSysFlag    int    `json:"topicSysFlag"`
+	WriteQueueNums  int32  `json:"writeQueueNums"`
+}
+
+func newTopicConfig(name string, queues int32, perm int) TopicConfig {
+	return TopicConfig{TopicName: name, ReadQueueNums: queues, WriteQueueNums: queues, Perm: perm, TopicFilterType: "SINGLE_TAG"}
+}
+
+// queueNums is the number of queues that exist: max(read, write).
+func (t TopicConfig) queueNums() int32 { return max(t.ReadQueueNums, t.WriteQueueNums) }
+
+// DataVersion is Java's DataVersion: it changes whenever the topic table
+// does, which tells a name server to re-read the table.
+type DataVersion struct {
+	Counter   int64 `json:"counter"`
+	Timestamp int64 `json:"timestamp"`
+}
+
+// topicManager holds the topic configs, persisted as JSON documents in the
+// engine's metadata. Every change bumps the data version and rings onChange
+// (the registration loop re-registers at once).
+type topicManager struct {
+	meta     *queue.DB
+	log      *slog.Logger
+	onChange func()
+
+	mu      sync.RWMutex
+	topics  map[string]TopicConfig
+	version DataVersion
+}
+
+func newTopicManager(meta *queue.DB, log *slog.Logger) (*topicManager, error) {
+	tm := &topicManager{meta: meta, log: log, onChange: func() {}, topics: map[string]TopicConfig{},
+		version: DataVersion{Timestamp: time.Now().UnixMilli()}}
+	docs, err := meta.Topics()
+	if err != nil {
+		return nil, fmt.Errorf("broker: load topics: %w", err)
+	}
+	for name, doc := range docs {
+		var tc TopicConfig
+		if err := json.Unmarshal(doc, &tc); err != nil || tc.TopicName != name {
+			log.Error("ignoring malformed stored topic config", "topic", name, "err", err)
+			continue
+		}
+		tm.topics[name] = tc
+	}
+	return tm, nil
+}
+
+// ensure creates tc unless a topic of that name exists.
+func (tm *topicManager) ensure(tc TopicConfig) error {
+	_, _, err := tm.getOrCreate(tc.TopicName, func() (TopicConfig, bool) { return tc, true })
+	return err
+}
+
+func (tm *topicManager) get(name string) (TopicConfig, bool) {
+	tm.mu.RLock()
+	defer tm.mu.RUnlock()
+	tc, ok := tm.topics[name]
+	return tc, ok
+}
+
+// getOrCreate returns the topic, creating it with make() when it is absent
+// and make says so. created reports a new topic.
+func (tm *topicManager) getOrCreate(name string, make func() (TopicConfig, bool)) (tc TopicConfig, created bool, err error) {
+	tm.mu.RLock()
+	tc, ok := tm.topics[name]
+	tm.mu.RUnlock()
+	if ok {
+		return tc, false, nil
+	}
+	// make may read other topics (the default topic): call it unlocked.
+	tc, ok = make()
+	if !ok {
+		return TopicConfig{}, false, nil
+	}
+	tm.mu.Lock()
+	if cur, ok := tm.topics[name]; ok {
+		tm.mu.Unlock()
+		return cur, false, nil
+	}
+	err = tm.putLocked(tc)
+	tm.mu.Unlock()
+	if err != nil {
+		return TopicConfig{}, false, err
+	}
+	tm.log.Info("topic created", "topic", name, "queues", tc.WriteQueueNums, "perm", tc.Perm)
+	tm.onChange()
+	return tc, true, nil
+}
+
+// put creates or replaces a topic.
+func (tm *topicManager) put(tc TopicConfig) error {
+	tm.mu.Lock()
+	err := tm.putLocked(tc)
+	tm.mu.Unlock()
+	if err == nil {
+		tm.onChange()
+	}
+	return err
+}
+
+// REQUIRES: tm.mu held for writing.
+func (tm *topicManager) putLocked(tc TopicConfig) error {
+	doc, err := json.Marshal(tc)
+	if err != nil {
+		return err
+	}
+	if err := tm.meta.PutTopic(tc.TopicName, doc); err != nil {
+		return fmt.Errorf("broker: store topic %s: %w", tc.TopicName, err)
+	}
+	tm.topics[tc.TopicName] = tc
+	tm.version.Counter++
+	tm.version.Timestamp = time.Now().UnixMilli()
+	return nil
+}
+
+// remove deletes a topic's config; it reports whether it existed.
+func (tm *topicManager) remove(name string) (bool, error) {
+	tm.mu.Lock()
+	_, ok := tm.topics[name]
+	if ok {
+		if err := tm.meta.DeleteTopic(name); err != nil {
+			tm.mu.Unlock()
+			return false, fmt.Errorf("broker: delete topic %s: %w", name, err)
+		}
+		delete(tm.topics, name)
+		tm.version.Counter++
+		tm.version.Timestamp = time.Now().UnixMilli()
+	}
+	tm.mu.Unlock()
+	if ok {
+		tm.onChange()
+	}
+	return ok, nil
+}
+
+// snapshot returns a copy of the table and its version.
+func (tm *topicManager) snapshot() (map[string]TopicConfig, DataVersion) {
+	tm.mu.RLock()
+	defer tm.mu.RUnlock()
+	return maps.Clone(tm.topics), tm.version
+}
+
+// topicConfigWrapper is Java's TopicConfigSerializeWrapper.
+type topicConfigWrapper struct {
+	TopicConfigTable map[string]TopicConfig `json:"topicConfigTable"`
+	DataVersion      DataVersion            `json:"dataVersion"`
+}
+
+func (tm *topicManager) wrapperJSON() ([]byte, error) {
+	table, v := tm.snapshot()
+	return json.Marshal(topicConfigWrapper{TopicConfigTable: table, DataVersion: v})
+}

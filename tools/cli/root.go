@@ -1,0 +1,18 @@
+// Package cli holds the wharf command line: one cobra command per file.
+package cli
+
+import (
+	"github.com/spf13/cobra"
+)
+
+// NewRoot builds the wharf root command.
+func NewRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "wharf",
+		Short:         "Wharf: a RocketMQ-compatible message broker in one binary",
+		SilenceUsage:  true,
+		SilenceErrors: false,
+	}
+	root.AddCommand(newNamesrv(), newBroker(), newStandalone())
+	return root
+}
