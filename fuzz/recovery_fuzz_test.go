@@ -30,7 +30,7 @@ func FuzzRecoverSegment(f *testing.F) {
 		fs := vfs.NewMem()
 		fs.MkdirAll("cl", 0o755)
 		file, _ := fs.Create("cl/"+commitlog.SegmentName(0), vfs.WriteCategoryUnspecified)
-		file.Write(seg)
+		file.Write(bytes.Clone(seg)) // MemFS may scribble on the buffer under -race
 		file.Close()
 		c, err := commitlog.Open(commitlog.Options{
 			FS: fs, Dir: "cl", SegmentSize: fuzzSegSize, Prewrite: commitlog.PrewriteOff,
