@@ -61,7 +61,6 @@ type CommitLog struct {
 	syncs  atomic.Int64 // fsyncs of segment data, for Stats
 	writes atomic.Int64 // write calls, for Stats
 
-	kick    chan struct{} // doorbell for the flusher
 	closing chan struct{}
 	wg      sync.WaitGroup
 
@@ -92,7 +91,6 @@ func Open(opts Options) (*CommitLog, error) {
 		opts:    opts,
 		fs:      opts.FS,
 		segSize: opts.SegmentSize,
-		kick:    make(chan struct{}, 1),
 		closing: make(chan struct{}),
 	}
 	c.doneCond.L = &c.doneMu
@@ -283,13 +281,6 @@ func (c *CommitLog) rollLocked(off int64) error {
 	c.mu.pos = nextBase
 	c.startPrewrite()
 	return nil
-}
-
-func (c *CommitLog) ring() {
-	select {
-	case c.kick <- struct{}{}:
-	default:
-	}
 }
 
 // Wait blocks until the bytes before end are acknowledged under the flush

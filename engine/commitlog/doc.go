@@ -15,12 +15,13 @@
 //
 // Appenders copy their encoded records into a shared pending buffer under mu,
 // patch in the physical offset (and, through the caller's callback, queue
-// offsets and store time), ring the flusher's doorbell and wait. The flusher
-// goroutine swaps the pending buffer for a spare one, writes it with one
-// WriteAt per segment touched, and then:
+// offsets and store time) and wait. The first waiter to take flushMu is the
+// flusher for everyone pending: it swaps the pending buffer for a spare one,
+// writes it with one WriteAt per segment touched, and then:
 //
 //   - SyncFlush: fdatasyncs once for everyone pending, then wakes them. So N
-//     concurrent appenders share one write and one fsync.
+//     concurrent appenders share one write and one fsync; the others sleep
+//     until that flush ends.
 //   - AsyncFlush: wakes them after the write (the data is in the page cache
 //     and survives a process crash); a timer fsyncs every FlushInterval, so
 //     power loss costs at most one interval.

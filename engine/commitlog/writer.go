@@ -8,7 +8,8 @@ import (
 // checkpointEvery bounds how often the flusher rewrites the checkpoint.
 const checkpointEvery = time.Second
 
-// flushLoop is the group-commit goroutine: it owns writing and fsyncing.
+// flushLoop is the background flusher: the AsyncFlush interval fsync and
+// the final flush at Close. Appenders flush for themselves (Wait).
 func (c *CommitLog) flushLoop() {
 	defer c.wg.Done()
 	var tick <-chan time.Time
@@ -20,7 +21,6 @@ func (c *CommitLog) flushLoop() {
 	for {
 		forceSync := false
 		select {
-		case <-c.kick:
 		case <-tick:
 			forceSync = true
 		case <-c.closing:

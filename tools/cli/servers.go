@@ -49,6 +49,10 @@ type brokerFlags struct {
 	conf, namesrv, listen, data string
 }
 
+func (f *brokerFlags) addConfigFlag(cmd *cobra.Command) {
+	cmd.Flags().StringVarP(&f.conf, "config", "c", "", "broker.conf (RocketMQ property names)")
+}
+
 func (f *brokerFlags) config() (broker.Config, error) {
 	cfg := broker.DefaultConfig()
 	if f.conf != "" {
@@ -70,17 +74,19 @@ func (f *brokerFlags) config() (broker.Config, error) {
 	return cfg, cfg.Validate()
 }
 
-func runBroker(cfg broker.Config) (*broker.Broker, error) {
+// serveBroker runs a broker until SIGINT or SIGTERM.
+func serveBroker(cfg broker.Config) error {
 	b, err := broker.New(cfg, broker.WithLogger(logger()))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if err := b.Start(); err != nil {
 		b.Close()
-		return nil, err
+		return err
 	}
 	slog.Info("broker serving", "addr", b.Addr(), "data", cfg.StorePathRootDir)
-	return b, nil
+	waitSignal()
+	return b.Close()
 }
 
 func newBroker() *cobra.Command {
@@ -93,15 +99,10 @@ func newBroker() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			b, err := runBroker(cfg)
-			if err != nil {
-				return err
-			}
-			waitSignal()
-			return b.Close()
+			return serveBroker(cfg)
 		},
 	}
-	cmd.Flags().StringVarP(&f.conf, "config", "c", "", "broker.conf (RocketMQ property names)")
+	f.addConfigFlag(cmd)
 	cmd.Flags().StringVarP(&f.namesrv, "namesrv", "n", "", "name servers, HOST:PORT[;HOST:PORT...]")
 	cmd.Flags().StringVar(&f.listen, "listen", "", "address to listen on (default 0.0.0.0:listenPort)")
 	cmd.Flags().StringVar(&f.data, "data", "", "data directory (storePathRootDir)")
@@ -127,15 +128,10 @@ func newStandalone() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			b, err := runBroker(cfg)
-			if err != nil {
-				return err
-			}
-			waitSignal()
-			return b.Close()
+			return serveBroker(cfg)
 		},
 	}
-	cmd.Flags().StringVarP(&f.conf, "config", "c", "", "broker.conf (RocketMQ property names)")
+	f.addConfigFlag(cmd)
 	cmd.Flags().StringVar(&f.data, "data", f.data, "data directory")
 	return cmd
 }
