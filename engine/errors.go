@@ -14,6 +14,11 @@ var (
 	ErrMessageTooLarge = errors.New("engine: message body too large")
 	// ErrIllegal is returned for a message the record format cannot hold.
 	ErrIllegal = errors.New("engine: illegal message")
+	// ErrDiskFull is returned by a Put refused for lack of disk space: the
+	// disk is fuller than Options.DiskFullRatio, or the next CommitLog
+	// segment could not be created. Nothing was stored; writes resume by
+	// themselves once there is room.
+	ErrDiskFull = commitlog.ErrDiskFull
 	// ErrCorruption marks damaged data found on open or read.
 	ErrCorruption = commitlog.ErrCorruption
 )

@@ -39,6 +39,10 @@ type Options struct {
 	// DiskMaxUsedRatio removes old segments early when the disk is fuller
 	// than this (diskMaxUsedSpaceRatio, 0.75).
 	DiskMaxUsedRatio float64
+	// DiskFullRatio refuses writes while the disk is fuller than this
+	// (diskSpaceWarningLevelRatio, 0.90), so offsets and metadata keep
+	// room to be written and reads go on.
+	DiskFullRatio float64
 	// RetentionInterval is how often retention runs; 0 = 10 s, < 0 = never.
 	RetentionInterval time.Duration
 	// Logger receives the store's logs.
@@ -53,6 +57,7 @@ const (
 	DefaultMaxMessageSize   = 4 << 20
 	DefaultFileReservedTime = 72 * time.Hour
 	DefaultDiskMaxUsedRatio = 0.75
+	DefaultDiskFullRatio    = 0.90
 )
 
 func (o *Options) ensureDefaults() error {
@@ -73,6 +78,9 @@ func (o *Options) ensureDefaults() error {
 	}
 	if o.DiskMaxUsedRatio <= 0 {
 		o.DiskMaxUsedRatio = DefaultDiskMaxUsedRatio
+	}
+	if o.DiskFullRatio <= 0 {
+		o.DiskFullRatio = DefaultDiskFullRatio
 	}
 	if o.RetentionInterval == 0 {
 		o.RetentionInterval = 10 * time.Second

@@ -40,6 +40,9 @@ func (s *Store) PutBatch(ms []*msg.Message) (PutResult, error) {
 	if len(ms) == 0 {
 		return PutResult{}, fmt.Errorf("%w: empty batch", ErrIllegal)
 	}
+	if err := s.disk.check(time.Now()); err != nil {
+		return PutResult{}, err
+	}
 	bp := encodeBuf.Get().(*[]byte)
 	defer encodeBuf.Put(bp)
 	buf := (*bp)[:0]

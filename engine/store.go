@@ -24,6 +24,7 @@ type Store struct {
 	qdb  *queue.DB
 	idx  *index.Index
 	disp *dispatch.Dispatcher
+	disk diskGuard
 
 	// next is the next queue offset per queue. Touched only inside the
 	// CommitLog's append lock (patch callbacks), which orders it.
@@ -43,6 +44,7 @@ func Open(opts Options) (s *Store, err error) {
 	}
 	fs := opts.FS
 	s = &Store{opts: opts, log: opts.Logger.With("component", "store"), closing: make(chan struct{})}
+	s.disk = diskGuard{fs: fs, dir: opts.Dir, ratio: opts.DiskFullRatio, every: diskCheckEvery, log: s.log}
 	began := time.Now()
 	if err := commitlog.MkdirDurable(fs, opts.Dir); err != nil {
 		return nil, fmt.Errorf("engine: %w", err)

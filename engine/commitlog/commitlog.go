@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -23,7 +24,19 @@ var (
 	ErrOutOfRange = errors.New("commitlog: offset out of range")
 	// ErrCorruption marks damage that recovery must not cut silently.
 	ErrCorruption = errors.New("commitlog: corruption")
+	// ErrDiskFull is returned when the next segment cannot be created for
+	// lack of space. Nothing was appended; the log stays writable and a
+	// later append retries once space is freed.
+	ErrDiskFull = errors.New("commitlog: disk full")
 )
+
+// diskFull marks ENOSPC errors with ErrDiskFull.
+func diskFull(err error) error {
+	if err != nil && errors.Is(err, syscall.ENOSPC) && !errors.Is(err, ErrDiskFull) {
+		return fmt.Errorf("%w: %w", ErrDiskFull, err)
+	}
+	return err
+}
 
 // CommitLog is an append-only log of records in segment files. Append is safe
 // for concurrent use; so are the read methods.
@@ -201,9 +214,8 @@ func (c *CommitLog) AppendNoWait(recs []byte, patch func(phys int64, rec []byte)
 	off := c.mu.pos - c.mu.active.base
 	if off+n+msg.BlankHeaderSize > c.segSize {
 		if err := c.rollLocked(off); err != nil {
-			c.mu.err = err
+			// Nothing was appended: the error is this append's alone.
 			c.mu.Unlock()
-			c.fail(err)
 			return 0, 0, err
 		}
 		off = 0
@@ -264,16 +276,21 @@ func (c *CommitLog) addChunkLocked(seg *segment, fileOff int64, start, end int) 
 // rollLocked fills the rest of the active segment with a BLANK record and
 // makes the next segment active.
 // REQUIRES: c.mu held.
+// The next segment is taken first, so a failure (typically a full disk)
+// leaves the log exactly as it was and a later append tries again.
 func (c *CommitLog) rollLocked(off int64) error {
+	nextBase := c.mu.active.base + c.segSize
+	seg, err := c.takeSegment(nextBase)
+	if err != nil {
+		err = diskFull(err)
+		c.opts.Logger.Error("cannot roll to the next segment; appends that need it fail until it can be created",
+			"segment", SegmentName(nextBase), "err", err)
+		return fmt.Errorf("commitlog: roll to segment %s: %w", SegmentName(nextBase), err)
+	}
 	blank := int(c.segSize - off)
 	start := len(c.mu.buf)
 	c.mu.buf = msg.AppendBlank(c.mu.buf, blank)
 	c.addChunkLocked(c.mu.active, off, start, len(c.mu.buf))
-	nextBase := c.mu.active.base + c.segSize
-	seg, err := c.takeSegment(nextBase)
-	if err != nil {
-		return fmt.Errorf("commitlog: roll to segment %s: %w", SegmentName(nextBase), err)
-	}
 	c.segMu.Lock()
 	c.segs = append(c.segs, seg)
 	c.segMu.Unlock()

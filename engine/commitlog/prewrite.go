@@ -1,7 +1,9 @@
 package commitlog
 
 import (
+	"errors"
 	"fmt"
+	"syscall"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
@@ -50,36 +52,46 @@ func (c *CommitLog) takeSegment(base int64) (*segment, error) {
 }
 
 // createSegment creates the segment file at base, zero-filled to full size
-// when fill is set, and makes its directory entry durable.
-func (c *CommitLog) createSegment(base int64, fill bool) (*segment, error) {
+// when fill is set (else its blocks are reserved with fallocate), and makes
+// its directory entry durable. Either way its space is allocated up front,
+// so a full disk shows here, before any record is placed in the segment,
+// and not as a failed write of records already acknowledged in order.
+// On failure the file is removed.
+func (c *CommitLog) createSegment(base int64, fill bool) (seg *segment, err error) {
 	path := c.fs.PathJoin(c.opts.Dir, SegmentName(base))
 	f, err := c.fs.Create(path, vfs.WriteCategoryUnspecified)
 	if err != nil {
-		return nil, fmt.Errorf("create %s: %w", path, err)
+		return nil, diskFull(fmt.Errorf("create %s: %w", path, err))
 	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			if rerr := c.fs.Remove(path); rerr != nil {
+				c.opts.Logger.Warn("cannot remove a segment that failed to be created", "path", path, "err", rerr)
+			}
+			err = diskFull(err)
+		}
+	}()
 	if fill {
 		for off := int64(0); off < c.segSize; off += int64(len(zeroChunk)) {
 			select {
 			case <-c.closing:
-				f.Close()
 				return nil, ErrClosed
 			default:
 			}
 			if err := zeroFill(f, off, min(off+int64(len(zeroChunk)), c.segSize)); err != nil {
-				f.Close()
 				return nil, fmt.Errorf("zero-fill %s: %w", path, err)
 			}
 		}
 		if err := f.Sync(); err != nil {
-			f.Close()
 			return nil, fmt.Errorf("sync %s: %w", path, err)
 		}
-	} else {
-		// Cheap hint; on Linux this is fallocate with KEEP_SIZE.
-		_ = f.Preallocate(0, c.segSize)
+	} else if err := f.Preallocate(0, c.segSize); err != nil && errors.Is(err, syscall.ENOSPC) {
+		// fallocate with KEEP_SIZE on Linux. Other errors (a file
+		// system without fallocate) only lose the reservation.
+		return nil, fmt.Errorf("reserve %d bytes for %s: %w", c.segSize, path, err)
 	}
 	if err := syncDir(c.fs, c.opts.Dir); err != nil {
-		f.Close()
 		return nil, err
 	}
 	return &segment{base: base, file: f}, nil
@@ -131,7 +143,10 @@ func (c *CommitLog) startFillActive() {
 			}
 		}
 		if err := seg.file.SyncData(); err != nil {
-			c.opts.Logger.Warn("syncing the zero-filled active segment failed", "segment", seg.String(), "err", err)
+			// The file holds records: after a failed fsync the kernel
+			// may have dropped their dirty pages and a later fsync may
+			// succeed anyway, so the log cannot go on.
+			c.fail(fmt.Errorf("commitlog: sync zero-filled active segment %s: %w", seg, err))
 		}
 	}()
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"syscall"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -341,6 +342,11 @@ func (c *CommitLog) activate(end int64) error {
 		}
 		c.segs = append(c.segs, seg)
 		active = seg
+	} else if err := active.file.Preallocate(0, c.segSize); err != nil && errors.Is(err, syscall.ENOSPC) {
+		// Appends into the unreserved rest may then fail, which makes
+		// the log read-only until a restart with space.
+		c.opts.Logger.Warn("cannot reserve the rest of the active segment: the disk is full",
+			"segment", active.String(), "err", err)
 	}
 	c.mu.active = active
 	c.mu.pos = end

@@ -61,7 +61,7 @@ func (c *CommitLog) flush(forceSync bool) bool {
 		c.lastSeg = ch.seg
 		c.writes.Add(1)
 		if _, err := ch.seg.file.WriteAt(buf[ch.start:ch.end], ch.fileOff); err != nil {
-			c.fail(fmt.Errorf("commitlog: write %d bytes at %s+%d: %w", ch.end-ch.start, ch.seg, ch.fileOff, err))
+			c.fail(diskFull(fmt.Errorf("commitlog: write %d bytes at %s+%d: %w", ch.end-ch.start, ch.seg, ch.fileOff, err)))
 			return false
 		}
 	}
