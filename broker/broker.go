@@ -106,7 +106,9 @@ func New(cfg Config, opts ...Option) (b *Broker, err error) {
 	b.store, err = engine.Open(engine.Options{
 		FS: o.fs, Dir: cfg.StorePathRootDir, SegmentSize: cfg.MappedFileSizeCommitLog,
 		FlushMode: flush, FlushInterval: cfg.FlushIntervalCommitLog, MaxMessageSize: cfg.MaxMessageSize,
-		FileReservedTime: cfg.FileReservedTime, StoreHost: b.storeHost, Logger: o.logger,
+		FileReservedTime: cfg.FileReservedTime,
+		DiskMaxUsedRatio: float64(cfg.DiskMaxUsedSpaceRatio) / 100, DiskFullRatio: cfg.DiskSpaceWarningLevelRatio,
+		StoreHost: b.storeHost, Logger: o.logger,
 		OnDispatch: b.hold.notify,
 	})
 	if err != nil {

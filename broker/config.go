@@ -41,6 +41,12 @@ type Config struct {
 	FlushDiskType           string        // flushDiskType, ASYNC_FLUSH or SYNC_FLUSH
 	FlushIntervalCommitLog  time.Duration // flushIntervalCommitLog (ms), 500 ms
 	FileReservedTime        time.Duration // fileReservedTime (hours), 72 h
+	// DiskMaxUsedSpaceRatio (percent) removes the oldest segments early
+	// when the disk is fuller (diskMaxUsedSpaceRatio, 75).
+	DiskMaxUsedSpaceRatio int
+	// DiskSpaceWarningLevelRatio refuses sends while the disk is fuller
+	// (diskSpaceWarningLevelRatio, 0.90; a JVM property in RocketMQ).
+	DiskSpaceWarningLevelRatio float64
 
 	AutoCreateTopicEnable       bool  // autoCreateTopicEnable, true
 	AutoCreateSubscriptionGroup bool  // autoCreateSubscriptionGroup, true
@@ -66,6 +72,8 @@ func DefaultConfig() Config {
 		FlushDiskType:               AsyncFlush,
 		FlushIntervalCommitLog:      500 * time.Millisecond,
 		FileReservedTime:            72 * time.Hour,
+		DiskMaxUsedSpaceRatio:       75,
+		DiskSpaceWarningLevelRatio:  0.90,
 		AutoCreateTopicEnable:       true,
 		AutoCreateSubscriptionGroup: true,
 		DefaultTopicQueueNums:       8,
@@ -93,6 +101,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("broker: defaultTopicQueueNums %d out of range 1..1024", c.DefaultTopicQueueNums)
 	case c.MaxMessageSize <= 0:
 		return fmt.Errorf("broker: maxMessageSize %d must be positive", c.MaxMessageSize)
+	case c.DiskMaxUsedSpaceRatio < 10 || c.DiskMaxUsedSpaceRatio > 95:
+		return fmt.Errorf("broker: diskMaxUsedSpaceRatio %d out of range 10..95", c.DiskMaxUsedSpaceRatio)
+	case c.DiskSpaceWarningLevelRatio < 0.10 || c.DiskSpaceWarningLevelRatio > 0.99:
+		return fmt.Errorf("broker: diskSpaceWarningLevelRatio %v out of range 0.10..0.99", c.DiskSpaceWarningLevelRatio)
 	case c.StorePathRootDir == "":
 		return fmt.Errorf("broker: storePathRootDir is empty")
 	case c.Listen == "" && (c.ListenPort < 0 || c.ListenPort > 65535):
@@ -132,8 +144,16 @@ var configKeys = map[string]func(c *Config, v string) error{
 		c.FlushDiskType = v
 		return nil
 	},
-	"flushIntervalCommitLog":      msSetter(func(c *Config) *time.Duration { return &c.FlushIntervalCommitLog }, time.Millisecond),
-	"fileReservedTime":            msSetter(func(c *Config) *time.Duration { return &c.FileReservedTime }, time.Hour),
+	"flushIntervalCommitLog": msSetter(func(c *Config) *time.Duration { return &c.FlushIntervalCommitLog }, time.Millisecond),
+	"fileReservedTime":       msSetter(func(c *Config) *time.Duration { return &c.FileReservedTime }, time.Hour),
+	"diskMaxUsedSpaceRatio": func(c *Config, v string) (err error) {
+		c.DiskMaxUsedSpaceRatio, err = strconv.Atoi(v)
+		return
+	},
+	"diskSpaceWarningLevelRatio": func(c *Config, v string) (err error) {
+		c.DiskSpaceWarningLevelRatio, err = strconv.ParseFloat(v, 64)
+		return
+	},
 	"autoCreateTopicEnable":       boolSetter(func(c *Config) *bool { return &c.AutoCreateTopicEnable }),
 	"autoCreateSubscriptionGroup": boolSetter(func(c *Config) *bool { return &c.AutoCreateSubscriptionGroup }),
 	"defaultTopicQueueNums": func(c *Config, v string) error {
