@@ -1,0 +1,63 @@
+package broker
+
+import (
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/wharfmq/wharf/remoting"
+)
+
+// fullFS reports a disk usage the test sets, in percent.
+type fullFS struct {
+	vfs.FS
+	usedPct atomic.Int64
+}
+
+func (f *fullFS) GetDiskUsage(string) (vfs.DiskUsage, error) {
+	used := uint64(f.usedPct.Load())
+	return vfs.DiskUsage{TotalBytes: 100 << 30, UsedBytes: used << 30, AvailBytes: (100 - used) << 30}, nil
+}
+
+// TestSendOnFullDisk is RELIABILITY T26 at the broker: with the disk over
+// diskSpaceWarningLevelRatio a send answers SERVICE_NOT_AVAILABLE with a
+// "disk full" remark within a second, pulls keep working, and sends resume
+// without a restart once the disk has room.
+func TestSendOnFullDisk(t *testing.T) {
+	fs := &fullFS{FS: vfs.NewMem()}
+	fs.usedPct.Store(40)
+	cfg := testConfig("data")
+	b, err := New(cfg, WithLogger(testLogger()), WithFS(fs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	c := newTestClient(t, b.Addr())
+	expectCode(t, c.send("Full", 0, props("UNIQ_KEY", "A1"), "before"), remoting.RespSuccess, "send")
+
+	fs.usedPct.Store(96)
+	start := time.Now()
+	var resp *remoting.Command
+	for time.Since(start) < 3*time.Second {
+		if resp = c.call(remoting.CodeSendMessage, sendExt("Full", 0, props("UNIQ_KEY", "A2")), []byte("during")); resp.Code != remoting.RespSuccess {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if took := time.Since(start); resp.Code != remoting.RespServiceNotAvailable || !strings.Contains(resp.Remark, "disk full") || took > 1500*time.Millisecond {
+		t.Fatalf("send on a full disk: code %d remark %q after %v", resp.Code, resp.Remark, took)
+	}
+	waitDispatched(t, b)
+	pull := c.call(remoting.CodePullMessage, pullExt("CG", "Full", 0, 0, 2, 0), nil)
+	expectCode(t, pull, remoting.RespSuccess, "pull while full")
+
+	fs.usedPct.Store(70)
+	eventually(t, 3*time.Second, "sends resume", func() bool {
+		return c.call(remoting.CodeSendMessage, sendExt("Full", 0, props("UNIQ_KEY", "A3")), []byte("after")).Code == remoting.RespSuccess
+	})
+}
