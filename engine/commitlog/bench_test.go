@@ -19,6 +19,14 @@ import (
 const benchSegSize = 64 << 20
 
 func benchLog(b *testing.B, mode FlushMode, prewrite bool) *CommitLog {
+	return benchLogMmap(b, mode, prewrite, mode == AsyncFlush)
+}
+
+func benchLogMmap(b *testing.B, mode FlushMode, prewrite, mmap bool) *CommitLog {
+	mm := MmapOff
+	if mmap {
+		mm = MmapOn
+	}
 	pw := PrewriteOff
 	if prewrite {
 		pw = PrewriteOn
@@ -26,7 +34,7 @@ func benchLog(b *testing.B, mode FlushMode, prewrite bool) *CommitLog {
 	b.Helper()
 	c, err := Open(Options{
 		FS: vfs.Default, Dir: b.TempDir(), SegmentSize: benchSegSize, FlushMode: mode,
-		Prewrite: pw, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Prewrite: pw, Mmap: mm, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -61,15 +69,18 @@ func runWriters(b *testing.B, c *CommitLog, rec []byte, w int) {
 	b.StopTimer()
 }
 
-// BenchmarkAppendAsync: 1 KiB records, ASYNC_FLUSH, 1 and 16 writers.
+// BenchmarkAppendAsync: 1 KiB records, ASYNC_FLUSH, 1 and 16 writers,
+// copying into the mapped segment (the default) and buffering for pwrite.
 func BenchmarkAppendAsync(b *testing.B) {
 	rec := record(1, 1024-91-len("UNIQ_KEY\x01id-1")-20)
-	for _, w := range []int{1, 16} {
-		b.Run(fmt.Sprintf("writers=%d", w), func(b *testing.B) {
-			c := benchLog(b, AsyncFlush, false)
-			defer c.Close()
-			runWriters(b, c, rec, w)
-		})
+	for _, mmap := range []bool{true, false} {
+		for _, w := range []int{1, 16} {
+			b.Run(fmt.Sprintf("mmap=%v/writers=%d", mmap, w), func(b *testing.B) {
+				c := benchLogMmap(b, AsyncFlush, false, mmap)
+				defer c.Close()
+				runWriters(b, c, rec, w)
+			})
+		}
 	}
 }
 
@@ -91,23 +102,26 @@ func BenchmarkRawWrite(b *testing.B) {
 	}
 }
 
-// BenchmarkAppendSync: 1 KiB records, SYNC_FLUSH, 64 writers, with and
-// without pre-written segments. Reports messages per fsync.
+// BenchmarkAppendSync: 1 KiB records, SYNC_FLUSH, 1 and 64 writers, with and
+// without pre-written segments, mapped and buffered. Reports messages per
+// fsync.
 func BenchmarkAppendSync(b *testing.B) {
 	rec := record(1, 1024-91-len("UNIQ_KEY\x01id-1")-20)
-	for _, pre := range []bool{true, false} {
-		for _, w := range []int{1, 64} {
-			b.Run(fmt.Sprintf("prewrite=%v/writers=%d", pre, w), func(b *testing.B) {
-				c := benchLog(b, SyncFlush, pre)
-				defer c.Close()
-				if pre {
-					// Let the zero-fill of the first segment get ahead.
-					time.Sleep(1500 * time.Millisecond)
-				}
-				s0 := c.Stats().Syncs
-				runWriters(b, c, rec, w)
-				b.ReportMetric(float64(b.N)/float64(c.Stats().Syncs-s0), "msgs/fsync")
-			})
+	for _, mmap := range []bool{true, false} {
+		for _, pre := range []bool{true, false} {
+			for _, w := range []int{1, 64} {
+				b.Run(fmt.Sprintf("mmap=%v/prewrite=%v/writers=%d", mmap, pre, w), func(b *testing.B) {
+					c := benchLogMmap(b, SyncFlush, pre, mmap)
+					defer c.Close()
+					if pre {
+						// Let the zero-fill of the first segment get ahead.
+						time.Sleep(1500 * time.Millisecond)
+					}
+					s0 := c.Stats().Syncs
+					runWriters(b, c, rec, w)
+					b.ReportMetric(float64(b.N)/float64(c.Stats().Syncs-s0), "msgs/fsync")
+				})
+			}
 		}
 	}
 }

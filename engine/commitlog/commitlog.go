@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -70,6 +71,15 @@ type CommitLog struct {
 	failed   atomic.Bool
 	written  atomic.Int64
 	synced   atomic.Int64
+	appended atomic.Int64 // c.mu.pos, readable without c.mu (gather)
+
+	// mapped says appends copy into the active segment's shared mapping
+	// (mmap.go) instead of buffering for the flusher to pwrite. Set at
+	// Open.
+	mapped bool
+	// activeFilledTo is how far the active segment's file reached at
+	// Open, before any growth: startFillActive zero-fills the rest.
+	activeFilledTo int64
 
 	syncs  atomic.Int64 // fsyncs of segment data, for Stats
 	writes atomic.Int64 // write calls, for Stats
@@ -221,9 +231,15 @@ func (c *CommitLog) AppendNoWait(recs []byte, patch func(phys int64, rec []byte)
 		off = 0
 	}
 	phys = c.mu.pos
+	var stored []byte
 	start := len(c.mu.buf)
-	c.mu.buf = append(c.mu.buf, recs...)
-	stored := c.mu.buf[start:]
+	if c.mapped {
+		stored = c.mu.active.mem[off : off+n]
+		copy(stored, recs)
+	} else {
+		c.mu.buf = append(c.mu.buf, recs...)
+		stored = c.mu.buf[start:]
+	}
 	for p := int64(0); p < n; {
 		size := int64(beUint32(stored[p:]))
 		rec := stored[p : p+size]
@@ -236,10 +252,20 @@ func (c *CommitLog) AppendNoWait(recs []byte, patch func(phys int64, rec []byte)
 		}
 		p += size
 	}
-	c.addChunkLocked(c.mu.active, off, start, len(c.mu.buf))
 	c.mu.pos += n
 	end = c.mu.pos
+	c.appended.Store(end)
+	if !c.mapped {
+		c.addChunkLocked(c.mu.active, off, start, len(c.mu.buf))
+		c.mu.Unlock()
+		return phys, end, nil
+	}
+	// Mapped: the records are in the page cache now.
+	c.written.Store(end)
 	c.mu.Unlock()
+	if c.opts.FlushMode == AsyncFlush && c.onAppend != nil {
+		c.onAppend(end)
+	}
 	return phys, end, nil
 }
 
@@ -287,10 +313,28 @@ func (c *CommitLog) rollLocked(off int64) error {
 			"segment", SegmentName(nextBase), "err", err)
 		return fmt.Errorf("commitlog: roll to segment %s: %w", SegmentName(nextBase), err)
 	}
+	if c.mapped {
+		if err := mapSegment(seg, c.segSize); err != nil {
+			c.discardSegment(seg)
+			c.opts.Logger.Error("cannot map the next segment; appends that need it fail until it can be", "segment", seg.String(), "err", err)
+			return fmt.Errorf("commitlog: roll to segment %s: %w", seg, err)
+		}
+	}
 	blank := int(c.segSize - off)
-	start := len(c.mu.buf)
-	c.mu.buf = msg.AppendBlank(c.mu.buf, blank)
-	c.addChunkLocked(c.mu.active, off, start, len(c.mu.buf))
+	old := c.mu.active
+	if c.mapped {
+		msg.AppendBlank(old.mem[off:off], blank)
+		// The blank is in the page cache; the sealed segment's dirty
+		// pages stay there after unmapping, and syncRange covers them.
+		c.written.Store(old.base + c.segSize)
+		if err := old.unmap(); err != nil {
+			c.opts.Logger.Warn("unmapping a sealed segment failed", "err", err)
+		}
+	} else {
+		start := len(c.mu.buf)
+		c.mu.buf = msg.AppendBlank(c.mu.buf, blank)
+		c.addChunkLocked(old, off, start, len(c.mu.buf))
+	}
 	c.segMu.Lock()
 	c.segs = append(c.segs, seg)
 	c.segMu.Unlock()
@@ -329,6 +373,9 @@ func (c *CommitLog) waitFor(mark *atomic.Int64, end int64, forceSync bool) error
 		c.doneMu.Unlock()
 		if c.flushMu.TryLock() {
 			if mark.Load() < end && !c.failed.Load() {
+				if mark == &c.synced {
+					c.gather()
+				}
 				c.flush(forceSync)
 			}
 			c.flushMu.Unlock()
@@ -343,6 +390,30 @@ func (c *CommitLog) waitFor(mark *atomic.Int64, end int64, forceSync bool) error
 		c.doneMu.Unlock()
 	}
 	return nil
+}
+
+// gatherRounds bounds how long a sync leader lets appenders join.
+const gatherRounds = 16
+
+// gather lets appenders that are already running join the coming fsync
+// before the leader takes the pending bytes: it yields the processor while
+// the appended end keeps moving, and stops as soon as a yield brings
+// nothing new. When a flush ends, every appender it acknowledged is woken
+// at once; without this step the first of them to append becomes the next
+// leader and syncs alone with the few that beat it, and closed-loop
+// appenders settle into two cohorts that alternate with half the writers
+// each. A lone appender pays one yield.
+// REQUIRES: c.flushMu held.
+func (c *CommitLog) gather() {
+	last := c.appended.Load()
+	for range gatherRounds {
+		runtime.Gosched()
+		now := c.appended.Load()
+		if now == last {
+			return
+		}
+		last = now
+	}
 }
 
 // flushDone wakes waiters after a flush. Every holder of flushMu calls it
@@ -517,6 +588,9 @@ func (c *CommitLog) closeFiles() error {
 	var err error
 	c.segMu.Lock()
 	for _, s := range c.segs {
+		if uerr := s.unmap(); err == nil {
+			err = uerr
+		}
 		if cerr := s.file.Close(); err == nil && cerr != nil {
 			err = fmt.Errorf("commitlog: close segment %s: %w", s, cerr)
 		}

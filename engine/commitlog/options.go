@@ -42,6 +42,20 @@ const (
 	PrewriteOff
 )
 
+// MmapMode chooses how appends reach the page cache (see mmap.go).
+type MmapMode int
+
+const (
+	// MmapAuto maps under AsyncFlush only: there the write system call is
+	// most of an append's cost, while under SyncFlush the fsync is, and
+	// one pwrite per group commit costs little.
+	MmapAuto MmapMode = iota
+	// MmapOn always maps.
+	MmapOn
+	// MmapOff never maps.
+	MmapOff
+)
+
 // Defaults, after RocketMQ's MessageStoreConfig.
 const (
 	DefaultSegmentSize   = 1 << 30
@@ -62,6 +76,11 @@ type Options struct {
 	FlushInterval time.Duration
 	// Prewrite says whether segments are zero-filled ahead of the writer.
 	Prewrite PrewriteMode
+	// Mmap chooses between copying appends into the active segment's
+	// shared mapping and buffering them for the flusher to pwrite (default:
+	// mapped under ASYNC_FLUSH only). Files without a descriptor (the
+	// in-memory FS of the crash tests) are always buffered.
+	Mmap MmapMode
 	// Logger receives recovery reports and errors.
 	Logger *slog.Logger
 }
@@ -86,6 +105,12 @@ func (o *Options) ensureDefaults() error {
 		o.Logger = slog.Default()
 	}
 	o.Logger = o.Logger.With("component", "commitlog")
+	if o.Mmap == MmapAuto {
+		o.Mmap = MmapOff
+		if o.FlushMode == AsyncFlush {
+			o.Mmap = MmapOn
+		}
+	}
 	if o.Prewrite == PrewriteAuto {
 		o.Prewrite = PrewriteOff
 		if o.FlushMode == SyncFlush {

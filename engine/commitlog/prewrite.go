@@ -97,6 +97,16 @@ func (c *CommitLog) createSegment(base int64, fill bool) (seg *segment, err erro
 	return &segment{base: base, file: f}, nil
 }
 
+// discardSegment closes and removes a segment that was never used.
+func (c *CommitLog) discardSegment(seg *segment) {
+	seg.unmap()
+	seg.file.Close()
+	path := c.fs.PathJoin(c.opts.Dir, SegmentName(seg.base))
+	if err := c.fs.Remove(path); err != nil {
+		c.opts.Logger.Warn("cannot remove an unused segment", "path", path, "err", err)
+	}
+}
+
 // fillChunk is how much of the active segment fillActive zeroes at a time,
 // holding flushMu (so appenders wait at most one chunk's write).
 const fillChunk = 256 << 10
@@ -105,18 +115,14 @@ const fillChunk = 256 << 10
 // was not pre-written (the first segment of a new log, or the active one
 // after recovery), so its fsyncs get cheap too.
 func (c *CommitLog) startFillActive() {
-	if c.opts.Prewrite != PrewriteOn {
+	if c.opts.Prewrite != PrewriteOn || c.activeFilledTo >= c.segSize {
 		return
 	}
 	seg := c.mu.active
-	st, err := seg.file.Stat()
-	if err != nil || st.Size() >= c.segSize {
-		return
-	}
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
-		from := (st.Size() + 4095) &^ 4095
+		from := (c.activeFilledTo + 4095) &^ 4095
 		for off := from; off < c.segSize; off += fillChunk {
 			select {
 			case <-c.closing:
@@ -126,14 +132,24 @@ func (c *CommitLog) startFillActive() {
 			c.flushMu.Lock()
 			c.mu.Lock()
 			passed := c.mu.active != seg || c.mu.pos > seg.base+off
-			c.mu.Unlock()
+			if !c.mapped {
+				// Buffered appends reach the file under flushMu only.
+				c.mu.Unlock()
+			}
 			if passed {
 				// The writer got here first: the rest is its business.
+				if c.mapped {
+					c.mu.Unlock()
+				}
 				c.flushDone()
 				c.flushMu.Unlock()
 				return
 			}
 			err := zeroFill(seg.file, off, min(off+fillChunk, c.segSize))
+			if c.mapped {
+				// Mapped appends store under c.mu.
+				c.mu.Unlock()
+			}
 			// Waiters that found flushMu taken sleep until a flushDone.
 			c.flushDone()
 			c.flushMu.Unlock()

@@ -348,6 +348,15 @@ func (c *CommitLog) activate(end int64) error {
 		c.opts.Logger.Warn("cannot reserve the rest of the active segment: the disk is full",
 			"segment", active.String(), "err", err)
 	}
+	if st, err := active.file.Stat(); err == nil {
+		c.activeFilledTo = st.Size()
+	}
+	if c.opts.Mmap == MmapOn && canMap(active.file) {
+		if err := mapSegment(active, c.segSize); err != nil {
+			return fmt.Errorf("commitlog: %w", err)
+		}
+		c.mapped = true
+	}
 	c.mu.active = active
 	c.mu.pos = end
 	c.lastSeg = active

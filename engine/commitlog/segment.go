@@ -10,6 +10,7 @@ import (
 type segment struct {
 	base int64
 	file vfs.File
+	mem  []byte // shared mapping while the segment is active (mapped mode)
 }
 
 func (s *segment) String() string { return SegmentName(s.base) }

@@ -19,23 +19,89 @@ func (c *CommitLog) flushLoop() {
 		tick = t.C
 	}
 	for {
-		forceSync := false
 		select {
 		case <-tick:
-			forceSync = true
+			if !c.intervalSync() {
+				return
+			}
 		case <-c.closing:
 			c.flushMu.Lock()
 			c.flush(true)
 			c.flushMu.Unlock()
 			return
 		}
-		c.flushMu.Lock()
-		ok := c.flush(forceSync)
-		c.flushMu.Unlock()
-		if !ok {
+	}
+}
+
+// intervalSync is the AsyncFlush timer's fsync. It writes what is pending
+// under flushMu but fsyncs outside it: appenders are acknowledged after
+// their write, and must not wait behind an fsync of up to an interval's
+// worth of dirty pages. Older segments were synced when the flusher left
+// them, so syncing the last one written covers everything written. It
+// returns false after a failure.
+func (c *CommitLog) intervalSync() bool {
+	c.flushMu.Lock()
+	ok := c.flush(false)
+	from, target := c.synced.Load(), c.written.Load()
+	c.flushMu.Unlock()
+	if !ok || from >= target {
+		return ok
+	}
+	c.syncs.Add(1)
+	if err := c.syncRange(from, target); err != nil {
+		c.fail(err)
+		return false
+	}
+	c.advanceSynced(target)
+	c.flushMu.Lock()
+	defer c.flushMu.Unlock()
+	defer c.flushDone()
+	return c.maybeCheckpoint()
+}
+
+// advanceSynced moves the synced mark up to to, never back: the interval
+// sync and a WaitSynced flush may finish in either order.
+func (c *CommitLog) advanceSynced(to int64) {
+	for {
+		cur := c.synced.Load()
+		if cur >= to || c.synced.CompareAndSwap(cur, to) {
 			return
 		}
 	}
+}
+
+// maybeCheckpoint rewrites the checkpoint when the last one is old enough.
+// REQUIRES: c.flushMu held.
+func (c *CommitLog) maybeCheckpoint() bool {
+	if time.Since(c.lastCkpt) < checkpointEvery {
+		return true
+	}
+	if err := c.ckpt.write(c.synced.Load(), false); err != nil {
+		c.fail(err)
+		return false
+	}
+	c.lastCkpt = time.Now()
+	return true
+}
+
+// syncRange fdatasyncs every segment holding bytes of [from, to). Usually
+// that is one; after a roll in the mapped mode it is the sealed segment too.
+func (c *CommitLog) syncRange(from, to int64) error {
+	var arr [2]*segment
+	segs := arr[:0]
+	c.segMu.RLock()
+	for _, s := range c.segs {
+		if s.base < to && s.base+c.segSize > from {
+			segs = append(segs, s)
+		}
+	}
+	c.segMu.RUnlock()
+	for _, s := range segs {
+		if err := s.file.SyncData(); err != nil {
+			return fmt.Errorf("commitlog: sync segment %s: %w", s, err)
+		}
+	}
+	return nil
 }
 
 // flush writes what is pending and fsyncs if the mode or forceSync asks. It
@@ -43,6 +109,41 @@ func (c *CommitLog) flushLoop() {
 // REQUIRES: c.flushMu held.
 func (c *CommitLog) flush(forceSync bool) bool {
 	defer c.flushDone()
+	wrote := false
+	if !c.mapped {
+		// (In the mapped mode appends copied their records into the
+		// mapping themselves; only the fsync is left to do.)
+		var ok bool
+		if wrote, ok = c.writePending(); !ok {
+			return false
+		}
+	}
+	synced := false
+	if from, target := c.synced.Load(), c.written.Load(); (c.opts.FlushMode == SyncFlush || forceSync) && from < target {
+		c.syncs.Add(1)
+		if err := c.syncRange(from, target); err != nil {
+			c.fail(err)
+			return false
+		}
+		c.advanceSynced(target)
+		synced = true
+	}
+	if wrote || synced {
+		if c.onAppend != nil {
+			c.onAppend(c.Readable())
+		}
+	}
+	if synced {
+		return c.maybeCheckpoint()
+	}
+	return true
+}
+
+// writePending writes the appended bytes not yet in the files (the
+// buffered mode). It returns whether it wrote anything, and false after a
+// write error.
+// REQUIRES: c.flushMu held.
+func (c *CommitLog) writePending() (wrote, ok bool) {
 	c.mu.Lock()
 	buf, chunks, end := c.mu.buf, c.mu.chunks, c.mu.pos
 	c.mu.buf = c.spare[:0]
@@ -55,44 +156,20 @@ func (c *CommitLog) flush(forceSync bool) bool {
 			// moving on, in both modes, so the loss window stays bounded.
 			if err := c.lastSeg.file.SyncData(); err != nil {
 				c.fail(fmt.Errorf("commitlog: sync sealed segment %s: %w", c.lastSeg, err))
-				return false
+				return false, false
 			}
 		}
 		c.lastSeg = ch.seg
 		c.writes.Add(1)
 		if _, err := ch.seg.file.WriteAt(buf[ch.start:ch.end], ch.fileOff); err != nil {
 			c.fail(diskFull(fmt.Errorf("commitlog: write %d bytes at %s+%d: %w", ch.end-ch.start, ch.seg, ch.fileOff, err)))
-			return false
+			return false, false
 		}
 	}
 	c.spare = buf[:0]
-	wrote := len(chunks) > 0
-	if wrote {
-		c.written.Store(end)
+	if len(chunks) == 0 {
+		return false, true
 	}
-
-	synced := false
-	if (c.opts.FlushMode == SyncFlush || forceSync) && c.synced.Load() < c.written.Load() {
-		target := c.written.Load()
-		c.syncs.Add(1)
-		if err := c.lastSeg.file.SyncData(); err != nil {
-			c.fail(fmt.Errorf("commitlog: sync segment %s: %w", c.lastSeg, err))
-			return false
-		}
-		c.synced.Store(target)
-		synced = true
-	}
-	if wrote || synced {
-		if c.onAppend != nil {
-			c.onAppend(c.Readable())
-		}
-	}
-	if synced && time.Since(c.lastCkpt) >= checkpointEvery {
-		if err := c.ckpt.write(c.synced.Load(), false); err != nil {
-			c.fail(err)
-			return false
-		}
-		c.lastCkpt = time.Now()
-	}
-	return true
+	c.written.Store(end)
+	return true, true
 }
