@@ -83,9 +83,11 @@
 //
 // The Go push consumer subscribes to %RETRY%<group> itself and renames a
 // retried message's topic back to RETRY_TOPIC before calling the handler.
-// It learns the retry topic's route only from its periodic route refresh
-// (30 s): a brand-new group's first retries may wait that long (as with a
-// Java broker); nothing is lost meanwhile.
+// A consumer that starts before its group's retry topic exists (a brand-new
+// group: the topic is created by its first heartbeat, after the client
+// looked up its routes) pulls the retry topic only after its periodic route
+// refresh and rebalance, about 20 s later with rocketmq-client-go v2, as
+// with a Java broker; nothing is lost meanwhile.
 //
 // # Delayed messages
 //

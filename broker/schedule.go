@@ -266,6 +266,11 @@ func (s *scheduler) deliverDue(q int32, off *int64, buf *[]scheduleEntry) time.D
 	defer persist()
 	for range scheduleRounds {
 		persist()
+		select {
+		case <-s.quit:
+			return -1
+		default:
+		}
 		st, ok := s.store.QueueState(ScheduleTopic, q)
 		if !ok || *off >= st.Max {
 			return -1

@@ -212,11 +212,11 @@ func TestDelaySurvivesKill(t *testing.T) {
 	for i := range n {
 		c.send("KT", 0, props("DELAY", strconv.Itoa(1+i%3), "UNIQ_KEY", fmt.Sprintf("k-%d", i)), fmt.Sprintf("k-%d", i))
 	}
-	// Kill once deliveries have begun.
+	// Kill once deliveries are well under way.
 	eventually(t, 10*time.Second, "first deliveries", func() bool {
 		resp := c.call(remoting.CodeGetMaxOffset, map[string]string{"topic": "KT", "queueId": "0"}, nil)
 		off, _ := resp.ExtInt64("offset")
-		return resp.Code == remoting.RespSuccess && off > 0
+		return resp.Code == remoting.RespSuccess && off >= 30
 	})
 	resp := c.call(remoting.CodeGetMaxOffset, map[string]string{"topic": "KT", "queueId": "0"}, nil)
 	before, _ := resp.ExtInt64("offset")
