@@ -46,6 +46,7 @@ type Broker struct {
 	clients *clientManager
 	locks   *lockManager
 	hold    *pullHold
+	sched   *scheduler
 	offsets *offsetCache
 	reg     *registrar
 
@@ -79,6 +80,10 @@ func New(cfg Config, opts ...Option) (b *Broker, err error) {
 		quit: make(chan struct{}),
 	}
 	b.hold = newPullHold(b)
+	levels, err := ParseDelayLevels(cfg.MessageDelayLevel)
+	if err != nil {
+		return nil, fmt.Errorf("broker: messageDelayLevel: %w", err)
+	}
 	listen := cfg.Listen
 	if listen == "" {
 		listen = ":" + strconv.Itoa(cfg.ListenPort)
@@ -99,6 +104,7 @@ func New(cfg Config, opts ...Option) (b *Broker, err error) {
 	if b.addr, b.storeHost, err = advertised(cfg.BrokerIP1, ln.Addr()); err != nil {
 		return nil, err
 	}
+	b.sched = newScheduler(levels, b.storeHost, b.log)
 	flush := commitlog.AsyncFlush
 	if cfg.FlushDiskType == SyncFlush {
 		flush = commitlog.SyncFlush
@@ -109,11 +115,16 @@ func New(cfg Config, opts ...Option) (b *Broker, err error) {
 		FileReservedTime: cfg.FileReservedTime,
 		DiskMaxUsedRatio: float64(cfg.DiskMaxUsedSpaceRatio) / 100, DiskFullRatio: cfg.DiskSpaceWarningLevelRatio,
 		StoreHost: b.storeHost, Logger: o.logger,
-		OnDispatch: b.hold.notify,
+		OnDispatch: func(topic string, queueID int32, maxOffset int64) {
+			b.hold.notify(topic, queueID, maxOffset)
+			b.sched.notify(topic, queueID)
+		},
+		TagsCode: b.sched.tagsCode,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
+	b.sched.store = b.store
 	if b.topics, err = newTopicManager(b.store.Meta(), b.log); err != nil {
 		return nil, err
 	}
@@ -137,6 +148,7 @@ func (b *Broker) ensureBuiltinTopics() error {
 		newTopicConfig(OffsetMovedEvent, 1, PermRead|PermWrite),
 		newTopicConfig(b.cfg.BrokerClusterName, 16, PermRead|PermWrite|PermInherit),
 		newTopicConfig(b.cfg.BrokerName, 1, PermRead|PermWrite|PermInherit),
+		newTopicConfig(ScheduleTopic, b.sched.queueNums(), PermRead|PermWrite),
 	}
 	if b.cfg.AutoCreateTopicEnable {
 		builtins = append(builtins, newTopicConfig(AutoCreateTopicKey, b.cfg.DefaultTopicQueueNums, PermRead|PermWrite|PermInherit))
@@ -172,6 +184,7 @@ func (b *Broker) registerProcessors() {
 		remoting.CodeGetAllSubscriptionGroupConfig: b.handleGetAllGroupConfig,
 		remoting.CodeQueryMessage:                  b.handleQueryMessage,
 		remoting.CodeViewMessageByID:               b.handleViewMessage,
+		remoting.CodeConsumerSendMsgBack:           b.handleConsumerSendMsgBack,
 	} {
 		b.srv.Handle(code, h)
 	}
@@ -244,6 +257,7 @@ func (b *Broker) Start() error {
 		b.scanLoop()
 	}()
 	b.reg.start()
+	b.sched.start()
 	b.log.Info("broker started", "addr", b.addr, "cluster", b.cfg.BrokerClusterName,
 		"namesrv", b.cfg.NamesrvAddr, "store", b.cfg.StorePathRootDir, "flush", b.cfg.FlushDiskType)
 	return nil
@@ -282,6 +296,7 @@ func (b *Broker) Close() error {
 	b.reg.stop()
 	b.srv.Close()
 	b.wg.Wait()
+	b.sched.stop()
 	err := b.store.Close()
 	b.log.Info("broker stopped", "addr", b.addr)
 	return err

@@ -58,6 +58,9 @@ type Config struct {
 	ShortPollingTimeMills    time.Duration // shortPollingTimeMills (ms), 1 s
 	TraceOn                  bool          // traceOn, true (sent back as TRACE_ON)
 	RegionID                 string        // regionId, "DefaultRegion" (sent back as MSG_REGION)
+	// MessageDelayLevel lists the delay of each level, 1 first
+	// (messageDelayLevel, DefaultMessageDelayLevel); units ms, s, m, h, d.
+	MessageDelayLevel string
 }
 
 // DefaultConfig returns RocketMQ 4.9.8's defaults.
@@ -83,6 +86,7 @@ func DefaultConfig() Config {
 		ShortPollingTimeMills:       time.Second,
 		TraceOn:                     true,
 		RegionID:                    "DefaultRegion",
+		MessageDelayLevel:           DefaultMessageDelayLevel,
 	}
 }
 
@@ -109,6 +113,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("broker: storePathRootDir is empty")
 	case c.Listen == "" && (c.ListenPort < 0 || c.ListenPort > 65535):
 		return fmt.Errorf("broker: listenPort %d out of range", c.ListenPort)
+	}
+	if _, err := ParseDelayLevels(c.MessageDelayLevel); err != nil {
+		return fmt.Errorf("broker: messageDelayLevel: %w", err)
 	}
 	return nil
 }
@@ -167,6 +174,11 @@ var configKeys = map[string]func(c *Config, v string) error{
 	"shortPollingTimeMills":    msSetter(func(c *Config) *time.Duration { return &c.ShortPollingTimeMills }, time.Millisecond),
 	"traceOn":                  boolSetter(func(c *Config) *bool { return &c.TraceOn }),
 	"regionId":                 func(c *Config, v string) error { c.RegionID = v; return nil },
+	"messageDelayLevel": func(c *Config, v string) error {
+		_, err := ParseDelayLevels(v)
+		c.MessageDelayLevel = v
+		return err
+	},
 }
 
 func msSetter(field func(*Config) *time.Duration, unit time.Duration) func(*Config, string) error {

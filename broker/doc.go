@@ -12,6 +12,9 @@
 //	41/42 LOCK_BATCH_MQ / UNLOCK_BATCH_MQ              lock.go
 //	17/21/201/215 topic and group admin                admin.go
 //	12/33 QUERY_MESSAGE, VIEW_MESSAGE_BY_ID            query.go
+//	36 CONSUMER_SEND_MSG_BACK (retry, dead letters)    sendback.go
+//
+// Delayed messages (DELAY property) are delivered by schedule.go.
 //
 // The broker sends REGISTER_BROKER (103) to every name server at start,
 // every registerNameServerPeriod and at once after any topic change, and
@@ -48,6 +51,70 @@
 //   - Queue locks (orderly consumers) live 60 s and are also released at
 //     once when the holding connection closes.
 //   - Transactional (TRAN_MSG) sends are refused with 16 NO_PERMISSION until
-//     transactions are implemented; DELAY is stored but not yet honoured.
+//     transactions are implemented.
 //   - Only a master (brokerId 0) is supported.
+//
+// # Retries and dead letters
+//
+// A clustering consumer whose handler fails sends the message back with
+// CONSUMER_SEND_MSG_BACK (group, the message's CommitLog offset, delayLevel,
+// maxReconsumeTimes). As in RocketMQ 4.9, the broker reads the original
+// record and stores a copy with the same body, flag, sysFlag, born time and
+// host and properties (so TAGS, KEYS and UNIQ_KEY, hence the client's
+// MsgId, are kept), plus RETRY_TOPIC = the original topic (if not already
+// set) and ORIGIN_MESSAGE_ID = the offset id of the first failed record (if
+// not already set), and the record's reconsumeTimes field incremented. The
+// copy goes to %RETRY%<group> (retryQueueNums queues, created at the group's
+// first heartbeat and on send-back) behind delay level delayLevel, or
+// 3 + reconsumeTimes when delayLevel is 0. When the original's
+// reconsumeTimes has reached maxReconsumeTimes (header; else the group's
+// retryMaxTimes, 16) or delayLevel < 0, the copy goes at once to
+// %DLQ%<group> instead: 1 queue, created on demand with perm 6 (read and
+// write, as 4.9.x does; older releases made it write-only, which only stops
+// tools from reading it). New retry and DLQ topics are registered with the
+// name servers at once. Answers: 0; 26 when the group does not exist (and
+// autoCreateSubscriptionGroup is off); 1 "look message by offset failed"
+// when no record starts at offset; 1 for a missing or malformed field.
+//
+// A plain send to %RETRY%<group> (the Go client's fallback when send-back
+// fails) follows Java's handleRetryAndDLQ: reconsumeTimes >=
+// maxReconsumeTimes (header, else the group's) sends it to the DLQ. This
+// rule applies to %RETRY% topics only (trap T13).
+//
+// The Go push consumer subscribes to %RETRY%<group> itself and renames a
+// retried message's topic back to RETRY_TOPIC before calling the handler.
+// A consumer that starts before its group's retry topic exists (a brand-new
+// group: the topic is created by its first heartbeat, after the client
+// looked up its routes) pulls the retry topic only after its periodic route
+// refresh and rebalance, about 20 s later with rocketmq-client-go v2, as
+// with a Java broker; nothing is lost meanwhile.
+//
+// # Delayed messages
+//
+// A single (non-batch) message with DELAY=n > 0 (WithDelayTimeLevel) is
+// stored in SCHEDULE_TOPIC_XXXX, queue n-1, with its real topic and queue in
+// REAL_TOPIC and REAL_QID; levels past the last are clamped to it, a
+// non-numeric DELAY is refused with 13. messageDelayLevel sets the levels
+// (default "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h";
+// Wharf also accepts "ms"). The consume-queue tags code of such an entry is
+// its delivery time, store time + the level's delay, as in RocketMQ (an
+// engine hook computes it at dispatch, so it is rebuilt identically after a
+// crash).
+//
+// One goroutine per level reads its queue in order. When the head is due it
+// stores a new record in the real topic and queue: properties minus DELAY
+// (REAL_TOPIC/REAL_QID stay), everything else kept, a new store time and
+// offsets. Otherwise it sleeps on a timer until the head's delivery time;
+// an idle level wakes when the dispatcher reports a new entry. A head whose
+// delivery time lies further ahead than the level's delay (clock moved
+// back, level shortened) is delivered at once, as Java does.
+//
+// Progress is stored per level as the consumer offset of the reserved group
+// "wharf:schedule" on SCHEDULE_TOPIC_XXXX, after the delivered records are
+// synced to disk. A restart, clean or kill -9, therefore neither loses a
+// pending delayed message nor delivers one early; after a crash the
+// messages delivered since the last stored offset (at most one batch of 64
+// per level) are delivered again: delivery is at-least-once, and consumers
+// see a duplicate with the same UNIQ_KEY (MsgId). Delayed messages older
+// than fileReservedTime are removed by retention like any other.
 package broker

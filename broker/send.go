@@ -119,6 +119,9 @@ func (b *Broker) handleSend(_ context.Context, conn *remoting.Conn, req *remotin
 	} else {
 		m := base
 		m.Body, m.Properties = req.Body, props
+		if resp = b.routeSend(req, &h, &m); resp != nil {
+			return resp
+		}
 		ms = []*msg.Message{&m}
 	}
 	res, err := b.store.PutBatch(ms)

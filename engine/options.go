@@ -50,6 +50,11 @@ type Options struct {
 	// OnDispatch is called (on the dispatcher goroutine) with the queues
 	// that just got new entries; the broker wakes long polls from it.
 	OnDispatch func(topic string, queueID int32, maxOffset int64)
+	// TagsCode, when set, may replace the consume-queue tags code of a
+	// record (ok true). The broker stores the delivery time of delayed
+	// messages there, as RocketMQ does, so its scheduler knows when a
+	// queue's head is due without reading the record.
+	TagsCode func(topic string, queueID int32, storeTimestamp int64) (code int64, ok bool)
 }
 
 // Defaults.

@@ -43,6 +43,9 @@ type Options struct {
 	// OnDispatch is called after each committed batch with the queues it
 	// touched and their new states. It runs on the dispatcher goroutine.
 	OnDispatch func(map[queue.Ref]queue.State)
+	// TagsCode, when set, may replace a record's tags code (ok true); the
+	// broker puts delivery times of delayed messages there.
+	TagsCode func(topic string, queueID int32, storeTimestamp int64) (code int64, ok bool)
 	// BatchRecords bounds the records per Pebble batch.
 	BatchRecords int
 	// IndexSyncEvery is how often the index is fsynced and checkpointed.
@@ -207,7 +210,13 @@ func (d *Dispatcher) dispatchRecord(rec []byte, phys int64) error {
 	tag, _ := msg.Property(r.Properties, msg.PropTags)
 	// Java skips prepared and rolled-back transactional records.
 	if tran != msg.FlagTransactionPrep && tran != msg.FlagTransactionRoll {
-		e := queue.Entry{Phys: phys, Size: int32(len(rec)), TagsCode: msg.TagsCode(tag), StoreTime: r.StoreTimestamp}
+		code := msg.TagsCode(tag)
+		if d.opts.TagsCode != nil {
+			if c, ok := d.opts.TagsCode(topic, r.QueueID, r.StoreTimestamp); ok {
+				code = c
+			}
+		}
+		e := queue.Entry{Phys: phys, Size: int32(len(rec)), TagsCode: code, StoreTime: r.StoreTimestamp}
 		if err := d.batch.Add(topic, r.QueueID, r.QueueOffset, e); err != nil {
 			return fmt.Errorf("dispatch: record at %d: %w", phys, err)
 		}

@@ -1,0 +1,382 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wharfmq/wharf/engine"
+	"github.com/wharfmq/wharf/engine/msg"
+	"github.com/wharfmq/wharf/engine/queue"
+)
+
+// DefaultMessageDelayLevel is RocketMQ's messageDelayLevel: the delay of
+// levels 1..18.
+const DefaultMessageDelayLevel = "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h"
+
+// Limits of messageDelayLevel (the levels are the queues of ScheduleTopic).
+const (
+	maxDelayLevels = 1024
+	maxLevelDelay  = 365 * 24 * time.Hour
+)
+
+// ScheduleOffsetGroup is the reserved consumer group under which the
+// scheduler stores, per level, the offset of the next delayed message to
+// deliver (Java keeps these in config/delayOffset.json). Its ':' keeps it
+// apart from client group names, which RocketMQ limits to ^[%|a-zA-Z0-9_-]+$.
+const ScheduleOffsetGroup = "wharf:schedule"
+
+// Scheduler tuning.
+const (
+	// scheduleBatch is the number of consume-queue entries read at once.
+	scheduleBatch = 64
+	// scheduleRounds bounds the batches delivered before the level's loop
+	// looks at quit again.
+	scheduleRounds = 16
+	// scheduleRetry is the pause after a failed delivery or offset load.
+	scheduleRetry = time.Second
+)
+
+// ParseDelayLevels parses messageDelayLevel: space-separated durations, a
+// positive integer each followed by a unit, ms (Wharf only), s, m, h or d.
+// An empty string means DefaultMessageDelayLevel.
+func ParseDelayLevels(s string) ([]time.Duration, error) {
+	if strings.TrimSpace(s) == "" {
+		s = DefaultMessageDelayLevel
+	}
+	var out []time.Duration
+	for f := range strings.FieldsSeq(s) {
+		num, unit := f, time.Duration(0)
+		switch {
+		case strings.HasSuffix(f, "ms"):
+			num, unit = f[:len(f)-2], time.Millisecond
+		case strings.HasSuffix(f, "s"):
+			unit = time.Second
+		case strings.HasSuffix(f, "m"):
+			unit = time.Minute
+		case strings.HasSuffix(f, "h"):
+			unit = time.Hour
+		case strings.HasSuffix(f, "d"):
+			unit = 24 * time.Hour
+		default:
+			return nil, fmt.Errorf("level %d %q: want a number and a unit (ms, s, m, h, d)", len(out)+1, f)
+		}
+		if unit != time.Millisecond {
+			num = f[:len(f)-1]
+		}
+		n, err := strconv.ParseInt(num, 10, 64)
+		if err != nil || n <= 0 || n > int64(maxLevelDelay/unit) {
+			return nil, fmt.Errorf("level %d %q: want a positive number of at most %v", len(out)+1, f, maxLevelDelay)
+		}
+		out = append(out, time.Duration(n)*unit)
+		if len(out) > maxDelayLevels {
+			return nil, fmt.Errorf("more than %d levels", maxDelayLevels)
+		}
+	}
+	return out, nil
+}
+
+// scheduler delivers delayed messages (RocketMQ's ScheduleMessageService).
+// A message sent with DELAY=n is stored in ScheduleTopic, queue n-1, with
+// its real topic and queue in REAL_TOPIC/REAL_QID; the consume-queue tags
+// code of that entry is its delivery time (engine TagsCode hook). One owned
+// goroutine per level reads its queue in order from a durable offset: when
+// the head is due it writes a copy to the real topic, otherwise it sleeps on
+// a timer until the head's delivery time or until the dispatcher reports a
+// new entry for the level (notify).
+type scheduler struct {
+	store     *engine.Store // set by the broker after the store opens
+	log       *slog.Logger
+	levels    []time.Duration
+	storeHost netip.AddrPort
+
+	kicks []chan struct{} // per level; capacity 1
+
+	startOnce sync.Once
+	stopOnce  sync.Once
+	quit      chan struct{}
+	wg        sync.WaitGroup
+}
+
+func newScheduler(levels []time.Duration, storeHost netip.AddrPort, log *slog.Logger) *scheduler {
+	s := &scheduler{log: log.With("component", "schedule"), levels: levels, storeHost: storeHost,
+		kicks: make([]chan struct{}, len(levels)), quit: make(chan struct{})}
+	for i := range s.kicks {
+		s.kicks[i] = make(chan struct{}, 1)
+	}
+	return s
+}
+
+// queueNums is the number of ScheduleTopic queues: one per level.
+func (s *scheduler) queueNums() int32 { return int32(len(s.levels)) }
+
+// tagsCode is the engine's TagsCode hook: a ScheduleTopic entry's code is
+// its delivery time, store time + the level's delay (ms).
+func (s *scheduler) tagsCode(topic string, queueID int32, storeTimestamp int64) (int64, bool) {
+	if topic != ScheduleTopic || queueID < 0 || int(queueID) >= len(s.levels) {
+		return 0, false
+	}
+	return storeTimestamp + s.levels[queueID].Milliseconds(), true
+}
+
+// notify wakes the level whose queue just got entries. It runs on the
+// dispatcher goroutine, also during the store's open: it never blocks.
+func (s *scheduler) notify(topic string, queueID int32) {
+	if topic != ScheduleTopic || queueID < 0 || int(queueID) >= len(s.kicks) {
+		return
+	}
+	select {
+	case s.kicks[queueID] <- struct{}{}:
+	default:
+	}
+}
+
+// route diverts a message carrying DELAY > 0 to its level's queue of
+// ScheduleTopic (Java CommitLog.asyncPutMessage): levels past the last are
+// clamped to it, DELAY <= 0 means no delay. The real topic and queue go
+// into REAL_TOPIC and REAL_QID, replacing any earlier values.
+func (s *scheduler) route(m *msg.Message) error {
+	v, ok := msg.Property(m.Properties, msg.PropDelay)
+	if !ok {
+		return nil
+	}
+	level, err := strconv.ParseInt(strings.TrimSpace(v), 10, 32)
+	if err != nil {
+		return fmt.Errorf("property DELAY=%q is not a delay level", v)
+	}
+	if level <= 0 {
+		return nil
+	}
+	level = min(level, int64(len(s.levels)))
+	props := removeProperty(removeProperty(m.Properties, msg.PropRealTopic), msg.PropRealQueue)
+	props = msg.AppendProperty(props, msg.PropRealTopic, m.Topic)
+	m.Properties = msg.AppendProperty(props, msg.PropRealQueue, strconv.Itoa(int(m.QueueID)))
+	m.Topic, m.QueueID = ScheduleTopic, int32(level-1)
+	return nil
+}
+
+// start launches one goroutine per level.
+func (s *scheduler) start() {
+	s.startOnce.Do(func() {
+		for q := range s.queueNums() {
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				s.runLevel(q)
+			}()
+		}
+	})
+}
+
+// stop ends the level goroutines and waits for them; a delivery under way
+// completes first. The store must still be open.
+func (s *scheduler) stop() {
+	s.stopOnce.Do(func() { close(s.quit) })
+	s.wg.Wait()
+}
+
+// sleep waits d or until stop; it reports false on stop.
+func (s *scheduler) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-s.quit:
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// runLevel delivers the messages of one level, in queue order.
+func (s *scheduler) runLevel(q int32) {
+	off, err := s.loadOffset(q)
+	for err != nil {
+		s.log.Error("cannot read the delay offset; retrying", "level", q+1, "err", err)
+		if !s.sleep(scheduleRetry) {
+			return
+		}
+		off, err = s.loadOffset(q)
+	}
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	var entries []scheduleEntry
+	for {
+		wait := s.deliverDue(q, &off, &entries)
+		kick := s.kicks[q]
+		if wait >= 0 {
+			timer.Reset(wait)
+			// The head is pending: entries added behind it are due
+			// later, so a new-entry kick cannot change the wait.
+			if wait > 0 {
+				kick = nil
+			}
+		}
+		select {
+		case <-s.quit:
+			return
+		case <-kick:
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
+}
+
+// loadOffset returns where level q resumes: the stored offset clamped into
+// the queue's range, or the queue's start.
+func (s *scheduler) loadOffset(q int32) (int64, error) {
+	off, ok, err := s.store.ConsumerOffset(ScheduleOffsetGroup, ScheduleTopic, q)
+	if err != nil {
+		return 0, err
+	}
+	st, _ := s.store.QueueState(ScheduleTopic, q)
+	if !ok || off < st.Min {
+		off = st.Min
+	}
+	if st.Max > off {
+		s.log.Info("delayed messages pending", "level", q+1, "delay", s.levels[q], "from", off, "count", st.Max-off)
+	}
+	return off, nil
+}
+
+type scheduleEntry struct {
+	off int64
+	e   queue.Entry
+}
+
+// deliverDue delivers the due messages at the head of level q, advancing
+// *off and storing it durably after each batch. It returns how long to wait
+// for the next head (0: more to do at once), or -1 when the queue is
+// drained.
+func (s *scheduler) deliverDue(q int32, off *int64, buf *[]scheduleEntry) time.Duration {
+	delayMs := s.levels[q].Milliseconds()
+	lastEnd := int64(-1) // CommitLog end of the last delivered record
+	stored := *off
+	persist := func() {
+		if *off != stored {
+			s.persist(q, *off, lastEnd)
+			stored = *off
+		}
+	}
+	defer persist()
+	for range scheduleRounds {
+		persist()
+		select {
+		case <-s.quit:
+			return -1
+		default:
+		}
+		st, ok := s.store.QueueState(ScheduleTopic, q)
+		if !ok || *off >= st.Max {
+			return -1
+		}
+		if *off < st.Min {
+			s.log.Warn("delayed messages removed by retention before delivery", "level", q+1, "lost", st.Min-*off)
+			*off = st.Min
+		}
+		to := min(*off+scheduleBatch, st.Max)
+		entries := (*buf)[:0]
+		err := s.store.Meta().Scan(ScheduleTopic, q, *off, to, func(o int64, e queue.Entry) bool {
+			entries = append(entries, scheduleEntry{o, e})
+			return true
+		})
+		*buf = entries
+		if err != nil {
+			s.log.Error("reading the delay queue failed", "level", q+1, "offset", *off, "err", err)
+			return scheduleRetry
+		}
+		if len(entries) == 0 {
+			s.log.Warn("hole in the delay queue skipped", "level", q+1, "from", *off, "to", to)
+			*off = to
+			continue
+		}
+		now := time.Now().UnixMilli()
+		for _, se := range entries {
+			due := se.e.TagsCode
+			if due > now+delayMs {
+				// Later than any message of this level can be due (the
+				// clock went back, or the level got shorter): deliver now,
+				// as Java's correctDeliverTimestamp does.
+				due = now
+			}
+			if due > now {
+				return time.Duration(due-now) * time.Millisecond
+			}
+			end, err := s.deliver(q, se)
+			if err != nil {
+				s.log.Error("delivering a delayed message failed; retrying", "level", q+1, "offset", se.off, "err", err)
+				return scheduleRetry
+			}
+			lastEnd = max(lastEnd, end)
+			*off = se.off + 1
+		}
+	}
+	return 0
+}
+
+// deliver writes the delayed message of entry se to its real topic and
+// queue. It returns the CommitLog end of the new record (-1 when the entry
+// was skipped). An error means "try again later"; entries that can never be
+// delivered are logged and skipped.
+func (s *scheduler) deliver(q int32, se scheduleEntry) (int64, error) {
+	if se.e.Phys < s.store.CommitLog().MinOffset() {
+		s.log.Warn("delayed message removed by retention before delivery", "level", q+1, "offset", se.off)
+		return -1, nil
+	}
+	rec, err := s.store.ReadRecord(se.e.Phys)
+	if errors.Is(err, engine.ErrCorruption) {
+		s.log.Error("delayed message unreadable; skipped", "level", q+1, "offset", se.off, "err", err)
+		return -1, nil
+	}
+	if err != nil {
+		return -1, err
+	}
+	r, err := msg.Decode(rec)
+	if err != nil {
+		s.log.Error("delayed message undecodable; skipped", "level", q+1, "offset", se.off, "err", err)
+		return -1, nil
+	}
+	topic, _ := r.Property(msg.PropRealTopic)
+	qidStr, _ := r.Property(msg.PropRealQueue)
+	qid, qerr := strconv.ParseInt(qidStr, 10, 32)
+	if topic == "" || qerr != nil || qid < 0 {
+		s.log.Error("delayed message without a valid REAL_TOPIC/REAL_QID; skipped", "level", q+1, "offset", se.off,
+			"realTopic", topic, "realQueue", qidStr)
+		return -1, nil
+	}
+	props, sysFlag := copyOf(&r)
+	m := msg.Message{
+		Topic: topic, QueueID: int32(qid), Flag: r.Flag, Body: r.Body,
+		Properties: removeProperty(props, msg.PropDelay), SysFlag: sysFlag,
+		BornTimestamp: r.BornTimestamp, BornHost: r.BornHost, StoreHost: s.storeHost,
+		ReconsumeTimes: r.ReconsumeTimes, PreparedTransactionOffset: r.PreparedTransactionOffset,
+	}
+	res, err := s.store.Put(&m)
+	if errors.Is(err, engine.ErrIllegal) || errors.Is(err, engine.ErrMessageTooLarge) {
+		s.log.Error("delayed message refused by the store; skipped", "level", q+1, "offset", se.off, "topic", topic, "err", err)
+		return -1, nil
+	}
+	if err != nil {
+		return -1, err
+	}
+	return res.Phys + int64(m.EncodedSize()), nil
+}
+
+// persist stores level q's offset once the records delivered before it are
+// durable, so a crash can repeat a delivery but never lose one.
+func (s *scheduler) persist(q int32, off, lastEnd int64) {
+	if lastEnd > 0 {
+		if err := s.store.CommitLog().WaitSynced(lastEnd); err != nil {
+			s.log.Error("delivered delayed messages not synced; offset kept back", "level", q+1, "err", err)
+			return
+		}
+	}
+	if err := s.store.CommitOffset(ScheduleOffsetGroup, ScheduleTopic, q, off); err != nil {
+		s.log.Error("storing the delay offset failed", "level", q+1, "offset", off, "err", err)
+	}
+}

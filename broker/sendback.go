@@ -1,0 +1,188 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+
+	"github.com/wharfmq/wharf/engine/msg"
+	"github.com/wharfmq/wharf/remoting"
+)
+
+// Properties of retried messages (Java MessageConst).
+const (
+	PropRetryTopic      = "RETRY_TOPIC"
+	PropOriginMessageID = "ORIGIN_MESSAGE_ID"
+)
+
+// dlqQueueNums is Java's DLQ_NUMS_PER_GROUP.
+const dlqQueueNums = 1
+
+// retryTopic and dlqTopic name a group's retry and dead-letter topics (Java
+// MixAll.getRetryTopic, getDLQTopic).
+func retryTopic(group string) string { return RetryGroupTopicPref + group }
+func dlqTopic(group string) string   { return DLQGroupTopicPrefix + group }
+
+// handleConsumerSendMsgBack serves CONSUMER_SEND_MSG_BACK (36): a consumer
+// gives back a message it failed to consume. The broker reads the original
+// by its CommitLog offset and stores a copy for the group: in %RETRY%<group>
+// behind a delay level, or in %DLQ%<group> once it was reconsumed
+// maxReconsumeTimes times (or delayLevel < 0). See PROTOCOL.md §7.4.
+func (b *Broker) handleConsumerSendMsgBack(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
+	group, err := req.ExtString("group")
+	if err != nil {
+		return badRequest(req, err)
+	}
+	offset, err := req.ExtInt64("offset")
+	if err != nil {
+		return badRequest(req, err)
+	}
+	delayLevel, err := req.ExtInt32("delayLevel")
+	if err != nil {
+		return badRequest(req, err)
+	}
+	if group == "" {
+		return remoting.NewResponse(req, remoting.RespSystemError, "bad request (code 36): group is empty")
+	}
+	gc, ok, err := b.groups.getOrCreate(group, b.cfg.AutoCreateSubscriptionGroup)
+	if err != nil {
+		return remoting.NewResponse(req, remoting.RespSystemError, err.Error())
+	}
+	if !ok {
+		return remoting.NewResponse(req, remoting.RespSubscriptionGroupNotExist, "subscription group not exist, "+group)
+	}
+	maxTimes, err := req.ExtInt32Or("maxReconsumeTimes", int32(min(gc.RetryMaxTimes, math.MaxInt32)))
+	if err != nil {
+		return badRequest(req, err)
+	}
+	if gc.RetryQueueNums <= 0 {
+		// Java: a group without retry queues drops failed messages.
+		return remoting.NewResponse(req, remoting.RespSuccess, "")
+	}
+	retry, resp := b.ensureBackTopic(req, retryTopic(group), gc.RetryQueueNums)
+	if resp != nil {
+		return resp
+	}
+	if offset < 0 {
+		return remoting.NewResponse(req, remoting.RespSystemError, fmt.Sprintf("look message by offset failed, %d", offset))
+	}
+	rec, err := b.store.ReadRecord(offset)
+	if err != nil {
+		return remoting.NewResponse(req, remoting.RespSystemError, fmt.Sprintf("look message by offset failed, %d: %v", offset, err))
+	}
+	r, err := msg.Decode(rec)
+	if err != nil {
+		return remoting.NewResponse(req, remoting.RespSystemError, fmt.Sprintf("look message by offset failed, %d: %v", offset, err))
+	}
+
+	props, sysFlag := copyOf(&r)
+	if _, ok := msg.Property(props, PropRetryTopic); !ok {
+		props = msg.AppendProperty(props, PropRetryTopic, string(r.Topic))
+	}
+	if v, _ := msg.Property(props, PropOriginMessageID); strings.TrimSpace(v) == "" {
+		props = msg.AppendProperty(removeProperty(props, PropOriginMessageID), PropOriginMessageID,
+			msg.OffsetMsgID(r.StoreHost, r.PhysOffset))
+	}
+	props = removeProperty(props, msg.PropDelay)
+	m := msg.Message{
+		Topic: retry.TopicName, QueueID: rand.Int32N(max(min(gc.RetryQueueNums, retry.WriteQueueNums), 1)),
+		Flag: r.Flag, Body: r.Body, SysFlag: sysFlag, BornTimestamp: r.BornTimestamp,
+		BornHost: r.BornHost, StoreHost: b.storeHost, ReconsumeTimes: nextReconsumeTimes(r.ReconsumeTimes),
+	}
+	if r.ReconsumeTimes >= maxTimes || delayLevel < 0 {
+		dlq, resp := b.ensureBackTopic(req, dlqTopic(group), dlqQueueNums)
+		if resp != nil {
+			return resp
+		}
+		m.Topic, m.QueueID = dlq.TopicName, 0
+		b.log.Info("message moved to the dead-letter queue", "group", group, "topic", string(r.Topic),
+			"reconsumeTimes", r.ReconsumeTimes, "maxReconsumeTimes", maxTimes, "delayLevel", delayLevel)
+	} else {
+		if delayLevel == 0 {
+			delayLevel = 3 + min(r.ReconsumeTimes, math.MaxInt32-3)
+		}
+		props = msg.AppendProperty(props, msg.PropDelay, strconv.Itoa(int(delayLevel)))
+	}
+	m.Properties = props
+	if err := b.sched.route(&m); err != nil {
+		return remoting.NewResponse(req, remoting.RespMessageIllegal, err.Error())
+	}
+	if _, err := b.store.Put(&m); err != nil {
+		return remoting.NewResponse(req, putErrorCode(err), err.Error())
+	}
+	return remoting.NewResponse(req, remoting.RespSuccess, "")
+}
+
+// ensureBackTopic creates a retry or DLQ topic unless it exists (Java
+// createTopicInSendMessageBackMethod, perm read+write; a new topic is
+// registered with the name servers at once) and checks it is writable.
+func (b *Broker) ensureBackTopic(req *remoting.Command, name string, queues int32) (TopicConfig, *remoting.Command) {
+	if remark, ok := validateTopic(name); !ok {
+		return TopicConfig{}, remoting.NewResponse(req, remoting.RespSystemError, remark)
+	}
+	tc, _, err := b.topics.getOrCreate(name, func() (TopicConfig, bool) {
+		return newTopicConfig(name, queues, PermRead|PermWrite), true
+	})
+	if err != nil {
+		return TopicConfig{}, remoting.NewResponse(req, remoting.RespSystemError, err.Error())
+	}
+	if tc.Perm&PermWrite == 0 || tc.WriteQueueNums <= 0 {
+		return TopicConfig{}, remoting.NewResponse(req, remoting.RespNoPermission,
+			fmt.Sprintf("the topic[%s] sending message is forbidden", name))
+	}
+	return tc, nil
+}
+
+// routeSend applies, to a message being sent, the dead-letter rule of
+// %RETRY% topics (Java handleRetryAndDLQ: the Go client's fallback when
+// CONSUMER_SEND_MSG_BACK fails sends the retry itself) and then the delay
+// of a DELAY property. It returns the response refusing the send, if any.
+func (b *Broker) routeSend(req *remoting.Command, h *sendHeader, m *msg.Message) *remoting.Command {
+	if group, ok := strings.CutPrefix(m.Topic, RetryGroupTopicPref); ok {
+		gc, ok, err := b.groups.getOrCreate(group, b.cfg.AutoCreateSubscriptionGroup)
+		if err != nil {
+			return remoting.NewResponse(req, remoting.RespSystemError, err.Error())
+		}
+		if !ok {
+			return remoting.NewResponse(req, remoting.RespSubscriptionGroupNotExist, "subscription group not exist, "+group)
+		}
+		maxTimes := int32(min(gc.RetryMaxTimes, math.MaxInt32))
+		key := sendKeysV1[11]
+		if req.Code != remoting.CodeSendMessage {
+			key = sendKeysV2[11]
+		}
+		if _, ok := req.ExtFields[key]; ok {
+			maxTimes = h.maxReconsumeTimes
+		}
+		if h.reconsumeTimes >= maxTimes {
+			dlq, resp := b.ensureBackTopic(req, dlqTopic(group), dlqQueueNums)
+			if resp != nil {
+				return resp
+			}
+			m.Topic, m.QueueID = dlq.TopicName, 0
+			m.Properties = removeProperty(m.Properties, msg.PropDelay)
+		}
+	}
+	if err := b.sched.route(m); err != nil {
+		return remoting.NewResponse(req, remoting.RespMessageIllegal, err.Error())
+	}
+	return nil
+}
+
+// copyOf returns the properties and sysFlag of a stored record for a new
+// message made from it: without the record checksum, which the store adds
+// again for the new record.
+func copyOf(r *msg.Record) (props string, sysFlag int32) {
+	return removeProperty(string(r.Properties), msg.PropCRC32), r.SysFlag &^ msg.FlagRecordCRC
+}
+
+// nextReconsumeTimes is n + 1, without overflow.
+func nextReconsumeTimes(n int32) int32 {
+	if n < math.MaxInt32 {
+		return n + 1
+	}
+	return n
+}
