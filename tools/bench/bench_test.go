@@ -168,6 +168,9 @@ func TestConsumeStopsAtCountAndReadsPastTheByteCap(t *testing.T) {
 	}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
+	if total, _ := stored(t, b, topic, 1); total != 10 { // also waits for dispatch
+		t.Fatalf("stored %d", total)
+	}
 	// One pull asks for all 10. Past 256 KiB the broker should return
 	// fewer and the rest is pulled before the range is done (the engine
 	// does not apply that cap to adjacent records yet, so this may be one

@@ -46,6 +46,10 @@ type Result struct {
 	// or -1 when unknown; BrokerPID is that process (0 unknown).
 	BrokerCPU time.Duration
 	BrokerPID int
+	// MachineBusy is the CPU time all processes of the machine used
+	// during the run (from /proc/stat), or -1 when unknown: on a shared
+	// machine, what is neither ours nor the broker's is someone else's.
+	MachineBusy time.Duration
 	// Bound is the verdict of which side ran out of CPU first; see bound.
 	Bound      string
 	FirstError string
@@ -78,6 +82,9 @@ func (r *Result) Line() string {
 	if r.BrokerCPU >= 0 {
 		fmt.Fprintf(&b, " broker_pid=%d broker_cpu_s=%.2f broker_cores=%.2f", r.BrokerPID, r.BrokerCPU.Seconds(), cores(r.BrokerCPU, r.Wall))
 	}
+	if r.MachineBusy >= 0 {
+		fmt.Fprintf(&b, " machine_busy_cores=%.2f", cores(r.MachineBusy, r.Wall))
+	}
 	fmt.Fprintf(&b, " ncpu=%d bound=%s", runtime.NumCPU(), r.Bound)
 	if r.FirstError != "" {
 		fmt.Fprintf(&b, " first_error=%q", r.FirstError)
@@ -92,31 +99,65 @@ func cores(cpu, wall time.Duration) float64 {
 	return cpu.Seconds() / wall.Seconds()
 }
 
-// bound says what limited the run: "cpu:client" or "cpu:broker" when the
-// machine's CPUs were nearly all busy (naming the bigger user), "client"
-// when the client alone used nearly all of them, "wait" when CPU was left
-// idle (round trips, disk or too little concurrency), "in-process" when
-// the broker shares our process and cannot be told apart.
+// bound says what limited the run. When the machine's CPUs were nearly
+// all busy it names the biggest user: "cpu:client", "cpu:broker" or
+// "cpu:other" (other processes of a shared machine). "wait" means CPU was
+// left idle: round trips, disk or too little concurrency bound the run.
+// "in-process" means the broker shares our process and cannot be told
+// apart; "unknown" that neither machine nor broker CPU could be read.
 func bound(r *Result) string {
 	ncpu := float64(runtime.NumCPU())
-	c := cores(r.CPU, r.Wall)
 	if r.BrokerPID == os.Getpid() {
 		return "in-process"
 	}
-	if r.BrokerCPU < 0 {
-		if c >= 0.85*ncpu {
-			return "client"
-		}
-		return "unknown(no-broker-cpu)"
+	c := cores(r.CPU, r.Wall)
+	b := 0.0
+	if r.BrokerCPU >= 0 {
+		b = cores(r.BrokerCPU, r.Wall)
 	}
-	b := cores(r.BrokerCPU, r.Wall)
-	if c+b >= 0.85*ncpu {
-		if c >= b {
-			return "cpu:client"
-		}
+	busy := c + b
+	if r.MachineBusy >= 0 {
+		busy = max(busy, cores(r.MachineBusy, r.Wall))
+	} else if r.BrokerCPU < 0 && c < 0.85*ncpu {
+		return "unknown"
+	}
+	if busy < 0.85*ncpu {
+		return "wait"
+	}
+	other := busy - c - b
+	switch {
+	case c >= b && c >= other:
+		return "cpu:client"
+	case b >= other:
 		return "cpu:broker"
 	}
-	return "wait"
+	return "cpu:other"
+}
+
+// machineBusy reads the busy CPU time of the whole machine from the first
+// line of /proc/stat (user nice system idle iowait irq softirq steal ...,
+// in USER_HZ); -1 when it cannot.
+func machineBusy() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return -1
+	}
+	line, _, _ := bytes.Cut(b, []byte{'\n'})
+	f := strings.Fields(string(line))
+	if len(f) < 9 || f[0] != "cpu" {
+		return -1
+	}
+	var busy int64
+	for i, v := range f[1:9] {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return -1
+		}
+		if i != 3 && i != 4 { // idle and iowait are not busy
+			busy += n
+		}
+	}
+	return time.Duration(busy) * time.Second / clockTicks
 }
 
 // cpuClock samples this process's and the broker's CPU time.

@@ -142,7 +142,7 @@ func runWorkers(ctx context.Context, c *Common, brokerAddr string, lim *limiter,
 	clock := cpuClock{brokerPID: pid}
 	p := &progress{w: c.Progress, op: res.Op, interval: c.ProgressInterval, stall: c.Stall, m: m, cancel: cancel}
 
-	cpu0, bcpu0 := clock.self(), clock.broker()
+	cpu0, bcpu0, mach0 := clock.self(), clock.broker(), machineBusy()
 	start := time.Now()
 	var timer *time.Timer
 	if c.Duration > 0 {
@@ -161,7 +161,7 @@ func runWorkers(ctx context.Context, c *Common, brokerAddr string, lim *limiter,
 	}
 	wg.Wait()
 	res.Wall = time.Since(start)
-	cpu1, bcpu1 := clock.self(), clock.broker()
+	cpu1, bcpu1, mach1 := clock.self(), clock.broker(), machineBusy()
 	if timer != nil {
 		timer.Stop()
 	}
@@ -177,6 +177,10 @@ func runWorkers(ctx context.Context, c *Common, brokerAddr string, lim *limiter,
 	res.BrokerCPU, res.BrokerPID = -1, 0
 	if bcpu0 >= 0 && bcpu1 >= 0 {
 		res.BrokerCPU, res.BrokerPID = bcpu1-bcpu0, pid
+	}
+	res.MachineBusy = -1
+	if mach0 >= 0 && mach1 >= 0 {
+		res.MachineBusy = mach1 - mach0
 	}
 	res.Bound = bound(res)
 	if e := m.firstErr.Load(); e != nil {

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wharfmq/wharf/broker"
 )
@@ -41,6 +42,9 @@ func TestBenchCommand(t *testing.T) {
 		"--mode", "batch", "--batch", "8", "--conc", "2", "--window", "2", "--count", "100", "--size", "256", "--header", "rocketmq", "--quiet")
 	if !strings.Contains(out, "produce mode=batch header=rocketmq size=256 conc=2 window=2 batch=8 queues=2 msgs=100 errors=0") {
 		t.Fatalf("produce printed %q", out)
+	}
+	if err := b.Store().WaitDispatched(5 * time.Second); err != nil { // consume reads what the queues hold
+		t.Fatal(err)
 	}
 	out = run("bench", "consume", "--broker", b.Addr(), "--topic", "CliBench", "--quiet")
 	if !strings.Contains(out, "stored=100 msgs=100 errors=0") || !strings.Contains(out, "MB/s=") {
