@@ -3,8 +3,10 @@ package cli
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -43,13 +45,35 @@ func benchContext(cmd *cobra.Command) (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 }
 
-// addProgressFlag binds --quiet to the progress writer of c.
+// addProgressFlag binds --quiet to the progress writer of c, and
+// --cpuprofile to a CPU profile of the run.
 func addProgressFlag(cmd *cobra.Command, c *bench.Common) {
 	quiet := cmd.Flags().Bool("quiet", false, "no progress lines on stderr")
-	cmd.PreRun = func(*cobra.Command, []string) {
+	profile := cmd.Flags().String("cpuprofile", "", "write a CPU profile of the client to this file")
+	var f *os.File
+	cmd.PreRunE = func(*cobra.Command, []string) error {
 		if !*quiet {
 			c.Progress = os.Stderr
 		}
+		if *profile == "" {
+			return nil
+		}
+		var err error
+		if f, err = os.Create(*profile); err != nil {
+			return fmt.Errorf("cpuprofile: %w", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return fmt.Errorf("cpuprofile: %w", err)
+		}
+		return nil
+	}
+	cmd.PostRunE = func(*cobra.Command, []string) error {
+		if f == nil {
+			return nil
+		}
+		pprof.StopCPUProfile()
+		return f.Close()
 	}
 }
 
