@@ -1,0 +1,53 @@
+package cli
+
+import (
+	"bytes"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wharfmq/wharf/broker"
+)
+
+// TestBenchCommand runs `wharf bench produce` and `consume` against an
+// in-process broker and checks the summary lines.
+func TestBenchCommand(t *testing.T) {
+	cfg := broker.DefaultConfig()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.StorePathRootDir = t.TempDir()
+	cfg.MappedFileSizeCommitLog = 64 << 20
+	b, err := broker.New(cfg, broker.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+
+	run := func(args ...string) string {
+		t.Helper()
+		var out bytes.Buffer
+		root := NewRoot()
+		root.SetOut(&out)
+		root.SetErr(&out)
+		root.SetArgs(args)
+		if err := root.Execute(); err != nil {
+			t.Fatalf("wharf %s: %v\n%s", strings.Join(args, " "), err, out.String())
+		}
+		return out.String()
+	}
+	out := run("bench", "produce", "--broker", b.Addr(), "--topic", "CliBench", "--queues", "2",
+		"--mode", "batch", "--batch", "8", "--conc", "2", "--window", "2", "--count", "100", "--size", "256", "--header", "rocketmq", "--quiet")
+	if !strings.Contains(out, "produce mode=batch header=rocketmq size=256 conc=2 window=2 batch=8 queues=2 msgs=100 errors=0") {
+		t.Fatalf("produce printed %q", out)
+	}
+	if err := b.Store().WaitDispatched(5 * time.Second); err != nil { // consume reads what the queues hold
+		t.Fatal(err)
+	}
+	out = run("bench", "consume", "--broker", b.Addr(), "--topic", "CliBench", "--quiet")
+	if !strings.Contains(out, "stored=100 msgs=100 errors=0") || !strings.Contains(out, "MB/s=") {
+		t.Fatalf("consume printed %q", out)
+	}
+}
