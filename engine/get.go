@@ -133,7 +133,7 @@ func (s *Store) Get(topic string, queueID int32, offset int64, maxCount int, fil
 	removed := false
 	var run readRun
 	var err error
-	for next < st.Max && res.Count < maxCount && res.Scanned < scanLimit && len(res.Data) < maxGetBytes {
+	for next < st.Max && res.Count < maxCount && res.Scanned < scanLimit && len(res.Data)+run.size() < maxGetBytes {
 		// Scan to the end of this block, so the next block's bloom is
 		// consulted, or to the scan limit.
 		to := min(st.Max, (next/queue.BlockSize+1)*queue.BlockSize, next+int64(scanLimit-res.Scanned))
@@ -153,7 +153,9 @@ func (s *Store) Get(topic string, queueID int32, offset int64, maxCount int, fil
 		}
 		scanned := next
 		err = s.qdb.Scan(topic, queueID, next, to, func(off int64, e queue.Entry) bool {
-			if res.Count >= maxCount || len(res.Data) >= maxGetBytes && res.Count > 0 {
+			// The byte cap counts the run not read yet: coalesced
+			// records must not grow a reply past a frame.
+			if res.Count >= maxCount || len(res.Data)+run.size() >= maxGetBytes && res.Count > 0 {
 				return false
 			}
 			scanned = off + 1
@@ -269,6 +271,8 @@ func (r *readRun) extend(e queue.Entry) bool {
 	r.end += int64(e.Size)
 	return true
 }
+
+func (r *readRun) size() int { return int(r.end - r.phys) }
 
 func (r *readRun) start(e queue.Entry) { r.phys, r.end = e.Phys, e.Phys+int64(e.Size) }
 

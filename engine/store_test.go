@@ -263,3 +263,37 @@ func TestLimits(t *testing.T) {
 		t.Fatal("a second Open of a locked store succeeded")
 	}
 }
+
+// TestGetByteCap: a Get stops near maxGetBytes even when every record is
+// adjacent to the last (one coalesced read), so a reply of big messages
+// never outgrows a frame; the rest comes with the next Get.
+func TestGetByteCap(t *testing.T) {
+	opts := testOptions(vfs.NewMem(), commitlog.AsyncFlush)
+	opts.SegmentSize = 8 << 20
+	s := openStore(t, opts)
+	defer s.Close()
+	body := bytes.Repeat([]byte("b"), 100<<10)
+	for i := range 20 {
+		m := newMsg("Big", 0, i, "")
+		m.Body = body
+		if _, err := s.Put(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.WaitDispatched(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for off, gets := int64(0), 0; off < 20; gets++ {
+		res, err := s.Get("Big", 0, off, 32, nil, nil)
+		if err != nil || res.Status != Found {
+			t.Fatalf("get at %d: %+v %v", off, res.Status, err)
+		}
+		if len(res.Data) > maxGetBytes+len(body)+1024 {
+			t.Fatalf("get at %d returned %d bytes in %d records, cap %d", off, len(res.Data), res.Count, maxGetBytes)
+		}
+		off = res.NextOffset
+		if gets > 20 {
+			t.Fatal("no progress")
+		}
+	}
+}
