@@ -20,6 +20,7 @@ const maxRecoveryP99 = time.Second
 // an identical body and in send order.
 func TestKill9SyncFlush(t *testing.T) {
 	skipUnderRace(t)
+	checkNoOwnGoroutines(t) // first, so it runs after every other cleanup
 	kills := killCycles()
 	ns := startNameServer(t)
 	setup := newBrokerSetup(t, ns.Addr(), "SYNC_FLUSH")
@@ -118,17 +119,6 @@ func TestKill9SyncFlush(t *testing.T) {
 	if p99 := percentile(recoveries, 0.99); p99 > maxRecoveryP99 {
 		t.Errorf("recovery p99 %v exceeds %v", p99, maxRecoveryP99)
 	}
-	// Producers were shut down every cycle: no goroutine pile-up.
-	var after int
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		after = runtime.NumGoroutine()
-		if after <= goroutinesBefore+64 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if after > goroutinesBefore+64 {
-		t.Errorf("goroutines grew from %d to %d over %d producer cycles", goroutinesBefore, after, kills)
-	}
+	t.Logf("goroutines: %d before, %d after %d producer cycles (the Go client leaves some behind: connection "+
+		"readers to the name server and 10 s sleepers that outlive Shutdown)", goroutinesBefore, runtime.NumGoroutine(), kills)
 }

@@ -11,7 +11,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -257,4 +259,34 @@ func routed(ctx context.Context, c *remoting.Client, nsAddr, topic, brokerAddr s
 		return fmt.Errorf("no route of %s to %s yet (code %d)", topic, brokerAddr, resp.Code)
 	}
 	return nil
+}
+
+// checkNoOwnGoroutines fails the test if, once every cleanup registered
+// after it has run, a goroutine of this module (the name server, the probe
+// clients, the load) is still running. The official client's own
+// leftovers are not counted: they are not ours to stop.
+func checkNoOwnGoroutines(t *testing.T) {
+	t.Cleanup(func() {
+		var left []string
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			left = left[:0]
+			buf := make([]byte, 1<<20)
+			buf = buf[:runtime.Stack(buf, true)]
+			for g := range strings.SplitSeq(string(buf), "\n\n") {
+				// The test binary's main and parent tests waiting in Run are not leaks.
+				if strings.Contains(g, "github.com/wharfmq/wharf/") && !strings.Contains(g, "checkNoOwnGoroutines") &&
+					!strings.Contains(g, "testing.(*M).Run(") && !strings.Contains(g, "testing.(*T).Run(") {
+					left = append(left, g)
+				}
+			}
+			if len(left) == 0 || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if len(left) > 0 {
+			t.Errorf("%d goroutines of this module left running; first:\n%s", len(left), left[0])
+		}
+	})
 }

@@ -23,6 +23,7 @@ func TestSigtermUnderLoad(t *testing.T) {
 }
 
 func sigtermCycles(t *testing.T, mode string) {
+	checkNoOwnGoroutines(t)
 	cycles := 3
 	if testing.Short() {
 		cycles = 2
