@@ -23,8 +23,10 @@ const (
 	queuesPerTop = 8
 	minBody      = 1 << 10
 	maxBody      = 64 << 10
-	sendTimeout  = 1 * time.Second
-	seqProp      = "E2E_SEQ"
+	// sendTimeout bounds each send; the client waits it out for sends in
+	// flight at a kill, so it sets the pause after each one.
+	sendTimeout = 500 * time.Millisecond
+	seqProp     = "E2E_SEQ"
 )
 
 var loadTopics = [...]string{"E2E_T0", "E2E_T1"}
