@@ -35,8 +35,15 @@ func (b *Broker) handleUpdateTopic(_ context.Context, _ *remoting.Conn, req *rem
 	if err != nil {
 		return badRequest(req, err)
 	}
+	if perm < 0 || perm > PermPriority|PermRead|PermWrite|PermInherit {
+		return remoting.NewResponse(req, remoting.RespSystemError, fmt.Sprintf("perm %d is not a combination of the permission bits 0..15", perm))
+	}
 	tc.Perm, tc.TopicSysFlag = int(perm), int(sysFlag)
 	tc.TopicFilterType = req.ExtStringOr("topicFilterType", "SINGLE_TAG")
+	if tc.TopicFilterType != "SINGLE_TAG" && tc.TopicFilterType != "MULTI_TAG" {
+		return remoting.NewResponse(req, remoting.RespSystemError,
+			fmt.Sprintf("topicFilterType %q: want SINGLE_TAG or MULTI_TAG", tc.TopicFilterType))
+	}
 	tc.Order = req.ExtBoolOr("order", false)
 	if tc.ReadQueueNums < 0 || tc.WriteQueueNums < 0 || tc.queueNums() == 0 || tc.queueNums() > 1024 {
 		return remoting.NewResponse(req, remoting.RespSystemError,

@@ -51,6 +51,16 @@ func (b *Broker) handleHeartbeat(_ context.Context, conn *remoting.Conn, req *re
 	if hb.ClientID == "" && (len(hb.ConsumerDataSet) > 0 || len(hb.ProducerDataSet) > 0) {
 		return remoting.NewResponse(req, remoting.RespSystemError, "heartbeat without clientID")
 	}
+	for _, cd := range hb.ConsumerDataSet {
+		if cd == nil || cd.GroupName == "" {
+			continue
+		}
+		// A consumer group gets a stored config and a retry topic: refuse
+		// a name that cannot be one before creating anything.
+		if remark, ok := validateGroup(cd.GroupName); !ok {
+			return remoting.NewResponse(req, remoting.RespSystemError, "heartbeat: "+remark)
+		}
+	}
 	now := time.Now()
 	for _, cd := range hb.ConsumerDataSet {
 		if cd == nil || cd.GroupName == "" {
@@ -80,6 +90,9 @@ func (b *Broker) handleHeartbeat(_ context.Context, conn *remoting.Conn, req *re
 
 // handleUnregisterClient serves UNREGISTER_CLIENT (35).
 func (b *Broker) handleUnregisterClient(_ context.Context, conn *remoting.Conn, req *remoting.Command) *remoting.Command {
+	if _, err := req.ExtString("clientID"); err != nil { // @CFNotNull in Java
+		return badRequest(req, err)
+	}
 	pg, cg := req.ExtStringOr("producerGroup", ""), req.ExtStringOr("consumerGroup", "")
 	for _, g := range b.clients.unregister(conn.ID(), pg, cg) {
 		b.notifyGroup(g)

@@ -2,6 +2,8 @@ package broker
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -64,13 +66,39 @@ func (b *Broker) commitOffset(group, topic string, queueID int32, offset int64) 
 	return nil
 }
 
-// queueHeader reads the topic and queueId every offset request carries.
-func queueHeader(req *remoting.Command) (topic string, queueID int32, err error) {
+// queueHeader reads and checks the topic and queueId every offset request
+// carries: a valid topic name, a non-negative queueId, and for a topic that
+// exists a queue it has. (An unknown topic is not an error: Java answers
+// 0 / not found for it.)
+func (b *Broker) queueHeader(req *remoting.Command) (topic string, queueID int32, err error) {
 	if topic, err = req.ExtString("topic"); err != nil {
 		return
 	}
-	queueID, err = req.ExtInt32("queueId")
-	return
+	if remark, ok := validateTopic(topic); !ok {
+		return "", 0, errors.New(remark)
+	}
+	if queueID, err = req.ExtInt32("queueId"); err != nil {
+		return
+	}
+	if queueID < 0 {
+		return "", 0, fmt.Errorf("queueId[%d] is illegal", queueID)
+	}
+	if tc, ok := b.topics.get(topic); ok && queueID >= tc.queueNums() {
+		return "", 0, fmt.Errorf("queueId[%d] is illegal, topic[%s] has %d queues", queueID, topic, tc.queueNums())
+	}
+	return topic, queueID, nil
+}
+
+// groupHeader reads and checks the consumerGroup ext field.
+func groupHeader(req *remoting.Command) (string, error) {
+	group, err := req.ExtString("consumerGroup")
+	if err != nil {
+		return "", err
+	}
+	if remark, ok := validateGroup(group); !ok {
+		return "", errors.New(remark)
+	}
+	return group, nil
 }
 
 func offsetResponse(req *remoting.Command, offset int64) *remoting.Command {
@@ -81,11 +109,11 @@ func offsetResponse(req *remoting.Command, offset int64) *remoting.Command {
 
 // handleQueryConsumerOffset serves QUERY_CONSUMER_OFFSET (14).
 func (b *Broker) handleQueryConsumerOffset(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
-	group, err := req.ExtString("consumerGroup")
+	group, err := groupHeader(req)
 	if err != nil {
 		return badRequest(req, err)
 	}
-	topic, queueID, err := queueHeader(req)
+	topic, queueID, err := b.queueHeader(req)
 	if err != nil {
 		return badRequest(req, err)
 	}
@@ -124,17 +152,20 @@ func (b *Broker) queueIsYoung(topic string, queueID int32) bool {
 // handleUpdateConsumerOffset serves UPDATE_CONSUMER_OFFSET (15). The Go
 // client may commit -1; it is stored and reads back as "no offset".
 func (b *Broker) handleUpdateConsumerOffset(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
-	group, err := req.ExtString("consumerGroup")
+	group, err := groupHeader(req)
 	if err != nil {
 		return badRequest(req, err)
 	}
-	topic, queueID, err := queueHeader(req)
+	topic, queueID, err := b.queueHeader(req)
 	if err != nil {
 		return badRequest(req, err)
 	}
 	off, err := req.ExtInt64("commitOffset")
 	if err != nil {
 		return badRequest(req, err)
+	}
+	if off < -1 {
+		return badRequest(req, fmt.Errorf("commitOffset %d is negative (only -1, no offset, is allowed)", off))
 	}
 	if err := b.commitOffset(group, topic, queueID, off); err != nil {
 		return remoting.NewResponse(req, remoting.RespSystemError, err.Error())
@@ -145,7 +176,7 @@ func (b *Broker) handleUpdateConsumerOffset(_ context.Context, _ *remoting.Conn,
 // handleGetMaxOffset serves GET_MAX_OFFSET (30): the next offset to be
 // written, 0 for an unknown queue.
 func (b *Broker) handleGetMaxOffset(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
-	topic, queueID, err := queueHeader(req)
+	topic, queueID, err := b.queueHeader(req)
 	if err != nil {
 		return badRequest(req, err)
 	}
@@ -155,7 +186,7 @@ func (b *Broker) handleGetMaxOffset(_ context.Context, _ *remoting.Conn, req *re
 
 // handleGetMinOffset serves GET_MIN_OFFSET (31).
 func (b *Broker) handleGetMinOffset(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
-	topic, queueID, err := queueHeader(req)
+	topic, queueID, err := b.queueHeader(req)
 	if err != nil {
 		return badRequest(req, err)
 	}
@@ -167,7 +198,7 @@ func (b *Broker) handleGetMinOffset(_ context.Context, _ *remoting.Conn, req *re
 // offset stored at or after the timestamp, the max offset when all are
 // older, 0 for an unknown queue.
 func (b *Broker) handleSearchOffset(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
-	topic, queueID, err := queueHeader(req)
+	topic, queueID, err := b.queueHeader(req)
 	if err != nil {
 		return badRequest(req, err)
 	}
@@ -185,7 +216,7 @@ func (b *Broker) handleSearchOffset(_ context.Context, _ *remoting.Conn, req *re
 // handleEarliestStoreTime serves GET_EARLIEST_MSG_STORETIME (32): ext
 // timestamp, -1 when the queue holds nothing (as Java).
 func (b *Broker) handleEarliestStoreTime(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
-	topic, queueID, err := queueHeader(req)
+	topic, queueID, err := b.queueHeader(req)
 	if err != nil {
 		return badRequest(req, err)
 	}

@@ -63,7 +63,7 @@ func (b *Broker) parsePull(conn *remoting.Conn, req *remoting.Command) (*pullReq
 	fail := func(err error) (*pullRequest, *remoting.Command) {
 		return nil, b.pullError(req, p.offset, remoting.RespSystemError, "bad request (code 11): "+strings.TrimPrefix(err.Error(), "remoting: "))
 	}
-	if p.group, err = req.ExtString("consumerGroup"); err != nil {
+	if p.group, err = groupHeader(req); err != nil {
 		return fail(err)
 	}
 	if p.topic, err = req.ExtString("topic"); err != nil {
@@ -77,6 +77,9 @@ func (b *Broker) parsePull(conn *remoting.Conn, req *remoting.Command) (*pullReq
 	}
 	if p.maxNums, err = req.ExtInt32("maxMsgNums"); err != nil {
 		return fail(err)
+	}
+	if p.maxNums <= 0 {
+		return fail(fmt.Errorf("maxMsgNums %d must be positive", p.maxNums))
 	}
 	if p.sysFlag, err = req.ExtInt32("sysFlag"); err != nil {
 		return fail(err)

@@ -58,6 +58,25 @@ func validateTopic(topic string) (remark string, ok bool) {
 	return "", true
 }
 
+// maxGroupLength is Java's Validators.CHARACTER_MAX_LENGTH.
+const maxGroupLength = 255
+
+// validateGroup refuses group names that are blank, longer than 255 bytes
+// or hold control characters. It is looser than Java's client-side pattern
+// on purpose: Java brokers accept any name, and Go clients send names with
+// '.' or ':' that must keep working.
+func validateGroup(group string) (remark string, ok bool) {
+	switch {
+	case strings.TrimSpace(group) == "":
+		return "The specified group is blank.", false
+	case len(group) > maxGroupLength:
+		return fmt.Sprintf("The specified group is longer than group max length %d.", maxGroupLength), false
+	case strings.ContainsFunc(group, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		return fmt.Sprintf("The specified group %q contains control characters.", group), false
+	}
+	return "", true
+}
+
 // TopicConfig is a topic's configuration, in Java TopicConfig's JSON form
 // (fields in fastjson's alphabetical order).
 type TopicConfig struct {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -184,6 +185,23 @@ func requiredTopic(req *remoting.Command) (string, error) {
 	return topic, err
 }
 
+// Topic name rules of Java's TopicValidator.
+const maxTopicLength = 127
+
+var topicPattern = regexp.MustCompile(`^[%|a-zA-Z0-9_-]+$`)
+
+// checkTopicName refuses a name no broker can hold, so an admin's typo in a
+// delete is reported instead of answered with SUCCESS.
+func checkTopicName(topic string) error {
+	if len(topic) > maxTopicLength {
+		return fmt.Errorf("topic of %d bytes is longer than the topic max length %d", len(topic), maxTopicLength)
+	}
+	if !topicPattern.MatchString(topic) {
+		return fmt.Errorf("topic %q contains illegal characters, allowing only ^[%%|a-zA-Z0-9_-]+$", topic)
+	}
+	return nil
+}
+
 func (s *Server) handleClusterInfo(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
 	return s.ok(req, "GET_BROKER_CLUSTER_INFO", s.reg.clusterInfo())
 }
@@ -195,6 +213,9 @@ func (s *Server) handleTopicList(_ context.Context, _ *remoting.Conn, req *remot
 func (s *Server) handleDeleteTopic(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
 	const what = "DELETE_TOPIC_IN_NAMESRV"
 	topic, err := requiredTopic(req)
+	if err == nil {
+		err = checkTopicName(topic)
+	}
 	if err != nil {
 		return s.refuse(req, what, err)
 	}

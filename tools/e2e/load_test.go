@@ -1,0 +1,320 @@
+package e2e
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/apache/rocketmq-client-go/v2/primitive"
+	"github.com/apache/rocketmq-client-go/v2/producer"
+	"github.com/wharfmq/wharf/engine"
+	"github.com/wharfmq/wharf/engine/msg"
+)
+
+// Load shape (T8): 4 producers, 2 topics x 8 queues, 1-64 KiB bodies.
+const (
+	numProducers = 4
+	queuesPerTop = 8
+	minBody      = 1 << 10
+	maxBody      = 64 << 10
+	// sendTimeout bounds each send; the client waits it out for sends in
+	// flight at a kill, so it sets the pause after each one.
+	sendTimeout = 500 * time.Millisecond
+	seqProp     = "E2E_SEQ"
+)
+
+var loadTopics = [...]string{"E2E_T0", "E2E_T1"}
+
+// acked is one message whose send returned SEND_OK.
+type acked struct {
+	key           string
+	topic         string
+	queueID       int32
+	offset        int64
+	producer, seq int
+	sum           [sha256.Size]byte
+}
+
+type queueRef struct {
+	topic   string
+	queueID int32
+}
+
+// ledger records what the producers were told, across every cycle.
+type ledger struct {
+	mu       sync.Mutex
+	acked    []acked
+	attempts int
+	failures int
+	nextSeq  [numProducers]int // per producer, across cycles
+}
+
+// body is the deterministic payload of (producer, seq): 1-64 KiB.
+func body(producer, seq int) []byte {
+	r := rand.New(rand.NewPCG(uint64(producer)+1, uint64(seq)))
+	b := make([]byte, minBody+r.IntN(maxBody-minBody+1))
+	for i := 0; i+8 <= len(b); i += 8 {
+		v := r.Uint64()
+		for j := range 8 {
+			b[i+j] = byte(v >> (8 * j))
+		}
+	}
+	return b
+}
+
+func msgKey(producer, seq int) string { return "p" + strconv.Itoa(producer) + "-s" + strconv.Itoa(seq) }
+
+// load runs numProducers official-client producers with synchronous sends
+// until stop is closed; run returns once all are shut down.
+type load struct {
+	l      *ledger
+	nsAddr string
+	cycle  int
+}
+
+func (ld *load) run(t *testing.T, stop <-chan struct{}) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for p := range numProducers {
+		prod, err := producer.NewDefaultProducer(
+			producer.WithNsResolver(primitive.NewPassthroughResolver([]string{ld.nsAddr})),
+			producer.WithGroupName("E2E_PG_"+strconv.Itoa(p)),
+			producer.WithInstanceName(fmt.Sprintf("e2e-%d-%d", ld.cycle, p)),
+			producer.WithRetry(2),
+			producer.WithSendMsgTimeout(sendTimeout),
+			// Stored bodies must be byte-identical to what was sent.
+			producer.WithCompressMsgBodyOverHowmuch(1<<30),
+		)
+		if err != nil {
+			t.Errorf("producer %d: %v", p, err)
+			continue
+		}
+		if err := prod.Start(); err != nil {
+			t.Errorf("producer %d start: %v", p, err)
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer prod.Shutdown()
+			ld.produce(p, prod, stop)
+		}()
+	}
+	wg.Wait()
+}
+
+func (ld *load) produce(p int, prod interface {
+	SendSync(context.Context, ...*primitive.Message) (*primitive.SendResult, error)
+}, stop <-chan struct{}) {
+	for {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		ld.l.mu.Lock()
+		seq := ld.l.nextSeq[p]
+		ld.l.nextSeq[p]++
+		ld.l.attempts++
+		ld.l.mu.Unlock()
+		topic := loadTopics[seq%len(loadTopics)]
+		b := body(p, seq)
+		key := msgKey(p, seq)
+		m := primitive.NewMessage(topic, b)
+		m.WithKeys([]string{key})
+		m.WithProperty(seqProp, strconv.Itoa(seq))
+		ctx, cancel := context.WithTimeout(context.Background(), sendTimeout)
+		res, err := prod.SendSync(ctx, m)
+		cancel()
+		if err != nil || res == nil || res.Status != primitive.SendOK || res.MessageQueue == nil {
+			ld.l.mu.Lock()
+			ld.l.failures++
+			ld.l.mu.Unlock()
+			// The broker is down or restarting: do not spin.
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			continue
+		}
+		a := acked{key: key, topic: topic, queueID: int32(res.MessageQueue.QueueId), offset: res.QueueOffset,
+			producer: p, seq: seq, sum: sha256.Sum256(b)}
+		ld.l.mu.Lock()
+		ld.l.acked = append(ld.l.acked, a)
+		ld.l.mu.Unlock()
+	}
+}
+
+// lastPerQueue returns the acked message with the highest offset per queue.
+func (l *ledger) lastPerQueue() map[queueRef]acked {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := map[queueRef]acked{}
+	for _, a := range l.acked {
+		k := queueRef{a.topic, a.queueID}
+		if cur, ok := out[k]; !ok || a.offset > cur.offset {
+			out[k] = a
+		}
+	}
+	return out
+}
+
+// checkRecord compares a stored record with what was acked.
+func checkRecord(a acked, r msg.Record) error {
+	if k, _ := msg.Property(string(r.Properties), msg.PropKeys); k != a.key {
+		return fmt.Errorf("%s/%d@%d holds key %q, acked %q", a.topic, a.queueID, a.offset, k, a.key)
+	}
+	if sha256.Sum256(r.Body) != a.sum {
+		return fmt.Errorf("%s/%d@%d (key %s): body of %d bytes differs from the acked one", a.topic, a.queueID, a.offset, a.key, len(r.Body))
+	}
+	return nil
+}
+
+// verifyOnline pulls, through the running broker, the last acked message
+// of every queue: a cheap check after each restart that the acked tail
+// survived.
+func verifyOnline(t *testing.T, pc *probeClient, l *ledger) int {
+	t.Helper()
+	n := 0
+	for _, a := range l.lastPerQueue() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		r, err := pc.pullOne(ctx, a.topic, a.queueID, a.offset)
+		cancel()
+		if err != nil {
+			t.Errorf("acked message %s lost after restart: %v", a.key, err)
+			continue
+		}
+		if err := checkRecord(a, r); err != nil {
+			t.Errorf("after restart: %v", err)
+			continue
+		}
+		n++
+	}
+	return n
+}
+
+// offlineReport is what verifyOffline found.
+type offlineReport struct {
+	acked, lost, mismatched, stored, duplicates, storedUnacked int
+	report                                                     string
+}
+
+// verifyOffline opens the data dir with the engine after the broker is
+// gone and checks every acked message at its acked (topic, queue, offset),
+// per-queue order, and counts duplicates by key.
+func verifyOffline(t *testing.T, dir string, l *ledger) offlineReport {
+	t.Helper()
+	st, err := engine.Open(engine.Options{Dir: dir, SegmentSize: segmentSize, Logger: quietLogger(), RetentionInterval: -1})
+	if err != nil {
+		t.Fatalf("open data dir offline: %v", err)
+	}
+	defer st.Close()
+	if err := st.WaitDispatched(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	var rep offlineReport
+	rr := st.RecoveryReport()
+	rep.report = fmt.Sprintf("clean=%v scanned=%d records in %v, cut=%d", rr.Clean, rr.Records, rr.Duration, rr.CutAt)
+
+	l.mu.Lock()
+	all := slices.Clone(l.acked)
+	l.mu.Unlock()
+	rep.acked = len(all)
+	ackedKeys := make(map[string]bool, len(all))
+	var buf []byte
+	for _, a := range all {
+		ackedKeys[a.key] = true
+		res, err := st.Get(a.topic, a.queueID, a.offset, 1, nil, buf)
+		if err != nil || res.Status != engine.Found || res.Count != 1 {
+			rep.lost++
+			if rep.lost <= 10 {
+				t.Errorf("acked %s at %s/%d@%d lost: status %v err %v", a.key, a.topic, a.queueID, a.offset, res.Status, err)
+			}
+			continue
+		}
+		buf = res.Data
+		r, err := msg.Decode(res.Data)
+		if err == nil {
+			err = checkRecord(a, r)
+		}
+		if err != nil {
+			rep.mismatched++
+			if rep.mismatched <= 10 {
+				t.Errorf("acked %s: %v", a.key, err)
+			}
+		}
+	}
+
+	// Order: one producer's acked messages in a queue keep send order.
+	byPQ := map[string][]acked{}
+	for _, a := range all {
+		k := fmt.Sprintf("%d/%s/%d", a.producer, a.topic, a.queueID)
+		byPQ[k] = append(byPQ[k], a)
+	}
+	for k, as := range byPQ {
+		slices.SortFunc(as, func(x, y acked) int { return x.seq - y.seq })
+		for i := 1; i < len(as); i++ {
+			if as[i].offset <= as[i-1].offset {
+				t.Errorf("order broken in %s: seq %d at offset %d after seq %d at offset %d",
+					k, as[i].seq, as[i].offset, as[i-1].seq, as[i-1].offset)
+				break
+			}
+		}
+	}
+
+	// Duplicates: every stored copy of a key beyond the first.
+	copies := map[string]int{}
+	for _, topic := range loadTopics {
+		for q := range int32(queuesPerTop) {
+			qs, ok := st.QueueState(topic, q)
+			if !ok {
+				continue
+			}
+			for off := qs.Min; off < qs.Max; {
+				res, err := st.Get(topic, q, off, 32, nil, buf)
+				if err != nil || res.Status != engine.Found {
+					t.Errorf("scan %s/%d@%d: status %v err %v", topic, q, off, res.Status, err)
+					break
+				}
+				buf = res.Data
+				for data := res.Data; len(data) > 0; {
+					r, err := msg.Decode(data)
+					if err != nil {
+						t.Errorf("scan %s/%d@%d: %v", topic, q, off, err)
+						break
+					}
+					k, _ := msg.Property(string(r.Properties), msg.PropKeys)
+					copies[k]++
+					rep.stored++
+					data = data[len(r.Raw):]
+				}
+				off = res.NextOffset
+			}
+		}
+	}
+	for k, n := range copies {
+		rep.duplicates += n - 1
+		if !ackedKeys[k] {
+			rep.storedUnacked++
+		}
+	}
+	return rep
+}
+
+// percentile of sorted durations.
+func percentile(d []time.Duration, p float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	i := int(float64(len(s)-1)*p + 0.5)
+	return s[i]
+}

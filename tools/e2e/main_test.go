@@ -1,0 +1,109 @@
+package e2e
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"testing"
+
+	"github.com/apache/rocketmq-client-go/v2/rlog"
+)
+
+var killsFlag = flag.Int("kills", 0, "SIGKILL cycles of TestKill9SyncFlush (0: $WHARF_E2E_KILLS, else 20, 5 under -short)")
+
+// binDir holds the wharf binary built for this run.
+var binDir string
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	rlog.SetLogLevel("fatal") // the client logs every failed send of a kill cycle
+	dir, err := os.MkdirTemp("", "wharf-e2e-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		os.Exit(1)
+	}
+	binDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+var build struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// wharfBinary builds ./tools/wharf once per test run and returns its path.
+func wharfBinary(t *testing.T) string {
+	t.Helper()
+	build.once.Do(func() {
+		root, err := moduleRoot()
+		if err != nil {
+			build.err = err
+			return
+		}
+		goBin, err := exec.LookPath("go")
+		if err != nil {
+			goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		}
+		out := filepath.Join(binDir, "wharf")
+		cmd := exec.Command(goBin, "build", "-o", out, "./tools/wharf")
+		cmd.Dir = root
+		if b, err := cmd.CombinedOutput(); err != nil {
+			build.err = fmt.Errorf("go build ./tools/wharf: %w\n%s", err, b)
+			return
+		}
+		build.path = out
+	})
+	if build.err != nil {
+		t.Fatal(build.err)
+	}
+	return build.path
+}
+
+// moduleRoot walks up from the working directory to the go.mod.
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for range 32 {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			break
+		}
+		dir = parent
+	}
+	return "", errors.New("e2e: no go.mod above the working directory")
+}
+
+// killCycles is the number of SIGKILL cycles to run.
+func killCycles() int {
+	if *killsFlag > 0 {
+		return *killsFlag
+	}
+	if n, err := strconv.Atoi(os.Getenv("WHARF_E2E_KILLS")); err == nil && n > 0 {
+		return n
+	}
+	if testing.Short() {
+		return 5
+	}
+	return 20
+}
+
+func skipUnderRace(t *testing.T) {
+	t.Helper()
+	if raceEnabled {
+		t.Skip("the official Go client races internally; run without -race")
+	}
+}

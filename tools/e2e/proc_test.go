@@ -1,0 +1,292 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/wharfmq/wharf/engine/msg"
+	"github.com/wharfmq/wharf/nameserver"
+	"github.com/wharfmq/wharf/remoting"
+)
+
+// segmentSize keeps CommitLog segments small so the data dir stays small.
+const segmentSize = 64 << 20
+
+func quietLogger() *slog.Logger {
+	if os.Getenv("WHARF_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// startNameServer runs an in-process name server on a free port for the
+// whole test; only the broker is killed.
+func startNameServer(t *testing.T) *nameserver.Server {
+	t.Helper()
+	ns, err := nameserver.New(nameserver.Options{Listen: "127.0.0.1:0", Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ns.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ns.Close() })
+	return ns
+}
+
+// freePort returns a loopback address whose port was free a moment ago.
+// The broker keeps it across restarts, so producers' routes stay valid.
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// brokerSetup is what every start of the broker process shares.
+type brokerSetup struct {
+	bin, dir, store, conf, addr, namesrv string
+	runs                                 int
+}
+
+func newBrokerSetup(t *testing.T, nsAddr, flushDiskType string) *brokerSetup {
+	t.Helper()
+	dir := t.TempDir()
+	s := &brokerSetup{bin: wharfBinary(t), dir: dir, store: filepath.Join(dir, "store"),
+		conf: filepath.Join(dir, "broker.conf"), addr: freePort(t), namesrv: nsAddr}
+	conf := fmt.Sprintf("brokerClusterName=E2ECluster\nbrokerName=broker-e2e\nbrokerId=0\n"+
+		"flushDiskType=%s\nmappedFileSizeCommitLog=%d\nautoCreateTopicEnable=true\n", flushDiskType, segmentSize)
+	if err := os.WriteFile(s.conf, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// brokerProc is one run of `wharf broker`.
+type brokerProc struct {
+	cmd     *exec.Cmd
+	started time.Time
+	logPath string
+	exited  chan struct{} // closed when Wait returned
+	waitErr error
+}
+
+func (s *brokerSetup) start(t *testing.T) *brokerProc {
+	t.Helper()
+	s.runs++
+	logPath := filepath.Join(s.dir, fmt.Sprintf("broker-%03d.log", s.runs))
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(s.bin, "broker", "-c", s.conf, "--listen", s.addr, "--namesrv", s.namesrv, "--data", s.store)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	p := &brokerProc{cmd: cmd, logPath: logPath, exited: make(chan struct{})}
+	p.started = time.Now()
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		t.Fatal(err)
+	}
+	go func() {
+		p.waitErr = cmd.Wait()
+		logFile.Close()
+		close(p.exited)
+	}()
+	t.Cleanup(func() { p.kill(t) })
+	return p
+}
+
+// kill sends SIGKILL and waits for the process to be gone.
+func (p *brokerProc) kill(t *testing.T) {
+	t.Helper()
+	select {
+	case <-p.exited:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	select {
+	case <-p.exited:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("broker pid %d did not die within 10 s of SIGKILL", p.cmd.Process.Pid)
+	}
+}
+
+// terminate sends SIGTERM and waits for a clean exit.
+func (p *brokerProc) terminate(t *testing.T, within time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatalf("SIGTERM: %v", err)
+	}
+	select {
+	case <-p.exited:
+	case <-time.After(within):
+		t.Fatalf("broker did not exit within %v of SIGTERM; log:\n%s", within, p.logTail())
+	}
+	if p.waitErr != nil {
+		t.Fatalf("broker exited with %v after SIGTERM; log:\n%s", p.waitErr, p.logTail())
+	}
+	return time.Since(start)
+}
+
+func (p *brokerProc) logTail() string {
+	b, _ := os.ReadFile(p.logPath)
+	if len(b) > 4096 {
+		b = b[len(b)-4096:]
+	}
+	return string(b)
+}
+
+// errExited is returned when the process died while we waited for it.
+var errExited = errors.New("broker process exited")
+
+// until calls probe every 2 ms until it succeeds, the process exits or d
+// passes. It returns the time from process start to success.
+func (p *brokerProc) until(d time.Duration, probe func(ctx context.Context) error) (time.Duration, error) {
+	deadline := time.Now().Add(d)
+	var last error
+	for time.Now().Before(deadline) {
+		select {
+		case <-p.exited:
+			return 0, fmt.Errorf("%w (%v); log:\n%s", errExited, p.waitErr, p.logTail())
+		default:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 250*time.Millisecond)
+		last = probe(ctx)
+		cancel()
+		if last == nil {
+			return time.Since(p.started), nil
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return 0, fmt.Errorf("not ready after %v: %v; log:\n%s", d, last, p.logTail())
+}
+
+// probeClient is a lean remoting client for readiness checks and pulls.
+type probeClient struct {
+	c    *remoting.Client
+	addr string
+}
+
+func newProbe(addr string) *probeClient {
+	return &probeClient{c: remoting.NewClient(remoting.ClientOptions{Logger: quietLogger(), Language: "GO",
+		DialTimeout: 200 * time.Millisecond}), addr: addr}
+}
+
+func (pc *probeClient) Close() { pc.c.Close() }
+
+func (pc *probeClient) invoke(ctx context.Context, code int16, ext map[string]string) (*remoting.Command, error) {
+	return pc.c.Invoke(ctx, pc.addr, remoting.NewRequest(code, ext, nil))
+}
+
+// serving asks for a max offset: any SUCCESS means the broker serves.
+func (pc *probeClient) serving(ctx context.Context) error {
+	resp, err := pc.invoke(ctx, remoting.CodeGetMaxOffset, map[string]string{"topic": "TBW102", "queueId": "0"})
+	if err != nil {
+		return err
+	}
+	if resp.Code != remoting.RespSuccess {
+		return fmt.Errorf("GET_MAX_OFFSET: code %d %s", resp.Code, resp.Remark)
+	}
+	return nil
+}
+
+// pullOne pulls the record at (topic, queue, offset) through the broker.
+func (pc *probeClient) pullOne(ctx context.Context, topic string, queueID int32, offset int64) (msg.Record, error) {
+	resp, err := pc.invoke(ctx, remoting.CodePullMessage, map[string]string{
+		"consumerGroup": "e2e_verify", "topic": topic, "queueId": strconv.Itoa(int(queueID)),
+		"queueOffset": strconv.FormatInt(offset, 10), "maxMsgNums": "1", "sysFlag": "0", "commitOffset": "0",
+		"suspendTimeoutMillis": "0", "subscription": "*", "subVersion": "0", "expressionType": "TAG",
+	})
+	if err != nil {
+		return msg.Record{}, err
+	}
+	if resp.Code != remoting.RespSuccess {
+		return msg.Record{}, fmt.Errorf("pull %s/%d@%d: code %d %s", topic, queueID, offset, resp.Code, resp.Remark)
+	}
+	r, err := msg.Decode(resp.Body)
+	if err != nil {
+		return msg.Record{}, fmt.Errorf("pull %s/%d@%d: %w", topic, queueID, offset, err)
+	}
+	if r.QueueOffset != offset {
+		return msg.Record{}, fmt.Errorf("pull %s/%d@%d returned offset %d", topic, queueID, offset, r.QueueOffset)
+	}
+	r.Body = bytes.Clone(r.Body)
+	r.Properties = bytes.Clone(r.Properties)
+	return r, nil
+}
+
+// createTopic creates a topic with n queues on the broker.
+func (pc *probeClient) createTopic(ctx context.Context, topic string, n int) error {
+	q := strconv.Itoa(n)
+	resp, err := pc.invoke(ctx, remoting.CodeUpdateAndCreateTopic, map[string]string{"topic": topic,
+		"readQueueNums": q, "writeQueueNums": q, "perm": "6"})
+	if err != nil {
+		return err
+	}
+	if resp.Code != remoting.RespSuccess {
+		return fmt.Errorf("create topic %s: code %d %s", topic, resp.Code, resp.Remark)
+	}
+	return nil
+}
+
+// routed reports whether the name server routes topic to addr.
+func routed(ctx context.Context, c *remoting.Client, nsAddr, topic, brokerAddr string) error {
+	resp, err := c.Invoke(ctx, nsAddr, remoting.NewRequest(remoting.CodeGetRouteInfoByTopic, map[string]string{"topic": topic}, nil))
+	if err != nil {
+		return err
+	}
+	if resp.Code != remoting.RespSuccess || !bytes.Contains(resp.Body, []byte(brokerAddr)) {
+		return fmt.Errorf("no route of %s to %s yet (code %d)", topic, brokerAddr, resp.Code)
+	}
+	return nil
+}
+
+// checkNoOwnGoroutines fails the test if, once every cleanup registered
+// after it has run, a goroutine of this module (the name server, the probe
+// clients, the load) is still running. The official client's own
+// leftovers are not counted: they are not ours to stop.
+func checkNoOwnGoroutines(t *testing.T) {
+	t.Cleanup(func() {
+		var left []string
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			left = left[:0]
+			buf := make([]byte, 1<<20)
+			buf = buf[:runtime.Stack(buf, true)]
+			for g := range strings.SplitSeq(string(buf), "\n\n") {
+				// The test binary's main and parent tests waiting in Run are not leaks.
+				if strings.Contains(g, "github.com/wharfmq/wharf/") && !strings.Contains(g, "checkNoOwnGoroutines") &&
+					!strings.Contains(g, "testing.(*M).Run(") && !strings.Contains(g, "testing.(*T).Run(") {
+					left = append(left, g)
+				}
+			}
+			if len(left) == 0 || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if len(left) > 0 {
+			t.Errorf("%d goroutines of this module left running; first:\n%s", len(left), left[0])
+		}
+	})
+}
