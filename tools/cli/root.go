@@ -13,6 +13,6 @@ func NewRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: false,
 	}
-	root.AddCommand(newNamesrv(), newBroker(), newStandalone())
+	root.AddCommand(newNamesrv(), newBroker(), newStandalone(), newInspect(), newReplay(), newCompact())
 	return root
 }
