@@ -86,6 +86,7 @@ type Problem struct {
 	Reason      string `json:"reason"`
 }
 
+// String formats the problem for a human.
 func (p Problem) String() string {
 	switch {
 	case p.Area == "commitlog":
@@ -199,6 +200,9 @@ func Check(opts CheckOptions) (*CheckReport, error) {
 		return nil, fmt.Errorf("engine: check: %w", err)
 	}
 	c.rep.CommitLog = cl
+	if cl.NoRecordCRC > 0 {
+		c.rep.Notes = append(c.rep.Notes, fmt.Sprintf("%d records carry no whole-record checksum: only their body CRC is verified", cl.NoRecordCRC))
+	}
 	c.rep.ProblemCount = cl.ProblemCount
 	for _, p := range cl.Problems {
 		c.rep.Problems = append(c.rep.Problems, Problem{Area: "commitlog", Segment: p.Segment, Offset: p.Offset, Reason: p.Reason})

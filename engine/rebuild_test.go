@@ -1,14 +1,18 @@
 package engine
 
 import (
+	"bytes"
 	"errors"
+	"flag"
 	"fmt"
+	"net/netip"
 	"reflect"
 	"testing"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/wharfmq/wharf/engine/commitlog"
+	"github.com/wharfmq/wharf/engine/msg"
 	"github.com/wharfmq/wharf/engine/queue"
 )
 
@@ -156,4 +160,57 @@ func TestRebuildAfterInterruption(t *testing.T) {
 	if after := snapshot(t, fs); !reflect.DeepEqual(before, after) {
 		t.Fatal("an Open after an interrupted rebuild did not restore the derived data")
 	}
+}
+
+var rebuildMB = flag.Int("rebuild-mb", 0, "size in MB of the on-disk store for TestRebuildThroughput (RELIABILITY T30: 1024); 0 skips it")
+
+// TestRebuildThroughput measures Rebuild and Check on a store of 1 KiB
+// messages written to a real directory (go test ./engine/ -run
+// TestRebuildThroughput -rebuild-mb=1024). The T30 goal is a replay of at
+// least 100 MB/s of CommitLog on the 2-core dev box.
+func TestRebuildThroughput(t *testing.T) {
+	if *rebuildMB <= 0 {
+		t.Skip("set -rebuild-mb to run")
+	}
+	dir := t.TempDir()
+	opts := Options{Dir: dir, SegmentSize: 128 << 20, FlushMode: commitlog.AsyncFlush, RetentionInterval: -1,
+		Prewrite: commitlog.PrewriteOff, StoreHost: netip.MustParseAddrPort("127.0.0.1:10911")}
+	s := openStore(t, opts)
+	body := bytes.Repeat([]byte("0123456789abcdef"), 64)
+	batch := make([]*msg.Message, 32)
+	began := time.Now()
+	n := 0
+	for s.CommitLog().End() < int64(*rebuildMB)<<20 {
+		topic, q := fmt.Sprintf("Topic%d", n%4), int32(n/4%8)
+		for i := range batch {
+			batch[i] = &msg.Message{Topic: topic, QueueID: q, Body: body, BornTimestamp: time.Now().UnixMilli(),
+				BornHost:   netip.MustParseAddrPort("10.0.0.1:40000"),
+				Properties: fmt.Sprintf("UNIQ_KEY\x010A00000100009C40%016X\x02KEYS\x01order-%d\x02TAGS\x01tag%d\x02WAIT\x01true", n+i, n+i, (n+i)%8)}
+		}
+		if _, err := s.PutBatch(batch); err != nil {
+			t.Fatal(err)
+		}
+		n += len(batch)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("wrote %d messages in %v", n, time.Since(began))
+	rep, err := Rebuild(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("rebuild: %d records, %d bytes in %v: %.0f MB/s (total %v)", rep.Records, rep.Bytes, rep.Replay, rep.MBPerSec(), rep.Total)
+	if rep.Records != int64(n) {
+		t.Fatalf("rebuilt %d records, want %d", rep.Records, n)
+	}
+	crep, err := Check(CheckOptions{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !crep.OK() {
+		t.Fatalf("check: %v", crep.Problems)
+	}
+	t.Logf("check: commitlog scan %d bytes in %v (%.0f MB/s); whole check (queues, %d index probes) %v",
+		crep.CommitLog.BytesScanned, crep.CommitLog.Duration, crep.CommitLog.MBPerSec(), crep.IndexProbes, crep.Duration)
 }

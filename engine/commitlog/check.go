@@ -13,35 +13,7 @@ import (
 	"github.com/wharfmq/wharf/engine/msg"
 )
 
-// Check is a read-only full scan of every segment, sealed ones included
-// (recovery scans only from the checkpoint). It never writes: files are
-// opened read-only, so it may run on a store no CommitLog has open.
-//
-// Every record is held to what recovery holds it to: magic, TOTALSIZE
-// fitting the segment, every length field agreeing with it (msg.Decode), the
-// body CRC, the whole-record CRC property, and the physical offset field
-// naming the record's own position. A record whose header carries the
-// checksum property but has FlagRecordCRC clear is also damaged (a flip of
-// that bit would otherwise turn the whole-record CRC off). A BLANK must reach
-// exactly the end of its segment and hold only zeros after its header. Past
-// the end of the log (a zero header in the last segment) every byte must be
-// zero. Segments must be contiguous multiples of the segment size, and the
-// checkpoint must not claim more than the log holds.
-//
-// # Resynchronising after damage
-//
-// After a bad record at offset X the scan resumes at the earliest position
-// P > X in the same segment that holds a plausible header: the record magic
-// with a TOTALSIZE that fits the segment and a physical offset field equal to
-// P itself, or the BLANK magic with a size reaching exactly the segment end.
-// If none exists the rest of the segment is skipped. A valid record always
-// has a plausible header, so no valid record after X is ever skipped; a
-// plausible header inside damaged bytes (a body holding a copy of a record
-// header with the right offset) is itself verified in full and, being bad,
-// only causes one more resync. The damaged record's own TOTALSIZE is not
-// trusted on its own (a flipped size could jump over valid records); when
-// X+TOTALSIZE is where the next plausible header is, the report says the
-// size field was intact. The bytes between X and P are counted as skipped.
+// CheckOptions configure Check.
 type CheckOptions struct {
 	// FS holds the segments; vfs.Default if nil.
 	FS vfs.FS
@@ -69,6 +41,7 @@ type Problem struct {
 	Reason string `json:"reason"`
 }
 
+// String formats the problem for a human.
 func (p Problem) String() string {
 	if p.Segment == "" {
 		return fmt.Sprintf("at %d: %s", p.Offset, p.Reason)
@@ -90,6 +63,10 @@ type CheckReport struct {
 	Records     int64 `json:"records"`
 	RecordBytes int64 `json:"recordBytes"`
 	Blanks      int   `json:"blanks"`
+	// NoRecordCRC counts valid records without the whole-record checksum
+	// property (not written by Wharf): only their body CRC protects them,
+	// so damage to their other fields can go unseen.
+	NoRecordCRC int64 `json:"noRecordCRC"`
 	// BadRegions counts damaged records or regions; SkippedBytes the bytes
 	// the scan had to step over to resynchronise.
 	BadRegions   int   `json:"badRegions"`
@@ -163,8 +140,37 @@ func listSegments(fs vfs.FS, dir string) ([]int64, error) {
 	return bases, nil
 }
 
-// Check scans the CommitLog in opts.Dir; see CheckOptions. The error is for
-// failures to read; damage goes into the report.
+// Check is a read-only full scan of every segment, sealed ones included
+// (recovery scans only from the checkpoint). It never writes: files are
+// opened read-only, so it may run on a store no CommitLog has open.
+//
+// Every record is held to what recovery holds it to: magic, TOTALSIZE
+// fitting the segment, every length field agreeing with it (msg.Decode), the
+// body CRC, the whole-record CRC property, and the physical offset field
+// naming the record's own position. A record whose header carries the
+// checksum property but has FlagRecordCRC clear is also damaged (a flip of
+// that bit would otherwise turn the whole-record CRC off). A BLANK must reach
+// exactly the end of its segment and hold only zeros after its header. Past
+// the end of the log (a zero header in the last segment) every byte must be
+// zero. Segments must be contiguous multiples of the segment size, and the
+// checkpoint must not claim more than the log holds.
+//
+// # Resynchronising after damage
+//
+// After a bad record at offset X the scan resumes at the earliest position
+// P > X in the same segment that holds a plausible header: the record magic
+// with a TOTALSIZE that fits the segment and a physical offset field equal to
+// P itself, or the BLANK magic with a size reaching exactly the segment end.
+// If none exists the rest of the segment is skipped. A valid record always
+// has a plausible header, so no valid record after X is ever skipped; a
+// plausible header inside damaged bytes (a body holding a copy of a record
+// header with the right offset) is itself verified in full and, being bad,
+// only causes one more resync. The damaged record's own TOTALSIZE is not
+// trusted on its own (a flipped size could jump over valid records); when
+// X+TOTALSIZE is where the next plausible header is, the report says the
+// size field was intact. The bytes between X and P are counted as skipped.
+//
+// The error is for failures to read; damage goes into the report.
 func Check(opts CheckOptions) (*CheckReport, error) {
 	began := time.Now()
 	if opts.FS == nil {
@@ -388,6 +394,9 @@ func (k *checker) scanSegment(base int64, last bool) error {
 			}
 			k.rep.Records++
 			k.rep.RecordBytes += int64(size)
+			if !msg.WantsCRC(rec) {
+				k.rep.NoRecordCRC++
+			}
 			k.rep.End = max(k.rep.End, base+off+int64(size))
 			if k.opts.OnRecord != nil {
 				k.opts.OnRecord(base+off, rec)

@@ -405,6 +405,8 @@ func readView(s *engine.Store, phys int64) (recordView, error) {
 		return recordView{}, fmt.Errorf("offset %d is a BLANK filler of %d bytes (the end of a segment)", phys, size)
 	case kind == msg.KindEnd:
 		return recordView{}, fmt.Errorf("offset %d holds zeros: no record starts here", phys)
+	case int64(size) > s.CommitLog().SegmentSize():
+		return recordView{}, fmt.Errorf("no record at %d: size field says %d bytes, more than a segment", phys, size)
 	}
 	rec := make([]byte, size)
 	if err := s.CommitLog().ReadAt(rec, phys); err != nil {
@@ -512,6 +514,7 @@ func newInspectQueue(f *offlineFlags) *cobra.Command {
 // indent prefixes every line written through it with two spaces.
 type indent struct{ w io.Writer }
 
+// Write writes p indented; it assumes p is whole lines.
 func (i indent) Write(p []byte) (int, error) {
 	s := strings.ReplaceAll(strings.TrimSuffix(string(p), "\n"), "\n", "\n  ")
 	if _, err := io.WriteString(i.w, "  "+s+"\n"); err != nil {
