@@ -186,3 +186,60 @@ func damageDerived(t *testing.T, fs vfs.FS) {
 		t.Fatal(err)
 	}
 }
+
+// TestCheckAfterCrash: after a crash the bytes past the checkpoint of the
+// active segment may be torn; Check reports that as a note (recovery cuts
+// it), not as damage, while damage before the checkpoint stays a problem.
+func TestCheckAfterCrash(t *testing.T) {
+	fs := vfs.NewCrashableMem()
+	s := openStore(t, testOptions(fs, commitlog.SyncFlush))
+	for i := 0; i < 600; i++ {
+		if _, err := s.Put(newMsg("T", int32(i%2), i, "A")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.WaitDispatched(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	crashed := fs.CrashClone(vfs.CrashCloneCfg{})
+	s.Close()
+	end := s.CommitLog().End()
+	segSize := s.CommitLog().SegmentSize()
+	// Garbage after the end of the log in the active segment: a torn write.
+	last := "data/commitlog/" + commitlog.SegmentName(end-end%segSize)
+	f, err := crashed.OpenReadWrite(last, vfs.WriteCategoryUnspecified)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt([]byte("torn torn torn"), end%segSize+10)
+	f.Close()
+	if end < 2*segSize {
+		t.Fatalf("fixture has one segment (end %d)", end)
+	}
+	rep := checkStore(t, crashed)
+	if !rep.UncleanStop || rep.TornTail != 1 || !rep.OK() {
+		t.Fatalf("crashed store: unclean %v, torn %d, problems %v, notes %v", rep.UncleanStop, rep.TornTail, rep.Problems, rep.Notes)
+	}
+	// A flip in a sealed segment of the crashed store is damage, not a
+	// torn tail.
+	f, err = crashed.OpenReadWrite("data/commitlog/"+commitlog.SegmentName(0), vfs.WriteCategoryUnspecified)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b [1]byte
+	f.ReadAt(b[:], 100)
+	b[0] ^= 1
+	f.WriteAt(b[:], 100)
+	f.Close()
+	rep = checkStore(t, crashed)
+	if rep.TornTail != 1 || rep.OK() {
+		t.Fatalf("crashed store with a flip: torn %d, problems %v", rep.TornTail, rep.Problems)
+	}
+	if p := wantProblem(t, rep, "commitlog", "CRC"); p.Offset != 0 {
+		t.Fatalf("flip reported at %v", p)
+	}
+	// The lock file of the crash stays, so the next Open still knows.
+	if _, err := crashed.Stat("data/lock"); err != nil {
+		t.Fatal("check removed the lock file of a crashed store")
+	}
+}

@@ -240,4 +240,19 @@ func TestReplayAndCompact(t *testing.T) {
 	if !strings.Contains(out, "G1") {
 		t.Fatalf("offsets lost by replay/compact:\n%s", out)
 	}
+	// RELIABILITY T30: meta/ and index/ lost entirely; replay rebuilds the
+	// queues and the index (offsets and configs are gone with meta/).
+	for _, d := range []string{"meta", "index"} {
+		if err := os.RemoveAll(filepath.Join(dir, d)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustRun(t, append([]string{"replay"}, small...)...)
+	if q := mustRun(t, "inspect", "queue", "T", "0", "--count", "1000", "--json", "--data", dir); q != queueBefore {
+		t.Fatal("queue rebuilt without meta/ differs")
+	}
+	if k := mustRun(t, "inspect", "key", "T", "shared", "--max", "1000", "--json", "--data", dir); k != keyBefore {
+		t.Fatal("key lookup rebuilt without index/ differs")
+	}
+	mustRun(t, "inspect", "check", "--data", dir)
 }
