@@ -1,0 +1,245 @@
+package engine
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/wharfmq/wharf/engine/commitlog"
+	"github.com/wharfmq/wharf/engine/queue"
+	"github.com/wharfmq/wharf/index"
+)
+
+// populate writes a store with several topics and queues, keys, tags, a
+// queue long enough to complete bloom blocks, and small segments; it
+// returns the number of records.
+func populate(t *testing.T, fs vfs.FS) int {
+	t.Helper()
+	s := openStore(t, testOptions(fs, commitlog.AsyncFlush))
+	n := 0
+	put := func(topic string, q int32, i int, tag string) {
+		if _, err := s.Put(newMsg(topic, q, i, tag)); err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	for i := 0; i < 300; i++ {
+		put("T", int32(i%3), i, []string{"", "A", "B"}[i%3])
+	}
+	for i := 0; i < queue.BlockSize+100; i++ {
+		tag := "common"
+		if i%50 == 0 {
+			tag = "rare"
+		}
+		put("B", 0, 1000+i, tag)
+	}
+	if err := s.CommitOffset("G", "T", 1, 17); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Meta().PutTopic("T", []byte(`{"queues":3}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WaitDispatched(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func checkStore(t *testing.T, fs vfs.FS) *CheckReport {
+	t.Helper()
+	rep, err := Check(CheckOptions{FS: fs, Dir: "data", IndexSamples: 100000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+func wantProblem(t *testing.T, rep *CheckReport, area, substr string) Problem {
+	t.Helper()
+	for _, p := range rep.Problems {
+		if p.Area == area && strings.Contains(p.Reason, substr) {
+			return p
+		}
+	}
+	t.Fatalf("no %s problem %q in %v", area, substr, rep.Problems)
+	return Problem{}
+}
+
+func TestCheckCleanStore(t *testing.T) {
+	fs := vfs.NewMem()
+	n := populate(t, fs)
+	rep := checkStore(t, fs)
+	if !rep.OK() {
+		t.Fatalf("problems in a clean store: %v", rep.Problems)
+	}
+	if rep.CommitLog.Records != int64(n) || rep.QueueEntries != int64(n) || rep.EntriesVerified != int64(n) ||
+		rep.Queues != 4 || rep.IndexProbes != n || rep.IndexMisses != 0 || rep.CommitLog.Segments < 4 {
+		t.Fatalf("report: %+v, commitlog %+v", rep, rep.CommitLog)
+	}
+	if rep.UncleanStop {
+		t.Fatal("clean stop reported unclean")
+	}
+	// Check leaves no lock file behind: the next Open sees a clean stop.
+	if _, err := fs.Stat("data/lock"); err == nil {
+		t.Fatal("lock file left behind")
+	}
+	// And it refuses to run beside an open store.
+	s := openStore(t, testOptions(fs, commitlog.AsyncFlush))
+	_, err := Check(CheckOptions{FS: fs, Dir: "data"})
+	s.Close()
+	if !errors.Is(err, ErrStoreInUse) {
+		t.Fatalf("check beside an open store: %v", err)
+	}
+	if _, err := Check(CheckOptions{FS: fs, Dir: "nothing"}); !errors.Is(err, ErrNoStore) {
+		t.Fatalf("check of an empty dir: %v", err)
+	}
+}
+
+func TestCheckFindsFlipAndDanglingEntry(t *testing.T) {
+	fs := vfs.NewMem()
+	n := populate(t, fs)
+	// Flip a bit in the body of the first record of the second segment.
+	seg := "data/commitlog/" + commitlog.SegmentName(64<<10)
+	f, err := fs.OpenReadWrite(seg, vfs.WriteCategoryUnspecified)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b [1]byte
+	f.ReadAt(b[:], 120)
+	b[0] ^= 0x10
+	f.WriteAt(b[:], 120)
+	f.Close()
+	rep := checkStore(t, fs)
+	p := wantProblem(t, rep, "commitlog", "CRC")
+	if p.Segment != commitlog.SegmentName(64<<10) || p.Offset != 64<<10 {
+		t.Fatalf("problem at the wrong place: %v", p)
+	}
+	q := wantProblem(t, rep, "queue", "points at a damaged record")
+	if q.Offset != 64<<10 {
+		t.Fatalf("queue problem: %v", q)
+	}
+	if rep.CommitLog.Records != int64(n-1) || rep.EntriesVerified != int64(n-1) {
+		t.Fatalf("records %d, verified entries %d, want %d", rep.CommitLog.Records, rep.EntriesVerified, n-1)
+	}
+}
+
+func TestCheckFindsQueueAndIndexDamage(t *testing.T) {
+	fs := vfs.NewMem()
+	populate(t, fs)
+	damageDerived(t, fs)
+	rep := checkStore(t, fs)
+	p := wantProblem(t, rep, "queue", "points at the record with queue offset 4")
+	if p.Topic != "T" || p.QueueID != 0 || p.QueueOffset != 3 {
+		t.Fatalf("problem: %v", p)
+	}
+	wantProblem(t, rep, "queue", "have no entry")
+	wantProblem(t, rep, "queue", "points at the record with queue offset 0")
+	wantProblem(t, rep, "queue", "records below the dispatch checkpoint have no matching entry")
+	wantProblem(t, rep, "index", "is not in the index")
+	if rep.IndexMisses == 0 || rep.IndexMisses >= rep.IndexProbes {
+		t.Fatalf("index misses %d of %d", rep.IndexMisses, rep.IndexProbes)
+	}
+}
+
+// damageDerived makes queue entry T/0@3 point at entry 4's record, adds an
+// entry two offsets past the end of T/1 (a hole), and drops the index's
+// entries past the middle of the log while it still claims to be complete.
+func damageDerived(t *testing.T, fs vfs.FS) {
+	t.Helper()
+	release, _, err := LockStore(fs, "data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	qdb, err := queue.Open(queue.Options{FS: fs, Dir: "data/meta"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Entry 3 of T/0 points at entry 4's record; an entry appears two
+	// offsets past the end of T/1, leaving a hole.
+	e4, _, _ := qdb.EntryAt("T", 0, 4)
+	st, _ := qdb.State("T", 1)
+	e0, _, _ := qdb.EntryAt("T", 1, 0)
+	bt := qdb.NewBatch()
+	if err := errors.Join(bt.Add("T", 0, 3, e4), bt.Add("T", 1, st.Max+1, e0)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bt.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	bt.Close()
+	if err := errors.Join(qdb.Flush(), qdb.Close()); err != nil {
+		t.Fatal(err)
+	}
+	// The index loses its entries past the middle of the log but claims
+	// to be complete.
+	idx, err := index.Open(index.Options{FS: fs, Dir: "data/index"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ckp := idx.Checkpoint()
+	if err := errors.Join(idx.TruncateFrom(ckp/2), idx.Sync(ckp), idx.Close(), release()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCheckAfterCrash: after a crash the bytes past the checkpoint of the
+// active segment may be torn; Check reports that as a note (recovery cuts
+// it), not as damage, while damage before the checkpoint stays a problem.
+func TestCheckAfterCrash(t *testing.T) {
+	fs := vfs.NewCrashableMem()
+	s := openStore(t, testOptions(fs, commitlog.SyncFlush))
+	for i := 0; i < 600; i++ {
+		if _, err := s.Put(newMsg("T", int32(i%2), i, "A")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.WaitDispatched(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	crashed := fs.CrashClone(vfs.CrashCloneCfg{})
+	s.Close()
+	end := s.CommitLog().End()
+	segSize := s.CommitLog().SegmentSize()
+	// Garbage after the end of the log in the active segment: a torn write.
+	last := "data/commitlog/" + commitlog.SegmentName(end-end%segSize)
+	f, err := crashed.OpenReadWrite(last, vfs.WriteCategoryUnspecified)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt([]byte("torn torn torn"), end%segSize+10)
+	f.Close()
+	if end < 2*segSize {
+		t.Fatalf("fixture has one segment (end %d)", end)
+	}
+	rep := checkStore(t, crashed)
+	if !rep.UncleanStop || rep.TornTail != 1 || !rep.OK() {
+		t.Fatalf("crashed store: unclean %v, torn %d, problems %v, notes %v", rep.UncleanStop, rep.TornTail, rep.Problems, rep.Notes)
+	}
+	// A flip in a sealed segment of the crashed store is damage, not a
+	// torn tail.
+	f, err = crashed.OpenReadWrite("data/commitlog/"+commitlog.SegmentName(0), vfs.WriteCategoryUnspecified)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b [1]byte
+	f.ReadAt(b[:], 100)
+	b[0] ^= 1
+	f.WriteAt(b[:], 100)
+	f.Close()
+	rep = checkStore(t, crashed)
+	if rep.TornTail != 1 || rep.OK() {
+		t.Fatalf("crashed store with a flip: torn %d, problems %v", rep.TornTail, rep.Problems)
+	}
+	if p := wantProblem(t, rep, "commitlog", "CRC"); p.Offset != 0 {
+		t.Fatalf("flip reported at %v", p)
+	}
+	// The lock file of the crash stays, so the next Open still knows.
+	if _, err := crashed.Stat("data/lock"); err != nil {
+		t.Fatal("check removed the lock file of a crashed store")
+	}
+}

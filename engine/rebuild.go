@@ -1,0 +1,132 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/wharfmq/wharf/engine/queue"
+)
+
+// RebuildReport says what Rebuild replayed.
+type RebuildReport struct {
+	// Records is the number of consume-queue entries rebuilt; Queues the
+	// number of queues.
+	Records int64 `json:"records"`
+	Queues  int   `json:"queues"`
+	// Bytes is the span of CommitLog replayed.
+	Bytes int64 `json:"bytes"`
+	// Replay is the time Open took to replay the log (with the CommitLog,
+	// Pebble and index opens, which are small beside it); Total includes
+	// the deletion and the final close.
+	Replay time.Duration `json:"replayNs"`
+	Total  time.Duration `json:"totalNs"`
+}
+
+// MBPerSec is the replay rate in MB (10^6 bytes) of CommitLog per second.
+func (r *RebuildReport) MBPerSec() float64 {
+	if r.Replay <= 0 {
+		return 0
+	}
+	return float64(r.Bytes) / 1e6 / r.Replay.Seconds()
+}
+
+// Rebuild rebuilds everything derived from the CommitLog of a store no
+// process has open (it takes the lock file; ErrStoreInUse otherwise): it
+// deletes the consume queues, tag blooms, queue states and the dispatch
+// checkpoint from Pebble (keeping consumer offsets and topic and group
+// configs) and the key index files, then opens the store, which replays the
+// whole CommitLog through the dispatcher, and closes it.
+//
+// It is crash-safe at every step: the queue and index checkpoints only go
+// down, and Open replays from the older of them, so an interrupted Rebuild
+// is finished by the next Open (of a broker or of Rebuild).
+func Rebuild(opts Options) (*RebuildReport, error) {
+	began := time.Now()
+	if err := opts.ensureDefaults(); err != nil {
+		return nil, err
+	}
+	opts.RetentionInterval = -1 // nothing may be removed while we measure
+	fs := opts.FS
+	release, _, err := LockStore(fs, opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	err = resetDerived(opts)
+	if rerr := release(); err == nil && rerr != nil {
+		err = fmt.Errorf("engine: rebuild: release lock: %w", rerr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	opened := time.Now()
+	s, err := Open(opts)
+	if err != nil {
+		return nil, fmt.Errorf("engine: rebuild: %w", err)
+	}
+	rep := &RebuildReport{Replay: time.Since(opened)}
+	rep.Bytes = s.DispatchedOffset() - s.cl.MinOffset()
+	for _, st := range s.qdb.Queues() {
+		rep.Records += st.Max - st.Min
+		rep.Queues++
+	}
+	if err := s.Close(); err != nil {
+		return rep, fmt.Errorf("engine: rebuild: close: %w", err)
+	}
+	rep.Total = time.Since(began)
+	s.log.Info("rebuilt consume queues and index from the CommitLog", "records", rep.Records, "bytes", rep.Bytes,
+		"replay", rep.Replay, "MBps", rep.MBPerSec())
+	return rep, nil
+}
+
+// resetDerived deletes the derived data. REQUIRES: the store lock held.
+func resetDerived(opts Options) error {
+	fs := opts.FS
+	qdb, err := queue.Open(queue.Options{FS: fs, Dir: fs.PathJoin(opts.Dir, "meta"), Logger: opts.Logger})
+	if err != nil {
+		return fmt.Errorf("engine: rebuild: %w", err)
+	}
+	err = qdb.ResetDerived()
+	if cerr := qdb.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("engine: rebuild: %w", err)
+	}
+	// The queue checkpoint is gone, so Open replays from the start. The
+	// index's checkpoint file goes first, durably: an index without one
+	// drops all its entries at open, so a crash between the removals below
+	// cannot leave an index that claims entries it lost.
+	idxDir := fs.PathJoin(opts.Dir, "index")
+	if _, err := fs.Stat(idxDir); err != nil {
+		return nil
+	}
+	if err := fs.Remove(fs.PathJoin(idxDir, "CHECKPOINT")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("engine: rebuild: remove the index checkpoint: %w", err)
+	}
+	if err := syncDir(fs, idxDir); err != nil {
+		return fmt.Errorf("engine: rebuild: %w", err)
+	}
+	if err := fs.RemoveAll(idxDir); err != nil {
+		return fmt.Errorf("engine: rebuild: remove the index: %w", err)
+	}
+	return syncDir(fs, opts.Dir)
+}
+
+func syncDir(fs vfs.FS, dir string) error {
+	d, err := fs.OpenDir(dir)
+	if err != nil {
+		return fmt.Errorf("open dir %s: %w", dir, err)
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("sync dir %s: %w", dir, err)
+	}
+	return nil
+}

@@ -1,0 +1,216 @@
+package engine
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"net/netip"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/wharfmq/wharf/engine/commitlog"
+	"github.com/wharfmq/wharf/engine/msg"
+	"github.com/wharfmq/wharf/engine/queue"
+)
+
+// derivedSnapshot is everything Rebuild must reproduce, and what it must
+// keep.
+type derivedSnapshot struct {
+	States  map[queue.Ref]queue.State
+	Entries map[string]queue.Entry // "topic/queue@offset"
+	Blooms  map[string][]byte      // "topic/queue#block"
+	Queries map[string][]int64     // "topic key" -> record offsets
+	Offsets map[string]map[queue.Ref]int64
+	Topics  map[string][]byte
+}
+
+func snapshot(t *testing.T, fs vfs.FS) derivedSnapshot {
+	t.Helper()
+	s := openStore(t, testOptions(fs, commitlog.AsyncFlush))
+	defer s.Close()
+	snap := derivedSnapshot{States: s.Meta().Queues(), Entries: map[string]queue.Entry{}, Blooms: map[string][]byte{}, Queries: map[string][]int64{}}
+	err := s.Meta().ScanAllEntries(func(ref queue.Ref, off int64, e queue.Entry) bool {
+		snap.Entries[fmt.Sprintf("%s/%d@%d", ref.Topic, ref.QueueID, off)] = e
+		return true
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ref, st := range snap.States {
+		for block := int64(0); block <= st.Max/queue.BlockSize; block++ {
+			b, err := s.Meta().Bloom(ref.Topic, ref.QueueID, block)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b != nil {
+				data, _ := b.MarshalBinary()
+				snap.Blooms[fmt.Sprintf("%s/%d#%d", ref.Topic, ref.QueueID, block)] = data
+			}
+		}
+	}
+	var keys []string
+	for i := 0; i < 300; i += 7 {
+		keys = append(keys, fmt.Sprintf("T k%d", i), fmt.Sprintf("T U%08d", i))
+	}
+	for i := 1000; i < 1000+queue.BlockSize+100; i += 97 {
+		keys = append(keys, fmt.Sprintf("B k%d", i), fmt.Sprintf("B U%08d", i))
+	}
+	keys = append(keys, "T shared", "B shared", "T nope")
+	for _, k := range keys {
+		var topic, key string
+		fmt.Sscan(k, &topic, &key)
+		recs, err := s.QueryByKey(topic, key, 100000, 0, time.Now().UnixMilli()+1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		offs := []int64{}
+		for _, r := range recs {
+			offs = append(offs, int64(be64(r[28:36])))
+		}
+		snap.Queries[k] = offs
+	}
+	if snap.Offsets, err = s.Meta().ConsumerOffsets(); err != nil {
+		t.Fatal(err)
+	}
+	if snap.Topics, err = s.Meta().Topics(); err != nil {
+		t.Fatal(err)
+	}
+	return snap
+}
+
+func be64(b []byte) uint64 {
+	var v uint64
+	for _, c := range b {
+		v = v<<8 | uint64(c)
+	}
+	return v
+}
+
+// TestRebuildEqualsOriginal is the replay half of RELIABILITY T7/T30: the
+// queues, blooms and key index rebuilt from the CommitLog equal the ones
+// the store built live, entry by entry, and offsets and configs survive.
+func TestRebuildEqualsOriginal(t *testing.T) {
+	fs := vfs.NewMem()
+	n := populate(t, fs)
+	before := snapshot(t, fs)
+	if len(before.Entries) != n || len(before.Blooms) == 0 || len(before.Queries["T shared"]) != 300 || len(before.Offsets) == 0 {
+		t.Fatalf("fixture: %d entries, %d blooms, %d shared hits, offsets %v", len(before.Entries), len(before.Blooms), len(before.Queries["T shared"]), before.Offsets)
+	}
+	// Damage the derived data, so the rebuild has something to repair.
+	damageDerived(t, fs)
+	if damaged := snapshot(t, fs); reflect.DeepEqual(before, damaged) {
+		t.Fatal("damage did not show")
+	}
+	opts := testOptions(fs, commitlog.AsyncFlush)
+	rep, err := Rebuild(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Records != int64(n) || rep.Queues != 4 || rep.Bytes <= 0 {
+		t.Fatalf("report: %+v", rep)
+	}
+	t.Logf("rebuilt %d records, %d bytes in %v (%.0f MB/s)", rep.Records, rep.Bytes, rep.Replay, rep.MBPerSec())
+	after := snapshot(t, fs)
+	if !reflect.DeepEqual(before, after) {
+		for k, e := range before.Entries {
+			if after.Entries[k] != e {
+				t.Errorf("entry %s: %+v, rebuilt %+v", k, e, after.Entries[k])
+			}
+		}
+		for k, q := range before.Queries {
+			if !reflect.DeepEqual(q, after.Queries[k]) {
+				t.Errorf("query %s: %v, rebuilt %v", k, q, after.Queries[k])
+			}
+		}
+		t.Fatalf("rebuilt derived data differs: states %v / %v, %d/%d entries, %d/%d blooms, offsets %v / %v",
+			before.States, after.States, len(before.Entries), len(after.Entries), len(before.Blooms), len(after.Blooms), before.Offsets, after.Offsets)
+	}
+	if rep := checkStore(t, fs); !rep.OK() {
+		t.Fatalf("check after rebuild: %v", rep.Problems)
+	}
+	// Rebuild refuses to run beside an open store.
+	s := openStore(t, opts)
+	_, err = Rebuild(opts)
+	s.Close()
+	if !errors.Is(err, ErrStoreInUse) {
+		t.Fatalf("rebuild beside an open store: %v", err)
+	}
+}
+
+// TestRebuildAfterInterruption: derived data reset but the rebuild never
+// ran (a crash right after the deletion): the next Open finishes it.
+func TestRebuildAfterInterruption(t *testing.T) {
+	fs := vfs.NewMem()
+	populate(t, fs)
+	before := snapshot(t, fs)
+	opts := testOptions(fs, commitlog.AsyncFlush)
+	if err := opts.ensureDefaults(); err != nil {
+		t.Fatal(err)
+	}
+	release, _, err := LockStore(fs, "data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := errors.Join(resetDerived(opts), release()); err != nil {
+		t.Fatal(err)
+	}
+	if after := snapshot(t, fs); !reflect.DeepEqual(before, after) {
+		t.Fatal("an Open after an interrupted rebuild did not restore the derived data")
+	}
+}
+
+var rebuildMB = flag.Int("rebuild-mb", 0, "size in MB of the on-disk store for TestRebuildThroughput (RELIABILITY T30: 1024); 0 skips it")
+
+// TestRebuildThroughput measures Rebuild and Check on a store of 1 KiB
+// messages written to a real directory (go test ./engine/ -run
+// TestRebuildThroughput -rebuild-mb=1024). The T30 goal is a replay of at
+// least 100 MB/s of CommitLog on the 2-core dev box.
+func TestRebuildThroughput(t *testing.T) {
+	if *rebuildMB <= 0 {
+		t.Skip("set -rebuild-mb to run")
+	}
+	dir := t.TempDir()
+	opts := Options{Dir: dir, SegmentSize: 128 << 20, FlushMode: commitlog.AsyncFlush, RetentionInterval: -1,
+		Prewrite: commitlog.PrewriteOff, StoreHost: netip.MustParseAddrPort("127.0.0.1:10911")}
+	s := openStore(t, opts)
+	body := bytes.Repeat([]byte("0123456789abcdef"), 64)
+	batch := make([]*msg.Message, 32)
+	began := time.Now()
+	n := 0
+	for s.CommitLog().End() < int64(*rebuildMB)<<20 {
+		topic, q := fmt.Sprintf("Topic%d", n%4), int32(n/4%8)
+		for i := range batch {
+			batch[i] = &msg.Message{Topic: topic, QueueID: q, Body: body, BornTimestamp: time.Now().UnixMilli(),
+				BornHost:   netip.MustParseAddrPort("10.0.0.1:40000"),
+				Properties: fmt.Sprintf("UNIQ_KEY\x010A00000100009C40%016X\x02KEYS\x01order-%d\x02TAGS\x01tag%d\x02WAIT\x01true", n+i, n+i, (n+i)%8)}
+		}
+		if _, err := s.PutBatch(batch); err != nil {
+			t.Fatal(err)
+		}
+		n += len(batch)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("wrote %d messages in %v", n, time.Since(began))
+	rep, err := Rebuild(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("rebuild: %d records, %d bytes in %v: %.0f MB/s (total %v)", rep.Records, rep.Bytes, rep.Replay, rep.MBPerSec(), rep.Total)
+	if rep.Records != int64(n) {
+		t.Fatalf("rebuilt %d records, want %d", rep.Records, n)
+	}
+	crep, err := Check(CheckOptions{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !crep.OK() {
+		t.Fatalf("check: %v", crep.Problems)
+	}
+	t.Logf("check: commitlog scan %d bytes in %v (%.0f MB/s); whole check (queues, %d index probes) %v",
+		crep.CommitLog.BytesScanned, crep.CommitLog.Duration, crep.CommitLog.MBPerSec(), crep.IndexProbes, crep.Duration)
+}
