@@ -57,7 +57,7 @@ func Open(opts Options) (s *Store, err error) {
 	}
 	defer func() {
 		if err != nil {
-			s.closeParts()
+			s.closeParts(true)
 		}
 	}()
 	if statErr == nil {
@@ -161,11 +161,17 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.closing)
 		s.wg.Wait()
-		err = s.closeParts()
+		err = s.closeParts(false)
 		if err == nil {
+			// Remove the file while still holding its lock: unlocking
+			// first would let another process lock a file about to
+			// vanish, and a third then open the store beside it.
 			if rerr := s.opts.FS.Remove(s.opts.FS.PathJoin(s.opts.Dir, "lock")); rerr != nil {
 				err = fmt.Errorf("engine: remove lock: %w", rerr)
 			}
+		}
+		if lerr := s.lock.Close(); err == nil && lerr != nil {
+			err = fmt.Errorf("engine: release lock: %w", lerr)
 		}
 		if err == nil {
 			s.log.Info("store closed cleanly", "dir", s.opts.Dir)
@@ -174,8 +180,9 @@ func (s *Store) Close() error {
 	return err
 }
 
-// closeParts closes what Open opened, in dependency order.
-func (s *Store) closeParts() error {
+// closeParts closes what Open opened, in dependency order, and the lock
+// too when releaseLock is set.
+func (s *Store) closeParts(releaseLock bool) error {
 	var errs []error
 	if s.disp != nil && s.cl != nil {
 		// Let the dispatcher see every appended record before it stops.
@@ -196,7 +203,7 @@ func (s *Store) closeParts() error {
 		}
 		errs = append(errs, s.qdb.Close())
 	}
-	if s.lock != nil {
+	if releaseLock && s.lock != nil {
 		errs = append(errs, s.lock.Close())
 	}
 	return errors.Join(errs...)
