@@ -10,7 +10,7 @@ COUNT   ?= 6
 
 help:
 	@echo "make run       start wharf standalone (name server 127.0.0.1:9876, broker 127.0.0.1:10911, data in $(DATA))"
-	@echo "make test      vet + all tests + race tests of the storage and protocol packages (what CI runs)"
+	@echo "make test      vet + all tests (invariants on) + race tests of the storage and protocol packages (what CI runs)"
 	@echo "make testrace  every package under the race detector"
 	@echo "make bench     Go benchmarks, $(COUNT) runs each, into bench-new.txt for benchstat"
 	@echo "make fuzz      each fuzz target for FUZZTIME (default 30s)"
@@ -24,9 +24,11 @@ build:
 run: build
 	./bin/wharf standalone --data $(DATA)
 
+# The main pass runs with the invariants tag (engine/invariants: expensive
+# self-checks that panic); the race pass runs without it, as production builds.
 test:
 	$(GO) vet $(PKGS)
-	$(GO) test -timeout 20m $(PKGS)
+	$(GO) test -tags invariants -timeout 20m $(PKGS)
 	$(GO) test -race -short -timeout 20m $(RACE)
 
 testrace:

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"github.com/wharfmq/wharf/engine/invariants"
 	"strings"
 	"testing"
 	"time"
@@ -137,8 +138,10 @@ func TestCheckFindsQueueAndIndexDamage(t *testing.T) {
 	if p.Topic != "T" || p.QueueID != 0 || p.QueueOffset != 3 {
 		t.Fatalf("problem: %v", p)
 	}
-	wantProblem(t, rep, "queue", "have no entry")
-	wantProblem(t, rep, "queue", "points at the record with queue offset 0")
+	if !invariants.Enabled {
+		wantProblem(t, rep, "queue", "have no entry")
+		wantProblem(t, rep, "queue", "points at the record with queue offset 0")
+	}
 	wantProblem(t, rep, "queue", "records below the dispatch checkpoint have no matching entry")
 	wantProblem(t, rep, "index", "is not in the index")
 	if rep.IndexMisses == 0 || rep.IndexMisses >= rep.IndexProbes {
@@ -165,8 +168,15 @@ func damageDerived(t *testing.T, fs vfs.FS) {
 	st, _ := qdb.State("T", 1)
 	e0, _, _ := qdb.EntryAt("T", 1, 0)
 	bt := qdb.NewBatch()
-	if err := errors.Join(bt.Add("T", 0, 3, e4), bt.Add("T", 1, st.Max+1, e0)); err != nil {
+	if err := bt.Add("T", 0, 3, e4); err != nil {
 		t.Fatal(err)
+	}
+	// Invariants builds refuse a hole at once (the pass without the tag
+	// checks that Check finds it).
+	if !invariants.Enabled {
+		if err := bt.Add("T", 1, st.Max+1, e0); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if _, err := bt.Commit(); err != nil {
 		t.Fatal(err)

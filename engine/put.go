@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"github.com/wharfmq/wharf/engine/invariants"
 	"sync"
 	"time"
 
@@ -44,7 +45,13 @@ func (s *Store) PutBatch(ms []*msg.Message) (PutResult, error) {
 		return PutResult{}, err
 	}
 	bp := encodeBuf.Get().(*[]byte)
-	defer encodeBuf.Put(bp)
+	defer func() {
+		if invariants.Enabled {
+			// The log copied the records: nothing may read them now.
+			invariants.Poison((*bp)[:cap(*bp)])
+		}
+		encodeBuf.Put(bp)
+	}()
 	buf := (*bp)[:0]
 	ref := queue.Ref{Topic: ms[0].Topic, QueueID: ms[0].QueueID}
 	for _, m := range ms {

@@ -3,6 +3,7 @@ package commitlog
 import (
 	"errors"
 	"fmt"
+	"github.com/wharfmq/wharf/engine/invariants"
 	"io"
 	"runtime"
 	"slices"
@@ -235,6 +236,11 @@ func (c *CommitLog) AppendNoWait(recs []byte, patch func(phys int64, rec []byte)
 	start := len(c.mu.buf)
 	if c.mapped {
 		stored = c.mu.active.mem[off : off+n]
+		if invariants.Enabled {
+			for i, b := range stored {
+				invariants.Check(b == 0, "mapped segment %s not zero at %d before an append", c.mu.active, off+int64(i))
+			}
+		}
 		copy(stored, recs)
 	} else {
 		c.mu.buf = append(c.mu.buf, recs...)
@@ -326,7 +332,10 @@ func (c *CommitLog) rollLocked(off int64) error {
 		msg.AppendBlank(old.mem[off:off], blank)
 		// The blank is in the page cache; the sealed segment's dirty
 		// pages stay there after unmapping, and syncRange covers them.
-		c.written.Store(old.base + c.segSize)
+		// (appended before written: synced <= written <= appended at
+		// every instant.)
+		c.appended.Store(nextBase)
+		c.written.Store(nextBase)
 		if err := old.unmap(); err != nil {
 			c.opts.Logger.Warn("unmapping a sealed segment failed", "err", err)
 		}
@@ -340,6 +349,7 @@ func (c *CommitLog) rollLocked(off int64) error {
 	c.segMu.Unlock()
 	c.mu.active = seg
 	c.mu.pos = nextBase
+	c.appended.Store(nextBase)
 	c.startPrewrite()
 	return nil
 }

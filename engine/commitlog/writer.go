@@ -2,6 +2,7 @@ package commitlog
 
 import (
 	"fmt"
+	"github.com/wharfmq/wharf/engine/invariants"
 	"time"
 )
 
@@ -117,6 +118,10 @@ func (c *CommitLog) flush(forceSync bool) bool {
 		if wrote, ok = c.writePending(); !ok {
 			return false
 		}
+	}
+	if invariants.Enabled {
+		s, w, a := c.synced.Load(), c.written.Load(), c.appended.Load()
+		invariants.Check(s <= w && (w <= a || a == 0), "marks out of order: synced %d written %d appended %d", s, w, a)
 	}
 	synced := false
 	if from, target := c.synced.Load(), c.written.Load(); (c.opts.FlushMode == SyncFlush || forceSync) && from < target {

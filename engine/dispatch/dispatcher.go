@@ -17,6 +17,7 @@ package dispatch
 import (
 	"errors"
 	"fmt"
+	"github.com/wharfmq/wharf/engine/invariants"
 	"io"
 	"log/slog"
 	"sync"
@@ -246,6 +247,10 @@ func (d *Dispatcher) commit() error {
 	pos := d.it.Pos()
 	if d.batch.Len() == 0 && pos == d.Pos() {
 		return nil
+	}
+	if invariants.Enabled {
+		invariants.Check(pos <= d.opts.Log.Readable(), "dispatch checkpoint %d past the readable end %d of the log", pos, d.opts.Log.Readable())
+		invariants.Check(pos >= d.Pos(), "dispatch checkpoint goes back from %d to %d", d.Pos(), pos)
 	}
 	if err := d.batch.SetCheckpoint(pos); err != nil {
 		return err

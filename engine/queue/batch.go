@@ -2,6 +2,7 @@ package queue
 
 import (
 	"fmt"
+	"github.com/wharfmq/wharf/engine/invariants"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/wharfmq/wharf/index"
@@ -33,6 +34,9 @@ func (b *Batch) Add(topic string, queueID int32, offset int64, e Entry) error {
 	}
 	if offset < 0 {
 		return fmt.Errorf("queue: %s/%d: negative offset %d", topic, queueID, offset)
+	}
+	if invariants.Enabled {
+		invariants.Check(offset <= st.Max || st.Max == 0, "consume queue %s/%d: offset %d leaves a hole after max %d", topic, queueID, offset, st.Max)
 	}
 	if offset > st.Max && st.Max != 0 {
 		// Offsets are assigned densely at append; a hole means the log and
