@@ -26,12 +26,13 @@ type Handler func(ctx context.Context, conn *Conn, req *Command) *Command
 // ErrConnClosed is returned for writes and invokes on a closed connection.
 var ErrConnClosed = errors.New("remoting: connection closed")
 
-// Connection buffer sizes. Bodies up to inlineBodyMax are copied next to
-// the header and sent with one write; larger ones go out with writev.
+// Connection buffer sizes. Bodies up to copyBodyMax are copied next to
+// their header into the combined write buffer; larger ones go out in
+// place with writev. A write buffer larger than keepWriteBuf is not kept.
 const (
 	readBufferSize = 16 << 10
-	inlineBodyMax  = 4 << 10
-	keepWriteBuf   = 64 << 10
+	copyBodyMax    = 64 << 10
+	keepWriteBuf   = 256 << 10
 )
 
 var (
@@ -104,8 +105,15 @@ type Conn struct {
 	once     sync.Once
 	inflight atomic.Int64 // handler goroutines running
 
-	wmu  sync.Mutex // serializes frames on the socket
-	wbuf []byte     // REQUIRES: wmu
+	// Writes combine: a writer appends its frame to pend and, unless
+	// another goroutine is already writing, writes pend itself until it is
+	// empty. Frames queued while a write is in the kernel leave in the next
+	// single write, so pipelined responses share system calls.
+	wmu     sync.Mutex
+	wcond   sync.Cond // signalled when writing turns false; L is &wmu
+	writing bool      // a goroutine is writing; REQUIRES: wmu
+	pend    []byte    // frames waiting for the writer; REQUIRES: wmu
+	spare   []byte    // the writer's last buffer, reused; REQUIRES: wmu
 
 	mu struct {
 		sync.Mutex
@@ -126,6 +134,7 @@ func newConn(ep *endpoint, nc net.Conn) *Conn {
 	}
 	c.ctx, c.cancel = context.WithCancel(ep.ctx)
 	c.mu.pending = make(map[int32]chan *Command)
+	c.wcond.L = &c.wmu
 	return c
 }
 
@@ -195,7 +204,10 @@ func (c *Conn) isClosed() bool {
 
 // WriteCommand sends cmd as it is, after filling an empty Language and a
 // zero Version with the owner's settings. A failed write closes the
-// connection, because a partial frame leaves the stream unusable.
+// connection, because a partial frame leaves the stream unusable. Frames
+// with small bodies are copied and may go out after WriteCommand returns,
+// in one write with others; an error then closes the connection, which
+// fails pending invokes.
 func (c *Conn) WriteCommand(cmd *Command) error {
 	if cmd.Language == "" {
 		cmd.Language = c.ep.language
@@ -204,32 +216,73 @@ func (c *Conn) WriteCommand(cmd *Command) error {
 		cmd.Version = c.ep.version
 	}
 	c.wmu.Lock()
-	defer c.wmu.Unlock()
 	if c.isClosed() {
+		c.wmu.Unlock()
 		return ErrConnClosed
 	}
-	buf, err := appendFramePrefix(c.wbuf[:0], cmd)
+	var body []byte // a large body, written from where it is
+	if len(cmd.Body) > copyBodyMax {
+		// Keep frames in order: wait for the writer, then write what is
+		// queued, this header and the body in one writev.
+		for c.writing {
+			c.wcond.Wait()
+		}
+		body = cmd.Body
+	}
+	pend, err := appendFramePrefix(c.pend, cmd)
 	if err != nil {
+		c.wmu.Unlock()
 		return fmt.Errorf("remoting: encode %v: %w", cmd, err)
 	}
-	if c.ep.writeTimeout > 0 {
-		_ = c.nc.SetWriteDeadline(time.Now().Add(c.ep.writeTimeout))
+	if body == nil {
+		pend = append(pend, cmd.Body...)
 	}
-	if len(cmd.Body) <= inlineBodyMax {
-		buf = append(buf, cmd.Body...)
-		_, err = c.nc.Write(buf)
-	} else {
-		bufs := net.Buffers{buf, cmd.Body}
-		_, err = bufs.WriteTo(c.nc)
+	c.pend = pend
+	if c.writing {
+		// The writer picks it up after its current write.
+		c.wmu.Unlock()
+		return nil
 	}
-	if cap(buf) <= keepWriteBuf {
-		c.wbuf = buf[:0]
-	} else {
-		c.wbuf = nil // do not pin a large buffer to an idle connection
-	}
+	c.writing = true
+	err = c.writeLoop(body)
+	c.writing = false
+	c.wcond.Broadcast()
+	c.wmu.Unlock()
 	if err != nil {
 		c.closeConn()
 		return fmt.Errorf("remoting: write to %s: %w", c.remote, err)
+	}
+	return nil
+}
+
+// writeLoop writes pend (and body after it, the first time) until nothing
+// is queued.
+// REQUIRES: c.wmu held and c.writing set; it drops c.wmu around writes.
+func (c *Conn) writeLoop(body []byte) error {
+	for len(c.pend) > 0 || body != nil {
+		buf := c.pend
+		c.pend = c.spare[:0]
+		c.spare = nil
+		c.wmu.Unlock()
+		if c.ep.writeTimeout > 0 {
+			_ = c.nc.SetWriteDeadline(time.Now().Add(c.ep.writeTimeout))
+		}
+		var err error
+		if body != nil {
+			bufs := net.Buffers{buf, body}
+			_, err = bufs.WriteTo(c.nc)
+			body = nil
+		} else {
+			_, err = c.nc.Write(buf)
+		}
+		c.wmu.Lock()
+		if cap(buf) <= keepWriteBuf {
+			c.spare = buf[:0]
+		}
+		if err != nil {
+			c.pend = c.pend[:0]
+			return err
+		}
 	}
 	return nil
 }
