@@ -14,5 +14,10 @@ func NewRoot() *cobra.Command {
 		SilenceErrors: false,
 	}
 	root.AddCommand(newNamesrv(), newBroker(), newStandalone(), newInspect(), newReplay(), newCompact(), newBench())
+	for _, c := range root.Commands() {
+		if c.Name() == "broker" || c.Name() == "standalone" || c.Name() == "namesrv" {
+			addProfileFlag(c)
+		}
+	}
 	return root
 }
