@@ -109,9 +109,14 @@ type Conn struct {
 	// another goroutine is already writing, writes pend itself until it is
 	// empty. Frames queued while a write is in the kernel leave in the next
 	// single write, so pipelined responses share system calls.
-	wmu     sync.Mutex
-	wcond   sync.Cond // signalled when writing turns false; L is &wmu
-	writing bool      // a goroutine is writing; REQUIRES: wmu
+	//
+	// While the reader has requests in its buffer (readerBusy), frames
+	// wait: the reader writes them itself just before it blocks on the
+	// socket, so replies to a pipelined burst leave in one write.
+	wmu        sync.Mutex
+	wcond      sync.Cond // signalled when writing turns false; L is &wmu
+	writing    bool      // a goroutine is writing; REQUIRES: wmu
+	readerBusy bool      // the reader is working through buffered input; REQUIRES: wmu
 	pend    []byte    // frames waiting for the writer; REQUIRES: wmu
 	spare   []byte    // the writer's last buffer, reused; REQUIRES: wmu
 
@@ -238,8 +243,9 @@ func (c *Conn) WriteCommand(cmd *Command) error {
 		pend = append(pend, cmd.Body...)
 	}
 	c.pend = pend
-	if c.writing {
-		// The writer picks it up after its current write.
+	if body == nil && (c.writing || c.readerBusy) {
+		// The writer picks it up after its current write, or the
+		// reader before it next waits for input.
 		c.wmu.Unlock()
 		return nil
 	}
@@ -253,6 +259,35 @@ func (c *Conn) WriteCommand(cmd *Command) error {
 		return fmt.Errorf("remoting: write to %s: %w", c.remote, err)
 	}
 	return nil
+}
+
+// idleFlusher is the reader's view of the socket: before each read that
+// may block it writes the frames queued while the reader was busy.
+type idleFlusher struct{ c *Conn }
+
+func (r idleFlusher) Read(p []byte) (int, error) {
+	c := r.c
+	c.wmu.Lock()
+	c.readerBusy = false
+	var err error
+	if len(c.pend) > 0 && !c.writing {
+		c.writing = true
+		err = c.writeLoop(nil)
+		c.writing = false
+		c.wcond.Broadcast()
+	}
+	c.wmu.Unlock()
+	if err != nil {
+		c.closeConn()
+		return 0, fmt.Errorf("remoting: write to %s: %w", c.remote, err)
+	}
+	n, err := c.nc.Read(p)
+	if n > 0 {
+		c.wmu.Lock()
+		c.readerBusy = true
+		c.wmu.Unlock()
+	}
+	return n, err
 }
 
 // writeLoop writes pend (and body after it, the first time) until nothing
@@ -366,7 +401,7 @@ func (c *Conn) readLoop() (err error) {
 			err = fmt.Errorf("remoting: reader panic: %v", r)
 		}
 	}()
-	fr := NewFrameReader(bufio.NewReaderSize(c.nc, readBufferSize))
+	fr := NewFrameReader(bufio.NewReaderSize(idleFlusher{c}, readBufferSize))
 	for {
 		if c.ep.idleTimeout > 0 {
 			_ = c.nc.SetReadDeadline(time.Now().Add(c.ep.idleTimeout))
