@@ -117,8 +117,8 @@ type Conn struct {
 	wcond      sync.Cond // signalled when writing turns false; L is &wmu
 	writing    bool      // a goroutine is writing; REQUIRES: wmu
 	readerBusy bool      // the reader is working through buffered input; REQUIRES: wmu
-	pend    []byte    // frames waiting for the writer; REQUIRES: wmu
-	spare   []byte    // the writer's last buffer, reused; REQUIRES: wmu
+	pend       []byte    // frames waiting for the writer; REQUIRES: wmu
+	spare      []byte    // the writer's last buffer, reused; REQUIRES: wmu
 
 	mu struct {
 		sync.Mutex
