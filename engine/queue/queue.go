@@ -82,7 +82,11 @@ func Open(opts Options) (*DB, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	po := &pebble.Options{FS: opts.FS, Logger: pebbleLogger{opts.Logger}}
+	// Every message adds a queue entry: with Pebble's 4 MiB default the
+	// memtable flushes about twice a second at 150k msgs/s and compaction
+	// took ~18 % of a put+dispatch profile; 16 MiB flushes a quarter as
+	// often for at most 32 MiB of memtables.
+	po := &pebble.Options{FS: opts.FS, Logger: pebbleLogger{opts.Logger}, MemTableSize: 16 << 20}
 	db, err := pebble.Open(opts.Dir, po)
 	if err != nil {
 		return nil, fmt.Errorf("queue: open pebble at %s: %w", opts.Dir, err)
