@@ -13,6 +13,6 @@ func NewRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: false,
 	}
-	root.AddCommand(newNamesrv(), newBroker(), newStandalone(), newBench())
+	root.AddCommand(newNamesrv(), newBroker(), newStandalone(), newBench(), newAdmin())
 	return root
 }
