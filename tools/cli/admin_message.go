@@ -76,12 +76,17 @@ func printMessages(cmd *cobra.Command, f *adminFlags, ms []admin.Message, bodyBy
 	views := make([]messageView, len(ms))
 	for i := range ms {
 		m := &ms[i]
-		total := len(m.Body)
 		b, err := m.BodyPrefix(max(bodyBytes, 0))
+		var p string
 		if m.Compressed {
-			total = -1 // the inflated size is not known without inflating all
+			// The inflated size is unknown without inflating it all.
+			p = preview(b, len(b))
+			if len(b) == bodyBytes {
+				p += fmt.Sprintf(" ... (first %d bytes inflated)", len(b))
+			}
+		} else {
+			p = preview(b, len(m.Body))
 		}
-		p := preview(b, total)
 		if err != nil {
 			p = fmt.Sprintf("(%v) %s", err, p)
 		}
