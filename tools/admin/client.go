@@ -51,6 +51,7 @@ type ServerError struct {
 	Remark string
 }
 
+// Error says which request to which server failed and how.
 func (e *ServerError) Error() string {
 	return fmt.Sprintf("%s to %s: code %d: %s", e.Op, e.Addr, e.Code, e.Remark)
 }

@@ -154,6 +154,7 @@ func (p *proc) kill() { p.cmd.Process.Kill(); <-p.exited }
 // mem is one /proc/PID/status sample, in KiB.
 type mem struct{ rss, anon, file, hwm int64 }
 
+// String renders the sample in MiB.
 func (m mem) String() string {
 	return fmt.Sprintf("RSS %s (anon %s, file %s), peak %s", mib(m.rss), mib(m.anon), mib(m.file), mib(m.hwm))
 }
