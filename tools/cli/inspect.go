@@ -611,15 +611,6 @@ func toStates(m map[queue.Ref]int64) map[queue.Ref]queue.State {
 	return out
 }
 
-func sortedKeys(m map[string][]byte) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
-}
-
 // rawDocs keeps config documents that are JSON as JSON in the output.
 func rawDocs(m map[string][]byte) map[string]any {
 	out := make(map[string]any, len(m))

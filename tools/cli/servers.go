@@ -2,10 +2,12 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -13,35 +15,57 @@ import (
 	"github.com/wharfmq/wharf/nameserver"
 )
 
+// Default addresses of `wharf standalone` (and the name server's default).
+const (
+	defaultNamesrvListen = "127.0.0.1:9876"
+	defaultBrokerListen  = "127.0.0.1:10911"
+)
+
 func logger() *slog.Logger { return slog.New(slog.NewTextHandler(os.Stderr, nil)) }
 
-// waitSignal blocks until SIGINT or SIGTERM.
-func waitSignal() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	<-ctx.Done()
+// signalContext is cmd's context ended by SIGINT or SIGTERM. It is taken
+// before anything starts, so a signal during startup also stops cleanly
+// instead of killing the process with its data half open.
+func signalContext(cmd *cobra.Command) (context.Context, context.CancelFunc) {
+	ctx := cmd.Context()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 }
 
 func newNamesrv() *cobra.Command {
-	listen := "127.0.0.1:9876"
+	listen := defaultNamesrvListen
 	cmd := &cobra.Command{
 		Use:   "namesrv",
 		Short: "run a name server",
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ns, err := nameserver.New(nameserver.Options{Listen: listen, Logger: logger()})
+			ctx, stop := signalContext(cmd)
+			defer stop()
+			ns, err := startNamesrv(listen)
 			if err != nil {
 				return err
 			}
-			if err := ns.Start(); err != nil {
-				return err
-			}
-			slog.Info("name server serving", "addr", ns.Addr())
-			waitSignal()
+			<-ctx.Done()
 			return ns.Close()
 		},
 	}
 	cmd.Flags().StringVar(&listen, "listen", listen, "address to listen on")
 	return cmd
+}
+
+func startNamesrv(listen string) (*nameserver.Server, error) {
+	ns, err := nameserver.New(nameserver.Options{Listen: listen, Logger: logger()})
+	if err != nil {
+		return nil, fmt.Errorf("name server: %w", err)
+	}
+	if err := ns.Start(); err != nil {
+		ns.Close()
+		return nil, fmt.Errorf("name server on %s: %w", listen, err)
+	}
+	logger().Info("name server serving", "addr", ns.Addr())
+	return ns, nil
 }
 
 // brokerFlags are the flags broker and standalone share.
@@ -53,15 +77,16 @@ func (f *brokerFlags) addConfigFlag(cmd *cobra.Command) {
 	cmd.Flags().StringVarP(&f.conf, "config", "c", "", "broker.conf (RocketMQ property names)")
 }
 
-func (f *brokerFlags) config() (broker.Config, error) {
-	cfg := broker.DefaultConfig()
-	if f.conf != "" {
-		c, err := broker.LoadConfig(f.conf, logger())
-		if err != nil {
-			return cfg, err
-		}
-		cfg = c
+// load reads the config file, if any, without the flag overrides.
+func (f *brokerFlags) load() (broker.Config, error) {
+	if f.conf == "" {
+		return broker.DefaultConfig(), nil
 	}
+	return broker.LoadConfig(f.conf, logger())
+}
+
+// apply sets the flags that were given over cfg and validates it.
+func (f *brokerFlags) apply(cfg broker.Config) (broker.Config, error) {
 	if f.namesrv != "" {
 		cfg.NamesrvAddr = f.namesrv
 	}
@@ -74,8 +99,8 @@ func (f *brokerFlags) config() (broker.Config, error) {
 	return cfg, cfg.Validate()
 }
 
-// serveBroker runs a broker until SIGINT or SIGTERM.
-func serveBroker(cfg broker.Config) error {
+// serveBroker runs a broker until ctx ends.
+func serveBroker(ctx context.Context, cfg broker.Config) error {
 	b, err := broker.New(cfg, broker.WithLogger(logger()))
 	if err != nil {
 		return err
@@ -84,8 +109,8 @@ func serveBroker(cfg broker.Config) error {
 		b.Close()
 		return err
 	}
-	slog.Info("broker serving", "addr", b.Addr(), "data", cfg.StorePathRootDir)
-	waitSignal()
+	logger().Info("broker serving", "addr", b.Addr(), "data", cfg.StorePathRootDir)
+	<-ctx.Done()
 	return b.Close()
 }
 
@@ -94,12 +119,18 @@ func newBroker() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "broker",
 		Short: "run a broker",
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := f.config()
+			ctx, stop := signalContext(cmd)
+			defer stop()
+			cfg, err := f.load()
 			if err != nil {
 				return err
 			}
-			return serveBroker(cfg)
+			if cfg, err = f.apply(cfg); err != nil {
+				return err
+			}
+			return serveBroker(ctx, cfg)
 		},
 	}
 	f.addConfigFlag(cmd)
@@ -110,28 +141,46 @@ func newBroker() *cobra.Command {
 }
 
 func newStandalone() *cobra.Command {
-	f := &brokerFlags{data: "./wharf-data", listen: "127.0.0.1:10911"}
+	f := &brokerFlags{data: "./wharf-data"}
+	nsListen := defaultNamesrvListen
 	cmd := &cobra.Command{
 		Use:   "standalone",
-		Short: "run a name server (127.0.0.1:9876) and a broker (127.0.0.1:10911) in one process",
+		Short: "run a name server and a broker in one process (127.0.0.1:9876 and 127.0.0.1:10911 by default)",
+		Long: `Run a name server and a broker in one process. The broker registers with
+the embedded name server only (a namesrvAddr in broker.conf is ignored).
+Without --listen the broker listens on 127.0.0.1 at broker.conf's listenPort
+(10911 by default). SIGINT or SIGTERM stop the broker, then the name server.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ns, err := nameserver.New(nameserver.Options{Listen: "127.0.0.1:9876", Logger: logger()})
+			ctx, stop := signalContext(cmd)
+			defer stop()
+			cfg, err := f.load()
 			if err != nil {
 				return err
 			}
-			if err := ns.Start(); err != nil {
-				return fmt.Errorf("name server: %w", err)
+			if f.listen == "" {
+				// Loopback only unless asked: standalone is for one machine.
+				f.listen = defaultBrokerListen
+				if f.conf != "" {
+					f.listen = "127.0.0.1:" + strconv.Itoa(cfg.ListenPort)
+				}
 			}
-			defer ns.Close()
+			ns, err := startNamesrv(nsListen)
+			if err != nil {
+				return err
+			}
 			f.namesrv = ns.Addr()
-			cfg, err := f.config()
-			if err != nil {
-				return err
+			if cfg, err = f.apply(cfg); err != nil {
+				return errors.Join(err, ns.Close())
 			}
-			return serveBroker(cfg)
+			// The broker first: it unregisters from the name server.
+			err = serveBroker(ctx, cfg)
+			return errors.Join(err, ns.Close())
 		},
 	}
 	f.addConfigFlag(cmd)
-	cmd.Flags().StringVar(&f.data, "data", f.data, "data directory")
+	cmd.Flags().StringVar(&f.data, "data", f.data, "data directory (storePathRootDir)")
+	cmd.Flags().StringVar(&f.listen, "listen", "", "broker address (default "+defaultBrokerListen+", or 127.0.0.1:listenPort with -c)")
+	cmd.Flags().StringVar(&nsListen, "namesrv-listen", nsListen, "name server address")
 	return cmd
 }

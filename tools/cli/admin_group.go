@@ -1,0 +1,95 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+	"github.com/wharfmq/wharf/tools/admin"
+)
+
+func newAdminGroup(f *adminFlags) *cobra.Command {
+	cmd := &cobra.Command{Use: "group", Short: "consumer groups and their progress"}
+	cmd.AddCommand(newGroupList(f), newGroupProgress(f))
+	return cmd
+}
+
+func newGroupList(f *adminFlags) *cobra.Command {
+	var broker, cluster string
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "list the subscription groups of every master, a cluster's masters (-c) or one broker (-b) (GET_ALL_SUBSCRIPTIONGROUP_CONFIG)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if broker != "" && cluster != "" {
+				return fmt.Errorf("give -b or -c, not both")
+			}
+			return f.run(cmd, func(ctx context.Context, c *admin.Client) error {
+				byBroker, err := c.Groups(ctx, broker, cluster)
+				if err != nil {
+					return err
+				}
+				type row struct {
+					Broker string `json:"broker"`
+					admin.GroupConfig
+				}
+				var rows []row
+				for _, a := range sortedKeys(byBroker) {
+					for _, g := range sortedKeys(byBroker[a]) {
+						rows = append(rows, row{a, byBroker[a][g]})
+					}
+				}
+				return f.print(cmd, rows, func(w *tabwriter.Writer) {
+					fmt.Fprintln(w, "GROUP\tBROKER\tCONSUME\tBROADCAST\tFROM MIN\tRETRY QUEUES\tRETRY MAX")
+					for _, r := range rows {
+						fmt.Fprintf(w, "%s\t%s\t%t\t%t\t%t\t%d\t%d\n", r.GroupName, r.Broker, r.ConsumeEnable, r.ConsumeBroadcastEnable,
+							r.ConsumeFromMinEnable, r.RetryQueueNums, r.RetryMaxTimes)
+					}
+				})
+			})
+		},
+	}
+	cmd.Flags().StringVarP(&broker, "broker", "b", "", "broker address")
+	cmd.Flags().StringVarP(&cluster, "cluster", "c", "", "cluster name")
+	return cmd
+}
+
+func newGroupProgress(f *adminFlags) *cobra.Command {
+	var broker, topic string
+	cmd := &cobra.Command{
+		Use:   "progress GROUP",
+		Short: "show a group's consumer offsets against the max offsets, and the lag, per queue (QUERY_CONSUMER_OFFSET, GET_MAX_OFFSET)",
+		Long: `Show a consumer group's committed offset, the broker's max offset and the
+lag of every queue. With --topic, every queue of that topic. Without it,
+every topic where the group has an offset above 0, and its retry topic:
+the broker does not report subscriptions, so a topic the group has not
+consumed from yet is only shown with --topic. CONSUMER OFFSET "-" means
+the group has no offset there; its lag is what the queue holds.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return f.run(cmd, func(ctx context.Context, c *admin.Client) error {
+				rows, err := c.GroupProgress(ctx, args[0], topic, broker)
+				if err != nil {
+					return err
+				}
+				return f.print(cmd, rows, func(w *tabwriter.Writer) {
+					fmt.Fprintln(w, "TOPIC\tBROKER\tADDR\tQUEUE\tBROKER OFFSET\tCONSUMER OFFSET\tLAG")
+					var lag int64
+					for _, r := range rows {
+						lag += r.Lag
+						co := "-"
+						if r.ConsumerOffset >= 0 {
+							co = fmt.Sprint(r.ConsumerOffset)
+						}
+						fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%s\t%d\n", r.Topic, dash(r.BrokerName), r.Addr, r.QueueID, r.BrokerOffset, co, r.Lag)
+					}
+					fmt.Fprintf(w, "total\t\t\t%d queues\t\t\t%d\n", len(rows), lag)
+				})
+			})
+		},
+	}
+	cmd.Flags().StringVarP(&topic, "topic", "t", "", "only this topic")
+	cmd.Flags().StringVarP(&broker, "broker", "b", "", "ask this broker only")
+	return cmd
+}

@@ -1,0 +1,190 @@
+package cli
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// execEnv makes the test binary run the wharf command line with its
+// arguments instead of the tests, so the servers can be tested as a real
+// process receiving real signals without building bin/wharf.
+const execEnv = "WHARF_CLI_TEST_EXEC"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(execEnv) == "1" {
+		root := NewRoot()
+		root.SetArgs(os.Args[1:])
+		if err := root.Execute(); err != nil {
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// wharfProc is `wharf ARGS` run as a child process.
+type wharfProc struct {
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	logs strings.Builder
+	// lines receives each stderr line until stderr closes.
+	lines chan string
+	done  chan struct{} // closed when stderr is drained
+}
+
+func startWharf(t *testing.T, args ...string) *wharfProc {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), execEnv+"=1")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &wharfProc{cmd: cmd, lines: make(chan string, 1024), done: make(chan struct{})}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer close(p.done)
+		defer close(p.lines)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			p.mu.Lock()
+			p.logs.WriteString(sc.Text() + "\n")
+			p.mu.Unlock()
+			select {
+			case p.lines <- sc.Text():
+			default: // nobody waits for lines any more
+			}
+		}
+		io.Copy(io.Discard, stderr)
+	}()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	return p
+}
+
+func (p *wharfProc) log() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.logs.String()
+}
+
+// addrOf waits (at most d) for a log line containing msg and returns its
+// addr= field.
+func (p *wharfProc) addrOf(t *testing.T, msg string, d time.Duration) string {
+	t.Helper()
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
+		select {
+		case line, ok := <-p.lines:
+			if !ok {
+				t.Fatalf("wharf exited before logging %q:\n%s", msg, p.log())
+			}
+			if !strings.Contains(line, msg) {
+				continue
+			}
+			for f := range strings.FieldsSeq(line) {
+				if a, ok := strings.CutPrefix(f, "addr="); ok {
+					return a
+				}
+			}
+			t.Fatalf("no addr= in %q", line)
+		case <-timer.C:
+			t.Fatalf("no %q logged within %v:\n%s", msg, d, p.log())
+		}
+	}
+}
+
+// stop sends sig and waits (at most 20 s) for the exit status.
+func (p *wharfProc) stop(t *testing.T, sig os.Signal) error {
+	t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { <-p.done; exited <- p.cmd.Wait() }()
+	select {
+	case err := <-exited:
+		return err
+	case <-time.After(20 * time.Second):
+		p.cmd.Process.Kill()
+		t.Fatalf("wharf did not exit within 20 s of %v:\n%s", sig, p.log())
+		return nil
+	}
+}
+
+// TestStandaloneFlagsAndSignals runs `wharf standalone` on ports the kernel
+// picks, checks the broker registered with the embedded name server and
+// answers admin requests, and that SIGTERM and SIGINT stop both cleanly
+// (exit 0, store closed, broker unregistered) and the data reopens.
+func TestStandaloneFlagsAndSignals(t *testing.T) {
+	data := t.TempDir()
+	for i, sig := range []os.Signal{syscall.SIGTERM, os.Interrupt} {
+		p := startWharf(t, "standalone", "--data", data, "--listen", "127.0.0.1:0", "--namesrv-listen", "127.0.0.1:0")
+		nsAddr := p.addrOf(t, "name server serving", 20*time.Second)
+		bAddr := p.addrOf(t, "broker serving", 20*time.Second)
+		if nsAddr == "127.0.0.1:9876" || bAddr == "127.0.0.1:10911" || !strings.HasPrefix(bAddr, "127.0.0.1:") {
+			t.Fatalf("listen flags ignored: name server %s, broker %s", nsAddr, bAddr)
+		}
+		run := func(args ...string) (string, error) { return adminAt(nsAddr, args...) }
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			out, err := run("cluster", "list")
+			if err == nil && strings.Contains(out, bAddr) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("broker %s not registered with %s: %v %s", bAddr, nsAddr, err, out)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if i > 0 { // the first run stopped cleanly and its topic survived
+			if !strings.Contains(p.log(), "cleanLastStop=true") {
+				t.Fatalf("the store does not report a clean last stop:\n%s", p.log())
+			}
+			if out, err := run("topic", "status", "SigT", "-b", bAddr); err != nil || !strings.Contains(out, "2 queues") {
+				t.Fatalf("topic of the first run after restart: %v\n%s", err, out)
+			}
+		}
+		if out, err := run("topic", "create", "SigT", "-q", "2"); err != nil {
+			t.Fatalf("create: %v %s", err, out)
+		}
+		if err := p.stop(t, sig); err != nil {
+			t.Fatalf("exit after %v: %v\n%s", sig, err, p.log())
+		}
+		logs := p.log()
+		for _, want := range []string{"store closed cleanly", "broker stopped", "name server stopped"} {
+			if !strings.Contains(logs, want) {
+				t.Fatalf("after %v the log lacks %q:\n%s", sig, want, logs)
+			}
+		}
+		if _, err := run("cluster", "list"); err == nil {
+			t.Fatalf("name server %s still answers after %v", nsAddr, sig)
+		}
+	}
+}
+
+// TestAdminExitStatus runs the real process: an admin error exits 1.
+func TestAdminExitStatus(t *testing.T) {
+	p := startWharf(t, "admin", "-n", "127.0.0.1:1", "--timeout", "2s", "topic", "list")
+	<-p.done
+	err := p.cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(p.log(), "unreachable") {
+		t.Fatalf("exit %v, stderr %q", err, p.log())
+	}
+}
