@@ -283,7 +283,7 @@ func TestScanBounds(t *testing.T) {
 	fill(t, d, "T", []int32{0, 1}, 0, 100, -1)
 	fill(t, d, "T1", []int32{0}, 0, 100, -1)
 	cases := []struct {
-		from, to  int64
+		from, to int64
 		first, n int64
 	}{
 		{0, 100, 0, 100}, {10, 20, 10, 10}, {99, 100, 99, 1}, {100, 200, 0, 0},
