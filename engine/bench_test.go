@@ -118,23 +118,25 @@ func BenchmarkGet32(b *testing.B) {
 // for lagDuration while a sampler records (Readable end - dispatched
 // position) every 10 ms. It reports the maximum and final lag in bytes and
 // records, the mean lag of the first and last thirds of the run (growth
-// means the dispatcher falls behind), and the append rate.
+// means the dispatcher falls behind), and the append rate. rate=0 appends
+// flat out; rate=N paces the writers to N msgs/s in total (about what the
+// broker sustains end to end), to see whether dispatch keeps pace there.
 //
 //	go test -run '^$' -bench DispatchLag -benchtime 1x ./engine/
 func BenchmarkDispatchLag(b *testing.B) {
 	const lagDuration = 5 * time.Second
 	for _, c := range []struct {
-		writers, batch int
-	}{{4, 1}, {4, 32}} {
-		b.Run(fmt.Sprintf("writers=%d/batch=%d", c.writers, c.batch), func(b *testing.B) {
+		writers, batch, rate int
+	}{{4, 1, 0}, {4, 32, 0}, {4, 1, 60_000}, {4, 32, 100_000}} {
+		b.Run(fmt.Sprintf("writers=%d/batch=%d/rate=%d", c.writers, c.batch, c.rate), func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				lagRun(b, c.writers, c.batch, lagDuration)
+				lagRun(b, c.writers, c.batch, c.rate, lagDuration)
 			}
 		})
 	}
 }
 
-func lagRun(b *testing.B, writers, batchSize int, dur time.Duration) {
+func lagRun(b *testing.B, writers, batchSize, rate int, dur time.Duration) {
 	s := openStore(b, benchOptions(vfs.Default, b.TempDir(), commitlog.AsyncFlush))
 	defer s.Close()
 	cl := s.CommitLog()
@@ -150,11 +152,15 @@ func lagRun(b *testing.B, writers, batchSize int, dur time.Duration) {
 			defer wg.Done()
 			batch := make([]*msg.Message, batchSize)
 			for i := 0; !stop.Load() && time.Since(began) < 2*dur; i++ {
-				for j := range batch {
-					batch[j] = benchMsg("T", int32(w*2+j%2), i*batchSize+j, "A")
-					if batchSize > 1 {
-						batch[j].QueueID = int32(w * 2)
+				if rate > 0 {
+					// Pace: this writer's share of rate, sleeping until due.
+					due := began.Add(time.Duration(float64(i*batchSize*writers) / float64(rate) * float64(time.Second)))
+					if d := time.Until(due); d > 0 {
+						time.Sleep(d)
 					}
+				}
+				for j := range batch {
+					batch[j] = benchMsg("T", int32(w), i*batchSize+j, "A")
 				}
 				if _, err := s.PutBatch(batch); err != nil {
 					werr.Store(err)
@@ -201,7 +207,7 @@ func lagRun(b *testing.B, writers, batchSize int, dur time.Duration) {
 	b.ReportMetric(first/float64(recSize), "lag1st3rd-recs")
 	b.ReportMetric(last/float64(recSize), "lag3rd3rd-recs")
 	b.ReportMetric(float64(drain.Microseconds()), "drain-µs")
-	b.Logf("%d writers, batch %d: %d msgs in %v (%.0f msgs/s); lag max %d B (%d recs), final %d B, mean first third %.0f B, last third %.0f B; drain %v; %d samples",
-		writers, batchSize, msgs.Load(), elapsed.Round(time.Millisecond), float64(msgs.Load())/elapsed.Seconds(),
+	b.Logf("%d writers, batch %d, rate %d: %d msgs in %v (%.0f msgs/s); lag max %d B (%d recs), final %d B, mean first third %.0f B, last third %.0f B; drain %v; %d samples",
+		writers, batchSize, rate, msgs.Load(), elapsed.Round(time.Millisecond), float64(msgs.Load())/elapsed.Seconds(),
 		maxLag, maxLag/recSize, final, first, last, drain, len(samples))
 }
