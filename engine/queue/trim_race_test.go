@@ -116,3 +116,47 @@ func TestTrimBelowDuringOpenBatch(t *testing.T) {
 		t.Errorf("state %+v, want {100 201}: Min went back below the trimmed entries", st)
 	}
 }
+
+// TestDeleteQueuesConcurrentWithDispatch: the broker deletes a topic's
+// queues (admin DELETE_TOPIC) while the dispatcher keeps writing batches
+// (messages still arriving for it, and for other topics). DeleteQueues deletes from the dispatcher-owned partial-block
+// map under d.mu, but the dispatcher reads and writes that map without any
+// lock: a data race (under -race this test fails; without it, Go may abort
+// with "concurrent map read and map write").
+func TestDeleteQueuesConcurrentWithDispatch(t *testing.T) {
+	d := openDB(t, vfs.NewMem())
+	defer d.Close()
+	done := make(chan error, 1)
+	var deletes atomic.Int64
+	var dispatching atomic.Bool
+	dispatching.Store(true)
+	go func() { // the dispatcher, until the admin has deleted a while
+		defer dispatching.Store(false)
+		b := d.NewBatch()
+		defer b.Close()
+		for off := int64(0); off < 200_000 && (off < 3000 || deletes.Load() < 200); off++ {
+			topic := []string{"A", "B"}[off%2]
+			if err := b.Add(topic, int32(off%4), off/4, entryFor(0, off)); err != nil {
+				done <- err
+				return
+			}
+			if off%10 == 9 {
+				if _, err := b.Commit(); err != nil {
+					done <- err
+					return
+				}
+			}
+		}
+		done <- nil
+	}()
+	// The admin deletes topic B, again and again, while dispatch runs.
+	for i := 0; i < 100_000 && (i < 200 || dispatching.Load()); i++ {
+		if err := d.DeleteQueues("B"); err != nil {
+			t.Fatal(err)
+		}
+		deletes.Add(1)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
