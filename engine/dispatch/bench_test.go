@@ -1,6 +1,7 @@
 package dispatch
 
 import (
+	"flag"
 	"fmt"
 	"net/netip"
 	"os"
@@ -15,6 +16,9 @@ import (
 	"github.com/wharfmq/wharf/index"
 )
 
+// dispatchRecords sizes BenchmarkDispatch's CommitLog (1 KiB records).
+var dispatchRecords = flag.Int("dispatch-records", 200_000, "records BenchmarkDispatch dispatches per iteration")
+
 // BenchmarkDispatch times CatchUp over records already in the CommitLog
 // (OS file system, page cache warm): 1 KiB messages over 8 queues, each with
 // a unique key, one key and a tag, as the Go client sends them. Each
@@ -23,8 +27,9 @@ import (
 //
 //	go test -run '^$' -bench Dispatch -benchtime 3x ./engine/dispatch/
 //	go test -run '^$' -bench Dispatch -benchtime 3x -cpuprofile cpu.out ./engine/dispatch/
+//	go test -run '^$' -bench Dispatch -benchtime 1x ./engine/dispatch/ -args -dispatch-records=1000000
 func BenchmarkDispatch(b *testing.B) {
-	const records = 200_000
+	records := *dispatchRecords
 	dir := b.TempDir()
 	cl, err := commitlog.Open(commitlog.Options{Dir: filepath.Join(dir, "cl"), SegmentSize: 256 << 20, FlushMode: commitlog.AsyncFlush})
 	if err != nil {
@@ -91,7 +96,7 @@ func BenchmarkDispatch(b *testing.B) {
 			b.Fatalf("dispatched to %d of %d", d.Pos(), logBytes)
 		}
 		b.ReportMetric(float64(records)/el.Seconds(), "entries/s")
-		b.ReportMetric(float64(el.Nanoseconds())/records, "ns/entry")
+		b.ReportMetric(float64(el.Nanoseconds())/float64(records), "ns/entry")
 		if err := d.Close(); err != nil {
 			b.Fatal(err)
 		}
