@@ -159,6 +159,9 @@ func (d *Dispatcher) loop() {
 			return
 		}
 		if err := d.run(); err != nil {
+			// Let go of the queue writer lock: retention and topic
+			// deletion must not wait for a batch that never commits.
+			d.batch.Discard()
 			d.mu.Lock()
 			d.err = err
 			d.cond.Broadcast()

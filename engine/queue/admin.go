@@ -13,6 +13,8 @@ import (
 // next dispatcher replays the CommitLog from its start. Offline tools only:
 // no dispatcher may be running.
 func (d *DB) ResetDerived() error {
+	d.wmu.Lock()
+	defer d.wmu.Unlock()
 	b := d.db.NewBatch()
 	defer b.Close()
 	for _, p := range []byte{prefixEntry, prefixBloom, prefixState} {

@@ -17,6 +17,33 @@ type Batch struct {
 	touched map[Ref]State
 	kbuf    []byte
 	vbuf    []byte
+	locked  bool // holds d.wmu, from the first write to Commit or Discard
+}
+
+// lock takes the DB's writer lock for the rest of this batch.
+func (b *Batch) lock() {
+	if !b.locked {
+		b.d.wmu.Lock()
+		b.locked = true
+	}
+}
+
+func (b *Batch) unlock() {
+	if b.locked {
+		b.locked = false
+		b.d.wmu.Unlock()
+	}
+}
+
+// Discard drops what the batch holds and releases the writer lock; the
+// Batch can be reused. The dispatcher calls it when it stops on an error.
+func (b *Batch) Discard() {
+	if b.locked {
+		b.d.partial = map[Ref]*partialBlock{} // unknown what the batch tracked
+	}
+	b.b.Reset()
+	b.touched = map[Ref]State{}
+	b.unlock()
 }
 
 // NewBatch starts a batch.
@@ -27,6 +54,7 @@ func (d *DB) NewBatch() *Batch {
 // Add writes the entry at offset. Rewriting an offset already stored (replay
 // after a crash) is harmless; its value is the same.
 func (b *Batch) Add(topic string, queueID int32, offset int64, e Entry) error {
+	b.lock()
 	ref := Ref{topic, queueID}
 	st, ok := b.touched[ref]
 	if !ok {
@@ -110,6 +138,7 @@ func (b *Batch) addTag(ref Ref, offset, code int64) error {
 // SetCheckpoint records the CommitLog offset the batch brings the
 // dispatcher to.
 func (b *Batch) SetCheckpoint(phys int64) error {
+	b.lock()
 	return b.b.Set(checkpointKey, be.AppendUint64(nil, uint64(phys)), nil)
 }
 
@@ -119,6 +148,7 @@ func (b *Batch) Len() int { return int(b.b.Count()) }
 // Commit writes the batch without fsync, publishes the new queue states and
 // returns the queues it touched. The Batch can be reused after Commit.
 func (b *Batch) Commit() (map[Ref]State, error) {
+	defer b.unlock()
 	for ref, st := range b.touched {
 		v := be.AppendUint64(be.AppendUint64(nil, uint64(st.Min)), uint64(st.Max))
 		if err := b.b.Set(stateKey(nil, ref.Topic, ref.QueueID), v, nil); err != nil {
@@ -140,5 +170,9 @@ func (b *Batch) Commit() (map[Ref]State, error) {
 	return touched, nil
 }
 
-// Close releases the batch.
-func (b *Batch) Close() error { return b.b.Close() }
+// Close releases the batch (and the writer lock, if an uncommitted batch
+// still holds it).
+func (b *Batch) Close() error {
+	b.unlock()
+	return b.b.Close()
+}

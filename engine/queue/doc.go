@@ -12,7 +12,7 @@
 //	consumer offset       'o' group 0x00 topic 0x00 queueID(4) -> offset(8)
 //	topic config          't' topic -> JSON
 //	group config          'g' group -> JSON
-//	dispatch checkpoint   'c' "dispatch" -> phys(8)
+//	dispatch checkpoint   'c' 'd' -> phys(8)
 //
 // maxOffset is the next queue offset (the number of entries ever written);
 // minOffset the first one still kept. Entries, states, blooms and the

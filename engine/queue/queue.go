@@ -58,7 +58,14 @@ type DB struct {
 	mu     sync.RWMutex
 	states map[Ref]State
 
-	// Dispatcher-owned: the tag codes of each queue's incomplete block.
+	// wmu serializes the writers of derived data: a Batch from its first
+	// write to its Commit (or Discard/Close), TrimBelow, DeleteQueues and
+	// TruncateFrom. Each of them reads queue states and writes them back,
+	// so they must not interleave: retention racing a dispatch batch moved
+	// a queue's Max (or Min) backwards.
+	wmu sync.Mutex
+
+	// The tag codes of each queue's incomplete block. REQUIRES: wmu.
 	partial map[Ref]*partialBlock
 
 	bloomMu    sync.Mutex

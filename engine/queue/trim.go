@@ -11,6 +11,8 @@ import (
 // Derived data may lag the CommitLog but never lead it (RELIABILITY rule 4).
 // It returns how many entries it dropped.
 func (d *DB) TruncateFrom(phys int64) (int, error) {
+	d.wmu.Lock()
+	defer d.wmu.Unlock()
 	dropped := 0
 	b := d.db.NewBatch()
 	defer b.Close()
@@ -71,6 +73,8 @@ func (d *DB) TruncateFrom(phys int64) (int, error) {
 // TrimBelow drops, in every queue, the entries that point below phys (the
 // CommitLog segments there were removed) and advances the queue's Min.
 func (d *DB) TrimBelow(phys int64) error {
+	d.wmu.Lock()
+	defer d.wmu.Unlock()
 	b := d.db.NewBatch()
 	defer b.Close()
 	newStates := map[Ref]State{}
@@ -119,6 +123,8 @@ func (d *DB) TrimBelow(phys int64) error {
 
 // DeleteQueues removes every entry, bloom and state of a topic.
 func (d *DB) DeleteQueues(topic string) error {
+	d.wmu.Lock()
+	defer d.wmu.Unlock()
 	b := d.db.NewBatch()
 	defer b.Close()
 	var removed []Ref

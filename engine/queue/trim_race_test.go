@@ -69,15 +69,23 @@ func TestTrimBelowConcurrentWithDispatch(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("TrimBelow never read an sstable block")
 	}
-	// The dispatcher commits 10 more entries while TrimBelow is searching.
-	fill(t, d, "T", []int32{0}, n, n+10, -1)
-	if st, _ := d.State("T", 0); st.Max != n+10 {
-		t.Fatalf("after the batch: %+v", st)
+	// The dispatcher tries to commit 10 more entries while TrimBelow is
+	// searching: the writer lock makes it wait for TrimBelow.
+	filled := make(chan struct{})
+	go func() {
+		defer close(filled)
+		fill(t, d, "T", []int32{0}, n, n+10, -1)
+	}()
+	select {
+	case <-filled:
+		t.Fatal("a batch committed while TrimBelow was between reading and writing queue states")
+	case <-time.After(50 * time.Millisecond):
 	}
 	close(release)
 	if err := <-trimmed; err != nil {
 		t.Fatal(err)
 	}
+	<-filled
 	if st, _ := d.State("T", 0); st != (State{100, n + 10}) {
 		t.Errorf("state after TrimBelow raced a batch: %+v, want {100 %d} (Max went back: the batch's entries are invisible)", st, n+10)
 	}
@@ -106,10 +114,17 @@ func TestTrimBelowDuringOpenBatch(t *testing.T) {
 	if err := b.Add("T", 0, 200, entryFor(0, 200)); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.TrimBelow(100 * 1000); err != nil { // retention goroutine
-		t.Fatal(err)
+	trimmed := make(chan error, 1)
+	go func() { trimmed <- d.TrimBelow(100 * 1000) }() // retention goroutine
+	select {
+	case err := <-trimmed:
+		t.Fatalf("TrimBelow ran (%v) while a batch held states it had read", err)
+	case <-time.After(50 * time.Millisecond):
 	}
 	if _, err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-trimmed; err != nil {
 		t.Fatal(err)
 	}
 	if st, _ := d.State("T", 0); st != (State{100, 201}) {
