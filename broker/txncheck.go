@@ -303,7 +303,13 @@ func (t *txnService) checkOne(off, phys int64) (bool, *txnCheck) {
 		ref = r.StoreTimestamp
 	}
 	age := time.Duration(now-ref) * time.Millisecond
-	if times >= t.checkMax || age > t.b.cfg.FileReservedTime {
+	if age < 0 {
+		// The broker's clock went back: check now rather than hold up
+		// the queue (as Java).
+		age = t.timeout
+	}
+	tooOld := t.b.cfg.FileReservedTime > 0 && age > t.b.cfg.FileReservedTime
+	if times >= t.checkMax || tooOld {
 		opOff, err := t.discard(&r, o, times)
 		if err != nil {
 			t.log.Error("discarding a half message failed; retrying next pass", "offset", off, "err", err)
