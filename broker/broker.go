@@ -47,6 +47,7 @@ type Broker struct {
 	locks   *lockManager
 	hold    *pullHold
 	sched   *scheduler
+	txn     *txnService
 	offsets *offsetCache
 	reg     *registrar
 
@@ -125,6 +126,7 @@ func New(cfg Config, opts ...Option) (b *Broker, err error) {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
 	b.sched.store = b.store
+	b.txn = newTxnService(b)
 	if b.topics, err = newTopicManager(b.store.Meta(), b.log); err != nil {
 		return nil, err
 	}
@@ -185,6 +187,7 @@ func (b *Broker) registerProcessors() {
 		remoting.CodeQueryMessage:                  b.handleQueryMessage,
 		remoting.CodeViewMessageByID:               b.handleViewMessage,
 		remoting.CodeConsumerSendMsgBack:           b.handleConsumerSendMsgBack,
+		remoting.CodeEndTransaction:                b.handleEndTransaction,
 	} {
 		b.srv.Handle(code, h)
 	}
@@ -258,6 +261,7 @@ func (b *Broker) Start() error {
 	}()
 	b.reg.start()
 	b.sched.start()
+	b.txn.start()
 	b.log.Info("broker started", "addr", b.addr, "cluster", b.cfg.BrokerClusterName,
 		"namesrv", b.cfg.NamesrvAddr, "store", b.cfg.StorePathRootDir, "flush", b.cfg.FlushDiskType)
 	return nil
@@ -297,6 +301,7 @@ func (b *Broker) Close() error {
 	b.srv.Close()
 	b.wg.Wait()
 	b.sched.stop()
+	b.txn.stop()
 	err := b.store.Close()
 	b.log.Info("broker stopped", "addr", b.addr)
 	return err

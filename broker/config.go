@@ -61,6 +61,20 @@ type Config struct {
 	// MessageDelayLevel lists the delay of each level, 1 first
 	// (messageDelayLevel, DefaultMessageDelayLevel); units ms, s, m, h, d.
 	MessageDelayLevel string
+
+	// TransactionTimeOut is how old a half message must be before its
+	// first check-back (transactionTimeOut (ms), 6 s).
+	TransactionTimeOut time.Duration
+	// TransactionCheckInterval is the period of the check-back scan
+	// (transactionCheckInterval (ms), 60 s).
+	TransactionCheckInterval time.Duration
+	// TransactionCheckMax is the number of check-backs after which a half
+	// message is moved to TRANS_CHECK_MAX_TIME_TOPIC
+	// (transactionCheckMax, 15).
+	TransactionCheckMax int
+	// RejectTransactionMessage refuses TRAN_MSG sends with 16
+	// (rejectTransactionMessage, false).
+	RejectTransactionMessage bool
 }
 
 // DefaultConfig returns RocketMQ 4.9.8's defaults.
@@ -87,6 +101,9 @@ func DefaultConfig() Config {
 		TraceOn:                     true,
 		RegionID:                    "DefaultRegion",
 		MessageDelayLevel:           DefaultMessageDelayLevel,
+		TransactionTimeOut:          DefaultTransactionTimeOut,
+		TransactionCheckInterval:    DefaultTransactionCheckInterval,
+		TransactionCheckMax:         DefaultTransactionCheckMax,
 	}
 }
 
@@ -113,6 +130,12 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("broker: storePathRootDir is empty")
 	case c.Listen == "" && (c.ListenPort < 0 || c.ListenPort > 65535):
 		return fmt.Errorf("broker: listenPort %d out of range", c.ListenPort)
+	case c.TransactionTimeOut < 0:
+		return fmt.Errorf("broker: transactionTimeOut %v is negative", c.TransactionTimeOut)
+	case c.TransactionCheckInterval < time.Millisecond:
+		return fmt.Errorf("broker: transactionCheckInterval %v: want at least 1 ms", c.TransactionCheckInterval)
+	case c.TransactionCheckMax < 1:
+		return fmt.Errorf("broker: transactionCheckMax %d: want at least 1", c.TransactionCheckMax)
 	}
 	if _, err := ParseDelayLevels(c.MessageDelayLevel); err != nil {
 		return fmt.Errorf("broker: messageDelayLevel: %w", err)
@@ -174,6 +197,13 @@ var configKeys = map[string]func(c *Config, v string) error{
 	"shortPollingTimeMills":    msSetter(func(c *Config) *time.Duration { return &c.ShortPollingTimeMills }, time.Millisecond),
 	"traceOn":                  boolSetter(func(c *Config) *bool { return &c.TraceOn }),
 	"regionId":                 func(c *Config, v string) error { c.RegionID = v; return nil },
+	"transactionTimeOut":       msSetter(func(c *Config) *time.Duration { return &c.TransactionTimeOut }, time.Millisecond),
+	"transactionCheckInterval": msSetter(func(c *Config) *time.Duration { return &c.TransactionCheckInterval }, time.Millisecond),
+	"transactionCheckMax": func(c *Config, v string) (err error) {
+		c.TransactionCheckMax, err = strconv.Atoi(v)
+		return
+	},
+	"rejectTransactionMessage": boolSetter(func(c *Config) *bool { return &c.RejectTransactionMessage }),
 	"messageDelayLevel": func(c *Config, v string) error {
 		_, err := ParseDelayLevels(v)
 		c.MessageDelayLevel = v

@@ -13,8 +13,11 @@
 //	17/21/201/215 topic and group admin                admin.go
 //	12/33 QUERY_MESSAGE, VIEW_MESSAGE_BY_ID            query.go
 //	36 CONSUMER_SEND_MSG_BACK (retry, dead letters)    sendback.go
+//	37 END_TRANSACTION                                 transaction.go
 //
-// Delayed messages (DELAY property) are delivered by schedule.go.
+// Delayed messages (DELAY property) are delivered by schedule.go;
+// transaction check-backs (CHECK_TRANSACTION_STATE, 39) are sent by
+// txncheck.go.
 //
 // The broker sends REGISTER_BROKER (103) to every name server at start,
 // every registerNameServerPeriod and at once after any topic change, and
@@ -50,8 +53,6 @@
 //     OFFSET_FOUND_NULL (a hole) is answered at once, never held.
 //   - Queue locks (orderly consumers) live 60 s and are also released at
 //     once when the holding connection closes.
-//   - Transactional (TRAN_MSG) sends are refused with 16 NO_PERMISSION until
-//     transactions are implemented.
 //   - Only a master (brokerId 0) is supported.
 //
 // # Retries and dead letters
@@ -117,4 +118,73 @@
 // per level) are delivered again: delivery is at-least-once, and consumers
 // see a duplicate with the same UNIQ_KEY (MsgId). Delayed messages older
 // than fileReservedTime are removed by retention like any other.
+//
+// # Transactional messages
+//
+// As in RocketMQ 4.x. A single message sent with TRAN_MSG=true (the Go
+// TransactionProducer also sets PGROUP and the prepared sysFlag bit) is
+// stored as a half message: topic RMQ_SYS_TRANS_HALF_TOPIC (1 queue,
+// created on first use), queue 0, its real topic and queue in REAL_TOPIC and
+// REAL_QID, the sysFlag transaction bits cleared. It is dispatched to the
+// half topic's queue only, so no consumer of the real topic sees it. The
+// answer is a normal SEND_OK: msgId the half's offset id, queueId the
+// requested queue, queueOffset the half-queue offset; the producer sends
+// both back in END_TRANSACTION (commitLogOffset, tranStateTableOffset).
+// rejectTransactionMessage=true refuses such sends with 16; a batch with
+// TRAN_MSG is refused with 13. A half message is never delayed or routed to
+// a DLQ; DELAY applies to the committed message, from the commit on.
+//
+// END_TRANSACTION (37) reads the record at commitLogOffset and checks it is
+// a half message, that its PGROUP equals producerGroup and its queue offset
+// equals tranStateTableOffset (1 with Java's remarks otherwise; missing or
+// malformed fields, a commitOrRollback other than 0, 8, 12, an offset that
+// does not start a record: 1 with a remark; a oneway request is never
+// answered). Commit (8) stores the message in its real topic and queue:
+// same body, flag, born time and host, properties minus REAL_TOPIC/REAL_QID
+// (TRAN_MSG, PGROUP and UNIQ_KEY stay, so the Go consumer sets
+// TransactionId), sysFlag transaction bits = commit,
+// preparedTransactionOffset = the half's CommitLog offset. Commit and
+// rollback (12) then write an op record to RMQ_SYS_TRANS_OP_HALF_TOPIC:
+// tag "d", body the half-queue offset (as Java), plus
+// TRAN_PREPARED_QUEUE_OFFSET = the transaction's first half. Unknown (0)
+// does nothing. Ending is idempotent per transaction: a repeated or
+// contrary END for any half of a transaction already ended answers 0 with
+// the remark "transaction already ended" and stores nothing (Java would
+// deliver a second commit twice).
+//
+// Check-back. Every transactionCheckInterval (60 s) one goroutine reads the
+// half queue from its stored progress up to the end seen at the start of
+// the pass. A half whose transaction ended is skipped. One born less than
+// transactionTimeOut (6 s) ago stops the pass, unless its
+// CHECK_IMMUNITY_TIME_IN_SECONDS is longer: then it is copied unchanged to
+// the back of the queue until that time has passed (Java does the same). A
+// half checked transactionCheckMax (15) times already, or older than
+// fileReservedTime, is copied to TRANS_CHECK_MAX_TIME_TOPIC (1 queue) and
+// gets an op record: it is never delivered nor checked again. Otherwise the
+// half is copied to the back of the half queue with
+// TRANSACTION_CHECK_TIMES + 1 and TRAN_PREPARED_QUEUE_OFFSET = its first
+// half, and CHECK_TRANSACTION_STATE (39) is sent oneway to the producer of
+// group PGROUP whose heartbeat is the latest: header
+// tranStateTableOffset/commitLogOffset of the copy, msgId and transactionId
+// = UNIQ_KEY, offsetMsgId; body the copy encoded as a stored record with
+// topic and queue set back to the real ones. Without a live producer the
+// check is lost (logged) and the next pass asks again, counting it. The
+// producer's END_TRANSACTION names the copy. Note that the Go client only
+// heartbeats a broker it has sent to, 1 s after start and then every 30 s:
+// a producer that starts after the broker restarted is asked only once it
+// sent something and heartbeated.
+//
+// State and restarts. The broker keeps in memory, per transaction that was
+// checked or ended while one of its halves is still ahead of the progress,
+// its newest half and its op record. The progress, half-queue and op-queue
+// offsets, is stored as the consumer offsets of the reserved group
+// "wharf:transaction", after every pass and on Close; the half offset only
+// once everything written before it (copies, ops, committed messages) is
+// synced to disk. At start the state is rebuilt from the halves and ops
+// after the stored offsets, so a restart, clean or not, resumes the checks
+// where they were, with their counts. After a crash some work since the
+// last stored progress can repeat: a half is asked again (at-least-once
+// checking), and a commit whose op record was lost can be stored twice (a
+// duplicate with the same UNIQ_KEY); a committed message is never lost and
+// a rolled-back one never delivered.
 package broker

@@ -642,6 +642,7 @@ func TestMalformedRequestMatrix(t *testing.T) {
 	pl := &panicLog{next: testLogger().Handler(), n: new(atomic.Int64)}
 	cfg := testConfig(t.TempDir())
 	cfg.MaxMessageSize = matrixMaxBody
+	cfg.RejectTransactionMessage = true // props_transaction must be refused
 	b, err := New(cfg, WithLogger(slog.New(pl)))
 	if err != nil {
 		t.Fatal(err)

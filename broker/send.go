@@ -100,10 +100,6 @@ func (b *Broker) handleSend(_ context.Context, conn *remoting.Conn, req *remotin
 		return remoting.NewResponse(req, remoting.RespMessageIllegal,
 			fmt.Sprintf("message body size %d bytes exceeds the limit of %d bytes (maxMessageSize)", len(req.Body), b.cfg.MaxMessageSize))
 	}
-	if v, ok := msg.Property(h.properties, msg.PropTranMsg); ok && strings.EqualFold(v, "true") {
-		return remoting.NewResponse(req, remoting.RespNoPermission,
-			fmt.Sprintf("the broker[%s] does not support transaction messages yet", b.cfg.BrokerName))
-	}
 	props := msg.AppendProperty(removeProperty(h.properties, msg.PropWait), msg.PropCluster, b.cfg.BrokerClusterName)
 	bornHost := conn.RemoteAddrPort()
 	bornHost = netipUnmap(bornHost)
@@ -112,6 +108,9 @@ func (b *Broker) handleSend(_ context.Context, conn *remoting.Conn, req *remotin
 		BornHost: bornHost, StoreHost: b.storeHost, ReconsumeTimes: h.reconsumeTimes,
 	}
 	var ms []*msg.Message
+	if batch && isTranMsg(props) {
+		return remoting.NewResponse(req, remoting.RespMessageIllegal, "batch messages cannot be transactional (TRAN_MSG)")
+	}
 	if batch {
 		if ms, resp = b.batchMessages(req, &base, props); resp != nil {
 			return resp
@@ -119,7 +118,12 @@ func (b *Broker) handleSend(_ context.Context, conn *remoting.Conn, req *remotin
 	} else {
 		m := base
 		m.Body, m.Properties = req.Body, props
-		if resp = b.routeSend(req, &h, &m); resp != nil {
+		if isTranMsg(props) {
+			resp = b.txn.prepare(req, &m) // a half message: no retry or delay routing
+		} else {
+			resp = b.routeSend(req, &h, &m)
+		}
+		if resp != nil {
 			return resp
 		}
 		ms = []*msg.Message{&m}

@@ -61,6 +61,7 @@ func TestSendAutoCreatesTopicAndPullReturnsRecord(t *testing.T) {
 func TestSendValidation(t *testing.T) {
 	cfg := testConfig(t.TempDir())
 	cfg.MaxMessageSize = 1024
+	cfg.RejectTransactionMessage = true
 	b := startBroker(t, cfg)
 	c := newTestClient(t, b.Addr())
 	c.send("Known", 0, "", "x") // creates Known with 4 queues
