@@ -113,7 +113,7 @@ func New(cfg Config, opts ...Option) (b *Broker, err error) {
 	b.store, err = engine.Open(engine.Options{
 		FS: o.fs, Dir: cfg.StorePathRootDir, SegmentSize: cfg.MappedFileSizeCommitLog,
 		FlushMode: flush, FlushInterval: cfg.FlushIntervalCommitLog, MaxMessageSize: cfg.MaxMessageSize,
-		FileReservedTime: cfg.FileReservedTime,
+		FileReservedTime: cfg.FileReservedTime, IndexSlots: cfg.MaxHashSlotNum, IndexEntriesPerFile: cfg.MaxIndexNum,
 		DiskMaxUsedRatio: float64(cfg.DiskMaxUsedSpaceRatio) / 100, DiskFullRatio: cfg.DiskSpaceWarningLevelRatio,
 		StoreHost: b.storeHost, Logger: o.logger,
 		OnDispatch: func(topic string, queueID int32, maxOffset int64) {

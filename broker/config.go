@@ -48,6 +48,9 @@ type Config struct {
 	// (diskSpaceWarningLevelRatio, 0.90; a JVM property in RocketMQ).
 	DiskSpaceWarningLevelRatio float64
 
+	MaxHashSlotNum int // maxHashSlotNum, slots per key-index file (0: the index default, 5,000,000)
+	MaxIndexNum    int // maxIndexNum, entries per key-index file (0: the index default, 20,000,000)
+
 	AutoCreateTopicEnable       bool  // autoCreateTopicEnable, true
 	AutoCreateSubscriptionGroup bool  // autoCreateSubscriptionGroup, true
 	DefaultTopicQueueNums       int32 // defaultTopicQueueNums, 8
@@ -126,6 +129,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("broker: diskMaxUsedSpaceRatio %d out of range 10..95", c.DiskMaxUsedSpaceRatio)
 	case c.DiskSpaceWarningLevelRatio < 0.10 || c.DiskSpaceWarningLevelRatio > 0.99:
 		return fmt.Errorf("broker: diskSpaceWarningLevelRatio %v out of range 0.10..0.99", c.DiskSpaceWarningLevelRatio)
+	case c.MaxHashSlotNum < 0 || c.MaxIndexNum < 0:
+		return fmt.Errorf("broker: maxHashSlotNum %d / maxIndexNum %d must not be negative", c.MaxHashSlotNum, c.MaxIndexNum)
 	case c.StorePathRootDir == "":
 		return fmt.Errorf("broker: storePathRootDir is empty")
 	case c.Listen == "" && (c.ListenPort < 0 || c.ListenPort > 65535):
@@ -184,6 +189,8 @@ var configKeys = map[string]func(c *Config, v string) error{
 		c.DiskSpaceWarningLevelRatio, err = strconv.ParseFloat(v, 64)
 		return
 	},
+	"maxHashSlotNum":              func(c *Config, v string) (err error) { c.MaxHashSlotNum, err = strconv.Atoi(v); return },
+	"maxIndexNum":                 func(c *Config, v string) (err error) { c.MaxIndexNum, err = strconv.Atoi(v); return },
 	"autoCreateTopicEnable":       boolSetter(func(c *Config) *bool { return &c.AutoCreateTopicEnable }),
 	"autoCreateSubscriptionGroup": boolSetter(func(c *Config) *bool { return &c.AutoCreateSubscriptionGroup }),
 	"defaultTopicQueueNums": func(c *Config, v string) error {

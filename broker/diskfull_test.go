@@ -29,6 +29,8 @@ func TestSendOnFullDisk(t *testing.T) {
 	fs := &fullFS{FS: vfs.NewMem()}
 	fs.usedPct.Store(40)
 	cfg := testConfig("data")
+	// In memory: keep the key index small (its files are zero-filled).
+	cfg.MaxHashSlotNum, cfg.MaxIndexNum = 1024, 4096
 	b, err := New(cfg, WithLogger(testLogger()), WithFS(fs))
 	if err != nil {
 		t.Fatal(err)
