@@ -388,11 +388,11 @@ func (c *CommitLog) waitFor(mark *atomic.Int64, end int64, forceSync bool) error
 				}
 				c.flush(forceSync)
 			}
-			c.flushMu.Unlock()
+			c.unlockFlush()
 			continue
 		}
-		// Someone else is flushing: sleep until that flush ends (it
-		// bumps flushGen before releasing flushMu), then look again.
+		// Someone else holds flushMu: sleep until they release it (they
+		// bump flushGen after releasing), then look again.
 		c.doneMu.Lock()
 		for c.flushGen == gen && mark.Load() < end && !c.failed.Load() {
 			c.doneCond.Wait()
@@ -426,9 +426,19 @@ func (c *CommitLog) gather() {
 	}
 }
 
-// flushDone wakes waiters after a flush. Every holder of flushMu calls it
-// before releasing the lock: a waiter that failed TryLock sleeps until then.
-// REQUIRES: c.flushMu held.
+// unlockFlush releases flushMu and then wakes the waiters. Every holder of
+// flushMu releases it this way, whether it flushed or not: a waiter that
+// read the generation and then failed TryLock sleeps until the next bump,
+// and bumping only after the release means it then finds the lock free.
+// (Bumping before the release lost that wake-up: a waiter could read the
+// new generation, fail TryLock on the not yet released lock, and sleep
+// with nobody left to wake it.)
+func (c *CommitLog) unlockFlush() {
+	c.flushMu.Unlock()
+	c.flushDone()
+}
+
+// flushDone bumps the flush generation and wakes every waiter.
 func (c *CommitLog) flushDone() {
 	c.doneMu.Lock()
 	c.flushGen++

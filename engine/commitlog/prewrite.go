@@ -141,8 +141,7 @@ func (c *CommitLog) startFillActive() {
 				if c.mapped {
 					c.mu.Unlock()
 				}
-				c.flushDone()
-				c.flushMu.Unlock()
+				c.unlockFlush()
 				return
 			}
 			err := zeroFill(seg.file, off, min(off+fillChunk, c.segSize))
@@ -151,8 +150,7 @@ func (c *CommitLog) startFillActive() {
 				c.mu.Unlock()
 			}
 			// Waiters that found flushMu taken sleep until a flushDone.
-			c.flushDone()
-			c.flushMu.Unlock()
+			c.unlockFlush()
 			if err != nil {
 				c.opts.Logger.Warn("zero-filling the active segment failed", "segment", seg.String(), "err", err)
 				return

@@ -28,7 +28,7 @@ func (c *CommitLog) flushLoop() {
 		case <-c.closing:
 			c.flushMu.Lock()
 			c.flush(true)
-			c.flushMu.Unlock()
+			c.unlockFlush()
 			return
 		}
 	}
@@ -44,7 +44,7 @@ func (c *CommitLog) intervalSync() bool {
 	c.flushMu.Lock()
 	ok := c.flush(false)
 	from, target := c.synced.Load(), c.written.Load()
-	c.flushMu.Unlock()
+	c.unlockFlush()
 	if !ok || from >= target {
 		return ok
 	}
@@ -55,8 +55,7 @@ func (c *CommitLog) intervalSync() bool {
 	}
 	c.advanceSynced(target)
 	c.flushMu.Lock()
-	defer c.flushMu.Unlock()
-	defer c.flushDone()
+	defer c.unlockFlush()
 	return c.maybeCheckpoint()
 }
 
@@ -109,7 +108,6 @@ func (c *CommitLog) syncRange(from, to int64) error {
 // returns false after a write error.
 // REQUIRES: c.flushMu held.
 func (c *CommitLog) flush(forceSync bool) bool {
-	defer c.flushDone()
 	wrote := false
 	if !c.mapped {
 		// (In the mapped mode appends copied their records into the
