@@ -89,11 +89,13 @@ func Open(opts Options) (*DB, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	// Every message adds a queue entry: with Pebble's 4 MiB default the
-	// memtable flushes about twice a second at 150k msgs/s and compaction
-	// took ~18 % of a put+dispatch profile; 16 MiB flushes a quarter as
-	// often for at most 32 MiB of memtables.
-	po := &pebble.Options{FS: opts.FS, Logger: pebbleLogger{opts.Logger}, MemTableSize: 16 << 20}
+	// Every message adds a queue entry, and with Pebble's 4 MiB default
+	// memtable the flushes and L0 compactions cost 1.6 µs per entry (62 % of
+	// dispatch CPU at 3 M entries); a 64 MiB memtable cut that to 0.47 µs
+	// and raised dispatch from 486 k to 646 k entries/s (BENCHMARKS.md,
+	// Dispatch). Its arena is touched as it fills, so an idle broker does
+	// not pay for it.
+	po := &pebble.Options{FS: opts.FS, Logger: pebbleLogger{opts.Logger}, MemTableSize: 64 << 20}
 	db, err := pebble.Open(opts.Dir, po)
 	if err != nil {
 		return nil, fmt.Errorf("queue: open pebble at %s: %w", opts.Dir, err)
