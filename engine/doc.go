@@ -23,8 +23,12 @@
 // exactly where the log ends.
 //
 // Promises: under SYNC_FLUSH a Put returns after its record is fsynced and
-// survives a crash; under ASYNC_FLUSH after it is written, and power loss
-// costs at most FlushInterval. Get never returns a record that is not fully
+// survives a crash; under ASYNC_FLUSH after it is in the page cache (copied
+// into the shared mapping of the active segment, see commitlog/mmap.go), so
+// the death of the process loses nothing and power loss costs at most
+// FlushInterval. A full disk fails a Put with ErrDiskFull and nothing else:
+// segments reserve their space when created, and above DiskFullRatio the
+// store refuses writes until there is room again. Get never returns a record that is not fully
 // written and dispatched (under SYNC_FLUSH: not yet durable).
 //
 // Choices where RocketMQ leaves room: every stored record carries a
@@ -34,5 +38,11 @@
 // lookup by time is a binary search.
 //
 // Lock order: commitlog append lock, then the store's queue-offset table
-// (touched only inside it), then queue.DB's state lock.
+// (touched only inside it), then queue.DB's state lock. Writers of derived
+// data (a dispatch batch from its first write to its commit, retention,
+// topic deletion, truncation) take queue.DB's writer lock, so each sees
+// and writes back queue states the others cannot change under it.
+//
+// Build with -tags invariants (make test does) to compile in the
+// self-checks of package invariants.
 package engine
