@@ -81,6 +81,12 @@ type CommitLog struct {
 	// activeFilledTo is how far the active segment's file reached at
 	// Open, before any growth: startFillActive zero-fills the rest.
 	activeFilledTo int64
+	// The active-segment filler (startFillActive): fill is held while it
+	// writes a chunk; fillTo is the offset it has zeroed up to; filling
+	// turns false, under fill, when it stops or is stopped.
+	fill    sync.Mutex
+	fillTo  atomic.Int64
+	filling atomic.Bool
 
 	syncs  atomic.Int64 // fsyncs of segment data, for Stats
 	writes atomic.Int64 // write calls, for Stats
@@ -236,6 +242,7 @@ func (c *CommitLog) AppendNoWait(recs []byte, patch func(phys int64, rec []byte)
 	start := len(c.mu.buf)
 	if c.mapped {
 		stored = c.mu.active.mem[off : off+n]
+		c.claimFill(phys + n)
 		if invariants.Enabled {
 			for i, b := range stored {
 				invariants.Check(b == 0, "mapped segment %s not zero at %d before an append", c.mu.active, off+int64(i))
@@ -329,6 +336,7 @@ func (c *CommitLog) rollLocked(off int64) error {
 	blank := int(c.segSize - off)
 	old := c.mu.active
 	if c.mapped {
+		c.claimFill(old.base + c.segSize)
 		msg.AppendBlank(old.mem[off:off], blank)
 		// The blank is in the page cache; the sealed segment's dirty
 		// pages stay there after unmapping, and syncRange covers them.

@@ -97,6 +97,19 @@ func (c *CommitLog) createSegment(base int64, fill bool) (seg *segment, err erro
 	return &segment{base: base, file: f}, nil
 }
 
+// claimFill makes sure the filler will not write over [.., end): when end
+// passes what it has zeroed, it stops it, waiting for the chunk it may be
+// writing. Called by the writer before it writes bytes: under flushMu
+// (buffered) or c.mu (mapped); the filler takes neither.
+func (c *CommitLog) claimFill(end int64) {
+	if !c.filling.Load() || end <= c.fillTo.Load() {
+		return
+	}
+	c.fill.Lock()
+	c.filling.Store(false)
+	c.fill.Unlock()
+}
+
 // discardSegment closes and removes a segment that was never used.
 func (c *CommitLog) discardSegment(seg *segment) {
 	seg.unmap()
@@ -107,50 +120,48 @@ func (c *CommitLog) discardSegment(seg *segment) {
 	}
 }
 
-// fillChunk is how much of the active segment fillActive zeroes at a time,
-// holding flushMu (so appenders wait at most one chunk's write).
+// fillChunk is how much of the active segment the filler zeroes at a time.
 const fillChunk = 256 << 10
 
 // startFillActive zero-fills the active segment ahead of the writer when it
 // was not pre-written (the first segment of a new log, or the active one
 // after recovery), so its fsyncs get cheap too.
+//
+// The filler and the writer never touch the same bytes, and the writer
+// never waits for the filler except once, when it catches up: the filler
+// zeroes [fillTo, fillTo+fillChunk) holding fill.mu and then advances
+// fillTo; a write that would end past fillTo first stops the filler
+// (claimFill), waiting at most for the chunk in progress.
 func (c *CommitLog) startFillActive() {
 	if c.opts.Prewrite != PrewriteOn || c.activeFilledTo >= c.segSize {
 		return
 	}
 	seg := c.mu.active
+	from := (c.activeFilledTo + 4095) &^ 4095
+	c.fillTo.Store(seg.base + from)
+	c.filling.Store(true)
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
-		from := (c.activeFilledTo + 4095) &^ 4095
 		for off := from; off < c.segSize; off += fillChunk {
 			select {
 			case <-c.closing:
 				return
 			default:
 			}
-			c.flushMu.Lock()
-			c.mu.Lock()
-			passed := c.mu.active != seg || c.mu.pos > seg.base+off
-			if !c.mapped {
-				// Buffered appends reach the file under flushMu only.
-				c.mu.Unlock()
+			end := min(off+fillChunk, c.segSize)
+			c.fill.Lock()
+			if !c.filling.Load() {
+				c.fill.Unlock()
+				return // the writer got here first: the rest is its business
 			}
-			if passed {
-				// The writer got here first: the rest is its business.
-				if c.mapped {
-					c.mu.Unlock()
-				}
-				c.unlockFlush()
-				return
+			err := zeroFill(seg.file, off, end)
+			if err == nil {
+				c.fillTo.Store(seg.base + end)
+			} else {
+				c.filling.Store(false)
 			}
-			err := zeroFill(seg.file, off, min(off+fillChunk, c.segSize))
-			if c.mapped {
-				// Mapped appends store under c.mu.
-				c.mu.Unlock()
-			}
-			// Waiters that found flushMu taken sleep until a flushDone.
-			c.unlockFlush()
+			c.fill.Unlock()
 			if err != nil {
 				c.opts.Logger.Warn("zero-filling the active segment failed", "segment", seg.String(), "err", err)
 				return

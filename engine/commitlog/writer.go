@@ -163,6 +163,7 @@ func (c *CommitLog) writePending() (wrote, ok bool) {
 			}
 		}
 		c.lastSeg = ch.seg
+		c.claimFill(ch.seg.base + ch.fileOff + int64(ch.end-ch.start))
 		c.writes.Add(1)
 		if _, err := ch.seg.file.WriteAt(buf[ch.start:ch.end], ch.fileOff); err != nil {
 			c.fail(diskFull(fmt.Errorf("commitlog: write %d bytes at %s+%d: %w", ch.end-ch.start, ch.seg, ch.fileOff, err)))
