@@ -191,6 +191,15 @@ func (b *Broker) registerProcessors() {
 	} {
 		b.srv.Handle(code, h)
 	}
+	if b.cfg.FlushDiskType == AsyncFlush {
+		// An ASYNC_FLUSH send copies into the page cache and returns:
+		// run it on the reader, without a goroutine per message. (A
+		// SYNC_FLUSH send waits for an fsync and keeps its goroutine, so
+		// a connection can have many in one group commit.)
+		for _, code := range []int16{remoting.CodeSendMessage, remoting.CodeSendMessageV2, remoting.CodeSendBatchMessage} {
+			b.srv.HandleInline(code, b.handleSend)
+		}
+	}
 }
 
 // advertised picks the address clients are told: brokerIP1 if set, else

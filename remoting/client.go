@@ -66,7 +66,7 @@ func NewClient(opts ClientOptions) *Client {
 
 // Handle registers h for requests with this code sent by servers; nil
 // removes it.
-func (c *Client) Handle(code int16, h Handler) { c.ep.handle(code, h) }
+func (c *Client) Handle(code int16, h Handler) { c.ep.handle(code, h, false) }
 
 // Invoke sends req to addr and waits for the response matched by opaque,
 // until ctx ends. See Conn.Invoke for what it changes in req.

@@ -57,6 +57,7 @@ type endpoint struct {
 
 	hmu      sync.RWMutex
 	handlers map[int16]Handler // guarded by hmu
+	inline   map[int16]bool    // codes run on the reader goroutine; guarded by hmu
 }
 
 func (e *endpoint) init(log *slog.Logger, language string, version int16) {
@@ -72,22 +73,27 @@ func (e *endpoint) init(log *slog.Logger, language string, version int16) {
 	e.log, e.language, e.version = log, language, version
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	e.handlers = make(map[int16]Handler)
+	e.inline = make(map[int16]bool)
 }
 
-func (e *endpoint) handle(code int16, h Handler) {
+func (e *endpoint) handle(code int16, h Handler, inline bool) {
 	e.hmu.Lock()
 	defer e.hmu.Unlock()
+	delete(e.inline, code)
 	if h == nil {
 		delete(e.handlers, code)
 		return
 	}
 	e.handlers[code] = h
+	if inline {
+		e.inline[code] = true
+	}
 }
 
-func (e *endpoint) handler(code int16) Handler {
+func (e *endpoint) handler(code int16) (Handler, bool) {
 	e.hmu.RLock()
 	defer e.hmu.RUnlock()
-	return e.handlers[code]
+	return e.handlers[code], e.inline[code]
 }
 
 // Conn is one TCP connection, on either side. Its reader goroutine reads
@@ -463,7 +469,12 @@ func (c *Conn) dispatch(req *Command) {
 	// The reader goroutine is itself counted in wg, so this Add cannot race
 	// with a Wait that has already seen zero.
 	c.ep.wg.Add(1)
-	go c.runHandler(c.ep.handler(req.Code), req)
+	h, inline := c.ep.handler(req.Code)
+	if inline {
+		c.runHandler(h, req)
+		return
+	}
+	go c.runHandler(h, req)
 }
 
 func (c *Conn) runHandler(h Handler, req *Command) {

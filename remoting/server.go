@@ -90,7 +90,13 @@ func orDefault(d, def time.Duration) time.Duration {
 
 // Handle registers h for a request code, replacing any earlier handler; a
 // nil h removes it. Requests with no handler get REQUEST_CODE_NOT_SUPPORTED.
-func (s *Server) Handle(code int16, h Handler) { s.ep.handle(code, h) }
+func (s *Server) Handle(code int16, h Handler) { s.ep.handle(code, h, false) }
+
+// HandleInline is Handle for handlers that never block for long: they run
+// on the connection's reader goroutine, in request order, which saves a
+// goroutine per request and lets the replies to a pipelined burst leave in
+// one write. A slow inline handler stalls only its own connection.
+func (s *Server) HandleInline(code int16, h Handler) { s.ep.handle(code, h, true) }
 
 // Start listens on a TCP address ("127.0.0.1:0" picks a free port) and
 // serves in the background.
