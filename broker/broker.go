@@ -50,6 +50,7 @@ type Broker struct {
 	txn     *txnService
 	offsets *offsetCache
 	reg     *registrar
+	stats   runtimeStats
 
 	clientExpiry   time.Duration
 	scanInterval   time.Duration
@@ -164,6 +165,7 @@ func (b *Broker) ensureBuiltinTopics() error {
 }
 
 func (b *Broker) registerProcessors() {
+	b.stats.start(b.store)
 	for code, h := range map[int16]remoting.Handler{
 		remoting.CodeSendMessage:                   b.handleSend,
 		remoting.CodeSendMessageV2:                 b.handleSend,
@@ -188,6 +190,9 @@ func (b *Broker) registerProcessors() {
 		remoting.CodeViewMessageByID:               b.handleViewMessage,
 		remoting.CodeConsumerSendMsgBack:           b.handleConsumerSendMsgBack,
 		remoting.CodeEndTransaction:                b.handleEndTransaction,
+		remoting.CodeGetTopicStatsInfo:             b.handleGetTopicStats,
+		remoting.CodeGetConsumeStats:               b.handleGetConsumeStats,
+		remoting.CodeGetBrokerRuntimeInfo:          b.handleGetRuntimeInfo,
 	} {
 		b.srv.Handle(code, h)
 	}

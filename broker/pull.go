@@ -152,6 +152,7 @@ func (b *Broker) runPull(p *pullRequest) (resp *remoting.Command, holdable bool)
 	resp.SetExtInt("suggestWhichBrokerId", 0)
 	if code == remoting.RespSuccess {
 		resp.Body = res.Data
+		b.stats.countGet(res.Count)
 	}
 	return resp, holdable
 }

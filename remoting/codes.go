@@ -10,6 +10,7 @@ const (
 	CodeUpdateConsumerOffset          int16 = 15
 	CodeUpdateAndCreateTopic          int16 = 17
 	CodeGetAllTopicConfig             int16 = 21
+	CodeGetBrokerRuntimeInfo          int16 = 28
 	CodeSearchOffsetByTimestamp       int16 = 29
 	CodeGetMaxOffset                  int16 = 30
 	CodeGetMinOffset                  int16 = 31
@@ -29,7 +30,9 @@ const (
 	CodeGetRouteInfoByTopic           int16 = 105
 	CodeGetBrokerClusterInfo          int16 = 106
 	CodeGetAllSubscriptionGroupConfig int16 = 201
+	CodeGetTopicStatsInfo             int16 = 202
 	CodeGetAllTopicListFromNameServer int16 = 206
+	CodeGetConsumeStats               int16 = 208
 	CodeDeleteTopicInBroker           int16 = 215
 	CodeDeleteTopicInNameServer       int16 = 216
 	CodeResetConsumerClientOffset     int16 = 220 // broker → client, oneway

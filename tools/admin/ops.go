@@ -135,33 +135,50 @@ type QueueStatus struct {
 	QueueRef
 	MinOffset int64 `json:"minOffset"`
 	MaxOffset int64 `json:"maxOffset"`
-	// FirstStoreTime is the store time (ms) of the queue's first message,
-	// -1 when it holds none.
-	FirstStoreTime int64 `json:"firstStoreTime"`
+	// LastUpdateTime is the store time (ms) of the queue's last message,
+	// 0 when it holds none.
+	LastUpdateTime int64 `json:"lastUpdateTime"`
 }
 
-// TopicStatus returns every queue's min and max offsets and first store
-// time (GET_MIN_OFFSET, GET_MAX_OFFSET, GET_EARLIEST_MSG_STORETIME).
-func (c *Client) TopicStatus(ctx context.Context, topic, broker string) ([]QueueStatus, error) {
-	qs, err := c.TopicQueues(ctx, topic, broker)
+// brokerRefs returns the (name, address) of each broker holding the topic:
+// broker alone when set, else the masters of the topic's route.
+func (c *Client) brokerRefs(ctx context.Context, topic, broker string) ([]QueueRef, error) {
+	if broker != "" {
+		return []QueueRef{{Addr: broker}}, nil
+	}
+	qs, err := c.TopicQueues(ctx, topic, "")
 	if err != nil {
 		return nil, err
 	}
-	out := make([]QueueStatus, 0, len(qs))
+	var out []QueueRef
 	for _, q := range qs {
-		st := QueueStatus{QueueRef: q, FirstStoreTime: -1}
-		if st.MinOffset, err = c.MinOffset(ctx, q.Addr, topic, q.QueueID); err != nil {
+		if !slices.ContainsFunc(out, func(r QueueRef) bool { return r.Addr == q.Addr }) {
+			out = append(out, QueueRef{BrokerName: q.BrokerName, Addr: q.Addr})
+		}
+	}
+	return out, nil
+}
+
+// TopicStatus returns every queue's min and max offsets and last update
+// time, one GET_TOPIC_STATS_INFO per broker: broker when set, else every
+// master broker of the topic's route.
+func (c *Client) TopicStatus(ctx context.Context, topic, broker string) ([]QueueStatus, error) {
+	refs, err := c.brokerRefs(ctx, topic, broker)
+	if err != nil {
+		return nil, err
+	}
+	var out []QueueStatus
+	for _, r := range refs {
+		qs, err := c.TopicStats(ctx, r.Addr, topic)
+		if err != nil {
 			return nil, err
 		}
-		if st.MaxOffset, err = c.MaxOffset(ctx, q.Addr, topic, q.QueueID); err != nil {
-			return nil, err
+		for _, q := range qs {
+			out = append(out, QueueStatus{
+				QueueRef:  QueueRef{BrokerName: cmp.Or(r.BrokerName, q.BrokerName), Addr: r.Addr, QueueID: q.QueueID},
+				MinOffset: q.MinOffset, MaxOffset: q.MaxOffset, LastUpdateTime: q.LastUpdateTimestamp,
+			})
 		}
-		if st.MaxOffset > st.MinOffset {
-			if st.FirstStoreTime, err = c.EarliestStoreTime(ctx, q.Addr, topic, q.QueueID); err != nil {
-				return nil, err
-			}
-		}
-		out = append(out, st)
 	}
 	return out, nil
 }
@@ -245,114 +262,70 @@ type QueueProgress struct {
 	Topic string `json:"topic"`
 	QueueRef
 	BrokerOffset int64 `json:"brokerOffset"`
-	// ConsumerOffset is -1 when the group has none for the queue.
+	// ConsumerOffset is the committed offset, 0 when the group has none
+	// (as the broker reports it).
 	ConsumerOffset int64 `json:"consumerOffset"`
-	// Lag is BrokerOffset-ConsumerOffset, or the messages the queue holds
-	// when the group has no offset.
+	// Lag is BrokerOffset-ConsumerOffset, at least 0.
 	Lag int64 `json:"lag"`
-}
-
-// systemTopic reports topics no consumer group subscribes to by itself.
-func systemTopic(t string) bool {
-	switch t {
-	case "TBW102", "SELF_TEST_TOPIC", "OFFSET_MOVED_EVENT", "SCHEDULE_TOPIC_XXXX", "TRANS_CHECK_MAX_TIME_TOPIC", "BenchmarkTest":
-		return true
-	}
-	return strings.HasPrefix(t, "RMQ_SYS_") || strings.HasPrefix(t, "rmq_sys_") ||
-		strings.HasPrefix(t, "%RETRY%") || strings.HasPrefix(t, "%DLQ%")
+	// LastTimestamp is the store time (ms) of the last consumed message,
+	// 0 when none.
+	LastTimestamp int64 `json:"lastTimestamp"`
 }
 
 // GroupProgress returns the group's offsets against the brokers' max
-// offsets (QUERY_CONSUMER_OFFSET and GET_MAX_OFFSET), by topic and queue.
-//
-// With a topic, every queue of it is listed. Without one, the broker does
-// not say which topics the group subscribes to (GET_CONSUME_STATS is not
-// served), so every topic of every master broker (or of broker) is probed
-// and those where the group has an offset above 0 are listed, together
-// with the group's retry topic: a topic the group has not consumed from
-// yet cannot be told from one it does not subscribe to. Nothing found
-// wraps ErrNotFound.
+// offsets, by topic and queue, one GET_CONSUME_STATS per broker: broker
+// when set, else the masters of topic's route, else (no topic) every
+// master. Without a topic each broker reports the topics the group has
+// offsets for, its retry topic and what its online consumers subscribe
+// to. A group no broker knows, or one with no queue to show, wraps
+// ErrNotFound.
 func (c *Client) GroupProgress(ctx context.Context, group, topic, broker string) ([]QueueProgress, error) {
-	var refs map[string][]QueueRef // by topic
-	if topic != "" {
-		qs, err := c.TopicQueues(ctx, topic, broker)
+	var refs []QueueRef
+	var err error
+	switch {
+	case topic != "":
+		refs, err = c.brokerRefs(ctx, topic, broker)
+	case broker != "":
+		refs = []QueueRef{{Addr: broker}}
+	default:
+		var ms []Broker
+		ms, err = c.Masters(ctx, "")
+		for _, m := range ms {
+			refs = append(refs, QueueRef{BrokerName: m.Name, Addr: m.Addr})
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []QueueProgress
+	var notFound error
+	for _, r := range refs {
+		cs, err := c.ConsumeStats(ctx, r.Addr, group, topic)
+		if errors.Is(err, ErrNotFound) {
+			notFound = err // another broker may know the group
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
-		refs = map[string][]QueueRef{topic: qs}
-	} else {
-		var err error
-		if refs, err = c.allQueues(ctx, broker); err != nil {
-			return nil, err
-		}
-	}
-	retry := "%RETRY%" + group
-	var out []QueueProgress
-	for _, t := range sortedKeys(refs) {
-		if topic == "" && t != retry && systemTopic(t) {
-			continue
-		}
-		rows := make([]QueueProgress, 0, len(refs[t]))
-		consumed := false
-		for _, q := range refs[t] {
-			p := QueueProgress{Topic: t, QueueRef: q, ConsumerOffset: -1}
-			off, ok, err := c.ConsumerOffset(ctx, q.Addr, group, t, q.QueueID)
-			if err != nil {
-				return nil, err
-			}
-			if ok {
-				p.ConsumerOffset = off
-				consumed = consumed || off > 0
-			}
-			if p.BrokerOffset, err = c.MaxOffset(ctx, q.Addr, t, q.QueueID); err != nil {
-				return nil, err
-			}
-			p.Lag = p.BrokerOffset - max(p.ConsumerOffset, 0)
-			if p.ConsumerOffset < 0 {
-				// No offset: the backlog is what the queue still holds.
-				minOff, err := c.MinOffset(ctx, q.Addr, t, q.QueueID)
-				if err != nil {
-					return nil, err
-				}
-				p.Lag = p.BrokerOffset - minOff
-			}
-			p.Lag = max(p.Lag, 0)
-			rows = append(rows, p)
-		}
-		if topic != "" || consumed || t == retry {
-			out = append(out, rows...)
+		for _, q := range cs.Queues {
+			out = append(out, QueueProgress{
+				Topic:        q.Topic,
+				QueueRef:     QueueRef{BrokerName: cmp.Or(r.BrokerName, q.BrokerName), Addr: r.Addr, QueueID: q.QueueID},
+				BrokerOffset: q.BrokerOffset, ConsumerOffset: q.ConsumerOffset,
+				Lag: max(q.BrokerOffset-q.ConsumerOffset, 0), LastTimestamp: q.LastTimestamp,
+			})
 		}
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("group %q has consumed from no topic (give --topic to see one): %w", group, ErrNotFound)
-	}
-	return out, nil
-}
-
-// allQueues returns every queue of every topic of broker, or of every
-// master broker, by topic.
-func (c *Client) allQueues(ctx context.Context, broker string) (map[string][]QueueRef, error) {
-	var bs []Broker
-	if broker != "" {
-		bs = []Broker{{Addr: broker}}
-	} else {
-		var err error
-		if bs, err = c.Masters(ctx, ""); err != nil {
-			return nil, err
+		if notFound != nil {
+			return nil, notFound
 		}
+		return nil, fmt.Errorf("group %q has no queue to show: %w", group, ErrNotFound)
 	}
-	out := map[string][]QueueRef{}
-	for _, b := range bs {
-		tcs, err := c.TopicConfigs(ctx, b.Addr)
-		if err != nil {
-			return nil, err
-		}
-		for name, tc := range tcs {
-			for q := range tc.Queues() {
-				out[name] = append(out[name], QueueRef{BrokerName: b.Name, Addr: b.Addr, QueueID: q})
-			}
-		}
-	}
+	slices.SortFunc(out, func(a, b QueueProgress) int {
+		return cmp.Or(cmp.Compare(a.Topic, b.Topic), cmp.Compare(a.BrokerName, b.BrokerName), cmp.Compare(a.Addr, b.Addr), cmp.Compare(a.QueueID, b.QueueID))
+	})
 	return out, nil
 }
 

@@ -59,13 +59,13 @@ func newGroupProgress(f *adminFlags) *cobra.Command {
 	var broker, topic string
 	cmd := &cobra.Command{
 		Use:   "progress GROUP",
-		Short: "show a group's consumer offsets against the max offsets, and the lag, per queue (QUERY_CONSUMER_OFFSET, GET_MAX_OFFSET)",
-		Long: `Show a consumer group's committed offset, the broker's max offset and the
-lag of every queue. With --topic, every queue of that topic. Without it,
-every topic where the group has an offset above 0, and its retry topic:
-the broker does not report subscriptions, so a topic the group has not
-consumed from yet is only shown with --topic. CONSUMER OFFSET "-" means
-the group has no offset there; its lag is what the queue holds.`,
+		Short: "show a group's consumer offsets against the max offsets, the lag and the last consumed time, per queue (GET_CONSUME_STATS)",
+		Long: `Show a consumer group's committed offset, the broker's max offset, the
+lag and the store time of the last consumed message of every queue. With
+--topic, every queue of that topic. Without it, each broker reports the
+topics the group has offsets for, its retry topic and the topics its
+online consumers subscribe to. CONSUMER OFFSET is 0 where the group has
+committed none (as RocketMQ reports it).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return f.run(cmd, func(ctx context.Context, c *admin.Client) error {
@@ -74,17 +74,14 @@ the group has no offset there; its lag is what the queue holds.`,
 					return err
 				}
 				return f.print(cmd, rows, func(w *tabwriter.Writer) {
-					fmt.Fprintln(w, "TOPIC\tBROKER\tADDR\tQUEUE\tBROKER OFFSET\tCONSUMER OFFSET\tLAG")
+					fmt.Fprintln(w, "TOPIC\tBROKER\tADDR\tQUEUE\tBROKER OFFSET\tCONSUMER OFFSET\tLAG\tLAST CONSUMED")
 					var lag int64
 					for _, r := range rows {
 						lag += r.Lag
-						co := "-"
-						if r.ConsumerOffset >= 0 {
-							co = fmt.Sprint(r.ConsumerOffset)
-						}
-						fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%s\t%d\n", r.Topic, dash(r.BrokerName), r.Addr, r.QueueID, r.BrokerOffset, co, r.Lag)
+						fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", r.Topic, dash(r.BrokerName), r.Addr, r.QueueID,
+							r.BrokerOffset, r.ConsumerOffset, r.Lag, fmtTime(r.LastTimestamp))
 					}
-					fmt.Fprintf(w, "total\t\t\t%d queues\t\t\t%d\n", len(rows), lag)
+					fmt.Fprintf(w, "total\t\t\t%d queues\t\t\t%d\t\n", len(rows), lag)
 				})
 			})
 		},

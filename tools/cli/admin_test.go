@@ -189,7 +189,7 @@ func TestAdminTopicLifecycle(t *testing.T) {
 	// Status of the empty topic, then after sends.
 	var st []admin.QueueStatus
 	c.mustJSON(&st, "topic", "status", topic)
-	if len(st) != 3 || st[0].MaxOffset != 0 || st[0].FirstStoreTime != -1 {
+	if len(st) != 3 || st[0].MaxOffset != 0 || st[0].LastUpdateTime != 0 {
 		t.Fatalf("status of the empty topic: %+v", st)
 	}
 	before := time.Now().UnixMilli()
@@ -201,9 +201,18 @@ func TestAdminTopicLifecycle(t *testing.T) {
 	}
 	c.mustJSON(&st, "topic", "status", topic)
 	wantMax := []int64{2, 2, 1}
+	after := time.Now().UnixMilli()
 	for i, q := range st {
-		if q.QueueID != int32(i) || q.MinOffset != 0 || q.MaxOffset != wantMax[i] || q.FirstStoreTime < before || q.Addr != c.b.Addr() {
-			t.Fatalf("status queue %d: %+v, want max %d, first stored after %d", i, q, wantMax[i], before)
+		if q.QueueID != int32(i) || q.MinOffset != 0 || q.MaxOffset != wantMax[i] || q.Addr != c.b.Addr() ||
+			q.LastUpdateTime < before || q.LastUpdateTime > after || q.BrokerName != c.b.Config().BrokerName {
+			t.Fatalf("status queue %d: %+v, want max %d, last update in [%d, %d]", i, q, wantMax[i], before, after)
+		}
+	}
+	// The last update is the store time of each queue's last message.
+	for i, q := range st {
+		e, ok, err := c.b.Store().Meta().EntryAt(topic, int32(i), q.MaxOffset-1)
+		if err != nil || !ok || e.StoreTime != q.LastUpdateTime {
+			t.Fatalf("queue %d: last update %d, last entry %+v ok %v err %v", i, q.LastUpdateTime, e, ok, err)
 		}
 	}
 	// Same answer from the broker directly.
@@ -338,8 +347,12 @@ func TestAdminGroups(t *testing.T) {
 	// Queue 0: 3 messages, committed 2. Queue 1: 3 messages; the broker
 	// answers 0 for a young queue without an offset (trap T7).
 	if len(rows) != 2 || rows[0].BrokerOffset != 3 || rows[0].ConsumerOffset != 2 || rows[0].Lag != 1 ||
-		rows[1].BrokerOffset != 3 || rows[1].ConsumerOffset != 0 || rows[1].Lag != 3 {
+		rows[1].BrokerOffset != 3 || rows[1].ConsumerOffset != 0 || rows[1].Lag != 3 || rows[1].LastTimestamp != 0 {
 		t.Fatalf("progress with --topic: %+v", rows)
+	}
+	// Queue 0's last consumed message is the one at offset 1.
+	if e, ok, err := c.b.Store().Meta().EntryAt(topic, 0, 1); err != nil || !ok || rows[0].LastTimestamp != e.StoreTime {
+		t.Fatalf("last consumed time %d, entry %+v ok %v err %v", rows[0].LastTimestamp, e, ok, err)
 	}
 	// Without --topic: the topic the group consumed from, and nothing else.
 	c.mustJSON(&rows, "group", "progress", group)
@@ -359,8 +372,33 @@ func TestAdminGroups(t *testing.T) {
 	if out := c.must("group", "progress", group); !strings.Contains(out, "total") || !strings.Contains(out, topic) {
 		t.Fatalf("progress table:\n%s", out)
 	}
-	if _, err := c.admin("group", "progress", "NoSuchGroup"); !errors.Is(err, admin.ErrNotFound) {
+	if _, err := c.admin("group", "progress", "NoSuchGroup"); !errors.Is(err, admin.ErrNotFound) || !strings.Contains(err.Error(), "not exist") {
 		t.Fatalf("unknown group: %v", err)
+	}
+}
+
+func TestAdminBrokerStatus(t *testing.T) {
+	c := startCluster(t)
+	const topic = "AdminBS"
+	c.must("topic", "create", topic, "--queues", "1")
+	for i := range 4 {
+		c.send(topic, 0, "", fmt.Sprintf("UNIQ%028d", i), "x")
+	}
+	if err := c.b.Store().WaitDispatched(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	var table map[string]string
+	c.mustJSON(&table, "broker", "status", "-b", c.b.Addr())
+	if table["brokerVersionDesc"] != "V4_9_8" || table["msgPutTotalTodayNow"] != "4" ||
+		table["commitLogMaxOffset"] != strconv.FormatInt(c.b.Store().CommitLog().End(), 10) {
+		t.Fatalf("runtime table: %v", table)
+	}
+	out := c.must("broker", "status", "-b", c.b.Addr())
+	if !strings.Contains(out, "msgPutTotalTodayNow") || !strings.Contains(out, "bootTimestamp") {
+		t.Fatalf("broker status table:\n%s", out)
+	}
+	if _, err := c.admin("broker", "status"); err == nil {
+		t.Fatal("broker status without -b: no error")
 	}
 }
 

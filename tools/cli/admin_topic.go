@@ -179,7 +179,7 @@ func newTopicStatus(f *adminFlags) *cobra.Command {
 	var broker string
 	cmd := &cobra.Command{
 		Use:   "status TOPIC",
-		Short: "show each queue's min and max offsets and first store time (GET_MIN_OFFSET, GET_MAX_OFFSET, GET_EARLIEST_MSG_STORETIME)",
+		Short: "show each queue's min and max offsets and last update time (GET_TOPIC_STATS_INFO)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return f.run(cmd, func(ctx context.Context, c *admin.Client) error {
@@ -188,11 +188,11 @@ func newTopicStatus(f *adminFlags) *cobra.Command {
 					return err
 				}
 				return f.print(cmd, st, func(w *tabwriter.Writer) {
-					fmt.Fprintln(w, "BROKER\tADDR\tQUEUE\tMIN\tMAX\tMESSAGES\tFIRST STORED")
+					fmt.Fprintln(w, "BROKER\tADDR\tQUEUE\tMIN\tMAX\tMESSAGES\tLAST UPDATED")
 					var total int64
 					for _, q := range st {
 						total += q.MaxOffset - q.MinOffset
-						fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%d\t%d\t%s\n", dash(q.BrokerName), q.Addr, q.QueueID, q.MinOffset, q.MaxOffset, q.MaxOffset-q.MinOffset, fmtTime(q.FirstStoreTime))
+						fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%d\t%d\t%s\n", dash(q.BrokerName), q.Addr, q.QueueID, q.MinOffset, q.MaxOffset, q.MaxOffset-q.MinOffset, fmtTime(q.LastUpdateTime))
 					}
 					fmt.Fprintf(w, "total\t\t%d queues\t\t\t%d\t\n", len(st), total)
 				})

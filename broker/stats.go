@@ -1,0 +1,357 @@
+package broker
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/wharfmq/wharf/engine"
+	"github.com/wharfmq/wharf/engine/msg"
+	"github.com/wharfmq/wharf/remoting"
+)
+
+// The three admin requests mqadmin's topicStatus, consumerProgress and
+// brokerStatus send. Their bodies are Java's fastjson output: a map keyed
+// by MessageQueue is written with the key as a JSON object, e.g.
+// {"offsetTable":{{"brokerName":"b","queueId":0,"topic":"T"}:{...}}},
+// which is not RFC 8259 JSON but is what Java clients parse (PROTOCOL.md,
+// ResetOffsetBody has the same shape). Queues are written in queue order.
+
+// brokerVersionDesc and brokerVersion are what a 4.9.8 broker reports
+// (MQVersion.CURRENT_VERSION), matching remoting.DefaultVersion.
+const (
+	brokerVersionDesc = "V4_9_8"
+	brokerVersion     = 409
+)
+
+// runtimeStats holds the counters GET_BROKER_RUNTIME_INFO reports. They
+// count since the broker started, not since midnight as Java's do: the
+// "TodayMorning" and "YesterdayMorning" marks are reported as 0, so "today"
+// (now minus this morning) reads as "since start".
+type runtimeStats struct {
+	boot time.Time
+	// bootPuts is the sum of every queue's max offset when the broker
+	// opened (after the store's replay); puts since start are the sum now
+	// minus this.
+	bootPuts int64
+	// bootEnd is the CommitLog end at start, for putMessageSizeTotal.
+	bootEnd int64
+	// gets counts messages returned by pulls (held ones included).
+	gets atomic.Int64
+}
+
+// start records the marks the counters are measured from.
+func (s *runtimeStats) start(store *engine.Store) {
+	s.boot = time.Now()
+	s.bootPuts = sumQueueMax(store)
+	s.bootEnd = store.CommitLog().End()
+}
+
+// countGet adds messages returned by a pull.
+func (s *runtimeStats) countGet(n int) { s.gets.Add(int64(n)) }
+
+func sumQueueMax(store *engine.Store) int64 {
+	var n int64
+	for _, st := range store.Meta().Queues() {
+		n += st.Max
+	}
+	return n
+}
+
+// storeTimeAt returns the store time of the entry at offset of a queue, 0
+// when there is none (offset < 0, trimmed, or past the end).
+func (b *Broker) storeTimeAt(topic string, queueID int32, offset int64) (int64, error) {
+	if offset < 0 {
+		return 0, nil
+	}
+	e, found, err := b.store.Meta().EntryAt(topic, queueID, offset)
+	if err != nil || !found {
+		return 0, err
+	}
+	return e.StoreTime, nil
+}
+
+// appendMQ writes a Java MessageQueue as fastjson does (fields sorted).
+func appendMQ(dst []byte, brokerName, topic string, queueID int32) []byte {
+	dst = append(dst, `{"brokerName":`...)
+	dst = appendJSONString(dst, brokerName)
+	dst = append(dst, `,"queueId":`...)
+	dst = strconv.AppendInt(dst, int64(queueID), 10)
+	dst = append(dst, `,"topic":`...)
+	dst = appendJSONString(dst, topic)
+	return append(dst, '}')
+}
+
+func appendJSONString(dst []byte, s string) []byte {
+	q, _ := json.Marshal(s) // a string always marshals
+	return append(dst, q...)
+}
+
+// appendJavaDouble writes a float as Java's Double.toString does for the
+// values that occur here: integral values keep a ".0".
+func appendJavaDouble(dst []byte, v float64) []byte {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		v = 0
+	}
+	n := len(dst)
+	dst = strconv.AppendFloat(dst, v, 'f', -1, 64)
+	if !strings.ContainsRune(string(dst[n:]), '.') {
+		dst = append(dst, ".0"...)
+	}
+	return dst
+}
+
+// handleGetTopicStats serves GET_TOPIC_STATS_INFO (202): TopicStatsTable,
+// per queue of the topic its min and max offsets and the store time of its
+// last message (0 when empty). Every queue (max of read and write queue
+// numbers) is listed, as 5.x does; 4.9.8 lists the write queues only.
+func (b *Broker) handleGetTopicStats(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
+	topic, err := req.ExtString("topic")
+	if err != nil {
+		return badRequest(req, err)
+	}
+	tc, ok := b.topics.get(topic)
+	if !ok {
+		return remoting.NewResponse(req, remoting.RespTopicNotExist, fmt.Sprintf("topic[%s] not exist", topic))
+	}
+	n := tc.queueNums()
+	body := make([]byte, 0, 32+int(n)*160)
+	body = append(body, `{"offsetTable":{`...)
+	for q := range n {
+		st, _ := b.store.QueueState(topic, q)
+		last, err := b.storeTimeAt(topic, q, st.Max-1)
+		if err != nil {
+			return remoting.NewResponse(req, remoting.RespSystemError, err.Error())
+		}
+		if q > 0 {
+			body = append(body, ',')
+		}
+		body = appendMQ(body, b.cfg.BrokerName, topic, q)
+		body = append(body, `:{"lastUpdateTimestamp":`...)
+		body = strconv.AppendInt(body, last, 10)
+		body = append(body, `,"maxOffset":`...)
+		body = strconv.AppendInt(body, st.Max, 10)
+		body = append(body, `,"minOffset":`...)
+		body = strconv.AppendInt(body, st.Min, 10)
+		body = append(body, '}')
+	}
+	body = append(body, "}}"...)
+	resp := remoting.NewResponse(req, remoting.RespSuccess, "")
+	resp.Body = body
+	return resp
+}
+
+// onlineSubscriptions returns the topics the group's connected consumers
+// subscribe to, from their latest heartbeats; nil when none is online.
+func (cm *clientManager) onlineSubscriptions(group string) []string {
+	cm.mu.Lock()
+	defer cm.mu.Unlock()
+	g := cm.consumers[group]
+	if g == nil || len(g.members) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(g.subs))
+	for t := range g.subs {
+		out = append(out, t)
+	}
+	return out
+}
+
+// handleGetConsumeStats serves GET_CONSUME_STATS (208): ConsumeStats, per
+// queue of the topic (or, without topic, of every topic the group has
+// offsets for, its retry topic and the topics its online consumers
+// subscribe to) the broker's max offset, the group's committed offset (0
+// when it has none, as Java) and the store time of the last consumed
+// message (0 when none). consumeTps is always 0: the broker keeps no
+// per-group rate.
+//
+// As Java, a topic the broker does not have is skipped, and so is one the
+// group's online consumers do not subscribe to. Unlike Java, which answers
+// an empty table, a group this broker knows nothing of (no config, no
+// offset, no consumer online) is SUBSCRIPTION_GROUP_NOT_EXIST (26); Java's
+// mqadmin turns the empty table into an error anyway.
+func (b *Broker) handleGetConsumeStats(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
+	group, err := groupHeader(req)
+	if err != nil {
+		return badRequest(req, err)
+	}
+	topic := strings.TrimSpace(req.ExtStringOr("topic", ""))
+	if topic != "" {
+		if remark, ok := validateTopic(topic); !ok {
+			return badRequest(req, fmt.Errorf("%s", remark))
+		}
+	}
+	all, err := b.store.Meta().ConsumerOffsets()
+	if err != nil {
+		return remoting.NewResponse(req, remoting.RespSystemError, err.Error())
+	}
+	offsets := all[group]
+	subs := b.clients.onlineSubscriptions(group)
+	if _, ok := b.groups.get(group); !ok && len(offsets) == 0 && subs == nil {
+		return remoting.NewResponse(req, remoting.RespSubscriptionGroupNotExist,
+			fmt.Sprintf("the consumer group[%s] not exist on this broker (no config, no offset, no consumer online)", group))
+	}
+	var topics []string
+	if topic != "" {
+		topics = []string{topic}
+	} else {
+		for ref := range offsets {
+			topics = append(topics, ref.Topic)
+		}
+		topics = append(topics, RetryGroupTopicPref+group)
+		topics = append(topics, subs...)
+		slices.Sort(topics)
+		topics = slices.Compact(topics)
+	}
+	body := make([]byte, 0, 256)
+	body = append(body, `{"consumeTps":`...)
+	body = appendJavaDouble(body, 0)
+	body = append(body, `,"offsetTable":{`...)
+	first := true
+	for _, t := range topics {
+		tc, ok := b.topics.get(t)
+		if !ok {
+			continue
+		}
+		if len(subs) > 0 && !slices.Contains(subs, t) {
+			continue // Java: the online consumers do not subscribe to it
+		}
+		for q := range tc.ReadQueueNums {
+			st, _ := b.store.QueueState(t, q)
+			off, ok, err := b.store.ConsumerOffset(group, t, q)
+			if err != nil {
+				return remoting.NewResponse(req, remoting.RespSystemError, err.Error())
+			}
+			if !ok {
+				off = 0
+			}
+			last, err := b.storeTimeAt(t, q, off-1)
+			if err != nil {
+				return remoting.NewResponse(req, remoting.RespSystemError, err.Error())
+			}
+			if !first {
+				body = append(body, ',')
+			}
+			first = false
+			body = appendMQ(body, b.cfg.BrokerName, t, q)
+			body = append(body, `:{"brokerOffset":`...)
+			body = strconv.AppendInt(body, st.Max, 10)
+			body = append(body, `,"consumerOffset":`...)
+			body = strconv.AppendInt(body, off, 10)
+			body = append(body, `,"lastTimestamp":`...)
+			body = strconv.AppendInt(body, last, 10)
+			body = append(body, '}')
+		}
+	}
+	body = append(body, "}}"...)
+	resp := remoting.NewResponse(req, remoting.RespSuccess, "")
+	resp.Body = body
+	return resp
+}
+
+// zeroTps is the rate fields' value: "10 s, 60 s, 600 s" windows, which
+// Wharf does not sample.
+const zeroTps = "0.00 0.00 0.00"
+
+// handleGetRuntimeInfo serves GET_BROKER_RUNTIME_INFO (28): a KVTable
+// {"table":{...}} of strings with the keys of Java's prepareRuntimeInfo
+// that Wharf has data for. Counters are since start (see runtimeStats);
+// rates are 0; thread-pool keys are absent (no pools).
+func (b *Broker) handleGetRuntimeInfo(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
+	resp := remoting.NewResponse(req, remoting.RespSuccess, "")
+	body, err := json.Marshal(struct {
+		Table map[string]string `json:"table"`
+	}{b.runtimeInfo(time.Now())})
+	if err != nil {
+		return remoting.NewResponse(req, remoting.RespSystemError, err.Error())
+	}
+	resp.Body = body
+	return resp
+}
+
+func (b *Broker) runtimeInfo(now time.Time) map[string]string {
+	cl := b.store.CommitLog()
+	i64 := func(v int64) string { return strconv.FormatInt(v, 10) }
+	s := &b.stats
+	puts := max(sumQueueMax(b.store)-s.bootPuts, 0)
+	end, readable := cl.End(), cl.Readable()
+	t := map[string]string{
+		"brokerVersionDesc":           brokerVersionDesc,
+		"brokerVersion":               strconv.Itoa(brokerVersion),
+		"msgPutTotalYesterdayMorning": "0",
+		"msgPutTotalTodayMorning":     "0",
+		"msgPutTotalTodayNow":         i64(puts),
+		"msgGetTotalYesterdayMorning": "0",
+		"msgGetTotalTodayMorning":     "0",
+		"msgGetTotalTodayNow":         i64(s.gets.Load()),
+		"putMessageTimesTotal":        i64(puts),
+		"putMessageSizeTotal":         i64(max(end-s.bootEnd, 0)),
+		"commitLogMinOffset":          i64(cl.MinOffset()),
+		"commitLogMaxOffset":          i64(end),
+		"dispatchBehindBytes":         i64(max(readable-b.store.DispatchedOffset(), 0)),
+		"remainHowManyDataToFlush":    humanBytes(max(end-cl.Synced(), 0)),
+		"pageCacheLockTimeMills":      "0",
+		"putTps":                      zeroTps,
+		"getFoundTps":                 zeroTps,
+		"getMissTps":                  zeroTps,
+		"getTotalTps":                 zeroTps,
+		"getTransferedTps":            zeroTps,
+		"bootTimestamp":               i64(s.boot.UnixMilli()),
+		"runtime":                     formatRuntime(now.Sub(s.boot)),
+		"earliestMessageTimeStamp":    i64(b.earliestMessageTime()),
+	}
+	if u, err := vfs.Default.GetDiskUsage(b.cfg.StorePathRootDir); err == nil && u.TotalBytes > 0 {
+		ratio := strconv.FormatFloat(float64(u.UsedBytes)/float64(u.TotalBytes), 'f', -1, 64)
+		t["commitLogDiskRatio"] = ratio
+		t["consumeQueueDiskRatio"] = ratio // one disk holds both
+		t["commitLogDirCapacity"] = fmt.Sprintf("Total : %s, Free : %s.", humanBytes(int64(u.TotalBytes)), humanBytes(int64(u.AvailBytes)))
+	}
+	return t
+}
+
+// earliestMessageTime is the store time of the first record still in the
+// CommitLog, -1 when it holds none (as Java).
+func (b *Broker) earliestMessageTime() int64 {
+	cl := b.store.CommitLog()
+	minOff := cl.MinOffset()
+	if minOff >= cl.Readable() {
+		return -1
+	}
+	rec, err := b.store.ReadRecord(minOff)
+	if err != nil {
+		return -1
+	}
+	r, err := msg.Decode(rec)
+	if err != nil {
+		return -1
+	}
+	return r.StoreTimestamp
+}
+
+// formatRuntime renders an uptime as Java's StoreStatsService does.
+func formatRuntime(d time.Duration) string {
+	sec := int64(max(d, 0) / time.Second)
+	return fmt.Sprintf("[ %d days, %d hours, %d minutes, %d seconds ]", sec/86400, sec/3600%24, sec/60%60, sec%60)
+}
+
+// humanBytes renders a size in binary units with one decimal, as Java's
+// MixAll.humanReadableByteCount(bytes, false): "512 B", "1.5 KiB".
+func humanBytes(n int64) string {
+	if n < 1024 {
+		return strconv.FormatInt(n, 10) + " B"
+	}
+	const units = "KMGTPE"
+	v, i := float64(n)/1024, 0
+	for v >= 1024 && i < len(units)-1 {
+		v /= 1024
+		i++
+	}
+	return fmt.Sprintf("%.1f %ciB", v, units[i])
+}
