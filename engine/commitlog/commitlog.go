@@ -73,6 +73,12 @@ type CommitLog struct {
 	written  atomic.Int64
 	synced   atomic.Int64
 	appended atomic.Int64 // c.mu.pos, readable without c.mu (gather)
+	appends  atomic.Int64 // appends so far (gather)
+	// appendsSeen is c.appends when the last sync leader took the pending
+	// bytes, and lastBatch how many appends that flush covered (roughly):
+	// a leader gathers only after a flush that covered more than one.
+	// REQUIRES: flushMu.
+	appendsSeen, lastBatch int64
 
 	// mapped says appends copy into the active segment's shared mapping
 	// (mmap.go) instead of buffering for the flusher to pwrite. Set at
@@ -85,6 +91,7 @@ type CommitLog struct {
 	// writes a chunk; fillTo is the offset it has zeroed up to; filling
 	// turns false, under fill, when it stops or is stopped.
 	fill    sync.Mutex
+	fillSeg *segment // set before the filler starts, then read-only
 	fillTo  atomic.Int64
 	filling atomic.Bool
 
@@ -268,6 +275,10 @@ func (c *CommitLog) AppendNoWait(recs []byte, patch func(phys int64, rec []byte)
 	c.mu.pos += n
 	end = c.mu.pos
 	c.appended.Store(end)
+	c.appends.Add(1)
+	if c.next == nil && c.opts.Prewrite == PrewriteOn {
+		c.startPrewrite()
+	}
 	if !c.mapped {
 		c.addChunkLocked(c.mu.active, off, start, len(c.mu.buf))
 		c.mu.Unlock()
@@ -420,9 +431,18 @@ const gatherRounds = 16
 // at once; without this step the first of them to append becomes the next
 // leader and syncs alone with the few that beat it, and closed-loop
 // appenders settle into two cohorts that alternate with half the writers
-// each. A lone appender pays one yield.
+// each. A lone appender does not yield at all: when the last flush covered
+// one append, there is nobody to wait for, and a yield would let unrelated
+// goroutines (the dispatcher woken by the last flush) run first.
 // REQUIRES: c.flushMu held.
 func (c *CommitLog) gather() {
+	defer func() {
+		n := c.appends.Load()
+		c.lastBatch, c.appendsSeen = n-c.appendsSeen, n
+	}()
+	if c.lastBatch <= 1 {
+		return
+	}
 	last := c.appended.Load()
 	for range gatherRounds {
 		runtime.Gosched()

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"syscall"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
@@ -16,10 +17,16 @@ type prewrite struct {
 	err  error
 }
 
-// startPrewrite begins preparing the segment after the active one.
+// startPrewrite begins preparing the segment after the active one, once
+// the writer is half way through the active one (AppendNoWait asks again
+// as it goes).
 // REQUIRES: c.mu held, or no concurrent appends (Open).
 func (c *CommitLog) startPrewrite() {
-	if c.opts.Prewrite != PrewriteOn {
+	if c.opts.Prewrite != PrewriteOn || c.mu.pos-c.mu.active.base < c.segSize/2 {
+		// Not before the writer is half way through the active segment:
+		// zero-filling a whole segment at start or right after a roll
+		// competes with the writer's fsyncs for the disk for seconds,
+		// while half a segment of writing leaves ample time for it.
 		return
 	}
 	base := c.mu.active.base + c.segSize
@@ -98,15 +105,22 @@ func (c *CommitLog) createSegment(base int64, fill bool) (seg *segment, err erro
 }
 
 // claimFill makes sure the filler will not write over [.., end): when end
-// passes what it has zeroed, it stops it, waiting for the chunk it may be
-// writing. Called by the writer before it writes bytes: under flushMu
+// passes what it has zeroed, it waits for the chunk it may be writing and
+// moves it on past end (or stops it, past its segment). Called by the writer before it writes bytes: under flushMu
 // (buffered) or c.mu (mapped); the filler takes neither.
 func (c *CommitLog) claimFill(end int64) {
 	if !c.filling.Load() || end <= c.fillTo.Load() {
 		return
 	}
 	c.fill.Lock()
-	c.filling.Store(false)
+	if segEnd := c.fillSeg.base + c.segSize; end >= segEnd {
+		// The writer is done with the filler's segment.
+		c.filling.Store(false)
+	} else if end > c.fillTo.Load() {
+		// Leapfrog: the filler goes on from the next page past the
+		// writer (at a fresh start both begin at 0).
+		c.fillTo.Store(min(segEnd, (end+4095)&^4095))
+	}
 	c.fill.Unlock()
 }
 
@@ -120,43 +134,76 @@ func (c *CommitLog) discardSegment(seg *segment) {
 	}
 }
 
-// fillChunk is how much of the active segment the filler zeroes at a time.
-const fillChunk = 256 << 10
+// The active-segment filler zeroes fillChunk at a time, and fsyncs it,
+// staying at most fillAhead ahead of the writer (polling every fillPoll
+// when it is that far ahead).
+const (
+	fillChunk = 256 << 10
+	fillAhead = 64 << 20
+	fillPoll  = 20 * time.Millisecond
+)
 
 // startFillActive zero-fills the active segment ahead of the writer when it
 // was not pre-written (the first segment of a new log, or the active one
 // after recovery), so its fsyncs get cheap too.
 //
 // The filler and the writer never touch the same bytes, and the writer
-// never waits for the filler except once, when it catches up: the filler
-// zeroes [fillTo, fillTo+fillChunk) holding fill.mu and then advances
-// fillTo; a write that would end past fillTo first stops the filler
-// (claimFill), waiting at most for the chunk in progress.
+// waits for the filler only when it catches up with it: the filler zeroes
+// and syncs [fillTo, fillTo+fillChunk) holding c.fill and then advances
+// fillTo; a write that would end past fillTo first moves fillTo past its
+// end (claimFill), waiting at most for the chunk in progress. The filler
+// stays within fillAhead of the writer.
 func (c *CommitLog) startFillActive() {
 	if c.opts.Prewrite != PrewriteOn || c.activeFilledTo >= c.segSize {
 		return
 	}
 	seg := c.mu.active
-	from := (c.activeFilledTo + 4095) &^ 4095
-	c.fillTo.Store(seg.base + from)
+	c.fillSeg = seg
+	c.fillTo.Store(seg.base + (c.activeFilledTo+4095)&^4095)
 	c.filling.Store(true)
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
-		for off := from; off < c.segSize; off += fillChunk {
+		for {
+			// Stay at most fillAhead ahead of the writer: zeroes far
+			// ahead only cost disk bandwidth now.
+			for c.fillTo.Load()-c.appended.Load() >= fillAhead {
+				select {
+				case <-c.closing:
+					return
+				case <-time.After(fillPoll):
+				}
+				if !c.filling.Load() {
+					return
+				}
+			}
 			select {
 			case <-c.closing:
 				return
 			default:
 			}
-			end := min(off+fillChunk, c.segSize)
 			c.fill.Lock()
-			if !c.filling.Load() {
+			off := c.fillTo.Load() - seg.base // the writer may have moved it on
+			if !c.filling.Load() || off >= c.segSize {
+				c.filling.Store(false)
 				c.fill.Unlock()
-				return // the writer got here first: the rest is its business
+				break
 			}
+			end := min(off+fillChunk, c.segSize)
+			// Sync each chunk: zeroes only in the page cache would make
+			// the writer's next fdatasync write them out (and convert
+			// the extents) itself, which is the cost pre-writing avoids.
 			err := zeroFill(seg.file, off, end)
 			if err == nil {
+				if serr := seg.file.SyncData(); serr != nil {
+					// A failed fsync of a file holding records ends
+					// the log: the kernel may have dropped their dirty
+					// pages and a later fsync may succeed anyway.
+					c.filling.Store(false)
+					c.fill.Unlock()
+					c.fail(fmt.Errorf("commitlog: sync zero-filled active segment %s: %w", seg, serr))
+					return
+				}
 				c.fillTo.Store(seg.base + end)
 			} else {
 				c.filling.Store(false)
@@ -166,12 +213,6 @@ func (c *CommitLog) startFillActive() {
 				c.opts.Logger.Warn("zero-filling the active segment failed", "segment", seg.String(), "err", err)
 				return
 			}
-		}
-		if err := seg.file.SyncData(); err != nil {
-			// The file holds records: after a failed fsync the kernel
-			// may have dropped their dirty pages and a later fsync may
-			// succeed anyway, so the log cannot go on.
-			c.fail(fmt.Errorf("commitlog: sync zero-filled active segment %s: %w", seg, err))
 		}
 	}()
 }

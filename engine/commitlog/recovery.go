@@ -359,6 +359,7 @@ func (c *CommitLog) activate(end int64) error {
 	}
 	c.mu.active = active
 	c.mu.pos = end
+	c.appended.Store(end)
 	c.lastSeg = active
 	c.written.Store(end)
 	c.synced.Store(end)
