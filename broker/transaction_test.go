@@ -359,9 +359,8 @@ func TestTransactionRestartResumesCheckBack(t *testing.T) {
 	cfg.TransactionCheckMax = 8
 	b := startBroker(t, cfg)
 	cc := newCheckClient(t, b.Addr(), "PGR")
-	var pending []half
 	for i := range 3 {
-		pending = append(pending, cc.sendHalf("TXR", i, "PGR", fmt.Sprintf("p-%d", i)))
+		cc.sendHalf("TXR", i, "PGR", fmt.Sprintf("p-%d", i))
 	}
 	done := cc.sendHalf("TXR", 3, "PGR", "done")
 	expectCode(t, cc.end("PGR", done, tranCommitType), remoting.RespSuccess, "commit done")

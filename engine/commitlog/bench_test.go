@@ -18,10 +18,6 @@ import (
 
 const benchSegSize = 64 << 20
 
-func benchLog(b *testing.B, mode FlushMode, prewrite bool) *CommitLog {
-	return benchLogMmap(b, mode, prewrite, mode == AsyncFlush)
-}
-
 func benchLogMmap(b *testing.B, mode FlushMode, prewrite, mmap bool) *CommitLog {
 	mm := MmapOff
 	if mmap {

@@ -136,12 +136,6 @@ func (w *writer) mixed(t testing.TB, from, n int) int64 {
 	return end
 }
 
-type parts struct {
-	cl  *commitlog.CommitLog
-	qdb *queue.DB
-	idx *index.Index
-}
-
 func openLog(t testing.TB, fs vfs.FS, mode commitlog.FlushMode) *commitlog.CommitLog {
 	t.Helper()
 	cl, err := commitlog.Open(commitlog.Options{FS: fs, Dir: "cl", SegmentSize: 64 << 10, FlushMode: mode, FlushInterval: 2 * time.Millisecond})

@@ -328,12 +328,3 @@ func (c *Client) GroupProgress(ctx context.Context, group, topic, broker string)
 	})
 	return out, nil
 }
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"sync"
 	"testing"
@@ -51,7 +50,7 @@ func wharfBinary(t *testing.T) string {
 		}
 		goBin, err := exec.LookPath("go")
 		if err != nil {
-			goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+			goBin = "go"
 		}
 		out := filepath.Join(binDir, "wharf")
 		cmd := exec.Command(goBin, "build", "-o", out, "./tools/wharf")
