@@ -23,8 +23,20 @@
 //     concurrent appenders share one write and one fsync; the others sleep
 //     until that flush ends.
 //   - AsyncFlush: wakes them after the write (the data is in the page cache
-//     and survives a process crash); a timer fsyncs every FlushInterval, so
-//     power loss costs at most one interval.
+//     and survives a process crash); a timer fsyncs every FlushInterval,
+//     outside flushMu, so power loss costs at most one interval.
+//
+// Before taking the pending bytes a SyncFlush leader yields while other
+// appends keep arriving (gather), if the previous flush covered more than
+// one append. Every release of flushMu goes through unlockFlush, which bumps
+// the flush generation after unlocking, so no waiter sleeps past a flush.
+//
+// # The mapped mode
+//
+// Under AsyncFlush (Options.Mmap) the active segment is mapped shared and
+// an append copies its records straight into it under mu: that copy is the
+// write, so the acknowledgement costs no system call (mmap.go). Mapped
+// segments have their full size and reserved blocks, so stores never fault.
 //
 // A sealed segment is fsynced before the flusher moves on. After any write or
 // fsync error the log is read-only until reopened: an fsync cannot be
@@ -37,9 +49,14 @@
 // # Pre-writing
 //
 // fdatasync into pages that already exist on disk is much cheaper than into
-// newly appended ones (no block allocation, no size change to journal). A
-// background goroutine zero-fills and syncs the next segment ahead of the
-// writer, so a roll finds it ready.
+// newly appended ones (no block allocation, no size change to journal). Once
+// the writer is half way through a segment, a background goroutine
+// zero-fills and syncs the next one, so a roll finds it ready; the active
+// segment of a new log (or one found part-filled at open) is zero-filled in
+// 256 KiB synced chunks at most 64 MiB ahead of the writer, which leapfrogs
+// the filler if it catches it (claimFill). Segments reserve their space when
+// created, so a full disk fails only the append that needs a new segment
+// (ErrDiskFull) and leaves the log writable.
 //
 // # Checkpoint and recovery
 //
@@ -57,5 +74,5 @@
 // Under SyncFlush nothing acknowledged lies past the cut, because an
 // acknowledgement waits for an fsync of every byte before it.
 //
-// Lock order: mu, then segMu, then waitMu.
+// Lock order: flushMu, then mu, then fill, then segMu, then waitMu.
 package commitlog
