@@ -46,6 +46,7 @@ type Broker struct {
 	clients *clientManager
 	locks   *lockManager
 	hold    *pullHold
+	ackers  sync.Map // *remoting.Conn -> *syncAcker (syncack.go)
 	sched   *scheduler
 	txn     *txnService
 	offsets *offsetCache
@@ -196,14 +197,12 @@ func (b *Broker) registerProcessors() {
 	} {
 		b.srv.Handle(code, h)
 	}
-	if b.cfg.FlushDiskType == AsyncFlush {
-		// An ASYNC_FLUSH send copies into the page cache and returns:
-		// run it on the reader, without a goroutine per message. (A
-		// SYNC_FLUSH send waits for an fsync and keeps its goroutine, so
-		// a connection can have many in one group commit.)
-		for _, code := range []int16{remoting.CodeSendMessage, remoting.CodeSendMessageV2, remoting.CodeSendBatchMessage} {
-			b.srv.HandleInline(code, b.handleSend)
-		}
+	// A send only appends (ASYNC_FLUSH: into the page cache) and returns;
+	// under SYNC_FLUSH the connection's acker answers after the fsync
+	// (syncack.go). So sends run on the reader, without a goroutine per
+	// message, and a pipelined burst shares one group commit.
+	for _, code := range []int16{remoting.CodeSendMessage, remoting.CodeSendMessageV2, remoting.CodeSendBatchMessage} {
+		b.srv.HandleInline(code, b.handleSend)
 	}
 }
 

@@ -128,7 +128,7 @@ func (b *Broker) handleSend(_ context.Context, conn *remoting.Conn, req *remotin
 		}
 		ms = []*msg.Message{&m}
 	}
-	res, err := b.store.PutBatch(ms)
+	res, end, err := b.store.PutBatchNoWait(ms)
 	if err != nil {
 		return remoting.NewResponse(req, putErrorCode(err), err.Error())
 	}
@@ -138,6 +138,14 @@ func (b *Broker) handleSend(_ context.Context, conn *remoting.Conn, req *remotin
 	resp.SetExtInt("queueOffset", res.QueueOffset)
 	resp.SetExt("MSG_REGION", b.cfg.RegionID)
 	resp.SetExtBool("TRACE_ON", b.cfg.TraceOn)
+	if b.cfg.FlushDiskType == SyncFlush {
+		// Answered by the connection's acker once durable (syncack.go).
+		b.ackAfterSync(conn, req, resp, end)
+		return nil
+	}
+	if err := b.store.WaitPut(end); err != nil {
+		return remoting.NewResponse(req, putErrorCode(err), err.Error())
+	}
 	return resp
 }
 

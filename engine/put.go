@@ -36,13 +36,34 @@ func (s *Store) Put(m *msg.Message) (PutResult, error) {
 }
 
 // PutBatch stores messages of one (topic, queue) contiguously, with
-// consecutive queue offsets, in one append.
+// consecutive queue offsets, in one append, and returns once they are
+// acknowledged under the flush mode.
 func (s *Store) PutBatch(ms []*msg.Message) (PutResult, error) {
+	res, end, err := s.PutBatchNoWait(ms)
+	if err != nil {
+		return res, err
+	}
+	if err := s.WaitPut(end); err != nil {
+		return PutResult{}, fmt.Errorf("engine: put to %s/%d: %w", ms[0].Topic, ms[0].QueueID, err)
+	}
+	return res, nil
+}
+
+// WaitPut blocks until everything appended before end (as returned by
+// PutBatchNoWait) is acknowledged under the flush mode. Waiting for the
+// largest end of several puts covers them all.
+func (s *Store) WaitPut(end int64) error { return s.cl.Wait(end) }
+
+// PutBatchNoWait is PutBatch without the wait: the messages have their
+// offsets, but must not be acknowledged before WaitPut(end) returns. It
+// lets a caller hand the wait to another goroutine, or share one wait
+// among many puts.
+func (s *Store) PutBatchNoWait(ms []*msg.Message) (res PutResult, end int64, err error) {
 	if len(ms) == 0 {
-		return PutResult{}, fmt.Errorf("%w: empty batch", ErrIllegal)
+		return PutResult{}, 0, fmt.Errorf("%w: empty batch", ErrIllegal)
 	}
 	if err := s.disk.check(time.Now()); err != nil {
-		return PutResult{}, err
+		return PutResult{}, 0, err
 	}
 	bp := encodeBuf.Get().(*[]byte)
 	defer func() {
@@ -56,26 +77,26 @@ func (s *Store) PutBatch(ms []*msg.Message) (PutResult, error) {
 	ref := queue.Ref{Topic: ms[0].Topic, QueueID: ms[0].QueueID}
 	for _, m := range ms {
 		if m.Topic != ref.Topic || m.QueueID != ref.QueueID {
-			return PutResult{}, fmt.Errorf("%w: a batch must go to one queue", ErrIllegal)
+			return PutResult{}, 0, fmt.Errorf("%w: a batch must go to one queue", ErrIllegal)
 		}
 		if len(m.Body) > s.opts.MaxMessageSize {
-			return PutResult{}, fmt.Errorf("%w: %d bytes, limit %d", ErrMessageTooLarge, len(m.Body), s.opts.MaxMessageSize)
+			return PutResult{}, 0, fmt.Errorf("%w: %d bytes, limit %d", ErrMessageTooLarge, len(m.Body), s.opts.MaxMessageSize)
 		}
 		if !m.StoreHost.IsValid() {
 			m.StoreHost = s.opts.StoreHost
 		}
 		m.EnableRecordCRC()
 		if err := m.Validate(); err != nil {
-			return PutResult{}, fmt.Errorf("%w: %v", ErrIllegal, err)
+			return PutResult{}, 0, fmt.Errorf("%w: %v", ErrIllegal, err)
 		}
 		if ref.QueueID < 0 {
-			return PutResult{}, fmt.Errorf("%w: queue id %d", ErrIllegal, ref.QueueID)
+			return PutResult{}, 0, fmt.Errorf("%w: queue id %d", ErrIllegal, ref.QueueID)
 		}
 		buf = msg.AppendRecord(buf, m)
 	}
 	*bp = buf
-	res := PutResult{Count: len(ms), QueueOffset: -1}
-	phys, _, err := s.cl.Append(buf, func(phys int64, rec []byte) {
+	res = PutResult{Count: len(ms), QueueOffset: -1}
+	phys, end, err := s.cl.AppendNoWait(buf, func(phys int64, rec []byte) {
 		off := s.next[ref]
 		s.next[ref] = off + 1
 		now := max(time.Now().UnixMilli(), s.lastStoreTime)
@@ -88,7 +109,7 @@ func (s *Store) PutBatch(ms []*msg.Message) (PutResult, error) {
 		}
 	})
 	if err != nil {
-		return PutResult{}, fmt.Errorf("engine: put to %s/%d: %w", ref.Topic, ref.QueueID, err)
+		return PutResult{}, 0, fmt.Errorf("engine: put to %s/%d: %w", ref.Topic, ref.QueueID, err)
 	}
 	res.Phys = phys
 	res.MsgIDs = make([]string, 0, len(ms))
@@ -97,5 +118,5 @@ func (s *Store) PutBatch(ms []*msg.Message) (PutResult, error) {
 		res.MsgIDs = append(res.MsgIDs, msg.OffsetMsgID(s.opts.StoreHost, phys+int64(p)))
 		p += size
 	}
-	return res, nil
+	return res, end, nil
 }
