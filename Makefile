@@ -15,7 +15,7 @@ help:
 	@echo "make bench     Go benchmarks, $(COUNT) runs each, into bench-new.txt for benchstat"
 	@echo "make fuzz      each fuzz target for FUZZTIME (default 30s)"
 	@echo "make lint      go vet, gofmt check, staticcheck"
-	@echo "make stress    crash and torn-tail tests at nightly size"
+	@echo "make stress    crash, torn-tail, bit-flip and kill -9 tests at nightly size"
 	@echo "make build     build bin/wharf"
 
 build:
@@ -51,6 +51,8 @@ lint:
 stress:
 	$(GO) test -timeout 60m ./engine/commitlog/ -run 'TestCrashCloneSyncFlush|TestTornTail' -args -crashpoints=100000 -torn-full
 	$(GO) test -timeout 60m ./engine/ -run 'TestModel' -args -model-seeds=100
+	$(GO) test -timeout 60m ./engine/commitlog/ -run 'TestCheckDetectsEveryBitFlip' -args -check-trials=1000
+	$(GO) test -timeout 90m ./tools/e2e/ -run 'TestKill9' -args -kills=100
 
 clean:
 	rm -rf bin bench-new.txt

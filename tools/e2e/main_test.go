@@ -14,7 +14,7 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/rlog"
 )
 
-var killsFlag = flag.Int("kills", 0, "SIGKILL cycles of TestKill9SyncFlush (0: $WHARF_E2E_KILLS, else 20, 5 under -short)")
+var killsFlag = flag.Int("kills", 0, "SIGKILL cycles of TestKill9SyncFlush, half of it for TestKill9AsyncFlush (0: $WHARF_E2E_KILLS, else 20, 5 under -short)")
 
 // binDir holds the wharf binary built for this run.
 var binDir string
