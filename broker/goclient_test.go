@@ -34,6 +34,16 @@ type cluster struct {
 
 func startCluster(t *testing.T, dir string) *cluster {
 	t.Helper()
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	return startClusterWith(t, testConfig(dir))
+}
+
+// startClusterWith starts a name server and a broker with cfg registered to
+// it, and waits until the name server routes TBW102.
+func startClusterWith(t *testing.T, cfg Config) *cluster {
+	t.Helper()
 	if raceEnabled {
 		t.Skip("the Go client races internally; run without -race")
 	}
@@ -45,10 +55,6 @@ func startCluster(t *testing.T, dir string) *cluster {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ns.Close() })
-	if dir == "" {
-		dir = t.TempDir()
-	}
-	cfg := testConfig(dir)
 	cfg.NamesrvAddr = ns.Addr()
 	cl := &cluster{ns: ns, cfg: cfg}
 	cl.b = startBroker(t, cfg)

@@ -12,7 +12,6 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/consumer"
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 	"github.com/wharfmq/wharf/engine/msg"
-	"github.com/wharfmq/wharf/nameserver"
 	"github.com/wharfmq/wharf/remoting"
 )
 
@@ -250,23 +249,7 @@ func TestSendToRetryTopicAppliesDLQRule(t *testing.T) {
 // startRetryCluster is startCluster with the short delay levels.
 func startRetryCluster(t *testing.T) *cluster {
 	t.Helper()
-	if raceEnabled {
-		t.Skip("the Go client races internally; run without -race")
-	}
-	ns, err := nameserver.New(nameserver.Options{Listen: "127.0.0.1:0", Logger: testLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ns.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ns.Close() })
-	cfg := shortConfig(t.TempDir())
-	cfg.NamesrvAddr = ns.Addr()
-	cl := &cluster{ns: ns, cfg: cfg}
-	cl.b = startBroker(t, cfg)
-	cl.waitRoute(t, AutoCreateTopicKey)
-	return cl
+	return startClusterWith(t, shortConfig(t.TempDir()))
 }
 
 // delivery is one call of a consumer's handler for one message.

@@ -16,7 +16,6 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 	"github.com/apache/rocketmq-client-go/v2/producer"
 	"github.com/wharfmq/wharf/engine/msg"
-	"github.com/wharfmq/wharf/nameserver"
 	"github.com/wharfmq/wharf/remoting"
 )
 
@@ -468,22 +467,7 @@ func (l *txnListener) checked() map[string]int {
 
 func startTxnCluster(t *testing.T, cfg Config) *cluster {
 	t.Helper()
-	if raceEnabled {
-		t.Skip("the Go client races internally; run without -race")
-	}
-	ns, err := nameserver.New(nameserver.Options{Listen: "127.0.0.1:0", Logger: testLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ns.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ns.Close() })
-	cfg.NamesrvAddr = ns.Addr()
-	cl := &cluster{ns: ns, cfg: cfg}
-	cl.b = startBroker(t, cfg)
-	cl.waitRoute(t, AutoCreateTopicKey)
-	return cl
+	return startClusterWith(t, cfg)
 }
 
 // txnProducer starts a Go transaction producer of group with its own
