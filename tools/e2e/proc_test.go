@@ -89,6 +89,25 @@ type brokerProc struct {
 	waitErr error
 }
 
+// startWithTopics starts the broker, waits until it serves, and creates the
+// load topics on it.
+func (s *brokerSetup) startWithTopics(t *testing.T, pc *probeClient) *brokerProc {
+	t.Helper()
+	proc := s.start(t)
+	if _, err := proc.until(10*time.Second, pc.serving); err != nil {
+		t.Fatal(err)
+	}
+	for _, topic := range loadTopics {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := pc.createTopic(ctx, topic, queuesPerTop)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return proc
+}
+
 func (s *brokerSetup) start(t *testing.T) *brokerProc {
 	t.Helper()
 	s.runs++

@@ -35,18 +35,7 @@ func sigtermCycles(t *testing.T, mode string) {
 	nsc := remoting.NewClient(remoting.ClientOptions{Logger: quietLogger()})
 	defer nsc.Close()
 
-	proc := setup.start(t)
-	if _, err := proc.until(10*time.Second, pc.serving); err != nil {
-		t.Fatal(err)
-	}
-	for _, topic := range loadTopics {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err := pc.createTopic(ctx, topic, queuesPerTop)
-		cancel()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	proc := setup.startWithTopics(t, pc)
 	l := &ledger{}
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 11))
 	var firstPulls, stops []time.Duration
