@@ -282,6 +282,7 @@ func (b *Broker) runtimeInfo(now time.Time) map[string]string {
 	s := &b.stats
 	puts := max(sumQueueMax(b.store)-s.bootPuts, 0)
 	end, readable := cl.End(), cl.Readable()
+	cst := cl.Stats()
 	t := map[string]string{
 		"brokerVersionDesc":           brokerVersionDesc,
 		"brokerVersion":               strconv.Itoa(brokerVersion),
@@ -306,6 +307,10 @@ func (b *Broker) runtimeInfo(now time.Time) map[string]string {
 		"bootTimestamp":               i64(s.boot.UnixMilli()),
 		"runtime":                     formatRuntime(now.Sub(s.boot)),
 		"earliestMessageTimeStamp":    i64(b.earliestMessageTime()),
+		// Wharf's own: how well group commit batches (appends per fsync).
+		"commitLogAppends": i64(cst.Appends),
+		"commitLogWrites":  i64(cst.Writes),
+		"commitLogSyncs":   i64(cst.Syncs),
 	}
 	if u, err := vfs.Default.GetDiskUsage(b.cfg.StorePathRootDir); err == nil && u.TotalBytes > 0 {
 		ratio := strconv.FormatFloat(float64(u.UsedBytes)/float64(u.TotalBytes), 'f', -1, 64)

@@ -147,13 +147,14 @@ func Open(opts Options) (*CommitLog, error) {
 
 // Stats counts the flusher's work since Open.
 type Stats struct {
-	Writes int64 // WriteAt calls
-	Syncs  int64 // fdatasyncs of segment data
+	Appends int64 // Append and AppendNoWait calls that stored records
+	Writes  int64 // WriteAt calls
+	Syncs   int64 // fdatasyncs of segment data
 }
 
 // Stats returns counters of the flusher's work.
 func (c *CommitLog) Stats() Stats {
-	return Stats{Writes: c.writes.Load(), Syncs: c.syncs.Load()}
+	return Stats{Appends: c.appends.Load(), Writes: c.writes.Load(), Syncs: c.syncs.Load()}
 }
 
 // Report is what the last Open found.

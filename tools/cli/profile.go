@@ -1,29 +1,46 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"runtime/pprof"
+	"runtime/trace"
 
 	"github.com/spf13/cobra"
 )
 
-// addProfileFlag gives cmd a --cpuprofile flag: the command's whole run is
-// profiled into the file (servers: until they stop on a signal).
+// addProfileFlag gives cmd --cpuprofile and --trace flags: the command's
+// whole run is profiled, or traced with runtime/trace, into the file
+// (servers: until they stop on a signal). The trace shows where a request
+// waits (scheduling, network, fsync), which a CPU profile cannot.
 func addProfileFlag(cmd *cobra.Command) {
-	var path string
-	var f *os.File
-	cmd.Flags().StringVar(&path, "cpuprofile", "", "write a CPU profile of this process to the file")
+	var cpuPath, tracePath string
+	var cpuFile, traceFile *os.File
+	cmd.Flags().StringVar(&cpuPath, "cpuprofile", "", "write a CPU profile of this process to the file")
+	cmd.Flags().StringVar(&tracePath, "trace", "", "write a runtime execution trace of this process to the file")
 	pre, post := cmd.PreRunE, cmd.PostRunE
 	cmd.PreRunE = func(c *cobra.Command, args []string) error {
-		if path != "" {
+		if cpuPath != "" {
 			var err error
-			if f, err = os.Create(path); err != nil {
+			if cpuFile, err = os.Create(cpuPath); err != nil {
 				return fmt.Errorf("cpuprofile: %w", err)
 			}
-			if err := pprof.StartCPUProfile(f); err != nil {
-				f.Close()
+			if err := pprof.StartCPUProfile(cpuFile); err != nil {
+				cpuFile.Close()
+				cpuFile = nil
 				return fmt.Errorf("cpuprofile: %w", err)
+			}
+		}
+		if tracePath != "" {
+			var err error
+			if traceFile, err = os.Create(tracePath); err != nil {
+				return fmt.Errorf("trace: %w", err)
+			}
+			if err := trace.Start(traceFile); err != nil {
+				traceFile.Close()
+				traceFile = nil
+				return fmt.Errorf("trace: %w", err)
 			}
 		}
 		if pre != nil {
@@ -32,13 +49,18 @@ func addProfileFlag(cmd *cobra.Command) {
 		return nil
 	}
 	cmd.PostRunE = func(c *cobra.Command, args []string) error {
-		if f != nil {
+		var errs []error
+		if cpuFile != nil {
 			pprof.StopCPUProfile()
-			f.Close()
+			errs = append(errs, cpuFile.Close())
+		}
+		if traceFile != nil {
+			trace.Stop()
+			errs = append(errs, traceFile.Close())
 		}
 		if post != nil {
-			return post(c, args)
+			errs = append(errs, post(c, args))
 		}
-		return nil
+		return errors.Join(errs...)
 	}
 }
