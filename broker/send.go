@@ -138,7 +138,7 @@ func (b *Broker) handleSend(_ context.Context, conn *remoting.Conn, req *remotin
 	resp.SetExtInt("queueOffset", res.QueueOffset)
 	resp.SetExt("MSG_REGION", b.cfg.RegionID)
 	resp.SetExtBool("TRACE_ON", b.cfg.TraceOn)
-	if b.cfg.FlushDiskType == SyncFlush {
+	if b.cfg.FlushDiskType == SyncFlush && b.ackLater(conn) {
 		// Answered by the connection's acker once durable (syncack.go).
 		b.ackAfterSync(conn, req, resp, end)
 		return nil

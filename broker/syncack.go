@@ -1,16 +1,22 @@
 package broker
 
 import (
+	"os"
 	"sync"
 
 	"github.com/wharfmq/wharf/remoting"
 )
 
 // Under SYNC_FLUSH a send is appended on the connection's reader (no
-// goroutine per message) and its reply handed to the connection's
-// syncAcker, which waits until the records are durable and then answers,
-// in order. A pipelined burst shares one wait and its replies leave
-// together; a send is still never acknowledged before its fsync.
+// goroutine per message). When nothing else is queued on the connection
+// and it has not pipelined before (ackLater), the reader waits for the
+// fsync itself and answers: a synchronous producer then
+// costs no goroutine hand-off, and readers of many such producers share
+// fsyncs through the log's group commit. Otherwise the reply goes to the
+// connection's syncAcker, which waits until the records are durable and
+// answers, in order, while the reader goes on appending: a pipelined burst
+// shares one wait and its replies leave together. Either way a send is
+// never acknowledged before its fsync.
 
 // syncAcker answers one connection's SYNC_FLUSH sends once durable.
 type syncAcker struct {
@@ -55,11 +61,28 @@ func (b *Broker) ackAfterSync(conn *remoting.Conn, req, resp *remoting.Command, 
 	}
 }
 
+var alwaysAcker = os.Getenv("WHARF_ACKER") != ""
+
+// ackLater says whether a SYNC_FLUSH send on conn is answered by the
+// connection's acker rather than by the reader waiting in place: when
+// another request already waits in the read buffer, or the connection has
+// pipelined before (it has an acker; keeping to it also keeps its replies
+// in order). A reader that waited in place would hold back the requests
+// behind it for an fsync.
+// REQUIRES: called on conn's reader (InputBuffered).
+func (b *Broker) ackLater(conn *remoting.Conn) bool {
+	if _, ok := b.ackers.Load(conn); ok || alwaysAcker {
+		return true
+	}
+	return conn.InputBuffered()
+}
+
 // run waits for each batch of queued sends to become durable and answers
 // them, until the connection closes.
 func (a *syncAcker) run() {
 	defer a.b.ackers.Delete(a.conn)
 	var batch []pendingAck
+	var resps []*remoting.Command
 	for {
 		select {
 		case <-a.wake:
@@ -81,9 +104,15 @@ func (a *syncAcker) run() {
 					if err != nil {
 						resp = remoting.NewResponse(p.req, putErrorCode(err), err.Error())
 					}
-					_ = a.conn.Reply(resp)
+					resps = append(resps, resp)
 				}
 				batch[i] = pendingAck{}
+			}
+			if len(resps) > 0 {
+				// One write for the replies one fsync covered.
+				_ = a.conn.ReplyAll(resps)
+				clear(resps)
+				resps = resps[:0]
 			}
 		}
 	}

@@ -126,6 +126,8 @@ type Conn struct {
 	pend       []byte    // frames waiting for the writer; REQUIRES: wmu
 	spare      []byte    // the writer's last buffer, reused; REQUIRES: wmu
 
+	br *bufio.Reader // the reader's buffer; only the reader goroutine touches it
+
 	mu struct {
 		sync.Mutex
 		closed  bool
@@ -220,12 +222,7 @@ func (c *Conn) isClosed() bool {
 // in one write with others; an error then closes the connection, which
 // fails pending invokes.
 func (c *Conn) WriteCommand(cmd *Command) error {
-	if cmd.Language == "" {
-		cmd.Language = c.ep.language
-	}
-	if cmd.Version == 0 {
-		cmd.Version = c.ep.version
-	}
+	c.fillDefaults(cmd)
 	c.wmu.Lock()
 	if c.isClosed() {
 		c.wmu.Unlock()
@@ -249,6 +246,57 @@ func (c *Conn) WriteCommand(cmd *Command) error {
 		pend = append(pend, cmd.Body...)
 	}
 	c.pend = pend
+	return c.writeQueuedLocked(body)
+}
+
+// ReplyAll sends resps in order, as Reply does each, queueing them
+// together so that they leave in one write (a SYNC_FLUSH acker answering
+// the sends one fsync covered).
+func (c *Conn) ReplyAll(resps []*Command) error {
+	for _, r := range resps {
+		if len(r.Body) > copyBodyMax {
+			for _, r := range resps {
+				if err := c.Reply(r); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}
+	c.wmu.Lock()
+	if c.isClosed() {
+		c.wmu.Unlock()
+		return ErrConnClosed
+	}
+	pend := c.pend
+	for _, r := range resps {
+		r.Flag |= FlagResponse
+		c.fillDefaults(r)
+		var err error
+		if pend, err = appendFramePrefix(pend, r); err != nil {
+			c.wmu.Unlock()
+			return fmt.Errorf("remoting: encode %v: %w", r, err)
+		}
+		pend = append(pend, r.Body...)
+	}
+	c.pend = pend
+	return c.writeQueuedLocked(nil)
+}
+
+// fillDefaults gives cmd the owner's Language and Version when unset.
+func (c *Conn) fillDefaults(cmd *Command) {
+	if cmd.Language == "" {
+		cmd.Language = c.ep.language
+	}
+	if cmd.Version == 0 {
+		cmd.Version = c.ep.version
+	}
+}
+
+// writeQueuedLocked writes what is queued (and body after it), unless a
+// writer or the busy reader will.
+// REQUIRES: c.wmu held; it is released.
+func (c *Conn) writeQueuedLocked(body []byte) error {
 	if body == nil && (c.writing || c.readerBusy) {
 		// The writer picks it up after its current write, or the
 		// reader before it next waits for input.
@@ -256,7 +304,7 @@ func (c *Conn) WriteCommand(cmd *Command) error {
 		return nil
 	}
 	c.writing = true
-	err = c.writeLoop(body)
+	err := c.writeLoop(body)
 	c.writing = false
 	c.wcond.Broadcast()
 	c.wmu.Unlock()
@@ -327,6 +375,13 @@ func (c *Conn) writeLoop(body []byte) error {
 	}
 	return nil
 }
+
+// InputBuffered reports whether bytes of further requests already sit in
+// the connection's read buffer. Only an inline handler (HandleInline) may
+// call it: it runs on the reader, the buffer's only user. A handler that
+// would block (a SYNC_FLUSH send waiting for its fsync) can wait in place
+// when nothing is queued behind it, and hand the wait off when something is.
+func (c *Conn) InputBuffered() bool { return c.br != nil && c.br.Buffered() > 0 }
 
 // Reply sends resp, a response built with NewResponse, possibly long after
 // the handler returned nil. The response flag is forced on.
@@ -407,7 +462,8 @@ func (c *Conn) readLoop() (err error) {
 			err = fmt.Errorf("remoting: reader panic: %v", r)
 		}
 	}()
-	fr := NewFrameReader(bufio.NewReaderSize(idleFlusher{c}, readBufferSize))
+	c.br = bufio.NewReaderSize(idleFlusher{c}, readBufferSize)
+	fr := NewFrameReader(c.br)
 	for {
 		if c.ep.idleTimeout > 0 {
 			_ = c.nc.SetReadDeadline(time.Now().Add(c.ep.idleTimeout))
