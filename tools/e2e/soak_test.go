@@ -41,6 +41,9 @@ const (
 	soakPerConn       = 4
 	soakMaxDrift      = 0.02 // goroutines, warm-up window to end window
 	soakFDSlack       = 5
+	// soakGoroutineSlack: goroutines once the clients left, over the
+	// baseline (a per-group task started by the first consumer may stay).
+	soakGoroutineSlack = 3
 	// RSS growth per stored byte after warm-up, while Pebble's memtables
 	// are still filling (soakMaxRSSSlopeFill) and once they are all in use
 	// (soakMaxRSSSlope). The consume-queue entries of one 1 KiB message
@@ -522,6 +525,7 @@ func fsyncFloor(dir string, n int) (p50, p99 time.Duration, err error) {
 //     other. The minimum, not a single sample: pull and heartbeat handlers
 //     run in short-lived goroutines, so any one sample carries a random
 //     number of them; a leak raises the floor, which the minimum tracks;
+//   - goroutines back to the baseline + 3 once the clients left (polled);
 //   - FDs other than the data files' back to the pre-client baseline +- 5
 //     once every client shut down (polled: connections close
 //     asynchronously), and none on a deleted file. Data files are counted
@@ -727,7 +731,16 @@ func TestSoak(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	fdBack := time.Since(leaveStart)
-	after := sampleNow()
+	// Goroutines back too: a leak per connection shows here, as the
+	// connections do not churn under load.
+	var after soakSample
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		after = sampleNow()
+		if after.goroutines <= base.goroutines+soakGoroutineSlack || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	floor50, floor99, err := fsyncFloor(setup.dir, 200)
 	if err != nil {
 		t.Fatal(err)
@@ -797,16 +810,19 @@ func TestSoak(t *testing.T) {
 	g0, g1 := minOf(early, gor), minOf(late, gor)
 	drift := math.Abs(float64(g1-g0)) / float64(g0)
 	t.Logf("goroutines: max %d at %d connections (bar %d + %d x conns = %d at that sample); floor (window min) after warm-up %d "+
-		"[%v..%v] -> end %d [%v..%v], drift %.2f %% (bar %.0f %%); medians %d -> %d; after clients left %d (baseline %d)",
+		"[%v..%v] -> end %d [%v..%v], drift %.2f %% (bar %.0f %%); medians %d -> %d; after clients left %d (baseline %d, bar + %d)",
 		worst.goroutines, worst.conns, soakGoroutineBase, soakPerConn, soakGoroutineBase+soakPerConn*worst.conns, g0,
 		early[0].at.Round(time.Second), early[len(early)-1].at.Round(time.Second), g1, late[0].at.Round(time.Second),
-		last.at.Round(time.Second), 100*drift, 100*soakMaxDrift, medianOf(early, gor), medianOf(late, gor), after.goroutines, base.goroutines)
+		last.at.Round(time.Second), 100*drift, 100*soakMaxDrift, medianOf(early, gor), medianOf(late, gor), after.goroutines, base.goroutines, soakGoroutineSlack)
 	if worstHead > 0 {
 		t.Errorf("%d goroutines at %d connections exceed %d + %d x connections", worst.goroutines, worst.conns,
 			soakGoroutineBase, soakPerConn)
 	}
 	if drift >= soakMaxDrift {
 		t.Errorf("goroutine floor drifted %.2f %% from %d after warm-up to %d at the end (bar %.0f %%)", 100*drift, g0, g1, 100*soakMaxDrift)
+	}
+	if after.goroutines > base.goroutines+soakGoroutineSlack {
+		t.Errorf("%d goroutines 10 s after the clients left, baseline %d + %d", after.goroutines, base.goroutines, soakGoroutineSlack)
 	}
 
 	t.Logf("FDs: baseline %v; max under load %d; %v at %v after the clients began to leave (their shutdown took %v); "+
