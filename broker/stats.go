@@ -334,7 +334,7 @@ var processMetrics = [...]string{
 // addProcessInfo adds Wharf's own keys, for soak tests and operators:
 // goroutines; heapInuse (bytes in in-use heap spans, MemStats.HeapInuse);
 // heapLive (bytes of heap objects marked live by the last GC, the figure
-// that does not swing with the GC cycle); goSys (all memory the Go runtime
+// that does not swing with the GC cycle; 0 before the first GC); goSys (all memory the Go runtime
 // mapped); connections (open remoting connections); openFds (the
 // process's open file descriptors, where /proc/self/fd is readable).
 func (b *Broker) addProcessInfo(t map[string]string) {
