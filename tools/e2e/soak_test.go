@@ -47,12 +47,14 @@ const (
 	// RSS growth per stored byte after warm-up, while Pebble's memtables
 	// are still filling (soakMaxRSSSlopeFill) and once they are all in use
 	// (soakMaxRSSSlope). The consume-queue entries of one 1 KiB message
-	// take ~160 B of memtable (measured: 0.13-0.16 B RSS per stored B); the
-	// memtable starts at 256 KiB and doubles to 64 MiB, and one flushed
-	// 64 MiB arena is kept for reuse, so RSS rises until ~192 MiB of
-	// memtable (~1.3 M messages) went by and is flat after that. A broker
-	// keeping bodies (slope ~1) or > 250 B per message fails either bar.
-	soakMaxRSSSlopeFill = 0.25
+	// take ~160 B of memtable; the memtable starts at 256 KiB and doubles
+	// to 64 MiB, and one flushed 64 MiB arena is kept for reuse, so RSS
+	// rises until ~192 MiB of memtable (~1.3 M messages) went by and is
+	// flat after that. Measured fill-phase slopes: 0.13-0.16 over 45 s,
+	// 0.21 over the 20 s of -short (the small early memtables cost more per
+	// entry). A broker keeping bodies (slope >= 1) fails the fill bar;
+	// smaller per-message leaks fail the full bar of a long run.
+	soakMaxRSSSlopeFill = 0.4
 	soakMaxRSSSlope     = 0.02
 	// soakMemtablesFull: stored bytes after which the memtables are all
 	// allocated and touched (1.3 M records of ~1.2 KiB, rounded up).
@@ -517,7 +519,7 @@ func fsyncFloor(dir string, n int) (p50, p99 time.Duration, err error) {
 // connections, stored bytes). Checked:
 //   - RSS (RssAnon + RssShmem, see soakSample.rss) <= 256 MiB throughout,
 //     and its least-squares slope over stored bytes after warm-up below
-//     0.02 once Pebble's memtables are all allocated, 0.25 before (a CI run
+//     0.02 once Pebble's memtables are all allocated, 0.4 before (a CI run
 //     stores too little to get there; see soakMaxRSSSlopeFill);
 //   - heapInuse <= 128 MiB throughout;
 //   - goroutines <= 64 + 4 x connections throughout, and the minimum of
@@ -646,7 +648,9 @@ func TestSoak(t *testing.T) {
 
 	// Load and sampling.
 	interval := time.Duration(float64(time.Second) * float64(cfg.clients) / float64(cfg.rate))
-	every := max(time.Second, cfg.load/300) // at most ~300 samples
+	// Frequent samples give the goroutine windows enough points for a
+	// stable minimum; at most ~300 samples.
+	every := max(250*time.Millisecond, cfg.load/300)
 	acked := &syncCounter{}
 	stop := make(chan struct{})
 	var prodWG sync.WaitGroup
