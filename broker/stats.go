@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"os"
+	"runtime/metrics"
 	"slices"
 	"strconv"
 	"strings"
@@ -263,7 +265,9 @@ const zeroTps = "0.00 0.00 0.00"
 // handleGetRuntimeInfo serves GET_BROKER_RUNTIME_INFO (28): a KVTable
 // {"table":{...}} of strings with the keys of Java's prepareRuntimeInfo
 // that Wharf has data for. Counters are since start (see runtimeStats);
-// rates are 0; thread-pool keys are absent (no pools).
+// rates are 0; thread-pool keys are absent (no pools). Wharf adds the
+// process figures of addProcessInfo, which Java clients list like any
+// other key.
 func (b *Broker) handleGetRuntimeInfo(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
 	resp := remoting.NewResponse(req, remoting.RespSuccess, "")
 	body, err := json.Marshal(struct {
@@ -318,7 +322,60 @@ func (b *Broker) runtimeInfo(now time.Time) map[string]string {
 		t["consumeQueueDiskRatio"] = ratio // one disk holds both
 		t["commitLogDirCapacity"] = fmt.Sprintf("Total : %s, Free : %s.", humanBytes(int64(u.TotalBytes)), humanBytes(int64(u.AvailBytes)))
 	}
+	b.addProcessInfo(t)
 	return t
+}
+
+// processMetrics are the runtime/metrics addProcessInfo reads; unlike
+// runtime.ReadMemStats they do not stop the world.
+var processMetrics = [...]string{
+	"/sched/goroutines:goroutines",
+	"/memory/classes/heap/objects:bytes",
+	"/memory/classes/heap/unused:bytes",
+	"/gc/heap/live:bytes",
+	"/memory/classes/total:bytes",
+}
+
+// addProcessInfo adds Wharf's own keys, for soak tests and operators:
+// goroutines; heapInuse (bytes in in-use heap spans, MemStats.HeapInuse);
+// heapLive (bytes of heap objects marked live by the last GC, the figure
+// that does not swing with the GC cycle; 0 before the first GC); goSys (all memory the Go runtime
+// mapped); connections (open remoting connections); openFds (the
+// process's open file descriptors, where /proc/self/fd is readable).
+func (b *Broker) addProcessInfo(t map[string]string) {
+	var s [len(processMetrics)]metrics.Sample
+	for i, name := range processMetrics {
+		s[i].Name = name
+	}
+	metrics.Read(s[:])
+	u := func(i int) uint64 {
+		if s[i].Value.Kind() != metrics.KindUint64 {
+			return 0 // not supported by this runtime
+		}
+		return s[i].Value.Uint64()
+	}
+	t["goroutines"] = strconv.FormatUint(u(0), 10)
+	t["heapInuse"] = strconv.FormatUint(u(1)+u(2), 10)
+	t["heapLive"] = strconv.FormatUint(u(3), 10)
+	t["goSys"] = strconv.FormatUint(u(4), 10)
+	t["connections"] = strconv.Itoa(len(b.srv.Conns()))
+	if n, ok := openFDs(); ok {
+		t["openFds"] = strconv.Itoa(n)
+	}
+}
+
+// openFDs counts the entries of /proc/self/fd, less the one reading it.
+func openFDs() (int, bool) {
+	f, err := os.Open("/proc/self/fd")
+	if err != nil {
+		return 0, false
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(-1)
+	if err != nil {
+		return 0, false
+	}
+	return len(names) - 1, true
 }
 
 // earliestMessageTime is the store time of the first record still in the

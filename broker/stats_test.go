@@ -192,6 +192,13 @@ func TestRuntimeInfo(t *testing.T) {
 	if r, err := strconv.ParseFloat(tbl["commitLogDiskRatio"], 64); err != nil || r <= 0 || r > 1 {
 		t.Errorf("commitLogDiskRatio %q", tbl["commitLogDiskRatio"])
 	}
+	// Process figures: the test client and the admin client are connected;
+	// heapLive is 0 until the first GC.
+	for k, least := range map[string]int64{"goroutines": 1, "heapInuse": 1, "heapLive": 0, "goSys": 1, "connections": 2, "openFds": 1} {
+		if v, err := strconv.ParseInt(tbl[k], 10, 64); err != nil || v < least {
+			t.Errorf("%s = %q, want >= %d", k, tbl[k], least)
+		}
+	}
 }
 
 func TestStatsFormatting(t *testing.T) {
