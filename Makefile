@@ -6,7 +6,7 @@ RACE    := ./engine/... ./index/... ./remoting/... ./nameserver/... ./fuzz/...
 BENCH   ?= .
 COUNT   ?= 6
 
-.PHONY: help build run test testrace bench fuzz lint stress clean
+.PHONY: help build run test testrace bench fuzz lint stress soak clean
 
 help:
 	@echo "make run       start wharf standalone (name server 127.0.0.1:9876, broker 127.0.0.1:10911, data in $(DATA))"
@@ -16,6 +16,7 @@ help:
 	@echo "make fuzz      each fuzz target for FUZZTIME (default 30s)"
 	@echo "make lint      go vet, gofmt check, staticcheck"
 	@echo "make stress    crash, torn-tail, bit-flip and kill -9 tests at nightly size"
+	@echo "make soak      T23 soak at nightly size: 100 producers + 100 consumers for 30 min"
 	@echo "make build     build bin/wharf"
 
 build:
@@ -53,6 +54,10 @@ stress:
 	$(GO) test -timeout 60m ./engine/ -run 'TestModel' -args -model-seeds=100
 	$(GO) test -timeout 60m ./engine/commitlog/ -run 'TestCheckDetectsEveryBitFlip' -args -check-trials=1000
 	$(GO) test -timeout 90m ./tools/e2e/ -run 'TestKill9' -args -kills=100
+
+# T23 at full size: 100 producers + 100 push consumers for 30 minutes.
+soak:
+	WHARF_SOAK=30m $(GO) test -timeout 45m -v ./tools/e2e/ -run 'TestSoak$$'
 
 clean:
 	rm -rf bin bench-new.txt
