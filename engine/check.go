@@ -197,8 +197,13 @@ func Check(opts CheckOptions) (*CheckReport, error) {
 	}
 
 	clDir := fs.PathJoin(opts.Dir, "commitlog")
+	if c.segSize = opts.SegmentSize; c.segSize <= 0 {
+		if c.segSize, _, err = commitlog.InferSegmentSize(fs, clDir, commitlog.DefaultSegmentSize); err != nil {
+			return nil, fmt.Errorf("engine: check: %w", err)
+		}
+	}
 	cl, err := commitlog.Check(commitlog.CheckOptions{
-		FS: fs, Dir: clDir, SegmentSize: opts.SegmentSize, MaxProblems: opts.MaxProblems, OnRecord: c.onRecord,
+		FS: fs, Dir: clDir, SegmentSize: c.segSize, MaxProblems: opts.MaxProblems, OnRecord: c.onRecord,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("engine: check: %w", err)
@@ -212,9 +217,15 @@ func Check(opts CheckOptions) (*CheckReport, error) {
 	// Sealed segments are synced before the writer moves on: only the
 	// segment holding the end can have a torn tail.
 	tornFrom := max(cl.Checkpoint, cl.End-cl.End%cl.SegmentSize)
+	c.end = cl.End
 	for _, p := range cl.Problems {
 		c.damaged = append(c.damaged, p.Offset)
 		if !cl.CheckpointClean && cl.CheckpointFound && p.Segment != "" && p.Offset >= tornFrom {
+			if c.rep.TornTail == 0 {
+				// Recovery ends the log at the first torn record, though
+				// later blocks of the tail may have reached the disk.
+				c.cutAt(p.Offset)
+			}
 			// Past the checkpoint in the active segment of a log that was
 			// not closed: a torn tail, which recovery cuts (RELIABILITY
 			// rule 3), not damage.
@@ -237,11 +248,11 @@ func Check(opts CheckOptions) (*CheckReport, error) {
 		}
 		c.problem(Problem{Area: area, Offset: off, Reason: reason})
 	}
-	if c.qdb != nil && c.rep.DispatchCheckpoint > cl.End {
-		pastEnd("queue", c.rep.DispatchCheckpoint, fmt.Sprintf("dispatch checkpoint %d is past the end of the log %d", c.rep.DispatchCheckpoint, cl.End))
+	if c.qdb != nil && c.rep.DispatchCheckpoint > c.end {
+		pastEnd("queue", c.rep.DispatchCheckpoint, fmt.Sprintf("dispatch checkpoint %d is past the end of the log %d", c.rep.DispatchCheckpoint, c.end))
 	}
-	if c.idx != nil && c.rep.IndexCheckpoint > cl.End {
-		pastEnd("index", c.rep.IndexCheckpoint, fmt.Sprintf("index checkpoint %d is past the end of the log %d", c.rep.IndexCheckpoint, cl.End))
+	if c.idx != nil && c.rep.IndexCheckpoint > c.end {
+		pastEnd("index", c.rep.IndexCheckpoint, fmt.Sprintf("index checkpoint %d is past the end of the log %d", c.rep.IndexCheckpoint, c.end))
 	}
 	if c.qdb != nil {
 		rd, err := commitlog.OpenReader(fs, clDir, cl.SegmentSize)
@@ -283,6 +294,17 @@ type storeChecker struct {
 	tran    map[queue.Ref]int64
 	damaged []int64 // offsets of damaged records, sorted
 
+	// end is where recovery will end the log: the first torn record, else
+	// the end of the last valid one. Records after a gap in the current
+	// segment are kept in afterGap, so that those past a torn tail found
+	// later can be taken out of the counts again (cutAt).
+	end      int64
+	segSize  int64
+	segBase  int64
+	lastEnd  int64
+	gap      bool
+	afterGap []gapRecord
+
 	rng     *rand.Rand
 	sampled int64
 	probes  []indexProbe
@@ -296,6 +318,13 @@ func (c *storeChecker) problem(p Problem) {
 	}
 }
 
+// gapRecord is a record counted after a gap in its segment.
+type gapRecord struct {
+	phys int64
+	ref  queue.Ref
+	kind byte // 'u' undispatched, 't' transactional, 'c' counted, 0 none
+}
+
 // onRecord sees every valid record during the CommitLog scan.
 func (c *storeChecker) onRecord(phys int64, rec []byte) {
 	r, err := msg.Decode(rec)
@@ -304,15 +333,30 @@ func (c *storeChecker) onRecord(phys int64, rec []byte) {
 	}
 	ref := queue.Ref{Topic: string(r.Topic), QueueID: r.QueueID}
 	tran := r.SysFlag & msg.FlagTransactionMask
+	var kind byte
 	if c.qdb != nil {
 		switch {
 		case phys >= c.rep.DispatchCheckpoint:
 			c.rep.UndispatchedRecords++
+			kind = 'u'
 		case tran == msg.FlagTransactionPrep || tran == msg.FlagTransactionRoll:
 			c.tran[ref]++
+			kind = 't'
 		default:
 			c.counts[ref]++
+			kind = 'c'
 		}
+	}
+	// Only the last segment with data can have a torn tail, so only the
+	// current segment's records after damage need remembering.
+	if base := phys - phys%c.segSize; base != c.segBase || c.lastEnd == 0 {
+		c.segBase, c.gap, c.afterGap = base, phys != base, c.afterGap[:0]
+	} else if phys != c.lastEnd {
+		c.gap = true
+	}
+	c.lastEnd = phys + int64(len(rec))
+	if c.gap {
+		c.afterGap = append(c.afterGap, gapRecord{phys: phys, ref: ref, kind: kind})
 	}
 	if c.idx == nil || phys >= c.rep.IndexCheckpoint || tran == msg.FlagTransactionRoll {
 		return
@@ -337,6 +381,29 @@ func (c *storeChecker) onRecord(phys int64, rec []byte) {
 	} else if j := c.rng.Int64N(c.sampled); j < int64(len(c.probes)) {
 		c.probes[j] = p
 	}
+}
+
+// cutAt makes cut the end of the log for the checks of derived data: the
+// records at or past it, which recovery drops, no longer need entries or
+// index keys.
+func (c *storeChecker) cutAt(cut int64) {
+	c.end = min(c.end, cut)
+	for _, g := range c.afterGap {
+		if g.phys < cut {
+			continue
+		}
+		switch g.kind {
+		case 'u':
+			c.rep.UndispatchedRecords--
+		case 't':
+			c.tran[g.ref]--
+		case 'c':
+			if c.counts[g.ref]--; c.counts[g.ref] == 0 {
+				delete(c.counts, g.ref)
+			}
+		}
+	}
+	c.probes = slices.DeleteFunc(c.probes, func(p indexProbe) bool { return p.phys >= cut })
 }
 
 // checkQueues verifies every entry in Pebble, in one pass in key order.
@@ -393,7 +460,7 @@ func (c *storeChecker) checkQueues() error {
 			pr.holes += off - pr.next
 		}
 		pr.next = off + 1
-		if e.Phys+int64(e.Size) > cl.End && c.rep.UncleanStop {
+		if e.Phys+int64(e.Size) > c.end && c.rep.UncleanStop {
 			c.rep.EntriesPastEnd++
 			return true
 		}
@@ -440,8 +507,8 @@ func (c *storeChecker) checkEntry(ref queue.Ref, off int64, e queue.Entry, cl *c
 		return fmt.Sprintf("points below the first segment (%d)", cl.MinOffset)
 	case e.Size < msg.MinRecordSize || int64(e.Size) > cl.SegmentSize:
 		return fmt.Sprintf("entry size %d is impossible", e.Size)
-	case e.Phys+int64(e.Size) > cl.End:
-		return fmt.Sprintf("points past the end of the log %d", cl.End)
+	case e.Phys+int64(e.Size) > c.end:
+		return fmt.Sprintf("points past the end of the log %d", c.end)
 	}
 	if _, found := slices.BinarySearch(c.damaged, e.Phys); found {
 		return "points at a damaged record"
