@@ -120,6 +120,9 @@ type CheckReport struct {
 	// UndispatchedRecords are records at or past the dispatch checkpoint
 	// (the next Open dispatches them).
 	UndispatchedRecords int64 `json:"undispatchedRecords"`
+	// DeletedRecords are records of topics deleted after they were
+	// dispatched: they stay in the log without queue entries.
+	DeletedRecords int64 `json:"deletedRecords"`
 	// IndexProbes counts key lookups made; IndexMisses the ones that did
 	// not find the record.
 	IndexProbes int `json:"indexProbes"`
@@ -182,6 +185,7 @@ func Check(opts CheckOptions) (*CheckReport, error) {
 		if c.rep.DispatchCheckpoint, err = c.qdb.Checkpoint(); err != nil {
 			return nil, fmt.Errorf("engine: check: %w", err)
 		}
+		c.deleted = c.qdb.DeletedTopics()
 	} else {
 		c.rep.Notes = append(c.rep.Notes, "no meta directory: consume queues not checked")
 	}
@@ -292,7 +296,8 @@ type storeChecker struct {
 	// must have an entry; tran the transactional records that have none.
 	counts  map[queue.Ref]int64
 	tran    map[queue.Ref]int64
-	damaged []int64 // offsets of damaged records, sorted
+	damaged []int64          // offsets of damaged records, sorted
+	deleted map[string]int64 // queue.DB.DeletedTopics
 
 	// end is where recovery will end the log: the first torn record, else
 	// the end of the last valid one. Records after a gap in the current
@@ -336,6 +341,8 @@ func (c *storeChecker) onRecord(phys int64, rec []byte) {
 	var kind byte
 	if c.qdb != nil {
 		switch {
+		case phys < c.deleted[ref.Topic]:
+			c.rep.DeletedRecords++ // no entries: the topic was deleted
 		case phys >= c.rep.DispatchCheckpoint:
 			c.rep.UndispatchedRecords++
 			kind = 'u'
@@ -477,6 +484,9 @@ func (c *storeChecker) checkQueues() error {
 	}
 	if pr != nil {
 		finish(cur, pr)
+	}
+	if c.rep.DeletedRecords > 0 {
+		c.rep.Notes = append(c.rep.Notes, fmt.Sprintf("%d records of deleted topics (kept in the log, without queue entries)", c.rep.DeletedRecords))
 	}
 	if c.rep.EntriesPastEnd > 0 {
 		c.rep.Notes = append(c.rep.Notes, fmt.Sprintf("%d queue entries point past the end of the log (trimmed at the next start)", c.rep.EntriesPastEnd))

@@ -214,3 +214,41 @@ func TestRebuildThroughput(t *testing.T) {
 	t.Logf("check: commitlog scan %d bytes in %v (%.0f MB/s); whole check (queues, %d index probes) %v",
 		crep.CommitLog.BytesScanned, crep.CommitLog.Duration, crep.CommitLog.MBPerSec(), crep.IndexProbes, crep.Duration)
 }
+
+// TestDeletedTopicStaysDeleted: a topic deleted after its records were
+// dispatched keeps no queues through Check and a rebuild, while a topic
+// recreated after the delete keeps the queues of its new records.
+func TestDeletedTopicStaysDeleted(t *testing.T) {
+	fs := vfs.NewMem()
+	n := populate(t, fs) // 300 records of T, the rest of B
+	s := openStore(t, testOptions(fs, commitlog.AsyncFlush))
+	if err := s.Meta().DeleteQueues("B"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Put(newMsg("B", 1, 5000, "again")); err != nil { // recreated, another queue
+		t.Fatal(err)
+	}
+	if err := s.WaitDispatched(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	deleted := int64(n - 300)
+	rep := checkStore(t, fs)
+	if !rep.OK() || rep.DeletedRecords != deleted || rep.QueueEntries != 301 {
+		t.Fatalf("check after the delete: problems %v, %d deleted records (want %d), %d entries, notes %v",
+			rep.Problems, rep.DeletedRecords, deleted, rep.QueueEntries, rep.Notes)
+	}
+	before := snapshot(t, fs)
+	if _, err := Rebuild(testOptions(fs, commitlog.AsyncFlush)); err != nil {
+		t.Fatal(err)
+	}
+	after := snapshot(t, fs)
+	if !reflect.DeepEqual(before.States, after.States) || !reflect.DeepEqual(before.Entries, after.Entries) {
+		t.Fatalf("the rebuild brought deleted queues back: states %v, rebuilt %v", before.States, after.States)
+	}
+	if rep := checkStore(t, fs); !rep.OK() || rep.DeletedRecords != deleted {
+		t.Fatalf("check after the rebuild: %v, %d deleted", rep.Problems, rep.DeletedRecords)
+	}
+}

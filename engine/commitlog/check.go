@@ -485,15 +485,26 @@ func (k *checker) firstNonZero(from, to int64) (int64, error) {
 		if err != nil {
 			return -1, err
 		}
-		for i, c := range b {
-			if c != 0 {
-				return p + int64(i), nil
+		// Whole pages compare at memeq speed; a check of a 1 GiB
+		// segment that is mostly unwritten is mostly this loop.
+		for off := 0; off < len(b); off += len(zeroPage) {
+			page := b[off:min(off+len(zeroPage), len(b))]
+			if bytes.Equal(page, zeroPage[:len(page)]) {
+				continue
+			}
+			for i, c := range page {
+				if c != 0 {
+					return p + int64(off+i), nil
+				}
 			}
 		}
 		p += int64(n)
 	}
 	return -1, nil
 }
+
+// zeroPage is compared against by firstNonZero.
+var zeroPage = make([]byte, 4096)
 
 var (
 	recordMagic = binary.BigEndian.AppendUint32(nil, msg.MagicCode)

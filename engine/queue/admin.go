@@ -9,7 +9,8 @@ import (
 
 // ResetDerived deletes everything the dispatcher derives from the CommitLog
 // (every queue entry, tag bloom and queue state, and the dispatch
-// checkpoint) and keeps consumer offsets and topic and group configs. The
+// checkpoint) and keeps consumer offsets, topic and group configs and the
+// marks of deleted topics. The
 // next dispatcher replays the CommitLog from its start. Offline tools only:
 // no dispatcher may be running.
 func (d *DB) ResetDerived() error {

@@ -52,9 +52,13 @@ func (d *DB) NewBatch() *Batch {
 }
 
 // Add writes the entry at offset. Rewriting an offset already stored (replay
-// after a crash) is harmless; its value is the same.
+// after a crash) is harmless; its value is the same. An entry of a topic
+// deleted after the record was dispatched is skipped.
 func (b *Batch) Add(topic string, queueID int32, offset int64, e Entry) error {
 	b.lock()
+	if cut, ok := b.d.deleted[topic]; ok && e.Phys < cut {
+		return nil // deleted with its topic (DeleteQueues): a replay skips it
+	}
 	ref := Ref{topic, queueID}
 	st, ok := b.touched[ref]
 	if !ok {

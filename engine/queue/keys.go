@@ -15,6 +15,7 @@ const (
 	prefixTopic      = 't'
 	prefixGroup      = 'g'
 	prefixCheckpoint = 'c'
+	prefixDeleted    = 'd' // topic -> log offset below which its records were deleted
 )
 
 var be = binary.BigEndian
@@ -44,6 +45,10 @@ func queuePrefix(dst []byte, prefix byte, topic string, queueID int32) []byte {
 
 func entryKey(dst []byte, topic string, queueID int32, offset int64) []byte {
 	return be.AppendUint64(queuePrefix(dst, prefixEntry, topic, queueID), uint64(offset))
+}
+
+func deletedKey(topic string) []byte {
+	return append([]byte{prefixDeleted}, topic...)
 }
 
 func stateKey(dst []byte, topic string, queueID int32) []byte {

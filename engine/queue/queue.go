@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 
@@ -68,6 +69,12 @@ type DB struct {
 	// The tag codes of each queue's incomplete block. REQUIRES: wmu.
 	partial map[Ref]*partialBlock
 
+	// deleted holds, per deleted topic, the log offset below which its
+	// records were deleted with the topic (DeleteQueues): the dispatcher
+	// skips them, so a replay of the log does not bring the topic's old
+	// queues back, and Check does not miss their queues. REQUIRES: wmu.
+	deleted map[string]int64
+
 	bloomMu    sync.Mutex
 	bloomCache map[string]*index.TagBloom
 }
@@ -111,7 +118,35 @@ func Open(opts Options) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
+	if err := d.loadDeleted(); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return d, nil
+}
+
+func (d *DB) loadDeleted() error {
+	d.deleted = map[string]int64{}
+	it, err := d.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixDeleted}, UpperBound: []byte{prefixDeleted + 1}})
+	if err != nil {
+		return fmt.Errorf("queue: load deleted topics: %w", err)
+	}
+	defer it.Close()
+	for it.First(); it.Valid(); it.Next() {
+		if v := it.Value(); len(v) != 8 || len(it.Key()) < 2 {
+			return fmt.Errorf("queue: bad deleted-topic record %q", it.Key())
+		}
+		d.deleted[string(it.Key()[1:])] = int64(be.Uint64(it.Value()))
+	}
+	return it.Error()
+}
+
+// DeletedTopics returns, per deleted topic, the log offset below which its
+// records were deleted with it and have no queue entries.
+func (d *DB) DeletedTopics() map[string]int64 {
+	d.wmu.Lock()
+	defer d.wmu.Unlock()
+	return maps.Clone(d.deleted)
 }
 
 func (d *DB) loadStates() error {

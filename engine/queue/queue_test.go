@@ -752,3 +752,60 @@ func TestBadStateRecordFailsOpen(t *testing.T) {
 		t.Fatal("opened with a malformed state record")
 	}
 }
+
+// TestDeletedTopicMarks: DeleteQueues marks what was dispatched as deleted,
+// so a replay of those records adds nothing, while later records of the
+// topic create its queues again; the mark survives a reopen and ResetDerived
+// and never stays past a cut of the log.
+func TestDeletedTopicMarks(t *testing.T) {
+	fs := vfs.NewMem()
+	d := openDB(t, fs)
+	fill(t, d, "T", []int32{0}, 0, 10, 10_000) // phys up to 9000
+	fill(t, d, "S", []int32{0}, 0, 10, 10_000)
+	if err := d.DeleteQueues("T"); err != nil {
+		t.Fatal(err)
+	}
+	if got := d.DeletedTopics(); len(got) != 1 || got["T"] != 10_000 {
+		t.Fatalf("deleted topics %v, want T below 10000", got)
+	}
+	fill(t, d, "T", []int32{0}, 0, 20, 20_000) // a replay: 0..9 are below the mark
+	checkQueue(t, d, "T", 0, 10, 20)
+	if got := scanAll(t, d, "T", 0, 0, 1<<62); len(got) != 10 || got[0].off != 10 {
+		t.Fatalf("T/0 after the replay: %v", got)
+	}
+	checkQueue(t, d, "S", 0, 0, 10)
+	d.Close()
+
+	d = openDB(t, fs)
+	defer d.Close()
+	if got := d.DeletedTopics(); got["T"] != 10_000 {
+		t.Fatalf("after reopen: %v", got)
+	}
+	if err := d.ResetDerived(); err != nil {
+		t.Fatal(err)
+	}
+	if got := d.DeletedTopics(); got["T"] != 10_000 {
+		t.Fatalf("after ResetDerived: %v", got)
+	}
+	fill(t, d, "T", []int32{0}, 0, 20, 20_000)
+	checkQueue(t, d, "T", 0, 10, 20)
+	// The log is cut below the mark: what is appended from the cut on
+	// comes after the delete and must be dispatched.
+	if _, err := d.TruncateFrom(5_000); err != nil {
+		t.Fatal(err)
+	}
+	if got := d.DeletedTopics(); got["T"] != 5_000 {
+		t.Fatalf("after TruncateFrom(5000): %v", got)
+	}
+	b := d.NewBatch()
+	defer b.Close()
+	if err := b.Add("T", 0, 10, Entry{Phys: 5_000, Size: 100}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if st, ok := d.State("T", 0); !ok || st.Max != 11 {
+		t.Fatalf("an entry at the cut was skipped: state %+v %v", st, ok)
+	}
+}

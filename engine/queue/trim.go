@@ -2,6 +2,7 @@ package queue
 
 import (
 	"fmt"
+	"maps"
 
 	"github.com/cockroachdb/pebble/v2"
 )
@@ -48,6 +49,17 @@ func (d *DB) TruncateFrom(phys int64) (int, error) {
 			return dropped, err
 		}
 	}
+	// A topic deleted past the new end: records appended from phys on
+	// come after the delete.
+	clamped := map[string]int64{}
+	for topic, cut := range d.deleted {
+		if cut > phys {
+			clamped[topic] = phys
+			if err := b.Set(deletedKey(topic), be.AppendUint64(nil, uint64(phys)), nil); err != nil {
+				return dropped, err
+			}
+		}
+	}
 	cp, err := d.Checkpoint()
 	if err != nil {
 		return dropped, err
@@ -60,6 +72,7 @@ func (d *DB) TruncateFrom(phys int64) (int, error) {
 	if err := b.Commit(pebble.Sync); err != nil {
 		return dropped, fmt.Errorf("queue: truncate from %d: %w", phys, err)
 	}
+	maps.Copy(d.deleted, clamped)
 	d.mu.Lock()
 	for ref, st := range newStates {
 		d.states[ref] = st
@@ -121,12 +134,23 @@ func (d *DB) TrimBelow(phys int64) error {
 	return nil
 }
 
-// DeleteQueues removes every entry, bloom and state of a topic.
+// DeleteQueues removes every entry, bloom and state of a topic, and marks
+// the records dispatched so far as deleted with it (DeletedTopics).
 func (d *DB) DeleteQueues(topic string) error {
 	d.wmu.Lock()
 	defer d.wmu.Unlock()
 	b := d.db.NewBatch()
 	defer b.Close()
+	// Everything dispatched so far goes with the topic, and stays gone
+	// when the log is replayed. (Records not dispatched yet create the
+	// topic's queues again, as a send after the delete would.)
+	cut, err := d.Checkpoint()
+	if err != nil {
+		return err
+	}
+	if err := b.Set(deletedKey(topic), be.AppendUint64(nil, uint64(cut)), nil); err != nil {
+		return err
+	}
 	var removed []Ref
 	for ref := range d.Queues() {
 		if ref.Topic != topic {
@@ -143,6 +167,7 @@ func (d *DB) DeleteQueues(topic string) error {
 	if err := b.Commit(pebble.Sync); err != nil {
 		return fmt.Errorf("queue: delete queues of %s: %w", topic, err)
 	}
+	d.deleted[topic] = cut
 	d.mu.Lock()
 	for _, ref := range removed {
 		delete(d.states, ref)
