@@ -15,7 +15,7 @@ help:
 	@echo "make bench     Go benchmarks, $(COUNT) runs each, into bench-new.txt for benchstat"
 	@echo "make fuzz      each fuzz target for FUZZTIME (default 30s)"
 	@echo "make lint      go vet, gofmt check, staticcheck"
-	@echo "make stress    crash, torn-tail, bit-flip and kill -9 tests at nightly size"
+	@echo "make stress    crash, torn-tail, bit-flip, kill -9 and power-loss tests at nightly size"
 	@echo "make soak      T23 soak at nightly size: 100 producers + 100 consumers for 30 min"
 	@echo "make build     build bin/wharf"
 
@@ -54,6 +54,7 @@ stress:
 	$(GO) test -timeout 60m ./engine/ -run 'TestModel' -args -model-seeds=100
 	$(GO) test -timeout 60m ./engine/commitlog/ -run 'TestCheckDetectsEveryBitFlip' -args -check-trials=1000
 	$(GO) test -timeout 90m ./tools/e2e/ -run 'TestKill9' -args -kills=100
+	$(GO) test -timeout 30m ./broker/ -run 'TestPowerLoss' -args -powerloss-points=200
 
 # T23 at full size: 100 producers + 100 push consumers for 30 minutes.
 soak:
