@@ -198,7 +198,8 @@ func (b *Broker) registerProcessors() {
 		b.srv.Handle(code, h)
 	}
 	// A send only appends (ASYNC_FLUSH: into the page cache) and returns;
-	// under SYNC_FLUSH the connection's acker answers after the fsync
+	// under SYNC_FLUSH a lone send waits for its fsync in place and a
+	// pipelined one is answered by the connection's acker after the fsync
 	// (syncack.go). So sends run on the reader, without a goroutine per
 	// message, and a pipelined burst shares one group commit.
 	for _, code := range []int16{remoting.CodeSendMessage, remoting.CodeSendMessageV2, remoting.CodeSendBatchMessage} {

@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"os"
 	"sync"
 
 	"github.com/wharfmq/wharf/remoting"
@@ -61,8 +60,6 @@ func (b *Broker) ackAfterSync(conn *remoting.Conn, req, resp *remoting.Command, 
 	}
 }
 
-var alwaysAcker = os.Getenv("WHARF_ACKER") != ""
-
 // ackLater says whether a SYNC_FLUSH send on conn is answered by the
 // connection's acker rather than by the reader waiting in place: when
 // another request already waits in the read buffer, or the connection has
@@ -71,7 +68,7 @@ var alwaysAcker = os.Getenv("WHARF_ACKER") != ""
 // behind it for an fsync.
 // REQUIRES: called on conn's reader (InputBuffered).
 func (b *Broker) ackLater(conn *remoting.Conn) bool {
-	if _, ok := b.ackers.Load(conn); ok || alwaysAcker {
+	if _, ok := b.ackers.Load(conn); ok {
 		return true
 	}
 	return conn.InputBuffered()

@@ -45,6 +45,11 @@ type Options struct {
 	DiskFullRatio float64
 	// RetentionInterval is how often retention runs; 0 = 10 s, < 0 = never.
 	RetentionInterval time.Duration
+	// DispatchInterval spaces the dispatcher's rounds (dispatch.Options
+	// MinInterval): 0 = 1 ms, < 0 = each round at once. Under load every
+	// round then covers up to 1 ms of appends in one Pebble batch; a
+	// consumer sees a message at most this much later.
+	DispatchInterval time.Duration
 	// Logger receives the store's logs.
 	Logger *slog.Logger
 	// OnDispatch is called (on the dispatcher goroutine) with the queues
@@ -63,6 +68,7 @@ const (
 	DefaultFileReservedTime = 72 * time.Hour
 	DefaultDiskMaxUsedRatio = 0.75
 	DefaultDiskFullRatio    = 0.90
+	DefaultDispatchInterval = time.Millisecond
 )
 
 func (o *Options) ensureDefaults() error {
@@ -74,6 +80,9 @@ func (o *Options) ensureDefaults() error {
 	}
 	if o.MaxMessageSize <= 0 {
 		o.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if o.DispatchInterval == 0 {
+		o.DispatchInterval = DefaultDispatchInterval
 	}
 	if !o.StoreHost.IsValid() {
 		o.StoreHost = netip.MustParseAddrPort("127.0.0.1:10911")

@@ -51,6 +51,12 @@ type Options struct {
 	BatchRecords int
 	// IndexSyncEvery is how often the index is fsynced and checkpointed.
 	IndexSyncEvery time.Duration
+	// MinInterval spaces the dispatcher's rounds: after a round it starts
+	// the next one no sooner than MinInterval after the last began (0:
+	// at once). Records appended meanwhile are dispatched together, in one
+	// Pebble batch, and a lone appender's reply does not compete with a
+	// dispatch round for the CPU. RocketMQ's reput service polls every 1 ms.
+	MinInterval time.Duration
 }
 
 // Dispatcher derives queues and index from the CommitLog.
@@ -151,6 +157,9 @@ func (d *Dispatcher) loop() {
 	defer close(d.done)
 	tick := time.NewTicker(d.opts.IndexSyncEvery)
 	defer tick.Stop()
+	pause := time.NewTimer(time.Hour)
+	pause.Stop()
+	var last time.Time // when the last round began
 	for {
 		select {
 		case <-d.kick:
@@ -158,6 +167,15 @@ func (d *Dispatcher) loop() {
 		case <-d.closing:
 			return
 		}
+		if wait := d.opts.MinInterval - time.Since(last); wait > 0 {
+			pause.Reset(wait)
+			select {
+			case <-pause.C:
+			case <-d.closing:
+				return
+			}
+		}
+		last = time.Now()
 		if err := d.run(); err != nil {
 			// Let go of the queue writer lock: retention and topic
 			// deletion must not wait for a batch that never commits.

@@ -543,3 +543,64 @@ func TestRestartEqualsUninterrupted(t *testing.T) {
 		})
 	}
 }
+
+// TestMinInterval: a round starts at once after a quiet spell, but never
+// sooner than MinInterval after the previous one began; appends meanwhile
+// wait for the next round and go together.
+func TestMinInterval(t *testing.T) {
+	const interval = 300 * time.Millisecond
+	fs := vfs.NewMem()
+	cl := openLog(t, fs, commitlog.AsyncFlush)
+	defer cl.Close()
+	w := newWriter(cl)
+	qdb, idx := openDerived(t, fs, "d")
+	defer qdb.Close()
+	defer idx.Close()
+	var mu sync.Mutex
+	var rounds []time.Time
+	d, err := New(Options{Log: cl, Queues: qdb, Index: idx, IndexSyncEvery: time.Hour, MinInterval: interval,
+		OnDispatch: func(map[queue.Ref]queue.State) {
+			mu.Lock()
+			rounds = append(rounds, time.Now())
+			mu.Unlock()
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	cl.SetAppendHook(func(int64) { d.Notify() })
+	d.Start()
+
+	began := time.Now()
+	end := w.mixed(t, 0, 10)
+	if err := d.WaitFor(end, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	// The first round after a quiet start does not wait for the interval
+	// (a generous bound: only a starved machine takes this long).
+	if el := time.Since(began); el >= interval {
+		t.Fatalf("first round after %v, not at once", el)
+	}
+	first := time.Now()
+	end = w.mixed(t, 10, 10)
+	for i := 20; i < 60; i += 10 {
+		end = w.mixed(t, i, 10)
+	}
+	if err := d.WaitFor(end, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(rounds) < 2 {
+		t.Fatalf("%d rounds", len(rounds))
+	}
+	for i := 1; i < len(rounds); i++ {
+		if gap := rounds[i].Sub(rounds[i-1]); gap < interval-50*time.Millisecond {
+			t.Fatalf("round %d began %v after the previous (interval %v)", i, gap, interval)
+		}
+	}
+	if time.Since(first) < interval-100*time.Millisecond {
+		t.Fatal("appends right after a round were dispatched before the interval passed")
+	}
+	checkAgainst(t, w, qdb, idx)
+}
