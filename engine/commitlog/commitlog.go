@@ -92,6 +92,15 @@ type CommitLog struct {
 	// turns false, under fill, when it stops or is stopped.
 	fill    sync.Mutex
 	fillSeg *segment // set before the filler starts, then read-only
+
+	// The prefaulter's target (prefault.go): the active mapped segment
+	// and how far into it pages are populated. Held while populating, so
+	// a segment is not unmapped under it.
+	pf struct {
+		sync.Mutex
+		seg  *segment
+		done int64
+	}
 	fillTo  atomic.Int64
 	filling atomic.Bool
 
@@ -142,6 +151,10 @@ func Open(opts Options) (*CommitLog, error) {
 	go c.flushLoop()
 	c.startFillActive()
 	c.startPrewrite()
+	if c.mapped {
+		c.setPrefaultTarget(c.mu.active, c.mu.pos-c.mu.active.base)
+		c.startPrefault()
+	}
 	return c, nil
 }
 
@@ -356,7 +369,7 @@ func (c *CommitLog) rollLocked(off int64) error {
 		// every instant.)
 		c.appended.Store(nextBase)
 		c.written.Store(nextBase)
-		if err := old.unmap(); err != nil {
+		if err := c.unmapActive(old); err != nil {
 			c.opts.Logger.Warn("unmapping a sealed segment failed", "err", err)
 		}
 	} else {
@@ -370,6 +383,9 @@ func (c *CommitLog) rollLocked(off int64) error {
 	c.mu.active = seg
 	c.mu.pos = nextBase
 	c.appended.Store(nextBase)
+	if c.mapped {
+		c.setPrefaultTarget(seg, 0)
+	}
 	c.startPrewrite()
 	return nil
 }

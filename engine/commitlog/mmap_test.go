@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
@@ -203,4 +204,37 @@ func TestMappedKillChild(t *testing.T) {
 		os.Stdout.WriteString(sb.String())
 	}
 	t.Fatal("the child was not killed within 10 s")
+}
+
+// TestPrefaultPopulatesAhead: the pages past the writer of a mapped
+// segment come into the page cache before any append reaches them.
+func TestPrefaultPopulatesAhead(t *testing.T) {
+	c := openOS(t, t.TempDir(), AsyncFlush, MmapOn, 64<<20)
+	defer c.Close()
+	if _, _, err := c.Append(record(1, 1000), nil); err != nil {
+		t.Fatal(err)
+	}
+	c.mu.Lock()
+	mem := c.mu.active.mem
+	c.mu.Unlock()
+	from := int64(8 << 10) // past the record's pages
+	span := mem[from : from+16<<20]
+	vec := make([]byte, len(span)/4096)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, _, e := syscall.Syscall(syscall.SYS_MINCORE, uintptr(unsafe.Pointer(&span[0])), uintptr(len(span)), uintptr(unsafe.Pointer(&vec[0]))); e != 0 {
+			t.Fatal(e)
+		}
+		resident := 0
+		for _, v := range vec {
+			resident += int(v & 1)
+		}
+		if resident == len(vec) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d pages ahead of the writer resident after 10 s", resident, len(vec))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
