@@ -340,7 +340,9 @@ var processMetrics = [...]string{
 // goroutines; heapInuse (bytes in in-use heap spans, MemStats.HeapInuse);
 // heapLive (bytes of heap objects marked live by the last GC, the figure
 // that does not swing with the GC cycle; 0 before the first GC); goSys (all memory the Go runtime
-// mapped); connections (open remoting connections); openFds (the
+// mapped); connections (open remoting connections); requestGoroutines
+// (handlers running and SYNC_FLUSH ackers, which come and go with the
+// load); openFds (the
 // process's open file descriptors, where /proc/self/fd is readable).
 func (b *Broker) addProcessInfo(t map[string]string) {
 	var s [len(processMetrics)]metrics.Sample
@@ -358,7 +360,16 @@ func (b *Broker) addProcessInfo(t map[string]string) {
 	t["heapInuse"] = strconv.FormatUint(u(1)+u(2), 10)
 	t["heapLive"] = strconv.FormatUint(u(3), 10)
 	t["goSys"] = strconv.FormatUint(u(4), 10)
-	t["connections"] = strconv.Itoa(len(b.srv.Conns()))
+	conns := b.srv.Conns()
+	t["connections"] = strconv.Itoa(len(conns))
+	// Goroutines that come and go with requests: handlers running and
+	// SYNC_FLUSH ackers of connections that pipeline. The rest is the
+	// broker's own plus one reader per connection, which must stay flat.
+	var transient int64
+	for _, c := range conns {
+		transient += c.HandlersRunning()
+	}
+	t["requestGoroutines"] = strconv.FormatInt(transient+int64(countAckers(b)), 10)
 	if n, ok := openFDs(); ok {
 		t["openFds"] = strconv.Itoa(n)
 	}

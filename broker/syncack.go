@@ -2,13 +2,14 @@ package broker
 
 import (
 	"sync"
+	"time"
 
 	"github.com/wharfmq/wharf/remoting"
 )
 
 // Under SYNC_FLUSH a send is appended on the connection's reader (no
 // goroutine per message). When nothing else is queued on the connection
-// and it has not pipelined before (ackLater), the reader waits for the
+// and it has not pipelined lately (ackLater), the reader waits for the
 // fsync itself and answers: a synchronous producer then
 // costs no goroutine hand-off, and readers of many such producers share
 // fsyncs through the log's group commit. Otherwise the reply goes to the
@@ -25,7 +26,13 @@ type syncAcker struct {
 
 	mu      sync.Mutex
 	pending []pendingAck
+	retired bool // the acker has left; queue to a new one
 }
+
+// ackerIdle is how long an acker waits for work before it leaves: a
+// connection keeps one while it pipelines, and no goroutine once it has
+// gone quiet or returned to one request at a time.
+const ackerIdle = time.Second
 
 // pendingAck is a reply (nil for a oneway send) waiting for end.
 type pendingAck struct {
@@ -36,35 +43,49 @@ type pendingAck struct {
 
 // ackAfterSync queues resp to be sent once the log is durable up to end.
 func (b *Broker) ackAfterSync(conn *remoting.Conn, req, resp *remoting.Command, end int64) {
-	v, ok := b.ackers.Load(conn)
-	if !ok {
-		a := &syncAcker{b: b, conn: conn, wake: make(chan struct{}, 1)}
-		var loaded bool
-		if v, loaded = b.ackers.LoadOrStore(conn, a); !loaded {
-			if !b.goAsync(a.run) {
-				b.ackers.Delete(conn)
-				return // closing: the store's Close syncs what was appended
-			}
-		}
-	}
-	a := v.(*syncAcker)
 	if req.IsOneway() {
 		resp = nil // nobody to answer, but the records still need their fsync
 	}
-	a.mu.Lock()
-	a.pending = append(a.pending, pendingAck{req: req, resp: resp, end: end})
-	a.mu.Unlock()
-	select {
-	case a.wake <- struct{}{}:
-	default:
+	for {
+		v, ok := b.ackers.Load(conn)
+		if !ok {
+			a := &syncAcker{b: b, conn: conn, wake: make(chan struct{}, 1)}
+			var loaded bool
+			if v, loaded = b.ackers.LoadOrStore(conn, a); !loaded {
+				if !b.goAsync(a.run) {
+					b.ackers.CompareAndDelete(conn, a)
+					return // closing: the store's Close syncs what was appended
+				}
+			}
+		}
+		a := v.(*syncAcker)
+		a.mu.Lock()
+		if a.retired {
+			a.mu.Unlock()
+			continue // it left between the Load and the lock
+		}
+		a.pending = append(a.pending, pendingAck{req: req, resp: resp, end: end})
+		a.mu.Unlock()
+		select {
+		case a.wake <- struct{}{}:
+		default:
+		}
+		return
 	}
+}
+
+// countAckers is the number of connections with an acker.
+func countAckers(b *Broker) int {
+	n := 0
+	b.ackers.Range(func(any, any) bool { n++; return true })
+	return n
 }
 
 // ackLater says whether a SYNC_FLUSH send on conn is answered by the
 // connection's acker rather than by the reader waiting in place: when
 // another request already waits in the read buffer, or the connection has
-// pipelined before (it has an acker; keeping to it also keeps its replies
-// in order). A reader that waited in place would hold back the requests
+// pipelined within the last ackerIdle (it has an acker; keeping to it also
+// keeps its replies in order). A reader that waited in place would hold back the requests
 // behind it for an fsync.
 // REQUIRES: called on conn's reader (InputBuffered).
 func (b *Broker) ackLater(conn *remoting.Conn) bool {
@@ -75,16 +96,26 @@ func (b *Broker) ackLater(conn *remoting.Conn) bool {
 }
 
 // run waits for each batch of queued sends to become durable and answers
-// them, until the connection closes.
+// them, until the connection closes or it has been idle for ackerIdle.
 func (a *syncAcker) run() {
-	defer a.b.ackers.Delete(a.conn)
+	defer a.b.ackers.CompareAndDelete(a.conn, a)
 	var batch []pendingAck
 	var resps []*remoting.Command
+	idle := time.NewTimer(ackerIdle)
+	defer idle.Stop()
 	for {
 		select {
 		case <-a.wake:
 		case <-a.conn.Done():
 			return
+		case <-idle.C:
+			a.mu.Lock()
+			if len(a.pending) == 0 {
+				a.retired = true
+				a.mu.Unlock()
+				return
+			}
+			a.mu.Unlock()
 		}
 		for {
 			a.mu.Lock()
@@ -112,5 +143,6 @@ func (a *syncAcker) run() {
 				resps = resps[:0]
 			}
 		}
+		idle.Reset(ackerIdle)
 	}
 }

@@ -376,6 +376,10 @@ func (c *Conn) writeLoop(body []byte) error {
 	return nil
 }
 
+// HandlersRunning is the number of handler goroutines running for the
+// connection's requests (handlers registered with Handle).
+func (c *Conn) HandlersRunning() int64 { return c.inflight.Load() }
+
 // InputBuffered reports whether bytes of further requests already sit in
 // the connection's read buffer. Only an inline handler (HandleInline) may
 // call it: it runs on the reader, the buffer's only user. A handler that

@@ -40,7 +40,14 @@ const (
 	soakGoroutineBase = 64        // goroutines <= base + perConn x connections
 	soakPerConn       = 4
 	soakMaxDrift      = 0.02 // goroutines, warm-up window to end window
-	soakFDSlack       = 5
+	// soakDriftFloor: the least drift that fails, in goroutines. With
+	// ~90 goroutines 2 % is under 2, while the handlers running at a
+	// sample follow the load: beside the other packages' tests on the
+	// 2-core CI box the medians moved by up to 3 with no leak. A leak per
+	// request grows past any fixed slack over 200k sends, and one per
+	// connection is caught once the clients left (soakGoroutineSlack).
+	soakDriftFloor = 5
+	soakFDSlack    = 5
 	// soakGoroutineSlack: goroutines once the clients left, over the
 	// baseline (a per-group task started by the first consumer may stay).
 	soakGoroutineSlack = 3
@@ -110,6 +117,7 @@ type soakSample struct {
 	vmRSS, rssAnon, rssFile, rssShmem int64         // bytes, /proc/PID/status
 	fds, storeFDs                     int           // entries of /proc/PID/fd, those of data files
 	goroutines, conns                 int64         // from GET_BROKER_RUNTIME_INFO
+	requestGoroutines                 int64         // handlers running and SYNC_FLUSH ackers
 	heapInuse, heapLive, goSys        int64
 	stored                            int64 // commitLogMaxOffset
 	acked, consumed                   int64
@@ -228,7 +236,7 @@ func (p *soakProbe) sample(ctx context.Context) (soakSample, error) {
 	for _, f := range []struct {
 		key string
 		dst *int64
-	}{{"goroutines", &s.goroutines}, {"connections", &s.conns}, {"heapInuse", &s.heapInuse},
+	}{{"goroutines", &s.goroutines}, {"connections", &s.conns}, {"requestGoroutines", &s.requestGoroutines}, {"heapInuse", &s.heapInuse},
 		{"heapLive", &s.heapLive}, {"goSys", &s.goSys}, {"commitLogMaxOffset", &s.stored}} {
 		v, err := strconv.ParseInt(tbl[f.key], 10, 64)
 		if err != nil {
@@ -522,11 +530,14 @@ func fsyncFloor(dir string, n int) (p50, p99 time.Duration, err error) {
 //     0.02 once Pebble's memtables are all allocated, 0.4 before (a CI run
 //     stores too little to get there; see soakMaxRSSSlopeFill);
 //   - heapInuse <= 128 MiB throughout;
-//   - goroutines <= 64 + 4 x connections throughout, and the minimum of
-//     the window after warm-up and of the last window within 2 % of each
-//     other. The minimum, not a single sample: pull and heartbeat handlers
-//     run in short-lived goroutines, so any one sample carries a random
-//     number of them; a leak raises the floor, which the minimum tracks;
+//   - goroutines <= 64 + 4 x connections throughout, and the window after
+//     warm-up and the last window within 2 % of each other, counting
+//     goroutines less those the broker reports as
+//     request goroutines (handlers running, SYNC_FLUSH ackers), and
+//     comparing the medians of the two windows: pull and heartbeat
+//     handlers run in short-lived goroutines whose number follows the
+//     load, and the two figures are read at slightly different instants;
+//     a leak raises the median;
 //   - goroutines back to the baseline + 3 once the clients left (polled);
 //   - FDs other than the data files' back to the pre-client baseline +- 5
 //     once every client shut down (polled: connections close
@@ -803,7 +814,13 @@ func TestSoak(t *testing.T) {
 		t.Errorf("broker heapInuse reached %s, bar %s", mib(maxHeap), mib(soakMaxHeap))
 	}
 
-	gor := func(s soakSample) int64 { return s.goroutines }
+	// The drift is taken on the goroutines that must stay flat: the
+	// broker's own and one reader per connection. Request handlers and
+	// SYNC_FLUSH ackers come and go with the load (more of them when the
+	// machine is busier), which on a shared 2-core box moves the raw
+	// count by more than 2 % without any leak; a leak shows here.
+	gor := func(s soakSample) int64 { return s.goroutines - s.requestGoroutines }
+	raw := func(s soakSample) int64 { return s.goroutines }
 	var worst soakSample
 	worstHead := int64(math.MinInt64)
 	for _, s := range samples {
@@ -811,19 +828,19 @@ func TestSoak(t *testing.T) {
 			worst, worstHead = s, h
 		}
 	}
-	g0, g1 := minOf(early, gor), minOf(late, gor)
+	g0, g1 := medianOf(early, gor), medianOf(late, gor)
 	drift := math.Abs(float64(g1-g0)) / float64(g0)
-	t.Logf("goroutines: max %d at %d connections (bar %d + %d x conns = %d at that sample); floor (window min) after warm-up %d "+
-		"[%v..%v] -> end %d [%v..%v], drift %.2f %% (bar %.0f %%); medians %d -> %d; after clients left %d (baseline %d, bar + %d)",
+	t.Logf("goroutines: max %d at %d connections (bar %d + %d x conns = %d at that sample); median less handlers and ackers after warm-up %d "+
+		"[%v..%v] -> end %d [%v..%v], drift %.2f %% (bar %.0f %% and %d goroutines); raw medians %d -> %d; after clients left %d (baseline %d, bar + %d)",
 		worst.goroutines, worst.conns, soakGoroutineBase, soakPerConn, soakGoroutineBase+soakPerConn*worst.conns, g0,
 		early[0].at.Round(time.Second), early[len(early)-1].at.Round(time.Second), g1, late[0].at.Round(time.Second),
-		last.at.Round(time.Second), 100*drift, 100*soakMaxDrift, medianOf(early, gor), medianOf(late, gor), after.goroutines, base.goroutines, soakGoroutineSlack)
+		last.at.Round(time.Second), 100*drift, 100*soakMaxDrift, soakDriftFloor, medianOf(early, raw), medianOf(late, raw), after.goroutines, base.goroutines, soakGoroutineSlack)
 	if worstHead > 0 {
 		t.Errorf("%d goroutines at %d connections exceed %d + %d x connections", worst.goroutines, worst.conns,
 			soakGoroutineBase, soakPerConn)
 	}
-	if drift >= soakMaxDrift {
-		t.Errorf("goroutine floor drifted %.2f %% from %d after warm-up to %d at the end (bar %.0f %%)", 100*drift, g0, g1, 100*soakMaxDrift)
+	if drift >= soakMaxDrift && abs64(g1-g0) >= soakDriftFloor {
+		t.Errorf("goroutines (less handlers and ackers) drifted %.2f %% from a median of %d after warm-up to %d at the end (bar %.0f %%)", 100*drift, g0, g1, 100*soakMaxDrift)
 	}
 	if after.goroutines > base.goroutines+soakGoroutineSlack {
 		t.Errorf("%d goroutines 10 s after the clients left, baseline %d + %d", after.goroutines, base.goroutines, soakGoroutineSlack)
@@ -870,4 +887,11 @@ func TestSoakLatencyHist(t *testing.T) {
 			t.Fatalf("%d us in bucket %d of upper %d", us, b, bucketUpper(b))
 		}
 	}
+}
+
+func abs64(v int64) int64 {
+	if v < 0 {
+		return -v
+	}
+	return v
 }
