@@ -358,7 +358,13 @@ func TestCheckPullCatchesMiscounts(t *testing.T) {
 		}
 		return resp
 	}
+	// Sends are acknowledged before the dispatcher has run (it starts a
+	// round at most every millisecond): wait until the queue holds them.
 	resp := pull(1, 3)
+	for deadline := time.Now().Add(5 * time.Second); resp.Code != remoting.RespSuccess && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+		resp = pull(1, 3)
+	}
 	if got, bytes, next, err := checkPull(resp, 1, 4); err != nil || got != 3 || bytes != 30 || next != 4 {
 		t.Fatalf("checkPull = %d, %d, %d, %v", got, bytes, next, err)
 	}
