@@ -238,3 +238,50 @@ func TestPrefaultPopulatesAhead(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestZeroNonZeroOnReservedFile: on a real file with reserved (fallocated)
+// blocks, the tail check finds bytes written anywhere past the start, in
+// the page cache only or synced, while skipping the unwritten rest.
+func TestZeroNonZeroOnReservedFile(t *testing.T) {
+	for _, sync := range []bool{false, true} {
+		path := t.TempDir() + "/seg"
+		f, err := vfs.Default.Create(path, vfs.WriteCategoryUnspecified)
+		if err != nil {
+			t.Fatal(err)
+		}
+		const size = 64 << 20
+		if err := f.Preallocate(0, size); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Truncate(path, size); err != nil {
+			t.Fatal(err)
+		}
+		for _, off := range []int64{100, 5<<20 + 7, 40 << 20} {
+			if _, err := f.WriteAt([]byte{1, 2, 3}, off); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if sync {
+			if err := f.Sync(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		span, err := zeroNonZero(f, 1<<20, size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := int64(40<<20+3) - 1<<20; span != want {
+			t.Fatalf("synced %v: span %d, want %d", sync, span, want)
+		}
+		buf := make([]byte, 4)
+		for _, off := range []int64{5<<20 + 7, 40 << 20} {
+			if _, err := f.ReadAt(buf, off); err != nil || !bytes.Equal(buf, make([]byte, 4)) {
+				t.Fatalf("synced %v: %v at %d after zeroing (%v)", sync, buf, off, err)
+			}
+		}
+		if _, err := f.ReadAt(buf[:3], 100); err != nil || !bytes.Equal(buf[:3], []byte{1, 2, 3}) {
+			t.Fatalf("synced %v: bytes before the start changed: %v", sync, buf[:3])
+		}
+		f.Close()
+	}
+}

@@ -1,6 +1,7 @@
 package commitlog
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/wharfmq/wharf/engine/msg"
+	"golang.org/x/sys/unix"
 )
 
 // Report says what recovery found and did.
@@ -292,37 +294,86 @@ func (c *CommitLog) cutAfter(end int64, rep *Report) error {
 
 // zeroNonZero zeroes every 1 MiB block of f in [from, to) that holds a
 // non-zero byte and returns the span from `from` to the last non-zero byte.
+// It reads only the file's data: the reserved, never written rest of a
+// segment is a hole to SEEK_DATA (ext4, xfs), and reading it would make the
+// kernel allocate and zero up to a segment's worth of page cache, which
+// took 0.3-1.9 s after a kill -9 with 1 GiB segments.
 func zeroNonZero(f vfs.File, from, to int64) (int64, error) {
 	buf := make([]byte, len(zeroChunk))
 	var lastNonZero int64 = -1
 	for off := from; off < to; {
-		n := int(min(int64(len(buf)), to-off))
-		got, err := f.ReadAt(buf[:n], off)
-		if err != nil && !errors.Is(err, io.EOF) {
-			return 0, err
-		}
-		if got == 0 {
+		dataAt, dataEnd, ok := nextData(f, off, to)
+		if !ok {
 			break
 		}
-		if i := lastNonZeroIndex(buf[:got]); i >= 0 {
-			lastNonZero = off + int64(i)
-			if _, err := f.WriteAt(zeroChunk[:got], off); err != nil {
+		off = dataAt - dataAt%int64(len(buf)) // whole blocks, as the writer's pages
+		off = max(off, from)
+		for off < dataEnd {
+			n := int(min(int64(len(buf)), to-off))
+			got, err := f.ReadAt(buf[:n], off)
+			if err != nil && !errors.Is(err, io.EOF) {
 				return 0, err
 			}
+			if got == 0 {
+				return spanTo(lastNonZero, from), nil
+			}
+			if i := lastNonZeroIndex(buf[:got]); i >= 0 {
+				lastNonZero = off + int64(i)
+				if _, err := f.WriteAt(zeroChunk[:got], off); err != nil {
+					return 0, err
+				}
+			}
+			off += int64(got)
 		}
-		off += int64(got)
 	}
-	if lastNonZero < 0 {
-		return 0, nil
-	}
-	return lastNonZero + 1 - from, nil
+	return spanTo(lastNonZero, from), nil
 }
 
+func spanTo(lastNonZero, from int64) int64 {
+	if lastNonZero < 0 {
+		return 0
+	}
+	return lastNonZero + 1 - from
+}
+
+// nextData returns the next range of f at or after off, before to, that
+// may hold data. Files without a descriptor (the in-memory file system) or
+// without SEEK_DATA are all data.
+func nextData(f vfs.File, off, to int64) (start, end int64, ok bool) {
+	fd := f.Fd()
+	if fd == vfs.InvalidFd {
+		return off, to, true
+	}
+	start, err := unix.Seek(int(fd), off, unix.SEEK_DATA)
+	if errors.Is(err, unix.ENXIO) {
+		return 0, 0, false // no data at or after off
+	}
+	if err != nil {
+		return off, to, true
+	}
+	if start >= to {
+		return 0, 0, false
+	}
+	end, err = unix.Seek(int(fd), start, unix.SEEK_HOLE)
+	if err != nil || end > to {
+		end = to
+	}
+	return start, end, true
+}
+
+// lastNonZeroIndex returns the index of the last non-zero byte of b, or -1.
+// Whole pages compare at memeq speed.
 func lastNonZeroIndex(b []byte) int {
-	for i := len(b) - 1; i >= 0; i-- {
-		if b[i] != 0 {
-			return i
+	for hi := len(b); hi > 0; {
+		lo := max(hi-len(zeroPage), 0)
+		if !bytes.Equal(b[lo:hi], zeroPage[:hi-lo]) {
+			for i := hi - 1; i >= lo; i-- {
+				if b[i] != 0 {
+					return i
+				}
+			}
 		}
+		hi = lo
 	}
 	return -1
 }
