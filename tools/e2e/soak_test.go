@@ -453,14 +453,6 @@ func window(ss []soakSample, from, to time.Duration) []soakSample {
 	return out
 }
 
-func minOf(ss []soakSample, f func(soakSample) int64) int64 {
-	m := int64(math.MaxInt64)
-	for _, s := range ss {
-		m = min(m, f(s))
-	}
-	return m
-}
-
 func maxOf(ss []soakSample, f func(soakSample) int64) int64 {
 	m := int64(math.MinInt64)
 	for _, s := range ss {
