@@ -143,6 +143,11 @@ func (b *Broker) handleSend(_ context.Context, conn *remoting.Conn, req *remotin
 		b.ackAfterSync(conn, req, resp, end)
 		return nil
 	}
+	if b.cfg.FlushDiskType == SyncFlush {
+		// Blocking the reader for the fsync: let replies of other
+		// requests on this connection go out meanwhile.
+		conn.ReaderWaits()
+	}
 	if err := b.store.WaitPut(end); err != nil {
 		return remoting.NewResponse(req, putErrorCode(err), err.Error())
 	}

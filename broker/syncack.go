@@ -62,7 +62,8 @@ func (b *Broker) ackAfterSync(conn *remoting.Conn, req, resp *remoting.Command, 
 		a.mu.Lock()
 		if a.retired {
 			a.mu.Unlock()
-			continue // it left between the Load and the lock
+			b.ackers.CompareAndDelete(conn, a) // it left between the Load and the lock
+			continue
 		}
 		a.pending = append(a.pending, pendingAck{req: req, resp: resp, end: end})
 		a.mu.Unlock()
@@ -138,7 +139,9 @@ func (a *syncAcker) run() {
 			}
 			if len(resps) > 0 {
 				// One write for the replies one fsync covered.
-				_ = a.conn.ReplyAll(resps)
+				if err := a.conn.ReplyAll(resps); err != nil {
+					a.b.log.Debug("SYNC_FLUSH replies not sent", "remote", a.conn.RemoteAddr(), "err", err)
+				}
 				clear(resps)
 				resps = resps[:0]
 			}

@@ -327,7 +327,7 @@ func (c *storeChecker) problem(p Problem) {
 type gapRecord struct {
 	phys int64
 	ref  queue.Ref
-	kind byte // 'u' undispatched, 't' transactional, 'c' counted, 0 none
+	kind byte // 'u' undispatched, 't' transactional, 'c' counted, 'd' deleted, 0 none
 }
 
 // onRecord sees every valid record during the CommitLog scan.
@@ -343,6 +343,7 @@ func (c *storeChecker) onRecord(phys int64, rec []byte) {
 		switch {
 		case phys < c.deleted[ref.Topic]:
 			c.rep.DeletedRecords++ // no entries: the topic was deleted
+			kind = 'd'
 		case phys >= c.rep.DispatchCheckpoint:
 			c.rep.UndispatchedRecords++
 			kind = 'u'
@@ -400,6 +401,8 @@ func (c *storeChecker) cutAt(cut int64) {
 			continue
 		}
 		switch g.kind {
+		case 'd':
+			c.rep.DeletedRecords--
 		case 'u':
 			c.rep.UndispatchedRecords--
 		case 't':

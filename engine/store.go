@@ -198,8 +198,12 @@ func (s *Store) closeParts(releaseLock bool) error {
 		errs = append(errs, s.idx.Close())
 	}
 	if s.qdb != nil {
-		if err := s.qdb.Flush(); err != nil {
-			errs = append(errs, err)
+		if err := s.qdb.FlushMemtable(); err != nil {
+			// Still durable through the WAL; the next start replays it.
+			s.log.Warn("flushing the queue memtable at close failed", "err", err)
+			if err := s.qdb.Flush(); err != nil {
+				errs = append(errs, err)
+			}
 		}
 		errs = append(errs, s.qdb.Close())
 	}

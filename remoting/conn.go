@@ -269,18 +269,21 @@ func (c *Conn) ReplyAll(resps []*Command) error {
 		return ErrConnClosed
 	}
 	pend := c.pend
+	var errs []error
 	for _, r := range resps {
 		r.Flag |= FlagResponse
 		c.fillDefaults(r)
-		var err error
-		if pend, err = appendFramePrefix(pend, r); err != nil {
-			c.wmu.Unlock()
-			return fmt.Errorf("remoting: encode %v: %w", r, err)
+		next, err := appendFramePrefix(pend, r)
+		if err != nil {
+			// Only this reply is lost; the others still go.
+			errs = append(errs, fmt.Errorf("remoting: encode %v: %w", r, err))
+			continue
 		}
-		pend = append(pend, r.Body...)
+		pend = append(next, r.Body...)
 	}
 	c.pend = pend
-	return c.writeQueuedLocked(nil)
+	errs = append(errs, c.writeQueuedLocked(nil))
+	return errors.Join(errs...)
 }
 
 // fillDefaults gives cmd the owner's Language and Version when unset.
@@ -376,8 +379,20 @@ func (c *Conn) writeLoop(body []byte) error {
 	return nil
 }
 
+// ReaderWaits is called by an inline handler about to block (a
+// SYNC_FLUSH send waiting for its fsync) when no further request is
+// buffered: replies queued while the reader was busy go out now, and
+// replies from other goroutines are written at once instead of waiting
+// for the reader to finish.
+func (c *Conn) ReaderWaits() {
+	c.wmu.Lock()
+	c.readerBusy = false
+	_ = c.writeQueuedLocked(nil) // a failed write closes the connection
+}
+
 // HandlersRunning is the number of handler goroutines running for the
-// connection's requests (handlers registered with Handle).
+// connection's requests (handlers registered with Handle; inline ones run
+// on the reader and are not counted).
 func (c *Conn) HandlersRunning() int64 { return c.inflight.Load() }
 
 // InputBuffered reports whether bytes of further requests already sit in
@@ -525,21 +540,26 @@ func (c *Conn) dispatch(req *Command) {
 		}
 		return
 	}
-	c.inflight.Add(1)
 	// The reader goroutine is itself counted in wg, so this Add cannot race
 	// with a Wait that has already seen zero.
 	c.ep.wg.Add(1)
 	h, inline := c.ep.handler(req.Code)
 	if inline {
-		c.runHandler(h, req)
+		c.runHandler(h, req) // on the reader: no goroutine to count
 		return
 	}
-	go c.runHandler(h, req)
+	c.inflight.Add(1)
+	go c.runCounted(h, req)
+}
+
+// runCounted runs a handler in its own goroutine, counted in inflight.
+func (c *Conn) runCounted(h Handler, req *Command) {
+	defer c.inflight.Add(-1)
+	c.runHandler(h, req)
 }
 
 func (c *Conn) runHandler(h Handler, req *Command) {
 	defer c.ep.wg.Done()
-	defer c.inflight.Add(-1)
 	resp := c.callHandler(h, req)
 	if resp == nil || req.IsOneway() {
 		return

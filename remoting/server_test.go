@@ -515,3 +515,39 @@ func TestCloseStopsEverything(t *testing.T) {
 	}
 	// goleak in TestMain checks that nothing is left running.
 }
+
+// TestReaderWaitsLetsOtherRepliesOut: an inline handler that blocks after
+// ReaderWaits does not hold back the reply of a request handled in its own
+// goroutine that arrived in the same read; without ReaderWaits it would
+// wait for the inline handler.
+func TestReaderWaitsLetsOtherRepliesOut(t *testing.T) {
+	const codeBlock int16 = 1005
+	s, _ := startServer(t, ServerOptions{})
+	release := make(chan struct{})
+	s.HandleInline(codeBlock, func(_ context.Context, c *Conn, req *Command) *Command {
+		c.ReaderWaits()
+		<-release
+		return NewResponse(req, RespSuccess, "")
+	})
+	r := dialRaw(t, s.Addr())
+	echoReq := NewRequest(codeEcho, nil, nil)
+	echoReq.Opaque = 1
+	blockReq := NewRequest(codeBlock, nil, nil)
+	blockReq.Opaque = 2
+	b1, _ := EncodeFrame(echoReq)
+	b2, _ := EncodeFrame(blockReq)
+	if _, err := r.nc.Write(append(b1, b2...)); err != nil { // one write: both in the reader's buffer
+		t.Fatal(err)
+	}
+	resp, err := r.read()
+	close(release)
+	if err != nil {
+		t.Fatalf("no reply while the inline handler blocks: %v", err)
+	}
+	if resp.Opaque != 1 {
+		t.Fatalf("first reply has opaque %d, want the echo's 1", resp.Opaque)
+	}
+	if resp, err = r.read(); err != nil || resp.Opaque != 2 {
+		t.Fatalf("second reply: %v, %v", resp, err)
+	}
+}

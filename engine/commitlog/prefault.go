@@ -2,6 +2,7 @@ package commitlog
 
 import (
 	"errors"
+	"os"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -16,6 +17,9 @@ import (
 // (madvise MADV_POPULATE_READ, clean and read-only), so the appender's
 // store only turns a present page writable. It stays prefaultAhead ahead
 // of the writer and never touches a page the writer has reached.
+// pageSize aligns madvise ranges (4 KiB here, 16 or 64 KiB on some arm64).
+var pageSize = int64(os.Getpagesize())
+
 const (
 	prefaultChunk = 1 << 20
 	prefaultAhead = 32 << 20
@@ -27,7 +31,7 @@ const (
 // REQUIRES: c.mu held (roll) or no appends yet (Open).
 func (c *CommitLog) setPrefaultTarget(seg *segment, from int64) {
 	c.pf.Lock()
-	c.pf.seg, c.pf.done = seg, from&^4095
+	c.pf.seg, c.pf.done = seg, from&^(pageSize-1)
 	c.pf.Unlock()
 }
 
@@ -92,7 +96,7 @@ func (c *CommitLog) prefaultStep() (ahead bool, err error) {
 		return true, nil // rolling: the next segment comes with a new target
 	}
 	if c.pf.done < writer {
-		c.pf.done = (writer + 4095) &^ 4095 // keep behind nobody: start past the writer
+		c.pf.done = (writer + pageSize - 1) &^ (pageSize - 1) // start past the writer
 	}
 	if c.pf.done-writer >= prefaultAhead || c.pf.done >= c.segSize {
 		return true, nil

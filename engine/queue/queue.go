@@ -169,6 +169,16 @@ func (d *DB) loadStates() error {
 // Close closes Pebble.
 func (d *DB) Close() error { return d.db.Close() }
 
+// FlushMemtable writes the memtable to an sstable and waits for it. A
+// clean stop calls it so the next Open has no WAL to replay: with the
+// 64 MiB memtable, replaying and flushing it took 0.2-0.9 s of a start.
+func (d *DB) FlushMemtable() error {
+	if err := d.db.Flush(); err != nil {
+		return fmt.Errorf("queue: flush memtable: %w", err)
+	}
+	return nil
+}
+
 // Flush makes every derived write so far durable (used before a clean stop
 // and by tests).
 func (d *DB) Flush() error { return d.db.LogData(nil, pebble.Sync) }

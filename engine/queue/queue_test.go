@@ -809,3 +809,32 @@ func TestDeletedTopicMarks(t *testing.T) {
 		t.Fatalf("an entry at the cut was skipped: state %+v %v", st, ok)
 	}
 }
+
+// TestDeletedMarkDroppedByTrim: retention past a deleted topic's mark
+// removes the mark, which then no longer skips anything.
+func TestDeletedMarkDroppedByTrim(t *testing.T) {
+	fs := vfs.NewMem()
+	d := openDB(t, fs)
+	fill(t, d, "T", []int32{0}, 0, 10, 10_000)
+	if err := d.DeleteQueues("T"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.TrimBelow(5_000); err != nil {
+		t.Fatal(err)
+	}
+	if got := d.DeletedTopics(); got["T"] != 10_000 {
+		t.Fatalf("mark gone before the log below it: %v", got)
+	}
+	if err := d.TrimBelow(10_000); err != nil {
+		t.Fatal(err)
+	}
+	if got := d.DeletedTopics(); len(got) != 0 {
+		t.Fatalf("mark kept after the log below it went: %v", got)
+	}
+	d.Close()
+	d = openDB(t, fs)
+	defer d.Close()
+	if got := d.DeletedTopics(); len(got) != 0 {
+		t.Fatalf("mark back after reopen: %v", got)
+	}
+}

@@ -122,8 +122,21 @@ func (d *DB) TrimBelow(phys int64) error {
 			return err
 		}
 	}
+	// A deleted topic's mark is moot once the log below it is gone.
+	var moot []string
+	for topic, cut := range d.deleted {
+		if cut <= phys {
+			if err := b.Delete(deletedKey(topic), nil); err != nil {
+				return err
+			}
+			moot = append(moot, topic)
+		}
+	}
 	if err := b.Commit(pebble.NoSync); err != nil {
 		return fmt.Errorf("queue: trim below %d: %w", phys, err)
+	}
+	for _, topic := range moot {
+		delete(d.deleted, topic)
 	}
 	d.mu.Lock()
 	for ref, st := range newStates {
