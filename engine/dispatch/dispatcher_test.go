@@ -548,7 +548,7 @@ func TestRestartEqualsUninterrupted(t *testing.T) {
 // sooner than MinInterval after the previous one began; appends meanwhile
 // wait for the next round and go together.
 func TestMinInterval(t *testing.T) {
-	const interval = 300 * time.Millisecond
+	const interval = time.Second
 	fs := vfs.NewMem()
 	cl := openLog(t, fs, commitlog.AsyncFlush)
 	defer cl.Close()
