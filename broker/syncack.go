@@ -10,13 +10,13 @@ import (
 // Under SYNC_FLUSH a send is appended on the connection's reader (no
 // goroutine per message). When nothing else is queued on the connection
 // and it has not pipelined lately (ackLater), the reader waits for the
-// fsync itself and answers: a synchronous producer then
-// costs no goroutine hand-off, and readers of many such producers share
-// fsyncs through the log's group commit. Otherwise the reply goes to the
+// fsync itself and answers: a synchronous producer then costs no
+// goroutine hand-off, and the readers of many such producers share fsyncs
+// through the log's group commit. Otherwise the reply goes to the
 // connection's syncAcker, which waits until the records are durable and
-// answers, in order, while the reader goes on appending: a pipelined burst
-// shares one wait and its replies leave together. Either way a send is
-// never acknowledged before its fsync.
+// answers, in order, while the reader goes on appending: a pipelined
+// burst shares one wait and its replies leave in one write. Either way a
+// send is never acknowledged before its fsync.
 
 // syncAcker answers one connection's SYNC_FLUSH sends once durable.
 type syncAcker struct {
