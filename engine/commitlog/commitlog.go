@@ -101,8 +101,12 @@ type CommitLog struct {
 		seg  *segment
 		done int64
 	}
-	fillTo  atomic.Int64
-	filling atomic.Bool
+	// pfWakeAt is the appended offset at which an append wakes the
+	// prefaulter (pfWake), which sleeps while far enough ahead.
+	pfWakeAt atomic.Int64
+	pfWake   chan struct{} // capacity 1
+	fillTo   atomic.Int64
+	filling  atomic.Bool
 
 	syncs  atomic.Int64 // fsyncs of segment data, for Stats
 	writes atomic.Int64 // write calls, for Stats
@@ -138,6 +142,7 @@ func Open(opts Options) (*CommitLog, error) {
 		fs:      opts.FS,
 		segSize: opts.SegmentSize,
 		closing: make(chan struct{}),
+		pfWake:  make(chan struct{}, 1),
 	}
 	c.doneCond.L = &c.doneMu
 	if err := MkdirDurable(c.fs, opts.Dir); err != nil {
@@ -289,6 +294,9 @@ func (c *CommitLog) AppendNoWait(recs []byte, patch func(phys int64, rec []byte)
 	c.mu.pos += n
 	end = c.mu.pos
 	c.appended.Store(end)
+	if end >= c.pfWakeAt.Load() {
+		c.wakePrefault()
+	}
 	c.appends.Add(1)
 	if c.next == nil && c.opts.Prewrite == PrewriteOn {
 		c.startPrewrite()

@@ -2,6 +2,7 @@ package commitlog
 
 import (
 	"errors"
+	"math"
 	"os"
 	"time"
 
@@ -16,15 +17,17 @@ import (
 // prefaulter asks the kernel to bring the pages in ahead of the writer
 // (madvise MADV_POPULATE_READ, clean and read-only), so the appender's
 // store only turns a present page writable. It stays prefaultAhead ahead
-// of the writer and never touches a page the writer has reached.
-// pageSize aligns madvise ranges (4 KiB here, 16 or 64 KiB on some arm64).
-var pageSize = int64(os.Getpagesize())
-
+// of the writer and never touches a page the writer has reached. While
+// that far ahead it sleeps until the writer has used half of the lead
+// (an append past pfWakeAt wakes it), so an idle broker has no poller.
 const (
 	prefaultChunk = 1 << 20
 	prefaultAhead = 32 << 20
-	prefaultPoll  = 5 * time.Millisecond
+	prefaultCheck = time.Second // a wake-up lost in a race costs at most this
 )
+
+// pageSize aligns madvise ranges (4 KiB here, 16 or 64 KiB on some arm64).
+var pageSize = int64(os.Getpagesize())
 
 // setPrefaultTarget points the prefaulter at seg, the newly active mapped
 // segment, from its offset from on.
@@ -33,6 +36,16 @@ func (c *CommitLog) setPrefaultTarget(seg *segment, from int64) {
 	c.pf.Lock()
 	c.pf.seg, c.pf.done = seg, from&^(pageSize-1)
 	c.pf.Unlock()
+	c.wakePrefault()
+}
+
+// wakePrefault wakes the prefaulter if it sleeps.
+func (c *CommitLog) wakePrefault() {
+	c.pfWakeAt.Store(math.MaxInt64)
+	select {
+	case c.pfWake <- struct{}{}:
+	default:
+	}
 }
 
 // unmapActive unmaps a mapped segment that stops being active, after
@@ -57,6 +70,8 @@ func (c *CommitLog) startPrefault() {
 
 func (c *CommitLog) prefaultLoop() {
 	defer c.wg.Done()
+	check := time.NewTimer(prefaultCheck)
+	defer check.Stop()
 	for {
 		ahead, err := c.prefaultStep()
 		if err != nil {
@@ -66,10 +81,12 @@ func (c *CommitLog) prefaultLoop() {
 			return
 		}
 		if ahead {
+			check.Reset(prefaultCheck)
 			select {
 			case <-c.closing:
 				return
-			case <-time.After(prefaultPoll):
+			case <-c.pfWake:
+			case <-check.C:
 			}
 			continue
 		}
@@ -99,6 +116,9 @@ func (c *CommitLog) prefaultStep() (ahead bool, err error) {
 		c.pf.done = (writer + pageSize - 1) &^ (pageSize - 1) // start past the writer
 	}
 	if c.pf.done-writer >= prefaultAhead || c.pf.done >= c.segSize {
+		if c.pf.done < c.segSize {
+			c.pfWakeAt.Store(seg.base + c.pf.done - prefaultAhead/2)
+		}
 		return true, nil
 	}
 	end := min(c.pf.done+prefaultChunk, c.segSize)
