@@ -197,10 +197,12 @@ func damageDerived(t *testing.T, fs vfs.FS) {
 	}
 }
 
-// TestCheckAfterCrash: after a crash the bytes past the checkpoint of the
-// active segment may be torn; Check reports that as a note (recovery cuts
-// it), not as damage, while damage before the checkpoint stays a problem.
-func TestCheckAfterCrash(t *testing.T) {
+// crashAfterPuts puts 600 messages into a SYNC_FLUSH store, lets them be
+// dispatched (and, with commitOffset, syncs Pebble with an offset commit),
+// and returns a crash clone of its files with the log's end and segment
+// size.
+func crashAfterPuts(t *testing.T, commitOffset bool) (crashed vfs.FS, end, segSize int64) {
+	t.Helper()
 	fs := vfs.NewCrashableMem()
 	s := openStore(t, testOptions(fs, commitlog.SyncFlush))
 	for i := 0; i < 600; i++ {
@@ -211,10 +213,21 @@ func TestCheckAfterCrash(t *testing.T) {
 	if err := s.WaitDispatched(5 * time.Second); err != nil {
 		t.Fatal(err)
 	}
-	crashed := fs.CrashClone(vfs.CrashCloneCfg{})
+	if commitOffset {
+		if err := s.CommitOffset("G", "T", 0, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	crashed = fs.CrashClone(vfs.CrashCloneCfg{})
 	s.Close()
-	end := s.CommitLog().End()
-	segSize := s.CommitLog().SegmentSize()
+	return crashed, s.CommitLog().End(), s.CommitLog().SegmentSize()
+}
+
+// TestCheckAfterCrash: after a crash the bytes past the checkpoint of the
+// active segment may be torn; Check reports that as a note (recovery cuts
+// it), not as damage, while damage before the checkpoint stays a problem.
+func TestCheckAfterCrash(t *testing.T) {
+	crashed, end, segSize := crashAfterPuts(t, false)
 	// Garbage after the end of the log in the active segment: a torn write.
 	last := "data/commitlog/" + commitlog.SegmentName(end-end%segSize)
 	f, err := crashed.OpenReadWrite(last, vfs.WriteCategoryUnspecified)
@@ -259,23 +272,8 @@ func TestCheckAfterCrash(t *testing.T) {
 // ends the log at the hole, so queue entries and index keys of the records
 // after it are derived data past the end (notes), not damage.
 func TestCheckTornTailWithHole(t *testing.T) {
-	fs := vfs.NewCrashableMem()
-	s := openStore(t, testOptions(fs, commitlog.SyncFlush))
-	for i := 0; i < 600; i++ {
-		if _, err := s.Put(newMsg("T", int32(i%2), i, "A")); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := s.WaitDispatched(5 * time.Second); err != nil {
-		t.Fatal(err)
-	}
 	// An offset commit syncs Pebble: the queue entries survive the crash.
-	if err := s.CommitOffset("G", "T", 0, 1); err != nil {
-		t.Fatal(err)
-	}
-	crashed := fs.CrashClone(vfs.CrashCloneCfg{})
-	s.Close()
-	end, segSize := s.CommitLog().End(), s.CommitLog().SegmentSize()
+	crashed, end, segSize := crashAfterPuts(t, true)
 	if end%segSize < 4096 || end < segSize {
 		t.Fatalf("fixture: end %d", end)
 	}
@@ -291,7 +289,7 @@ func TestCheckTornTailWithHole(t *testing.T) {
 		t.Fatalf("torn tail with a hole: problems %v, torn %d, past end %d, notes %v", rep.Problems, rep.TornTail, rep.EntriesPastEnd, rep.Notes)
 	}
 	// Recovery cuts there; afterwards the store checks clean.
-	s = openStore(t, testOptions(crashed, commitlog.SyncFlush))
+	s := openStore(t, testOptions(crashed, commitlog.SyncFlush))
 	if cut := s.RecoveryReport().CutAt; cut < end-end%segSize || cut >= end {
 		t.Fatalf("recovery cut at %d, end was %d", cut, end)
 	}

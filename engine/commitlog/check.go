@@ -326,12 +326,11 @@ func (k *checker) read(at int64, n int) ([]byte, error) {
 		k.buf = make([]byte, want)
 	}
 	k.buf = k.buf[:want]
-	got, err := k.file.ReadAt(k.buf, at)
-	if err != nil && !errors.Is(err, io.EOF) {
+	got, err := readZeroPadded(k.file, k.buf, at)
+	if err != nil {
 		k.winOff = -1
 		return nil, fmt.Errorf("commitlog: check: read %s at %d: %w", SegmentName(k.base), at, err)
 	}
-	clear(k.buf[got:])
 	k.rep.BytesScanned += int64(got)
 	k.winOff = at
 	return k.buf[:n], nil
@@ -649,12 +648,7 @@ func (r *Reader) ReadAt(p []byte, phys int64) error {
 	if i < 0 || phys < 0 || phys+int64(len(p)) > r.bases[i]+r.segSize {
 		return fmt.Errorf("%w: [%d, %d) is not inside one segment", ErrOutOfRange, phys, phys+int64(len(p)))
 	}
-	n, err := r.files[i].ReadAt(p, phys-r.bases[i])
-	if errors.Is(err, io.EOF) {
-		clear(p[n:])
-		err = nil
-	}
-	if err != nil {
+	if _, err := readZeroPadded(r.files[i], p, phys-r.bases[i]); err != nil {
 		return fmt.Errorf("commitlog: read %d bytes at %d: %w", len(p), phys, err)
 	}
 	return nil

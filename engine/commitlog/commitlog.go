@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/wharfmq/wharf/engine/invariants"
-	"io"
+	"math"
 	"runtime"
 	"slices"
 	"sync"
@@ -145,6 +145,7 @@ func Open(opts Options) (*CommitLog, error) {
 		pfWake:  make(chan struct{}, 1),
 	}
 	c.doneCond.L = &c.doneMu
+	c.pfWakeAt.Store(math.MaxInt64) // no prefaulter waits (buffered mode: never)
 	if err := MkdirDurable(c.fs, opts.Dir); err != nil {
 		return nil, fmt.Errorf("commitlog: %w", err)
 	}
@@ -557,14 +558,8 @@ func (c *CommitLog) ReadAt(p []byte, phys int64) error {
 	if end > seg.base+c.segSize {
 		return fmt.Errorf("%w: [%d, %d) crosses segment %s", ErrOutOfRange, phys, end, seg)
 	}
-	n, err := seg.file.ReadAt(p, phys-seg.base)
-	if errors.Is(err, io.EOF) {
-		// A segment is zero past its file's end: a BLANK's tail need not
-		// have reached the disk.
-		clear(p[n:])
-		err = nil
-	}
-	if err != nil {
+	// A BLANK's tail need not have reached the disk: zero past the end.
+	if _, err := readZeroPadded(seg.file, p, phys-seg.base); err != nil {
 		return fmt.Errorf("commitlog: read %d bytes at %d: %w", len(p), phys, err)
 	}
 	return nil

@@ -194,11 +194,9 @@ func (c *CommitLog) scanSegment(seg *segment, off int64, rep *Report, buf *[]byt
 			*buf = make([]byte, want)
 		}
 		*buf = (*buf)[:want]
-		got, err := seg.file.ReadAt(*buf, at)
-		if err != nil && !errors.Is(err, io.EOF) {
+		if _, err := readZeroPadded(seg.file, *buf, at); err != nil {
 			return nil, fmt.Errorf("commitlog: read %s at %d: %w", seg, at, err)
 		}
-		clear((*buf)[got:]) // past the file's end reads as zero
 		winOff = at
 		return (*buf)[:n], nil
 	}

@@ -1,7 +1,9 @@
 package commitlog
 
 import (
+	"errors"
 	"fmt"
+	"io"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
@@ -14,6 +16,18 @@ type segment struct {
 }
 
 func (s *segment) String() string { return SegmentName(s.base) }
+
+// readZeroPadded fills p from f at off; bytes past the file's end read as
+// zero, as a segment's tail that never reached the disk does. It returns
+// how many bytes came from the file.
+func readZeroPadded(f vfs.File, p []byte, off int64) (int, error) {
+	n, err := f.ReadAt(p, off)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return n, err
+	}
+	clear(p[n:])
+	return n, nil
+}
 
 // syncDir fsyncs a directory so that created or removed entries are durable.
 func syncDir(fs vfs.FS, dir string) error {
