@@ -164,8 +164,6 @@ func brokerCases() []rt.Case {
 	errCase("pull/queue_unknown", remoting.CodePullMessage, rt.WithExt(pull, "queueId", strconv.Itoa(matrixQueues)), nil)
 	errCase("pull/offset_negative", remoting.CodePullMessage, rt.WithExt(pull, "queueOffset", "-1"), nil)
 	errCase("pull/offset_maxint64", remoting.CodePullMessage, rt.WithExt(pull, "queueOffset", strconv.FormatInt(math.MaxInt64, 10)), nil)
-	errCase("pull/max_msg_zero", remoting.CodePullMessage, rt.WithExt(pull, "maxMsgNums", "0"), nil)
-	errCase("pull/max_msg_negative", remoting.CodePullMessage, rt.WithExt(pull, "maxMsgNums", "-5"), nil)
 	errCase("pull/sql92_filter", remoting.CodePullMessage, rt.WithExt(pull, "sysFlag", "4", "expressionType", "SQL92", "subscription", "a > 1"), nil)
 
 	// Offsets and queue queries.

@@ -78,9 +78,10 @@ func (b *Broker) parsePull(conn *remoting.Conn, req *remoting.Command) (*pullReq
 	if p.maxNums, err = req.ExtInt32("maxMsgNums"); err != nil {
 		return fail(err)
 	}
-	if p.maxNums <= 0 {
-		return fail(fmt.Errorf("maxMsgNums %d must be positive", p.maxNums))
-	}
+	// RocketMQ serves at least one message whatever maxMsgNums says, and
+	// the Go client's lite pull consumer relies on it: unless built with
+	// WithPullBatchSize it asks for 0.
+	p.maxNums = max(p.maxNums, 1)
 	if p.sysFlag, err = req.ExtInt32("sysFlag"); err != nil {
 		return fail(err)
 	}
@@ -140,7 +141,7 @@ func (b *Broker) parsePull(conn *remoting.Conn, req *remoting.Command) (*pullReq
 // runPull reads the queue and builds the response. holdable says the
 // result was "nothing yet" (19) and the pull may wait for messages.
 func (b *Broker) runPull(p *pullRequest) (resp *remoting.Command, holdable bool) {
-	res, err := b.store.Get(p.topic, p.queueID, p.offset, int(max(p.maxNums, 1)), p.filter, nil)
+	res, err := b.store.Get(p.topic, p.queueID, p.offset, int(p.maxNums), p.filter, nil)
 	if err != nil {
 		return b.pullError(p.req, p.offset, remoting.RespSystemError, "read failed: "+err.Error()), false
 	}

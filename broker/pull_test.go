@@ -77,6 +77,30 @@ func TestPullStatusTable(t *testing.T) {
 	}
 }
 
+// TestPullServesAtLeastOne: like RocketMQ, a pull whose maxMsgNums is 0 or
+// negative gets one message, not an error. The Go client's lite pull
+// consumer sends 0 unless built with WithPullBatchSize.
+func TestPullServesAtLeastOne(t *testing.T) {
+	b := startBroker(t, Config{})
+	c := newTestClient(t, b.Addr())
+	for i := range 3 {
+		c.send("PO", 0, "", "m"+strconv.Itoa(i))
+	}
+	waitDispatched(t, b)
+	for _, n := range []string{"0", "-5", "1"} {
+		ext := pullExt("CG", "PO", 0, 1, 0, 0)
+		ext["maxMsgNums"] = n
+		resp := c.call(remoting.CodePullMessage, ext, nil)
+		if resp.Code != remoting.RespSuccess {
+			t.Fatalf("maxMsgNums %s: code %d %q, want found", n, resp.Code, resp.Remark)
+		}
+		recs := decodeAll(t, resp.Body)
+		if len(recs) != 1 || string(recs[0].Body) != "m1" || extInt(t, resp, "nextBeginOffset") != 2 {
+			t.Fatalf("maxMsgNums %s: %d messages, next %s, want m1 alone and next 2", n, len(recs), resp.ExtFields["nextBeginOffset"])
+		}
+	}
+}
+
 func TestPullCommitOffsetBit(t *testing.T) {
 	b := startBroker(t, Config{})
 	c := newTestClient(t, b.Addr())
