@@ -153,6 +153,7 @@ func (b *Broker) ensureBuiltinTopics() error {
 		newTopicConfig(b.cfg.BrokerClusterName, 16, PermRead|PermWrite|PermInherit),
 		newTopicConfig(b.cfg.BrokerName, 1, PermRead|PermWrite|PermInherit),
 		newTopicConfig(ScheduleTopic, b.sched.queueNums(), PermRead|PermWrite),
+		newTopicConfig(replyTopic(b.cfg.BrokerClusterName), 1, PermRead|PermWrite),
 	}
 	if b.cfg.AutoCreateTopicEnable {
 		builtins = append(builtins, newTopicConfig(AutoCreateTopicKey, b.cfg.DefaultTopicQueueNums, PermRead|PermWrite|PermInherit))
@@ -194,6 +195,8 @@ func (b *Broker) registerProcessors() {
 		remoting.CodeGetTopicStatsInfo:             b.handleGetTopicStats,
 		remoting.CodeGetConsumeStats:               b.handleGetConsumeStats,
 		remoting.CodeGetBrokerRuntimeInfo:          b.handleGetRuntimeInfo,
+		remoting.CodeSendReplyMessage:              b.handleSendReply,
+		remoting.CodeSendReplyMessageV2:            b.handleSendReply,
 	} {
 		b.srv.Handle(code, h)
 	}

@@ -47,10 +47,15 @@ type clientManager struct {
 	mu        sync.Mutex
 	consumers map[string]*consumerGroup
 	producers map[string]map[uint64]*member
+	// requesters maps the client id in a request message's
+	// REPLY_TO_CLIENT to the connection that message came on, so a reply
+	// finds its requester before the requester's first heartbeat.
+	requesters map[string]*remoting.Conn
 }
 
 func newClientManager() *clientManager {
-	return &clientManager{consumers: map[string]*consumerGroup{}, producers: map[string]map[uint64]*member{}}
+	return &clientManager{consumers: map[string]*consumerGroup{}, producers: map[string]map[uint64]*member{},
+		requesters: map[string]*remoting.Conn{}}
 }
 
 func (cm *clientManager) registerProducer(group string, conn *remoting.Conn, clientID string, now time.Time) {
@@ -62,6 +67,40 @@ func (cm *clientManager) registerProducer(group string, conn *remoting.Conn, cli
 		cm.producers[group] = g
 	}
 	g[conn.ID()] = &member{conn: conn, clientID: clientID, lastSeen: now}
+}
+
+// noteRequester records conn as the connection of the client clientID that
+// sent a request message on it. Entries go when their connection closes,
+// and a reconnecting client replaces its own.
+func (cm *clientManager) noteRequester(clientID string, conn *remoting.Conn) {
+	select {
+	case <-conn.Done():
+		return // closed: connClosed may have run already
+	default:
+	}
+	cm.mu.Lock()
+	cm.requesters[clientID] = conn
+	cm.mu.Unlock()
+}
+
+// clientConn returns a connection of the client clientID: the most
+// recently heard from of its producer connections, else the one its last
+// request message came on.
+func (cm *clientManager) clientConn(clientID string) *remoting.Conn {
+	cm.mu.Lock()
+	defer cm.mu.Unlock()
+	var best *member
+	for _, g := range cm.producers {
+		for _, m := range g {
+			if m.clientID == clientID && (best == nil || m.lastSeen.After(best.lastSeen)) {
+				best = m
+			}
+		}
+	}
+	if best == nil {
+		return cm.requesters[clientID]
+	}
+	return best.conn
 }
 
 // registerConsumer records a heartbeat's consumer data. It reports whether
@@ -165,6 +204,11 @@ func (cm *clientManager) connClosed(connID uint64) []string {
 		delete(g, connID)
 		if len(g) == 0 {
 			delete(cm.producers, name)
+		}
+	}
+	for id, c := range cm.requesters {
+		if c.ID() == connID {
+			delete(cm.requesters, id)
 		}
 	}
 	var changed []string

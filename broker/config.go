@@ -61,6 +61,9 @@ type Config struct {
 	ShortPollingTimeMills    time.Duration // shortPollingTimeMills (ms), 1 s
 	TraceOn                  bool          // traceOn, true (sent back as TRACE_ON)
 	RegionID                 string        // regionId, "DefaultRegion" (sent back as MSG_REGION)
+	// StoreReplyMessageEnable also stores request-reply replies in the
+	// reply topic after pushing them (storeReplyMessageEnable, true).
+	StoreReplyMessageEnable bool
 	// MessageDelayLevel lists the delay of each level, 1 first
 	// (messageDelayLevel, DefaultMessageDelayLevel); units ms, s, m, h, d.
 	MessageDelayLevel string
@@ -103,6 +106,7 @@ func DefaultConfig() Config {
 		ShortPollingTimeMills:       time.Second,
 		TraceOn:                     true,
 		RegionID:                    "DefaultRegion",
+		StoreReplyMessageEnable:     true,
 		MessageDelayLevel:           DefaultMessageDelayLevel,
 		TransactionTimeOut:          DefaultTransactionTimeOut,
 		TransactionCheckInterval:    DefaultTransactionCheckInterval,
@@ -203,6 +207,7 @@ var configKeys = map[string]func(c *Config, v string) error{
 	"longPollingEnable":        boolSetter(func(c *Config) *bool { return &c.LongPollingEnable }),
 	"shortPollingTimeMills":    msSetter(func(c *Config) *time.Duration { return &c.ShortPollingTimeMills }, time.Millisecond),
 	"traceOn":                  boolSetter(func(c *Config) *bool { return &c.TraceOn }),
+	"storeReplyMessageEnable":  boolSetter(func(c *Config) *bool { return &c.StoreReplyMessageEnable }),
 	"regionId":                 func(c *Config, v string) error { c.RegionID = v; return nil },
 	"transactionTimeOut":       msSetter(func(c *Config) *time.Duration { return &c.TransactionTimeOut }, time.Millisecond),
 	"transactionCheckInterval": msSetter(func(c *Config) *time.Duration { return &c.TransactionCheckInterval }, time.Millisecond),

@@ -14,6 +14,7 @@
 //	12/33 QUERY_MESSAGE, VIEW_MESSAGE_BY_ID            query.go
 //	36 CONSUMER_SEND_MSG_BACK (retry, dead letters)    sendback.go
 //	37 END_TRANSACTION                                 transaction.go
+//	324/325 SEND_REPLY_MESSAGE(_V2), request-reply     reply.go
 //
 // Delayed messages (DELAY property) are delivered by schedule.go;
 // transaction check-backs (CHECK_TRANSACTION_STATE, 39) are sent by
@@ -51,6 +52,17 @@
 //     suspendTimeoutMillis passes (capped at 25 s, below the Go client's
 //     30 s), then re-run and answered. Held pulls are answered on Close.
 //     OFFSET_FOUND_NULL (a hole) is answered at once, never held.
+//   - maxMsgNums of a pull. Zero or negative serves one message, as RocketMQ
+//     does (its batch is never full before the first message). The Go
+//     client's lite pull consumer (Poll/ACK) sends 0 unless built with
+//     WithPullBatchSize.
+//   - Request-reply. A reply is pushed (PUSH_REPLY_MESSAGE_TO_CLIENT, 326)
+//     to the requester named by its REPLY_TO_CLIENT. RocketMQ looks that
+//     client up among producer heartbeats only, so a reply to a Go requester
+//     whose first heartbeat has not reached the broker yet is lost (the Go
+//     client's own RPC example sleeps a second for this). Wharf also
+//     remembers the connection each request message came on, and pushes
+//     there when no heartbeat names the client.
 //   - Queue locks (orderly consumers) live 60 s and are also released at
 //     once when the holding connection closes.
 //   - Only a master (brokerId 0) is supported.

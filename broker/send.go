@@ -41,9 +41,9 @@ var (
 )
 
 func parseSendHeader(req *remoting.Command) (h sendHeader, err error) {
-	k := &sendKeysV1
-	if req.Code != remoting.CodeSendMessage {
-		k = &sendKeysV2
+	k := &sendKeysV2
+	if req.Code == remoting.CodeSendMessage || req.Code == remoting.CodeSendReplyMessage {
+		k = &sendKeysV1
 	}
 	if h.producerGroup, err = req.ExtString(k[0]); err != nil {
 		return h, err
@@ -118,6 +118,9 @@ func (b *Broker) handleSend(_ context.Context, conn *remoting.Conn, req *remotin
 	} else {
 		m := base
 		m.Body, m.Properties = req.Body, props
+		if to, ok := msg.Property(props, propReplyToClient); ok && to != "" {
+			b.clients.noteRequester(to, conn) // a request-reply request (reply.go)
+		}
 		if isTranMsg(props) {
 			resp = b.txn.prepare(req, &m) // a half message: no retry or delay routing
 		} else {

@@ -43,6 +43,7 @@ const (
 	CodeSendBatchMessage              int16 = 320
 	CodeQueryDataVersion              int16 = 322
 	CodeSendReplyMessage              int16 = 324
+	CodeSendReplyMessageV2            int16 = 325
 	CodePushReplyMessageToClient      int16 = 326 // broker → client
 )
 
