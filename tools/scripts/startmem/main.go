@@ -8,8 +8,9 @@
 // Phases: start on an empty data dir; idle; bench produce async and batch
 // (1 KiB, -load each) and bench consume, sampling RSS every 100 ms; idle
 // after the load; fill the CommitLog to -fill-gib; clean stop (SIGTERM) and
-// restart on that data; kill -9 and restart (crash recovery). The data dir
-// is removed first and left behind at the end.
+// restart on that data; kill -9 and restart (crash recovery). With -cold
+// (root only) the page cache is dropped before each of those restarts. The
+// data dir is removed first and left behind at the end.
 package main
 
 import (
@@ -45,6 +46,7 @@ var (
 	window  = flag.Int("window", 128, "bench --window (requests in flight per connection)")
 	conf    = flag.String("conf", "", "broker.conf to pass with -c (e.g. flushDiskType=SYNC_FLUSH)")
 	repeat  = flag.Int("repeat", 5, "starts measured per case (fresh, after a clean stop, after kill -9)")
+	cold    = flag.Bool("cold", false, "drop the page cache before each restart on the filled data (needs root)")
 )
 
 func main() {
@@ -337,6 +339,9 @@ func run() error {
 	// Clean restarts: start, sample, SIGTERM; the last stays up.
 	times = times[:0]
 	for i := range *repeat {
+		if err := maybeDropCaches(); err != nil {
+			return err
+		}
 		if p, err = start(rc); err != nil {
 			return err
 		}
@@ -364,6 +369,9 @@ func run() error {
 		if _, err := p.stop(os.Kill); err != nil {
 			return err
 		}
+		if err := maybeDropCaches(); err != nil {
+			return err
+		}
 		if p, err = start(rc); err != nil {
 			return err
 		}
@@ -374,6 +382,19 @@ func run() error {
 		return err
 	}
 	report("wharf logs: %s", logPath())
+	return nil
+}
+
+// maybeDropCaches empties the page cache under -cold, so the next start
+// reads its data from the disk.
+func maybeDropCaches() error {
+	if !*cold {
+		return nil
+	}
+	syscall.Sync()
+	if err := os.WriteFile("/proc/sys/vm/drop_caches", []byte("3"), 0); err != nil {
+		return fmt.Errorf("-cold: dropping the page cache: %w", err)
+	}
 	return nil
 }
 
