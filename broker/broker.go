@@ -155,6 +155,9 @@ func (b *Broker) ensureBuiltinTopics() error {
 		newTopicConfig(ScheduleTopic, b.sched.queueNums(), PermRead|PermWrite),
 		newTopicConfig(replyTopic(b.cfg.BrokerClusterName), 1, PermRead|PermWrite),
 	}
+	if b.cfg.TraceTopicEnable {
+		builtins = append(builtins, newTopicConfig(b.cfg.MsgTraceTopicName, 1, PermRead|PermWrite))
+	}
 	if b.cfg.AutoCreateTopicEnable {
 		builtins = append(builtins, newTopicConfig(AutoCreateTopicKey, b.cfg.DefaultTopicQueueNums, PermRead|PermWrite|PermInherit))
 	}

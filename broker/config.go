@@ -61,6 +61,11 @@ type Config struct {
 	ShortPollingTimeMills    time.Duration // shortPollingTimeMills (ms), 1 s
 	TraceOn                  bool          // traceOn, true (sent back as TRACE_ON)
 	RegionID                 string        // regionId, "DefaultRegion" (sent back as MSG_REGION)
+	// TraceTopicEnable creates the message trace topic MsgTraceTopicName
+	// (1 queue) at start, so clients built WithTrace have somewhere to send
+	// their traces (traceTopicEnable, false, as in RocketMQ).
+	TraceTopicEnable  bool
+	MsgTraceTopicName string // msgTraceTopicName, "RMQ_SYS_TRACE_TOPIC"
 	// StoreReplyMessageEnable also stores request-reply replies in the
 	// reply topic after pushing them (storeReplyMessageEnable, true).
 	StoreReplyMessageEnable bool
@@ -107,6 +112,7 @@ func DefaultConfig() Config {
 		TraceOn:                     true,
 		RegionID:                    "DefaultRegion",
 		StoreReplyMessageEnable:     true,
+		MsgTraceTopicName:           "RMQ_SYS_TRACE_TOPIC",
 		MessageDelayLevel:           DefaultMessageDelayLevel,
 		TransactionTimeOut:          DefaultTransactionTimeOut,
 		TransactionCheckInterval:    DefaultTransactionCheckInterval,
@@ -121,6 +127,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("broker: brokerName is empty")
 	case c.BrokerClusterName == "":
 		return fmt.Errorf("broker: brokerClusterName is empty")
+	case c.TraceTopicEnable && c.MsgTraceTopicName == "":
+		return fmt.Errorf("broker: traceTopicEnable is set but msgTraceTopicName is empty")
 	case c.BrokerID != 0:
 		return fmt.Errorf("broker: brokerId %d: only a master (brokerId=0) is supported", c.BrokerID)
 	case c.FlushDiskType != AsyncFlush && c.FlushDiskType != SyncFlush:
@@ -209,6 +217,8 @@ var configKeys = map[string]func(c *Config, v string) error{
 	"traceOn":                  boolSetter(func(c *Config) *bool { return &c.TraceOn }),
 	"storeReplyMessageEnable":  boolSetter(func(c *Config) *bool { return &c.StoreReplyMessageEnable }),
 	"regionId":                 func(c *Config, v string) error { c.RegionID = v; return nil },
+	"traceTopicEnable":         boolSetter(func(c *Config) *bool { return &c.TraceTopicEnable }),
+	"msgTraceTopicName":        func(c *Config, v string) error { c.MsgTraceTopicName = v; return nil },
 	"transactionTimeOut":       msSetter(func(c *Config) *time.Duration { return &c.TransactionTimeOut }, time.Millisecond),
 	"transactionCheckInterval": msSetter(func(c *Config) *time.Duration { return &c.TransactionCheckInterval }, time.Millisecond),
 	"transactionCheckMax": func(c *Config, v string) (err error) {

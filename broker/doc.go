@@ -16,6 +16,9 @@
 //	37 END_TRANSACTION                                 transaction.go
 //	324/325 SEND_REPLY_MESSAGE(_V2), request-reply     reply.go
 //
+// With traceTopicEnable the trace topic (msgTraceTopicName) exists from the
+// start, for clients that send message traces (WithTrace).
+//
 // Delayed messages (DELAY property) are delivered by schedule.go;
 // transaction check-backs (CHECK_TRANSACTION_STATE, 39) are sent by
 // txncheck.go.
