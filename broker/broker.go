@@ -199,6 +199,7 @@ func (b *Broker) registerProcessors() {
 		remoting.CodeGetConsumeStats:               b.handleGetConsumeStats,
 		remoting.CodeGetBrokerRuntimeInfo:          b.handleGetRuntimeInfo,
 		remoting.CodeSendReplyMessage:              b.handleSendReply,
+		remoting.CodeInvokeBrokerToResetOffset:     b.handleResetOffset,
 		remoting.CodeSendReplyMessageV2:            b.handleSendReply,
 	} {
 		b.srv.Handle(code, h)
@@ -211,6 +212,11 @@ func (b *Broker) registerProcessors() {
 	for _, code := range []int16{remoting.CodeSendMessage, remoting.CodeSendMessageV2, remoting.CodeSendBatchMessage} {
 		b.srv.HandleInline(code, b.handleSend)
 	}
+	// Offset commits apply in the order a connection sent them: the Go
+	// client sends them oneway, and after a reset the old and the new
+	// offset of a queue go back to back; served by concurrent goroutines
+	// the old one could land last and undo the reset.
+	b.srv.HandleInline(remoting.CodeUpdateConsumerOffset, b.handleUpdateConsumerOffset)
 }
 
 // advertised picks the address clients are told: brokerIP1 if set, else

@@ -15,6 +15,7 @@
 //	36 CONSUMER_SEND_MSG_BACK (retry, dead letters)    sendback.go
 //	37 END_TRANSACTION                                 transaction.go
 //	324/325 SEND_REPLY_MESSAGE(_V2), request-reply     reply.go
+//	222 INVOKE_BROKER_TO_RESET_OFFSET                  reset.go
 //
 // With traceTopicEnable the trace topic (msgTraceTopicName) exists from the
 // start, for clients that send message traces (WithTrace).

@@ -50,6 +50,15 @@ func (oc *offsetCache) slot(k offsetKey) *offsetSlot {
 	return s
 }
 
+// offsetStored reports whether offset is already the stored value of the
+// key, so committing it again would not write.
+func (b *Broker) offsetStored(group, topic string, queueID int32, offset int64) bool {
+	s := b.offsets.slot(offsetKey{group, topic, queueID})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.known && s.last == offset
+}
+
 // commitOffset durably stores a consumer offset unless it is already the
 // stored value.
 func (b *Broker) commitOffset(group, topic string, queueID int32, offset int64) error {
@@ -149,9 +158,10 @@ func (b *Broker) queueIsYoung(topic string, queueID int32) bool {
 	return err == nil && ok && time.Since(time.UnixMilli(first)) < b.youngMaxAge
 }
 
-// handleUpdateConsumerOffset serves UPDATE_CONSUMER_OFFSET (15). The Go
-// client may commit -1; it is stored and reads back as "no offset".
-func (b *Broker) handleUpdateConsumerOffset(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
+// handleUpdateConsumerOffset serves UPDATE_CONSUMER_OFFSET (15), inline on
+// the connection's reader so commits apply in wire order. The Go client may
+// commit -1; it is stored and reads back as "no offset".
+func (b *Broker) handleUpdateConsumerOffset(_ context.Context, conn *remoting.Conn, req *remoting.Command) *remoting.Command {
 	group, err := groupHeader(req)
 	if err != nil {
 		return badRequest(req, err)
@@ -166,6 +176,9 @@ func (b *Broker) handleUpdateConsumerOffset(_ context.Context, _ *remoting.Conn,
 	}
 	if off < -1 {
 		return badRequest(req, fmt.Errorf("commitOffset %d is negative (only -1, no offset, is allowed)", off))
+	}
+	if !b.offsetStored(group, topic, queueID, off) {
+		conn.ReaderWaits() // about to fsync: let other replies go out meanwhile
 	}
 	if err := b.commitOffset(group, topic, queueID, off); err != nil {
 		return remoting.NewResponse(req, remoting.RespSystemError, err.Error())

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"fmt"
 	"strconv"
 	"testing"
 	"time"
@@ -76,5 +77,40 @@ func TestQueryConsumerOffsetOldQueue(t *testing.T) {
 	resp = c.call(remoting.CodeQueryConsumerOffset, ext, nil)
 	if resp.Code != remoting.RespSuccess || resp.ExtFields["offset"] != "0" {
 		t.Fatalf("small queue: %d %v", resp.Code, resp.ExtFields)
+	}
+}
+
+// TestOffsetUpdatesApplyInWireOrder: the Go client commits offsets with
+// oneway UPDATE_CONSUMER_OFFSET requests, and after a reset it sends the
+// old and the new offset of a queue back to back. Updates on one
+// connection must land in the order they were sent, or the older one can
+// win and the reset is lost.
+func TestOffsetUpdatesApplyInWireOrder(t *testing.T) {
+	b := startBroker(t, Config{})
+	c := newTestClient(t, b.Addr())
+	const n = 50
+	for range n + 10 { // stored offsets are clamped to the queue's end
+		c.send("OW", 0, "", "x")
+	}
+	waitDispatched(t, b)
+	for round := range 20 {
+		want := int64(round + 1) // a different final value each round
+		for off := int64(n); off >= want; off-- { // descending: the last one sent is the smallest
+			req := remoting.NewRequest(remoting.CodeUpdateConsumerOffset, map[string]string{"consumerGroup": "OWG", "topic": "OW",
+				"queueId": "0", "commitOffset": strconv.FormatInt(off, 10)}, nil)
+			if err := c.c.InvokeOneway(b.Addr(), req); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Oneway requests have no reply to wait for: poll the store.
+		eventually(t, 5*time.Second, fmt.Sprintf("round %d: the last update stored", round), func() bool {
+			off, ok, _ := b.store.ConsumerOffset("OWG", "OW", 0)
+			return ok && off == want
+		})
+		// Let stragglers of this round (if any were reordered) land, then check again.
+		time.Sleep(5 * time.Millisecond)
+		if off, _, _ := b.store.ConsumerOffset("OWG", "OW", 0); off != want {
+			t.Fatalf("round %d: stored offset %d after the last update set %d: updates applied out of order", round, off, want)
+		}
 	}
 }

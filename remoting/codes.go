@@ -37,6 +37,7 @@ const (
 	CodeDeleteTopicInNameServer       int16 = 216
 	CodeResetConsumerClientOffset     int16 = 220 // broker → client, oneway
 	CodeGetConsumerStatusFromClient   int16 = 221 // broker → client
+	CodeInvokeBrokerToResetOffset     int16 = 222
 	CodeGetConsumerRunningInfo        int16 = 307 // broker → client
 	CodeConsumeMessageDirectly        int16 = 309 // broker → client
 	CodeSendMessageV2                 int16 = 310

@@ -1,0 +1,118 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/wharfmq/wharf/remoting"
+)
+
+// handleResetOffset serves INVOKE_BROKER_TO_RESET_OFFSET (222), what
+// mqadmin resetOffsetByTime and `wharf admin group reset` send: move a
+// group's offsets on one topic to the first message stored at or after a
+// timestamp (-1: the end of each queue).
+//
+// As in RocketMQ, without isForce an offset only moves back (a reset never
+// skips messages the group has not consumed), and every online consumer of
+// the group is told with RESET_CONSUMER_CLIENT_OFFSET (220, oneway, the new
+// table in the body) so it drops what it has buffered and pulls from there.
+// Unlike RocketMQ 4.9, which leaves storing the new offsets to those
+// consumers and refuses with CONSUMER_NOT_ONLINE when there are none (the
+// Java tool then falls back to committing offsets itself), the broker
+// commits the new offsets first, so a reset works the same with the group
+// offline. A queue the group has no offset for gets the target offset.
+// The answer's body is the table, in Java's ResetOffsetBody shape.
+func (b *Broker) handleResetOffset(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
+	group, err := req.ExtString("group")
+	if err != nil {
+		return badRequest(req, err)
+	}
+	if remark, ok := validateTopic(group); !ok {
+		return badRequest(req, fmt.Errorf("group: %s", remark))
+	}
+	topic, err := req.ExtString("topic")
+	if err != nil {
+		return badRequest(req, err)
+	}
+	ts, err := req.ExtInt64("timestamp")
+	if err != nil {
+		return badRequest(req, err)
+	}
+	if ts < -1 {
+		return badRequest(req, fmt.Errorf("timestamp %d: want milliseconds since the epoch, or -1 for the end of each queue", ts))
+	}
+	force := req.ExtBoolOr("isForce", false)
+	tc, ok := b.topics.get(topic)
+	if !ok {
+		return remoting.NewResponse(req, remoting.RespTopicNotExist,
+			fmt.Sprintf("[reset-offset] reset offset failed, no topic in this broker. topic=%s", topic))
+	}
+
+	table := make([]int64, tc.ReadQueueNums)
+	for q := range tc.ReadQueueNums {
+		target, err := b.resetTarget(topic, q, ts)
+		if err != nil {
+			return remoting.NewResponse(req, remoting.RespSystemError, err.Error())
+		}
+		cur, ok, err := b.store.ConsumerOffset(group, topic, q)
+		if err != nil {
+			return remoting.NewResponse(req, remoting.RespSystemError, err.Error())
+		}
+		if ok && cur >= 0 && !force && target >= cur {
+			target = cur
+		}
+		table[q] = target
+	}
+	for q, off := range table {
+		if err := b.commitOffset(group, topic, int32(q), off); err != nil {
+			return remoting.NewResponse(req, remoting.RespSystemError, fmt.Sprintf("[reset-offset] committing queue %d: %v", q, err))
+		}
+	}
+	body := b.resetOffsetBody(topic, table)
+	conns := b.clients.conns(group)
+	for _, c := range conns {
+		note := remoting.NewRequest(remoting.CodeResetConsumerClientOffset, map[string]string{
+			"topic": topic, "group": group, "timestamp": strconv.FormatInt(ts, 10), "isForce": strconv.FormatBool(force),
+		}, body)
+		if err := c.InvokeOneway(note); err != nil {
+			b.log.Warn("reset offset: telling a consumer failed", "group", group, "topic", topic, "consumer", c.RemoteAddr(), "err", err)
+		}
+	}
+	b.log.Info("consumer offsets reset", "group", group, "topic", topic, "timestamp", ts, "force", force,
+		"offsets", table, "consumersTold", len(conns))
+	resp := remoting.NewResponse(req, remoting.RespSuccess, "")
+	resp.Body = body
+	return resp
+}
+
+// resetTarget is the offset a reset to ts moves a queue to: its end for
+// -1, else the first offset stored at or after ts (the end when every
+// message is older).
+func (b *Broker) resetTarget(topic string, queueID int32, ts int64) (int64, error) {
+	if ts == -1 {
+		st, _ := b.store.QueueState(topic, queueID)
+		return st.Max, nil
+	}
+	off, err := b.store.OffsetByTime(topic, queueID, ts)
+	if err != nil {
+		return 0, fmt.Errorf("[reset-offset] searching queue %d of %s by time: %w", queueID, topic, err)
+	}
+	return off, nil
+}
+
+// resetOffsetBody encodes Java's ResetOffsetBody as fastjson writes it:
+// {"offsetTable":{{"brokerName":..,"queueId":..,"topic":..}:offset,...}}
+// (the Go client parses exactly this shape).
+func (b *Broker) resetOffsetBody(topic string, table []int64) []byte {
+	body := append(make([]byte, 0, 64+len(table)*64), `{"offsetTable":{`...)
+	for q, off := range table {
+		if q > 0 {
+			body = append(body, ',')
+		}
+		body = appendMQ(body, b.cfg.BrokerName, topic, int32(q))
+		body = append(body, ':')
+		body = strconv.AppendInt(body, off, 10)
+	}
+	return append(body, "}}"...)
+}
