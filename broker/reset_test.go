@@ -9,7 +9,6 @@ import (
 
 	"github.com/apache/rocketmq-client-go/v2/consumer"
 	"github.com/apache/rocketmq-client-go/v2/primitive"
-	"github.com/apache/rocketmq-client-go/v2/rlog"
 	"github.com/wharfmq/wharf/remoting"
 )
 
@@ -116,13 +115,11 @@ func TestGoClientResetOffset(t *testing.T) {
 	cl.consumer(t, group, topic, consumer.MessageSelector{}, &r)
 	eventually(t, 20*time.Second, "first pass", func() bool { return len(r.bodies()) == n })
 
-	rlog.SetLogLevel("info")
-	defer rlog.SetLogLevel("fatal")
 	start := time.Now()
 	c := newTestClient(t, cl.b.Addr())
 	expectCode(t, c.call(remoting.CodeInvokeBrokerToResetOffset, map[string]string{"group": group, "topic": topic,
 		"timestamp": "0", "isForce": "true"}, nil), remoting.RespSuccess, "reset")
-	eventually(t, 30*time.Second, "every message consumed again", func() bool {
+	eventually(t, 40*time.Second, "every message consumed again", func() bool {
 		for _, v := range r.bodies() {
 			if v < 2 {
 				return false

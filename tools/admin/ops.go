@@ -6,7 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
+
+	"github.com/wharfmq/wharf/remoting"
 )
 
 // Broker is one master broker as the name server lists it.
@@ -325,6 +329,59 @@ func (c *Client) GroupProgress(ctx context.Context, group, topic, broker string)
 	}
 	slices.SortFunc(out, func(a, b QueueProgress) int {
 		return cmp.Or(cmp.Compare(a.Topic, b.Topic), cmp.Compare(a.BrokerName, b.BrokerName), cmp.Compare(a.Addr, b.Addr), cmp.Compare(a.QueueID, b.QueueID))
+	})
+	return out, nil
+}
+
+// ResetTarget says where ResetOffsets moves a group: the first message
+// stored at or after Time, or with Latest the end of each queue.
+type ResetTarget struct {
+	Time   time.Time
+	Latest bool
+}
+
+// QueueOffset is one queue's offset after a reset.
+type QueueOffset struct {
+	Topic string `json:"topic"`
+	QueueRef
+	Offset int64 `json:"offset"`
+}
+
+// ResetOffsets moves a consumer group's offsets on topic, on broker or on
+// every master of the topic's route, with INVOKE_BROKER_TO_RESET_OFFSET
+// (like mqadmin resetOffsetByTime). Without force an offset only moves
+// back. The brokers commit the new offsets and tell the group's online
+// consumers; it returns the offsets per queue.
+func (c *Client) ResetOffsets(ctx context.Context, group, topic, broker string, to ResetTarget, force bool) ([]QueueOffset, error) {
+	refs, err := c.brokerRefs(ctx, topic, broker)
+	if err != nil {
+		return nil, err
+	}
+	ts := int64(-1)
+	if !to.Latest {
+		ts = max(to.Time.UnixMilli(), 0)
+	}
+	ext := map[string]string{"group": group, "topic": topic, "timestamp": strconv.FormatInt(ts, 10), "isForce": strconv.FormatBool(force)}
+	var out []QueueOffset
+	for _, r := range refs {
+		resp, err := c.call(ctx, r.Addr, "reset offsets", remoting.CodeInvokeBrokerToResetOffset, ext, nil)
+		if err != nil {
+			return nil, err
+		}
+		_, err = decodeMQTables(resp.Body, "offsetTable", func(mq MessageQueue, v []byte) error {
+			off, err := strconv.ParseInt(string(v), 10, 64)
+			if err != nil {
+				return fmt.Errorf("%w: offset %.40q", errFastjson, v)
+			}
+			out = append(out, QueueOffset{Topic: mq.Topic, QueueRef: QueueRef{BrokerName: cmp.Or(r.BrokerName, mq.BrokerName), Addr: r.Addr, QueueID: mq.QueueID}, Offset: off})
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("reset offsets on %s: %w", r.Addr, err)
+		}
+	}
+	slices.SortFunc(out, func(a, b QueueOffset) int {
+		return cmp.Or(cmp.Compare(a.BrokerName, b.BrokerName), cmp.Compare(a.Addr, b.Addr), cmp.Compare(a.QueueID, b.QueueID))
 	})
 	return out, nil
 }

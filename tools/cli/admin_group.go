@@ -3,7 +3,9 @@ package cli
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/wharfmq/wharf/tools/admin"
@@ -11,7 +13,7 @@ import (
 
 func newAdminGroup(f *adminFlags) *cobra.Command {
 	cmd := &cobra.Command{Use: "group", Short: "consumer groups and their progress"}
-	cmd.AddCommand(newGroupList(f), newGroupProgress(f))
+	cmd.AddCommand(newGroupList(f), newGroupProgress(f), newGroupReset(f))
 	return cmd
 }
 
@@ -89,4 +91,64 @@ committed none (as RocketMQ reports it).`,
 	cmd.Flags().StringVarP(&topic, "topic", "t", "", "only this topic")
 	cmd.Flags().StringVarP(&broker, "broker", "b", "", "ask this broker only")
 	return cmd
+}
+
+func newGroupReset(f *adminFlags) *cobra.Command {
+	var broker, topic, to string
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "reset GROUP --topic T --to TIME|earliest|latest",
+		Short: "move a group's offsets on a topic to a time, the start or the end (INVOKE_BROKER_TO_RESET_OFFSET, like mqadmin resetOffsetByTime)",
+		Long: `Move a consumer group's offsets on one topic to the first message stored
+at or after a time, on every master of the topic (or one broker, -b).
+--to takes RFC 3339 ("2026-11-24T10:00:00Z"), milliseconds since the
+epoch, "earliest" (the start of each queue) or "latest" (the end). The
+brokers commit the new offsets, so this works with the group offline, and
+tell its online consumers to drop what they hold and pull from there.
+With --force=false an offset only moves back (as mqadmin's -f false).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			target, err := parseResetTarget(to)
+			if err != nil {
+				return err
+			}
+			return f.run(cmd, func(ctx context.Context, c *admin.Client) error {
+				rows, err := c.ResetOffsets(ctx, args[0], topic, broker, target, force)
+				if err != nil {
+					return err
+				}
+				return f.print(cmd, rows, func(w *tabwriter.Writer) {
+					fmt.Fprintln(w, "TOPIC\tBROKER\tADDR\tQUEUE\tOFFSET")
+					for _, r := range rows {
+						fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\n", r.Topic, dash(r.BrokerName), r.Addr, r.QueueID, r.Offset)
+					}
+				})
+			})
+		},
+	}
+	cmd.Flags().StringVarP(&topic, "topic", "t", "", "the topic (required)")
+	cmd.Flags().StringVar(&to, "to", "", "RFC 3339 time, epoch milliseconds, earliest or latest (required)")
+	cmd.Flags().BoolVar(&force, "force", true, "also move offsets forward")
+	cmd.Flags().StringVarP(&broker, "broker", "b", "", "reset on this broker only")
+	_ = cmd.MarkFlagRequired("topic")
+	_ = cmd.MarkFlagRequired("to")
+	return cmd
+}
+
+// parseResetTarget reads --to of group reset.
+func parseResetTarget(s string) (admin.ResetTarget, error) {
+	switch s {
+	case "earliest":
+		return admin.ResetTarget{Time: time.UnixMilli(0)}, nil
+	case "latest":
+		return admin.ResetTarget{Latest: true}, nil
+	}
+	if ms, err := strconv.ParseInt(s, 10, 64); err == nil && ms >= 0 {
+		return admin.ResetTarget{Time: time.UnixMilli(ms)}, nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return admin.ResetTarget{}, fmt.Errorf("--to %q: want RFC 3339 (2026-11-24T10:00:00Z), epoch milliseconds, earliest or latest", s)
+	}
+	return admin.ResetTarget{Time: t}, nil
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -374,6 +375,63 @@ func TestAdminGroups(t *testing.T) {
 	}
 	if _, err := c.admin("group", "progress", "NoSuchGroup"); !errors.Is(err, admin.ErrNotFound) || !strings.Contains(err.Error(), "not exist") {
 		t.Fatalf("unknown group: %v", err)
+	}
+}
+
+func TestAdminGroupReset(t *testing.T) {
+	c := startCluster(t)
+	const topic, group = "AdminRT", "AdminRG"
+	c.must("topic", "create", topic, "--queues", "2")
+	for i := range 4 {
+		c.send(topic, 0, "", fmt.Sprintf("UNIQ%028d", i), "x")
+	}
+	if err := c.b.Store().WaitDispatched(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	c.call(remoting.CodeUpdateConsumerOffset, map[string]string{"consumerGroup": group, "topic": topic, "queueId": "0", "commitOffset": "3"}, nil)
+	offsets := func() []int64 {
+		var out []int64
+		for q := range int32(2) {
+			off, _, err := c.b.Store().ConsumerOffset(group, topic, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, off)
+		}
+		return out
+	}
+
+	var rows []admin.QueueOffset
+	c.mustJSON(&rows, "group", "reset", group, "--topic", topic, "--to", "earliest")
+	if len(rows) != 2 || rows[0].QueueID != 0 || rows[0].Offset != 0 || rows[1].Offset != 0 || rows[0].Addr != c.b.Addr() {
+		t.Fatalf("reset to earliest: %+v", rows)
+	}
+	if got := offsets(); !slices.Equal(got, []int64{0, 0}) {
+		t.Fatalf("stored after reset to earliest: %v", got)
+	}
+	if out := c.must("group", "reset", group, "--topic", topic, "--to", "latest"); !strings.Contains(out, "OFFSET") {
+		t.Fatalf("reset table:\n%s", out)
+	}
+	if got := offsets(); !slices.Equal(got, []int64{4, 0}) {
+		t.Fatalf("stored after reset to latest: %v", got)
+	}
+	// Not forced, a reset to a time after every message cannot move
+	// offsets forward; an RFC 3339 time in the future means "the end".
+	c.must("group", "reset", group, "--topic", topic, "--to", "earliest")
+	future := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	c.must("group", "reset", group, "--topic", topic, "--to", future, "--force=false")
+	if got := offsets(); !slices.Equal(got, []int64{0, 0}) {
+		t.Fatalf("an unforced reset moved offsets forward: %v", got)
+	}
+	c.must("group", "reset", group, "--topic", topic, "--to", strconv.FormatInt(time.Now().Add(time.Hour).UnixMilli(), 10))
+	if got := offsets(); !slices.Equal(got, []int64{4, 0}) {
+		t.Fatalf("stored after a forced reset to epoch ms in the future: %v", got)
+	}
+	if _, err := c.admin("group", "reset", group, "--topic", topic, "--to", "yesterday"); err == nil || !strings.Contains(err.Error(), "RFC 3339") {
+		t.Fatalf("bad --to: %v", err)
+	}
+	if _, err := c.admin("group", "reset", group, "--topic", "NoSuchTopic", "--to", "latest"); err == nil {
+		t.Fatal("reset on an unknown topic succeeded")
 	}
 }
 
