@@ -3,7 +3,6 @@ package broker
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"strconv"
 	"time"
 
@@ -36,20 +35,9 @@ func replyTopic(cluster string) string { return cluster + replyTopicSuffix }
 // whether the push reached the requester: SYSTEM_ERROR with the reason if
 // not. The reply is stored either way, as in RocketMQ.
 func (b *Broker) handleSendReply(ctx context.Context, conn *remoting.Conn, req *remoting.Command) *remoting.Command {
-	h, err := parseSendHeader(req)
-	if err != nil {
-		return badRequest(req, err)
-	}
-	tc, resp := b.checkSend(req, &h, conn)
+	h, resp := b.parseAndCheckSend(conn, req)
 	if resp != nil {
 		return resp
-	}
-	if h.queueID < 0 {
-		h.queueID = rand.Int32N(max(tc.WriteQueueNums, 1))
-	}
-	if len(req.Body) > b.cfg.MaxMessageSize {
-		return remoting.NewResponse(req, remoting.RespMessageIllegal,
-			fmt.Sprintf("message body size %d bytes exceeds the limit of %d bytes (maxMessageSize)", len(req.Body), b.cfg.MaxMessageSize))
 	}
 	m := msg.Message{
 		Topic: h.topic, QueueID: h.queueID, Flag: h.flag, SysFlag: h.sysFlag, BornTimestamp: h.bornTimestamp,

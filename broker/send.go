@@ -84,22 +84,11 @@ func parseSendHeader(req *remoting.Command) (h sendHeader, err error) {
 // handleSend serves SEND_MESSAGE (10), SEND_MESSAGE_V2 (310) and
 // SEND_BATCH_MESSAGE (320).
 func (b *Broker) handleSend(_ context.Context, conn *remoting.Conn, req *remoting.Command) *remoting.Command {
-	h, err := parseSendHeader(req)
-	if err != nil {
-		return badRequest(req, err)
-	}
-	batch := req.Code == remoting.CodeSendBatchMessage
-	tc, resp := b.checkSend(req, &h, conn)
+	h, resp := b.parseAndCheckSend(conn, req)
 	if resp != nil {
 		return resp
 	}
-	if h.queueID < 0 {
-		h.queueID = rand.Int32N(max(tc.WriteQueueNums, 1))
-	}
-	if len(req.Body) > b.cfg.MaxMessageSize {
-		return remoting.NewResponse(req, remoting.RespMessageIllegal,
-			fmt.Sprintf("message body size %d bytes exceeds the limit of %d bytes (maxMessageSize)", len(req.Body), b.cfg.MaxMessageSize))
-	}
+	batch := req.Code == remoting.CodeSendBatchMessage
 	props := msg.AppendProperty(removeProperty(h.properties, msg.PropWait), msg.PropCluster, b.cfg.BrokerClusterName)
 	bornHost := conn.RemoteAddrPort()
 	bornHost = netipUnmap(bornHost)
@@ -155,6 +144,29 @@ func (b *Broker) handleSend(_ context.Context, conn *remoting.Conn, req *remotin
 		return remoting.NewResponse(req, putErrorCode(err), err.Error())
 	}
 	return resp
+}
+
+// parseAndCheckSend reads a send header (v1 or v2 by code), checks the
+// topic, queue and body size, and picks a queue when the producer left it
+// to the broker (-1). It returns the header, or the response refusing the
+// send.
+func (b *Broker) parseAndCheckSend(conn *remoting.Conn, req *remoting.Command) (sendHeader, *remoting.Command) {
+	h, err := parseSendHeader(req)
+	if err != nil {
+		return h, badRequest(req, err)
+	}
+	tc, resp := b.checkSend(req, &h, conn)
+	if resp != nil {
+		return h, resp
+	}
+	if h.queueID < 0 {
+		h.queueID = rand.Int32N(max(tc.WriteQueueNums, 1))
+	}
+	if len(req.Body) > b.cfg.MaxMessageSize {
+		return h, remoting.NewResponse(req, remoting.RespMessageIllegal,
+			fmt.Sprintf("message body size %d bytes exceeds the limit of %d bytes (maxMessageSize)", len(req.Body), b.cfg.MaxMessageSize))
+	}
+	return h, nil
 }
 
 // checkSend validates the topic and queue of a send (Java msgCheck) and
