@@ -76,6 +76,7 @@ type plPoint struct {
 	lost      int           // acked but absent after recovery
 	unacked   int           // recovered records that were in flight at the cut
 	maxWindow time.Duration // cut time minus the ack time of the earliest lost message
+	schedLag  time.Duration // the most a 10 ms sleep overslept during the load
 	recovered int64         // records read back
 	tornTail  int
 	pct       int
@@ -270,6 +271,7 @@ func powerLossPoint(t *testing.T, rng *rand.Rand, cfg Config, delayMin, delayMax
 	fs := vfs.NewCrashableMem()
 	b := plStart(t, cfg, fs)
 	l := startLoad(b.Addr(), rng)
+	lag := startLagProbe()
 	deadline := time.Now().Add(10 * time.Second)
 	for l.acks.Load() < 50 && !l.failed.Load() && time.Now().Before(deadline) {
 		time.Sleep(2 * time.Millisecond)
@@ -278,6 +280,7 @@ func powerLossPoint(t *testing.T, rng *rand.Rand, cfg Config, delayMin, delayMax
 	time.Sleep(delayMin + time.Duration(rng.Int64N(int64(delayMax-delayMin)+1)))
 	l.cut.Store(true)
 	cutAt := time.Now()
+	schedLag := lag.stop()
 	crashCfg := vfs.CrashCloneCfg{UnsyncedDataPercent: pct}
 	if pct > 0 {
 		crashCfg.RNG = rand.New(rand.NewPCG(rng.Uint64(), rng.Uint64()))
@@ -291,7 +294,7 @@ func powerLossPoint(t *testing.T, rng *rand.Rand, cfg Config, delayMin, delayMax
 	if len(l.acked) < 50 {
 		t.Fatalf("only %d acks before the cut", len(l.acked))
 	}
-	pt := plPoint{acked: len(l.acked), late: l.late, pct: pct}
+	pt := plPoint{acked: len(l.acked), late: l.late, pct: pct, schedLag: schedLag}
 
 	// The crash image itself: no damage before the checkpoint; a torn
 	// tail past it is only a note.
@@ -341,9 +344,18 @@ func powerLossPoint(t *testing.T, rng *rand.Rand, cfg Config, delayMin, delayMax
 			pt.maxWindow, earliest = w, a
 		}
 	}
-	if pt.lost > 0 && (window == 0 || pt.maxWindow > window) {
-		t.Errorf("%d of %d acked messages lost; the earliest, p%d-%d at %s/%d@%d, was acked %v before the cut (allowed %v)",
-			pt.lost, pt.acked, earliest.sender, earliest.seq, earliest.topic, earliest.queue, earliest.offset, pt.maxWindow, window)
+	// The interval fsync runs on a timer: when the machine is so loaded
+	// that goroutines oversleep, it runs that much late too (twice: the
+	// timer fires late, and the flush's own work is starved alike). That
+	// is the scheduler's delay, not a missed sync, so it widens the
+	// allowance; a skipped sync still costs a whole interval more.
+	allowed := window
+	if window > 0 {
+		allowed += 2 * pt.schedLag
+	}
+	if pt.lost > 0 && (window == 0 || pt.maxWindow > allowed) {
+		t.Errorf("%d of %d acked messages lost; the earliest, p%d-%d at %s/%d@%d, was acked %v before the cut (allowed %v: %v + 2 × %v scheduling lag)",
+			pt.lost, pt.acked, earliest.sender, earliest.seq, earliest.topic, earliest.queue, earliest.offset, pt.maxWindow, allowed, window, pt.schedLag)
 	}
 	// The queue continues densely after recovery.
 	k := plKey{topic: plTopics[0], queue: 0}
@@ -431,17 +443,19 @@ func runPowerLoss(t *testing.T, flush string, segSize int64, interval, window, d
 		total.recovered += pt.recovered
 		total.tornTail += pt.tornTail
 		total.maxWindow = max(total.maxWindow, pt.maxWindow)
+		total.schedLag = max(total.schedLag, pt.schedLag)
 		if testing.Verbose() {
-			t.Logf("point %2d: unsynced kept %2d%%, acked %5d, late %3d, lost %4d, in-flight recovered %3d, torn tail %d, max loss window %v (took %v)",
-				i, pct, pt.acked, pt.late, pt.lost, pt.unacked, pt.tornTail, pt.maxWindow.Round(time.Millisecond), time.Since(ptBegan).Round(time.Millisecond))
+			t.Logf("point %2d: unsynced kept %2d%%, acked %5d, late %3d, lost %4d, in-flight recovered %3d, torn tail %d, max loss window %v, scheduling lag %v (took %v)",
+				i, pct, pt.acked, pt.late, pt.lost, pt.unacked, pt.tornTail, pt.maxWindow.Round(time.Millisecond),
+				pt.schedLag.Round(time.Millisecond), time.Since(ptBegan).Round(time.Millisecond))
 		}
 	}
 	if done == 0 {
 		t.Fatal("no crash point ran")
 	}
-	t.Logf("%s: %d crash points in %v: acked %d, lost %d, acked after the cut %d, in-flight recovered %d, records read back %d, torn tails %d, max loss window %v (allowed %v)",
+	t.Logf("%s: %d crash points in %v: acked %d, lost %d, acked after the cut %d, in-flight recovered %d, records read back %d, torn tails %d, max loss window %v (allowed %v + 2 × scheduling lag, at most %v)",
 		flush, done, time.Since(began).Round(time.Millisecond), total.acked, total.lost, total.late, total.unacked,
-		total.recovered, total.tornTail, total.maxWindow.Round(time.Millisecond), window)
+		total.recovered, total.tornTail, total.maxWindow.Round(time.Millisecond), window, total.schedLag.Round(time.Millisecond))
 }
 
 // TestPowerLossSyncFlush: under SYNC_FLUSH no acknowledged message is lost,
@@ -474,3 +488,36 @@ func TestPowerLossAsyncFlush(t *testing.T) {
 	}
 	runPowerLoss(t, AsyncFlush, segSize, interval, interval+50*time.Millisecond, interval/2, 5*interval/2, points, budget)
 }
+
+// lagProbe measures how late a sleeping goroutine wakes while the load
+// runs: the same delay the broker's flush timer suffers.
+type lagProbe struct {
+	done chan struct{}
+	max  chan time.Duration
+}
+
+func startLagProbe() *lagProbe {
+	p := &lagProbe{done: make(chan struct{}), max: make(chan time.Duration, 1)}
+	go func() {
+		var worst time.Duration
+		for {
+			select {
+			case <-p.done:
+				p.max <- worst
+				return
+			default:
+			}
+			t0 := time.Now()
+			time.Sleep(10 * time.Millisecond)
+			worst = max(worst, time.Since(t0)-10*time.Millisecond)
+		}
+	}()
+	return p
+}
+
+// stop ends the probe and returns the largest oversleep it saw.
+func (p *lagProbe) stop() time.Duration {
+	close(p.done)
+	return <-p.max
+}
+
