@@ -52,8 +52,9 @@
 //     clients filter by tag again after every pull.
 //   - SQL92 subscriptions (enablePropertyFilter, false by default as in
 //     RocketMQ; then a SQL92 pull fails with SYSTEM_ERROR "The broker does
-//     not support consumer to filter message by SQL92", the heartbeat still
-//     succeeds). When enabled, package sqlfilter evaluates the expression on
+//     not support consumer to filter message by SQL92", which the Go push
+//     consumer logs before retrying every 3 s; the heartbeat itself
+//     succeeds, as in RocketMQ). When enabled, package sqlfilter evaluates the expression on
 //     each message's properties with RocketMQ's semantics. A pull carrying a
 //     SQL92 expression that does not compile gets 23
 //     SUBSCRIPTION_PARSE_FAILED with the error (RocketMQ's PullMessageProcessor

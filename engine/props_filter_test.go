@@ -86,3 +86,30 @@ func decodeRecords(t *testing.T, b []byte) []msg.Record {
 	}
 	return out
 }
+
+// BenchmarkGet32Props is BenchmarkGet32's filter=A case with a Props filter
+// selecting the same messages by their TAGS property: every entry's record
+// is read (64 per Get), so it shows what a SQL92 filter costs beyond tags.
+//
+//	go test -run '^$' -bench Get32Props -benchmem ./engine/
+func BenchmarkGet32Props(b *testing.B) {
+	const n = 1 << 14
+	s := openStore(b, benchOptions(vfs.NewMem(), "data", commitlog.AsyncFlush))
+	defer s.Close()
+	fillQueue(b, s, "T", 0, n)
+	f := NewPropsFilter(func(p []byte) bool { v, _ := msg.Property(p, msg.PropTags); return v == "A" })
+	var buf []byte
+	var off int64
+	b.SetBytes(32 * int64(len(benchBody)))
+	b.ReportAllocs()
+	for b.Loop() {
+		res, err := s.Get("T", 0, off, 32, f, buf)
+		if err != nil || res.Status != Found || res.Count != 32 {
+			b.Fatalf("get at %d: %v %v", off, err, res.Status)
+		}
+		buf = res.Data
+		if off = res.NextOffset; off+64 > n {
+			off = 0
+		}
+	}
+}

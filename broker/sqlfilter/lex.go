@@ -3,6 +3,7 @@ package sqlfilter
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // tokKind is a token of SelectorParser.jj.
@@ -71,7 +72,11 @@ func (t token) describe() string {
 	case tEOF:
 		return "end of expression"
 	case tDecimal, tFloat, tString, tID:
-		return fmt.Sprintf("%s %s", t.kind, t.text)
+		text := t.text
+		if len(text) > 40 {
+			text = text[:40] + "..."
+		}
+		return fmt.Sprintf("%s %s", t.kind, text)
 	}
 	return t.kind.String()
 }
@@ -179,7 +184,8 @@ func (l *lexer) next() (token, error) {
 		if c == '\'' {
 			return token{}, &Error{Pos: start, Msg: "unterminated string"}
 		}
-		return token{}, &Error{Pos: start, Msg: fmt.Sprintf("unexpected character %q", rune(c))}
+		r, _ := utf8.DecodeRuneInString(s[start:])
+		return token{}, &Error{Pos: start, Msg: fmt.Sprintf("unexpected character %q", r)}
 	}
 	l.pos = start + n
 	return token{kind: kind, pos: start, text: s[start : start+n]}, nil

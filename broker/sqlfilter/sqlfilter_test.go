@@ -200,6 +200,7 @@ func TestEvaluate(t *testing.T) {
 		{"a = 1 -- note\n AND b = 2", "a=1;b=3", "FALSE"}, // a line comment
 		{"a = 1 /* x */ AND b = 2", "a=1;b=2", "TRUE"},
 		{"a = 1 b = 2", "a=1", "TRUE"},   // the rest is not read
+		{"a = 05", "a=0", "TRUE"},        // "0" is a whole literal: "a = 0", then "5" is not read
 		{"a = 1 )", "a=1", "TRUE"},       // likewise
 		{"$x_1 = 'v'", "$x_1=v", "TRUE"}, // identifier characters
 		{"a=1and b=2", "a=1;b=2", "TRUE"},
