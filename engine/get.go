@@ -147,6 +147,10 @@ func (s *Store) Get(topic string, queueID int32, offset int64, maxCount int, fil
 		maxCount = 1
 	}
 	scanLimit := max(minScanEntries, maxCount*20)
+	if filter != nil && filter.Props != nil {
+		// Every entry costs a record read and an evaluation.
+		scanLimit = max(minScanEntries, maxCount)
+	}
 	next := offset
 	removed := false
 	missed := 0 // bytes read and rejected by a Props filter

@@ -71,6 +71,27 @@ func TestPropsFilter(t *testing.T) {
 		t.Fatalf("matching nothing: %v count %d scanned %d next %d; want NO_MATCHED_MESSAGE after %d..%d records",
 			res.Status, res.Count, res.Scanned, res.NextOffset, lo, hi)
 	}
+
+	// Small records: the entry bound ends the Get, whatever maxCount asks.
+	for i := range 2 * minScanEntries {
+		if _, err := s.Put(newMsg("S", 0, i, "")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.WaitDispatched(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for _, maxCount := range []int{32, 1 << 20} {
+		res, err := s.Get("S", 0, 0, maxCount, none, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := min(max(minScanEntries, maxCount), 2*minScanEntries); res.Status != NoMatchedMessage ||
+			res.Scanned != want || res.NextOffset != int64(want) {
+			t.Fatalf("small records, maxCount %d: %v scanned %d next %d; want NO_MATCHED_MESSAGE after %d",
+				maxCount, res.Status, res.Scanned, res.NextOffset, want)
+		}
+	}
 }
 
 func decodeRecords(t *testing.T, b []byte) []msg.Record {

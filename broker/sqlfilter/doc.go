@@ -15,9 +15,9 @@
 // Keywords (case-insensitive): NOT AND OR BETWEEN IN TRUE FALSE NULL IS, and
 // the 5.x string operators CONTAINS STARTSWITH ENDSWITH. Identifiers are
 // [A-Za-z_$][A-Za-z0-9_$]* and name properties, case-sensitively (system
-// properties such as TAGS and KEYS included). Literals: 'strings' (a doubled
-// quote is a quote), integers ("0" or [1-9][0-9]* with an optional L), decimals (1.5,
-// 1., .5, 1e3, 1.5E-2). Comments: "--" to the end of the line (only when a
+// properties such as TAGS and KEYS included). Literals: 'strings' (a
+// doubled quote is a quote), integers ("0" or [1-9][0-9]* with an optional
+// L), decimals (1.5, 1., .5, 1e3, 1.5E-2). Comments: "--" to the end of the line (only when a
 // line break follows) and "/* */". Precedence, loosest first:
 //
 //	OR
@@ -92,7 +92,8 @@
 // MaxDepth levels (parentheses, unary operators and operator chains), builds
 // at most MaxNodes nodes and names at most MaxProperties distinct
 // properties. IN lists are sets (no node per element). Evaluation does not
-// allocate; each distinct property is looked up once per message.
+// allocate; the properties string is read once per message, on the first
+// property the evaluation needs.
 //
 // Strings are compared byte by byte, which equals Java's UTF-16 comparison
 // for valid UTF-8. Numeric parsing follows Java: Integer/Long accept a sign

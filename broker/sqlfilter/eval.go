@@ -65,17 +65,16 @@ func (x *Expr) Match(props []byte) bool {
 	return ok && v.k == kBool && v.b
 }
 
-// evalCtx holds one evaluation's property look-ups.
+// evalCtx holds one evaluation's property values.
 type evalCtx struct {
-	props  []byte
-	looked uint64 // bit i: names[i] has been looked up into vals[i]
-	vals   [MaxProperties][]byte
+	props    []byte
+	resolved bool // vals hold the properties
+	vals     [MaxProperties][]byte
 }
 
 func (x *Expr) prop(c *evalCtx, slot int32) value {
-	if c.looked&(1<<slot) == 0 {
-		c.vals[slot] = lookup(c.props, x.names[slot])
-		c.looked |= 1 << slot
+	if !c.resolved {
+		x.resolve(c)
 	}
 	if v := c.vals[slot]; v != nil {
 		return value{k: kString, s: v}
@@ -83,11 +82,14 @@ func (x *Expr) prop(c *evalCtx, slot int32) value {
 	return vNull
 }
 
-// lookup finds name in a properties string as RocketMQ's
-// MessageDecoder.string2messageProperties reads it: pairs with an empty name
-// or value are skipped, and a repeated name keeps its last value.
-func lookup(props []byte, name string) []byte {
-	var found []byte
+// resolve reads the properties string once, as RocketMQ's
+// MessageDecoder.string2messageProperties does, keeping the values of the
+// names the expression uses: pairs with an empty name or value are skipped,
+// a repeated name keeps its last value, and a value may hold \x01 (only
+// the first one separates).
+func (x *Expr) resolve(c *evalCtx) {
+	c.resolved = true
+	props := c.props
 	for len(props) > 0 {
 		pair := props
 		if end := bytes.IndexByte(props, msg.PropertySep); end >= 0 {
@@ -95,13 +97,31 @@ func lookup(props []byte, name string) []byte {
 		} else {
 			props = nil
 		}
-		// A name is an identifier, so it holds no separator: the pair's
-		// first \x01 must follow it, and the value must not be empty.
-		if len(pair) > len(name)+1 && pair[len(name)] == msg.NameValueSep && string(pair[:len(name)]) == name {
-			found = pair[len(name)+1:]
+		sep := bytes.IndexByte(pair, msg.NameValueSep)
+		if sep <= 0 || sep == len(pair)-1 || x.nameLens&(1<<min(sep, 63)) == 0 {
+			continue
+		}
+		if slot := x.slotOf(pair[:sep]); slot >= 0 {
+			c.vals[slot] = pair[sep+1:]
 		}
 	}
-	return found
+}
+
+// slotOf returns the slot of a property name, -1 if the expression does not
+// use it.
+func (x *Expr) slotOf(name []byte) int32 {
+	if x.slots != nil {
+		if i, ok := x.slots[string(name)]; ok {
+			return i
+		}
+		return -1
+	}
+	for i, n := range x.names {
+		if string(name) == n {
+			return int32(i)
+		}
+	}
+	return -1
 }
 
 // eval evaluates node i. ok is false for an evaluation error (a Java
