@@ -322,6 +322,10 @@ func (p *parser) ordered(o op, l, r int32, pos int) int32 {
 
 var opSymbol = map[op]string{opGt: "'>'", opGe: "'>='", opLt: "'<'", opLe: "'<='"}
 
+// tokOps maps operator tokens of comparisonExpr to their nodes.
+var tokOps = map[tokKind]op{tGt: opGt, tGe: opGe, tLt: opLt, tLe: opLe,
+	tContains: opContains, tStartsWith: opStartsWith, tEndsWith: opEndsWith}
+
 func (p *parser) comparisonExpr() int32 {
 	left := p.unaryExpr()
 	for p.err == nil {
@@ -348,15 +352,14 @@ func (p *parser) comparisonExpr() int32 {
 			if p.err != nil {
 				return -1
 			}
-			left = p.ordered(map[tokKind]op{tGt: opGt, tGe: opGe, tLt: opLt, tLe: opLe}[t.kind], left, right, t.pos)
+			left = p.ordered(tokOps[t.kind], left, right, t.pos)
 		case tContains, tStartsWith, tEndsWith:
 			p.take()
 			s, ok := p.expect(tString)
 			if !ok {
 				return -1
 			}
-			o := map[tokKind]op{tContains: opContains, tStartsWith: opStartsWith, tEndsWith: opEndsWith}[t.kind]
-			left = p.add(node{op: o, not: not, a: left, b: -1, search: []byte(unquote(s.text)), pos: p.node(left).pos})
+			left = p.add(node{op: tokOps[t.kind], not: not, a: left, b: -1, search: []byte(unquote(s.text)), pos: p.node(left).pos})
 		case tBetween:
 			p.take()
 			low := p.unaryExpr()
