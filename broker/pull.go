@@ -135,6 +135,12 @@ func (b *Broker) parsePull(conn *remoting.Conn, req *remoting.Command) (*pullReq
 		if isTagType(exp) {
 			p.filter = engine.NewTagFilter(parseTagExpression(sub)...)
 		} else {
+			// RocketMQ's FilterAPI.build refuses an empty expression
+			// before enablePropertyFilter is looked at.
+			if sub == "" {
+				return nil, b.pullError(req, p.offset, remoting.RespSubscriptionParseFailed,
+					"parse the consumer's subscription failed: Expression can't be null! "+exp)
+			}
 			if !b.cfg.EnablePropertyFilter {
 				return nil, b.pullError(req, p.offset, remoting.RespSystemError, noPropertyFilter+exp)
 			}

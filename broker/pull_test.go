@@ -63,11 +63,11 @@ func TestPullStatusTable(t *testing.T) {
 	}{
 		{"unknown topic", pullExt("CG", "Nope", 0, 7, 0, 0), remoting.RespTopicNotExist},
 		{"queue out of range", pullExt("CG", "PT", 4, 7, 0, 0), remoting.RespSystemError},
-		{"SQL92 without enablePropertyFilter", func() map[string]string {
+		{"SQL92", func() map[string]string {
 			e := pullExt("CG", "PT", 0, 7, pullSubscription, 0)
 			e["expressionType"] = "SQL92"
 			return e
-		}(), remoting.RespSystemError},
+		}(), remoting.RespSubscriptionParseFailed},
 		{"missing queueOffset", func() map[string]string { e := pullExt("CG", "PT", 0, 7, 0, 0); delete(e, "queueOffset"); return e }(), remoting.RespSystemError},
 	} {
 		resp := c.call(remoting.CodePullMessage, tt.ext, nil)

@@ -49,6 +49,10 @@ func TestPullSQL92Disabled(t *testing.T) {
 	b := startBroker(t, Config{})
 	c := newTestClient(t, b.Addr())
 	sendSQLMessages(t, b, c, "SQ", 4)
+	// An empty expression is refused first (FilterAPI.build), with 23.
+	ext := pullExt("G", "SQ", 0, 0, pullSubscription, 0)
+	ext["expressionType"] = "SQL92"
+	expectCode(t, c.call(remoting.CodePullMessage, ext, nil), remoting.RespSubscriptionParseFailed, "empty expression")
 	want := "The broker does not support consumer to filter message by SQL92"
 	for _, tt := range []struct{ name, expr string }{{"in the pull", "a > 1"}, {"bad, in the pull", "a >"}} {
 		resp := sqlPull(c, "SQ", 0, tt.expr)
