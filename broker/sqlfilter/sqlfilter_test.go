@@ -376,3 +376,27 @@ func BenchmarkMatch(b *testing.B) {
 		}
 	}
 }
+
+func TestCache(t *testing.T) {
+	c := NewCache(2)
+	x1, err1 := c.Compile("a > 1")
+	x2, err2 := c.Compile("a > 1")
+	if err1 != nil || err2 != nil || x1 != x2 {
+		t.Fatalf("same source compiled twice: %p %v, %p %v", x1, err1, x2, err2)
+	}
+	if _, err := c.Compile("a >"); err == nil {
+		t.Fatal("bad expression compiled")
+	}
+	if _, err := c.Compile("a >"); err == nil {
+		t.Fatal("cached error lost")
+	}
+	if len(c.entries) != 2 {
+		t.Fatalf("%d entries, want 2", len(c.entries))
+	}
+	if x3, _ := c.Compile("b = 'x'"); x3 == nil || len(c.entries) != 1 {
+		t.Fatalf("full cache did not start over: %d entries", len(c.entries))
+	}
+	if x4, _ := c.Compile("a > 1"); x4 == x1 {
+		t.Fatal("an evicted expression came back")
+	}
+}
