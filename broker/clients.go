@@ -1,11 +1,13 @@
 package broker
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/wharfmq/wharf/broker/sqlfilter"
 	"github.com/wharfmq/wharf/engine"
 	"github.com/wharfmq/wharf/remoting"
 )
@@ -33,6 +35,9 @@ type subscription struct {
 	tags       []string
 	subVersion int64
 	filter     *engine.TagFilter
+	// sqlErr is why a SQL92 expression did not compile; filter is nil
+	// then (RocketMQ keeps no ConsumerFilterData for it).
+	sqlErr error
 }
 
 type consumerGroup struct {
@@ -51,11 +56,18 @@ type clientManager struct {
 	// REPLY_TO_CLIENT to the connection that message came on, so a reply
 	// finds its requester before the requester's first heartbeat.
 	requesters map[string]*remoting.Conn
+	// sqlCache holds the SQL92 expressions pulls carry (sysFlag
+	// SUBSCRIPTION), which the official clients resend with every pull.
+	sqlCache *sqlfilter.Cache
 }
+
+// sqlCacheSize is how many distinct pull expressions stay compiled
+// (RocketMQ's SelectorParser cache holds 100).
+const sqlCacheSize = 100
 
 func newClientManager() *clientManager {
 	return &clientManager{consumers: map[string]*consumerGroup{}, producers: map[string]map[uint64]*member{},
-		requesters: map[string]*remoting.Conn{}}
+		requesters: map[string]*remoting.Conn{}, sqlCache: sqlfilter.NewCache(sqlCacheSize)}
 }
 
 func (cm *clientManager) registerProducer(group string, conn *remoting.Conn, clientID string, now time.Time) {
@@ -146,6 +158,14 @@ func (cm *clientManager) registerConsumer(cd *consumerData, conn *remoting.Conn,
 
 func newSubscription(sd *subscriptionData) *subscription {
 	s := &subscription{topic: sd.Topic, subString: sd.SubString, expType: sd.ExpressionType, subVersion: sd.SubVersion}
+	if !isTagType(sd.ExpressionType) {
+		// Compiled once per subscription change: a heartbeat only
+		// replaces a subscription with a higher subVersion. Whether the
+		// broker serves it is decided at pull time, as in RocketMQ,
+		// whose heartbeat registers any expression type.
+		s.filter, s.sqlErr = sqlFilter(sd.ExpressionType, sd.SubString, sqlfilter.Compile)
+		return s
+	}
 	// Build the filter from the tag strings (trap T9: the client's codeSet
 	// hashes UTF-8 bytes, the queue stores Java's UTF-16 hash).
 	for _, t := range sd.TagsSet {
@@ -159,6 +179,27 @@ func newSubscription(sd *subscriptionData) *subscription {
 	s.filter = engine.NewTagFilter(s.tags...)
 	return s
 }
+
+// isTagType is RocketMQ's ExpressionType.isTagType: empty or "TAG" (Wharf
+// also takes "tag").
+func isTagType(expType string) bool { return expType == "" || strings.EqualFold(expType, "TAG") }
+
+// sqlFilter builds the engine filter of a non-TAG expression with compile
+// (sqlfilter.Compile, or a Cache's).
+func sqlFilter(expType, expr string, compile func(string) (*sqlfilter.Expr, error)) (*engine.TagFilter, error) {
+	if expType != expressionSQL92 {
+		return nil, fmt.Errorf("expression type %q is not supported, only TAG and SQL92", expType)
+	}
+	x, err := compile(expr)
+	if err != nil {
+		return nil, err
+	}
+	return engine.NewPropsFilter(x.Match), nil
+}
+
+// expressionSQL92 is RocketMQ's ExpressionType.SQL92 (matched exactly, as
+// its FilterFactory does).
+const expressionSQL92 = "SQL92"
 
 // parseTagExpression splits "a || b" into tags; "", "*" mean all (nil).
 func parseTagExpression(expr string) []string {

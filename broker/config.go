@@ -66,6 +66,11 @@ type Config struct {
 	// their traces (traceTopicEnable, false, as in RocketMQ).
 	TraceTopicEnable  bool
 	MsgTraceTopicName string // msgTraceTopicName, "RMQ_SYS_TRACE_TOPIC"
+	// EnablePropertyFilter serves SQL92 subscriptions (consumer
+	// MessageSelector of type SQL92) by filtering on message properties
+	// (enablePropertyFilter, false, as in RocketMQ: pulls of a SQL92
+	// subscription then fail with SYSTEM_ERROR).
+	EnablePropertyFilter bool
 	// StoreReplyMessageEnable also stores request-reply replies in the
 	// reply topic after pushing them (storeReplyMessageEnable, true).
 	StoreReplyMessageEnable bool
@@ -215,6 +220,7 @@ var configKeys = map[string]func(c *Config, v string) error{
 	"longPollingEnable":        boolSetter(func(c *Config) *bool { return &c.LongPollingEnable }),
 	"shortPollingTimeMills":    msSetter(func(c *Config) *time.Duration { return &c.ShortPollingTimeMills }, time.Millisecond),
 	"traceOn":                  boolSetter(func(c *Config) *bool { return &c.TraceOn }),
+	"enablePropertyFilter":     boolSetter(func(c *Config) *bool { return &c.EnablePropertyFilter }),
 	"storeReplyMessageEnable":  boolSetter(func(c *Config) *bool { return &c.StoreReplyMessageEnable }),
 	"regionId":                 func(c *Config, v string) error { c.RegionID = v; return nil },
 	"traceTopicEnable":         boolSetter(func(c *Config) *bool { return &c.TraceTopicEnable }),

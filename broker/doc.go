@@ -51,6 +51,20 @@
 //     told the subscription yet (a pull racing the first heartbeat after a
 //     reconnect) the pull is served unfiltered instead of failing with 24:
 //     clients filter by tag again after every pull.
+//   - SQL92 subscriptions (enablePropertyFilter, false by default as in
+//     RocketMQ; then a SQL92 pull fails with SYSTEM_ERROR "The broker does not
+//     support consumer to filter message by SQL92", which the Go push consumer
+//     logs before retrying every 3 s; the heartbeat itself succeeds, as in
+//     RocketMQ). When enabled, package sqlfilter evaluates the expression on
+//     each message's properties with RocketMQ's semantics. A pull carrying a
+//     SQL92 expression that does not compile gets 23 SUBSCRIPTION_PARSE_FAILED
+//     with the error (RocketMQ's PullMessageProcessor then silently serves
+//     everything); one from the heartbeat gets 27 FILTER_DATA_NOT_EXIST, as in
+//     RocketMQ. Every examined record is read (no tag codes or blooms); a pull
+//     stops after max(800, maxMsgNums) entries or 1 MiB of rejected records
+//     and, finding none, answers 20 with nextBeginOffset past them, like a tag
+//     miss. The Go client's lite pull consumer (Poll) labels every expression
+//     TAG, so a SQL92 selector there is read as a tag, on RocketMQ too.
 //   - Long polling. Pulls that find nothing (19) with the SUSPEND bit are
 //     held per queue until a message is dispatched past their offset or
 //     suspendTimeoutMillis passes (capped at 25 s, below the Go client's

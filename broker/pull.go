@@ -17,6 +17,14 @@ const (
 	pullSubscription = 0x4
 )
 
+// respFilterDataNotExist is RocketMQ's FILTER_DATA_NOT_EXIST: the group's
+// heartbeat named a SQL92 expression that did not compile.
+const respFilterDataNotExist int16 = 27
+
+// noPropertyFilter starts RocketMQ's remark for a non-TAG subscription
+// while enablePropertyFilter is false (PullMessageProcessor).
+const noPropertyFilter = "The broker does not support consumer to filter message by "
+
 // maxSuspend caps a held pull below the Go client's 30 s pull timeout.
 const maxSuspend = 25 * time.Second
 
@@ -123,13 +131,38 @@ func (b *Broker) parsePull(conn *remoting.Conn, req *remoting.Command) (*pullReq
 				p.queueID, p.topic, tc.ReadQueueNums, conn.RemoteAddr()))
 	}
 	if p.sysFlag&pullSubscription != 0 {
-		exp := req.ExtStringOr("expressionType", "TAG")
-		if exp != "" && !strings.EqualFold(exp, "TAG") {
-			return nil, b.pullError(req, p.offset, remoting.RespSubscriptionParseFailed,
-				fmt.Sprintf("expression type %q is not supported, only TAG", exp))
+		exp, sub := req.ExtStringOr("expressionType", "TAG"), req.ExtStringOr("subscription", "")
+		if isTagType(exp) {
+			p.filter = engine.NewTagFilter(parseTagExpression(sub)...)
+		} else {
+			// RocketMQ's FilterAPI.build refuses an empty expression
+			// before enablePropertyFilter is looked at.
+			if sub == "" {
+				return nil, b.pullError(req, p.offset, remoting.RespSubscriptionParseFailed,
+					"parse the consumer's subscription failed: Expression can't be null! "+exp)
+			}
+			if !b.cfg.EnablePropertyFilter {
+				return nil, b.pullError(req, p.offset, remoting.RespSystemError, noPropertyFilter+exp)
+			}
+			// The official clients send the expression with every pull:
+			// compiled once, then taken from the cache.
+			if p.filter, err = sqlFilter(exp, sub, b.clients.sqlCache.Compile); err != nil {
+				return nil, b.pullError(req, p.offset, remoting.RespSubscriptionParseFailed,
+					"parse the consumer's subscription failed: "+err.Error())
+			}
 		}
-		p.filter = engine.NewTagFilter(parseTagExpression(req.ExtStringOr("subscription", ""))...)
 	} else if s, ok := b.clients.subscription(p.group, p.topic); ok {
+		if !isTagType(s.expType) {
+			// RocketMQ compiles a heartbeat's expression whatever
+			// enablePropertyFilter says, and checks that it compiled first.
+			if s.sqlErr != nil {
+				return nil, b.pullError(req, p.offset, respFilterDataNotExist,
+					"The broker's consumer filter data is not exist!Your expression may be wrong! ("+s.sqlErr.Error()+")")
+			}
+			if !b.cfg.EnablePropertyFilter {
+				return nil, b.pullError(req, p.offset, remoting.RespSystemError, noPropertyFilter+s.expType)
+			}
+		}
 		p.filter = s.filter
 	}
 	// Otherwise no heartbeat has told us the subscription yet (a pull that

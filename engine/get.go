@@ -39,10 +39,15 @@ func (s GetStatus) String() string {
 // TagFilter selects messages by tag. A nil filter, or one with All set,
 // matches everything. Codes are msg.TagsCode of each tag; Tags the tags
 // themselves, checked against the stored TAGS property because codes collide.
+//
+// Props, when set, selects by the whole properties string instead (a SQL92
+// filter): tag codes and blooms are not consulted, since such a filter can
+// match any tag, and every entry's record is read and passed to Props.
 type TagFilter struct {
 	All   bool
 	Tags  []string
 	Codes []int64
+	Props func(props []byte) bool
 }
 
 // NewTagFilter builds a filter for the given tags; none means all.
@@ -58,10 +63,16 @@ func NewTagFilter(tags ...string) *TagFilter {
 	return f
 }
 
-func (f *TagFilter) all() bool { return f == nil || f.All }
+// NewPropsFilter builds a filter that passes the messages whose properties
+// string satisfies match.
+func NewPropsFilter(match func(props []byte) bool) *TagFilter {
+	return &TagFilter{Props: match}
+}
+
+func (f *TagFilter) all() bool { return f == nil || f.All && f.Props == nil }
 
 func (f *TagFilter) matchCode(code int64) bool {
-	return f.all() || slices.Contains(f.Codes, code)
+	return f.all() || f.Props != nil || slices.Contains(f.Codes, code)
 }
 
 func (f *TagFilter) matchRecord(rec []byte) bool {
@@ -71,6 +82,9 @@ func (f *TagFilter) matchRecord(rec []byte) bool {
 	r, err := msg.Decode(rec)
 	if err != nil {
 		return false
+	}
+	if f.Props != nil {
+		return f.Props(r.Properties)
 	}
 	tag, _ := msg.Property(r.Properties, msg.PropTags)
 	return slices.Contains(f.Tags, tag)
@@ -100,6 +114,10 @@ const (
 	maxGetBytes      = 256 << 10
 	minScanEntries   = 800
 	maxBloomSkipScan = 64 * queue.BlockSize
+	// maxPropsMissBytes bounds the records a Props filter reads and
+	// rejects in one Get, so a filter that matches nothing costs a bounded
+	// read; the Get then ends early with NextOffset past what it examined.
+	maxPropsMissBytes = 1 << 20
 )
 
 // Get reads up to maxCount messages of (topic, queueID) from offset that pass
@@ -129,15 +147,20 @@ func (s *Store) Get(topic string, queueID int32, offset int64, maxCount int, fil
 		maxCount = 1
 	}
 	scanLimit := max(minScanEntries, maxCount*20)
+	if filter != nil && filter.Props != nil {
+		// Every entry costs a record read and an evaluation.
+		scanLimit = max(minScanEntries, maxCount)
+	}
 	next := offset
 	removed := false
+	missed := 0 // bytes read and rejected by a Props filter
 	var run readRun
 	var err error
-	for next < st.Max && res.Count < maxCount && res.Scanned < scanLimit && len(res.Data)+run.size() < maxGetBytes {
+	for next < st.Max && res.Count < maxCount && res.Scanned < scanLimit && len(res.Data)+run.size() < maxGetBytes && missed < maxPropsMissBytes {
 		// Scan to the end of this block, so the next block's bloom is
 		// consulted, or to the scan limit.
 		to := min(st.Max, (next/queue.BlockSize+1)*queue.BlockSize, next+int64(scanLimit-res.Scanned))
-		if !filter.all() {
+		if !filter.all() && filter.Props == nil {
 			from, candTo, err := s.nextCandidates(topic, queueID, next, to, filter)
 			if err != nil {
 				return res, err
@@ -155,7 +178,7 @@ func (s *Store) Get(topic string, queueID int32, offset int64, maxCount int, fil
 		err = s.qdb.Scan(topic, queueID, next, to, func(off int64, e queue.Entry) bool {
 			// The byte cap counts the run not read yet: coalesced
 			// records must not grow a reply past a frame.
-			if res.Count >= maxCount || len(res.Data)+run.size() >= maxGetBytes && res.Count > 0 {
+			if res.Count >= maxCount || len(res.Data)+run.size() >= maxGetBytes && res.Count > 0 || missed >= maxPropsMissBytes {
 				return false
 			}
 			scanned = off + 1
@@ -187,6 +210,7 @@ func (s *Store) Get(topic string, queueID int32, offset int64, maxCount int, fil
 				res.Count++
 			} else {
 				res.Data = res.Data[:start]
+				missed += int(e.Size)
 			}
 			return true
 		})
