@@ -61,6 +61,7 @@ const (
 	maxHold      = 20       // ms a pull with the SUSPEND bit may be held
 	healthEvery  = 16       // inputs between sends on the health connection
 	maxExtPairs  = 64
+	maxRawBody   = 16 << 10 // longer fuzzed bodies are cut
 )
 
 // brokerCodes are the request codes the broker registers (broker.go
@@ -222,11 +223,19 @@ func newFuzzClient() *remoting.Client {
 	return remoting.NewClient(remoting.ClientOptions{Logger: slog.New(fuzzLogHandler()), Language: "GO", Version: 317})
 }
 
-// invoke sends req on c and waits at most reqTimeout.
+// invoke sends req on c and waits at most reqTimeout. A connection found
+// closed is redialled once: the broker closes the connections of clients
+// silent for 2 minutes (a fuzz input's heartbeat registers one), which is
+// not the request's doing; a request that makes the server close the
+// connection does so again and fails.
 func invoke(c *remoting.Client, addr string, req *remoting.Command) (*remoting.Command, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), reqTimeout)
 	defer cancel()
-	return c.Invoke(ctx, addr, req)
+	resp, err := c.Invoke(ctx, addr, req)
+	if errors.Is(err, remoting.ErrConnClosed) {
+		resp, err = c.Invoke(ctx, addr, req)
+	}
+	return resp, err
 }
 
 // goodSend is a valid SEND_MESSAGE as the Go producer sends it.
@@ -260,6 +269,7 @@ func startFuzzBroker(f *testing.F) *reqEnv {
 	cfg.StorePathRootDir = f.TempDir()
 	cfg.MappedFileSizeCommitLog = 64 << 20
 	cfg.MaxMessageSize = maxBodySize
+	cfg.MaxHashSlotNum, cfg.MaxIndexNum = 1<<16, 1<<18 // 5 MiB index files, not 420 MiB
 	b, err := broker.New(cfg, broker.WithLogger(slog.New(pr)))
 	if err != nil {
 		f.Fatal(err)
@@ -445,6 +455,10 @@ func (env *reqEnv) build(code int16, ext string, body []byte) *remoting.Command 
 // bodyOf expands the body forms "@batch\n..." and "@big".
 func bodyOf(body []byte) []byte {
 	s := string(body)
+	if len(body) > maxRawBody {
+		// Every send is stored: big ones only fill the disk.
+		return body[:maxRawBody]
+	}
 	if s == "@big" {
 		return make([]byte, maxBodySize+1)
 	}
