@@ -1,7 +1,10 @@
 package fuzz
 
 import (
+	"bytes"
+	"compress/zlib"
 	"context"
+	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
@@ -365,15 +368,21 @@ func startFuzzNameServer(f *testing.F) *reqEnv {
 	if err != nil {
 		f.Fatal(err)
 	}
-	// Registered on the health connection, which the fuzz inputs never use,
-	// so the route stays while the fuzz connection comes and goes.
-	mustOK(f, env.health, env.addr, remoting.NewRequest(remoting.CodeRegisterBroker, map[string]string{
-		"brokerName": "health-broker", "clusterName": "HC", "brokerAddr": "127.0.0.1:1", "brokerId": "0",
-	}, body), "register the health broker")
+	// The health broker registers on the health connection, which the fuzz
+	// inputs never use, and again before each route check: inputs may
+	// legitimately unregister it, delete its topic or register it anew.
+	register := func(tb testing.TB) {
+		tb.Helper()
+		mustOK(tb, env.health, env.addr, remoting.NewRequest(remoting.CodeRegisterBroker, map[string]string{
+			"brokerName": "health-broker", "clusterName": "HC", "brokerAddr": "127.0.0.1:1", "brokerId": "0",
+		}, body), "register the health broker on another connection")
+	}
+	register(f)
 	env.healthy = func(t *testing.T, full bool) {
 		t.Helper()
 		mustOK(t, env.cli, env.addr, remoting.NewRequest(remoting.CodeGetBrokerClusterInfo, nil, nil), "cluster info on the fuzz connection")
 		if full {
+			register(t)
 			mustOK(t, env.health, env.addr, remoting.NewRequest(remoting.CodeGetRouteInfoByTopic,
 				map[string]string{"topic": seedTopic}, nil), "route on another connection")
 		}
@@ -645,7 +654,8 @@ func nameServerSeeds() []reqSeed {
 		`"dataVersion":{"timestamp":1,"counter":1}},"filterServerList":[]}`
 	return []reqSeed{
 		{"register", 103, reg, regBody},
-		{"register_compressed", 103, strings.Replace(reg, "compressed=false", "compressed=true", 1), "\x00\x00\x00\x10garbage"},
+		{"register_compressed", 103, strings.Replace(reg, "compressed=false", "compressed=true", 1), compressedRegisterBody()},
+		{"register_compressed_garbage", 103, strings.Replace(reg, "compressed=false", "compressed=true", 1), "\x00\x00\x00\x10garbage"},
 		{"unregister", 104, lines("brokerName", "broker-f", "clusterName", "FC", "brokerAddr", "127.0.0.1:10911", "brokerId", "0"), ""},
 		{"route", 105, lines("topic", "FT"), ""},
 		{"cluster_info", 106, "", ""},
@@ -655,6 +665,23 @@ func nameServerSeeds() []reqSeed {
 			`{"timestamp":1,"counter":2}`},
 		{"unknown_code", 10, lines("topic", "FT"), "?"},
 	}
+}
+
+// compressedRegisterBody is a REGISTER_BROKER body as a Java broker
+// compresses it (nameserver/body.go decodeCompressedBody).
+func compressedRegisterBody() string {
+	var raw []byte
+	str := func(s string) { raw = append(binary.BigEndian.AppendUint32(raw, uint32(len(s))), s...) }
+	str(`{"timestamp":1,"counter":3}`)
+	raw = binary.BigEndian.AppendUint32(raw, 2)
+	str("FT 4 4 6 SINGLE_TAG")
+	str(`{"topicName":"FT2","readQueueNums":2,"writeQueueNums":2,"perm":6}`)
+	str("[]")
+	var buf bytes.Buffer
+	zw := zlib.NewWriter(&buf)
+	zw.Write(raw)
+	zw.Close()
+	return buf.String()
 }
 
 var writeSeeds = flag.Bool("write-request-seeds", false,
