@@ -273,6 +273,11 @@ func startFuzzBroker(f *testing.F) *reqEnv {
 	cfg.MappedFileSizeCommitLog = 64 << 20
 	cfg.MaxMessageSize = maxBodySize
 	cfg.MaxHashSlotNum, cfg.MaxIndexNum = 1<<16, 1<<18 // 5 MiB index files, not 420 MiB
+	// The background work fuzzed messages lead to (delayed delivery,
+	// transaction check-backs, their copies and discards) runs while the
+	// fuzzer does, not minutes later.
+	cfg.MessageDelayLevel = "10ms 20ms 50ms 100ms 200ms 500ms 1s"
+	cfg.TransactionTimeOut, cfg.TransactionCheckInterval, cfg.TransactionCheckMax = 50*time.Millisecond, 200*time.Millisecond, 3
 	b, err := broker.New(cfg, broker.WithLogger(slog.New(pr)))
 	if err != nil {
 		f.Fatal(err)
@@ -597,6 +602,9 @@ func brokerSeeds() []reqSeed {
 		{"send_retry_topic", 10, lines(with(sendV1, "topic", "@retry", "reconsumeTimes", "20")...), "retry"},
 		{"send_autocreate", 10, lines(with(sendV1, "topic", "FUZZ_NEW", "queueId", "-1")...), "new"},
 		{"send_transaction", 10, lines(with(sendV1, "properties", "@p:TRAN_MSG=true;PGROUP=PG")...), "half"},
+		{"send_transaction_odd_props", 10, lines(with(sendV1, "properties", "@p:TRAN_MSG=true;PGROUP=PG;"+
+			"TRAN_PREPARED_QUEUE_OFFSET=0;CHECK_IMMUNITY_TIME_IN_SECONDS=-1;TRANSACTION_CHECK_TIMES=x;REAL_TOPIC=TBW102;DELAY=2")...), "odd half"},
+		{"send_delay_odd", 10, lines(with(sendV1, "properties", "@p:DELAY=99;REAL_TOPIC=@seed;REAL_QID=-1;WAIT=false")...), "odd delay"},
 		{"send_bad_numbers", 10, lines(with(sendV1, "queueId", "@i32over", "sysFlag", "@huge")...), "x"},
 		{"sendv2", 310, lines(sendV2...), "hello"},
 		{"sendv2_request", 310, lines(with(sendV2, "i", "@p:CORRELATION_ID=c1;REPLY_TO_CLIENT="+fuzzClientID)...), "request"},
