@@ -94,7 +94,7 @@ func TestOffsetUpdatesApplyInWireOrder(t *testing.T) {
 	}
 	waitDispatched(t, b)
 	for round := range 20 {
-		want := int64(round + 1) // a different final value each round
+		want := int64(round + 1)                  // a different final value each round
 		for off := int64(n); off >= want; off-- { // descending: the last one sent is the smallest
 			req := remoting.NewRequest(remoting.CodeUpdateConsumerOffset, map[string]string{"consumerGroup": "OWG", "topic": "OW",
 				"queueId": "0", "commitOffset": strconv.FormatInt(off, 10)}, nil)

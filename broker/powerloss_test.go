@@ -520,4 +520,3 @@ func (p *lagProbe) stop() time.Duration {
 	close(p.done)
 	return <-p.max
 }
-
