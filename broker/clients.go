@@ -91,9 +91,16 @@ func (cm *clientManager) noteRequester(clientID string, conn *remoting.Conn) {
 	default:
 	}
 	cm.mu.Lock()
+	defer cm.mu.Unlock()
+	if _, ok := cm.requesters[clientID]; !ok && len(cm.requesters) >= maxRequesters {
+		return // a client inventing ids; heartbeats still find real requesters
+	}
 	cm.requesters[clientID] = conn
-	cm.mu.Unlock()
 }
+
+// maxRequesters bounds the requesters map: a real client sends one id per
+// connection, so only a misbehaving one reaches it. (A variable for tests.)
+var maxRequesters = 1 << 16
 
 // clientConn returns a connection of the client clientID: the most
 // recently heard from of its producer connections, else the one its last

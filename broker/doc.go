@@ -50,7 +50,10 @@
 //     heartbeat, built from the tag strings (trap T9). When no heartbeat has
 //     told the subscription yet (a pull racing the first heartbeat after a
 //     reconnect) the pull is served unfiltered instead of failing with 24:
-//     clients filter by tag again after every pull.
+//     clients filter by tag again after every pull. With
+//     enablePropertyFilter on it fails with 24, as in RocketMQ: a SQL92
+//     consumer does not filter again, and the client retries until its next
+//     heartbeat (at most 30 s) registers the subscription.
 //   - SQL92 subscriptions (enablePropertyFilter, false by default as in
 //     RocketMQ; then a SQL92 pull fails with SYSTEM_ERROR "The broker does not
 //     support consumer to filter message by SQL92", which the Go push consumer

@@ -164,10 +164,19 @@ func (b *Broker) parsePull(conn *remoting.Conn, req *remoting.Command) (*pullReq
 			}
 		}
 		p.filter = s.filter
+	} else if b.cfg.EnablePropertyFilter {
+		// No heartbeat has told us the subscription yet (a pull that beat
+		// the heartbeat after a broker restart). The consumer may filter
+		// with SQL92, which clients do not apply again: serving everything
+		// would hand it messages its selector drops. Refuse as RocketMQ
+		// does; the client retries, and its next heartbeat (at most 30 s
+		// away) registers the subscription.
+		return nil, b.pullError(req, p.offset, remoting.RespSubscriptionNotExist,
+			fmt.Sprintf("the consumer's subscription not exist, group: %s topic: %s (no heartbeat since the broker started)", p.group, p.topic))
 	}
-	// Otherwise no heartbeat has told us the subscription yet (a pull that
-	// beat the heartbeat after a reconnect): serve everything, the client
-	// filters by tag again anyway.
+	// Otherwise (tag filtering only) no heartbeat has told us the
+	// subscription yet: serve everything, the client filters by tag again
+	// anyway.
 	return p, nil
 }
 

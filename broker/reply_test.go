@@ -196,3 +196,30 @@ func TestReplyPushedToRequestConnection(t *testing.T) {
 		t.Fatalf("reply after the requester left: code %d %q", resp.Code, resp.Remark)
 	}
 }
+
+// TestRequestersBounded: a connection sending request messages under ever
+// new REPLY_TO_CLIENT ids cannot grow the broker's requester table past its
+// bound; ids already known are still updated.
+func TestRequestersBounded(t *testing.T) {
+	defer func(n int) { maxRequesters = n }(maxRequesters)
+	maxRequesters = 4
+	b := startBroker(t, Config{})
+	c := newTestClient(t, b.Addr())
+	for i := range 10 {
+		c.send("RPCBound", 0, props(propReplyToClient, fmt.Sprintf("cid-%d", i)), "ping")
+	}
+	b.clients.mu.Lock()
+	n := len(b.clients.requesters)
+	b.clients.mu.Unlock()
+	if n != 4 {
+		t.Fatalf("%d requesters noted, want the bound 4", n)
+	}
+	for i := range 4 {
+		if b.clients.clientConn(fmt.Sprintf("cid-%d", i)) == nil {
+			t.Fatalf("cid-%d, noted before the bound, is gone", i)
+		}
+	}
+	if b.clients.clientConn("cid-9") != nil {
+		t.Fatal("cid-9 noted past the bound")
+	}
+}

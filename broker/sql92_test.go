@@ -119,6 +119,14 @@ func TestPullSQL92(t *testing.T) {
 		}
 	}
 
+	// Without the SUBSCRIPTION bit and before any heartbeat (a pull that
+	// beats the first heartbeat after a broker restart) the subscription
+	// is unknown: refused with 24, never served unfiltered.
+	if resp := sqlPull(c, "SQ", 0, ""); resp.Code != remoting.RespSubscriptionNotExist || len(resp.Body) != 0 {
+		t.Errorf("pull before any heartbeat: code %d %q with %d body bytes, want %d and nothing served",
+			resp.Code, resp.Remark, len(resp.Body), remoting.RespSubscriptionNotExist)
+	}
+
 	// Without the SUBSCRIPTION bit the heartbeat's expression applies; a
 	// heartbeat whose expression does not compile still succeeds, and
 	// its pulls get FILTER_DATA_NOT_EXIST (27), as in RocketMQ.
