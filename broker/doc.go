@@ -71,7 +71,12 @@
 //   - Long polling. Pulls that find nothing (19) with the SUSPEND bit are
 //     held per queue until a message is dispatched past their offset or
 //     suspendTimeoutMillis passes (capped at 25 s, below the Go client's
-//     30 s), then re-run and answered. Held pulls are answered on Close.
+//     30 s), then re-run and answered. Held pulls, and pulls arriving while
+//     the broker closes, are answered with SERVICE_NOT_AVAILABLE: after
+//     "nothing new" a client pulls again at once on the closing connection
+//     and the Go client waits out its 30 s request timeout; after an error
+//     it waits 3 s and reconnects, so a consumer resumes about 3 s after a
+//     restart.
 //     OFFSET_FOUND_NULL (a hole) is answered at once, never held.
 //   - maxMsgNums of a pull. Zero or negative serves one message, as RocketMQ
 //     does (its batch is never full before the first message). The Go

@@ -540,3 +540,36 @@ func grepLines(s, sub string) string {
 	}
 	return strings.Join(slices.Compact(out), "\n")
 }
+
+// TestGoClientConsumerResumesAfterRestart: a running push consumer keeps
+// consuming across a clean broker restart on the same address. Its pulls
+// held at the stop are answered with an error, after which the client
+// waits 3 s and reconnects; answered "nothing new" it would pull again at
+// once on the closing connection and wait out its 30 s request timeout.
+func TestGoClientConsumerResumesAfterRestart(t *testing.T) {
+	cl := startCluster(t, "")
+	topic := "GoResume"
+	cl.createTopic(t, topic, 2)
+	send := func(p rocketmqProducer, from, to int) {
+		for i := from; i < to; i++ {
+			if _, err := p.SendSync(ctx10s(t), primitive.NewMessage(topic, []byte(fmt.Sprintf("m-%d", i)))); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	send(cl.producer(t), 0, 20)
+	var r received
+	cl.consumer(t, "GoResumeCG", topic, consumer.MessageSelector{}, &r)
+	eventually(t, 20*time.Second, "the first 20", func() bool { return hasAll(r.bodies(), all(topic, "m", 20)) })
+	eventually(t, 5*time.Second, "the consumer's pulls held", func() bool { return cl.b.hold.held() >= 2 })
+
+	addr := cl.b.Addr()
+	cl.b.Close()
+	cl.cfg.Listen = addr // same address: the client's route stays valid
+	cl.b = startBroker(t, cl.cfg)
+	cl.waitRoute(t, topic)
+	start := time.Now()
+	send(cl.producer(t, producer.WithInstanceName("after")), 20, 40)
+	eventually(t, 15*time.Second, "the 20 sent after the restart", func() bool { return hasAll(r.bodies(), all(topic, "m", 40)) })
+	t.Logf("consumed again %v after the restart", time.Since(start).Round(time.Millisecond))
+}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/wharfmq/wharf/engine/queue"
+	"github.com/wharfmq/wharf/remoting"
 )
 
 // pullHold parks pulls that found nothing (Java PullRequestHoldService,
@@ -113,18 +114,20 @@ func (h *pullHold) expire(ref queue.Ref, hp *heldPull) {
 }
 
 // answer re-runs a claimed pull on an owned goroutine and replies. Once the
-// broker is closing it replies 19 at once instead.
+// broker is closing it answers with closingResponse instead.
 func (h *pullHold) answer(hp *heldPull) {
 	b := h.b
-	if !b.goAsync(func() { h.reply(hp, true) }) {
-		h.reply(hp, false)
+	if !b.goAsync(func() { h.reply(hp, false) }) {
+		h.reply(hp, true)
 	}
 }
 
-func (h *pullHold) reply(hp *heldPull, rerun bool) {
+func (h *pullHold) reply(hp *heldPull, closing bool) {
 	b := h.b
-	resp := b.timeoutResponse(hp.p)
-	if rerun {
+	var resp *remoting.Command
+	if closing {
+		resp = b.closingResponse(hp.p)
+	} else {
 		resp, _ = b.runPull(hp.p)
 	}
 	if err := hp.p.conn.Reply(resp); err != nil {
@@ -132,8 +135,8 @@ func (h *pullHold) reply(hp *heldPull, rerun bool) {
 	}
 }
 
-// close answers every parked pull (re-running it, the store is still open)
-// and refuses new ones.
+// close answers every parked pull with closingResponse and refuses new
+// ones.
 func (h *pullHold) close() {
 	h.mu.Lock()
 	h.closed = true
@@ -143,16 +146,10 @@ func (h *pullHold) close() {
 	}
 	h.waiting = map[queue.Ref][]*heldPull{}
 	h.mu.Unlock()
-	var wg sync.WaitGroup
 	for _, hp := range all {
 		hp.timer.Stop()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			h.reply(hp, true)
-		}()
+		h.reply(hp, true) // no store read: a small queued write each
 	}
-	wg.Wait()
 }
 
 // held counts the parked pulls (tests).

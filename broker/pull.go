@@ -50,6 +50,9 @@ func (b *Broker) handlePull(_ context.Context, conn *remoting.Conn, req *remotin
 	if resp != nil {
 		return resp
 	}
+	if b.closing() {
+		return b.closingResponse(p)
+	}
 	if p.sysFlag&pullCommitOffset != 0 {
 		// Java stores it on the first run whatever the pull finds.
 		if err := b.commitOffset(p.group, p.topic, p.queueID, p.commitOffset); err != nil {
@@ -57,8 +60,11 @@ func (b *Broker) handlePull(_ context.Context, conn *remoting.Conn, req *remotin
 		}
 	}
 	resp, holdable := b.runPull(p)
-	if holdable && p.sysFlag&pullSuspend != 0 && b.hold.park(p) {
-		return nil
+	if holdable && p.sysFlag&pullSuspend != 0 {
+		if b.hold.park(p) {
+			return nil
+		}
+		return b.closingResponse(p) // park refuses only once closing
 	}
 	return resp
 }
@@ -211,13 +217,22 @@ func (b *Broker) pullError(req *remoting.Command, offset int64, code int16, rema
 	return resp
 }
 
-// timeoutResponse answers a held pull without reading the store (used
-// while closing): 19 with nextBeginOffset = the requested offset.
-func (b *Broker) timeoutResponse(p *pullRequest) *remoting.Command {
-	resp := remoting.NewResponse(p.req, remoting.RespPullNotFound, engine.OffsetOverflowOne.String())
-	resp.SetExtInt("nextBeginOffset", p.offset)
-	resp.SetExtInt("minOffset", 0)
-	resp.SetExtInt("maxOffset", p.offset)
-	resp.SetExtInt("suggestWhichBrokerId", 0)
-	return resp
+// closingResponse answers a pull while the broker shuts down: SERVICE_NOT_
+// AVAILABLE, not "nothing new". Clients pull again at once after an answer
+// they understand, on the connection about to close, and the Go client
+// then waits its whole 30 s request timeout for that lost pull; after an
+// error both official clients wait 3 s, by when they reconnect to the
+// restarted broker.
+func (b *Broker) closingResponse(p *pullRequest) *remoting.Command {
+	return b.pullError(p.req, p.offset, remoting.RespServiceNotAvailable, "the broker is closing; pull again once it is back")
+}
+
+// closing reports whether Close has begun.
+func (b *Broker) closing() bool {
+	select {
+	case <-b.quit:
+		return true
+	default:
+		return false
+	}
 }
