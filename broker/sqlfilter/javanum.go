@@ -177,19 +177,26 @@ mantissaDone:
 		return false
 	}
 	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
-		i++
-		if i < len(s) && (s[i] == '+' || s[i] == '-') {
-			i++
-		}
-		start := i
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-		if i == start {
+		var ok bool
+		if i, _, ok = exponentDigits(s, i+1); !ok {
 			return false
 		}
 	}
 	return i == len(s) || i == len(s)-1 && isTypeSuffix(s[i])
+}
+
+// exponentDigits reads an optional sign and at least one decimal digit of
+// an exponent starting at s[i]. It returns the index past them and where
+// the digits start.
+func exponentDigits(s []byte, i int) (end, start int, ok bool) {
+	if i < len(s) && (s[i] == '+' || s[i] == '-') {
+		i++
+	}
+	start = i
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	return i, start, i > start
 }
 
 // validHexFloat checks what follows "0x": hex digits with at most one point
@@ -210,15 +217,8 @@ func validHexFloat(s []byte) bool {
 	if digits == 0 || i == len(s) || s[i] != 'p' && s[i] != 'P' {
 		return false
 	}
-	i++
-	if i < len(s) && (s[i] == '+' || s[i] == '-') {
-		i++
-	}
-	start := i
-	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-		i++
-	}
-	if i == start {
+	i, start, ok := exponentDigits(s, i+1)
+	if !ok {
 		return false
 	}
 	if _, err := strconv.ParseInt(string(s[start:i]), 10, 64); err != nil {
