@@ -16,7 +16,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -25,6 +24,7 @@ import (
 	"github.com/wharfmq/wharf/engine/msg"
 	"github.com/wharfmq/wharf/nameserver"
 	"github.com/wharfmq/wharf/remoting"
+	rt "github.com/wharfmq/wharf/remoting/remotingtest"
 )
 
 // Request fuzzing: arbitrary (code, ext fields, body) sent over a real
@@ -144,7 +144,7 @@ type reqEnv struct {
 	codes  []int16
 	cli    *remoting.Client // the fuzz connection
 	health *remoting.Client // another connection that must keep working
-	panics *panicRecorder
+	panics *rt.PanicLog
 	values map[string]string // "@name" -> value
 	order  []string          // "@N" -> name
 	n      atomic.Int64      // inputs run
@@ -153,66 +153,6 @@ type reqEnv struct {
 	// healthy checks the server between inputs; full adds a check on the
 	// other connection.
 	healthy func(t *testing.T, full bool)
-}
-
-// panicRecorder is a slog handler that keeps the records reporting a
-// recovered panic (remoting's "handler panic" and "reader panic").
-type panicRecorder struct {
-	next slog.Handler
-	st   *panicState
-}
-
-type panicState struct {
-	mu    sync.Mutex
-	n     int
-	lines []string
-}
-
-func newPanicRecorder(next slog.Handler) *panicRecorder {
-	return &panicRecorder{next: next, st: &panicState{}}
-}
-
-func (h *panicRecorder) Enabled(context.Context, slog.Level) bool { return true }
-
-func (h *panicRecorder) Handle(ctx context.Context, r slog.Record) error {
-	if strings.Contains(r.Message, "panic") {
-		var sb strings.Builder
-		sb.WriteString(r.Message)
-		r.Attrs(func(a slog.Attr) bool {
-			fmt.Fprintf(&sb, "\n  %s=%v", a.Key, a.Value)
-			return true
-		})
-		h.st.mu.Lock()
-		h.st.n++
-		if len(h.st.lines) < 4 {
-			h.st.lines = append(h.st.lines, sb.String())
-		}
-		h.st.mu.Unlock()
-	}
-	if h.next.Enabled(ctx, r.Level) {
-		return h.next.Handle(ctx, r)
-	}
-	return nil
-}
-
-func (h *panicRecorder) WithAttrs(as []slog.Attr) slog.Handler {
-	return &panicRecorder{next: h.next.WithAttrs(as), st: h.st}
-}
-
-func (h *panicRecorder) WithGroup(g string) slog.Handler {
-	return &panicRecorder{next: h.next.WithGroup(g), st: h.st}
-}
-
-func (h *panicRecorder) count() int {
-	h.st.mu.Lock()
-	defer h.st.mu.Unlock()
-	return h.st.n
-}
-
-func (h *panicRecorder) report() string {
-	h.st.mu.Lock()
-	defer h.st.mu.Unlock()
-	return strings.Join(h.st.lines, "\n")
 }
 
 func fuzzLogHandler() slog.Handler {
@@ -266,7 +206,7 @@ func mustOK(tb testing.TB, c *remoting.Client, addr string, req *remoting.Comman
 // fills the seed topic (a message with a key per queue, a transaction
 // half) and the health topic.
 func startFuzzBroker(f *testing.F) *reqEnv {
-	pr := newPanicRecorder(fuzzLogHandler())
+	pr := rt.NewPanicLog(fuzzLogHandler())
 	cfg := broker.DefaultConfig()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.StorePathRootDir = f.TempDir()
@@ -294,8 +234,8 @@ func startFuzzBroker(f *testing.F) *reqEnv {
 		if err := b.Close(); err != nil {
 			f.Errorf("close broker: %v", err)
 		}
-		if n := pr.count(); n != 0 {
-			f.Errorf("%d panics logged:\n%s", n, pr.report())
+		if n := pr.N.Load(); n != 0 {
+			f.Errorf("%d panics logged:\n%s", n, pr.Report())
 		}
 	})
 
@@ -346,7 +286,7 @@ func startFuzzBroker(f *testing.F) *reqEnv {
 // startFuzzNameServer starts the name server of this fuzz process with one
 // registered broker.
 func startFuzzNameServer(f *testing.F) *reqEnv {
-	pr := newPanicRecorder(fuzzLogHandler())
+	pr := rt.NewPanicLog(fuzzLogHandler())
 	srv, err := nameserver.New(nameserver.Options{Listen: "127.0.0.1:0", Logger: slog.New(pr)})
 	if err != nil {
 		f.Fatal(err)
@@ -362,8 +302,8 @@ func startFuzzNameServer(f *testing.F) *reqEnv {
 		if err := srv.Close(); err != nil {
 			f.Errorf("close name server: %v", err)
 		}
-		if n := pr.count(); n != 0 {
-			f.Errorf("%d panics logged:\n%s", n, pr.report())
+		if n := pr.N.Load(); n != 0 {
+			f.Errorf("%d panics logged:\n%s", n, pr.Report())
 		}
 	})
 	env.setValues(map[string]string{})
@@ -498,7 +438,7 @@ func (env *reqEnv) run(t *testing.T, code int16, ext string, body []byte) {
 	if len(desc) > 2000 {
 		desc = desc[:2000] + "..."
 	}
-	before := env.panics.count()
+	before := env.panics.N.Load()
 	start := time.Now()
 	resp, err := invoke(env.cli, env.addr, req)
 	if err != nil {
@@ -509,15 +449,15 @@ func (env *reqEnv) run(t *testing.T, code int16, ext string, body []byte) {
 	}
 	switch {
 	case strings.Contains(resp.Remark, "internal error serving"):
-		t.Fatalf("%s: handler panicked: %s\n%s", desc, resp.Remark, env.panics.report())
+		t.Fatalf("%s: handler panicked: %s\n%s", desc, resp.Remark, env.panics.Report())
 	case resp.Code != remoting.RespSuccess && strings.TrimSpace(resp.Remark) == "":
 		t.Fatalf("%s: error code %d without a remark", desc, resp.Code)
 	}
 	t.Logf("code %d -> %d %q (%v)", req.Code, resp.Code, resp.Remark, time.Since(start).Round(time.Microsecond))
 	n := env.n.Add(1)
 	env.healthy(t, n%healthEvery == 0)
-	if env.panics.count() != before {
-		t.Fatalf("%s: answered code %d %q, but a panic was logged:\n%s", desc, resp.Code, resp.Remark, env.panics.report())
+	if env.panics.N.Load() != before {
+		t.Fatalf("%s: answered code %d %q, but a panic was logged:\n%s", desc, resp.Code, resp.Remark, env.panics.Report())
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"math"
 	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -51,14 +52,27 @@ type Case struct {
 // ReplyTimeout is T15's bound on every answer and every close.
 const ReplyTimeout = time.Second
 
-// PanicLog counts log records that report a recovered panic.
+// PanicLog counts log records that report a recovered panic and keeps the
+// first few of them, attributes (the stack) included, for the failure
+// message.
 type PanicLog struct {
 	N    *atomic.Int64 // shared by the handlers WithAttrs derives
 	Next slog.Handler
+	kept *keptPanics
 }
 
+type keptPanics struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+// keepPanics is how many panic records Report shows.
+const keepPanics = 4
+
 // NewPanicLog counts panic reports while passing records on to next.
-func NewPanicLog(next slog.Handler) *PanicLog { return &PanicLog{N: new(atomic.Int64), Next: next} }
+func NewPanicLog(next slog.Handler) *PanicLog {
+	return &PanicLog{N: new(atomic.Int64), Next: next, kept: &keptPanics{}}
+}
 
 // Enabled implements slog.Handler: every record is looked at.
 func (h *PanicLog) Enabled(ctx context.Context, l slog.Level) bool { return true }
@@ -67,6 +81,17 @@ func (h *PanicLog) Enabled(ctx context.Context, l slog.Level) bool { return true
 func (h *PanicLog) Handle(ctx context.Context, r slog.Record) error {
 	if strings.Contains(r.Message, "panic") {
 		h.N.Add(1)
+		var sb strings.Builder
+		sb.WriteString(r.Message)
+		r.Attrs(func(a slog.Attr) bool {
+			fmt.Fprintf(&sb, "\n  %s=%v", a.Key, a.Value)
+			return true
+		})
+		h.kept.mu.Lock()
+		if len(h.kept.lines) < keepPanics {
+			h.kept.lines = append(h.kept.lines, sb.String())
+		}
+		h.kept.mu.Unlock()
 	}
 	if h.Next.Enabled(ctx, r.Level) {
 		return h.Next.Handle(ctx, r)
@@ -74,14 +99,21 @@ func (h *PanicLog) Handle(ctx context.Context, r slog.Record) error {
 	return nil
 }
 
+// Report returns the first panic records seen, one per paragraph.
+func (h *PanicLog) Report() string {
+	h.kept.mu.Lock()
+	defer h.kept.mu.Unlock()
+	return strings.Join(h.kept.lines, "\n")
+}
+
 // WithAttrs implements slog.Handler, sharing the count.
 func (h *PanicLog) WithAttrs(as []slog.Attr) slog.Handler {
-	return &PanicLog{Next: h.Next.WithAttrs(as), N: h.N}
+	return &PanicLog{Next: h.Next.WithAttrs(as), N: h.N, kept: h.kept}
 }
 
 // WithGroup implements slog.Handler, sharing the count.
 func (h *PanicLog) WithGroup(g string) slog.Handler {
-	return &PanicLog{Next: h.Next.WithGroup(g), N: h.N}
+	return &PanicLog{Next: h.Next.WithGroup(g), N: h.N, kept: h.kept}
 }
 
 // RawConn is a connection the test drives frame by frame.
