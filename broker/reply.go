@@ -39,12 +39,8 @@ func (b *Broker) handleSendReply(ctx context.Context, conn *remoting.Conn, req *
 	if resp != nil {
 		return resp
 	}
-	m := msg.Message{
-		Topic: h.topic, QueueID: h.queueID, Flag: h.flag, SysFlag: h.sysFlag, BornTimestamp: h.bornTimestamp,
-		BornHost: netipUnmap(conn.RemoteAddrPort()), StoreHost: b.storeHost, ReconsumeTimes: h.reconsumeTimes,
-		Body:       req.Body,
-		Properties: msg.AppendProperty(removeProperty(h.properties, msg.PropWait), msg.PropCluster, b.cfg.BrokerClusterName),
-	}
+	m := b.sentMessage(&h, conn)
+	m.Body = req.Body
 
 	resp = remoting.NewResponse(req, remoting.RespSuccess, "")
 	if remark := b.pushReply(ctx, conn, &h, &m); remark != "" {
@@ -58,10 +54,7 @@ func (b *Broker) handleSendReply(ctx context.Context, conn *remoting.Conn, req *
 	if !b.cfg.StoreReplyMessageEnable {
 		return resp
 	}
-	res, end, err := b.store.PutBatchNoWait([]*msg.Message{&m})
-	if err == nil {
-		err = b.store.WaitPut(end)
-	}
+	res, err := b.store.Put(&m)
 	if err != nil {
 		// The reply reached (or missed) its requester already; the stored
 		// copy is only for lookup, so a failure here is logged, not sent.

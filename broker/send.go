@@ -89,13 +89,8 @@ func (b *Broker) handleSend(_ context.Context, conn *remoting.Conn, req *remotin
 		return resp
 	}
 	batch := req.Code == remoting.CodeSendBatchMessage
-	props := msg.AppendProperty(removeProperty(h.properties, msg.PropWait), msg.PropCluster, b.cfg.BrokerClusterName)
-	bornHost := conn.RemoteAddrPort()
-	bornHost = netipUnmap(bornHost)
-	base := msg.Message{
-		Topic: h.topic, QueueID: h.queueID, Flag: h.flag, SysFlag: h.sysFlag, BornTimestamp: h.bornTimestamp,
-		BornHost: bornHost, StoreHost: b.storeHost, ReconsumeTimes: h.reconsumeTimes,
-	}
+	base := b.sentMessage(&h, conn)
+	props := base.Properties
 	var ms []*msg.Message
 	if batch && isTranMsg(props) {
 		return remoting.NewResponse(req, remoting.RespMessageIllegal, "batch messages cannot be transactional (TRAN_MSG)")
@@ -167,6 +162,17 @@ func (b *Broker) parseAndCheckSend(conn *remoting.Conn, req *remoting.Command) (
 			fmt.Sprintf("message body size %d bytes exceeds the limit of %d bytes (maxMessageSize)", len(req.Body), b.cfg.MaxMessageSize))
 	}
 	return h, nil
+}
+
+// sentMessage is the message a send header describes, as stored: born on
+// conn, stored here, its properties without WAIT and with CLUSTER (as Java
+// stores them). The body is the caller's to set.
+func (b *Broker) sentMessage(h *sendHeader, conn *remoting.Conn) msg.Message {
+	return msg.Message{
+		Topic: h.topic, QueueID: h.queueID, Flag: h.flag, SysFlag: h.sysFlag, BornTimestamp: h.bornTimestamp,
+		BornHost: netipUnmap(conn.RemoteAddrPort()), StoreHost: b.storeHost, ReconsumeTimes: h.reconsumeTimes,
+		Properties: msg.AppendProperty(removeProperty(h.properties, msg.PropWait), msg.PropCluster, b.cfg.BrokerClusterName),
+	}
 }
 
 // checkSend validates the topic and queue of a send (Java msgCheck) and

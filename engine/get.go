@@ -153,7 +153,7 @@ func (s *Store) Get(topic string, queueID int32, offset int64, maxCount int, fil
 	}
 	next := offset
 	removed := false
-	missed := 0 // bytes read and rejected by a Props filter
+	missed := 0 // bytes of records read and then rejected (a Props filter, or a tag-code collision)
 	var run readRun
 	var err error
 	for next < st.Max && res.Count < maxCount && res.Scanned < scanLimit && len(res.Data)+run.size() < maxGetBytes && missed < maxPropsMissBytes {
