@@ -58,6 +58,9 @@
 //   - The REGISTER_BROKER reply carries masterAddr and haServerAddr only for
 //     a slave whose master is registered, as Java leaves them null
 //     otherwise; its body is empty (no order-topic KV config).
+//   - REGISTER_BROKER and UNREGISTER_BROKER run on the connection's reader,
+//     so a broker's register and the unregister behind it apply in the
+//     order it sent them (other requests run concurrently).
 //
 // # Liveness
 //

@@ -380,3 +380,30 @@ func TestEmptyBodyRegistration(t *testing.T) {
 	}
 	ts.mustRoute("TopicTest")
 }
+
+// TestRegisterUnregisterApplyInWireOrder: a broker's oneway register and
+// the unregister right behind it on the same connection apply in that
+// order, so the broker ends up unrouted (served concurrently, the
+// unregister could run first and leave the broker routed until expiry).
+func TestRegisterUnregisterApplyInWireOrder(t *testing.T) {
+	ts := startServer(t, Options{})
+	cli := newClient()
+	defer cli.Close()
+	b := broker{name: "broker-ow", addr: "127.0.0.1:10999", topics: map[string]TopicConfig{"OrderT": {TopicName: "OrderT",
+		ReadQueueNums: 4, WriteQueueNums: 4, Perm: 6}}}
+	unreg := map[string]string{"brokerName": "broker-ow", "brokerAddr": "127.0.0.1:10999", "clusterName": "DefaultCluster", "brokerId": "0"}
+	for round := range 50 {
+		if err := cli.InvokeOneway(ts.srv.Addr(), b.request(t)); err != nil {
+			t.Fatal(err)
+		}
+		if err := cli.InvokeOneway(ts.srv.Addr(), remoting.NewRequest(remoting.CodeUnregisterBroker, unreg, nil)); err != nil {
+			t.Fatal(err)
+		}
+		// A request with a reply on the same connection: served after the
+		// two above, since register and unregister run on the reader.
+		ts.invokeWith(cli, remoting.NewRequest(remoting.CodeGetBrokerClusterInfo, nil, nil))
+		if resp := ts.route("OrderT"); resp.Code != remoting.RespTopicNotExist {
+			t.Fatalf("round %d: OrderT still routed after register then unregister: code %d %s", round, resp.Code, resp.Body)
+		}
+	}
+}

@@ -73,8 +73,16 @@ func New(opts Options) (*Server, error) {
 		quit: make(chan struct{}),
 	}
 	s.rs = remoting.NewServer(remoting.ServerOptions{Logger: opts.Logger, OnClose: s.connClosed})
-	for code, h := range s.handlers() {
+	hs := s.handlers()
+	for code, h := range hs {
 		s.rs.Handle(code, h)
+	}
+	// A broker's registrations apply in the order its connection sent
+	// them: run concurrently, an unregister sent right after a register
+	// (a broker stopping) could be served first and leave the broker
+	// routed until it expires. Both only update the in-memory tables.
+	for _, code := range []int16{remoting.CodeRegisterBroker, remoting.CodeUnregisterBroker} {
+		s.rs.HandleInline(code, hs[code])
 	}
 	return s, nil
 }
