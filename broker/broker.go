@@ -117,6 +117,7 @@ func New(cfg Config, opts ...Option) (b *Broker, err error) {
 		FlushMode: flush, FlushInterval: cfg.FlushIntervalCommitLog, MaxMessageSize: cfg.MaxMessageSize,
 		FileReservedTime: cfg.FileReservedTime, IndexSlots: cfg.MaxHashSlotNum, IndexEntriesPerFile: cfg.MaxIndexNum,
 		DiskMaxUsedRatio: float64(cfg.DiskMaxUsedSpaceRatio) / 100, DiskFullRatio: cfg.DiskSpaceWarningLevelRatio,
+		DiskCleanForciblyRatio: cfg.DiskSpaceCleanForciblyRatio, CleanFileForcibly: cfg.CleanFileForciblyEnable,
 		StoreHost: b.storeHost, Logger: o.logger,
 		OnDispatch: func(topic string, queueID int32, maxOffset int64) {
 			b.hold.notify(topic, queueID, maxOffset)

@@ -41,9 +41,18 @@ type Config struct {
 	FlushDiskType           string        // flushDiskType, ASYNC_FLUSH or SYNC_FLUSH
 	FlushIntervalCommitLog  time.Duration // flushIntervalCommitLog (ms), 500 ms
 	FileReservedTime        time.Duration // fileReservedTime (hours), 72 h
-	// DiskMaxUsedSpaceRatio (percent) removes the oldest segments early
-	// when the disk is fuller (diskMaxUsedSpaceRatio, 75).
+	// DiskMaxUsedSpaceRatio (percent): over it, retention removes young
+	// segments whose messages every group has consumed; segments with
+	// unconsumed messages stay until fileReservedTime (diskMaxUsedSpaceRatio, 75).
 	DiskMaxUsedSpaceRatio int
+	// CleanFileForciblyEnable removes the oldest segments, unconsumed
+	// messages and all, while the disk is fuller than
+	// DiskSpaceCleanForciblyRatio (cleanFileForciblyEnable; true in
+	// RocketMQ, false in Wharf, which refuses sends instead).
+	CleanFileForciblyEnable bool
+	// DiskSpaceCleanForciblyRatio, see CleanFileForciblyEnable
+	// (diskSpaceCleanForciblyRatio, 0.85; a JVM property in RocketMQ).
+	DiskSpaceCleanForciblyRatio float64
 	// DiskSpaceWarningLevelRatio refuses sends while the disk is fuller
 	// (diskSpaceWarningLevelRatio, 0.90; a JVM property in RocketMQ).
 	DiskSpaceWarningLevelRatio float64
@@ -107,6 +116,7 @@ func DefaultConfig() Config {
 		FileReservedTime:            72 * time.Hour,
 		DiskMaxUsedSpaceRatio:       75,
 		DiskSpaceWarningLevelRatio:  0.90,
+		DiskSpaceCleanForciblyRatio: 0.85,
 		AutoCreateTopicEnable:       true,
 		AutoCreateSubscriptionGroup: true,
 		DefaultTopicQueueNums:       8,
@@ -146,6 +156,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("broker: diskMaxUsedSpaceRatio %d out of range 10..95", c.DiskMaxUsedSpaceRatio)
 	case c.DiskSpaceWarningLevelRatio < 0.10 || c.DiskSpaceWarningLevelRatio > 0.99:
 		return fmt.Errorf("broker: diskSpaceWarningLevelRatio %v out of range 0.10..0.99", c.DiskSpaceWarningLevelRatio)
+	case c.DiskSpaceCleanForciblyRatio < 0.10 || c.DiskSpaceCleanForciblyRatio > 0.99:
+		return fmt.Errorf("broker: diskSpaceCleanForciblyRatio %v out of range 0.10..0.99", c.DiskSpaceCleanForciblyRatio)
 	case c.MaxHashSlotNum < 0 || c.MaxIndexNum < 0:
 		return fmt.Errorf("broker: maxHashSlotNum %d / maxIndexNum %d must not be negative", c.MaxHashSlotNum, c.MaxIndexNum)
 	case c.StorePathRootDir == "":
@@ -206,6 +218,11 @@ var configKeys = map[string]func(c *Config, v string) error{
 		c.DiskSpaceWarningLevelRatio, err = strconv.ParseFloat(v, 64)
 		return
 	},
+	"diskSpaceCleanForciblyRatio": func(c *Config, v string) (err error) {
+		c.DiskSpaceCleanForciblyRatio, err = strconv.ParseFloat(v, 64)
+		return
+	},
+	"cleanFileForciblyEnable":     boolSetter(func(c *Config) *bool { return &c.CleanFileForciblyEnable }),
 	"maxHashSlotNum":              func(c *Config, v string) (err error) { c.MaxHashSlotNum, err = strconv.Atoi(v); return },
 	"maxIndexNum":                 func(c *Config, v string) (err error) { c.MaxIndexNum, err = strconv.Atoi(v); return },
 	"autoCreateTopicEnable":       boolSetter(func(c *Config) *bool { return &c.AutoCreateTopicEnable }),

@@ -35,7 +35,8 @@ func (g *diskGuard) check(now time.Time) error {
 		g.refresh()
 	}
 	if g.full.Load() {
-		return fmt.Errorf("%w: %.1f%% of the disk under %s is used, writes resume below %.0f%%",
+		return fmt.Errorf("%w: %.1f%% of the disk under %s is used, writes resume below %.0f%% "+
+			"(retention frees only segments that are expired or consumed by every group, unless cleanFileForciblyEnable)",
 			ErrDiskFull, float64(g.used.Load())/1e4, g.dir, g.ratio*100)
 	}
 	return nil

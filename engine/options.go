@@ -36,9 +36,21 @@ type Options struct {
 	IndexEntriesPerFile int
 	// FileReservedTime is how long segments are kept (fileReservedTime).
 	FileReservedTime time.Duration
-	// DiskMaxUsedRatio removes old segments early when the disk is fuller
-	// than this (diskMaxUsedSpaceRatio, 0.75).
+	// DiskMaxUsedRatio is the disk usage above which retention may remove
+	// segments younger than FileReservedTime whose every message each
+	// consumer group has consumed (diskMaxUsedSpaceRatio, 0.75). A segment
+	// holding unconsumed messages stays until it expires, unless
+	// CleanFileForcibly is set (see retention.go).
 	DiskMaxUsedRatio float64
+	// DiskCleanForciblyRatio is the disk usage above which, with
+	// CleanFileForcibly, retention removes the oldest segments even if they
+	// hold unconsumed messages (diskSpaceCleanForciblyRatio, 0.85).
+	DiskCleanForciblyRatio float64
+	// CleanFileForcibly takes RocketMQ's trade: over DiskCleanForciblyRatio,
+	// unconsumed messages are deleted to make room for new ones
+	// (cleanFileForciblyEnable; on in RocketMQ, off by default in Wharf,
+	// which refuses sends instead).
+	CleanFileForcibly bool
 	// DiskFullRatio refuses writes while the disk is fuller than this
 	// (diskSpaceWarningLevelRatio, 0.90), so offsets and metadata keep
 	// room to be written and reads go on.
@@ -67,8 +79,10 @@ const (
 	DefaultMaxMessageSize   = 4 << 20
 	DefaultFileReservedTime = 72 * time.Hour
 	DefaultDiskMaxUsedRatio = 0.75
-	DefaultDiskFullRatio    = 0.90
-	DefaultDispatchInterval = time.Millisecond
+	// DefaultDiskCleanForciblyRatio is RocketMQ's diskSpaceCleanForciblyRatio.
+	DefaultDiskCleanForciblyRatio = 0.85
+	DefaultDiskFullRatio          = 0.90
+	DefaultDispatchInterval       = time.Millisecond
 )
 
 func (o *Options) ensureDefaults() error {
@@ -92,6 +106,9 @@ func (o *Options) ensureDefaults() error {
 	}
 	if o.DiskMaxUsedRatio <= 0 {
 		o.DiskMaxUsedRatio = DefaultDiskMaxUsedRatio
+	}
+	if o.DiskCleanForciblyRatio <= 0 {
+		o.DiskCleanForciblyRatio = DefaultDiskCleanForciblyRatio
 	}
 	if o.DiskFullRatio <= 0 {
 		o.DiskFullRatio = DefaultDiskFullRatio

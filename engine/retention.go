@@ -2,10 +2,19 @@ package engine
 
 import (
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/wharfmq/wharf/engine/commitlog"
 )
+
+// retentionState is what retention remembers between rounds.
+type retentionState struct {
+	// keptLogged is 1 + the base of the segment last logged as kept for
+	// its unconsumed messages (0: none), so the warning is not repeated
+	// every round.
+	keptLogged atomic.Int64
+}
 
 func (s *Store) retentionLoop() {
 	defer s.wg.Done()
@@ -25,36 +34,98 @@ func (s *Store) retentionLoop() {
 	}
 }
 
-// CleanExpired removes whole CommitLog segments older than FileReservedTime,
-// or the oldest ones while the disk is fuller than DiskMaxUsedRatio, but only
-// segments that the dispatcher and the index have moved past. Queue entries
-// and index files pointing into them go too. It returns the segments removed.
+// CleanExpired removes whole CommitLog segments, oldest first, stopping at
+// the first one it keeps, and only segments that the dispatcher and the
+// index have moved past. A segment goes when
+//   - it is older than FileReservedTime (RocketMQ's expiry), or
+//   - the disk is fuller than DiskMaxUsedRatio and every consumer group
+//     has consumed every message in it, or
+//   - CleanFileForcibly is set and the disk is fuller than
+//     DiskCleanForciblyRatio (RocketMQ's forcible clean: unconsumed
+//     messages are lost).
+//
+// Otherwise a segment with unconsumed messages stays, and once the disk
+// passes DiskFullRatio sends are refused (diskGuard). Queue entries and
+// index files pointing into removed segments go too. It returns the number
+// of segments removed.
 func (s *Store) CleanExpired(now time.Time) (int, error) {
 	safe := min(s.disp.Pos(), s.idx.Checkpoint())
-	full := s.diskFull()
-	removed, err := s.cl.RemoveSegmentsBefore(safe, func(info commitlog.SegmentInfo) bool {
-		return !full && now.Sub(info.ModTime) < s.opts.FileReservedTime
-	})
-	if err != nil {
-		return len(removed), fmt.Errorf("engine: retention: %w", err)
+	removed := 0
+	var err error
+	for _, info := range s.cl.Segments() {
+		if info.Base+info.Size > safe {
+			break
+		}
+		age := now.Sub(info.ModTime)
+		var reason string
+		var un unconsumed
+		if reason, un, err = s.removable(info, age); err != nil || reason == "" {
+			break
+		}
+		var gone []int64
+		gone, err = s.cl.RemoveSegmentsBefore(info.Base+info.Size, nil)
+		removed += len(gone)
+		if err != nil || len(gone) == 0 {
+			break
+		}
+		s.keptLogged.Store(0)
+		s.log.Warn("segment removed by retention", "segment", commitlog.SegmentName(info.Base),
+			"reason", reason, "age", age.Round(time.Second), "unconsumed", un.total, "unconsumedByGroup", un.String())
 	}
-	if len(removed) == 0 {
-		return 0, nil
+	if err != nil {
+		err = fmt.Errorf("engine: retention: %w", err)
+	}
+	if removed == 0 {
+		return 0, err
 	}
 	min := s.cl.MinOffset()
-	if err := s.qdb.TrimBelow(min); err != nil {
-		return len(removed), fmt.Errorf("engine: retention: %w", err)
+	if terr := s.qdb.TrimBelow(min); terr != nil {
+		return removed, fmt.Errorf("engine: retention: %w", terr)
 	}
-	if err := s.idx.DeleteBefore(min); err != nil {
-		return len(removed), fmt.Errorf("engine: retention: %w", err)
+	if derr := s.idx.DeleteBefore(min); derr != nil {
+		return removed, fmt.Errorf("engine: retention: %w", derr)
 	}
-	return len(removed), nil
+	return removed, err
 }
 
-func (s *Store) diskFull() bool {
+// removable says why the segment may go ("" keeps it) and, when it had to
+// count them, the unconsumed messages in it. Counting reads queue entries,
+// so it is done only once the disk is under pressure: expiry alone needs
+// no count.
+func (s *Store) removable(info commitlog.SegmentInfo, age time.Duration) (string, unconsumed, error) {
+	if age >= s.opts.FileReservedTime {
+		un, err := s.countUnconsumed(info.Base, info.Base+info.Size)
+		return "expired", un, err
+	}
+	ratio, ok := s.diskRatio()
+	if !ok || ratio <= s.opts.DiskMaxUsedRatio {
+		return "", unconsumed{}, nil
+	}
+	un, err := s.countUnconsumed(info.Base, info.Base+info.Size)
+	switch {
+	case err != nil:
+		return "", un, err
+	case un.total == 0:
+		return fmt.Sprintf("disk %.1f%% used (over %.0f%%) and every message consumed", ratio*100, s.opts.DiskMaxUsedRatio*100), un, nil
+	case s.opts.CleanFileForcibly && ratio > s.opts.DiskCleanForciblyRatio:
+		return fmt.Sprintf("disk %.1f%% used (over %.0f%%) and cleanFileForciblyEnable", ratio*100, s.opts.DiskCleanForciblyRatio*100), un, nil
+	}
+	if s.keptLogged.Swap(info.Base+1) != info.Base+1 {
+		// Once per segment kept, not once per retention round.
+		s.log.Warn("disk under pressure, keeping a segment with unconsumed messages until it expires; sends are refused above the full ratio",
+			"segment", commitlog.SegmentName(info.Base), "used", fmt.Sprintf("%.1f%%", ratio*100),
+			"age", age.Round(time.Second), "expiresIn", (s.opts.FileReservedTime - age).Round(time.Second),
+			"unconsumed", un.total, "unconsumedByGroup", un.String(), "fullRatio", fmt.Sprintf("%.0f%%", s.opts.DiskFullRatio*100))
+	}
+	return "", un, nil
+}
+
+// diskRatio is the used fraction of the store's disk; ok is false when the
+// file system cannot tell.
+func (s *Store) diskRatio() (float64, bool) {
 	u, err := s.opts.FS.GetDiskUsage(s.opts.Dir)
 	if err != nil || u.TotalBytes == 0 {
-		return false
+		return 0, false
 	}
-	return float64(u.UsedBytes)/float64(u.TotalBytes) > s.opts.DiskMaxUsedRatio
+	return float64(u.UsedBytes) / float64(u.TotalBytes), true
 }

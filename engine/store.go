@@ -25,6 +25,7 @@ type Store struct {
 	idx  *index.Index
 	disp *dispatch.Dispatcher
 	disk diskGuard
+	retentionState
 
 	// next is the next queue offset per queue. Touched only inside the
 	// CommitLog's append lock (patch callbacks), which orders it.

@@ -616,7 +616,8 @@ func (c *CommitLog) RemoveSegmentsBefore(phys int64, keep func(SegmentInfo) bool
 			return removed, fmt.Errorf("commitlog: remove segment %s: %w", s, err)
 		}
 		removed = append(removed, s.base)
-		c.opts.Logger.Info("segment removed by retention", "segment", s.String())
+		// The store logs why, with the segment's age and unconsumed counts.
+		c.opts.Logger.Debug("segment file removed", "segment", s.String())
 	}
 	if len(removed) > 0 {
 		if err := syncDir(c.fs, c.opts.Dir); err != nil {

@@ -1,0 +1,186 @@
+package engine
+
+import (
+	"bytes"
+	"log/slog"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/wharfmq/wharf/engine/commitlog"
+)
+
+// syncBuffer is a log sink safe for the store's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (w *syncBuffer) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *syncBuffer) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}
+
+// retentionStore opens a store on an injected disk usage with 1,000
+// messages in T/0 and T/1 (several 64 KiB segments), all dispatched and
+// indexed, so every full segment is a retention candidate.
+func retentionStore(t *testing.T, forcibly bool) (*Store, *usageFS, *syncBuffer) {
+	t.Helper()
+	fs := &usageFS{FS: vfs.NewMem()}
+	fs.usedPct.Store(10)
+	logs := &syncBuffer{}
+	opts := testOptions(fs, commitlog.SyncFlush)
+	opts.FileReservedTime = time.Hour
+	opts.CleanFileForcibly = forcibly
+	opts.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	s := openStore(t, opts)
+	t.Cleanup(func() { s.Close() })
+	for i := range 1000 {
+		if _, err := s.Put(newMsg("T", int32(i%2), i, "")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.WaitDispatched(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	s.disp.Close() // settles the index checkpoint
+	var err error
+	if s.disp, err = newDispatcherForTest(s); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(s.cl.Segments()); n < 4 {
+		t.Fatalf("only %d segments", n)
+	}
+	return s, fs, logs
+}
+
+// clean runs retention at now+after and returns the segments removed.
+func clean(t *testing.T, s *Store, after time.Duration) int {
+	t.Helper()
+	n, err := s.CleanExpired(time.Now().Add(after))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// allReadable fails unless both queues of T still serve offset 0.
+func allReadable(t *testing.T, s *Store, when string) {
+	t.Helper()
+	for q := range int32(2) {
+		res, err := s.Get("T", q, 0, 1, nil, nil)
+		if err != nil || res.Status != Found {
+			t.Fatalf("%s: T/%d from offset 0: %v %v (a segment with unconsumed messages was removed)", when, q, res.Status, err)
+		}
+	}
+}
+
+// TestRetentionKeepsUnconsumed is issue 9 §1: over diskMaxUsedSpaceRatio
+// (75 %) and even over diskSpaceCleanForciblyRatio (85 %), a segment that
+// is not expired and holds messages a group has not consumed (or that no
+// group has read yet) stays; once expired it goes, and the log says its
+// age and what was unconsumed, per group.
+func TestRetentionKeepsUnconsumed(t *testing.T) {
+	s, fs, logs := retentionStore(t, false)
+	// G consumed all of T/0 and the first ten of T/1.
+	if err := s.CommitOffset("G", "T", 0, 500); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CommitOffset("G", "T", 1, 10); err != nil {
+		t.Fatal(err)
+	}
+	for _, pct := range []int64{80, 95} {
+		fs.usedPct.Store(pct)
+		if n := clean(t, s, 0); n != 0 {
+			t.Fatalf("disk %d%%: removed %d segments holding unconsumed messages", pct, n)
+		}
+		allReadable(t, s, "disk full")
+	}
+	if !strings.Contains(logs.String(), "keeping a segment with unconsumed messages") {
+		t.Fatalf("no log line says why a segment was kept:\n%s", logs)
+	}
+	if c := strings.Count(logs.String(), "keeping a segment"); c != 1 {
+		t.Fatalf("the kept segment was logged %d times, want once", c)
+	}
+
+	fs.usedPct.Store(10)
+	if n := clean(t, s, 2*time.Hour); n == 0 {
+		t.Fatal("expired segments were not removed")
+	}
+	if res, _ := s.Get("T", 1, 0, 1, nil, nil); res.Status != OffsetTooSmall {
+		t.Fatalf("T/1 at 0 after expiry: %v", res.Status)
+	}
+	out := logs.String()
+	if !regexp.MustCompile(`segment removed by retention.* segment=0+ reason=expired age=2h0m0s unconsumed=\d+ unconsumedByGroup="?G=\d+`).MatchString(out) {
+		t.Fatalf("deletion log lacks reason, age or unconsumed counts:\n%s", out)
+	}
+}
+
+// TestRetentionNoGroupKept: messages of a topic no group has committed on
+// count as unconsumed (a consumer may still come and read from offset 0).
+func TestRetentionNoGroupKept(t *testing.T) {
+	s, fs, _ := retentionStore(t, false)
+	fs.usedPct.Store(88)
+	if n := clean(t, s, 0); n != 0 {
+		t.Fatalf("removed %d segments of a topic nobody read yet", n)
+	}
+	allReadable(t, s, "no group")
+}
+
+// TestRetentionRemovesConsumed: over 75 % a young segment whose messages
+// every group consumed may go (under 75 % it stays until it expires).
+func TestRetentionRemovesConsumed(t *testing.T) {
+	s, fs, logs := retentionStore(t, false)
+	for q := range int32(2) {
+		if err := s.CommitOffset("G", "T", q, 500); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fs.usedPct.Store(70)
+	if n := clean(t, s, 0); n != 0 {
+		t.Fatalf("under 75%%: removed %d young segments", n)
+	}
+	fs.usedPct.Store(80)
+	if n := clean(t, s, 0); n == 0 {
+		t.Fatal("over 75%: consumed segments were kept")
+	}
+	if !strings.Contains(logs.String(), "every message consumed") {
+		t.Fatalf("deletion reason not logged:\n%s", logs)
+	}
+}
+
+// TestRetentionCleanForcibly: with cleanFileForciblyEnable, over 85 %
+// unconsumed young segments go (RocketMQ's trade), and the log counts what
+// was lost; between 75 % and 85 % they stay.
+func TestRetentionCleanForcibly(t *testing.T) {
+	s, fs, logs := retentionStore(t, true)
+	if err := s.CommitOffset("G", "T", 0, 100); err != nil {
+		t.Fatal(err)
+	}
+	fs.usedPct.Store(80)
+	if n := clean(t, s, 0); n != 0 {
+		t.Fatalf("at 80%%: removed %d segments", n)
+	}
+	allReadable(t, s, "forcibly at 80%")
+	fs.usedPct.Store(90)
+	if n := clean(t, s, 0); n == 0 {
+		t.Fatal("at 90% with cleanFileForciblyEnable: nothing removed")
+	}
+	if res, _ := s.Get("T", 0, 0, 1, nil, nil); res.Status != OffsetTooSmall {
+		t.Fatalf("T/0 at 0 after a forcible clean: %v", res.Status)
+	}
+	out := logs.String()
+	if !strings.Contains(out, "cleanFileForciblyEnable") || !strings.Contains(out, "(no group)=") && !strings.Contains(out, "G=") {
+		t.Fatalf("forcible deletion not logged with its unconsumed counts:\n%s", out)
+	}
+}
