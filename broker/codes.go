@@ -44,7 +44,7 @@ func putErrorCode(err error) int16 {
 	switch {
 	case errors.Is(err, engine.ErrMessageTooLarge), errors.Is(err, engine.ErrIllegal):
 		return remoting.RespMessageIllegal
-	case errors.Is(err, engine.ErrClosed), errors.Is(err, engine.ErrDiskFull):
+	case errors.Is(err, engine.ErrClosed), errors.Is(err, engine.ErrDiskFull), errors.Is(err, engine.ErrStalled):
 		// Java answers a full disk with SERVICE_NOT_AVAILABLE too; the
 		// client then tries another broker.
 		return remoting.RespServiceNotAvailable

@@ -316,6 +316,12 @@ func (b *Broker) runtimeInfo(now time.Time) map[string]string {
 		"commitLogWrites":  i64(cst.Writes),
 		"commitLogSyncs":   i64(cst.Syncs),
 	}
+	// Wharf's own: whether new messages reach consumers (issue 9 §4).
+	t["dispatchState"] = "ok"
+	if st := b.store.DispatchStall(); st != nil {
+		t["dispatchState"] = fmt.Sprintf("STALLED since %s at %d, sends refused: %v",
+			st.Since.UTC().Format(time.RFC3339), st.At, st.Err)
+	}
 	if u, err := vfs.Default.GetDiskUsage(b.cfg.StorePathRootDir); err == nil && u.TotalBytes > 0 {
 		ratio := strconv.FormatFloat(float64(u.UsedBytes)/float64(u.TotalBytes), 'f', -1, 64)
 		t["commitLogDiskRatio"] = ratio

@@ -19,6 +19,11 @@ var (
 	// segment could not be created. Nothing was stored; writes resume by
 	// themselves once there is room.
 	ErrDiskFull = commitlog.ErrDiskFull
+	// ErrStalled is returned by a Put refused because the dispatcher cannot
+	// write queue entries or the index (a full disk, a file it cannot
+	// create): an acknowledged message would not reach consumers. Nothing
+	// was stored; sends resume by themselves once the dispatcher does.
+	ErrStalled = errors.New("engine: dispatcher stalled, a stored message would not reach consumers")
 	// ErrCorruption marks damaged data found on open or read.
 	ErrCorruption = commitlog.ErrCorruption
 )

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wharfmq/wharf/engine/dispatch"
 	"github.com/wharfmq/wharf/engine/msg"
 	"github.com/wharfmq/wharf/engine/queue"
 )
@@ -65,6 +66,9 @@ func (s *Store) PutBatchNoWait(ms []*msg.Message) (res PutResult, end int64, err
 	if err := s.disk.check(time.Now()); err != nil {
 		return PutResult{}, 0, err
 	}
+	if err := s.stalled(); err != nil {
+		return PutResult{}, 0, err
+	}
 	bp := encodeBuf.Get().(*[]byte)
 	defer func() {
 		if invariants.Enabled {
@@ -120,3 +124,18 @@ func (s *Store) PutBatchNoWait(ms []*msg.Message) (res PutResult, end int64, err
 	}
 	return res, end, nil
 }
+
+// stalled returns ErrStalled, with the cause, while the dispatcher cannot
+// make progress.
+func (s *Store) stalled() error {
+	st := s.disp.Stalled()
+	if st == nil {
+		return nil
+	}
+	return fmt.Errorf("%w: since %s, at CommitLog offset %d: %v; sends resume by themselves once it writes again",
+		ErrStalled, st.Since.UTC().Format(time.RFC3339), st.At, st.Err)
+}
+
+// DispatchStall says why the dispatcher cannot make progress, or is nil
+// while it does (for the broker's runtime status).
+func (s *Store) DispatchStall() *dispatch.Stall { return s.disp.Stalled() }

@@ -258,7 +258,7 @@ func (x *Index) Add(key string, phys, storeTime int64) error {
 	a := x.mu.active
 	if a == nil || a.full() || !a.timeFits(storeTime) {
 		if err := x.roll(phys, storeTime); err != nil {
-			return x.setErr(err)
+			return err
 		}
 		a = x.mu.active
 	}
@@ -278,13 +278,16 @@ func (x *Index) Add(key string, phys, storeTime int64) error {
 
 // roll seals the active file and starts a new one for an entry at phys.
 // Queries wait while it runs (a few fsyncs, once per EntriesPerFile Adds).
-// REQUIRES: wmu held.
+// A failed seal leaves the file half-written and stops writes (setErr); a
+// failed create (a full disk) does not: createFile removed what it made and
+// no file is active, so the next Add tries again, and the dispatcher
+// resumes by itself once there is room. REQUIRES: wmu held.
 func (x *Index) roll(phys, storeTime int64) error {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if a := x.mu.active; a != nil {
 		if err := a.seal(); err != nil {
-			return err
+			return x.setErr(err)
 		}
 		x.mu.active = nil
 	}

@@ -8,6 +8,12 @@
 // broker wakes long-polling pulls from it). Entries become visible to readers
 // only when their batch commits.
 //
+// A round that fails (a full disk, a file that cannot be created) is not the
+// end: the dispatcher drops the uncommitted batch, goes back to its last
+// checkpoint and retries with backoff until a round succeeds. Stalled says
+// so meanwhile (the store refuses sends), and the log says it once when the
+// dispatcher stalls and once when it resumes.
+//
 // The queue checkpoint and the index keep separate checkpoints; after a crash
 // the dispatcher replays from the older one. Rewriting a queue entry is
 // idempotent, and the index is only fed records at or past its own
@@ -21,6 +27,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wharfmq/wharf/engine/commitlog"
@@ -34,6 +41,19 @@ const (
 	DefaultBatchRecords   = 4096
 	DefaultIndexSyncEvery = time.Second
 )
+
+// Retry backoff after a failed round: doubling from the first to the cap.
+const (
+	retryFirst = 10 * time.Millisecond
+	retryMax   = time.Second
+)
+
+// Stall describes a dispatcher that cannot make progress.
+type Stall struct {
+	Err   error     // the last round's error
+	Since time.Time // when the first failing round began
+	At    int64     // the CommitLog offset it is stuck at
+}
 
 // Options configure a Dispatcher.
 type Options struct {
@@ -64,14 +84,19 @@ type Dispatcher struct {
 	opts     Options
 	log      *slog.Logger
 	it       *commitlog.Iterator
-	indexCkp int64 // records below this are already in the index
 	batch    *queue.Batch
 	lastSync time.Time
+	// The index holds every key of the records below idxPhys and the
+	// first idxKeys keys of the record at idxPhys: a retried round does not
+	// add them twice.
+	idxPhys int64
+	idxKeys int
+
+	stall atomic.Pointer[Stall] // nil while rounds succeed
 
 	mu      sync.Mutex
 	cond    sync.Cond
 	pos     int64 // dispatched up to here (committed)
-	err     error
 	kick    chan struct{}
 	closing chan struct{}
 	done    chan struct{}
@@ -103,7 +128,7 @@ func New(opts Options) (*Dispatcher, error) {
 		opts:     opts,
 		log:      opts.Logger.With("component", "dispatch"),
 		it:       opts.Log.NewIterator(from),
-		indexCkp: icp,
+		idxPhys:  icp,
 		batch:    opts.Queues.NewBatch(),
 		pos:      from,
 		kick:     make(chan struct{}, 1),
@@ -125,12 +150,10 @@ func (d *Dispatcher) Pos() int64 {
 	return d.pos
 }
 
-// Err is the error that stopped the dispatcher, if any.
-func (d *Dispatcher) Err() error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.err
-}
+// Stalled describes why the dispatcher cannot make progress, or is nil
+// while its rounds succeed. It is one atomic load (the store asks on every
+// send).
+func (d *Dispatcher) Stalled() *Stall { return d.stall.Load() }
 
 // Notify rings the dispatcher's doorbell; the CommitLog calls it after new
 // records become readable.
@@ -160,14 +183,17 @@ func (d *Dispatcher) loop() {
 	pause := time.NewTimer(time.Hour)
 	pause.Stop()
 	var last time.Time // when the last round began
+	backoff := time.Duration(0)
 	for {
-		select {
-		case <-d.kick:
-		case <-tick.C:
-		case <-d.closing:
-			return
+		if backoff == 0 {
+			select {
+			case <-d.kick:
+			case <-tick.C:
+			case <-d.closing:
+				return
+			}
 		}
-		if wait := d.opts.MinInterval - time.Since(last); wait > 0 {
+		if wait := max(d.opts.MinInterval-time.Since(last), backoff); wait > 0 {
 			pause.Reset(wait)
 			select {
 			case <-pause.C:
@@ -176,18 +202,33 @@ func (d *Dispatcher) loop() {
 			}
 		}
 		last = time.Now()
-		if err := d.run(); err != nil {
-			// Let go of the queue writer lock: retention and topic
-			// deletion must not wait for a batch that never commits.
-			d.batch.Discard()
-			d.mu.Lock()
-			d.err = err
-			d.cond.Broadcast()
-			d.mu.Unlock()
-			d.log.Error("dispatcher stopped", "err", err)
-			return
+		err := d.run()
+		if err == nil {
+			backoff = 0
+			if st := d.stall.Swap(nil); st != nil {
+				d.log.Info("dispatcher resumed", "at", d.Pos(), "stalledFor", time.Since(st.Since).Round(time.Millisecond))
+			}
+			continue
 		}
+		d.rewind()
+		backoff = min(max(2*backoff, retryFirst), retryMax)
+		st := &Stall{Err: err, Since: last, At: d.Pos()}
+		if old := d.stall.Load(); old != nil {
+			st.Since = old.Since
+		} else {
+			d.log.Error("dispatcher stalled: retrying; sends are refused until it resumes", "at", st.At, "err", err)
+		}
+		d.stall.Store(st)
 	}
+}
+
+// rewind drops what a failed round did not commit and goes back to the
+// last checkpoint, so the next round starts clean.
+func (d *Dispatcher) rewind() {
+	// Let go of the queue writer lock: retention and topic deletion must
+	// not wait for a batch that never commits.
+	d.batch.Discard()
+	d.it = d.opts.Log.NewIterator(d.Pos())
 }
 
 // run dispatches up to the readable end and syncs the index when due.
@@ -243,12 +284,20 @@ func (d *Dispatcher) dispatchRecord(rec []byte, phys int64) error {
 			return fmt.Errorf("dispatch: record at %d: %w", phys, err)
 		}
 	}
-	if phys >= d.indexCkp && tran != msg.FlagTransactionRoll {
+	if phys >= d.idxPhys && tran != msg.FlagTransactionRoll {
 		var ierr error
+		k := 0
 		add := func(key string) {
-			if ierr == nil {
-				ierr = d.opts.Index.Add(topic+"#"+key, phys, r.StoreTimestamp)
+			if ierr != nil {
+				return
 			}
+			if phys > d.idxPhys || k >= d.idxKeys {
+				if ierr = d.opts.Index.Add(topic+"#"+key, phys, r.StoreTimestamp); ierr != nil {
+					return
+				}
+				d.idxPhys, d.idxKeys = phys, k+1
+			}
+			k++
 		}
 		if keys, ok := msg.Property(r.Properties, msg.PropKeys); ok {
 			msg.ForEachKey(keys, add)
@@ -295,13 +344,13 @@ func (d *Dispatcher) syncIndex() error {
 	if err := d.opts.Index.Sync(pos); err != nil {
 		return fmt.Errorf("dispatch: sync index: %w", err)
 	}
-	d.indexCkp = max(d.indexCkp, pos)
 	d.lastSync = time.Now()
 	return nil
 }
 
-// WaitFor blocks until everything below phys is dispatched, the dispatcher
-// fails, or the timeout passes.
+// WaitFor blocks until everything below phys is dispatched or the timeout
+// passes (a stalled dispatcher may still resume; the error then says why
+// it is stuck).
 func (d *Dispatcher) WaitFor(phys int64, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	timer := time.AfterFunc(timeout, func() {
@@ -313,10 +362,10 @@ func (d *Dispatcher) WaitFor(phys int64, timeout time.Duration) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for d.pos < phys {
-		if d.err != nil {
-			return d.err
-		}
 		if time.Now().After(deadline) {
+			if st := d.stall.Load(); st != nil {
+				return fmt.Errorf("dispatch: not at %d after %v (stalled at %d since %s): %w", phys, timeout, d.pos, st.Since.Format(time.RFC3339), st.Err)
+			}
 			return fmt.Errorf("dispatch: not at %d after %v (at %d)", phys, timeout, d.pos)
 		}
 		d.cond.Wait()
@@ -330,12 +379,11 @@ func (d *Dispatcher) Close() error {
 		close(d.closing)
 		<-d.done
 	}
-	var err error
-	if d.Err() == nil {
-		err = d.run()
-		if err == nil {
-			err = d.syncIndex()
-		}
+	err := d.run()
+	if err == nil {
+		err = d.syncIndex()
+	} else {
+		d.batch.Discard()
 	}
 	if cerr := d.batch.Close(); err == nil {
 		err = cerr

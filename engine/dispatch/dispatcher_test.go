@@ -352,8 +352,8 @@ func TestStartNotifyWaitFor(t *testing.T) {
 			if err := d.Close(); err != nil {
 				t.Fatal(err)
 			}
-			if d.Err() != nil {
-				t.Fatal(d.Err())
+			if st := d.Stalled(); st != nil {
+				t.Fatal(st.Err)
 			}
 			d.Notify() // harmless after Close
 			checkAgainst(t, w, qdb, idx)
