@@ -21,7 +21,8 @@ func newBrokerStatus(f *adminFlags) *cobra.Command {
 		Use:   "status -b BROKER",
 		Short: "print a broker's runtime table, as mqadmin brokerStatus (GET_BROKER_RUNTIME_INFO)",
 		Long: `Print a broker's runtime table: versions, message counters, CommitLog
-offsets, dispatch lag, disk use, boot time. Wharf's counters count since
+offsets, dispatch lag and state (dispatchState: ok, or STALLED with the
+cause while sends are refused), disk use, boot time. Wharf's counters count since
 the broker started (the "TodayMorning" marks are 0) and its rates are 0.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
