@@ -99,6 +99,7 @@ func (s *Store) removable(info commitlog.SegmentInfo, age time.Duration) (string
 	}
 	ratio, ok := s.diskRatio()
 	if !ok || ratio <= s.opts.DiskMaxUsedRatio {
+		s.keptLogged.Store(0) // the next episode of pressure logs again
 		return "", unconsumed{}, nil
 	}
 	un, err := s.countUnconsumed(info.Base, info.Base+info.Size)
