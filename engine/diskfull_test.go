@@ -77,3 +77,41 @@ func TestDiskFullRefusesWrites(t *testing.T) {
 		t.Fatalf("queue max %d after one more put, want %d (a refused put was stored?)", st.Max, stored+1)
 	}
 }
+
+// smallUsageFS is a 100 MiB disk whose use the test sets, in percent.
+type smallUsageFS struct {
+	vfs.FS
+	usedPct atomic.Int64
+}
+
+func (f *smallUsageFS) GetDiskUsage(string) (vfs.DiskUsage, error) {
+	used := uint64(f.usedPct.Load())
+	return vfs.DiskUsage{TotalBytes: 100 << 20, UsedBytes: used << 20, AvailBytes: (100 - used) << 20}, nil
+}
+
+// TestDiskFullCheckedByBytesWritten: a fast writer on a small disk is
+// refused once the log has grown by a small share of the disk since the
+// last check, not a whole check interval later (on a real 128 MB disk one
+// second of sends overshot 90 % to 96.6 %).
+func TestDiskFullCheckedByBytesWritten(t *testing.T) {
+	fs := &smallUsageFS{FS: vfs.NewMem()}
+	fs.usedPct.Store(50)
+	s := openStore(t, testOptions(fs, commitlog.SyncFlush))
+	defer s.Close()
+	s.disk.every = time.Hour // only the bytes written can trigger a check
+	if _, err := s.Put(newMsg("T", 0, 0, "")); err != nil {
+		t.Fatal(err)
+	}
+	fs.usedPct.Store(95)
+	start := s.CommitLog().Written()
+	var err error
+	for i := 1; i < 20000 && err == nil; i++ {
+		_, err = s.Put(newMsg("T", 0, i, ""))
+	}
+	if !errors.Is(err, ErrDiskFull) {
+		t.Fatalf("never refused on a 95%% full disk: %v", err)
+	}
+	if grew := s.CommitLog().Written() - start; grew > 1<<20 {
+		t.Fatalf("refused only after %d bytes more (1%% of the disk)", grew)
+	}
+}

@@ -63,7 +63,7 @@ func (s *Store) PutBatchNoWait(ms []*msg.Message) (res PutResult, end int64, err
 	if len(ms) == 0 {
 		return PutResult{}, 0, fmt.Errorf("%w: empty batch", ErrIllegal)
 	}
-	if err := s.disk.check(time.Now()); err != nil {
+	if err := s.disk.check(time.Now(), s.cl.Written()); err != nil {
 		return PutResult{}, 0, err
 	}
 	if err := s.stalled(); err != nil {
