@@ -52,6 +52,7 @@ func (s *Store) CleanExpired(now time.Time) (int, error) {
 	safe := min(s.disp.Pos(), s.idx.Checkpoint())
 	removed := 0
 	var err error
+	counter := &unconsumedCounter{s: s}
 	for _, info := range s.cl.Segments() {
 		if info.Base+info.Size > safe {
 			break
@@ -59,7 +60,7 @@ func (s *Store) CleanExpired(now time.Time) (int, error) {
 		age := now.Sub(info.ModTime)
 		var reason string
 		var un unconsumed
-		if reason, un, err = s.removable(info, age); err != nil || reason == "" {
+		if reason, un, err = s.removable(counter, info, age); err != nil || reason == "" {
 			break
 		}
 		var gone []int64
@@ -92,9 +93,9 @@ func (s *Store) CleanExpired(now time.Time) (int, error) {
 // count them, the unconsumed messages in it. Counting reads queue entries,
 // so it is done only once the disk is under pressure: expiry alone needs
 // no count.
-func (s *Store) removable(info commitlog.SegmentInfo, age time.Duration) (string, unconsumed, error) {
+func (s *Store) removable(counter *unconsumedCounter, info commitlog.SegmentInfo, age time.Duration) (string, unconsumed, error) {
 	if age >= s.opts.FileReservedTime {
-		un, err := s.countUnconsumed(info.Base, info.Base+info.Size)
+		un, err := counter.count(info.Base, info.Base+info.Size)
 		return "expired", un, err
 	}
 	ratio, ok := s.diskRatio()
@@ -102,7 +103,7 @@ func (s *Store) removable(info commitlog.SegmentInfo, age time.Duration) (string
 		s.keptLogged.Store(0) // the next episode of pressure logs again
 		return "", unconsumed{}, nil
 	}
-	un, err := s.countUnconsumed(info.Base, info.Base+info.Size)
+	un, err := counter.count(info.Base, info.Base+info.Size)
 	switch {
 	case err != nil:
 		return "", un, err

@@ -48,7 +48,36 @@ func (u unconsumed) String() string {
 	return b.String()
 }
 
-// countUnconsumed counts, for each consumer group, the queue entries
+// unconsumedCounter counts unconsumed messages by CommitLog range.
+type unconsumedCounter struct {
+	s        *Store
+	offsets  map[string]map[queue.Ref]int64 // group -> queue -> committed
+	groupsOf map[string][]string            // topic -> groups with an offset on it
+}
+
+func (c *unconsumedCounter) load() error {
+	if c.offsets != nil {
+		return nil
+	}
+	offsets, err := c.s.qdb.ConsumerOffsets()
+	if err != nil {
+		return err
+	}
+	c.groupsOf = map[string][]string{}
+	for g, refs := range offsets {
+		seen := map[string]bool{}
+		for ref := range refs {
+			if !seen[ref.Topic] {
+				seen[ref.Topic] = true
+				c.groupsOf[ref.Topic] = append(c.groupsOf[ref.Topic], g)
+			}
+		}
+	}
+	c.offsets = offsets
+	return nil
+}
+
+// count counts, for each consumer group, the queue entries
 // pointing into [from, to) at or above the group's committed offset on
 // their queue. A group counts for a topic once it has committed an offset
 // on any queue of it; on a queue of that topic where it has none, all of
@@ -58,23 +87,14 @@ func (u unconsumed) String() string {
 //
 // It costs two entry reads per queue, and a binary search in the queues
 // that reach into the range; retention calls it only under disk pressure or
-// for a segment it removes.
-func (s *Store) countUnconsumed(from, to int64) (unconsumed, error) {
+// for a segment it removes. The committed offsets are read once per
+// counter (one retention round).
+func (c *unconsumedCounter) count(from, to int64) (unconsumed, error) {
 	var u unconsumed
-	offsets, err := s.qdb.ConsumerOffsets()
-	if err != nil {
+	if err := c.load(); err != nil {
 		return u, err
 	}
-	groupsOf := map[string][]string{} // topic -> groups with an offset on it
-	for g, refs := range offsets {
-		seen := map[string]bool{}
-		for ref := range refs {
-			if !seen[ref.Topic] {
-				seen[ref.Topic] = true
-				groupsOf[ref.Topic] = append(groupsOf[ref.Topic], g)
-			}
-		}
-	}
+	s, offsets, groupsOf := c.s, c.offsets, c.groupsOf
 	for ref, st := range s.qdb.Queues() {
 		lo, hi, err := s.entriesIn(ref, st, from, to)
 		if err != nil {
