@@ -52,6 +52,10 @@ type Options struct {
 	DispatchInterval time.Duration
 	// Logger receives the store's logs.
 	Logger *slog.Logger
+	// RecreateMeta lets Open accept a missing or empty meta/ beside a
+	// CommitLog that holds records (ErrMetaMissing otherwise). Only for
+	// `wharf replay --rebuild-meta`, which then recreates the topic configs.
+	RecreateMeta bool
 	// OnDispatch is called (on the dispatcher goroutine) with the queues
 	// that just got new entries; the broker wakes long polls from it.
 	OnDispatch func(topic string, queueID int32, maxOffset int64)
