@@ -53,8 +53,8 @@ type Options struct {
 	// Logger receives the store's logs.
 	Logger *slog.Logger
 	// RecreateMeta lets Open accept a missing or empty meta/ beside a
-	// CommitLog that holds records (ErrMetaMissing otherwise). Only for
-	// `wharf replay --rebuild-meta`, which then recreates the topic configs.
+	// CommitLog that holds records (ErrMetaMissing otherwise), and leaves
+	// it unmarked. For RebuildMeta, and tests that delete meta/ on purpose.
 	RecreateMeta bool
 	// OnDispatch is called (on the dispatcher goroutine) with the queues
 	// that just got new entries; the broker wakes long polls from it.

@@ -24,25 +24,29 @@ func metaRemedy(dir string) string {
 		"to recreate the topic configs from the CommitLog (consumer offsets and group configs are lost)", dir)
 }
 
-// checkMeta refuses a meta/ that lost what the CommitLog cannot give back.
+// checkMeta refuses a meta/ that lost what the CommitLog cannot give back:
+// a CommitLog with records beside a meta/ without a single topic config.
 //
-// Decision: a marker key, written in meta/ when this Open finds it valid,
-// tells "meta/ lost" from "a new store". A new store has an empty
-// CommitLog (End 0). A CommitLog with records beside a meta/ that was
-// absent before this Open, or holds no key at all, means meta/ was lost,
-// since a store's first Open writes the marker before any record. Stores
-// made before the marker existed have keys in meta/ (dispatch checkpoint,
-// queue states) and get the marker at their first Open.
-func (s *Store) checkMeta(existed bool) error {
+// Decision: a marker key, written in meta/ at the first Open that finds it
+// sound, tells that case from a store that never had topic configs (the
+// engine alone, without a broker, writes none): a marked meta/ is trusted.
+// A new store has an empty CommitLog (End 0), so it is marked before its
+// first record. Stores made before the marker have the broker's built-in
+// topic configs and are marked at their next Open. A meta/ that was
+// deleted, or recreated empty by Pebble, has neither marker nor configs.
+func (s *Store) checkMeta() error {
 	has, err := s.qdb.HasMarker()
 	if err != nil || has {
 		return err
 	}
-	empty, err := s.qdb.Empty()
-	if err != nil {
-		return err
+	if s.opts.RecreateMeta {
+		return nil // RebuildMeta writes the configs and the marker together
 	}
-	if end := s.cl.End(); end > 0 && (!existed || empty) && !s.opts.RecreateMeta {
+	topics, err := s.qdb.Topics()
+	if err != nil {
+		return fmt.Errorf("engine: %w", err)
+	}
+	if end := s.cl.End(); end > 0 && len(topics) == 0 {
 		return fmt.Errorf("%w (%d bytes): refusing to start with no topics and no consumer offsets; %s",
 			ErrMetaMissing, end, metaRemedy(s.opts.Dir))
 	}

@@ -82,8 +82,7 @@ func Open(opts Options) (_ *Store, err error) {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
 	metaDir := fs.PathJoin(opts.Dir, "meta")
-	_, metaErr := fs.Stat(metaDir)
-	if metaErr != nil {
+	if _, err := fs.Stat(metaDir); err != nil {
 		// Pebble does not sync the new directory's entry in opts.Dir: a
 		// crash could lose the whole meta/ of a new store.
 		if err := commitlog.MkdirDurable(fs, metaDir); err != nil {
@@ -94,7 +93,7 @@ func Open(opts Options) (_ *Store, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w (%s)", err, metaRemedy(opts.Dir))
 	}
-	if err := s.checkMeta(metaErr == nil); err != nil {
+	if err := s.checkMeta(); err != nil {
 		return nil, err
 	}
 	s.idx, err = openIndex(opts, s.log)

@@ -32,15 +32,24 @@ func (d *DB) PutMarker() error {
 	return nil
 }
 
-// Empty says whether the meta store holds no key at all.
-func (d *DB) Empty() (bool, error) {
-	it, err := d.db.NewIter(nil)
-	if err != nil {
-		return false, fmt.Errorf("queue: scan: %w", err)
+// PutTopicsAndMarker durably stores topic config documents and the marker
+// in one batch, so a crash leaves all of them or none.
+func (d *DB) PutTopicsAndMarker(docs map[string][]byte) error {
+	b := d.db.NewBatch()
+	defer b.Close()
+	for name, doc := range docs {
+		if err := checkName(name); err != nil {
+			return err
+		}
+		if err := b.Set(append([]byte{prefixTopic}, name...), doc, nil); err != nil {
+			return fmt.Errorf("queue: store config %q: %w", name, err)
+		}
 	}
-	empty := !it.First()
-	if err := errors.Join(it.Error(), it.Close()); err != nil {
-		return false, fmt.Errorf("queue: scan: %w", err)
+	if err := b.Set(markerKey, []byte{1}, nil); err != nil {
+		return fmt.Errorf("queue: write marker: %w", err)
 	}
-	return empty, nil
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("queue: store topic configs: %w", err)
+	}
+	return nil
 }
