@@ -102,7 +102,7 @@ func Open(opts Options) (*DB, error) {
 	// and raised dispatch from 486 k to 646 k entries/s (BENCHMARKS.md,
 	// Dispatch). Its arena is touched as it fills, so an idle broker does
 	// not pay for it.
-	po := &pebble.Options{FS: opts.FS, Logger: pebbleLogger{opts.Logger}, MemTableSize: 64 << 20}
+	po := &pebble.Options{FS: noWALPreallocFS{opts.FS}, Logger: pebbleLogger{opts.Logger}, MemTableSize: 64 << 20}
 	db, err := pebble.Open(opts.Dir, po)
 	if err != nil {
 		return nil, fmt.Errorf("queue: open pebble at %s: %w", opts.Dir, err)
