@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/wharfmq/wharf/engine/commitlog"
 )
@@ -380,4 +381,65 @@ func diskUsageOf(t *testing.T, dir string) int64 {
 	var n int64
 	fmt.Sscan(string(out), &n)
 	return n
+}
+
+// TestDamagedQueuesRebuilt: a queue state or the dispatch checkpoint that
+// cannot be decoded, or a garbage index checkpoint, is derived data: Open
+// deletes what is derived, replays the CommitLog, says so in the log, and
+// every message is there again with the consumer offsets kept (§3).
+func TestDamagedQueuesRebuilt(t *testing.T) {
+	for _, damage := range []string{"queue state", "dispatch checkpoint", "index checkpoint"} {
+		t.Run(damage, func(t *testing.T) {
+			var logs syncBuffer
+			dir := t.TempDir()
+			opts := diskOptions(dir, &logs)
+			s := openStore(t, opts)
+			if err := s.CommitOffset("G", "T", 1, 3); err != nil {
+				t.Fatal(err)
+			}
+			s.Close()
+			fillDisk(t, opts, 40)
+			want := "consume queues damaged"
+			switch damage {
+			case "index checkpoint":
+				want = "index checkpoint unreadable"
+				if err := os.WriteFile(filepath.Join(dir, "index", "CHECKPOINT"), []byte("garbage"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			default:
+				key := append([]byte("sT\x00"), 0, 0, 0, 1) // state of T/1
+				if damage == "dispatch checkpoint" {
+					key = []byte("cd")
+				}
+				db, err := pebble.Open(filepath.Join(dir, "meta"), &pebble.Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := db.Set(key, []byte{1, 2, 3}, pebble.Sync); err != nil {
+					t.Fatal(err)
+				}
+				db.Close()
+			}
+			s = openStore(t, opts)
+			defer s.Close()
+			if !strings.Contains(logs.String(), want) {
+				t.Fatalf("no %q logged:\n%s", want, logs.String())
+			}
+			if err := s.WaitDispatched(5 * time.Second); err != nil {
+				t.Fatal(err)
+			}
+			for q := int32(0); q < 2; q++ {
+				res, err := s.Get("T", q, 0, 64, nil, nil)
+				if err != nil || res.Status != Found || res.NextOffset != 20 || res.MaxOffset != 20 {
+					t.Fatalf("T/%d after the rebuild: %v next %d max %d %v", q, res.Status, res.NextOffset, res.MaxOffset, err)
+				}
+			}
+			if hits, err := s.QueryByKey("T", "k39", 10, 0, 1<<62); err != nil || len(hits) != 1 {
+				t.Fatalf("key k39: %d hits, %v", len(hits), err)
+			}
+			if off, ok, err := s.Meta().ConsumerOffset("G", "T", 1); err != nil || !ok || off != 3 {
+				t.Fatalf("consumer offset %d %v %v", off, ok, err)
+			}
+		})
+	}
 }
