@@ -91,7 +91,7 @@ func Open(opts Options) (_ *Store, err error) {
 	}
 	s.qdb, err = queue.Open(queue.Options{FS: fs, Dir: metaDir, Logger: opts.Logger})
 	if err != nil {
-		return nil, fmt.Errorf("engine: %w (%s)", err, metaRemedy(opts.Dir))
+		return nil, fmt.Errorf("engine: %w (if meta/ is damaged: %s)", err, metaRemedy(opts.Dir))
 	}
 	if err := s.checkMeta(); err != nil {
 		return nil, err
