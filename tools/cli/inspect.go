@@ -166,8 +166,17 @@ against the key index. It reports each problem with segment and offset, and exit
 with a non-zero status when it finds any.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			segSize := f.segmentSize
+			if f.conf != "" && segSize == 0 {
+				// broker.conf's size where the segment files do not tell.
+				opts, err := f.options()
+				if err != nil {
+					return lockErr(f.data, err)
+				}
+				segSize = opts.SegmentSize
+			}
 			rep, err := engine.Check(engine.CheckOptions{
-				FS: vfs.Default, Dir: f.data, SegmentSize: f.segmentSize, IndexSamples: samples, Logger: toolLogger(),
+				FS: vfs.Default, Dir: f.data, SegmentSize: segSize, IndexSamples: samples, Logger: toolLogger(),
 			})
 			if err != nil {
 				return lockErr(f.data, err)

@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/wharfmq/wharf/engine"
+	"github.com/wharfmq/wharf/engine/commitlog"
+	"github.com/wharfmq/wharf/engine/msg"
 )
 
 // smallConf writes a broker.conf with the sizes populateDir uses.
@@ -257,14 +260,40 @@ func TestTruncatedIndexRebuiltThroughTheBinary(t *testing.T) {
 }
 
 // TestOfflineToolsUseBrokerConf: replay and inspect with -c broker.conf use
-// its segment and index sizes (issue 9 §8): the rebuilt index files have
-// the small shape and the single short segment keeps its size, where the
-// defaults would make 1 GiB segments and 580 MB index files.
+// its segment and index sizes (issue 9 §8). The store has one short
+// segment, so the files cannot tell the segment size: the defaults would
+// take it for a 1 GiB one, and rebuild the index into 580 MB files.
 func TestOfflineToolsUseBrokerConf(t *testing.T) {
-	dir, _ := populateDir(t)
-	conf := smallConf(t, "")
+	const segSize = 1 << 20
+	dir := t.TempDir()
+	s, err := engine.Open(engine.Options{
+		Dir: dir, SegmentSize: segSize, FlushMode: commitlog.AsyncFlush, RetentionInterval: -1,
+		IndexSlots: 1024, IndexEntriesPerFile: 4096, Logger: toolLogger(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 20; i++ {
+		m := &msg.Message{Topic: "T", Body: fmt.Appendf(nil, "body %d ", i), Properties: fmt.Sprintf("KEYS\x01k%d", i),
+			BornTimestamp: time.Now().UnixMilli(), BornHost: netip.MustParseAddrPort("127.0.0.1:5555")}
+		if _, err := s.Put(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.WaitDispatched(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(t.TempDir(), "broker.conf")
+	if err := os.WriteFile(conf, fmt.Appendf(nil, "mappedFileSizeCommitLog=%d\nmaxHashSlotNum=1024\nmaxIndexNum=4096\n", segSize), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	mustRun(t, "replay", "--data", dir, "-c", conf)
-	mustRun(t, "inspect", "check", "--data", dir, "-c", conf)
+	if out := mustRun(t, "inspect", "check", "--data", dir, "-c", conf); !strings.Contains(out, fmt.Sprintf("segments of %d bytes", segSize)) {
+		t.Fatalf("check did not use the broker.conf segment size:\n%s", out)
+	}
 	files, _ := filepath.Glob(filepath.Join(dir, "index", "0*"))
 	if len(files) == 0 {
 		t.Fatal("no index file after replay")
@@ -279,7 +308,7 @@ func TestOfflineToolsUseBrokerConf(t *testing.T) {
 	}
 	segs, _ := filepath.Glob(filepath.Join(dir, "commitlog", "0*"))
 	for _, s := range segs {
-		if st, err := os.Stat(s); err != nil || st.Size() != testSegSize {
+		if st, err := os.Stat(s); err != nil || st.Size() != segSize {
 			t.Fatalf("segment %s: %v bytes, %v", s, st.Size(), err)
 		}
 	}
