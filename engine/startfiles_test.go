@@ -384,11 +384,12 @@ func diskUsageOf(t *testing.T, dir string) int64 {
 }
 
 // TestDamagedQueuesRebuilt: a queue state or the dispatch checkpoint that
-// cannot be decoded, or a garbage index checkpoint, is derived data: Open
+// cannot be decoded, or a garbage index or CommitLog checkpoint, is derived
+// data: Open
 // deletes what is derived, replays the CommitLog, says so in the log, and
 // every message is there again with the consumer offsets kept (§3).
 func TestDamagedQueuesRebuilt(t *testing.T) {
-	for _, damage := range []string{"queue state", "dispatch checkpoint", "index checkpoint"} {
+	for _, damage := range []string{"queue state", "dispatch checkpoint", "index checkpoint", "commitlog checkpoint"} {
 		t.Run(damage, func(t *testing.T) {
 			var logs syncBuffer
 			dir := t.TempDir()
@@ -401,6 +402,11 @@ func TestDamagedQueuesRebuilt(t *testing.T) {
 			fillDisk(t, opts, 40)
 			want := "consume queues damaged"
 			switch damage {
+			case "commitlog checkpoint":
+				want = "commitlog checkpoint missing or unreadable"
+				if err := os.WriteFile(filepath.Join(dir, "commitlog", "checkpoint"), bytes.Repeat([]byte{0xA5}, 100), 0o644); err != nil {
+					t.Fatal(err)
+				}
 			case "index checkpoint":
 				want = "index checkpoint unreadable"
 				if err := os.WriteFile(filepath.Join(dir, "index", "CHECKPOINT"), []byte("garbage"), 0o644); err != nil {

@@ -57,6 +57,10 @@ func (c *CommitLog) recover() error {
 		return err
 	}
 	c.ckpt = cf
+	if !found && len(segs) > 0 {
+		c.opts.Logger.Warn("commitlog checkpoint missing or unreadable: recovering by scanning every segment",
+			"file", c.fs.PathJoin(c.opts.Dir, checkpointName))
+	}
 
 	var end int64
 	switch {
