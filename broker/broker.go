@@ -67,7 +67,7 @@ type Broker struct {
 }
 
 // New opens the store and the listening socket; Start begins serving.
-func New(cfg Config, opts ...Option) (b *Broker, err error) {
+func New(cfg Config, opts ...Option) (_ *Broker, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -75,7 +75,9 @@ func New(cfg Config, opts ...Option) (b *Broker, err error) {
 	for _, f := range opts {
 		f(&o)
 	}
-	b = &Broker{
+	// A local, not the named result: "return nil, err" must not clear
+	// what the deferred cleanup closes.
+	b := &Broker{
 		cfg: cfg, log: o.logger.With("component", "broker", "broker", cfg.BrokerName),
 		clients: newClientManager(), locks: newLockManager(), offsets: newOffsetCache(),
 		clientExpiry: defaultClientExpiry, scanInterval: defaultScanInterval,

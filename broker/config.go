@@ -2,6 +2,7 @@ package broker
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -9,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/wharfmq/wharf/engine/commitlog"
 )
 
 // Flush disk types (broker.conf flushDiskType).
@@ -158,6 +161,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("broker: diskSpaceWarningLevelRatio %v out of range 0.10..0.99", c.DiskSpaceWarningLevelRatio)
 	case c.DiskSpaceCleanForciblyRatio < 0.10 || c.DiskSpaceCleanForciblyRatio > 0.99:
 		return fmt.Errorf("broker: diskSpaceCleanForciblyRatio %v out of range 0.10..0.99", c.DiskSpaceCleanForciblyRatio)
+	case c.MappedFileSizeCommitLog != 0 &&
+		(c.MappedFileSizeCommitLog < commitlog.MinSegmentSize || c.MappedFileSizeCommitLog > commitlog.MaxSegmentSize):
+		return fmt.Errorf("broker: mappedFileSizeCommitLog %d outside 4 KiB..1 TiB", c.MappedFileSizeCommitLog)
 	case c.MaxHashSlotNum < 0 || c.MaxIndexNum < 0:
 		return fmt.Errorf("broker: maxHashSlotNum %d / maxIndexNum %d must not be negative", c.MaxHashSlotNum, c.MaxIndexNum)
 	case c.StorePathRootDir == "":
@@ -199,6 +205,9 @@ var configKeys = map[string]func(c *Config, v string) error{
 	"storePathRootDir":  func(c *Config, v string) error { c.StorePathRootDir = v; return nil },
 	"mappedFileSizeCommitLog": func(c *Config, v string) (err error) {
 		c.MappedFileSizeCommitLog, err = strconv.ParseInt(v, 10, 64)
+		if err == nil && (c.MappedFileSizeCommitLog < commitlog.MinSegmentSize || c.MappedFileSizeCommitLog > commitlog.MaxSegmentSize) {
+			err = errors.New("outside 4 KiB..1 TiB")
+		}
 		return
 	},
 	"flushDiskType": func(c *Config, v string) error {

@@ -42,7 +42,7 @@ func LockStore(fs vfs.FS, dir string) (release func() error, uncleanStop bool, e
 	_, statErr := fs.Stat(path)
 	l, err := fs.Lock(path)
 	if err != nil {
-		return nil, false, fmt.Errorf("%w: %s: %v", ErrStoreInUse, dir, err)
+		return nil, false, fmt.Errorf("%w: lock file %s is held by another process: %v", ErrStoreInUse, path, err)
 	}
 	release = func() error {
 		var rerr error

@@ -185,6 +185,7 @@ func compareWithRebuild(t *testing.T, s *Store) {
 	copyFS.Remove("data/lock")
 	opts := s.opts
 	opts.FS = copyFS
+	opts.RecreateMeta = true // meta/ was deleted on purpose
 	rebuilt := openStore(t, opts)
 	defer rebuilt.Close()
 	a, b := s.Meta().Queues(), rebuilt.Meta().Queues()

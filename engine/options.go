@@ -64,6 +64,10 @@ type Options struct {
 	DispatchInterval time.Duration
 	// Logger receives the store's logs.
 	Logger *slog.Logger
+	// RecreateMeta lets Open accept a missing or empty meta/ beside a
+	// CommitLog that holds records (ErrMetaMissing otherwise), and leaves
+	// it unmarked. For RebuildMeta, and tests that delete meta/ on purpose.
+	RecreateMeta bool
 	// OnDispatch is called (on the dispatcher goroutine) with the queues
 	// that just got new entries; the broker wakes long polls from it.
 	OnDispatch func(topic string, queueID int32, maxOffset int64)

@@ -1,9 +1,7 @@
 package engine
 
 import (
-	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -87,7 +85,7 @@ func resetDerived(opts Options) error {
 	fs := opts.FS
 	qdb, err := queue.Open(queue.Options{FS: fs, Dir: fs.PathJoin(opts.Dir, "meta"), Logger: opts.Logger})
 	if err != nil {
-		return fmt.Errorf("engine: rebuild: %w", err)
+		return fmt.Errorf("engine: rebuild: %w (if meta/ is damaged: %s)", err, metaRemedy(opts.Dir))
 	}
 	err = qdb.ResetDerived()
 	if cerr := qdb.Close(); err == nil {
@@ -96,24 +94,11 @@ func resetDerived(opts Options) error {
 	if err != nil {
 		return fmt.Errorf("engine: rebuild: %w", err)
 	}
-	// The queue checkpoint is gone, so Open replays from the start. The
-	// index's checkpoint file goes first, durably: an index without one
-	// drops all its entries at open, so a crash between the removals below
-	// cannot leave an index that claims entries it lost.
-	idxDir := fs.PathJoin(opts.Dir, "index")
-	if _, err := fs.Stat(idxDir); err != nil {
-		return nil
-	}
-	if err := fs.Remove(fs.PathJoin(idxDir, "CHECKPOINT")); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("engine: rebuild: remove the index checkpoint: %w", err)
-	}
-	if err := syncDir(fs, idxDir); err != nil {
+	// The queue checkpoint is gone, so Open replays from the start.
+	if err := resetIndex(fs, opts.Dir); err != nil {
 		return fmt.Errorf("engine: rebuild: %w", err)
 	}
-	if err := fs.RemoveAll(idxDir); err != nil {
-		return fmt.Errorf("engine: rebuild: remove the index: %w", err)
-	}
-	return syncDir(fs, opts.Dir)
+	return nil
 }
 
 func syncDir(fs vfs.FS, dir string) error {

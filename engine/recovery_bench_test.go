@@ -85,6 +85,7 @@ func BenchmarkRecovery(b *testing.B) {
 			}
 			o := opts
 			o.Dir = dir
+			o.RecreateMeta = rebuilt // the rebuild cases delete meta/
 			b.StartTimer()
 			t0, c0 := time.Now(), cpuTime()
 			s, err := Open(o)

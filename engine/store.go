@@ -38,13 +38,16 @@ type Store struct {
 	wg        sync.WaitGroup
 }
 
-// Open opens or creates the store in opts.Dir and recovers it.
-func Open(opts Options) (s *Store, err error) {
+// Open opens or creates the store in opts.Dir and recovers it. On error
+// everything it opened is closed and the lock released.
+func Open(opts Options) (_ *Store, err error) {
 	if err := opts.ensureDefaults(); err != nil {
 		return nil, err
 	}
 	fs := opts.FS
-	s = &Store{opts: opts, log: opts.Logger.With("component", "store"), closing: make(chan struct{})}
+	// A local, not the named result: "return nil, err" must not clear
+	// what the deferred cleanup closes.
+	s := &Store{opts: opts, log: opts.Logger.With("component", "store"), closing: make(chan struct{})}
 	s.disk = diskGuard{fs: fs, dir: opts.Dir, ratio: opts.DiskFullRatio, every: diskCheckEvery, log: s.log}
 	began := time.Now()
 	if err := commitlog.MkdirDurable(fs, opts.Dir); err != nil {
@@ -54,14 +57,21 @@ func Open(opts Options) (s *Store, err error) {
 	_, statErr := fs.Stat(lockPath)
 	s.lock, err = fs.Lock(lockPath)
 	if err != nil {
-		return nil, fmt.Errorf("engine: %s is in use by another process: %w", opts.Dir, err)
+		return nil, fmt.Errorf("%w: lock file %s is held by another process: %v", ErrStoreInUse, lockPath, err)
 	}
 	defer func() {
 		if err != nil {
-			s.closeParts(true)
+			s.closeParts(false)
+			if statErr != nil {
+				// This start made the lock file: remove it (still
+				// locked), so the next start is not taken for a crash.
+				_ = fs.Remove(lockPath)
+			}
+			_ = s.lock.Close()
 		}
 	}()
-	if statErr == nil {
+	_, newErr := fs.Stat(fs.PathJoin(opts.Dir, "commitlog"))
+	if statErr == nil && newErr == nil {
 		s.log.Warn("the last stop was not clean (lock file present): recovering")
 	}
 	s.cl, err = commitlog.Open(commitlog.Options{
@@ -72,14 +82,22 @@ func Open(opts Options) (s *Store, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
-	s.qdb, err = queue.Open(queue.Options{FS: fs, Dir: fs.PathJoin(opts.Dir, "meta"), Logger: opts.Logger})
-	if err != nil {
-		return nil, fmt.Errorf("engine: %w", err)
+	metaDir := fs.PathJoin(opts.Dir, "meta")
+	if _, err := fs.Stat(metaDir); err != nil {
+		// Pebble does not sync the new directory's entry in opts.Dir: a
+		// crash could lose the whole meta/ of a new store.
+		if err := commitlog.MkdirDurable(fs, metaDir); err != nil {
+			return nil, fmt.Errorf("engine: %w", err)
+		}
 	}
-	s.idx, err = index.Open(index.Options{
-		FS: fs, Dir: fs.PathJoin(opts.Dir, "index"),
-		SlotCount: opts.IndexSlots, EntriesPerFile: opts.IndexEntriesPerFile, Logger: opts.Logger,
-	})
+	s.qdb, err = queue.Open(queue.Options{FS: fs, Dir: metaDir, Logger: opts.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w (if meta/ is damaged: %s)", err, metaRemedy(opts.Dir))
+	}
+	if err := s.checkMeta(); err != nil {
+		return nil, err
+	}
+	s.idx, err = openIndex(opts, s.log)
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
@@ -116,8 +134,16 @@ func Open(opts Options) (s *Store, err error) {
 		go s.retentionLoop()
 	}
 	rep := s.cl.Report()
-	s.log.Info("store open", "dir", opts.Dir, "flush", opts.FlushMode, "commitlogEnd", end,
-		"queues", len(s.next), "cleanLastStop", rep.Clean, "took", time.Since(began))
+	attrs := []any{"dir", opts.Dir, "flush", opts.FlushMode, "commitlogEnd", end, "queues", len(s.next)}
+	if rep.New {
+		attrs = append(attrs, "lastStop", "new store")
+	} else {
+		attrs = append(attrs, "cleanLastStop", rep.Clean)
+	}
+	// What the store holds on disk now (du): the pre-allocated active
+	// segment, and index files and Pebble files in proportion to the data.
+	attrs = append(attrs, "diskReserved", diskUsage(fs, opts.Dir), "took", time.Since(began))
+	s.log.Info("store open", attrs...)
 	return s, nil
 }
 

@@ -12,6 +12,7 @@ import (
 const (
 	slotPage          = 4096      // slot-table bytes tracked by one dirty bit
 	pendingFlushBytes = 64 << 10  // buffered entries are written once they pass this
+	preallocStep      = 4 << 20   // entry bytes reserved ahead of the writer
 	scanChunkEntries  = 4096      // entries read per ReadAt when scanning
 	maxTimeDelta      = 1<<31 - 1 // a store time must fit an int32 ms delta
 	minTimeDelta      = -1 << 31
@@ -38,6 +39,7 @@ type file struct {
 	slotBuf    []byte   // the slot table, byte for byte as on disk
 	dirtyPages []uint64 // one bit per slotPage of slotBuf not yet written
 	written    uint32   // entries [1, written) have been written to f
+	reserved   int64    // the file is preallocated below this offset (at least)
 	pending    []byte   // encoded entries [written, count)
 }
 
@@ -76,11 +78,12 @@ func createFile(fs vfs.FS, dir string, base int64, slotCount, entryCap uint32, p
 		}
 	}()
 	size := fileSize(slotCount, entryCap)
-	if err := fh.Preallocate(0, size); err != nil {
-		return nil, fmt.Errorf("index: preallocate %s: %w", path, err)
-	}
 	// A zero at the last byte fixes the size, so every read inside the file
-	// succeeds and unwritten entries read as zeros.
+	// succeeds and unwritten entries read as zeros. The file is sparse:
+	// with RocketMQ's sizes a full one is 420 MB, so reserving it whole
+	// made an empty store take that much disk at its first message. The
+	// slot pages take disk as they are written; entries are reserved a
+	// step ahead of the writer (flushPending).
 	if _, err := fh.WriteAt([]byte{0}, size-1); err != nil {
 		return nil, fmt.Errorf("index: size %s: %w", path, err)
 	}
@@ -281,7 +284,17 @@ func (f *file) flushPending() error {
 	if len(f.pending) == 0 {
 		return nil
 	}
-	if _, err := f.f.WriteAt(f.pending, f.entryOffset(f.written)); err != nil {
+	off := f.entryOffset(f.written)
+	if end := off + int64(len(f.pending)); end > f.reserved {
+		// Reserve the next step at once: fewer, larger extents than
+		// 64 KiB writes into a sparse file would get.
+		n := min(max(end-off, preallocStep), fileSize(f.hdr.slotCount, f.hdr.entryCap)-off)
+		if err := f.f.Preallocate(off, n); err != nil {
+			return fmt.Errorf("index: reserve %d bytes of %s: %w", n, f.path, err)
+		}
+		f.reserved = off + n
+	}
+	if _, err := f.f.WriteAt(f.pending, off); err != nil {
 		return fmt.Errorf("index: write entries of %s: %w", f.path, err)
 	}
 	f.written = f.hdr.count

@@ -62,6 +62,12 @@ const (
 	DefaultFlushInterval = 500 * time.Millisecond
 )
 
+// The segment sizes Open accepts.
+const (
+	MinSegmentSize = 4 << 10
+	MaxSegmentSize = 1 << 40
+)
+
 // Options configure a CommitLog.
 type Options struct {
 	// FS is where the segments live; vfs.Default in production.
@@ -95,7 +101,7 @@ func (o *Options) ensureDefaults() error {
 	if o.SegmentSize == 0 {
 		o.SegmentSize = DefaultSegmentSize
 	}
-	if o.SegmentSize < 4096 || o.SegmentSize > 1<<40 {
+	if o.SegmentSize < MinSegmentSize || o.SegmentSize > MaxSegmentSize {
 		return fmt.Errorf("commitlog: segment size %d outside 4 KiB..1 TiB", o.SegmentSize)
 	}
 	if o.FlushInterval <= 0 {

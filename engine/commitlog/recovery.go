@@ -18,6 +18,9 @@ import (
 type Report struct {
 	// Clean is true when the last Close was clean and nothing was scanned.
 	Clean bool
+	// New is true for a log created by this Open (no segment, no
+	// checkpoint): there was no last stop, clean or not.
+	New bool
 	// From is where the scan started (the checkpoint, or the first segment).
 	From int64
 	// End is the recovered end of the log.
@@ -54,6 +57,10 @@ func (c *CommitLog) recover() error {
 		return err
 	}
 	c.ckpt = cf
+	if !found && len(segs) > 0 {
+		c.opts.Logger.Warn("commitlog checkpoint missing or unreadable: recovering by scanning every segment",
+			"file", c.fs.PathJoin(c.opts.Dir, checkpointName))
+	}
 
 	var end int64
 	switch {
@@ -62,6 +69,7 @@ func (c *CommitLog) recover() error {
 			return fmt.Errorf("%w: checkpoint says %d bytes are durable but there are no segments", ErrCorruption, cp.offset)
 		}
 		rep.Clean = found && cp.clean
+		rep.New = !found
 	case found && cp.clean:
 		rep.Clean = true
 		rep.From = cp.offset
@@ -100,6 +108,10 @@ func (c *CommitLog) recover() error {
 	if rep.CutAt >= 0 {
 		log.Warn("commitlog recovery cut a torn tail", "at", rep.CutAt, "bytes", rep.CutBytes,
 			"reason", rep.Reason, "removedSegments", len(rep.RemovedSegments), "records", rep.Records)
+	}
+	if rep.New {
+		log.Info("commitlog created: new store", "dir", c.opts.Dir, "took", rep.Duration)
+		return nil
 	}
 	log.Info("commitlog opened", "clean", rep.Clean, "from", rep.From, "end", rep.End,
 		"scannedRecords", rep.Records, "scannedBytes", rep.Bytes, "took", rep.Duration)

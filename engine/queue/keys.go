@@ -16,6 +16,7 @@ const (
 	prefixGroup      = 'g'
 	prefixCheckpoint = 'c'
 	prefixDeleted    = 'd' // topic -> log offset below which its records were deleted
+	prefixMarker     = 'm' // see markerKey
 )
 
 var be = binary.BigEndian

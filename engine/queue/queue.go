@@ -102,7 +102,7 @@ func Open(opts Options) (*DB, error) {
 	// and raised dispatch from 486 k to 646 k entries/s (BENCHMARKS.md,
 	// Dispatch). Its arena is touched as it fills, so an idle broker does
 	// not pay for it.
-	po := &pebble.Options{FS: opts.FS, Logger: newPebbleLogger(opts.Logger), MemTableSize: 64 << 20}
+	po := &pebble.Options{FS: noWALPreallocFS{opts.FS}, Logger: newPebbleLogger(opts.Logger), MemTableSize: 64 << 20}
 	db, err := pebble.Open(opts.Dir, po)
 	if err != nil {
 		return nil, fmt.Errorf("queue: open pebble at %s: %w", opts.Dir, err)
@@ -114,7 +114,7 @@ func Open(opts Options) (*DB, error) {
 		partial:    map[Ref]*partialBlock{},
 		bloomCache: map[string]*index.TagBloom{},
 	}
-	if err := d.loadStates(); err != nil {
+	if err := d.loadDerived(); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -159,7 +159,7 @@ func (d *DB) loadStates() error {
 		topic, qid, _, err := parseQueueKey(it.Key())
 		v := it.Value()
 		if err != nil || len(v) != 16 {
-			return fmt.Errorf("queue: bad state record %q", it.Key())
+			return fmt.Errorf("%w: bad state record %q", errDamagedDerived, it.Key())
 		}
 		d.states[Ref{topic, qid}] = State{Min: int64(be.Uint64(v)), Max: int64(be.Uint64(v[8:]))}
 	}
@@ -231,7 +231,7 @@ func (d *DB) Checkpoint() (int64, error) {
 	}
 	defer closer.Close()
 	if len(v) != 8 {
-		return 0, fmt.Errorf("queue: checkpoint value of %d bytes", len(v))
+		return 0, fmt.Errorf("%w: checkpoint value of %d bytes", errDamagedDerived, len(v))
 	}
 	return int64(be.Uint64(v)), nil
 }

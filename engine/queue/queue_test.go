@@ -740,16 +740,32 @@ func TestCheckpoint(t *testing.T) {
 	}
 }
 
-func TestBadStateRecordFailsOpen(t *testing.T) {
+// TestBadStateRecordResetsDerived: a malformed state record is derived
+// data: Open deletes every derived record (the dispatcher then replays the
+// CommitLog from the start) and keeps consumer offsets (issue 9 §3).
+func TestBadStateRecordResetsDerived(t *testing.T) {
 	fs := vfs.NewMem()
 	d := openDB(t, fs)
+	if err := d.CommitOffset("G", "T", 0, 5); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.db.Set(checkpointKey, be.AppendUint64(nil, 100), pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
 	if err := d.db.Set(stateKey(nil, "T", 0), []byte{1}, pebble.Sync); err != nil {
 		t.Fatal(err)
 	}
 	d.Close()
-	if d, err := Open(Options{FS: fs, Dir: "meta", Logger: quiet}); err == nil {
-		d.Close()
-		t.Fatal("opened with a malformed state record")
+	d, err := Open(Options{FS: fs, Dir: "meta", Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if cp, err := d.Checkpoint(); cp != 0 || err != nil || len(d.Queues()) != 0 {
+		t.Fatalf("checkpoint %d %v, queues %v", cp, err, d.Queues())
+	}
+	if off, ok, err := d.ConsumerOffset("G", "T", 0); off != 5 || !ok || err != nil {
+		t.Fatalf("offset %d %v %v", off, ok, err)
 	}
 }
 

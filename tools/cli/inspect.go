@@ -15,6 +15,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/spf13/cobra"
+	"github.com/wharfmq/wharf/broker"
 	"github.com/wharfmq/wharf/engine"
 	"github.com/wharfmq/wharf/engine/commitlog"
 	"github.com/wharfmq/wharf/engine/msg"
@@ -25,6 +26,7 @@ import (
 // with no broker running: inspect, replay, compact.
 type offlineFlags struct {
 	data        string
+	conf        string
 	segmentSize int64
 	indexSlots  int
 	indexEnts   int
@@ -33,11 +35,13 @@ type offlineFlags struct {
 
 func (f *offlineFlags) add(fl interface {
 	StringVar(*string, string, string, string)
+	StringVarP(*string, string, string, string, string)
 	Int64Var(*int64, string, int64, string)
 	IntVar(*int, string, int, string)
 	BoolVar(*bool, string, bool, string)
 }) {
 	fl.StringVar(&f.data, "data", "./wharf-data", "data directory (storePathRootDir)")
+	fl.StringVarP(&f.conf, "config", "c", "", "broker.conf: its mappedFileSizeCommitLog, maxHashSlotNum and maxIndexNum are used unless the flags below are given")
 	fl.Int64Var(&f.segmentSize, "segment-size", 0, "CommitLog segment size (mappedFileSizeCommitLog); 0 infers it from the segment files")
 	fl.IntVar(&f.indexSlots, "index-slots", 0, "slots of a new key index file (0: the broker's default)")
 	fl.IntVar(&f.indexEnts, "index-entries", 0, "entries of a new key index file (0: the broker's default)")
@@ -53,11 +57,32 @@ func toolLogger() *slog.Logger {
 // options returns engine options for an offline tool. The segment size is
 // inferred from the files unless given; retention and pre-writing are off,
 // so a tool never removes a segment or zero-fills a new one.
+//
+// With -c, broker.conf gives the sizes the flags leave at 0, so a store
+// built with small index files is rebuilt with the same ones (the index
+// defaults reserve 420 MB per file), and its segment size is the fallback
+// when the files do not tell it.
 func (f *offlineFlags) options() (engine.Options, error) {
-	size := f.segmentSize
+	size, slots, ents := f.segmentSize, f.indexSlots, f.indexEnts
+	fallback := int64(commitlog.DefaultSegmentSize)
+	if f.conf != "" {
+		cfg, err := broker.LoadConfig(f.conf, toolLogger())
+		if err != nil {
+			return engine.Options{}, err
+		}
+		if cfg.MappedFileSizeCommitLog > 0 {
+			fallback = cfg.MappedFileSizeCommitLog
+		}
+		if slots == 0 {
+			slots = cfg.MaxHashSlotNum
+		}
+		if ents == 0 {
+			ents = cfg.MaxIndexNum
+		}
+	}
 	if size <= 0 {
 		var err error
-		size, _, err = commitlog.InferSegmentSize(vfs.Default, vfs.Default.PathJoin(f.data, "commitlog"), commitlog.DefaultSegmentSize)
+		size, _, err = commitlog.InferSegmentSize(vfs.Default, vfs.Default.PathJoin(f.data, "commitlog"), fallback)
 		if err != nil {
 			return engine.Options{}, err
 		}
@@ -65,7 +90,7 @@ func (f *offlineFlags) options() (engine.Options, error) {
 	return engine.Options{
 		FS: vfs.Default, Dir: f.data, SegmentSize: size,
 		FlushMode: commitlog.AsyncFlush, Prewrite: commitlog.PrewriteOff, RetentionInterval: -1,
-		IndexSlots: f.indexSlots, IndexEntriesPerFile: f.indexEnts, Logger: toolLogger(),
+		IndexSlots: slots, IndexEntriesPerFile: ents, Logger: toolLogger(),
 	}, nil
 }
 
@@ -141,8 +166,17 @@ against the key index. It reports each problem with segment and offset, and exit
 with a non-zero status when it finds any.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			segSize := f.segmentSize
+			if f.conf != "" && segSize == 0 {
+				// broker.conf's size where the segment files do not tell.
+				opts, err := f.options()
+				if err != nil {
+					return lockErr(f.data, err)
+				}
+				segSize = opts.SegmentSize
+			}
 			rep, err := engine.Check(engine.CheckOptions{
-				FS: vfs.Default, Dir: f.data, SegmentSize: f.segmentSize, IndexSamples: samples, Logger: toolLogger(),
+				FS: vfs.Default, Dir: f.data, SegmentSize: segSize, IndexSamples: samples, Logger: toolLogger(),
 			})
 			if err != nil {
 				return lockErr(f.data, err)

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -240,14 +241,23 @@ func TestReplayAndCompact(t *testing.T) {
 	if !strings.Contains(out, "G1") {
 		t.Fatalf("offsets lost by replay/compact:\n%s", out)
 	}
-	// RELIABILITY T30: meta/ and index/ lost entirely; replay rebuilds the
-	// queues and the index (offsets and configs are gone with meta/).
+	// RELIABILITY T30: meta/ and index/ lost entirely. A plain replay
+	// refuses (it would start with no topics) and names the remedy;
+	// replay --rebuild-meta rebuilds the queues, the index and the topic
+	// configs (offsets and group configs are gone with meta/).
 	for _, d := range []string{"meta", "index"} {
 		if err := os.RemoveAll(filepath.Join(dir, d)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	mustRun(t, append([]string{"replay"}, small...)...)
+	if _, err := run(t, append([]string{"replay"}, small...)...); !errors.Is(err, engine.ErrMetaMissing) ||
+		!strings.Contains(err.Error(), "--rebuild-meta") {
+		t.Fatalf("replay without meta/: %v", err)
+	}
+	out = mustRun(t, append([]string{"replay", "--rebuild-meta"}, small...)...)
+	if !strings.Contains(out, "recreated 2 topic configs: Other T") || !strings.Contains(out, "consumer offsets were lost") {
+		t.Fatalf("replay --rebuild-meta:\n%s", out)
+	}
 	if q := mustRun(t, "inspect", "queue", "T", "0", "--count", "1000", "--json", "--data", dir); q != queueBefore {
 		t.Fatal("queue rebuilt without meta/ differs")
 	}

@@ -1,0 +1,119 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"syscall"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/wharfmq/wharf/index"
+)
+
+// ErrMetaMissing is returned by Open when meta/ (topic and group configs,
+// consumer offsets: what the CommitLog cannot give back) is missing or
+// empty while the CommitLog holds records. Starting anyway would make every
+// topic vanish and reset every consumer.
+var ErrMetaMissing = errors.New("engine: meta/ is missing or empty but the CommitLog holds records")
+
+// metaRemedy is the advice given with a meta/ that is missing or cannot be
+// read.
+func metaRemedy(dir string) string {
+	return fmt.Sprintf("restore meta/ from a backup, or run `wharf replay --rebuild-meta --data %s` "+
+		"to recreate the topic configs from the CommitLog (consumer offsets and group configs are lost)", dir)
+}
+
+// checkMeta refuses a meta/ that lost what the CommitLog cannot give back:
+// a CommitLog with records beside a meta/ without a single topic config.
+//
+// Decision: a marker key, written in meta/ at the first Open that finds it
+// sound, tells that case from a store that never had topic configs (the
+// engine alone, without a broker, writes none): a marked meta/ is trusted.
+// A new store has an empty CommitLog (End 0), so it is marked before its
+// first record. Stores made before the marker have the broker's built-in
+// topic configs and are marked at their next Open. A meta/ that was
+// deleted, or recreated empty by Pebble, has neither marker nor configs.
+func (s *Store) checkMeta() error {
+	has, err := s.qdb.HasMarker()
+	if err != nil || has {
+		return err
+	}
+	if s.opts.RecreateMeta {
+		return nil // RebuildMeta writes the configs and the marker together
+	}
+	topics, err := s.qdb.Topics()
+	if err != nil {
+		return fmt.Errorf("engine: %w", err)
+	}
+	if end := s.cl.End(); end > 0 && len(topics) == 0 {
+		return fmt.Errorf("%w (%d bytes): refusing to start with no topics and no consumer offsets; %s",
+			ErrMetaMissing, end, metaRemedy(s.opts.Dir))
+	}
+	return s.qdb.PutMarker()
+}
+
+// openIndex opens the key index. The index is derived from the CommitLog:
+// when a file of it is damaged (truncated, garbage header), it is deleted
+// and rebuilt by the dispatcher's replay, and the log says so.
+func openIndex(opts Options, log *slog.Logger) (*index.Index, error) {
+	fs := opts.FS
+	o := index.Options{
+		FS: fs, Dir: fs.PathJoin(opts.Dir, "index"),
+		SlotCount: opts.IndexSlots, EntriesPerFile: opts.IndexEntriesPerFile, Logger: opts.Logger,
+	}
+	x, err := index.Open(o)
+	if !errors.Is(err, index.ErrCorrupt) {
+		return x, err
+	}
+	log.Warn("key index damaged: deleting it and rebuilding it from the CommitLog", "dir", o.Dir, "err", err)
+	if err := resetIndex(fs, opts.Dir); err != nil {
+		return nil, err
+	}
+	return index.Open(o)
+}
+
+// resetIndex deletes the index files. The checkpoint goes first, durably:
+// an index without one drops all its entries at open, so a crash between
+// the removals cannot leave an index that claims entries it lost.
+func resetIndex(fs vfs.FS, dir string) error {
+	idxDir := fs.PathJoin(dir, "index")
+	if _, err := fs.Stat(idxDir); err != nil {
+		return nil
+	}
+	if err := fs.Remove(fs.PathJoin(idxDir, "CHECKPOINT")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("engine: remove the index checkpoint: %w", err)
+	}
+	if err := syncDir(fs, idxDir); err != nil {
+		return fmt.Errorf("engine: %w", err)
+	}
+	if err := fs.RemoveAll(idxDir); err != nil {
+		return fmt.Errorf("engine: remove the index: %w", err)
+	}
+	return syncDir(fs, dir)
+}
+
+// diskUsage is the disk space the store's files take (as du counts it:
+// allocated blocks where the file system says, else the file sizes).
+func diskUsage(fs vfs.FS, dir string) int64 {
+	var total int64
+	for _, sub := range []string{"commitlog", "meta", "index"} {
+		d := fs.PathJoin(dir, sub)
+		names, err := fs.List(d)
+		if err != nil {
+			continue
+		}
+		for _, n := range names {
+			st, err := fs.Stat(fs.PathJoin(d, n))
+			if err != nil || st.IsDir() {
+				continue
+			}
+			if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+				total += sys.Blocks * 512
+			} else {
+				total += st.Size()
+			}
+		}
+	}
+	return total
+}
