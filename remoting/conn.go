@@ -137,7 +137,7 @@ type Conn struct {
 	// dmu orders read-deadline updates between the reader and startDrain,
 	// so that neither overwrites the other's with a stale value.
 	dmu      sync.Mutex
-	drainEnd time.Time // set by Server.Shutdown; REQUIRES: dmu
+	drainEnd time.Time // set by Server.Drain; REQUIRES: dmu
 	deadline bool      // a read deadline is set; REQUIRES: dmu
 
 	mu struct {
@@ -217,6 +217,14 @@ func (c *Conn) closeConn() {
 		c.cancel()
 		_ = c.nc.Close()
 	})
+}
+
+// writable reports whether writes may still succeed: the connection is
+// open and no write failed.
+func (c *Conn) writable() bool {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return !c.writeDead && !c.isClosed()
 }
 
 func (c *Conn) isClosed() bool {
