@@ -175,7 +175,8 @@ func newStandalone() *cobra.Command {
 		Long: `Run a name server and a broker in one process. The broker registers with
 the embedded name server only (a namesrvAddr in broker.conf is ignored).
 Without --listen the broker listens on 127.0.0.1 at broker.conf's listenPort
-(10911 by default). SIGINT or SIGTERM stop the broker, then the name server.`,
+(10911 by default). SIGINT or SIGTERM stop the broker, then the name server;
+SIGHUP is logged and ignored.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signalContext(cmd)
