@@ -131,8 +131,9 @@ type Conn struct {
 
 	br *bufio.Reader // the reader's buffer; only the reader goroutine touches it
 	// inFrame: the next frame has begun (a byte of it arrived), so a
-	// silent peer gets frameTimeout, not idleTimeout. Reader goroutine only.
-	inFrame bool
+	// silent peer gets frameTimeout, not idleTimeout. Set by the reader,
+	// read by startDrain too.
+	inFrame atomic.Bool
 
 	// dmu orders read-deadline updates between the reader and startDrain,
 	// so that neither overwrites the other's with a stale value.
@@ -431,7 +432,7 @@ func (c *Conn) writeLoop(body []byte) error {
 // REQUIRES: c.dmu held.
 func (c *Conn) readDeadline(now time.Time) time.Time {
 	d := c.ep.idleTimeout
-	if c.inFrame {
+	if c.inFrame.Load() {
 		d = c.ep.frameTimeout
 	}
 	var dl time.Time
@@ -598,11 +599,11 @@ func (c *Conn) readLoop() (err error) {
 	for {
 		// Between frames the peer may be idle; once a byte of the next
 		// frame is here, the rest must not stall (idleFlusher.Read).
-		c.inFrame = false
+		c.inFrame.Store(false)
 		if _, err := c.br.Peek(1); err != nil {
 			return err
 		}
-		c.inFrame = true
+		c.inFrame.Store(true)
 		cmd, err := fr.ReadCommand()
 		if err != nil {
 			return err
@@ -632,7 +633,7 @@ func (c *Conn) logClose(err error, byUs bool) {
 		log.Debug("remoting: connection closed", attrs...)
 	case errors.Is(err, ErrBadFrame), errors.Is(err, ErrFrameTooLarge), errors.Is(err, ErrBadHeader):
 		log.Warn("remoting: closing connection after bad frame", append(attrs, "err", err)...)
-	case errors.As(err, &ne) && ne.Timeout() && c.inFrame:
+	case errors.As(err, &ne) && ne.Timeout() && c.inFrame.Load():
 		log.Warn("remoting: closing connection silent inside a frame", append(attrs, "silent", c.ep.frameTimeout)...)
 	case errors.As(err, &ne) && ne.Timeout():
 		log.Info("remoting: closing idle connection", append(attrs, "idle", c.ep.idleTimeout)...)
