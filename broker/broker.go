@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -312,8 +313,11 @@ func (b *Broker) goAsync(fn func()) bool {
 	return true
 }
 
-// Close stops accepting connections, answers every held pull, unregisters
-// from the name servers, closes the server and finally the store.
+// Close stops accepting connections, unregisters from the name servers,
+// serves what connections already sent (until each is quiet,
+// remoting.DefaultDrainTimeout in all: a stopping consumer's last oneway
+// offset commits may still be in its socket buffer), answers every held
+// pull, closes the server and finally the store.
 func (b *Broker) Close() error {
 	b.mu.Lock()
 	if b.closed {
@@ -325,8 +329,13 @@ func (b *Broker) Close() error {
 	b.mu.Unlock()
 
 	b.ln.Close()
-	b.hold.close()
 	b.reg.stop()
+	// Drain before answering held pulls: a reply to a client that has just
+	// sent its last requests and closed makes its kernel answer with a
+	// reset, and the write error closes the connection, dropping whatever
+	// of those requests was still unread.
+	b.srv.Drain(context.Background())
+	b.hold.close()
 	b.srv.Close()
 	b.wg.Wait()
 	b.sched.stop()

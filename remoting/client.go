@@ -112,10 +112,11 @@ func (c *Client) Conn(ctx context.Context, addr string) (*Conn, error) {
 		if e.err != nil {
 			return nil, e.err
 		}
-		if !e.conn.isClosed() {
+		if e.conn.writable() {
 			return e.conn, nil
 		}
-		// Closed but its reader has not removed it yet: drop it, redial.
+		// Closed, or a write failed, but its reader has not removed it
+		// yet: drop it, redial.
 		c.dropEntry(addr, e)
 	}
 	return nil, fmt.Errorf("remoting: connect %s: %w", addr, ErrConnClosed)

@@ -48,7 +48,8 @@ type endpoint struct {
 	log          *slog.Logger
 	language     string
 	version      int16
-	idleTimeout  time.Duration // 0 = none
+	idleTimeout  time.Duration // between frames; 0 = none
+	frameTimeout time.Duration // silence inside a frame; 0 = none
 	writeTimeout time.Duration // 0 = none
 	maxInflight  int64         // per connection; 0 = unlimited
 	ctx          context.Context
@@ -108,6 +109,7 @@ type Conn struct {
 	ctx      context.Context // cancelled on close; handed to handlers
 	cancel   context.CancelFunc
 	done     chan struct{} // closed on close
+	readDone chan struct{} // closed when the reader stopped reading and its handlers returned
 	once     sync.Once
 	inflight atomic.Int64 // handler goroutines running
 
@@ -123,10 +125,21 @@ type Conn struct {
 	wcond      sync.Cond // signalled when writing turns false; L is &wmu
 	writing    bool      // a goroutine is writing; REQUIRES: wmu
 	readerBusy bool      // the reader is working through buffered input; REQUIRES: wmu
+	writeDead  bool      // a write failed because the peer is gone; REQUIRES: wmu
 	pend       []byte    // frames waiting for the writer; REQUIRES: wmu
 	spare      []byte    // the writer's last buffer, reused; REQUIRES: wmu
 
 	br *bufio.Reader // the reader's buffer; only the reader goroutine touches it
+	// inFrame: the next frame has begun (a byte of it arrived), so a
+	// silent peer gets frameTimeout, not idleTimeout. Set by the reader,
+	// read by startDrain too.
+	inFrame atomic.Bool
+
+	// dmu orders read-deadline updates between the reader and startDrain,
+	// so that neither overwrites the other's with a stale value.
+	dmu      sync.Mutex
+	drainEnd time.Time // set by Server.Drain; REQUIRES: dmu
+	deadline bool      // a read deadline is set; REQUIRES: dmu
 
 	mu struct {
 		sync.Mutex
@@ -138,12 +151,13 @@ type Conn struct {
 
 func newConn(ep *endpoint, nc net.Conn) *Conn {
 	c := &Conn{
-		ep:     ep,
-		nc:     nc,
-		id:     nextConnID.Add(1),
-		remote: nc.RemoteAddr().String(),
-		local:  nc.LocalAddr().String(),
-		done:   make(chan struct{}),
+		ep:       ep,
+		nc:       nc,
+		id:       nextConnID.Add(1),
+		remote:   nc.RemoteAddr().String(),
+		local:    nc.LocalAddr().String(),
+		done:     make(chan struct{}),
+		readDone: make(chan struct{}),
 	}
 	c.ctx, c.cancel = context.WithCancel(ep.ctx)
 	c.mu.pending = make(map[int32]chan *Command)
@@ -206,6 +220,14 @@ func (c *Conn) closeConn() {
 	})
 }
 
+// writable reports whether writes may still succeed: the connection is
+// open and no write failed.
+func (c *Conn) writable() bool {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return !c.writeDead && !c.isClosed()
+}
+
 func (c *Conn) isClosed() bool {
 	select {
 	case <-c.done:
@@ -224,7 +246,7 @@ func (c *Conn) isClosed() bool {
 func (c *Conn) WriteCommand(cmd *Command) error {
 	c.fillDefaults(cmd)
 	c.wmu.Lock()
-	if c.isClosed() {
+	if c.isClosed() || c.writeDead {
 		c.wmu.Unlock()
 		return ErrConnClosed
 	}
@@ -264,7 +286,7 @@ func (c *Conn) ReplyAll(resps []*Command) error {
 		}
 	}
 	c.wmu.Lock()
-	if c.isClosed() {
+	if c.isClosed() || c.writeDead {
 		c.wmu.Unlock()
 		return ErrConnClosed
 	}
@@ -312,14 +334,35 @@ func (c *Conn) writeQueuedLocked(body []byte) error {
 	c.wcond.Broadcast()
 	c.wmu.Unlock()
 	if err != nil {
-		c.closeConn()
+		c.writeFailed(err)
 		return fmt.Errorf("remoting: write to %s: %w", c.remote, err)
 	}
 	return nil
 }
 
+// writeFailed handles a failed write. A timeout means the peer stopped
+// reading: the connection closes. Any other error means the peer is gone
+// (it reset the connection): writes fail from now on, but the reader goes
+// on with what the kernel already received and closes the connection at
+// its end. A client that sends its last requests and closes at once (the
+// Go client's final oneway offset commits, which it sends without the
+// oneway flag and so gets replies to) resets the connection when the first
+// reply reaches it; closing here would drop the requests not yet read.
+func (c *Conn) writeFailed(err error) {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		c.closeConn()
+		return
+	}
+	c.wmu.Lock()
+	c.writeDead = true
+	c.pend = c.pend[:0]
+	c.wmu.Unlock()
+}
+
 // idleFlusher is the reader's view of the socket: before each read that
-// may block it writes the frames queued while the reader was busy.
+// may block it writes the frames queued while the reader was busy and sets
+// the read deadline.
 type idleFlusher struct{ c *Conn }
 
 func (r idleFlusher) Read(p []byte) (int, error) {
@@ -335,9 +378,12 @@ func (r idleFlusher) Read(p []byte) (int, error) {
 	}
 	c.wmu.Unlock()
 	if err != nil {
-		c.closeConn()
-		return 0, fmt.Errorf("remoting: write to %s: %w", c.remote, err)
+		c.writeFailed(err)
+		if c.isClosed() {
+			return 0, fmt.Errorf("remoting: write to %s: %w", c.remote, err)
+		}
 	}
+	c.setReadDeadline()
 	n, err := c.nc.Read(p)
 	if n > 0 {
 		c.wmu.Lock()
@@ -377,6 +423,62 @@ func (c *Conn) writeLoop(body []byte) error {
 		}
 	}
 	return nil
+}
+
+// readDeadline is when a read starting at now gives up: the idle timeout
+// between frames, the frame timeout inside one, and while draining the
+// earlier of a short quiet period and the drain's end. The zero time means
+// no deadline.
+// REQUIRES: c.dmu held.
+func (c *Conn) readDeadline(now time.Time) time.Time {
+	d := c.ep.idleTimeout
+	if c.inFrame.Load() {
+		d = c.ep.frameTimeout
+	}
+	var dl time.Time
+	if d > 0 {
+		dl = now.Add(d)
+	}
+	if !c.drainEnd.IsZero() {
+		q := now.Add(drainQuiet)
+		if c.drainEnd.Before(q) {
+			q = c.drainEnd
+		}
+		if dl.IsZero() || q.Before(dl) {
+			dl = q
+		}
+	}
+	return dl
+}
+
+// setReadDeadline sets the deadline of the next read (none set and none
+// wanted, as on a client's connections, costs no call).
+func (c *Conn) setReadDeadline() {
+	c.dmu.Lock()
+	defer c.dmu.Unlock()
+	dl := c.readDeadline(time.Now())
+	if dl.IsZero() && !c.deadline {
+		return
+	}
+	c.deadline = !dl.IsZero()
+	_ = c.nc.SetReadDeadline(dl)
+}
+
+// startDrain makes the reader stop once the peer has sent nothing for
+// drainQuiet, or at end; what it already sent is still read and served.
+func (c *Conn) startDrain(end time.Time) {
+	c.dmu.Lock()
+	defer c.dmu.Unlock()
+	c.drainEnd = end
+	c.deadline = true
+	_ = c.nc.SetReadDeadline(c.readDeadline(time.Now()))
+}
+
+// draining returns the end of the drain, or the zero time.
+func (c *Conn) draining() time.Time {
+	c.dmu.Lock()
+	defer c.dmu.Unlock()
+	return c.drainEnd
 }
 
 // ReaderWaits is called by an inline handler about to block (a
@@ -465,6 +567,17 @@ func (c *Conn) serve(onConnect, onClose func(*Conn)) {
 		onConnect(c)
 	}
 	err := c.readLoop()
+	end := c.draining()
+	if !end.IsZero() {
+		c.awaitHandlers(end)
+	}
+	close(c.readDone)
+	var ne net.Error
+	if !end.IsZero() && errors.As(err, &ne) && ne.Timeout() {
+		// Drained: the owner may still answer on it (held pulls) and
+		// closes it in Close.
+		<-c.done
+	}
 	c.logClose(err, c.isClosed()) // before closing, so the line precedes the peer's EOF
 	c.closeConn()
 	if onClose != nil {
@@ -484,9 +597,13 @@ func (c *Conn) readLoop() (err error) {
 	c.br = bufio.NewReaderSize(idleFlusher{c}, readBufferSize)
 	fr := NewFrameReader(c.br)
 	for {
-		if c.ep.idleTimeout > 0 {
-			_ = c.nc.SetReadDeadline(time.Now().Add(c.ep.idleTimeout))
+		// Between frames the peer may be idle; once a byte of the next
+		// frame is here, the rest must not stall (idleFlusher.Read).
+		c.inFrame.Store(false)
+		if _, err := c.br.Peek(1); err != nil {
+			return err
 		}
+		c.inFrame.Store(true)
 		cmd, err := fr.ReadCommand()
 		if err != nil {
 			return err
@@ -499,6 +616,14 @@ func (c *Conn) readLoop() (err error) {
 	}
 }
 
+// awaitHandlers waits, until end at the latest, for the handler goroutines
+// of requests already read, so their replies go out before the close.
+func (c *Conn) awaitHandlers(end time.Time) {
+	for c.inflight.Load() > 0 && time.Now().Before(end) && !c.isClosed() {
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 func (c *Conn) logClose(err error, byUs bool) {
 	log := c.ep.log
 	attrs := []any{"remote", c.remote, "conn", c.id}
@@ -508,6 +633,8 @@ func (c *Conn) logClose(err error, byUs bool) {
 		log.Debug("remoting: connection closed", attrs...)
 	case errors.Is(err, ErrBadFrame), errors.Is(err, ErrFrameTooLarge), errors.Is(err, ErrBadHeader):
 		log.Warn("remoting: closing connection after bad frame", append(attrs, "err", err)...)
+	case errors.As(err, &ne) && ne.Timeout() && c.inFrame.Load():
+		log.Warn("remoting: closing connection silent inside a frame", append(attrs, "silent", c.ep.frameTimeout)...)
 	case errors.As(err, &ne) && ne.Timeout():
 		log.Info("remoting: closing idle connection", append(attrs, "idle", c.ep.idleTimeout)...)
 	default:

@@ -1,6 +1,7 @@
 package remoting
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,9 +13,22 @@ import (
 // Server defaults.
 const (
 	// DefaultIdleTimeout closes a connection that sent nothing for this
-	// long. Go clients heartbeat every 30 s and close their own side after
-	// 120 s of silence, so 180 s only reaps connections already dead.
+	// long between whole frames. Go clients heartbeat every 30 s and close
+	// their own side after 120 s of silence, so 180 s only reaps
+	// connections already dead.
 	DefaultIdleTimeout = 180 * time.Second
+	// DefaultFrameTimeout closes a connection that went silent this long in
+	// the middle of a frame (a frame begun and not finished: RELIABILITY.md
+	// T16). No client pauses inside a frame, so this is shorter than the
+	// idle timeout.
+	DefaultFrameTimeout = 60 * time.Second
+	// DefaultDrainTimeout bounds Shutdown's wait for connections to finish
+	// the requests they have already sent.
+	DefaultDrainTimeout = 2 * time.Second
+	// drainQuiet is how long a connection must send nothing during
+	// Shutdown to count as drained. On loopback or a LAN a request already
+	// sent arrives within it.
+	drainQuiet = 200 * time.Millisecond
 	// DefaultWriteTimeout bounds one frame write, so a peer that stops
 	// reading cannot hold a connection's write lock forever.
 	DefaultWriteTimeout = 30 * time.Second
@@ -35,6 +49,9 @@ type ServerOptions struct {
 	Language string
 	// IdleTimeout: 0 means DefaultIdleTimeout, negative disables it.
 	IdleTimeout time.Duration
+	// FrameTimeout bounds the silence inside a frame once its first byte
+	// has arrived: 0 means DefaultFrameTimeout, negative disables it.
+	FrameTimeout time.Duration
 	// WriteTimeout: 0 means DefaultWriteTimeout, negative disables it.
 	WriteTimeout time.Duration
 	// MaxInflight per connection: 0 means DefaultMaxInflight, negative
@@ -59,6 +76,9 @@ type Server struct {
 		ln     net.Listener
 		conns  map[*Conn]struct{}
 		closed bool
+		// drainEnd is set once Shutdown began: connections accepted
+		// after it drain too.
+		drainEnd time.Time
 	}
 }
 
@@ -67,6 +87,7 @@ func NewServer(opts ServerOptions) *Server {
 	s := &Server{onConnect: opts.OnConnect, onClose: opts.OnClose}
 	s.ep.init(opts.Logger, opts.Language, opts.Version)
 	s.ep.idleTimeout = orDefault(opts.IdleTimeout, DefaultIdleTimeout)
+	s.ep.frameTimeout = orDefault(opts.FrameTimeout, DefaultFrameTimeout)
 	s.ep.writeTimeout = orDefault(opts.WriteTimeout, DefaultWriteTimeout)
 	switch {
 	case opts.MaxInflight == 0:
@@ -139,9 +160,53 @@ func (s *Server) Addr() string {
 	return s.mu.ln.Addr().String()
 }
 
+// Drain is the first step of a graceful stop: it stops accepting and
+// serves what every connection has already sent. Each connection is read
+// until it has been quiet for a moment (its requests in the socket buffer
+// are served, oneway offset commits included) and the handlers of what it
+// sent have returned. It returns once every connection is drained, or when
+// ctx ends (DefaultDrainTimeout if ctx has no deadline). Connections stay
+// open for replies (a broker answers its held pulls) until Close; a drained
+// connection reads nothing more.
+func (s *Server) Drain(ctx context.Context) {
+	end := time.Now().Add(DefaultDrainTimeout)
+	if d, ok := ctx.Deadline(); ok {
+		end = d
+	}
+	s.mu.Lock()
+	if s.mu.closed || !s.mu.drainEnd.IsZero() {
+		s.mu.Unlock()
+		return
+	}
+	s.mu.drainEnd = end
+	ln := s.mu.ln
+	conns := make([]*Conn, 0, len(s.mu.conns))
+	for c := range s.mu.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	if ln != nil {
+		_ = ln.Close() // Close reports the error
+	}
+	for _, c := range conns {
+		c.startDrain(end)
+	}
+	timer := time.NewTimer(time.Until(end))
+	defer timer.Stop()
+	for _, c := range conns {
+		select {
+		case <-c.readDone:
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+			return
+		}
+	}
+}
+
 // Close stops the listener, closes every connection, cancels handler
 // contexts and waits for every goroutine the server started, handlers
-// included.
+// included. Requests not yet read are lost; Drain serves them first.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	if s.mu.closed {
@@ -209,7 +274,11 @@ func (s *Server) addConn(nc net.Conn) {
 	}
 	s.mu.conns[c] = struct{}{}
 	s.ep.wg.Add(1)
+	drainEnd := s.mu.drainEnd
 	s.mu.Unlock()
+	if !drainEnd.IsZero() {
+		c.startDrain(drainEnd)
+	}
 	go c.serve(s.onConnect, s.removeConn)
 }
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"sync"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -25,13 +26,38 @@ func logger() *slog.Logger { return slog.New(slog.NewTextHandler(os.Stderr, nil)
 
 // signalContext is cmd's context ended by SIGINT or SIGTERM. It is taken
 // before anything starts, so a signal during startup also stops cleanly
-// instead of killing the process with its data half open.
+// instead of killing the process with its data half open. SIGHUP (a
+// closed terminal, or an operator's habit of "reload") is logged and
+// ignored: logs go to stderr, so there is nothing to reopen, and dying on
+// it would be an unclean stop.
 func signalContext(cmd *cobra.Command) (context.Context, context.CancelFunc) {
 	ctx := cmd.Context()
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-hup:
+				logger().Info("SIGHUP ignored; SIGTERM or SIGINT stop the server")
+			case <-done:
+				return
+			}
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(hup)
+		close(done)
+		wg.Wait()
+		stop()
+	}
 }
 
 func newNamesrv() *cobra.Command {
@@ -149,7 +175,8 @@ func newStandalone() *cobra.Command {
 		Long: `Run a name server and a broker in one process. The broker registers with
 the embedded name server only (a namesrvAddr in broker.conf is ignored).
 Without --listen the broker listens on 127.0.0.1 at broker.conf's listenPort
-(10911 by default). SIGINT or SIGTERM stop the broker, then the name server.`,
+(10911 by default). SIGINT or SIGTERM stop the broker, then the name server;
+SIGHUP is logged and ignored.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signalContext(cmd)

@@ -188,3 +188,81 @@ func TestAdminExitStatus(t *testing.T) {
 		t.Fatalf("exit %v, stderr %q", err, p.log())
 	}
 }
+
+// TestSighupIgnored sends SIGHUP to a real name server, broker and
+// standalone: each logs it and keeps serving, and a SIGTERM afterwards
+// still stops it cleanly (exit 0, the store closed cleanly and reopened
+// as a clean stop).
+func TestSighupIgnored(t *testing.T) {
+	hup := func(t *testing.T, p *wharfProc) {
+		t.Helper()
+		if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for !strings.Contains(p.log(), "SIGHUP ignored") {
+			select {
+			case <-p.done:
+				p.cmd.Wait()
+				t.Fatalf("SIGHUP ended the process (%v):\n%s", p.cmd.ProcessState, p.log())
+			case <-time.After(10 * time.Millisecond):
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("SIGHUP not logged:\n%s", p.log())
+			}
+		}
+	}
+	registered := func(t *testing.T, nsAddr, bAddr string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			out, err := adminAt(nsAddr, "cluster", "list")
+			if err == nil && strings.Contains(out, bAddr) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("broker %s not registered with %s: %v %s", bAddr, nsAddr, err, out)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	stopClean := func(t *testing.T, p *wharfProc, want ...string) {
+		t.Helper()
+		if err := p.stop(t, syscall.SIGTERM); err != nil {
+			t.Fatalf("exit after SIGHUP then SIGTERM: %v\n%s", err, p.log())
+		}
+		for _, w := range want {
+			if !strings.Contains(p.log(), w) {
+				t.Fatalf("the log lacks %q:\n%s", w, p.log())
+			}
+		}
+	}
+
+	t.Run("namesrv and broker", func(t *testing.T) {
+		data := t.TempDir()
+		ns := startWharf(t, "namesrv", "--listen", "127.0.0.1:0")
+		nsAddr := ns.addrOf(t, "name server serving", 20*time.Second)
+		b := startWharf(t, "broker", "--listen", "127.0.0.1:0", "-n", nsAddr, "--data", data)
+		bAddr := b.addrOf(t, "broker serving", 20*time.Second)
+		registered(t, nsAddr, bAddr)
+		hup(t, ns)
+		hup(t, b)
+		if out, err := adminAt(nsAddr, "topic", "create", "HupT", "-q", "2", "-b", bAddr); err != nil {
+			t.Fatalf("create after SIGHUP: %v %s", err, out)
+		}
+		registered(t, nsAddr, bAddr)
+		stopClean(t, b, "store closed cleanly", "broker stopped")
+		stopClean(t, ns, "name server stopped")
+		b = startWharf(t, "broker", "--listen", "127.0.0.1:0", "-n", "127.0.0.1:1", "--data", data)
+		b.addrOf(t, "broker serving", 20*time.Second)
+		stopClean(t, b, "cleanLastStop=true")
+	})
+	t.Run("standalone", func(t *testing.T) {
+		p := startWharf(t, "standalone", "--data", t.TempDir(), "--listen", "127.0.0.1:0", "--namesrv-listen", "127.0.0.1:0")
+		nsAddr := p.addrOf(t, "name server serving", 20*time.Second)
+		bAddr := p.addrOf(t, "broker serving", 20*time.Second)
+		hup(t, p)
+		registered(t, nsAddr, bAddr)
+		stopClean(t, p, "store closed cleanly", "broker stopped", "name server stopped")
+	})
+}
