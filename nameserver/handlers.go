@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wharfmq/wharf/remoting"
+	"github.com/wharfmq/wharf/systopic"
 )
 
 // handlers returns the request handlers by code.
@@ -218,6 +219,9 @@ func (s *Server) handleDeleteTopic(_ context.Context, _ *remoting.Conn, req *rem
 	}
 	if err != nil {
 		return s.refuse(req, what, err)
+	}
+	if systopic.Is(topic, s.reg) {
+		return remoting.NewResponse(req, remoting.RespSystemError, systopic.Remark(topic))
 	}
 	if s.reg.deleteTopic(topic) {
 		s.log.Info("topic deleted", "topic", topic)

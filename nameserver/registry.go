@@ -313,3 +313,21 @@ func (r *registry) queryDataVersion(addr string, dv DataVersion, now time.Time) 
 	}
 	return true, li.dv, true
 }
+
+// IsCluster reports whether a registered broker belongs to cluster name
+// (a cluster name is a system topic).
+func (r *registry) IsCluster(name string) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	_, ok := r.mu.clusters[name]
+	return ok
+}
+
+// IsBroker reports whether name is a registered broker name (a system
+// topic).
+func (r *registry) IsBroker(name string) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	_, ok := r.mu.brokers[name]
+	return ok
+}
