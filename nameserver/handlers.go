@@ -70,6 +70,9 @@ func (s *Server) handleRegisterBroker(_ context.Context, c *remoting.Conn, req *
 		s.log.Debug("broker re-registered", "broker", reg.name, "id", reg.id, "addr", reg.addr)
 	}
 	resp := remoting.NewResponse(req, remoting.RespSuccess, "")
+	if res.needTable {
+		resp.SetExtBool(needTableField, true)
+	}
 	// Java fills these for slaves only and omits null header fields.
 	if res.masterAddr != "" {
 		resp.SetExt("masterAddr", res.masterAddr)
@@ -84,6 +87,15 @@ func remoteAddr(c *remoting.Conn) string {
 	}
 	return c.RemoteAddr()
 }
+
+// baseVersionField marks a partial registration (Wharf only): the topics
+// in the body are merged into what the broker registered before, and the
+// value is the DataVersion JSON they build on.
+const baseVersionField = "wharfBaseDataVersion"
+
+// needTableField in the reply to a partial registration asks the broker
+// for its whole table (Wharf only).
+const needTableField = "wharfNeedTable"
 
 // decodeRegistration reads RegisterBrokerRequestHeader and the body.
 func decodeRegistration(req *remoting.Command) (registration, error) {
@@ -103,6 +115,12 @@ func decodeRegistration(req *remoting.Command) (registration, error) {
 	}
 	if reg.topics, err = decodeRegisterBody(req.Body, compressed); err != nil {
 		return reg, err
+	}
+	if base := req.ExtStringOr(baseVersionField, ""); base != "" {
+		reg.base = new(DataVersion)
+		if err := json.Unmarshal([]byte(base), reg.base); err != nil {
+			return reg, fmt.Errorf("ext field %s is not DataVersion JSON: %w", baseVersionField, err)
+		}
 	}
 	return reg, nil
 }

@@ -44,13 +44,21 @@ type registration struct {
 	cluster, name, addr, haServerAddr string
 	id                                int64
 	topics                            *brokerTopics // nil: no topic information
-	connID                            uint64
-	connDone                          <-chan struct{} // nil: never closes
+	// base, when set, makes the registration partial: its topics are merged
+	// into the broker's, and its version is kept only if the broker's
+	// stored version is base (else none, so QUERY_DATA_VERSION says changed
+	// and the broker sends its whole table).
+	base     *DataVersion
+	connID   uint64
+	connDone <-chan struct{} // nil: never closes
 }
 
 // registerResult is what the reply tells a slave about its master.
 type registerResult struct {
-	first                    bool // the address was not registered before
+	first bool // the address was not registered before
+	// needTable: a partial registration did not build on what the name
+	// server holds; the broker should send its whole table.
+	needTable                bool
 	masterAddr, haServerAddr string
 }
 
@@ -109,16 +117,28 @@ func (r *registry) register(reg registration, now time.Time) (registerResult, er
 	bd.BrokerAddrs[reg.id] = reg.addr
 
 	prev := r.mu.live[reg.addr]
-	if reg.topics != nil && reg.id == 0 && (first || prev == nil || prev.dv != reg.topics.dv) {
-		r.replaceTopicsLocked(reg.name, reg.topics.table)
-	}
+	needTable := false
 	li := &liveBroker{lastUpdate: now, connID: reg.connID, haServerAddr: reg.haServerAddr}
-	if reg.topics != nil {
+	switch {
+	case reg.topics == nil:
+	case reg.base != nil:
+		if reg.id == 0 {
+			r.mergeTopicsLocked(reg.name, reg.topics.table)
+		}
+		if prev != nil && !first && prev.dv == *reg.base {
+			li.dv = reg.topics.dv
+		} else {
+			needTable = true
+		}
+	default:
+		if reg.id == 0 && (first || prev == nil || prev.dv != reg.topics.dv) {
+			r.replaceTopicsLocked(reg.name, reg.topics.table)
+		}
 		li.dv = reg.topics.dv
 	}
 	r.mu.live[reg.addr] = li
 
-	res := registerResult{first: prev == nil}
+	res := registerResult{first: prev == nil, needTable: needTable}
 	if reg.id != 0 {
 		if master, ok := bd.BrokerAddrs[0]; ok {
 			if ml := r.mu.live[master]; ml != nil {
@@ -140,6 +160,12 @@ func (r *registry) replaceTopicsLocked(name string, table map[string]TopicConfig
 			}
 		}
 	}
+	r.mergeTopicsLocked(name, table)
+}
+
+// mergeTopicsLocked adds or updates the topics of table for broker name,
+// leaving its other topics. REQUIRES: r.mu held for writing.
+func (r *registry) mergeTopicsLocked(name string, table map[string]TopicConfig) {
 	for topic, tc := range table {
 		qds := r.mu.topics[topic]
 		if qds == nil {
