@@ -158,12 +158,19 @@ func TestAutoCreateRegistersIncrementally(t *testing.T) {
 // TestRegistrationInParts: a table larger than splitRegistrationSize goes
 // in parts, all of it routed; removing a topic sends the whole table again
 // (in parts), which drops the topic; and a name server that lost the
-// broker gets the whole table back at the next change.
+// broker gets the whole table back at the next change. Both body forms.
 func TestRegistrationInParts(t *testing.T) {
+	for _, compressed := range []bool{true, false} {
+		t.Run(fmt.Sprintf("compressed=%v", compressed), func(t *testing.T) { testRegistrationInParts(t, compressed) })
+	}
+}
+
+func testRegistrationInParts(t *testing.T, compressed bool) {
 	ns := startNameServer(t)
 	cfg := testConfig(t.TempDir())
 	cfg.NamesrvAddr = ns.Addr()
 	cfg.SplitRegistrationSize = 3
+	cfg.CompressedRegister = compressed
 	b := startBroker(t, cfg)
 	nsc := newTestClient(t, ns.Addr())
 	all := func() []string {

@@ -73,3 +73,47 @@ func TestParseTopicConfigWithAttributes(t *testing.T) {
 		t.Fatal("bad writeQueueNums accepted")
 	}
 }
+
+// TestPartialRegistration: a registration with wharfBaseDataVersion merges
+// its topics into the broker's; its version is kept only when the name
+// server holds the base, else the reply asks for the whole table and
+// QUERY_DATA_VERSION answers changed.
+func TestPartialRegistration(t *testing.T) {
+	ts := startServer(t, Options{})
+	dv1 := DataVersion{Timestamp: 1, Counter: 1}
+	ts.register(nil, broker{name: "broker-a", addr: "127.0.0.1:10911", dv: dv1, topics: defaultTopics()})
+	partial := func(topic string, dv, base DataVersion) *remoting.Command {
+		req := broker{name: "broker-a", addr: "127.0.0.1:10911", dv: dv,
+			topics: map[string]TopicConfig{topic: topicTest(topic, 2, 6)}}.request(t)
+		b, _ := json.Marshal(base)
+		req.SetExt(baseVersionField, string(b))
+		resp := ts.invoke(req)
+		if resp.Code != remoting.RespSuccess {
+			t.Fatalf("partial %s: code %d remark %q", topic, resp.Code, resp.Remark)
+		}
+		return resp
+	}
+	changed := func(dv DataVersion) string {
+		b, _ := json.Marshal(dv)
+		return ts.invoke(remoting.NewRequest(remoting.CodeQueryDataVersion, map[string]string{
+			"brokerName": "broker-a", "brokerAddr": "127.0.0.1:10911", "clusterName": "DefaultCluster", "brokerId": "0"}, b)).ExtFields["changed"]
+	}
+	dv2 := DataVersion{Timestamp: 2, Counter: 2}
+	if resp := partial("New1", dv2, dv1); resp.ExtFields[needTableField] != "" {
+		t.Fatalf("partial on its base asked for the table: %v", resp.ExtFields)
+	}
+	ts.mustRoute("New1")
+	ts.mustRoute("TopicTest")
+	if got := changed(dv2); got != "false" {
+		t.Fatalf("after a partial on its base, changed=%q for its version", got)
+	}
+	dv3 := DataVersion{Timestamp: 3, Counter: 3}
+	if resp := partial("New2", dv3, DataVersion{Timestamp: 9, Counter: 9}); resp.ExtFields[needTableField] != "true" {
+		t.Fatalf("partial on another base did not ask for the table: %v", resp.ExtFields)
+	}
+	ts.mustRoute("New2")
+	ts.mustRoute("New1")
+	if got := changed(dv3); got != "true" {
+		t.Fatalf("after a partial on another base, changed=%q", got)
+	}
+}
