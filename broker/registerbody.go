@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"strconv"
+	"sync"
 )
 
 // encodeRegisterBody is Java's RegisterBrokerBody as JSON (uncompressed).
@@ -21,6 +22,10 @@ func encodeRegisterBody(table map[string]TopicConfig, dv DataVersion) []byte {
 	return b
 }
 
+// zlibWriters reuses compressors: each holds about 1 MiB of state, too much
+// to allocate for every one-topic increment.
+var zlibWriters = sync.Pool{New: func() any { return zlib.NewWriter(nil) }}
+
 // encodeCompressedRegisterBody is Java's RegisterBrokerBody.encode(true): a
 // zlib stream of big-endian length-prefixed items: the DataVersion JSON,
 // the topic count and each topic as TopicConfig.encode writes it ("name
@@ -29,7 +34,9 @@ func encodeRegisterBody(table map[string]TopicConfig, dv DataVersion) []byte {
 // topic-queue-mapping count (0), which 4.x name servers ignore.
 func encodeCompressedRegisterBody(topics []TopicConfig, dv DataVersion) []byte {
 	var out bytes.Buffer
-	zw := zlib.NewWriter(&out)
+	zw := zlibWriters.Get().(*zlib.Writer)
+	defer zlibWriters.Put(zw)
+	zw.Reset(&out)
 	var item []byte
 	put := func(b []byte) {
 		var n [4]byte
