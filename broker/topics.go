@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wharfmq/wharf/engine/queue"
+	"github.com/wharfmq/wharf/systopic"
 )
 
 // Topic permission bits (Java PermName).
@@ -21,15 +22,16 @@ const (
 	PermInherit  = 0x1
 )
 
-// Names of built-in and system topics (Java TopicValidator, MixAll).
+// Names of built-in and system topics (Java TopicValidator, MixAll; the
+// system topics are defined in package systopic).
 const (
-	AutoCreateTopicKey   = "TBW102"
-	SelfTestTopic        = "SELF_TEST_TOPIC"
-	OffsetMovedEvent     = "OFFSET_MOVED_EVENT"
-	ScheduleTopic        = "SCHEDULE_TOPIC_XXXX"
-	TransHalfTopic       = "RMQ_SYS_TRANS_HALF_TOPIC"
-	TransOpHalfTopic     = "RMQ_SYS_TRANS_OP_HALF_TOPIC"
-	TransCheckMaxTime    = "TRANS_CHECK_MAX_TIME_TOPIC"
+	AutoCreateTopicKey   = systopic.AutoCreate
+	SelfTestTopic        = systopic.SelfTest
+	OffsetMovedEvent     = systopic.OffsetMoved
+	ScheduleTopic        = systopic.Schedule
+	TransHalfTopic       = systopic.TransHalf
+	TransOpHalfTopic     = systopic.TransOpHalf
+	TransCheckMaxTime    = systopic.TransCheck
 	RetryGroupTopicPref  = "%RETRY%"
 	DLQGroupTopicPrefix  = "%DLQ%"
 	maxTopicLength       = 127
