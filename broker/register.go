@@ -162,12 +162,16 @@ func (r *registrar) round(periodic bool) {
 	}()
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	var down map[string]bool
 	if periodic {
-		r.probe()
+		down = r.probe()
 	}
+	// tryTable: a name server that failed lately gets the table only on
+	// the period, and not when it did not even answer the probe.
+	tryTable := func(addr string, st *nsState) bool { return !down[addr] && (periodic || !st.failed) }
 	needTable := false
-	for _, st := range r.ns {
-		needTable = needTable || (st.full || st.synced != r.sent) && (periodic || !st.failed)
+	for addr, st := range r.ns {
+		needTable = needTable || (st.full || st.synced != r.sent) && tryTable(addr, st)
 	}
 	d := r.b.topics.drain(needTable)
 	base := r.sent
@@ -175,11 +179,20 @@ func (r *registrar) round(periodic bool) {
 	if !needTable && !d.removed && len(d.changed) == 0 {
 		return
 	}
-	var parts []*remoting.Command
-	var once sync.Once
+	// Each body is encoded once, by the first name server that needs it.
+	var parts, incr []*remoting.Command
+	var partsOnce, incrOnce sync.Once
 	fullParts := func() []*remoting.Command {
-		once.Do(func() { parts = r.fullRequests(d.table, d.version) })
+		partsOnce.Do(func() { parts = r.fullRequests(d.table, d.version) })
 		return parts
+	}
+	increment := func() []*remoting.Command {
+		incrOnce.Do(func() {
+			incr = []*remoting.Command{r.request(d.changed, d.version, &base)}
+			r.stats.increments.Add(1)
+			storeMax(&r.stats.maxIncrementBody, int64(len(incr[0].Body)))
+		})
+		return incr
 	}
 	r.each(func(addr string, st *nsState) {
 		var reqs []*remoting.Command
@@ -188,10 +201,8 @@ func (r *registrar) round(periodic bool) {
 			if len(d.changed) == 0 {
 				return
 			}
-			reqs = []*remoting.Command{r.request(d.changed, d.version, &base)}
-			r.stats.increments.Add(1)
-			storeMax(&r.stats.maxIncrementBody, int64(len(reqs[0].Body)))
-		case d.table == nil || !periodic && st.failed:
+			reqs = increment()
+		case d.table == nil || !tryTable(addr, st):
 			// No table this round (this name server failed lately and
 			// waits for the period): remember it needs one.
 			st.full = true
@@ -213,25 +224,30 @@ func (r *registrar) round(periodic bool) {
 	})
 }
 
-// probe asks every name server that should hold our table whether it still
-// does (QUERY_DATA_VERSION); a "no" or no answer marks it for the table.
-// An unchanged answer also counts as a sign of life on the name server.
-func (r *registrar) probe() {
+// probe asks every name server whether it still holds our table
+// (QUERY_DATA_VERSION); a "no" or no answer marks it for the table. An
+// unchanged answer also counts as a sign of life on the name server. It
+// returns the name servers that did not answer, which get no table this
+// round (encoding a large one for a dead peer is wasted).
+func (r *registrar) probe() map[string]bool {
+	var mu sync.Mutex
+	down := map[string]bool{}
 	r.each(func(addr string, st *nsState) {
-		if st.full {
-			return
-		}
 		r.stats.queries.Add(1)
 		changed, err := r.queryDataVersion(addr, st.synced)
 		switch {
 		case err != nil:
 			st.full, st.failed = true, true
+			mu.Lock()
+			down[addr] = true
+			mu.Unlock()
 			r.log.Warn("query data version failed", "namesrv", addr, "err", err)
-		case changed:
-			st.full, st.failed = true, false
+		case changed && !st.full:
+			st.full = true
 			r.log.Info("name server lacks this broker's topic table; registering it whole", "namesrv", addr)
 		}
 	})
+	return down
 }
 
 // each runs fn for every name server in parallel. REQUIRES: r.mu held.
