@@ -305,11 +305,13 @@ func (r *registrar) queryDataVersion(addr string, dv DataVersion) (changed bool,
 }
 
 // fullRequests splits table into registrations of at most
-// splitRegistrationSize topics. The first replaces what a name server
-// holds for this broker; each later one builds on the one before, under a
-// made-up version (the real counter with timestamp -i, which no real
-// version has), and the last carries the real version, so a name server
-// holds the real version only once it has every part.
+// splitRegistrationSize topics, marked wharfPart "i/k" when there are
+// several: a Wharf name server merges each at once (no route disappears
+// while they arrive) and the last removes the topics no part named. Each
+// part after the first builds on the one before, under a made-up version
+// (the real counter with timestamp -i, which no real version has), and
+// the last carries the real version, so a name server holds the real
+// version only once it has every part.
 func (r *registrar) fullRequests(table map[string]TopicConfig, dv DataVersion) []*remoting.Command {
 	size := r.b.cfg.SplitRegistrationSize
 	n := max(1, (len(table)+size-1)/size)
@@ -322,6 +324,9 @@ func (r *registrar) fullRequests(table map[string]TopicConfig, dv DataVersion) [
 			partDV = DataVersion{Counter: dv.Counter, Timestamp: -int64(len(reqs) + 1)}
 		}
 		req := r.request(chunk, partDV, prev)
+		if n > 1 {
+			req.SetExt("wharfPart", fmt.Sprintf("%d/%d", len(reqs)+1, n))
+		}
 		reqs = append(reqs, req)
 		r.stats.fullParts.Add(1)
 		storeMax(&r.stats.maxPartBody, int64(len(req.Body)))

@@ -93,6 +93,11 @@ func remoteAddr(c *remoting.Conn) string {
 // value is the DataVersion JSON they build on.
 const baseVersionField = "wharfBaseDataVersion"
 
+// partField marks one part of a table split in several registrations,
+// "i/k" (Wharf only): parts merge, and the last removes the broker's
+// topics that no part named.
+const partField = "wharfPart"
+
 // needTableField in the reply to a partial registration asks the broker
 // for its whole table (Wharf only).
 const needTableField = "wharfNeedTable"
@@ -115,6 +120,11 @@ func decodeRegistration(req *remoting.Command) (registration, error) {
 	}
 	if reg.topics, err = decodeRegisterBody(req.Body, compressed); err != nil {
 		return reg, err
+	}
+	if part := req.ExtStringOr(partField, ""); part != "" {
+		if _, err := fmt.Sscanf(part, "%d/%d", &reg.part, &reg.parts); err != nil || reg.part < 1 || reg.part > reg.parts {
+			return reg, fmt.Errorf("ext field %s %q: want i/k with 1 <= i <= k", partField, part)
+		}
 	}
 	if base := req.ExtStringOr(baseVersionField, ""); base != "" {
 		reg.base = new(DataVersion)

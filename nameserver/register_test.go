@@ -117,3 +117,52 @@ func TestPartialRegistration(t *testing.T) {
 		t.Fatalf("after a partial on another base, changed=%q", got)
 	}
 }
+
+// TestSplitRegistration: the parts of a split table (wharfPart i/k) merge
+// as they arrive, so no route disappears in between; the last part drops
+// the topics no part named. A part that does not follow the one before
+// removes nothing and asks for the whole table.
+func TestSplitRegistration(t *testing.T) {
+	ts := startServer(t, Options{})
+	abc := map[string]TopicConfig{"A": topicTest("A", 1, 6), "B": topicTest("B", 1, 6), "C": topicTest("C", 1, 6)}
+	ts.register(nil, broker{name: "broker-a", addr: "127.0.0.1:10911", dv: DataVersion{Timestamp: 1, Counter: 1}, topics: abc})
+	part := func(i, k int, topics map[string]TopicConfig, dv DataVersion, base *DataVersion) *remoting.Command {
+		req := broker{name: "broker-a", addr: "127.0.0.1:10911", dv: dv, topics: topics}.request(t)
+		req.SetExt(partField, strconv.Itoa(i)+"/"+strconv.Itoa(k))
+		if base != nil {
+			b, _ := json.Marshal(base)
+			req.SetExt(baseVersionField, string(b))
+		}
+		resp := ts.invoke(req)
+		if resp.Code != remoting.RespSuccess {
+			t.Fatalf("part %d/%d: code %d remark %q", i, k, resp.Code, resp.Remark)
+		}
+		return resp
+	}
+	p1 := DataVersion{Timestamp: -1, Counter: 2}
+	part(1, 2, map[string]TopicConfig{"D": topicTest("D", 1, 6)}, p1, nil)
+	for _, topic := range []string{"A", "B", "C", "D"} {
+		ts.mustRoute(topic) // nothing dropped before the last part
+	}
+	if resp := part(2, 2, map[string]TopicConfig{"A": topicTest("A", 1, 6)}, DataVersion{Timestamp: 2, Counter: 2}, &p1); resp.ExtFields[needTableField] != "" {
+		t.Fatalf("last part on its base asked for the table: %v", resp.ExtFields)
+	}
+	ts.mustRoute("A")
+	ts.mustRoute("D")
+	ts.waitNoRoute("B")
+	ts.waitNoRoute("C")
+
+	// A second part whose first part was lost: merged, nothing removed, table asked for.
+	resp := part(2, 2, map[string]TopicConfig{"E": topicTest("E", 1, 6)}, DataVersion{Timestamp: 3, Counter: 3}, &DataVersion{Timestamp: -1, Counter: 3})
+	if resp.ExtFields[needTableField] != "true" {
+		t.Fatalf("orphan part did not ask for the table: %v", resp.ExtFields)
+	}
+	for _, topic := range []string{"A", "D", "E"} {
+		ts.mustRoute(topic)
+	}
+	bad := broker{name: "broker-a", addr: "127.0.0.1:10911", dv: DataVersion{Counter: 4}, topics: abc}.request(t)
+	bad.SetExt(partField, "3/2")
+	if resp := ts.invoke(bad); resp.Code != remoting.RespSystemError {
+		t.Fatalf("part 3/2: code %d", resp.Code)
+	}
+}

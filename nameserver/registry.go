@@ -37,6 +37,9 @@ type liveBroker struct {
 	dv           DataVersion
 	connID       uint64 // the connection that last registered it
 	haServerAddr string
+	// pending holds the topics of a split table received so far (parts 1
+	// to i of k); nil when no split table is in progress.
+	pending map[string]struct{}
 }
 
 // registration is one REGISTER_BROKER request, decoded.
@@ -48,9 +51,13 @@ type registration struct {
 	// into the broker's, and its version is kept only if the broker's
 	// stored version is base (else none, so QUERY_DATA_VERSION says changed
 	// and the broker sends its whole table).
-	base     *DataVersion
-	connID   uint64
-	connDone <-chan struct{} // nil: never closes
+	base *DataVersion
+	// part of parts: one piece of a table split in several registrations
+	// (Wharf only). Pieces merge; the last removes the broker's topics that
+	// no piece named. 0: not split.
+	part, parts int
+	connID      uint64
+	connDone    <-chan struct{} // nil: never closes
 }
 
 // registerResult is what the reply tells a slave about its master.
@@ -121,6 +128,8 @@ func (r *registry) register(reg registration, now time.Time) (registerResult, er
 	li := &liveBroker{lastUpdate: now, connID: reg.connID, haServerAddr: reg.haServerAddr}
 	switch {
 	case reg.topics == nil:
+	case reg.parts > 1:
+		needTable = !r.registerPartLocked(reg, prev, first, li)
 	case reg.base != nil:
 		if reg.id == 0 {
 			r.mergeTopicsLocked(reg.name, reg.topics.table)
@@ -149,18 +158,59 @@ func (r *registry) register(reg registration, now time.Time) (registerResult, er
 	return res, nil
 }
 
+// registerPartLocked applies one part of a split table: its topics are
+// merged at once (so no route disappears while the parts arrive), and the
+// last part removes the broker's topics that no part named. A part that
+// does not follow the one before (a lost part, a restarted name server)
+// is merged but keeps no version: it reports false, and the broker sends
+// its whole table again. REQUIRES: r.mu held for writing.
+func (r *registry) registerPartLocked(reg registration, prev *liveBroker, first bool, li *liveBroker) bool {
+	if reg.id == 0 {
+		r.mergeTopicsLocked(reg.name, reg.topics.table)
+	}
+	var pending map[string]struct{}
+	switch {
+	case reg.part == 1:
+		pending = make(map[string]struct{}, len(reg.topics.table)*reg.parts)
+	case prev != nil && !first && reg.base != nil && prev.dv == *reg.base && prev.pending != nil:
+		pending = prev.pending
+	default:
+		return false
+	}
+	for topic := range reg.topics.table {
+		pending[topic] = struct{}{}
+	}
+	li.dv = reg.topics.dv
+	if reg.part < reg.parts {
+		li.pending = pending
+	} else if reg.id == 0 {
+		r.removeAbsentLocked(reg.name, pending)
+	}
+	return true
+}
+
 // replaceTopicsLocked makes table the topic set of broker name.
 // REQUIRES: r.mu held for writing.
 func (r *registry) replaceTopicsLocked(name string, table map[string]TopicConfig) {
+	keep := make(map[string]struct{}, len(table))
+	for topic := range table {
+		keep[topic] = struct{}{}
+	}
+	r.removeAbsentLocked(name, keep)
+	r.mergeTopicsLocked(name, table)
+}
+
+// removeAbsentLocked drops broker name from every topic not in keep.
+// REQUIRES: r.mu held for writing.
+func (r *registry) removeAbsentLocked(name string, keep map[string]struct{}) {
 	for topic, qds := range r.mu.topics {
-		if _, keep := table[topic]; !keep {
+		if _, ok := keep[topic]; !ok {
 			delete(qds, name)
 			if len(qds) == 0 {
 				delete(r.mu.topics, topic)
 			}
 		}
 	}
-	r.mergeTopicsLocked(name, table)
 }
 
 // mergeTopicsLocked adds or updates the topics of table for broker name,
