@@ -47,12 +47,17 @@
 //     the address registers for the first time; an empty body carries no
 //     topic information.
 //   - A registration with ext wharfBaseDataVersion (a Wharf broker's
-//     increment, or a later part of a table split by splitRegistrationSize)
-//     is partial: its topics are merged into the broker's instead of
-//     replacing them. Its DataVersion is kept only if the stored one is that
-//     base; otherwise none is kept and the reply carries wharfNeedTable=true,
-//     so the broker sends its whole table (and QUERY_DATA_VERSION says
-//     changed until it does).
+//     increment) is partial: its topics are merged into the broker's instead
+//     of replacing them. Its DataVersion is kept only if the stored one is
+//     that base; otherwise none is kept and the reply carries
+//     wharfNeedTable=true, so the broker sends its whole table (and
+//     QUERY_DATA_VERSION says changed until it does).
+//   - A whole table split by the broker's splitRegistrationSize comes as
+//     registrations marked wharfPart "i/k", each after the first built on
+//     the one before (wharfBaseDataVersion). Every part merges at once, so
+//     no route disappears while they arrive; the last drops the topics no
+//     part named. A part that does not follow its predecessor removes
+//     nothing and asks for the table as above.
 //   - DELETE_TOPIC_IN_NAMESRV refuses system topics (package systopic: the
 //     fixed names, rmq_sys_*, registered cluster and broker names and each
 //     cluster's reply topic) with SYSTEM_ERROR, where Java deletes them.
