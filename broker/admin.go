@@ -80,11 +80,23 @@ func (b *Broker) handleDeleteTopic(_ context.Context, _ *remoting.Conn, req *rem
 	return remoting.NewResponse(req, remoting.RespSuccess, "")
 }
 
-// handleGetAllTopicConfig serves GET_ALL_TOPIC_CONFIG (21).
+// maxReplyBody is the largest reply body that fits in a frame, with room
+// for the header; a variable so tests can lower it.
+var maxReplyBody = remoting.MaxFrameSize - 64<<10
+
+// handleGetAllTopicConfig serves GET_ALL_TOPIC_CONFIG (21). A table too
+// large for one frame is refused with a remark; a reply that cannot be
+// sent would leave the caller waiting for its timeout.
 func (b *Broker) handleGetAllTopicConfig(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
 	body, err := b.topics.wrapperJSON()
 	if err != nil {
 		return remoting.NewResponse(req, remoting.RespSystemError, err.Error())
+	}
+	if len(body) > maxReplyBody {
+		table, _ := b.topics.snapshot()
+		return remoting.NewResponse(req, remoting.RespSystemError, fmt.Sprintf(
+			"the topic table (%d topics, %d bytes as JSON) exceeds the %d-byte frame limit; list the topics through the name server",
+			len(table), len(body), remoting.MaxFrameSize))
 	}
 	resp := remoting.NewResponse(req, remoting.RespSuccess, "")
 	resp.Body = body

@@ -252,3 +252,17 @@ func tableOf(b *Broker) map[string]TopicConfig {
 	table, _ := b.topics.snapshot()
 	return table
 }
+
+// TestTopicTableTooLargeForAFrame: GET_ALL_TOPIC_CONFIG of a table larger
+// than a frame is refused with a remark instead of a reply that cannot be
+// sent (the frame limit is lowered for the test).
+func TestTopicTableTooLargeForAFrame(t *testing.T) {
+	b := startBroker(t, Config{})
+	c := newTestClient(t, b.Addr())
+	defer func(v int) { maxReplyBody = v }(maxReplyBody)
+	maxReplyBody = 200
+	resp := c.call(remoting.CodeGetAllTopicConfig, nil, nil)
+	if resp.Code != remoting.RespSystemError || !strings.Contains(resp.Remark, "frame limit") {
+		t.Fatalf("code %d remark %q, want SYSTEM_ERROR naming the frame limit", resp.Code, resp.Remark)
+	}
+}

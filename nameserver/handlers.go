@@ -43,10 +43,19 @@ func (s *Server) ok(req *remoting.Command, what string, body any) *remoting.Comm
 		s.log.Error("cannot encode reply", "request", what, "err", err)
 		return remoting.NewResponse(req, remoting.RespSystemError, what+": cannot encode reply")
 	}
+	if len(b) > maxReplyBody {
+		// A reply that cannot be sent would leave the caller waiting.
+		return remoting.NewResponse(req, remoting.RespSystemError,
+			fmt.Sprintf("%s: reply of %d bytes exceeds the %d-byte frame limit", what, len(b), remoting.MaxFrameSize))
+	}
 	resp := remoting.NewResponse(req, remoting.RespSuccess, "")
 	resp.Body = b
 	return resp
 }
+
+// maxReplyBody is the largest reply body that fits in a frame, with room
+// for the header; a variable so tests can lower it.
+var maxReplyBody = remoting.MaxFrameSize - 64<<10
 
 func (s *Server) handleRegisterBroker(_ context.Context, c *remoting.Conn, req *remoting.Command) *remoting.Command {
 	const what = "REGISTER_BROKER"

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"hash/crc32"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/wharfmq/wharf/remoting"
@@ -164,5 +165,18 @@ func TestSplitRegistration(t *testing.T) {
 	bad.SetExt(partField, "3/2")
 	if resp := ts.invoke(bad); resp.Code != remoting.RespSystemError {
 		t.Fatalf("part 3/2: code %d", resp.Code)
+	}
+}
+
+// TestReplyTooLargeForAFrame: a reply body larger than a frame is refused
+// with a remark (the frame limit is lowered for the test).
+func TestReplyTooLargeForAFrame(t *testing.T) {
+	ts := startServer(t, Options{})
+	ts.register(nil, broker{name: "broker-a", addr: "127.0.0.1:10911", dv: DataVersion{Counter: 1}, topics: defaultTopics()})
+	defer func(v int) { maxReplyBody = v }(maxReplyBody)
+	maxReplyBody = 20
+	resp := ts.invoke(remoting.NewRequest(remoting.CodeGetAllTopicListFromNameServer, nil, nil))
+	if resp.Code != remoting.RespSystemError || !strings.Contains(resp.Remark, "frame limit") {
+		t.Fatalf("code %d remark %q, want SYSTEM_ERROR naming the frame limit", resp.Code, resp.Remark)
 	}
 }
