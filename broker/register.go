@@ -245,6 +245,10 @@ func (r *registrar) probe() map[string]bool {
 		case changed && !st.full:
 			st.full = true
 			r.log.Info("name server lacks this broker's topic table; registering it whole", "namesrv", addr)
+		case !changed && st.synced != (DataVersion{}):
+			// It holds what we last sent it (a zero version proves
+			// nothing: a name server keeps none after a broken chain).
+			st.full, st.failed = false, false
 		}
 	})
 	return down
