@@ -266,3 +266,36 @@ func TestTopicTableTooLargeForAFrame(t *testing.T) {
 		t.Fatalf("code %d remark %q, want SYSTEM_ERROR naming the frame limit", resp.Code, resp.Remark)
 	}
 }
+
+// TestLateNameServer: a name server that is down when the broker starts,
+// and while topics are created, gets the whole table at the first refresh
+// after it comes up.
+func TestLateNameServer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cfg := testConfig(t.TempDir())
+	cfg.NamesrvAddr = addr
+	cfg.RegisterNameServerPeriod = 10 * time.Second // the shortest allowed
+	b := startBroker(t, cfg)
+	c := newTestClient(t, b.Addr())
+	c.send("Late1", 0, "", "x")
+	ns, err := nameserver.New(nameserver.Options{Listen: addr, Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ns.Start(); err != nil {
+		t.Skipf("cannot listen on %s again: %v", addr, err)
+	}
+	defer ns.Close()
+	nsc := newTestClient(t, addr)
+	eventually(t, 25*time.Second, "the whole table on the late name server", func() bool {
+		got := topicList(t, nsc)
+		return got["Late1"] && got[AutoCreateTopicKey]
+	})
+	c.send("Late2", 0, "", "x") // then increments again
+	expectCode(t, nsc.call(remoting.CodeGetRouteInfoByTopic, map[string]string{"topic": "Late2"}, nil), remoting.RespSuccess, "route after the send")
+}
