@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/wharfmq/wharf/remoting"
+	"github.com/wharfmq/wharf/systopic"
 )
 
 // handleUpdateTopic serves UPDATE_AND_CREATE_TOPIC (17).
@@ -66,8 +67,8 @@ func (b *Broker) handleDeleteTopic(_ context.Context, _ *remoting.Conn, req *rem
 	if remark, ok := validateTopic(topic); !ok {
 		return remoting.NewResponse(req, remoting.RespSystemError, remark)
 	}
-	if topic == AutoCreateTopicKey {
-		return remoting.NewResponse(req, remoting.RespSystemError, "the topic TBW102 cannot be deleted")
+	if b.isSystemTopic(topic) {
+		return remoting.NewResponse(req, remoting.RespSystemError, systopic.Remark(topic))
 	}
 	if _, err := b.topics.remove(topic); err != nil {
 		return remoting.NewResponse(req, remoting.RespSystemError, err.Error())
@@ -79,11 +80,23 @@ func (b *Broker) handleDeleteTopic(_ context.Context, _ *remoting.Conn, req *rem
 	return remoting.NewResponse(req, remoting.RespSuccess, "")
 }
 
-// handleGetAllTopicConfig serves GET_ALL_TOPIC_CONFIG (21).
+// maxReplyBody is the largest reply body that fits in a frame, with room
+// for the header; a variable so tests can lower it.
+var maxReplyBody = remoting.MaxFrameSize - 64<<10
+
+// handleGetAllTopicConfig serves GET_ALL_TOPIC_CONFIG (21). A table too
+// large for one frame is refused with a remark; a reply that cannot be
+// sent would leave the caller waiting for its timeout.
 func (b *Broker) handleGetAllTopicConfig(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
 	body, err := b.topics.wrapperJSON()
 	if err != nil {
 		return remoting.NewResponse(req, remoting.RespSystemError, err.Error())
+	}
+	if len(body) > maxReplyBody {
+		table, _ := b.topics.snapshot()
+		return remoting.NewResponse(req, remoting.RespSystemError, fmt.Sprintf(
+			"the topic table (%d topics, %d bytes as JSON) exceeds the %d-byte frame limit; list the topics through the name server",
+			len(table), len(body), remoting.MaxFrameSize))
 	}
 	resp := remoting.NewResponse(req, remoting.RespSuccess, "")
 	resp.Body = body
@@ -100,3 +113,20 @@ func (b *Broker) handleGetAllGroupConfig(_ context.Context, _ *remoting.Conn, re
 	resp.Body = body
 	return resp
 }
+
+// isSystemTopic reports whether topic is a system topic of this broker:
+// the fixed names, its cluster and broker names, the reply topic and the
+// configured trace topic.
+func (b *Broker) isSystemTopic(topic string) bool {
+	var trace string
+	if b.cfg.TraceTopicEnable {
+		trace = b.cfg.MsgTraceTopicName
+	}
+	return systopic.Is(topic, brokerNames{b.cfg.BrokerClusterName, b.cfg.BrokerName}, trace)
+}
+
+// brokerNames is the one cluster and broker name a broker knows.
+type brokerNames struct{ cluster, broker string }
+
+func (n brokerNames) IsCluster(name string) bool { return name == n.cluster }
+func (n brokerNames) IsBroker(name string) bool  { return name == n.broker }

@@ -144,6 +144,7 @@ func New(cfg Config, opts ...Option) (_ *Broker, err error) {
 	}
 	b.reg = newRegistrar(b)
 	b.topics.onChange = b.reg.ring
+	b.topics.max = cfg.MaxTopicNums // after the built-in topics, which must exist
 	b.srv = remoting.NewServer(remoting.ServerOptions{Logger: o.logger, OnClose: b.onConnClose})
 	b.registerProcessors()
 	return b, nil

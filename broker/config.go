@@ -69,10 +69,20 @@ type Config struct {
 	MaxMessageSize              int   // maxMessageSize (bytes), 4 MiB
 
 	RegisterNameServerPeriod time.Duration // registerNameServerPeriod (ms), 30 s, clamped to 10..60 s
-	LongPollingEnable        bool          // longPollingEnable, true
-	ShortPollingTimeMills    time.Duration // shortPollingTimeMills (ms), 1 s
-	TraceOn                  bool          // traceOn, true (sent back as TRACE_ON)
-	RegionID                 string        // regionId, "DefaultRegion" (sent back as MSG_REGION)
+	// CompressedRegister sends REGISTER_BROKER bodies in RocketMQ's
+	// compressed form (compressedRegister; true in Wharf, false in RocketMQ).
+	CompressedRegister bool
+	// SplitRegistrationSize is the most topics one REGISTER_BROKER carries;
+	// a larger table goes in several (splitRegistrationSize, 10,000; RocketMQ
+	// splits only with enableSplitRegistration, at 800).
+	SplitRegistrationSize int
+	// MaxTopicNums caps the topics of the broker: creating one more is
+	// refused with a remark (maxTopicNums, Wharf only, 200,000).
+	MaxTopicNums          int
+	LongPollingEnable     bool          // longPollingEnable, true
+	ShortPollingTimeMills time.Duration // shortPollingTimeMills (ms), 1 s
+	TraceOn               bool          // traceOn, true (sent back as TRACE_ON)
+	RegionID              string        // regionId, "DefaultRegion" (sent back as MSG_REGION)
 	// TraceTopicEnable creates the message trace topic MsgTraceTopicName
 	// (1 queue) at start, so clients built WithTrace have somewhere to send
 	// their traces (traceTopicEnable, false, as in RocketMQ).
@@ -105,6 +115,12 @@ type Config struct {
 	RejectTransactionMessage bool
 }
 
+// Defaults of the registration and topic-count settings.
+const (
+	DefaultSplitRegistrationSize = 10_000
+	DefaultMaxTopicNums          = 200_000
+)
+
 // DefaultConfig returns RocketMQ 4.9.8's defaults.
 func DefaultConfig() Config {
 	home, _ := os.UserHomeDir()
@@ -125,6 +141,9 @@ func DefaultConfig() Config {
 		DefaultTopicQueueNums:       8,
 		MaxMessageSize:              4 << 20,
 		RegisterNameServerPeriod:    30 * time.Second,
+		CompressedRegister:          true,
+		SplitRegistrationSize:       DefaultSplitRegistrationSize,
+		MaxTopicNums:                DefaultMaxTopicNums,
 		LongPollingEnable:           true,
 		ShortPollingTimeMills:       time.Second,
 		TraceOn:                     true,
@@ -153,6 +172,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("broker: flushDiskType %q: want %s or %s", c.FlushDiskType, AsyncFlush, SyncFlush)
 	case c.DefaultTopicQueueNums <= 0 || c.DefaultTopicQueueNums > 1024:
 		return fmt.Errorf("broker: defaultTopicQueueNums %d out of range 1..1024", c.DefaultTopicQueueNums)
+	case c.SplitRegistrationSize <= 0:
+		return fmt.Errorf("broker: splitRegistrationSize %d must be positive", c.SplitRegistrationSize)
+	case c.MaxTopicNums <= 0:
+		return fmt.Errorf("broker: maxTopicNums %d must be positive", c.MaxTopicNums)
 	case c.MaxMessageSize <= 0:
 		return fmt.Errorf("broker: maxMessageSize %d must be positive", c.MaxMessageSize)
 	case c.DiskMaxUsedSpaceRatio < 10 || c.DiskMaxUsedSpaceRatio > 95:
@@ -243,6 +266,9 @@ var configKeys = map[string]func(c *Config, v string) error{
 	},
 	"maxMessageSize":           func(c *Config, v string) (err error) { c.MaxMessageSize, err = strconv.Atoi(v); return },
 	"registerNameServerPeriod": msSetter(func(c *Config) *time.Duration { return &c.RegisterNameServerPeriod }, time.Millisecond),
+	"compressedRegister":       boolSetter(func(c *Config) *bool { return &c.CompressedRegister }),
+	"splitRegistrationSize":    func(c *Config, v string) (err error) { c.SplitRegistrationSize, err = strconv.Atoi(v); return },
+	"maxTopicNums":             func(c *Config, v string) (err error) { c.MaxTopicNums, err = strconv.Atoi(v); return },
 	"longPollingEnable":        boolSetter(func(c *Config) *bool { return &c.LongPollingEnable }),
 	"shortPollingTimeMills":    msSetter(func(c *Config) *time.Duration { return &c.ShortPollingTimeMills }, time.Millisecond),
 	"traceOn":                  boolSetter(func(c *Config) *bool { return &c.TraceOn }),

@@ -24,9 +24,13 @@
 // transaction check-backs (CHECK_TRANSACTION_STATE, 39) are sent by
 // txncheck.go.
 //
-// The broker sends REGISTER_BROKER (103) to every name server at start,
-// every registerNameServerPeriod and at once after any topic change, and
-// UNREGISTER_BROKER (104) on Close; and NOTIFY_CONSUMER_IDS_CHANGED (40),
+// The broker registers with every name server (register.go): its whole
+// topic table at start and whenever a name server lacks it, compressed
+// (compressedRegister) and split into REGISTER_BROKER (103) requests of at
+// most splitRegistrationSize topics; only the changed topics after a topic
+// change; and every registerNameServerPeriod a QUERY_DATA_VERSION (322),
+// which keeps it alive without carrying the table. maxTopicNums caps the
+// table. It sends UNREGISTER_BROKER (104) on Close; and NOTIFY_CONSUMER_IDS_CHANGED (40),
 // oneway, to a consumer group when a member joins, leaves (connection close
 // or 120 s without heartbeat) or changes its subscription to a higher
 // subVersion (trap T18).

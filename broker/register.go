@@ -9,16 +9,36 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wharfmq/wharf/remoting"
 )
 
-// registerTimeout bounds one REGISTER_BROKER or UNREGISTER_BROKER call.
+// registerTimeout bounds one REGISTER_BROKER, QUERY_DATA_VERSION or
+// UNREGISTER_BROKER call.
 const registerTimeout = 5 * time.Second
 
-// registrar keeps the broker registered with every name server: at start,
-// every period, and at once when rung (a topic was created or changed).
+// registrar keeps the broker registered with every name server, at a cost
+// that does not grow with the topic table on the common paths:
+//
+//   - A name server that lacks our table (at start, after it restarted or
+//     missed a change, or after a topic was removed) gets the whole table,
+//     compressed, in parts of at most splitRegistrationSize topics.
+//   - A topic change sends only the changed topics (an increment), batched:
+//     every change made while one registration is in flight goes in the
+//     next.
+//   - The periodic refresh asks QUERY_DATA_VERSION (322), which keeps the
+//     broker alive on the name server without carrying any table, and
+//     sends the table only when the name server says it changed.
+//
+// Parts after the first and increments carry ext wharfBaseDataVersion, the
+// version they build on: a Wharf name server merges them into the table
+// instead of replacing it, and keeps their version only when it holds the
+// base (otherwise its next QUERY_DATA_VERSION answer is "changed" and the
+// whole table comes again). A RocketMQ name server ignores the field and
+// merges every registration whose version changed, which is the same.
+//
 // It owns one goroutine, started by start and stopped by stop.
 type registrar struct {
 	b      *Broker
@@ -31,17 +51,43 @@ type registrar struct {
 	quit    chan struct{}
 	done    chan struct{}
 	started bool
-	// mu serializes registrations, so an unregister never races a register.
-	mu sync.Mutex
+
+	// mu serializes rounds, so an unregister never races a register.
+	mu   sync.Mutex
+	ns   map[string]*nsState // by address; guarded by mu
+	sent DataVersion         // version of the last drained changes; guarded by mu
+
+	wmu     sync.Mutex
+	waiters []chan struct{} // closed when the next round ends; guarded by wmu
+
+	stats registerStats
+}
+
+// nsState is what the registrar knows about one name server.
+type nsState struct {
+	synced DataVersion // the version it holds for us, as far as we know
+	full   bool        // it needs the whole table
+	failed bool        // the last call failed: retry the table on the period only
+}
+
+// registerStats counts what registration sent (tests and benchmarks).
+type registerStats struct {
+	fullParts, increments, queries atomic.Int64
+	maxPartBody, maxIncrementBody  atomic.Int64
 }
 
 func newRegistrar(b *Broker) *registrar {
 	period := min(max(b.cfg.RegisterNameServerPeriod, 10*time.Second), 60*time.Second)
-	return &registrar{
+	r := &registrar{
 		b: b, log: b.log.With("component", "register"), addrs: b.cfg.NameServers(), period: period,
 		client: remoting.NewClient(remoting.ClientOptions{Logger: b.log}),
 		bell:   make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}),
+		ns: map[string]*nsState{},
 	}
+	for _, a := range r.addrs {
+		r.ns[a] = &nsState{full: true}
+	}
+	return r
 }
 
 // ring asks for a registration soon; it never blocks.
@@ -52,26 +98,25 @@ func (r *registrar) ring() {
 	}
 }
 
-// registerWithin registers at once and waits for it at most d (Java
-// registers synchronously when a send auto-creates a topic, so the
-// producer's next route query, and a consumer started right after, find
-// it). It never waits once the broker is closing.
+// registerWithin asks for a registration of what changed and waits for it
+// at most d (Java registers synchronously when a send auto-creates a topic,
+// so the producer's next route query, and a consumer started right after,
+// find it). Concurrent callers share one registration.
 func (r *registrar) registerWithin(d time.Duration) {
 	if len(r.addrs) == 0 {
 		return
 	}
-	done := make(chan struct{})
-	if !r.b.goAsync(func() {
-		defer close(done)
-		r.registerAll()
-	}) {
-		return
-	}
+	ch := make(chan struct{})
+	r.wmu.Lock()
+	r.waiters = append(r.waiters, ch)
+	r.wmu.Unlock()
+	r.ring()
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
-	case <-done:
+	case <-ch:
 	case <-t.C:
+	case <-r.quit:
 	}
 }
 
@@ -88,47 +133,251 @@ func (r *registrar) loop() {
 	}
 	t := time.NewTicker(r.period)
 	defer t.Stop()
+	periodic := true
 	for {
-		r.registerAll()
+		r.round(periodic)
 		select {
 		case <-r.quit:
 			return
 		case <-t.C:
+			periodic = true
 		case <-r.bell:
+			periodic = false
 		}
 	}
 }
 
-// registerAll registers with every name server, in parallel, and logs
-// failures (the next round retries).
-func (r *registrar) registerAll() {
+// round registers what each name server lacks. periodic rounds also check
+// that every name server still holds our version, and retry those that
+// failed.
+func (r *registrar) round(periodic bool) {
+	r.wmu.Lock()
+	waiters := r.waiters
+	r.waiters = nil
+	r.wmu.Unlock()
+	defer func() {
+		for _, ch := range waiters {
+			close(ch)
+		}
+	}()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	body, err := r.b.registerBody()
-	if err != nil {
-		r.log.Error("cannot encode the registration body", "err", err)
+	var down map[string]bool
+	if periodic {
+		down = r.probe()
+	}
+	// tryTable: a name server that failed lately gets the table only on
+	// the period, and not when it did not even answer the probe.
+	tryTable := func(addr string, st *nsState) bool { return !down[addr] && (periodic || !st.failed) }
+	needTable := false
+	for addr, st := range r.ns {
+		needTable = needTable || (st.full || st.synced != r.sent) && tryTable(addr, st)
+	}
+	d := r.b.topics.drain(needTable)
+	base := r.sent
+	r.sent = d.version
+	if !needTable && !d.removed && len(d.changed) == 0 {
 		return
 	}
+	// Each body is encoded once, by the first name server that needs it.
+	var parts, incr []*remoting.Command
+	var partsOnce, incrOnce sync.Once
+	fullParts := func() []*remoting.Command {
+		partsOnce.Do(func() { parts = r.fullRequests(d.table, d.version) })
+		return parts
+	}
+	increment := func() []*remoting.Command {
+		incrOnce.Do(func() {
+			incr = []*remoting.Command{r.request(d.changed, d.version, &base)}
+			r.stats.increments.Add(1)
+			storeMax(&r.stats.maxIncrementBody, int64(len(incr[0].Body)))
+		})
+		return incr
+	}
+	r.each(func(addr string, st *nsState) {
+		var reqs []*remoting.Command
+		switch {
+		case !st.full && !d.removed && st.synced == base:
+			if len(d.changed) == 0 {
+				return
+			}
+			reqs = increment()
+		case d.table == nil || !tryTable(addr, st):
+			// No table this round (this name server failed lately and
+			// waits for the period): remember it needs one.
+			st.full = true
+			return
+		default:
+			reqs = fullParts()
+		}
+		needTable, err := r.send(addr, reqs)
+		if err != nil {
+			st.full, st.failed, st.synced = true, true, DataVersion{}
+			r.log.Warn("register with name server failed", "namesrv", addr, "err", err)
+			return
+		}
+		st.full, st.failed, st.synced = needTable, false, d.version
+		if needTable {
+			r.log.Info("name server lacks this broker's topic table; registering it whole", "namesrv", addr)
+			r.ring()
+		}
+	})
+}
+
+// probe asks every name server whether it still holds our table
+// (QUERY_DATA_VERSION); a "no" or no answer marks it for the table. An
+// unchanged answer also counts as a sign of life on the name server. It
+// returns the name servers that did not answer, which get no table this
+// round (encoding a large one for a dead peer is wasted).
+func (r *registrar) probe() map[string]bool {
+	var mu sync.Mutex
+	down := map[string]bool{}
+	r.each(func(addr string, st *nsState) {
+		r.stats.queries.Add(1)
+		changed, err := r.queryDataVersion(addr, st.synced)
+		switch {
+		case err != nil:
+			st.full, st.failed = true, true
+			mu.Lock()
+			down[addr] = true
+			mu.Unlock()
+			r.log.Warn("query data version failed", "namesrv", addr, "err", err)
+		case changed && !st.full:
+			st.full = true
+			r.log.Info("name server lacks this broker's topic table; registering it whole", "namesrv", addr)
+		case !changed && st.synced != (DataVersion{}):
+			// It holds what we last sent it (a zero version proves
+			// nothing: a name server keeps none after a broken chain).
+			st.full, st.failed = false, false
+		}
+	})
+	return down
+}
+
+// each runs fn for every name server in parallel. REQUIRES: r.mu held.
+func (r *registrar) each(fn func(addr string, st *nsState)) {
 	var wg sync.WaitGroup
-	for _, addr := range r.addrs {
+	for addr, st := range r.ns {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			req := r.b.registerRequest(body)
-			ctx, cancel := context.WithTimeout(context.Background(), registerTimeout)
-			defer cancel()
-			resp, err := r.client.Invoke(ctx, addr, req)
-			switch {
-			case err != nil:
-				r.log.Warn("register with name server failed", "namesrv", addr, "err", err)
-			case resp.Code != remoting.RespSuccess:
-				r.log.Warn("name server refused registration", "namesrv", addr, "code", resp.Code, "remark", resp.Remark)
-			default:
-				r.log.Debug("registered", "namesrv", addr)
-			}
+			fn(addr, st)
 		}()
 	}
 	wg.Wait()
+}
+
+// send invokes reqs on addr in order and stops at the first failure.
+// needTable reports a Wharf name server asking for the whole table (it
+// did not hold the version an increment builds on).
+func (r *registrar) send(addr string, reqs []*remoting.Command) (needTable bool, err error) {
+	for _, req := range reqs {
+		ctx, cancel := context.WithTimeout(context.Background(), registerTimeout)
+		resp, err := r.client.Invoke(ctx, addr, req)
+		cancel()
+		switch {
+		case err != nil:
+			return false, err
+		case resp.Code != remoting.RespSuccess:
+			return false, fmt.Errorf("name server refused registration: code %d: %s", resp.Code, resp.Remark)
+		}
+		needTable = needTable || resp.ExtBoolOr("wharfNeedTable", false)
+	}
+	r.log.Debug("registered", "namesrv", addr, "requests", len(reqs))
+	return needTable, nil
+}
+
+func (r *registrar) queryDataVersion(addr string, dv DataVersion) (changed bool, err error) {
+	body, err := json.Marshal(dv)
+	if err != nil {
+		return false, err
+	}
+	req := remoting.NewRequest(remoting.CodeQueryDataVersion, map[string]string{
+		"brokerName": r.b.cfg.BrokerName, "brokerAddr": r.b.addr, "clusterName": r.b.cfg.BrokerClusterName,
+		"brokerId": strconv.FormatInt(r.b.cfg.BrokerID, 10),
+	}, body)
+	ctx, cancel := context.WithTimeout(context.Background(), registerTimeout)
+	defer cancel()
+	resp, err := r.client.Invoke(ctx, addr, req)
+	if err != nil {
+		return false, err
+	}
+	if resp.Code != remoting.RespSuccess {
+		return false, fmt.Errorf("QUERY_DATA_VERSION refused: code %d: %s", resp.Code, resp.Remark)
+	}
+	return resp.ExtBoolOr("changed", true), nil
+}
+
+// fullRequests splits table into registrations of at most
+// splitRegistrationSize topics, marked wharfPart "i/k" when there are
+// several: a Wharf name server merges each at once (no route disappears
+// while they arrive) and the last removes the topics no part named. Each
+// part after the first builds on the one before, under a made-up version
+// (the real counter with timestamp -i, which no real version has), and
+// the last carries the real version, so a name server holds the real
+// version only once it has every part.
+func (r *registrar) fullRequests(table map[string]TopicConfig, dv DataVersion) []*remoting.Command {
+	size := r.b.cfg.SplitRegistrationSize
+	n := max(1, (len(table)+size-1)/size)
+	reqs := make([]*remoting.Command, 0, n)
+	chunk := make([]TopicConfig, 0, min(size, len(table)))
+	var prev *DataVersion
+	flush := func() {
+		partDV := dv
+		if len(reqs) < n-1 {
+			partDV = DataVersion{Counter: dv.Counter, Timestamp: -int64(len(reqs) + 1)}
+		}
+		req := r.request(chunk, partDV, prev)
+		if n > 1 {
+			req.SetExt("wharfPart", fmt.Sprintf("%d/%d", len(reqs)+1, n))
+		}
+		reqs = append(reqs, req)
+		r.stats.fullParts.Add(1)
+		storeMax(&r.stats.maxPartBody, int64(len(req.Body)))
+		prev = &partDV
+		chunk = chunk[:0]
+	}
+	for _, tc := range table {
+		chunk = append(chunk, tc)
+		if len(chunk) == size && len(reqs) < n-1 {
+			flush()
+		}
+	}
+	flush()
+	if n > 1 {
+		r.log.Info("registering the topic table in parts", "topics", len(table), "parts", n)
+	}
+	return reqs
+}
+
+// request builds REGISTER_BROKER (103) carrying topics at version dv; base
+// is the version it builds on, nil for a table that replaces.
+func (r *registrar) request(topics []TopicConfig, dv DataVersion, base *DataVersion) *remoting.Command {
+	var body []byte
+	if r.b.cfg.CompressedRegister {
+		body = encodeCompressedRegisterBody(topics, dv)
+	} else {
+		table := make(map[string]TopicConfig, len(topics))
+		for _, tc := range topics {
+			table[tc.TopicName] = tc
+		}
+		body = encodeRegisterBody(table, dv)
+	}
+	req := r.b.registerRequest(body, r.b.cfg.CompressedRegister)
+	if base != nil {
+		b, _ := json.Marshal(base)
+		req.SetExt("wharfBaseDataVersion", string(b))
+	}
+	return req
+}
+
+func storeMax(v *atomic.Int64, n int64) {
+	for {
+		cur := v.Load()
+		if n <= cur || v.CompareAndSwap(cur, n) {
+			return
+		}
+	}
 }
 
 // stop ends the loop, unregisters from every name server and closes the
@@ -158,30 +407,20 @@ func (r *registrar) stop() {
 	r.client.Close()
 }
 
-// registerBody is Java's RegisterBrokerBody, uncompressed.
-func (b *Broker) registerBody() ([]byte, error) {
-	table, v := b.topics.snapshot()
-	return json.Marshal(struct {
-		TopicConfigSerializeWrapper topicConfigWrapper `json:"topicConfigSerializeWrapper"`
-		FilterServerList            []string           `json:"filterServerList"`
-	}{topicConfigWrapper{TopicConfigTable: table, DataVersion: v}, []string{}})
-}
-
 // registerRequest builds REGISTER_BROKER (103) with Java's
-// RegisterBrokerRequestHeader.
-func (b *Broker) registerRequest(body []byte) *remoting.Command {
+// RegisterBrokerRequestHeader; bodyCrc32 covers the body as sent.
+func (b *Broker) registerRequest(body []byte, compressed bool) *remoting.Command {
 	host, port, _ := net.SplitHostPort(b.addr)
 	p, _ := strconv.Atoi(port)
-	req := remoting.NewRequest(remoting.CodeRegisterBroker, map[string]string{
+	return remoting.NewRequest(remoting.CodeRegisterBroker, map[string]string{
 		"brokerName":   b.cfg.BrokerName,
 		"brokerAddr":   b.addr,
 		"clusterName":  b.cfg.BrokerClusterName,
 		"haServerAddr": net.JoinHostPort(host, strconv.Itoa(p+1)),
 		"brokerId":     strconv.FormatInt(b.cfg.BrokerID, 10),
-		"compressed":   "false",
+		"compressed":   strconv.FormatBool(compressed),
 		"bodyCrc32":    strconv.FormatUint(uint64(crc32.ChecksumIEEE(body)&0x7FFFFFFF), 10),
 	}, body)
-	return req
 }
 
 func (b *Broker) unregisterRequest() *remoting.Command {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/wharfmq/wharf/remoting"
 )
@@ -49,7 +50,12 @@ func (b *Broker) handleResetOffset(_ context.Context, _ *remoting.Conn, req *rem
 			fmt.Sprintf("[reset-offset] reset offset failed, no topic in this broker. topic=%s", topic))
 	}
 
+	if resp := b.resetGroupCheck(req, group, topic, tc); resp != nil {
+		return resp
+	}
+
 	table := make([]int64, tc.ReadQueueNums)
+	var moved, kept []string
 	for q := range tc.ReadQueueNums {
 		target, err := b.resetTarget(topic, q, ts)
 		if err != nil {
@@ -59,8 +65,12 @@ func (b *Broker) handleResetOffset(_ context.Context, _ *remoting.Conn, req *rem
 		if err != nil {
 			return remoting.NewResponse(req, remoting.RespSystemError, err.Error())
 		}
-		if ok && cur >= 0 && !force && target >= cur {
+		if ok && cur >= 0 && !force && target > cur {
 			target = cur
+			kept = append(kept, strconv.Itoa(int(q)))
+		}
+		if !ok || cur != target {
+			moved = append(moved, strconv.Itoa(int(q)))
 		}
 		table[q] = target
 	}
@@ -80,10 +90,41 @@ func (b *Broker) handleResetOffset(_ context.Context, _ *remoting.Conn, req *rem
 		}
 	}
 	b.log.Info("consumer offsets reset", "group", group, "topic", topic, "timestamp", ts, "force", force,
-		"offsets", table, "consumersTold", len(conns))
+		"offsets", table, "moved", len(moved), "keptNotForced", len(kept), "consumersTold", len(conns))
 	resp := remoting.NewResponse(req, remoting.RespSuccess, "")
 	resp.Body = body
+	// Wharf only: which queues moved, and which kept their offset because
+	// the target was ahead and isForce was false.
+	resp.SetExt("wharfMovedQueues", strings.Join(moved, ","))
+	resp.SetExt("wharfKeptQueues", strings.Join(kept, ","))
 	return resp
+}
+
+// resetGroupCheck refuses a reset for a group the broker does not know (no
+// subscription group config and no offset on the topic), so a typo in the
+// group name does not create offsets for a group nobody runs; with ext
+// wharfCreateGroup=true the group is created instead. nil: go on.
+func (b *Broker) resetGroupCheck(req *remoting.Command, group, topic string, tc TopicConfig) *remoting.Command {
+	if _, ok := b.groups.get(group); ok {
+		return nil
+	}
+	for q := range tc.ReadQueueNums {
+		if _, ok, err := b.store.ConsumerOffset(group, topic, q); err != nil {
+			return remoting.NewResponse(req, remoting.RespSystemError, err.Error())
+		} else if ok {
+			return nil
+		}
+	}
+	if !req.ExtBoolOr("wharfCreateGroup", false) {
+		return remoting.NewResponse(req, remoting.RespSubscriptionGroupNotExist, fmt.Sprintf(
+			"[reset-offset] consumer group %s does not exist on broker %s (no group config, no offsets on topic %s); nothing moved. "+
+				"Check the name, or create the group with --create", group, b.cfg.BrokerName, topic))
+	}
+	if _, _, err := b.groups.getOrCreate(group, true); err != nil {
+		return remoting.NewResponse(req, remoting.RespSystemError, err.Error())
+	}
+	b.log.Info("reset offset: subscription group created on request", "group", group)
+	return nil
 }
 
 // resetTarget is the offset a reset to ts moves a queue to: its end for

@@ -129,3 +129,42 @@ func TestGoClientResetOffset(t *testing.T) {
 	})
 	t.Logf("consumed again %v after the reset", time.Since(start).Round(time.Millisecond))
 }
+
+// TestResetOffsetUnknownGroup: a reset for a group with no config and no
+// offset on the topic is refused with SUBSCRIPTION_GROUP_NOT_EXIST and
+// stores nothing; with wharfCreateGroup the group is created and reset.
+// An unforced reset says which queues kept their offset.
+func TestResetOffsetUnknownGroup(t *testing.T) {
+	b := startBroker(t, Config{})
+	c := newTestClient(t, b.Addr())
+	c.call(remoting.CodeUpdateAndCreateTopic, map[string]string{"topic": "RU", "readQueueNums": "1", "writeQueueNums": "1"}, nil)
+	c.send("RU", 0, "", "x")
+	waitDispatched(t, b)
+	ext := map[string]string{"group": "Typo", "topic": "RU", "timestamp": "0", "isForce": "true"}
+	resp := c.call(remoting.CodeInvokeBrokerToResetOffset, ext, nil)
+	if resp.Code != remoting.RespSubscriptionGroupNotExist || !strings.Contains(resp.Remark, "nothing moved") {
+		t.Fatalf("unknown group: code %d remark %q", resp.Code, resp.Remark)
+	}
+	if _, ok, _ := b.store.ConsumerOffset("Typo", "RU", 0); ok {
+		t.Fatal("a refused reset stored an offset")
+	}
+	if _, ok := b.groups.get("Typo"); ok {
+		t.Fatal("a refused reset created the group")
+	}
+	ext["wharfCreateGroup"] = "true"
+	resp = c.call(remoting.CodeInvokeBrokerToResetOffset, ext, nil)
+	expectCode(t, resp, remoting.RespSuccess, "reset with wharfCreateGroup")
+	if _, ok := b.groups.get("Typo"); !ok {
+		t.Fatal("wharfCreateGroup did not create the group")
+	}
+	if resp.ExtFields["wharfMovedQueues"] != "0" {
+		t.Fatalf("moved queues %q, want 0", resp.ExtFields["wharfMovedQueues"])
+	}
+	delete(ext, "wharfCreateGroup")
+	ext["timestamp"], ext["isForce"] = "-1", "false"
+	resp = c.call(remoting.CodeInvokeBrokerToResetOffset, ext, nil)
+	expectCode(t, resp, remoting.RespSuccess, "unforced reset to the end")
+	if resp.ExtFields["wharfMovedQueues"] != "" || resp.ExtFields["wharfKeptQueues"] != "0" {
+		t.Fatalf("unforced reset: moved %q kept %q, want none and 0", resp.ExtFields["wharfMovedQueues"], resp.ExtFields["wharfKeptQueues"])
+	}
+}

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wharfmq/wharf/engine/queue"
+	"github.com/wharfmq/wharf/systopic"
 )
 
 // Topic permission bits (Java PermName).
@@ -20,15 +22,16 @@ const (
 	PermInherit  = 0x1
 )
 
-// Names of built-in and system topics (Java TopicValidator, MixAll).
+// Names of built-in and system topics (Java TopicValidator, MixAll; the
+// system topics are defined in package systopic).
 const (
-	AutoCreateTopicKey   = "TBW102"
-	SelfTestTopic        = "SELF_TEST_TOPIC"
-	OffsetMovedEvent     = "OFFSET_MOVED_EVENT"
-	ScheduleTopic        = "SCHEDULE_TOPIC_XXXX"
-	TransHalfTopic       = "RMQ_SYS_TRANS_HALF_TOPIC"
-	TransOpHalfTopic     = "RMQ_SYS_TRANS_OP_HALF_TOPIC"
-	TransCheckMaxTime    = "TRANS_CHECK_MAX_TIME_TOPIC"
+	AutoCreateTopicKey   = systopic.AutoCreate
+	SelfTestTopic        = systopic.SelfTest
+	OffsetMovedEvent     = systopic.OffsetMoved
+	ScheduleTopic        = systopic.Schedule
+	TransHalfTopic       = systopic.TransHalf
+	TransOpHalfTopic     = systopic.TransOpHalf
+	TransCheckMaxTime    = systopic.TransCheck
 	RetryGroupTopicPref  = "%RETRY%"
 	DLQGroupTopicPrefix  = "%DLQ%"
 	maxTopicLength       = 127
@@ -127,21 +130,29 @@ type DataVersion struct {
 }
 
 // topicManager holds the topic configs, persisted as JSON documents in the
-// engine's metadata. Every change bumps the data version and rings onChange
-// (the registration loop re-registers at once).
+// engine's metadata. Every change bumps the data version, is remembered
+// for the next incremental registration (drain) and rings onChange (the
+// registration loop registers what changed at once).
 type topicManager struct {
 	meta     *queue.DB
 	log      *slog.Logger
 	onChange func()
+	// max caps the number of topics (maxTopicNums); 0: no cap.
+	max int
 
 	mu      sync.RWMutex
 	topics  map[string]TopicConfig
 	version DataVersion
+	changed map[string]struct{} // created or updated since the last drain
+	removed bool                // a topic was removed since the last drain
 }
+
+// errTooManyTopics refuses a new topic when the broker holds maxTopicNums.
+var errTooManyTopics = errors.New("too many topics")
 
 func newTopicManager(meta *queue.DB, log *slog.Logger) (*topicManager, error) {
 	tm := &topicManager{meta: meta, log: log, onChange: func() {}, topics: map[string]TopicConfig{},
-		version: DataVersion{Timestamp: time.Now().UnixMilli()}}
+		version: DataVersion{Timestamp: time.Now().UnixMilli()}, changed: map[string]struct{}{}}
 	docs, err := meta.Topics()
 	if err != nil {
 		return nil, fmt.Errorf("broker: load topics: %w", err)
@@ -212,6 +223,10 @@ func (tm *topicManager) put(tc TopicConfig) error {
 
 // REQUIRES: tm.mu held for writing.
 func (tm *topicManager) putLocked(tc TopicConfig) error {
+	if _, ok := tm.topics[tc.TopicName]; !ok && tm.max > 0 && len(tm.topics) >= tm.max {
+		return fmt.Errorf("broker: cannot create topic %s: %w: the broker already holds %d topics (maxTopicNums)",
+			tc.TopicName, errTooManyTopics, len(tm.topics))
+	}
 	doc, err := json.Marshal(tc)
 	if err != nil {
 		return err
@@ -220,6 +235,7 @@ func (tm *topicManager) putLocked(tc TopicConfig) error {
 		return fmt.Errorf("broker: store topic %s: %w", tc.TopicName, err)
 	}
 	tm.topics[tc.TopicName] = tc
+	tm.changed[tc.TopicName] = struct{}{}
 	tm.version.Counter++
 	tm.version.Timestamp = time.Now().UnixMilli()
 	return nil
@@ -235,6 +251,8 @@ func (tm *topicManager) remove(name string) (bool, error) {
 			return false, fmt.Errorf("broker: delete topic %s: %w", name, err)
 		}
 		delete(tm.topics, name)
+		delete(tm.changed, name)
+		tm.removed = true
 		tm.version.Counter++
 		tm.version.Timestamp = time.Now().UnixMilli()
 	}
@@ -250,6 +268,32 @@ func (tm *topicManager) snapshot() (map[string]TopicConfig, DataVersion) {
 	tm.mu.RLock()
 	defer tm.mu.RUnlock()
 	return maps.Clone(tm.topics), tm.version
+}
+
+// topicDelta is what changed in the topic table since the previous drain.
+type topicDelta struct {
+	changed []TopicConfig          // created or updated topics
+	removed bool                   // some topic was removed: only a whole table says so
+	version DataVersion            // the table's version after these changes
+	table   map[string]TopicConfig // the whole table, when asked for or removed
+}
+
+// drain returns and forgets the changes since the previous drain, with a
+// copy of the whole table when withTable or a topic was removed, all as of
+// one instant. Its cost is the number of changes unless a table is copied.
+func (tm *topicManager) drain(withTable bool) topicDelta {
+	tm.mu.Lock()
+	defer tm.mu.Unlock()
+	d := topicDelta{removed: tm.removed, version: tm.version}
+	for name := range tm.changed {
+		d.changed = append(d.changed, tm.topics[name])
+	}
+	clear(tm.changed)
+	tm.removed = false
+	if withTable || d.removed {
+		d.table = maps.Clone(tm.topics)
+	}
+	return d
 }
 
 // topicConfigWrapper is Java's TopicConfigSerializeWrapper.

@@ -23,7 +23,7 @@
 //	105 GET_ROUTEINFO_BY_TOPIC        TopicRouteData, or 17 TOPIC_NOT_EXIST
 //	106 GET_BROKER_CLUSTER_INFO       ClusterInfo
 //	206 GET_ALL_TOPIC_LIST_FROM_NAMESERVER  {"topicList":[...]}
-//	216 DELETE_TOPIC_IN_NAMESRV       forget a topic
+//	216 DELETE_TOPIC_IN_NAMESRV       forget a topic; system topics are refused
 //	322 QUERY_DATA_VERSION            ext changed=true|false
 //
 // Other codes get 3 REQUEST_CODE_NOT_SUPPORTED from the remoting server. A
@@ -46,6 +46,21 @@
 //   - As in Java, topics are re-read only when the DataVersion changed or
 //     the address registers for the first time; an empty body carries no
 //     topic information.
+//   - A registration with ext wharfBaseDataVersion (a Wharf broker's
+//     increment) is partial: its topics are merged into the broker's instead
+//     of replacing them. Its DataVersion is kept only if the stored one is
+//     that base; otherwise none is kept and the reply carries
+//     wharfNeedTable=true, so the broker sends its whole table (and
+//     QUERY_DATA_VERSION says changed until it does).
+//   - A whole table split by the broker's splitRegistrationSize comes as
+//     registrations marked wharfPart "i/k", each after the first built on
+//     the one before (wharfBaseDataVersion). Every part merges at once, so
+//     no route disappears while they arrive; the last drops the topics no
+//     part named. A part that does not follow its predecessor removes
+//     nothing and asks for the table as above.
+//   - DELETE_TOPIC_IN_NAMESRV refuses system topics (package systopic: the
+//     fixed names, rmq_sys_*, registered cluster and broker names and each
+//     cluster's reply topic) with SYSTEM_ERROR, where Java deletes them.
 //   - The compressed body is read as Java writes it: a zlib stream whose
 //     topic configs are TopicConfig.encode strings ("name read write perm
 //     filterType"), not the JSON PROTOCOL.md §2.6 suggests; JSON topic

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wharfmq/wharf/remoting"
+	"github.com/wharfmq/wharf/systopic"
 )
 
 // handlers returns the request handlers by code.
@@ -42,10 +43,19 @@ func (s *Server) ok(req *remoting.Command, what string, body any) *remoting.Comm
 		s.log.Error("cannot encode reply", "request", what, "err", err)
 		return remoting.NewResponse(req, remoting.RespSystemError, what+": cannot encode reply")
 	}
+	if len(b) > maxReplyBody {
+		// A reply that cannot be sent would leave the caller waiting.
+		return remoting.NewResponse(req, remoting.RespSystemError,
+			fmt.Sprintf("%s: reply of %d bytes exceeds the %d-byte frame limit", what, len(b), remoting.MaxFrameSize))
+	}
 	resp := remoting.NewResponse(req, remoting.RespSuccess, "")
 	resp.Body = b
 	return resp
 }
+
+// maxReplyBody is the largest reply body that fits in a frame, with room
+// for the header; a variable so tests can lower it.
+var maxReplyBody = remoting.MaxFrameSize - 64<<10
 
 func (s *Server) handleRegisterBroker(_ context.Context, c *remoting.Conn, req *remoting.Command) *remoting.Command {
 	const what = "REGISTER_BROKER"
@@ -69,6 +79,9 @@ func (s *Server) handleRegisterBroker(_ context.Context, c *remoting.Conn, req *
 		s.log.Debug("broker re-registered", "broker", reg.name, "id", reg.id, "addr", reg.addr)
 	}
 	resp := remoting.NewResponse(req, remoting.RespSuccess, "")
+	if res.needTable {
+		resp.SetExtBool(needTableField, true)
+	}
 	// Java fills these for slaves only and omits null header fields.
 	if res.masterAddr != "" {
 		resp.SetExt("masterAddr", res.masterAddr)
@@ -83,6 +96,20 @@ func remoteAddr(c *remoting.Conn) string {
 	}
 	return c.RemoteAddr()
 }
+
+// baseVersionField marks a partial registration (Wharf only): the topics
+// in the body are merged into what the broker registered before, and the
+// value is the DataVersion JSON they build on.
+const baseVersionField = "wharfBaseDataVersion"
+
+// partField marks one part of a table split in several registrations,
+// "i/k" (Wharf only): parts merge, and the last removes the broker's
+// topics that no part named.
+const partField = "wharfPart"
+
+// needTableField in the reply to a partial registration asks the broker
+// for its whole table (Wharf only).
+const needTableField = "wharfNeedTable"
 
 // decodeRegistration reads RegisterBrokerRequestHeader and the body.
 func decodeRegistration(req *remoting.Command) (registration, error) {
@@ -102,6 +129,17 @@ func decodeRegistration(req *remoting.Command) (registration, error) {
 	}
 	if reg.topics, err = decodeRegisterBody(req.Body, compressed); err != nil {
 		return reg, err
+	}
+	if part := req.ExtStringOr(partField, ""); part != "" {
+		if _, err := fmt.Sscanf(part, "%d/%d", &reg.part, &reg.parts); err != nil || reg.part < 1 || reg.part > reg.parts {
+			return reg, fmt.Errorf("ext field %s %q: want i/k with 1 <= i <= k", partField, part)
+		}
+	}
+	if base := req.ExtStringOr(baseVersionField, ""); base != "" {
+		reg.base = new(DataVersion)
+		if err := json.Unmarshal([]byte(base), reg.base); err != nil {
+			return reg, fmt.Errorf("ext field %s is not DataVersion JSON: %w", baseVersionField, err)
+		}
 	}
 	return reg, nil
 }
@@ -218,6 +256,9 @@ func (s *Server) handleDeleteTopic(_ context.Context, _ *remoting.Conn, req *rem
 	}
 	if err != nil {
 		return s.refuse(req, what, err)
+	}
+	if systopic.Is(topic, s.reg) {
+		return remoting.NewResponse(req, remoting.RespSystemError, systopic.Remark(topic))
 	}
 	if s.reg.deleteTopic(topic) {
 		s.log.Info("topic deleted", "topic", topic)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"hash/crc32"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/wharfmq/wharf/remoting"
@@ -71,5 +72,111 @@ func TestParseTopicConfigWithAttributes(t *testing.T) {
 	}
 	if _, err := parseTopicConfig([]byte("T 8 x 6 SINGLE_TAG")); err == nil {
 		t.Fatal("bad writeQueueNums accepted")
+	}
+}
+
+// TestPartialRegistration: a registration with wharfBaseDataVersion merges
+// its topics into the broker's; its version is kept only when the name
+// server holds the base, else the reply asks for the whole table and
+// QUERY_DATA_VERSION answers changed.
+func TestPartialRegistration(t *testing.T) {
+	ts := startServer(t, Options{})
+	dv1 := DataVersion{Timestamp: 1, Counter: 1}
+	ts.register(nil, broker{name: "broker-a", addr: "127.0.0.1:10911", dv: dv1, topics: defaultTopics()})
+	partial := func(topic string, dv, base DataVersion) *remoting.Command {
+		req := broker{name: "broker-a", addr: "127.0.0.1:10911", dv: dv,
+			topics: map[string]TopicConfig{topic: topicTest(topic, 2, 6)}}.request(t)
+		b, _ := json.Marshal(base)
+		req.SetExt(baseVersionField, string(b))
+		resp := ts.invoke(req)
+		if resp.Code != remoting.RespSuccess {
+			t.Fatalf("partial %s: code %d remark %q", topic, resp.Code, resp.Remark)
+		}
+		return resp
+	}
+	changed := func(dv DataVersion) string {
+		b, _ := json.Marshal(dv)
+		return ts.invoke(remoting.NewRequest(remoting.CodeQueryDataVersion, map[string]string{
+			"brokerName": "broker-a", "brokerAddr": "127.0.0.1:10911", "clusterName": "DefaultCluster", "brokerId": "0"}, b)).ExtFields["changed"]
+	}
+	dv2 := DataVersion{Timestamp: 2, Counter: 2}
+	if resp := partial("New1", dv2, dv1); resp.ExtFields[needTableField] != "" {
+		t.Fatalf("partial on its base asked for the table: %v", resp.ExtFields)
+	}
+	ts.mustRoute("New1")
+	ts.mustRoute("TopicTest")
+	if got := changed(dv2); got != "false" {
+		t.Fatalf("after a partial on its base, changed=%q for its version", got)
+	}
+	dv3 := DataVersion{Timestamp: 3, Counter: 3}
+	if resp := partial("New2", dv3, DataVersion{Timestamp: 9, Counter: 9}); resp.ExtFields[needTableField] != "true" {
+		t.Fatalf("partial on another base did not ask for the table: %v", resp.ExtFields)
+	}
+	ts.mustRoute("New2")
+	ts.mustRoute("New1")
+	if got := changed(dv3); got != "true" {
+		t.Fatalf("after a partial on another base, changed=%q", got)
+	}
+}
+
+// TestSplitRegistration: the parts of a split table (wharfPart i/k) merge
+// as they arrive, so no route disappears in between; the last part drops
+// the topics no part named. A part that does not follow the one before
+// removes nothing and asks for the whole table.
+func TestSplitRegistration(t *testing.T) {
+	ts := startServer(t, Options{})
+	abc := map[string]TopicConfig{"A": topicTest("A", 1, 6), "B": topicTest("B", 1, 6), "C": topicTest("C", 1, 6)}
+	ts.register(nil, broker{name: "broker-a", addr: "127.0.0.1:10911", dv: DataVersion{Timestamp: 1, Counter: 1}, topics: abc})
+	part := func(i, k int, topics map[string]TopicConfig, dv DataVersion, base *DataVersion) *remoting.Command {
+		req := broker{name: "broker-a", addr: "127.0.0.1:10911", dv: dv, topics: topics}.request(t)
+		req.SetExt(partField, strconv.Itoa(i)+"/"+strconv.Itoa(k))
+		if base != nil {
+			b, _ := json.Marshal(base)
+			req.SetExt(baseVersionField, string(b))
+		}
+		resp := ts.invoke(req)
+		if resp.Code != remoting.RespSuccess {
+			t.Fatalf("part %d/%d: code %d remark %q", i, k, resp.Code, resp.Remark)
+		}
+		return resp
+	}
+	p1 := DataVersion{Timestamp: -1, Counter: 2}
+	part(1, 2, map[string]TopicConfig{"D": topicTest("D", 1, 6)}, p1, nil)
+	for _, topic := range []string{"A", "B", "C", "D"} {
+		ts.mustRoute(topic) // nothing dropped before the last part
+	}
+	if resp := part(2, 2, map[string]TopicConfig{"A": topicTest("A", 1, 6)}, DataVersion{Timestamp: 2, Counter: 2}, &p1); resp.ExtFields[needTableField] != "" {
+		t.Fatalf("last part on its base asked for the table: %v", resp.ExtFields)
+	}
+	ts.mustRoute("A")
+	ts.mustRoute("D")
+	ts.waitNoRoute("B")
+	ts.waitNoRoute("C")
+
+	// A second part whose first part was lost: merged, nothing removed, table asked for.
+	resp := part(2, 2, map[string]TopicConfig{"E": topicTest("E", 1, 6)}, DataVersion{Timestamp: 3, Counter: 3}, &DataVersion{Timestamp: -1, Counter: 3})
+	if resp.ExtFields[needTableField] != "true" {
+		t.Fatalf("orphan part did not ask for the table: %v", resp.ExtFields)
+	}
+	for _, topic := range []string{"A", "D", "E"} {
+		ts.mustRoute(topic)
+	}
+	bad := broker{name: "broker-a", addr: "127.0.0.1:10911", dv: DataVersion{Counter: 4}, topics: abc}.request(t)
+	bad.SetExt(partField, "3/2")
+	if resp := ts.invoke(bad); resp.Code != remoting.RespSystemError {
+		t.Fatalf("part 3/2: code %d", resp.Code)
+	}
+}
+
+// TestReplyTooLargeForAFrame: a reply body larger than a frame is refused
+// with a remark (the frame limit is lowered for the test).
+func TestReplyTooLargeForAFrame(t *testing.T) {
+	ts := startServer(t, Options{})
+	ts.register(nil, broker{name: "broker-a", addr: "127.0.0.1:10911", dv: DataVersion{Counter: 1}, topics: defaultTopics()})
+	defer func(v int) { maxReplyBody = v }(maxReplyBody)
+	maxReplyBody = 20
+	resp := ts.invoke(remoting.NewRequest(remoting.CodeGetAllTopicListFromNameServer, nil, nil))
+	if resp.Code != remoting.RespSystemError || !strings.Contains(resp.Remark, "frame limit") {
+		t.Fatalf("code %d remark %q, want SYSTEM_ERROR naming the frame limit", resp.Code, resp.Remark)
 	}
 }

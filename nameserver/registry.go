@@ -37,6 +37,9 @@ type liveBroker struct {
 	dv           DataVersion
 	connID       uint64 // the connection that last registered it
 	haServerAddr string
+	// pending holds the topics of a split table received so far (parts 1
+	// to i of k); nil when no split table is in progress.
+	pending map[string]struct{}
 }
 
 // registration is one REGISTER_BROKER request, decoded.
@@ -44,13 +47,25 @@ type registration struct {
 	cluster, name, addr, haServerAddr string
 	id                                int64
 	topics                            *brokerTopics // nil: no topic information
-	connID                            uint64
-	connDone                          <-chan struct{} // nil: never closes
+	// base, when set, makes the registration partial: its topics are merged
+	// into the broker's, and its version is kept only if the broker's
+	// stored version is base (else none, so QUERY_DATA_VERSION says changed
+	// and the broker sends its whole table).
+	base *DataVersion
+	// part of parts: one piece of a table split in several registrations
+	// (Wharf only). Pieces merge; the last removes the broker's topics that
+	// no piece named. 0: not split.
+	part, parts int
+	connID      uint64
+	connDone    <-chan struct{} // nil: never closes
 }
 
 // registerResult is what the reply tells a slave about its master.
 type registerResult struct {
-	first                    bool // the address was not registered before
+	first bool // the address was not registered before
+	// needTable: a partial registration did not build on what the name
+	// server holds; the broker should send its whole table.
+	needTable                bool
 	masterAddr, haServerAddr string
 }
 
@@ -109,16 +124,30 @@ func (r *registry) register(reg registration, now time.Time) (registerResult, er
 	bd.BrokerAddrs[reg.id] = reg.addr
 
 	prev := r.mu.live[reg.addr]
-	if reg.topics != nil && reg.id == 0 && (first || prev == nil || prev.dv != reg.topics.dv) {
-		r.replaceTopicsLocked(reg.name, reg.topics.table)
-	}
+	needTable := false
 	li := &liveBroker{lastUpdate: now, connID: reg.connID, haServerAddr: reg.haServerAddr}
-	if reg.topics != nil {
+	switch {
+	case reg.topics == nil:
+	case reg.parts > 1:
+		needTable = !r.registerPartLocked(reg, prev, first, li)
+	case reg.base != nil:
+		if reg.id == 0 {
+			r.mergeTopicsLocked(reg.name, reg.topics.table)
+		}
+		if prev != nil && !first && prev.dv == *reg.base {
+			li.dv = reg.topics.dv
+		} else {
+			needTable = true
+		}
+	default:
+		if reg.id == 0 && (first || prev == nil || prev.dv != reg.topics.dv) {
+			r.replaceTopicsLocked(reg.name, reg.topics.table)
+		}
 		li.dv = reg.topics.dv
 	}
 	r.mu.live[reg.addr] = li
 
-	res := registerResult{first: prev == nil}
+	res := registerResult{first: prev == nil, needTable: needTable}
 	if reg.id != 0 {
 		if master, ok := bd.BrokerAddrs[0]; ok {
 			if ml := r.mu.live[master]; ml != nil {
@@ -129,17 +158,64 @@ func (r *registry) register(reg registration, now time.Time) (registerResult, er
 	return res, nil
 }
 
+// registerPartLocked applies one part of a split table: its topics are
+// merged at once (so no route disappears while the parts arrive), and the
+// last part removes the broker's topics that no part named. A part that
+// does not follow the one before (a lost part, a restarted name server)
+// is merged but keeps no version: it reports false, and the broker sends
+// its whole table again. REQUIRES: r.mu held for writing.
+func (r *registry) registerPartLocked(reg registration, prev *liveBroker, first bool, li *liveBroker) bool {
+	if reg.id == 0 {
+		r.mergeTopicsLocked(reg.name, reg.topics.table)
+	}
+	var pending map[string]struct{}
+	switch {
+	case reg.part == 1:
+		pending = make(map[string]struct{}, len(reg.topics.table)*reg.parts)
+	case prev != nil && !first && reg.base != nil && prev.dv == *reg.base && prev.pending != nil:
+		pending = prev.pending
+	default:
+		return false
+	}
+	for topic := range reg.topics.table {
+		pending[topic] = struct{}{}
+	}
+	li.dv = reg.topics.dv
+	if reg.part < reg.parts {
+		li.pending = pending
+	} else if reg.id == 0 {
+		r.removeAbsentLocked(reg.name, pending)
+	}
+	return true
+}
+
 // replaceTopicsLocked makes table the topic set of broker name.
 // REQUIRES: r.mu held for writing.
 func (r *registry) replaceTopicsLocked(name string, table map[string]TopicConfig) {
+	keep := make(map[string]struct{}, len(table))
+	for topic := range table {
+		keep[topic] = struct{}{}
+	}
+	r.removeAbsentLocked(name, keep)
+	r.mergeTopicsLocked(name, table)
+}
+
+// removeAbsentLocked drops broker name from every topic not in keep.
+// REQUIRES: r.mu held for writing.
+func (r *registry) removeAbsentLocked(name string, keep map[string]struct{}) {
 	for topic, qds := range r.mu.topics {
-		if _, keep := table[topic]; !keep {
+		if _, ok := keep[topic]; !ok {
 			delete(qds, name)
 			if len(qds) == 0 {
 				delete(r.mu.topics, topic)
 			}
 		}
 	}
+}
+
+// mergeTopicsLocked adds or updates the topics of table for broker name,
+// leaving its other topics. REQUIRES: r.mu held for writing.
+func (r *registry) mergeTopicsLocked(name string, table map[string]TopicConfig) {
 	for topic, tc := range table {
 		qds := r.mu.topics[topic]
 		if qds == nil {
@@ -312,4 +388,22 @@ func (r *registry) queryDataVersion(addr string, dv DataVersion, now time.Time) 
 		return false, li.dv, true
 	}
 	return true, li.dv, true
+}
+
+// IsCluster reports whether a registered broker belongs to cluster name
+// (a cluster name is a system topic).
+func (r *registry) IsCluster(name string) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	_, ok := r.mu.clusters[name]
+	return ok
+}
+
+// IsBroker reports whether name is a registered broker name (a system
+// topic).
+func (r *registry) IsBroker(name string) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	_, ok := r.mu.brokers[name]
+	return ok
 }

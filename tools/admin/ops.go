@@ -333,6 +333,37 @@ func (c *Client) GroupProgress(ctx context.Context, group, topic, broker string)
 	return out, nil
 }
 
+// decodeResetReply appends the queues of one broker's reset reply to out.
+func decodeResetReply(resp *remoting.Command, r QueueRef, out *[]QueueOffset) error {
+	_, say := resp.ExtFields["wharfMovedQueues"]
+	moved := queueSet(resp.ExtFields["wharfMovedQueues"])
+	kept := queueSet(resp.ExtFields["wharfKeptQueues"])
+	_, err := decodeMQTables(resp.Body, "offsetTable", func(mq MessageQueue, v []byte) error {
+		off, err := strconv.ParseInt(string(v), 10, 64)
+		if err != nil {
+			return fmt.Errorf("%w: offset %.40q", errFastjson, v)
+		}
+		*out = append(*out, QueueOffset{Topic: mq.Topic, QueueRef: QueueRef{BrokerName: cmp.Or(r.BrokerName, mq.BrokerName), Addr: r.Addr, QueueID: mq.QueueID},
+			Offset: off, Moved: !say || moved[mq.QueueID], Kept: kept[mq.QueueID]})
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("reset offsets on %s: %w", r.Addr, err)
+	}
+	return nil
+}
+
+// queueSet reads a comma-separated list of queue ids.
+func queueSet(s string) map[int32]bool {
+	m := map[int32]bool{}
+	for _, f := range strings.Split(s, ",") {
+		if n, err := strconv.ParseInt(f, 10, 32); err == nil {
+			m[int32(n)] = true
+		}
+	}
+	return m
+}
+
 // ResetTarget says where ResetOffsets moves a group: the first message
 // stored at or after Time, or with Latest the end of each queue.
 type ResetTarget struct {
@@ -345,14 +376,21 @@ type QueueOffset struct {
 	Topic string `json:"topic"`
 	QueueRef
 	Offset int64 `json:"offset"`
+	// Moved: the reset changed the committed offset. Kept: it did not,
+	// because the target was ahead and force was off. A broker that does
+	// not say (not Wharf) reports every queue as moved.
+	Moved bool `json:"moved"`
+	Kept  bool `json:"kept,omitempty"`
 }
 
 // ResetOffsets moves a consumer group's offsets on topic, on broker or on
 // every master of the topic's route, with INVOKE_BROKER_TO_RESET_OFFSET
 // (like mqadmin resetOffsetByTime). Without force an offset only moves
 // back. The brokers commit the new offsets and tell the group's online
-// consumers; it returns the offsets per queue.
-func (c *Client) ResetOffsets(ctx context.Context, group, topic, broker string, to ResetTarget, force bool) ([]QueueOffset, error) {
+// consumers; it returns the offsets per queue. A broker that does not know
+// the group refuses, unless create (the broker then creates it). An error
+// says which brokers had already reset, or that nothing moved.
+func (c *Client) ResetOffsets(ctx context.Context, group, topic, broker string, to ResetTarget, force, create bool) ([]QueueOffset, error) {
 	refs, err := c.brokerRefs(ctx, topic, broker)
 	if err != nil {
 		return nil, err
@@ -362,23 +400,26 @@ func (c *Client) ResetOffsets(ctx context.Context, group, topic, broker string, 
 		ts = max(to.Time.UnixMilli(), 0)
 	}
 	ext := map[string]string{"group": group, "topic": topic, "timestamp": strconv.FormatInt(ts, 10), "isForce": strconv.FormatBool(force)}
+	if create {
+		ext["wharfCreateGroup"] = "true"
+	}
 	var out []QueueOffset
+	var done []string
 	for _, r := range refs {
 		resp, err := c.call(ctx, r.Addr, "reset offsets", remoting.CodeInvokeBrokerToResetOffset, ext, nil)
+		if err == nil {
+			err = decodeResetReply(resp, r, &out)
+		}
 		if err != nil {
+			if len(done) > 0 {
+				return nil, fmt.Errorf("%w (offsets were already reset on %s)", err, strings.Join(done, ", "))
+			}
+			if !strings.Contains(err.Error(), "nothing moved") {
+				err = fmt.Errorf("%w; nothing moved", err)
+			}
 			return nil, err
 		}
-		_, err = decodeMQTables(resp.Body, "offsetTable", func(mq MessageQueue, v []byte) error {
-			off, err := strconv.ParseInt(string(v), 10, 64)
-			if err != nil {
-				return fmt.Errorf("%w: offset %.40q", errFastjson, v)
-			}
-			out = append(out, QueueOffset{Topic: mq.Topic, QueueRef: QueueRef{BrokerName: cmp.Or(r.BrokerName, mq.BrokerName), Addr: r.Addr, QueueID: mq.QueueID}, Offset: off})
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("reset offsets on %s: %w", r.Addr, err)
-		}
+		done = append(done, r.Addr)
 	}
 	slices.SortFunc(out, func(a, b QueueOffset) int {
 		return cmp.Or(cmp.Compare(a.BrokerName, b.BrokerName), cmp.Compare(a.Addr, b.Addr), cmp.Compare(a.QueueID, b.QueueID))

@@ -95,7 +95,7 @@ committed none (as RocketMQ reports it).`,
 
 func newGroupReset(f *adminFlags) *cobra.Command {
 	var broker, topic, to string
-	var force bool
+	var force, create bool
 	cmd := &cobra.Command{
 		Use:   "reset GROUP --topic T --to TIME|earliest|latest",
 		Short: "move a group's offsets on a topic to a time, the start or the end (INVOKE_BROKER_TO_RESET_OFFSET, like mqadmin resetOffsetByTime)",
@@ -105,7 +105,9 @@ at or after a time, on every master of the topic (or one broker, -b).
 epoch, "earliest" (the start of each queue) or "latest" (the end). The
 brokers commit the new offsets, so this works with the group offline, and
 tell its online consumers to drop what they hold and pull from there.
-With --force=false an offset only moves back (as mqadmin's -f false).`,
+With --force=false an offset only moves back (as mqadmin's -f false):
+MOVED says "kept" where it stayed. A group the broker does not know (no
+group config, no offset on the topic) is refused unless --create.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			target, err := parseResetTarget(to)
@@ -113,26 +115,55 @@ With --force=false an offset only moves back (as mqadmin's -f false).`,
 				return err
 			}
 			return f.run(cmd, func(ctx context.Context, c *admin.Client) error {
-				rows, err := c.ResetOffsets(ctx, args[0], topic, broker, target, force)
+				rows, err := c.ResetOffsets(ctx, args[0], topic, broker, target, force, create)
 				if err != nil {
 					return err
 				}
-				return f.print(cmd, rows, func(w *tabwriter.Writer) {
-					fmt.Fprintln(w, "TOPIC\tBROKER\tADDR\tQUEUE\tOFFSET")
+				moved, kept := 0, 0
+				for _, r := range rows {
+					if r.Moved {
+						moved++
+					}
+					if r.Kept {
+						kept++
+					}
+				}
+				err = f.print(cmd, rows, func(w *tabwriter.Writer) {
+					fmt.Fprintln(w, "TOPIC\tBROKER\tADDR\tQUEUE\tOFFSET\tMOVED")
 					for _, r := range rows {
-						fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\n", r.Topic, dash(r.BrokerName), r.Addr, r.QueueID, r.Offset)
+						fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%s\n", r.Topic, dash(r.BrokerName), r.Addr, r.QueueID, r.Offset, movedWord(r))
 					}
 				})
+				if err == nil && moved == 0 && !f.json {
+					why := ""
+					if kept > 0 {
+						why = ": --force=false never moves an offset forward"
+					}
+					fmt.Fprintf(cmd.ErrOrStderr(), "nothing moved%s\n", why)
+				}
+				return err
 			})
 		},
 	}
 	cmd.Flags().StringVarP(&topic, "topic", "t", "", "the topic (required)")
 	cmd.Flags().StringVar(&to, "to", "", "RFC 3339 time, epoch milliseconds, earliest or latest (required)")
 	cmd.Flags().BoolVar(&force, "force", true, "also move offsets forward")
+	cmd.Flags().BoolVar(&create, "create", false, "create the group on a broker that does not know it")
 	cmd.Flags().StringVarP(&broker, "broker", "b", "", "reset on this broker only")
 	_ = cmd.MarkFlagRequired("topic")
 	_ = cmd.MarkFlagRequired("to")
 	return cmd
+}
+
+// movedWord is the MOVED column of group reset.
+func movedWord(r admin.QueueOffset) string {
+	switch {
+	case r.Moved:
+		return "yes"
+	case r.Kept:
+		return "kept (target ahead, --force=false)"
+	}
+	return "no"
 }
 
 // parseResetTarget reads --to of group reset.

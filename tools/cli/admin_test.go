@@ -435,6 +435,65 @@ func TestAdminGroupReset(t *testing.T) {
 	}
 }
 
+// TestAdminGroupResetUnknownGroup: a reset for a group the broker does not
+// know is refused, saying nothing moved, unless --create; an unforced
+// reset that cannot move says so.
+func TestAdminGroupResetUnknownGroup(t *testing.T) {
+	c := startCluster(t)
+	const topic, group = "AdminRU", "AdminRUG"
+	c.must("topic", "create", topic, "--queues", "2")
+	for i := range 3 {
+		c.send(topic, 0, "", fmt.Sprintf("UNIQ%028d", i), "x")
+	}
+	if err := c.b.Store().WaitDispatched(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	stored := func() (int64, bool) {
+		off, ok, err := c.b.Store().ConsumerOffset(group, topic, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return off, ok
+	}
+	out, err := c.admin("group", "reset", group, "--topic", topic, "--to", "earliest")
+	if err == nil || !strings.Contains(err.Error(), "does not exist") || !strings.Contains(err.Error(), "nothing moved") {
+		t.Fatalf("reset of an unknown group: err %v\n%s", err, out)
+	}
+	if off, ok := stored(); ok {
+		t.Fatalf("a refused reset stored offset %d", off)
+	}
+	var rows []admin.QueueOffset
+	c.mustJSON(&rows, "group", "reset", group, "--topic", topic, "--to", "earliest", "--create")
+	if len(rows) != 2 || !rows[0].Moved || rows[0].Offset != 0 {
+		t.Fatalf("reset with --create: %+v", rows)
+	}
+	if off, ok := stored(); !ok || off != 0 {
+		t.Fatalf("after reset with --create: offset %d stored=%v", off, ok)
+	}
+	var groups []struct {
+		GroupName string `json:"groupName"`
+	}
+	c.mustJSON(&groups, "group", "list")
+	if !slices.ContainsFunc(groups, func(g struct {
+		GroupName string `json:"groupName"`
+	}) bool {
+		return g.GroupName == group
+	}) {
+		t.Fatalf("--create did not create the group: %+v", groups)
+	}
+	// Now known: an unforced reset to the end cannot move forward.
+	out = c.must("group", "reset", group, "--topic", topic, "--to", "latest", "--force=false")
+	if !strings.Contains(out, "nothing moved") || !strings.Contains(out, "kept") {
+		t.Fatalf("unforced reset that moved nothing:\n%s", out)
+	}
+	if off, _ := stored(); off != 0 {
+		t.Fatalf("an unforced reset moved the offset to %d", off)
+	}
+	if out := c.must("group", "reset", group, "--topic", topic, "--to", "latest"); strings.Contains(out, "nothing moved") {
+		t.Fatalf("a forced reset that moved says nothing moved:\n%s", out)
+	}
+}
+
 func TestAdminBrokerStatus(t *testing.T) {
 	c := startCluster(t)
 	const topic = "AdminBS"
