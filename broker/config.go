@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/wharfmq/wharf/engine"
 )
 
 // Flush disk types (broker.conf flushDiskType).
@@ -75,7 +77,7 @@ type Config struct {
 	// reply topic after pushing them (storeReplyMessageEnable, true).
 	StoreReplyMessageEnable bool
 	// MessageDelayLevel lists the delay of each level, 1 first
-	// (messageDelayLevel, DefaultMessageDelayLevel); units ms, s, m, h, d.
+	// (messageDelayLevel, engine.DefaultMessageDelayLevel); units ms, s, m, h, d.
 	MessageDelayLevel string
 
 	// TransactionTimeOut is how old a half message must be before its
@@ -118,7 +120,7 @@ func DefaultConfig() Config {
 		RegionID:                    "DefaultRegion",
 		StoreReplyMessageEnable:     true,
 		MsgTraceTopicName:           "RMQ_SYS_TRACE_TOPIC",
-		MessageDelayLevel:           DefaultMessageDelayLevel,
+		MessageDelayLevel:           engine.DefaultMessageDelayLevel,
 		TransactionTimeOut:          DefaultTransactionTimeOut,
 		TransactionCheckInterval:    DefaultTransactionCheckInterval,
 		TransactionCheckMax:         DefaultTransactionCheckMax,
@@ -159,7 +161,7 @@ func (c *Config) Validate() error {
 	case c.TransactionCheckMax < 1:
 		return fmt.Errorf("broker: transactionCheckMax %d: want at least 1", c.TransactionCheckMax)
 	}
-	if _, err := ParseDelayLevels(c.MessageDelayLevel); err != nil {
+	if _, err := engine.ParseDelayLevels(c.MessageDelayLevel); err != nil {
 		return fmt.Errorf("broker: messageDelayLevel: %w", err)
 	}
 	return nil
@@ -233,7 +235,7 @@ var configKeys = map[string]func(c *Config, v string) error{
 	},
 	"rejectTransactionMessage": boolSetter(func(c *Config) *bool { return &c.RejectTransactionMessage }),
 	"messageDelayLevel": func(c *Config, v string) error {
-		_, err := ParseDelayLevels(v)
+		_, err := engine.ParseDelayLevels(v)
 		c.MessageDelayLevel = v
 		return err
 	},

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wharfmq/wharf/engine"
 	"github.com/wharfmq/wharf/engine/queue"
 )
 
@@ -25,7 +26,7 @@ const (
 	AutoCreateTopicKey   = "TBW102"
 	SelfTestTopic        = "SELF_TEST_TOPIC"
 	OffsetMovedEvent     = "OFFSET_MOVED_EVENT"
-	ScheduleTopic        = "SCHEDULE_TOPIC_XXXX"
+	ScheduleTopic        = engine.ScheduleTopic
 	TransHalfTopic       = "RMQ_SYS_TRANS_HALF_TOPIC"
 	TransOpHalfTopic     = "RMQ_SYS_TRANS_OP_HALF_TOPIC"
 	TransCheckMaxTime    = "TRANS_CHECK_MAX_TIME_TOPIC"

@@ -28,6 +28,7 @@ type offlineFlags struct {
 	segmentSize int64
 	indexSlots  int
 	indexEnts   int
+	delayLevels string
 	json        bool
 }
 
@@ -41,7 +42,18 @@ func (f *offlineFlags) add(fl interface {
 	fl.Int64Var(&f.segmentSize, "segment-size", 0, "CommitLog segment size (mappedFileSizeCommitLog); 0 infers it from the segment files")
 	fl.IntVar(&f.indexSlots, "index-slots", 0, "slots of a new key index file (0: the broker's default)")
 	fl.IntVar(&f.indexEnts, "index-entries", 0, "entries of a new key index file (0: the broker's default)")
+	fl.StringVar(&f.delayLevels, "delay-levels", engine.DefaultMessageDelayLevel,
+		"the broker's messageDelayLevel: delayed messages' queue entries carry delivery times from it")
 	fl.BoolVar(&f.json, "json", false, "print JSON")
+}
+
+// levels parses --delay-levels.
+func (f *offlineFlags) levels() ([]time.Duration, error) {
+	l, err := engine.ParseDelayLevels(f.delayLevels)
+	if err != nil {
+		return nil, fmt.Errorf("--delay-levels: %w", err)
+	}
+	return l, nil
 }
 
 // toolLogger logs warnings and errors to stderr: a tool's output is its
@@ -54,6 +66,10 @@ func toolLogger() *slog.Logger {
 // inferred from the files unless given; retention and pre-writing are off,
 // so a tool never removes a segment or zero-fills a new one.
 func (f *offlineFlags) options() (engine.Options, error) {
+	levels, err := f.levels()
+	if err != nil {
+		return engine.Options{}, err
+	}
 	size := f.segmentSize
 	if size <= 0 {
 		var err error
@@ -65,7 +81,7 @@ func (f *offlineFlags) options() (engine.Options, error) {
 	return engine.Options{
 		FS: vfs.Default, Dir: f.data, SegmentSize: size,
 		FlushMode: commitlog.AsyncFlush, Prewrite: commitlog.PrewriteOff, RetentionInterval: -1,
-		IndexSlots: f.indexSlots, IndexEntriesPerFile: f.indexEnts, Logger: toolLogger(),
+		IndexSlots: f.indexSlots, IndexEntriesPerFile: f.indexEnts, Logger: toolLogger(), DelayLevels: levels,
 	}, nil
 }
 
@@ -141,8 +157,13 @@ against the key index. It reports each problem with segment and offset, and exit
 with a non-zero status when it finds any.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			levels, err := f.levels()
+			if err != nil {
+				return err
+			}
 			rep, err := engine.Check(engine.CheckOptions{
 				FS: vfs.Default, Dir: f.data, SegmentSize: f.segmentSize, IndexSamples: samples, Logger: toolLogger(),
+				DelayLevels: levels,
 			})
 			if err != nil {
 				return lockErr(f.data, err)
