@@ -34,8 +34,9 @@ const (
 
 // scheduler delivers delayed messages (RocketMQ's ScheduleMessageService).
 // A message sent with DELAY=n is stored in ScheduleTopic, queue n-1, with
-// its real topic and queue in REAL_TOPIC/REAL_QID; the consume-queue tags
-// code of that entry is its delivery time (engine.DeliverTime). One owned
+// its real topic and queue in REAL_TOPIC/REAL_QID; its delivery time is its
+// store time plus the level's delay (engine.DeliverTime, which is also the
+// entry's consume-queue tags code, as in RocketMQ). One owned
 // goroutine per level reads its queue in order from a durable offset: when
 // the head is due it writes a copy to the real topic, otherwise it sleeps on
 // a timer until the head's delivery time or until the dispatcher reports a
@@ -239,11 +240,15 @@ func (s *scheduler) deliverDue(q int32, off *int64, buf *[]scheduleEntry) time.D
 		}
 		now := time.Now().UnixMilli()
 		for _, se := range entries {
-			due := se.e.TagsCode
+			// From the entry's store time and the level, not its tags
+			// code: the due time then holds whatever level table the
+			// queues were last rebuilt with (a replay run without the
+			// broker's table).
+			due, _ := engine.DeliverTime(s.levels, q, se.e.StoreTime)
 			if due > now+delayMs {
 				// Later than any message of this level can be due (the
-				// clock went back, or the level got shorter): deliver now,
-				// as Java's correctDeliverTimestamp does.
+				// clock went back): deliver now, as Java's
+				// correctDeliverTimestamp does.
 				due = now
 			}
 			if due > now {
