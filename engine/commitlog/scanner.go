@@ -133,13 +133,18 @@ func (s *segScanner) next(off int64, verify bool) (unit, error) {
 // flip of that bit would otherwise turn the whole-record CRC off), and the
 // physical offset field naming the record's own position (else a stale
 // record).
+//
+// A record with FlagRecordCRC has its body CRC checked through the
+// whole-record CRC, which covers the body and the BODYCRC field the store
+// computed from it: one CRC pass instead of two.
 func VerifyRecord(rec []byte, phys int64) error {
 	r, err := msg.Decode(rec)
-	if err == nil {
-		err = r.VerifyCRC()
-	}
-	if err == nil {
+	switch {
+	case err != nil:
+	case msg.WantsCRC(rec):
 		err = msg.VerifyRecordCRC(rec)
+	default:
+		err = r.VerifyCRC()
 	}
 	if err == nil && !msg.WantsCRC(rec) && msg.HasCRCSlot(rec) {
 		err = errors.New("record carries the checksum property but FlagRecordCRC is clear")
