@@ -86,7 +86,7 @@ func New(cfg Config, opts ...Option) (_ *Broker, err error) {
 		quit: make(chan struct{}),
 	}
 	b.hold = newPullHold(b)
-	levels, err := ParseDelayLevels(cfg.MessageDelayLevel)
+	levels, err := engine.ParseDelayLevels(cfg.MessageDelayLevel)
 	if err != nil {
 		return nil, fmt.Errorf("broker: messageDelayLevel: %w", err)
 	}
@@ -126,7 +126,7 @@ func New(cfg Config, opts ...Option) (_ *Broker, err error) {
 			b.hold.notify(topic, queueID, maxOffset)
 			b.sched.notify(topic, queueID)
 		},
-		TagsCode: b.sched.tagsCode,
+		DelayLevels: levels,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("broker: %w", err)

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wharfmq/wharf/engine"
 	"github.com/wharfmq/wharf/engine/commitlog"
 )
 
@@ -97,7 +98,7 @@ type Config struct {
 	// reply topic after pushing them (storeReplyMessageEnable, true).
 	StoreReplyMessageEnable bool
 	// MessageDelayLevel lists the delay of each level, 1 first
-	// (messageDelayLevel, DefaultMessageDelayLevel); units ms, s, m, h, d.
+	// (messageDelayLevel, engine.DefaultMessageDelayLevel); units ms, s, m, h, d.
 	MessageDelayLevel string
 
 	// TransactionTimeOut is how old a half message must be before its
@@ -150,7 +151,7 @@ func DefaultConfig() Config {
 		RegionID:                    "DefaultRegion",
 		StoreReplyMessageEnable:     true,
 		MsgTraceTopicName:           "RMQ_SYS_TRACE_TOPIC",
-		MessageDelayLevel:           DefaultMessageDelayLevel,
+		MessageDelayLevel:           engine.DefaultMessageDelayLevel,
 		TransactionTimeOut:          DefaultTransactionTimeOut,
 		TransactionCheckInterval:    DefaultTransactionCheckInterval,
 		TransactionCheckMax:         DefaultTransactionCheckMax,
@@ -200,7 +201,7 @@ func (c *Config) Validate() error {
 	case c.TransactionCheckMax < 1:
 		return fmt.Errorf("broker: transactionCheckMax %d: want at least 1", c.TransactionCheckMax)
 	}
-	if _, err := ParseDelayLevels(c.MessageDelayLevel); err != nil {
+	if _, err := engine.ParseDelayLevels(c.MessageDelayLevel); err != nil {
 		return fmt.Errorf("broker: messageDelayLevel: %w", err)
 	}
 	return nil
@@ -285,7 +286,7 @@ var configKeys = map[string]func(c *Config, v string) error{
 	},
 	"rejectTransactionMessage": boolSetter(func(c *Config) *bool { return &c.RejectTransactionMessage }),
 	"messageDelayLevel": func(c *Config, v string) error {
-		_, err := ParseDelayLevels(v)
+		_, err := engine.ParseDelayLevels(v)
 		c.MessageDelayLevel = v
 		return err
 	},

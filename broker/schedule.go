@@ -15,16 +15,6 @@ import (
 	"github.com/wharfmq/wharf/engine/queue"
 )
 
-// DefaultMessageDelayLevel is RocketMQ's messageDelayLevel: the delay of
-// levels 1..18.
-const DefaultMessageDelayLevel = "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h"
-
-// Limits of messageDelayLevel (the levels are the queues of ScheduleTopic).
-const (
-	maxDelayLevels = 1024
-	maxLevelDelay  = 365 * 24 * time.Hour
-)
-
 // ScheduleOffsetGroup is the reserved consumer group under which the
 // scheduler stores, per level, the offset of the next delayed message to
 // deliver (Java keeps these in config/delayOffset.json). Its ':' keeps it
@@ -42,49 +32,11 @@ const (
 	scheduleRetry = time.Second
 )
 
-// ParseDelayLevels parses messageDelayLevel: space-separated durations, a
-// positive integer each followed by a unit, ms (Wharf only), s, m, h or d.
-// An empty string means DefaultMessageDelayLevel.
-func ParseDelayLevels(s string) ([]time.Duration, error) {
-	if strings.TrimSpace(s) == "" {
-		s = DefaultMessageDelayLevel
-	}
-	var out []time.Duration
-	for f := range strings.FieldsSeq(s) {
-		num, unit := f, time.Duration(0)
-		switch {
-		case strings.HasSuffix(f, "ms"):
-			num, unit = f[:len(f)-2], time.Millisecond
-		case strings.HasSuffix(f, "s"):
-			unit = time.Second
-		case strings.HasSuffix(f, "m"):
-			unit = time.Minute
-		case strings.HasSuffix(f, "h"):
-			unit = time.Hour
-		case strings.HasSuffix(f, "d"):
-			unit = 24 * time.Hour
-		default:
-			return nil, fmt.Errorf("level %d %q: want a number and a unit (ms, s, m, h, d)", len(out)+1, f)
-		}
-		if unit != time.Millisecond {
-			num = f[:len(f)-1]
-		}
-		n, err := strconv.ParseInt(num, 10, 64)
-		if err != nil || n <= 0 || n > int64(maxLevelDelay/unit) {
-			return nil, fmt.Errorf("level %d %q: want a positive number of at most %v", len(out)+1, f, maxLevelDelay)
-		}
-		out = append(out, time.Duration(n)*unit)
-		if len(out) > maxDelayLevels {
-			return nil, fmt.Errorf("more than %d levels", maxDelayLevels)
-		}
-	}
-	return out, nil
-}
-
 // scheduler delivers delayed messages (RocketMQ's ScheduleMessageService).
 // A message sent with DELAY=n is stored in ScheduleTopic, queue n-1, with
-// its real topic and queue in REAL_TOPIC/REAL_QID; the consume-queue tags
-// code of that entry is its delivery time (engine TagsCode hook). One owned
+// its real topic and queue in REAL_TOPIC/REAL_QID; its delivery time is its
+// store time plus the level's delay (engine.DeliverTime, which is also the
+// entry's consume-queue tags code, as in RocketMQ). One owned
 // goroutine per level reads its queue in order from a durable offset: when
 // the head is due it writes a copy to the real topic, otherwise it sleeps on
 // a timer until the head's delivery time or until the dispatcher reports a
@@ -114,15 +66,6 @@ func newScheduler(levels []time.Duration, storeHost netip.AddrPort, log *slog.Lo
 
 // queueNums is the number of ScheduleTopic queues: one per level.
 func (s *scheduler) queueNums() int32 { return int32(len(s.levels)) }
-
-// tagsCode is the engine's TagsCode hook: a ScheduleTopic entry's code is
-// its delivery time, store time + the level's delay (ms).
-func (s *scheduler) tagsCode(topic string, queueID int32, storeTimestamp int64) (int64, bool) {
-	if topic != ScheduleTopic || queueID < 0 || int(queueID) >= len(s.levels) {
-		return 0, false
-	}
-	return storeTimestamp + s.levels[queueID].Milliseconds(), true
-}
 
 // notify wakes the level whose queue just got entries. It runs on the
 // dispatcher goroutine, also during the store's open: it never blocks.
@@ -297,11 +240,15 @@ func (s *scheduler) deliverDue(q int32, off *int64, buf *[]scheduleEntry) time.D
 		}
 		now := time.Now().UnixMilli()
 		for _, se := range entries {
-			due := se.e.TagsCode
+			// From the entry's store time and the level, not its tags
+			// code: the due time then holds whatever level table the
+			// queues were last rebuilt with (a replay run without the
+			// broker's table).
+			due, _ := engine.DeliverTime(s.levels, q, se.e.StoreTime)
 			if due > now+delayMs {
 				// Later than any message of this level can be due (the
-				// clock went back, or the level got shorter): deliver now,
-				// as Java's correctDeliverTimestamp does.
+				// clock went back): deliver now, as Java's
+				// correctDeliverTimestamp does.
 				due = now
 			}
 			if due > now {

@@ -322,7 +322,7 @@ func (t *txnService) checkOne(off, phys int64) (bool, *txnCheck) {
 	}
 	immunity := t.timeout
 	if v, ok := r.Property(PropCheckImmunitySeconds); ok {
-		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n > 0 && n < int64(maxLevelDelay/time.Second) {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n > 0 && n < int64(engine.MaxLevelDelay/time.Second) {
 			immunity = max(immunity, time.Duration(n)*time.Second)
 		}
 	}

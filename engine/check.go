@@ -69,6 +69,9 @@ type CheckOptions struct {
 	MaxProblems int
 	// Logger receives the logs of opening Pebble and the index.
 	Logger *slog.Logger
+	// DelayLevels is the broker's level table (Options.DelayLevels; nil:
+	// the default): delayed messages' entries carry delivery times from it.
+	DelayLevels []time.Duration
 }
 
 // Problem is one inconsistency Check found.
@@ -165,6 +168,9 @@ func Check(opts CheckOptions) (*CheckReport, error) {
 	if opts.MaxProblems <= 0 {
 		opts.MaxProblems = 1000
 	}
+	if opts.DelayLevels == nil {
+		opts.DelayLevels = defaultDelayLevels
+	}
 	fs := opts.FS
 	release, unclean, err := LockStore(fs, opts.Dir)
 	if err != nil {
@@ -172,7 +178,7 @@ func Check(opts CheckOptions) (*CheckReport, error) {
 	}
 	defer release()
 	c := &storeChecker{opts: opts, rep: &CheckReport{UncleanStop: unclean}, counts: map[queue.Ref]int64{},
-		tran: map[queue.Ref]int64{}, rng: rand.New(rand.NewPCG(1, 2))}
+		tran: map[queue.Ref]int64{}, rng: rand.New(rand.NewPCG(1, 2)), tagsCode: delayTagsCode(opts.DelayLevels)}
 	if unclean {
 		c.rep.Notes = append(c.rep.Notes, "the last stop was not clean: derived data past the end of the log is trimmed at the next start")
 	}
@@ -309,6 +315,9 @@ type storeChecker struct {
 	lastEnd  int64
 	gap      bool
 	afterGap []gapRecord
+
+	// tagsCode is the dispatcher's TagsCode hook.
+	tagsCode func(topic string, queueID int32, storeTime int64) (int64, bool)
 
 	rng     *rand.Rand
 	sampled int64
@@ -542,13 +551,19 @@ func (c *storeChecker) checkEntry(ref queue.Ref, off int64, e queue.Entry, cl *c
 	}
 	r, _ := msg.Decode(c.buf)
 	tag, _ := msg.Property(r.Properties, msg.PropTags)
+	code, delayed := c.tagsCode(ref.Topic, ref.QueueID, r.StoreTimestamp)
+	if !delayed {
+		code = msg.TagsCode(tag)
+	}
 	switch {
 	case string(r.Topic) != ref.Topic || r.QueueID != ref.QueueID:
 		return fmt.Sprintf("points at a record of %s/%d", r.Topic, r.QueueID)
 	case r.QueueOffset != off:
 		return fmt.Sprintf("points at the record with queue offset %d", r.QueueOffset)
-	case msg.TagsCode(tag) != e.TagsCode:
-		return fmt.Sprintf("tags code %d, record's tag %q has %d", e.TagsCode, tag, msg.TagsCode(tag))
+	case code != e.TagsCode && delayed:
+		return fmt.Sprintf("tags code %d, the delivery time from the record's store time and level is %d", e.TagsCode, code)
+	case code != e.TagsCode:
+		return fmt.Sprintf("tags code %d, record's tag %q has %d", e.TagsCode, tag, code)
 	case r.StoreTimestamp != e.StoreTime:
 		return fmt.Sprintf("store time %d, record says %d", e.StoreTime, r.StoreTimestamp)
 	}

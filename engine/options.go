@@ -71,11 +71,12 @@ type Options struct {
 	// OnDispatch is called (on the dispatcher goroutine) with the queues
 	// that just got new entries; the broker wakes long polls from it.
 	OnDispatch func(topic string, queueID int32, maxOffset int64)
-	// TagsCode, when set, may replace the consume-queue tags code of a
-	// record (ok true). The broker stores the delivery time of delayed
-	// messages there, as RocketMQ does, so its scheduler knows when a
-	// queue's head is due without reading the record.
-	TagsCode func(topic string, queueID int32, storeTimestamp int64) (code int64, ok bool)
+	// DelayLevels is the delay of each level, 1 first (messageDelayLevel,
+	// ParseDelayLevels; nil: DefaultMessageDelayLevel). The consume-queue
+	// entry of a delayed message carries its delivery time (DeliverTime),
+	// derived from the record and this table alone, so a replay rebuilds
+	// the same entries as the live dispatcher wrote.
+	DelayLevels []time.Duration
 }
 
 // Defaults.
@@ -122,6 +123,9 @@ func (o *Options) ensureDefaults() error {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.DelayLevels == nil {
+		o.DelayLevels = defaultDelayLevels
 	}
 	return nil
 }

@@ -115,7 +115,7 @@ func Open(opts Options) (_ *Store, err error) {
 	}
 	s.disp, err = dispatch.New(dispatch.Options{
 		Log: s.cl, Queues: s.qdb, Index: s.idx, Logger: opts.Logger, OnDispatch: s.onDispatch,
-		TagsCode: opts.TagsCode, MinInterval: opts.DispatchInterval,
+		TagsCode: delayTagsCode(opts.DelayLevels), MinInterval: opts.DispatchInterval,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)

@@ -196,7 +196,7 @@ func Check(opts CheckOptions) (*CheckReport, error) {
 	k := &checker{
 		opts: opts, fs: opts.FS, segSize: opts.SegmentSize,
 		rep: &CheckReport{Dir: opts.Dir, SegmentSize: opts.SegmentSize, Segments: len(bases)},
-		buf: make([]byte, 0, scanWindow),
+		sc:  segScanner{segSize: opts.SegmentSize, window: scanWindow},
 	}
 	if len(bases) > 0 {
 		k.rep.MinOffset = bases[0]
@@ -293,11 +293,9 @@ type checker struct {
 	segSize int64
 	rep     *CheckReport
 
-	// The current segment and its read window.
-	base   int64
-	file   vfs.File
-	buf    []byte
-	winOff int64 // segment offset of buf[0], -1 when empty
+	// The current segment and its scanner.
+	base int64
+	sc   segScanner
 }
 
 // problem records damage at phys; base < 0 means no segment.
@@ -315,25 +313,11 @@ func (k *checker) problem(base, phys int64, reason string) {
 
 // read returns n bytes at segment offset at (zeros past the file's end).
 func (k *checker) read(at int64, n int) ([]byte, error) {
-	if k.winOff >= 0 && at >= k.winOff && at+int64(n) <= k.winOff+int64(len(k.buf)) {
-		return k.buf[at-k.winOff : at-k.winOff+int64(n)], nil
-	}
-	want := int(min(int64(max(n, scanWindow)), k.segSize-at))
-	if want < n {
-		return nil, fmt.Errorf("commitlog: check: read of %d bytes at %d passes the segment end", n, at)
-	}
-	if cap(k.buf) < want {
-		k.buf = make([]byte, want)
-	}
-	k.buf = k.buf[:want]
-	got, err := readZeroPadded(k.file, k.buf, at)
+	b, err := k.sc.read(at, n)
 	if err != nil {
-		k.winOff = -1
-		return nil, fmt.Errorf("commitlog: check: read %s at %d: %w", SegmentName(k.base), at, err)
+		return nil, fmt.Errorf("commitlog: check: %w", err)
 	}
-	k.rep.BytesScanned += int64(got)
-	k.winOff = at
-	return k.buf[:n], nil
+	return b, nil
 }
 
 func (k *checker) scanSegment(base int64, last bool) error {
@@ -343,7 +327,10 @@ func (k *checker) scanSegment(base int64, last bool) error {
 		return fmt.Errorf("commitlog: check: open %s: %w", path, err)
 	}
 	defer f.Close()
-	k.base, k.file, k.winOff = base, f, -1
+	k.base = base
+	scanned := k.sc.scanned
+	defer func() { k.rep.BytesScanned += k.sc.scanned - scanned }()
+	k.sc.reset(base, k.segSize, func(p []byte, at int64) (int, error) { return readZeroPadded(f, p, at) })
 	if st, err := f.Stat(); err != nil {
 		return fmt.Errorf("commitlog: check: stat %s: %w", path, err)
 	} else if st.Size() > k.segSize {
@@ -351,58 +338,39 @@ func (k *checker) scanSegment(base int64, last bool) error {
 	}
 	off := int64(0)
 	for off < k.segSize {
-		left := k.segSize - off
-		if left < msg.BlankHeaderSize {
+		u, err := k.sc.next(off, true)
+		if err != nil {
+			return fmt.Errorf("commitlog: check: %w", err)
+		}
+		switch u.kind {
+		case unitShort:
 			// Too short for a BLANK: only zeros may follow the last record.
 			return k.expectZero(off, "bytes after the last record")
-		}
-		h, err := k.read(off, msg.BlankHeaderSize)
-		if err != nil {
-			return err
-		}
-		size, kind, perr := msg.PeekHeader(h)
-		var reason string
-		switch {
-		case perr != nil:
-			reason = fmt.Sprintf("bad header: %v", perr)
-		case kind == msg.KindEnd:
+		case unitZero:
 			next, err := k.atZeroHeader(off, last)
 			if err != nil || next >= k.segSize {
 				return err
 			}
 			off = next
 			continue
-		case kind == msg.KindBlank:
-			if int64(size) != left {
-				reason = fmt.Sprintf("BLANK of %d bytes does not end the segment (%d bytes left)", size, left)
-				break
-			}
+		case unitBlank:
 			k.rep.Blanks++
 			k.rep.End = max(k.rep.End, base+k.segSize)
 			return k.expectZeroFrom(off, off+msg.BlankHeaderSize, "non-zero byte in the BLANK filler")
-		case int64(size) > left:
-			reason = fmt.Sprintf("record of %d bytes crosses the segment end (%d bytes left)", size, left)
-		default:
-			rec, err := k.read(off, size)
-			if err != nil {
-				return err
-			}
-			if verr := VerifyRecord(rec, base+off); verr != nil {
-				reason = verr.Error()
-				break
-			}
+		case unitRecord:
 			k.rep.Records++
-			k.rep.RecordBytes += int64(size)
-			if !msg.WantsCRC(rec) {
+			k.rep.RecordBytes += int64(u.size)
+			if !msg.WantsCRC(u.rec) {
 				k.rep.NoRecordCRC++
 			}
-			k.rep.End = max(k.rep.End, base+off+int64(size))
+			k.rep.End = max(k.rep.End, base+off+int64(u.size))
 			if k.opts.OnRecord != nil {
-				k.opts.OnRecord(base+off, rec)
+				k.opts.OnRecord(base+off, u.rec)
 			}
-			off += int64(size)
+			off += int64(u.size)
 			continue
 		}
+		reason, size := u.bad, u.size
 		next, err := k.resync(off + 1)
 		if err != nil {
 			return err
@@ -586,26 +554,6 @@ func (k *checker) plausible(off int64) (bool, error) {
 		return int64(binary.BigEndian.Uint64(h[28:36])) == k.base+off, nil
 	}
 	return false, nil
-}
-
-// VerifyRecord checks one stored record at phys as Check does: structure,
-// body CRC, whole-record CRC, physical offset field, and that a record
-// carrying the checksum property has FlagRecordCRC set.
-func VerifyRecord(rec []byte, phys int64) error {
-	r, err := msg.Decode(rec)
-	if err == nil {
-		err = r.VerifyCRC()
-	}
-	if err == nil {
-		err = msg.VerifyRecordCRC(rec)
-	}
-	if err == nil && !msg.WantsCRC(rec) && msg.HasCRCSlot(rec) {
-		err = errors.New("record carries the checksum property but FlagRecordCRC is clear")
-	}
-	if err == nil && r.PhysOffset != phys {
-		err = fmt.Errorf("physical offset field says %d", r.PhysOffset)
-	}
-	return err
 }
 
 // Reader reads a CommitLog's segments read-only, for tools that must not

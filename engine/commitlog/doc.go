@@ -67,9 +67,11 @@
 // once a second, after the fsync that covers it.
 //
 // Open after a clean close trusts the checkpoint and scans nothing. Otherwise
-// it scans from the checkpoint: each record's magic, size, physical offset and
-// body CRC are checked. The first bad or missing record is the end of the
-// log: everything after it is zeroed (and later segments removed), and the
+// it scans from the checkpoint, holding each record to VerifyRecord (magic,
+// size, physical offset, body CRC, whole-record CRC); Check and the Iterator
+// walk segments with the same scanner (scanner.go) and the same verifier, so
+// recovery keeps exactly the records Check accepts. The first bad or missing
+// record is the end of the log: everything after it is zeroed (and later segments removed), and the
 // Report says where, how much and why. Nothing before the cut is dropped.
 // Under SyncFlush nothing acknowledged lies past the cut, because an
 // acknowledgement waits for an fsync of every byte before it.

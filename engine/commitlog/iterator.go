@@ -3,8 +3,6 @@ package commitlog
 import (
 	"fmt"
 	"io"
-
-	"github.com/wharfmq/wharf/engine/msg"
 )
 
 // iterWindow is how much an Iterator reads ahead at once.
@@ -12,84 +10,72 @@ const iterWindow = 1 << 20
 
 // Iterator walks records in log order from an offset, reading ahead in
 // windows. It skips BLANK fillers. It is not safe for concurrent use.
+//
+// It walks segments with the scanner recovery and Check use. Records below
+// the offset recovery's scan started from (Report.From) are held to
+// VerifyRecord: nothing in this process has verified them since they were
+// written, and a replay must not derive queues from a damaged record.
+// Records at or past it were verified by recovery or appended by this
+// process, so the dispatcher's hot path does not verify them again.
 type Iterator struct {
-	c       *CommitLog
-	pos     int64
-	buf     []byte
-	bufBase int64 // log offset of buf[0]
+	c   *CommitLog
+	pos int64
+	sc  segScanner
+	// verifyBelow is Report.From: records below it are verified.
+	verifyBelow int64
 }
 
 // NewIterator returns an iterator positioned at from, which must be a record
 // boundary.
 func (c *CommitLog) NewIterator(from int64) *Iterator {
-	return &Iterator{c: c, pos: from, bufBase: -1}
+	it := &Iterator{c: c, pos: from, verifyBelow: c.report.From}
+	it.sc = segScanner{base: -1, segSize: c.segSize, window: iterWindow, winOff: -1}
+	return it
 }
 
 // Pos is the offset of the next record.
 func (it *Iterator) Pos() int64 { return it.pos }
 
+// readSeg reads at an offset of the scanner's segment.
+func (it *Iterator) readSeg(p []byte, off int64) (int, error) {
+	if err := it.c.ReadAt(p, it.sc.base+off); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
 // Next returns the next record below limit and its offset. The slice is
-// valid until the following call. It returns io.EOF at limit.
+// valid until the following call. It returns io.EOF at limit, and an
+// ErrCorruption error at a record that fails VerifyRecord or at any other
+// damage below limit.
 func (it *Iterator) Next(limit int64) (rec []byte, phys int64, err error) {
 	segSize := it.c.segSize
 	for {
 		if it.pos >= limit {
 			return nil, it.pos, io.EOF
 		}
-		segEnd := it.pos - it.pos%segSize + segSize
-		if segEnd-it.pos < msg.BlankHeaderSize {
-			it.pos = segEnd
-			continue
+		base := it.pos - it.pos%segSize
+		if base != it.sc.base {
+			it.sc.reset(base, 0, it.readSeg)
 		}
-		h, err := it.read(it.pos, msg.BlankHeaderSize, limit)
+		// The window holds bytes below an earlier limit, which do not
+		// change: only how far it may read grows.
+		it.sc.avail = min(limit-base, segSize)
+		u, err := it.sc.next(it.pos-base, it.pos < it.verifyBelow)
 		if err != nil {
 			return nil, it.pos, err
 		}
-		size, kind, err := msg.PeekHeader(h)
-		if err != nil {
-			return nil, it.pos, fmt.Errorf("%w: at %d: %v", ErrCorruption, it.pos, err)
-		}
-		switch kind {
-		case msg.KindBlank:
-			it.pos = segEnd
+		switch u.kind {
+		case unitShort, unitBlank:
+			it.pos = base + segSize
 			continue
-		case msg.KindEnd:
+		case unitZero:
 			return nil, it.pos, fmt.Errorf("%w: zero header at %d below the readable end %d", ErrCorruption, it.pos, limit)
-		}
-		if it.pos+int64(size) > min(limit, segEnd) {
-			return nil, it.pos, fmt.Errorf("%w: record of %d bytes at %d runs past %d", ErrCorruption, size, it.pos, min(limit, segEnd))
-		}
-		rec, err = it.read(it.pos, size, limit)
-		if err != nil {
-			return nil, it.pos, err
+		case unitBad:
+			return nil, it.pos, fmt.Errorf("%w: at %d: %s", ErrCorruption, it.pos, u.bad)
 		}
 		phys = it.pos
-		it.pos += int64(size)
-		return rec, phys, nil
+		it.pos += int64(u.size)
+		return u.rec, phys, nil
 	}
-}
-
-// read returns n bytes at off from the window, refilling it from the
-// segment when needed. It never reads at or past limit, whose bytes may
-// still be changing.
-func (it *Iterator) read(off int64, n int, limit int64) ([]byte, error) {
-	if it.bufBase >= 0 && off >= it.bufBase && off+int64(n) <= it.bufBase+int64(len(it.buf)) {
-		return it.buf[off-it.bufBase : off-it.bufBase+int64(n)], nil
-	}
-	segSize := it.c.segSize
-	segEnd := off - off%segSize + segSize
-	want := int(min(max(int64(n), iterWindow), min(limit, segEnd)-off))
-	if want < n {
-		return nil, fmt.Errorf("%w: %d bytes at %d, readable below %d", ErrOutOfRange, n, off, limit)
-	}
-	if cap(it.buf) < want {
-		it.buf = make([]byte, want)
-	}
-	it.buf = it.buf[:want]
-	if err := it.c.ReadAt(it.buf, off); err != nil {
-		it.bufBase = -1
-		return nil, err
-	}
-	it.bufBase = off
-	return it.buf[:n], nil
 }

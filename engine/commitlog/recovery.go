@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
-	"github.com/wharfmq/wharf/engine/msg"
 	"golang.org/x/sys/unix"
 )
 
@@ -165,14 +164,16 @@ func (c *CommitLog) checkInRange(off int64) error {
 	return nil
 }
 
-// scan verifies records from `from` and returns the end of the last good one.
+// scan verifies records from `from` and returns the end of the last good
+// one. It stops at the first zero header (the end of the log) or damage (a
+// torn tail, which cutAfter cuts).
 func (c *CommitLog) scan(from int64, rep *Report) (int64, error) {
 	pos := from
 	last := c.segs[len(c.segs)-1].base + c.segSize
-	buf := make([]byte, 0, scanWindow)
+	sc := segScanner{segSize: c.segSize, window: scanWindow}
 	for pos < last {
 		seg := c.segmentForLocked(pos)
-		next, reason, err := c.scanSegment(seg, pos-seg.base, rep, &buf)
+		next, reason, err := c.scanSegment(&sc, seg, pos-seg.base, rep)
 		if err != nil {
 			return 0, err
 		}
@@ -194,68 +195,24 @@ func (c *CommitLog) scan(from int64, rep *Report) (int64, error) {
 // offset in the segment where the following segment's records begin (the
 // segment ended in a BLANK or exactly), or next = -(stop+1) with a reason
 // when the log ends at stop (reason empty: a clean zero end).
-func (c *CommitLog) scanSegment(seg *segment, off int64, rep *Report, buf *[]byte) (next int64, reason string, err error) {
-	winOff := int64(-1) // segment offset of (*buf)[0]
-	read := func(at int64, n int) ([]byte, error) {
-		if winOff >= 0 && at >= winOff && at+int64(n) <= winOff+int64(len(*buf)) {
-			return (*buf)[at-winOff : at-winOff+int64(n)], nil
-		}
-		want := max(n, scanWindow)
-		want = int(min(int64(want), c.segSize-at))
-		if cap(*buf) < want {
-			*buf = make([]byte, want)
-		}
-		*buf = (*buf)[:want]
-		if _, err := readZeroPadded(seg.file, *buf, at); err != nil {
-			return nil, fmt.Errorf("commitlog: read %s at %d: %w", seg, at, err)
-		}
-		winOff = at
-		return (*buf)[:n], nil
-	}
+func (c *CommitLog) scanSegment(sc *segScanner, seg *segment, off int64, rep *Report) (next int64, reason string, err error) {
+	sc.reset(seg.base, c.segSize, func(p []byte, at int64) (int, error) { return readZeroPadded(seg.file, p, at) })
 	for {
-		left := c.segSize - off
-		if left < msg.BlankHeaderSize {
-			return c.segSize, "", nil
-		}
-		h, err := read(off, msg.BlankHeaderSize)
+		u, err := sc.next(off, true)
 		if err != nil {
-			return 0, "", err
+			return 0, "", fmt.Errorf("commitlog: %w", err)
 		}
-		size, kind, perr := msg.PeekHeader(h)
-		switch {
-		case perr != nil:
-			return -(off + 1), fmt.Sprintf("bad header at %d: %v", seg.base+off, perr), nil
-		case kind == msg.KindEnd:
+		switch u.kind {
+		case unitShort, unitBlank:
+			return c.segSize, "", nil
+		case unitZero:
 			return -(off + 1), "", nil
-		case kind == msg.KindBlank:
-			if int64(size) != left {
-				return -(off + 1), fmt.Sprintf("blank of %d bytes at %d does not end the segment (%d left)", size, seg.base+off, left), nil
-			}
-			return c.segSize, "", nil
-		}
-		if int64(size) > left {
-			return -(off + 1), fmt.Sprintf("record of %d bytes at %d crosses the segment end", size, seg.base+off), nil
-		}
-		b, err := read(off, size)
-		if err != nil {
-			return 0, "", err
-		}
-		r, derr := msg.Decode(b)
-		if derr == nil {
-			derr = r.VerifyCRC()
-		}
-		if derr == nil {
-			derr = msg.VerifyRecordCRC(b)
-		}
-		if derr == nil && r.PhysOffset != seg.base+off {
-			derr = fmt.Errorf("physical offset field says %d (a stale record)", r.PhysOffset)
-		}
-		if derr != nil {
-			return -(off + 1), fmt.Sprintf("record at %d: %v", seg.base+off, derr), nil
+		case unitBad:
+			return -(off + 1), fmt.Sprintf("at %d: %s", seg.base+off, u.bad), nil
 		}
 		rep.Records++
-		rep.Bytes += int64(size)
-		off += int64(size)
+		rep.Bytes += int64(u.size)
+		off += int64(u.size)
 	}
 }
 

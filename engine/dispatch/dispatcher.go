@@ -65,7 +65,7 @@ type Options struct {
 	// touched and their new states. It runs on the dispatcher goroutine.
 	OnDispatch func(map[queue.Ref]queue.State)
 	// TagsCode, when set, may replace a record's tags code (ok true); the
-	// broker puts delivery times of delayed messages there.
+	// engine puts delivery times of delayed messages there.
 	TagsCode func(topic string, queueID int32, storeTimestamp int64) (code int64, ok bool)
 	// BatchRecords bounds the records per Pebble batch.
 	BatchRecords int

@@ -30,6 +30,7 @@ type offlineFlags struct {
 	segmentSize int64
 	indexSlots  int
 	indexEnts   int
+	delayLevels string
 	json        bool
 }
 
@@ -45,7 +46,26 @@ func (f *offlineFlags) add(fl interface {
 	fl.Int64Var(&f.segmentSize, "segment-size", 0, "CommitLog segment size (mappedFileSizeCommitLog); 0 infers it from the segment files")
 	fl.IntVar(&f.indexSlots, "index-slots", 0, "slots of a new key index file (0: the broker's default)")
 	fl.IntVar(&f.indexEnts, "index-entries", 0, "entries of a new key index file (0: the broker's default)")
+	fl.StringVar(&f.delayLevels, "delay-levels", "",
+		"the broker's messageDelayLevel: delayed messages' queue entries carry delivery times from it (default: broker.conf's with -c, else RocketMQ's)")
 	fl.BoolVar(&f.json, "json", false, "print JSON")
+}
+
+// levels parses --delay-levels.
+func (f *offlineFlags) levels() ([]time.Duration, error) {
+	spec := f.delayLevels
+	if spec == "" && f.conf != "" {
+		cfg, err := broker.LoadConfig(f.conf, toolLogger())
+		if err != nil {
+			return nil, err
+		}
+		spec = cfg.MessageDelayLevel
+	}
+	l, err := engine.ParseDelayLevels(spec)
+	if err != nil {
+		return nil, fmt.Errorf("--delay-levels: %w", err)
+	}
+	return l, nil
 }
 
 // toolLogger logs warnings and errors to stderr: a tool's output is its
@@ -80,6 +100,10 @@ func (f *offlineFlags) options() (engine.Options, error) {
 			ents = cfg.MaxIndexNum
 		}
 	}
+	levels, err := f.levels()
+	if err != nil {
+		return engine.Options{}, err
+	}
 	if size <= 0 {
 		var err error
 		size, _, err = commitlog.InferSegmentSize(vfs.Default, vfs.Default.PathJoin(f.data, "commitlog"), fallback)
@@ -90,7 +114,7 @@ func (f *offlineFlags) options() (engine.Options, error) {
 	return engine.Options{
 		FS: vfs.Default, Dir: f.data, SegmentSize: size,
 		FlushMode: commitlog.AsyncFlush, Prewrite: commitlog.PrewriteOff, RetentionInterval: -1,
-		IndexSlots: slots, IndexEntriesPerFile: ents, Logger: toolLogger(),
+		IndexSlots: slots, IndexEntriesPerFile: ents, Logger: toolLogger(), DelayLevels: levels,
 	}, nil
 }
 
@@ -166,6 +190,10 @@ against the key index. It reports each problem with segment and offset, and exit
 with a non-zero status when it finds any.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			levels, err := f.levels()
+			if err != nil {
+				return err
+			}
 			segSize := f.segmentSize
 			if f.conf != "" && segSize == 0 {
 				// broker.conf's size where the segment files do not tell.
@@ -177,6 +205,7 @@ with a non-zero status when it finds any.`,
 			}
 			rep, err := engine.Check(engine.CheckOptions{
 				FS: vfs.Default, Dir: f.data, SegmentSize: segSize, IndexSamples: samples, Logger: toolLogger(),
+				DelayLevels: levels,
 			})
 			if err != nil {
 				return lockErr(f.data, err)
