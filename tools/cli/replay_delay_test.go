@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -27,11 +29,16 @@ import (
 // scheduler still delivers each message at its time: it derives the time
 // from the entry's store time and its own level table.
 func TestReplayKeepsDelayedDeliveryTimes(t *testing.T) {
-	t.Run("broker levels", func(t *testing.T) { testReplayDelayed(t, true) })
-	t.Run("default levels", func(t *testing.T) { testReplayDelayed(t, false) })
+	t.Run("broker levels", func(t *testing.T) { testReplayDelayed(t, "flags") })
+	t.Run("broker.conf", func(t *testing.T) { testReplayDelayed(t, "conf") })
+	t.Run("default levels", func(t *testing.T) { testReplayDelayed(t, "default") })
 }
 
-func testReplayDelayed(t *testing.T, withLevels bool) {
+// testReplayDelayed gives the offline tools the broker's levels and sizes
+// by flags ("flags"), by -c broker.conf ("conf"), or its sizes only
+// ("default": the replay then uses RocketMQ's levels).
+func testReplayDelayed(t *testing.T, mode string) {
+	withLevels := mode != "default"
 	const levels = "2s 3s 4s"
 	dir := t.TempDir()
 	cfg := broker.DefaultConfig()
@@ -40,12 +47,20 @@ func testReplayDelayed(t *testing.T, withLevels bool) {
 	cfg.MappedFileSizeCommitLog = 4 << 20
 	cfg.MaxHashSlotNum, cfg.MaxIndexNum = 1024, 4096
 	cfg.MessageDelayLevel = levels
-	// The sizes are given: replay does not read broker.conf (issue 9 §8.3).
 	offline := []string{"--data", dir, "--delay-levels", levels, "--segment-size", strconv.Itoa(4 << 20),
 		"--index-slots", "1024", "--index-entries", "4096"}
 	replay := append([]string{"replay"}, offline...)
-	if !withLevels {
+	switch mode {
+	case "default":
 		replay = slices.Delete(replay, 3, 5) // --delay-levels
+	case "conf":
+		conf := filepath.Join(t.TempDir(), "broker.conf")
+		body := fmt.Sprintf("mappedFileSizeCommitLog=%d\nmaxHashSlotNum=1024\nmaxIndexNum=4096\nmessageDelayLevel=%s\n", 4<<20, levels)
+		if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		offline = []string{"--data", dir, "-c", conf}
+		replay = append([]string{"replay"}, offline...)
 	}
 
 	b := startQuietBroker(t, cfg)
