@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
 	"os"
 	"runtime/metrics"
 	"slices"
@@ -17,6 +16,7 @@ import (
 	"github.com/wharfmq/wharf/engine"
 	"github.com/wharfmq/wharf/engine/msg"
 	"github.com/wharfmq/wharf/remoting"
+	"github.com/wharfmq/wharf/remoting/body"
 )
 
 // The three admin requests mqadmin's topicStatus, consumerProgress and
@@ -80,35 +80,13 @@ func (b *Broker) storeTimeAt(topic string, queueID int32, offset int64) (int64, 
 	return e.StoreTime, nil
 }
 
-// appendMQ writes a Java MessageQueue as fastjson does (fields sorted).
+// appendMQ and appendJavaDouble name body's fastjson writers where the
+// handlers' local variable body hides the package.
 func appendMQ(dst []byte, brokerName, topic string, queueID int32) []byte {
-	dst = append(dst, `{"brokerName":`...)
-	dst = appendJSONString(dst, brokerName)
-	dst = append(dst, `,"queueId":`...)
-	dst = strconv.AppendInt(dst, int64(queueID), 10)
-	dst = append(dst, `,"topic":`...)
-	dst = appendJSONString(dst, topic)
-	return append(dst, '}')
+	return body.AppendMessageQueue(dst, body.MessageQueue{BrokerName: brokerName, QueueID: queueID, Topic: topic})
 }
 
-func appendJSONString(dst []byte, s string) []byte {
-	q, _ := json.Marshal(s) // a string always marshals
-	return append(dst, q...)
-}
-
-// appendJavaDouble writes a float as Java's Double.toString does for the
-// values that occur here: integral values keep a ".0".
-func appendJavaDouble(dst []byte, v float64) []byte {
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		v = 0
-	}
-	n := len(dst)
-	dst = strconv.AppendFloat(dst, v, 'f', -1, 64)
-	if !strings.ContainsRune(string(dst[n:]), '.') {
-		dst = append(dst, ".0"...)
-	}
-	return dst
-}
+func appendJavaDouble(dst []byte, v float64) []byte { return body.AppendJavaDouble(dst, v) }
 
 // handleGetTopicStats serves GET_TOPIC_STATS_INFO (202): TopicStatsTable,
 // per queue of the topic its min and max offsets and the store time of its
@@ -123,7 +101,7 @@ func (b *Broker) handleGetTopicStats(_ context.Context, _ *remoting.Conn, req *r
 	if !ok {
 		return remoting.NewResponse(req, remoting.RespTopicNotExist, fmt.Sprintf("topic[%s] not exist", topic))
 	}
-	n := tc.queueNums()
+	n := tc.QueueNums()
 	body := make([]byte, 0, 32+int(n)*160)
 	body = append(body, `{"offsetTable":{`...)
 	for q := range n {
@@ -270,13 +248,11 @@ const zeroTps = "0.00 0.00 0.00"
 // other key.
 func (b *Broker) handleGetRuntimeInfo(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
 	resp := remoting.NewResponse(req, remoting.RespSuccess, "")
-	body, err := json.Marshal(struct {
-		Table map[string]string `json:"table"`
-	}{b.runtimeInfo(time.Now())})
+	kv, err := json.Marshal(body.KVTable{Table: b.runtimeInfo(time.Now())})
 	if err != nil {
 		return remoting.NewResponse(req, remoting.RespSystemError, err.Error())
 	}
-	resp.Body = body
+	resp.Body = kv
 	return resp
 }
 

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"io"
 	"testing"
+
+	"github.com/wharfmq/wharf/remoting/body"
 )
 
 // TestWireBodyGolden pins the bytes the broker writes for the Java body
@@ -34,12 +36,12 @@ func TestWireBodyGolden(t *testing.T) {
 			`"groupName":"G","notifyConsumerIdsChangedEnable":true,"retryMaxTimes":16,"retryQueueNums":1,"whichBrokerWhenConsumeSlowly":1}},`+
 			`"dataVersion":{"counter":3,"timestamp":1700000000000}}`)
 
-	checkGolden(t, "RegisterBrokerBody", encodeRegisterBody(map[string]TopicConfig{"T_1": tc}, dv),
+	checkGolden(t, "RegisterBrokerBody", body.EncodeRegisterBody(map[string]TopicConfig{"T_1": tc}, dv),
 		`{"topicConfigSerializeWrapper":{"topicConfigTable":{"T_1":{"order":true,"perm":6,"readQueueNums":8,`+
 			`"topicFilterType":"SINGLE_TAG","topicName":"T_1","topicSysFlag":0,"writeQueueNums":8}},`+
 			`"dataVersion":{"counter":3,"timestamp":1700000000000}},"filterServerList":[]}`)
 
-	zr, err := zlib.NewReader(bytes.NewReader(encodeCompressedRegisterBody([]TopicConfig{tc, sys}, dv)))
+	zr, err := zlib.NewReader(bytes.NewReader(body.EncodeCompressedRegisterBody([]TopicConfig{tc, sys}, dv)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"slices"
 
 	"github.com/wharfmq/wharf/remoting"
+	"github.com/wharfmq/wharf/remoting/body"
 )
 
 // TopicOffset is one queue of Java's TopicStatsTable.
@@ -32,9 +33,9 @@ func sortMQ(a, b MessageQueue) int {
 
 // DecodeTopicStats reads a TopicStatsTable body as a Java broker writes it
 // (fastjson, queues as keys), sorted by queue.
-func DecodeTopicStats(body []byte) ([]QueueTopicOffset, error) {
+func DecodeTopicStats(b []byte) ([]QueueTopicOffset, error) {
 	var out []QueueTopicOffset
-	_, err := decodeMQTables(body, "offsetTable", func(mq MessageQueue, v []byte) error {
+	_, err := body.DecodeMQTable(b, "offsetTable", func(mq MessageQueue, v []byte) error {
 		q := QueueTopicOffset{MessageQueue: mq}
 		if err := json.Unmarshal(v, &q.TopicOffset); err != nil {
 			return fmt.Errorf("topic offset of %+v: %w", mq, err)
@@ -90,9 +91,9 @@ type ConsumeStats struct {
 }
 
 // DecodeConsumeStats reads a ConsumeStats body as a Java broker writes it.
-func DecodeConsumeStats(body []byte) (ConsumeStats, error) {
+func DecodeConsumeStats(b []byte) (ConsumeStats, error) {
 	var cs ConsumeStats
-	other, err := decodeMQTables(body, "offsetTable", func(mq MessageQueue, v []byte) error {
+	other, err := body.DecodeMQTable(b, "offsetTable", func(mq MessageQueue, v []byte) error {
 		q := QueueOffsetWrapper{MessageQueue: mq}
 		if err := json.Unmarshal(v, &q.OffsetWrapper); err != nil {
 			return fmt.Errorf("offset of %+v: %w", mq, err)
@@ -144,9 +145,7 @@ func (c *Client) BrokerRuntimeInfo(ctx context.Context, broker string) (map[stri
 	if err != nil {
 		return nil, err
 	}
-	var kv struct {
-		Table map[string]string `json:"table"`
-	}
+	var kv body.KVTable
 	if err := decodeBody(op, resp, &kv); err != nil {
 		return nil, err
 	}
