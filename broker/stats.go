@@ -80,14 +80,6 @@ func (b *Broker) storeTimeAt(topic string, queueID int32, offset int64) (int64, 
 	return e.StoreTime, nil
 }
 
-// appendMQ and appendJavaDouble name body's fastjson writers where the
-// handlers' local variable body hides the package.
-func appendMQ(dst []byte, brokerName, topic string, queueID int32) []byte {
-	return body.AppendMessageQueue(dst, body.MessageQueue{BrokerName: brokerName, QueueID: queueID, Topic: topic})
-}
-
-func appendJavaDouble(dst []byte, v float64) []byte { return body.AppendJavaDouble(dst, v) }
-
 // handleGetTopicStats serves GET_TOPIC_STATS_INFO (202): TopicStatsTable,
 // per queue of the topic its min and max offsets and the store time of its
 // last message (0 when empty). Every queue (max of read and write queue
@@ -102,8 +94,8 @@ func (b *Broker) handleGetTopicStats(_ context.Context, _ *remoting.Conn, req *r
 		return remoting.NewResponse(req, remoting.RespTopicNotExist, fmt.Sprintf("topic[%s] not exist", topic))
 	}
 	n := tc.QueueNums()
-	body := make([]byte, 0, 32+int(n)*160)
-	body = append(body, `{"offsetTable":{`...)
+	out := make([]byte, 0, 32+int(n)*160)
+	out = append(out, `{"offsetTable":{`...)
 	for q := range n {
 		st, _ := b.store.QueueState(topic, q)
 		last, err := b.storeTimeAt(topic, q, st.Max-1)
@@ -111,20 +103,15 @@ func (b *Broker) handleGetTopicStats(_ context.Context, _ *remoting.Conn, req *r
 			return remoting.NewResponse(req, remoting.RespSystemError, err.Error())
 		}
 		if q > 0 {
-			body = append(body, ',')
+			out = append(out, ',')
 		}
-		body = appendMQ(body, b.cfg.BrokerName, topic, q)
-		body = append(body, `:{"lastUpdateTimestamp":`...)
-		body = strconv.AppendInt(body, last, 10)
-		body = append(body, `,"maxOffset":`...)
-		body = strconv.AppendInt(body, st.Max, 10)
-		body = append(body, `,"minOffset":`...)
-		body = strconv.AppendInt(body, st.Min, 10)
-		body = append(body, '}')
+		out = body.AppendMessageQueue(out, body.MessageQueue{BrokerName: b.cfg.BrokerName, QueueID: q, Topic: topic})
+		out = append(out, ':')
+		out = body.AppendTopicOffset(out, body.TopicOffset{LastUpdateTimestamp: last, MaxOffset: st.Max, MinOffset: st.Min})
 	}
-	body = append(body, "}}"...)
+	out = append(out, "}}"...)
 	resp := remoting.NewResponse(req, remoting.RespSuccess, "")
-	resp.Body = body
+	resp.Body = out
 	return resp
 }
 
@@ -190,10 +177,10 @@ func (b *Broker) handleGetConsumeStats(_ context.Context, _ *remoting.Conn, req 
 		slices.Sort(topics)
 		topics = slices.Compact(topics)
 	}
-	body := make([]byte, 0, 256)
-	body = append(body, `{"consumeTps":`...)
-	body = appendJavaDouble(body, 0)
-	body = append(body, `,"offsetTable":{`...)
+	out := make([]byte, 0, 256)
+	out = append(out, `{"consumeTps":`...)
+	out = body.AppendJavaDouble(out, 0)
+	out = append(out, `,"offsetTable":{`...)
 	first := true
 	for _, t := range topics {
 		tc, ok := b.topics.get(t)
@@ -217,22 +204,17 @@ func (b *Broker) handleGetConsumeStats(_ context.Context, _ *remoting.Conn, req 
 				return remoting.NewResponse(req, remoting.RespSystemError, err.Error())
 			}
 			if !first {
-				body = append(body, ',')
+				out = append(out, ',')
 			}
 			first = false
-			body = appendMQ(body, b.cfg.BrokerName, t, q)
-			body = append(body, `:{"brokerOffset":`...)
-			body = strconv.AppendInt(body, st.Max, 10)
-			body = append(body, `,"consumerOffset":`...)
-			body = strconv.AppendInt(body, off, 10)
-			body = append(body, `,"lastTimestamp":`...)
-			body = strconv.AppendInt(body, last, 10)
-			body = append(body, '}')
+			out = body.AppendMessageQueue(out, body.MessageQueue{BrokerName: b.cfg.BrokerName, QueueID: q, Topic: t})
+			out = append(out, ':')
+			out = body.AppendOffsetWrapper(out, body.OffsetWrapper{BrokerOffset: st.Max, ConsumerOffset: off, LastTimestamp: last})
 		}
 	}
-	body = append(body, "}}"...)
+	out = append(out, "}}"...)
 	resp := remoting.NewResponse(req, remoting.RespSuccess, "")
-	resp.Body = body
+	resp.Body = out
 	return resp
 }
 

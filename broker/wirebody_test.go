@@ -55,7 +55,7 @@ func TestWireBodyGolden(t *testing.T) {
 			"\x00\x00\x00\x02[]"+"\x00\x00\x00\x00")
 
 	name := "b \"q\" \\ é\x01\n"
-	checkGolden(t, "MessageQueue", appendMQ(nil, name, "T_1", 1),
+	checkGolden(t, "MessageQueue", body.AppendMessageQueue(nil, body.MessageQueue{BrokerName: name, QueueID: 1, Topic: "T_1"}),
 		`{"brokerName":"b \"q\" \\ é\u0001\n","queueId":1,"topic":"T_1"}`)
 }
 

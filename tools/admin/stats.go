@@ -12,14 +12,12 @@ import (
 	"github.com/wharfmq/wharf/remoting/body"
 )
 
-// TopicOffset is one queue of Java's TopicStatsTable.
-type TopicOffset struct {
-	MinOffset int64 `json:"minOffset"`
-	MaxOffset int64 `json:"maxOffset"`
-	// LastUpdateTimestamp is the store time (ms) of the queue's last
-	// message, 0 when it holds none.
-	LastUpdateTimestamp int64 `json:"lastUpdateTimestamp"`
-}
+// TopicOffset is one queue of Java's TopicStatsTable, OffsetWrapper one
+// queue of its ConsumeStats (remoting/body).
+type (
+	TopicOffset   = body.TopicOffset
+	OffsetWrapper = body.OffsetWrapper
+)
 
 // QueueTopicOffset is a queue with its TopicOffset.
 type QueueTopicOffset struct {
@@ -67,15 +65,6 @@ func (c *Client) TopicStats(ctx context.Context, broker, topic string) ([]QueueT
 		return nil, fmt.Errorf("%s: reply body: %w", op, err)
 	}
 	return qs, nil
-}
-
-// OffsetWrapper is one queue of Java's ConsumeStats.
-type OffsetWrapper struct {
-	BrokerOffset   int64 `json:"brokerOffset"`
-	ConsumerOffset int64 `json:"consumerOffset"`
-	// LastTimestamp is the store time (ms) of the last consumed message,
-	// 0 when none.
-	LastTimestamp int64 `json:"lastTimestamp"`
 }
 
 // QueueOffsetWrapper is a queue with its OffsetWrapper.
