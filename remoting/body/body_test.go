@@ -169,7 +169,9 @@ func TestCompressedRegisterBodyReader(t *testing.T) {
 	if _, err := DecodeRegisterBody([]byte("not a stream"), true); err == nil {
 		t.Error("garbage inflated")
 	}
-	huge := zlibbed(make([]byte, MaxInflatedRegisterBody+1))
+	defer func(n int) { inflateLimit = n }(inflateLimit)
+	inflateLimit = 1 << 10
+	huge := zlibbed(items(`{}`, 0, []string{strings.Repeat("x", inflateLimit)}, true))
 	if _, err := DecodeRegisterBody(huge, true); err == nil || !strings.Contains(err.Error(), "inflates beyond") {
 		t.Errorf("a body inflating beyond the limit: %v", err)
 	}

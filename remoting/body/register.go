@@ -19,6 +19,9 @@ import (
 // inflated, so a small frame cannot make a reader allocate without limit.
 const MaxInflatedRegisterBody = 64 << 20
 
+// inflateLimit is MaxInflatedRegisterBody; tests lower it.
+var inflateLimit = MaxInflatedRegisterBody
+
 // RegisterBody is what a REGISTER_BROKER body (Java RegisterBrokerBody)
 // tells a name server: the broker's topic table, by topic name, and its
 // data version. Wharf has no filter servers; their list is written empty
@@ -198,12 +201,12 @@ func inflate(body []byte) ([]byte, error) {
 		src = flate.NewReader(bytes.NewReader(body))
 	}
 	defer src.Close()
-	raw, err := io.ReadAll(io.LimitReader(src, MaxInflatedRegisterBody+1))
+	raw, err := io.ReadAll(io.LimitReader(src, int64(inflateLimit)+1))
 	if err != nil {
 		return nil, fmt.Errorf("compressed register body does not inflate: %w", err)
 	}
-	if len(raw) > MaxInflatedRegisterBody {
-		return nil, fmt.Errorf("compressed register body inflates beyond %d bytes", MaxInflatedRegisterBody)
+	if len(raw) > inflateLimit {
+		return nil, fmt.Errorf("compressed register body inflates beyond %d bytes", inflateLimit)
 	}
 	return raw, nil
 }
