@@ -9,21 +9,12 @@ import (
 	"time"
 
 	"github.com/wharfmq/wharf/engine/queue"
+	"github.com/wharfmq/wharf/remoting/body"
 )
 
-// SubscriptionGroupConfig is a consumer group's configuration, in Java
-// SubscriptionGroupConfig's JSON form.
-type SubscriptionGroupConfig struct {
-	BrokerID                       int64  `json:"brokerId"`
-	ConsumeBroadcastEnable         bool   `json:"consumeBroadcastEnable"`
-	ConsumeEnable                  bool   `json:"consumeEnable"`
-	ConsumeFromMinEnable           bool   `json:"consumeFromMinEnable"`
-	GroupName                      string `json:"groupName"`
-	NotifyConsumerIDsChangedEnable bool   `json:"notifyConsumerIdsChangedEnable"`
-	RetryMaxTimes                  int    `json:"retryMaxTimes"`
-	RetryQueueNums                 int32  `json:"retryQueueNums"`
-	WhichBrokerWhenConsumeSlowly   int64  `json:"whichBrokerWhenConsumeSlowly"`
-}
+// SubscriptionGroupConfig is the wire type of remoting/body; the broker
+// keeps no field beside it.
+type SubscriptionGroupConfig = body.SubscriptionGroupConfig
 
 func newGroupConfig(name string) SubscriptionGroupConfig {
 	return SubscriptionGroupConfig{GroupName: name, ConsumeEnable: true, ConsumeFromMinEnable: true,
@@ -98,8 +89,5 @@ func (gm *groupManager) wrapperJSON() ([]byte, error) {
 	gm.mu.RLock()
 	table, v := maps.Clone(gm.groups), gm.version
 	gm.mu.RUnlock()
-	return json.Marshal(struct {
-		SubscriptionGroupTable map[string]SubscriptionGroupConfig `json:"subscriptionGroupTable"`
-		DataVersion            DataVersion                        `json:"dataVersion"`
-	}{table, v})
+	return json.Marshal(body.SubscriptionGroupWrapper{SubscriptionGroupTable: table, DataVersion: v})
 }

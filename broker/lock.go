@@ -7,18 +7,15 @@ import (
 	"time"
 
 	"github.com/wharfmq/wharf/remoting"
+	"github.com/wharfmq/wharf/remoting/body"
 )
 
 // lockMaxLive is how long a queue lock lives without renewal (Java
 // rocketmq.broker.rebalance.lockMaxLiveTime).
 const lockMaxLive = 60 * time.Second
 
-// messageQueue is Java MessageQueue in JSON.
-type messageQueue struct {
-	BrokerName string `json:"brokerName"`
-	QueueID    int32  `json:"queueId"`
-	Topic      string `json:"topic"`
-}
+// messageQueue is Java's MessageQueue (remoting/body).
+type messageQueue = body.MessageQueue
 
 type mqKey struct {
 	topic   string

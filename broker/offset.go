@@ -92,8 +92,8 @@ func (b *Broker) queueHeader(req *remoting.Command) (topic string, queueID int32
 	if queueID < 0 {
 		return "", 0, fmt.Errorf("queueId[%d] is illegal", queueID)
 	}
-	if tc, ok := b.topics.get(topic); ok && queueID >= tc.queueNums() {
-		return "", 0, fmt.Errorf("queueId[%d] is illegal, topic[%s] has %d queues", queueID, topic, tc.queueNums())
+	if tc, ok := b.topics.get(topic); ok && queueID >= tc.QueueNums() {
+		return "", 0, fmt.Errorf("queueId[%d] is illegal, topic[%s] has %d queues", queueID, topic, tc.QueueNums())
 	}
 	return topic, queueID, nil
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/wharfmq/wharf/remoting"
+	"github.com/wharfmq/wharf/remoting/body"
 )
 
 // registerTimeout bounds one REGISTER_BROKER, QUERY_DATA_VERSION or
@@ -353,17 +354,17 @@ func (r *registrar) fullRequests(table map[string]TopicConfig, dv DataVersion) [
 // request builds REGISTER_BROKER (103) carrying topics at version dv; base
 // is the version it builds on, nil for a table that replaces.
 func (r *registrar) request(topics []TopicConfig, dv DataVersion, base *DataVersion) *remoting.Command {
-	var body []byte
+	var payload []byte
 	if r.b.cfg.CompressedRegister {
-		body = encodeCompressedRegisterBody(topics, dv)
+		payload = body.EncodeCompressedRegisterBody(topics, dv)
 	} else {
 		table := make(map[string]TopicConfig, len(topics))
 		for _, tc := range topics {
 			table[tc.TopicName] = tc
 		}
-		body = encodeRegisterBody(table, dv)
+		payload = body.EncodeRegisterBody(table, dv)
 	}
-	req := r.b.registerRequest(body, r.b.cfg.CompressedRegister)
+	req := r.b.registerRequest(payload, r.b.cfg.CompressedRegister)
 	if base != nil {
 		b, _ := json.Marshal(base)
 		req.SetExt("wharfBaseDataVersion", string(b))

@@ -13,6 +13,7 @@ import (
 
 	"github.com/wharfmq/wharf/nameserver"
 	"github.com/wharfmq/wharf/remoting"
+	"github.com/wharfmq/wharf/remoting/body"
 )
 
 // byteProxy forwards loopback TCP to target and counts the bytes sent
@@ -142,7 +143,7 @@ func TestAutoCreateRegistersIncrementally(t *testing.T) {
 		}
 	}
 	sent := proxy.sent.Load() - start
-	table := int64(len(encodeRegisterBody(tableOf(b), DataVersion{})))
+	table := int64(len(body.EncodeRegisterBody(tableOf(b), DataVersion{})))
 	t.Logf("%d topics: %d bytes sent to the name server; the whole table as JSON is %d bytes", n, sent, table)
 	if sent > 8*table {
 		t.Fatalf("creating %d topics sent %d bytes to the name server, more than 8 whole tables (%d bytes each)", n, sent, table)

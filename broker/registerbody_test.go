@@ -6,13 +6,15 @@ import (
 	"encoding/binary"
 	"io"
 	"testing"
+
+	"github.com/wharfmq/wharf/remoting/body"
 )
 
 // TestCompressedRegisterBodyLayout reads the body item by item as Java's
 // RegisterBrokerBody.decode does (RocketMQ 5 also reads the topic-queue-
 // mapping count after the filter-server list, and fails without it).
 func TestCompressedRegisterBodyLayout(t *testing.T) {
-	body := encodeCompressedRegisterBody([]TopicConfig{
+	body := body.EncodeCompressedRegisterBody([]TopicConfig{
 		newTopicConfig("A", 4, PermRead|PermWrite),
 		{TopicName: "B", ReadQueueNums: 2, WriteQueueNums: 3, Perm: 7}, // no filter type: SINGLE_TAG
 	}, DataVersion{Counter: 3, Timestamp: 9})

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/wharfmq/wharf/remoting"
+	"github.com/wharfmq/wharf/remoting/body"
 )
 
 // handleResetOffset serves INVOKE_BROKER_TO_RESET_OFFSET (222), what
@@ -146,14 +147,14 @@ func (b *Broker) resetTarget(topic string, queueID int32, ts int64) (int64, erro
 // {"offsetTable":{{"brokerName":..,"queueId":..,"topic":..}:offset,...}}
 // (the Go client parses exactly this shape).
 func (b *Broker) resetOffsetBody(topic string, table []int64) []byte {
-	body := append(make([]byte, 0, 64+len(table)*64), `{"offsetTable":{`...)
+	out := append(make([]byte, 0, 64+len(table)*64), `{"offsetTable":{`...)
 	for q, off := range table {
 		if q > 0 {
-			body = append(body, ',')
+			out = append(out, ',')
 		}
-		body = appendMQ(body, b.cfg.BrokerName, topic, int32(q))
-		body = append(body, ':')
-		body = strconv.AppendInt(body, off, 10)
+		out = body.AppendMessageQueue(out, body.MessageQueue{BrokerName: b.cfg.BrokerName, QueueID: int32(q), Topic: topic})
+		out = append(out, ':')
+		out = strconv.AppendInt(out, off, 10)
 	}
-	return append(body, "}}"...)
+	return append(out, "}}"...)
 }

@@ -209,10 +209,10 @@ func (b *Broker) checkSend(req *remoting.Command, h *sendHeader, conn *remoting.
 		return TopicConfig{}, remoting.NewResponse(req, remoting.RespNoPermission,
 			fmt.Sprintf("the topic[%s] sending message is forbidden", h.topic))
 	}
-	if h.queueID >= tc.queueNums() {
+	if h.queueID >= tc.QueueNums() {
 		return TopicConfig{}, remoting.NewResponse(req, remoting.RespSystemError,
 			fmt.Sprintf("request queueId[%d] is illegal, topic[%s] has %d queues, producer: %s",
-				h.queueID, h.topic, tc.queueNums(), conn.RemoteAddr()))
+				h.queueID, h.topic, tc.QueueNums(), conn.RemoteAddr()))
 	}
 	return tc, nil
 }

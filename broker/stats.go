@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
 	"os"
 	"runtime/metrics"
 	"slices"
@@ -17,6 +16,7 @@ import (
 	"github.com/wharfmq/wharf/engine"
 	"github.com/wharfmq/wharf/engine/msg"
 	"github.com/wharfmq/wharf/remoting"
+	"github.com/wharfmq/wharf/remoting/body"
 )
 
 // The three admin requests mqadmin's topicStatus, consumerProgress and
@@ -80,36 +80,6 @@ func (b *Broker) storeTimeAt(topic string, queueID int32, offset int64) (int64, 
 	return e.StoreTime, nil
 }
 
-// appendMQ writes a Java MessageQueue as fastjson does (fields sorted).
-func appendMQ(dst []byte, brokerName, topic string, queueID int32) []byte {
-	dst = append(dst, `{"brokerName":`...)
-	dst = appendJSONString(dst, brokerName)
-	dst = append(dst, `,"queueId":`...)
-	dst = strconv.AppendInt(dst, int64(queueID), 10)
-	dst = append(dst, `,"topic":`...)
-	dst = appendJSONString(dst, topic)
-	return append(dst, '}')
-}
-
-func appendJSONString(dst []byte, s string) []byte {
-	q, _ := json.Marshal(s) // a string always marshals
-	return append(dst, q...)
-}
-
-// appendJavaDouble writes a float as Java's Double.toString does for the
-// values that occur here: integral values keep a ".0".
-func appendJavaDouble(dst []byte, v float64) []byte {
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		v = 0
-	}
-	n := len(dst)
-	dst = strconv.AppendFloat(dst, v, 'f', -1, 64)
-	if !strings.ContainsRune(string(dst[n:]), '.') {
-		dst = append(dst, ".0"...)
-	}
-	return dst
-}
-
 // handleGetTopicStats serves GET_TOPIC_STATS_INFO (202): TopicStatsTable,
 // per queue of the topic its min and max offsets and the store time of its
 // last message (0 when empty). Every queue (max of read and write queue
@@ -123,9 +93,9 @@ func (b *Broker) handleGetTopicStats(_ context.Context, _ *remoting.Conn, req *r
 	if !ok {
 		return remoting.NewResponse(req, remoting.RespTopicNotExist, fmt.Sprintf("topic[%s] not exist", topic))
 	}
-	n := tc.queueNums()
-	body := make([]byte, 0, 32+int(n)*160)
-	body = append(body, `{"offsetTable":{`...)
+	n := tc.QueueNums()
+	out := make([]byte, 0, 32+int(n)*160)
+	out = append(out, `{"offsetTable":{`...)
 	for q := range n {
 		st, _ := b.store.QueueState(topic, q)
 		last, err := b.storeTimeAt(topic, q, st.Max-1)
@@ -133,20 +103,15 @@ func (b *Broker) handleGetTopicStats(_ context.Context, _ *remoting.Conn, req *r
 			return remoting.NewResponse(req, remoting.RespSystemError, err.Error())
 		}
 		if q > 0 {
-			body = append(body, ',')
+			out = append(out, ',')
 		}
-		body = appendMQ(body, b.cfg.BrokerName, topic, q)
-		body = append(body, `:{"lastUpdateTimestamp":`...)
-		body = strconv.AppendInt(body, last, 10)
-		body = append(body, `,"maxOffset":`...)
-		body = strconv.AppendInt(body, st.Max, 10)
-		body = append(body, `,"minOffset":`...)
-		body = strconv.AppendInt(body, st.Min, 10)
-		body = append(body, '}')
+		out = body.AppendMessageQueue(out, body.MessageQueue{BrokerName: b.cfg.BrokerName, QueueID: q, Topic: topic})
+		out = append(out, ':')
+		out = body.AppendTopicOffset(out, body.TopicOffset{LastUpdateTimestamp: last, MaxOffset: st.Max, MinOffset: st.Min})
 	}
-	body = append(body, "}}"...)
+	out = append(out, "}}"...)
 	resp := remoting.NewResponse(req, remoting.RespSuccess, "")
-	resp.Body = body
+	resp.Body = out
 	return resp
 }
 
@@ -212,10 +177,10 @@ func (b *Broker) handleGetConsumeStats(_ context.Context, _ *remoting.Conn, req 
 		slices.Sort(topics)
 		topics = slices.Compact(topics)
 	}
-	body := make([]byte, 0, 256)
-	body = append(body, `{"consumeTps":`...)
-	body = appendJavaDouble(body, 0)
-	body = append(body, `,"offsetTable":{`...)
+	out := make([]byte, 0, 256)
+	out = append(out, `{"consumeTps":`...)
+	out = body.AppendJavaDouble(out, 0)
+	out = append(out, `,"offsetTable":{`...)
 	first := true
 	for _, t := range topics {
 		tc, ok := b.topics.get(t)
@@ -239,22 +204,17 @@ func (b *Broker) handleGetConsumeStats(_ context.Context, _ *remoting.Conn, req 
 				return remoting.NewResponse(req, remoting.RespSystemError, err.Error())
 			}
 			if !first {
-				body = append(body, ',')
+				out = append(out, ',')
 			}
 			first = false
-			body = appendMQ(body, b.cfg.BrokerName, t, q)
-			body = append(body, `:{"brokerOffset":`...)
-			body = strconv.AppendInt(body, st.Max, 10)
-			body = append(body, `,"consumerOffset":`...)
-			body = strconv.AppendInt(body, off, 10)
-			body = append(body, `,"lastTimestamp":`...)
-			body = strconv.AppendInt(body, last, 10)
-			body = append(body, '}')
+			out = body.AppendMessageQueue(out, body.MessageQueue{BrokerName: b.cfg.BrokerName, QueueID: q, Topic: t})
+			out = append(out, ':')
+			out = body.AppendOffsetWrapper(out, body.OffsetWrapper{BrokerOffset: st.Max, ConsumerOffset: off, LastTimestamp: last})
 		}
 	}
-	body = append(body, "}}"...)
+	out = append(out, "}}"...)
 	resp := remoting.NewResponse(req, remoting.RespSuccess, "")
-	resp.Body = body
+	resp.Body = out
 	return resp
 }
 
@@ -270,13 +230,11 @@ const zeroTps = "0.00 0.00 0.00"
 // other key.
 func (b *Broker) handleGetRuntimeInfo(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
 	resp := remoting.NewResponse(req, remoting.RespSuccess, "")
-	body, err := json.Marshal(struct {
-		Table map[string]string `json:"table"`
-	}{b.runtimeInfo(time.Now())})
+	kv, err := json.Marshal(body.KVTable{Table: b.runtimeInfo(time.Now())})
 	if err != nil {
 		return remoting.NewResponse(req, remoting.RespSystemError, err.Error())
 	}
-	resp.Body = body
+	resp.Body = kv
 	return resp
 }
 

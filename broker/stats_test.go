@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/wharfmq/wharf/remoting"
+	"github.com/wharfmq/wharf/remoting/body"
 	"github.com/wharfmq/wharf/tools/admin"
 )
 
@@ -210,7 +211,7 @@ func TestStatsFormatting(t *testing.T) {
 	if got := formatRuntime(90061e9); got != "[ 1 days, 1 hours, 1 minutes, 1 seconds ]" {
 		t.Errorf("formatRuntime = %q", got)
 	}
-	if got := string(appendJavaDouble(nil, 2.5)); got != "2.5" {
+	if got := string(body.AppendJavaDouble(nil, 2.5)); got != "2.5" {
 		t.Errorf("double %q", got)
 	}
 }

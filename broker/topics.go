@@ -11,15 +11,16 @@ import (
 	"time"
 
 	"github.com/wharfmq/wharf/engine/queue"
+	"github.com/wharfmq/wharf/remoting/body"
 	"github.com/wharfmq/wharf/systopic"
 )
 
 // Topic permission bits (Java PermName).
 const (
-	PermPriority = 0x8
-	PermRead     = 0x4
-	PermWrite    = 0x2
-	PermInherit  = 0x1
+	PermPriority = body.PermPriority
+	PermRead     = body.PermRead
+	PermWrite    = body.PermWrite
+	PermInherit  = body.PermInherit
 )
 
 // Names of built-in and system topics (Java TopicValidator, MixAll; the
@@ -103,30 +104,15 @@ func validateGroup(group string) (remark string, ok bool) {
 	return "", true
 }
 
-// TopicConfig is a topic's configuration, in Java TopicConfig's JSON form
-// (fields in fastjson's alphabetical order).
-type TopicConfig struct {
-	Order           bool   `json:"order"`
-	Perm            int    `json:"perm"`
-	ReadQueueNums   int32  `json:"readQueueNums"`
-	TopicFilterType string `json:"topicFilterType"`
-	TopicName       string `json:"topicName"`
-	TopicSysFlag    int    `json:"topicSysFlag"`
-	WriteQueueNums  int32  `json:"writeQueueNums"`
-}
+// TopicConfig and DataVersion are the wire types of remoting/body; the
+// broker keeps no field beside them, so it uses them as they are.
+type (
+	TopicConfig = body.TopicConfig
+	DataVersion = body.DataVersion
+)
 
 func newTopicConfig(name string, queues int32, perm int) TopicConfig {
-	return TopicConfig{TopicName: name, ReadQueueNums: queues, WriteQueueNums: queues, Perm: perm, TopicFilterType: "SINGLE_TAG"}
-}
-
-// queueNums is the number of queues that exist: max(read, write).
-func (t TopicConfig) queueNums() int32 { return max(t.ReadQueueNums, t.WriteQueueNums) }
-
-// DataVersion is Java's DataVersion: it changes whenever the topic table
-// does, which tells a name server to re-read the table.
-type DataVersion struct {
-	Counter   int64 `json:"counter"`
-	Timestamp int64 `json:"timestamp"`
+	return TopicConfig{TopicName: name, ReadQueueNums: queues, WriteQueueNums: queues, Perm: perm, TopicFilterType: body.DefaultTopicFilterType}
 }
 
 // topicManager holds the topic configs, persisted as JSON documents in the
@@ -297,10 +283,7 @@ func (tm *topicManager) drain(withTable bool) topicDelta {
 }
 
 // topicConfigWrapper is Java's TopicConfigSerializeWrapper.
-type topicConfigWrapper struct {
-	TopicConfigTable map[string]TopicConfig `json:"topicConfigTable"`
-	DataVersion      DataVersion            `json:"dataVersion"`
-}
+type topicConfigWrapper = body.TopicConfigWrapper
 
 func (tm *topicManager) wrapperJSON() ([]byte, error) {
 	table, v := tm.snapshot()

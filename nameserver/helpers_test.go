@@ -143,7 +143,7 @@ func (ts *testServer) waitNoRoute(topic string) {
 	}
 }
 
-func topicTest(name string, queues, perm int) TopicConfig {
+func topicTest(name string, queues int32, perm int) TopicConfig {
 	return TopicConfig{TopicName: name, ReadQueueNums: queues, WriteQueueNums: queues, Perm: perm, TopicFilterType: "SINGLE_TAG"}
 }
 

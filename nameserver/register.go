@@ -1,56 +1,33 @@
 package nameserver
 
 import (
-	"encoding/json"
-	"fmt"
 	"hash/crc32"
 	"net"
 	"strconv"
 
 	"github.com/wharfmq/wharf/remoting"
+	"github.com/wharfmq/wharf/remoting/body"
 )
 
 // Permission bits of a topic (Java PermName). Part of the wire format.
 const (
-	PermPriority = 8
-	PermRead     = 4
-	PermWrite    = 2
-	PermInherit  = 1
+	PermPriority = body.PermPriority
+	PermRead     = body.PermRead
+	PermWrite    = body.PermWrite
+	PermInherit  = body.PermInherit
 )
 
 // TopicConfig is Java's TopicConfig as a broker reports it in
-// REGISTER_BROKER. The JSON names are Java's.
-type TopicConfig struct {
-	TopicName       string `json:"topicName"`
-	ReadQueueNums   int    `json:"readQueueNums"`
-	WriteQueueNums  int    `json:"writeQueueNums"`
-	Perm            int    `json:"perm"`
-	TopicSysFlag    int    `json:"topicSysFlag"`
-	Order           bool   `json:"order"`
-	TopicFilterType string `json:"topicFilterType"`
-}
-
-// DataVersion is Java's DataVersion: a broker bumps it whenever its topic
-// table changes, and the name server re-reads the table only when it did.
-type DataVersion struct {
-	Timestamp int64 `json:"timestamp"`
-	Counter   int64 `json:"counter"`
-}
-
-// registerBody is Java's RegisterBrokerBody in its uncompressed, JSON form.
-type registerBody struct {
-	TopicConfigSerializeWrapper *topicWrapper `json:"topicConfigSerializeWrapper"`
-	FilterServerList            []string      `json:"filterServerList"`
-}
-
-// topicWrapper is Java's TopicConfigSerializeWrapper.
-type topicWrapper struct {
-	TopicConfigTable map[string]TopicConfig `json:"topicConfigTable"`
-	DataVersion      DataVersion            `json:"dataVersion"`
-}
+// REGISTER_BROKER, and DataVersion the version of a broker's topic table;
+// both are defined once, in remoting/body.
+type (
+	TopicConfig = body.TopicConfig
+	DataVersion = body.DataVersion
+)
 
 // EncodeRegisterBody returns the uncompressed REGISTER_BROKER body for a
-// broker's topic table and its data version:
+// broker's topic table and its data version, as a Wharf broker writes it
+// (body.EncodeRegisterBody):
 //
 //	{"topicConfigSerializeWrapper":{"topicConfigTable":{...},"dataVersion":{...}},"filterServerList":[]}
 //
@@ -64,18 +41,11 @@ func EncodeRegisterBody(topics map[string]TopicConfig, dv DataVersion) ([]byte, 
 			tc.TopicName = name
 		}
 		if tc.TopicFilterType == "" {
-			tc.TopicFilterType = "SINGLE_TAG"
+			tc.TopicFilterType = body.DefaultTopicFilterType
 		}
 		table[name] = tc
 	}
-	b, err := json.Marshal(registerBody{
-		TopicConfigSerializeWrapper: &topicWrapper{TopicConfigTable: table, DataVersion: dv},
-		FilterServerList:            []string{},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("nameserver: encode register body: %w", err)
-	}
-	return b, nil
+	return body.EncodeRegisterBody(table, dv), nil
 }
 
 // RegisterRequest returns a REGISTER_BROKER (103) request carrying body

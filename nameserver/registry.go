@@ -323,7 +323,7 @@ func (r *registry) route(topic string) (TopicRouteData, bool) {
 	slices.SortFunc(rd.QueueDatas, func(a, b QueueData) int { return strings.Compare(a.BrokerName, b.BrokerName) })
 	for _, qd := range rd.QueueDatas {
 		if bd := r.mu.brokers[qd.BrokerName]; bd != nil {
-			rd.BrokerDatas = append(rd.BrokerDatas, bd.clone())
+			rd.BrokerDatas = append(rd.BrokerDatas, bd.Clone())
 		}
 	}
 	return rd, len(rd.QueueDatas) > 0 && len(rd.BrokerDatas) > 0
@@ -337,7 +337,7 @@ func (r *registry) clusterInfo() ClusterInfo {
 	ci := ClusterInfo{BrokerAddrTable: make(map[string]BrokerData, len(r.mu.brokers)),
 		ClusterAddrTable: make(map[string][]string, len(r.mu.clusters))}
 	for name, bd := range r.mu.brokers {
-		ci.BrokerAddrTable[name] = bd.clone()
+		ci.BrokerAddrTable[name] = bd.Clone()
 	}
 	for cluster, names := range r.mu.clusters {
 		list := make([]string, 0, len(names))

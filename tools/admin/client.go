@@ -18,8 +18,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/wharfmq/wharf/nameserver"
 	"github.com/wharfmq/wharf/remoting"
+	"github.com/wharfmq/wharf/remoting/body"
 )
 
 // DefaultNamesrv is the name server asked when Options.Namesrv is empty.
@@ -156,15 +156,15 @@ func (c *Client) TopicList(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	var tl nameserver.TopicList
+	var tl body.TopicList
 	return tl.TopicList, decodeBody(op, resp, &tl)
 }
 
 // Route returns the topic's route (GET_ROUTEINFO_BY_TOPIC); an unknown
 // topic wraps ErrTopicNotExist.
-func (c *Client) Route(ctx context.Context, topic string) (nameserver.TopicRouteData, error) {
+func (c *Client) Route(ctx context.Context, topic string) (body.TopicRouteData, error) {
 	const op = "GET_ROUTEINFO_BY_TOPIC"
-	var rd nameserver.TopicRouteData
+	var rd body.TopicRouteData
 	resp, err := c.callNamesrv(ctx, op, remoting.CodeGetRouteInfoByTopic, map[string]string{"topic": topic})
 	var se *ServerError
 	if errors.As(err, &se) && se.Code == remoting.RespTopicNotExist {
@@ -178,9 +178,9 @@ func (c *Client) Route(ctx context.Context, topic string) (nameserver.TopicRoute
 
 // ClusterInfo returns the brokers the name server knows
 // (GET_BROKER_CLUSTER_INFO).
-func (c *Client) ClusterInfo(ctx context.Context) (nameserver.ClusterInfo, error) {
+func (c *Client) ClusterInfo(ctx context.Context) (body.ClusterInfo, error) {
 	const op = "GET_BROKER_CLUSTER_INFO"
-	var ci nameserver.ClusterInfo
+	var ci body.ClusterInfo
 	resp, err := c.callNamesrv(ctx, op, remoting.CodeGetBrokerClusterInfo, nil)
 	if err != nil {
 		return ci, err
@@ -199,31 +199,12 @@ func (c *Client) DeleteTopicInNamesrv(ctx context.Context, topic string) error {
 	return errors.Join(errs...)
 }
 
-// TopicConfig is a broker's topic config (Java TopicConfig's JSON).
-type TopicConfig struct {
-	TopicName       string `json:"topicName"`
-	ReadQueueNums   int32  `json:"readQueueNums"`
-	WriteQueueNums  int32  `json:"writeQueueNums"`
-	Perm            int    `json:"perm"`
-	TopicFilterType string `json:"topicFilterType"`
-	TopicSysFlag    int    `json:"topicSysFlag"`
-	Order           bool   `json:"order"`
-}
-
-// Queues is the number of queues the topic has on the broker.
-func (t TopicConfig) Queues() int32 { return max(t.ReadQueueNums, t.WriteQueueNums) }
-
-// GroupConfig is a broker's subscription group config (Java
-// SubscriptionGroupConfig's JSON).
-type GroupConfig struct {
-	GroupName              string `json:"groupName"`
-	ConsumeEnable          bool   `json:"consumeEnable"`
-	ConsumeFromMinEnable   bool   `json:"consumeFromMinEnable"`
-	ConsumeBroadcastEnable bool   `json:"consumeBroadcastEnable"`
-	RetryQueueNums         int32  `json:"retryQueueNums"`
-	RetryMaxTimes          int    `json:"retryMaxTimes"`
-	BrokerID               int64  `json:"brokerId"`
-}
+// TopicConfig is a broker's topic config and GroupConfig a subscription
+// group's, as the broker sends them (remoting/body).
+type (
+	TopicConfig = body.TopicConfig
+	GroupConfig = body.SubscriptionGroupConfig
+)
 
 // TopicConfigs returns the broker's topic table (GET_ALL_TOPIC_CONFIG).
 func (c *Client) TopicConfigs(ctx context.Context, broker string) (map[string]TopicConfig, error) {
@@ -232,9 +213,7 @@ func (c *Client) TopicConfigs(ctx context.Context, broker string) (map[string]To
 	if err != nil {
 		return nil, err
 	}
-	var w struct {
-		TopicConfigTable map[string]TopicConfig `json:"topicConfigTable"`
-	}
+	var w body.TopicConfigWrapper
 	if err := decodeBody(op, resp, &w); err != nil {
 		return nil, err
 	}
@@ -255,9 +234,7 @@ func (c *Client) GroupConfigs(ctx context.Context, broker string) (map[string]Gr
 	if err != nil {
 		return nil, err
 	}
-	var w struct {
-		SubscriptionGroupTable map[string]GroupConfig `json:"subscriptionGroupTable"`
-	}
+	var w body.SubscriptionGroupWrapper
 	if err := decodeBody(op, resp, &w); err != nil {
 		return nil, err
 	}

@@ -12,8 +12,8 @@ func TestDecodeFastjsonTables(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []QueueOffsetWrapper{
-		{MessageQueue{"b}", 0, "T"}, OffsetWrapper{3, 3, 0}},
-		{MessageQueue{"b}", 1, "T"}, OffsetWrapper{9, 4, 7}},
+		{MessageQueue{BrokerName: "b}", QueueID: 0, Topic: "T"}, OffsetWrapper{BrokerOffset: 3, ConsumerOffset: 3, LastTimestamp: 0}},
+		{MessageQueue{BrokerName: "b}", QueueID: 1, Topic: "T"}, OffsetWrapper{BrokerOffset: 9, ConsumerOffset: 4, LastTimestamp: 7}},
 	}
 	if cs.ConsumeTps != 1.5 || len(cs.Queues) != 2 || cs.Queues[0] != want[0] || cs.Queues[1] != want[1] {
 		t.Fatalf("%+v", cs)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wharfmq/wharf/remoting"
+	"github.com/wharfmq/wharf/remoting/body"
 )
 
 // Broker is one master broker as the name server lists it.
@@ -86,8 +87,8 @@ func (c *Client) TopicQueues(ctx context.Context, topic, broker string) ([]Queue
 		if !ok {
 			return nil, fmt.Errorf("topic %q: %w on broker %s", topic, ErrTopicNotExist, broker)
 		}
-		out := make([]QueueRef, 0, tc.Queues())
-		for q := range tc.Queues() {
+		out := make([]QueueRef, 0, tc.QueueNums())
+		for q := range tc.QueueNums() {
 			out = append(out, QueueRef{Addr: broker, QueueID: q})
 		}
 		return out, nil
@@ -338,10 +339,10 @@ func decodeResetReply(resp *remoting.Command, r QueueRef, out *[]QueueOffset) er
 	_, say := resp.ExtFields["wharfMovedQueues"]
 	moved := queueSet(resp.ExtFields["wharfMovedQueues"])
 	kept := queueSet(resp.ExtFields["wharfKeptQueues"])
-	_, err := decodeMQTables(resp.Body, "offsetTable", func(mq MessageQueue, v []byte) error {
+	_, err := body.DecodeMQTable(resp.Body, "offsetTable", func(mq MessageQueue, v []byte) error {
 		off, err := strconv.ParseInt(string(v), 10, 64)
 		if err != nil {
-			return fmt.Errorf("%w: offset %.40q", errFastjson, v)
+			return fmt.Errorf("%w: offset %.40q", body.ErrMalformed, v)
 		}
 		*out = append(*out, QueueOffset{Topic: mq.Topic, QueueRef: QueueRef{BrokerName: cmp.Or(r.BrokerName, mq.BrokerName), Addr: r.Addr, QueueID: mq.QueueID},
 			Offset: off, Moved: !say || moved[mq.QueueID], Kept: kept[mq.QueueID]})

@@ -9,16 +9,15 @@ import (
 	"slices"
 
 	"github.com/wharfmq/wharf/remoting"
+	"github.com/wharfmq/wharf/remoting/body"
 )
 
-// TopicOffset is one queue of Java's TopicStatsTable.
-type TopicOffset struct {
-	MinOffset int64 `json:"minOffset"`
-	MaxOffset int64 `json:"maxOffset"`
-	// LastUpdateTimestamp is the store time (ms) of the queue's last
-	// message, 0 when it holds none.
-	LastUpdateTimestamp int64 `json:"lastUpdateTimestamp"`
-}
+// TopicOffset is one queue of Java's TopicStatsTable, OffsetWrapper one
+// queue of its ConsumeStats (remoting/body).
+type (
+	TopicOffset   = body.TopicOffset
+	OffsetWrapper = body.OffsetWrapper
+)
 
 // QueueTopicOffset is a queue with its TopicOffset.
 type QueueTopicOffset struct {
@@ -32,9 +31,9 @@ func sortMQ(a, b MessageQueue) int {
 
 // DecodeTopicStats reads a TopicStatsTable body as a Java broker writes it
 // (fastjson, queues as keys), sorted by queue.
-func DecodeTopicStats(body []byte) ([]QueueTopicOffset, error) {
+func DecodeTopicStats(b []byte) ([]QueueTopicOffset, error) {
 	var out []QueueTopicOffset
-	_, err := decodeMQTables(body, "offsetTable", func(mq MessageQueue, v []byte) error {
+	_, err := body.DecodeMQTable(b, "offsetTable", func(mq MessageQueue, v []byte) error {
 		q := QueueTopicOffset{MessageQueue: mq}
 		if err := json.Unmarshal(v, &q.TopicOffset); err != nil {
 			return fmt.Errorf("topic offset of %+v: %w", mq, err)
@@ -68,15 +67,6 @@ func (c *Client) TopicStats(ctx context.Context, broker, topic string) ([]QueueT
 	return qs, nil
 }
 
-// OffsetWrapper is one queue of Java's ConsumeStats.
-type OffsetWrapper struct {
-	BrokerOffset   int64 `json:"brokerOffset"`
-	ConsumerOffset int64 `json:"consumerOffset"`
-	// LastTimestamp is the store time (ms) of the last consumed message,
-	// 0 when none.
-	LastTimestamp int64 `json:"lastTimestamp"`
-}
-
 // QueueOffsetWrapper is a queue with its OffsetWrapper.
 type QueueOffsetWrapper struct {
 	MessageQueue
@@ -90,9 +80,9 @@ type ConsumeStats struct {
 }
 
 // DecodeConsumeStats reads a ConsumeStats body as a Java broker writes it.
-func DecodeConsumeStats(body []byte) (ConsumeStats, error) {
+func DecodeConsumeStats(b []byte) (ConsumeStats, error) {
 	var cs ConsumeStats
-	other, err := decodeMQTables(body, "offsetTable", func(mq MessageQueue, v []byte) error {
+	other, err := body.DecodeMQTable(b, "offsetTable", func(mq MessageQueue, v []byte) error {
 		q := QueueOffsetWrapper{MessageQueue: mq}
 		if err := json.Unmarshal(v, &q.OffsetWrapper); err != nil {
 			return fmt.Errorf("offset of %+v: %w", mq, err)
@@ -144,9 +134,7 @@ func (c *Client) BrokerRuntimeInfo(ctx context.Context, broker string) (map[stri
 	if err != nil {
 		return nil, err
 	}
-	var kv struct {
-		Table map[string]string `json:"table"`
-	}
+	var kv body.KVTable
 	if err := decodeBody(op, resp, &kv); err != nil {
 		return nil, err
 	}

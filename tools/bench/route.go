@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/wharfmq/wharf/remoting"
+	"github.com/wharfmq/wharf/remoting/body"
 )
 
 // DefaultNamesrv is where routes are asked when no broker is given.
@@ -17,12 +18,6 @@ const DefaultNamesrv = "127.0.0.1:9876"
 // autoCreateTopic is the topic every broker registers with the name server
 // when it may create topics; its route tells us the brokers.
 const autoCreateTopic = "TBW102"
-
-// Permission bits of a topic (PermName).
-const (
-	permWrite = 0x2
-	permRead  = 0x4
-)
 
 // adminTimeout bounds each route and topic request.
 const adminTimeout = 5 * time.Second
@@ -43,27 +38,6 @@ type Route struct {
 	// Queues is the queue count for a topic that does not exist yet;
 	// 0 means 8. Producers create the topic; consumers never do.
 	Queues int
-}
-
-// routeData is the part of TopicRouteData we need.
-type routeData struct {
-	BrokerDatas []struct {
-		BrokerName  string           `json:"brokerName"`
-		BrokerAddrs map[int64]string `json:"brokerAddrs"`
-	} `json:"brokerDatas"`
-	QueueDatas []struct {
-		BrokerName     string `json:"brokerName"`
-		Perm           int    `json:"perm"`
-		ReadQueueNums  int32  `json:"readQueueNums"`
-		WriteQueueNums int32  `json:"writeQueueNums"`
-	} `json:"queueDatas"`
-}
-
-// topicConfig is one entry of GET_ALL_TOPIC_CONFIG's topicConfigTable.
-type topicConfig struct {
-	ReadQueueNums  int32 `json:"readQueueNums"`
-	WriteQueueNums int32 `json:"writeQueueNums"`
-	Perm           int   `json:"perm"`
 }
 
 func invoke(ctx context.Context, cli *remoting.Client, addr string, req *remoting.Command) (*remoting.Command, error) {
@@ -133,7 +107,7 @@ func resolve(ctx context.Context, cli *remoting.Client, r Route, write bool) ([]
 			if err := createTopic(ctx, cli, addr, r.Topic, q); err != nil {
 				return nil, err
 			}
-			tc = topicConfig{ReadQueueNums: int32(q), WriteQueueNums: int32(q), Perm: permRead | permWrite}
+			tc = body.TopicConfig{ReadQueueNums: int32(q), WriteQueueNums: int32(q), Perm: body.PermRead | body.PermWrite}
 		}
 		n := tc.ReadQueueNums
 		if write {
@@ -162,8 +136,8 @@ func appendTargets(out []target, addr string, n int32) []target {
 }
 
 // queryRoute asks GET_ROUTEINFO_BY_TOPIC; found is false on TOPIC_NOT_EXIST.
-func queryRoute(ctx context.Context, cli *remoting.Client, ns, topic string) (routeData, bool, error) {
-	var rd routeData
+func queryRoute(ctx context.Context, cli *remoting.Client, ns, topic string) (body.TopicRouteData, bool, error) {
+	var rd body.TopicRouteData
 	resp, err := invoke(ctx, cli, ns, remoting.NewRequest(remoting.CodeGetRouteInfoByTopic, map[string]string{"topic": topic}, nil))
 	if err != nil {
 		return rd, false, fmt.Errorf("bench: route of %s from %s: %w", topic, ns, err)
@@ -182,7 +156,7 @@ func queryRoute(ctx context.Context, cli *remoting.Client, ns, topic string) (ro
 }
 
 // routeTargets lists the queues of a route on master brokers.
-func routeTargets(rd routeData, write bool) []target {
+func routeTargets(rd body.TopicRouteData, write bool) []target {
 	masters := make(map[string]string, len(rd.BrokerDatas))
 	for _, bd := range rd.BrokerDatas {
 		if a := bd.BrokerAddrs[0]; a != "" {
@@ -195,9 +169,9 @@ func routeTargets(rd routeData, write bool) []target {
 		if addr == "" {
 			continue
 		}
-		if write && qd.Perm&permWrite != 0 {
+		if write && qd.Perm&body.PermWrite != 0 {
 			out = appendTargets(out, addr, qd.WriteQueueNums)
-		} else if !write && qd.Perm&permRead != 0 {
+		} else if !write && qd.Perm&body.PermRead != 0 {
 			out = appendTargets(out, addr, qd.ReadQueueNums)
 		}
 	}
@@ -205,19 +179,17 @@ func routeTargets(rd routeData, write bool) []target {
 }
 
 // brokerTopic reads the topic's config from the broker's topic table.
-func brokerTopic(ctx context.Context, cli *remoting.Client, addr, topic string) (topicConfig, bool, error) {
+func brokerTopic(ctx context.Context, cli *remoting.Client, addr, topic string) (body.TopicConfig, bool, error) {
 	resp, err := invoke(ctx, cli, addr, remoting.NewRequest(remoting.CodeGetAllTopicConfig, nil, nil))
 	if err != nil {
-		return topicConfig{}, false, fmt.Errorf("bench: topic table of %s: %w", addr, err)
+		return body.TopicConfig{}, false, fmt.Errorf("bench: topic table of %s: %w", addr, err)
 	}
 	if resp.Code != remoting.RespSuccess {
-		return topicConfig{}, false, fmt.Errorf("bench: topic table of %s: code %d: %s", addr, resp.Code, resp.Remark)
+		return body.TopicConfig{}, false, fmt.Errorf("bench: topic table of %s: code %d: %s", addr, resp.Code, resp.Remark)
 	}
-	var w struct {
-		TopicConfigTable map[string]topicConfig `json:"topicConfigTable"`
-	}
+	var w body.TopicConfigWrapper
 	if err := json.Unmarshal(resp.Body, &w); err != nil {
-		return topicConfig{}, false, fmt.Errorf("bench: topic table of %s: %w", addr, err)
+		return body.TopicConfig{}, false, fmt.Errorf("bench: topic table of %s: %w", addr, err)
 	}
 	tc, ok := w.TopicConfigTable[topic]
 	return tc, ok, nil
@@ -228,7 +200,7 @@ func createTopic(ctx context.Context, cli *remoting.Client, addr, topic string, 
 	ext := map[string]string{
 		"topic": topic, "defaultTopic": autoCreateTopic,
 		"readQueueNums": strconv.Itoa(n), "writeQueueNums": strconv.Itoa(n),
-		"perm": strconv.Itoa(permRead | permWrite), "topicFilterType": "SINGLE_TAG",
+		"perm": strconv.Itoa(body.PermRead | body.PermWrite), "topicFilterType": "SINGLE_TAG",
 		"topicSysFlag": "0", "order": "false",
 	}
 	resp, err := invoke(ctx, cli, addr, remoting.NewRequest(remoting.CodeUpdateAndCreateTopic, ext, nil))

@@ -146,7 +146,7 @@ func (c *cluster) send(topic string, queueID int, keys, uniq, body string) strin
 func routeQueues(rd nameserver.TopicRouteData) int {
 	n := 0
 	for _, q := range rd.QueueDatas {
-		n += q.WriteQueueNums
+		n += int(q.WriteQueueNums)
 	}
 	return n
 }

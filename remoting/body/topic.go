@@ -1,0 +1,70 @@
+package body
+
+// Topic permission bits (Java PermName).
+const (
+	PermPriority = 0x8
+	PermRead     = 0x4
+	PermWrite    = 0x2
+	PermInherit  = 0x1
+)
+
+// DefaultTopicFilterType is the filter type every Wharf topic has; Java
+// parses the field as an enum, so it is never sent empty in a register body.
+const DefaultTopicFilterType = "SINGLE_TAG"
+
+// TopicConfig is Java's TopicConfig: a topic's queue numbers and
+// permission on one broker.
+type TopicConfig struct {
+	Order           bool   `json:"order"`
+	Perm            int    `json:"perm"`
+	ReadQueueNums   int32  `json:"readQueueNums"`
+	TopicFilterType string `json:"topicFilterType"`
+	TopicName       string `json:"topicName"`
+	TopicSysFlag    int    `json:"topicSysFlag"`
+	WriteQueueNums  int32  `json:"writeQueueNums"`
+}
+
+// QueueNums is the number of queues that exist: max(read, write).
+func (t TopicConfig) QueueNums() int32 { return max(t.ReadQueueNums, t.WriteQueueNums) }
+
+// DataVersion is Java's DataVersion: a broker bumps it whenever its topic
+// table changes, and a name server re-reads the table only when it did.
+type DataVersion struct {
+	Counter   int64 `json:"counter"`
+	Timestamp int64 `json:"timestamp"`
+}
+
+// TopicConfigWrapper is Java's TopicConfigSerializeWrapper, the
+// GET_ALL_TOPIC_CONFIG reply. The table comes first, as Wharf has always
+// written it (fastjson would write dataVersion first; readers do not care).
+type TopicConfigWrapper struct {
+	TopicConfigTable map[string]TopicConfig `json:"topicConfigTable"`
+	DataVersion      DataVersion            `json:"dataVersion"`
+}
+
+// SubscriptionGroupConfig is Java's SubscriptionGroupConfig: a consumer
+// group's settings on one broker.
+type SubscriptionGroupConfig struct {
+	BrokerID                       int64  `json:"brokerId"`
+	ConsumeBroadcastEnable         bool   `json:"consumeBroadcastEnable"`
+	ConsumeEnable                  bool   `json:"consumeEnable"`
+	ConsumeFromMinEnable           bool   `json:"consumeFromMinEnable"`
+	GroupName                      string `json:"groupName"`
+	NotifyConsumerIDsChangedEnable bool   `json:"notifyConsumerIdsChangedEnable"`
+	RetryMaxTimes                  int    `json:"retryMaxTimes"`
+	RetryQueueNums                 int32  `json:"retryQueueNums"`
+	WhichBrokerWhenConsumeSlowly   int64  `json:"whichBrokerWhenConsumeSlowly"`
+}
+
+// SubscriptionGroupWrapper is Java's SubscriptionGroupWrapper, the
+// GET_ALL_SUBSCRIPTIONGROUP_CONFIG reply (table first, as for topics).
+type SubscriptionGroupWrapper struct {
+	SubscriptionGroupTable map[string]SubscriptionGroupConfig `json:"subscriptionGroupTable"`
+	DataVersion            DataVersion                        `json:"dataVersion"`
+}
+
+// KVTable is Java's KVTable, e.g. the GET_BROKER_RUNTIME_INFO reply: every
+// value a string.
+type KVTable struct {
+	Table map[string]string `json:"table"`
+}
