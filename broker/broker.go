@@ -13,7 +13,6 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/wharfmq/wharf/engine"
-	"github.com/wharfmq/wharf/engine/commitlog"
 	"github.com/wharfmq/wharf/remoting"
 )
 
@@ -111,9 +110,9 @@ func New(cfg Config, opts ...Option) (_ *Broker, err error) {
 		return nil, err
 	}
 	b.sched = newScheduler(levels, b.storeHost, b.log)
-	flush := commitlog.AsyncFlush
+	flush := engine.AsyncFlush
 	if cfg.FlushDiskType == SyncFlush {
-		flush = commitlog.SyncFlush
+		flush = engine.SyncFlush
 	}
 	b.store, err = engine.Open(engine.Options{
 		FS: o.fs, Dir: cfg.StorePathRootDir, SegmentSize: cfg.MappedFileSizeCommitLog,
@@ -133,10 +132,10 @@ func New(cfg Config, opts ...Option) (_ *Broker, err error) {
 	}
 	b.sched.store = b.store
 	b.txn = newTxnService(b)
-	if b.topics, err = newTopicManager(b.store.Meta(), b.log); err != nil {
+	if b.topics, err = newTopicManager(b.store, b.log); err != nil {
 		return nil, err
 	}
-	if b.groups, err = newGroupManager(b.store.Meta(), b.log); err != nil {
+	if b.groups, err = newGroupManager(b.store, b.log); err != nil {
 		return nil, err
 	}
 	if err = b.ensureBuiltinTopics(); err != nil {

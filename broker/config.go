@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/wharfmq/wharf/engine/commitlog"
+	"github.com/wharfmq/wharf/engine"
 )
 
 // Flush disk types (broker.conf flushDiskType).
@@ -185,7 +185,7 @@ func (c *Config) Validate() error {
 	case c.DiskSpaceCleanForciblyRatio < 0.10 || c.DiskSpaceCleanForciblyRatio > 0.99:
 		return fmt.Errorf("broker: diskSpaceCleanForciblyRatio %v out of range 0.10..0.99", c.DiskSpaceCleanForciblyRatio)
 	case c.MappedFileSizeCommitLog != 0 &&
-		(c.MappedFileSizeCommitLog < commitlog.MinSegmentSize || c.MappedFileSizeCommitLog > commitlog.MaxSegmentSize):
+		(c.MappedFileSizeCommitLog < engine.MinSegmentSize || c.MappedFileSizeCommitLog > engine.MaxSegmentSize):
 		return fmt.Errorf("broker: mappedFileSizeCommitLog %d outside 4 KiB..1 TiB", c.MappedFileSizeCommitLog)
 	case c.MaxHashSlotNum < 0 || c.MaxIndexNum < 0:
 		return fmt.Errorf("broker: maxHashSlotNum %d / maxIndexNum %d must not be negative", c.MaxHashSlotNum, c.MaxIndexNum)
@@ -228,7 +228,7 @@ var configKeys = map[string]func(c *Config, v string) error{
 	"storePathRootDir":  func(c *Config, v string) error { c.StorePathRootDir = v; return nil },
 	"mappedFileSizeCommitLog": func(c *Config, v string) (err error) {
 		c.MappedFileSizeCommitLog, err = strconv.ParseInt(v, 10, 64)
-		if err == nil && (c.MappedFileSizeCommitLog < commitlog.MinSegmentSize || c.MappedFileSizeCommitLog > commitlog.MaxSegmentSize) {
+		if err == nil && (c.MappedFileSizeCommitLog < engine.MinSegmentSize || c.MappedFileSizeCommitLog > engine.MaxSegmentSize) {
 			err = errors.New("outside 4 KiB..1 TiB")
 		}
 		return

@@ -393,7 +393,7 @@ var errNotReadable = errors.New("half message not readable")
 // removed by retention or corrupt report ok false with a nil error (skip
 // them); other errors mean "try later".
 func (t *txnService) readRecord(phys int64) (msg.Record, bool, error) {
-	if phys < t.b.store.CommitLog().MinOffset() {
+	if phys < t.b.store.MinPhysOffset() {
 		return msg.Record{}, false, nil
 	}
 	rec, err := t.b.store.ReadRecord(phys)
