@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/wharfmq/wharf/broker/config"
 	"github.com/wharfmq/wharf/engine"
 	"github.com/wharfmq/wharf/remoting"
 )
@@ -33,7 +34,7 @@ func WithFS(fs vfs.FS) Option { return func(o *options) { o.fs = fs } }
 // Broker is a RocketMQ-compatible broker: an engine.Store, a remoting server
 // with the request processors, and the registration with name servers.
 type Broker struct {
-	cfg       Config
+	cfg       config.Config
 	log       *slog.Logger
 	addr      string // advertised "ip:port"
 	storeHost netip.AddrPort
@@ -67,7 +68,7 @@ type Broker struct {
 }
 
 // New opens the store and the listening socket; Start begins serving.
-func New(cfg Config, opts ...Option) (_ *Broker, err error) {
+func New(cfg config.Config, opts ...Option) (_ *Broker, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -85,7 +86,7 @@ func New(cfg Config, opts ...Option) (_ *Broker, err error) {
 		quit: make(chan struct{}),
 	}
 	b.hold = newPullHold(b)
-	levels, err := ParseDelayLevels(cfg.MessageDelayLevel)
+	levels, err := config.ParseDelayLevels(cfg.MessageDelayLevel)
 	if err != nil {
 		return nil, fmt.Errorf("broker: messageDelayLevel: %w", err)
 	}
@@ -111,7 +112,7 @@ func New(cfg Config, opts ...Option) (_ *Broker, err error) {
 	}
 	b.sched = newScheduler(levels, b.storeHost, b.log)
 	flush := engine.AsyncFlush
-	if cfg.FlushDiskType == SyncFlush {
+	if cfg.FlushDiskType == config.SyncFlush {
 		flush = engine.SyncFlush
 	}
 	b.store, err = engine.Open(engine.Options{
@@ -264,7 +265,7 @@ func hostIPv4() netip.Addr {
 func (b *Broker) Addr() string { return b.addr }
 
 // Config returns the configuration the broker runs with.
-func (b *Broker) Config() Config { return b.cfg }
+func (b *Broker) Config() config.Config { return b.cfg }
 
 // Store exposes the message store (tools and tests).
 func (b *Broker) Store() *engine.Store { return b.store }

@@ -15,33 +15,10 @@ import (
 
 	"github.com/apache/rocketmq-client-go/v2/consumer"
 	"github.com/apache/rocketmq-client-go/v2/primitive"
+	"github.com/wharfmq/wharf/broker/config"
 	"github.com/wharfmq/wharf/engine/msg"
 	"github.com/wharfmq/wharf/remoting"
 )
-
-func TestParseDelayLevels(t *testing.T) {
-	def, err := ParseDelayLevels("")
-	if err != nil || len(def) != 18 || def[0] != time.Second || def[4] != time.Minute || def[17] != 2*time.Hour {
-		t.Fatalf("default levels %v %v", def, err)
-	}
-	got, err := ParseDelayLevels(" 100ms 2s\t3m 4h 1d ")
-	want := []time.Duration{100 * time.Millisecond, 2 * time.Second, 3 * time.Minute, 4 * time.Hour, 24 * time.Hour}
-	if err != nil || !slices.Equal(got, want) {
-		t.Fatalf("got %v %v", got, err)
-	}
-	for _, bad := range []string{"1x", "0s", "-1s", "s", "ms", "abc", "1.5s", "99999999999999d", "1s 2", strings.Repeat("1s ", 1025)} {
-		if _, err := ParseDelayLevels(bad); err == nil {
-			t.Errorf("%.20q accepted", bad)
-		}
-	}
-	cfg := DefaultConfig()
-	if err := ParseConfig(strings.NewReader("messageDelayLevel=1s 2s\n"), &cfg, nil); err != nil || cfg.MessageDelayLevel != "1s 2s" {
-		t.Fatalf("config key: %v %q", err, cfg.MessageDelayLevel)
-	}
-	if err := ParseConfig(strings.NewReader("messageDelayLevel=1q\n"), &cfg, nil); err == nil {
-		t.Fatal("bad messageDelayLevel accepted")
-	}
-}
 
 // delayCheck verifies delivered records against their schedule records:
 // each delivered no earlier than its due time; it returns how late each was
@@ -73,7 +50,7 @@ func delayCheck(t *testing.T, b *Broker, levels []time.Duration, topic string, q
 func TestDelayedSend(t *testing.T) {
 	cfg := testConfig(t.TempDir())
 	cfg.MessageDelayLevel = "100ms 200ms 300ms"
-	levels, _ := ParseDelayLevels(cfg.MessageDelayLevel)
+	levels, _ := config.ParseDelayLevels(cfg.MessageDelayLevel)
 	b := startBroker(t, cfg)
 	c := newTestClient(t, b.Addr())
 	if tc, ok := b.topics.get(ScheduleTopic); !ok || tc.WriteQueueNums != 3 {
@@ -145,7 +122,7 @@ func TestDelayedSend(t *testing.T) {
 func TestDelaySurvivesRestart(t *testing.T) {
 	cfg := testConfig(t.TempDir())
 	cfg.MessageDelayLevel = "100ms 200ms 1500ms"
-	levels, _ := ParseDelayLevels(cfg.MessageDelayLevel)
+	levels, _ := config.ParseDelayLevels(cfg.MessageDelayLevel)
 	b := startBroker(t, cfg)
 	c := newTestClient(t, b.Addr())
 	for i := range 5 {
@@ -229,7 +206,7 @@ func TestDelaySurvivesKill(t *testing.T) {
 
 	cfg := testConfig(dir)
 	cfg.MessageDelayLevel = "100ms 200ms 2s"
-	levels, _ := ParseDelayLevels(cfg.MessageDelayLevel)
+	levels, _ := config.ParseDelayLevels(cfg.MessageDelayLevel)
 	b := startBroker(t, cfg)
 	if b.store.RecoveryReport().Clean {
 		t.Fatal("the kill left a clean store")

@@ -47,13 +47,6 @@ const (
 // transOpRemoveTag tags an op record: the half it names is resolved.
 const transOpRemoveTag = "d"
 
-// Defaults of the transaction settings (Java BrokerConfig).
-const (
-	DefaultTransactionTimeOut       = 6 * time.Second
-	DefaultTransactionCheckInterval = 60 * time.Second
-	DefaultTransactionCheckMax      = 15
-)
-
 // Tuning of the checker.
 const (
 	txnBatch = 64

@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/wharfmq/wharf/broker/config"
 	"github.com/wharfmq/wharf/engine"
 	"github.com/wharfmq/wharf/engine/msg"
 	"github.com/wharfmq/wharf/remoting"
@@ -321,7 +322,7 @@ func (t *txnService) checkOne(off, phys int64) (bool, *txnCheck) {
 	}
 	immunity := t.timeout
 	if v, ok := r.Property(PropCheckImmunitySeconds); ok {
-		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n > 0 && n < int64(maxLevelDelay/time.Second) {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n > 0 && n < int64(config.MaxLevelDelay/time.Second) {
 			immunity = max(immunity, time.Duration(n)*time.Second)
 		}
 	}
