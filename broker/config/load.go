@@ -1,7 +1,6 @@
 package config
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -123,58 +122,26 @@ func Load(path string, logger *slog.Logger) (Config, error) {
 	return cfg, nil
 }
 
-// Parse applies the Java properties read from r to cfg: "key=value",
-// "key: value" or "key value" lines, '#' and '!' comments, blank lines, and a
-// trailing '\' continuing a line. logger may be nil (slog.Default()).
+// Parse applies the Java properties read from r to cfg ("key=value",
+// "key: value" or "key value" lines, comments, continued lines and escapes:
+// see readProperties). logger may be nil (slog.Default()).
 func Parse(r io.Reader, cfg *Config, logger *slog.Logger) error {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 4096), 1<<20)
 	seen := map[string]bool{}
-	lineNo, pending := 0, ""
-	for sc.Scan() {
-		lineNo++
-		line := strings.TrimSpace(sc.Text())
-		if pending == "" && (line == "" || line[0] == '#' || line[0] == '!') {
-			continue
-		}
-		if strings.HasSuffix(line, `\`) && !strings.HasSuffix(line, `\\`) {
-			pending += strings.TrimSuffix(line, `\`)
-			continue
-		}
-		line, pending = pending+line, ""
-		key, value := splitProperty(line)
+	return readProperties(r, func(lineNo int, key, value string) error {
 		set, ok := configKeys[key]
 		if !ok {
 			if !seen[key] {
 				seen[key] = true
 				logger.Warn("broker.conf: unknown or unsupported key ignored", "key", key, "line", lineNo)
 			}
-			continue
+			return nil
 		}
 		if err := set(cfg, value); err != nil {
 			return fmt.Errorf("line %d: %s=%q: %v", lineNo, key, value, err)
 		}
-	}
-	if err := sc.Err(); err != nil {
-		return err
-	}
-	return nil
-}
-
-// splitProperty splits a properties line at the first unescaped '=', ':'
-// or whitespace.
-func splitProperty(line string) (key, value string) {
-	i := strings.IndexAny(line, "=: \t")
-	if i < 0 {
-		return line, ""
-	}
-	key = line[:i]
-	rest := strings.TrimLeft(line[i:], " \t")
-	if rest != "" && (rest[0] == '=' || rest[0] == ':') {
-		rest = rest[1:]
-	}
-	return key, strings.TrimSpace(rest)
+		return nil
+	})
 }
