@@ -6,7 +6,7 @@ RACE    := ./engine/... ./index/... ./remoting/... ./nameserver/... ./fuzz/...
 BENCH   ?= .
 COUNT   ?= 6
 
-.PHONY: help build run test testrace bench fuzz lint stress soak clean
+.PHONY: help build run test testrace bench fuzz lint lint-imports stress soak clean
 
 help:
 	@echo "make run       start wharf standalone (name server 127.0.0.1:9876, broker 127.0.0.1:10911, data in $(DATA))"
@@ -14,7 +14,7 @@ help:
 	@echo "make testrace  every package under the race detector"
 	@echo "make bench     Go benchmarks, $(COUNT) runs each, into bench-new.txt for benchstat"
 	@echo "make fuzz      each fuzz target for FUZZTIME (default 30s)"
-	@echo "make lint      go vet, gofmt check, staticcheck"
+	@echo "make lint      go vet, gofmt check, staticcheck, broker imports only engine's façade"
 	@echo "make stress    crash, torn-tail, bit-flip, kill -9 and power-loss tests at nightly size"
 	@echo "make soak      T23 soak at nightly size: 100 producers + 100 consumers for 30 min"
 	@echo "make build     build bin/wharf"
@@ -48,6 +48,14 @@ lint:
 	$(GO) vet $(PKGS)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1)
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 $(PKGS)
+	@$(MAKE) --no-print-directory lint-imports
+
+# The broker uses the engine only through engine.Store (and engine/msg):
+# no package under broker/ may import the engine's parts (issue 10).
+lint-imports:
+	@bad=$$($(GO) list -f '{{range .Imports}}{{$$.ImportPath}} imports {{.}}{{"\n"}}{{end}}' ./broker/... | \
+		grep -E ' imports github.com/wharfmq/wharf/(engine/commitlog|engine/queue|index)$$'); \
+	if [ -n "$$bad" ]; then echo "broker must go through engine.Store:"; echo "$$bad"; exit 1; fi
 
 stress:
 	$(GO) test -timeout 60m ./engine/commitlog/ -run 'TestCrashCloneSyncFlush|TestTornTail' -args -crashpoints=100000 -torn-full

@@ -73,7 +73,7 @@ func (b *Broker) handleDeleteTopic(_ context.Context, _ *remoting.Conn, req *rem
 	if _, err := b.topics.remove(topic); err != nil {
 		return remoting.NewResponse(req, remoting.RespSystemError, err.Error())
 	}
-	if err := b.store.Meta().DeleteQueues(topic); err != nil {
+	if err := b.store.DeleteTopicQueues(topic); err != nil {
 		return remoting.NewResponse(req, remoting.RespSystemError, err.Error())
 	}
 	b.log.Info("topic deleted by admin", "topic", topic)

@@ -8,12 +8,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wharfmq/wharf/broker/config"
 	"github.com/wharfmq/wharf/engine/msg"
 	"github.com/wharfmq/wharf/remoting"
 )
 
 func TestAdminTopics(t *testing.T) {
-	b := startBroker(t, Config{})
+	b := startBroker(t, config.Config{})
 	c := newTestClient(t, b.Addr())
 	ext := map[string]string{"topic": "AdminT", "defaultTopic": "TBW102", "readQueueNums": "3", "writeQueueNums": "3",
 		"perm": "6", "topicFilterType": "SINGLE_TAG", "topicSysFlag": "0", "order": "false"}
@@ -49,7 +50,7 @@ func TestAdminTopics(t *testing.T) {
 }
 
 func TestQueryAndViewMessage(t *testing.T) {
-	b := startBroker(t, Config{})
+	b := startBroker(t, config.Config{})
 	c := newTestClient(t, b.Addr())
 	resp := c.send("QT", 0, props("KEYS", "order-1 order-2", "UNIQ_KEY", "AABBCCDD"), "payload")
 	c.send("QT", 0, props("KEYS", "other"), "other")
@@ -81,7 +82,7 @@ func TestQueryAndViewMessage(t *testing.T) {
 // a garbage body: each gets an error reply with a remark, and the broker
 // still works afterwards.
 func TestBadRequestsNeverPanic(t *testing.T) {
-	b := startBroker(t, Config{})
+	b := startBroker(t, config.Config{})
 	c := newTestClient(t, b.Addr())
 	codes := []int16{10, 11, 12, 14, 15, 17, 29, 30, 31, 32, 33, 34, 38, 41, 42, 215, 310, 320}
 	for _, code := range codes {
@@ -98,7 +99,7 @@ func TestBadRequestsNeverPanic(t *testing.T) {
 }
 
 func TestMalformedFrameThenClientWorks(t *testing.T) {
-	b := startBroker(t, Config{})
+	b := startBroker(t, config.Config{})
 	for _, garbage := range [][]byte{
 		[]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
 		{0, 0, 0, 8, 0, 0, 0, 200, 1, 2, 3, 4},                              // header longer than frame

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/wharfmq/wharf/broker/config"
 	"github.com/wharfmq/wharf/engine"
-	"github.com/wharfmq/wharf/engine/commitlog"
 	"github.com/wharfmq/wharf/remoting"
 )
 
@@ -34,7 +34,7 @@ func WithFS(fs vfs.FS) Option { return func(o *options) { o.fs = fs } }
 // Broker is a RocketMQ-compatible broker: an engine.Store, a remoting server
 // with the request processors, and the registration with name servers.
 type Broker struct {
-	cfg       Config
+	cfg       config.Config
 	log       *slog.Logger
 	addr      string // advertised "ip:port"
 	storeHost netip.AddrPort
@@ -68,7 +68,7 @@ type Broker struct {
 }
 
 // New opens the store and the listening socket; Start begins serving.
-func New(cfg Config, opts ...Option) (_ *Broker, err error) {
+func New(cfg config.Config, opts ...Option) (_ *Broker, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -111,9 +111,9 @@ func New(cfg Config, opts ...Option) (_ *Broker, err error) {
 		return nil, err
 	}
 	b.sched = newScheduler(levels, b.storeHost, b.log)
-	flush := commitlog.AsyncFlush
-	if cfg.FlushDiskType == SyncFlush {
-		flush = commitlog.SyncFlush
+	flush := engine.AsyncFlush
+	if cfg.FlushDiskType == config.SyncFlush {
+		flush = engine.SyncFlush
 	}
 	b.store, err = engine.Open(engine.Options{
 		FS: o.fs, Dir: cfg.StorePathRootDir, SegmentSize: cfg.MappedFileSizeCommitLog,
@@ -133,10 +133,10 @@ func New(cfg Config, opts ...Option) (_ *Broker, err error) {
 	}
 	b.sched.store = b.store
 	b.txn = newTxnService(b)
-	if b.topics, err = newTopicManager(b.store.Meta(), b.log); err != nil {
+	if b.topics, err = newTopicManager(b.store, b.log); err != nil {
 		return nil, err
 	}
-	if b.groups, err = newGroupManager(b.store.Meta(), b.log); err != nil {
+	if b.groups, err = newGroupManager(b.store, b.log); err != nil {
 		return nil, err
 	}
 	if err = b.ensureBuiltinTopics(); err != nil {
@@ -265,7 +265,7 @@ func hostIPv4() netip.Addr {
 func (b *Broker) Addr() string { return b.addr }
 
 // Config returns the configuration the broker runs with.
-func (b *Broker) Config() Config { return b.cfg }
+func (b *Broker) Config() config.Config { return b.cfg }
 
 // Store exposes the message store (tools and tests).
 func (b *Broker) Store() *engine.Store { return b.store }

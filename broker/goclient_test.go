@@ -19,6 +19,7 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 	"github.com/apache/rocketmq-client-go/v2/producer"
 	"github.com/apache/rocketmq-client-go/v2/rlog"
+	"github.com/wharfmq/wharf/broker/config"
 	"github.com/wharfmq/wharf/nameserver"
 	"github.com/wharfmq/wharf/remoting"
 )
@@ -29,7 +30,7 @@ func init() { rlog.SetLogLevel("fatal") }
 type cluster struct {
 	ns  *nameserver.Server
 	b   *Broker
-	cfg Config
+	cfg config.Config
 }
 
 func startCluster(t *testing.T, dir string) *cluster {
@@ -42,7 +43,7 @@ func startCluster(t *testing.T, dir string) *cluster {
 
 // startClusterWith starts a name server and a broker with cfg registered to
 // it, and waits until the name server routes TBW102.
-func startClusterWith(t *testing.T, cfg Config) *cluster {
+func startClusterWith(t *testing.T, cfg config.Config) *cluster {
 	t.Helper()
 	if raceEnabled {
 		t.Skip("the Go client races internally; run without -race")

@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/wharfmq/wharf/engine/queue"
 	"github.com/wharfmq/wharf/remoting/body"
 )
 
@@ -25,7 +24,7 @@ func newGroupConfig(name string) SubscriptionGroupConfig {
 // groupManager holds subscription group configs, persisted in the engine's
 // metadata.
 type groupManager struct {
-	meta *queue.DB
+	meta groupStore
 	log  *slog.Logger
 
 	mu      sync.RWMutex
@@ -33,10 +32,16 @@ type groupManager struct {
 	version DataVersion
 }
 
-func newGroupManager(meta *queue.DB, log *slog.Logger) (*groupManager, error) {
+// groupStore keeps the subscription group documents (engine.Store).
+type groupStore interface {
+	GroupConfigs() (map[string][]byte, error)
+	PutGroupConfig(name string, doc []byte) error
+}
+
+func newGroupManager(meta groupStore, log *slog.Logger) (*groupManager, error) {
 	gm := &groupManager{meta: meta, log: log, groups: map[string]SubscriptionGroupConfig{},
 		version: DataVersion{Timestamp: time.Now().UnixMilli()}}
-	docs, err := meta.Groups()
+	docs, err := meta.GroupConfigs()
 	if err != nil {
 		return nil, fmt.Errorf("broker: load groups: %w", err)
 	}
@@ -74,7 +79,7 @@ func (gm *groupManager) getOrCreate(name string, autoCreate bool) (SubscriptionG
 	if err != nil {
 		return gc, false, err
 	}
-	if err := gm.meta.PutGroup(name, doc); err != nil {
+	if err := gm.meta.PutGroupConfig(name, doc); err != nil {
 		return gc, false, fmt.Errorf("broker: store group %s: %w", name, err)
 	}
 	gm.groups[name] = gc

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wharfmq/wharf/broker/config"
 	"github.com/wharfmq/wharf/remoting"
 )
 
@@ -51,7 +52,7 @@ func consumerList(t *testing.T, c *testClient, group string) []string {
 }
 
 func TestHeartbeatConsumersAndNotify(t *testing.T) {
-	b := startBroker(t, Config{})
+	b := startBroker(t, config.Config{})
 	c1, c2 := newTestClient(t, b.Addr()), newTestClient(t, b.Addr())
 	n1, n2 := notifyCounter(c1), notifyCounter(c2)
 
@@ -110,7 +111,7 @@ func TestClientExpiry(t *testing.T) {
 }
 
 func TestHeartbeatBadBody(t *testing.T) {
-	b := startBroker(t, Config{})
+	b := startBroker(t, config.Config{})
 	c := newTestClient(t, b.Addr())
 	for _, body := range []string{"", "{", `{"clientID":5}`, `{"consumerDataSet":[{"groupName":"G"}]}`, `[1,2]`} {
 		resp := c.call(remoting.CodeHeartBeat, nil, []byte(body))
@@ -121,7 +122,7 @@ func TestHeartbeatBadBody(t *testing.T) {
 }
 
 func TestLockBatch(t *testing.T) {
-	b := startBroker(t, Config{})
+	b := startBroker(t, config.Config{})
 	c := newTestClient(t, b.Addr())
 	lock := func(code int16, client string, queues ...int) []int {
 		var mqs []messageQueue

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wharfmq/wharf/broker/config"
 	"github.com/wharfmq/wharf/engine/msg"
 	"github.com/wharfmq/wharf/remoting"
 )
@@ -22,8 +23,8 @@ func testLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-func testConfig(dir string) Config {
-	cfg := DefaultConfig()
+func testConfig(dir string) config.Config {
+	cfg := config.Default()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.StorePathRootDir = dir
 	cfg.MappedFileSizeCommitLog = 64 << 20
@@ -32,7 +33,7 @@ func testConfig(dir string) Config {
 
 // startBroker starts a broker on 127.0.0.1:0 with its data in dir (a fresh
 // temp dir when empty) and closes it at the end of the test.
-func startBroker(t *testing.T, cfg Config) *Broker {
+func startBroker(t *testing.T, cfg config.Config) *Broker {
 	t.Helper()
 	if cfg.StorePathRootDir == "" {
 		cfg = testConfig(t.TempDir())

@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/wharfmq/wharf/engine/queue"
+	"github.com/wharfmq/wharf/engine"
 	"github.com/wharfmq/wharf/remoting"
 )
 
@@ -28,7 +28,7 @@ type pullHold struct {
 
 	mu      sync.Mutex
 	closed  bool
-	waiting map[queue.Ref][]*heldPull
+	waiting map[engine.QueueRef][]*heldPull
 }
 
 type heldPull struct {
@@ -37,13 +37,13 @@ type heldPull struct {
 }
 
 func newPullHold(b *Broker) *pullHold {
-	return &pullHold{b: b, waiting: map[queue.Ref][]*heldPull{}}
+	return &pullHold{b: b, waiting: map[engine.QueueRef][]*heldPull{}}
 }
 
 // park holds p; false means the broker is closing and p must be answered
 // now.
 func (h *pullHold) park(p *pullRequest) bool {
-	ref := queue.Ref{Topic: p.topic, QueueID: p.queueID}
+	ref := engine.QueueRef{Topic: p.topic, QueueID: p.queueID}
 	hp := &heldPull{p: p}
 	h.mu.Lock()
 	if h.closed {
@@ -65,7 +65,7 @@ func (h *pullHold) park(p *pullRequest) bool {
 // notify wakes the pulls of a queue waiting below maxOffset. It is called
 // on the dispatcher's goroutine and must not block.
 func (h *pullHold) notify(topic string, queueID int32, maxOffset int64) {
-	ref := queue.Ref{Topic: topic, QueueID: queueID}
+	ref := engine.QueueRef{Topic: topic, QueueID: queueID}
 	h.mu.Lock()
 	list := h.waiting[ref]
 	if len(list) == 0 {
@@ -95,7 +95,7 @@ func (h *pullHold) notify(topic string, queueID int32, maxOffset int64) {
 }
 
 // expire is the timer of one held pull.
-func (h *pullHold) expire(ref queue.Ref, hp *heldPull) {
+func (h *pullHold) expire(ref engine.QueueRef, hp *heldPull) {
 	h.mu.Lock()
 	list := h.waiting[ref]
 	i := slices.Index(list, hp)
@@ -144,7 +144,7 @@ func (h *pullHold) close() {
 	for _, list := range h.waiting {
 		all = append(all, list...)
 	}
-	h.waiting = map[queue.Ref][]*heldPull{}
+	h.waiting = map[engine.QueueRef][]*heldPull{}
 	h.mu.Unlock()
 	for _, hp := range all {
 		hp.timer.Stop()

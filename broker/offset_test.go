@@ -6,11 +6,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wharfmq/wharf/broker/config"
 	"github.com/wharfmq/wharf/remoting"
 )
 
 func TestOffsets(t *testing.T) {
-	b := startBroker(t, Config{})
+	b := startBroker(t, config.Config{})
 	c := newTestClient(t, b.Addr())
 	q := func(code int16, ext map[string]string) *remoting.Command {
 		e := map[string]string{"consumerGroup": "OG", "topic": "OT", "queueId": "0"}
@@ -62,7 +63,7 @@ func TestOffsets(t *testing.T) {
 }
 
 func TestQueryConsumerOffsetOldQueue(t *testing.T) {
-	b := startBroker(t, Config{})
+	b := startBroker(t, config.Config{})
 	b.youngMaxOffset, b.youngMaxAge = 50, 0 // 100 messages are then "old"
 	c := newTestClient(t, b.Addr())
 	for range 100 {
@@ -86,7 +87,7 @@ func TestQueryConsumerOffsetOldQueue(t *testing.T) {
 // connection must land in the order they were sent, or the older one can
 // win and the reset is lost.
 func TestOffsetUpdatesApplyInWireOrder(t *testing.T) {
-	b := startBroker(t, Config{})
+	b := startBroker(t, config.Config{})
 	c := newTestClient(t, b.Addr())
 	const n = 50
 	for range n + 10 { // stored offsets are clamped to the queue's end

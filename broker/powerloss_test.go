@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/wharfmq/wharf/broker/config"
 	"github.com/wharfmq/wharf/engine"
 	"github.com/wharfmq/wharf/remoting"
 )
@@ -117,7 +118,7 @@ func plSendExt(topic string, queueID int32, props string) map[string]string {
 	}
 }
 
-func plConfig(flush string, interval time.Duration, segSize int64) Config {
+func plConfig(flush string, interval time.Duration, segSize int64) config.Config {
 	cfg := testConfig(plDir)
 	cfg.FlushDiskType = flush
 	cfg.FlushIntervalCommitLog = interval
@@ -129,7 +130,7 @@ func plConfig(flush string, interval time.Duration, segSize int64) Config {
 }
 
 // plStart opens and starts a broker over fs.
-func plStart(t *testing.T, cfg Config, fs vfs.FS) *Broker {
+func plStart(t *testing.T, cfg config.Config, fs vfs.FS) *Broker {
 	t.Helper()
 	b, err := New(cfg, WithLogger(testLogger()), WithFS(fs))
 	if err != nil {
@@ -145,7 +146,7 @@ func plStart(t *testing.T, cfg Config, fs vfs.FS) *Broker {
 // plCheck runs the engine's offline check over the store in fs. The
 // segment size is given: inferred from a single segment it would be the
 // 1 GiB default, and the check would scan that much zero past the file.
-func plCheck(t *testing.T, fs vfs.FS, cfg Config, what string) *engine.CheckReport {
+func plCheck(t *testing.T, fs vfs.FS, cfg config.Config, what string) *engine.CheckReport {
 	t.Helper()
 	rep, err := engine.Check(engine.CheckOptions{FS: fs, Dir: plDir, SegmentSize: cfg.MappedFileSizeCommitLog, Logger: testLogger()})
 	if err != nil {
@@ -266,7 +267,7 @@ func (l *plLoad) finish() {
 
 // powerLossPoint runs one crash point: load, cut after a random delay,
 // recover, verify. window is the allowed loss window (0: no acked loss).
-func powerLossPoint(t *testing.T, rng *rand.Rand, cfg Config, delayMin, delayMax time.Duration, pct int, window time.Duration) plPoint {
+func powerLossPoint(t *testing.T, rng *rand.Rand, cfg config.Config, delayMin, delayMax time.Duration, pct int, window time.Duration) plPoint {
 	t.Helper()
 	fs := vfs.NewCrashableMem()
 	b := plStart(t, cfg, fs)
@@ -463,7 +464,7 @@ func runPowerLoss(t *testing.T, flush string, segSize int64, interval, window, d
 // point crosses several rolls (and each MemFS sync copies only a small file).
 func TestPowerLossSyncFlush(t *testing.T) {
 	points, budget := plSize(600 * time.Millisecond)
-	runPowerLoss(t, SyncFlush, 256<<10, 500*time.Millisecond, 0, 10*time.Millisecond, 250*time.Millisecond, points, budget)
+	runPowerLoss(t, config.SyncFlush, 256<<10, 500*time.Millisecond, 0, 10*time.Millisecond, 250*time.Millisecond, points, budget)
 }
 
 // TestPowerLossAsyncFlush: under ASYNC_FLUSH a power cut loses only
@@ -486,7 +487,7 @@ func TestPowerLossAsyncFlush(t *testing.T) {
 	if raceEnabled {
 		segSize = 512 << 10
 	}
-	runPowerLoss(t, AsyncFlush, segSize, interval, interval+50*time.Millisecond, interval/2, 5*interval/2, points, budget)
+	runPowerLoss(t, config.AsyncFlush, segSize, interval, interval+50*time.Millisecond, interval/2, 5*interval/2, points, budget)
 }
 
 // lagProbe measures how late a sleeping goroutine wakes while the load

@@ -6,11 +6,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wharfmq/wharf/broker/config"
 	"github.com/wharfmq/wharf/remoting"
 )
 
 func TestPullStatusTable(t *testing.T) {
-	b := startBroker(t, Config{})
+	b := startBroker(t, config.Config{})
 	c := newTestClient(t, b.Addr())
 	for i := range 3 {
 		c.send("PT", 0, props("TAGS", []string{"A", "B", "A"}[i]), "m"+strconv.Itoa(i))
@@ -81,7 +82,7 @@ func TestPullStatusTable(t *testing.T) {
 // negative gets one message, not an error. The Go client's lite pull
 // consumer sends 0 unless built with WithPullBatchSize.
 func TestPullServesAtLeastOne(t *testing.T) {
-	b := startBroker(t, Config{})
+	b := startBroker(t, config.Config{})
 	c := newTestClient(t, b.Addr())
 	for i := range 3 {
 		c.send("PO", 0, "", "m"+strconv.Itoa(i))
@@ -102,7 +103,7 @@ func TestPullServesAtLeastOne(t *testing.T) {
 }
 
 func TestPullCommitOffsetBit(t *testing.T) {
-	b := startBroker(t, Config{})
+	b := startBroker(t, config.Config{})
 	c := newTestClient(t, b.Addr())
 	c.send("PC", 0, "", "x")
 	waitDispatched(t, b)
@@ -116,7 +117,7 @@ func TestPullCommitOffsetBit(t *testing.T) {
 }
 
 func TestPullSubscriptionFromHeartbeat(t *testing.T) {
-	b := startBroker(t, Config{})
+	b := startBroker(t, config.Config{})
 	c := newTestClient(t, b.Addr())
 	c.send("HT", 0, props("TAGS", "标签"), "cjk")
 	c.send("HT", 0, props("TAGS", "TagB"), "b")
@@ -155,7 +156,7 @@ func asyncPull(t *testing.T, c *testClient, ext map[string]string) <-chan *remot
 }
 
 func TestLongPollingWakesOnMessage(t *testing.T) {
-	b := startBroker(t, Config{})
+	b := startBroker(t, config.Config{})
 	c := newTestClient(t, b.Addr())
 	c.send("LP", 0, "", "first")
 	waitDispatched(t, b)
@@ -193,7 +194,7 @@ func TestLongPollingWakesOnMessage(t *testing.T) {
 }
 
 func TestLongPollingTimeoutAndClose(t *testing.T) {
-	b := startBroker(t, Config{})
+	b := startBroker(t, config.Config{})
 	c := newTestClient(t, b.Addr())
 	c.send("LT", 0, "", "x")
 	waitDispatched(t, b)

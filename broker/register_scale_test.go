@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wharfmq/wharf/broker/config"
 	"github.com/wharfmq/wharf/nameserver"
 	"github.com/wharfmq/wharf/remoting"
 	"github.com/wharfmq/wharf/remoting/body"
@@ -223,7 +224,7 @@ func testRegistrationInParts(t *testing.T, compressed bool) {
 // remark naming the limit, by admin and by auto-create; existing topics
 // still update.
 func TestMaxTopicNums(t *testing.T) {
-	builtins := len(tableOf(startBroker(t, Config{})))
+	builtins := len(tableOf(startBroker(t, config.Config{})))
 	cfg := testConfig(t.TempDir())
 	cfg.MaxTopicNums = builtins + 2
 	b := startBroker(t, cfg)
@@ -258,7 +259,7 @@ func tableOf(b *Broker) map[string]TopicConfig {
 // than a frame is refused with a remark instead of a reply that cannot be
 // sent (the frame limit is lowered for the test).
 func TestTopicTableTooLargeForAFrame(t *testing.T) {
-	b := startBroker(t, Config{})
+	b := startBroker(t, config.Config{})
 	c := newTestClient(t, b.Addr())
 	defer func(v int) { maxReplyBody = v }(maxReplyBody)
 	maxReplyBody = 200

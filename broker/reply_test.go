@@ -12,6 +12,7 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/consumer"
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 	"github.com/apache/rocketmq-client-go/v2/producer"
+	"github.com/wharfmq/wharf/broker/config"
 	"github.com/wharfmq/wharf/remoting"
 )
 
@@ -121,7 +122,7 @@ func TestGoClientRequestReply(t *testing.T) {
 // names no requester, is refused with SYSTEM_ERROR and a remark saying why,
 // and still stored; a malformed header is a bad request.
 func TestSendReplyErrors(t *testing.T) {
-	b := startBroker(t, Config{})
+	b := startBroker(t, config.Config{})
 	c := newTestClient(t, b.Addr())
 	rt := replyTopic(b.cfg.BrokerClusterName)
 	for i, tc := range []struct {
@@ -156,7 +157,7 @@ func TestSendReplyErrors(t *testing.T) {
 // the requester's answer decides the reply's result; and once that
 // connection closes the broker forgets it.
 func TestReplyPushedToRequestConnection(t *testing.T) {
-	b := startBroker(t, Config{})
+	b := startBroker(t, config.Config{})
 	requesterCl := newTestClient(t, b.Addr())
 	pushes := make(chan *remoting.Command, 4)
 	answer := make(chan int16, 4)
@@ -203,7 +204,7 @@ func TestReplyPushedToRequestConnection(t *testing.T) {
 func TestRequestersBounded(t *testing.T) {
 	defer func(n int) { maxRequesters = n }(maxRequesters)
 	maxRequesters = 4
-	b := startBroker(t, Config{})
+	b := startBroker(t, config.Config{})
 	c := newTestClient(t, b.Addr())
 	for i := range 10 {
 		c.send("RPCBound", 0, props(propReplyToClient, fmt.Sprintf("cid-%d", i)), "ping")

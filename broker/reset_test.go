@@ -9,13 +9,14 @@ import (
 
 	"github.com/apache/rocketmq-client-go/v2/consumer"
 	"github.com/apache/rocketmq-client-go/v2/primitive"
+	"github.com/wharfmq/wharf/broker/config"
 	"github.com/wharfmq/wharf/remoting"
 )
 
 // TestResetOffset: INVOKE_BROKER_TO_RESET_OFFSET moves a group's committed
 // offsets to a time, only backwards unless forced, and answers the table.
 func TestResetOffset(t *testing.T) {
-	b := startBroker(t, Config{})
+	b := startBroker(t, config.Config{})
 	c := newTestClient(t, b.Addr())
 	c.call(remoting.CodeUpdateAndCreateTopic, map[string]string{"topic": "RT", "readQueueNums": "2", "writeQueueNums": "2", "perm": "6"}, nil)
 	for i := range 5 {
@@ -135,7 +136,7 @@ func TestGoClientResetOffset(t *testing.T) {
 // stores nothing; with wharfCreateGroup the group is created and reset.
 // An unforced reset says which queues kept their offset.
 func TestResetOffsetUnknownGroup(t *testing.T) {
-	b := startBroker(t, Config{})
+	b := startBroker(t, config.Config{})
 	c := newTestClient(t, b.Addr())
 	c.call(remoting.CodeUpdateAndCreateTopic, map[string]string{"topic": "RU", "readQueueNums": "1", "writeQueueNums": "1"}, nil)
 	c.send("RU", 0, "", "x")

@@ -11,6 +11,7 @@ import (
 
 	"github.com/apache/rocketmq-client-go/v2/consumer"
 	"github.com/apache/rocketmq-client-go/v2/primitive"
+	"github.com/wharfmq/wharf/broker/config"
 	"github.com/wharfmq/wharf/engine/msg"
 	"github.com/wharfmq/wharf/remoting"
 )
@@ -22,7 +23,7 @@ const shortLevels = "100ms 200ms 300ms 400ms 500ms 600ms 700ms 800ms 900ms 1s 1s
 // shortLevel is the delay of level n under shortLevels.
 func shortLevel(n int) time.Duration { return time.Duration(min(n, 10)) * 100 * time.Millisecond }
 
-func shortConfig(dir string) Config {
+func shortConfig(dir string) config.Config {
 	cfg := testConfig(dir)
 	cfg.MessageDelayLevel = shortLevels
 	return cfg

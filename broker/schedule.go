@@ -12,7 +12,6 @@ import (
 
 	"github.com/wharfmq/wharf/engine"
 	"github.com/wharfmq/wharf/engine/msg"
-	"github.com/wharfmq/wharf/engine/queue"
 )
 
 // ScheduleOffsetGroup is the reserved consumer group under which the
@@ -189,7 +188,7 @@ func (s *scheduler) loadOffset(q int32) (int64, error) {
 
 type scheduleEntry struct {
 	off int64
-	e   queue.Entry
+	e   engine.QueueEntry
 }
 
 // deliverDue delivers the due messages at the head of level q, advancing
@@ -224,7 +223,7 @@ func (s *scheduler) deliverDue(q int32, off *int64, buf *[]scheduleEntry) time.D
 		}
 		to := min(*off+scheduleBatch, st.Max)
 		entries := (*buf)[:0]
-		err := s.store.Meta().Scan(ScheduleTopic, q, *off, to, func(o int64, e queue.Entry) bool {
+		err := s.store.ScanQueue(ScheduleTopic, q, *off, to, func(o int64, e engine.QueueEntry) bool {
 			entries = append(entries, scheduleEntry{o, e})
 			return true
 		})
@@ -271,7 +270,7 @@ func (s *scheduler) deliverDue(q int32, off *int64, buf *[]scheduleEntry) time.D
 // was skipped). An error means "try again later"; entries that can never be
 // delivered are logged and skipped.
 func (s *scheduler) deliver(q int32, se scheduleEntry) (int64, error) {
-	if se.e.Phys < s.store.CommitLog().MinOffset() {
+	if se.e.Phys < s.store.MinPhysOffset() {
 		s.log.Warn("delayed message removed by retention before delivery", "level", q+1, "offset", se.off)
 		return -1, nil
 	}
@@ -318,7 +317,7 @@ func (s *scheduler) deliver(q int32, se scheduleEntry) (int64, error) {
 // durable, so a crash can repeat a delivery but never lose one.
 func (s *scheduler) persist(q int32, off, lastEnd int64) {
 	if lastEnd > 0 {
-		if err := s.store.CommitLog().WaitSynced(lastEnd); err != nil {
+		if err := s.store.WaitDurable(lastEnd); err != nil {
 			s.log.Error("delivered delayed messages not synced; offset kept back", "level", q+1, "err", err)
 			return
 		}

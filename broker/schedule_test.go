@@ -20,18 +20,6 @@ import (
 	"github.com/wharfmq/wharf/remoting"
 )
 
-// TestMessageDelayLevelConfig: broker.conf's messageDelayLevel is parsed
-// by engine.ParseDelayLevels (tested there).
-func TestMessageDelayLevelConfig(t *testing.T) {
-	cfg := DefaultConfig()
-	if err := ParseConfig(strings.NewReader("messageDelayLevel=1s 2s\n"), &cfg, nil); err != nil || cfg.MessageDelayLevel != "1s 2s" {
-		t.Fatalf("config key: %v %q", err, cfg.MessageDelayLevel)
-	}
-	if err := ParseConfig(strings.NewReader("messageDelayLevel=1q\n"), &cfg, nil); err == nil {
-		t.Fatal("bad messageDelayLevel accepted")
-	}
-}
-
 // delayCheck verifies delivered records against their schedule records:
 // each delivered no earlier than its due time; it returns how late each was
 // (store time of the delivered copy minus the due time), by body.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wharfmq/wharf/broker/config"
 	"github.com/wharfmq/wharf/engine/msg"
 	"github.com/wharfmq/wharf/remoting"
 )
@@ -125,12 +126,12 @@ func (b *Broker) handleSend(_ context.Context, conn *remoting.Conn, req *remotin
 	resp.SetExtInt("queueOffset", res.QueueOffset)
 	resp.SetExt("MSG_REGION", b.cfg.RegionID)
 	resp.SetExtBool("TRACE_ON", b.cfg.TraceOn)
-	if b.cfg.FlushDiskType == SyncFlush && b.ackLater(conn) {
+	if b.cfg.FlushDiskType == config.SyncFlush && b.ackLater(conn) {
 		// Answered by the connection's acker once durable (syncack.go).
 		b.ackAfterSync(conn, req, resp, end)
 		return nil
 	}
-	if b.cfg.FlushDiskType == SyncFlush {
+	if b.cfg.FlushDiskType == config.SyncFlush {
 		// Blocking the reader for the fsync: let replies of other
 		// requests on this connection go out meanwhile.
 		conn.ReaderWaits()

@@ -5,12 +5,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wharfmq/wharf/broker/config"
 	"github.com/wharfmq/wharf/engine/msg"
 	"github.com/wharfmq/wharf/remoting"
 )
 
 func TestSendAutoCreatesTopicAndPullReturnsRecord(t *testing.T) {
-	b := startBroker(t, Config{})
+	b := startBroker(t, config.Config{})
 	c := newTestClient(t, b.Addr())
 
 	resp := c.send("TopicTest", 1, props("UNIQ_KEY", "C0A8000100002A9F0000000000000001", "TAGS", "TagA", "KEYS", "k1 k2"), "Hello")
@@ -124,7 +125,7 @@ func TestSendWithoutAutoCreate(t *testing.T) {
 }
 
 func TestSendV2AndBatch(t *testing.T) {
-	b := startBroker(t, Config{})
+	b := startBroker(t, config.Config{})
 	c := newTestClient(t, b.Addr())
 	v2 := func(topic, batch string) map[string]string {
 		return map[string]string{"a": "PG", "b": topic, "c": "TBW102", "d": "4", "e": "2", "f": "0", "g": "1700000000000",

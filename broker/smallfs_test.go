@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wharfmq/wharf/broker/config"
 	"github.com/wharfmq/wharf/remoting"
 )
 
@@ -58,7 +59,7 @@ func mountSmallFS(t *testing.T, sizeMB int) string {
 func TestSmallDiskKeepsUnconsumed(t *testing.T) {
 	mnt := mountSmallFS(t, 128)
 	cfg := testConfig(filepath.Join(mnt, "store"))
-	cfg.FlushDiskType = SyncFlush
+	cfg.FlushDiskType = config.SyncFlush
 	cfg.MappedFileSizeCommitLog = 4 << 20
 	cfg.MaxHashSlotNum, cfg.MaxIndexNum = 1024, 4096
 	b := startBroker(t, cfg)

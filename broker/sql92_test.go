@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wharfmq/wharf/broker/config"
 	"github.com/wharfmq/wharf/remoting"
 )
 
@@ -46,7 +47,7 @@ func sendSQLMessages(t *testing.T, b *Broker, c *testClient, topic string, n int
 // RocketMQ's PullMessageProcessor: SYSTEM_ERROR with its remark, while the
 // heartbeat itself succeeds.
 func TestPullSQL92Disabled(t *testing.T) {
-	b := startBroker(t, Config{})
+	b := startBroker(t, config.Config{})
 	c := newTestClient(t, b.Addr())
 	sendSQLMessages(t, b, c, "SQ", 4)
 	// An empty expression is refused first (FilterAPI.build), with 23.
@@ -141,16 +142,5 @@ func TestPullSQL92(t *testing.T) {
 	expectCode(t, c2.call(remoting.CodeHeartBeat, nil, []byte(hb)), remoting.RespSuccess, "heartbeat with a bad expression")
 	if resp := sqlPull(c2, "SQ", 0, ""); resp.Code != respFilterDataNotExist {
 		t.Errorf("bad heartbeat expression: code %d %q, want %d", resp.Code, resp.Remark, respFilterDataNotExist)
-	}
-}
-
-// TestEnablePropertyFilterKey: the broker.conf key, off by default.
-func TestEnablePropertyFilterKey(t *testing.T) {
-	cfg := DefaultConfig()
-	if cfg.EnablePropertyFilter {
-		t.Fatal("enablePropertyFilter on by default")
-	}
-	if err := ParseConfig(strings.NewReader("enablePropertyFilter=TRUE\n"), &cfg, testLogger()); err != nil || !cfg.EnablePropertyFilter {
-		t.Fatalf("enablePropertyFilter=TRUE: %v, set %v", err, cfg.EnablePropertyFilter)
 	}
 }

@@ -14,7 +14,6 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/wharfmq/wharf/engine"
-	"github.com/wharfmq/wharf/engine/msg"
 	"github.com/wharfmq/wharf/remoting"
 	"github.com/wharfmq/wharf/remoting/body"
 )
@@ -53,7 +52,7 @@ type runtimeStats struct {
 func (s *runtimeStats) start(store *engine.Store) {
 	s.boot = time.Now()
 	s.bootPuts = sumQueueMax(store)
-	s.bootEnd = store.CommitLog().End()
+	s.bootEnd = store.MaxPhysOffset()
 }
 
 // countGet adds messages returned by a pull.
@@ -61,7 +60,7 @@ func (s *runtimeStats) countGet(n int) { s.gets.Add(int64(n)) }
 
 func sumQueueMax(store *engine.Store) int64 {
 	var n int64
-	for _, st := range store.Meta().Queues() {
+	for _, st := range store.Queues() {
 		n += st.Max
 	}
 	return n
@@ -73,7 +72,7 @@ func (b *Broker) storeTimeAt(topic string, queueID int32, offset int64) (int64, 
 	if offset < 0 {
 		return 0, nil
 	}
-	e, found, err := b.store.Meta().EntryAt(topic, queueID, offset)
+	e, found, err := b.store.EntryAt(topic, queueID, offset)
 	if err != nil || !found {
 		return 0, err
 	}
@@ -155,11 +154,10 @@ func (b *Broker) handleGetConsumeStats(_ context.Context, _ *remoting.Conn, req 
 			return badRequest(req, fmt.Errorf("%s", remark))
 		}
 	}
-	all, err := b.store.Meta().ConsumerOffsets()
+	offsets, err := b.store.GroupOffsets(group)
 	if err != nil {
 		return remoting.NewResponse(req, remoting.RespSystemError, err.Error())
 	}
-	offsets := all[group]
 	subs := b.clients.onlineSubscriptions(group)
 	if _, ok := b.groups.get(group); !ok && len(offsets) == 0 && subs == nil {
 		return remoting.NewResponse(req, remoting.RespSubscriptionGroupNotExist,
@@ -239,12 +237,11 @@ func (b *Broker) handleGetRuntimeInfo(_ context.Context, _ *remoting.Conn, req *
 }
 
 func (b *Broker) runtimeInfo(now time.Time) map[string]string {
-	cl := b.store.CommitLog()
 	i64 := func(v int64) string { return strconv.FormatInt(v, 10) }
 	s := &b.stats
 	puts := max(sumQueueMax(b.store)-s.bootPuts, 0)
-	end, readable := cl.End(), cl.Readable()
-	cst := cl.Stats()
+	cst := b.store.LogStats()
+	end, readable := cst.End, cst.Readable
 	t := map[string]string{
 		"brokerVersionDesc":           brokerVersionDesc,
 		"brokerVersion":               strconv.Itoa(brokerVersion),
@@ -256,10 +253,10 @@ func (b *Broker) runtimeInfo(now time.Time) map[string]string {
 		"msgGetTotalTodayNow":         i64(s.gets.Load()),
 		"putMessageTimesTotal":        i64(puts),
 		"putMessageSizeTotal":         i64(max(end-s.bootEnd, 0)),
-		"commitLogMinOffset":          i64(cl.MinOffset()),
+		"commitLogMinOffset":          i64(cst.MinOffset),
 		"commitLogMaxOffset":          i64(end),
 		"dispatchBehindBytes":         i64(max(readable-b.store.DispatchedOffset(), 0)),
-		"remainHowManyDataToFlush":    humanBytes(max(end-cl.Synced(), 0)),
+		"remainHowManyDataToFlush":    humanBytes(max(end-cst.Synced, 0)),
 		"pageCacheLockTimeMills":      "0",
 		"putTps":                      zeroTps,
 		"getFoundTps":                 zeroTps,
@@ -356,20 +353,11 @@ func openFDs() (int, bool) {
 // earliestMessageTime is the store time of the first record still in the
 // CommitLog, -1 when it holds none (as Java).
 func (b *Broker) earliestMessageTime() int64 {
-	cl := b.store.CommitLog()
-	minOff := cl.MinOffset()
-	if minOff >= cl.Readable() {
+	ts, ok := b.store.EarliestMessageTime()
+	if !ok {
 		return -1
 	}
-	rec, err := b.store.ReadRecord(minOff)
-	if err != nil {
-		return -1
-	}
-	r, err := msg.Decode(rec)
-	if err != nil {
-		return -1
-	}
-	return r.StoreTimestamp
+	return ts
 }
 
 // formatRuntime renders an uptime as Java's StoreStatsService does.

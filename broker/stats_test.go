@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wharfmq/wharf/broker/config"
 	"github.com/wharfmq/wharf/remoting"
 	"github.com/wharfmq/wharf/remoting/body"
 	"github.com/wharfmq/wharf/tools/admin"
@@ -27,7 +28,7 @@ func storeTime(t *testing.T, b *Broker, topic string, queueID int32, offset int6
 }
 
 func TestStatsTopic(t *testing.T) {
-	b := startBroker(t, Config{})
+	b := startBroker(t, config.Config{})
 	c := newTestClient(t, b.Addr())
 	const topic = "StatsT"
 	createTopic(t, c, topic, 2)
@@ -76,7 +77,7 @@ func TestStatsTopic(t *testing.T) {
 }
 
 func TestConsumeStats(t *testing.T) {
-	b := startBroker(t, Config{})
+	b := startBroker(t, config.Config{})
 	c := newTestClient(t, b.Addr())
 	const topic, group = "StatsCT", "StatsCG"
 	createTopic(t, c, topic, 2)
@@ -147,7 +148,7 @@ func TestConsumeStats(t *testing.T) {
 }
 
 func TestRuntimeInfo(t *testing.T) {
-	b := startBroker(t, Config{})
+	b := startBroker(t, config.Config{})
 	c := newTestClient(t, b.Addr())
 	const topic = "StatsRT"
 	createTopic(t, c, topic, 1)

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wharfmq/wharf/broker/config"
 	"github.com/wharfmq/wharf/remoting"
 )
 
@@ -15,7 +16,7 @@ import (
 // send, and the acker leaves once the connection has been idle.
 func TestSyncAckerPaths(t *testing.T) {
 	cfg := testConfig(t.TempDir())
-	cfg.FlushDiskType = SyncFlush
+	cfg.FlushDiskType = config.SyncFlush
 	b := startBroker(t, cfg)
 	tc := newTestClient(t, b.Addr())
 

@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/wharfmq/wharf/engine/queue"
 	"github.com/wharfmq/wharf/remoting/body"
 	"github.com/wharfmq/wharf/systopic"
 )
@@ -120,7 +119,7 @@ func newTopicConfig(name string, queues int32, perm int) TopicConfig {
 // for the next incremental registration (drain) and rings onChange (the
 // registration loop registers what changed at once).
 type topicManager struct {
-	meta     *queue.DB
+	meta     topicStore
 	log      *slog.Logger
 	onChange func()
 	// max caps the number of topics (maxTopicNums); 0: no cap.
@@ -133,13 +132,20 @@ type topicManager struct {
 	removed bool                // a topic was removed since the last drain
 }
 
+// topicStore keeps the topic config documents (engine.Store).
+type topicStore interface {
+	TopicConfigs() (map[string][]byte, error)
+	PutTopicConfig(name string, doc []byte) error
+	DeleteTopicConfig(name string) error
+}
+
 // errTooManyTopics refuses a new topic when the broker holds maxTopicNums.
 var errTooManyTopics = errors.New("too many topics")
 
-func newTopicManager(meta *queue.DB, log *slog.Logger) (*topicManager, error) {
+func newTopicManager(meta topicStore, log *slog.Logger) (*topicManager, error) {
 	tm := &topicManager{meta: meta, log: log, onChange: func() {}, topics: map[string]TopicConfig{},
 		version: DataVersion{Timestamp: time.Now().UnixMilli()}, changed: map[string]struct{}{}}
-	docs, err := meta.Topics()
+	docs, err := meta.TopicConfigs()
 	if err != nil {
 		return nil, fmt.Errorf("broker: load topics: %w", err)
 	}
@@ -217,7 +223,7 @@ func (tm *topicManager) putLocked(tc TopicConfig) error {
 	if err != nil {
 		return err
 	}
-	if err := tm.meta.PutTopic(tc.TopicName, doc); err != nil {
+	if err := tm.meta.PutTopicConfig(tc.TopicName, doc); err != nil {
 		return fmt.Errorf("broker: store topic %s: %w", tc.TopicName, err)
 	}
 	tm.topics[tc.TopicName] = tc
@@ -232,7 +238,7 @@ func (tm *topicManager) remove(name string) (bool, error) {
 	tm.mu.Lock()
 	_, ok := tm.topics[name]
 	if ok {
-		if err := tm.meta.DeleteTopic(name); err != nil {
+		if err := tm.meta.DeleteTopicConfig(name); err != nil {
 			tm.mu.Unlock()
 			return false, fmt.Errorf("broker: delete topic %s: %w", name, err)
 		}

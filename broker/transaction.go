@@ -47,13 +47,6 @@ const (
 // transOpRemoveTag tags an op record: the half it names is resolved.
 const transOpRemoveTag = "d"
 
-// Defaults of the transaction settings (Java BrokerConfig).
-const (
-	DefaultTransactionTimeOut       = 6 * time.Second
-	DefaultTransactionCheckInterval = 60 * time.Second
-	DefaultTransactionCheckMax      = 15
-)
-
 // Tuning of the checker.
 const (
 	txnBatch = 64
@@ -393,7 +386,7 @@ var errNotReadable = errors.New("half message not readable")
 // removed by retention or corrupt report ok false with a nil error (skip
 // them); other errors mean "try later".
 func (t *txnService) readRecord(phys int64) (msg.Record, bool, error) {
-	if phys < t.b.store.CommitLog().MinOffset() {
+	if phys < t.b.store.MinPhysOffset() {
 		return msg.Record{}, false, nil
 	}
 	rec, err := t.b.store.ReadRecord(phys)

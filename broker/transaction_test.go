@@ -15,13 +15,14 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/consumer"
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 	"github.com/apache/rocketmq-client-go/v2/producer"
+	"github.com/wharfmq/wharf/broker/config"
 	"github.com/wharfmq/wharf/engine/msg"
 	"github.com/wharfmq/wharf/remoting"
 )
 
 // txnConfig makes check-backs fast: halves are checked 300 ms after they
 // are born, every 100 ms, at most twice.
-func txnConfig(dir string) Config {
+func txnConfig(dir string) config.Config {
 	cfg := testConfig(dir)
 	cfg.TransactionTimeOut = 300 * time.Millisecond
 	cfg.TransactionCheckInterval = 100 * time.Millisecond
@@ -466,7 +467,7 @@ func (l *txnListener) checked() map[string]int {
 	return maps.Clone(l.checks)
 }
 
-func startTxnCluster(t *testing.T, cfg Config) *cluster {
+func startTxnCluster(t *testing.T, cfg config.Config) *cluster {
 	t.Helper()
 	return startClusterWith(t, cfg)
 }
@@ -590,33 +591,4 @@ func TestGoClientTransactionRestart(t *testing.T) {
 		t.Fatalf("consumed %v", got)
 	}
 	t.Logf("check-backs %v", l.checked())
-}
-
-func TestTransactionConfigKeys(t *testing.T) {
-	cfg := DefaultConfig()
-	if cfg.TransactionTimeOut != 6*time.Second || cfg.TransactionCheckInterval != time.Minute || cfg.TransactionCheckMax != 15 || cfg.RejectTransactionMessage {
-		t.Fatalf("defaults %v %v %d %v", cfg.TransactionTimeOut, cfg.TransactionCheckInterval, cfg.TransactionCheckMax, cfg.RejectTransactionMessage)
-	}
-	conf := "transactionTimeOut=1500\ntransactionCheckInterval=250\ntransactionCheckMax=3\nrejectTransactionMessage=true\n"
-	if err := ParseConfig(strings.NewReader(conf), &cfg, testLogger()); err != nil {
-		t.Fatal(err)
-	}
-	if cfg.TransactionTimeOut != 1500*time.Millisecond || cfg.TransactionCheckInterval != 250*time.Millisecond ||
-		cfg.TransactionCheckMax != 3 || !cfg.RejectTransactionMessage {
-		t.Fatalf("parsed %v %v %d %v", cfg.TransactionTimeOut, cfg.TransactionCheckInterval, cfg.TransactionCheckMax, cfg.RejectTransactionMessage)
-	}
-	if err := ParseConfig(strings.NewReader("transactionCheckMax=many\n"), &cfg, testLogger()); err == nil {
-		t.Fatal("transactionCheckMax=many accepted")
-	}
-	for _, bad := range []func(*Config){
-		func(c *Config) { c.TransactionCheckMax = 0 },
-		func(c *Config) { c.TransactionCheckInterval = 0 },
-		func(c *Config) { c.TransactionTimeOut = -time.Second },
-	} {
-		c := testConfig(t.TempDir())
-		bad(&c)
-		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "transaction") {
-			t.Errorf("Validate: %v", err)
-		}
-	}
 }

@@ -6,7 +6,6 @@ import (
 
 	"github.com/wharfmq/wharf/engine"
 	"github.com/wharfmq/wharf/engine/msg"
-	"github.com/wharfmq/wharf/engine/queue"
 	"github.com/wharfmq/wharf/remoting"
 )
 
@@ -101,7 +100,7 @@ func (t *txnService) scan(topic string, from int64, fn func(off int64, r *msg.Re
 	for next := max(from, qs.Min); next < qs.Max; {
 		to := min(next+txnBatch, qs.Max)
 		batch = batch[:0]
-		err := t.b.store.Meta().Scan(topic, 0, next, to, func(o int64, e queue.Entry) bool {
+		err := t.b.store.ScanQueue(topic, 0, next, to, func(o int64, e engine.QueueEntry) bool {
 			batch = append(batch, ent{o, e.Phys})
 			return true
 		})
@@ -227,7 +226,7 @@ func (t *txnService) pass() {
 		}
 		to := min(next+txnBatch, end)
 		batch = batch[:0]
-		err := t.b.store.Meta().Scan(TransHalfTopic, 0, next, to, func(o int64, e queue.Entry) bool {
+		err := t.b.store.ScanQueue(TransHalfTopic, 0, next, to, func(o int64, e engine.QueueEntry) bool {
 			batch = append(batch, ent{o, e.Phys})
 			return true
 		})
@@ -470,10 +469,10 @@ func (t *txnService) sendCheck(c *txnCheck) {
 func (t *txnService) persist() {
 	t.mu.Lock()
 	half := t.halfNext
-	end := t.b.store.CommitLog().End()
+	end := t.b.store.MaxPhysOffset()
 	t.mu.Unlock()
 	if half != t.storedHalf {
-		if err := t.b.store.CommitLog().WaitSynced(end); err != nil {
+		if err := t.b.store.WaitDurable(end); err != nil {
 			t.log.Error("transaction records not synced; progress kept back", "err", err)
 			return
 		}

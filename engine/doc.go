@@ -43,6 +43,10 @@
 // topic deletion, truncation) take queue.DB's writer lock, so each sees
 // and writes back queue states the others cannot change under it.
 //
+// Users outside the engine (the broker) go through Store's methods only,
+// named for what they do; the parts themselves (CommitLog, Meta, Index in
+// internals.go) are for tools and tests.
+//
 // Build with -tags invariants (make test does) to compile in the
 // self-checks of package invariants.
 package engine

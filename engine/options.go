@@ -20,8 +20,8 @@ type Options struct {
 	Dir string
 	// SegmentSize is the CommitLog segment size (mappedFileSizeCommitLog).
 	SegmentSize int64
-	// FlushMode is commitlog.SyncFlush or AsyncFlush (flushDiskType).
-	FlushMode commitlog.FlushMode
+	// FlushMode is SyncFlush or AsyncFlush (flushDiskType).
+	FlushMode FlushMode
 	// FlushInterval is the ASYNC_FLUSH fsync period (flushIntervalCommitLog).
 	FlushInterval time.Duration
 	// Prewrite says whether CommitLog segments are zero-filled ahead of the

@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/wharfmq/wharf/engine/msg"
-	"github.com/wharfmq/wharf/engine/queue"
 )
 
 // ReadRecord returns the stored record at phys (a CommitLog offset that
@@ -76,7 +75,7 @@ func recordHasKey(r msg.Record, key string) bool {
 
 // QueueState returns the [min, max) offsets of a queue; ok is false for an
 // unknown queue.
-func (s *Store) QueueState(topic string, queueID int32) (queue.State, bool) {
+func (s *Store) QueueState(topic string, queueID int32) (QueueState, bool) {
 	return s.qdb.State(topic, queueID)
 }
 

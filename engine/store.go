@@ -156,15 +156,6 @@ func (s *Store) onDispatch(touched map[queue.Ref]queue.State) {
 	}
 }
 
-// CommitLog exposes the log (for tools and tests).
-func (s *Store) CommitLog() *commitlog.CommitLog { return s.cl }
-
-// Meta exposes the Pebble-backed queues and metadata (configs, offsets).
-func (s *Store) Meta() *queue.DB { return s.qdb }
-
-// Index exposes the key index.
-func (s *Store) Index() *index.Index { return s.idx }
-
 // RecoveryReport says what the CommitLog recovery found at Open.
 func (s *Store) RecoveryReport() commitlog.Report { return s.cl.Report() }
 

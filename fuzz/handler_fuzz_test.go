@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/wharfmq/wharf/broker"
+	"github.com/wharfmq/wharf/broker/config"
 	"github.com/wharfmq/wharf/engine/msg"
 	"github.com/wharfmq/wharf/nameserver"
 	"github.com/wharfmq/wharf/remoting"
@@ -207,7 +208,7 @@ func mustOK(tb testing.TB, c *remoting.Client, addr string, req *remoting.Comman
 // half) and the health topic.
 func startFuzzBroker(f *testing.F) *reqEnv {
 	pr := rt.NewPanicLog(fuzzLogHandler())
-	cfg := broker.DefaultConfig()
+	cfg := config.Default()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.StorePathRootDir = f.TempDir()
 	cfg.MappedFileSizeCommitLog = 64 << 20

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/wharfmq/wharf/broker"
+	"github.com/wharfmq/wharf/broker/config"
 	"github.com/wharfmq/wharf/engine/msg"
 	"github.com/wharfmq/wharf/nameserver"
 	"github.com/wharfmq/wharf/remoting"
@@ -33,9 +34,9 @@ func testLogger() *slog.Logger {
 
 // startBroker starts a broker on 127.0.0.1:0 with data in a temp dir,
 // after mut has adjusted its config, and closes it at the end of the test.
-func startBroker(t *testing.T, mut func(*broker.Config)) *broker.Broker {
+func startBroker(t *testing.T, mut func(*config.Config)) *broker.Broker {
 	t.Helper()
-	cfg := broker.DefaultConfig()
+	cfg := config.Default()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.StorePathRootDir = t.TempDir()
 	cfg.MappedFileSizeCommitLog = 64 << 20
@@ -193,7 +194,7 @@ func TestConsumeStopsAtCountAndReadsPastTheByteCap(t *testing.T) {
 
 func TestProduceThroughNameServerCreatesTopic(t *testing.T) {
 	ns := startNamesrv(t)
-	b := startBroker(t, func(c *broker.Config) { c.NamesrvAddr = ns.Addr() })
+	b := startBroker(t, func(c *config.Config) { c.NamesrvAddr = ns.Addr() })
 	cli := remoting.NewClient(remoting.ClientOptions{Logger: testLogger()})
 	defer cli.Close()
 	waitRoute(t, cli, ns.Addr(), autoCreateTopic)
@@ -251,7 +252,7 @@ func waitRoute(t *testing.T, cli *remoting.Client, ns, topic string) {
 }
 
 func TestRejectedSendsAreErrorsNotThroughput(t *testing.T) {
-	b := startBroker(t, func(c *broker.Config) { c.MaxMessageSize = 512 })
+	b := startBroker(t, func(c *config.Config) { c.MaxMessageSize = 512 })
 	for _, mode := range []string{ModeSync, ModeAsync, ModeBatch} {
 		t.Run(mode, func(t *testing.T) {
 			topic := "BenchRejected_" + mode

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/wharfmq/wharf/broker"
+	"github.com/wharfmq/wharf/broker/config"
 	"github.com/wharfmq/wharf/engine/msg"
 	"github.com/wharfmq/wharf/nameserver"
 	"github.com/wharfmq/wharf/remoting"
@@ -40,7 +41,7 @@ func startCluster(t *testing.T) *cluster {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ns.Close() })
-	cfg := broker.DefaultConfig()
+	cfg := config.Default()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.NamesrvAddr = ns.Addr()
 	cfg.StorePathRootDir = t.TempDir()

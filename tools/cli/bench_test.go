@@ -8,12 +8,13 @@ import (
 	"time"
 
 	"github.com/wharfmq/wharf/broker"
+	"github.com/wharfmq/wharf/broker/config"
 )
 
 // TestBenchCommand runs `wharf bench produce` and `consume` against an
 // in-process broker and checks the summary lines.
 func TestBenchCommand(t *testing.T) {
-	cfg := broker.DefaultConfig()
+	cfg := config.Default()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.StorePathRootDir = t.TempDir()
 	cfg.MappedFileSizeCommitLog = 64 << 20

@@ -15,7 +15,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/spf13/cobra"
-	"github.com/wharfmq/wharf/broker"
+	"github.com/wharfmq/wharf/broker/config"
 	"github.com/wharfmq/wharf/engine"
 	"github.com/wharfmq/wharf/engine/commitlog"
 	"github.com/wharfmq/wharf/engine/msg"
@@ -55,7 +55,7 @@ func (f *offlineFlags) add(fl interface {
 func (f *offlineFlags) levels() ([]time.Duration, error) {
 	spec := f.delayLevels
 	if spec == "" && f.conf != "" {
-		cfg, err := broker.LoadConfig(f.conf, toolLogger())
+		cfg, err := config.Load(f.conf, toolLogger())
 		if err != nil {
 			return nil, err
 		}
@@ -86,7 +86,7 @@ func (f *offlineFlags) options() (engine.Options, error) {
 	size, slots, ents := f.segmentSize, f.indexSlots, f.indexEnts
 	fallback := int64(commitlog.DefaultSegmentSize)
 	if f.conf != "" {
-		cfg, err := broker.LoadConfig(f.conf, toolLogger())
+		cfg, err := config.Load(f.conf, toolLogger())
 		if err != nil {
 			return engine.Options{}, err
 		}

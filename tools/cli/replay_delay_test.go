@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/wharfmq/wharf/broker"
+	"github.com/wharfmq/wharf/broker/config"
 	"github.com/wharfmq/wharf/engine"
 	"github.com/wharfmq/wharf/engine/msg"
 	"github.com/wharfmq/wharf/engine/queue"
@@ -41,7 +42,7 @@ func testReplayDelayed(t *testing.T, mode string) {
 	withLevels := mode != "default"
 	const levels = "2s 3s 4s"
 	dir := t.TempDir()
-	cfg := broker.DefaultConfig()
+	cfg := config.Default()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.StorePathRootDir = dir
 	cfg.MappedFileSizeCommitLog = 4 << 20
@@ -131,7 +132,7 @@ func testReplayDelayed(t *testing.T, mode string) {
 
 // startQuietBroker starts a broker that logs nothing and closes it at the
 // end of the test.
-func startQuietBroker(t *testing.T, cfg broker.Config) *broker.Broker {
+func startQuietBroker(t *testing.T, cfg config.Config) *broker.Broker {
 	t.Helper()
 	b, err := broker.New(cfg, broker.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	if err != nil {

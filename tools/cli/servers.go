@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/wharfmq/wharf/broker"
+	"github.com/wharfmq/wharf/broker/config"
 	"github.com/wharfmq/wharf/nameserver"
 )
 
@@ -104,15 +105,15 @@ func (f *brokerFlags) addConfigFlag(cmd *cobra.Command) {
 }
 
 // load reads the config file, if any, without the flag overrides.
-func (f *brokerFlags) load() (broker.Config, error) {
+func (f *brokerFlags) load() (config.Config, error) {
 	if f.conf == "" {
-		return broker.DefaultConfig(), nil
+		return config.Default(), nil
 	}
-	return broker.LoadConfig(f.conf, logger())
+	return config.Load(f.conf, logger())
 }
 
 // apply sets the flags that were given over cfg and validates it.
-func (f *brokerFlags) apply(cfg broker.Config) (broker.Config, error) {
+func (f *brokerFlags) apply(cfg config.Config) (config.Config, error) {
 	if f.namesrv != "" {
 		cfg.NamesrvAddr = f.namesrv
 	}
@@ -126,7 +127,7 @@ func (f *brokerFlags) apply(cfg broker.Config) (broker.Config, error) {
 }
 
 // serveBroker runs a broker until ctx ends.
-func serveBroker(ctx context.Context, cfg broker.Config) error {
+func serveBroker(ctx context.Context, cfg config.Config) error {
 	b, err := broker.New(cfg, broker.WithLogger(logger()))
 	if err != nil {
 		return err

@@ -1,18 +1,14 @@
-package broker
+// Package config is the broker's configuration: Config with RocketMQ
+// 4.9.8's defaults, Validate, and the broker.conf loader (Java properties).
+package config
 
 import (
-	"bufio"
-	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/wharfmq/wharf/engine"
-	"github.com/wharfmq/wharf/engine/commitlog"
 )
 
 // Flush disk types (broker.conf flushDiskType).
@@ -23,7 +19,7 @@ const (
 
 // Config is the broker configuration. Field names follow RocketMQ's
 // broker.conf property names (the property is given in each comment), so a
-// RocketMQ user can bring their file; see LoadConfig.
+// RocketMQ user can bring their file; see Load.
 type Config struct {
 	BrokerClusterName string // brokerClusterName, "DefaultCluster"
 	BrokerName        string // brokerName, "broker-a"
@@ -122,8 +118,15 @@ const (
 	DefaultMaxTopicNums          = 200_000
 )
 
-// DefaultConfig returns RocketMQ 4.9.8's defaults.
-func DefaultConfig() Config {
+// Defaults of the transaction settings (Java BrokerConfig).
+const (
+	DefaultTransactionTimeOut       = 6 * time.Second
+	DefaultTransactionCheckInterval = 60 * time.Second
+	DefaultTransactionCheckMax      = 15
+)
+
+// Default returns RocketMQ 4.9.8's defaults.
+func Default() Config {
 	home, _ := os.UserHomeDir()
 	return Config{
 		BrokerClusterName:           "DefaultCluster",
@@ -186,7 +189,7 @@ func (c *Config) Validate() error {
 	case c.DiskSpaceCleanForciblyRatio < 0.10 || c.DiskSpaceCleanForciblyRatio > 0.99:
 		return fmt.Errorf("broker: diskSpaceCleanForciblyRatio %v out of range 0.10..0.99", c.DiskSpaceCleanForciblyRatio)
 	case c.MappedFileSizeCommitLog != 0 &&
-		(c.MappedFileSizeCommitLog < commitlog.MinSegmentSize || c.MappedFileSizeCommitLog > commitlog.MaxSegmentSize):
+		(c.MappedFileSizeCommitLog < engine.MinSegmentSize || c.MappedFileSizeCommitLog > engine.MaxSegmentSize):
 		return fmt.Errorf("broker: mappedFileSizeCommitLog %d outside 4 KiB..1 TiB", c.MappedFileSizeCommitLog)
 	case c.MaxHashSlotNum < 0 || c.MaxIndexNum < 0:
 		return fmt.Errorf("broker: maxHashSlotNum %d / maxIndexNum %d must not be negative", c.MaxHashSlotNum, c.MaxIndexNum)
@@ -216,169 +219,4 @@ func (c *Config) NameServers() []string {
 		}
 	}
 	return out
-}
-
-// configKeys maps each supported broker.conf property to its setter.
-var configKeys = map[string]func(c *Config, v string) error{
-	"brokerClusterName": func(c *Config, v string) error { c.BrokerClusterName = v; return nil },
-	"brokerName":        func(c *Config, v string) error { c.BrokerName = v; return nil },
-	"brokerId":          func(c *Config, v string) (err error) { c.BrokerID, err = strconv.ParseInt(v, 10, 64); return },
-	"namesrvAddr":       func(c *Config, v string) error { c.NamesrvAddr = v; return nil },
-	"listenPort":        func(c *Config, v string) (err error) { c.ListenPort, err = strconv.Atoi(v); return },
-	"brokerIP1":         func(c *Config, v string) error { c.BrokerIP1 = v; return nil },
-	"storePathRootDir":  func(c *Config, v string) error { c.StorePathRootDir = v; return nil },
-	"mappedFileSizeCommitLog": func(c *Config, v string) (err error) {
-		c.MappedFileSizeCommitLog, err = strconv.ParseInt(v, 10, 64)
-		if err == nil && (c.MappedFileSizeCommitLog < commitlog.MinSegmentSize || c.MappedFileSizeCommitLog > commitlog.MaxSegmentSize) {
-			err = errors.New("outside 4 KiB..1 TiB")
-		}
-		return
-	},
-	"flushDiskType": func(c *Config, v string) error {
-		if v != AsyncFlush && v != SyncFlush {
-			return fmt.Errorf("want %s or %s", AsyncFlush, SyncFlush)
-		}
-		c.FlushDiskType = v
-		return nil
-	},
-	"flushIntervalCommitLog": msSetter(func(c *Config) *time.Duration { return &c.FlushIntervalCommitLog }, time.Millisecond),
-	"fileReservedTime":       msSetter(func(c *Config) *time.Duration { return &c.FileReservedTime }, time.Hour),
-	"diskMaxUsedSpaceRatio": func(c *Config, v string) (err error) {
-		c.DiskMaxUsedSpaceRatio, err = strconv.Atoi(v)
-		return
-	},
-	"diskSpaceWarningLevelRatio": func(c *Config, v string) (err error) {
-		c.DiskSpaceWarningLevelRatio, err = strconv.ParseFloat(v, 64)
-		return
-	},
-	"diskSpaceCleanForciblyRatio": func(c *Config, v string) (err error) {
-		c.DiskSpaceCleanForciblyRatio, err = strconv.ParseFloat(v, 64)
-		return
-	},
-	"cleanFileForciblyEnable":     boolSetter(func(c *Config) *bool { return &c.CleanFileForciblyEnable }),
-	"maxHashSlotNum":              func(c *Config, v string) (err error) { c.MaxHashSlotNum, err = strconv.Atoi(v); return },
-	"maxIndexNum":                 func(c *Config, v string) (err error) { c.MaxIndexNum, err = strconv.Atoi(v); return },
-	"autoCreateTopicEnable":       boolSetter(func(c *Config) *bool { return &c.AutoCreateTopicEnable }),
-	"autoCreateSubscriptionGroup": boolSetter(func(c *Config) *bool { return &c.AutoCreateSubscriptionGroup }),
-	"defaultTopicQueueNums": func(c *Config, v string) error {
-		n, err := strconv.ParseInt(v, 10, 32)
-		c.DefaultTopicQueueNums = int32(n)
-		return err
-	},
-	"maxMessageSize":           func(c *Config, v string) (err error) { c.MaxMessageSize, err = strconv.Atoi(v); return },
-	"registerNameServerPeriod": msSetter(func(c *Config) *time.Duration { return &c.RegisterNameServerPeriod }, time.Millisecond),
-	"compressedRegister":       boolSetter(func(c *Config) *bool { return &c.CompressedRegister }),
-	"splitRegistrationSize":    func(c *Config, v string) (err error) { c.SplitRegistrationSize, err = strconv.Atoi(v); return },
-	"maxTopicNums":             func(c *Config, v string) (err error) { c.MaxTopicNums, err = strconv.Atoi(v); return },
-	"longPollingEnable":        boolSetter(func(c *Config) *bool { return &c.LongPollingEnable }),
-	"shortPollingTimeMills":    msSetter(func(c *Config) *time.Duration { return &c.ShortPollingTimeMills }, time.Millisecond),
-	"traceOn":                  boolSetter(func(c *Config) *bool { return &c.TraceOn }),
-	"enablePropertyFilter":     boolSetter(func(c *Config) *bool { return &c.EnablePropertyFilter }),
-	"storeReplyMessageEnable":  boolSetter(func(c *Config) *bool { return &c.StoreReplyMessageEnable }),
-	"regionId":                 func(c *Config, v string) error { c.RegionID = v; return nil },
-	"traceTopicEnable":         boolSetter(func(c *Config) *bool { return &c.TraceTopicEnable }),
-	"msgTraceTopicName":        func(c *Config, v string) error { c.MsgTraceTopicName = v; return nil },
-	"transactionTimeOut":       msSetter(func(c *Config) *time.Duration { return &c.TransactionTimeOut }, time.Millisecond),
-	"transactionCheckInterval": msSetter(func(c *Config) *time.Duration { return &c.TransactionCheckInterval }, time.Millisecond),
-	"transactionCheckMax": func(c *Config, v string) (err error) {
-		c.TransactionCheckMax, err = strconv.Atoi(v)
-		return
-	},
-	"rejectTransactionMessage": boolSetter(func(c *Config) *bool { return &c.RejectTransactionMessage }),
-	"messageDelayLevel": func(c *Config, v string) error {
-		_, err := engine.ParseDelayLevels(v)
-		c.MessageDelayLevel = v
-		return err
-	},
-}
-
-func msSetter(field func(*Config) *time.Duration, unit time.Duration) func(*Config, string) error {
-	return func(c *Config, v string) error {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			return err
-		}
-		*field(c) = time.Duration(n) * unit
-		return nil
-	}
-}
-
-func boolSetter(field func(*Config) *bool) func(*Config, string) error {
-	return func(c *Config, v string) error {
-		// Java's Boolean.parseBoolean: "true" in any case, else false.
-		*field(c) = strings.EqualFold(v, "true")
-		return nil
-	}
-}
-
-// LoadConfig reads a broker.conf file (Java properties) over DefaultConfig.
-// Unknown keys are logged once each and otherwise ignored; a malformed value
-// of a known key is an error naming the line.
-func LoadConfig(path string, logger *slog.Logger) (Config, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return Config{}, fmt.Errorf("broker: config: %w", err)
-	}
-	defer f.Close()
-	cfg := DefaultConfig()
-	if err := ParseConfig(f, &cfg, logger); err != nil {
-		return Config{}, fmt.Errorf("broker: config %s: %w", path, err)
-	}
-	return cfg, nil
-}
-
-// ParseConfig applies the Java properties read from r to cfg: "key=value",
-// "key: value" or "key value" lines, '#' and '!' comments, blank lines, and a
-// trailing '\' continuing a line. logger may be nil (slog.Default()).
-func ParseConfig(r io.Reader, cfg *Config, logger *slog.Logger) error {
-	if logger == nil {
-		logger = slog.Default()
-	}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 4096), 1<<20)
-	seen := map[string]bool{}
-	lineNo, pending := 0, ""
-	for sc.Scan() {
-		lineNo++
-		line := strings.TrimSpace(sc.Text())
-		if pending == "" && (line == "" || line[0] == '#' || line[0] == '!') {
-			continue
-		}
-		if strings.HasSuffix(line, `\`) && !strings.HasSuffix(line, `\\`) {
-			pending += strings.TrimSuffix(line, `\`)
-			continue
-		}
-		line, pending = pending+line, ""
-		key, value := splitProperty(line)
-		set, ok := configKeys[key]
-		if !ok {
-			if !seen[key] {
-				seen[key] = true
-				logger.Warn("broker.conf: unknown or unsupported key ignored", "key", key, "line", lineNo)
-			}
-			continue
-		}
-		if err := set(cfg, value); err != nil {
-			return fmt.Errorf("line %d: %s=%q: %v", lineNo, key, value, err)
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return err
-	}
-	return nil
-}
-
-// splitProperty splits a properties line at the first unescaped '=', ':'
-// or whitespace.
-func splitProperty(line string) (key, value string) {
-	i := strings.IndexAny(line, "=: \t")
-	if i < 0 {
-		return line, ""
-	}
-	key = line[:i]
-	rest := strings.TrimLeft(line[i:], " \t")
-	if rest != "" && (rest[0] == '=' || rest[0] == ':') {
-		rest = rest[1:]
-	}
-	return key, strings.TrimSpace(rest)
 }

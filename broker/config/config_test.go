@@ -1,4 +1,4 @@
-package broker
+package config
 
 import (
 	"bytes"
@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-func TestLoadConfig(t *testing.T) {
+func TestLoad(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "broker.conf")
 	conf := `# RocketMQ sample
 brokerClusterName = MyCluster
@@ -35,11 +35,11 @@ brokerRole=SLAVE
 		t.Fatal(err)
 	}
 	var logs bytes.Buffer
-	cfg, err := LoadConfig(path, slog.New(slog.NewTextHandler(&logs, nil)))
+	cfg, err := Load(path, slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := DefaultConfig()
+	want := Default()
 	want.BrokerClusterName, want.BrokerName = "MyCluster", "broker-b"
 	want.NamesrvAddr = "127.0.0.1:9876;127.0.0.2:9876"
 	want.FileReservedTime = 48 * time.Hour
@@ -70,13 +70,13 @@ brokerRole=SLAVE
 
 func TestParseConfigErrors(t *testing.T) {
 	for _, in := range []string{"listenPort=abc", "flushDiskType=FAST", "brokerId=x"} {
-		cfg := DefaultConfig()
-		err := ParseConfig(strings.NewReader("\n"+in+"\n"), &cfg, slog.New(slog.DiscardHandler))
+		cfg := Default()
+		err := Parse(strings.NewReader("\n"+in+"\n"), &cfg, slog.New(slog.DiscardHandler))
 		if err == nil || !strings.Contains(err.Error(), "line 2") {
 			t.Errorf("%q: error %v, want one naming line 2", in, err)
 		}
 	}
-	cfg := DefaultConfig()
+	cfg := Default()
 	cfg.BrokerID = 1
 	if err := cfg.Validate(); err == nil {
 		t.Error("brokerId 1 accepted")

@@ -1,0 +1,147 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wharfmq/wharf/engine"
+)
+
+// configKeys maps each supported broker.conf property to its setter.
+var configKeys = map[string]func(c *Config, v string) error{
+	"brokerClusterName": func(c *Config, v string) error { c.BrokerClusterName = v; return nil },
+	"brokerName":        func(c *Config, v string) error { c.BrokerName = v; return nil },
+	"brokerId":          func(c *Config, v string) (err error) { c.BrokerID, err = strconv.ParseInt(v, 10, 64); return },
+	"namesrvAddr":       func(c *Config, v string) error { c.NamesrvAddr = v; return nil },
+	"listenPort":        func(c *Config, v string) (err error) { c.ListenPort, err = strconv.Atoi(v); return },
+	"brokerIP1":         func(c *Config, v string) error { c.BrokerIP1 = v; return nil },
+	"storePathRootDir":  func(c *Config, v string) error { c.StorePathRootDir = v; return nil },
+	"mappedFileSizeCommitLog": func(c *Config, v string) (err error) {
+		c.MappedFileSizeCommitLog, err = strconv.ParseInt(v, 10, 64)
+		if err == nil && (c.MappedFileSizeCommitLog < engine.MinSegmentSize || c.MappedFileSizeCommitLog > engine.MaxSegmentSize) {
+			err = errors.New("outside 4 KiB..1 TiB")
+		}
+		return
+	},
+	"flushDiskType": func(c *Config, v string) error {
+		if v != AsyncFlush && v != SyncFlush {
+			return fmt.Errorf("want %s or %s", AsyncFlush, SyncFlush)
+		}
+		c.FlushDiskType = v
+		return nil
+	},
+	"flushIntervalCommitLog": msSetter(func(c *Config) *time.Duration { return &c.FlushIntervalCommitLog }, time.Millisecond),
+	"fileReservedTime":       msSetter(func(c *Config) *time.Duration { return &c.FileReservedTime }, time.Hour),
+	"diskMaxUsedSpaceRatio": func(c *Config, v string) (err error) {
+		c.DiskMaxUsedSpaceRatio, err = strconv.Atoi(v)
+		return
+	},
+	"diskSpaceWarningLevelRatio": func(c *Config, v string) (err error) {
+		c.DiskSpaceWarningLevelRatio, err = strconv.ParseFloat(v, 64)
+		return
+	},
+	"diskSpaceCleanForciblyRatio": func(c *Config, v string) (err error) {
+		c.DiskSpaceCleanForciblyRatio, err = strconv.ParseFloat(v, 64)
+		return
+	},
+	"cleanFileForciblyEnable":     boolSetter(func(c *Config) *bool { return &c.CleanFileForciblyEnable }),
+	"maxHashSlotNum":              func(c *Config, v string) (err error) { c.MaxHashSlotNum, err = strconv.Atoi(v); return },
+	"maxIndexNum":                 func(c *Config, v string) (err error) { c.MaxIndexNum, err = strconv.Atoi(v); return },
+	"autoCreateTopicEnable":       boolSetter(func(c *Config) *bool { return &c.AutoCreateTopicEnable }),
+	"autoCreateSubscriptionGroup": boolSetter(func(c *Config) *bool { return &c.AutoCreateSubscriptionGroup }),
+	"defaultTopicQueueNums": func(c *Config, v string) error {
+		n, err := strconv.ParseInt(v, 10, 32)
+		c.DefaultTopicQueueNums = int32(n)
+		return err
+	},
+	"maxMessageSize":           func(c *Config, v string) (err error) { c.MaxMessageSize, err = strconv.Atoi(v); return },
+	"registerNameServerPeriod": msSetter(func(c *Config) *time.Duration { return &c.RegisterNameServerPeriod }, time.Millisecond),
+	"compressedRegister":       boolSetter(func(c *Config) *bool { return &c.CompressedRegister }),
+	"splitRegistrationSize":    func(c *Config, v string) (err error) { c.SplitRegistrationSize, err = strconv.Atoi(v); return },
+	"maxTopicNums":             func(c *Config, v string) (err error) { c.MaxTopicNums, err = strconv.Atoi(v); return },
+	"longPollingEnable":        boolSetter(func(c *Config) *bool { return &c.LongPollingEnable }),
+	"shortPollingTimeMills":    msSetter(func(c *Config) *time.Duration { return &c.ShortPollingTimeMills }, time.Millisecond),
+	"traceOn":                  boolSetter(func(c *Config) *bool { return &c.TraceOn }),
+	"enablePropertyFilter":     boolSetter(func(c *Config) *bool { return &c.EnablePropertyFilter }),
+	"storeReplyMessageEnable":  boolSetter(func(c *Config) *bool { return &c.StoreReplyMessageEnable }),
+	"regionId":                 func(c *Config, v string) error { c.RegionID = v; return nil },
+	"traceTopicEnable":         boolSetter(func(c *Config) *bool { return &c.TraceTopicEnable }),
+	"msgTraceTopicName":        func(c *Config, v string) error { c.MsgTraceTopicName = v; return nil },
+	"transactionTimeOut":       msSetter(func(c *Config) *time.Duration { return &c.TransactionTimeOut }, time.Millisecond),
+	"transactionCheckInterval": msSetter(func(c *Config) *time.Duration { return &c.TransactionCheckInterval }, time.Millisecond),
+	"transactionCheckMax": func(c *Config, v string) (err error) {
+		c.TransactionCheckMax, err = strconv.Atoi(v)
+		return
+	},
+	"rejectTransactionMessage": boolSetter(func(c *Config) *bool { return &c.RejectTransactionMessage }),
+	"messageDelayLevel": func(c *Config, v string) error {
+		_, err := engine.ParseDelayLevels(v)
+		c.MessageDelayLevel = v
+		return err
+	},
+}
+
+func msSetter(field func(*Config) *time.Duration, unit time.Duration) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return err
+		}
+		*field(c) = time.Duration(n) * unit
+		return nil
+	}
+}
+
+func boolSetter(field func(*Config) *bool) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		// Java's Boolean.parseBoolean: "true" in any case, else false.
+		*field(c) = strings.EqualFold(v, "true")
+		return nil
+	}
+}
+
+// Load reads a broker.conf file (Java properties) over Default.
+// Unknown keys are logged once each and otherwise ignored; a malformed value
+// of a known key is an error naming the line.
+func Load(path string, logger *slog.Logger) (Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("broker: config: %w", err)
+	}
+	defer f.Close()
+	cfg := Default()
+	if err := Parse(f, &cfg, logger); err != nil {
+		return Config{}, fmt.Errorf("broker: config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// Parse applies the Java properties read from r to cfg ("key=value",
+// "key: value" or "key value" lines, comments, continued lines and escapes:
+// see readProperties). logger may be nil (slog.Default()).
+func Parse(r io.Reader, cfg *Config, logger *slog.Logger) error {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	seen := map[string]bool{}
+	return readProperties(r, func(lineNo int, key, value string) error {
+		set, ok := configKeys[key]
+		if !ok {
+			if !seen[key] {
+				seen[key] = true
+				logger.Warn("broker.conf: unknown or unsupported key ignored", "key", key, "line", lineNo)
+			}
+			return nil
+		}
+		if err := set(cfg, value); err != nil {
+			return fmt.Errorf("line %d: %s=%q: %v", lineNo, key, value, err)
+		}
+		return nil
+	})
+}

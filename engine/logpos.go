@@ -1,0 +1,63 @@
+package engine
+
+import "github.com/wharfmq/wharf/engine/msg"
+
+// LogStats is a snapshot of the CommitLog's positions and of the flusher's
+// work since Open.
+type LogStats struct {
+	// MinOffset is the first offset still stored (retention removes
+	// whole segments below it).
+	MinOffset int64
+	// End is the offset after the last appended record (possibly not yet
+	// written).
+	End int64
+	// Readable is the offset below which records may be read: Synced
+	// under SyncFlush, written under AsyncFlush.
+	Readable int64
+	// Synced is the offset up to which records are durable.
+	Synced int64
+	// Appends, Writes and Syncs count appends that stored records, write
+	// calls and fdatasyncs of segment data.
+	Appends, Writes, Syncs int64
+}
+
+// LogStats returns the CommitLog's positions and counters.
+func (s *Store) LogStats() LogStats {
+	cst := s.cl.Stats()
+	return LogStats{
+		MinOffset: s.cl.MinOffset(), End: s.cl.End(), Readable: s.cl.Readable(), Synced: s.cl.Synced(),
+		Appends: cst.Appends, Writes: cst.Writes, Syncs: cst.Syncs,
+	}
+}
+
+// MinPhysOffset is the first CommitLog offset still stored: a queue entry
+// pointing below it names a record retention has removed.
+func (s *Store) MinPhysOffset() int64 { return s.cl.MinOffset() }
+
+// MaxPhysOffset is the CommitLog offset after the last appended record
+// (possibly not yet written).
+func (s *Store) MaxPhysOffset() int64 { return s.cl.End() }
+
+// WaitDurable blocks until the CommitLog bytes before end are fsynced,
+// whatever the flush mode: a caller about to record progress past them
+// (a stored offset) must not let that progress outlive them.
+func (s *Store) WaitDurable(end int64) error { return s.cl.WaitSynced(end) }
+
+// EarliestMessageTime returns the store time of the first record still in
+// the CommitLog; ok is false when it holds none or that record cannot be
+// read.
+func (s *Store) EarliestMessageTime() (ts int64, ok bool) {
+	minOff := s.cl.MinOffset()
+	if minOff >= s.cl.Readable() {
+		return 0, false
+	}
+	rec, err := s.ReadRecord(minOff)
+	if err != nil {
+		return 0, false
+	}
+	r, err := msg.Decode(rec)
+	if err != nil {
+		return 0, false
+	}
+	return r.StoreTimestamp, true
+}
