@@ -101,7 +101,7 @@ type SlotFile struct {
 	path   string
 	layout *Layout
 	f      vfs.File // nil until the file exists
-	named  bool     // the file's directory entry is known durable
+	named  bool     // this SlotFile synced the file's directory
 	seq    uint64   // sequence number of the newest record (0: none)
 	buf    []byte
 }
@@ -130,10 +130,10 @@ func OpenSlotFile(fs vfs.FS, path string, l *Layout) (sf *SlotFile, payload []by
 		_ = f.Close()
 		return nil, nil, true, fmt.Errorf("read %s: %w", path, err)
 	}
-	// A file that existed at open was named by an earlier run; if that
-	// run crashed before syncing the directory, the file is at worst lost
-	// and reads as missing, which users treat as no record.
-	sf.f, sf.named = f, true
+	// named stays false: the run that made the file may have crashed
+	// before syncing its directory, so the first Write syncs it (once per
+	// open) before it reports a record durable.
+	sf.f = f
 	return sf, payload, true, nil
 }
 
@@ -160,8 +160,8 @@ func ReadSlotFile(fs vfs.FS, path string, l *Layout) (payload []byte, exists boo
 // it returns nil, a crash at any later point reads payload or a newer one.
 // It creates the file on first use.
 //
-// Order: the slot is written and the file fsynced, then, for a new file,
-// its directory. On error the sequence number does not advance, so the
+// Order: the slot is written and the file fsynced, then, at the first
+// Write after open, its directory. On error the sequence number does not advance, so the
 // next Write goes to the same slot and the other one, holding the last
 // durable record, is never touched.
 func (s *SlotFile) Write(payload []byte) error {

@@ -374,3 +374,43 @@ func TestSlotFileCrashSafety(t *testing.T) {
 		sf.Close()
 	}
 }
+
+// TestSlotFileSyncsDirOfFoundFile: a file found at open may have been made
+// by a run that crashed (the process, not the machine) before syncing its
+// directory. The first Write after open must sync it, or a power loss
+// after an acknowledged Write could lose the whole file.
+func TestSlotFileSyncsDirOfFoundFile(t *testing.T) {
+	mem := vfs.NewCrashableMem()
+	if err := MkdirAll(mem, "d"); err != nil {
+		t.Fatal(err)
+	}
+	// The earlier run: file written and fsynced, directory not synced.
+	f, err := mem.Create("d/f", vfs.WriteCategoryUnspecified)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slot := make([]byte, testLayout.SlotSize())
+	testLayout.encode(slot, 1, payload(1))
+	if _, err := f.Write(slot); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	sf, p, _, err := OpenSlotFile(mem, "d/f", &testLayout)
+	if err != nil || value(t, p) != 1 {
+		t.Fatalf("read %x, err %v", p, err)
+	}
+	if err := sf.Write(payload(2)); err != nil {
+		t.Fatal(err)
+	}
+	after := mem.CrashClone(vfs.CrashCloneCfg{})
+	if !exists(after, "d/f") {
+		t.Fatal("an acknowledged record lost with its file: the directory was not synced")
+	}
+	if v, _ := reopen(t, after, "d/f"); v != 2 {
+		t.Fatalf("read %d after the crash, want 2", v)
+	}
+	sf.Close()
+}
