@@ -13,6 +13,7 @@ import (
 	"github.com/wharfmq/wharf/engine/msg"
 	"github.com/wharfmq/wharf/engine/queue"
 	"github.com/wharfmq/wharf/index"
+	"github.com/wharfmq/wharf/internal/durable"
 )
 
 // Errors of the offline tools.
@@ -38,20 +39,21 @@ func LockStore(fs vfs.FS, dir string) (release func() error, uncleanStop bool, e
 	if _, err := fs.Stat(fs.PathJoin(dir, "commitlog")); err != nil {
 		return nil, false, fmt.Errorf("%w: %s has no commitlog directory", ErrNoStore, dir)
 	}
-	path := fs.PathJoin(dir, "lock")
-	_, statErr := fs.Stat(path)
-	l, err := fs.Lock(path)
+	l, err := lockFile(fs, dir)
 	if err != nil {
-		return nil, false, fmt.Errorf("%w: lock file %s is held by another process: %v", ErrStoreInUse, path, err)
+		return nil, false, err
 	}
-	release = func() error {
-		var rerr error
-		if statErr != nil {
-			rerr = fs.Remove(path)
-		}
-		return errors.Join(rerr, l.Close())
+	return l.Undo, l.Existed(), nil
+}
+
+// lockFile takes the store's lock file in dir.
+func lockFile(fs vfs.FS, dir string) (*durable.LockFile, error) {
+	path := fs.PathJoin(dir, "lock")
+	l, err := durable.Lock(fs, path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: lock file %s is held by another process: %v", ErrStoreInUse, path, errors.Unwrap(err))
 	}
-	return release, statErr == nil, nil
+	return l, nil
 }
 
 // CheckOptions configure Check.

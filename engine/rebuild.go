@@ -4,9 +4,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2/vfs"
-
 	"github.com/wharfmq/wharf/engine/queue"
+	"github.com/wharfmq/wharf/index"
 )
 
 // RebuildReport says what Rebuild replayed.
@@ -95,23 +94,8 @@ func resetDerived(opts Options) error {
 		return fmt.Errorf("engine: rebuild: %w", err)
 	}
 	// The queue checkpoint is gone, so Open replays from the start.
-	if err := resetIndex(fs, opts.Dir); err != nil {
+	if err := index.RemoveAll(fs, fs.PathJoin(opts.Dir, "index")); err != nil {
 		return fmt.Errorf("engine: rebuild: %w", err)
-	}
-	return nil
-}
-
-func syncDir(fs vfs.FS, dir string) error {
-	d, err := fs.OpenDir(dir)
-	if err != nil {
-		return fmt.Errorf("open dir %s: %w", dir, err)
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("sync dir %s: %w", dir, err)
 	}
 	return nil
 }

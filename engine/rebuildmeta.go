@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/wharfmq/wharf/engine/queue"
+	"github.com/wharfmq/wharf/internal/durable"
 )
 
 // RebuildMetaReport says what RebuildMeta did.
@@ -46,7 +47,7 @@ func RebuildMeta(opts Options, topicConfig func(topic string, queues int32) ([]b
 			rep.MovedAside = fmt.Sprintf("%s.damaged-%d", metaDir, time.Now().Unix())
 			opts.Logger.Warn("meta/ cannot be opened: moving it aside", "from", metaDir, "to", rep.MovedAside, "err", oerr)
 			if err = fs.Rename(metaDir, rep.MovedAside); err == nil {
-				err = syncDir(fs, opts.Dir)
+				err = durable.SyncDir(fs, opts.Dir)
 			}
 		}
 	}

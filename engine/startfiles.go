@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"syscall"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -67,30 +66,10 @@ func openIndex(opts Options, log *slog.Logger) (*index.Index, error) {
 		return x, err
 	}
 	log.Warn("key index damaged: deleting it and rebuilding it from the CommitLog", "dir", o.Dir, "err", err)
-	if err := resetIndex(fs, opts.Dir); err != nil {
-		return nil, err
+	if err := index.RemoveAll(fs, o.Dir); err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
 	}
 	return index.Open(o)
-}
-
-// resetIndex deletes the index files. The checkpoint goes first, durably:
-// an index without one drops all its entries at open, so a crash between
-// the removals cannot leave an index that claims entries it lost.
-func resetIndex(fs vfs.FS, dir string) error {
-	idxDir := fs.PathJoin(dir, "index")
-	if _, err := fs.Stat(idxDir); err != nil {
-		return nil
-	}
-	if err := fs.Remove(fs.PathJoin(idxDir, "CHECKPOINT")); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("engine: remove the index checkpoint: %w", err)
-	}
-	if err := syncDir(fs, idxDir); err != nil {
-		return fmt.Errorf("engine: %w", err)
-	}
-	if err := fs.RemoveAll(idxDir); err != nil {
-		return fmt.Errorf("engine: remove the index: %w", err)
-	}
-	return syncDir(fs, dir)
 }
 
 // diskUsage is the disk space the store's files take (as du counts it:

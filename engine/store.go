@@ -3,7 +3,6 @@ package engine
 import (
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"sync"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"github.com/wharfmq/wharf/engine/dispatch"
 	"github.com/wharfmq/wharf/engine/queue"
 	"github.com/wharfmq/wharf/index"
+	"github.com/wharfmq/wharf/internal/durable"
 )
 
 // Store is the message store: a CommitLog, consume queues and metadata in
@@ -19,7 +19,7 @@ import (
 type Store struct {
 	opts Options
 	log  *slog.Logger
-	lock io.Closer
+	lock *durable.LockFile
 	cl   *commitlog.CommitLog
 	qdb  *queue.DB
 	idx  *index.Index
@@ -50,28 +50,23 @@ func Open(opts Options) (_ *Store, err error) {
 	s := &Store{opts: opts, log: opts.Logger.With("component", "store"), closing: make(chan struct{})}
 	s.disk = diskGuard{fs: fs, dir: opts.Dir, ratio: opts.DiskFullRatio, every: diskCheckEvery, log: s.log}
 	began := time.Now()
-	if err := commitlog.MkdirDurable(fs, opts.Dir); err != nil {
+	if err := durable.MkdirAll(fs, opts.Dir); err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
-	lockPath := fs.PathJoin(opts.Dir, "lock")
-	_, statErr := fs.Stat(lockPath)
-	s.lock, err = fs.Lock(lockPath)
+	s.lock, err = lockFile(fs, opts.Dir)
 	if err != nil {
-		return nil, fmt.Errorf("%w: lock file %s is held by another process: %v", ErrStoreInUse, lockPath, err)
+		return nil, err
 	}
 	defer func() {
 		if err != nil {
 			s.closeParts(false)
-			if statErr != nil {
-				// This start made the lock file: remove it (still
-				// locked), so the next start is not taken for a crash.
-				_ = fs.Remove(lockPath)
-			}
-			_ = s.lock.Close()
+			// A start that made the lock file removes it, so the next
+			// start is not taken for a crash.
+			_ = s.lock.Undo()
 		}
 	}()
 	_, newErr := fs.Stat(fs.PathJoin(opts.Dir, "commitlog"))
-	if statErr == nil && newErr == nil {
+	if s.lock.Existed() && newErr == nil {
 		s.log.Warn("the last stop was not clean (lock file present): recovering")
 	}
 	s.cl, err = commitlog.Open(commitlog.Options{
@@ -86,7 +81,7 @@ func Open(opts Options) (_ *Store, err error) {
 	if _, err := fs.Stat(metaDir); err != nil {
 		// Pebble does not sync the new directory's entry in opts.Dir: a
 		// crash could lose the whole meta/ of a new store.
-		if err := commitlog.MkdirDurable(fs, metaDir); err != nil {
+		if err := durable.MkdirAll(fs, metaDir); err != nil {
 			return nil, fmt.Errorf("engine: %w", err)
 		}
 	}
@@ -181,15 +176,13 @@ func (s *Store) Close() error {
 		s.wg.Wait()
 		err = s.closeParts(false)
 		if err == nil {
-			// Remove the file while still holding its lock: unlocking
-			// first would let another process lock a file about to
-			// vanish, and a third then open the store beside it.
-			if rerr := s.opts.FS.Remove(s.opts.FS.PathJoin(s.opts.Dir, "lock")); rerr != nil {
-				err = fmt.Errorf("engine: remove lock: %w", rerr)
+			// A clean stop: the lock file goes.
+			if lerr := s.lock.Release(); lerr != nil {
+				err = fmt.Errorf("engine: %w", lerr)
 			}
-		}
-		if lerr := s.lock.Close(); err == nil && lerr != nil {
-			err = fmt.Errorf("engine: release lock: %w", lerr)
+		} else if lerr := s.lock.Unlock(); lerr != nil {
+			// Kept: the next Open recovers.
+			err = errors.Join(err, fmt.Errorf("engine: %w", lerr))
 		}
 		if err == nil {
 			s.log.Info("store closed cleanly", "dir", s.opts.Dir)
@@ -226,7 +219,7 @@ func (s *Store) closeParts(releaseLock bool) error {
 		errs = append(errs, s.qdb.Close())
 	}
 	if releaseLock && s.lock != nil {
-		errs = append(errs, s.lock.Close())
+		errs = append(errs, s.lock.Unlock())
 	}
 	return errors.Join(errs...)
 }

@@ -2,14 +2,18 @@ package index
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
-	"hash/crc32"
-	"io"
+	"os"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/wharfmq/wharf/internal/durable"
 )
 
-// The checkpoint file holds two copies of
+// The checkpoint file is a durable slot file (two alternately written
+// checksummed copies, the valid one with the higher sequence number wins)
+// whose slot is
 //
 //	offset size field
 //	0      4    magic 0x5748434B ("WHCK")
@@ -21,104 +25,80 @@ import (
 //
 // Copy i lives at byte i*headerStride, and writes alternate between them, so
 // a torn write can only spoil the copy being replaced. Part of the format.
-const (
-	checkpointName    = "CHECKPOINT"
-	checkpointMagic   = 0x5748434B
-	checkpointVersion = 1
-	checkpointSize    = 28
-)
+const checkpointName = "CHECKPOINT"
 
-type checkpointFile struct {
-	f   vfs.File // nil until the first write
-	seq uint64
+var checkpointLayout = durable.Layout{
+	Prefix:      []byte{'W', 'H', 'C', 'K', 0, 1, 0, 0}, // magic, version 1, zero
+	PayloadSize: 8,
+	Stride:      headerStride,
+	Valid:       func(p []byte) bool { return int64(binary.BigEndian.Uint64(p)) >= 0 },
 }
 
-func decodeCheckpoint(b []byte) (seq uint64, value int64, ok bool) {
-	if len(b) < checkpointSize ||
-		binary.BigEndian.Uint32(b[0:]) != checkpointMagic ||
-		binary.BigEndian.Uint16(b[4:]) != checkpointVersion ||
-		binary.BigEndian.Uint16(b[6:]) != 0 ||
-		binary.BigEndian.Uint32(b[24:]) != crc32.Checksum(b[:24], castagnoli) {
-		return 0, 0, false
-	}
-	value = int64(binary.BigEndian.Uint64(b[16:]))
-	if value < 0 {
-		return 0, 0, false
-	}
-	return binary.BigEndian.Uint64(b[8:]), value, true
-}
+// checkpointFile is the open checkpoint file. The zero value stands for a
+// missing file: the first write creates it.
+type checkpointFile struct{ sf *durable.SlotFile }
 
 // readCheckpoint opens the checkpoint file in dir, if there is one, and
 // returns its value. A file with no valid copy reads as 0 (the caller logs
 // it): the index then trusts nothing, which is always safe because the
 // engine replays the CommitLog from the checkpoint.
 func readCheckpoint(fs vfs.FS, dir string) (c *checkpointFile, value int64, damaged bool, err error) {
-	path := fs.PathJoin(dir, checkpointName)
-	if _, err := fs.Stat(path); err != nil {
-		return &checkpointFile{}, 0, false, nil
-	}
-	fh, err := fs.OpenReadWrite(path, vfs.WriteCategoryUnspecified)
+	sf, p, exists, err := durable.OpenSlotFile(fs, fs.PathJoin(dir, checkpointName), &checkpointLayout)
 	if err != nil {
-		return nil, 0, false, fmt.Errorf("index: open %s: %w", path, err)
+		return nil, 0, false, fmt.Errorf("index: %w", err)
 	}
-	c = &checkpointFile{f: fh}
-	found := false
-	var buf [checkpointSize]byte
-	for i := int64(0); i < 2; i++ {
-		n, err := fh.ReadAt(buf[:], i*headerStride)
-		if err != nil && err != io.EOF {
-			_ = fh.Close()
-			return nil, 0, false, fmt.Errorf("index: read %s: %w", path, err)
-		}
-		seq, v, ok := decodeCheckpoint(buf[:n])
-		if ok && (!found || seq > c.seq) {
-			c.seq, value, found = seq, v, true
-		}
+	if p == nil {
+		return &checkpointFile{sf}, 0, exists, nil
 	}
-	return c, value, !found, nil
+	return &checkpointFile{sf}, int64(binary.BigEndian.Uint64(p)), false, nil
 }
 
 // write makes value the durable checkpoint, creating the file on first use.
 func (c *checkpointFile) write(fs vfs.FS, dir string, value int64) error {
-	path := fs.PathJoin(dir, checkpointName)
-	created := false
-	if c.f == nil {
-		fh, err := fs.Create(path, vfs.WriteCategoryUnspecified)
+	if c.sf == nil {
+		sf, _, _, err := durable.OpenSlotFile(fs, fs.PathJoin(dir, checkpointName), &checkpointLayout)
 		if err != nil {
-			return fmt.Errorf("index: create %s: %w", path, err)
+			return fmt.Errorf("index: %w", err)
 		}
-		c.f = fh
-		created = true
+		c.sf = sf
 	}
-	seq := c.seq + 1
-	var b [checkpointSize]byte
-	binary.BigEndian.PutUint32(b[0:], checkpointMagic)
-	binary.BigEndian.PutUint16(b[4:], checkpointVersion)
-	binary.BigEndian.PutUint64(b[8:], seq)
-	binary.BigEndian.PutUint64(b[16:], uint64(value))
-	binary.BigEndian.PutUint32(b[24:], crc32.Checksum(b[:24], castagnoli))
-	if _, err := c.f.WriteAt(b[:], int64(seq%2)*headerStride); err != nil {
-		return fmt.Errorf("index: write %s: %w", path, err)
-	}
-	if err := c.f.Sync(); err != nil {
-		return fmt.Errorf("index: sync %s: %w", path, err)
-	}
-	c.seq = seq
-	if created {
-		// The file's name must be durable before the checkpoint counts.
-		return syncDir(fs, dir)
+	var p [8]byte
+	binary.BigEndian.PutUint64(p[:], uint64(value))
+	if err := c.sf.Write(p[:]); err != nil {
+		return fmt.Errorf("index: %w", err)
 	}
 	return nil
 }
 
 func (c *checkpointFile) close() error {
-	if c.f == nil {
+	if c.sf == nil {
 		return nil
 	}
-	err := c.f.Close()
-	c.f = nil
-	if err != nil {
-		return fmt.Errorf("index: close %s: %w", checkpointName, err)
+	if err := c.sf.Close(); err != nil {
+		return fmt.Errorf("index: %w", err)
+	}
+	return nil
+}
+
+// RemoveAll deletes the index in dir, files and checkpoint, with no Index
+// open on it. The checkpoint goes first, durably: an index without one
+// drops all its entries at Open, so a crash between the removals cannot
+// leave an index that claims entries it lost. A missing dir is no error.
+func RemoveAll(fs vfs.FS, dir string) error {
+	if _, err := fs.Stat(dir); err != nil {
+		return nil
+	}
+	if err := fs.Remove(fs.PathJoin(dir, checkpointName)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("index: remove the checkpoint: %w", err)
+	}
+	if err := durable.SyncDir(fs, dir); err != nil {
+		return fmt.Errorf("index: %w", err)
+	}
+	if err := fs.RemoveAll(dir); err != nil {
+		return fmt.Errorf("index: remove %s: %w", dir, err)
+	}
+	if err := durable.SyncDir(fs, fs.PathDir(dir)); err != nil {
+		return fmt.Errorf("index: %w", err)
 	}
 	return nil
 }

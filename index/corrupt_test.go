@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/wharfmq/wharf/internal/durable"
 )
 
 // buildIndex writes a small synced and closed index with several files.
@@ -103,7 +105,7 @@ func TestGarbageFilePastCheckpointRemoved(t *testing.T) {
 func TestBadHeaderBelowCheckpointIsCorruption(t *testing.T) {
 	fs := vfs.NewMem()
 	buildIndex(t, fs, 4, 8, 40)
-	name := "idx/" + fileName(0)
+	name := "idx/" + durable.Name(0)
 	b := readAll(t, fs, name)
 	for i := 0; i < 2*headerStride; i++ {
 		b[i] = 0xAB
@@ -124,7 +126,7 @@ func TestOneTornHeaderCopySurvives(t *testing.T) {
 	names, _ := fs.List("idx")
 	spoiled := 0
 	for _, name := range names {
-		if _, ok := parseFileName(name); !ok {
+		if _, ok := durable.ParseName(name); !ok {
 			continue
 		}
 		b := readAll(t, fs, "idx/"+name)
@@ -168,7 +170,7 @@ func TestCheckpointGarbage(t *testing.T) {
 func TestShortFile(t *testing.T) {
 	fs := vfs.NewMem()
 	buildIndex(t, fs, 4, 8, 40)
-	name := "idx/" + fileName(0)
+	name := "idx/" + durable.Name(0)
 	b := readAll(t, fs, name)
 	writeAll(t, fs, name, b[:len(b)-1])
 	if _, err := Open(testOpts(fs, 4, 8)); !errors.Is(err, ErrCorrupt) {
@@ -253,7 +255,7 @@ func TestForgedHeaders(t *testing.T) {
 		}
 		h.encode(b[(trial%2)*headerStride:])
 		b = b[:max(size, headerSize)]
-		writeAll(t, fs, "idx/"+fileName(int64(rng.IntN(50))), b)
+		writeAll(t, fs, "idx/"+durable.Name(int64(rng.IntN(50))), b)
 		cf := checkpointFile{}
 		if err := cf.write(fs, "idx", int64(rng.IntN(300))); err != nil {
 			t.Fatal(err)
@@ -300,7 +302,7 @@ func TestDecodeHeaderRejects(t *testing.T) {
 func TestCorruptChainIsAnErrorNotALoop(t *testing.T) {
 	fs := vfs.NewMem()
 	buildIndex(t, fs, 1, 100, 20) // one file, one slot, a chain through all
-	name := "idx/" + fileName(0)
+	name := "idx/" + durable.Name(0)
 	b := readAll(t, fs, name)
 	h, err := decodeHeader(b[headerStride:])
 	if err != nil {

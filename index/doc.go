@@ -10,11 +10,11 @@
 // # Files
 //
 // DIR/00000000000000001234 is the index file whose first entry has phys
-// 1234 (20 decimal digits, so names sort in phys order; when several files
-// start at one phys, each name is one more than the previous one). A file is
-// created at its full size (preallocated) and never grows: 4096 + 4 × slots +
-// 28 × (entries + 1) bytes, 580 MB with the defaults (5,000,000 slots,
-// 20,000,000 entries). All integers are big-endian.
+// 1234 (20 decimal digits, durable.Name, so names sort in phys order; when
+// several files start at one phys, each name is one more than the previous
+// one). A file is created at its full size (preallocated) and never grows:
+// 4096 + 4 × slots + 28 × (entries + 1) bytes, 580 MB with the defaults
+// (5,000,000 slots, 20,000,000 entries). All integers are big-endian.
 //
 //	offset                      size            content
 //	0                           76              header copy 0
@@ -55,8 +55,8 @@
 // RocketMQ's 31-bit hash, which is also its slot number.
 //
 // DIR/CHECKPOINT holds two alternately written, checksummed copies of the
-// checkpoint (layout in checkpoint.go): the index is complete for every phys
-// below it.
+// checkpoint, a slot file of internal/durable (layout in checkpoint.go): the
+// index is complete for every phys below it. RemoveAll deletes it first.
 //
 // # Writing
 //

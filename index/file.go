@@ -7,6 +7,8 @@ import (
 	"io"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/wharfmq/wharf/internal/durable"
 )
 
 const (
@@ -47,7 +49,7 @@ type file struct {
 // phys and storeTime, and makes its header and size durable, including the
 // directory entry.
 func createFile(fs vfs.FS, dir string, base int64, slotCount, entryCap uint32, phys, storeTime int64) (_ *file, err error) {
-	path := fs.PathJoin(dir, fileName(base))
+	path := fs.PathJoin(dir, durable.Name(base))
 	fh, err := fs.Create(path, vfs.WriteCategoryUnspecified)
 	if err != nil {
 		return nil, fmt.Errorf("index: create %s: %w", path, err)
@@ -93,7 +95,7 @@ func createFile(fs vfs.FS, dir string, base int64, slotCount, entryCap uint32, p
 	if err := f.sync(); err != nil {
 		return nil, err
 	}
-	if err := syncDir(fs, dir); err != nil {
+	if err := durable.SyncDir(fs, dir); err != nil {
 		return nil, err
 	}
 	f.slotBuf = make([]byte, int(slotCount)*slotSize)
@@ -654,19 +656,4 @@ func readFull(r io.ReaderAt, b []byte, off int64) error {
 		err = io.ErrUnexpectedEOF
 	}
 	return err
-}
-
-func syncDir(fs vfs.FS, dir string) error {
-	d, err := fs.OpenDir(dir)
-	if err != nil {
-		return fmt.Errorf("index: open dir %s: %w", dir, err)
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("index: sync dir %s: %w", dir, err)
-	}
-	return nil
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"strconv"
 )
 
 // Format constants. Part of the format: changing any of them needs a new
@@ -19,8 +18,6 @@ const (
 	slotSize     = 4
 	entrySize    = 28
 	flagClean    = 1 << 0 // slots agree exactly with count; Open need not check them
-
-	fileNameLen = 20
 
 	// Limits checked when a header is read, so a damaged header cannot make
 	// Open allocate or loop without bound.
@@ -41,30 +38,6 @@ var ErrClosed = errors.New("index: closed")
 // errBadFile says a file's header is missing, damaged or inconsistent with
 // the file size; Open decides whether that is a torn creation or corruption.
 var errBadFile = errors.New("index: bad file header")
-
-// fileName is the name of the index file whose first entry is at base. Names
-// are 20-digit zero-padded decimals so that they sort in offset order.
-func fileName(base int64) string {
-	return fmt.Sprintf("%020d", base)
-}
-
-// parseFileName returns the base a file name encodes, and false for any name
-// that fileName cannot have produced.
-func parseFileName(name string) (int64, bool) {
-	if len(name) != fileNameLen {
-		return 0, false
-	}
-	for i := 0; i < len(name); i++ {
-		if name[i] < '0' || name[i] > '9' {
-			return 0, false
-		}
-	}
-	base, err := strconv.ParseInt(name, 10, 64)
-	if err != nil {
-		return 0, false
-	}
-	return base, true
-}
 
 // header is one copy of a file header. In memory it also serves as the live
 // state of the file (count, bounds), which is ahead of the durable copy.

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/wharfmq/wharf/internal/durable"
 )
 
 // Defaults for Options, RocketMQ's IndexFile sizes.
@@ -122,13 +124,8 @@ func Open(opts Options) (*Index, error) {
 
 func (x *Index) recover() error {
 	fs, dir := x.fs, x.dir
-	if _, err := fs.Stat(dir); err != nil {
-		if err := fs.MkdirAll(dir, 0o755); err != nil {
-			return fmt.Errorf("index: create dir %s: %w", dir, err)
-		}
-		if err := syncDir(fs, fs.PathDir(dir)); err != nil {
-			return err
-		}
+	if err := durable.MkdirAll(fs, dir); err != nil {
+		return fmt.Errorf("index: %w", err)
 	}
 	ckpt, ck, damaged, err := readCheckpoint(fs, dir)
 	if err != nil {
@@ -146,7 +143,7 @@ func (x *Index) recover() error {
 	}
 	var bases []int64
 	for _, n := range names {
-		if b, ok := parseFileName(n); ok {
+		if b, ok := durable.ParseName(n); ok {
 			bases = append(bases, b)
 		}
 	}
@@ -162,7 +159,7 @@ func (x *Index) recover() error {
 		return nil
 	}
 	for _, b := range bases {
-		path := fs.PathJoin(dir, fileName(b))
+		path := fs.PathJoin(dir, durable.Name(b))
 		f, err := openFile(fs, path, b)
 		switch {
 		case errors.Is(err, errBadFile) && b >= ck:
@@ -187,7 +184,7 @@ func (x *Index) recover() error {
 		x.mu.files = append(x.mu.files, f)
 	}
 	if removed {
-		if err := syncDir(fs, dir); err != nil {
+		if err := durable.SyncDir(fs, dir); err != nil {
 			return err
 		}
 	}
@@ -454,7 +451,7 @@ func (x *Index) truncateLocked(from int64) error {
 		removed = true
 	}
 	if removed {
-		if err := syncDir(x.fs, x.dir); err != nil {
+		if err := durable.SyncDir(x.fs, x.dir); err != nil {
 			return err
 		}
 	}
@@ -522,7 +519,7 @@ func (x *Index) DeleteBefore(before int64) error {
 	}
 	x.mu.files = slices.Delete(x.mu.files, 0, n)
 	if n > 0 {
-		if serr := syncDir(x.fs, x.dir); err == nil {
+		if serr := durable.SyncDir(x.fs, x.dir); err == nil {
 			err = serr
 		}
 	}

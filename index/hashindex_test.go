@@ -14,28 +14,6 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
 )
 
-func TestFileNameRoundTrip(t *testing.T) {
-	for _, base := range []int64{0, 1, 42, 1 << 30, 1073741824, 99999999999999, math.MaxInt64} {
-		n := fileName(base)
-		if len(n) != fileNameLen {
-			t.Fatalf("fileName(%d) = %q", base, n)
-		}
-		got, ok := parseFileName(n)
-		if !ok || got != base {
-			t.Fatalf("parseFileName(%q) = %d, %v; want %d", n, got, ok, base)
-		}
-	}
-	if fileName(5) >= fileName(40) || fileName(40) >= fileName(1<<40) {
-		t.Fatal("names do not sort in offset order")
-	}
-	for _, bad := range []string{"", "0", "CHECKPOINT", "0000000000000000000a", "000000000000000000001",
-		"-0000000000000000001", "99999999999999999999", "0000000000000000000 "} {
-		if _, ok := parseFileName(bad); ok {
-			t.Errorf("parseFileName(%q) accepted", bad)
-		}
-	}
-}
-
 func TestAddQuery(t *testing.T) {
 	x := mustOpen(t, testOpts(vfs.NewMem(), 16, 1000))
 	defer x.Close()

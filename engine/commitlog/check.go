@@ -254,25 +254,15 @@ func (k *checker) startsEmpty(base int64) (bool, error) {
 // checkCheckpoint reads the checkpoint read-only and compares it with the
 // scanned end.
 func (k *checker) checkCheckpoint() error {
-	f, err := k.fs.Open(k.fs.PathJoin(k.opts.Dir, checkpointName))
+	best, found, exists, err := readCheckpoint(k.fs, k.opts.Dir)
 	if err != nil {
+		return fmt.Errorf("commitlog: %w", err)
+	}
+	if !exists {
 		if k.rep.Segments > 0 {
 			k.problem(-1, 0, "no checkpoint file")
 		}
 		return nil
-	}
-	defer f.Close()
-	buf := make([]byte, checkpointSlotSize)
-	var best checkpoint
-	found := false
-	for slot := int64(0); slot < 2; slot++ {
-		n, err := f.ReadAt(buf, slot*checkpointSlotStride)
-		if err != nil && !errors.Is(err, io.EOF) {
-			return fmt.Errorf("commitlog: read checkpoint: %w", err)
-		}
-		if c, ok := decodeCheckpoint(buf[:n]); ok && (!found || c.seq > best.seq) {
-			best, found = c, true
-		}
 	}
 	k.rep.CheckpointFound, k.rep.Checkpoint, k.rep.CheckpointClean = found, best.offset, best.clean
 	switch {

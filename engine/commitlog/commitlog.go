@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/wharfmq/wharf/engine/invariants"
+	"github.com/wharfmq/wharf/internal/durable"
 	"math"
 	"runtime"
 	"slices"
@@ -146,7 +147,7 @@ func Open(opts Options) (*CommitLog, error) {
 	}
 	c.doneCond.L = &c.doneMu
 	c.pfWakeAt.Store(math.MaxInt64) // no prefaulter waits (buffered mode: never)
-	if err := MkdirDurable(c.fs, opts.Dir); err != nil {
+	if err := durable.MkdirAll(c.fs, opts.Dir); err != nil {
 		return nil, fmt.Errorf("commitlog: %w", err)
 	}
 	if err := c.recover(); err != nil {
@@ -620,7 +621,7 @@ func (c *CommitLog) RemoveSegmentsBefore(phys int64, keep func(SegmentInfo) bool
 		c.opts.Logger.Debug("segment file removed", "segment", s.String())
 	}
 	if len(removed) > 0 {
-		if err := syncDir(c.fs, c.opts.Dir); err != nil {
+		if err := durable.SyncDir(c.fs, c.opts.Dir); err != nil {
 			return removed, err
 		}
 	}

@@ -61,7 +61,8 @@
 // # Checkpoint and recovery
 //
 // The file "checkpoint" holds two checksummed slots, written alternately
-// (the newer valid one wins, as bbolt does with its meta pages). A slot
+// (the newer valid one wins, as bbolt does with its meta pages): a slot file
+// of internal/durable, layout in checkpoint.go. A slot
 // records an offset at a record boundary below which everything is durable,
 // and whether the log was closed cleanly. The flusher refreshes it at most
 // once a second, after the fsync that covers it.

@@ -1,31 +1,10 @@
 package commitlog
 
-import (
-	"fmt"
-	"strconv"
-)
+import "github.com/wharfmq/wharf/internal/durable"
 
-// segmentNameLen is the width of a segment file name. Part of the format.
-const segmentNameLen = 20
-
-// SegmentName is the file name of the segment starting at base.
-func SegmentName(base int64) string {
-	return fmt.Sprintf("%020d", base)
-}
+// SegmentName is the file name of the segment starting at base: base in 20
+// zero-padded digits (durable.Name). Part of the format.
+func SegmentName(base int64) string { return durable.Name(base) }
 
 // ParseSegmentName returns the base offset a segment file name encodes.
-func ParseSegmentName(name string) (int64, bool) {
-	if len(name) != segmentNameLen {
-		return 0, false
-	}
-	for i := 0; i < len(name); i++ {
-		if name[i] < '0' || name[i] > '9' {
-			return 0, false
-		}
-	}
-	base, err := strconv.ParseInt(name, 10, 64)
-	if err != nil {
-		return 0, false
-	}
-	return base, true
-}
+func ParseSegmentName(name string) (int64, bool) { return durable.ParseName(name) }

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/wharfmq/wharf/internal/durable"
 )
 
 // prewrite is a segment being created ahead of the writer.
@@ -98,7 +100,7 @@ func (c *CommitLog) createSegment(base int64, fill bool) (seg *segment, err erro
 		// system without fallocate) only lose the reservation.
 		return nil, fmt.Errorf("reserve %d bytes for %s: %w", c.segSize, path, err)
 	}
-	if err := syncDir(c.fs, c.opts.Dir); err != nil {
+	if err := durable.SyncDir(c.fs, c.opts.Dir); err != nil {
 		return nil, err
 	}
 	return &segment{base: base, file: f}, nil

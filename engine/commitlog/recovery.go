@@ -11,6 +11,8 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"golang.org/x/sys/unix"
+
+	"github.com/wharfmq/wharf/internal/durable"
 )
 
 // Report says what recovery found and did.
@@ -254,7 +256,7 @@ func (c *CommitLog) cutAfter(end int64, rep *Report) error {
 	if len(rep.RemovedSegments) > 0 {
 		// Past a torn tail (already reported) or pre-written and empty.
 		c.opts.Logger.Info("removed segments past the end of the log", "segments", len(rep.RemovedSegments), "end", end)
-		return syncDir(c.fs, c.opts.Dir)
+		return durable.SyncDir(c.fs, c.opts.Dir)
 	}
 	return nil
 }

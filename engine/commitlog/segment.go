@@ -2,7 +2,6 @@ package commitlog
 
 import (
 	"errors"
-	"fmt"
 	"io"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -29,22 +28,6 @@ func readZeroPadded(f vfs.File, p []byte, off int64) (int, error) {
 	return n, nil
 }
 
-// syncDir fsyncs a directory so that created or removed entries are durable.
-func syncDir(fs vfs.FS, dir string) error {
-	d, err := fs.OpenDir(dir)
-	if err != nil {
-		return fmt.Errorf("commitlog: open dir %s: %w", dir, err)
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("commitlog: sync dir %s: %w", dir, err)
-	}
-	return nil
-}
-
 // zeroChunk is shared, read-only zeros for filling files.
 var zeroChunk = make([]byte, 1<<20)
 
@@ -58,25 +41,4 @@ func zeroFill(f vfs.File, from, to int64) error {
 		off += n
 	}
 	return nil
-}
-
-// MkdirDurable creates dir and any missing parents, and fsyncs each parent
-// whose listing changed, so the new directories survive a power loss.
-func MkdirDurable(fs vfs.FS, dir string) error {
-	if _, err := fs.Stat(dir); err == nil {
-		return nil
-	}
-	parent := fs.PathDir(dir)
-	if parent != dir && parent != "" && parent != "." {
-		if err := MkdirDurable(fs, parent); err != nil {
-			return err
-		}
-	}
-	if err := fs.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("create %s: %w", dir, err)
-	}
-	if parent == "" {
-		parent = "."
-	}
-	return syncDir(fs, parent)
 }
