@@ -31,14 +31,7 @@ func TestSendOnFullDisk(t *testing.T) {
 	cfg := testConfig("data")
 	// In memory: keep the key index small (its files are zero-filled).
 	cfg.MaxHashSlotNum, cfg.MaxIndexNum = 1024, 4096
-	b, err := New(cfg, WithLogger(testLogger()), WithFS(fs))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := startBroker(t, cfg, WithFS(fs))
 	c := newTestClient(t, b.Addr())
 	expectCode(t, c.send("Full", 0, props("UNIQ_KEY", "A1"), "before"), remoting.RespSuccess, "send")
 

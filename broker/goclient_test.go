@@ -47,14 +47,7 @@ func startClusterWith(t *testing.T, cfg Config) *cluster {
 	if raceEnabled {
 		t.Skip("the Go client races internally; run without -race")
 	}
-	ns, err := nameserver.New(nameserver.Options{Listen: "127.0.0.1:0", Logger: testLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ns.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ns.Close() })
+	ns := startNameServer(t, nil)
 	cfg.NamesrvAddr = ns.Addr()
 	cl := &cluster{ns: ns, cfg: cfg}
 	cl.b = startBroker(t, cfg)

@@ -92,10 +92,7 @@ func TestHeartbeatConsumersAndNotify(t *testing.T) {
 
 func TestClientExpiry(t *testing.T) {
 	cfg := testConfig(t.TempDir())
-	b, err := New(cfg, WithLogger(testLogger()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := openBroker(t, cfg)
 	b.clientExpiry, b.scanInterval = 300*time.Millisecond, 50*time.Millisecond
 	if err := b.Start(); err != nil {
 		t.Fatal(err)

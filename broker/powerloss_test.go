@@ -131,10 +131,7 @@ func plConfig(flush string, interval time.Duration, segSize int64) Config {
 // plStart opens and starts a broker over fs.
 func plStart(t *testing.T, cfg Config, fs vfs.FS) *Broker {
 	t.Helper()
-	b, err := New(cfg, WithLogger(testLogger()), WithFS(fs))
-	if err != nil {
-		t.Fatalf("open broker: %v", err)
-	}
+	b := openBroker(t, cfg, WithFS(fs))
 	if err := b.Start(); err != nil {
 		b.Close()
 		t.Fatalf("start broker: %v", err)
@@ -147,7 +144,7 @@ func plStart(t *testing.T, cfg Config, fs vfs.FS) *Broker {
 // 1 GiB default, and the check would scan that much zero past the file.
 func plCheck(t *testing.T, fs vfs.FS, cfg Config, what string) *engine.CheckReport {
 	t.Helper()
-	rep, err := engine.Check(engine.CheckOptions{FS: fs, Dir: plDir, SegmentSize: cfg.MappedFileSizeCommitLog, Logger: testLogger()})
+	rep, err := engine.Check(engine.CheckOptions{FS: fs, Dir: plDir, SegmentSize: cfg.MappedFileSizeCommitLog, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatalf("check %s: %v", what, err)
 	}
@@ -173,10 +170,10 @@ type plLoad struct {
 	err   error // a failure before the cut
 }
 
-func startLoad(addr string, rng *rand.Rand) *plLoad {
+func startLoad(t *testing.T, addr string, rng *rand.Rand) *plLoad {
 	l := &plLoad{addr: addr, stop: make(chan struct{})}
 	for c := range plClients {
-		cl := remoting.NewClient(remoting.ClientOptions{Logger: testLogger(), Language: "GO", Version: 317})
+		cl := remoting.NewClient(remoting.ClientOptions{Logger: testLogger(t), Language: "GO", Version: 317})
 		l.clients = append(l.clients, cl)
 		for k := range plPerConn {
 			sender := c*plPerConn + k
@@ -270,7 +267,7 @@ func powerLossPoint(t *testing.T, rng *rand.Rand, cfg Config, delayMin, delayMax
 	t.Helper()
 	fs := vfs.NewCrashableMem()
 	b := plStart(t, cfg, fs)
-	l := startLoad(b.Addr(), rng)
+	l := startLoad(t, b.Addr(), rng)
 	lag := startLagProbe()
 	deadline := time.Now().Add(10 * time.Second)
 	for l.acks.Load() < 50 && !l.failed.Load() && time.Now().Before(deadline) {

@@ -150,7 +150,7 @@ func TestEnablePropertyFilterKey(t *testing.T) {
 	if cfg.EnablePropertyFilter {
 		t.Fatal("enablePropertyFilter on by default")
 	}
-	if err := ParseConfig(strings.NewReader("enablePropertyFilter=TRUE\n"), &cfg, testLogger()); err != nil || !cfg.EnablePropertyFilter {
+	if err := ParseConfig(strings.NewReader("enablePropertyFilter=TRUE\n"), &cfg, testLogger(t)); err != nil || !cfg.EnablePropertyFilter {
 		t.Fatalf("enablePropertyFilter=TRUE: %v, set %v", err, cfg.EnablePropertyFilter)
 	}
 }

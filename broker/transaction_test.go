@@ -598,14 +598,14 @@ func TestTransactionConfigKeys(t *testing.T) {
 		t.Fatalf("defaults %v %v %d %v", cfg.TransactionTimeOut, cfg.TransactionCheckInterval, cfg.TransactionCheckMax, cfg.RejectTransactionMessage)
 	}
 	conf := "transactionTimeOut=1500\ntransactionCheckInterval=250\ntransactionCheckMax=3\nrejectTransactionMessage=true\n"
-	if err := ParseConfig(strings.NewReader(conf), &cfg, testLogger()); err != nil {
+	if err := ParseConfig(strings.NewReader(conf), &cfg, testLogger(t)); err != nil {
 		t.Fatal(err)
 	}
 	if cfg.TransactionTimeOut != 1500*time.Millisecond || cfg.TransactionCheckInterval != 250*time.Millisecond ||
 		cfg.TransactionCheckMax != 3 || !cfg.RejectTransactionMessage {
 		t.Fatalf("parsed %v %v %d %v", cfg.TransactionTimeOut, cfg.TransactionCheckInterval, cfg.TransactionCheckMax, cfg.RejectTransactionMessage)
 	}
-	if err := ParseConfig(strings.NewReader("transactionCheckMax=many\n"), &cfg, testLogger()); err == nil {
+	if err := ParseConfig(strings.NewReader("transactionCheckMax=many\n"), &cfg, testLogger(t)); err == nil {
 		t.Fatal("transactionCheckMax=many accepted")
 	}
 	for _, bad := range []func(*Config){
