@@ -15,6 +15,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/wharfmq/wharf/engine"
+	"github.com/wharfmq/wharf/internal/testkit"
 	"github.com/wharfmq/wharf/remoting"
 )
 
@@ -269,10 +270,7 @@ func powerLossPoint(t *testing.T, rng *rand.Rand, cfg Config, delayMin, delayMax
 	b := plStart(t, cfg, fs)
 	l := startLoad(t, b.Addr(), rng)
 	lag := startLagProbe()
-	deadline := time.Now().Add(10 * time.Second)
-	for l.acks.Load() < 50 && !l.failed.Load() && time.Now().Before(deadline) {
-		time.Sleep(2 * time.Millisecond)
-	}
+	testkit.Within(10*time.Second, func() bool { return l.acks.Load() >= 50 || l.failed.Load() })
 	// The random moment of the cut (not a synchronisation: any moment will do).
 	time.Sleep(delayMin + time.Duration(rng.Int64N(int64(delayMax-delayMin)+1)))
 	l.cut.Store(true)

@@ -33,3 +33,26 @@ func Within(timeout time.Duration, cond func() bool) bool {
 	}
 	return true
 }
+
+// Never checks cond every Poll for d and fails the test as soon as it
+// holds. It is for checks that something does not happen (no
+// notification, no second delivery), which have no event to wait for:
+// it watches for a bounded time instead of sleeping blind.
+func Never(t testing.TB, d time.Duration, cond func() bool, msg string, args ...any) {
+	t.Helper()
+	if Within(d, cond) {
+		t.Fatalf("within %v: %s", d, fmt.Sprintf(msg, args...))
+	}
+}
+
+// MilliAfter waits until the wall clock's Unix millisecond is past ms and
+// returns it: for tests that need store timestamps (milliseconds) on
+// either side of a moment.
+func MilliAfter(ms int64) int64 {
+	for {
+		if now := time.Now().UnixMilli(); now > ms {
+			return now
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+}
