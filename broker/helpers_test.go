@@ -65,24 +65,10 @@ func openBroker(t testing.TB, cfg Config, opts ...Option) *Broker {
 	return b
 }
 
-// startNameServer starts a name server on loopback with opts adjusted by
-// mut (if not nil) and closes it at the end of the test.
+// startNameServer is testkit.StartNameServer.
 func startNameServer(t *testing.T, mut func(*nameserver.Options)) *nameserver.Server {
 	t.Helper()
-	opts := nameserver.Options{Listen: testkit.Listen, Logger: testLogger(t)}
-	if mut != nil {
-		mut(&opts)
-	}
-	ns, err := nameserver.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ns.Start(); err != nil {
-		ns.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ns.Close() })
-	return ns
+	return testkit.StartNameServer(t, mut)
 }
 
 // testClient is one connection to a server: testkit.Client with the

@@ -56,28 +56,11 @@ func StartConfig(t testing.TB, cfg broker.Config, opts ...broker.Option) *broker
 	return b
 }
 
-// StartNameServer starts a name server on loopback and closes it at the
-// end of the test, failing the test if Close fails. mut (if not nil) adjusts its options.
+// StartNameServer is testkit.StartNameServer: a name server on loopback,
+// closed at the end of the test.
 func StartNameServer(t testing.TB, mut func(*nameserver.Options)) *nameserver.Server {
 	t.Helper()
-	opts := nameserver.Options{Listen: testkit.Listen, Logger: Logger(t)}
-	if mut != nil {
-		mut(&opts)
-	}
-	ns, err := nameserver.New(opts)
-	if err != nil {
-		t.Fatalf("open name server: %v", err)
-	}
-	if err := ns.Start(); err != nil {
-		ns.Close()
-		t.Fatalf("start name server: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := ns.Close(); err != nil {
-			t.Errorf("close name server %s: %v", ns.Addr(), err)
-		}
-	})
-	return ns
+	return testkit.StartNameServer(t, mut)
 }
 
 // Cluster is a name server and the brokers registered with it.

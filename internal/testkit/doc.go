@@ -1,6 +1,7 @@
-// Package testkit holds the test helpers that need none of Wharf's
-// servers: a logger that writes to t.Log, Eventually, and a raw remoting
-// client. It imports only remoting and engine/msg, so the internal tests of
-// every package (broker's included, which cannot import broker/brokertest)
-// share one copy; broker/brokertest builds on it to start servers.
+// Package testkit holds the test helpers that do not need package broker:
+// a logger that writes to t.Log, Eventually and Never, a raw remoting
+// client, a name server on loopback, the sizes of a test store and the
+// goleak options for the official Go client. The internal tests of package
+// broker, which cannot import broker/brokertest (it imports broker), share
+// these with it; brokertest adds the broker and the cluster.
 package testkit
