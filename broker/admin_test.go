@@ -132,10 +132,7 @@ func TestMalformedFrameThenClientWorks(t *testing.T) {
 func TestRestartKeepsTopicsMessagesAndOffsets(t *testing.T) {
 	dir := t.TempDir()
 	cfg := testConfig(dir)
-	b, err := New(cfg, WithLogger(testLogger()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := openBroker(t, cfg)
 	if err := b.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/wharfmq/wharf/internal/testkit"
 	"github.com/wharfmq/wharf/remoting"
 )
 
@@ -31,26 +32,17 @@ func TestSendOnFullDisk(t *testing.T) {
 	cfg := testConfig("data")
 	// In memory: keep the key index small (its files are zero-filled).
 	cfg.MaxHashSlotNum, cfg.MaxIndexNum = 1024, 4096
-	b, err := New(cfg, WithLogger(testLogger()), WithFS(fs))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := startBroker(t, cfg, WithFS(fs))
 	c := newTestClient(t, b.Addr())
 	expectCode(t, c.send("Full", 0, props("UNIQ_KEY", "A1"), "before"), remoting.RespSuccess, "send")
 
 	fs.usedPct.Store(96)
 	start := time.Now()
 	var resp *remoting.Command
-	for time.Since(start) < 3*time.Second {
-		if resp = c.call(remoting.CodeSendMessage, sendExt("Full", 0, props("UNIQ_KEY", "A2")), []byte("during")); resp.Code != remoting.RespSuccess {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.Within(3*time.Second, func() bool {
+		resp = c.call(remoting.CodeSendMessage, sendExt("Full", 0, props("UNIQ_KEY", "A2")), []byte("during"))
+		return resp.Code != remoting.RespSuccess
+	})
 	if took := time.Since(start); resp.Code != remoting.RespServiceNotAvailable || !strings.Contains(resp.Remark, "disk full") || took > 1500*time.Millisecond {
 		t.Fatalf("send on a full disk: code %d remark %q after %v", resp.Code, resp.Remark, took)
 	}

@@ -67,9 +67,11 @@ func TestGoClientNamespace(t *testing.T) {
 		t.Fatalf("topic %s%%GoNS not created on the broker", ns)
 	}
 	var r received
-	cl.consumer(t, "GoNSCG", "GoNS", consumer.MessageSelector{}, &r, consumer.WithNamespace(ns))
-	eventually(t, 20*time.Second, "the namespaced message consumed", func() bool { return r.bodies()["namespaced"] == 1 })
-	// The client commits offsets every 5 s.
+	c := cl.consumer(t, "GoNSCG", "GoNS", consumer.MessageSelector{}, &r, consumer.WithNamespace(ns))
+	eventually(t, 20*time.Second, "the namespaced message consumed", func() bool { return r.bodies()["namespaced"] == 1 && r.idle() })
+	// The client commits offsets 10 s after it starts, then every 5 s, and
+	// at Shutdown.
+	c.Shutdown()
 	eventually(t, 15*time.Second, "the group's offset committed under its namespace", func() bool {
 		for q := range int32(8) {
 			if off, ok, _ := cl.b.store.ConsumerOffset(ns+"%GoNSCG", ns+"%GoNS", q); ok && off == 1 {

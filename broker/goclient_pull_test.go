@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/consumer"
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 	"github.com/apache/rocketmq-client-go/v2/producer"
+	"github.com/wharfmq/wharf/internal/testkit"
 )
 
 // pullConsumer is the part of the Go client's rocketmq.PullConsumer these
@@ -88,9 +90,10 @@ func TestGoClientPullConsumer(t *testing.T) {
 		}
 	}
 	send("early", "TagA")
-	time.Sleep(20 * time.Millisecond)
-	mid := time.Now().UnixMilli()
-	time.Sleep(20 * time.Millisecond)
+	// Store times are milliseconds: mid is later than every early one
+	// and earlier than every late one.
+	mid := testkit.MilliAfter(time.Now().UnixMilli())
+	testkit.MilliAfter(mid)
 	send("late", "TagB")
 	early := make([]int64, queues) // per queue, how many early messages
 	for q, bodies := range sent {
@@ -260,7 +263,10 @@ func TestGoClientPullConsumer(t *testing.T) {
 			res, err := c.PullFrom(context.Background(), mq, end, 8)
 			done <- result{res, err}
 		}()
-		time.Sleep(300 * time.Millisecond)
+		// Parked at the broker, it is answered by a message only.
+		eventually(t, 5*time.Second, "the pull at the end held", func() bool {
+			return slices.Contains(cl.b.hold.offsets(topic, int32(mq.QueueId)), end)
+		})
 		select {
 		case r := <-done:
 			t.Fatalf("pull at the end answered before any message: %v %+v", r.err, r.res)

@@ -20,6 +20,7 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/producer"
 	"github.com/apache/rocketmq-client-go/v2/rlog"
 	"github.com/wharfmq/wharf/broker/config"
+	"github.com/wharfmq/wharf/engine/queue"
 	"github.com/wharfmq/wharf/nameserver"
 	"github.com/wharfmq/wharf/remoting"
 )
@@ -48,14 +49,7 @@ func startClusterWith(t *testing.T, cfg config.Config) *cluster {
 	if raceEnabled {
 		t.Skip("the Go client races internally; run without -race")
 	}
-	ns, err := nameserver.New(nameserver.Options{Listen: "127.0.0.1:0", Logger: testLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ns.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ns.Close() })
+	ns := startNameServer(t, nil)
 	cfg.NamesrvAddr = ns.Addr()
 	cl := &cluster{ns: ns, cfg: cfg}
 	cl.b = startBroker(t, cfg)
@@ -113,6 +107,28 @@ type rocketmqProducer interface {
 type received struct {
 	mu   sync.Mutex
 	msgs []*primitive.MessageExt
+	busy int // callbacks that have not returned
+}
+
+// consume is a push consumer's callback: it records ms and reports them
+// consumed.
+func (r *received) consume(_ context.Context, ms ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
+	r.mu.Lock()
+	r.busy++
+	r.mu.Unlock()
+	r.add(ms...)
+	r.mu.Lock()
+	r.busy--
+	r.mu.Unlock()
+	return consumer.ConsumeSuccess, nil
+}
+
+// idle reports whether no callback is running: the client advances its
+// local offsets as each returns.
+func (r *received) idle() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.busy == 0
 }
 
 func (r *received) add(ms ...*primitive.MessageExt) {
@@ -151,10 +167,7 @@ func (cl *cluster) consumer(t *testing.T, group, topic string, sel consumer.Mess
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = c.Subscribe(topic, sel, func(_ context.Context, ms ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
-		r.add(ms...)
-		return consumer.ConsumeSuccess, nil
-	})
+	err = c.Subscribe(topic, sel, r.consume)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,7 +292,10 @@ func TestGoClientTwoConsumersShareQueues(t *testing.T) {
 	cl.consumer(t, group, topic, consumer.MessageSelector{}, &r1, consumer.WithInstance("c1"))
 	cl.consumer(t, group, topic, consumer.MessageSelector{}, &r2, consumer.WithInstance("c2"))
 	eventually(t, 10*time.Second, "two consumers registered", func() bool { return len(cl.b.clients.consumerIDs(group)) == 2 })
-	time.Sleep(time.Second) // let both rebalance after the notification
+	// A held pull from each connection means both are pulling; the second
+	// rebalanced with both registered, so it pulls its share, and the
+	// first gives that share up when the notification reaches it.
+	eventually(t, 10*time.Second, "both consumers pulling", func() bool { return len(cl.b.hold.pullers(topic, -1)) == 2 })
 
 	p := cl.producer(t)
 	ctx := ctx10s(t)
@@ -409,9 +425,10 @@ func TestGoClientRestartKeepsMessagesAndOffsets(t *testing.T) {
 	}
 	var r1 received
 	c1 := cl.consumer(t, group, topic, consumer.MessageSelector{}, &r1)
-	eventually(t, 20*time.Second, "first 20", func() bool { return hasAll(r1.bodies(), all(topic, "before", 20)) })
-	time.Sleep(300 * time.Millisecond) // let the last callbacks return and advance the local offsets
-	c1.Shutdown()                      // persists offsets to the broker (UPDATE_CONSUMER_OFFSET)
+	// Once the last callback has returned the client has advanced its
+	// local offsets, which Shutdown persists.
+	eventually(t, 20*time.Second, "first 20 consumed", func() bool { return hasAll(r1.bodies(), all(topic, "before", 20)) && r1.idle() })
+	c1.Shutdown() // persists offsets to the broker (UPDATE_CONSUMER_OFFSET)
 	eventually(t, 10*time.Second, "offsets of all 4 queues committed", func() bool {
 		for q := range int32(4) {
 			st, _ := cl.b.store.QueueState(topic, q)
@@ -435,8 +452,10 @@ func TestGoClientRestartKeepsMessagesAndOffsets(t *testing.T) {
 	}
 	var r2 received
 	cl.consumer(t, group, topic, consumer.MessageSelector{}, &r2, consumer.WithInstance("second"))
-	eventually(t, 20*time.Second, "the 10 new messages", func() bool { return hasAll(r2.bodies(), all(topic, "after", 10)) })
-	time.Sleep(500 * time.Millisecond)
+	// A re-delivered "before" sits below an "after" in its queue.
+	eventually(t, 20*time.Second, "the 10 new messages, every queue consumed to its end", func() bool {
+		return hasAll(r2.bodies(), all(topic, "after", 10)) && cl.caughtUp(topic, 4, &r2)
+	})
 	for body := range r2.bodies() {
 		if strings.HasPrefix(body, "before-") {
 			t.Fatalf("message %s consumed again after restart: offsets lost", body)
@@ -485,7 +504,16 @@ func TestGoClientBroadcasting(t *testing.T) {
 	go func() { done <- cmd.Wait() }()
 	// Produce once both broadcasting consumers are registered.
 	eventually(t, 20*time.Second, "two broadcasting consumers", func() bool { return len(cl.b.clients.consumerIDs("GoBroadcastCG")) == 2 })
-	time.Sleep(time.Second)
+	// Broadcasting consumers start at the queue's end when they first pull
+	// it: wait until each holds a pull on every queue.
+	eventually(t, 20*time.Second, "both consumers pulling every queue", func() bool {
+		for q := range int32(4) {
+			if len(cl.b.hold.pullers(topic, q)) != 2 {
+				return false
+			}
+		}
+		return true
+	})
 	p := cl.producer(t)
 	for i := range 20 {
 		if _, err := p.SendSync(ctx10s(t), primitive.NewMessage(topic, []byte(fmt.Sprintf("b-%d", i)))); err != nil {
@@ -573,4 +601,46 @@ func TestGoClientConsumerResumesAfterRestart(t *testing.T) {
 	send(cl.producer(t, producer.WithInstanceName("after")), 20, 40)
 	eventually(t, 15*time.Second, "the 20 sent after the restart", func() bool { return hasAll(r.bodies(), all(topic, "m", 40)) })
 	t.Logf("consumed again %v after the restart", time.Since(start).Round(time.Millisecond))
+}
+
+// pullers returns the connections holding a parked pull on queueID of
+// topic (any queue when queueID is -1): a push consumer with nothing to
+// consume keeps one parked on each queue it was given.
+func (h *pullHold) pullers(topic string, queueID int32) map[uint64]bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	conns := map[uint64]bool{}
+	for ref, list := range h.waiting {
+		if ref.Topic != topic || (queueID >= 0 && ref.QueueID != queueID) {
+			continue
+		}
+		for _, hp := range list {
+			conns[hp.p.conn.ID()] = true
+		}
+	}
+	return conns
+}
+
+// caughtUp reports whether the consumer feeding r has consumed queues
+// 0..queues-1 of topic to their ends: it holds a pull at the end of each
+// (so it has pulled all there is) and none of its callbacks is running.
+func (cl *cluster) caughtUp(topic string, queues int32, r *received) bool {
+	for q := range queues {
+		st, _ := cl.b.store.QueueState(topic, q)
+		if !slices.Contains(cl.b.hold.offsets(topic, q), st.Max) {
+			return false
+		}
+	}
+	return r.idle()
+}
+
+// offsets returns the offsets the pulls parked on queueID of topic wait at.
+func (h *pullHold) offsets(topic string, queueID int32) []int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var offs []int64
+	for _, hp := range h.waiting[queue.Ref{Topic: topic, QueueID: queueID}] {
+		offs = append(offs, hp.p.offset)
+	}
+	return offs
 }

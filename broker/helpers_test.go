@@ -1,104 +1,109 @@
 package broker
 
 import (
-	"context"
-	"io"
 	"log/slog"
 	"net"
-	"os"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/wharfmq/wharf/broker/config"
 	"github.com/wharfmq/wharf/engine/msg"
+	"github.com/wharfmq/wharf/internal/testkit"
+	"github.com/wharfmq/wharf/nameserver"
 	"github.com/wharfmq/wharf/remoting"
 )
 
-// testLogger is quiet unless WHARF_TEST_LOG is set.
-func testLogger() *slog.Logger {
-	if os.Getenv("WHARF_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
+// The helpers here are the internal tests' side of broker/brokertest: a
+// test in package broker cannot import brokertest (it imports broker), so
+// these build on the same internal/testkit and keep the test
+// configuration next to brokertest.Config's. Tests that need no
+// unexported state belong in package broker_test with brokertest.
 
+// testLogger writes to t.Log (see testkit.LogEnv for the level).
+func testLogger(t testing.TB) *slog.Logger { return testkit.Logger(t) }
+
+// testConfig is brokertest.Config: the defaults on loopback with a small
+// store in dir.
 func testConfig(dir string) config.Config {
 	cfg := config.Default()
-	cfg.Listen = "127.0.0.1:0"
+	cfg.Listen = testkit.Listen
 	cfg.StorePathRootDir = dir
-	cfg.MappedFileSizeCommitLog = 64 << 20
+	cfg.MappedFileSizeCommitLog = testkit.SegmentSize
+	cfg.MaxHashSlotNum, cfg.MaxIndexNum = testkit.IndexSlots, testkit.IndexEntries
 	return cfg
 }
 
-// startBroker starts a broker on 127.0.0.1:0 with its data in dir (a fresh
-// temp dir when empty) and closes it at the end of the test.
-func startBroker(t *testing.T, cfg config.Config) *Broker {
+// startBroker starts a broker with cfg (testConfig(t.TempDir()) when
+// cfg has no directory) and closes it at the end of the test.
+func startBroker(t *testing.T, cfg config.Config, opts ...Option) *Broker {
 	t.Helper()
 	if cfg.StorePathRootDir == "" {
 		cfg = testConfig(t.TempDir())
 	}
-	b, err := New(cfg, WithLogger(testLogger()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := openBroker(t, cfg, opts...)
 	if err := b.Start(); err != nil {
 		b.Close()
-		t.Fatal(err)
+		t.Fatalf("start broker: %v", err)
 	}
-	t.Cleanup(func() { b.Close() })
+	t.Cleanup(func() {
+		if err := b.Close(); err != nil {
+			t.Errorf("close broker: %v", err)
+		}
+	})
 	return b
 }
 
-// testClient is one connection to the broker.
+// openBroker opens a broker with cfg and opts (after a test logger) but
+// neither starts nor closes it: for tests that adjust its fields before
+// Start or close it themselves.
+func openBroker(t testing.TB, cfg config.Config, opts ...Option) *Broker {
+	t.Helper()
+	b, err := New(cfg, append([]Option{WithLogger(testLogger(t))}, opts...)...)
+	if err != nil {
+		t.Fatalf("open broker: %v", err)
+	}
+	return b
+}
+
+// startNameServer is testkit.StartNameServer.
+func startNameServer(t *testing.T, mut func(*nameserver.Options)) *nameserver.Server {
+	t.Helper()
+	return testkit.StartNameServer(t, mut)
+}
+
+// testClient is one connection to a server: testkit.Client with the
+// short names these tests use.
 type testClient struct {
+	*testkit.Client
 	t    *testing.T
-	c    *remoting.Client
+	c    *remoting.Client // to register handlers or close early
 	addr string
 }
 
 func newTestClient(t *testing.T, addr string) *testClient {
-	c := remoting.NewClient(remoting.ClientOptions{Logger: testLogger(), Language: "GO", Version: 317})
-	t.Cleanup(func() { c.Close() })
-	return &testClient{t: t, c: c, addr: addr}
+	kc := testkit.NewClient(t, addr)
+	return &testClient{Client: kc, t: t, c: kc.RC, addr: addr}
 }
 
 func (tc *testClient) call(code int16, ext map[string]string, body []byte) *remoting.Command {
 	tc.t.Helper()
-	return tc.callTimeout(5*time.Second, code, ext, body)
+	return tc.Call(code, ext, body)
 }
 
 func (tc *testClient) callTimeout(d time.Duration, code int16, ext map[string]string, body []byte) *remoting.Command {
 	tc.t.Helper()
-	if ext == nil {
-		ext = map[string]string{}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	resp, err := tc.c.Invoke(ctx, tc.addr, remoting.NewRequest(code, ext, body))
-	if err != nil {
-		tc.t.Fatalf("invoke code %d: %v", code, err)
-	}
-	return resp
-}
-
-// sendExt is the header the Go producer sends with SEND_MESSAGE.
-func sendExt(topic string, queueID int, props string) map[string]string {
-	return map[string]string{
-		"producerGroup": "PG", "topic": topic, "defaultTopic": "TBW102", "defaultTopicQueueNums": "4",
-		"queueId": strconv.Itoa(queueID), "sysFlag": "0", "bornTimestamp": strconv.FormatInt(time.Now().UnixMilli(), 10),
-		"flag": "0", "properties": props, "reconsumeTimes": "0", "unitMode": "false", "maxReconsumeTimes": "0",
-		"batch": "false", "bname": "broker-a",
-	}
+	return tc.CallTimeout(d, code, ext, body)
 }
 
 func (tc *testClient) send(topic string, queueID int, props string, body string) *remoting.Command {
 	tc.t.Helper()
-	resp := tc.call(remoting.CodeSendMessage, sendExt(topic, queueID, props), []byte(body))
-	if resp.Code != remoting.RespSuccess {
-		tc.t.Fatalf("send to %s/%d: code %d %s", topic, queueID, resp.Code, resp.Remark)
-	}
-	return resp
+	return tc.Send(topic, queueID, props, body)
+}
+
+// sendExt is the header the Go producer sends with SEND_MESSAGE.
+func sendExt(topic string, queueID int, props string) map[string]string {
+	return testkit.SendHeader(topic, queueID, props)
 }
 
 func pullExt(group, topic string, queueID int, offset int64, sysFlag int, suspendMs int) map[string]string {
@@ -110,13 +115,7 @@ func pullExt(group, topic string, queueID int, offset int64, sysFlag int, suspen
 	}
 }
 
-func props(kv ...string) string {
-	s := ""
-	for i := 0; i+1 < len(kv); i += 2 {
-		s = msg.AppendProperty(s, kv[i], kv[i+1])
-	}
-	return s
-}
+func props(kv ...string) string { return testkit.Props(kv...) }
 
 func extInt(t *testing.T, c *remoting.Command, key string) int64 {
 	t.Helper()
@@ -142,16 +141,10 @@ func decodeAll(t *testing.T, body []byte) []msg.Record {
 	return out
 }
 
-// eventually polls cond every 10 ms for at most d.
+// eventually is testkit.Eventually with the argument order these tests use.
 func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.Eventually(t, d, cond, "%s", what)
 }
 
 func expectCode(t *testing.T, resp *remoting.Command, code int16, what string) {

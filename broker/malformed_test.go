@@ -291,7 +291,7 @@ func brokerCases() []rt.Case {
 
 // TestMalformedRequestMatrix is T15 for the broker.
 func TestMalformedRequestMatrix(t *testing.T) {
-	pl := rt.NewPanicLog(testLogger().Handler())
+	pl := rt.NewPanicLog(testLogger(t).Handler())
 	cfg := testConfig(t.TempDir())
 	cfg.MaxMessageSize = matrixMaxBody
 	cfg.RejectTransactionMessage = true // props_transaction must be refused
@@ -321,7 +321,7 @@ func TestMalformedRequestMatrix(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		c := remoting.NewClient(remoting.ClientOptions{Logger: testLogger(), Language: "GO", Version: 317})
+		c := remoting.NewClient(remoting.ClientOptions{Logger: testLogger(t), Language: "GO", Version: 317})
 		defer c.Close()
 		for i := 0; ; i++ {
 			select {

@@ -108,8 +108,10 @@ func TestOffsetUpdatesApplyInWireOrder(t *testing.T) {
 			off, ok, _ := b.store.ConsumerOffset("OWG", "OW", 0)
 			return ok && off == want
 		})
-		// Let stragglers of this round (if any were reordered) land, then check again.
-		time.Sleep(5 * time.Millisecond)
+		// A request read after the updates is served after every update
+		// the reader applied in order; stragglers of a reordering would land
+		// after it. Then check again.
+		c.call(remoting.CodeQueryConsumerOffset, map[string]string{"consumerGroup": "OWG", "topic": "OW", "queueId": "0"}, nil)
 		if off, _, _ := b.store.ConsumerOffset("OWG", "OW", 0); off != want {
 			t.Fatalf("round %d: stored offset %d after the last update set %d: updates applied out of order", round, off, want)
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/wharfmq/wharf/broker/config"
 	"github.com/wharfmq/wharf/engine"
+	"github.com/wharfmq/wharf/internal/testkit"
 	"github.com/wharfmq/wharf/remoting"
 )
 
@@ -132,10 +133,7 @@ func plConfig(flush string, interval time.Duration, segSize int64) config.Config
 // plStart opens and starts a broker over fs.
 func plStart(t *testing.T, cfg config.Config, fs vfs.FS) *Broker {
 	t.Helper()
-	b, err := New(cfg, WithLogger(testLogger()), WithFS(fs))
-	if err != nil {
-		t.Fatalf("open broker: %v", err)
-	}
+	b := openBroker(t, cfg, WithFS(fs))
 	if err := b.Start(); err != nil {
 		b.Close()
 		t.Fatalf("start broker: %v", err)
@@ -148,7 +146,7 @@ func plStart(t *testing.T, cfg config.Config, fs vfs.FS) *Broker {
 // 1 GiB default, and the check would scan that much zero past the file.
 func plCheck(t *testing.T, fs vfs.FS, cfg config.Config, what string) *engine.CheckReport {
 	t.Helper()
-	rep, err := engine.Check(engine.CheckOptions{FS: fs, Dir: plDir, SegmentSize: cfg.MappedFileSizeCommitLog, Logger: testLogger()})
+	rep, err := engine.Check(engine.CheckOptions{FS: fs, Dir: plDir, SegmentSize: cfg.MappedFileSizeCommitLog, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatalf("check %s: %v", what, err)
 	}
@@ -174,10 +172,10 @@ type plLoad struct {
 	err   error // a failure before the cut
 }
 
-func startLoad(addr string, rng *rand.Rand) *plLoad {
+func startLoad(t *testing.T, addr string, rng *rand.Rand) *plLoad {
 	l := &plLoad{addr: addr, stop: make(chan struct{})}
 	for c := range plClients {
-		cl := remoting.NewClient(remoting.ClientOptions{Logger: testLogger(), Language: "GO", Version: 317})
+		cl := remoting.NewClient(remoting.ClientOptions{Logger: testLogger(t), Language: "GO", Version: 317})
 		l.clients = append(l.clients, cl)
 		for k := range plPerConn {
 			sender := c*plPerConn + k
@@ -271,12 +269,9 @@ func powerLossPoint(t *testing.T, rng *rand.Rand, cfg config.Config, delayMin, d
 	t.Helper()
 	fs := vfs.NewCrashableMem()
 	b := plStart(t, cfg, fs)
-	l := startLoad(b.Addr(), rng)
+	l := startLoad(t, b.Addr(), rng)
 	lag := startLagProbe()
-	deadline := time.Now().Add(10 * time.Second)
-	for l.acks.Load() < 50 && !l.failed.Load() && time.Now().Before(deadline) {
-		time.Sleep(2 * time.Millisecond)
-	}
+	testkit.Within(10*time.Second, func() bool { return l.acks.Load() >= 50 || l.failed.Load() })
 	// The random moment of the cut (not a synchronisation: any moment will do).
 	time.Sleep(delayMin + time.Duration(rng.Int64N(int64(delayMax-delayMin)+1)))
 	l.cut.Store(true)

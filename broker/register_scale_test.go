@@ -79,19 +79,6 @@ type countWriter struct{ n *atomic.Int64 }
 
 func (w countWriter) Write(b []byte) (int, error) { w.n.Add(int64(len(b))); return len(b), nil }
 
-func startNameServer(t *testing.T) *nameserver.Server {
-	t.Helper()
-	ns, err := nameserver.New(nameserver.Options{Listen: "127.0.0.1:0", Logger: testLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ns.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ns.Close() })
-	return ns
-}
-
 // longTopic is a 127-character topic name, the longest allowed.
 func longTopic(i int) string {
 	s := fmt.Sprintf("T%06d-", i)
@@ -121,7 +108,7 @@ func topicList(t *testing.T, nsc *testClient) map[string]bool {
 // auto-create re-sent the whole table: about n/2 tables in all).
 func TestAutoCreateRegistersIncrementally(t *testing.T) {
 	const n = 1500
-	ns := startNameServer(t)
+	ns := startNameServer(t, nil)
 	proxy := startByteProxy(t, ns.Addr())
 	cfg := testConfig(t.TempDir())
 	cfg.NamesrvAddr = proxy.ln.Addr().String()
@@ -168,7 +155,7 @@ func TestRegistrationInParts(t *testing.T) {
 }
 
 func testRegistrationInParts(t *testing.T, compressed bool) {
-	ns := startNameServer(t)
+	ns := startNameServer(t, nil)
 	cfg := testConfig(t.TempDir())
 	cfg.NamesrvAddr = ns.Addr()
 	cfg.SplitRegistrationSize = 3
@@ -285,7 +272,7 @@ func TestLateNameServer(t *testing.T) {
 	b := startBroker(t, cfg)
 	c := newTestClient(t, b.Addr())
 	c.send("Late1", 0, "", "x")
-	ns, err := nameserver.New(nameserver.Options{Listen: addr, Logger: testLogger()})
+	ns, err := nameserver.New(nameserver.Options{Listen: addr, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

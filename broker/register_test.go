@@ -4,21 +4,13 @@ import (
 	"encoding/json"
 	"testing"
 
-	"github.com/wharfmq/wharf/nameserver"
 	"github.com/wharfmq/wharf/remoting"
 )
 
 // TestRegistration: the broker registers TBW102 at start, a topic created
 // by a send is routable when the send returns, and Close unregisters.
 func TestRegistration(t *testing.T) {
-	ns, err := nameserver.New(nameserver.Options{Listen: "127.0.0.1:0", Logger: testLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ns.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer ns.Close()
+	ns := startNameServer(t, nil)
 	cfg := testConfig(t.TempDir())
 	cfg.NamesrvAddr = "127.0.0.1:1;" + ns.Addr() // a dead name server must not stop the live one
 	b := startBroker(t, cfg)

@@ -10,6 +10,7 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/consumer"
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 	"github.com/wharfmq/wharf/broker/config"
+	"github.com/wharfmq/wharf/internal/testkit"
 	"github.com/wharfmq/wharf/remoting"
 )
 
@@ -23,9 +24,10 @@ func TestResetOffset(t *testing.T) {
 		c.send("RT", 0, "", "early-"+strconv.Itoa(i))
 	}
 	waitDispatched(t, b)
-	time.Sleep(20 * time.Millisecond)
-	mid := time.Now().UnixMilli()
-	time.Sleep(20 * time.Millisecond)
+	// Store times are milliseconds: mid is later than every early one
+	// and earlier than every late one.
+	mid := testkit.MilliAfter(time.Now().UnixMilli())
+	testkit.MilliAfter(mid)
 	for i := range 5 {
 		c.send("RT", 0, "", "late-"+strconv.Itoa(i))
 	}

@@ -35,15 +35,7 @@ func TestSendRefusedWhileDispatchStalled(t *testing.T) {
 	fs := &noIndexFS{FS: vfs.NewMem()}
 	cfg := testConfig("data")
 	cfg.MaxHashSlotNum, cfg.MaxIndexNum = 64, 256
-	b, err := New(cfg, WithLogger(testLogger()), WithFS(fs))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(); err != nil {
-		b.Close()
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := startBroker(t, cfg, WithFS(fs))
 	c := newTestClient(t, b.Addr())
 	acked, _ := sendUntilRefused(t, c, "Stall", 100, 5)
 	waitDispatched(t, b)

@@ -66,13 +66,7 @@ func TestSyncAckerPaths(t *testing.T) {
 	if !sawAcker {
 		t.Fatal("no acker after 10 bursts of 64 concurrent sends on one connection")
 	}
-	deadline := time.Now().Add(ackerIdle + 5*time.Second)
-	for countAckers(b) > 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the acker did not leave within %v of idleness", ackerIdle+5*time.Second)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	eventually(t, ackerIdle+5*time.Second, "the acker to leave when idle", func() bool { return countAckers(b) == 0 })
 	burst(99) // a new acker takes over
 	tc.send("AckT", 0, "", "after")
 }

@@ -28,15 +28,7 @@ func TestManyTopicsBench(t *testing.T) {
 	if n <= 0 {
 		t.Skip("set WHARF_TOPIC_BENCH=100000 to run the many-topics benchmark")
 	}
-	ns, err := nameserver.New(nameserver.Options{Listen: "127.0.0.1:0", Logger: testLogger(),
-		BrokerExpiry: 25 * time.Second, ScanInterval: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ns.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer ns.Close()
+	ns := startNameServer(t, func(o *nameserver.Options) { o.BrokerExpiry, o.ScanInterval = 25*time.Second, time.Second })
 	cfg := testConfig(t.TempDir())
 	cfg.NamesrvAddr = ns.Addr()
 	cfg.RegisterNameServerPeriod = 10 * time.Second

@@ -583,10 +583,11 @@ func TestGoClientTransactionRestart(t *testing.T) {
 	var r received
 	cl.consumer(t, "GoTxnRCG", topic, consumer.MessageSelector{}, &r)
 	want := all(topic, "unknown", 3)
-	eventually(t, 20*time.Second, "pending transactions committed after the restart", func() bool {
-		return hasAll(r.bodies(), want)
+	// Then every queue consumed to its end: a second copy of a commit
+	// would be consumed too.
+	eventually(t, 20*time.Second, "pending transactions committed after the restart, and consumed", func() bool {
+		return hasAll(r.bodies(), want) && cl.caughtUp(topic, 4, &r)
 	})
-	time.Sleep(300 * time.Millisecond)
 	if got := r.bodies(); !maps.Equal(got, want) {
 		t.Fatalf("consumed %v", got)
 	}

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/wharfmq/wharf/broker"
+	"github.com/wharfmq/wharf/broker/brokertest"
 	"github.com/wharfmq/wharf/broker/config"
 	"github.com/wharfmq/wharf/engine/msg"
 	"github.com/wharfmq/wharf/nameserver"
@@ -208,36 +209,28 @@ func mustOK(tb testing.TB, c *remoting.Client, addr string, req *remoting.Comman
 // half) and the health topic.
 func startFuzzBroker(f *testing.F) *reqEnv {
 	pr := rt.NewPanicLog(fuzzLogHandler())
-	cfg := config.Default()
-	cfg.Listen = "127.0.0.1:0"
-	cfg.StorePathRootDir = f.TempDir()
-	cfg.MappedFileSizeCommitLog = 64 << 20
-	cfg.MaxMessageSize = maxBodySize
-	cfg.MaxHashSlotNum, cfg.MaxIndexNum = 1<<16, 1<<18 // 5 MiB index files, not 420 MiB
-	// The background work fuzzed messages lead to (delayed delivery,
-	// transaction check-backs, their copies and discards) runs while the
-	// fuzzer does, not minutes later.
-	cfg.MessageDelayLevel = "10ms 20ms 50ms 100ms 200ms 500ms 1s"
-	cfg.TransactionTimeOut, cfg.TransactionCheckInterval, cfg.TransactionCheckMax = 50*time.Millisecond, 200*time.Millisecond, 3
-	b, err := broker.New(cfg, broker.WithLogger(slog.New(pr)))
-	if err != nil {
-		f.Fatal(err)
-	}
-	if err := b.Start(); err != nil {
-		b.Close()
-		f.Fatal(err)
-	}
+	// Registered before the broker's Close, so it runs after it and sees
+	// any panic logged while closing.
+	f.Cleanup(func() {
+		if n := pr.N.Load(); n != 0 {
+			f.Errorf("%d panics logged:\n%s", n, pr.Report())
+		}
+	})
+	// The fuzz log goes to the panic counter, not t.Log: the fuzzer runs
+	// millions of inputs.
+	b := brokertest.Start(f, func(cfg *config.Config) {
+		cfg.MaxMessageSize = maxBodySize
+		// The background work fuzzed messages lead to (delayed delivery,
+		// transaction check-backs, their copies and discards) runs while
+		// the fuzzer does, not minutes later.
+		cfg.MessageDelayLevel = "10ms 20ms 50ms 100ms 200ms 500ms 1s"
+		cfg.TransactionTimeOut, cfg.TransactionCheckInterval, cfg.TransactionCheckMax = 50*time.Millisecond, 200*time.Millisecond, 3
+	}, broker.WithLogger(slog.New(pr)))
 	env := &reqEnv{addr: b.Addr(), codes: brokerCodes, cli: newFuzzClient(), health: newFuzzClient(), panics: pr,
 		protect: map[string]bool{seedTopic: true, healthTopic: true}}
 	f.Cleanup(func() {
 		env.cli.Close()
 		env.health.Close()
-		if err := b.Close(); err != nil {
-			f.Errorf("close broker: %v", err)
-		}
-		if n := pr.N.Load(); n != 0 {
-			f.Errorf("%d panics logged:\n%s", n, pr.Report())
-		}
 	})
 
 	for _, topic := range []string{seedTopic, healthTopic} {
@@ -288,24 +281,17 @@ func startFuzzBroker(f *testing.F) *reqEnv {
 // registered broker.
 func startFuzzNameServer(f *testing.F) *reqEnv {
 	pr := rt.NewPanicLog(fuzzLogHandler())
-	srv, err := nameserver.New(nameserver.Options{Listen: "127.0.0.1:0", Logger: slog.New(pr)})
-	if err != nil {
-		f.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		f.Fatal(err)
-	}
+	f.Cleanup(func() { // after the name server's Close, as in startFuzzBroker
+		if n := pr.N.Load(); n != 0 {
+			f.Errorf("%d panics logged:\n%s", n, pr.Report())
+		}
+	})
+	srv := brokertest.StartNameServer(f, func(o *nameserver.Options) { o.Logger = slog.New(pr) })
 	env := &reqEnv{addr: srv.Addr(), codes: nameServerCodes, cli: newFuzzClient(), health: newFuzzClient(), panics: pr,
 		protect: map[string]bool{}}
 	f.Cleanup(func() {
 		env.cli.Close()
 		env.health.Close()
-		if err := srv.Close(); err != nil {
-			f.Errorf("close name server: %v", err)
-		}
-		if n := pr.N.Load(); n != 0 {
-			f.Errorf("%d panics logged:\n%s", n, pr.Report())
-		}
 	})
 	env.setValues(map[string]string{})
 	body, err := nameserver.EncodeRegisterBody(map[string]nameserver.TopicConfig{

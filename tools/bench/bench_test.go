@@ -6,16 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/wharfmq/wharf/broker"
+	"github.com/wharfmq/wharf/broker/brokertest"
 	"github.com/wharfmq/wharf/broker/config"
 	"github.com/wharfmq/wharf/engine/msg"
-	"github.com/wharfmq/wharf/nameserver"
 	"github.com/wharfmq/wharf/remoting"
 	"go.uber.org/goleak"
 )
@@ -23,49 +21,6 @@ import (
 // TestMain fails the package if a run leaves a goroutine behind.
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
-}
-
-func testLogger() *slog.Logger {
-	if os.Getenv("WHARF_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.DiscardHandler)
-}
-
-// startBroker starts a broker on 127.0.0.1:0 with data in a temp dir,
-// after mut has adjusted its config, and closes it at the end of the test.
-func startBroker(t *testing.T, mut func(*config.Config)) *broker.Broker {
-	t.Helper()
-	cfg := config.Default()
-	cfg.Listen = "127.0.0.1:0"
-	cfg.StorePathRootDir = t.TempDir()
-	cfg.MappedFileSizeCommitLog = 64 << 20
-	if mut != nil {
-		mut(&cfg)
-	}
-	b, err := broker.New(cfg, broker.WithLogger(testLogger()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(); err != nil {
-		b.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	return b
-}
-
-func startNamesrv(t *testing.T) *nameserver.Server {
-	t.Helper()
-	ns, err := nameserver.New(nameserver.Options{Listen: "127.0.0.1:0", Logger: testLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ns.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ns.Close() })
-	return ns
 }
 
 // stored sums the max offsets of every queue of topic in the broker's
@@ -106,7 +61,7 @@ func bodySizes(t *testing.T, b *broker.Broker, topic string) []int {
 }
 
 func TestProduceAndConsumeEveryMode(t *testing.T) {
-	b := startBroker(t, nil)
+	b := brokertest.Start(t, nil)
 	const n, size, queues = 300, 700, 4
 	for _, mode := range []string{ModeSync, ModeAsync, ModeBatch} {
 		for _, header := range []string{"json", "rocketmq"} {
@@ -115,7 +70,7 @@ func TestProduceAndConsumeEveryMode(t *testing.T) {
 				var out bytes.Buffer
 				cfg := ProduceConfig{
 					Common: Common{Route: Route{Broker: b.Addr(), Topic: topic, Queues: queues},
-						Conc: 2, Window: 4, Header: header, Count: n, Logger: testLogger()},
+						Conc: 2, Window: 4, Header: header, Count: n, Logger: brokertest.Logger(t)},
 					Size: size, Mode: mode, Batch: 7, // 300 is not a multiple of 7: the last batch is short
 				}
 				res, err := RunProduce(context.Background(), cfg, &out)
@@ -143,7 +98,7 @@ func TestProduceAndConsumeEveryMode(t *testing.T) {
 
 				out.Reset()
 				cres, err := RunConsume(context.Background(), ConsumeConfig{
-					Common:    Common{Route: Route{Broker: b.Addr(), Topic: topic}, Conc: 2, Window: 3, Header: header, Logger: testLogger()},
+					Common:    Common{Route: Route{Broker: b.Addr(), Topic: topic}, Conc: 2, Window: 3, Header: header, Logger: brokertest.Logger(t)},
 					PullBatch: 16,
 				}, &out)
 				if err != nil {
@@ -161,10 +116,10 @@ func TestProduceAndConsumeEveryMode(t *testing.T) {
 }
 
 func TestConsumeStopsAtCountAndReadsPastTheByteCap(t *testing.T) {
-	b := startBroker(t, nil)
+	b := brokertest.Start(t, nil)
 	const topic, size = "BenchBig", 100 << 10 // 3 of these pass the 256 KiB cap of one pull
 	if _, err := RunProduce(context.Background(), ProduceConfig{
-		Common: Common{Route: Route{Broker: b.Addr(), Topic: topic, Queues: 1}, Conc: 1, Window: 1, Count: 10, Logger: testLogger()},
+		Common: Common{Route: Route{Broker: b.Addr(), Topic: topic, Queues: 1}, Conc: 1, Window: 1, Count: 10, Logger: brokertest.Logger(t)},
 		Size:   size, Mode: ModeBatch, Batch: 5,
 	}, io.Discard); err != nil {
 		t.Fatal(err)
@@ -177,14 +132,14 @@ func TestConsumeStopsAtCountAndReadsPastTheByteCap(t *testing.T) {
 	// does not apply that cap to adjacent records yet, so this may be one
 	// pull today).
 	res, err := RunConsume(context.Background(), ConsumeConfig{
-		Common:    Common{Route: Route{Broker: b.Addr(), Topic: topic}, Logger: testLogger()},
+		Common:    Common{Route: Route{Broker: b.Addr(), Topic: topic}, Logger: brokertest.Logger(t)},
 		PullBatch: 10,
 	}, io.Discard)
 	if err != nil || res.Msgs != 10 || res.Bytes != 10*size {
 		t.Fatalf("consume all: %+v, %v", res, err)
 	}
 	res, err = RunConsume(context.Background(), ConsumeConfig{
-		Common:     Common{Route: Route{Broker: b.Addr(), Topic: topic}, Count: 4, Logger: testLogger()},
+		Common:     Common{Route: Route{Broker: b.Addr(), Topic: topic}, Count: 4, Logger: brokertest.Logger(t)},
 		FromOffset: 3,
 	}, io.Discard)
 	if err != nil || res.Msgs != 4 {
@@ -193,16 +148,16 @@ func TestConsumeStopsAtCountAndReadsPastTheByteCap(t *testing.T) {
 }
 
 func TestProduceThroughNameServerCreatesTopic(t *testing.T) {
-	ns := startNamesrv(t)
-	b := startBroker(t, func(c *config.Config) { c.NamesrvAddr = ns.Addr() })
-	cli := remoting.NewClient(remoting.ClientOptions{Logger: testLogger()})
+	ns := brokertest.StartNameServer(t, nil)
+	b := brokertest.Start(t, func(c *config.Config) { c.NamesrvAddr = ns.Addr() })
+	cli := remoting.NewClient(remoting.ClientOptions{Logger: brokertest.Logger(t)})
 	defer cli.Close()
 	waitRoute(t, cli, ns.Addr(), autoCreateTopic)
 
 	const topic, n = "BenchViaNS", 200
 	route := Route{Namesrv: ns.Addr(), Topic: topic, Queues: 3}
 	res, err := RunProduce(context.Background(), ProduceConfig{
-		Common: Common{Route: route, Conc: 2, Window: 8, Count: n, Header: "rocketmq", Logger: testLogger()},
+		Common: Common{Route: route, Conc: 2, Window: 8, Count: n, Header: "rocketmq", Logger: brokertest.Logger(t)},
 		Mode:   ModeAsync,
 	}, io.Discard)
 	if err != nil || res.Msgs != n {
@@ -214,13 +169,13 @@ func TestProduceThroughNameServerCreatesTopic(t *testing.T) {
 	// The broker re-registers after the topic was created; then the
 	// consumer finds the topic's own route.
 	waitRoute(t, cli, ns.Addr(), topic)
-	cres, err := RunConsume(context.Background(), ConsumeConfig{Common: Common{Route: Route{Namesrv: ns.Addr(), Topic: topic}, Logger: testLogger()}}, io.Discard)
+	cres, err := RunConsume(context.Background(), ConsumeConfig{Common: Common{Route: Route{Namesrv: ns.Addr(), Topic: topic}, Logger: brokertest.Logger(t)}}, io.Discard)
 	if err != nil || cres.Msgs != n {
 		t.Fatalf("consume: %+v, %v", cres, err)
 	}
 	// A second produce finds the route and keeps the topic's 3 queues.
 	if _, err := RunProduce(context.Background(), ProduceConfig{
-		Common: Common{Route: Route{Namesrv: ns.Addr(), Topic: topic, Queues: 5}, Conc: 1, Count: 30, Logger: testLogger()},
+		Common: Common{Route: Route{Namesrv: ns.Addr(), Topic: topic, Queues: 5}, Conc: 1, Count: 30, Logger: brokertest.Logger(t)},
 	}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
@@ -228,37 +183,30 @@ func TestProduceThroughNameServerCreatesTopic(t *testing.T) {
 		t.Fatalf("stored %d in %d queues, want %d in 3", total, used, n+30)
 	}
 	// Consuming an unknown topic is an error, not a silent zero.
-	if _, err := RunConsume(context.Background(), ConsumeConfig{Common: Common{Route: Route{Namesrv: ns.Addr(), Topic: "NoSuchTopic"}, Logger: testLogger()}}, io.Discard); err == nil {
+	if _, err := RunConsume(context.Background(), ConsumeConfig{Common: Common{Route: Route{Namesrv: ns.Addr(), Topic: "NoSuchTopic"}, Logger: brokertest.Logger(t)}}, io.Discard); err == nil {
 		t.Fatal("consume of an unknown topic succeeded")
 	}
 }
 
 func waitRoute(t *testing.T, cli *remoting.Client, ns, topic string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	brokertest.Eventually(t, 10*time.Second, func() bool {
 		_, found, err := queryRoute(context.Background(), cli, ns, topic)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if found {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no route for %s after 10 s", topic)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return found
+	}, "route for %s", topic)
 }
 
 func TestRejectedSendsAreErrorsNotThroughput(t *testing.T) {
-	b := startBroker(t, func(c *config.Config) { c.MaxMessageSize = 512 })
+	b := brokertest.Start(t, func(c *config.Config) { c.MaxMessageSize = 512 })
 	for _, mode := range []string{ModeSync, ModeAsync, ModeBatch} {
 		t.Run(mode, func(t *testing.T) {
 			topic := "BenchRejected_" + mode
 			var out bytes.Buffer
 			res, err := RunProduce(context.Background(), ProduceConfig{
-				Common: Common{Route: Route{Broker: b.Addr(), Topic: topic, Queues: 2}, Conc: 2, Window: 2, Count: 20, Logger: testLogger()},
+				Common: Common{Route: Route{Broker: b.Addr(), Topic: topic, Queues: 2}, Conc: 2, Window: 2, Count: 20, Logger: brokertest.Logger(t)},
 				Size:   1024, Mode: mode, Batch: 4,
 			}, &out)
 			if !errors.Is(err, ErrFailures) {
@@ -279,12 +227,12 @@ func TestRejectedSendsAreErrorsNotThroughput(t *testing.T) {
 }
 
 func TestProduceForDurationStops(t *testing.T) {
-	b := startBroker(t, nil)
+	b := brokertest.Start(t, nil)
 	var progress bytes.Buffer
 	start := time.Now()
 	res, err := RunProduce(context.Background(), ProduceConfig{
 		Common: Common{Route: Route{Broker: b.Addr(), Topic: "BenchTimed", Queues: 2}, Conc: 1, Window: 4,
-			Duration: 300 * time.Millisecond, Progress: &progress, ProgressInterval: 50 * time.Millisecond, Logger: testLogger()},
+			Duration: 300 * time.Millisecond, Progress: &progress, ProgressInterval: 50 * time.Millisecond, Logger: brokertest.Logger(t)},
 		Mode: ModeBatch, Batch: 4, Size: 128,
 	}, io.Discard)
 	if err != nil || res.Msgs == 0 || res.Msgs%4 != 0 {
@@ -306,27 +254,21 @@ func TestProduceForDurationStops(t *testing.T) {
 }
 
 func TestProduceAbortsWhenBrokerGoes(t *testing.T) {
-	b := startBroker(t, nil)
+	b := brokertest.Start(t, nil)
 	addr := b.Addr()
 	errc := make(chan error, 1)
 	go func() {
 		_, err := RunProduce(context.Background(), ProduceConfig{
-			Common: Common{Route: Route{Broker: addr, Topic: "BenchGone"}, Conc: 2, Duration: time.Minute, Stall: 5 * time.Second, Logger: testLogger()},
+			Common: Common{Route: Route{Broker: addr, Topic: "BenchGone"}, Conc: 2, Duration: time.Minute, Stall: 5 * time.Second, Logger: brokertest.Logger(t)},
 			Mode:   ModeAsync, Size: 64,
 		}, io.Discard)
 		errc <- err
 	}()
 	// Let it get going, then take the broker away.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if st, ok := b.Store().QueueState("BenchGone", 0); ok && st.Max > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("nothing was produced")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	brokertest.Eventually(t, 5*time.Second, func() bool {
+		st, ok := b.Store().QueueState("BenchGone", 0)
+		return ok && st.Max > 0
+	}, "something produced")
 	b.Close()
 	select {
 	case err := <-errc:
@@ -339,14 +281,14 @@ func TestProduceAbortsWhenBrokerGoes(t *testing.T) {
 }
 
 func TestCheckPullCatchesMiscounts(t *testing.T) {
-	b := startBroker(t, nil)
+	b := brokertest.Start(t, nil)
 	if _, err := RunProduce(context.Background(), ProduceConfig{
-		Common: Common{Route: Route{Broker: b.Addr(), Topic: "BenchCheck", Queues: 1}, Conc: 1, Count: 5, Logger: testLogger()},
+		Common: Common{Route: Route{Broker: b.Addr(), Topic: "BenchCheck", Queues: 1}, Conc: 1, Count: 5, Logger: brokertest.Logger(t)},
 		Size:   10,
 	}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	cli := remoting.NewClient(remoting.ClientOptions{Logger: testLogger()})
+	cli := remoting.NewClient(remoting.ClientOptions{Logger: brokertest.Logger(t)})
 	defer cli.Close()
 	pull := func(off, max int) *remoting.Command {
 		req := remoting.NewRequest(remoting.CodePullMessage, map[string]string{
@@ -361,11 +303,11 @@ func TestCheckPullCatchesMiscounts(t *testing.T) {
 	}
 	// Sends are acknowledged before the dispatcher has run (it starts a
 	// round at most every millisecond): wait until the queue holds them.
-	resp := pull(1, 3)
-	for deadline := time.Now().Add(5 * time.Second); resp.Code != remoting.RespSuccess && time.Now().Before(deadline); {
-		time.Sleep(5 * time.Millisecond)
+	var resp *remoting.Command
+	brokertest.Eventually(t, 5*time.Second, func() bool {
 		resp = pull(1, 3)
-	}
+		return resp.Code == remoting.RespSuccess
+	}, "the queue to hold the sends")
 	if got, bytes, next, err := checkPull(resp, 1, 4); err != nil || got != 3 || bytes != 30 || next != 4 {
 		t.Fatalf("checkPull = %d, %d, %d, %v", got, bytes, next, err)
 	}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"slices"
 	"strconv"
@@ -15,7 +14,7 @@ import (
 	"time"
 
 	"github.com/wharfmq/wharf/broker"
-	"github.com/wharfmq/wharf/broker/config"
+	"github.com/wharfmq/wharf/broker/brokertest"
 	"github.com/wharfmq/wharf/engine/msg"
 	"github.com/wharfmq/wharf/nameserver"
 	"github.com/wharfmq/wharf/remoting"
@@ -32,38 +31,11 @@ type cluster struct {
 
 func startCluster(t *testing.T) *cluster {
 	t.Helper()
-	quiet := slog.New(slog.DiscardHandler)
-	ns, err := nameserver.New(nameserver.Options{Listen: "127.0.0.1:0", Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ns.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ns.Close() })
-	cfg := config.Default()
-	cfg.Listen = "127.0.0.1:0"
-	cfg.NamesrvAddr = ns.Addr()
-	cfg.StorePathRootDir = t.TempDir()
-	cfg.MappedFileSizeCommitLog = 64 << 20
-	b, err := broker.New(cfg, broker.WithLogger(quiet))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(); err != nil {
-		b.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	rc := remoting.NewClient(remoting.ClientOptions{Logger: quiet})
+	// StartCluster returns once the name server lists the broker.
+	bc := brokertest.StartCluster(t, 1, nil)
+	rc := remoting.NewClient(remoting.ClientOptions{Logger: brokertest.Logger(t)})
 	t.Cleanup(func() { rc.Close() })
-	c := &cluster{t: t, ns: ns, b: b, rc: rc}
-	// The broker registers at start; wait until the name server lists it.
-	c.eventually("broker registered", func() bool {
-		out, err := c.admin("cluster", "list")
-		return err == nil && strings.Contains(out, b.Addr())
-	})
-	return c
+	return &cluster{t: t, ns: bc.NS, b: bc.Brokers[0], rc: rc}
 }
 
 // admin runs `wharf admin -n NS args...` in process.
@@ -99,16 +71,10 @@ func (c *cluster) mustJSON(v any, args ...string) {
 	}
 }
 
-// eventually polls cond every 20 ms for at most 10 s.
+// eventually waits at most 10 s for cond.
 func (c *cluster) eventually(what string, cond func() bool) {
 	c.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			c.t.Fatalf("timed out waiting for: %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	brokertest.Eventually(c.t, 10*time.Second, cond, "%s", what)
 }
 
 func (c *cluster) call(code int16, ext map[string]string, body []byte) *remoting.Command {

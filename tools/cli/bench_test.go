@@ -2,30 +2,17 @@ package cli
 
 import (
 	"bytes"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/wharfmq/wharf/broker"
-	"github.com/wharfmq/wharf/broker/config"
+	"github.com/wharfmq/wharf/broker/brokertest"
 )
 
 // TestBenchCommand runs `wharf bench produce` and `consume` against an
 // in-process broker and checks the summary lines.
 func TestBenchCommand(t *testing.T) {
-	cfg := config.Default()
-	cfg.Listen = "127.0.0.1:0"
-	cfg.StorePathRootDir = t.TempDir()
-	cfg.MappedFileSizeCommitLog = 64 << 20
-	b, err := broker.New(cfg, broker.WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := brokertest.Start(t, nil)
 
 	run := func(args ...string) string {
 		t.Helper()

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 )
 
 // execEnv makes the test binary run the wharf command line with its
@@ -27,7 +29,8 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	// The tests themselves fail if they leave a goroutine behind.
+	goleak.VerifyTestMain(m)
 }
 
 // wharfProc is `wharf ARGS` run as a child process.

@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/apache/rocketmq-client-go/v2/rlog"
+	"github.com/wharfmq/wharf/internal/testkit"
+	"go.uber.org/goleak"
 )
 
 var killsFlag = flag.Int("kills", 0, "SIGKILL cycles of TestKill9SyncFlush, half of it for TestKill9AsyncFlush (0: $WHARF_E2E_KILLS, else 20, 5 under -short)")
@@ -28,9 +30,12 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binDir = dir
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	// Fails the run if a test leaves a goroutine of its own behind (the
+	// official Go client's are listed in IgnoreGoClient).
+	goleak.VerifyTestMain(m, append(testkit.IgnoreGoClient(), goleak.Cleanup(func(code int) {
+		os.RemoveAll(dir)
+		os.Exit(code)
+	}))...)
 }
 
 var build struct {
