@@ -3,7 +3,6 @@ package commitlog
 import (
 	"errors"
 	"fmt"
-	"github.com/wharfmq/wharf/engine/invariants"
 	"math"
 	"runtime"
 	"slices"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/wharfmq/wharf/engine/invariants"
 	"github.com/wharfmq/wharf/engine/msg"
 )
 
