@@ -1,5 +1,3 @@
-//go:build unix
-
 package commitlog
 
 import (
@@ -20,8 +18,7 @@ import (
 // A mapped segment always has its full size (ftruncate) and its blocks
 // reserved (reserve: fallocate on Linux, zeros written into the holes
 // elsewhere), so stores into it can neither run past the end of the file
-// nor find the disk full at write-back (either would be SIGBUS). Systems
-// without unix mmap (Windows) never map: canMap is false there.
+// nor find the disk full at write-back (either would be SIGBUS).
 
 // canMap reports whether f can be mapped.
 func canMap(f vfs.File) bool { return f.Fd() != vfs.InvalidFd }
