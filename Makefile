@@ -54,8 +54,9 @@ GOFILES      = $$(git ls-files '*.go')
 
 lint:
 	$(GO) vet $(PKGS)
-	@test -z "$$(gofmt -l $(GOFILES))" || (echo "gofmt needed:"; gofmt -l $(GOFILES); exit 1)
-	@test -z "$$($(GO) run $(GOIMPORTS) -l $(GOFILES))" || (echo "imports need grouping (standard library, blank line, modules):"; $(GO) run $(GOIMPORTS) -l $(GOFILES); exit 1)
+	@out=$$(gofmt -l $(GOFILES)) || exit 1; test -z "$$out" || (echo "gofmt needed:"; echo "$$out"; exit 1)
+	@out=$$($(GO) run $(GOIMPORTS) -l $(GOFILES)) || exit 1; \
+	test -z "$$out" || (echo "imports need grouping (standard library, blank line, modules):"; echo "$$out"; exit 1)
 	$(GO) run $(STATICCHECK) $(PKGS)
 	GOOS=darwin $(GO) build $(PKGS)
 	GOOS=darwin $(GO) vet $(PKGS)
