@@ -2,13 +2,13 @@ package engine
 
 import (
 	"errors"
-	"github.com/wharfmq/wharf/engine/invariants"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/wharfmq/wharf/engine/commitlog"
+	"github.com/wharfmq/wharf/engine/invariants"
 	"github.com/wharfmq/wharf/engine/queue"
 	"github.com/wharfmq/wharf/index"
 )

@@ -2,11 +2,11 @@ package engine
 
 import (
 	"fmt"
-	"github.com/wharfmq/wharf/engine/invariants"
 	"sync"
 	"time"
 
 	"github.com/wharfmq/wharf/engine/dispatch"
+	"github.com/wharfmq/wharf/engine/invariants"
 	"github.com/wharfmq/wharf/engine/msg"
 	"github.com/wharfmq/wharf/engine/queue"
 )

@@ -3,8 +3,6 @@ package commitlog
 import (
 	"errors"
 	"fmt"
-	"github.com/wharfmq/wharf/engine/invariants"
-	"github.com/wharfmq/wharf/internal/durable"
 	"math"
 	"runtime"
 	"slices"
@@ -14,7 +12,9 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/wharfmq/wharf/engine/invariants"
 	"github.com/wharfmq/wharf/engine/msg"
+	"github.com/wharfmq/wharf/internal/durable"
 )
 
 // Errors.

@@ -16,8 +16,9 @@ import (
 // like any others. Readers keep using pread, which sees the same pages.
 //
 // A mapped segment always has its full size (ftruncate) and its blocks
-// reserved (fallocate), so stores into it can neither run past the end of
-// the file nor find the disk full at write-back (either would be SIGBUS).
+// reserved (reserve: fallocate on Linux, zeros written into the holes
+// elsewhere), so stores into it can neither run past the end of the file
+// nor find the disk full at write-back (either would be SIGBUS).
 
 // canMap reports whether f can be mapped.
 func canMap(f vfs.File) bool { return f.Fd() != vfs.InvalidFd }
@@ -34,7 +35,7 @@ func mapSegment(seg *segment, size int64) error {
 			return fmt.Errorf("grow %s to %d bytes: %w", seg, size, err)
 		}
 	}
-	if err := unix.Fallocate(fd, unix.FALLOC_FL_KEEP_SIZE, 0, size); err != nil && err != unix.EOPNOTSUPP {
+	if err := reserve(seg.file, fd, size); err != nil {
 		return diskFull(fmt.Errorf("reserve %s: %w", seg, err))
 	}
 	mem, err := unix.Mmap(fd, 0, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -209,6 +210,9 @@ func TestMappedKillChild(t *testing.T) {
 // TestPrefaultPopulatesAhead: the pages past the writer of a mapped
 // segment come into the page cache before any append reaches them.
 func TestPrefaultPopulatesAhead(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("MADV_POPULATE_READ is Linux only")
+	}
 	c := openOS(t, t.TempDir(), AsyncFlush, MmapOn, 64<<20)
 	defer c.Close()
 	if _, _, err := c.Append(record(1, 1000), nil); err != nil {

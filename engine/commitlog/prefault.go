@@ -4,9 +4,8 @@ import (
 	"errors"
 	"math"
 	"os"
+	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // The mapped mode's prefaulter. The first store into a page of a fresh
@@ -20,6 +19,8 @@ import (
 // of the writer and never touches a page the writer has reached. While
 // that far ahead it sleeps until the writer has used half of the lead
 // (an append past pfWakeAt wakes it), so an idle broker has no poller.
+// Linux only: elsewhere populate is unsupported and the prefaulter stops
+// at its first step.
 const (
 	prefaultChunk = 1 << 20
 	prefaultAhead = 32 << 20
@@ -75,8 +76,9 @@ func (c *CommitLog) prefaultLoop() {
 	for {
 		ahead, err := c.prefaultStep()
 		if err != nil {
-			// Unsupported (a kernel before 5.14) or refused: appends
-			// still work, they fault their pages in themselves.
+			// Unsupported (not Linux, or a kernel before 5.14) or
+			// refused: appends still work, they fault their pages in
+			// themselves.
 			c.opts.Logger.Debug("commitlog: prefaulting the mapped segment stopped", "err", err)
 			return
 		}
@@ -122,8 +124,8 @@ func (c *CommitLog) prefaultStep() (ahead bool, err error) {
 		return true, nil
 	}
 	end := min(c.pf.done+prefaultChunk, c.segSize)
-	if err := unix.Madvise(seg.mem[c.pf.done:end], unix.MADV_POPULATE_READ); err != nil {
-		if errors.Is(err, unix.EINTR) || errors.Is(err, unix.EAGAIN) {
+	if err := populate(seg.mem[c.pf.done:end]); err != nil {
+		if errors.Is(err, syscall.EINTR) || errors.Is(err, syscall.EAGAIN) {
 			return false, nil
 		}
 		return false, err

@@ -2,8 +2,9 @@ package commitlog
 
 import (
 	"fmt"
-	"github.com/wharfmq/wharf/engine/invariants"
 	"time"
+
+	"github.com/wharfmq/wharf/engine/invariants"
 )
 
 // checkpointEvery bounds how often the flusher rewrites the checkpoint.

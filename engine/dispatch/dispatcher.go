@@ -23,7 +23,6 @@ package dispatch
 import (
 	"errors"
 	"fmt"
-	"github.com/wharfmq/wharf/engine/invariants"
 	"io"
 	"log/slog"
 	"sync"
@@ -31,6 +30,7 @@ import (
 	"time"
 
 	"github.com/wharfmq/wharf/engine/commitlog"
+	"github.com/wharfmq/wharf/engine/invariants"
 	"github.com/wharfmq/wharf/engine/msg"
 	"github.com/wharfmq/wharf/engine/queue"
 	"github.com/wharfmq/wharf/index"

@@ -2,9 +2,9 @@ package queue
 
 import (
 	"fmt"
-	"github.com/wharfmq/wharf/engine/invariants"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/wharfmq/wharf/engine/invariants"
 	"github.com/wharfmq/wharf/index"
 )
 

@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -504,7 +503,7 @@ func fsyncFloor(dir string, n int) (p50, p99 time.Duration, err error) {
 		if _, err := f.Write(b); err != nil {
 			return 0, 0, fmt.Errorf("fsync floor write: %w", err)
 		}
-		if err := syscall.Fdatasync(int(f.Fd())); err != nil {
+		if err := fdatasync(f); err != nil {
 			return 0, 0, fmt.Errorf("fsync floor fdatasync: %w", err)
 		}
 		ds = append(ds, time.Since(start))
