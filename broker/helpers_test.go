@@ -91,11 +91,6 @@ func (tc *testClient) call(code int16, ext map[string]string, body []byte) *remo
 	return tc.Call(code, ext, body)
 }
 
-func (tc *testClient) callTimeout(d time.Duration, code int16, ext map[string]string, body []byte) *remoting.Command {
-	tc.t.Helper()
-	return tc.CallTimeout(d, code, ext, body)
-}
-
 func (tc *testClient) send(topic string, queueID int, props string, body string) *remoting.Command {
 	tc.t.Helper()
 	return tc.Send(topic, queueID, props, body)
