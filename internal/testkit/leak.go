@@ -29,6 +29,7 @@ func IgnoreGoClient() []goleak.Option {
 		"github.com/patrickmn/go-cache.(*janitor).Run",
 		goClient + "internal/remote.(*remotingClient).connect.func1",
 		goClient + "internal/remote.(*remotingClient).processCMD.func1",
+		goClient + "internal/remote.(*remotingClient).processCMD.func2",
 		goClient + "consumer.(*pushConsumer).Start.func1.1.1",
 		goClient + "consumer.(*pushConsumer).Start.func1.2",
 		goClient + "consumer.(*pushConsumer).Start.func1.3",
