@@ -13,6 +13,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/wharfmq/wharf/broker/config"
+	"github.com/wharfmq/wharf/broker/longpoll"
 	"github.com/wharfmq/wharf/engine"
 	"github.com/wharfmq/wharf/remoting"
 )
@@ -46,7 +47,7 @@ type Broker struct {
 	groups  *groupManager
 	clients *clientManager
 	locks   *lockManager
-	hold    *pullHold
+	hold    *longpoll.Hold[*pullRequest]
 	ackers  sync.Map // *remoting.Conn -> *syncAcker (syncack.go)
 	sched   *scheduler
 	txn     *txnService
@@ -123,7 +124,7 @@ func New(cfg config.Config, opts ...Option) (_ *Broker, err error) {
 		DiskCleanForciblyRatio: cfg.DiskSpaceCleanForciblyRatio, CleanFileForcibly: cfg.CleanFileForciblyEnable,
 		StoreHost: b.storeHost, Logger: o.logger,
 		OnDispatch: func(topic string, queueID int32, maxOffset int64) {
-			b.hold.notify(topic, queueID, maxOffset)
+			b.hold.Notify(topic, queueID, maxOffset)
 			b.sched.notify(topic, queueID)
 		},
 		DelayLevels: levels,
@@ -336,7 +337,7 @@ func (b *Broker) Close() error {
 	// reset, and the write error closes the connection, dropping whatever
 	// of those requests was still unread.
 	b.srv.Drain(context.Background())
-	b.hold.close()
+	b.hold.Close()
 	b.srv.Close()
 	b.wg.Wait()
 	b.sched.stop()

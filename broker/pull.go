@@ -62,7 +62,7 @@ func (b *Broker) handlePull(_ context.Context, conn *remoting.Conn, req *remotin
 	}
 	resp, holdable := b.runPull(p)
 	if holdable && p.sysFlag&pullSuspend != 0 {
-		if b.hold.park(p) {
+		if b.parkPull(p) {
 			return nil
 		}
 		return b.closingResponse(p) // park refuses only once closing
