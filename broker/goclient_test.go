@@ -290,7 +290,7 @@ func TestGoClientTwoConsumersShareQueues(t *testing.T) {
 	var r1, r2 received
 	cl.consumer(t, group, topic, consumer.MessageSelector{}, &r1, consumer.WithInstance("c1"))
 	cl.consumer(t, group, topic, consumer.MessageSelector{}, &r2, consumer.WithInstance("c2"))
-	eventually(t, 10*time.Second, "two consumers registered", func() bool { return len(cl.b.clients.consumerIDs(group)) == 2 })
+	eventually(t, 10*time.Second, "two consumers registered", func() bool { return len(cl.b.clients.ConsumerIDs(group)) == 2 })
 	// A held pull from each connection means both are pulling; the second
 	// rebalanced with both registered, so it pulls its share, and the
 	// first gives that share up when the notification reaches it.
@@ -406,7 +406,7 @@ func TestGoClientOrderly(t *testing.T) {
 		}
 		last[k] = i
 	}
-	if len(cl.b.locks.groups["GoOrderlyCG"]) == 0 {
+	if cl.b.locks.Held("GoOrderlyCG") == 0 {
 		t.Fatal("orderly consumer holds no queue locks")
 	}
 }
@@ -502,7 +502,7 @@ func TestGoClientBroadcasting(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	// Produce once both broadcasting consumers are registered.
-	eventually(t, 20*time.Second, "two broadcasting consumers", func() bool { return len(cl.b.clients.consumerIDs("GoBroadcastCG")) == 2 })
+	eventually(t, 20*time.Second, "two broadcasting consumers", func() bool { return len(cl.b.clients.ConsumerIDs("GoBroadcastCG")) == 2 })
 	// Broadcasting consumers start at the queue's end when they first pull
 	// it: wait until each holds a pull on every queue.
 	eventually(t, 20*time.Second, "both consumers pulling every queue", func() bool {
