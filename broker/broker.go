@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/wharfmq/wharf/broker/client"
 	"github.com/wharfmq/wharf/broker/config"
+	"github.com/wharfmq/wharf/broker/longpoll"
 	"github.com/wharfmq/wharf/engine"
 	"github.com/wharfmq/wharf/remoting"
 )
@@ -44,9 +46,9 @@ type Broker struct {
 	store   *engine.Store
 	topics  *topicManager
 	groups  *groupManager
-	clients *clientManager
-	locks   *lockManager
-	hold    *pullHold
+	clients *client.Registry[*remoting.Conn]
+	locks   *client.Locks
+	hold    *longpoll.Hold[*pullRequest]
 	ackers  sync.Map // *remoting.Conn -> *syncAcker (syncack.go)
 	sched   *scheduler
 	txn     *txnService
@@ -80,8 +82,8 @@ func New(cfg config.Config, opts ...Option) (_ *Broker, err error) {
 	// what the deferred cleanup closes.
 	b := &Broker{
 		cfg: cfg, log: o.logger.With("component", "broker", "broker", cfg.BrokerName),
-		clients: newClientManager(), locks: newLockManager(), offsets: newOffsetCache(),
-		clientExpiry: defaultClientExpiry, scanInterval: defaultScanInterval,
+		clients: client.New[*remoting.Conn](client.Options{}), locks: client.NewLocks(client.LockMaxLive, nil),
+		offsets: newOffsetCache(), clientExpiry: client.DefaultExpiry, scanInterval: client.DefaultScanInterval,
 		youngMaxOffset: youngQueueMaxOffset, youngMaxAge: youngQueueMaxAge,
 		quit: make(chan struct{}),
 	}
@@ -123,7 +125,7 @@ func New(cfg config.Config, opts ...Option) (_ *Broker, err error) {
 		DiskCleanForciblyRatio: cfg.DiskSpaceCleanForciblyRatio, CleanFileForcibly: cfg.CleanFileForciblyEnable,
 		StoreHost: b.storeHost, Logger: o.logger,
 		OnDispatch: func(topic string, queueID int32, maxOffset int64) {
-			b.hold.notify(topic, queueID, maxOffset)
+			b.hold.Notify(topic, queueID, maxOffset)
 			b.sched.notify(topic, queueID)
 		},
 		DelayLevels: levels,
@@ -285,11 +287,7 @@ func (b *Broker) Start() error {
 		return fmt.Errorf("broker: %w", err)
 	}
 	b.started = true
-	b.wg.Add(1)
-	go func() {
-		defer b.wg.Done()
-		b.scanLoop()
-	}()
+	b.clients.Start(b.clientExpiry, b.scanInterval, b.onClientsExpired)
 	b.reg.start()
 	b.sched.start()
 	b.txn.start()
@@ -336,9 +334,10 @@ func (b *Broker) Close() error {
 	// reset, and the write error closes the connection, dropping whatever
 	// of those requests was still unread.
 	b.srv.Drain(context.Background())
-	b.hold.close()
+	b.hold.Close()
 	b.srv.Close()
 	b.wg.Wait()
+	b.clients.Close()
 	b.sched.stop()
 	b.txn.stop()
 	err := b.store.Close()

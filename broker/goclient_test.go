@@ -20,7 +20,6 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/producer"
 	"github.com/apache/rocketmq-client-go/v2/rlog"
 	"github.com/wharfmq/wharf/broker/config"
-	"github.com/wharfmq/wharf/engine/queue"
 	"github.com/wharfmq/wharf/nameserver"
 	"github.com/wharfmq/wharf/remoting"
 )
@@ -291,11 +290,11 @@ func TestGoClientTwoConsumersShareQueues(t *testing.T) {
 	var r1, r2 received
 	cl.consumer(t, group, topic, consumer.MessageSelector{}, &r1, consumer.WithInstance("c1"))
 	cl.consumer(t, group, topic, consumer.MessageSelector{}, &r2, consumer.WithInstance("c2"))
-	eventually(t, 10*time.Second, "two consumers registered", func() bool { return len(cl.b.clients.consumerIDs(group)) == 2 })
+	eventually(t, 10*time.Second, "two consumers registered", func() bool { return len(cl.b.clients.ConsumerIDs(group)) == 2 })
 	// A held pull from each connection means both are pulling; the second
 	// rebalanced with both registered, so it pulls its share, and the
 	// first gives that share up when the notification reaches it.
-	eventually(t, 10*time.Second, "both consumers pulling", func() bool { return len(cl.b.hold.pullers(topic, -1)) == 2 })
+	eventually(t, 10*time.Second, "both consumers pulling", func() bool { return len(pullers(cl.b, topic, -1)) == 2 })
 
 	p := cl.producer(t)
 	ctx := ctx10s(t)
@@ -407,7 +406,7 @@ func TestGoClientOrderly(t *testing.T) {
 		}
 		last[k] = i
 	}
-	if len(cl.b.locks.groups["GoOrderlyCG"]) == 0 {
+	if cl.b.locks.Held("GoOrderlyCG") == 0 {
 		t.Fatal("orderly consumer holds no queue locks")
 	}
 }
@@ -503,12 +502,12 @@ func TestGoClientBroadcasting(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	// Produce once both broadcasting consumers are registered.
-	eventually(t, 20*time.Second, "two broadcasting consumers", func() bool { return len(cl.b.clients.consumerIDs("GoBroadcastCG")) == 2 })
+	eventually(t, 20*time.Second, "two broadcasting consumers", func() bool { return len(cl.b.clients.ConsumerIDs("GoBroadcastCG")) == 2 })
 	// Broadcasting consumers start at the queue's end when they first pull
 	// it: wait until each holds a pull on every queue.
 	eventually(t, 20*time.Second, "both consumers pulling every queue", func() bool {
 		for q := range int32(4) {
-			if len(cl.b.hold.pullers(topic, q)) != 2 {
+			if len(pullers(cl.b, topic, q)) != 2 {
 				return false
 			}
 		}
@@ -590,7 +589,7 @@ func TestGoClientConsumerResumesAfterRestart(t *testing.T) {
 	var r received
 	cl.consumer(t, "GoResumeCG", topic, consumer.MessageSelector{}, &r)
 	eventually(t, 20*time.Second, "the first 20", func() bool { return hasAll(r.bodies(), all(topic, "m", 20)) })
-	eventually(t, 5*time.Second, "the consumer's pulls held", func() bool { return cl.b.hold.held() >= 2 })
+	eventually(t, 5*time.Second, "the consumer's pulls held", func() bool { return cl.b.hold.Held() >= 2 })
 
 	addr := cl.b.Addr()
 	cl.b.Close()
@@ -606,17 +605,10 @@ func TestGoClientConsumerResumesAfterRestart(t *testing.T) {
 // pullers returns the connections holding a parked pull on queueID of
 // topic (any queue when queueID is -1): a push consumer with nothing to
 // consume keeps one parked on each queue it was given.
-func (h *pullHold) pullers(topic string, queueID int32) map[uint64]bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
+func pullers(b *Broker, topic string, queueID int32) map[uint64]bool {
 	conns := map[uint64]bool{}
-	for ref, list := range h.waiting {
-		if ref.Topic != topic || (queueID >= 0 && ref.QueueID != queueID) {
-			continue
-		}
-		for _, hp := range list {
-			conns[hp.p.conn.ID()] = true
-		}
+	for _, w := range b.hold.Waiting(topic, queueID) {
+		conns[w.ConnID] = true
 	}
 	return conns
 }
@@ -627,7 +619,7 @@ func (h *pullHold) pullers(topic string, queueID int32) map[uint64]bool {
 func (cl *cluster) caughtUp(topic string, queues int32, r *received) bool {
 	for q := range queues {
 		st, _ := cl.b.store.QueueState(topic, q)
-		if !slices.Contains(cl.b.hold.offsets(topic, q), st.Max) {
+		if !slices.Contains(offsets(cl.b, topic, q), st.Max) {
 			return false
 		}
 	}
@@ -635,12 +627,10 @@ func (cl *cluster) caughtUp(topic string, queues int32, r *received) bool {
 }
 
 // offsets returns the offsets the pulls parked on queueID of topic wait at.
-func (h *pullHold) offsets(topic string, queueID int32) []int64 {
-	h.mu.Lock()
-	defer h.mu.Unlock()
+func offsets(b *Broker, topic string, queueID int32) []int64 {
 	var offs []int64
-	for _, hp := range h.waiting[queue.Ref{Topic: topic, QueueID: queueID}] {
-		offs = append(offs, hp.p.offset)
+	for _, w := range b.hold.Waiting(topic, queueID) {
+		offs = append(offs, w.Offset)
 	}
 	return offs
 }

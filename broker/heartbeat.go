@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wharfmq/wharf/broker/client"
 	"github.com/wharfmq/wharf/remoting"
 )
 
@@ -38,6 +39,20 @@ type subscriptionData struct {
 	TagsSet        []string `json:"tagsSet"`
 	SubVersion     int64    `json:"subVersion"`
 	ExpressionType string   `json:"expressionType"`
+}
+
+// plain is cd as the client registry takes it; nil subscriptions are
+// dropped.
+func (cd *consumerData) plain() client.Consumer {
+	c := client.Consumer{Group: cd.GroupName, ConsumeType: cd.ConsumeType, MessageModel: cd.MessageModel,
+		ConsumeFromWhere: cd.ConsumeFromWhere, Subscriptions: make([]client.SubscriptionData, 0, len(cd.SubscriptionDataSet))}
+	for _, sd := range cd.SubscriptionDataSet {
+		if sd != nil {
+			c.Subscriptions = append(c.Subscriptions, client.SubscriptionData{Topic: sd.Topic, SubString: sd.SubString,
+				Tags: sd.TagsSet, SubVersion: sd.SubVersion, ExpressionType: sd.ExpressionType})
+		}
+	}
+	return c
 }
 
 // handleHeartbeat serves HEART_BEAT (34): it creates missing group configs
@@ -76,13 +91,13 @@ func (b *Broker) handleHeartbeat(_ context.Context, conn *remoting.Conn, req *re
 				return remoting.NewResponse(req, remoting.RespSystemError, err.Error())
 			}
 		}
-		if b.clients.registerConsumer(cd, conn, hb.ClientID, now) && (!ok || gc.NotifyConsumerIDsChangedEnable) {
+		if b.clients.RegisterConsumer(cd.plain(), conn, hb.ClientID, now) && (!ok || gc.NotifyConsumerIDsChangedEnable) {
 			b.notifyGroup(cd.GroupName)
 		}
 	}
 	for _, pd := range hb.ProducerDataSet {
 		if pd.GroupName != "" {
-			b.clients.registerProducer(pd.GroupName, conn, hb.ClientID, now)
+			b.clients.RegisterProducer(pd.GroupName, conn, hb.ClientID, now)
 		}
 	}
 	return remoting.NewResponse(req, remoting.RespSuccess, "")
@@ -94,7 +109,7 @@ func (b *Broker) handleUnregisterClient(_ context.Context, conn *remoting.Conn, 
 		return badRequest(req, err)
 	}
 	pg, cg := req.ExtStringOr("producerGroup", ""), req.ExtStringOr("consumerGroup", "")
-	for _, g := range b.clients.unregister(conn.ID(), pg, cg) {
+	for _, g := range b.clients.Unregister(conn.ID(), pg, cg) {
 		b.notifyGroup(g)
 	}
 	return remoting.NewResponse(req, remoting.RespSuccess, "")
@@ -107,7 +122,7 @@ func (b *Broker) handleGetConsumerList(_ context.Context, _ *remoting.Conn, req 
 	if err != nil {
 		return badRequest(req, err)
 	}
-	ids := b.clients.consumerIDs(group)
+	ids := b.clients.ConsumerIDs(group)
 	if len(ids) == 0 {
 		return remoting.NewResponse(req, remoting.RespSystemError, "no consumer for this group, "+group)
 	}
@@ -123,7 +138,7 @@ func (b *Broker) handleGetConsumerList(_ context.Context, _ *remoting.Conn, req 
 // connection of the group, from owned goroutines (a slow peer must not hold
 // the caller).
 func (b *Broker) notifyGroup(group string) {
-	for _, c := range b.clients.conns(group) {
+	for _, c := range b.clients.Conns(group) {
 		b.goAsync(func() {
 			req := remoting.NewRequest(remoting.CodeNotifyConsumerIDsChanged, map[string]string{"consumerGroup": group}, nil)
 			if err := c.InvokeOneway(req); err != nil {
@@ -135,31 +150,23 @@ func (b *Broker) notifyGroup(group string) {
 
 // onConnClose unregisters every client of a closed connection at once.
 func (b *Broker) onConnClose(c *remoting.Conn) {
-	for _, g := range b.clients.connClosed(c.ID()) {
+	for _, g := range b.clients.ConnClosed(c.ID()) {
 		b.log.Info("consumer left (connection closed)", "group", g, "client", c.RemoteAddr())
 		b.notifyGroup(g)
 	}
-	b.locks.connClosed(c)
+	b.locks.ConnClosed(c.ID())
 }
 
-// scanLoop expires clients silent for clientExpiry. Owned by the broker.
-func (b *Broker) scanLoop() {
-	t := time.NewTicker(b.scanInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-b.quit:
-			return
-		case now := <-t.C:
-			groups, dead := b.clients.expire(now.Add(-b.clientExpiry))
-			for _, g := range groups {
-				b.log.Info("consumer expired (no heartbeat)", "group", g, "after", b.clientExpiry)
-				b.notifyGroup(g)
-			}
-			for _, c := range dead {
-				c.Close()
-			}
-		}
+// onClientsExpired is told what the registry's expiry scan dropped
+// (clients silent for clientExpiry): it tells the groups and closes the
+// connections no longer in any group.
+func (b *Broker) onClientsExpired(groups []string, dead []*remoting.Conn) {
+	for _, g := range groups {
+		b.log.Info("consumer expired (no heartbeat)", "group", g, "after", b.clientExpiry)
+		b.notifyGroup(g)
+	}
+	for _, c := range dead {
+		c.Close()
 	}
 }
 

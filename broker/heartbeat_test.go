@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wharfmq/wharf/broker/client"
 	"github.com/wharfmq/wharf/broker/config"
 	"github.com/wharfmq/wharf/internal/testkit"
 	"github.com/wharfmq/wharf/remoting"
@@ -106,7 +107,7 @@ func TestClientExpiry(t *testing.T) {
 	if len(consumerList(t, c, "G")) != 1 {
 		t.Fatal("not registered")
 	}
-	eventually(t, 5*time.Second, "client expired", func() bool { return len(b.clients.consumerIDs("G")) == 0 })
+	eventually(t, 5*time.Second, "client expired", func() bool { return len(b.clients.ConsumerIDs("G")) == 0 })
 }
 
 func TestHeartbeatBadBody(t *testing.T) {
@@ -121,7 +122,15 @@ func TestHeartbeatBadBody(t *testing.T) {
 }
 
 func TestLockBatch(t *testing.T) {
-	b := startBroker(t, config.Config{})
+	b := openBroker(t, testConfig(t.TempDir()))
+	// The locks' clock runs aged ahead of time.Now (expiry below).
+	var aged atomic.Int64
+	b.locks = client.NewLocks(client.LockMaxLive, func() time.Time { return time.Now().Add(time.Duration(aged.Load())) })
+	if err := b.Start(); err != nil {
+		b.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
 	c := newTestClient(t, b.Addr())
 	lock := func(code int16, client string, queues ...int) []int {
 		var mqs []messageQueue
@@ -155,14 +164,8 @@ func TestLockBatch(t *testing.T) {
 	if got := lock(remoting.CodeLockBatchMQ, "B", 1); !slices.Equal(got, []int{1}) {
 		t.Fatalf("B after unlock %v", got)
 	}
-	// Expiry after lockMaxLive: age every lock past it.
-	b.locks.mu.Lock()
-	for _, g := range b.locks.groups {
-		for _, l := range g {
-			l.renewed = l.renewed.Add(-b.locks.maxLive - time.Millisecond)
-		}
-	}
-	b.locks.mu.Unlock()
+	// Expiry after LockMaxLive: age every lock past it.
+	aged.Store(int64(client.LockMaxLive + time.Millisecond))
 	if got := lock(remoting.CodeLockBatchMQ, "C", 0, 1, 2); !slices.Equal(got, []int{0, 1, 2}) {
 		t.Fatalf("C after expiry %v", got)
 	}

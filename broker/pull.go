@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wharfmq/wharf/broker/client"
 	"github.com/wharfmq/wharf/engine"
 	"github.com/wharfmq/wharf/remoting"
 )
@@ -62,7 +63,7 @@ func (b *Broker) handlePull(_ context.Context, conn *remoting.Conn, req *remotin
 	}
 	resp, holdable := b.runPull(p)
 	if holdable && p.sysFlag&pullSuspend != 0 {
-		if b.hold.park(p) {
+		if b.parkPull(p) {
 			return nil
 		}
 		return b.closingResponse(p) // park refuses only once closing
@@ -139,8 +140,8 @@ func (b *Broker) parsePull(conn *remoting.Conn, req *remoting.Command) (*pullReq
 	}
 	if p.sysFlag&pullSubscription != 0 {
 		exp, sub := req.ExtStringOr("expressionType", "TAG"), req.ExtStringOr("subscription", "")
-		if isTagType(exp) {
-			p.filter = engine.NewTagFilter(parseTagExpression(sub)...)
+		if client.IsTagType(exp) {
+			p.filter = engine.NewTagFilter(client.ParseTags(sub)...)
 		} else {
 			// RocketMQ's FilterAPI.build refuses an empty expression
 			// before enablePropertyFilter is looked at.
@@ -153,24 +154,24 @@ func (b *Broker) parsePull(conn *remoting.Conn, req *remoting.Command) (*pullReq
 			}
 			// The official clients send the expression with every pull:
 			// compiled once, then taken from the cache.
-			if p.filter, err = sqlFilter(exp, sub, b.clients.sqlCache.Compile); err != nil {
+			if p.filter, err = b.clients.PullFilter(exp, sub); err != nil {
 				return nil, b.pullError(req, p.offset, remoting.RespSubscriptionParseFailed,
 					"parse the consumer's subscription failed: "+err.Error())
 			}
 		}
-	} else if s, ok := b.clients.subscription(p.group, p.topic); ok {
-		if !isTagType(s.expType) {
+	} else if s, ok := b.clients.Subscription(p.group, p.topic); ok {
+		if !client.IsTagType(s.ExpType) {
 			// RocketMQ compiles a heartbeat's expression whatever
 			// enablePropertyFilter says, and checks that it compiled first.
-			if s.sqlErr != nil {
+			if s.SQLErr != nil {
 				return nil, b.pullError(req, p.offset, respFilterDataNotExist,
-					"The broker's consumer filter data is not exist!Your expression may be wrong! ("+s.sqlErr.Error()+")")
+					"The broker's consumer filter data is not exist!Your expression may be wrong! ("+s.SQLErr.Error()+")")
 			}
 			if !b.cfg.EnablePropertyFilter {
-				return nil, b.pullError(req, p.offset, remoting.RespSystemError, noPropertyFilter+s.expType)
+				return nil, b.pullError(req, p.offset, remoting.RespSystemError, noPropertyFilter+s.ExpType)
 			}
 		}
-		p.filter = s.filter
+		p.filter = s.Filter
 	} else if b.cfg.EnablePropertyFilter {
 		// No heartbeat has told us the subscription yet (a pull that beat
 		// the heartbeat after a broker restart). The consumer may filter

@@ -163,7 +163,7 @@ func TestLongPollingWakesOnMessage(t *testing.T) {
 
 	// Held at offset == max, on the same connection as the sends (trap T1).
 	pending := asyncPull(t, c, pullExt("CG", "LP", 0, 1, pullSuspend, 20000))
-	eventually(t, 5*time.Second, "pull held", func() bool { return b.hold.held() == 1 })
+	eventually(t, 5*time.Second, "pull held", func() bool { return b.hold.Held() == 1 })
 	start := time.Now()
 	c.send("LP", 0, "", "second") // must not wait behind the held pull
 	if d := time.Since(start); d > 2*time.Second {
@@ -183,7 +183,7 @@ func TestLongPollingWakesOnMessage(t *testing.T) {
 
 	// A held pull on a queue that does not exist yet wakes too.
 	pending = asyncPull(t, c, pullExt("CG", "LP", 3, 0, pullSuspend, 20000))
-	eventually(t, 5*time.Second, "pull held", func() bool { return b.hold.held() == 1 })
+	eventually(t, 5*time.Second, "pull held", func() bool { return b.hold.Held() == 1 })
 	c.send("LP", 3, "", "q3")
 	select {
 	case resp := <-pending:
@@ -212,7 +212,7 @@ func TestLongPollingTimeoutAndClose(t *testing.T) {
 	for q := range 4 {
 		chans = append(chans, asyncPull(t, c, pullExt("CG", "LT", q, map[int]int64{0: 1}[q], pullSuspend, 20000)))
 	}
-	eventually(t, 5*time.Second, "4 pulls held", func() bool { return b.hold.held() == 4 })
+	eventually(t, 5*time.Second, "4 pulls held", func() bool { return b.hold.Held() == 4 })
 	start = time.Now()
 	if err := b.Close(); err != nil {
 		t.Fatal(err)

@@ -74,7 +74,7 @@ func (b *Broker) pushReply(ctx context.Context, from *remoting.Conn, h *sendHead
 	if to == "" {
 		return "push reply message failed: the reply has no " + propReplyToClient + " property"
 	}
-	target := b.clients.clientConn(to)
+	target := b.clients.ClientConn(to)
 	if target == nil {
 		return fmt.Sprintf("push reply message failed: no connection of client <%s>; has its producer sent a heartbeat to this broker?", to)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/consumer"
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 	"github.com/apache/rocketmq-client-go/v2/producer"
+	"github.com/wharfmq/wharf/broker/client"
 	"github.com/wharfmq/wharf/broker/config"
 	"github.com/wharfmq/wharf/remoting"
 )
@@ -192,7 +193,7 @@ func TestReplyPushedToRequestConnection(t *testing.T) {
 	<-pushes
 
 	requesterCl.c.Close()
-	eventually(t, 5*time.Second, "the closed requester forgotten", func() bool { return b.clients.clientConn("cid-1") == nil })
+	eventually(t, 5*time.Second, "the closed requester forgotten", func() bool { return b.clients.ClientConn("cid-1") == nil })
 	if resp := reply(); resp.Code != remoting.RespSystemError || !strings.Contains(resp.Remark, "no connection of client <cid-1>") {
 		t.Fatalf("reply after the requester left: code %d %q", resp.Code, resp.Remark)
 	}
@@ -202,25 +203,26 @@ func TestReplyPushedToRequestConnection(t *testing.T) {
 // new REPLY_TO_CLIENT ids cannot grow the broker's requester table past its
 // bound; ids already known are still updated.
 func TestRequestersBounded(t *testing.T) {
-	defer func(n int) { maxRequesters = n }(maxRequesters)
-	maxRequesters = 4
-	b := startBroker(t, config.Config{})
+	b := openBroker(t, testConfig(t.TempDir()))
+	b.clients = client.New[*remoting.Conn](client.Options{MaxRequesters: 4})
+	if err := b.Start(); err != nil {
+		b.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
 	c := newTestClient(t, b.Addr())
 	for i := range 10 {
 		c.send("RPCBound", 0, props(propReplyToClient, fmt.Sprintf("cid-%d", i)), "ping")
 	}
-	b.clients.mu.Lock()
-	n := len(b.clients.requesters)
-	b.clients.mu.Unlock()
-	if n != 4 {
+	if n := b.clients.Requesters(); n != 4 {
 		t.Fatalf("%d requesters noted, want the bound 4", n)
 	}
 	for i := range 4 {
-		if b.clients.clientConn(fmt.Sprintf("cid-%d", i)) == nil {
+		if b.clients.ClientConn(fmt.Sprintf("cid-%d", i)) == nil {
 			t.Fatalf("cid-%d, noted before the bound, is gone", i)
 		}
 	}
-	if b.clients.clientConn("cid-9") != nil {
+	if b.clients.ClientConn("cid-9") != nil {
 		t.Fatal("cid-9 noted past the bound")
 	}
 }

@@ -81,7 +81,7 @@ func (b *Broker) handleResetOffset(_ context.Context, _ *remoting.Conn, req *rem
 		}
 	}
 	body := b.resetOffsetBody(topic, table)
-	conns := b.clients.conns(group)
+	conns := b.clients.Conns(group)
 	for _, c := range conns {
 		note := remoting.NewRequest(remoting.CodeResetConsumerClientOffset, map[string]string{
 			"topic": topic, "group": group, "timestamp": strconv.FormatInt(ts, 10), "isForce": strconv.FormatBool(force),

@@ -104,7 +104,7 @@ func (b *Broker) handleSend(_ context.Context, conn *remoting.Conn, req *remotin
 		m := base
 		m.Body, m.Properties = req.Body, props
 		if to, ok := msg.Property(props, propReplyToClient); ok && to != "" {
-			b.clients.noteRequester(to, conn) // a request-reply request (reply.go)
+			b.clients.NoteRequester(to, conn) // a request-reply request (reply.go)
 		}
 		if isTranMsg(props) {
 			resp = b.txn.prepare(req, &m) // a half message: no retry or delay routing

@@ -114,22 +114,6 @@ func (b *Broker) handleGetTopicStats(_ context.Context, _ *remoting.Conn, req *r
 	return resp
 }
 
-// onlineSubscriptions returns the topics the group's connected consumers
-// subscribe to, from their latest heartbeats; nil when none is online.
-func (cm *clientManager) onlineSubscriptions(group string) []string {
-	cm.mu.Lock()
-	defer cm.mu.Unlock()
-	g := cm.consumers[group]
-	if g == nil || len(g.members) == 0 {
-		return nil
-	}
-	out := make([]string, 0, len(g.subs))
-	for t := range g.subs {
-		out = append(out, t)
-	}
-	return out
-}
-
 // handleGetConsumeStats serves GET_CONSUME_STATS (208): ConsumeStats, per
 // queue of the topic (or, without topic, of every topic the group has
 // offsets for, its retry topic and the topics its online consumers
@@ -158,7 +142,7 @@ func (b *Broker) handleGetConsumeStats(_ context.Context, _ *remoting.Conn, req 
 	if err != nil {
 		return remoting.NewResponse(req, remoting.RespSystemError, err.Error())
 	}
-	subs := b.clients.onlineSubscriptions(group)
+	subs := b.clients.OnlineSubscriptions(group)
 	if _, ok := b.groups.get(group); !ok && len(offsets) == 0 && subs == nil {
 		return remoting.NewResponse(req, remoting.RespSubscriptionGroupNotExist,
 			fmt.Sprintf("the consumer group[%s] not exist on this broker (no config, no offset, no consumer online)", group))

@@ -362,23 +362,6 @@ func (t *txnService) writeOp(h, o int64) (int64, error) {
 	return res.QueueOffset, nil
 }
 
-// producerConn returns the connection of the member of producer group
-// group that sent the latest heartbeat, or nil.
-func (cm *clientManager) producerConn(group string) *remoting.Conn {
-	cm.mu.Lock()
-	defer cm.mu.Unlock()
-	var best *member
-	for _, m := range cm.producers[group] {
-		if best == nil || m.lastSeen.After(best.lastSeen) {
-			best = m
-		}
-	}
-	if best == nil {
-		return nil
-	}
-	return best.conn
-}
-
 // errNotReadable marks a half record the checker cannot read now.
 var errNotReadable = errors.New("half message not readable")
 

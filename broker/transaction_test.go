@@ -495,7 +495,7 @@ func (cl *cluster) txnProducer(t *testing.T, group, topic string, l *txnListener
 	if err != nil || res.State != primitive.RollbackMessageState {
 		t.Fatalf("warm-up: %+v %v", res, err)
 	}
-	eventually(t, 5*time.Second, "producer heartbeat", func() bool { return cl.b.clients.producerConn(group) != nil })
+	eventually(t, 5*time.Second, "producer heartbeat", func() bool { return cl.b.clients.ProducerConn(group) != nil })
 	return p
 }
 

@@ -450,7 +450,7 @@ func (t *txnService) checkRequest(m *msg.Message, res engine.PutResult) *remotin
 // sent the latest heartbeat. Without one the check is lost, as in Java; the
 // next pass checks again.
 func (t *txnService) sendCheck(c *txnCheck) {
-	conn := t.b.clients.producerConn(c.group)
+	conn := t.b.clients.ProducerConn(c.group)
 	if conn == nil {
 		t.log.Warn("transaction check not sent: no live producer in the group", "producerGroup", c.group,
 			"msgId", c.req.ExtFields["msgId"])

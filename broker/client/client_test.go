@@ -1,0 +1,220 @@
+package client
+
+import (
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/wharfmq/wharf/remoting/body"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// conn is a connection of the tests.
+type conn struct {
+	id   uint64
+	done chan struct{}
+}
+
+func newConn(id uint64) *conn         { return &conn{id: id, done: make(chan struct{})} }
+func (c *conn) ID() uint64            { return c.id }
+func (c *conn) Done() <-chan struct{} { return c.done }
+func sub(topic string, v int64) SubscriptionData {
+	return SubscriptionData{Topic: topic, SubString: "*", SubVersion: v, ExpressionType: "TAG"}
+}
+
+// TestRegisterConsumerChanges: a group is told when a connection joins or
+// a subscription is added, dropped or replaced by a higher subVersion, and
+// not on a repeated heartbeat.
+func TestRegisterConsumerChanges(t *testing.T) {
+	r := New[*conn](Options{})
+	c1, c2 := newConn(1), newConn(2)
+	now := time.Unix(100, 0)
+	steps := []struct {
+		name string
+		c    *conn
+		subs []SubscriptionData
+		want bool
+	}{
+		{"join", c1, []SubscriptionData{sub("T", 1)}, true},
+		{"again", c1, []SubscriptionData{sub("T", 1)}, false},
+		{"older version", c1, []SubscriptionData{sub("T", 0)}, false},
+		{"higher version", c1, []SubscriptionData{sub("T", 2)}, true},
+		{"topic added", c1, []SubscriptionData{sub("T", 2), sub("U", 1)}, true},
+		{"topic dropped", c1, []SubscriptionData{sub("U", 1)}, true},
+		{"no topic ignored", c1, []SubscriptionData{sub("U", 1), sub("", 9)}, false},
+		{"second conn", c2, []SubscriptionData{sub("U", 1)}, true},
+	}
+	for _, s := range steps {
+		if got := r.RegisterConsumer(Consumer{Group: "G", Subscriptions: s.subs}, s.c, "cid", now); got != s.want {
+			t.Fatalf("%s: changed = %v, want %v", s.name, got, s.want)
+		}
+	}
+	if _, ok := r.Subscription("G", "T"); ok {
+		t.Error("dropped subscription to T still there")
+	}
+	if s, ok := r.Subscription("G", "U"); !ok || s.SubVersion != 1 || s.Filter == nil {
+		t.Errorf("subscription to U = %+v, %v", s, ok)
+	}
+	if ids := r.ConsumerIDs("G"); !slices.Equal(ids, []string{"cid"}) {
+		t.Errorf("ConsumerIDs = %v, want one distinct id", ids)
+	}
+	if n := len(r.Conns("G")); n != 2 {
+		t.Errorf("%d conns, want 2", n)
+	}
+}
+
+// TestSubscriptionFilters: tags come from tagsSet, else from the
+// expression; a SQL92 expression that does not compile keeps its error.
+func TestSubscriptionFilters(t *testing.T) {
+	s := newSubscription(SubscriptionData{Topic: "T", SubString: "a || b", Tags: []string{" x ", ""}})
+	if !slices.Equal(s.Tags, []string{"x"}) {
+		t.Errorf("tags from tagsSet = %q", s.Tags)
+	}
+	s = newSubscription(SubscriptionData{Topic: "T", SubString: " a || b ||"})
+	if !slices.Equal(s.Tags, []string{"a", "b"}) {
+		t.Errorf("tags from expression = %q", s.Tags)
+	}
+	s = newSubscription(SubscriptionData{Topic: "T", SubString: "a >", ExpressionType: "SQL92"})
+	if s.SQLErr == nil || s.Filter != nil {
+		t.Errorf("bad SQL92: err %v filter %v", s.SQLErr, s.Filter)
+	}
+	s = newSubscription(SubscriptionData{Topic: "T", SubString: "a > 1", ExpressionType: "SQL92"})
+	if s.SQLErr != nil || s.Filter == nil {
+		t.Errorf("SQL92: err %v", s.SQLErr)
+	}
+	r := New[*conn](Options{})
+	if _, err := r.PullFilter("CLASS", "x"); err == nil {
+		t.Error("PullFilter took expression type CLASS")
+	}
+	if ParseTags(" * ") != nil || ParseTags("") != nil {
+		t.Error("* and empty must mean all tags")
+	}
+}
+
+// TestExpireAndConnClosed: silent memberships go, and a connection is
+// reported dead only when it is in no group any more.
+func TestExpireAndConnClosed(t *testing.T) {
+	r := New[*conn](Options{})
+	c1, c2 := newConn(1), newConn(2)
+	old, fresh := time.Unix(100, 0), time.Unix(200, 0)
+	r.RegisterConsumer(Consumer{Group: "G"}, c1, "a", old)
+	r.RegisterProducer("P", c1, "a", fresh)
+	r.RegisterConsumer(Consumer{Group: "G"}, c2, "b", old)
+	groups, dead := r.Expire(time.Unix(150, 0))
+	if !slices.Equal(groups, []string{"G"}) || len(dead) != 1 || dead[0] != c2 {
+		t.Fatalf("Expire = %v, %v; want [G] and c2 dead (c1 still produces)", groups, dead)
+	}
+	if r.ConsumerIDs("G") != nil {
+		t.Error("G still has members")
+	}
+	if r.ProducerConn("P") != c1 || r.ClientConn("a") != c1 {
+		t.Error("producer c1 lost")
+	}
+	r.RegisterConsumer(Consumer{Group: "H"}, c1, "a", fresh)
+	if got := r.ConnClosed(1); !slices.Equal(got, []string{"H"}) {
+		t.Errorf("ConnClosed = %v, want [H]", got)
+	}
+	if r.ProducerConn("P") != nil {
+		t.Error("producer survives its connection")
+	}
+	r.RegisterConsumer(Consumer{Group: "H"}, c2, "b", fresh)
+	if got := r.Unregister(2, "", "H"); !slices.Equal(got, []string{"H"}) {
+		t.Errorf("Unregister = %v", got)
+	}
+}
+
+// TestRequesters: bounded, forgotten when their connection closes, and a
+// producer connection of the same client is preferred.
+func TestRequesters(t *testing.T) {
+	r := New[*conn](Options{MaxRequesters: 2})
+	c1, c2, c3 := newConn(1), newConn(2), newConn(3)
+	r.NoteRequester("a", c1)
+	r.NoteRequester("b", c2)
+	r.NoteRequester("c", c3)
+	r.NoteRequester("a", c3) // known ids are still updated
+	if r.Requesters() != 2 || r.ClientConn("c") != nil || r.ClientConn("a") != c3 {
+		t.Fatalf("requesters %d, c -> %v, a -> %v", r.Requesters(), r.ClientConn("c"), r.ClientConn("a"))
+	}
+	r.RegisterProducer("P", c1, "a", time.Unix(1, 0))
+	if r.ClientConn("a") != c1 {
+		t.Error("producer connection not preferred")
+	}
+	r.ConnClosed(2)
+	if r.ClientConn("b") != nil {
+		t.Error("requester b survives its connection")
+	}
+	closed := newConn(4)
+	close(closed.done)
+	r.NoteRequester("d", closed)
+	if r.ClientConn("d") != nil {
+		t.Error("closed connection noted")
+	}
+}
+
+// TestExpiryScan: Start drops silent clients on its own goroutine and
+// tells onExpired; Close stops it (goleak checks).
+func TestExpiryScan(t *testing.T) {
+	r := New[*conn](Options{})
+	c := newConn(1)
+	r.RegisterConsumer(Consumer{Group: "G"}, c, "a", time.Now().Add(-time.Hour))
+	got := make(chan []*conn, 1)
+	r.Start(time.Minute, time.Millisecond, func(groups []string, dead []*conn) { got <- dead })
+	defer r.Close()
+	select {
+	case dead := <-got:
+		if len(dead) != 1 || dead[0] != c {
+			t.Fatalf("dead = %v", dead)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no expiry")
+	}
+}
+
+func queues(ids ...int32) []body.MessageQueue {
+	var out []body.MessageQueue
+	for _, id := range ids {
+		out = append(out, body.MessageQueue{Topic: "T", BrokerName: "b", QueueID: id})
+	}
+	return out
+}
+
+func ids(mqs []body.MessageQueue) []int32 {
+	var out []int32
+	for _, mq := range mqs {
+		out = append(out, mq.QueueID)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestLocks: a queue goes to the first client, again to the same one, to
+// another once unlocked, expired or its connection closed.
+func TestLocks(t *testing.T) {
+	var aged atomic.Int64
+	l := NewLocks(time.Minute, func() time.Time { return time.Unix(1000, 0).Add(time.Duration(aged.Load())) })
+	if got := ids(l.Lock("G", "A", 1, queues(0, 1))); !slices.Equal(got, []int32{0, 1}) {
+		t.Fatalf("A locked %v", got)
+	}
+	if got := ids(l.Lock("G", "B", 2, queues(1, 2))); !slices.Equal(got, []int32{2}) {
+		t.Fatalf("B locked %v", got)
+	}
+	if got := l.Lock("H", "B", 2, nil); got == nil {
+		t.Fatal("Lock returned nil, want an empty set")
+	}
+	l.Unlock("G", "B", queues(0)) // not B's: stays A's
+	l.Unlock("G", "A", queues(1))
+	if got := ids(l.Lock("G", "B", 2, queues(0, 1))); !slices.Equal(got, []int32{1}) {
+		t.Fatalf("B after A's unlock %v", got)
+	}
+	l.ConnClosed(2)
+	if l.Held("G") != 1 {
+		t.Fatalf("%d held after B's connection closed, want A's 1", l.Held("G"))
+	}
+	aged.Store(int64(time.Minute + time.Millisecond))
+	if got := ids(l.Lock("G", "C", 3, queues(0, 1, 2))); !slices.Equal(got, []int32{0, 1, 2}) {
+		t.Fatalf("C after expiry %v", got)
+	}
+}

@@ -1,0 +1,391 @@
+// Package client tracks the broker's clients: the producers and consumers
+// that heartbeats announce, per group and connection, with the consumers'
+// subscriptions; their expiry when they fall silent; the connections
+// request-reply messages came on; and the queue locks of orderly consumers.
+//
+// It takes plain values: the root package decodes heartbeats and lock
+// requests and encodes the replies. Connections are the root's type C, of
+// which the package uses only the id and the closed signal.
+//
+// Lock order: Registry.mu and Locks.mu are leaves, never held together;
+// nothing calls out of the package with either held.
+package client
+
+import (
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/wharfmq/wharf/broker/sqlfilter"
+)
+
+// Client liveness (Java ClientHousekeepingService).
+const (
+	// DefaultExpiry is how long a membership lives without a heartbeat.
+	DefaultExpiry = 120 * time.Second
+	// DefaultScanInterval is how often expired memberships are dropped.
+	DefaultScanInterval = 10 * time.Second
+)
+
+// DefaultMaxRequesters bounds the requester table: a real client sends one
+// id per connection, so only a misbehaving one reaches it.
+const DefaultMaxRequesters = 1 << 16
+
+// sqlCacheSize is how many distinct pull expressions stay compiled
+// (RocketMQ's SelectorParser cache holds 100).
+const sqlCacheSize = 100
+
+// Conn is a client connection as the registry needs it.
+type Conn interface {
+	// ID is unique among the broker's connections.
+	ID() uint64
+	// Done is closed once the connection is closed.
+	Done() <-chan struct{}
+}
+
+// Consumer is what a heartbeat says of one consumer group the client is in.
+type Consumer struct {
+	Group            string
+	ConsumeType      string
+	MessageModel     string
+	ConsumeFromWhere string
+	// Subscriptions are the group's topics; one with no topic is ignored.
+	Subscriptions []SubscriptionData
+}
+
+// member is one connection in one producer or consumer group, with the time
+// of the last heartbeat that named the group.
+type member[C Conn] struct {
+	conn     C
+	clientID string
+	lastSeen time.Time
+}
+
+type consumerGroup[C Conn] struct {
+	consumeType, messageModel, consumeFromWhere string
+	members                                     map[uint64]*member[C] // by connection id
+	subs                                        map[string]*Subscription
+}
+
+// Registry tracks the producers and consumers announced by heartbeats, per
+// group and connection.
+type Registry[C Conn] struct {
+	maxRequesters int
+
+	mu        sync.Mutex
+	consumers map[string]*consumerGroup[C]
+	producers map[string]map[uint64]*member[C]
+	// requesters maps the client id in a request message's
+	// REPLY_TO_CLIENT to the connection that message came on, so a reply
+	// finds its requester before the requester's first heartbeat.
+	requesters map[string]C
+	// sqlCache holds the SQL92 expressions pulls carry (sysFlag
+	// SUBSCRIPTION), which the official clients resend with every pull.
+	sqlCache *sqlfilter.Cache
+
+	quit chan struct{} // closed by Close
+	wg   sync.WaitGroup
+	once sync.Once
+}
+
+// Options configure a Registry.
+type Options struct {
+	// MaxRequesters bounds the requester table (DefaultMaxRequesters
+	// when 0).
+	MaxRequesters int
+}
+
+// New returns an empty Registry.
+func New[C Conn](o Options) *Registry[C] {
+	if o.MaxRequesters <= 0 {
+		o.MaxRequesters = DefaultMaxRequesters
+	}
+	return &Registry[C]{maxRequesters: o.MaxRequesters, consumers: map[string]*consumerGroup[C]{},
+		producers: map[string]map[uint64]*member[C]{}, requesters: map[string]C{},
+		sqlCache: sqlfilter.NewCache(sqlCacheSize), quit: make(chan struct{})}
+}
+
+// RegisterProducer records that clientID on conn is in producer group
+// group, as of now.
+func (r *Registry[C]) RegisterProducer(group string, conn C, clientID string, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	g := r.producers[group]
+	if g == nil {
+		g = map[uint64]*member[C]{}
+		r.producers[group] = g
+	}
+	g[conn.ID()] = &member[C]{conn: conn, clientID: clientID, lastSeen: now}
+}
+
+// NoteRequester records conn as the connection of the client clientID that
+// sent a request message on it. Entries go when their connection closes,
+// and a reconnecting client replaces its own.
+func (r *Registry[C]) NoteRequester(clientID string, conn C) {
+	select {
+	case <-conn.Done():
+		return // closed: ConnClosed may have run already
+	default:
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.requesters[clientID]; !ok && len(r.requesters) >= r.maxRequesters {
+		return // a client inventing ids; heartbeats still find real requesters
+	}
+	r.requesters[clientID] = conn
+}
+
+// Requesters counts the entries of the requester table.
+func (r *Registry[C]) Requesters() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.requesters)
+}
+
+// ClientConn returns a connection of the client clientID: the most
+// recently heard from of its producer connections, else the one its last
+// request message came on; the zero C when there is none.
+func (r *Registry[C]) ClientConn(clientID string) C {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var best *member[C]
+	for _, g := range r.producers {
+		for _, m := range g {
+			if m.clientID == clientID && (best == nil || m.lastSeen.After(best.lastSeen)) {
+				best = m
+			}
+		}
+	}
+	if best == nil {
+		return r.requesters[clientID]
+	}
+	return best.conn
+}
+
+// ProducerConn returns the connection of the member of producer group
+// group that sent the latest heartbeat; the zero C when the group has none.
+func (r *Registry[C]) ProducerConn(group string) C {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var best *member[C]
+	for _, m := range r.producers[group] {
+		if best == nil || m.lastSeen.After(best.lastSeen) {
+			best = m
+		}
+	}
+	if best == nil {
+		var none C
+		return none
+	}
+	return best.conn
+}
+
+// RegisterConsumer records a heartbeat's consumer data. It reports whether
+// the group must be told (NOTIFY_CONSUMER_IDS_CHANGED): a connection joined,
+// or a subscription was added, removed or replaced by a higher subVersion.
+func (r *Registry[C]) RegisterConsumer(cd Consumer, conn C, clientID string, now time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	g := r.consumers[cd.Group]
+	if g == nil {
+		g = &consumerGroup[C]{members: map[uint64]*member[C]{}, subs: map[string]*Subscription{}}
+		r.consumers[cd.Group] = g
+	}
+	g.consumeType, g.messageModel, g.consumeFromWhere = cd.ConsumeType, cd.MessageModel, cd.ConsumeFromWhere
+	changed := false
+	if m, ok := g.members[conn.ID()]; ok {
+		m.lastSeen, m.clientID = now, clientID
+	} else {
+		g.members[conn.ID()] = &member[C]{conn: conn, clientID: clientID, lastSeen: now}
+		changed = true
+	}
+	seen := map[string]bool{}
+	for _, sd := range cd.Subscriptions {
+		if sd.Topic == "" {
+			continue
+		}
+		seen[sd.Topic] = true
+		old := g.subs[sd.Topic]
+		if old != nil && sd.SubVersion <= old.SubVersion {
+			continue
+		}
+		g.subs[sd.Topic] = newSubscription(sd)
+		changed = true
+	}
+	for topic := range g.subs {
+		if !seen[topic] {
+			delete(g.subs, topic)
+			changed = true
+		}
+	}
+	return changed
+}
+
+// Unregister removes one client's membership of the named groups
+// (UNREGISTER_CLIENT); it returns the consumer groups that lost a member.
+func (r *Registry[C]) Unregister(connID uint64, producerGroup, consumerGroup string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if g := r.producers[producerGroup]; g != nil {
+		delete(g, connID)
+		if len(g) == 0 {
+			delete(r.producers, producerGroup)
+		}
+	}
+	if g := r.consumers[consumerGroup]; g != nil {
+		if _, ok := g.members[connID]; ok {
+			r.removeMemberLocked(consumerGroup, g, connID)
+			return []string{consumerGroup}
+		}
+	}
+	return nil
+}
+
+// ConnClosed removes every membership of a connection; it returns the
+// consumer groups that lost a member.
+func (r *Registry[C]) ConnClosed(connID uint64) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for name, g := range r.producers {
+		delete(g, connID)
+		if len(g) == 0 {
+			delete(r.producers, name)
+		}
+	}
+	for id, c := range r.requesters {
+		if c.ID() == connID {
+			delete(r.requesters, id)
+		}
+	}
+	var changed []string
+	for name, g := range r.consumers {
+		if _, ok := g.members[connID]; ok {
+			r.removeMemberLocked(name, g, connID)
+			changed = append(changed, name)
+		}
+	}
+	return changed
+}
+
+// Expire removes memberships not refreshed since before; it returns the
+// consumer groups that lost a member and the connections that are no longer
+// in any group.
+func (r *Registry[C]) Expire(before time.Time) (groups []string, dead []C) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	expired := map[uint64]C{}
+	for name, g := range r.producers {
+		for id, m := range g {
+			if m.lastSeen.Before(before) {
+				delete(g, id)
+				expired[id] = m.conn
+			}
+		}
+		if len(g) == 0 {
+			delete(r.producers, name)
+		}
+	}
+	for name, g := range r.consumers {
+		lost := false
+		for id, m := range g.members {
+			if m.lastSeen.Before(before) {
+				r.removeMemberLocked(name, g, id)
+				expired[id] = m.conn
+				lost = true
+			}
+		}
+		if lost {
+			groups = append(groups, name)
+		}
+	}
+	for id, c := range expired {
+		if !r.hasConnLocked(id) {
+			dead = append(dead, c)
+		}
+	}
+	return groups, dead
+}
+
+// REQUIRES: r.mu held.
+func (r *Registry[C]) removeMemberLocked(name string, g *consumerGroup[C], connID uint64) {
+	delete(g.members, connID)
+	if len(g.members) == 0 {
+		delete(r.consumers, name)
+	}
+}
+
+// REQUIRES: r.mu held.
+func (r *Registry[C]) hasConnLocked(id uint64) bool {
+	for _, g := range r.producers {
+		if _, ok := g[id]; ok {
+			return true
+		}
+	}
+	for _, g := range r.consumers {
+		if _, ok := g.members[id]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// ConsumerIDs returns the distinct client ids of a group's live members,
+// sorted.
+func (r *Registry[C]) ConsumerIDs(group string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	g := r.consumers[group]
+	if g == nil {
+		return nil
+	}
+	ids := make([]string, 0, len(g.members))
+	for _, m := range g.members {
+		ids = append(ids, m.clientID)
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids)
+}
+
+// Conns returns the connections of a consumer group.
+func (r *Registry[C]) Conns(group string) []C {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	g := r.consumers[group]
+	if g == nil {
+		return nil
+	}
+	out := make([]C, 0, len(g.members))
+	for _, m := range g.members {
+		out = append(out, m.conn)
+	}
+	return out
+}
+
+// Subscription returns the group's subscription to topic from the latest
+// heartbeat. The value is shared: do not modify it.
+func (r *Registry[C]) Subscription(group, topic string) (*Subscription, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	g := r.consumers[group]
+	if g == nil {
+		return nil, false
+	}
+	s, ok := g.subs[topic]
+	return s, ok
+}
+
+// OnlineSubscriptions returns the topics the group's connected consumers
+// subscribe to, from their latest heartbeats; nil when none is online.
+func (r *Registry[C]) OnlineSubscriptions(group string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	g := r.consumers[group]
+	if g == nil || len(g.members) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(g.subs))
+	for t := range g.subs {
+		out = append(out, t)
+	}
+	return out
+}
