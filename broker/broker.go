@@ -13,6 +13,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/wharfmq/wharf/broker/config"
+	"github.com/wharfmq/wharf/broker/offsets"
 	"github.com/wharfmq/wharf/engine"
 	"github.com/wharfmq/wharf/remoting"
 )
@@ -50,14 +51,12 @@ type Broker struct {
 	ackers  sync.Map // *remoting.Conn -> *syncAcker (syncack.go)
 	sched   *scheduler
 	txn     *txnService
-	offsets *offsetCache
+	offsets *offsets.Service
 	reg     *registrar
 	stats   runtimeStats
 
-	clientExpiry   time.Duration
-	scanInterval   time.Duration
-	youngMaxOffset int64
-	youngMaxAge    time.Duration
+	clientExpiry time.Duration
+	scanInterval time.Duration
 
 	// mu guards state and goroutine starts (goAsync).
 	mu      sync.Mutex
@@ -80,9 +79,8 @@ func New(cfg config.Config, opts ...Option) (_ *Broker, err error) {
 	// what the deferred cleanup closes.
 	b := &Broker{
 		cfg: cfg, log: o.logger.With("component", "broker", "broker", cfg.BrokerName),
-		clients: newClientManager(), locks: newLockManager(), offsets: newOffsetCache(),
+		clients: newClientManager(), locks: newLockManager(),
 		clientExpiry: defaultClientExpiry, scanInterval: defaultScanInterval,
-		youngMaxOffset: youngQueueMaxOffset, youngMaxAge: youngQueueMaxAge,
 		quit: make(chan struct{}),
 	}
 	b.hold = newPullHold(b)
@@ -139,6 +137,7 @@ func New(cfg config.Config, opts ...Option) (_ *Broker, err error) {
 	if b.groups, err = newGroupManager(b.store, b.log); err != nil {
 		return nil, err
 	}
+	b.offsets = offsets.New(b.store, resetGroups{b.groups}, b.log)
 	if err = b.ensureBuiltinTopics(); err != nil {
 		return nil, err
 	}
