@@ -12,7 +12,7 @@
 //	41/42 LOCK_BATCH_MQ / UNLOCK_BATCH_MQ              lock.go
 //	17/21/201/215 topic and group admin                admin.go
 //	12/33 QUERY_MESSAGE, VIEW_MESSAGE_BY_ID            query.go
-//	36 CONSUMER_SEND_MSG_BACK (retry, dead letters)    sendback.go
+//	36 CONSUMER_SEND_MSG_BACK (retry, dead letters)    sendback.go, retry/
 //	37 END_TRANSACTION                                 transaction.go
 //	324/325 SEND_REPLY_MESSAGE(_V2), request-reply     reply.go
 //	222 INVOKE_BROKER_TO_RESET_OFFSET                  reset.go, offsets/
