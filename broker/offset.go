@@ -104,8 +104,8 @@ func (b *Broker) handleGetMaxOffset(_ context.Context, _ *remoting.Conn, req *re
 	if err != nil {
 		return badRequest(req, err)
 	}
-	st, _ := b.store.QueueState(topic, queueID)
-	return offsetResponse(req, st.Max)
+	_, maxOffset := b.offsets.Range(topic, queueID)
+	return offsetResponse(req, maxOffset)
 }
 
 // handleGetMinOffset serves GET_MIN_OFFSET (31).
@@ -114,8 +114,8 @@ func (b *Broker) handleGetMinOffset(_ context.Context, _ *remoting.Conn, req *re
 	if err != nil {
 		return badRequest(req, err)
 	}
-	st, _ := b.store.QueueState(topic, queueID)
-	return offsetResponse(req, st.Min)
+	minOffset, _ := b.offsets.Range(topic, queueID)
+	return offsetResponse(req, minOffset)
 }
 
 // handleSearchOffset serves SEARCH_OFFSET_BY_TIMESTAMP (29): the first
@@ -130,7 +130,7 @@ func (b *Broker) handleSearchOffset(_ context.Context, _ *remoting.Conn, req *re
 	if err != nil {
 		return badRequest(req, err)
 	}
-	off, err := b.store.OffsetByTime(topic, queueID, ts)
+	off, err := b.offsets.SearchByTime(topic, queueID, ts)
 	if err != nil {
 		return remoting.NewResponse(req, remoting.RespSystemError, err.Error())
 	}
@@ -144,12 +144,9 @@ func (b *Broker) handleEarliestStoreTime(_ context.Context, _ *remoting.Conn, re
 	if err != nil {
 		return badRequest(req, err)
 	}
-	ts, ok, err := b.store.EarliestStoreTime(topic, queueID)
+	ts, err := b.offsets.EarliestStoreTime(topic, queueID)
 	if err != nil {
 		return remoting.NewResponse(req, remoting.RespSystemError, err.Error())
-	}
-	if !ok {
-		ts = -1
 	}
 	resp := remoting.NewResponse(req, remoting.RespSuccess, "")
 	resp.SetExtInt("timestamp", ts)

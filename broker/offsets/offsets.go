@@ -149,3 +149,30 @@ func (s *Service) queueIsYoung(topic string, queueID int32) bool {
 	first, ok, err := s.store.EarliestStoreTime(topic, queueID)
 	return err == nil && ok && time.Since(time.UnixMilli(first)) < s.youngMaxAge
 }
+
+// Range returns the first and the next-to-be-written offsets of a queue
+// (GET_MIN_OFFSET, GET_MAX_OFFSET); both 0 for an unknown queue.
+func (s *Service) Range(topic string, queueID int32) (minOffset, maxOffset int64) {
+	st, _ := s.store.QueueState(topic, queueID)
+	return st.Min, st.Max
+}
+
+// SearchByTime returns the first offset stored at or after ts, the max
+// offset when all are older, 0 for an unknown queue
+// (SEARCH_OFFSET_BY_TIMESTAMP).
+func (s *Service) SearchByTime(topic string, queueID int32, ts int64) (int64, error) {
+	return s.store.OffsetByTime(topic, queueID, ts)
+}
+
+// EarliestStoreTime returns the store time of a queue's first message, -1
+// when the queue holds nothing, as Java answers GET_EARLIEST_MSG_STORETIME.
+func (s *Service) EarliestStoreTime(topic string, queueID int32) (int64, error) {
+	ts, ok, err := s.store.EarliestStoreTime(topic, queueID)
+	if err != nil {
+		return 0, err
+	}
+	if !ok {
+		return -1, nil
+	}
+	return ts, nil
+}

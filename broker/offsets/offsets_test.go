@@ -159,3 +159,30 @@ func TestReset(t *testing.T) {
 		t.Fatalf("create on request: %v, created %v", err, groups["New"])
 	}
 }
+
+// TestQueueRange: min, max, search by time and earliest store time of a
+// queue with messages and of an unknown one.
+func TestQueueRange(t *testing.T) {
+	st := openStore(t)
+	before := time.Now().UnixMilli()
+	put(t, st, "T", 0, 5)
+	s := New(st, groupSet{}, quiet())
+	if lo, hi := s.Range("T", 0); lo != 0 || hi != 5 {
+		t.Errorf("range %d %d, want 0 5", lo, hi)
+	}
+	if lo, hi := s.Range("Unknown", 0); lo != 0 || hi != 0 {
+		t.Errorf("unknown queue range %d %d, want 0 0", lo, hi)
+	}
+	if off, err := s.SearchByTime("T", 0, 0); err != nil || off != 0 {
+		t.Errorf("search at 0: %d %v", off, err)
+	}
+	if off, err := s.SearchByTime("T", 0, time.Now().UnixMilli()+60000); err != nil || off != 5 {
+		t.Errorf("search in the future: %d %v, want 5", off, err)
+	}
+	if ts, err := s.EarliestStoreTime("T", 0); err != nil || ts < before-1000 || ts > time.Now().UnixMilli() {
+		t.Errorf("earliest store time %d %v, stored after %d", ts, err, before)
+	}
+	if ts, err := s.EarliestStoreTime("T", 3); err != nil || ts != -1 {
+		t.Errorf("earliest on an empty queue %d %v, want -1", ts, err)
+	}
+}
