@@ -16,16 +16,15 @@ import (
 // group's offsets on one topic to the first message stored at or after a
 // timestamp (-1: the end of each queue).
 //
-// As in RocketMQ, without isForce an offset only moves back (a reset never
-// skips messages the group has not consumed), and every online consumer of
-// the group is told with RESET_CONSUMER_CLIENT_OFFSET (220, oneway, the new
-// table in the body) so it drops what it has buffered and pulls from there.
-// Unlike RocketMQ 4.9, which leaves storing the new offsets to those
-// consumers and refuses with CONSUMER_NOT_ONLINE when there are none (the
-// Java tool then falls back to committing offsets itself), the broker
-// commits the new offsets first, so a reset works the same with the group
-// offline. A queue the group has no offset for gets the target offset.
-// The answer's body is the table, in Java's ResetOffsetBody shape.
+// Which offsets move (isForce, queues without an offset, unknown groups) is
+// offsets.Service.Reset's rule. Every online consumer of the group is told
+// with RESET_CONSUMER_CLIENT_OFFSET (220, oneway, the new table in the
+// body) so it drops what it has buffered and pulls from there. Unlike
+// RocketMQ 4.9, which leaves storing the new offsets to those consumers and
+// refuses with CONSUMER_NOT_ONLINE when there are none (the Java tool then
+// falls back to committing offsets itself), the broker commits the new
+// offsets first, so a reset works the same with the group offline. The
+// answer's body is the table, in Java's ResetOffsetBody shape.
 func (b *Broker) handleResetOffset(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
 	group, err := req.ExtString("group")
 	if err != nil {
