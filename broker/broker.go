@@ -15,6 +15,7 @@ import (
 	"github.com/wharfmq/wharf/broker/client"
 	"github.com/wharfmq/wharf/broker/config"
 	"github.com/wharfmq/wharf/broker/longpoll"
+	"github.com/wharfmq/wharf/broker/offsets"
 	"github.com/wharfmq/wharf/engine"
 	"github.com/wharfmq/wharf/remoting"
 )
@@ -52,14 +53,12 @@ type Broker struct {
 	ackers  sync.Map // *remoting.Conn -> *syncAcker (syncack.go)
 	sched   *scheduler
 	txn     *txnService
-	offsets *offsetCache
+	offsets *offsets.Service
 	reg     *registrar
 	stats   runtimeStats
 
-	clientExpiry   time.Duration
-	scanInterval   time.Duration
-	youngMaxOffset int64
-	youngMaxAge    time.Duration
+	clientExpiry time.Duration
+	scanInterval time.Duration
 
 	// mu guards state and goroutine starts (goAsync).
 	mu      sync.Mutex
@@ -83,8 +82,7 @@ func New(cfg config.Config, opts ...Option) (_ *Broker, err error) {
 	b := &Broker{
 		cfg: cfg, log: o.logger.With("component", "broker", "broker", cfg.BrokerName),
 		clients: client.New[*remoting.Conn](client.Options{}), locks: client.NewLocks(client.LockMaxLive, nil),
-		offsets: newOffsetCache(), clientExpiry: client.DefaultExpiry, scanInterval: client.DefaultScanInterval,
-		youngMaxOffset: youngQueueMaxOffset, youngMaxAge: youngQueueMaxAge,
+		clientExpiry: client.DefaultExpiry, scanInterval: client.DefaultScanInterval,
 		quit: make(chan struct{}),
 	}
 	b.hold = newPullHold(b)
@@ -141,6 +139,7 @@ func New(cfg config.Config, opts ...Option) (_ *Broker, err error) {
 	if b.groups, err = newGroupManager(b.store, b.log); err != nil {
 		return nil, err
 	}
+	b.offsets = offsets.New(b.store, resetGroups{b.groups}, b.log)
 	if err = b.ensureBuiltinTopics(); err != nil {
 		return nil, err
 	}

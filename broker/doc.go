@@ -7,15 +7,15 @@
 //
 //	10/310/320 SEND_MESSAGE(_V2) / SEND_BATCH_MESSAGE   send.go
 //	11 PULL_MESSAGE, long polling                      pull.go, longpoll.go (longpoll/)
-//	14/15/29/30/31/32 consumer offsets and queue range  offset.go
+//	14/15/29/30/31/32 consumer offsets and queue range  offset.go (offsets/)
 //	34/35/38 HEART_BEAT, UNREGISTER_CLIENT, consumers  heartbeat.go (client/)
 //	41/42 LOCK_BATCH_MQ / UNLOCK_BATCH_MQ              lock.go (client/)
 //	17/21/201/215 topic and group admin                admin.go
 //	12/33 QUERY_MESSAGE, VIEW_MESSAGE_BY_ID            query.go
-//	36 CONSUMER_SEND_MSG_BACK (retry, dead letters)    sendback.go
+//	36 CONSUMER_SEND_MSG_BACK (retry, dead letters)    sendback.go (retry/)
 //	37 END_TRANSACTION                                 transaction.go
 //	324/325 SEND_REPLY_MESSAGE(_V2), request-reply     reply.go
-//	222 INVOKE_BROKER_TO_RESET_OFFSET                  reset.go
+//	222 INVOKE_BROKER_TO_RESET_OFFSET                  reset.go (offsets/)
 //
 // With traceTopicEnable the trace topic (msgTraceTopicName) exists from the
 // start, for clients that send message traces (WithTrace).

@@ -265,7 +265,7 @@ func TestGoClientPullConsumer(t *testing.T) {
 		}()
 		// Parked at the broker, it is answered by a message only.
 		eventually(t, 5*time.Second, "the pull at the end held", func() bool {
-			return slices.Contains(offsets(cl.b, topic, int32(mq.QueueId)), end)
+			return slices.Contains(heldOffsets(cl.b, topic, int32(mq.QueueId)), end)
 		})
 		select {
 		case r := <-done:

@@ -619,15 +619,15 @@ func pullers(b *Broker, topic string, queueID int32) map[uint64]bool {
 func (cl *cluster) caughtUp(topic string, queues int32, r *received) bool {
 	for q := range queues {
 		st, _ := cl.b.store.QueueState(topic, q)
-		if !slices.Contains(offsets(cl.b, topic, q), st.Max) {
+		if !slices.Contains(heldOffsets(cl.b, topic, q), st.Max) {
 			return false
 		}
 	}
 	return r.idle()
 }
 
-// offsets returns the offsets the pulls parked on queueID of topic wait at.
-func offsets(b *Broker, topic string, queueID int32) []int64 {
+// heldOffsets returns the offsets the pulls parked on queueID of topic wait at.
+func heldOffsets(b *Broker, topic string, queueID int32) []int64 {
 	var offs []int64
 	for _, w := range b.hold.Waiting(topic, queueID) {
 		offs = append(offs, w.Offset)

@@ -4,76 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
-	"time"
 
 	"github.com/wharfmq/wharf/remoting"
 )
-
-// Rule for a group that never committed an offset (trap T7), see the
-// package doc: answer 0 when the queue still starts at 0 and is young.
-const (
-	youngQueueMaxOffset = 1000
-	youngQueueMaxAge    = 10 * time.Minute
-)
-
-type offsetKey struct {
-	group, topic string
-	queueID      int32
-}
-
-type offsetSlot struct {
-	mu    sync.Mutex
-	last  int64
-	known bool
-}
-
-// offsetCache remembers the last offset stored per (group, topic, queue),
-// so the pull's commit bit and the 5-second UPDATE_CONSUMER_OFFSET do not
-// fsync an unchanged value, and serializes commits of one key so they land
-// in arrival order.
-type offsetCache struct {
-	mu    sync.Mutex
-	slots map[offsetKey]*offsetSlot
-}
-
-func newOffsetCache() *offsetCache { return &offsetCache{slots: map[offsetKey]*offsetSlot{}} }
-
-func (oc *offsetCache) slot(k offsetKey) *offsetSlot {
-	oc.mu.Lock()
-	defer oc.mu.Unlock()
-	s := oc.slots[k]
-	if s == nil {
-		s = &offsetSlot{}
-		oc.slots[k] = s
-	}
-	return s
-}
-
-// offsetStored reports whether offset is already the stored value of the
-// key, so committing it again would not write.
-func (b *Broker) offsetStored(group, topic string, queueID int32, offset int64) bool {
-	s := b.offsets.slot(offsetKey{group, topic, queueID})
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.known && s.last == offset
-}
-
-// commitOffset durably stores a consumer offset unless it is already the
-// stored value.
-func (b *Broker) commitOffset(group, topic string, queueID int32, offset int64) error {
-	s := b.offsets.slot(offsetKey{group, topic, queueID})
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.known && s.last == offset {
-		return nil
-	}
-	if err := b.store.CommitOffset(group, topic, queueID, offset); err != nil {
-		return err
-	}
-	s.last, s.known = offset, true
-	return nil
-}
 
 // queueHeader reads and checks the topic and queueId every offset request
 // carries: a valid topic name, a non-negative queueId, and for a topic that
@@ -126,36 +59,14 @@ func (b *Broker) handleQueryConsumerOffset(_ context.Context, _ *remoting.Conn, 
 	if err != nil {
 		return badRequest(req, err)
 	}
-	off, ok, err := b.store.ConsumerOffset(group, topic, queueID)
+	off, found, err := b.offsets.Query(group, topic, queueID)
 	if err != nil {
 		return remoting.NewResponse(req, remoting.RespSystemError, err.Error())
 	}
-	if ok {
-		return offsetResponse(req, off)
+	if !found {
+		return remoting.NewResponse(req, remoting.RespQueryNotFound, "Not found, maybe this group consumer boot first")
 	}
-	if b.queueIsYoung(topic, queueID) {
-		return offsetResponse(req, 0)
-	}
-	resp := remoting.NewResponse(req, remoting.RespQueryNotFound, "Not found, maybe this group consumer boot first")
-	return resp
-}
-
-// queueIsYoung: the queue still starts at offset 0 and either holds fewer
-// than youngQueueMaxOffset messages or its first message is younger than
-// youngQueueMaxAge (a missing queue counts as young).
-func (b *Broker) queueIsYoung(topic string, queueID int32) bool {
-	st, ok := b.store.QueueState(topic, queueID)
-	if !ok || st.Max == 0 {
-		return true
-	}
-	if st.Min > 0 {
-		return false
-	}
-	if st.Max < b.youngMaxOffset {
-		return true
-	}
-	first, ok, err := b.store.EarliestStoreTime(topic, queueID)
-	return err == nil && ok && time.Since(time.UnixMilli(first)) < b.youngMaxAge
+	return offsetResponse(req, off)
 }
 
 // handleUpdateConsumerOffset serves UPDATE_CONSUMER_OFFSET (15), inline on
@@ -177,10 +88,10 @@ func (b *Broker) handleUpdateConsumerOffset(_ context.Context, conn *remoting.Co
 	if off < -1 {
 		return badRequest(req, fmt.Errorf("commitOffset %d is negative (only -1, no offset, is allowed)", off))
 	}
-	if !b.offsetStored(group, topic, queueID, off) {
+	if !b.offsets.Stored(group, topic, queueID, off) {
 		conn.ReaderWaits() // about to fsync: let other replies go out meanwhile
 	}
-	if err := b.commitOffset(group, topic, queueID, off); err != nil {
+	if err := b.offsets.Commit(group, topic, queueID, off); err != nil {
 		return remoting.NewResponse(req, remoting.RespSystemError, err.Error())
 	}
 	return remoting.NewResponse(req, remoting.RespSuccess, "")
@@ -193,8 +104,8 @@ func (b *Broker) handleGetMaxOffset(_ context.Context, _ *remoting.Conn, req *re
 	if err != nil {
 		return badRequest(req, err)
 	}
-	st, _ := b.store.QueueState(topic, queueID)
-	return offsetResponse(req, st.Max)
+	_, maxOffset := b.offsets.Range(topic, queueID)
+	return offsetResponse(req, maxOffset)
 }
 
 // handleGetMinOffset serves GET_MIN_OFFSET (31).
@@ -203,8 +114,8 @@ func (b *Broker) handleGetMinOffset(_ context.Context, _ *remoting.Conn, req *re
 	if err != nil {
 		return badRequest(req, err)
 	}
-	st, _ := b.store.QueueState(topic, queueID)
-	return offsetResponse(req, st.Min)
+	minOffset, _ := b.offsets.Range(topic, queueID)
+	return offsetResponse(req, minOffset)
 }
 
 // handleSearchOffset serves SEARCH_OFFSET_BY_TIMESTAMP (29): the first
@@ -219,7 +130,7 @@ func (b *Broker) handleSearchOffset(_ context.Context, _ *remoting.Conn, req *re
 	if err != nil {
 		return badRequest(req, err)
 	}
-	off, err := b.store.OffsetByTime(topic, queueID, ts)
+	off, err := b.offsets.SearchByTime(topic, queueID, ts)
 	if err != nil {
 		return remoting.NewResponse(req, remoting.RespSystemError, err.Error())
 	}
@@ -233,12 +144,9 @@ func (b *Broker) handleEarliestStoreTime(_ context.Context, _ *remoting.Conn, re
 	if err != nil {
 		return badRequest(req, err)
 	}
-	ts, ok, err := b.store.EarliestStoreTime(topic, queueID)
+	ts, err := b.offsets.EarliestStoreTime(topic, queueID)
 	if err != nil {
 		return remoting.NewResponse(req, remoting.RespSystemError, err.Error())
-	}
-	if !ok {
-		ts = -1
 	}
 	resp := remoting.NewResponse(req, remoting.RespSuccess, "")
 	resp.SetExtInt("timestamp", ts)

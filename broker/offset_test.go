@@ -64,7 +64,7 @@ func TestOffsets(t *testing.T) {
 
 func TestQueryConsumerOffsetOldQueue(t *testing.T) {
 	b := startBroker(t, config.Config{})
-	b.youngMaxOffset, b.youngMaxAge = 50, 0 // 100 messages are then "old"
+	b.offsets.SetYoungQueue(50, 0) // 100 messages are then "old"
 	c := newTestClient(t, b.Addr())
 	for range 100 {
 		c.send("Old", 0, "", "x")

@@ -54,7 +54,7 @@ func (b *Broker) handlePull(_ context.Context, conn *remoting.Conn, req *remotin
 	if p.sysFlag&pullCommitOffset != 0 {
 		// Java stores it on the first run whatever the pull finds; a
 		// pull that arrives while the broker drains still commits.
-		if err := b.commitOffset(p.group, p.topic, p.queueID, p.commitOffset); err != nil {
+		if err := b.offsets.Commit(p.group, p.topic, p.queueID, p.commitOffset); err != nil {
 			b.log.Warn("commit offset on pull failed", "group", p.group, "topic", p.topic, "queue", p.queueID, "err", err)
 		}
 	}

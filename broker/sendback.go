@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"strconv"
 	"strings"
 
+	"github.com/wharfmq/wharf/broker/retry"
 	"github.com/wharfmq/wharf/engine/msg"
 	"github.com/wharfmq/wharf/remoting"
 )
@@ -17,14 +17,6 @@ const (
 	PropRetryTopic      = "RETRY_TOPIC"
 	PropOriginMessageID = "ORIGIN_MESSAGE_ID"
 )
-
-// dlqQueueNums is Java's DLQ_NUMS_PER_GROUP.
-const dlqQueueNums = 1
-
-// retryTopic and dlqTopic name a group's retry and dead-letter topics (Java
-// MixAll.getRetryTopic, getDLQTopic).
-func retryTopic(group string) string { return RetryGroupTopicPref + group }
-func dlqTopic(group string) string   { return DLQGroupTopicPrefix + group }
 
 // handleConsumerSendMsgBack serves CONSUMER_SEND_MSG_BACK (36): a consumer
 // gives back a message it failed to consume. The broker reads the original
@@ -58,11 +50,10 @@ func (b *Broker) handleConsumerSendMsgBack(_ context.Context, _ *remoting.Conn, 
 	if err != nil {
 		return badRequest(req, err)
 	}
-	if gc.RetryQueueNums <= 0 {
-		// Java: a group without retry queues drops failed messages.
+	if retry.Drops(gc.RetryQueueNums) {
 		return remoting.NewResponse(req, remoting.RespSuccess, "")
 	}
-	retry, resp := b.ensureBackTopic(req, retryTopic(group), gc.RetryQueueNums)
+	retryTC, resp := b.ensureBackTopic(req, retry.Topic(group), gc.RetryQueueNums)
 	if resp != nil {
 		return resp
 	}
@@ -87,24 +78,21 @@ func (b *Broker) handleConsumerSendMsgBack(_ context.Context, _ *remoting.Conn, 
 			msg.OffsetMsgID(r.StoreHost, r.PhysOffset))
 	}
 	props = removeProperty(props, msg.PropDelay)
-	m := msg.Message{
-		Topic: retry.TopicName, QueueID: rand.Int32N(max(min(gc.RetryQueueNums, retry.WriteQueueNums), 1)),
-		Flag: r.Flag, Body: r.Body, SysFlag: sysFlag, BornTimestamp: r.BornTimestamp,
-		BornHost: r.BornHost, StoreHost: b.storeHost, ReconsumeTimes: nextReconsumeTimes(r.ReconsumeTimes),
-	}
-	if r.ReconsumeTimes >= maxTimes || delayLevel < 0 {
-		dlq, resp := b.ensureBackTopic(req, dlqTopic(group), dlqQueueNums)
-		if resp != nil {
+	d := retry.SendBack(retry.Back{Group: group, ReconsumeTimes: r.ReconsumeTimes, MaxReconsumeTimes: maxTimes,
+		DelayLevel: delayLevel, RetryQueueNums: gc.RetryQueueNums, RetryWriteQueues: retryTC.WriteQueueNums})
+	if d.DLQ {
+		if _, resp := b.ensureBackTopic(req, d.Topic, retry.DLQQueueNums); resp != nil {
 			return resp
 		}
-		m.Topic, m.QueueID = dlq.TopicName, 0
 		b.log.Info("message moved to the dead-letter queue", "group", group, "topic", string(r.Topic),
 			"reconsumeTimes", r.ReconsumeTimes, "maxReconsumeTimes", maxTimes, "delayLevel", delayLevel)
 	} else {
-		if delayLevel == 0 {
-			delayLevel = 3 + min(r.ReconsumeTimes, math.MaxInt32-3)
-		}
-		props = msg.AppendProperty(props, msg.PropDelay, strconv.Itoa(int(delayLevel)))
+		props = msg.AppendProperty(props, msg.PropDelay, strconv.Itoa(int(d.DelayLevel)))
+	}
+	m := msg.Message{
+		Topic: d.Topic, QueueID: d.QueueID,
+		Flag: r.Flag, Body: r.Body, SysFlag: sysFlag, BornTimestamp: r.BornTimestamp,
+		BornHost: r.BornHost, StoreHost: b.storeHost, ReconsumeTimes: d.ReconsumeTimes,
 	}
 	m.Properties = props
 	if err := b.sched.route(&m); err != nil {
@@ -141,7 +129,7 @@ func (b *Broker) ensureBackTopic(req *remoting.Command, name string, queues int3
 // CONSUMER_SEND_MSG_BACK fails sends the retry itself) and then the delay
 // of a DELAY property. It returns the response refusing the send, if any.
 func (b *Broker) routeSend(req *remoting.Command, h *sendHeader, m *msg.Message) *remoting.Command {
-	if group, ok := strings.CutPrefix(m.Topic, RetryGroupTopicPref); ok {
+	if group, ok := retry.GroupOf(m.Topic); ok {
 		gc, ok, err := b.groups.getOrCreate(group, b.cfg.AutoCreateSubscriptionGroup)
 		if err != nil {
 			return remoting.NewResponse(req, remoting.RespSystemError, err.Error())
@@ -157,8 +145,8 @@ func (b *Broker) routeSend(req *remoting.Command, h *sendHeader, m *msg.Message)
 		if _, ok := req.ExtFields[key]; ok {
 			maxTimes = h.maxReconsumeTimes
 		}
-		if h.reconsumeTimes >= maxTimes {
-			dlq, resp := b.ensureBackTopic(req, dlqTopic(group), dlqQueueNums)
+		if retry.Exhausted(h.reconsumeTimes, maxTimes) {
+			dlq, resp := b.ensureBackTopic(req, retry.DLQTopic(group), retry.DLQQueueNums)
 			if resp != nil {
 				return resp
 			}
@@ -177,12 +165,4 @@ func (b *Broker) routeSend(req *remoting.Command, h *sendHeader, m *msg.Message)
 // again for the new record.
 func copyOf(r *msg.Record) (props string, sysFlag int32) {
 	return removeProperty(string(r.Properties), msg.PropCRC32), r.SysFlag &^ msg.FlagRecordCRC
-}
-
-// nextReconsumeTimes is n + 1, without overflow.
-func nextReconsumeTimes(n int32) int32 {
-	if n < math.MaxInt32 {
-		return n + 1
-	}
-	return n
 }

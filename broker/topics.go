@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wharfmq/wharf/broker/retry"
 	"github.com/wharfmq/wharf/remoting/body"
 	"github.com/wharfmq/wharf/systopic"
 )
@@ -32,8 +33,8 @@ const (
 	TransHalfTopic       = systopic.TransHalf
 	TransOpHalfTopic     = systopic.TransOpHalf
 	TransCheckMaxTime    = systopic.TransCheck
-	RetryGroupTopicPref  = "%RETRY%"
-	DLQGroupTopicPrefix  = "%DLQ%"
+	RetryGroupTopicPref  = retry.TopicPrefix
+	DLQGroupTopicPrefix  = retry.DLQPrefix
 	maxTopicLength       = 127
 	defaultRetryQueueNum = 1
 )
