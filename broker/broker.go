@@ -13,6 +13,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/wharfmq/wharf/broker/config"
+	"github.com/wharfmq/wharf/broker/schedule"
 	"github.com/wharfmq/wharf/engine"
 	"github.com/wharfmq/wharf/remoting"
 )
@@ -48,7 +49,7 @@ type Broker struct {
 	locks   *lockManager
 	hold    *pullHold
 	ackers  sync.Map // *remoting.Conn -> *syncAcker (syncack.go)
-	sched   *scheduler
+	sched   *schedule.Service
 	txn     *txnService
 	offsets *offsetCache
 	reg     *registrar
@@ -110,7 +111,7 @@ func New(cfg config.Config, opts ...Option) (_ *Broker, err error) {
 	if b.addr, b.storeHost, err = advertised(cfg.BrokerIP1, ln.Addr()); err != nil {
 		return nil, err
 	}
-	b.sched = newScheduler(levels, b.storeHost, b.log)
+	b.sched = schedule.New(levels, b.storeHost, b.log)
 	flush := engine.AsyncFlush
 	if cfg.FlushDiskType == config.SyncFlush {
 		flush = engine.SyncFlush
@@ -124,14 +125,14 @@ func New(cfg config.Config, opts ...Option) (_ *Broker, err error) {
 		StoreHost: b.storeHost, Logger: o.logger,
 		OnDispatch: func(topic string, queueID int32, maxOffset int64) {
 			b.hold.notify(topic, queueID, maxOffset)
-			b.sched.notify(topic, queueID)
+			b.sched.Notify(topic, queueID)
 		},
 		DelayLevels: levels,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
-	b.sched.store = b.store
+	b.sched.SetStore(b.store)
 	b.txn = newTxnService(b)
 	if b.topics, err = newTopicManager(b.store, b.log); err != nil {
 		return nil, err
@@ -157,7 +158,7 @@ func (b *Broker) ensureBuiltinTopics() error {
 		newTopicConfig(OffsetMovedEvent, 1, PermRead|PermWrite),
 		newTopicConfig(b.cfg.BrokerClusterName, 16, PermRead|PermWrite|PermInherit),
 		newTopicConfig(b.cfg.BrokerName, 1, PermRead|PermWrite|PermInherit),
-		newTopicConfig(ScheduleTopic, b.sched.queueNums(), PermRead|PermWrite),
+		newTopicConfig(ScheduleTopic, b.sched.QueueNums(), PermRead|PermWrite),
 		newTopicConfig(replyTopic(b.cfg.BrokerClusterName), 1, PermRead|PermWrite),
 	}
 	if b.cfg.TraceTopicEnable {
@@ -291,7 +292,7 @@ func (b *Broker) Start() error {
 		b.scanLoop()
 	}()
 	b.reg.start()
-	b.sched.start()
+	b.sched.Start()
 	b.txn.start()
 	b.log.Info("broker started", "addr", b.addr, "cluster", b.cfg.BrokerClusterName,
 		"namesrv", b.cfg.NamesrvAddr, "store", b.cfg.StorePathRootDir, "flush", b.cfg.FlushDiskType)
@@ -339,7 +340,7 @@ func (b *Broker) Close() error {
 	b.hold.close()
 	b.srv.Close()
 	b.wg.Wait()
-	b.sched.stop()
+	b.sched.Close()
 	b.txn.stop()
 	err := b.store.Close()
 	b.log.Info("broker stopped", "addr", b.addr)

@@ -20,7 +20,7 @@
 // With traceTopicEnable the trace topic (msgTraceTopicName) exists from the
 // start, for clients that send message traces (WithTrace).
 //
-// Delayed messages (DELAY property) are delivered by schedule.go;
+// Delayed messages (DELAY property) are delivered by package schedule;
 // transaction check-backs (CHECK_TRANSACTION_STATE, 39) are sent by
 // txncheck.go.
 //

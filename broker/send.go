@@ -275,23 +275,7 @@ func (b *Broker) batchMessages(req *remoting.Command, base *msg.Message, batchPr
 }
 
 // removeProperty drops every pair named name from a properties string.
-func removeProperty(props, name string) string {
-	if !strings.Contains(props, name) {
-		return props
-	}
-	var sb strings.Builder
-	for p := range strings.SplitSeq(props, string(msg.PropertySep)) {
-		if p == "" {
-			continue
-		}
-		if n, _, _ := strings.Cut(p, string(msg.NameValueSep)); n == name {
-			continue
-		}
-		sb.WriteString(p)
-		sb.WriteByte(msg.PropertySep)
-	}
-	return sb.String()
-}
+func removeProperty(props, name string) string { return msg.RemoveProperty(props, name) }
 
 // netipUnmap turns an IPv4-mapped IPv6 peer address into plain IPv4, so a
 // dual-stack listener still records 4-byte born hosts.

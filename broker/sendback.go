@@ -107,7 +107,7 @@ func (b *Broker) handleConsumerSendMsgBack(_ context.Context, _ *remoting.Conn, 
 		props = msg.AppendProperty(props, msg.PropDelay, strconv.Itoa(int(delayLevel)))
 	}
 	m.Properties = props
-	if err := b.sched.route(&m); err != nil {
+	if err := b.sched.Route(&m); err != nil {
 		return remoting.NewResponse(req, remoting.RespMessageIllegal, err.Error())
 	}
 	if _, err := b.store.Put(&m); err != nil {
@@ -166,18 +166,15 @@ func (b *Broker) routeSend(req *remoting.Command, h *sendHeader, m *msg.Message)
 			m.Properties = removeProperty(m.Properties, msg.PropDelay)
 		}
 	}
-	if err := b.sched.route(m); err != nil {
+	if err := b.sched.Route(m); err != nil {
 		return remoting.NewResponse(req, remoting.RespMessageIllegal, err.Error())
 	}
 	return nil
 }
 
 // copyOf returns the properties and sysFlag of a stored record for a new
-// message made from it: without the record checksum, which the store adds
-// again for the new record.
-func copyOf(r *msg.Record) (props string, sysFlag int32) {
-	return removeProperty(string(r.Properties), msg.PropCRC32), r.SysFlag &^ msg.FlagRecordCRC
-}
+// message made from it (msg.CopyOf).
+func copyOf(r *msg.Record) (props string, sysFlag int32) { return msg.CopyOf(r) }
 
 // nextReconsumeTimes is n + 1, without overflow.
 func nextReconsumeTimes(n int32) int32 {

@@ -332,7 +332,7 @@ func (t *txnService) deliver(r *msg.Record) (int16, error) {
 		BornTimestamp: r.BornTimestamp, BornHost: r.BornHost, StoreHost: t.b.storeHost,
 		ReconsumeTimes: r.ReconsumeTimes, PreparedTransactionOffset: r.PhysOffset,
 	}
-	if err := t.b.sched.route(&m); err != nil {
+	if err := t.b.sched.Route(&m); err != nil {
 		return remoting.RespMessageIllegal, err
 	}
 	if _, err := t.b.store.Put(&m); err != nil {
