@@ -14,6 +14,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/wharfmq/wharf/broker/config"
 	"github.com/wharfmq/wharf/broker/schedule"
+	"github.com/wharfmq/wharf/broker/transaction"
 	"github.com/wharfmq/wharf/engine"
 	"github.com/wharfmq/wharf/remoting"
 )
@@ -50,7 +51,7 @@ type Broker struct {
 	hold    *pullHold
 	ackers  sync.Map // *remoting.Conn -> *syncAcker (syncack.go)
 	sched   *schedule.Service
-	txn     *txnService
+	txn     *transaction.Service
 	offsets *offsetCache
 	reg     *registrar
 	stats   runtimeStats
@@ -293,7 +294,7 @@ func (b *Broker) Start() error {
 	}()
 	b.reg.start()
 	b.sched.Start()
-	b.txn.start()
+	b.txn.Start()
 	b.log.Info("broker started", "addr", b.addr, "cluster", b.cfg.BrokerClusterName,
 		"namesrv", b.cfg.NamesrvAddr, "store", b.cfg.StorePathRootDir, "flush", b.cfg.FlushDiskType)
 	return nil
@@ -341,7 +342,7 @@ func (b *Broker) Close() error {
 	b.srv.Close()
 	b.wg.Wait()
 	b.sched.Close()
-	b.txn.stop()
+	b.txn.Close()
 	err := b.store.Close()
 	b.log.Info("broker stopped", "addr", b.addr)
 	return err

@@ -22,7 +22,7 @@
 //
 // Delayed messages (DELAY property) are delivered by package schedule;
 // transaction check-backs (CHECK_TRANSACTION_STATE, 39) are sent by
-// txncheck.go.
+// package transaction (the wire request is built in transaction.go).
 //
 // The broker registers with every name server (register.go): its whole
 // topic table at start and whenever a name server lacks it, compressed

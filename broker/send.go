@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wharfmq/wharf/broker/config"
+	"github.com/wharfmq/wharf/broker/transaction"
 	"github.com/wharfmq/wharf/engine/msg"
 	"github.com/wharfmq/wharf/remoting"
 )
@@ -93,7 +94,7 @@ func (b *Broker) handleSend(_ context.Context, conn *remoting.Conn, req *remotin
 	base := b.sentMessage(&h, conn)
 	props := base.Properties
 	var ms []*msg.Message
-	if batch && isTranMsg(props) {
+	if batch && transaction.IsTranMsg(props) {
 		return remoting.NewResponse(req, remoting.RespMessageIllegal, "batch messages cannot be transactional (TRAN_MSG)")
 	}
 	if batch {
@@ -106,8 +107,8 @@ func (b *Broker) handleSend(_ context.Context, conn *remoting.Conn, req *remotin
 		if to, ok := msg.Property(props, propReplyToClient); ok && to != "" {
 			b.clients.noteRequester(to, conn) // a request-reply request (reply.go)
 		}
-		if isTranMsg(props) {
-			resp = b.txn.prepare(req, &m) // a half message: no retry or delay routing
+		if transaction.IsTranMsg(props) {
+			resp = b.prepareTxn(req, &m) // a half message: no retry or delay routing
 		} else {
 			resp = b.routeSend(req, &h, &m)
 		}
