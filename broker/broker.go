@@ -16,6 +16,8 @@ import (
 	"github.com/wharfmq/wharf/broker/config"
 	"github.com/wharfmq/wharf/broker/longpoll"
 	"github.com/wharfmq/wharf/broker/offsets"
+	"github.com/wharfmq/wharf/broker/schedule"
+	"github.com/wharfmq/wharf/broker/transaction"
 	"github.com/wharfmq/wharf/engine"
 	"github.com/wharfmq/wharf/remoting"
 )
@@ -51,8 +53,8 @@ type Broker struct {
 	locks   *client.Locks
 	hold    *longpoll.Hold[*pullRequest]
 	ackers  sync.Map // *remoting.Conn -> *syncAcker (syncack.go)
-	sched   *scheduler
-	txn     *txnService
+	sched   *schedule.Service
+	txn     *transaction.Service
 	offsets *offsets.Service
 	reg     *registrar
 	stats   runtimeStats
@@ -110,7 +112,7 @@ func New(cfg config.Config, opts ...Option) (_ *Broker, err error) {
 	if b.addr, b.storeHost, err = advertised(cfg.BrokerIP1, ln.Addr()); err != nil {
 		return nil, err
 	}
-	b.sched = newScheduler(levels, b.storeHost, b.log)
+	b.sched = schedule.New(levels, b.storeHost, b.log)
 	flush := engine.AsyncFlush
 	if cfg.FlushDiskType == config.SyncFlush {
 		flush = engine.SyncFlush
@@ -124,14 +126,14 @@ func New(cfg config.Config, opts ...Option) (_ *Broker, err error) {
 		StoreHost: b.storeHost, Logger: o.logger,
 		OnDispatch: func(topic string, queueID int32, maxOffset int64) {
 			b.hold.Notify(topic, queueID, maxOffset)
-			b.sched.notify(topic, queueID)
+			b.sched.Notify(topic, queueID)
 		},
 		DelayLevels: levels,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
-	b.sched.store = b.store
+	b.sched.SetStore(b.store)
 	b.txn = newTxnService(b)
 	if b.topics, err = newTopicManager(b.store, b.log); err != nil {
 		return nil, err
@@ -158,7 +160,7 @@ func (b *Broker) ensureBuiltinTopics() error {
 		newTopicConfig(OffsetMovedEvent, 1, PermRead|PermWrite),
 		newTopicConfig(b.cfg.BrokerClusterName, 16, PermRead|PermWrite|PermInherit),
 		newTopicConfig(b.cfg.BrokerName, 1, PermRead|PermWrite|PermInherit),
-		newTopicConfig(ScheduleTopic, b.sched.queueNums(), PermRead|PermWrite),
+		newTopicConfig(ScheduleTopic, b.sched.QueueNums(), PermRead|PermWrite),
 		newTopicConfig(replyTopic(b.cfg.BrokerClusterName), 1, PermRead|PermWrite),
 	}
 	if b.cfg.TraceTopicEnable {
@@ -288,8 +290,8 @@ func (b *Broker) Start() error {
 	b.started = true
 	b.clients.Start(b.clientExpiry, b.scanInterval, b.onClientsExpired)
 	b.reg.start()
-	b.sched.start()
-	b.txn.start()
+	b.sched.Start()
+	b.txn.Start()
 	b.log.Info("broker started", "addr", b.addr, "cluster", b.cfg.BrokerClusterName,
 		"namesrv", b.cfg.NamesrvAddr, "store", b.cfg.StorePathRootDir, "flush", b.cfg.FlushDiskType)
 	return nil
@@ -337,8 +339,8 @@ func (b *Broker) Close() error {
 	b.srv.Close()
 	b.wg.Wait()
 	b.clients.Close()
-	b.sched.stop()
-	b.txn.stop()
+	b.sched.Close()
+	b.txn.Close()
 	err := b.store.Close()
 	b.log.Info("broker stopped", "addr", b.addr)
 	return err

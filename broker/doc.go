@@ -20,9 +20,9 @@
 // With traceTopicEnable the trace topic (msgTraceTopicName) exists from the
 // start, for clients that send message traces (WithTrace).
 //
-// Delayed messages (DELAY property) are delivered by schedule.go;
+// Delayed messages (DELAY property) are delivered by package schedule;
 // transaction check-backs (CHECK_TRANSACTION_STATE, 39) are sent by
-// txncheck.go.
+// package transaction (the wire request is built in transaction.go).
 //
 // The broker registers with every name server (register.go): its whole
 // topic table at start and whenever a name server lacks it, compressed

@@ -15,6 +15,7 @@ import (
 
 	"github.com/apache/rocketmq-client-go/v2/consumer"
 	"github.com/apache/rocketmq-client-go/v2/primitive"
+	"github.com/wharfmq/wharf/broker/schedule"
 	"github.com/wharfmq/wharf/engine"
 	"github.com/wharfmq/wharf/engine/msg"
 	"github.com/wharfmq/wharf/remoting"
@@ -114,7 +115,7 @@ func TestDelayedSend(t *testing.T) {
 	if len(late) != n+2 {
 		t.Fatalf("%d delayed messages checked, want %d", len(late), n+2)
 	}
-	if off, ok, _ := b.store.ConsumerOffset(ScheduleOffsetGroup, ScheduleTopic, 0); !ok || off != n {
+	if off, ok, _ := b.store.ConsumerOffset(schedule.OffsetGroup, ScheduleTopic, 0); !ok || off != n {
 		t.Fatalf("level 1 offset %d %v, want %d", off, ok, n)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wharfmq/wharf/broker/config"
+	"github.com/wharfmq/wharf/broker/transaction"
 	"github.com/wharfmq/wharf/engine/msg"
 	"github.com/wharfmq/wharf/remoting"
 )
@@ -93,7 +94,7 @@ func (b *Broker) handleSend(_ context.Context, conn *remoting.Conn, req *remotin
 	base := b.sentMessage(&h, conn)
 	props := base.Properties
 	var ms []*msg.Message
-	if batch && isTranMsg(props) {
+	if batch && transaction.IsTranMsg(props) {
 		return remoting.NewResponse(req, remoting.RespMessageIllegal, "batch messages cannot be transactional (TRAN_MSG)")
 	}
 	if batch {
@@ -106,8 +107,8 @@ func (b *Broker) handleSend(_ context.Context, conn *remoting.Conn, req *remotin
 		if to, ok := msg.Property(props, propReplyToClient); ok && to != "" {
 			b.clients.NoteRequester(to, conn) // a request-reply request (reply.go)
 		}
-		if isTranMsg(props) {
-			resp = b.txn.prepare(req, &m) // a half message: no retry or delay routing
+		if transaction.IsTranMsg(props) {
+			resp = b.prepareTxn(req, &m) // a half message: no retry or delay routing
 		} else {
 			resp = b.routeSend(req, &h, &m)
 		}
@@ -275,23 +276,7 @@ func (b *Broker) batchMessages(req *remoting.Command, base *msg.Message, batchPr
 }
 
 // removeProperty drops every pair named name from a properties string.
-func removeProperty(props, name string) string {
-	if !strings.Contains(props, name) {
-		return props
-	}
-	var sb strings.Builder
-	for p := range strings.SplitSeq(props, string(msg.PropertySep)) {
-		if p == "" {
-			continue
-		}
-		if n, _, _ := strings.Cut(p, string(msg.NameValueSep)); n == name {
-			continue
-		}
-		sb.WriteString(p)
-		sb.WriteByte(msg.PropertySep)
-	}
-	return sb.String()
-}
+func removeProperty(props, name string) string { return msg.RemoveProperty(props, name) }
 
 // netipUnmap turns an IPv4-mapped IPv6 peer address into plain IPv4, so a
 // dual-stack listener still records 4-byte born hosts.

@@ -95,7 +95,7 @@ func (b *Broker) handleConsumerSendMsgBack(_ context.Context, _ *remoting.Conn, 
 		BornHost: r.BornHost, StoreHost: b.storeHost, ReconsumeTimes: d.ReconsumeTimes,
 	}
 	m.Properties = props
-	if err := b.sched.route(&m); err != nil {
+	if err := b.sched.Route(&m); err != nil {
 		return remoting.NewResponse(req, remoting.RespMessageIllegal, err.Error())
 	}
 	if _, err := b.store.Put(&m); err != nil {
@@ -154,15 +154,12 @@ func (b *Broker) routeSend(req *remoting.Command, h *sendHeader, m *msg.Message)
 			m.Properties = removeProperty(m.Properties, msg.PropDelay)
 		}
 	}
-	if err := b.sched.route(m); err != nil {
+	if err := b.sched.Route(m); err != nil {
 		return remoting.NewResponse(req, remoting.RespMessageIllegal, err.Error())
 	}
 	return nil
 }
 
 // copyOf returns the properties and sysFlag of a stored record for a new
-// message made from it: without the record checksum, which the store adds
-// again for the new record.
-func copyOf(r *msg.Record) (props string, sysFlag int32) {
-	return removeProperty(string(r.Properties), msg.PropCRC32), r.SysFlag &^ msg.FlagRecordCRC
-}
+// message made from it (msg.CopyOf).
+func copyOf(r *msg.Record) (props string, sysFlag int32) { return msg.CopyOf(r) }

@@ -16,6 +16,7 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 	"github.com/apache/rocketmq-client-go/v2/producer"
 	"github.com/wharfmq/wharf/broker/config"
+	"github.com/wharfmq/wharf/broker/transaction"
 	"github.com/wharfmq/wharf/engine/msg"
 	"github.com/wharfmq/wharf/remoting"
 )
@@ -40,7 +41,7 @@ type half struct {
 // sendHalf sends a transactional message the way the Go producer does.
 func (tc *testClient) sendHalf(topic string, queueID int, group, body string, extra ...string) half {
 	tc.t.Helper()
-	p := props(append([]string{msg.PropTranMsg, "true", PropProducerGroup, group, msg.PropUniqKey, "U-" + body, msg.PropTags, "T"}, extra...)...)
+	p := props(append([]string{msg.PropTranMsg, "true", transaction.PropProducerGroup, group, msg.PropUniqKey, "U-" + body, msg.PropTags, "T"}, extra...)...)
 	ext := sendExt(topic, queueID, p)
 	ext["producerGroup"], ext["sysFlag"] = group, strconv.Itoa(int(msg.FlagTransactionPrep))
 	resp := tc.call(remoting.CodeSendMessage, ext, []byte(body))
@@ -107,14 +108,14 @@ func TestTransactionHalfCommitRollback(t *testing.T) {
 		t.Fatalf("before END the topic holds %v", got)
 	}
 
-	expectCode(t, c.end("PG", a, tranCommitType), remoting.RespSuccess, "commit a")
-	expectCode(t, c.end("PG", rb, tranRollbackType), remoting.RespSuccess, "rollback b")
-	expectCode(t, c.end("PG", u, tranNotType), remoting.RespSuccess, "unknown u")
+	expectCode(t, c.end("PG", a, transaction.TypeCommit), remoting.RespSuccess, "commit a")
+	expectCode(t, c.end("PG", rb, transaction.TypeRollback), remoting.RespSuccess, "rollback b")
+	expectCode(t, c.end("PG", u, transaction.TypeUnknown), remoting.RespSuccess, "unknown u")
 	// Idempotent: a repeated or contrary END changes nothing.
 	for _, x := range []struct {
 		h   half
 		typ int32
-	}{{a, tranCommitType}, {a, tranRollbackType}, {rb, tranCommitType}, {rb, tranRollbackType}} {
+	}{{a, transaction.TypeCommit}, {a, transaction.TypeRollback}, {rb, transaction.TypeCommit}, {rb, transaction.TypeRollback}} {
 		resp := c.end("PG", x.h, x.typ)
 		if resp.Code != remoting.RespSuccess || !strings.Contains(resp.Remark, "already ended") {
 			t.Fatalf("second END %d of %s: code %d %q", x.typ, x.h.body, resp.Code, resp.Remark)
@@ -129,7 +130,7 @@ func TestTransactionHalfCommitRollback(t *testing.T) {
 	}
 	r := recs[0]
 	if r.SysFlag&msg.FlagTransactionMask != msg.FlagTransactionCommit || r.PreparedTransactionOffset != a.phys ||
-		prop(r, msg.PropTranMsg) != "true" || prop(r, PropProducerGroup) != "PG" || prop(r, msg.PropUniqKey) != "U-commit-a" ||
+		prop(r, msg.PropTranMsg) != "true" || prop(r, transaction.PropProducerGroup) != "PG" || prop(r, msg.PropUniqKey) != "U-commit-a" ||
 		prop(r, msg.PropTags) != "T" || strings.Contains(string(r.Properties), msg.PropRealTopic) {
 		t.Fatalf("committed record: sysFlag %#x prepared %d props %q", r.SysFlag, r.PreparedTransactionOffset, r.Properties)
 	}
@@ -171,7 +172,7 @@ func TestEndTransactionMalformed(t *testing.T) {
 	h := c.sendHalf("TXM", 0, "PG", "h")
 
 	with := func(kv ...string) map[string]string {
-		ext := endExt("PG", h.queueOffset, h.phys, tranCommitType, false)
+		ext := endExt("PG", h.queueOffset, h.phys, transaction.TypeCommit, false)
 		for i := 0; i+1 < len(kv); i += 2 {
 			if kv[i+1] == "<del>" {
 				delete(ext, kv[i])
@@ -218,7 +219,7 @@ func TestEndTransactionMalformed(t *testing.T) {
 		t.Fatal(err)
 	}
 	// None of that touched the half: it still commits, once.
-	expectCode(t, c.end("PG", h, tranCommitType), remoting.RespSuccess, "commit after bad requests")
+	expectCode(t, c.end("PG", h, transaction.TypeCommit), remoting.RespSuccess, "commit after bad requests")
 	if got := topicBodies(t, b, "TXM", 4); !maps.Equal(got, map[string]int{"plain": 1, "h": 1}) {
 		t.Fatalf("topic holds %v", got)
 	}
@@ -272,7 +273,7 @@ func (cc *checkClient) next(d time.Duration) (check, bool) {
 			req.ExtFields["offsetMsgId"] != msg.OffsetMsgID(r.StoreHost, p) || r.PhysOffset != p || r.QueueOffset != q {
 			cc.t.Errorf("check header %v does not match its body (phys %d, queue offset %d, props %q)", req.ExtFields, r.PhysOffset, r.QueueOffset, r.Properties)
 		}
-		return check{half: half{body: string(r.Body), queueOffset: q, phys: p}, at: time.Now(), times: prop(r, PropTranCheckTimes), rec: r}, true
+		return check{half: half{body: string(r.Body), queueOffset: q, phys: p}, at: time.Now(), times: prop(r, transaction.PropTranCheckTimes), rec: r}, true
 	case <-time.After(d):
 		return check{}, false
 	}
@@ -283,7 +284,7 @@ func TestTransactionCheckBack(t *testing.T) {
 	cc := newCheckClient(t, b.Addr(), "PGC")
 	x := cc.sendHalf("TXC", 2, "PGC", "x")
 	y := cc.sendHalf("TXC", 3, "PGC", "y")
-	z := cc.sendHalf("TXC", 1, "PGC", "z", PropCheckImmunitySeconds, "1")
+	z := cc.sendHalf("TXC", 1, "PGC", "z", transaction.PropCheckImmunitySeconds, "1")
 	born := time.Now()
 
 	seen := map[string][]check{}
@@ -299,12 +300,12 @@ func TestTransactionCheckBack(t *testing.T) {
 		}
 		seen[ch.body] = append(seen[ch.body], ch)
 		r := ch.rec
-		if string(r.Topic) != "TXC" || prop(r, PropProducerGroup) != "PGC" || prop(r, msg.PropTranMsg) != "true" {
+		if string(r.Topic) != "TXC" || prop(r, transaction.PropProducerGroup) != "PGC" || prop(r, msg.PropTranMsg) != "true" {
 			t.Fatalf("check body: topic %s queue %d props %q", r.Topic, r.QueueID, r.Properties)
 		}
 		if ch.body == "x" || ch.body == "z" {
 			// The producer answers the check: commit.
-			resp := cc.call(remoting.CodeEndTransaction, endExt("PGC", ch.queueOffset, ch.phys, tranCommitType, true), nil)
+			resp := cc.call(remoting.CodeEndTransaction, endExt("PGC", ch.queueOffset, ch.phys, transaction.TypeCommit, true), nil)
 			expectCode(t, resp, remoting.RespSuccess, "commit "+ch.body+" from check")
 		}
 	}
@@ -333,12 +334,12 @@ func TestTransactionCheckBack(t *testing.T) {
 		t.Fatalf("checks after the end: x %d z %d y %d (%+v)", len(seen["x"]), len(seen["z"]), len(seen["y"]), seen["y"])
 	}
 	moved := readQueue(t, b, TransCheckMaxTime, 0)
-	if len(moved) != 1 || string(moved[0].Body) != "y" || prop(moved[0], msg.PropRealTopic) != "TXC" || prop(moved[0], PropTranCheckTimes) != "2" {
+	if len(moved) != 1 || string(moved[0].Body) != "y" || prop(moved[0], msg.PropRealTopic) != "TXC" || prop(moved[0], transaction.PropTranCheckTimes) != "2" {
 		t.Fatalf("check-max topic: %d records %+v", len(moved), moved)
 	}
 	// Late answers to the first halves change nothing.
 	for _, h := range []half{x, y, z, seen["y"][1].half} {
-		resp := cc.end("PGC", h, tranCommitType)
+		resp := cc.end("PGC", h, transaction.TypeCommit)
 		if resp.Code != remoting.RespSuccess || !strings.Contains(resp.Remark, "already ended") {
 			t.Fatalf("late commit of %s: code %d %q", h.body, resp.Code, resp.Remark)
 		}
@@ -349,7 +350,7 @@ func TestTransactionCheckBack(t *testing.T) {
 	// The stored progress goes past every half.
 	eventually(t, 5*time.Second, "progress stored past every half", func() bool {
 		qs, _ := b.store.QueueState(TransHalfTopic, 0)
-		off, ok, err := b.store.ConsumerOffset(TransOffsetGroup, TransHalfTopic, 0)
+		off, ok, err := b.store.ConsumerOffset(transaction.OffsetGroup, TransHalfTopic, 0)
 		return err == nil && ok && off == qs.Max
 	})
 }
@@ -364,7 +365,7 @@ func TestTransactionRestartResumesCheckBack(t *testing.T) {
 		cc.sendHalf("TXR", i, "PGR", fmt.Sprintf("p-%d", i))
 	}
 	done := cc.sendHalf("TXR", 3, "PGR", "done")
-	expectCode(t, cc.end("PGR", done, tranCommitType), remoting.RespSuccess, "commit done")
+	expectCode(t, cc.end("PGR", done, transaction.TypeCommit), remoting.RespSuccess, "commit done")
 	// Each pending half is checked once, unanswered, before the restart.
 	first := map[string]bool{}
 	eventually(t, 5*time.Second, "a first check of each pending half", func() bool {
@@ -381,9 +382,9 @@ func TestTransactionRestartResumesCheckBack(t *testing.T) {
 	idle := cfg
 	idle.TransactionCheckInterval = time.Hour
 	b = startBroker(t, idle)
-	<-b.txn.ready
+	<-b.txn.Ready()
 	for _, topic := range []string{TransHalfTopic, TransOpHalfTopic} {
-		if err := b.store.CommitOffset(TransOffsetGroup, topic, 0, 0); err != nil {
+		if err := b.store.CommitOffset(transaction.OffsetGroup, topic, 0, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -400,7 +401,7 @@ func TestTransactionRestartResumesCheckBack(t *testing.T) {
 		if ch.times == "1" {
 			t.Errorf("%s: TRANSACTION_CHECK_TIMES %s after the restart, want the count to go on past 1", ch.body, ch.times)
 		}
-		resp := cc.call(remoting.CodeEndTransaction, endExt("PGR", ch.queueOffset, ch.phys, tranCommitType, true), nil)
+		resp := cc.call(remoting.CodeEndTransaction, endExt("PGR", ch.queueOffset, ch.phys, transaction.TypeCommit, true), nil)
 		expectCode(t, resp, remoting.RespSuccess, "commit "+ch.body)
 		committed[ch.body]++
 		return len(committed) == 3
@@ -411,10 +412,9 @@ func TestTransactionRestartResumesCheckBack(t *testing.T) {
 	}
 	// A second restart finds nothing left to check.
 	eventually(t, 5*time.Second, "progress stored past the copies", func() bool {
-		b.txn.mu.Lock()
-		defer b.txn.mu.Unlock()
+		next, _ := b.txn.Progress()
 		qs, _ := b.store.QueueState(TransHalfTopic, 0)
-		return b.txn.halfNext == qs.Max
+		return next == qs.Max
 	})
 	b.Close()
 	b = startBroker(t, cfg)
@@ -425,9 +425,7 @@ func TestTransactionRestartResumesCheckBack(t *testing.T) {
 	if got := topicBodies(t, b, "TXR", 4); !maps.Equal(got, want) {
 		t.Fatalf("after the second restart the topic holds %v", got)
 	}
-	b.txn.mu.Lock()
-	tracked := len(b.txn.txns)
-	b.txn.mu.Unlock()
+	_, tracked := b.txn.Progress()
 	if tracked != 0 {
 		t.Fatalf("%d transactions still tracked", tracked)
 	}
@@ -568,7 +566,7 @@ func TestGoClientTransactionRestart(t *testing.T) {
 	// before then.
 	for i := range 3 {
 		m := primitive.NewMessage(topic, []byte(fmt.Sprintf("unknown-%d", i)))
-		m.WithProperty(PropCheckImmunitySeconds, "3")
+		m.WithProperty(transaction.PropCheckImmunitySeconds, "3")
 		if _, err := p.SendMessageInTransaction(ctx10s(t), m); err != nil {
 			t.Fatal(err)
 		}

@@ -23,6 +23,7 @@ import (
 	"github.com/wharfmq/wharf/broker"
 	"github.com/wharfmq/wharf/broker/brokertest"
 	"github.com/wharfmq/wharf/broker/config"
+	"github.com/wharfmq/wharf/broker/transaction"
 	"github.com/wharfmq/wharf/engine/msg"
 	"github.com/wharfmq/wharf/nameserver"
 	"github.com/wharfmq/wharf/remoting"
@@ -248,7 +249,7 @@ func startFuzzBroker(f *testing.F) *reqEnv {
 		}
 		phys = append(phys, off)
 	}
-	halfProps := msg.AppendProperty(msg.AppendProperty("", msg.PropTranMsg, "true"), broker.PropProducerGroup, "PG")
+	halfProps := msg.AppendProperty(msg.AppendProperty("", msg.PropTranMsg, "true"), transaction.PropProducerGroup, "PG")
 	resp := mustOK(f, env.cli, env.addr, goodSend(seedTopic, 0, halfProps, "half"), "half send")
 	_, halfPhys, err := msg.ParseOffsetMsgID(resp.ExtFields["msgId"])
 	if err != nil {

@@ -1,16 +1,16 @@
-package broker
+package transaction
 
 import (
+	"errors"
 	"strconv"
 	"time"
 
 	"github.com/wharfmq/wharf/engine"
 	"github.com/wharfmq/wharf/engine/msg"
-	"github.com/wharfmq/wharf/remoting"
 )
 
-// start launches the checker goroutine; it loads the state first.
-func (t *txnService) start() {
+// Start launches the checker goroutine; it loads the state first.
+func (t *Service) Start() {
 	t.startOnce.Do(func() {
 		t.wg.Add(1)
 		go func() {
@@ -20,15 +20,15 @@ func (t *txnService) start() {
 	})
 }
 
-// stop ends the checker after storing its progress, and waits for it. The
+// Close ends the checker after storing its progress, and waits for it. The
 // store must still be open.
-func (t *txnService) stop() {
+func (t *Service) Close() {
 	t.stopOnce.Do(func() { close(t.quit) })
 	t.wg.Wait()
 }
 
 // sleep waits d or until stop; it reports false on stop.
-func (t *txnService) sleep(d time.Duration) bool {
+func (t *Service) sleep(d time.Duration) bool {
 	tm := time.NewTimer(d)
 	defer tm.Stop()
 	select {
@@ -41,7 +41,7 @@ func (t *txnService) sleep(d time.Duration) bool {
 
 // run loads the state, then checks every transactionCheckInterval (Java
 // TransactionalMessageCheckService).
-func (t *txnService) run() {
+func (t *Service) run() {
 	for {
 		err := t.load()
 		if err == nil {
@@ -53,7 +53,7 @@ func (t *txnService) run() {
 		}
 	}
 	close(t.ready)
-	tick := time.NewTicker(t.interval)
+	tick := time.NewTicker(t.cfg.Interval)
 	defer tick.Stop()
 	for {
 		select {
@@ -69,12 +69,12 @@ func (t *txnService) run() {
 
 // loadOffset returns the stored progress in queue 0 of topic, clamped into
 // the queue's range.
-func (t *txnService) loadOffset(topic string) (int64, error) {
-	off, ok, err := t.b.store.ConsumerOffset(TransOffsetGroup, topic, 0)
+func (t *Service) loadOffset(topic string) (int64, error) {
+	off, ok, err := t.cfg.Store.ConsumerOffset(OffsetGroup, topic, 0)
 	if err != nil {
 		return 0, err
 	}
-	st, _ := t.b.store.QueueState(topic, 0)
+	st, _ := t.cfg.Store.QueueState(topic, 0)
 	if !ok || off < st.Min {
 		if ok {
 			t.log.Warn("transaction records removed by retention before they were checked", "topic", topic,
@@ -87,8 +87,8 @@ func (t *txnService) loadOffset(topic string) (int64, error) {
 
 // scan calls fn with every readable record of queue 0 of topic from offset
 // from to the queue's end, and returns that end.
-func (t *txnService) scan(topic string, from int64, fn func(off int64, r *msg.Record)) (int64, error) {
-	qs, ok := t.b.store.QueueState(topic, 0)
+func (t *Service) scan(topic string, from int64, fn func(off int64, r *msg.Record)) (int64, error) {
+	qs, ok := t.cfg.Store.QueueState(topic, 0)
 	if !ok {
 		return from, nil
 	}
@@ -100,7 +100,7 @@ func (t *txnService) scan(topic string, from int64, fn func(off int64, r *msg.Re
 	for next := max(from, qs.Min); next < qs.Max; {
 		to := min(next+txnBatch, qs.Max)
 		batch = batch[:0]
-		err := t.b.store.ScanQueue(topic, 0, next, to, func(o int64, e engine.QueueEntry) bool {
+		err := t.cfg.Store.ScanQueue(topic, 0, next, to, func(o int64, e engine.QueueEntry) bool {
 			batch = append(batch, ent{o, e.Phys})
 			return true
 		})
@@ -124,18 +124,18 @@ func (t *txnService) scan(topic string, from int64, fn func(off int64, r *msg.Re
 // load rebuilds the state from the stored progress: the copies among the
 // pending halves tell each checked transaction's newest half, the op records
 // not yet behind the progress tell the resolved ones.
-func (t *txnService) load() error {
-	half, err := t.loadOffset(TransHalfTopic)
+func (t *Service) load() error {
+	half, err := t.loadOffset(halfTopic)
 	if err != nil {
 		return err
 	}
-	op, err := t.loadOffset(TransOpHalfTopic)
+	op, err := t.loadOffset(opTopic)
 	if err != nil {
 		return err
 	}
 	txns := map[int64]*txnState{}
 	pending := 0
-	halfEnd, err := t.scan(TransHalfTopic, half, func(off int64, r *msg.Record) {
+	halfEnd, err := t.scan(halfTopic, half, func(off int64, r *msg.Record) {
 		pending++
 		if _, ok := r.Property(PropTranPreparedQueueOffset); !ok {
 			return
@@ -150,7 +150,7 @@ func (t *txnService) load() error {
 	if err != nil {
 		return err
 	}
-	opEnd, err := t.scan(TransOpHalfTopic, op, func(off int64, r *msg.Record) {
+	opEnd, err := t.scan(opTopic, op, func(off int64, r *msg.Record) {
 		h, err := strconv.ParseInt(string(r.Body), 10, 64)
 		if tag, _ := r.Property(msg.PropTags); tag != transOpRemoveTag || err != nil || h < 0 {
 			t.log.Warn("illegal op record ignored", "offset", off, "tags", tag, "body", string(r.Body))
@@ -190,8 +190,8 @@ func (t *txnService) load() error {
 // end as of now (copies written during the pass wait for the next one),
 // stopping at the first one too young to check (Java
 // TransactionalMessageServiceImpl.check).
-func (t *txnService) pass() {
-	qs, ok := t.b.store.QueueState(TransHalfTopic, 0)
+func (t *Service) pass() {
+	qs, ok := t.cfg.Store.QueueState(halfTopic, 0)
 	if !ok {
 		return
 	}
@@ -218,7 +218,7 @@ func (t *txnService) pass() {
 		if next >= end {
 			return
 		}
-		qs, _ = t.b.store.QueueState(TransHalfTopic, 0)
+		qs, _ = t.cfg.Store.QueueState(halfTopic, 0)
 		if next < qs.Min {
 			t.log.Warn("half messages removed by retention before they were resolved", "lost", qs.Min-next)
 			t.setNext(qs.Min)
@@ -226,7 +226,7 @@ func (t *txnService) pass() {
 		}
 		to := min(next+txnBatch, end)
 		batch = batch[:0]
-		err := t.b.store.ScanQueue(TransHalfTopic, 0, next, to, func(o int64, e engine.QueueEntry) bool {
+		err := t.cfg.Store.ScanQueue(halfTopic, 0, next, to, func(o int64, e engine.QueueEntry) bool {
 			batch = append(batch, ent{o, e.Phys})
 			return true
 		})
@@ -251,16 +251,10 @@ func (t *txnService) pass() {
 	}
 }
 
-func (t *txnService) setNext(off int64) {
+func (t *Service) setNext(off int64) {
 	t.mu.Lock()
 	t.halfNext = max(t.halfNext, off)
 	t.mu.Unlock()
-}
-
-// txnCheck is a CHECK_TRANSACTION_STATE to send to a producer group.
-type txnCheck struct {
-	group string
-	req   *remoting.Command
 }
 
 // checkOne handles the half at queue offset off: skip it (resolved, or an
@@ -269,7 +263,7 @@ type txnCheck struct {
 // (too young), or copy it to the back of the half queue with
 // TRANSACTION_CHECK_TIMES + 1 and return the check to send for the copy.
 // It reports whether the pass goes on.
-func (t *txnService) checkOne(off, phys int64) (bool, *txnCheck) {
+func (t *Service) checkOne(off, phys int64) (bool, *Check) {
 	r, ok, err := t.readRecord(phys)
 	if err != nil {
 		t.log.Error("reading a half message failed; retrying next pass", "offset", off, "err", err)
@@ -305,10 +299,10 @@ func (t *txnService) checkOne(off, phys int64) (bool, *txnCheck) {
 	if age < 0 {
 		// The broker's clock went back: check now rather than hold up
 		// the queue (as Java).
-		age = t.timeout
+		age = t.cfg.Timeout
 	}
-	tooOld := t.b.cfg.FileReservedTime > 0 && age > t.b.cfg.FileReservedTime
-	if times >= t.checkMax || tooOld {
+	tooOld := t.cfg.FileReservedTime > 0 && age > t.cfg.FileReservedTime
+	if times >= t.cfg.CheckMax || tooOld {
 		opOff, err := t.discard(&r, o, times)
 		if err != nil {
 			t.log.Error("discarding a half message failed; retrying next pass", "offset", off, "err", err)
@@ -319,14 +313,14 @@ func (t *txnService) checkOne(off, phys int64) (bool, *txnCheck) {
 		t.halfNext = off + 1
 		return true, nil
 	}
-	immunity := t.timeout
+	immunity := t.cfg.Timeout
 	if v, ok := r.Property(PropCheckImmunitySeconds); ok {
 		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n > 0 && n < int64(engine.MaxLevelDelay/time.Second) {
 			immunity = max(immunity, time.Duration(n)*time.Second)
 		}
 	}
 	if age < immunity {
-		if immunity == t.timeout {
+		if immunity == t.cfg.Timeout {
 			return false, nil // the halves behind it are younger still
 		}
 		// A long CHECK_IMMUNITY_TIME must not hold up the queue: move the
@@ -348,12 +342,12 @@ func (t *txnService) checkOne(off, phys int64) (bool, *txnCheck) {
 	t.stateLocked(o, off).newest = res.QueueOffset
 	t.halfNext = off + 1
 	group, _ := r.Property(PropProducerGroup)
-	return true, &txnCheck{group: group, req: t.checkRequest(&m, res)}
+	return true, t.checkRequest(group, &m, res)
 }
 
 // stateLocked returns the state of transaction o, creating it with newest
 // half off. REQUIRES: t.mu held.
-func (t *txnService) stateLocked(o, off int64) *txnState {
+func (t *Service) stateLocked(o, off int64) *txnState {
 	st := t.txns[o]
 	if st == nil {
 		st = &txnState{newest: off, op: opNone}
@@ -380,50 +374,50 @@ func checkTimes(r *msg.Record) int {
 // TRAN_PREPARED_QUEUE_OFFSET = o and, when setTimes, TRANSACTION_CHECK_TIMES
 // = times (Java renewHalfMessageInner). It returns where the copy went and
 // the message as built (properties without the record checksum).
-func (t *txnService) copyHalf(r *msg.Record, o int64, times int, setTimes bool) (engine.PutResult, msg.Message, error) {
-	props, sysFlag := copyOf(r)
-	props = removeProperty(props, PropTranPreparedQueueOffset)
+func (t *Service) copyHalf(r *msg.Record, o int64, times int, setTimes bool) (engine.PutResult, msg.Message, error) {
+	props, sysFlag := msg.CopyOf(r)
+	props = msg.RemoveProperty(props, PropTranPreparedQueueOffset)
 	if setTimes {
-		props = msg.AppendProperty(removeProperty(props, PropTranCheckTimes), PropTranCheckTimes, strconv.Itoa(times))
+		props = msg.AppendProperty(msg.RemoveProperty(props, PropTranCheckTimes), PropTranCheckTimes, strconv.Itoa(times))
 	}
 	props = msg.AppendProperty(props, PropTranPreparedQueueOffset, strconv.FormatInt(o, 10))
 	m := msg.Message{
-		Topic: TransHalfTopic, QueueID: 0, Flag: r.Flag, Body: r.Body, Properties: props,
+		Topic: halfTopic, QueueID: 0, Flag: r.Flag, Body: r.Body, Properties: props,
 		SysFlag: sysFlag &^ msg.FlagTransactionMask, BornTimestamp: r.BornTimestamp, BornHost: r.BornHost,
-		StoreHost: t.b.storeHost, ReconsumeTimes: r.ReconsumeTimes,
+		StoreHost: t.cfg.StoreHost, ReconsumeTimes: r.ReconsumeTimes,
 	}
 	put := m // Put adds the checksum slot to its argument
-	res, err := t.b.store.Put(&put)
+	res, err := t.cfg.Store.Put(&put)
 	return res, m, err
 }
 
 // discard gives up on half r after times checks: a copy goes to
 // TRANS_CHECK_MAX_TIME_TOPIC (Java DefaultTransactionalMessageCheckListener)
 // and an op record ends the transaction. It returns the op's offset.
-func (t *txnService) discard(r *msg.Record, o int64, times int) (int64, error) {
-	if err := t.ensureTopic(TransCheckMaxTime); err != nil {
+func (t *Service) discard(r *msg.Record, o int64, times int) (int64, error) {
+	if err := t.ensureTopic(checkMaxTopic); err != nil {
 		return 0, err
 	}
-	props, sysFlag := copyOf(r)
+	props, sysFlag := msg.CopyOf(r)
 	m := msg.Message{
-		Topic: TransCheckMaxTime, QueueID: 0, Flag: r.Flag, Body: r.Body, Properties: props, SysFlag: sysFlag,
-		BornTimestamp: r.BornTimestamp, BornHost: r.BornHost, StoreHost: t.b.storeHost, ReconsumeTimes: r.ReconsumeTimes,
+		Topic: checkMaxTopic, QueueID: 0, Flag: r.Flag, Body: r.Body, Properties: props, SysFlag: sysFlag,
+		BornTimestamp: r.BornTimestamp, BornHost: r.BornHost, StoreHost: t.cfg.StoreHost, ReconsumeTimes: r.ReconsumeTimes,
 	}
-	if _, err := t.b.store.Put(&m); err != nil {
+	if _, err := t.cfg.Store.Put(&m); err != nil {
 		return 0, err
 	}
 	realTopic, _ := r.Property(msg.PropRealTopic)
 	uniq, _ := r.Property(msg.PropUniqKey)
-	t.log.Warn("half message checked too many times or too old; moved to "+TransCheckMaxTime,
+	t.log.Warn("half message checked too many times or too old; moved to "+checkMaxTopic,
 		"checks", times, "realTopic", realTopic, "msgId", uniq, "halfOffset", r.QueueOffset)
 	return t.writeOp(r.QueueOffset, o)
 }
 
-// checkRequest builds the CHECK_TRANSACTION_STATE (39) for the copy m
-// stored at res (Java AbstractTransactionalMessageCheckListener
+// checkRequest builds the CHECK_TRANSACTION_STATE (39) to group for the
+// copy m stored at res (Java AbstractTransactionalMessageCheckListener
 // .sendCheckMessage): the header names the copy, the body is the copy
 // encoded as a stored record with its real topic and queue.
-func (t *txnService) checkRequest(m *msg.Message, res engine.PutResult) *remoting.Command {
+func (t *Service) checkRequest(group string, m *msg.Message, res engine.PutResult) *Check {
 	uniq, _ := msg.Property(m.Properties, msg.PropUniqKey)
 	body := *m
 	if topic, ok := msg.Property(m.Properties, msg.PropRealTopic); ok && topic != "" {
@@ -437,27 +431,23 @@ func (t *txnService) checkRequest(m *msg.Message, res engine.PutResult) *remotin
 	rec := msg.AppendRecord(nil, &body)
 	msg.SetOffsets(rec, res.QueueOffset, res.Phys)
 	msg.SetStoreTimestamp(rec, res.StoreTime)
-	return remoting.NewRequest(remoting.CodeCheckTransactionState, map[string]string{
-		"tranStateTableOffset": strconv.FormatInt(res.QueueOffset, 10),
-		"commitLogOffset":      strconv.FormatInt(res.Phys, 10),
-		"msgId":                uniq,
-		"transactionId":        uniq,
-		"offsetMsgId":          msg.OffsetMsgID(t.b.storeHost, res.Phys),
-	}, rec)
+	return &Check{
+		Group: group, TranStateTableOffset: res.QueueOffset, CommitLogOffset: res.Phys,
+		MsgID: uniq, OffsetMsgID: msg.OffsetMsgID(t.cfg.StoreHost, res.Phys), Body: rec,
+	}
 }
 
 // sendCheck sends a check, oneway, to the live producer of its group that
 // sent the latest heartbeat. Without one the check is lost, as in Java; the
 // next pass checks again.
-func (t *txnService) sendCheck(c *txnCheck) {
-	conn := t.b.clients.ProducerConn(c.group)
-	if conn == nil {
-		t.log.Warn("transaction check not sent: no live producer in the group", "producerGroup", c.group,
-			"msgId", c.req.ExtFields["msgId"])
-		return
-	}
-	if err := conn.InvokeOneway(c.req); err != nil {
-		t.log.Warn("transaction check not sent", "producerGroup", c.group, "producer", conn.RemoteAddr(), "err", err)
+func (t *Service) sendCheck(c *Check) {
+	err := t.cfg.Checker.SendCheck(c)
+	switch {
+	case errors.Is(err, ErrNoProducer):
+		t.log.Warn("transaction check not sent: no live producer in the group", "producerGroup", c.Group,
+			"msgId", c.MsgID)
+	case err != nil:
+		t.log.Warn("transaction check not sent", "producerGroup", c.Group, "err", err)
 	}
 }
 
@@ -466,17 +456,17 @@ func (t *txnService) sendCheck(c *txnCheck) {
 // the op offset below which no op is needed any more (all halves of its
 // transaction are behind the stored half offset). A crash can therefore
 // repeat a check or a commit but never lose a half message.
-func (t *txnService) persist() {
+func (t *Service) persist() {
 	t.mu.Lock()
 	half := t.halfNext
-	end := t.b.store.MaxPhysOffset()
+	end := t.cfg.Store.MaxPhysOffset()
 	t.mu.Unlock()
 	if half != t.storedHalf {
-		if err := t.b.store.WaitDurable(end); err != nil {
+		if err := t.cfg.Store.WaitDurable(end); err != nil {
 			t.log.Error("transaction records not synced; progress kept back", "err", err)
 			return
 		}
-		if err := t.b.store.CommitOffset(TransOffsetGroup, TransHalfTopic, 0, half); err != nil {
+		if err := t.cfg.Store.CommitOffset(OffsetGroup, halfTopic, 0, half); err != nil {
 			t.log.Error("storing the half-queue progress failed", "offset", half, "err", err)
 			return
 		}
@@ -499,7 +489,7 @@ func (t *txnService) persist() {
 	}
 	t.mu.Unlock()
 	if op >= 0 && op != t.storedOp {
-		if err := t.b.store.CommitOffset(TransOffsetGroup, TransOpHalfTopic, 0, op); err != nil {
+		if err := t.cfg.Store.CommitOffset(OffsetGroup, opTopic, 0, op); err != nil {
 			t.log.Error("storing the op-queue progress failed", "offset", op, "err", err)
 			return
 		}

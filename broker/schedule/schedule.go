@@ -1,4 +1,13 @@
-package broker
+// Package schedule delivers delayed messages (RocketMQ's
+// ScheduleMessageService). A message sent with DELAY=n is stored in the
+// schedule topic (systopic.Schedule), queue n-1, with its real topic and
+// queue in REAL_TOPIC/REAL_QID (Service.Route); one goroutine per level
+// writes it to its real topic when it is due, and keeps its progress as a
+// consumer offset of OffsetGroup. The delay-level table and the due time of
+// an entry are engine's (engine.ParseDelayLevels, engine.DeliverTime).
+//
+// The service holds no locks: each level's state belongs to its goroutine.
+package schedule
 
 import (
 	"errors"
@@ -12,13 +21,29 @@ import (
 
 	"github.com/wharfmq/wharf/engine"
 	"github.com/wharfmq/wharf/engine/msg"
+	"github.com/wharfmq/wharf/systopic"
 )
 
-// ScheduleOffsetGroup is the reserved consumer group under which the
+// OffsetGroup is the reserved consumer group under which the
 // scheduler stores, per level, the offset of the next delayed message to
 // deliver (Java keeps these in config/delayOffset.json). Its ':' keeps it
 // apart from client group names, which RocketMQ limits to ^[%|a-zA-Z0-9_-]+$.
-const ScheduleOffsetGroup = "wharf:schedule"
+const OffsetGroup = "wharf:schedule"
+
+// delayTopic is the topic of the delay queues, one queue per level.
+const delayTopic = systopic.Schedule
+
+// Store is what the service needs of the engine (engine.Store).
+type Store interface {
+	ConsumerOffset(group, topic string, queueID int32) (int64, bool, error)
+	CommitOffset(group, topic string, queueID int32, offset int64) error
+	QueueState(topic string, queueID int32) (engine.QueueState, bool)
+	ScanQueue(topic string, queueID int32, from, to int64, fn func(offset int64, e engine.QueueEntry) bool) error
+	MinPhysOffset() int64
+	ReadRecord(phys int64) ([]byte, error)
+	Put(m *msg.Message) (engine.PutResult, error)
+	WaitDurable(end int64) error
+}
 
 // Scheduler tuning.
 const (
@@ -31,8 +56,8 @@ const (
 	scheduleRetry = time.Second
 )
 
-// scheduler delivers delayed messages (RocketMQ's ScheduleMessageService).
-// A message sent with DELAY=n is stored in ScheduleTopic, queue n-1, with
+// Service delivers delayed messages (RocketMQ's ScheduleMessageService).
+// A message sent with DELAY=n is stored in the schedule topic, queue n-1, with
 // its real topic and queue in REAL_TOPIC/REAL_QID; its delivery time is its
 // store time plus the level's delay (engine.DeliverTime, which is also the
 // entry's consume-queue tags code, as in RocketMQ). One owned
@@ -40,8 +65,8 @@ const (
 // the head is due it writes a copy to the real topic, otherwise it sleeps on
 // a timer until the head's delivery time or until the dispatcher reports a
 // new entry for the level (notify).
-type scheduler struct {
-	store     *engine.Store // set by the broker after the store opens
+type Service struct {
+	store     Store // set by SetStore after the store opens
 	log       *slog.Logger
 	levels    []time.Duration
 	storeHost netip.AddrPort
@@ -54,8 +79,11 @@ type scheduler struct {
 	wg        sync.WaitGroup
 }
 
-func newScheduler(levels []time.Duration, storeHost netip.AddrPort, log *slog.Logger) *scheduler {
-	s := &scheduler{log: log.With("component", "schedule"), levels: levels, storeHost: storeHost,
+// New returns a service for the delay levels levels; storeHost is the
+// store host of the delivered copies. It needs its store (SetStore) before
+// Start; Notify may be called before.
+func New(levels []time.Duration, storeHost netip.AddrPort, log *slog.Logger) *Service {
+	s := &Service{log: log.With("component", "schedule"), levels: levels, storeHost: storeHost,
 		kicks: make([]chan struct{}, len(levels)), quit: make(chan struct{})}
 	for i := range s.kicks {
 		s.kicks[i] = make(chan struct{}, 1)
@@ -63,13 +91,17 @@ func newScheduler(levels []time.Duration, storeHost netip.AddrPort, log *slog.Lo
 	return s
 }
 
-// queueNums is the number of ScheduleTopic queues: one per level.
-func (s *scheduler) queueNums() int32 { return int32(len(s.levels)) }
+// SetStore sets the store, which opens after the service exists: the
+// store's dispatcher calls Notify during its open.
+func (s *Service) SetStore(st Store) { s.store = st }
 
-// notify wakes the level whose queue just got entries. It runs on the
+// QueueNums is the number of schedule-topic queues: one per level.
+func (s *Service) QueueNums() int32 { return int32(len(s.levels)) }
+
+// Notify wakes the level whose queue just got entries. It runs on the
 // dispatcher goroutine, also during the store's open: it never blocks.
-func (s *scheduler) notify(topic string, queueID int32) {
-	if topic != ScheduleTopic || queueID < 0 || int(queueID) >= len(s.kicks) {
+func (s *Service) Notify(topic string, queueID int32) {
+	if topic != delayTopic || queueID < 0 || int(queueID) >= len(s.kicks) {
 		return
 	}
 	select {
@@ -78,11 +110,11 @@ func (s *scheduler) notify(topic string, queueID int32) {
 	}
 }
 
-// route diverts a message carrying DELAY > 0 to its level's queue of
-// ScheduleTopic (Java CommitLog.asyncPutMessage): levels past the last are
+// Route diverts a message carrying DELAY > 0 to its level's queue of
+// topic (Java CommitLog.asyncPutMessage): levels past the last are
 // clamped to it, DELAY <= 0 means no delay. The real topic and queue go
 // into REAL_TOPIC and REAL_QID, replacing any earlier values.
-func (s *scheduler) route(m *msg.Message) error {
+func (s *Service) Route(m *msg.Message) error {
 	v, ok := msg.Property(m.Properties, msg.PropDelay)
 	if !ok {
 		return nil
@@ -95,17 +127,17 @@ func (s *scheduler) route(m *msg.Message) error {
 		return nil
 	}
 	level = min(level, int64(len(s.levels)))
-	props := removeProperty(removeProperty(m.Properties, msg.PropRealTopic), msg.PropRealQueue)
+	props := msg.RemoveProperty(msg.RemoveProperty(m.Properties, msg.PropRealTopic), msg.PropRealQueue)
 	props = msg.AppendProperty(props, msg.PropRealTopic, m.Topic)
 	m.Properties = msg.AppendProperty(props, msg.PropRealQueue, strconv.Itoa(int(m.QueueID)))
-	m.Topic, m.QueueID = ScheduleTopic, int32(level-1)
+	m.Topic, m.QueueID = delayTopic, int32(level-1)
 	return nil
 }
 
-// start launches one goroutine per level.
-func (s *scheduler) start() {
+// Start launches one goroutine per level.
+func (s *Service) Start() {
 	s.startOnce.Do(func() {
-		for q := range s.queueNums() {
+		for q := range s.QueueNums() {
 			s.wg.Add(1)
 			go func() {
 				defer s.wg.Done()
@@ -115,15 +147,15 @@ func (s *scheduler) start() {
 	})
 }
 
-// stop ends the level goroutines and waits for them; a delivery under way
+// Close ends the level goroutines and waits for them; a delivery under way
 // completes first. The store must still be open.
-func (s *scheduler) stop() {
+func (s *Service) Close() {
 	s.stopOnce.Do(func() { close(s.quit) })
 	s.wg.Wait()
 }
 
 // sleep waits d or until stop; it reports false on stop.
-func (s *scheduler) sleep(d time.Duration) bool {
+func (s *Service) sleep(d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -135,7 +167,7 @@ func (s *scheduler) sleep(d time.Duration) bool {
 }
 
 // runLevel delivers the messages of one level, in queue order.
-func (s *scheduler) runLevel(q int32) {
+func (s *Service) runLevel(q int32) {
 	off, err := s.loadOffset(q)
 	for err != nil {
 		s.log.Error("cannot read the delay offset; retrying", "level", q+1, "err", err)
@@ -171,12 +203,12 @@ func (s *scheduler) runLevel(q int32) {
 
 // loadOffset returns where level q resumes: the stored offset clamped into
 // the queue's range, or the queue's start.
-func (s *scheduler) loadOffset(q int32) (int64, error) {
-	off, ok, err := s.store.ConsumerOffset(ScheduleOffsetGroup, ScheduleTopic, q)
+func (s *Service) loadOffset(q int32) (int64, error) {
+	off, ok, err := s.store.ConsumerOffset(OffsetGroup, delayTopic, q)
 	if err != nil {
 		return 0, err
 	}
-	st, _ := s.store.QueueState(ScheduleTopic, q)
+	st, _ := s.store.QueueState(delayTopic, q)
 	if !ok || off < st.Min {
 		off = st.Min
 	}
@@ -195,7 +227,7 @@ type scheduleEntry struct {
 // *off and storing it durably after each batch. It returns how long to wait
 // for the next head (0: more to do at once), or -1 when the queue is
 // drained.
-func (s *scheduler) deliverDue(q int32, off *int64, buf *[]scheduleEntry) time.Duration {
+func (s *Service) deliverDue(q int32, off *int64, buf *[]scheduleEntry) time.Duration {
 	delayMs := s.levels[q].Milliseconds()
 	lastEnd := int64(-1) // CommitLog end of the last delivered record
 	stored := *off
@@ -213,7 +245,7 @@ func (s *scheduler) deliverDue(q int32, off *int64, buf *[]scheduleEntry) time.D
 			return -1
 		default:
 		}
-		st, ok := s.store.QueueState(ScheduleTopic, q)
+		st, ok := s.store.QueueState(delayTopic, q)
 		if !ok || *off >= st.Max {
 			return -1
 		}
@@ -223,7 +255,7 @@ func (s *scheduler) deliverDue(q int32, off *int64, buf *[]scheduleEntry) time.D
 		}
 		to := min(*off+scheduleBatch, st.Max)
 		entries := (*buf)[:0]
-		err := s.store.ScanQueue(ScheduleTopic, q, *off, to, func(o int64, e engine.QueueEntry) bool {
+		err := s.store.ScanQueue(delayTopic, q, *off, to, func(o int64, e engine.QueueEntry) bool {
 			entries = append(entries, scheduleEntry{o, e})
 			return true
 		})
@@ -269,7 +301,7 @@ func (s *scheduler) deliverDue(q int32, off *int64, buf *[]scheduleEntry) time.D
 // queue. It returns the CommitLog end of the new record (-1 when the entry
 // was skipped). An error means "try again later"; entries that can never be
 // delivered are logged and skipped.
-func (s *scheduler) deliver(q int32, se scheduleEntry) (int64, error) {
+func (s *Service) deliver(q int32, se scheduleEntry) (int64, error) {
 	if se.e.Phys < s.store.MinPhysOffset() {
 		s.log.Warn("delayed message removed by retention before delivery", "level", q+1, "offset", se.off)
 		return -1, nil
@@ -295,10 +327,10 @@ func (s *scheduler) deliver(q int32, se scheduleEntry) (int64, error) {
 			"realTopic", topic, "realQueue", qidStr)
 		return -1, nil
 	}
-	props, sysFlag := copyOf(&r)
+	props, sysFlag := msg.CopyOf(&r)
 	m := msg.Message{
 		Topic: topic, QueueID: int32(qid), Flag: r.Flag, Body: r.Body,
-		Properties: removeProperty(props, msg.PropDelay), SysFlag: sysFlag,
+		Properties: msg.RemoveProperty(props, msg.PropDelay), SysFlag: sysFlag,
 		BornTimestamp: r.BornTimestamp, BornHost: r.BornHost, StoreHost: s.storeHost,
 		ReconsumeTimes: r.ReconsumeTimes, PreparedTransactionOffset: r.PreparedTransactionOffset,
 	}
@@ -315,14 +347,14 @@ func (s *scheduler) deliver(q int32, se scheduleEntry) (int64, error) {
 
 // persist stores level q's offset once the records delivered before it are
 // durable, so a crash can repeat a delivery but never lose one.
-func (s *scheduler) persist(q int32, off, lastEnd int64) {
+func (s *Service) persist(q int32, off, lastEnd int64) {
 	if lastEnd > 0 {
 		if err := s.store.WaitDurable(lastEnd); err != nil {
 			s.log.Error("delivered delayed messages not synced; offset kept back", "level", q+1, "err", err)
 			return
 		}
 	}
-	if err := s.store.CommitOffset(ScheduleOffsetGroup, ScheduleTopic, q, off); err != nil {
+	if err := s.store.CommitOffset(OffsetGroup, delayTopic, q, off); err != nil {
 		s.log.Error("storing the delay offset failed", "level", q+1, "offset", off, "err", err)
 	}
 }

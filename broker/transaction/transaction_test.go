@@ -1,0 +1,176 @@
+package transaction
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/wharfmq/wharf/engine"
+	"github.com/wharfmq/wharf/engine/msg"
+	"github.com/wharfmq/wharf/internal/testkit"
+)
+
+// TestMain fails the package if a test leaves the checker goroutine behind.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var testHost = netip.MustParseAddrPort("127.0.0.1:10911")
+
+// checks records the check-backs the service sends.
+type checks struct {
+	mu    sync.Mutex
+	sent  []Check
+	group string // the only group with a live producer
+}
+
+func (c *checks) SendCheck(ch *Check) error {
+	if ch.Group != c.group {
+		return ErrNoProducer
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.sent = append(c.sent, *ch)
+	return nil
+}
+
+func (c *checks) list() []Check {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]Check(nil), c.sent...)
+}
+
+// newService opens a small store in a temporary folder and a service on
+// it, without a broker.
+func newService(t *testing.T, mut func(*Config)) (*Service, *engine.Store, *checks) {
+	t.Helper()
+	st, err := engine.Open(engine.Options{
+		Dir: t.TempDir(), SegmentSize: testkit.SegmentSize, FlushMode: engine.SyncFlush,
+		IndexSlots: testkit.IndexSlots, IndexEntriesPerFile: testkit.IndexEntries,
+		StoreHost: testHost, Logger: testkit.Logger(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	ck := &checks{group: "PG"}
+	cfg := Config{
+		Store: st, EnsureTopic: func(string) error { return nil }, Route: func(*msg.Message) error { return nil },
+		Checker: ck, StoreHost: testHost, BrokerName: "b1",
+		Timeout: time.Hour, Interval: time.Hour, CheckMax: 15,
+	}
+	if mut != nil {
+		mut(&cfg)
+	}
+	s := New(cfg, testkit.Logger(t))
+	s.Start()
+	t.Cleanup(s.Close)
+	<-s.Ready()
+	return s, st, ck
+}
+
+// sendHalf prepares and stores a transactional message for topic T.
+func sendHalf(t *testing.T, s *Service, st *engine.Store, body string) engine.PutResult {
+	t.Helper()
+	props := msg.AppendProperty(msg.AppendProperty("", msg.PropTranMsg, "true"), PropProducerGroup, "PG")
+	m := msg.Message{Topic: "T", QueueID: 2, Body: []byte(body), Properties: msg.AppendProperty(props, msg.PropUniqKey, "U-"+body),
+		SysFlag: msg.FlagTransactionPrep, BornTimestamp: time.Now().UnixMilli(), BornHost: testHost}
+	if !IsTranMsg(m.Properties) {
+		t.Fatal("IsTranMsg false for TRAN_MSG=true")
+	}
+	if err := s.Prepare(&m); err != nil {
+		t.Fatal(err)
+	}
+	res, err := st.Put(&m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func end(s *Service, res engine.PutResult, typ int32) (string, error) {
+	return s.End(context.Background(), nil, EndRequest{ProducerGroup: "PG", TranStateTableOffset: res.QueueOffset,
+		CommitLogOffset: res.Phys, CommitOrRollback: typ})
+}
+
+func kindOf(err error) Kind {
+	var te *Error
+	if errors.As(err, &te) {
+		return te.Kind
+	}
+	return 0
+}
+
+// TestEndOnItsOwn commits and rolls back half messages through the service
+// alone and checks the refusals come back as Kinds, not response codes.
+func TestEndOnItsOwn(t *testing.T) {
+	s, st, _ := newService(t, nil)
+	a, b := sendHalf(t, s, st, "a"), sendHalf(t, s, st, "b")
+	if note, err := end(s, a, TypeCommit); err != nil || note != "" {
+		t.Fatalf("commit a: %q %v", note, err)
+	}
+	if _, err := end(s, b, TypeRollback); err != nil {
+		t.Fatalf("rollback b: %v", err)
+	}
+	for _, res := range []engine.PutResult{a, b} {
+		if note, err := end(s, res, TypeCommit); err != nil || note != "transaction already ended" {
+			t.Fatalf("second end: %q %v", note, err)
+		}
+	}
+	testkit.Eventually(t, 5*time.Second, func() bool {
+		qs, _ := st.QueueState(opTopic, 0)
+		return qs.Max == 2
+	}, "two op records")
+	if qs, ok := st.QueueState("T", 2); !ok || qs.Max != 1 {
+		t.Fatalf("T/2 holds %+v %v, want the one committed message", qs, ok)
+	}
+	if _, err := end(s, a, 5); kindOf(err) != KindBadType {
+		t.Fatalf("commitOrRollback 5: %v", err)
+	}
+	wrong := a
+	wrong.QueueOffset++
+	if _, err := end(s, wrong, TypeCommit); kindOf(err) != KindSystem || err.Error() != "The transaction state table offset wrong" {
+		t.Fatalf("wrong table offset: %v", err)
+	}
+	route := errors.New("no such level")
+	s2, st2, _ := newService(t, func(c *Config) { c.Route = func(*msg.Message) error { return route } })
+	if _, err := end(s2, sendHalf(t, s2, st2, "c"), TypeCommit); kindOf(err) != KindIllegal || !errors.Is(err, route) {
+		t.Fatalf("commit with a bad DELAY: %v", err)
+	}
+	s3, _, _ := newService(t, func(c *Config) { c.Reject = true })
+	if err := s3.Prepare(&msg.Message{Topic: "T"}); kindOf(err) != KindForbidden {
+		t.Fatalf("Prepare with Reject: %v", err)
+	}
+}
+
+// TestCheckBackOnItsOwn lets a half message age past the timeout and
+// expects a check through the Checker naming its copy, which a commit then
+// resolves; Close stops the checker (goleak).
+func TestCheckBackOnItsOwn(t *testing.T) {
+	s, st, ck := newService(t, func(c *Config) { c.Timeout, c.Interval = 50*time.Millisecond, 20*time.Millisecond })
+	first := sendHalf(t, s, st, "x")
+	testkit.Eventually(t, 5*time.Second, func() bool { return len(ck.list()) > 0 }, "a check-back")
+	c := ck.list()[0]
+	if c.Group != "PG" || c.MsgID != "U-x" || c.TranStateTableOffset <= first.QueueOffset || c.OffsetMsgID == "" {
+		t.Fatalf("check %+v", c)
+	}
+	r, err := msg.Decode(c.Body)
+	if err != nil || string(r.Topic) != "T" || r.QueueID != 2 || string(r.Body) != "x" || r.QueueOffset != c.TranStateTableOffset {
+		t.Fatalf("check body %+v %v", r, err)
+	}
+	if n, _ := r.Property(PropTranCheckTimes); n != "1" {
+		t.Fatalf("TRANSACTION_CHECK_TIMES %q", n)
+	}
+	copyRes := engine.PutResult{QueueOffset: c.TranStateTableOffset, Phys: c.CommitLogOffset}
+	if _, err := end(s, copyRes, TypeCommit); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 5*time.Second, func() bool {
+		qs, _ := st.QueueState("T", 2)
+		return qs.Max == 1
+	}, "the committed message in T/2")
+	s.Close()
+}
