@@ -107,7 +107,9 @@ func (b *Broker) handleEndTransaction(ctx context.Context, conn *remoting.Conn, 
 }
 
 // txnChecker sends the transaction service's check-backs.
-type txnChecker struct{ clients *client.Registry[*remoting.Conn] }
+type txnChecker struct {
+	clients *client.Registry[*remoting.Conn]
+}
 
 // SendCheck sends CHECK_TRANSACTION_STATE (39), oneway, to the live
 // producer of c's group that sent the latest heartbeat.
