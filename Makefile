@@ -16,7 +16,7 @@ help:
 	@echo "make fuzz      each fuzz target for FUZZTIME (default 30s)"
 	@echo "make lint      go vet, gofmt and import-grouping checks, staticcheck, the darwin build and vet, lint-deps"
 	@echo "make lint-deps the broker imports no engine internals (engine/commitlog, engine/queue, index)"
-	@echo "make stress    crash, torn-tail, bit-flip, kill -9 and power-loss tests at nightly size"
+	@echo "make stress    crash, torn-tail, bit-flip, kill -9, SIGTERM and power-loss tests at nightly size"
 	@echo "make soak      T23 soak at nightly size: 100 producers + 100 consumers for 30 min"
 	@echo "make build     build bin/wharf"
 
@@ -76,12 +76,12 @@ stress:
 	$(GO) test -timeout 60m ./engine/commitlog/ -run 'TestCrashCloneSyncFlush|TestTornTail' -args -crashpoints=100000 -torn-full
 	$(GO) test -timeout 60m ./engine/ -run 'TestModel' -args -model-seeds=100
 	$(GO) test -timeout 60m ./engine/commitlog/ -run 'TestCheckDetectsEveryBitFlip' -args -check-trials=1000
-	$(GO) test -timeout 90m ./tools/e2e/ -run 'TestKill9' -args -kills=100
-	$(GO) test -timeout 30m ./broker/ -run 'TestPowerLoss' -args -powerloss-points=200
+	$(GO) test -timeout 90m ./tools/e2e/ -run 'TestKill9|TestSigtermUnderLoad' -args -kills=100 -sigterm-cycles=10
+	$(GO) test -timeout 30m ./broker/ -run 'TestPowerLoss' -args -powerloss-points=200 -powerloss-interval=500ms
 
 # T23 at full size: 100 producers + 100 push consumers for 30 minutes.
 soak:
-	WHARF_SOAK=30m $(GO) test -timeout 45m -v ./tools/e2e/ -run 'TestSoak$$'
+	$(GO) test -timeout 45m -v ./tools/e2e/ -run 'TestSoak$$' -args -soak=30m -soak-clients=100
 
 clean:
 	rm -rf bin bench-new.txt

@@ -38,7 +38,10 @@ const (
 
 var plTopics = [...]string{"PowerLossA", "PowerLossB"}
 
-var plPointsFlag = flag.Int("powerloss-points", 0, "crash points of each TestPowerLoss test (RELIABILITY T10 nightly: 200; 0: 20, 10 under -short)")
+var plPointsFlag = flag.Int("powerloss-points", 0, "crash points of each TestPowerLoss test (RELIABILITY T10 nightly: 200; 0: 20, 10 under -short and for TestPowerLossAsyncFlush)")
+
+// plIntervalFlag is TestPowerLossAsyncFlush's flushIntervalCommitLog.
+var plIntervalFlag = flag.Duration("powerloss-interval", 200*time.Millisecond, "flushIntervalCommitLog of TestPowerLossAsyncFlush (make stress: 500ms, the default)")
 
 // plSize returns the crash points and the time budget of a TestPowerLoss
 // test: what CI runs, less under -short, or -powerloss-points with a budget
@@ -472,12 +475,16 @@ func TestPowerLossSyncFlush(t *testing.T) {
 // only makes the window shorter. Under -race the check's scan of zeroed
 // segments is slow, so the segments are small there: the race run checks
 // the concurrency, the plain run measures the window.
+//
+// make test runs 10 points with a 200 ms interval: the window checked is
+// the interval of the run, so a shorter one proves the same bound in less
+// time per point. make stress runs 200 points at the 500 ms default.
 func TestPowerLossAsyncFlush(t *testing.T) {
-	interval := 500 * time.Millisecond // the default flushIntervalCommitLog
-	if testing.Short() {
-		interval = 200 * time.Millisecond
-	}
+	interval := *plIntervalFlag
 	points, budget := plSize(4 * interval)
+	if *plPointsFlag == 0 {
+		points, budget = 10, 10*4*interval
+	}
 	segSize := int64(8 << 20)
 	if raceEnabled {
 		segSize = 512 << 10

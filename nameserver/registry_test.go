@@ -1,145 +1,197 @@
 package nameserver
 
 import (
-	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/cockroachdb/datadriven"
 )
 
-func reg(name, addr string, id int64, topics ...TopicConfig) registration {
-	r := registration{cluster: "C", name: name, addr: addr, id: id}
-	if topics != nil {
-		r.topics = &brokerTopics{table: map[string]TopicConfig{}}
-		for _, tc := range topics {
-			r.topics.table[tc.TopicName] = tc
+// TestRegistry runs testdata/registry against a fresh registry per file.
+// Commands (times are offsets from a fixed start):
+//
+//	register name=N addr=A [id=0] [cluster=C] [topics=(T,...)] [queues=1] [perm=6]
+//	         [dv=0] [base=DV] [part=I parts=K] [conn=0] [at=0s] [closed]
+//	    topics absent: no topic information; base: a partial registration
+//	    building on version base; closed: the connection closed during it.
+//	    Prints first/again, need-table, the master a slave is told, or the error.
+//	unregister name=N addr=A [id=0]      prints whether it removed the address
+//	expire at=D after=D                  prints the addresses dropped
+//	dropconn conn=I                      prints the addresses dropped
+//	delete topic=T                       prints whether the topic existed
+//	route topic=T                        prints the route (queue and broker datas)
+//	state                                prints clusters, brokers and topics
+func TestRegistry(t *testing.T) {
+	datadriven.Walk(t, "testdata/registry", func(t *testing.T, path string) {
+		r := newRegistry()
+		t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
+			switch d.Cmd {
+			case "register":
+				return ddRegister(t, d, r, t0)
+			case "unregister":
+				var name, addr string
+				var id int64
+				d.ScanArgs(t, "name", &name)
+				d.ScanArgs(t, "addr", &addr)
+				d.MaybeScanArgs(t, "id", &id)
+				return fmt.Sprintln(r.unregister(name, addr, id))
+			case "expire":
+				at, after := ddDuration(t, d, "at"), ddDuration(t, d, "after")
+				return ddDropped(r.expire(t0.Add(at), after))
+			case "dropconn":
+				var conn uint64
+				d.ScanArgs(t, "conn", &conn)
+				return ddDropped(r.dropConn(conn))
+			case "delete":
+				var topic string
+				d.ScanArgs(t, "topic", &topic)
+				return fmt.Sprintln(r.deleteTopic(topic))
+			case "route":
+				var topic string
+				d.ScanArgs(t, "topic", &topic)
+				rd, ok := r.route(topic)
+				if !ok {
+					return "no route\n"
+				}
+				var b strings.Builder
+				for _, qd := range rd.QueueDatas {
+					fmt.Fprintf(&b, "queue %s read=%d write=%d perm=%d\n", qd.BrokerName, qd.ReadQueueNums, qd.WriteQueueNums, qd.Perm)
+				}
+				for _, bd := range rd.BrokerDatas {
+					fmt.Fprintf(&b, "broker %s cluster=%s %s\n", bd.BrokerName, bd.Cluster, ddAddrs(bd))
+				}
+				return b.String()
+			case "state":
+				return ddState(r)
+			}
+			d.Fatalf(t, "unknown command %q", d.Cmd)
+			return ""
+		})
+	})
+}
+
+func ddRegister(t *testing.T, d *datadriven.TestData, r *registry, t0 time.Time) string {
+	g := registration{cluster: "C"}
+	d.ScanArgs(t, "name", &g.name)
+	d.ScanArgs(t, "addr", &g.addr)
+	d.MaybeScanArgs(t, "id", &g.id)
+	d.MaybeScanArgs(t, "cluster", &g.cluster)
+	d.MaybeScanArgs(t, "conn", &g.connID)
+	d.MaybeScanArgs(t, "part", &g.part)
+	d.MaybeScanArgs(t, "parts", &g.parts)
+	if d.HasArg("topics") {
+		var topics []string
+		queues, perm := int32(1), PermRead|PermWrite
+		var dv int64
+		d.ScanArgs(t, "topics", &topics)
+		d.MaybeScanArgs(t, "queues", &queues)
+		d.MaybeScanArgs(t, "perm", &perm)
+		d.MaybeScanArgs(t, "dv", &dv)
+		g.topics = &brokerTopics{table: map[string]TopicConfig{}, dv: DataVersion{Counter: dv}}
+		for _, name := range topics {
+			g.topics.table[name] = topicTest(name, queues, perm)
 		}
 	}
-	return r
-}
-
-func mustRegister(t *testing.T, r *registry, g registration, now time.Time) registerResult {
-	t.Helper()
-	res, err := r.register(g, now)
+	if d.HasArg("base") {
+		var base int64
+		d.ScanArgs(t, "base", &base)
+		g.base = &DataVersion{Counter: base}
+	}
+	if d.HasArg("closed") {
+		done := make(chan struct{})
+		close(done)
+		g.connDone = done
+	}
+	var at time.Duration
+	if d.HasArg("at") {
+		at = ddDuration(t, d, "at")
+	}
+	res, err := r.register(g, t0.Add(at))
 	if err != nil {
-		t.Fatalf("register %s %s: %v", g.name, g.addr, err)
+		return fmt.Sprintf("error: %v\n", err)
 	}
-	return res
+	out := "again"
+	if res.first {
+		out = "first"
+	}
+	if res.needTable {
+		out += " need-table"
+	}
+	if res.masterAddr != "" {
+		out += fmt.Sprintf(" master=%s ha=%q", res.masterAddr, res.haServerAddr)
+	}
+	return out + "\n"
 }
 
-func routeBrokers(r *registry, topic string) []string {
-	rd, ok := r.route(topic)
-	if !ok {
-		return nil
+func ddDuration(t *testing.T, d *datadriven.TestData, key string) time.Duration {
+	var s string
+	d.ScanArgs(t, key, &s)
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		d.Fatalf(t, "%s: %v", key, err)
 	}
-	var names []string
-	for _, bd := range rd.BrokerDatas {
-		names = append(names, bd.BrokerName)
-	}
-	return names
+	return v
 }
 
-// An address that comes back under another broker name leaves the old
-// name, which goes with its topics when it has no address left.
-func TestRegistryAddressChangesName(t *testing.T) {
-	r := newRegistry()
-	now := time.Now()
-	mustRegister(t, r, reg("old", "h:1", 0, topicTest("T", 1, 6)), now)
-	mustRegister(t, r, reg("new", "h:1", 0, topicTest("U", 1, 6)), now)
-	if got := routeBrokers(r, "T"); got != nil {
-		t.Fatalf("T still routed to %v", got)
+func ddDropped(addrs []string) string {
+	if len(addrs) == 0 {
+		return "dropped nothing\n"
 	}
-	if got := routeBrokers(r, "U"); !slices.Equal(got, []string{"new"}) {
-		t.Fatalf("U routed to %v", got)
-	}
-	if ci := r.clusterInfo(); !slices.Equal(ci.ClusterAddrTable["C"], []string{"new"}) {
-		t.Fatalf("cluster C has %v", ci.ClusterAddrTable["C"])
-	}
+	return "dropped " + strings.Join(addrs, " ") + "\n"
 }
 
-// A slave promoted to master keeps one entry, under id 0.
-func TestRegistryRoleSwitch(t *testing.T) {
-	r := newRegistry()
-	now := time.Now()
-	mustRegister(t, r, reg("b", "h:2", 1), now)
-	mustRegister(t, r, reg("b", "h:2", 0, topicTest("T", 1, 6)), now)
-	rd, ok := r.route("T")
-	if !ok || len(rd.BrokerDatas[0].BrokerAddrs) != 1 || rd.BrokerDatas[0].BrokerAddrs[0] != "h:2" {
-		t.Fatalf("route %+v ok=%v", rd, ok)
+// ddAddrs prints a broker's addresses by id, in id order.
+func ddAddrs(bd BrokerData) string {
+	ids := make([]int64, 0, len(bd.BrokerAddrs))
+	for id := range bd.BrokerAddrs {
+		ids = append(ids, id)
 	}
+	slices.Sort(ids)
+	var parts []string
+	for _, id := range ids {
+		parts = append(parts, fmt.Sprintf("%d=%s", id, bd.BrokerAddrs[id]))
+	}
+	return strings.Join(parts, " ")
 }
 
-// A new address under an existing id replaces the old one, and a late
-// unregister from the old address changes nothing.
-func TestRegistryReplacedAddress(t *testing.T) {
-	r := newRegistry()
-	now := time.Now()
-	mustRegister(t, r, reg("b", "h:1", 0, topicTest("T", 1, 6)), now)
-	mustRegister(t, r, reg("b", "h:9", 0, topicTest("T", 1, 6)), now)
-	if r.unregister("b", "h:1", 0) {
-		t.Fatal("unregister of the replaced address succeeded")
+// ddState prints what the registry serves: GET_BROKER_CLUSTER_INFO and the
+// route of every topic in GET_ALL_TOPIC_LIST_FROM_NAMESERVER.
+func ddState(r *registry) string {
+	var b strings.Builder
+	ci := r.clusterInfo()
+	for _, c := range sortedKeys(ci.ClusterAddrTable) {
+		fmt.Fprintf(&b, "cluster %s: %s\n", c, strings.Join(ci.ClusterAddrTable[c], " "))
 	}
-	rd, ok := r.route("T")
-	if !ok || rd.BrokerDatas[0].BrokerAddrs[0] != "h:9" {
-		t.Fatalf("route %+v ok=%v", rd, ok)
+	for _, name := range sortedKeys(ci.BrokerAddrTable) {
+		bd := ci.BrokerAddrTable[name]
+		fmt.Fprintf(&b, "broker %s cluster=%s %s\n", name, bd.Cluster, ddAddrs(bd))
 	}
-	// The replaced address has no liveness entry left to expire.
-	if dropped := r.expire(now.Add(time.Hour), time.Minute); !slices.Equal(dropped, []string{"h:9"}) {
-		t.Fatalf("expired %v, want only h:9", dropped)
+	for _, topic := range r.topicList() {
+		rd, ok := r.route(topic)
+		var names []string
+		for _, qd := range rd.QueueDatas {
+			names = append(names, qd.BrokerName)
+		}
+		if !ok {
+			names = append(names, "(no route)")
+		}
+		fmt.Fprintf(&b, "topic %s: %s\n", topic, strings.Join(names, " "))
 	}
+	if b.Len() == 0 {
+		return "empty\n"
+	}
+	return b.String()
 }
 
-func TestRegistryExpireAndDropConn(t *testing.T) {
-	r := newRegistry()
-	t0 := time.Now()
-	a := reg("a", "h:1", 0, topicTest("T", 1, 6))
-	a.connID = 7
-	b := reg("b", "h:2", 0, topicTest("T", 1, 6))
-	b.connID = 8
-	mustRegister(t, r, a, t0)
-	mustRegister(t, r, b, t0.Add(time.Minute))
-
-	if got := r.expire(t0.Add(90*time.Second), time.Minute); !slices.Equal(got, []string{"h:1"}) {
-		t.Fatalf("expired %v, want h:1", got)
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
 	}
-	if got := routeBrokers(r, "T"); !slices.Equal(got, []string{"b"}) {
-		t.Fatalf("T routed to %v", got)
-	}
-	if got := r.dropConn(7); got != nil {
-		t.Fatalf("conn 7 dropped %v again", got)
-	}
-	if got := r.dropConn(8); !slices.Equal(got, []string{"h:2"}) {
-		t.Fatalf("conn 8 dropped %v", got)
-	}
-	if _, ok := r.route("T"); ok || len(r.topicList()) != 0 {
-		t.Fatalf("topics left: %v", r.topicList())
-	}
-}
-
-func TestRegistryRefusesClosedConn(t *testing.T) {
-	r := newRegistry()
-	done := make(chan struct{})
-	close(done)
-	g := reg("a", "h:1", 0, topicTest("T", 1, 6))
-	g.connDone = done
-	if _, err := r.register(g, time.Now()); !errors.Is(err, errConnClosed) {
-		t.Fatalf("err %v, want errConnClosed", err)
-	}
-	if len(r.clusterInfo().BrokerAddrTable) != 0 {
-		t.Fatal("registered through a closed connection")
-	}
-}
-
-// A slave's topic table is ignored and an absent table leaves the
-// master's topics alone.
-func TestRegistryTopicsFromMasterOnly(t *testing.T) {
-	r := newRegistry()
-	now := time.Now()
-	mustRegister(t, r, reg("b", "h:1", 0, topicTest("T", 1, 6)), now)
-	mustRegister(t, r, reg("b", "h:2", 1, topicTest("S", 1, 6)), now)
-	g := reg("b", "h:1", 0)
-	mustRegister(t, r, g, now)
-	if got := r.topicList(); !slices.Equal(got, []string{"T"}) {
-		t.Fatalf("topics %v, want [T]", got)
-	}
+	slices.Sort(keys)
+	return keys
 }

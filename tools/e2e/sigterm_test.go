@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"flag"
 	"math/rand/v2"
 	"os"
 	"strings"
@@ -22,11 +23,16 @@ func TestSigtermUnderLoad(t *testing.T) {
 	}
 }
 
+// sigtermCyclesFlag: SIGTERM-restart cycles per flush mode. Two already
+// check a clean stop twice over data written by more than one process
+// lifetime; make stress runs 10.
+var sigtermCyclesFlag = flag.Int("sigterm-cycles", 0, "SIGTERM-restart cycles per flush mode of TestSigtermUnderLoad (0: 2; make stress: 10)")
+
 func sigtermCycles(t *testing.T, mode string) {
 	checkNoOwnGoroutines(t)
-	cycles := 3
-	if testing.Short() {
-		cycles = 2
+	cycles := 2
+	if *sigtermCyclesFlag > 0 {
+		cycles = *sigtermCyclesFlag
 	}
 	ns := startNameServer(t)
 	setup := newBrokerSetup(t, ns.Addr(), mode)
