@@ -18,12 +18,12 @@ const maxRecoveryP99 = time.Second
 // SYNC_FLUSH; after each restart the acked tail is pulled back, and at the
 // end every acked message must be at its acked (topic, queue, offset) with
 // an identical body and in send order.
-func TestKill9SyncFlush(t *testing.T) { testKill9(t, "SYNC_FLUSH", killCycles()) }
+func TestKill9SyncFlush(t *testing.T) { testKill9(t, "SYNC_FLUSH", killCycles("SYNC_FLUSH")) }
 
 // TestKill9AsyncFlush is T9, the same under ASYNC_FLUSH: an acknowledged
 // message is in the page cache (copied into the mapped segment), so the
 // death of the process must not lose it either. Half T8's kills.
-func TestKill9AsyncFlush(t *testing.T) { testKill9(t, "ASYNC_FLUSH", max(1, killCycles()/2)) }
+func TestKill9AsyncFlush(t *testing.T) { testKill9(t, "ASYNC_FLUSH", killCycles("ASYNC_FLUSH")) }
 
 func testKill9(t *testing.T, flush string, kills int) {
 	skipUnderRace(t)
