@@ -15,7 +15,7 @@ help:
 	@echo "make bench     Go benchmarks, $(COUNT) runs each, into bench-new.txt for benchstat"
 	@echo "make fuzz      each fuzz target for FUZZTIME (default 30s)"
 	@echo "make lint      go vet, gofmt and import-grouping checks, staticcheck, the darwin build and vet, lint-deps"
-	@echo "make lint-deps the broker imports no engine internals (engine/commitlog, engine/queue, index)"
+	@echo "make lint-deps the broker imports no engine internals (engine/commitlog, engine/queue, index); only broker and broker/brokertest import remoting"
 	@echo "make stress    crash, torn-tail, bit-flip, kill -9, SIGTERM and power-loss tests at nightly size"
 	@echo "make soak      T23 soak at nightly size: 100 producers + 100 consumers for 30 min"
 	@echo "make build     build bin/wharf"
@@ -65,12 +65,17 @@ lint:
 # The broker reaches the storage engine only through its façade (engine,
 # engine/msg): no non-test package under broker/ imports the CommitLog, the
 # consume queues or the index directly. (Transitively they are always there,
-# through engine.)
+# through engine.) And only the root package (the wire adapters) and the
+# test kit import remoting: a service under broker/ takes and returns plain
+# values, its tests included; remoting/body (the wire types) is allowed.
 LINTDEPS_BANNED := github.com/wharfmq/wharf/(engine/commitlog|engine/queue|index)
 lint-deps:
 	@imports=$$($(GO) list -f '{{$$p := .ImportPath}}{{range .Imports}}{{$$p}} imports {{.}}{{"\n"}}{{end}}' ./broker/...) || exit 1; \
 	bad=$$(echo "$$imports" | grep -E ' $(LINTDEPS_BANNED)$$'); \
 	if [ -n "$$bad" ]; then echo "broker must use the engine façade only:"; echo "$$bad"; exit 1; fi
+	@imports=$$($(GO) list -f '{{$$p := .ImportPath}}{{range .Imports}}{{$$p}} imports {{.}}{{"\n"}}{{end}}{{range .TestImports}}{{$$p}} imports {{.}}{{"\n"}}{{end}}{{range .XTestImports}}{{$$p}} imports {{.}}{{"\n"}}{{end}}' ./broker/...) || exit 1; \
+	bad=$$(echo "$$imports" | grep -E ' github.com/wharfmq/wharf/remoting$$' | grep -vE '^github.com/wharfmq/wharf/broker(/brokertest)? '); \
+	if [ -n "$$bad" ]; then echo "only package broker and broker/brokertest may import remoting (services take plain values; remoting/body is allowed):"; echo "$$bad"; exit 1; fi
 
 stress:
 	$(GO) test -timeout 60m ./engine/commitlog/ -run 'TestCrashCloneSyncFlush|TestTornTail' -args -crashpoints=100000 -torn-full

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/wharfmq/wharf/broker/meta"
 	"github.com/wharfmq/wharf/remoting"
 	"github.com/wharfmq/wharf/systopic"
 )
@@ -14,14 +15,14 @@ func (b *Broker) handleUpdateTopic(_ context.Context, _ *remoting.Conn, req *rem
 	if err != nil {
 		return badRequest(req, err)
 	}
-	if remark, ok := validateTopic(topic); !ok {
+	if remark, ok := meta.ValidateTopic(topic); !ok {
 		return remoting.NewResponse(req, remoting.RespSystemError, remark)
 	}
 	if topic == AutoCreateTopicKey || topic == b.cfg.BrokerClusterName {
 		return remoting.NewResponse(req, remoting.RespSystemError,
 			fmt.Sprintf("the topic[%s] is conflict with system reserved words.", topic))
 	}
-	tc := newTopicConfig(topic, 0, PermRead|PermWrite)
+	tc := meta.NewTopicConfig(topic, 0, PermRead|PermWrite)
 	if tc.ReadQueueNums, err = req.ExtInt32Or("readQueueNums", 16); err != nil {
 		return badRequest(req, err)
 	}
@@ -50,7 +51,7 @@ func (b *Broker) handleUpdateTopic(_ context.Context, _ *remoting.Conn, req *rem
 		return remoting.NewResponse(req, remoting.RespSystemError,
 			fmt.Sprintf("queue numbers read %d / write %d out of range 1..1024", tc.ReadQueueNums, tc.WriteQueueNums))
 	}
-	if err := b.topics.put(tc); err != nil {
+	if err := b.topics.Put(tc); err != nil {
 		return remoting.NewResponse(req, remoting.RespSystemError, err.Error())
 	}
 	b.log.Info("topic created or updated by admin", "topic", topic, "read", tc.ReadQueueNums, "write", tc.WriteQueueNums, "perm", tc.Perm)
@@ -64,13 +65,13 @@ func (b *Broker) handleDeleteTopic(_ context.Context, _ *remoting.Conn, req *rem
 	if err != nil {
 		return badRequest(req, err)
 	}
-	if remark, ok := validateTopic(topic); !ok {
+	if remark, ok := meta.ValidateTopic(topic); !ok {
 		return remoting.NewResponse(req, remoting.RespSystemError, remark)
 	}
-	if b.isSystemTopic(topic) {
+	if b.system().IsSystem(topic) {
 		return remoting.NewResponse(req, remoting.RespSystemError, systopic.Remark(topic))
 	}
-	if _, err := b.topics.remove(topic); err != nil {
+	if _, err := b.topics.Remove(topic); err != nil {
 		return remoting.NewResponse(req, remoting.RespSystemError, err.Error())
 	}
 	if err := b.store.DeleteTopicQueues(topic); err != nil {
@@ -88,12 +89,12 @@ var maxReplyBody = remoting.MaxFrameSize - 64<<10
 // large for one frame is refused with a remark; a reply that cannot be
 // sent would leave the caller waiting for its timeout.
 func (b *Broker) handleGetAllTopicConfig(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
-	body, err := b.topics.wrapperJSON()
+	body, err := b.topics.WrapperJSON()
 	if err != nil {
 		return remoting.NewResponse(req, remoting.RespSystemError, err.Error())
 	}
 	if len(body) > maxReplyBody {
-		table, _ := b.topics.snapshot()
+		table, _ := b.topics.Snapshot()
 		return remoting.NewResponse(req, remoting.RespSystemError, fmt.Sprintf(
 			"the topic table (%d topics, %d bytes as JSON) exceeds the %d-byte frame limit; list the topics through the name server",
 			len(table), len(body), remoting.MaxFrameSize))
@@ -105,7 +106,7 @@ func (b *Broker) handleGetAllTopicConfig(_ context.Context, _ *remoting.Conn, re
 
 // handleGetAllGroupConfig serves GET_ALL_SUBSCRIPTIONGROUP_CONFIG (201).
 func (b *Broker) handleGetAllGroupConfig(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
-	body, err := b.groups.wrapperJSON()
+	body, err := b.groups.WrapperJSON()
 	if err != nil {
 		return remoting.NewResponse(req, remoting.RespSystemError, err.Error())
 	}
@@ -113,20 +114,3 @@ func (b *Broker) handleGetAllGroupConfig(_ context.Context, _ *remoting.Conn, re
 	resp.Body = body
 	return resp
 }
-
-// isSystemTopic reports whether topic is a system topic of this broker:
-// the fixed names, its cluster and broker names, the reply topic and the
-// configured trace topic.
-func (b *Broker) isSystemTopic(topic string) bool {
-	var trace string
-	if b.cfg.TraceTopicEnable {
-		trace = b.cfg.MsgTraceTopicName
-	}
-	return systopic.Is(topic, brokerNames{b.cfg.BrokerClusterName, b.cfg.BrokerName}, trace)
-}
-
-// brokerNames is the one cluster and broker name a broker knows.
-type brokerNames struct{ cluster, broker string }
-
-func (n brokerNames) IsCluster(name string) bool { return name == n.cluster }
-func (n brokerNames) IsBroker(name string) bool  { return name == n.broker }

@@ -11,6 +11,7 @@ import (
 	"github.com/wharfmq/wharf/broker/config"
 	"github.com/wharfmq/wharf/engine/msg"
 	"github.com/wharfmq/wharf/remoting"
+	"github.com/wharfmq/wharf/remoting/body"
 )
 
 func TestAdminTopics(t *testing.T) {
@@ -23,7 +24,7 @@ func TestAdminTopics(t *testing.T) {
 	expectCode(t, c.call(remoting.CodeUpdateAndCreateTopic, ext, nil), remoting.RespSystemError, "create bad name")
 
 	resp := c.call(remoting.CodeGetAllTopicConfig, nil, nil)
-	var all topicConfigWrapper
+	var all body.TopicConfigWrapper
 	if err := json.Unmarshal(resp.Body, &all); err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +34,7 @@ func TestAdminTopics(t *testing.T) {
 	c.send("AdminT", 2, "", "x")
 	waitDispatched(t, b)
 	expectCode(t, c.call(remoting.CodeDeleteTopicInBroker, map[string]string{"topic": "AdminT"}, nil), remoting.RespSuccess, "delete")
-	if _, ok := b.topics.get("AdminT"); ok {
+	if _, ok := b.topics.Get("AdminT"); ok {
 		t.Fatal("topic still there")
 	}
 	if _, ok := b.store.QueueState("AdminT", 2); ok {
@@ -147,10 +148,10 @@ func TestRestartKeepsTopicsMessagesAndOffsets(t *testing.T) {
 	}
 	b2 := startBroker(t, cfg)
 	c2 := newTestClient(t, b2.Addr())
-	if tc, ok := b2.topics.get("RT"); !ok || tc.WriteQueueNums != 4 {
+	if tc, ok := b2.topics.Get("RT"); !ok || tc.WriteQueueNums != 4 {
 		t.Fatalf("topic after restart %+v %v", tc, ok)
 	}
-	if _, ok := b2.groups.get("RG"); !ok {
+	if _, ok := b2.groups.Get("RG"); !ok {
 		t.Fatal("group lost")
 	}
 	resp := c2.call(remoting.CodeQueryConsumerOffset, map[string]string{"consumerGroup": "RG", "topic": "RT", "queueId": "1"}, nil)

@@ -15,6 +15,7 @@ import (
 	"github.com/wharfmq/wharf/broker/client"
 	"github.com/wharfmq/wharf/broker/config"
 	"github.com/wharfmq/wharf/broker/longpoll"
+	"github.com/wharfmq/wharf/broker/meta"
 	"github.com/wharfmq/wharf/broker/offsets"
 	"github.com/wharfmq/wharf/broker/schedule"
 	"github.com/wharfmq/wharf/broker/transaction"
@@ -47,8 +48,8 @@ type Broker struct {
 	ln      *onceCloseListener
 	srv     *remoting.Server
 	store   *engine.Store
-	topics  *topicManager
-	groups  *groupManager
+	topics  *meta.Topics
+	groups  *meta.Groups
 	clients *client.Registry[*remoting.Conn]
 	locks   *client.Locks
 	hold    *longpoll.Hold[*pullRequest]
@@ -135,46 +136,32 @@ func New(cfg config.Config, opts ...Option) (_ *Broker, err error) {
 	}
 	b.sched.SetStore(b.store)
 	b.txn = newTxnService(b)
-	if b.topics, err = newTopicManager(b.store, b.log); err != nil {
+	// OnChange rings only after the built-in topics exist, and b.reg is
+	// set before New returns.
+	if b.topics, err = meta.OpenTopics(b.store, meta.TopicsOptions{
+		Builtins: b.system().Builtins(), Max: cfg.MaxTopicNums, OnChange: func() { b.reg.ring() },
+	}, b.log); err != nil {
 		return nil, err
 	}
-	if b.groups, err = newGroupManager(b.store, b.log); err != nil {
+	if b.groups, err = meta.OpenGroups(b.store, b.log); err != nil {
 		return nil, err
 	}
 	b.offsets = offsets.New(b.store, resetGroups{b.groups}, b.log)
-	if err = b.ensureBuiltinTopics(); err != nil {
-		return nil, err
-	}
 	b.reg = newRegistrar(b)
-	b.topics.onChange = b.reg.ring
-	b.topics.max = cfg.MaxTopicNums // after the built-in topics, which must exist
 	b.srv = remoting.NewServer(remoting.ServerOptions{Logger: o.logger, OnClose: b.onConnClose})
 	b.registerProcessors()
 	return b, nil
 }
 
-// ensureBuiltinTopics creates the topics a 4.9.8 broker always has.
-func (b *Broker) ensureBuiltinTopics() error {
-	builtins := []TopicConfig{
-		newTopicConfig(SelfTestTopic, 1, PermRead|PermWrite),
-		newTopicConfig(OffsetMovedEvent, 1, PermRead|PermWrite),
-		newTopicConfig(b.cfg.BrokerClusterName, 16, PermRead|PermWrite|PermInherit),
-		newTopicConfig(b.cfg.BrokerName, 1, PermRead|PermWrite|PermInherit),
-		newTopicConfig(ScheduleTopic, b.sched.QueueNums(), PermRead|PermWrite),
-		newTopicConfig(replyTopic(b.cfg.BrokerClusterName), 1, PermRead|PermWrite),
-	}
+// system describes the broker's system topics: its names and the
+// configuration that adds or sizes a built-in topic.
+func (b *Broker) system() meta.System {
+	s := meta.System{Cluster: b.cfg.BrokerClusterName, Broker: b.cfg.BrokerName, ScheduleQueues: b.sched.QueueNums(),
+		AutoCreate: b.cfg.AutoCreateTopicEnable, DefaultQueueNums: b.cfg.DefaultTopicQueueNums}
 	if b.cfg.TraceTopicEnable {
-		builtins = append(builtins, newTopicConfig(b.cfg.MsgTraceTopicName, 1, PermRead|PermWrite))
+		s.TraceTopic = b.cfg.MsgTraceTopicName
 	}
-	if b.cfg.AutoCreateTopicEnable {
-		builtins = append(builtins, newTopicConfig(AutoCreateTopicKey, b.cfg.DefaultTopicQueueNums, PermRead|PermWrite|PermInherit))
-	}
-	for _, tc := range builtins {
-		if err := b.topics.ensure(tc); err != nil {
-			return err
-		}
-	}
-	return nil
+	return s
 }
 
 func (b *Broker) registerProcessors() {

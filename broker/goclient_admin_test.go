@@ -32,7 +32,7 @@ func TestGoClientAdminTopics(t *testing.T) {
 	if err != nil {
 		t.Fatalf("create: %v", err)
 	}
-	if tc, ok := cl.b.topics.get(topic); !ok || tc.ReadQueueNums != 3 || tc.WriteQueueNums != 3 || tc.Perm != 6 {
+	if tc, ok := cl.b.topics.Get(topic); !ok || tc.ReadQueueNums != 3 || tc.WriteQueueNums != 3 || tc.Perm != 6 {
 		t.Fatalf("broker's config of %s after create: %+v %v", topic, tc, ok)
 	}
 	eventually(t, 10*time.Second, topic+" routed with 3 queues", func() bool {
@@ -64,7 +64,7 @@ func TestGoClientAdminTopics(t *testing.T) {
 	if err != nil {
 		t.Fatalf("delete: %v", err)
 	}
-	if _, ok := cl.b.topics.get(topic); ok {
+	if _, ok := cl.b.topics.Get(topic); ok {
 		t.Fatalf("%s still configured on the broker after delete", topic)
 	}
 	// (The admin client caches routes, so ask the name server directly.)

@@ -63,7 +63,7 @@ func TestGoClientNamespace(t *testing.T) {
 	if _, err := p.SendSync(ctx10s(t), primitive.NewMessage("GoNS", []byte("namespaced"))); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := cl.b.topics.get(ns + "%GoNS"); !ok {
+	if _, ok := cl.b.topics.Get(ns + "%GoNS"); !ok {
 		t.Fatalf("topic %s%%GoNS not created on the broker", ns)
 	}
 	var r received

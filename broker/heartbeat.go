@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/wharfmq/wharf/broker/client"
+	"github.com/wharfmq/wharf/broker/meta"
 	"github.com/wharfmq/wharf/remoting"
 )
 
@@ -72,7 +73,7 @@ func (b *Broker) handleHeartbeat(_ context.Context, conn *remoting.Conn, req *re
 		}
 		// A consumer group gets a stored config and a retry topic: refuse
 		// a name that cannot be one before creating anything.
-		if remark, ok := validateGroup(cd.GroupName); !ok {
+		if remark, ok := meta.ValidateGroup(cd.GroupName); !ok {
 			return remoting.NewResponse(req, remoting.RespSystemError, "heartbeat: "+remark)
 		}
 	}
@@ -81,13 +82,13 @@ func (b *Broker) handleHeartbeat(_ context.Context, conn *remoting.Conn, req *re
 		if cd == nil || cd.GroupName == "" {
 			continue
 		}
-		gc, ok, err := b.groups.getOrCreate(cd.GroupName, b.cfg.AutoCreateSubscriptionGroup)
+		gc, ok, err := b.groups.GetOrCreate(cd.GroupName, b.cfg.AutoCreateSubscriptionGroup)
 		if err != nil {
 			return remoting.NewResponse(req, remoting.RespSystemError, err.Error())
 		}
 		if ok && gc.RetryQueueNums > 0 {
 			retry := RetryGroupTopicPref + cd.GroupName
-			if err := b.topics.ensure(newTopicConfig(retry, gc.RetryQueueNums, PermRead|PermWrite)); err != nil {
+			if err := b.topics.Ensure(meta.NewTopicConfig(retry, gc.RetryQueueNums, PermRead|PermWrite)); err != nil {
 				return remoting.NewResponse(req, remoting.RespSystemError, err.Error())
 			}
 		}

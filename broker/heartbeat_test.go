@@ -59,10 +59,10 @@ func TestHeartbeatConsumersAndNotify(t *testing.T) {
 	n1, n2 := notifyCounter(c1), notifyCounter(c2)
 
 	expectCode(t, c1.call(remoting.CodeHeartBeat, nil, heartbeatBody("10.0.0.1@1", "G", 1, "T", "%RETRY%G")), remoting.RespSuccess, "hb1")
-	if tc, ok := b.topics.get("%RETRY%G"); !ok || tc.WriteQueueNums != 1 || tc.Perm != 6 {
+	if tc, ok := b.topics.Get("%RETRY%G"); !ok || tc.WriteQueueNums != 1 || tc.Perm != 6 {
 		t.Fatalf("retry topic %+v %v", tc, ok)
 	}
-	if _, ok := b.groups.get("G"); !ok {
+	if _, ok := b.groups.Get("G"); !ok {
 		t.Fatal("group config not created")
 	}
 	eventually(t, 5*time.Second, "notify on join", func() bool { return n1.Load() == 1 })

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/wharfmq/wharf/broker/meta"
 	"github.com/wharfmq/wharf/remoting"
 )
 
@@ -16,7 +17,7 @@ func (b *Broker) queueHeader(req *remoting.Command) (topic string, queueID int32
 	if topic, err = req.ExtString("topic"); err != nil {
 		return
 	}
-	if remark, ok := validateTopic(topic); !ok {
+	if remark, ok := meta.ValidateTopic(topic); !ok {
 		return "", 0, errors.New(remark)
 	}
 	if queueID, err = req.ExtInt32("queueId"); err != nil {
@@ -25,7 +26,7 @@ func (b *Broker) queueHeader(req *remoting.Command) (topic string, queueID int32
 	if queueID < 0 {
 		return "", 0, fmt.Errorf("queueId[%d] is illegal", queueID)
 	}
-	if tc, ok := b.topics.get(topic); ok && queueID >= tc.QueueNums() {
+	if tc, ok := b.topics.Get(topic); ok && queueID >= tc.QueueNums() {
 		return "", 0, fmt.Errorf("queueId[%d] is illegal, topic[%s] has %d queues", queueID, topic, tc.QueueNums())
 	}
 	return topic, queueID, nil
@@ -37,7 +38,7 @@ func groupHeader(req *remoting.Command) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if remark, ok := validateGroup(group); !ok {
+	if remark, ok := meta.ValidateGroup(group); !ok {
 		return "", errors.New(remark)
 	}
 	return group, nil

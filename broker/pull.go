@@ -113,7 +113,7 @@ func (b *Broker) parsePull(conn *remoting.Conn, req *remoting.Command) (*pullReq
 		p.suspend = b.cfg.ShortPollingTimeMills
 	}
 
-	gc, ok, err := b.groups.getOrCreate(p.group, b.cfg.AutoCreateSubscriptionGroup)
+	gc, ok, err := b.groups.GetOrCreate(p.group, b.cfg.AutoCreateSubscriptionGroup)
 	if err != nil {
 		return nil, b.pullError(req, p.offset, remoting.RespSystemError, err.Error())
 	}
@@ -124,7 +124,7 @@ func (b *Broker) parsePull(conn *remoting.Conn, req *remoting.Command) (*pullReq
 	if !gc.ConsumeEnable {
 		return nil, b.pullError(req, p.offset, remoting.RespNoPermission, "subscription group no permission, "+p.group)
 	}
-	tc, ok := b.topics.get(p.topic)
+	tc, ok := b.topics.Get(p.topic)
 	if !ok {
 		return nil, b.pullError(req, p.offset, remoting.RespTopicNotExist,
 			fmt.Sprintf("topic[%s] not exist, apply first please!", p.topic))

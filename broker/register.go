@@ -174,22 +174,22 @@ func (r *registrar) round(periodic bool) {
 	for addr, st := range r.ns {
 		needTable = needTable || (st.full || st.synced != r.sent) && tryTable(addr, st)
 	}
-	d := r.b.topics.drain(needTable)
+	d := r.b.topics.Drain(needTable)
 	base := r.sent
-	r.sent = d.version
-	if !needTable && !d.removed && len(d.changed) == 0 {
+	r.sent = d.Version
+	if !needTable && !d.Removed && len(d.Changed) == 0 {
 		return
 	}
 	// Each body is encoded once, by the first name server that needs it.
 	var parts, incr []*remoting.Command
 	var partsOnce, incrOnce sync.Once
 	fullParts := func() []*remoting.Command {
-		partsOnce.Do(func() { parts = r.fullRequests(d.table, d.version) })
+		partsOnce.Do(func() { parts = r.fullRequests(d.Table, d.Version) })
 		return parts
 	}
 	increment := func() []*remoting.Command {
 		incrOnce.Do(func() {
-			incr = []*remoting.Command{r.request(d.changed, d.version, &base)}
+			incr = []*remoting.Command{r.request(d.Changed, d.Version, &base)}
 			r.stats.increments.Add(1)
 			storeMax(&r.stats.maxIncrementBody, int64(len(incr[0].Body)))
 		})
@@ -198,12 +198,12 @@ func (r *registrar) round(periodic bool) {
 	r.each(func(addr string, st *nsState) {
 		var reqs []*remoting.Command
 		switch {
-		case !st.full && !d.removed && st.synced == base:
-			if len(d.changed) == 0 {
+		case !st.full && !d.Removed && st.synced == base:
+			if len(d.Changed) == 0 {
 				return
 			}
 			reqs = increment()
-		case d.table == nil || !tryTable(addr, st):
+		case d.Table == nil || !tryTable(addr, st):
 			// No table this round (this name server failed lately and
 			// waits for the period): remember it needs one.
 			st.full = true
@@ -217,7 +217,7 @@ func (r *registrar) round(periodic bool) {
 			r.log.Warn("register with name server failed", "namesrv", addr, "err", err)
 			return
 		}
-		st.full, st.failed, st.synced = needTable, false, d.version
+		st.full, st.failed, st.synced = needTable, false, d.Version
 		if needTable {
 			r.log.Info("name server lacks this broker's topic table; registering it whole", "namesrv", addr)
 			r.ring()

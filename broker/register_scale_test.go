@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wharfmq/wharf/broker/config"
+	"github.com/wharfmq/wharf/broker/meta"
 	"github.com/wharfmq/wharf/nameserver"
 	"github.com/wharfmq/wharf/remoting"
 	"github.com/wharfmq/wharf/remoting/body"
@@ -82,7 +83,7 @@ func (w countWriter) Write(b []byte) (int, error) { w.n.Add(int64(len(b))); retu
 // longTopic is a 127-character topic name, the longest allowed.
 func longTopic(i int) string {
 	s := fmt.Sprintf("T%06d-", i)
-	return s + strings.Repeat("x", maxTopicLength-len(s))
+	return s + strings.Repeat("x", meta.MaxTopicLength-len(s))
 }
 
 func topicList(t *testing.T, nsc *testClient) map[string]bool {
@@ -163,7 +164,7 @@ func testRegistrationInParts(t *testing.T, compressed bool) {
 	b := startBroker(t, cfg)
 	nsc := newTestClient(t, ns.Addr())
 	all := func() []string {
-		table, _ := b.topics.snapshot()
+		table, _ := b.topics.Snapshot()
 		names := make([]string, 0, len(table))
 		for name := range table {
 			names = append(names, name)
@@ -238,7 +239,7 @@ func TestMaxTopicNums(t *testing.T) {
 }
 
 func tableOf(b *Broker) map[string]TopicConfig {
-	table, _ := b.topics.snapshot()
+	table, _ := b.topics.Snapshot()
 	return table
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"testing"
 
+	"github.com/wharfmq/wharf/broker/meta"
 	"github.com/wharfmq/wharf/remoting/body"
 )
 
@@ -15,7 +16,7 @@ import (
 // mapping count after the filter-server list, and fails without it).
 func TestCompressedRegisterBodyLayout(t *testing.T) {
 	body := body.EncodeCompressedRegisterBody([]TopicConfig{
-		newTopicConfig("A", 4, PermRead|PermWrite),
+		meta.NewTopicConfig("A", 4, PermRead|PermWrite),
 		{TopicName: "B", ReadQueueNums: 2, WriteQueueNums: 3, Perm: 7}, // no filter type: SINGLE_TAG
 	}, DataVersion{Counter: 3, Timestamp: 9})
 	zr, err := zlib.NewReader(bytes.NewReader(body))

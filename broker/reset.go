@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/wharfmq/wharf/broker/meta"
 	"github.com/wharfmq/wharf/broker/offsets"
 	"github.com/wharfmq/wharf/remoting"
 	"github.com/wharfmq/wharf/remoting/body"
@@ -30,7 +31,7 @@ func (b *Broker) handleResetOffset(_ context.Context, _ *remoting.Conn, req *rem
 	if err != nil {
 		return badRequest(req, err)
 	}
-	if remark, ok := validateTopic(group); !ok {
+	if remark, ok := meta.ValidateTopic(group); !ok {
 		return badRequest(req, fmt.Errorf("group: %s", remark))
 	}
 	topic, err := req.ExtString("topic")
@@ -45,7 +46,7 @@ func (b *Broker) handleResetOffset(_ context.Context, _ *remoting.Conn, req *rem
 		return badRequest(req, fmt.Errorf("timestamp %d: want milliseconds since the epoch, or -1 for the end of each queue", ts))
 	}
 	force := req.ExtBoolOr("isForce", false)
-	tc, ok := b.topics.get(topic)
+	tc, ok := b.topics.Get(topic)
 	if !ok {
 		return remoting.NewResponse(req, remoting.RespTopicNotExist,
 			fmt.Sprintf("[reset-offset] reset offset failed, no topic in this broker. topic=%s", topic))
@@ -85,15 +86,15 @@ func (b *Broker) handleResetOffset(_ context.Context, _ *remoting.Conn, req *rem
 
 // resetGroups lets the offsets service consult and create subscription
 // groups for a reset.
-type resetGroups struct{ g *groupManager }
+type resetGroups struct{ g *meta.Groups }
 
 func (r resetGroups) Known(group string) bool {
-	_, ok := r.g.get(group)
+	_, ok := r.g.Get(group)
 	return ok
 }
 
 func (r resetGroups) Create(group string) error {
-	_, _, err := r.g.getOrCreate(group, true)
+	_, _, err := r.g.GetOrCreate(group, true)
 	return err
 }
 

@@ -151,13 +151,13 @@ func TestResetOffsetUnknownGroup(t *testing.T) {
 	if _, ok, _ := b.store.ConsumerOffset("Typo", "RU", 0); ok {
 		t.Fatal("a refused reset stored an offset")
 	}
-	if _, ok := b.groups.get("Typo"); ok {
+	if _, ok := b.groups.Get("Typo"); ok {
 		t.Fatal("a refused reset created the group")
 	}
 	ext["wharfCreateGroup"] = "true"
 	resp = c.call(remoting.CodeInvokeBrokerToResetOffset, ext, nil)
 	expectCode(t, resp, remoting.RespSuccess, "reset with wharfCreateGroup")
-	if _, ok := b.groups.get("Typo"); !ok {
+	if _, ok := b.groups.Get("Typo"); !ok {
 		t.Fatal("wharfCreateGroup did not create the group")
 	}
 	if resp.ExtFields["wharfMovedQueues"] != "0" {

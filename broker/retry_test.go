@@ -81,7 +81,7 @@ func TestSendBackRetryThenDLQ(t *testing.T) {
 	phys, origID := physOf(t, resp), resp.ExtFields["msgId"]
 
 	expectCode(t, c.call(remoting.CodeConsumerSendMsgBack, sendBackExt("G", phys, 0, 16), nil), remoting.RespSuccess, "send back 1")
-	if tc, ok := b.topics.get("%RETRY%G"); !ok || tc.Perm != PermRead|PermWrite || tc.WriteQueueNums != 1 {
+	if tc, ok := b.topics.Get("%RETRY%G"); !ok || tc.Perm != PermRead|PermWrite || tc.WriteQueueNums != 1 {
 		t.Fatalf("retry topic %+v %v", tc, ok)
 	}
 	// Stored behind level 3 (3 + reconsumeTimes 0), delivery time in the tags code.
@@ -148,7 +148,7 @@ func TestSendBackRetryThenDLQ(t *testing.T) {
 	if _, ok := dlq[0].Property("DELAY"); ok {
 		t.Fatalf("DLQ record has DELAY: %q", dlq[0].Properties)
 	}
-	if tc, ok := b.topics.get("%DLQ%G"); !ok || tc.Perm != PermRead|PermWrite || tc.WriteQueueNums != 1 || tc.ReadQueueNums != 1 {
+	if tc, ok := b.topics.Get("%DLQ%G"); !ok || tc.Perm != PermRead|PermWrite || tc.WriteQueueNums != 1 || tc.ReadQueueNums != 1 {
 		t.Fatalf("DLQ topic %+v %v", tc, ok)
 	}
 	// delayLevel -1 (orderly consumers past their limit): DLQ at once.
@@ -163,7 +163,7 @@ func TestSendBackBadRequests(t *testing.T) {
 	cfg := shortConfig(t.TempDir())
 	cfg.AutoCreateSubscriptionGroup = false
 	b := startBroker(t, cfg)
-	if _, _, err := b.groups.getOrCreate("G", true); err != nil {
+	if _, _, err := b.groups.GetOrCreate("G", true); err != nil {
 		t.Fatal(err)
 	}
 	c := newTestClient(t, b.Addr())
@@ -216,7 +216,7 @@ func TestSendBackBadRequests(t *testing.T) {
 		t.Fatalf("schedule queue got %d entries", st.Max)
 	}
 	expectCode(t, c.call(remoting.CodeConsumerSendMsgBack, sendBackExt("G", phys, 0, 16), nil), remoting.RespSuccess, "valid send back")
-	if _, ok := b.topics.get("%RETRY%Nope"); ok {
+	if _, ok := b.topics.Get("%RETRY%Nope"); ok {
 		t.Fatal("retry topic created for an unknown group")
 	}
 }

@@ -54,7 +54,7 @@ func TestDelayedSend(t *testing.T) {
 	levels, _ := engine.ParseDelayLevels(cfg.MessageDelayLevel)
 	b := startBroker(t, cfg)
 	c := newTestClient(t, b.Addr())
-	if tc, ok := b.topics.get(ScheduleTopic); !ok || tc.WriteQueueNums != 3 {
+	if tc, ok := b.topics.Get(ScheduleTopic); !ok || tc.WriteQueueNums != 3 {
 		t.Fatalf("schedule topic %+v %v", tc, ok)
 	}
 	expectCode(t, c.call(remoting.CodeSendMessage, sendExt("DT", 1, props("DELAY", "soon")), []byte("x")),

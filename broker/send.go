@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wharfmq/wharf/broker/config"
+	"github.com/wharfmq/wharf/broker/meta"
 	"github.com/wharfmq/wharf/broker/transaction"
 	"github.com/wharfmq/wharf/engine/msg"
 	"github.com/wharfmq/wharf/remoting"
@@ -181,18 +182,18 @@ func (b *Broker) sentMessage(h *sendHeader, conn *remoting.Conn) msg.Message {
 // creates the topic from the default topic when allowed. It returns the
 // topic's config, or the response refusing the send.
 func (b *Broker) checkSend(req *remoting.Command, h *sendHeader, conn *remoting.Conn) (TopicConfig, *remoting.Command) {
-	if remark, ok := validateTopic(h.topic); !ok {
+	if remark, ok := meta.ValidateTopic(h.topic); !ok {
 		return TopicConfig{}, remoting.NewResponse(req, remoting.RespSystemError, remark)
 	}
 	if h.topic == AutoCreateTopicKey {
 		return TopicConfig{}, remoting.NewResponse(req, remoting.RespSystemError,
 			fmt.Sprintf("the topic[%s] is conflict with system reserved words.", h.topic))
 	}
-	if notAllowedSendTopics[h.topic] {
+	if meta.NotAllowedSend(h.topic) {
 		return TopicConfig{}, remoting.NewResponse(req, remoting.RespNoPermission,
 			fmt.Sprintf("Sending message to topic[%s] is forbidden.", h.topic))
 	}
-	tc, created, err := b.topics.getOrCreate(h.topic, func() (TopicConfig, bool) {
+	tc, created, err := b.topics.GetOrCreate(h.topic, func() (TopicConfig, bool) {
 		return b.autoCreateTopic(h)
 	})
 	if err != nil {
@@ -221,27 +222,20 @@ func (b *Broker) checkSend(req *remoting.Command, h *sendHeader, conn *remoting.
 
 // autoCreateTopic derives a new topic's config (Java
 // createTopicInSendMessageMethod): retry topics get the group's retry
-// queues; other topics inherit from the default topic, which must carry
-// PermInherit, with min(requested, default's write queues) queues.
+// queues; other topics inherit from the default topic when autoCreateTopicEnable
+// is set (meta.Topics.Inherited holds that rule).
 func (b *Broker) autoCreateTopic(h *sendHeader) (TopicConfig, bool) {
 	if group, ok := strings.CutPrefix(h.topic, RetryGroupTopicPref); ok {
-		gc, ok, err := b.groups.getOrCreate(group, b.cfg.AutoCreateSubscriptionGroup)
+		gc, ok, err := b.groups.GetOrCreate(group, b.cfg.AutoCreateSubscriptionGroup)
 		if err != nil || !ok || gc.RetryQueueNums <= 0 {
 			return TopicConfig{}, false
 		}
-		return newTopicConfig(h.topic, gc.RetryQueueNums, PermRead|PermWrite), true
+		return meta.NewTopicConfig(h.topic, gc.RetryQueueNums, PermRead|PermWrite), true
 	}
 	if !b.cfg.AutoCreateTopicEnable {
 		return TopicConfig{}, false
 	}
-	def, ok := b.topics.get(h.defaultTopic)
-	if !ok || def.Perm&PermInherit == 0 {
-		return TopicConfig{}, false
-	}
-	n := min(max(h.defaultTopicQueueNums, 1), def.WriteQueueNums)
-	tc := newTopicConfig(h.topic, n, def.Perm&^PermInherit)
-	tc.TopicFilterType = def.TopicFilterType
-	return tc, true
+	return b.topics.Inherited(h.topic, h.defaultTopic, h.defaultTopicQueueNums)
 }
 
 // batchMessages turns a batch body (PROTOCOL.md §3.5) into messages of one

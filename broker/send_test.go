@@ -28,7 +28,7 @@ func TestSendAutoCreatesTopicAndPullReturnsRecord(t *testing.T) {
 			t.Errorf("ext %s = %q, want %q", k, got, want)
 		}
 	}
-	tc, ok := b.topics.get("TopicTest")
+	tc, ok := b.topics.Get("TopicTest")
 	if !ok || tc.WriteQueueNums != 4 || tc.ReadQueueNums != 4 || tc.Perm != PermRead|PermWrite {
 		t.Fatalf("auto-created topic %+v %v, want 4/4 perm 6", tc, ok)
 	}
@@ -119,7 +119,7 @@ func TestSendWithoutAutoCreate(t *testing.T) {
 	c := newTestClient(t, b.Addr())
 	resp := c.call(remoting.CodeSendMessage, sendExt("Nope", 0, ""), []byte("x"))
 	expectCode(t, resp, remoting.RespTopicNotExist, "send to unknown topic")
-	if _, ok := b.topics.get(AutoCreateTopicKey); ok {
+	if _, ok := b.topics.Get(AutoCreateTopicKey); ok {
 		t.Error("TBW102 exists with autoCreateTopicEnable=false")
 	}
 }

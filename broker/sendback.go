@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/wharfmq/wharf/broker/meta"
 	"github.com/wharfmq/wharf/broker/retry"
 	"github.com/wharfmq/wharf/engine/msg"
 	"github.com/wharfmq/wharf/remoting"
@@ -39,7 +40,7 @@ func (b *Broker) handleConsumerSendMsgBack(_ context.Context, _ *remoting.Conn, 
 	if group == "" {
 		return remoting.NewResponse(req, remoting.RespSystemError, "bad request (code 36): group is empty")
 	}
-	gc, ok, err := b.groups.getOrCreate(group, b.cfg.AutoCreateSubscriptionGroup)
+	gc, ok, err := b.groups.GetOrCreate(group, b.cfg.AutoCreateSubscriptionGroup)
 	if err != nil {
 		return remoting.NewResponse(req, remoting.RespSystemError, err.Error())
 	}
@@ -108,11 +109,11 @@ func (b *Broker) handleConsumerSendMsgBack(_ context.Context, _ *remoting.Conn, 
 // createTopicInSendMessageBackMethod, perm read+write; a new topic is
 // registered with the name servers at once) and checks it is writable.
 func (b *Broker) ensureBackTopic(req *remoting.Command, name string, queues int32) (TopicConfig, *remoting.Command) {
-	if remark, ok := validateTopic(name); !ok {
+	if remark, ok := meta.ValidateTopic(name); !ok {
 		return TopicConfig{}, remoting.NewResponse(req, remoting.RespSystemError, remark)
 	}
-	tc, _, err := b.topics.getOrCreate(name, func() (TopicConfig, bool) {
-		return newTopicConfig(name, queues, PermRead|PermWrite), true
+	tc, _, err := b.topics.GetOrCreate(name, func() (TopicConfig, bool) {
+		return meta.NewTopicConfig(name, queues, PermRead|PermWrite), true
 	})
 	if err != nil {
 		return TopicConfig{}, remoting.NewResponse(req, remoting.RespSystemError, err.Error())
@@ -130,7 +131,7 @@ func (b *Broker) ensureBackTopic(req *remoting.Command, name string, queues int3
 // of a DELAY property. It returns the response refusing the send, if any.
 func (b *Broker) routeSend(req *remoting.Command, h *sendHeader, m *msg.Message) *remoting.Command {
 	if group, ok := retry.GroupOf(m.Topic); ok {
-		gc, ok, err := b.groups.getOrCreate(group, b.cfg.AutoCreateSubscriptionGroup)
+		gc, ok, err := b.groups.GetOrCreate(group, b.cfg.AutoCreateSubscriptionGroup)
 		if err != nil {
 			return remoting.NewResponse(req, remoting.RespSystemError, err.Error())
 		}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/wharfmq/wharf/broker/meta"
 	"github.com/wharfmq/wharf/engine"
 	"github.com/wharfmq/wharf/remoting"
 	"github.com/wharfmq/wharf/remoting/body"
@@ -88,7 +89,7 @@ func (b *Broker) handleGetTopicStats(_ context.Context, _ *remoting.Conn, req *r
 	if err != nil {
 		return badRequest(req, err)
 	}
-	tc, ok := b.topics.get(topic)
+	tc, ok := b.topics.Get(topic)
 	if !ok {
 		return remoting.NewResponse(req, remoting.RespTopicNotExist, fmt.Sprintf("topic[%s] not exist", topic))
 	}
@@ -134,7 +135,7 @@ func (b *Broker) handleGetConsumeStats(_ context.Context, _ *remoting.Conn, req 
 	}
 	topic := strings.TrimSpace(req.ExtStringOr("topic", ""))
 	if topic != "" {
-		if remark, ok := validateTopic(topic); !ok {
+		if remark, ok := meta.ValidateTopic(topic); !ok {
 			return badRequest(req, fmt.Errorf("%s", remark))
 		}
 	}
@@ -143,7 +144,7 @@ func (b *Broker) handleGetConsumeStats(_ context.Context, _ *remoting.Conn, req 
 		return remoting.NewResponse(req, remoting.RespSystemError, err.Error())
 	}
 	subs := b.clients.OnlineSubscriptions(group)
-	if _, ok := b.groups.get(group); !ok && len(offsets) == 0 && subs == nil {
+	if _, ok := b.groups.Get(group); !ok && len(offsets) == 0 && subs == nil {
 		return remoting.NewResponse(req, remoting.RespSubscriptionGroupNotExist,
 			fmt.Sprintf("the consumer group[%s] not exist on this broker (no config, no offset, no consumer online)", group))
 	}
@@ -165,7 +166,7 @@ func (b *Broker) handleGetConsumeStats(_ context.Context, _ *remoting.Conn, req 
 	out = append(out, `,"offsetTable":{`...)
 	first := true
 	for _, t := range topics {
-		tc, ok := b.topics.get(t)
+		tc, ok := b.topics.Get(t)
 		if !ok {
 			continue
 		}

@@ -18,12 +18,12 @@ func TestDeleteSystemTopicRefused(t *testing.T) {
 	for _, topic := range []string{AutoCreateTopicKey, ScheduleTopic, TransHalfTopic, TransOpHalfTopic, TransCheckMaxTime,
 		SelfTestTopic, OffsetMovedEvent, cfg.BrokerClusterName, cfg.BrokerName, replyTopic(cfg.BrokerClusterName),
 		cfg.MsgTraceTopicName, "rmq_sys_anything"} {
-		_, existed := b.topics.get(topic)
+		_, existed := b.topics.Get(topic)
 		resp := c.call(remoting.CodeDeleteTopicInBroker, map[string]string{"topic": topic}, nil)
 		if resp.Code != remoting.RespSystemError || !strings.Contains(resp.Remark, "system topic") {
 			t.Errorf("delete %s: code %d remark %q, want SYSTEM_ERROR naming a system topic", topic, resp.Code, resp.Remark)
 		}
-		if _, ok := b.topics.get(topic); ok != existed {
+		if _, ok := b.topics.Get(topic); ok != existed {
 			t.Errorf("delete %s: topic existed=%v, exists now=%v", topic, existed, ok)
 		}
 	}

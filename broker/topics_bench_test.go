@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wharfmq/wharf/broker/meta"
 	"github.com/wharfmq/wharf/nameserver"
 	"github.com/wharfmq/wharf/remoting"
 )
@@ -165,7 +166,7 @@ func randomTopic(i int) string {
 	const chars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-"
 	b := fmt.Appendf(nil, "T%06d-", i)
 	r := rand.New(rand.NewPCG(uint64(i), 42))
-	for len(b) < maxTopicLength {
+	for len(b) < meta.MaxTopicLength {
 		b = append(b, chars[r.IntN(len(chars))])
 	}
 	return string(b)

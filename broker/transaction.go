@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/wharfmq/wharf/broker/client"
+	"github.com/wharfmq/wharf/broker/meta"
 	"github.com/wharfmq/wharf/broker/transaction"
 	"github.com/wharfmq/wharf/engine/msg"
 	"github.com/wharfmq/wharf/remoting"
@@ -27,11 +28,11 @@ func newTxnService(b *Broker) *transaction.Service {
 // service unless it exists (Java creates them on first use, perm
 // read+write).
 func (b *Broker) ensureTxnTopic(name string) error {
-	if _, ok := b.topics.get(name); ok {
+	if _, ok := b.topics.Get(name); ok {
 		return nil
 	}
-	_, _, err := b.topics.getOrCreate(name, func() (TopicConfig, bool) {
-		return newTopicConfig(name, 1, PermRead|PermWrite), true
+	_, _, err := b.topics.GetOrCreate(name, func() (TopicConfig, bool) {
+		return meta.NewTopicConfig(name, 1, PermRead|PermWrite), true
 	})
 	return err
 }

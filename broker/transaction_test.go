@@ -101,7 +101,7 @@ func TestTransactionHalfCommitRollback(t *testing.T) {
 		hr.PhysOffset != a.phys || prop(hr, msg.PropTranMsg) != "true" {
 		t.Fatalf("half record: sysFlag %#x phys %d props %q", hr.SysFlag, hr.PhysOffset, hr.Properties)
 	}
-	if tc, ok := b.topics.get(TransHalfTopic); !ok || tc.WriteQueueNums != 1 {
+	if tc, ok := b.topics.Get(TransHalfTopic); !ok || tc.WriteQueueNums != 1 {
 		t.Fatalf("half topic config %+v %v", tc, ok)
 	}
 	if got := topicBodies(t, b, "TX", 4); !maps.Equal(got, map[string]int{"plain-0": 1}) {

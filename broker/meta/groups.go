@@ -1,0 +1,108 @@
+package meta
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"maps"
+	"sync"
+	"time"
+
+	"github.com/wharfmq/wharf/remoting/body"
+)
+
+// GroupStore keeps the subscription group documents (engine.Store).
+type GroupStore interface {
+	GroupConfigs() (map[string][]byte, error)
+	PutGroupConfig(name string, doc []byte) error
+}
+
+// Store is both tables' storage, as engine.Store provides it.
+type Store interface {
+	TopicStore
+	GroupStore
+}
+
+// defaultRetryQueueNums is the retry queue count of a new group.
+const defaultRetryQueueNums = 1
+
+// NewGroupConfig is the config a group gets when it is created on use.
+func NewGroupConfig(name string) body.SubscriptionGroupConfig {
+	return body.SubscriptionGroupConfig{GroupName: name, ConsumeEnable: true, ConsumeFromMinEnable: true,
+		ConsumeBroadcastEnable: true, RetryQueueNums: defaultRetryQueueNums, RetryMaxTimes: 16,
+		WhichBrokerWhenConsumeSlowly: 1, NotifyConsumerIDsChangedEnable: true}
+}
+
+// Groups holds subscription group configs, persisted in the engine's
+// metadata.
+type Groups struct {
+	store GroupStore
+	log   *slog.Logger
+
+	mu      sync.RWMutex
+	groups  map[string]body.SubscriptionGroupConfig
+	version body.DataVersion
+}
+
+// OpenGroups loads the stored group table, skipping (and logging) a
+// malformed document.
+func OpenGroups(store GroupStore, log *slog.Logger) (*Groups, error) {
+	g := &Groups{store: store, log: log, groups: map[string]body.SubscriptionGroupConfig{},
+		version: body.DataVersion{Timestamp: time.Now().UnixMilli()}}
+	docs, err := store.GroupConfigs()
+	if err != nil {
+		return nil, fmt.Errorf("broker: load groups: %w", err)
+	}
+	for name, doc := range docs {
+		var gc body.SubscriptionGroupConfig
+		if err := json.Unmarshal(doc, &gc); err != nil || gc.GroupName != name {
+			log.Error("ignoring malformed stored group config", "group", name, "err", err)
+			continue
+		}
+		g.groups[name] = gc
+	}
+	return g, nil
+}
+
+// Get returns a group's config.
+func (g *Groups) Get(name string) (body.SubscriptionGroupConfig, bool) {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	gc, ok := g.groups[name]
+	return gc, ok
+}
+
+// GetOrCreate returns the group's config, creating a default one when
+// autoCreate is set. ok is false when the group does not exist.
+func (g *Groups) GetOrCreate(name string, autoCreate bool) (body.SubscriptionGroupConfig, bool, error) {
+	if gc, ok := g.Get(name); ok || !autoCreate {
+		return gc, ok, nil
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if gc, ok := g.groups[name]; ok {
+		return gc, true, nil
+	}
+	gc := NewGroupConfig(name)
+	doc, err := json.Marshal(gc)
+	if err != nil {
+		return gc, false, err
+	}
+	if err := g.store.PutGroupConfig(name, doc); err != nil {
+		return gc, false, fmt.Errorf("broker: store group %s: %w", name, err)
+	}
+	g.groups[name] = gc
+	g.version.Counter++
+	g.version.Timestamp = time.Now().UnixMilli()
+	g.log.Info("subscription group created", "group", name)
+	return gc, true, nil
+}
+
+// WrapperJSON is the table as Java's SubscriptionGroupWrapper
+// (GET_ALL_SUBSCRIPTIONGROUP_CONFIG).
+func (g *Groups) WrapperJSON() ([]byte, error) {
+	g.mu.RLock()
+	table, v := maps.Clone(g.groups), g.version
+	g.mu.RUnlock()
+	return json.Marshal(body.SubscriptionGroupWrapper{SubscriptionGroupTable: table, DataVersion: v})
+}
