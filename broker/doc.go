@@ -5,7 +5,8 @@
 // The root package is the assembly and the wire adapters only. New opens
 // an engine.Store, builds the services and wires them together; each
 // request code has a handler that decodes the header, calls a service and
-// encodes the reply. The rules live in the service packages:
+// encodes the reply. What a request does, by RocketMQ's rules, lives in
+// the service packages:
 //
 //	config/       Config, defaults, Validate, the broker.conf loader
 //	meta/         topic and group tables, built-in topics, DataVersion
@@ -72,7 +73,8 @@
 //
 // # A send, through the packages
 //
-// Each step below is a call in the code (file or package on the right).
+// Each arrow is a call in the code; the right column names the file or
+// package and what it does.
 //
 //	client ──frame──▶ remoting.Server      inline on the conn's reader
 //	  │
@@ -172,7 +174,8 @@
 //	(2) a send to an unknown topic inherits from the topic its header
 //	    names as defaultTopic (clients send TBW102), if that has perm 7.
 //	(3) created as 4.9.8 does; Wharf writes nothing to it.
-//	(4) msgTraceTopicName, only with traceTopicEnable.
+//	(4) msgTraceTopicName; with traceTopicEnable it exists from the
+//	    start, for clients that send message traces (WithTrace).
 //	(5) the group's retryQueueNums (1); created by the group's first
 //	    heartbeat, a send-back or a send to it.
 //	(6) created on demand: a send-back past maxReconsumeTimes, or a
@@ -257,9 +260,6 @@
 // when a member joins, leaves (connection close or 120 s without
 // heartbeat) or changes its subscription to a higher subVersion (trap
 // T18).
-//
-// With traceTopicEnable the trace topic (msgTraceTopicName) exists from
-// the start, for clients that send message traces (WithTrace).
 //
 // # Choices where RocketMQ leaves room
 //
