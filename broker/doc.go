@@ -9,7 +9,8 @@
 // the service packages:
 //
 //	config/       Config, defaults, Validate, the broker.conf loader
-//	meta/         topic and group tables, built-in topics, DataVersion
+//	meta/         topic and group tables, built-in and system topics (System),
+//	              name rules, DataVersion, change hook (Drain/OnChange)
 //	client/       producer/consumer registry, subscriptions, expiry,
 //	              queue locks
 //	longpoll/     held pulls: park, notify, expire, close
@@ -34,8 +35,8 @@
 //     (Start/Close); Close stops them (the tests' TestMain has goleak).
 //   - The broker reaches the engine only through engine.Store's façade
 //     (engine, engine/msg): never engine/commitlog, engine/queue or
-//     index. make lint-deps checks this rule; go list -f '{{.Imports}}'
-//     ./broker/... shows the import rules above.
+//     index. make lint-deps checks this rule and the first one (only
+//     broker and broker/brokertest import remoting).
 //
 // # Requests served
 //
@@ -80,10 +81,11 @@
 //	  │
 //	  ▼
 //	handleSend                             send.go: parseSendHeader
-//	  │  checkSend: validateTopic; no client sends to SCHEDULE_TOPIC_XXXX
+//	  │  checkSend: meta.ValidateTopic; no client sends to SCHEDULE_TOPIC_XXXX
 //	  │  or the transaction topics
 //	  ├─▶ meta        topic lookup, or auto-create: %RETRY%<g> from the
-//	  │               group table, else inherit the defaultTopic (TBW102);
+//	  │               group table, else inherit the defaultTopic (TBW102,
+//	  │               meta.Topics.Inherited);
 //	  │               a new topic → registrar.registerWithin(1 s)
 //	  │  pick a queue (-1), check the body size; sentMessage: born host,
 //	  │  CLUSTER added, WAIT dropped
@@ -151,9 +153,9 @@
 // # System topics
 //
 // Names come from package systopic (and retry for the group topics). The
-// broker creates the first eight at start (ensureBuiltinTopics in
-// broker.go), as a 4.9.8 broker does; the others when first used. Perm:
-// 6 = read+write, 7 = read+write+inherit.
+// broker creates the first eight at start (meta.System.Builtins, created
+// by meta.OpenTopics), as a 4.9.8 broker does; the others when first
+// used. Perm: 6 = read+write, 7 = read+write+inherit.
 //
 //	topic                        queues   perm  created  used by
 //	TBW102                       8 (1)    7     start    auto-create (2)
@@ -197,7 +199,7 @@
 //	Broker.mu            Start holds it over srv.StartListener and each
 //	                     service's Start (none takes a broker lock);
 //	                     goAsync and Close take it briefly
-//	registrar.mu         a whole round: → meta's topic table (drain),
+//	registrar.mu         a whole round: → meta's topic table (Topics.Drain),
 //	                     → the name-server remoting.Client
 //	transaction          a check's copy or discard: → EnsureTopic
 //	  Service.mu         (→ meta's topic table), → engine Put (append
@@ -205,7 +207,7 @@
 //	                     MaxPhysOffset. End and Prepare call out without
 //	                     it; Checker.SendCheck is called without it.
 //	meta: topic table    → the engine's config write (a synced Pebble
-//	                     set); make() and onChange (registrar.ring,
+//	                     set); GetOrCreate's make() and OnChange (registrar.ring,
 //	                     never blocks) run unlocked
 //	meta: group table    → the engine's config write; never held with
 //	                     the topic table's
