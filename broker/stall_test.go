@@ -1,29 +1,14 @@
 package broker
 
 import (
-	"fmt"
 	"strings"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/wharfmq/wharf/internal/vfstest"
 	"github.com/wharfmq/wharf/remoting"
 )
-
-// noIndexFS fails the creation of key-index files with ENOSPC while set.
-type noIndexFS struct {
-	vfs.FS
-	fail atomic.Bool
-}
-
-func (f *noIndexFS) Create(name string, cat vfs.DiskWriteCategory) (vfs.File, error) {
-	if f.fail.Load() && strings.Contains(name, "/index/") {
-		return nil, fmt.Errorf("create %s: %w", name, syscall.ENOSPC)
-	}
-	return f.FS.Create(name, cat)
-}
 
 // TestSendRefusedWhileDispatchStalled is issue 9 §4 at the broker: a
 // key-index file that cannot be created stalls the dispatcher; sends are
@@ -32,7 +17,7 @@ func (f *noIndexFS) Create(name string, cat vfs.DiskWriteCategory) (vfs.File, er
 // cause is gone the broker resumes without a restart and every
 // acknowledged message can be pulled.
 func TestSendRefusedWhileDispatchStalled(t *testing.T) {
-	fs := &noIndexFS{FS: vfs.NewMem()}
+	fs := &vfstest.NoCreateFS{FS: vfs.NewMem(), Part: "/index/"}
 	cfg := testConfig("data")
 	cfg.MaxHashSlotNum, cfg.MaxIndexNum = 64, 256
 	b := startBroker(t, cfg, WithFS(fs))
@@ -43,7 +28,7 @@ func TestSendRefusedWhileDispatchStalled(t *testing.T) {
 		t.Fatalf("dispatchState %q before the fault", st)
 	}
 
-	fs.fail.Store(true)
+	fs.Fail.Store(true)
 	more, refused := sendUntilRefused(t, c, "Stall", 100, 2000)
 	acked = append(acked, more...)
 	if refused == nil || refused.Code != remoting.RespServiceNotAvailable ||
@@ -54,7 +39,7 @@ func TestSendRefusedWhileDispatchStalled(t *testing.T) {
 		t.Fatalf("broker status while stalled: dispatchState %q", st)
 	}
 
-	fs.fail.Store(false)
+	fs.Fail.Store(false)
 	eventually(t, 5*time.Second, "sends accepted again", func() bool {
 		resp := c.call(remoting.CodeSendMessage, sendExt("Stall", 0, ""), []byte("after"))
 		if resp.Code == remoting.RespSuccess {

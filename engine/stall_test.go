@@ -5,28 +5,13 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/wharfmq/wharf/engine/commitlog"
+	"github.com/wharfmq/wharf/internal/vfstest"
 )
-
-// noIndexFS fails the creation of key-index files with ENOSPC while set,
-// as a full disk did in issue 9 §4.
-type noIndexFS struct {
-	vfs.FS
-	fail atomic.Bool
-}
-
-func (f *noIndexFS) Create(name string, cat vfs.DiskWriteCategory) (vfs.File, error) {
-	if f.fail.Load() && strings.Contains(name, "/index/") {
-		return nil, fmt.Errorf("create %s: %w", name, syscall.ENOSPC)
-	}
-	return f.FS.Create(name, cat)
-}
 
 // TestDispatcherStallRefusesSendsAndResumes is issue 9 §4: when the
 // dispatcher cannot write (a key-index file cannot be created), sends are
@@ -35,7 +20,7 @@ func (f *noIndexFS) Create(name string, cat vfs.DiskWriteCategory) (vfs.File, er
 // dispatcher resumes by itself and every acknowledged message is visible,
 // by queue and by key, exactly once.
 func TestDispatcherStallRefusesSendsAndResumes(t *testing.T) {
-	fs := &noIndexFS{FS: vfs.NewMem()}
+	fs := &vfstest.NoCreateFS{FS: vfs.NewMem(), Part: "/index/"}
 	logs := &syncBuffer{}
 	opts := testOptions(fs, commitlog.SyncFlush)
 	opts.Logger = slog.New(slog.NewTextHandler(logs, nil))
@@ -62,7 +47,7 @@ func TestDispatcherStallRefusesSendsAndResumes(t *testing.T) {
 	if err := s.WaitDispatched(5 * time.Second); err != nil {
 		t.Fatal(err)
 	}
-	fs.fail.Store(true)
+	fs.Fail.Store(true)
 	// The active index file fills within ~90 messages; the next one
 	// cannot be created.
 	var err error
@@ -85,7 +70,7 @@ func TestDispatcherStallRefusesSendsAndResumes(t *testing.T) {
 		t.Fatalf("the stall was logged %d times, want once:\n%s", c, logs)
 	}
 
-	fs.fail.Store(false)
+	fs.Fail.Store(false)
 	deadline := time.Now().Add(5 * time.Second)
 	for err = put(); err != nil; err = put() {
 		if time.Now().After(deadline) {
