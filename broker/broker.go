@@ -279,6 +279,9 @@ func (b *Broker) Start() error {
 	b.reg.start()
 	b.sched.Start()
 	b.txn.Start()
+	if b.cfg.BrokerRole == config.SyncMaster {
+		b.log.Warn("brokerRole=SYNC_MASTER: there is no slave replication yet, so sends are acknowledged once stored here, as an ASYNC_MASTER does")
+	}
 	b.log.Info("broker started", "addr", b.addr, "cluster", b.cfg.BrokerClusterName,
 		"namesrv", b.cfg.NamesrvAddr, "store", b.cfg.StorePathRootDir, "flush", b.cfg.FlushDiskType)
 	return nil

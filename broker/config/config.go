@@ -17,6 +17,13 @@ const (
 	SyncFlush  = "SYNC_FLUSH"
 )
 
+// Broker roles (broker.conf brokerRole, RocketMQ's BrokerRole).
+const (
+	AsyncMaster = "ASYNC_MASTER"
+	SyncMaster  = "SYNC_MASTER"
+	Slave       = "SLAVE"
+)
+
 // Config is the broker configuration. Field names follow RocketMQ's
 // broker.conf property names (the property is given in each comment), so a
 // RocketMQ user can bring their file; see Load.
@@ -24,6 +31,11 @@ type Config struct {
 	BrokerClusterName string // brokerClusterName, "DefaultCluster"
 	BrokerName        string // brokerName, "broker-a"
 	BrokerID          int64  // brokerId, 0 = master (the only role served)
+	// BrokerRole is ASYNC_MASTER, SYNC_MASTER or SLAVE (brokerRole,
+	// ASYNC_MASTER). It must agree with BrokerID: 0 for a master, > 0 for
+	// a slave. Replication is not built yet: a slave is refused, and a
+	// SYNC_MASTER acknowledges sends as an ASYNC_MASTER does (logged).
+	BrokerRole string
 	// NamesrvAddr lists name servers separated by ';' (namesrvAddr).
 	NamesrvAddr string
 	// ListenPort is the port to listen on (listenPort, 10911).
@@ -135,6 +147,7 @@ func Default() Config {
 		StorePathRootDir:            home + string(os.PathSeparator) + "store",
 		MappedFileSizeCommitLog:     1 << 30,
 		FlushDiskType:               AsyncFlush,
+		BrokerRole:                  AsyncMaster,
 		FlushIntervalCommitLog:      500 * time.Millisecond,
 		FileReservedTime:            72 * time.Hour,
 		DiskMaxUsedSpaceRatio:       75,
@@ -170,8 +183,14 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("broker: brokerClusterName is empty")
 	case c.TraceTopicEnable && c.MsgTraceTopicName == "":
 		return fmt.Errorf("broker: traceTopicEnable is set but msgTraceTopicName is empty")
-	case c.BrokerID != 0:
-		return fmt.Errorf("broker: brokerId %d: only a master (brokerId=0) is supported", c.BrokerID)
+	case c.BrokerRole != AsyncMaster && c.BrokerRole != SyncMaster && c.BrokerRole != Slave:
+		return fmt.Errorf("broker: brokerRole %q: want %s, %s or %s", c.BrokerRole, AsyncMaster, SyncMaster, Slave)
+	case c.BrokerRole == Slave && c.BrokerID == 0:
+		return fmt.Errorf("broker: brokerRole=SLAVE with brokerId=0: a slave needs a brokerId above 0 (0 is the master's)")
+	case c.BrokerRole != Slave && c.BrokerID != 0:
+		return fmt.Errorf("broker: brokerRole=%s with brokerId=%d: a master has brokerId=0", c.BrokerRole, c.BrokerID)
+	case c.BrokerRole == Slave:
+		return fmt.Errorf("broker: brokerRole=SLAVE (brokerId %d): only a master is supported; master-slave replication is not built yet", c.BrokerID)
 	case c.FlushDiskType != AsyncFlush && c.FlushDiskType != SyncFlush:
 		return fmt.Errorf("broker: flushDiskType %q: want %s or %s", c.FlushDiskType, AsyncFlush, SyncFlush)
 	case c.DefaultTopicQueueNums <= 0 || c.DefaultTopicQueueNums > 1024:

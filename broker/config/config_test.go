@@ -29,7 +29,6 @@ maxMessageSize=1048576
 ! another comment
 storePathRootDir=/tmp/\
 wharf
-brokerRole=SLAVE
 `
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
@@ -56,9 +55,9 @@ brokerRole=SLAVE
 	if got := cfg.NameServers(); len(got) != 2 || got[1] != "127.0.0.2:9876" {
 		t.Fatalf("name servers %q", got)
 	}
-	// Unknown keys are reported once each, not fatal.
-	if n := strings.Count(logs.String(), "key=brokerRole"); n != 1 {
-		t.Fatalf("brokerRole reported %d times:\n%s", n, logs.String())
+	// Unknown keys are reported, not fatal; brokerRole is known.
+	if strings.Contains(logs.String(), "key=brokerRole") {
+		t.Fatalf("brokerRole reported as unknown:\n%s", logs.String())
 	}
 	if !strings.Contains(logs.String(), "key=deleteWhen") {
 		t.Fatalf("deleteWhen not reported:\n%s", logs.String())
@@ -80,5 +79,39 @@ func TestParseConfigErrors(t *testing.T) {
 	cfg.BrokerID = 1
 	if err := cfg.Validate(); err == nil {
 		t.Error("brokerId 1 accepted")
+	}
+}
+
+// TestBrokerRole: brokerRole is read and must agree with brokerId (issue
+// 11: a slave file with brokerId=0 used to run silently as a master); a
+// slave is refused until replication exists.
+func TestBrokerRole(t *testing.T) {
+	for _, c := range []struct {
+		conf string
+		want string // "" accepted, else a part of the error
+	}{
+		{"brokerRole=ASYNC_MASTER\nbrokerId=0\n", ""},
+		{"brokerRole=SYNC_MASTER\nbrokerId=0\n", ""},
+		{"brokerRole=SLAVE\nbrokerId=0\n", "a slave needs a brokerId above 0"},
+		{"brokerRole=ASYNC_MASTER\nbrokerId=1\n", "a master has brokerId=0"},
+		{"brokerRole=SYNC_MASTER\nbrokerId=2\n", "a master has brokerId=0"},
+		{"brokerId=1\n", "a master has brokerId=0"},
+		{"brokerRole=SLAVE\nbrokerId=1\n", "replication is not built yet"},
+	} {
+		cfg := Default()
+		if err := Parse(strings.NewReader(c.conf), &cfg, slog.New(slog.DiscardHandler)); err != nil {
+			t.Fatalf("%q: %v", c.conf, err)
+		}
+		err := cfg.Validate()
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%q refused: %v", c.conf, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("%q: error %v, want one saying %q", c.conf, err, c.want)
+		}
+	}
+	cfg := Default()
+	if err := Parse(strings.NewReader("brokerRole=MASTER\n"), &cfg, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "line 1") {
+		t.Errorf("brokerRole=MASTER: %v, want an error naming line 1", err)
 	}
 }

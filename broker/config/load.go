@@ -29,6 +29,13 @@ var configKeys = map[string]func(c *Config, v string) error{
 		}
 		return
 	},
+	"brokerRole": func(c *Config, v string) error {
+		if v != AsyncMaster && v != SyncMaster && v != Slave {
+			return fmt.Errorf("want %s, %s or %s", AsyncMaster, SyncMaster, Slave)
+		}
+		c.BrokerRole = v
+		return nil
+	},
 	"flushDiskType": func(c *Config, v string) error {
 		if v != AsyncFlush && v != SyncFlush {
 			return fmt.Errorf("want %s or %s", AsyncFlush, SyncFlush)
