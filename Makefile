@@ -2,7 +2,8 @@
 GO      ?= go
 DATA    ?= ./wharf-data
 PKGS    := ./...
-RACE    := ./engine/... ./index/... ./remoting/... ./nameserver/... ./fuzz/...
+RACE    := ./engine/... ./index/... ./remoting/... ./nameserver/... ./fuzz/... ./internal/... \
+           ./broker/client/ ./broker/longpoll/ ./broker/meta/ ./broker/offsets/ ./broker/retry/ ./broker/schedule/ ./broker/transaction/
 BENCH   ?= .
 COUNT   ?= 6
 
