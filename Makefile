@@ -11,7 +11,7 @@ COUNT   ?= 6
 
 help:
 	@echo "make run       start wharf standalone (name server 127.0.0.1:9876, broker 127.0.0.1:10911, data in $(DATA))"
-	@echo "make test      vet + all tests (invariants on) + race tests of the storage and protocol packages (what CI runs)"
+	@echo "make test      vet + all tests (invariants on) + race tests of the storage, protocol and broker-service packages"
 	@echo "make testrace  every package under the race detector"
 	@echo "make bench     Go benchmarks, $(COUNT) runs each, into bench-new.txt for benchstat"
 	@echo "make fuzz      each fuzz target for FUZZTIME (default 30s)"
