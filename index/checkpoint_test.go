@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/wharfmq/wharf/internal/vfstest"
 )
 
 // oldCheckpointFile is a CHECKPOINT as written before internal/durable
@@ -52,7 +53,7 @@ func TestCheckpointOldFormat(t *testing.T) {
 		}
 	}
 	_ = cf.close()
-	if got := readAll(t, fresh, "idx/"+checkpointName); !bytes.Equal(got, old) {
+	if got := vfstest.ReadFile(t, fresh, "idx/"+checkpointName); !bytes.Equal(got, old) {
 		i := 0
 		for i < min(len(got), len(old)) && got[i] == old[i] {
 			i++

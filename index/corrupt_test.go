@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/wharfmq/wharf/internal/durable"
+	"github.com/wharfmq/wharf/internal/vfstest"
 )
 
 // buildIndex writes a small synced and closed index with several files.
@@ -33,20 +33,6 @@ func buildIndex(t testing.TB, fs vfs.FS, slots, per, n int) (model, int64) {
 		t.Fatal(err)
 	}
 	return m, end
-}
-
-func readAll(t testing.TB, fs vfs.FS, name string) []byte {
-	t.Helper()
-	f, err := fs.Open(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 func writeAll(t testing.TB, fs vfs.FS, name string, b []byte) {
@@ -106,7 +92,7 @@ func TestBadHeaderBelowCheckpointIsCorruption(t *testing.T) {
 	fs := vfs.NewMem()
 	buildIndex(t, fs, 4, 8, 40)
 	name := "idx/" + durable.Name(0)
-	b := readAll(t, fs, name)
+	b := vfstest.ReadFile(t, fs, name)
 	for i := 0; i < 2*headerStride; i++ {
 		b[i] = 0xAB
 	}
@@ -129,7 +115,7 @@ func TestOneTornHeaderCopySurvives(t *testing.T) {
 		if _, ok := durable.ParseName(name); !ok {
 			continue
 		}
-		b := readAll(t, fs, "idx/"+name)
+		b := vfstest.ReadFile(t, fs, "idx/"+name)
 		older := 0
 		h0, err0 := decodeHeader(b[0:])
 		h1, err1 := decodeHeader(b[headerStride:])
@@ -171,7 +157,7 @@ func TestShortFile(t *testing.T) {
 	fs := vfs.NewMem()
 	buildIndex(t, fs, 4, 8, 40)
 	name := "idx/" + durable.Name(0)
-	b := readAll(t, fs, name)
+	b := vfstest.ReadFile(t, fs, name)
 	writeAll(t, fs, name, b[:len(b)-1])
 	if _, err := Open(testOpts(fs, 4, 8)); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("Open = %v, want ErrCorrupt", err)
@@ -190,7 +176,7 @@ func TestRandomDamage(t *testing.T) {
 	names, _ := base.List("idx")
 	files := map[string][]byte{}
 	for _, n := range names {
-		files[n] = readAll(t, base, "idx/"+n)
+		files[n] = vfstest.ReadFile(t, base, "idx/"+n)
 	}
 	opened := 0
 	for trial := 0; trial < 300; trial++ {
@@ -303,7 +289,7 @@ func TestCorruptChainIsAnErrorNotALoop(t *testing.T) {
 	fs := vfs.NewMem()
 	buildIndex(t, fs, 1, 100, 20) // one file, one slot, a chain through all
 	name := "idx/" + durable.Name(0)
-	b := readAll(t, fs, name)
+	b := vfstest.ReadFile(t, fs, name)
 	h, err := decodeHeader(b[headerStride:])
 	if err != nil {
 		h, _ = decodeHeader(b[:])

@@ -3,10 +3,10 @@ package commitlog
 import (
 	"bytes"
 	"encoding/hex"
-	"io"
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/wharfmq/wharf/internal/vfstest"
 )
 
 // oldCheckpoint is a checkpoint file as written before internal/durable
@@ -34,7 +34,7 @@ func TestCheckpointOldFormat(t *testing.T) {
 		"574843500000000000000001000000000000100000b4b7e1af")
 	fs := vfs.NewMem()
 	fs.MkdirAll("cl", 0o755)
-	writeFixture(t, fs, "cl/"+checkpointName, old)
+	vfstest.WriteFile(t, fs, "cl/"+checkpointName, old)
 	cf, cp, found, err := openCheckpoint(fs, "cl")
 	if err != nil {
 		t.Fatal(err)
@@ -59,7 +59,7 @@ func TestCheckpointOldFormat(t *testing.T) {
 		t.Fatal(err)
 	}
 	cf.close()
-	if got := readFixture(t, fresh, checkpointName); !bytes.Equal(got, old) {
+	if got := vfstest.ReadFile(t, fresh, checkpointName); !bytes.Equal(got, old) {
 		i := 0
 		for i < min(len(got), len(old)) && got[i] == old[i] {
 			i++
@@ -85,8 +85,8 @@ func TestOpenOldStore(t *testing.T) {
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
-	want := readFixture(t, fs, "cl/"+SegmentName(0))
-	writeFixture(t, fs, "cl/checkpoint", oldCheckpoint(t,
+	want := vfstest.ReadFile(t, fs, "cl/"+SegmentName(0))
+	vfstest.WriteFile(t, fs, "cl/checkpoint", oldCheckpoint(t,
 		"57484350000000000000000200000000000000e20132720a29",
 		"574843500000000000000001000000000000000000c4159c25"))
 	if c, err = Open(opts); err != nil {
@@ -100,32 +100,4 @@ func TestOpenOldStore(t *testing.T) {
 	if len(order) != 1 || !bytes.Equal(got[0], want[:226]) {
 		t.Fatalf("records at %v; the first one changed: %v", order, !bytes.Equal(got[0], want[:226]))
 	}
-}
-
-func writeFixture(t *testing.T, fs vfs.FS, path string, b []byte) {
-	t.Helper()
-	f, err := fs.Create(path, vfs.WriteCategoryUnspecified)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.Write(bytes.Clone(b)); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func readFixture(t *testing.T, fs vfs.FS, path string) []byte {
-	t.Helper()
-	f, err := fs.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }

@@ -6,12 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"io"
 	"math/rand/v2"
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
+	"github.com/wharfmq/wharf/internal/vfstest"
 )
 
 // testLayout has a 6-byte prefix and an 8-byte payload whose top bit must
@@ -49,34 +49,6 @@ func writeValues(t *testing.T, fs vfs.FS, path string, n int) {
 		}
 	}
 	if err := sf.Close(); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func readAll(t *testing.T, fs vfs.FS, path string) []byte {
-	t.Helper()
-	f, err := fs.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func writeFile(t *testing.T, fs vfs.FS, path string, b []byte) {
-	t.Helper()
-	f, err := fs.Create(path, vfs.WriteCategoryUnspecified)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.Write(bytes.Clone(b)); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -128,7 +100,7 @@ func TestSlotFileRoundTrip(t *testing.T) {
 	if v, ok := reopen(t, fs, "g"); v != 7 || !ok {
 		t.Fatalf("read %d, exists %v; want 7", v, ok)
 	}
-	b := readAll(t, fs, "g")
+	b := vfstest.ReadFile(t, fs, "g")
 	if len(b) != int(testLayout.Stride)+testLayout.SlotSize() {
 		t.Fatalf("file of %d bytes", len(b))
 	}
@@ -160,13 +132,13 @@ func TestSlotFileRejectsBadUse(t *testing.T) {
 func TestSlotFileTornAndGarbage(t *testing.T) {
 	fs := vfs.NewMem()
 	writeValues(t, fs, "f", 7)
-	good := readAll(t, fs, "f")
+	good := vfstest.ReadFile(t, fs, "f")
 	size := testLayout.SlotSize()
 	newest, older := int(testLayout.Stride), 0 // seq 7 in slot 1, seq 6 in slot 0
 
 	check := func(what string, img []byte, want uint64) {
 		t.Helper()
-		writeFile(t, fs, "f", img)
+		vfstest.WriteFile(t, fs, "f", img)
 		if got, ok := reopen(t, fs, "f"); got != want || !ok {
 			t.Fatalf("%s: read %d (exists %v), want %d", what, got, ok, want)
 		}
@@ -225,7 +197,7 @@ func TestSlotFileTornAndGarbage(t *testing.T) {
 	for i := range img {
 		img[i] = byte(rng.IntN(256))
 	}
-	writeFile(t, fs, "f", img)
+	vfstest.WriteFile(t, fs, "f", img)
 	if v, ok := reopen(t, fs, "f"); v != 0 || !ok {
 		t.Fatalf("garbage file: read %d, exists %v", v, ok)
 	}
@@ -250,9 +222,9 @@ func crcOf(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
 func TestSlotFileWriteAfterDamage(t *testing.T) {
 	fs := vfs.NewMem()
 	writeValues(t, fs, "f", 4) // seq 4 in slot 0, seq 3 in slot 1
-	img := readAll(t, fs, "f")
+	img := vfstest.ReadFile(t, fs, "f")
 	img[3] ^= 0xFF // spoil seq 4
-	writeFile(t, fs, "f", img)
+	vfstest.WriteFile(t, fs, "f", img)
 	sf, p, _, err := OpenSlotFile(fs, "f", &testLayout)
 	if err != nil || value(t, p) != 3 || sf.Seq() != 3 {
 		t.Fatalf("read %d seq %d err %v; want 3, 3", value(t, p), sf.Seq(), err)
@@ -263,7 +235,7 @@ func TestSlotFileWriteAfterDamage(t *testing.T) {
 		t.Fatal(err)
 	}
 	sf.Close()
-	img = readAll(t, fs, "f")
+	img = vfstest.ReadFile(t, fs, "f")
 	if s, p, ok := testLayout.decode(img[testLayout.Stride:]); !ok || s != 3 || value(t, p) != 3 {
 		t.Fatal("the write replaced the intact record")
 	}
@@ -357,7 +329,7 @@ func TestSlotFileCrashSafety(t *testing.T) {
 			// The retry went to the slot being replaced when the
 			// failure came: the last acknowledged record is still in
 			// the other one, so a torn retry could not lose it.
-			img := readAll(t, mem, "d/f")
+			img := vfstest.ReadFile(t, mem, "d/f")
 			kept := false
 			for slot := int64(0); slot < 2 && acked > 0; slot++ {
 				if int64(len(img)) < slot*testLayout.Stride {

@@ -1,5 +1,5 @@
-// Package vfstest holds file-system wrappers that inject faults into the
-// engine's vfs.FS for tests.
+// Package vfstest holds test helpers over the engine's vfs.FS: a wrapper
+// that injects faults, and whole-file reads and writes for fixtures.
 package vfstest
 
 import (
