@@ -23,16 +23,9 @@ import (
 // testLogger writes to t.Log (see testkit.LogEnv for the level).
 func testLogger(t testing.TB) *slog.Logger { return testkit.Logger(t) }
 
-// testConfig is brokertest.Config: the defaults on loopback with a small
-// store in dir.
-func testConfig(dir string) config.Config {
-	cfg := config.Default()
-	cfg.Listen = testkit.Listen
-	cfg.StorePathRootDir = dir
-	cfg.MappedFileSizeCommitLog = testkit.SegmentSize
-	cfg.MaxHashSlotNum, cfg.MaxIndexNum = testkit.IndexSlots, testkit.IndexEntries
-	return cfg
-}
+// testConfig is brokertest.Config (testkit.BrokerConfig): the defaults on
+// loopback with a small store in dir.
+func testConfig(dir string) config.Config { return testkit.BrokerConfig(dir) }
 
 // startBroker starts a broker with cfg (testConfig(t.TempDir()) when
 // cfg has no directory) and closes it at the end of the test.

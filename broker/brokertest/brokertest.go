@@ -15,14 +15,7 @@ import (
 
 // Config is the broker configuration of a test: the defaults, listening
 // on loopback, with its store in dir and sized by testkit.
-func Config(dir string) config.Config {
-	cfg := config.Default()
-	cfg.Listen = testkit.Listen
-	cfg.StorePathRootDir = dir
-	cfg.MappedFileSizeCommitLog = testkit.SegmentSize
-	cfg.MaxHashSlotNum, cfg.MaxIndexNum = testkit.IndexSlots, testkit.IndexEntries
-	return cfg
-}
+func Config(dir string) config.Config { return testkit.BrokerConfig(dir) }
 
 // Start starts a broker with Config(t.TempDir()) after mut (if not nil)
 // has adjusted it, and closes it at the end of the test, failing the test
