@@ -287,3 +287,25 @@ func FuzzFrameReader(f *testing.F) {
 		}
 	})
 }
+
+// The sizes and defaults are RocketMQ 4.9.8's, written out as its source
+// has them (HAConnection, HAService.HAClient, MessageStoreConfig).
+func TestRocketMQConstants(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		got, want int64
+	}{
+		{"ReportSize", ReportSize, 8},
+		{"HeaderSize (8 + 4)", HeaderSize, 12},
+		{"MaxBodySize (HAClient READ_MAX_BUFFER_SIZE 1024*1024*4, minus the header)", MaxBodySize, 4194304 - 12},
+		{"haSendHeartbeatInterval (ms)", DefaultHeartbeatInterval.Milliseconds(), 1000 * 5},
+		{"haHousekeepingInterval (ms)", DefaultHousekeepingInterval.Milliseconds(), 1000 * 20},
+		{"haTransferBatchSize", DefaultTransferBatchSize, 1024 * 32},
+		{"haSlaveFallbehindMax", DefaultSlaveFallbehindMax, 1024 * 1024 * 256},
+		{"slaveTimeout (ms)", DefaultSlaveTimeout.Milliseconds(), 3000},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s = %d, want %d", tc.name, tc.got, tc.want)
+		}
+	}
+}
