@@ -19,8 +19,9 @@
 //
 // # The connection
 //
-// The slave dials the master's HA port (listenPort+1 unless haListenPort
-// is set). There is no handshake: the first thing on the wire is the
+// The slave dials the master's HA port: listenPort+1 (RocketMQ 4.9
+// replaces a configured haListenPort with it; Wharf honours the key, as
+// 5.x does). There is no handshake: the first thing on the wire is the
 // slave's first offset report. All integers are big-endian (Java's
 // ByteBuffer order). Each direction carries one kind of message only.
 //
@@ -77,8 +78,8 @@
 // own end (an empty slave accepts a segment start), the body must fit its
 // read limit and must stay within one segment. A mismatch closes the
 // connection; the slave reconnects and reports its end again
-// (FrameReader). RocketMQ 4.9's slave makes the same continuity check; it
-// has no truncation, so a slave ahead of its master never recovers
+// (FrameReader). RocketMQ 4.9's slave makes the same continuity check
+// (except that an empty one accepts any offset); it has no truncation, so a slave ahead of its master never recovers
 // without an operator.
 //
 // # Closing an idle connection
@@ -87,9 +88,10 @@
 // haHousekeepingInterval; the slave's reports every
 // haSendHeartbeatInterval keep it open. A Wharf slave likewise closes a
 // connection from which it has read nothing (not even a heartbeat) for
-// haHousekeepingInterval, then redials after about 5 s. (RocketMQ 4.9's
-// slave times its own writes instead, so it does not notice a silent
-// master; 5.x times reads, as Wharf does.)
+// haHousekeepingInterval, then redials. (RocketMQ 4.9's slave redials at
+// once after a close and every 5 s while dialling fails. Its
+// housekeeping times its own writes instead of reads, so it does not
+// notice a silent master; 5.x times reads, as Wharf does.)
 //
 // # Defaults (RocketMQ 4.9.8 MessageStoreConfig; see defaults.go)
 //
