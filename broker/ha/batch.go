@@ -1,0 +1,71 @@
+package ha
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrBehindRetention: a slave wants to resume below the master's oldest
+// retained byte, which retention has removed. RocketMQ's master then
+// sends only heartbeats and the slave never catches up silently
+// (apache/rocketmq#3388); Wharf refuses it with this error.
+var ErrBehindRetention = errors.New("ha: slave's offset is below the master's oldest retained segment")
+
+// Planner chooses what a master sends to a slave. It is pure arithmetic on
+// CommitLog offsets; the values it is built from are validated once, so
+// its methods cannot fail on configuration.
+type Planner struct {
+	segSize int64
+	batch   int64
+}
+
+// NewPlanner returns a planner for a CommitLog of segSize-byte segments
+// (mappedFileSizeCommitLog) and frames of at most batchSize body bytes
+// (haTransferBatchSize; at most MaxBodySize, which a RocketMQ slave can
+// take).
+func NewPlanner(segSize int64, batchSize int) (Planner, error) {
+	if segSize <= 0 {
+		return Planner{}, fmt.Errorf("ha: segment size %d: must be positive", segSize)
+	}
+	if batchSize <= 0 || batchSize > MaxBodySize {
+		return Planner{}, fmt.Errorf("ha: haTransferBatchSize %d: must be in 1..%d (a RocketMQ slave's read buffer)",
+			batchSize, MaxBodySize)
+	}
+	return Planner{segSize: segSize, batch: int64(batchSize)}, nil
+}
+
+// Start returns the offset the master first sends from, given the
+// slave's first report, the master's oldest retained offset minOff (a
+// segment start) and its CommitLog end. A returning slave resumes from its
+// report. An empty slave (report 0) gets a complete replica from minOff,
+// or, with fromLastFile, only the segment holding the end (end − end %
+// segment size): what RocketMQ 4.9's master always does (HAConnection),
+// and what 5.x's AutoSwitch slave asks for with syncFromLastFile=true.
+func (p Planner) Start(report, minOff, end int64, fromLastFile bool) (int64, error) {
+	switch {
+	case report < 0:
+		return 0, fmt.Errorf("%w: report %d", ErrBadOffset, report)
+	case report > end:
+		return 0, fmt.Errorf("%w: report %d, master end %d", ErrBeyondEnd, report, end)
+	case report == 0 && fromLastFile:
+		return end - end%p.segSize, nil
+	case report == 0:
+		return minOff, nil
+	case report < minOff:
+		return 0, fmt.Errorf("%w: slave at %d, master keeps %d..%d", ErrBehindRetention, report, minOff, end)
+	}
+	return report, nil
+}
+
+// Next returns the next batch [from, to) for a slave whose next byte is
+// next, when the master's bytes are readable up to end: it starts at
+// next and stops at the end of next's segment, after the batch size or at
+// end, whichever comes first. It is empty (to == from) when there is
+// nothing to send: next ≥ end, or next < 0.
+func (p Planner) Next(next, end int64) (from, to int64) {
+	if next < 0 || next >= end {
+		return next, next
+	}
+	n := min(end-next, p.batch, p.segSize-next%p.segSize)
+	return next, next + n
+}

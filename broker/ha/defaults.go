@@ -1,0 +1,25 @@
+package ha
+
+import "time"
+
+// RocketMQ 4.9.8's defaults for the HA keys (MessageStoreConfig), which a
+// Wharf broker uses when its configuration does not set them.
+const (
+	// DefaultHeartbeatInterval is haSendHeartbeatInterval: a side that has
+	// written nothing for this long sends a report (slave) or an empty
+	// frame (master).
+	DefaultHeartbeatInterval = 5 * time.Second
+	// DefaultHousekeepingInterval is haHousekeepingInterval: a connection
+	// with nothing read for this long is closed.
+	DefaultHousekeepingInterval = 20 * time.Second
+	// DefaultTransferBatchSize is haTransferBatchSize: the largest frame
+	// body a master sends.
+	DefaultTransferBatchSize = 32 << 10
+	// DefaultSlaveFallbehindMax is haSlaveFallbehindMax: a slave whose
+	// acknowledged offset is this far or further behind the master's end
+	// does not count as in sync.
+	DefaultSlaveFallbehindMax = 256 << 20
+	// DefaultSlaveTimeout is slaveTimeout: how long a SYNC_MASTER send
+	// waits for a slave's acknowledgement.
+	DefaultSlaveTimeout = 3 * time.Second
+)

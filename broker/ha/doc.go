@@ -1,0 +1,117 @@
+// Package ha holds the foundation of master–slave replication in the
+// classic RocketMQ 4.9 form (issue 11): the two messages of the HA
+// protocol (wire.go), and the master's choice of what to send next
+// (batch.go). It is not wired into the broker yet; the service that
+// listens on the HA port, the slave's client and the SYNC_MASTER wait will
+// be built on it. It imports only the standard library (and, later, the
+// engine façade).
+//
+// # Goal: byte compatibility with RocketMQ 4.9
+//
+// Wharf's CommitLog has RocketMQ's record layout, its segment size
+// (mappedFileSizeCommitLog) and its BLANK filler at the end of a segment.
+// The HA protocol copies CommitLog bytes as they are, at the same offsets.
+// So if Wharf speaks the protocol exactly, a RocketMQ 4.9 slave can follow
+// a Wharf master, and a Wharf slave can follow a RocketMQ 4.9 master, as
+// long as both sides use the same segment size. That is a goal of this
+// package (and a migration path for users), not an accident: keep the
+// bytes below unchanged.
+//
+// # The connection
+//
+// The slave dials the master's HA port: listenPort+1 (RocketMQ 4.9
+// replaces a configured haListenPort with it; Wharf honours the key, as
+// 5.x does). There is no handshake: the first thing on the wire is the
+// slave's first offset report. All integers are big-endian (Java's
+// ByteBuffer order). Each direction carries one kind of message only.
+//
+// # Slave to master: the offset report (ReportSize = 8 bytes)
+//
+//	offset  size  field
+//	0       8     int64: the end of the slave's CommitLog (the offset after
+//	              the last byte it has written, not necessarily flushed)
+//
+// There is nothing else. The same message is the heartbeat and the
+// acknowledgement:
+//
+//   - The first report on a connection says where the slave wants to
+//     resume. 0 means an empty slave; see Planner.Start for where the
+//     master then begins.
+//   - The slave reports again after each frame that made its end grow,
+//     and resends its last value when it has written nothing for
+//     haSendHeartbeatInterval. (A RocketMQ 4.9 slave also waits that long
+//     before its first report, so a Java slave starts receiving about 5 s
+//     after it connects; a Wharf slave may report at once.)
+//   - Every report is the slave's acknowledged offset: SYNC_MASTER counts
+//     a send as replicated when a report reaches the end of its record.
+//
+// RocketMQ 4.9 closes the connection when a report after the first
+// exceeds the master's end, but takes the first report unchecked, so any
+// TCP peer can claim an offset and release SYNC_MASTER waits for bytes no
+// slave holds (apache/rocketmq#3015). Wharf checks every report
+// (CheckReport): one beyond the master's end, one below the previous
+// report, or a negative one closes the connection.
+//
+// # Master to slave: transfer frames (HeaderSize = 12 bytes + body)
+//
+//	offset  size      field
+//	0       8         int64 phyOffset: CommitLog offset of the first body byte
+//	8       4         int32 bodySize: number of body bytes; 0 for a heartbeat
+//	12      bodySize  the CommitLog bytes [phyOffset, phyOffset+bodySize),
+//	                  copied as stored
+//
+// The master sends nothing until it has the slave's first report. Then:
+//
+//   - A body is raw CommitLog bytes: whole records, parts of records (a
+//     frame may end inside a record; the slave appends the bytes and its
+//     dispatcher waits for the rest) and the BLANK filler at a segment's
+//     end.
+//   - A body never crosses a segment end: a batch is cut at the end of
+//     the segment that holds phyOffset, at haTransferBatchSize bytes, and
+//     at the master's readable end, whichever comes first
+//     (Planner.Next).
+//   - A heartbeat is a header with bodySize 0 and phyOffset the next
+//     offset the master would send. The master sends one when it has
+//     written nothing for haSendHeartbeatInterval.
+//
+// The slave checks every header before appending: phyOffset must be its
+// own end (an empty slave accepts a segment start), the body must fit its
+// read limit and must stay within one segment. A mismatch closes the
+// connection; the slave reconnects and reports its end again
+// (FrameReader). RocketMQ 4.9's slave makes the same continuity check
+// (except that an empty one accepts any offset); it has no truncation, so a slave ahead of its master never recovers
+// without an operator.
+//
+// # Closing an idle connection
+//
+// The master closes a connection from which it has read nothing for
+// haHousekeepingInterval; the slave's reports every
+// haSendHeartbeatInterval keep it open. A Wharf slave likewise closes a
+// connection from which it has read nothing (not even a heartbeat) for
+// haHousekeepingInterval, then redials. (RocketMQ 4.9's slave redials at
+// once after a close and every 5 s while dialling fails. Its
+// housekeeping times its own writes instead of reads, so it does not
+// notice a silent master; 5.x times reads, as Wharf does.)
+//
+// # Defaults (RocketMQ 4.9.8 MessageStoreConfig; see defaults.go)
+//
+//	haSendHeartbeatInterval  5 s      both directions
+//	haHousekeepingInterval   20 s     idle close
+//	haTransferBatchSize      32 KiB   largest body a master sends
+//	haSlaveFallbehindMax     256 MiB  a slave further behind is not "in sync"
+//	slaveTimeout             3 s      SYNC_MASTER wait (4.9.3 and later)
+//	haListenPort             10912    in 4.9 always replaced by listenPort+1
+//
+// A RocketMQ 4.9 slave reads into a 4 MiB buffer that must hold a whole
+// frame, so no frame body may exceed MaxBodySize (4 MiB − 12 bytes),
+// whatever haTransferBatchSize says.
+//
+// # What a caller must do
+//
+// The master: read reports with ReadReport and check each with
+// CheckReport; choose the first offset with Planner.Start and each batch
+// with Planner.Next against the CommitLog's readable end; send
+// PutHeader's bytes and then the body. The slave: report its end with
+// PutReport; read frames with FrameReader.Next, passing its end; append
+// each body at its offset; report the new end.
+package ha
