@@ -59,7 +59,7 @@ func Open(opts Options) (_ *Store, err error) {
 	}
 	defer func() {
 		if err != nil {
-			s.closeParts(false)
+			s.closeParts()
 			// A start that made the lock file removes it, so the next
 			// start is not taken for a crash.
 			_ = s.lock.Undo()
@@ -174,7 +174,7 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.closing)
 		s.wg.Wait()
-		err = s.closeParts(false)
+		err = s.closeParts()
 		if err == nil {
 			// A clean stop: the lock file goes.
 			if lerr := s.lock.Release(); lerr != nil {
@@ -191,9 +191,9 @@ func (s *Store) Close() error {
 	return err
 }
 
-// closeParts closes what Open opened, in dependency order, and the lock
-// too when releaseLock is set.
-func (s *Store) closeParts(releaseLock bool) error {
+// closeParts closes what Open opened, in dependency order; the caller
+// deals with the lock.
+func (s *Store) closeParts() error {
 	var errs []error
 	if s.disp != nil && s.cl != nil {
 		// Let the dispatcher see every appended record before it stops.
@@ -217,9 +217,6 @@ func (s *Store) closeParts(releaseLock bool) error {
 			}
 		}
 		errs = append(errs, s.qdb.Close())
-	}
-	if releaseLock && s.lock != nil {
-		errs = append(errs, s.lock.Unlock())
 	}
 	return errors.Join(errs...)
 }
