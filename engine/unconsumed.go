@@ -131,28 +131,9 @@ func (s *Store) entriesIn(ref queue.Ref, st queue.State, from, to int64) (lo, hi
 	if err != nil || (ok && last.Phys < from) {
 		return 0, 0, err
 	}
-	if lo, err = s.firstAtOrAfter(ref, st, from); err != nil {
+	if lo, err = s.qdb.SearchByPhys(ref, st, from); err != nil {
 		return 0, 0, err
 	}
-	hi, err = s.firstAtOrAfter(ref, st, to)
+	hi, err = s.qdb.SearchByPhys(ref, st, to)
 	return lo, hi, err
-}
-
-// firstAtOrAfter is the first queue offset whose entry points at or past
-// phys (st.Max if none).
-func (s *Store) firstAtOrAfter(ref queue.Ref, st queue.State, phys int64) (int64, error) {
-	lo, hi := st.Min, st.Max
-	for lo < hi {
-		mid := lo + (hi-lo)/2
-		e, found, err := s.qdb.EntryAt(ref.Topic, ref.QueueID, mid)
-		if err != nil {
-			return 0, err
-		}
-		if !found || e.Phys < phys {
-			lo = mid + 1
-		} else {
-			hi = mid
-		}
-	}
-	return lo, nil
 }

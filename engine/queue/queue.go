@@ -325,6 +325,20 @@ func (d *DB) SearchByTime(topic string, queueID int32, ts int64) (int64, error) 
 	if !ok {
 		return 0, nil
 	}
+	return d.search(topic, queueID, st, func(e Entry) bool { return e.StoreTime >= ts })
+}
+
+// SearchByPhys returns the first offset in [st.Min, st.Max) of the queue
+// whose entry points at or past phys in the CommitLog; st.Max when none
+// does. A queue's entries point at increasing CommitLog offsets.
+func (d *DB) SearchByPhys(ref Ref, st State, phys int64) (int64, error) {
+	return d.search(ref.Topic, ref.QueueID, st, func(e Entry) bool { return e.Phys >= phys })
+}
+
+// search is the first offset in [st.Min, st.Max) whose entry satisfies
+// atOrPast, which must hold for a suffix of the queue (st.Max if none); a
+// missing entry counts as not satisfying it.
+func (d *DB) search(topic string, queueID int32, st State, atOrPast func(Entry) bool) (int64, error) {
 	lo, hi := st.Min, st.Max // answer in [lo, hi]
 	for lo < hi {
 		mid := lo + (hi-lo)/2
@@ -332,7 +346,7 @@ func (d *DB) SearchByTime(topic string, queueID int32, ts int64) (int64, error) 
 		if err != nil {
 			return 0, err
 		}
-		if !found || e.StoreTime < ts {
+		if !found || !atOrPast(e) {
 			lo = mid + 1
 		} else {
 			hi = mid
