@@ -64,7 +64,7 @@ func (s *Store) CleanExpired(now time.Time) (int, error) {
 			break
 		}
 		var gone []int64
-		gone, err = s.cl.RemoveSegmentsBefore(info.Base+info.Size, nil)
+		gone, err = s.cl.RemoveSegmentsBefore(info.Base + info.Size)
 		removed += len(gone)
 		if err != nil || len(gone) == 0 {
 			break

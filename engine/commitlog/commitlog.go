@@ -588,25 +588,16 @@ type SegmentInfo struct {
 	ModTime time.Time
 }
 
-// RemoveSegmentsBefore deletes whole segments that end at or before phys and
-// for which keep returns false. The active segment is never removed. It
-// returns the bases removed.
-func (c *CommitLog) RemoveSegmentsBefore(phys int64, keep func(SegmentInfo) bool) ([]int64, error) {
+// RemoveSegmentsBefore deletes whole segments that end at or before phys.
+// The active segment is never removed. It returns the bases removed.
+func (c *CommitLog) RemoveSegmentsBefore(phys int64) ([]int64, error) {
 	c.mu.Lock()
 	active := c.mu.active
 	c.mu.Unlock()
 	var victims []*segment
 	c.segMu.Lock()
 	for len(c.segs) > 1 && c.segs[0] != active && c.segs[0].base+c.segSize <= phys {
-		s := c.segs[0]
-		info := SegmentInfo{Base: s.base, Size: c.segSize}
-		if st, err := s.file.Stat(); err == nil {
-			info.ModTime = st.ModTime()
-		}
-		if keep != nil && keep(info) {
-			break
-		}
-		victims = append(victims, s)
+		victims = append(victims, c.segs[0])
 		c.segs = slices.Delete(c.segs, 0, 1)
 	}
 	c.segMu.Unlock()
