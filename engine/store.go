@@ -78,12 +78,10 @@ func Open(opts Options) (_ *Store, err error) {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
 	metaDir := fs.PathJoin(opts.Dir, "meta")
-	if _, err := fs.Stat(metaDir); err != nil {
-		// Pebble does not sync the new directory's entry in opts.Dir: a
-		// crash could lose the whole meta/ of a new store.
-		if err := durable.MkdirAll(fs, metaDir); err != nil {
-			return nil, fmt.Errorf("engine: %w", err)
-		}
+	// Pebble does not sync the new directory's entry in opts.Dir: a crash
+	// could lose the whole meta/ of a new store.
+	if err := durable.MkdirAll(fs, metaDir); err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
 	}
 	s.qdb, err = queue.Open(queue.Options{FS: fs, Dir: metaDir, Logger: opts.Logger})
 	if err != nil {
