@@ -180,10 +180,7 @@ func (s *Server) Drain(ctx context.Context) {
 	}
 	s.mu.drainEnd = end
 	ln := s.mu.ln
-	conns := make([]*Conn, 0, len(s.mu.conns))
-	for c := range s.mu.conns {
-		conns = append(conns, c)
-	}
+	conns := s.connsLocked()
 	s.mu.Unlock()
 	if ln != nil {
 		_ = ln.Close() // Close reports the error
@@ -215,10 +212,7 @@ func (s *Server) Close() error {
 	}
 	s.mu.closed = true
 	ln := s.mu.ln
-	conns := make([]*Conn, 0, len(s.mu.conns))
-	for c := range s.mu.conns {
-		conns = append(conns, c)
-	}
+	conns := s.connsLocked()
 	s.mu.Unlock()
 
 	var err error
@@ -295,6 +289,11 @@ func (s *Server) removeConn(c *Conn) {
 func (s *Server) Conns() []*Conn {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.connsLocked()
+}
+
+// connsLocked returns the open connections. REQUIRES: s.mu held.
+func (s *Server) connsLocked() []*Conn {
 	out := make([]*Conn, 0, len(s.mu.conns))
 	for c := range s.mu.conns {
 		out = append(out, c)
