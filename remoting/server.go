@@ -188,14 +188,12 @@ func (s *Server) Drain(ctx context.Context) {
 	for _, c := range conns {
 		c.startDrain(end)
 	}
-	timer := time.NewTimer(time.Until(end))
-	defer timer.Stop()
+	ctx, cancel := context.WithDeadline(ctx, end)
+	defer cancel()
 	for _, c := range conns {
 		select {
 		case <-c.readDone:
 		case <-ctx.Done():
-			return
-		case <-timer.C:
 			return
 		}
 	}
