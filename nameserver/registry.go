@@ -127,16 +127,18 @@ func (r *registry) register(reg registration, now time.Time) (registerResult, er
 
 	prev := r.mu.live[reg.addr]
 	needTable := false
+	// buildsOn: a partial registration builds on the version held here.
+	buildsOn := reg.base != nil && prev != nil && !first && prev.dv == *reg.base
 	li := &liveBroker{lastUpdate: now, connID: reg.connID, haServerAddr: reg.haServerAddr}
 	switch {
 	case reg.topics == nil:
 	case reg.parts > 1:
-		needTable = !r.registerPartLocked(reg, prev, first, li)
+		needTable = !r.registerPartLocked(reg, prev, buildsOn, li)
 	case reg.base != nil:
 		if reg.id == 0 {
 			r.mergeTopicsLocked(reg.name, reg.topics.TopicConfigTable)
 		}
-		if prev != nil && !first && prev.dv == *reg.base {
+		if buildsOn {
 			li.dv = reg.topics.DataVersion
 		} else {
 			needTable = true
@@ -165,8 +167,9 @@ func (r *registry) register(reg registration, now time.Time) (registerResult, er
 // last part removes the broker's topics that no part named. A part that
 // does not follow the one before (a lost part, a restarted name server)
 // is merged but keeps no version: it reports false, and the broker sends
-// its whole table again. REQUIRES: r.mu held for writing.
-func (r *registry) registerPartLocked(reg registration, prev *liveBroker, first bool, li *liveBroker) bool {
+// its whole table again. buildsOn: reg's base is the version held for
+// prev. REQUIRES: r.mu held for writing.
+func (r *registry) registerPartLocked(reg registration, prev *liveBroker, buildsOn bool, li *liveBroker) bool {
 	if reg.id == 0 {
 		r.mergeTopicsLocked(reg.name, reg.topics.TopicConfigTable)
 	}
@@ -174,7 +177,7 @@ func (r *registry) registerPartLocked(reg registration, prev *liveBroker, first 
 	switch {
 	case reg.part == 1:
 		pending = make(map[string]struct{}, len(reg.topics.TopicConfigTable)*reg.parts)
-	case prev != nil && !first && reg.base != nil && prev.dv == *reg.base && prev.pending != nil:
+	case buildsOn && prev.pending != nil:
 		pending = prev.pending
 	default:
 		return false
