@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wharfmq/wharf/remoting"
+	"github.com/wharfmq/wharf/remoting/body"
 	"github.com/wharfmq/wharf/systopic"
 )
 
@@ -127,7 +128,7 @@ func decodeRegistration(req *remoting.Command) (registration, error) {
 	if got := int32(bodyCRC(req.Body)); crc != 0 && got != crc {
 		return reg, fmt.Errorf("body CRC32 %d does not match bodyCrc32 %d", got, crc)
 	}
-	if reg.topics, err = decodeRegisterBody(req.Body, compressed); err != nil {
+	if reg.topics, err = body.DecodeRegisterBody(req.Body, compressed); err != nil {
 		return reg, err
 	}
 	if part := req.ExtStringOr(partField, ""); part != "" {

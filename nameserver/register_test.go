@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/wharfmq/wharf/remoting"
+	rbody "github.com/wharfmq/wharf/remoting/body"
 )
 
 func TestEncodeRegisterBody(t *testing.T) {
@@ -25,8 +26,8 @@ func TestEncodeRegisterBody(t *testing.T) {
 	if string(body) != want {
 		t.Fatalf("body\n got %s\nwant %s", body, want)
 	}
-	bt, err := decodeRegisterBody(body, false)
-	if err != nil || bt.dv.Counter != 3 || bt.table["T"].Perm != 6 {
+	bt, err := rbody.DecodeRegisterBody(body, false)
+	if err != nil || bt.DataVersion.Counter != 3 || bt.TopicConfigTable["T"].Perm != 6 {
 		t.Fatalf("decode: %+v, %v", bt, err)
 	}
 

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/wharfmq/wharf/remoting/body"
 )
 
 // errConnClosed refuses a registration whose connection closed while it
@@ -46,7 +48,7 @@ type liveBroker struct {
 type registration struct {
 	cluster, name, addr, haServerAddr string
 	id                                int64
-	topics                            *brokerTopics // nil: no topic information
+	topics                            *body.RegisterBody // nil: no topic information
 	// base, when set, makes the registration partial: its topics are merged
 	// into the broker's, and its version is kept only if the broker's
 	// stored version is base (else none, so QUERY_DATA_VERSION says changed
@@ -125,25 +127,27 @@ func (r *registry) register(reg registration, now time.Time) (registerResult, er
 
 	prev := r.mu.live[reg.addr]
 	needTable := false
+	// buildsOn: a partial registration builds on the version held here.
+	buildsOn := reg.base != nil && prev != nil && !first && prev.dv == *reg.base
 	li := &liveBroker{lastUpdate: now, connID: reg.connID, haServerAddr: reg.haServerAddr}
 	switch {
 	case reg.topics == nil:
 	case reg.parts > 1:
-		needTable = !r.registerPartLocked(reg, prev, first, li)
+		needTable = !r.registerPartLocked(reg, prev, buildsOn, li)
 	case reg.base != nil:
 		if reg.id == 0 {
-			r.mergeTopicsLocked(reg.name, reg.topics.table)
+			r.mergeTopicsLocked(reg.name, reg.topics.TopicConfigTable)
 		}
-		if prev != nil && !first && prev.dv == *reg.base {
-			li.dv = reg.topics.dv
+		if buildsOn {
+			li.dv = reg.topics.DataVersion
 		} else {
 			needTable = true
 		}
 	default:
-		if reg.id == 0 && (first || prev == nil || prev.dv != reg.topics.dv) {
-			r.replaceTopicsLocked(reg.name, reg.topics.table)
+		if reg.id == 0 && (first || prev == nil || prev.dv != reg.topics.DataVersion) {
+			r.replaceTopicsLocked(reg.name, reg.topics.TopicConfigTable)
 		}
-		li.dv = reg.topics.dv
+		li.dv = reg.topics.DataVersion
 	}
 	r.mu.live[reg.addr] = li
 
@@ -163,24 +167,25 @@ func (r *registry) register(reg registration, now time.Time) (registerResult, er
 // last part removes the broker's topics that no part named. A part that
 // does not follow the one before (a lost part, a restarted name server)
 // is merged but keeps no version: it reports false, and the broker sends
-// its whole table again. REQUIRES: r.mu held for writing.
-func (r *registry) registerPartLocked(reg registration, prev *liveBroker, first bool, li *liveBroker) bool {
+// its whole table again. buildsOn: reg's base is the version held for
+// prev. REQUIRES: r.mu held for writing.
+func (r *registry) registerPartLocked(reg registration, prev *liveBroker, buildsOn bool, li *liveBroker) bool {
 	if reg.id == 0 {
-		r.mergeTopicsLocked(reg.name, reg.topics.table)
+		r.mergeTopicsLocked(reg.name, reg.topics.TopicConfigTable)
 	}
 	var pending map[string]struct{}
 	switch {
 	case reg.part == 1:
-		pending = make(map[string]struct{}, len(reg.topics.table)*reg.parts)
-	case prev != nil && !first && reg.base != nil && prev.dv == *reg.base && prev.pending != nil:
+		pending = make(map[string]struct{}, len(reg.topics.TopicConfigTable)*reg.parts)
+	case buildsOn && prev.pending != nil:
 		pending = prev.pending
 	default:
 		return false
 	}
-	for topic := range reg.topics.table {
+	for topic := range reg.topics.TopicConfigTable {
 		pending[topic] = struct{}{}
 	}
-	li.dv = reg.topics.dv
+	li.dv = reg.topics.DataVersion
 	if reg.part < reg.parts {
 		li.pending = pending
 	} else if reg.id == 0 {

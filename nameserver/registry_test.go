@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/datadriven"
+	"github.com/wharfmq/wharf/remoting/body"
 )
 
 // TestRegistry runs testdata/registry against a fresh registry per file.
@@ -91,9 +92,9 @@ func ddRegister(t *testing.T, d *datadriven.TestData, r *registry, t0 time.Time)
 		d.MaybeScanArgs(t, "queues", &queues)
 		d.MaybeScanArgs(t, "perm", &perm)
 		d.MaybeScanArgs(t, "dv", &dv)
-		g.topics = &brokerTopics{table: map[string]TopicConfig{}, dv: DataVersion{Counter: dv}}
+		g.topics = &body.RegisterBody{TopicConfigTable: map[string]TopicConfig{}, DataVersion: DataVersion{Counter: dv}}
 		for _, name := range topics {
-			g.topics.table[name] = topicTest(name, queues, perm)
+			g.topics.TopicConfigTable[name] = topicTest(name, queues, perm)
 		}
 	}
 	if d.HasArg("base") {

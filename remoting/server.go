@@ -180,10 +180,7 @@ func (s *Server) Drain(ctx context.Context) {
 	}
 	s.mu.drainEnd = end
 	ln := s.mu.ln
-	conns := make([]*Conn, 0, len(s.mu.conns))
-	for c := range s.mu.conns {
-		conns = append(conns, c)
-	}
+	conns := s.connsLocked()
 	s.mu.Unlock()
 	if ln != nil {
 		_ = ln.Close() // Close reports the error
@@ -191,14 +188,12 @@ func (s *Server) Drain(ctx context.Context) {
 	for _, c := range conns {
 		c.startDrain(end)
 	}
-	timer := time.NewTimer(time.Until(end))
-	defer timer.Stop()
+	ctx, cancel := context.WithDeadline(ctx, end)
+	defer cancel()
 	for _, c := range conns {
 		select {
 		case <-c.readDone:
 		case <-ctx.Done():
-			return
-		case <-timer.C:
 			return
 		}
 	}
@@ -215,10 +210,7 @@ func (s *Server) Close() error {
 	}
 	s.mu.closed = true
 	ln := s.mu.ln
-	conns := make([]*Conn, 0, len(s.mu.conns))
-	for c := range s.mu.conns {
-		conns = append(conns, c)
-	}
+	conns := s.connsLocked()
 	s.mu.Unlock()
 
 	var err error
@@ -295,6 +287,11 @@ func (s *Server) removeConn(c *Conn) {
 func (s *Server) Conns() []*Conn {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.connsLocked()
+}
+
+// connsLocked returns the open connections. REQUIRES: s.mu held.
+func (s *Server) connsLocked() []*Conn {
 	out := make([]*Conn, 0, len(s.mu.conns))
 	for c := range s.mu.conns {
 		out = append(out, c)

@@ -19,7 +19,7 @@ import (
 // encoding/json can neither write nor read that, so this file writes it
 // piece by piece (AppendMessageQueue, AppendString, AppendJavaDouble) and
 // reads it by walking the outer objects and handing only well-formed
-// pieces to encoding/json (EachMember, DecodeMQTable). Keys may also be
+// pieces to encoding/json (eachMember, DecodeMQTable). Keys may also be
 // numbers (fastjson's Map<Long,...>) or strings holding a queue's JSON
 // (what a standard-JSON writer emits); both are read.
 
@@ -165,10 +165,10 @@ func valueEnd(b []byte, i int) (int, error) {
 	}
 }
 
-// EachMember calls fn with the raw key and raw value of every member of
+// eachMember calls fn with the raw key and raw value of every member of
 // the object at the start of b. Keys may be objects or numbers, as fastjson
 // writes them; neither keys nor values are checked beyond their extent.
-func EachMember(b []byte, fn func(key, val []byte) error) error {
+func eachMember(b []byte, fn func(key, val []byte) error) error {
 	i := skipWS(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return fmt.Errorf("%w: object expected", ErrMalformed)
@@ -210,9 +210,9 @@ func EachMember(b []byte, fn func(key, val []byte) error) error {
 	}
 }
 
-// DecodeMessageQueueKey reads a MessageQueue key: an object, or a string
+// decodeMessageQueueKey reads a MessageQueue key: an object, or a string
 // holding one.
-func DecodeMessageQueueKey(key []byte) (MessageQueue, error) {
+func decodeMessageQueueKey(key []byte) (MessageQueue, error) {
 	var mq MessageQueue
 	if len(key) > 0 && key[0] == '"' {
 		var s string
@@ -232,7 +232,7 @@ func DecodeMessageQueueKey(key []byte) (MessageQueue, error) {
 // order. The other members are returned raw (they are plain JSON).
 func DecodeMQTable(body []byte, table string, fn func(MessageQueue, []byte) error) (map[string][]byte, error) {
 	other := map[string][]byte{}
-	err := EachMember(body, func(key, val []byte) error {
+	err := eachMember(body, func(key, val []byte) error {
 		var name string
 		if err := json.Unmarshal(key, &name); err != nil {
 			return fmt.Errorf("%w: member name %.80q", ErrMalformed, key)
@@ -241,8 +241,8 @@ func DecodeMQTable(body []byte, table string, fn func(MessageQueue, []byte) erro
 			other[name] = val
 			return nil
 		}
-		return EachMember(val, func(k, v []byte) error {
-			mq, err := DecodeMessageQueueKey(k)
+		return eachMember(val, func(k, v []byte) error {
+			mq, err := decodeMessageQueueKey(k)
 			if err != nil {
 				return err
 			}

@@ -99,7 +99,7 @@ func TestFastjsonKeys(t *testing.T) {
 		{`{"é😀":"\u00e9"}`, `"é😀"="\u00e9"`},
 	} {
 		var got []string
-		err := EachMember([]byte(c.in), func(k, v []byte) error {
+		err := eachMember([]byte(c.in), func(k, v []byte) error {
 			got = append(got, string(k)+"="+string(v))
 			return nil
 		})
@@ -108,7 +108,7 @@ func TestFastjsonKeys(t *testing.T) {
 		}
 	}
 	for _, key := range []string{`{"brokerName":"b","queueId":3,"topic":"T"}`, `"{\"brokerName\":\"b\",\"queueId\":3,\"topic\":\"T\"}"`} {
-		mq, err := DecodeMessageQueueKey([]byte(key))
+		mq, err := decodeMessageQueueKey([]byte(key))
 		if err != nil || mq != (MessageQueue{BrokerName: "b", QueueID: 3, Topic: "T"}) {
 			t.Errorf("%s: %+v %v", key, mq, err)
 		}

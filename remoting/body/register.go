@@ -15,12 +15,9 @@ import (
 	"sync"
 )
 
-// MaxInflatedRegisterBody bounds a compressed REGISTER_BROKER body once
-// inflated, so a small frame cannot make a reader allocate without limit.
-const MaxInflatedRegisterBody = 64 << 20
-
-// inflateLimit is MaxInflatedRegisterBody; tests lower it.
-var inflateLimit = MaxInflatedRegisterBody
+// inflateLimit bounds a compressed REGISTER_BROKER body once inflated, so
+// a small frame cannot make a reader allocate without limit; tests lower it.
+var inflateLimit = 64 << 20
 
 // RegisterBody is what a REGISTER_BROKER body (Java RegisterBrokerBody)
 // tells a name server: the broker's topic table, by topic name, and its

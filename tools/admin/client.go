@@ -9,6 +9,7 @@
 package admin
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/wharfmq/wharf/remoting"
 	"github.com/wharfmq/wharf/remoting/body"
+	"github.com/wharfmq/wharf/systopic"
 )
 
 // DefaultNamesrv is the name server asked when Options.Namesrv is empty.
@@ -245,14 +247,10 @@ func (c *Client) GroupConfigs(ctx context.Context, broker string) (map[string]Gr
 // (UPDATE_AND_CREATE_TOPIC). The broker re-registers with its name
 // servers, so the route follows shortly.
 func (c *Client) CreateTopic(ctx context.Context, broker string, tc TopicConfig) error {
-	filter := tc.TopicFilterType
-	if filter == "" {
-		filter = "SINGLE_TAG"
-	}
 	ext := map[string]string{
-		"topic": tc.TopicName, "defaultTopic": "TBW102",
+		"topic": tc.TopicName, "defaultTopic": systopic.AutoCreate,
 		"readQueueNums": strconv.Itoa(int(tc.ReadQueueNums)), "writeQueueNums": strconv.Itoa(int(tc.WriteQueueNums)),
-		"perm": strconv.Itoa(tc.Perm), "topicFilterType": filter, "topicSysFlag": strconv.Itoa(tc.TopicSysFlag),
+		"perm": strconv.Itoa(tc.Perm), "topicFilterType": cmp.Or(tc.TopicFilterType, body.DefaultTopicFilterType), "topicSysFlag": strconv.Itoa(tc.TopicSysFlag),
 		"order": strconv.FormatBool(tc.Order),
 	}
 	_, err := c.call(ctx, broker, "UPDATE_AND_CREATE_TOPIC", remoting.CodeUpdateAndCreateTopic, ext, nil)

@@ -15,6 +15,7 @@ import (
 	"github.com/wharfmq/wharf/broker/config"
 	"github.com/wharfmq/wharf/engine/msg"
 	"github.com/wharfmq/wharf/remoting"
+	"github.com/wharfmq/wharf/systopic"
 	"go.uber.org/goleak"
 )
 
@@ -152,7 +153,7 @@ func TestProduceThroughNameServerCreatesTopic(t *testing.T) {
 	b := brokertest.Start(t, func(c *config.Config) { c.NamesrvAddr = ns.Addr() })
 	cli := remoting.NewClient(remoting.ClientOptions{Logger: brokertest.Logger(t)})
 	defer cli.Close()
-	waitRoute(t, cli, ns.Addr(), autoCreateTopic)
+	waitRoute(t, cli, ns.Addr(), systopic.AutoCreate)
 
 	const topic, n = "BenchViaNS", 200
 	route := Route{Namesrv: ns.Addr(), Topic: topic, Queues: 3}

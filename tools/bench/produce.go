@@ -10,6 +10,7 @@ import (
 
 	"github.com/wharfmq/wharf/engine/msg"
 	"github.com/wharfmq/wharf/remoting"
+	"github.com/wharfmq/wharf/systopic"
 )
 
 // Produce modes.
@@ -144,7 +145,7 @@ func RunProduce(ctx context.Context, cfg ProduceConfig, out io.Writer) (Result, 
 		// One request reused for every send: Invoke has written it out by
 		// the time it returns, so the map and body are free again.
 		ext := map[string]string{
-			"a": cfg.Group, "b": cfg.Topic, "c": autoCreateTopic, "d": "4", "e": "0", "f": "0", "g": "0",
+			"a": cfg.Group, "b": cfg.Topic, "c": systopic.AutoCreate, "d": "4", "e": "0", "f": "0", "g": "0",
 			"h": "0", "i": "", "j": "0", "k": "false", "l": "0", "m": strconv.FormatBool(code == remoting.CodeSendBatchMessage),
 		}
 		req := &remoting.Command{Code: code, ExtFields: ext, SerializeType: st}

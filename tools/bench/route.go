@@ -10,14 +10,11 @@ import (
 
 	"github.com/wharfmq/wharf/remoting"
 	"github.com/wharfmq/wharf/remoting/body"
+	"github.com/wharfmq/wharf/systopic"
 )
 
 // DefaultNamesrv is where routes are asked when no broker is given.
 const DefaultNamesrv = "127.0.0.1:9876"
-
-// autoCreateTopic is the topic every broker registers with the name server
-// when it may create topics; its route tells us the brokers.
-const autoCreateTopic = "TBW102"
 
 // adminTimeout bounds each route and topic request.
 const adminTimeout = 5 * time.Second
@@ -72,8 +69,9 @@ func resolve(ctx context.Context, cli *remoting.Client, r Route, write bool) ([]
 		if !write {
 			return nil, fmt.Errorf("bench: topic %s not found on name server %s", r.Topic, ns)
 		}
-		// Unknown topic: create it on the brokers that allow auto-creation.
-		rd, found, err = queryRoute(ctx, cli, ns, autoCreateTopic)
+		// Unknown topic: create it on the brokers that allow auto-creation
+		// (each registers TBW102 with the name server when it may).
+		rd, found, err = queryRoute(ctx, cli, ns, systopic.AutoCreate)
 		if err != nil {
 			return nil, err
 		}
@@ -198,9 +196,9 @@ func brokerTopic(ctx context.Context, cli *remoting.Client, addr, topic string) 
 // createTopic sends UPDATE_AND_CREATE_TOPIC with n read and write queues.
 func createTopic(ctx context.Context, cli *remoting.Client, addr, topic string, n int) error {
 	ext := map[string]string{
-		"topic": topic, "defaultTopic": autoCreateTopic,
+		"topic": topic, "defaultTopic": systopic.AutoCreate,
 		"readQueueNums": strconv.Itoa(n), "writeQueueNums": strconv.Itoa(n),
-		"perm": strconv.Itoa(body.PermRead | body.PermWrite), "topicFilterType": "SINGLE_TAG",
+		"perm": strconv.Itoa(body.PermRead | body.PermWrite), "topicFilterType": body.DefaultTopicFilterType,
 		"topicSysFlag": "0", "order": "false",
 	}
 	resp, err := invoke(ctx, cli, addr, remoting.NewRequest(remoting.CodeUpdateAndCreateTopic, ext, nil))

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -51,17 +52,18 @@ func (f *offlineFlags) add(fl interface {
 	fl.BoolVar(&f.json, "json", false, "print JSON")
 }
 
-// levels parses --delay-levels.
-func (f *offlineFlags) levels() ([]time.Duration, error) {
-	spec := f.delayLevels
-	if spec == "" && f.conf != "" {
-		cfg, err := config.Load(f.conf, toolLogger())
-		if err != nil {
-			return nil, err
-		}
-		spec = cfg.MessageDelayLevel
+// brokerConf reads -c's broker.conf (once per command: it logs its
+// warnings); without -c it is the zero Config, which overrides nothing.
+func (f *offlineFlags) brokerConf() (config.Config, error) {
+	if f.conf == "" {
+		return config.Config{}, nil
 	}
-	l, err := engine.ParseDelayLevels(spec)
+	return config.Load(f.conf, toolLogger())
+}
+
+// levels parses --delay-levels, else cfg's messageDelayLevel.
+func (f *offlineFlags) levels(cfg config.Config) ([]time.Duration, error) {
+	l, err := engine.ParseDelayLevels(cmp.Or(f.delayLevels, cfg.MessageDelayLevel))
 	if err != nil {
 		return nil, fmt.Errorf("--delay-levels: %w", err)
 	}
@@ -83,24 +85,22 @@ func toolLogger() *slog.Logger {
 // defaults reserve 420 MB per file), and its segment size is the fallback
 // when the files do not tell it.
 func (f *offlineFlags) options() (engine.Options, error) {
-	size, slots, ents := f.segmentSize, f.indexSlots, f.indexEnts
-	fallback := int64(commitlog.DefaultSegmentSize)
-	if f.conf != "" {
-		cfg, err := config.Load(f.conf, toolLogger())
-		if err != nil {
-			return engine.Options{}, err
-		}
-		if cfg.MappedFileSizeCommitLog > 0 {
-			fallback = cfg.MappedFileSizeCommitLog
-		}
-		if slots == 0 {
-			slots = cfg.MaxHashSlotNum
-		}
-		if ents == 0 {
-			ents = cfg.MaxIndexNum
-		}
+	cfg, err := f.brokerConf()
+	if err != nil {
+		return engine.Options{}, err
 	}
-	levels, err := f.levels()
+	return f.optionsWith(cfg)
+}
+
+// optionsWith is options with broker.conf already read.
+func (f *offlineFlags) optionsWith(cfg config.Config) (engine.Options, error) {
+	size := f.segmentSize
+	slots, ents := cmp.Or(f.indexSlots, cfg.MaxHashSlotNum), cmp.Or(f.indexEnts, cfg.MaxIndexNum)
+	fallback := int64(commitlog.DefaultSegmentSize)
+	if cfg.MappedFileSizeCommitLog > 0 {
+		fallback = cfg.MappedFileSizeCommitLog
+	}
+	levels, err := f.levels(cfg)
 	if err != nil {
 		return engine.Options{}, err
 	}
@@ -190,14 +190,18 @@ against the key index. It reports each problem with segment and offset, and exit
 with a non-zero status when it finds any.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			levels, err := f.levels()
+			cfg, err := f.brokerConf()
+			if err != nil {
+				return err
+			}
+			levels, err := f.levels(cfg)
 			if err != nil {
 				return err
 			}
 			segSize := f.segmentSize
 			if f.conf != "" && segSize == 0 {
 				// broker.conf's size where the segment files do not tell.
-				opts, err := f.options()
+				opts, err := f.optionsWith(cfg)
 				if err != nil {
 					return lockErr(f.data, err)
 				}
