@@ -107,8 +107,12 @@ func (f *offlineFlags) optionsWith(cfg config.Config) (engine.Options, error) {
 	if size <= 0 {
 		var err error
 		size, _, err = commitlog.InferSegmentSize(vfs.Default, vfs.Default.PathJoin(f.data, "commitlog"), fallback)
+		if errors.Is(err, os.ErrNotExist) {
+			// Said as the store itself says it, not as a failed listing.
+			err = fmt.Errorf("%w: %v", engine.ErrNoStore, err)
+		}
 		if err != nil {
-			return engine.Options{}, err
+			return engine.Options{}, lockErr(f.data, err)
 		}
 	}
 	return engine.Options{

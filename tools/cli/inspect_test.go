@@ -145,8 +145,14 @@ func TestOfflineToolsRefuseBesideABroker(t *testing.T) {
 			t.Fatalf("wharf %v beside an open store: %v\n%s", args, err, out)
 		}
 	}
-	if _, err := run(t, "inspect", "topics", "--data", t.TempDir()); err == nil || !strings.Contains(err.Error(), "not a wharf data directory") {
-		t.Fatalf("inspect of an empty dir: %v", err)
+	for _, args := range [][]string{{"inspect", "topics"}, {"inspect", "check"}, {"replay"}, {"replay", "--rebuild-meta"}, {"compact"}} {
+		empty := t.TempDir()
+		if _, err := run(t, append(args, "--data", empty)...); err == nil || !strings.Contains(err.Error(), "not a wharf data directory") {
+			t.Fatalf("wharf %v on an empty dir: %v", args, err)
+		}
+		if left, _ := os.ReadDir(empty); len(left) != 0 {
+			t.Fatalf("wharf %v wrote into an empty dir: %v", args, left)
+		}
 	}
 }
 
