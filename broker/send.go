@@ -174,7 +174,7 @@ func (b *Broker) sentMessage(h *sendHeader, conn *remoting.Conn) msg.Message {
 	return msg.Message{
 		Topic: h.topic, QueueID: h.queueID, Flag: h.flag, SysFlag: h.sysFlag, BornTimestamp: h.bornTimestamp,
 		BornHost: netipUnmap(conn.RemoteAddrPort()), StoreHost: b.storeHost, ReconsumeTimes: h.reconsumeTimes,
-		Properties: msg.AppendProperty(removeProperty(h.properties, msg.PropWait), msg.PropCluster, b.cfg.BrokerClusterName),
+		Properties: msg.AppendProperty(msg.RemoveProperty(h.properties, msg.PropWait), msg.PropCluster, b.cfg.BrokerClusterName),
 	}
 }
 
@@ -268,9 +268,6 @@ func (b *Broker) batchMessages(req *remoting.Command, base *msg.Message, batchPr
 	}
 	return ms, nil
 }
-
-// removeProperty drops every pair named name from a properties string.
-func removeProperty(props, name string) string { return msg.RemoveProperty(props, name) }
 
 // netipUnmap turns an IPv4-mapped IPv6 peer address into plain IPv4, so a
 // dual-stack listener still records 4-byte born hosts.

@@ -171,7 +171,7 @@ func TestSendV2AndBatch(t *testing.T) {
 
 func TestRemoveProperty(t *testing.T) {
 	p := props("WAIT", "true", "TAGS", "a", "WAITX", "1")
-	if got, want := removeProperty(p, "WAIT"), props("TAGS", "a", "WAITX", "1"); got != want+"\x02" && got != want {
+	if got, want := msg.RemoveProperty(p, "WAIT"), props("TAGS", "a", "WAITX", "1"); got != want+"\x02" && got != want {
 		t.Fatalf("got %q want %q", got, want)
 	}
 }

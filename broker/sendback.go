@@ -70,15 +70,15 @@ func (b *Broker) handleConsumerSendMsgBack(_ context.Context, _ *remoting.Conn, 
 		return remoting.NewResponse(req, remoting.RespSystemError, fmt.Sprintf("look message by offset failed, %d: %v", offset, err))
 	}
 
-	props, sysFlag := copyOf(&r)
+	props, sysFlag := msg.CopyOf(&r)
 	if _, ok := msg.Property(props, PropRetryTopic); !ok {
 		props = msg.AppendProperty(props, PropRetryTopic, string(r.Topic))
 	}
 	if v, _ := msg.Property(props, PropOriginMessageID); strings.TrimSpace(v) == "" {
-		props = msg.AppendProperty(removeProperty(props, PropOriginMessageID), PropOriginMessageID,
+		props = msg.AppendProperty(msg.RemoveProperty(props, PropOriginMessageID), PropOriginMessageID,
 			msg.OffsetMsgID(r.StoreHost, r.PhysOffset))
 	}
-	props = removeProperty(props, msg.PropDelay)
+	props = msg.RemoveProperty(props, msg.PropDelay)
 	d := retry.SendBack(retry.Back{Group: group, ReconsumeTimes: r.ReconsumeTimes, MaxReconsumeTimes: maxTimes,
 		DelayLevel: delayLevel, RetryQueueNums: gc.RetryQueueNums, RetryWriteQueues: retryTC.WriteQueueNums})
 	if d.DLQ {
@@ -152,7 +152,7 @@ func (b *Broker) routeSend(req *remoting.Command, h *sendHeader, m *msg.Message)
 				return resp
 			}
 			m.Topic, m.QueueID = dlq.TopicName, 0
-			m.Properties = removeProperty(m.Properties, msg.PropDelay)
+			m.Properties = msg.RemoveProperty(m.Properties, msg.PropDelay)
 		}
 	}
 	if err := b.sched.Route(m); err != nil {
@@ -160,7 +160,3 @@ func (b *Broker) routeSend(req *remoting.Command, h *sendHeader, m *msg.Message)
 	}
 	return nil
 }
-
-// copyOf returns the properties and sysFlag of a stored record for a new
-// message made from it (msg.CopyOf).
-func copyOf(r *msg.Record) (props string, sysFlag int32) { return msg.CopyOf(r) }

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wharfmq/wharf/broker/meta"
 	"github.com/wharfmq/wharf/remoting"
 )
 
@@ -16,7 +17,7 @@ func TestDeleteSystemTopicRefused(t *testing.T) {
 	b := startBroker(t, cfg)
 	c := newTestClient(t, b.Addr())
 	for _, topic := range []string{AutoCreateTopicKey, ScheduleTopic, TransHalfTopic, TransOpHalfTopic, TransCheckMaxTime,
-		SelfTestTopic, OffsetMovedEvent, cfg.BrokerClusterName, cfg.BrokerName, replyTopic(cfg.BrokerClusterName),
+		SelfTestTopic, OffsetMovedEvent, cfg.BrokerClusterName, cfg.BrokerName, meta.ReplyTopic(cfg.BrokerClusterName),
 		cfg.MsgTraceTopicName, "rmq_sys_anything"} {
 		_, existed := b.topics.Get(topic)
 		resp := c.call(remoting.CodeDeleteTopicInBroker, map[string]string{"topic": topic}, nil)
