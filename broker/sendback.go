@@ -11,6 +11,7 @@ import (
 	"github.com/wharfmq/wharf/broker/retry"
 	"github.com/wharfmq/wharf/engine/msg"
 	"github.com/wharfmq/wharf/remoting"
+	"github.com/wharfmq/wharf/remoting/body"
 )
 
 // Properties of retried messages (Java MessageConst).
@@ -108,18 +109,18 @@ func (b *Broker) handleConsumerSendMsgBack(_ context.Context, _ *remoting.Conn, 
 // ensureBackTopic creates a retry or DLQ topic unless it exists (Java
 // createTopicInSendMessageBackMethod, perm read+write; a new topic is
 // registered with the name servers at once) and checks it is writable.
-func (b *Broker) ensureBackTopic(req *remoting.Command, name string, queues int32) (TopicConfig, *remoting.Command) {
+func (b *Broker) ensureBackTopic(req *remoting.Command, name string, queues int32) (body.TopicConfig, *remoting.Command) {
 	if remark, ok := meta.ValidateTopic(name); !ok {
-		return TopicConfig{}, remoting.NewResponse(req, remoting.RespSystemError, remark)
+		return body.TopicConfig{}, remoting.NewResponse(req, remoting.RespSystemError, remark)
 	}
-	tc, _, err := b.topics.GetOrCreate(name, func() (TopicConfig, bool) {
-		return meta.NewTopicConfig(name, queues, PermRead|PermWrite), true
+	tc, _, err := b.topics.GetOrCreate(name, func() (body.TopicConfig, bool) {
+		return meta.NewTopicConfig(name, queues, body.PermRead|body.PermWrite), true
 	})
 	if err != nil {
-		return TopicConfig{}, remoting.NewResponse(req, remoting.RespSystemError, err.Error())
+		return body.TopicConfig{}, remoting.NewResponse(req, remoting.RespSystemError, err.Error())
 	}
-	if tc.Perm&PermWrite == 0 || tc.WriteQueueNums <= 0 {
-		return TopicConfig{}, remoting.NewResponse(req, remoting.RespNoPermission,
+	if tc.Perm&body.PermWrite == 0 || tc.WriteQueueNums <= 0 {
+		return body.TopicConfig{}, remoting.NewResponse(req, remoting.RespNoPermission,
 			fmt.Sprintf("the topic[%s] sending message is forbidden", name))
 	}
 	return tc, nil
