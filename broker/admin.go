@@ -6,6 +6,7 @@ import (
 
 	"github.com/wharfmq/wharf/broker/meta"
 	"github.com/wharfmq/wharf/remoting"
+	"github.com/wharfmq/wharf/remoting/body"
 	"github.com/wharfmq/wharf/systopic"
 )
 
@@ -18,18 +19,18 @@ func (b *Broker) handleUpdateTopic(_ context.Context, _ *remoting.Conn, req *rem
 	if remark, ok := meta.ValidateTopic(topic); !ok {
 		return remoting.NewResponse(req, remoting.RespSystemError, remark)
 	}
-	if topic == AutoCreateTopicKey || topic == b.cfg.BrokerClusterName {
+	if topic == systopic.AutoCreate || topic == b.cfg.BrokerClusterName {
 		return remoting.NewResponse(req, remoting.RespSystemError,
 			fmt.Sprintf("the topic[%s] is conflict with system reserved words.", topic))
 	}
-	tc := meta.NewTopicConfig(topic, 0, PermRead|PermWrite)
+	tc := meta.NewTopicConfig(topic, 0, body.PermRead|body.PermWrite)
 	if tc.ReadQueueNums, err = req.ExtInt32Or("readQueueNums", 16); err != nil {
 		return badRequest(req, err)
 	}
 	if tc.WriteQueueNums, err = req.ExtInt32Or("writeQueueNums", 16); err != nil {
 		return badRequest(req, err)
 	}
-	perm, err := req.ExtInt32Or("perm", PermRead|PermWrite)
+	perm, err := req.ExtInt32Or("perm", body.PermRead|body.PermWrite)
 	if err != nil {
 		return badRequest(req, err)
 	}
@@ -37,7 +38,7 @@ func (b *Broker) handleUpdateTopic(_ context.Context, _ *remoting.Conn, req *rem
 	if err != nil {
 		return badRequest(req, err)
 	}
-	if perm < 0 || perm > PermPriority|PermRead|PermWrite|PermInherit {
+	if perm < 0 || perm > body.PermPriority|body.PermRead|body.PermWrite|body.PermInherit {
 		return remoting.NewResponse(req, remoting.RespSystemError, fmt.Sprintf("perm %d is not a combination of the permission bits 0..15", perm))
 	}
 	tc.Perm, tc.TopicSysFlag = int(perm), int(sysFlag)

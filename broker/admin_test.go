@@ -43,7 +43,7 @@ func TestAdminTopics(t *testing.T) {
 	c.call(remoting.CodeHeartBeat, nil, heartbeatBody("1.2.3.4@5", "AG", 1, "X"))
 	resp = c.call(remoting.CodeGetAllSubscriptionGroupConfig, nil, nil)
 	var groups struct {
-		SubscriptionGroupTable map[string]SubscriptionGroupConfig `json:"subscriptionGroupTable"`
+		SubscriptionGroupTable map[string]body.SubscriptionGroupConfig `json:"subscriptionGroupTable"`
 	}
 	if err := json.Unmarshal(resp.Body, &groups); err != nil || groups.SubscriptionGroupTable["AG"].RetryMaxTimes != 16 {
 		t.Fatalf("groups %s %v", resp.Body, err)

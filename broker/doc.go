@@ -19,6 +19,7 @@
 //	schedule/     delay levels and their delivery
 //	transaction/  half/op state, END_TRANSACTION, check-back
 //	sqlfilter/    SQL92 filter: compile, evaluate (a library)
+//	ha/           HA protocol messages and batching (not wired in yet)
 //	brokertest/   start a broker (or a cluster) on loopback for tests
 //
 // Rules of the structure:
@@ -227,7 +228,7 @@
 //
 // # Where replication lands
 //
-// Not built yet; the seams it plugs into:
+// Not built yet beyond package ha's wire format; the seams it plugs into:
 //
 //   - broker/ha: the HA service. A master listens on the HA port
 //     (listenPort+1, what REGISTER_BROKER already advertises as

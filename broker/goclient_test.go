@@ -22,6 +22,7 @@ import (
 	"github.com/wharfmq/wharf/broker/config"
 	"github.com/wharfmq/wharf/nameserver"
 	"github.com/wharfmq/wharf/remoting"
+	"github.com/wharfmq/wharf/systopic"
 )
 
 func init() { rlog.SetLogLevel("fatal") }
@@ -52,7 +53,7 @@ func startClusterWith(t *testing.T, cfg config.Config) *cluster {
 	cfg.NamesrvAddr = ns.Addr()
 	cl := &cluster{ns: ns, cfg: cfg}
 	cl.b = startBroker(t, cfg)
-	cl.waitRoute(t, AutoCreateTopicKey)
+	cl.waitRoute(t, systopic.AutoCreate)
 	return cl
 }
 

@@ -9,7 +9,9 @@ import (
 
 	"github.com/wharfmq/wharf/broker/client"
 	"github.com/wharfmq/wharf/broker/meta"
+	"github.com/wharfmq/wharf/broker/retry"
 	"github.com/wharfmq/wharf/remoting"
+	"github.com/wharfmq/wharf/remoting/body"
 )
 
 // heartbeatData is the HEART_BEAT body (Java HeartbeatData).
@@ -87,8 +89,8 @@ func (b *Broker) handleHeartbeat(_ context.Context, conn *remoting.Conn, req *re
 			return remoting.NewResponse(req, remoting.RespSystemError, err.Error())
 		}
 		if ok && gc.RetryQueueNums > 0 {
-			retry := RetryGroupTopicPref + cd.GroupName
-			if err := b.topics.Ensure(meta.NewTopicConfig(retry, gc.RetryQueueNums, PermRead|PermWrite)); err != nil {
+			retry := retry.TopicPrefix + cd.GroupName
+			if err := b.topics.Ensure(meta.NewTopicConfig(retry, gc.RetryQueueNums, body.PermRead|body.PermWrite)); err != nil {
 				return remoting.NewResponse(req, remoting.RespSystemError, err.Error())
 			}
 		}

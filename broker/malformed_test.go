@@ -16,6 +16,7 @@ import (
 	"github.com/wharfmq/wharf/engine/msg"
 	"github.com/wharfmq/wharf/remoting"
 	rt "github.com/wharfmq/wharf/remoting/remotingtest"
+	"github.com/wharfmq/wharf/systopic"
 )
 
 // T15: the malformed-request matrix against a live broker. Every case must
@@ -110,8 +111,8 @@ func brokerCases() []rt.Case {
 		for name, topic := range rt.BadTopics {
 			errCase(v.name+"/topic_"+name, v.code, rt.WithExt(base, topicKey, topic), v.body)
 		}
-		errCase(v.name+"/topic_TBW102", v.code, rt.WithExt(base, topicKey, AutoCreateTopicKey), v.body)
-		errCase(v.name+"/topic_schedule", v.code, rt.WithExt(base, topicKey, ScheduleTopic), v.body)
+		errCase(v.name+"/topic_TBW102", v.code, rt.WithExt(base, topicKey, systopic.AutoCreate), v.body)
+		errCase(v.name+"/topic_schedule", v.code, rt.WithExt(base, topicKey, systopic.Schedule), v.body)
 		errCase(v.name+"/unknown_topic_bad_default", v.code, rt.WithExt(base, topicKey, "NEW_T", "defaultTopic", "NOPE", "c", "NOPE"), v.body)
 		errCase(v.name+"/queue_unknown", v.code, rt.WithExt(base, queueKey, strconv.Itoa(matrixQueues)), v.body)
 		errCase(v.name+"/queue_1000", v.code, rt.WithExt(base, queueKey, "1000"), v.body)
@@ -223,7 +224,7 @@ func brokerCases() []rt.Case {
 		errCase("create_topic/topic_"+name, remoting.CodeUpdateAndCreateTopic, rt.WithExt(topicCfg, "topic", topic), nil)
 		errCase("delete_topic/topic_"+name, remoting.CodeDeleteTopicInBroker, map[string]string{"topic": topic}, nil)
 	}
-	errCase("create_topic/TBW102", remoting.CodeUpdateAndCreateTopic, rt.WithExt(topicCfg, "topic", AutoCreateTopicKey), nil)
+	errCase("create_topic/TBW102", remoting.CodeUpdateAndCreateTopic, rt.WithExt(topicCfg, "topic", systopic.AutoCreate), nil)
 	errCase("create_topic/read_negative", remoting.CodeUpdateAndCreateTopic, rt.WithExt(topicCfg, "readQueueNums", "-1"), nil)
 	errCase("create_topic/zero_queues", remoting.CodeUpdateAndCreateTopic, rt.WithExt(topicCfg, "readQueueNums", "0", "writeQueueNums", "0"), nil)
 	errCase("create_topic/2000_queues", remoting.CodeUpdateAndCreateTopic, rt.WithExt(topicCfg, "writeQueueNums", "2000"), nil)
@@ -231,7 +232,7 @@ func brokerCases() []rt.Case {
 	errCase("create_topic/perm_too_big", remoting.CodeUpdateAndCreateTopic, rt.WithExt(topicCfg, "perm", "64"), nil)
 	errCase("create_topic/filter_type_bad", remoting.CodeUpdateAndCreateTopic, rt.WithExt(topicCfg, "topicFilterType", "NOT_A_TYPE"), nil)
 	errCase("delete_topic/missing_topic", remoting.CodeDeleteTopicInBroker, map[string]string{}, nil)
-	errCase("delete_topic/TBW102", remoting.CodeDeleteTopicInBroker, map[string]string{"topic": AutoCreateTopicKey}, nil)
+	errCase("delete_topic/TBW102", remoting.CodeDeleteTopicInBroker, map[string]string{"topic": systopic.AutoCreate}, nil)
 
 	// Heartbeat, unregister, consumer list, locks.
 	for name, body := range map[string]string{

@@ -9,6 +9,7 @@ import (
 	"github.com/wharfmq/wharf/broker/client"
 	"github.com/wharfmq/wharf/engine"
 	"github.com/wharfmq/wharf/remoting"
+	"github.com/wharfmq/wharf/remoting/body"
 )
 
 // Pull sysFlag bits (Java PullSysFlag).
@@ -129,7 +130,7 @@ func (b *Broker) parsePull(conn *remoting.Conn, req *remoting.Command) (*pullReq
 		return nil, b.pullError(req, p.offset, remoting.RespTopicNotExist,
 			fmt.Sprintf("topic[%s] not exist, apply first please!", p.topic))
 	}
-	if tc.Perm&PermRead == 0 {
+	if tc.Perm&body.PermRead == 0 {
 		return nil, b.pullError(req, p.offset, remoting.RespNoPermission,
 			fmt.Sprintf("the topic[%s] pulling message is forbidden", p.topic))
 	}

@@ -56,7 +56,7 @@ type registrar struct {
 	// mu serializes rounds, so an unregister never races a register.
 	mu   sync.Mutex
 	ns   map[string]*nsState // by address; guarded by mu
-	sent DataVersion         // version of the last drained changes; guarded by mu
+	sent body.DataVersion    // version of the last drained changes; guarded by mu
 
 	wmu     sync.Mutex
 	waiters []chan struct{} // closed when the next round ends; guarded by wmu
@@ -66,9 +66,9 @@ type registrar struct {
 
 // nsState is what the registrar knows about one name server.
 type nsState struct {
-	synced DataVersion // the version it holds for us, as far as we know
-	full   bool        // it needs the whole table
-	failed bool        // the last call failed: retry the table on the period only
+	synced body.DataVersion // the version it holds for us, as far as we know
+	full   bool             // it needs the whole table
+	failed bool             // the last call failed: retry the table on the period only
 }
 
 // registerStats counts what registration sent (tests and benchmarks).
@@ -213,7 +213,7 @@ func (r *registrar) round(periodic bool) {
 		}
 		needTable, err := r.send(addr, reqs)
 		if err != nil {
-			st.full, st.failed, st.synced = true, true, DataVersion{}
+			st.full, st.failed, st.synced = true, true, body.DataVersion{}
 			r.log.Warn("register with name server failed", "namesrv", addr, "err", err)
 			return
 		}
@@ -246,7 +246,7 @@ func (r *registrar) probe() map[string]bool {
 		case changed && !st.full:
 			st.full = true
 			r.log.Info("name server lacks this broker's topic table; registering it whole", "namesrv", addr)
-		case !changed && st.synced != (DataVersion{}):
+		case !changed && st.synced != (body.DataVersion{}):
 			// It holds what we last sent it (a zero version proves
 			// nothing: a name server keeps none after a broken chain).
 			st.full, st.failed = false, false
@@ -288,7 +288,7 @@ func (r *registrar) send(addr string, reqs []*remoting.Command) (needTable bool,
 	return needTable, nil
 }
 
-func (r *registrar) queryDataVersion(addr string, dv DataVersion) (changed bool, err error) {
+func (r *registrar) queryDataVersion(addr string, dv body.DataVersion) (changed bool, err error) {
 	body, err := json.Marshal(dv)
 	if err != nil {
 		return false, err
@@ -317,16 +317,16 @@ func (r *registrar) queryDataVersion(addr string, dv DataVersion) (changed bool,
 // (the real counter with timestamp -i, which no real version has), and
 // the last carries the real version, so a name server holds the real
 // version only once it has every part.
-func (r *registrar) fullRequests(table map[string]TopicConfig, dv DataVersion) []*remoting.Command {
+func (r *registrar) fullRequests(table map[string]body.TopicConfig, dv body.DataVersion) []*remoting.Command {
 	size := r.b.cfg.SplitRegistrationSize
 	n := max(1, (len(table)+size-1)/size)
 	reqs := make([]*remoting.Command, 0, n)
-	chunk := make([]TopicConfig, 0, min(size, len(table)))
-	var prev *DataVersion
+	chunk := make([]body.TopicConfig, 0, min(size, len(table)))
+	var prev *body.DataVersion
 	flush := func() {
 		partDV := dv
 		if len(reqs) < n-1 {
-			partDV = DataVersion{Counter: dv.Counter, Timestamp: -int64(len(reqs) + 1)}
+			partDV = body.DataVersion{Counter: dv.Counter, Timestamp: -int64(len(reqs) + 1)}
 		}
 		req := r.request(chunk, partDV, prev)
 		if n > 1 {
@@ -353,12 +353,12 @@ func (r *registrar) fullRequests(table map[string]TopicConfig, dv DataVersion) [
 
 // request builds REGISTER_BROKER (103) carrying topics at version dv; base
 // is the version it builds on, nil for a table that replaces.
-func (r *registrar) request(topics []TopicConfig, dv DataVersion, base *DataVersion) *remoting.Command {
+func (r *registrar) request(topics []body.TopicConfig, dv body.DataVersion, base *body.DataVersion) *remoting.Command {
 	var payload []byte
 	if r.b.cfg.CompressedRegister {
 		payload = body.EncodeCompressedRegisterBody(topics, dv)
 	} else {
-		table := make(map[string]TopicConfig, len(topics))
+		table := make(map[string]body.TopicConfig, len(topics))
 		for _, tc := range topics {
 			table[tc.TopicName] = tc
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/wharfmq/wharf/nameserver"
 	"github.com/wharfmq/wharf/remoting"
 	"github.com/wharfmq/wharf/remoting/body"
+	"github.com/wharfmq/wharf/systopic"
 )
 
 // byteProxy forwards loopback TCP to target and counts the bytes sent
@@ -116,7 +117,7 @@ func TestAutoCreateRegistersIncrementally(t *testing.T) {
 	b := startBroker(t, cfg)
 	nsc := newTestClient(t, ns.Addr())
 	eventually(t, 10*time.Second, "TBW102 route", func() bool {
-		return nsc.call(remoting.CodeGetRouteInfoByTopic, map[string]string{"topic": AutoCreateTopicKey}, nil).Code == 0
+		return nsc.call(remoting.CodeGetRouteInfoByTopic, map[string]string{"topic": systopic.AutoCreate}, nil).Code == 0
 	})
 	c := newTestClient(t, b.Addr())
 	start := proxy.sent.Load()
@@ -132,7 +133,7 @@ func TestAutoCreateRegistersIncrementally(t *testing.T) {
 		}
 	}
 	sent := proxy.sent.Load() - start
-	table := int64(len(body.EncodeRegisterBody(tableOf(b), DataVersion{})))
+	table := int64(len(body.EncodeRegisterBody(tableOf(b), body.DataVersion{})))
 	t.Logf("%d topics: %d bytes sent to the name server; the whole table as JSON is %d bytes", n, sent, table)
 	if sent > 8*table {
 		t.Fatalf("creating %d topics sent %d bytes to the name server, more than 8 whole tables (%d bytes each)", n, sent, table)
@@ -238,7 +239,7 @@ func TestMaxTopicNums(t *testing.T) {
 	}
 }
 
-func tableOf(b *Broker) map[string]TopicConfig {
+func tableOf(b *Broker) map[string]body.TopicConfig {
 	table, _ := b.topics.Snapshot()
 	return table
 }
@@ -284,7 +285,7 @@ func TestLateNameServer(t *testing.T) {
 	nsc := newTestClient(t, addr)
 	eventually(t, 25*time.Second, "the whole table on the late name server", func() bool {
 		got := topicList(t, nsc)
-		return got["Late1"] && got[AutoCreateTopicKey]
+		return got["Late1"] && got[systopic.AutoCreate]
 	})
 	c.send("Late2", 0, "", "x") // then increments again
 	expectCode(t, nsc.call(remoting.CodeGetRouteInfoByTopic, map[string]string{"topic": "Late2"}, nil), remoting.RespSuccess, "route after the send")

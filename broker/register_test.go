@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/wharfmq/wharf/remoting"
+	"github.com/wharfmq/wharf/systopic"
 )
 
 // TestRegistration: the broker registers TBW102 at start, a topic created
@@ -19,7 +20,7 @@ func TestRegistration(t *testing.T) {
 		return nsc.call(remoting.CodeGetRouteInfoByTopic, map[string]string{"topic": topic}, nil)
 	}
 	var tbw *remoting.Command
-	eventually(t, 10e9, "TBW102 route", func() bool { tbw = route(AutoCreateTopicKey); return tbw.Code == 0 })
+	eventually(t, 10e9, "TBW102 route", func() bool { tbw = route(systopic.AutoCreate); return tbw.Code == 0 })
 	var rd struct {
 		BrokerDatas []struct {
 			BrokerAddrs map[string]string `json:"brokerAddrs"`

@@ -15,10 +15,10 @@ import (
 // RegisterBrokerBody.decode does (RocketMQ 5 also reads the topic-queue-
 // mapping count after the filter-server list, and fails without it).
 func TestCompressedRegisterBodyLayout(t *testing.T) {
-	body := body.EncodeCompressedRegisterBody([]TopicConfig{
-		meta.NewTopicConfig("A", 4, PermRead|PermWrite),
+	body := body.EncodeCompressedRegisterBody([]body.TopicConfig{
+		meta.NewTopicConfig("A", 4, body.PermRead|body.PermWrite),
 		{TopicName: "B", ReadQueueNums: 2, WriteQueueNums: 3, Perm: 7}, // no filter type: SINGLE_TAG
-	}, DataVersion{Counter: 3, Timestamp: 9})
+	}, body.DataVersion{Counter: 3, Timestamp: 9})
 	zr, err := zlib.NewReader(bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)

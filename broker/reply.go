@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/wharfmq/wharf/broker/meta"
 	"github.com/wharfmq/wharf/engine/msg"
 	"github.com/wharfmq/wharf/remoting"
 )
@@ -25,9 +24,6 @@ const (
 	// replyPushTimeout bounds the wait for the requester to take a reply.
 	replyPushTimeout = 3 * time.Second
 )
-
-// replyTopic is the topic replies of a cluster are sent to (meta.ReplyTopic).
-func replyTopic(cluster string) string { return meta.ReplyTopic(cluster) }
 
 // handleSendReply serves SEND_REPLY_MESSAGE (324, the v1 send header) and
 // SEND_REPLY_MESSAGE_V2 (325, the v2 header). The reply's sender learns

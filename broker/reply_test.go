@@ -14,6 +14,7 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/producer"
 	"github.com/wharfmq/wharf/broker/client"
 	"github.com/wharfmq/wharf/broker/config"
+	"github.com/wharfmq/wharf/broker/meta"
 	"github.com/wharfmq/wharf/remoting"
 )
 
@@ -112,7 +113,7 @@ func TestGoClientRequestReply(t *testing.T) {
 	}
 
 	// Every reply is stored too, in the reply topic's one queue.
-	rt := replyTopic(cl.cfg.BrokerClusterName)
+	rt := meta.ReplyTopic(cl.cfg.BrokerClusterName)
 	eventually(t, 5*time.Second, "replies stored in "+rt, func() bool {
 		st, ok := cl.b.store.QueueState(rt, 0)
 		return ok && st.Max == 2*n
@@ -125,7 +126,7 @@ func TestGoClientRequestReply(t *testing.T) {
 func TestSendReplyErrors(t *testing.T) {
 	b := startBroker(t, config.Config{})
 	c := newTestClient(t, b.Addr())
-	rt := replyTopic(b.cfg.BrokerClusterName)
+	rt := meta.ReplyTopic(b.cfg.BrokerClusterName)
 	for i, tc := range []struct {
 		name, props, remark string
 	}{
@@ -169,7 +170,7 @@ func TestReplyPushedToRequestConnection(t *testing.T) {
 	requesterCl.send("RPCReq", 0, props(propReplyToClient, "cid-1", "CORRELATION_ID", "corr-1"), "ping")
 
 	replier := newTestClient(t, b.Addr())
-	rt := replyTopic(b.cfg.BrokerClusterName)
+	rt := meta.ReplyTopic(b.cfg.BrokerClusterName)
 	reply := func() *remoting.Command {
 		return replier.call(remoting.CodeSendReplyMessageV2,
 			toV2(sendExt(rt, 0, props(propReplyToClient, "cid-1", "CORRELATION_ID", "corr-1"))), []byte("pong"))

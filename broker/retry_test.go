@@ -14,6 +14,8 @@ import (
 	"github.com/wharfmq/wharf/broker/config"
 	"github.com/wharfmq/wharf/engine/msg"
 	"github.com/wharfmq/wharf/remoting"
+	"github.com/wharfmq/wharf/remoting/body"
+	"github.com/wharfmq/wharf/systopic"
 )
 
 // shortLevels are the delay levels of these tests: level n is n*100 ms up
@@ -81,17 +83,17 @@ func TestSendBackRetryThenDLQ(t *testing.T) {
 	phys, origID := physOf(t, resp), resp.ExtFields["msgId"]
 
 	expectCode(t, c.call(remoting.CodeConsumerSendMsgBack, sendBackExt("G", phys, 0, 16), nil), remoting.RespSuccess, "send back 1")
-	if tc, ok := b.topics.Get("%RETRY%G"); !ok || tc.Perm != PermRead|PermWrite || tc.WriteQueueNums != 1 {
+	if tc, ok := b.topics.Get("%RETRY%G"); !ok || tc.Perm != body.PermRead|body.PermWrite || tc.WriteQueueNums != 1 {
 		t.Fatalf("retry topic %+v %v", tc, ok)
 	}
 	// Stored behind level 3 (3 + reconsumeTimes 0), delivery time in the tags code.
 	waitDispatched(t, b)
-	sched := readQueue(t, b, ScheduleTopic, 2)
+	sched := readQueue(t, b, systopic.Schedule, 2)
 	if len(sched) != 1 || prop(sched[0], "REAL_TOPIC") != "%RETRY%G" || prop(sched[0], "REAL_QID") != "0" ||
 		prop(sched[0], "DELAY") != "3" || sched[0].ReconsumeTimes != 1 {
 		t.Fatalf("schedule queue of level 3: %d records %+v", len(sched), sched)
 	}
-	e, ok, err := b.store.Meta().EntryAt(ScheduleTopic, 2, 0)
+	e, ok, err := b.store.Meta().EntryAt(systopic.Schedule, 2, 0)
 	if err != nil || !ok || e.TagsCode != sched[0].StoreTimestamp+300 {
 		t.Fatalf("tags code %d, want store time %d + 300 (%v %v)", e.TagsCode, sched[0].StoreTimestamp, ok, err)
 	}
@@ -133,7 +135,7 @@ func TestSendBackRetryThenDLQ(t *testing.T) {
 	if r2.ReconsumeTimes != 2 || prop(r2, PropOriginMessageID) != origID || prop(r2, PropRetryTopic) != "RT" {
 		t.Fatalf("second retry: reconsume %d props %q", r2.ReconsumeTimes, r2.Properties)
 	}
-	if n := len(readQueue(t, b, ScheduleTopic, 3)); n != 1 {
+	if n := len(readQueue(t, b, systopic.Schedule, 3)); n != 1 {
 		t.Fatalf("level 4 queue holds %d records", n)
 	}
 
@@ -148,7 +150,7 @@ func TestSendBackRetryThenDLQ(t *testing.T) {
 	if _, ok := dlq[0].Property("DELAY"); ok {
 		t.Fatalf("DLQ record has DELAY: %q", dlq[0].Properties)
 	}
-	if tc, ok := b.topics.Get("%DLQ%G"); !ok || tc.Perm != PermRead|PermWrite || tc.WriteQueueNums != 1 || tc.ReadQueueNums != 1 {
+	if tc, ok := b.topics.Get("%DLQ%G"); !ok || tc.Perm != body.PermRead|body.PermWrite || tc.WriteQueueNums != 1 || tc.ReadQueueNums != 1 {
 		t.Fatalf("DLQ topic %+v %v", tc, ok)
 	}
 	// delayLevel -1 (orderly consumers past their limit): DLQ at once.
@@ -212,7 +214,7 @@ func TestSendBackBadRequests(t *testing.T) {
 	if st, ok := b.store.QueueState("%RETRY%G", 0); ok && st.Max != 0 {
 		t.Fatalf("retry queue got %d entries", st.Max)
 	}
-	if st, _ := b.store.QueueState(ScheduleTopic, 2); st.Max != 0 {
+	if st, _ := b.store.QueueState(systopic.Schedule, 2); st.Max != 0 {
 		t.Fatalf("schedule queue got %d entries", st.Max)
 	}
 	expectCode(t, c.call(remoting.CodeConsumerSendMsgBack, sendBackExt("G", phys, 0, 16), nil), remoting.RespSuccess, "valid send back")

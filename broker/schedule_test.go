@@ -19,6 +19,7 @@ import (
 	"github.com/wharfmq/wharf/engine"
 	"github.com/wharfmq/wharf/engine/msg"
 	"github.com/wharfmq/wharf/remoting"
+	"github.com/wharfmq/wharf/systopic"
 )
 
 // delayCheck verifies delivered records against their schedule records:
@@ -28,7 +29,7 @@ func delayCheck(t *testing.T, b *Broker, levels []time.Duration, topic string, q
 	t.Helper()
 	due := map[string]int64{}
 	for q := range int32(len(levels)) {
-		for _, r := range readQueue(t, b, ScheduleTopic, q) {
+		for _, r := range readQueue(t, b, systopic.Schedule, q) {
 			if prop(r, "REAL_TOPIC") == topic {
 				due[string(r.Body)] = r.StoreTimestamp + levels[q].Milliseconds()
 			}
@@ -54,7 +55,7 @@ func TestDelayedSend(t *testing.T) {
 	levels, _ := engine.ParseDelayLevels(cfg.MessageDelayLevel)
 	b := startBroker(t, cfg)
 	c := newTestClient(t, b.Addr())
-	if tc, ok := b.topics.Get(ScheduleTopic); !ok || tc.WriteQueueNums != 3 {
+	if tc, ok := b.topics.Get(systopic.Schedule); !ok || tc.WriteQueueNums != 3 {
 		t.Fatalf("schedule topic %+v %v", tc, ok)
 	}
 	expectCode(t, c.call(remoting.CodeSendMessage, sendExt("DT", 1, props("DELAY", "soon")), []byte("x")),
@@ -68,7 +69,7 @@ func TestDelayedSend(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r, _ := msg.Decode(rec); string(r.Topic) != ScheduleTopic || r.QueueID != 1 {
+	if r, _ := msg.Decode(rec); string(r.Topic) != systopic.Schedule || r.QueueID != 1 {
 		t.Fatalf("delayed record stored in %s/%d", r.Topic, r.QueueID)
 	}
 	c.send("DT", 1, props("DELAY", "0"), "now") // level 0: no delay
@@ -81,7 +82,7 @@ func TestDelayedSend(t *testing.T) {
 	if rs := readQueue(t, b, "DT", 1); len(rs) == 0 || string(rs[0].Body) != "now" {
 		t.Fatalf("DELAY=0 not stored at once: %d records", len(rs))
 	}
-	if rs := readQueue(t, b, ScheduleTopic, 2); len(rs) != 1 || string(rs[0].Body) != "clamped" {
+	if rs := readQueue(t, b, systopic.Schedule, 2); len(rs) != 1 || string(rs[0].Body) != "clamped" {
 		t.Fatalf("DELAY=99 not clamped to the last level: %d records", len(rs))
 	}
 	var rs []msg.Record
@@ -115,7 +116,7 @@ func TestDelayedSend(t *testing.T) {
 	if len(late) != n+2 {
 		t.Fatalf("%d delayed messages checked, want %d", len(late), n+2)
 	}
-	if off, ok, _ := b.store.ConsumerOffset(schedule.OffsetGroup, ScheduleTopic, 0); !ok || off != n {
+	if off, ok, _ := b.store.ConsumerOffset(schedule.OffsetGroup, systopic.Schedule, 0); !ok || off != n {
 		t.Fatalf("level 1 offset %d %v, want %d", off, ok, n)
 	}
 }

@@ -11,9 +11,12 @@ import (
 
 	"github.com/wharfmq/wharf/broker/config"
 	"github.com/wharfmq/wharf/broker/meta"
+	"github.com/wharfmq/wharf/broker/retry"
 	"github.com/wharfmq/wharf/broker/transaction"
 	"github.com/wharfmq/wharf/engine/msg"
 	"github.com/wharfmq/wharf/remoting"
+	"github.com/wharfmq/wharf/remoting/body"
+	"github.com/wharfmq/wharf/systopic"
 )
 
 // sendHeader is Java's SendMessageRequestHeader. SEND_MESSAGE_V2 and
@@ -174,33 +177,33 @@ func (b *Broker) sentMessage(h *sendHeader, conn *remoting.Conn) msg.Message {
 	return msg.Message{
 		Topic: h.topic, QueueID: h.queueID, Flag: h.flag, SysFlag: h.sysFlag, BornTimestamp: h.bornTimestamp,
 		BornHost: netipUnmap(conn.RemoteAddrPort()), StoreHost: b.storeHost, ReconsumeTimes: h.reconsumeTimes,
-		Properties: msg.AppendProperty(removeProperty(h.properties, msg.PropWait), msg.PropCluster, b.cfg.BrokerClusterName),
+		Properties: msg.AppendProperty(msg.RemoveProperty(h.properties, msg.PropWait), msg.PropCluster, b.cfg.BrokerClusterName),
 	}
 }
 
 // checkSend validates the topic and queue of a send (Java msgCheck) and
 // creates the topic from the default topic when allowed. It returns the
 // topic's config, or the response refusing the send.
-func (b *Broker) checkSend(req *remoting.Command, h *sendHeader, conn *remoting.Conn) (TopicConfig, *remoting.Command) {
+func (b *Broker) checkSend(req *remoting.Command, h *sendHeader, conn *remoting.Conn) (body.TopicConfig, *remoting.Command) {
 	if remark, ok := meta.ValidateTopic(h.topic); !ok {
-		return TopicConfig{}, remoting.NewResponse(req, remoting.RespSystemError, remark)
+		return body.TopicConfig{}, remoting.NewResponse(req, remoting.RespSystemError, remark)
 	}
-	if h.topic == AutoCreateTopicKey {
-		return TopicConfig{}, remoting.NewResponse(req, remoting.RespSystemError,
+	if h.topic == systopic.AutoCreate {
+		return body.TopicConfig{}, remoting.NewResponse(req, remoting.RespSystemError,
 			fmt.Sprintf("the topic[%s] is conflict with system reserved words.", h.topic))
 	}
 	if meta.NotAllowedSend(h.topic) {
-		return TopicConfig{}, remoting.NewResponse(req, remoting.RespNoPermission,
+		return body.TopicConfig{}, remoting.NewResponse(req, remoting.RespNoPermission,
 			fmt.Sprintf("Sending message to topic[%s] is forbidden.", h.topic))
 	}
-	tc, created, err := b.topics.GetOrCreate(h.topic, func() (TopicConfig, bool) {
+	tc, created, err := b.topics.GetOrCreate(h.topic, func() (body.TopicConfig, bool) {
 		return b.autoCreateTopic(h)
 	})
 	if err != nil {
-		return TopicConfig{}, remoting.NewResponse(req, remoting.RespSystemError, err.Error())
+		return body.TopicConfig{}, remoting.NewResponse(req, remoting.RespSystemError, err.Error())
 	}
 	if tc.TopicName == "" {
-		return TopicConfig{}, remoting.NewResponse(req, remoting.RespTopicNotExist,
+		return body.TopicConfig{}, remoting.NewResponse(req, remoting.RespTopicNotExist,
 			fmt.Sprintf("topic[%s] not exist, apply first please!", h.topic))
 	}
 	if created {
@@ -208,12 +211,12 @@ func (b *Broker) checkSend(req *remoting.Command, h *sendHeader, conn *remoting.
 			"producerGroup", h.producerGroup, "producer", conn.RemoteAddr())
 		b.reg.registerWithin(time.Second)
 	}
-	if tc.Perm&PermWrite == 0 {
-		return TopicConfig{}, remoting.NewResponse(req, remoting.RespNoPermission,
+	if tc.Perm&body.PermWrite == 0 {
+		return body.TopicConfig{}, remoting.NewResponse(req, remoting.RespNoPermission,
 			fmt.Sprintf("the topic[%s] sending message is forbidden", h.topic))
 	}
 	if h.queueID >= tc.QueueNums() {
-		return TopicConfig{}, remoting.NewResponse(req, remoting.RespSystemError,
+		return body.TopicConfig{}, remoting.NewResponse(req, remoting.RespSystemError,
 			fmt.Sprintf("request queueId[%d] is illegal, topic[%s] has %d queues, producer: %s",
 				h.queueID, h.topic, tc.QueueNums(), conn.RemoteAddr()))
 	}
@@ -224,16 +227,16 @@ func (b *Broker) checkSend(req *remoting.Command, h *sendHeader, conn *remoting.
 // createTopicInSendMessageMethod): retry topics get the group's retry
 // queues; other topics inherit from the default topic when autoCreateTopicEnable
 // is set (meta.Topics.Inherited holds that rule).
-func (b *Broker) autoCreateTopic(h *sendHeader) (TopicConfig, bool) {
-	if group, ok := strings.CutPrefix(h.topic, RetryGroupTopicPref); ok {
+func (b *Broker) autoCreateTopic(h *sendHeader) (body.TopicConfig, bool) {
+	if group, ok := strings.CutPrefix(h.topic, retry.TopicPrefix); ok {
 		gc, ok, err := b.groups.GetOrCreate(group, b.cfg.AutoCreateSubscriptionGroup)
 		if err != nil || !ok || gc.RetryQueueNums <= 0 {
-			return TopicConfig{}, false
+			return body.TopicConfig{}, false
 		}
-		return meta.NewTopicConfig(h.topic, gc.RetryQueueNums, PermRead|PermWrite), true
+		return meta.NewTopicConfig(h.topic, gc.RetryQueueNums, body.PermRead|body.PermWrite), true
 	}
 	if !b.cfg.AutoCreateTopicEnable {
-		return TopicConfig{}, false
+		return body.TopicConfig{}, false
 	}
 	return b.topics.Inherited(h.topic, h.defaultTopic, h.defaultTopicQueueNums)
 }
@@ -268,9 +271,6 @@ func (b *Broker) batchMessages(req *remoting.Command, base *msg.Message, batchPr
 	}
 	return ms, nil
 }
-
-// removeProperty drops every pair named name from a properties string.
-func removeProperty(props, name string) string { return msg.RemoveProperty(props, name) }
 
 // netipUnmap turns an IPv4-mapped IPv6 peer address into plain IPv4, so a
 // dual-stack listener still records 4-byte born hosts.

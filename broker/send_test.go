@@ -8,6 +8,8 @@ import (
 	"github.com/wharfmq/wharf/broker/config"
 	"github.com/wharfmq/wharf/engine/msg"
 	"github.com/wharfmq/wharf/remoting"
+	"github.com/wharfmq/wharf/remoting/body"
+	"github.com/wharfmq/wharf/systopic"
 )
 
 func TestSendAutoCreatesTopicAndPullReturnsRecord(t *testing.T) {
@@ -29,7 +31,7 @@ func TestSendAutoCreatesTopicAndPullReturnsRecord(t *testing.T) {
 		}
 	}
 	tc, ok := b.topics.Get("TopicTest")
-	if !ok || tc.WriteQueueNums != 4 || tc.ReadQueueNums != 4 || tc.Perm != PermRead|PermWrite {
+	if !ok || tc.WriteQueueNums != 4 || tc.ReadQueueNums != 4 || tc.Perm != body.PermRead|body.PermWrite {
 		t.Fatalf("auto-created topic %+v %v, want 4/4 perm 6", tc, ok)
 	}
 
@@ -119,7 +121,7 @@ func TestSendWithoutAutoCreate(t *testing.T) {
 	c := newTestClient(t, b.Addr())
 	resp := c.call(remoting.CodeSendMessage, sendExt("Nope", 0, ""), []byte("x"))
 	expectCode(t, resp, remoting.RespTopicNotExist, "send to unknown topic")
-	if _, ok := b.topics.Get(AutoCreateTopicKey); ok {
+	if _, ok := b.topics.Get(systopic.AutoCreate); ok {
 		t.Error("TBW102 exists with autoCreateTopicEnable=false")
 	}
 }
@@ -171,7 +173,7 @@ func TestSendV2AndBatch(t *testing.T) {
 
 func TestRemoveProperty(t *testing.T) {
 	p := props("WAIT", "true", "TAGS", "a", "WAITX", "1")
-	if got, want := removeProperty(p, "WAIT"), props("TAGS", "a", "WAITX", "1"); got != want+"\x02" && got != want {
+	if got, want := msg.RemoveProperty(p, "WAIT"), props("TAGS", "a", "WAITX", "1"); got != want+"\x02" && got != want {
 		t.Fatalf("got %q want %q", got, want)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/wharfmq/wharf/broker/retry"
 	"github.com/wharfmq/wharf/engine/msg"
 	"github.com/wharfmq/wharf/remoting"
+	"github.com/wharfmq/wharf/remoting/body"
 )
 
 // Properties of retried messages (Java MessageConst).
@@ -70,15 +71,15 @@ func (b *Broker) handleConsumerSendMsgBack(_ context.Context, _ *remoting.Conn, 
 		return remoting.NewResponse(req, remoting.RespSystemError, fmt.Sprintf("look message by offset failed, %d: %v", offset, err))
 	}
 
-	props, sysFlag := copyOf(&r)
+	props, sysFlag := msg.CopyOf(&r)
 	if _, ok := msg.Property(props, PropRetryTopic); !ok {
 		props = msg.AppendProperty(props, PropRetryTopic, string(r.Topic))
 	}
 	if v, _ := msg.Property(props, PropOriginMessageID); strings.TrimSpace(v) == "" {
-		props = msg.AppendProperty(removeProperty(props, PropOriginMessageID), PropOriginMessageID,
+		props = msg.AppendProperty(msg.RemoveProperty(props, PropOriginMessageID), PropOriginMessageID,
 			msg.OffsetMsgID(r.StoreHost, r.PhysOffset))
 	}
-	props = removeProperty(props, msg.PropDelay)
+	props = msg.RemoveProperty(props, msg.PropDelay)
 	d := retry.SendBack(retry.Back{Group: group, ReconsumeTimes: r.ReconsumeTimes, MaxReconsumeTimes: maxTimes,
 		DelayLevel: delayLevel, RetryQueueNums: gc.RetryQueueNums, RetryWriteQueues: retryTC.WriteQueueNums})
 	if d.DLQ {
@@ -108,18 +109,18 @@ func (b *Broker) handleConsumerSendMsgBack(_ context.Context, _ *remoting.Conn, 
 // ensureBackTopic creates a retry or DLQ topic unless it exists (Java
 // createTopicInSendMessageBackMethod, perm read+write; a new topic is
 // registered with the name servers at once) and checks it is writable.
-func (b *Broker) ensureBackTopic(req *remoting.Command, name string, queues int32) (TopicConfig, *remoting.Command) {
+func (b *Broker) ensureBackTopic(req *remoting.Command, name string, queues int32) (body.TopicConfig, *remoting.Command) {
 	if remark, ok := meta.ValidateTopic(name); !ok {
-		return TopicConfig{}, remoting.NewResponse(req, remoting.RespSystemError, remark)
+		return body.TopicConfig{}, remoting.NewResponse(req, remoting.RespSystemError, remark)
 	}
-	tc, _, err := b.topics.GetOrCreate(name, func() (TopicConfig, bool) {
-		return meta.NewTopicConfig(name, queues, PermRead|PermWrite), true
+	tc, _, err := b.topics.GetOrCreate(name, func() (body.TopicConfig, bool) {
+		return meta.NewTopicConfig(name, queues, body.PermRead|body.PermWrite), true
 	})
 	if err != nil {
-		return TopicConfig{}, remoting.NewResponse(req, remoting.RespSystemError, err.Error())
+		return body.TopicConfig{}, remoting.NewResponse(req, remoting.RespSystemError, err.Error())
 	}
-	if tc.Perm&PermWrite == 0 || tc.WriteQueueNums <= 0 {
-		return TopicConfig{}, remoting.NewResponse(req, remoting.RespNoPermission,
+	if tc.Perm&body.PermWrite == 0 || tc.WriteQueueNums <= 0 {
+		return body.TopicConfig{}, remoting.NewResponse(req, remoting.RespNoPermission,
 			fmt.Sprintf("the topic[%s] sending message is forbidden", name))
 	}
 	return tc, nil
@@ -152,7 +153,7 @@ func (b *Broker) routeSend(req *remoting.Command, h *sendHeader, m *msg.Message)
 				return resp
 			}
 			m.Topic, m.QueueID = dlq.TopicName, 0
-			m.Properties = removeProperty(m.Properties, msg.PropDelay)
+			m.Properties = msg.RemoveProperty(m.Properties, msg.PropDelay)
 		}
 	}
 	if err := b.sched.Route(m); err != nil {
@@ -160,7 +161,3 @@ func (b *Broker) routeSend(req *remoting.Command, h *sendHeader, m *msg.Message)
 	}
 	return nil
 }
-
-// copyOf returns the properties and sysFlag of a stored record for a new
-// message made from it (msg.CopyOf).
-func copyOf(r *msg.Record) (props string, sysFlag int32) { return msg.CopyOf(r) }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/wharfmq/wharf/broker/meta"
+	"github.com/wharfmq/wharf/broker/retry"
 	"github.com/wharfmq/wharf/engine"
 	"github.com/wharfmq/wharf/remoting"
 	"github.com/wharfmq/wharf/remoting/body"
@@ -155,7 +156,7 @@ func (b *Broker) handleGetConsumeStats(_ context.Context, _ *remoting.Conn, req 
 		for ref := range offsets {
 			topics = append(topics, ref.Topic)
 		}
-		topics = append(topics, RetryGroupTopicPref+group)
+		topics = append(topics, retry.TopicPrefix+group)
 		topics = append(topics, subs...)
 		slices.Sort(topics)
 		topics = slices.Compact(topics)

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/wharfmq/wharf/broker/config"
+	"github.com/wharfmq/wharf/broker/retry"
 	"github.com/wharfmq/wharf/remoting"
 	"github.com/wharfmq/wharf/remoting/body"
 	"github.com/wharfmq/wharf/tools/admin"
@@ -118,7 +119,7 @@ func TestConsumeStats(t *testing.T) {
 	// Committing moves consumerOffset and lastTimestamp; a retry topic the
 	// group has is listed without --topic.
 	commit(1, 2)
-	retry := RetryGroupTopicPref + group
+	retry := retry.TopicPrefix + group
 	createTopic(t, c, retry, 1)
 	resp := c.call(remoting.CodeGetConsumeStats, map[string]string{"consumerGroup": group}, nil)
 	expectCode(t, resp, remoting.RespSuccess, "consume stats")

@@ -4,7 +4,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wharfmq/wharf/broker/meta"
 	"github.com/wharfmq/wharf/remoting"
+	"github.com/wharfmq/wharf/systopic"
 )
 
 // TestDeleteSystemTopicRefused: DELETE_TOPIC_IN_BROKER refuses every system
@@ -15,8 +17,8 @@ func TestDeleteSystemTopicRefused(t *testing.T) {
 	cfg.TraceTopicEnable = true
 	b := startBroker(t, cfg)
 	c := newTestClient(t, b.Addr())
-	for _, topic := range []string{AutoCreateTopicKey, ScheduleTopic, TransHalfTopic, TransOpHalfTopic, TransCheckMaxTime,
-		SelfTestTopic, OffsetMovedEvent, cfg.BrokerClusterName, cfg.BrokerName, replyTopic(cfg.BrokerClusterName),
+	for _, topic := range []string{systopic.AutoCreate, systopic.Schedule, systopic.TransHalf, systopic.TransOpHalf, systopic.TransCheck,
+		systopic.SelfTest, systopic.OffsetMoved, cfg.BrokerClusterName, cfg.BrokerName, meta.ReplyTopic(cfg.BrokerClusterName),
 		cfg.MsgTraceTopicName, "rmq_sys_anything"} {
 		_, existed := b.topics.Get(topic)
 		resp := c.call(remoting.CodeDeleteTopicInBroker, map[string]string{"topic": topic}, nil)

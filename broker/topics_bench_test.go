@@ -14,6 +14,7 @@ import (
 	"github.com/wharfmq/wharf/broker/meta"
 	"github.com/wharfmq/wharf/nameserver"
 	"github.com/wharfmq/wharf/remoting"
+	"github.com/wharfmq/wharf/systopic"
 )
 
 // TestManyTopicsBench creates WHARF_TOPIC_BENCH topics (e.g. 100000) with
@@ -39,7 +40,7 @@ func TestManyTopicsBench(t *testing.T) {
 	route := func(topic string) int16 {
 		return nsc.call(remoting.CodeGetRouteInfoByTopic, map[string]string{"topic": topic}, nil).Code
 	}
-	eventually(t, 10*time.Second, "TBW102 route", func() bool { return route(AutoCreateTopicKey) == 0 })
+	eventually(t, 10*time.Second, "TBW102 route", func() bool { return route(systopic.AutoCreate) == 0 })
 
 	const conns = 8
 	var next, created atomic.Int64
@@ -57,7 +58,7 @@ func TestManyTopicsBench(t *testing.T) {
 				return
 			case <-tk.C:
 			}
-			if route(AutoCreateTopicKey) != 0 {
+			if route(systopic.AutoCreate) != 0 {
 				unrouted.Add(1)
 			}
 			if c := created.Load(); c > 0 && route(randomTopic(int(c-1)/2)) != 0 {
@@ -131,7 +132,7 @@ func TestManyTopicsBench(t *testing.T) {
 	if unrouted.Load() != 0 {
 		t.Errorf("the name server lacked a route %d times", unrouted.Load())
 	}
-	for _, topic := range []string{AutoCreateTopicKey, randomTopic(0), randomTopic(n - 1), "AfterForget"} {
+	for _, topic := range []string{systopic.AutoCreate, randomTopic(0), randomTopic(n - 1), "AfterForget"} {
 		if route(topic) != 0 {
 			t.Errorf("no route for %s at the end", topic)
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/wharfmq/wharf/broker/transaction"
 	"github.com/wharfmq/wharf/engine/msg"
 	"github.com/wharfmq/wharf/remoting"
+	"github.com/wharfmq/wharf/remoting/body"
 )
 
 // newTxnService builds the transaction service of b; it needs the store,
@@ -31,8 +32,8 @@ func (b *Broker) ensureTxnTopic(name string) error {
 	if _, ok := b.topics.Get(name); ok {
 		return nil
 	}
-	_, _, err := b.topics.GetOrCreate(name, func() (TopicConfig, bool) {
-		return meta.NewTopicConfig(name, 1, PermRead|PermWrite), true
+	_, _, err := b.topics.GetOrCreate(name, func() (body.TopicConfig, bool) {
+		return meta.NewTopicConfig(name, 1, body.PermRead|body.PermWrite), true
 	})
 	return err
 }

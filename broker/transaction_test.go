@@ -19,6 +19,7 @@ import (
 	"github.com/wharfmq/wharf/broker/transaction"
 	"github.com/wharfmq/wharf/engine/msg"
 	"github.com/wharfmq/wharf/remoting"
+	"github.com/wharfmq/wharf/systopic"
 )
 
 // txnConfig makes check-backs fast: halves are checked 300 ms after they
@@ -92,7 +93,7 @@ func TestTransactionHalfCommitRollback(t *testing.T) {
 		t.Fatalf("half-queue offsets %d %d %d, want 0 1 2", a.queueOffset, rb.queueOffset, u.queueOffset)
 	}
 	waitDispatched(t, b)
-	halves := readQueue(t, b, TransHalfTopic, 0)
+	halves := readQueue(t, b, systopic.TransHalf, 0)
 	if len(halves) != 3 {
 		t.Fatalf("%d half messages, want 3", len(halves))
 	}
@@ -101,7 +102,7 @@ func TestTransactionHalfCommitRollback(t *testing.T) {
 		hr.PhysOffset != a.phys || prop(hr, msg.PropTranMsg) != "true" {
 		t.Fatalf("half record: sysFlag %#x phys %d props %q", hr.SysFlag, hr.PhysOffset, hr.Properties)
 	}
-	if tc, ok := b.topics.Get(TransHalfTopic); !ok || tc.WriteQueueNums != 1 {
+	if tc, ok := b.topics.Get(systopic.TransHalf); !ok || tc.WriteQueueNums != 1 {
 		t.Fatalf("half topic config %+v %v", tc, ok)
 	}
 	if got := topicBodies(t, b, "TX", 4); !maps.Equal(got, map[string]int{"plain-0": 1}) {
@@ -141,7 +142,7 @@ func TestTransactionHalfCommitRollback(t *testing.T) {
 		t.Fatalf("pulled %d records", len(got))
 	}
 	// One op record per resolved half: tag d, body the half-queue offset.
-	ops := readQueue(t, b, TransOpHalfTopic, 0)
+	ops := readQueue(t, b, systopic.TransOpHalf, 0)
 	if len(ops) != 2 || string(ops[0].Body) != "0" || string(ops[1].Body) != "1" || prop(ops[0], msg.PropTags) != "d" {
 		t.Fatalf("op records %d: %+v", len(ops), ops)
 	}
@@ -291,7 +292,7 @@ func TestTransactionCheckBack(t *testing.T) {
 	var discardedAt time.Time
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) && (len(seen["x"]) == 0 || len(seen["z"]) == 0 || discardedAt.IsZero()) {
-		if discardedAt.IsZero() && len(readQueue(t, b, TransCheckMaxTime, 0)) > 0 {
+		if discardedAt.IsZero() && len(readQueue(t, b, systopic.TransCheck, 0)) > 0 {
 			discardedAt = time.Now()
 		}
 		ch, ok := cc.next(50 * time.Millisecond)
@@ -333,7 +334,7 @@ func TestTransactionCheckBack(t *testing.T) {
 	if ys := seen["y"]; len(ys) != 2 || ys[0].times != "1" || ys[1].times != "2" || len(seen["x"]) > 2 || len(seen["z"]) > 2 {
 		t.Fatalf("checks after the end: x %d z %d y %d (%+v)", len(seen["x"]), len(seen["z"]), len(seen["y"]), seen["y"])
 	}
-	moved := readQueue(t, b, TransCheckMaxTime, 0)
+	moved := readQueue(t, b, systopic.TransCheck, 0)
 	if len(moved) != 1 || string(moved[0].Body) != "y" || prop(moved[0], msg.PropRealTopic) != "TXC" || prop(moved[0], transaction.PropTranCheckTimes) != "2" {
 		t.Fatalf("check-max topic: %d records %+v", len(moved), moved)
 	}
@@ -349,8 +350,8 @@ func TestTransactionCheckBack(t *testing.T) {
 	}
 	// The stored progress goes past every half.
 	eventually(t, 5*time.Second, "progress stored past every half", func() bool {
-		qs, _ := b.store.QueueState(TransHalfTopic, 0)
-		off, ok, err := b.store.ConsumerOffset(transaction.OffsetGroup, TransHalfTopic, 0)
+		qs, _ := b.store.QueueState(systopic.TransHalf, 0)
+		off, ok, err := b.store.ConsumerOffset(transaction.OffsetGroup, systopic.TransHalf, 0)
 		return err == nil && ok && off == qs.Max
 	})
 }
@@ -383,7 +384,7 @@ func TestTransactionRestartResumesCheckBack(t *testing.T) {
 	idle.TransactionCheckInterval = time.Hour
 	b = startBroker(t, idle)
 	<-b.txn.Ready()
-	for _, topic := range []string{TransHalfTopic, TransOpHalfTopic} {
+	for _, topic := range []string{systopic.TransHalf, systopic.TransOpHalf} {
 		if err := b.store.CommitOffset(transaction.OffsetGroup, topic, 0, 0); err != nil {
 			t.Fatal(err)
 		}
@@ -413,7 +414,7 @@ func TestTransactionRestartResumesCheckBack(t *testing.T) {
 	// A second restart finds nothing left to check.
 	eventually(t, 5*time.Second, "progress stored past the copies", func() bool {
 		next, _ := b.txn.Progress()
-		qs, _ := b.store.QueueState(TransHalfTopic, 0)
+		qs, _ := b.store.QueueState(systopic.TransHalf, 0)
 		return next == qs.Max
 	})
 	b.Close()
@@ -523,7 +524,7 @@ func TestGoClientTransactionProducer(t *testing.T) {
 	}
 	eventually(t, 20*time.Second, "committed messages consumed", func() bool { return hasAll(r.bodies(), want) })
 	eventually(t, 10*time.Second, "forever-unknown messages given up", func() bool {
-		return len(readQueue(t, cl.b, TransCheckMaxTime, 0)) == 3
+		return len(readQueue(t, cl.b, systopic.TransCheck, 0)) == 3
 	})
 	// A committed sentinel, sent last, is consumed after anything a
 	// rolled-back message could have become.

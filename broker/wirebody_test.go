@@ -14,21 +14,21 @@ import (
 // TestWireBodyGolden pins the bytes the broker writes for the Java body
 // types, so moving them to remoting/body is proved not to change the wire.
 func TestWireBodyGolden(t *testing.T) {
-	tc := meta.NewTopicConfig("T_1", 8, PermRead|PermWrite)
+	tc := meta.NewTopicConfig("T_1", 8, body.PermRead|body.PermWrite)
 	tc.Order = true
-	sys := TopicConfig{TopicName: "%RETRY%G", ReadQueueNums: 1, WriteQueueNums: 2, Perm: 7, TopicSysFlag: 1}
-	dv := DataVersion{Counter: 3, Timestamp: 1700000000000}
+	sys := body.TopicConfig{TopicName: "%RETRY%G", ReadQueueNums: 1, WriteQueueNums: 2, Perm: 7, TopicSysFlag: 1}
+	dv := body.DataVersion{Counter: 3, Timestamp: 1700000000000}
 
 	got, _ := json.Marshal(tc)
 	checkGolden(t, "TopicConfig", got,
 		`{"order":true,"perm":6,"readQueueNums":8,"topicFilterType":"SINGLE_TAG","topicName":"T_1","topicSysFlag":0,"writeQueueNums":8}`)
 
-	checkGolden(t, "RegisterBrokerBody", body.EncodeRegisterBody(map[string]TopicConfig{"T_1": tc}, dv),
+	checkGolden(t, "RegisterBrokerBody", body.EncodeRegisterBody(map[string]body.TopicConfig{"T_1": tc}, dv),
 		`{"topicConfigSerializeWrapper":{"topicConfigTable":{"T_1":{"order":true,"perm":6,"readQueueNums":8,`+
 			`"topicFilterType":"SINGLE_TAG","topicName":"T_1","topicSysFlag":0,"writeQueueNums":8}},`+
 			`"dataVersion":{"counter":3,"timestamp":1700000000000}},"filterServerList":[]}`)
 
-	zr, err := zlib.NewReader(bytes.NewReader(body.EncodeCompressedRegisterBody([]TopicConfig{tc, sys}, dv)))
+	zr, err := zlib.NewReader(bytes.NewReader(body.EncodeCompressedRegisterBody([]body.TopicConfig{tc, sys}, dv)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/wharfmq/wharf/nameserver"
 	"github.com/wharfmq/wharf/remoting"
 	rt "github.com/wharfmq/wharf/remoting/remotingtest"
+	"github.com/wharfmq/wharf/systopic"
 )
 
 // Request fuzzing: arbitrary (code, ext fields, body) sent over a real
@@ -133,7 +134,7 @@ var valueTokens = []struct{ name, value string }{
 	{"i64max", "9223372036854775807"}, {"i64min", "-9223372036854775808"}, {"huge", "99999999999999999999"},
 	{"float", "1.5"}, {"hex", "0x10"}, {"plus", "+1"}, {"long", strings.Repeat("x", 40000)}, {"ctl", "\x00\x01\x02"},
 	{"true", "true"}, {"false", "false"}, {"seed", seedTopic}, {"tbw", "TBW102"}, {"sched", "SCHEDULE_TOPIC_XXXX"},
-	{"halftopic", broker.TransHalfTopic}, {"optopic", "RMQ_SYS_TRANS_OP_HALF_TOPIC"}, {"retry", "%RETRY%" + fuzzGroup},
+	{"halftopic", systopic.TransHalf}, {"optopic", "RMQ_SYS_TRANS_OP_HALF_TOPIC"}, {"retry", "%RETRY%" + fuzzGroup},
 	{"dlq", "%DLQ%" + fuzzGroup}, {"group", fuzzGroup}, {"client", fuzzClientID}, {"sql", "SQL92"}, {"tag", "TAG"},
 	{"star", "*"}, {"commit", "8"}, {"rollback", "12"}, {"unicode", "tópico"}, {"addr", "127.0.0.1:10911"},
 }

@@ -47,21 +47,13 @@ type Groups struct {
 // OpenGroups loads the stored group table, skipping (and logging) a
 // malformed document.
 func OpenGroups(store GroupStore, log *slog.Logger) (*Groups, error) {
-	g := &Groups{store: store, log: log, groups: map[string]body.SubscriptionGroupConfig{},
-		version: body.DataVersion{Timestamp: time.Now().UnixMilli()}}
 	docs, err := store.GroupConfigs()
 	if err != nil {
 		return nil, fmt.Errorf("broker: load groups: %w", err)
 	}
-	for name, doc := range docs {
-		var gc body.SubscriptionGroupConfig
-		if err := json.Unmarshal(doc, &gc); err != nil || gc.GroupName != name {
-			log.Error("ignoring malformed stored group config", "group", name, "err", err)
-			continue
-		}
-		g.groups[name] = gc
-	}
-	return g, nil
+	return &Groups{store: store, log: log,
+		groups:  loadTable(docs, func(gc *body.SubscriptionGroupConfig) string { return gc.GroupName }, "group", log),
+		version: body.DataVersion{Timestamp: time.Now().UnixMilli()}}, nil
 }
 
 // Get returns a group's config.
@@ -92,8 +84,7 @@ func (g *Groups) GetOrCreate(name string, autoCreate bool) (body.SubscriptionGro
 		return gc, false, fmt.Errorf("broker: store group %s: %w", name, err)
 	}
 	g.groups[name] = gc
-	g.version.Counter++
-	g.version.Timestamp = time.Now().UnixMilli()
+	bump(&g.version)
 	g.log.Info("subscription group created", "group", name)
 	return gc, true, nil
 }

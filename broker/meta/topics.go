@@ -58,20 +58,13 @@ type Topics struct {
 // OpenTopics loads the stored topic table, skipping (and logging) a
 // malformed document, and creates the built-in topics.
 func OpenTopics(store TopicStore, opts TopicsOptions, log *slog.Logger) (*Topics, error) {
-	t := &Topics{store: store, log: log, onChange: func() {}, topics: map[string]body.TopicConfig{},
-		version: body.DataVersion{Timestamp: time.Now().UnixMilli()}, changed: map[string]struct{}{}}
 	docs, err := store.TopicConfigs()
 	if err != nil {
 		return nil, fmt.Errorf("broker: load topics: %w", err)
 	}
-	for name, doc := range docs {
-		var tc body.TopicConfig
-		if err := json.Unmarshal(doc, &tc); err != nil || tc.TopicName != name {
-			log.Error("ignoring malformed stored topic config", "topic", name, "err", err)
-			continue
-		}
-		t.topics[name] = tc
-	}
+	t := &Topics{store: store, log: log, onChange: func() {},
+		topics:  loadTable(docs, func(tc *body.TopicConfig) string { return tc.TopicName }, "topic", log),
+		version: body.DataVersion{Timestamp: time.Now().UnixMilli()}, changed: map[string]struct{}{}}
 	for _, tc := range opts.Builtins {
 		if err := t.Ensure(tc); err != nil {
 			return nil, err
@@ -170,8 +163,7 @@ func (t *Topics) putLocked(tc body.TopicConfig) error {
 	}
 	t.topics[tc.TopicName] = tc
 	t.changed[tc.TopicName] = struct{}{}
-	t.version.Counter++
-	t.version.Timestamp = time.Now().UnixMilli()
+	bump(&t.version)
 	return nil
 }
 
@@ -187,8 +179,7 @@ func (t *Topics) Remove(name string) (bool, error) {
 		delete(t.topics, name)
 		delete(t.changed, name)
 		t.removed = true
-		t.version.Counter++
-		t.version.Timestamp = time.Now().UnixMilli()
+		bump(&t.version)
 	}
 	t.mu.Unlock()
 	if ok {
