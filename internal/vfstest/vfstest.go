@@ -1,5 +1,6 @@
-// Package vfstest holds test helpers over the engine's vfs.FS: a wrapper
-// that injects faults, and whole-file reads and writes for fixtures.
+// Package vfstest holds test helpers over file systems: a vfs.FS wrapper
+// that injects faults, whole-file reads and writes for fixtures, and a
+// small tmpfs mounted for a test.
 package vfstest
 
 import (
