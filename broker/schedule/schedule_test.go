@@ -1,7 +1,6 @@
 package schedule
 
 import (
-	"net/netip"
 	"testing"
 	"time"
 
@@ -15,21 +14,14 @@ import (
 // TestMain fails the package if a test leaves a level goroutine behind.
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-var testHost = netip.MustParseAddrPort("127.0.0.1:10911")
-
 // openStore opens a small store in a temporary folder whose dispatcher
 // notifies s, as the broker wires it.
 func openStore(t *testing.T, s *Service, levels []time.Duration) *engine.Store {
 	t.Helper()
-	st, err := engine.Open(engine.Options{
-		Dir: t.TempDir(), SegmentSize: testkit.SegmentSize, FlushMode: engine.SyncFlush,
-		IndexSlots: testkit.IndexSlots, IndexEntriesPerFile: testkit.IndexEntries,
-		StoreHost: testHost, Logger: testkit.Logger(t), DelayLevels: levels,
-		OnDispatch: func(topic string, queueID int32, _ int64) { s.Notify(topic, queueID) },
+	st := testkit.OpenStore(t, func(o *engine.Options) {
+		o.DelayLevels = levels
+		o.OnDispatch = func(topic string, queueID int32, _ int64) { s.Notify(topic, queueID) }
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	s.SetStore(st)
 	return st
 }
@@ -66,7 +58,7 @@ func readAll(t *testing.T, st *engine.Store, topic string, q int32) []msg.Record
 // stops every goroutine (goleak).
 func TestServiceDeliversOnItsOwn(t *testing.T) {
 	levels := []time.Duration{50 * time.Millisecond, 100 * time.Millisecond}
-	s := New(levels, testHost, testkit.Logger(t))
+	s := New(levels, testkit.StoreHost, testkit.Logger(t))
 	st := openStore(t, s, levels)
 	defer st.Close()
 	if s.QueueNums() != 2 {
@@ -77,7 +69,7 @@ func TestServiceDeliversOnItsOwn(t *testing.T) {
 	if err := s.Route(&bad); err == nil {
 		t.Fatal("Route accepted DELAY=soon")
 	}
-	m := msg.Message{Topic: "T", QueueID: 3, Body: []byte("late"), BornTimestamp: time.Now().UnixMilli(), BornHost: testHost,
+	m := msg.Message{Topic: "T", QueueID: 3, Body: []byte("late"), BornTimestamp: time.Now().UnixMilli(), BornHost: testkit.StoreHost,
 		Properties: msg.AppendProperty(msg.AppendProperty("", msg.PropDelay, "9"), msg.PropKeys, "k")}
 	if err := s.Route(&m); err != nil {
 		t.Fatal(err)
