@@ -10,19 +10,22 @@ import (
 // StoreHost is the store host of the bare stores of OpenStore.
 var StoreHost = netip.MustParseAddrPort("127.0.0.1:10911")
 
-// OpenStore opens a bare SYNC_FLUSH store, sized as above, in a temporary
-// folder, logging to t, for the tests of a broker service without a
-// broker; mut, if not nil, changes the options first. The store is closed
-// at cleanup.
+// OpenStore opens a bare SYNC_FLUSH store, sized as above, logging to t,
+// for the tests of a broker service without a broker; mut, if not nil,
+// changes the options first. The store is in a temporary folder unless mut
+// sets Dir, and is closed at cleanup (a second Close is harmless).
 func OpenStore(t testing.TB, mut func(*engine.Options)) *engine.Store {
 	t.Helper()
 	opts := engine.Options{
-		Dir: t.TempDir(), SegmentSize: SegmentSize, FlushMode: engine.SyncFlush,
+		SegmentSize: SegmentSize, FlushMode: engine.SyncFlush,
 		IndexSlots: IndexSlots, IndexEntriesPerFile: IndexEntries,
 		StoreHost: StoreHost, Logger: Logger(t),
 	}
 	if mut != nil {
 		mut(&opts)
+	}
+	if opts.Dir == "" {
+		opts.Dir = t.TempDir()
 	}
 	st, err := engine.Open(opts)
 	if err != nil {
