@@ -110,6 +110,18 @@ func (c *cluster) send(topic string, queueID int, keys, uniq, body string) strin
 	return id
 }
 
+// sendN stores n small messages in queue queueID of topic and waits until
+// the broker dispatched them.
+func (c *cluster) sendN(topic string, queueID, n int) {
+	c.t.Helper()
+	for i := range n {
+		c.send(topic, queueID, "", fmt.Sprintf("UNIQ%028d", i), "x")
+	}
+	if err := c.b.Store().WaitDispatched(5 * time.Second); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
 func routeQueues(rd nameserver.TopicRouteData) int {
 	n := 0
 	for _, q := range rd.QueueDatas {
@@ -349,12 +361,7 @@ func TestAdminGroupReset(t *testing.T) {
 	c := startCluster(t)
 	const topic, group = "AdminRT", "AdminRG"
 	c.must("topic", "create", topic, "--queues", "2")
-	for i := range 4 {
-		c.send(topic, 0, "", fmt.Sprintf("UNIQ%028d", i), "x")
-	}
-	if err := c.b.Store().WaitDispatched(5 * time.Second); err != nil {
-		t.Fatal(err)
-	}
+	c.sendN(topic, 0, 4)
 	c.call(remoting.CodeUpdateConsumerOffset, map[string]string{"consumerGroup": group, "topic": topic, "queueId": "0", "commitOffset": "3"}, nil)
 	offsets := func() []int64 {
 		var out []int64
@@ -409,12 +416,7 @@ func TestAdminGroupResetUnknownGroup(t *testing.T) {
 	c := startCluster(t)
 	const topic, group = "AdminRU", "AdminRUG"
 	c.must("topic", "create", topic, "--queues", "2")
-	for i := range 3 {
-		c.send(topic, 0, "", fmt.Sprintf("UNIQ%028d", i), "x")
-	}
-	if err := c.b.Store().WaitDispatched(5 * time.Second); err != nil {
-		t.Fatal(err)
-	}
+	c.sendN(topic, 0, 3)
 	stored := func() (int64, bool) {
 		off, ok, err := c.b.Store().ConsumerOffset(group, topic, 0)
 		if err != nil {
@@ -465,12 +467,7 @@ func TestAdminBrokerStatus(t *testing.T) {
 	c := startCluster(t)
 	const topic = "AdminBS"
 	c.must("topic", "create", topic, "--queues", "1")
-	for i := range 4 {
-		c.send(topic, 0, "", fmt.Sprintf("UNIQ%028d", i), "x")
-	}
-	if err := c.b.Store().WaitDispatched(5 * time.Second); err != nil {
-		t.Fatal(err)
-	}
+	c.sendN(topic, 0, 4)
 	var table map[string]string
 	c.mustJSON(&table, "broker", "status", "-b", c.b.Addr())
 	if table["brokerVersionDesc"] != "V4_9_8" || table["msgPutTotalTodayNow"] != "4" ||
