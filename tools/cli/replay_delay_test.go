@@ -18,6 +18,7 @@ import (
 	"github.com/wharfmq/wharf/engine"
 	"github.com/wharfmq/wharf/engine/msg"
 	"github.com/wharfmq/wharf/engine/queue"
+	"github.com/wharfmq/wharf/internal/testkit"
 	"github.com/wharfmq/wharf/remoting"
 )
 
@@ -89,12 +90,11 @@ func testReplayDelayed(t *testing.T, mode string) {
 	restarted := time.Now().UnixMilli()
 	b = startQuietBroker(t, cfg)
 	want := 3 * perLevel
-	deadline := time.Now().Add(15 * time.Second)
 	var got []msg.Record
-	for len(got) < want && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
+	testkit.Within(15*time.Second, func() bool {
 		got = readTopic(t, b.Store(), "DT", 0)
-	}
+		return len(got) >= want
+	})
 	if len(got) != want {
 		t.Fatalf("%d of %d delayed messages delivered after the restart", len(got), want)
 	}
