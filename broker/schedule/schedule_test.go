@@ -26,32 +26,6 @@ func openStore(t *testing.T, s *Service, levels []time.Duration) *engine.Store {
 	return st
 }
 
-// readAll returns the records of queue q of topic.
-func readAll(t *testing.T, st *engine.Store, topic string, q int32) []msg.Record {
-	t.Helper()
-	qs, ok := st.QueueState(topic, q)
-	if !ok {
-		return nil
-	}
-	var rs []msg.Record
-	err := st.ScanQueue(topic, q, qs.Min, qs.Max, func(_ int64, e engine.QueueEntry) bool {
-		rec, err := st.ReadRecord(e.Phys)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := msg.Decode(rec)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rs = append(rs, r)
-		return true
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rs
-}
-
 // TestServiceDeliversOnItsOwn runs the service on a bare store, without a
 // broker: Route parks a message in its level's queue, the level goroutine
 // writes it to its real topic once due and stores its progress, and Close
@@ -83,10 +57,10 @@ func TestServiceDeliversOnItsOwn(t *testing.T) {
 	s.Start()
 	var rs []msg.Record
 	testkit.Eventually(t, 5*time.Second, func() bool {
-		rs = readAll(t, st, "T", 3)
+		rs = testkit.ReadQueue(t, st, "T", 3)
 		return len(rs) == 1
 	}, "delayed message delivered")
-	if r := rs[0]; string(r.Body) != "late" || r.StoreTimestamp < readAll(t, st, delayTopic, 1)[0].StoreTimestamp+100 {
+	if r := rs[0]; string(r.Body) != "late" || r.StoreTimestamp < testkit.ReadQueue(t, st, delayTopic, 1)[0].StoreTimestamp+100 {
 		t.Fatalf("delivered %q at %d, before its level's delay", r.Body, r.StoreTimestamp)
 	}
 	if _, ok := rs[0].Property(msg.PropDelay); ok {

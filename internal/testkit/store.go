@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/wharfmq/wharf/engine"
+	"github.com/wharfmq/wharf/engine/msg"
 )
 
 // StoreHost is the store host of the bare stores of OpenStore.
@@ -33,4 +34,31 @@ func OpenStore(t testing.TB, mut func(*engine.Options)) *engine.Store {
 	}
 	t.Cleanup(func() { st.Close() })
 	return st
+}
+
+// ReadQueue returns every record of queue queueID of topic in st, in
+// queue order.
+func ReadQueue(t testing.TB, st *engine.Store, topic string, queueID int32) []msg.Record {
+	t.Helper()
+	qs, ok := st.QueueState(topic, queueID)
+	if !ok {
+		return nil
+	}
+	var rs []msg.Record
+	err := st.ScanQueue(topic, queueID, qs.Min, qs.Max, func(_ int64, e engine.QueueEntry) bool {
+		rec, err := st.ReadRecord(e.Phys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := msg.Decode(rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs = append(rs, r)
+		return true
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rs
 }

@@ -17,7 +17,6 @@ import (
 	"github.com/wharfmq/wharf/broker/config"
 	"github.com/wharfmq/wharf/engine"
 	"github.com/wharfmq/wharf/engine/msg"
-	"github.com/wharfmq/wharf/engine/queue"
 	"github.com/wharfmq/wharf/internal/testkit"
 	"github.com/wharfmq/wharf/remoting"
 )
@@ -92,7 +91,7 @@ func testReplayDelayed(t *testing.T, mode string) {
 	want := 3 * perLevel
 	var got []msg.Record
 	testkit.Within(15*time.Second, func() bool {
-		got = readTopic(t, b.Store(), "DT", 0)
+		got = testkit.ReadQueue(t, b.Store(), "DT", 0)
 		return len(got) >= want
 	})
 	if len(got) != want {
@@ -101,7 +100,7 @@ func testReplayDelayed(t *testing.T, mode string) {
 	lvl, _ := engine.ParseDelayLevels(levels)
 	due := map[string]int64{}
 	for q := range int32(len(lvl)) {
-		for _, r := range readTopic(t, b.Store(), engine.ScheduleTopic, q) {
+		for _, r := range testkit.ReadQueue(t, b.Store(), engine.ScheduleTopic, q) {
 			due[string(r.Body)] = r.StoreTimestamp + lvl[q].Milliseconds()
 		}
 	}
@@ -167,30 +166,4 @@ func sendDelayed(t *testing.T, addr, topic string, n, nLevels int) {
 			}
 		}
 	}
-}
-
-// readTopic returns every record of a queue.
-func readTopic(t *testing.T, s *engine.Store, topic string, queueID int32) []msg.Record {
-	t.Helper()
-	st, ok := s.QueueState(topic, queueID)
-	if !ok {
-		return nil
-	}
-	var out []msg.Record
-	err := s.Meta().Scan(topic, queueID, st.Min, st.Max, func(_ int64, e queue.Entry) bool {
-		rec, err := s.ReadRecord(e.Phys)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := msg.Decode(rec)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, r)
-		return true
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
