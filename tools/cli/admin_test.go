@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"github.com/wharfmq/wharf/broker"
 	"github.com/wharfmq/wharf/broker/brokertest"
 	"github.com/wharfmq/wharf/engine/msg"
+	"github.com/wharfmq/wharf/internal/testkit"
 	"github.com/wharfmq/wharf/nameserver"
 	"github.com/wharfmq/wharf/remoting"
 	"github.com/wharfmq/wharf/tools/admin"
@@ -485,18 +485,13 @@ func TestAdminBrokerStatus(t *testing.T) {
 
 func TestAdminErrors(t *testing.T) {
 	// Nothing listens on a port the kernel just gave us and took back.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := ln.Addr().String()
-	ln.Close()
+	dead := testkit.FreePort(t)
 	var out bytes.Buffer
 	root := NewRoot()
 	root.SetOut(&out)
 	root.SetErr(&out)
 	root.SetArgs([]string{"admin", "-n", dead, "--timeout", "2s", "topic", "list"})
-	err = root.Execute()
+	err := root.Execute()
 	if !errors.Is(err, admin.ErrUnreachable) || !strings.Contains(out.String(), "unreachable") {
 		t.Fatalf("unreachable name server: err %v, out %q", err, out.String())
 	}
