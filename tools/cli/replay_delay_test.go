@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wharfmq/wharf/broker"
+	"github.com/wharfmq/wharf/broker/brokertest"
 	"github.com/wharfmq/wharf/broker/config"
 	"github.com/wharfmq/wharf/engine"
 	"github.com/wharfmq/wharf/engine/msg"
@@ -64,7 +64,7 @@ func testReplayDelayed(t *testing.T, mode string) {
 		replay = append([]string{"replay"}, offline...)
 	}
 
-	b := startQuietBroker(t, cfg)
+	b := brokertest.StartConfig(t, cfg)
 	const perLevel = 3
 	sendDelayed(t, b.Addr(), "DT", perLevel, 3)
 	if err := b.Store().WaitDispatched(5 * time.Second); err != nil {
@@ -87,7 +87,7 @@ func testReplayDelayed(t *testing.T, mode string) {
 	}
 
 	restarted := time.Now().UnixMilli()
-	b = startQuietBroker(t, cfg)
+	b = brokertest.StartConfig(t, cfg)
 	want := 3 * perLevel
 	var got []msg.Record
 	testkit.Within(15*time.Second, func() bool {
@@ -127,22 +127,6 @@ func testReplayDelayed(t *testing.T, mode string) {
 	if out, err := run(t, append([]string{"inspect", "check"}, offline...)...); withLevels && (err != nil || !strings.Contains(out, "OK")) {
 		t.Fatalf("check after the deliveries: %v\n%s", err, out)
 	}
-}
-
-// startQuietBroker starts a broker that logs nothing and closes it at the
-// end of the test.
-func startQuietBroker(t *testing.T, cfg config.Config) *broker.Broker {
-	t.Helper()
-	b, err := broker.New(cfg, broker.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(); err != nil {
-		b.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	return b
 }
 
 // sendDelayed sends n messages at each of levels 1..nLevels to topic/0.
