@@ -2,33 +2,22 @@ package broker
 
 import (
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/wharfmq/wharf/internal/testkit"
+	"github.com/wharfmq/wharf/internal/vfstest"
 	"github.com/wharfmq/wharf/remoting"
 )
-
-// fullFS reports a disk usage the test sets, in percent.
-type fullFS struct {
-	vfs.FS
-	usedPct atomic.Int64
-}
-
-func (f *fullFS) GetDiskUsage(string) (vfs.DiskUsage, error) {
-	used := uint64(f.usedPct.Load())
-	return vfs.DiskUsage{TotalBytes: 100 << 30, UsedBytes: used << 30, AvailBytes: (100 - used) << 30}, nil
-}
 
 // TestSendOnFullDisk is RELIABILITY T26 at the broker: with the disk over
 // diskSpaceWarningLevelRatio a send answers SERVICE_NOT_AVAILABLE with a
 // "disk full" remark within a second, pulls keep working, and sends resume
 // without a restart once the disk has room.
 func TestSendOnFullDisk(t *testing.T) {
-	fs := &fullFS{FS: vfs.NewMem()}
-	fs.usedPct.Store(40)
+	fs := &vfstest.UsageFS{FS: vfs.NewMem()}
+	fs.UsedPct.Store(40)
 	cfg := testConfig("data")
 	// In memory: keep the key index small (its files are zero-filled).
 	cfg.MaxHashSlotNum, cfg.MaxIndexNum = 1024, 4096
@@ -36,7 +25,7 @@ func TestSendOnFullDisk(t *testing.T) {
 	c := newTestClient(t, b.Addr())
 	expectCode(t, c.send("Full", 0, props("UNIQ_KEY", "A1"), "before"), remoting.RespSuccess, "send")
 
-	fs.usedPct.Store(96)
+	fs.UsedPct.Store(96)
 	start := time.Now()
 	var resp *remoting.Command
 	testkit.Within(3*time.Second, func() bool {
@@ -50,7 +39,7 @@ func TestSendOnFullDisk(t *testing.T) {
 	pull := c.call(remoting.CodePullMessage, pullExt("CG", "Full", 0, 0, 2, 0), nil)
 	expectCode(t, pull, remoting.RespSuccess, "pull while full")
 
-	fs.usedPct.Store(70)
+	fs.UsedPct.Store(70)
 	eventually(t, 3*time.Second, "sends resume", func() bool {
 		return c.call(remoting.CodeSendMessage, sendExt("Full", 0, props("UNIQ_KEY", "A3")), []byte("after")).Code == remoting.RespSuccess
 	})

@@ -13,6 +13,7 @@ import (
 
 	"github.com/wharfmq/wharf/broker/config"
 	"github.com/wharfmq/wharf/broker/meta"
+	"github.com/wharfmq/wharf/internal/testkit"
 	"github.com/wharfmq/wharf/nameserver"
 	"github.com/wharfmq/wharf/remoting"
 	"github.com/wharfmq/wharf/remoting/body"
@@ -262,12 +263,7 @@ func TestTopicTableTooLargeForAFrame(t *testing.T) {
 // and while topics are created, gets the whole table at the first refresh
 // after it comes up.
 func TestLateNameServer(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := testkit.FreePort(t)
 	cfg := testConfig(t.TempDir())
 	cfg.NamesrvAddr = addr
 	cfg.RegisterNameServerPeriod = 10 * time.Second // the shortest allowed

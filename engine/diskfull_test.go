@@ -3,32 +3,21 @@ package engine
 import (
 	"errors"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/wharfmq/wharf/engine/commitlog"
+	"github.com/wharfmq/wharf/internal/vfstest"
 )
-
-// usageFS reports a disk usage the test sets, in percent.
-type usageFS struct {
-	vfs.FS
-	usedPct atomic.Int64
-}
-
-func (f *usageFS) GetDiskUsage(string) (vfs.DiskUsage, error) {
-	used := uint64(f.usedPct.Load())
-	return vfs.DiskUsage{TotalBytes: 100 << 30, UsedBytes: used << 30, AvailBytes: (100 - used) << 30}, nil
-}
 
 // TestDiskFullRefusesWrites is RELIABILITY T26 (injected) at the store: over
 // DiskFullRatio a Put fails with ErrDiskFull and a remark that says so
 // within one check interval, reads go on, and writes resume by themselves
 // once usage drops, without a restart.
 func TestDiskFullRefusesWrites(t *testing.T) {
-	fs := &usageFS{FS: vfs.NewMem()}
-	fs.usedPct.Store(50)
+	fs := &vfstest.UsageFS{FS: vfs.NewMem()}
+	fs.UsedPct.Store(50)
 	s := openStore(t, testOptions(fs, commitlog.SyncFlush))
 	defer s.Close()
 	s.disk.every = 20 * time.Millisecond
@@ -37,7 +26,7 @@ func TestDiskFullRefusesWrites(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	fs.usedPct.Store(95)
+	fs.UsedPct.Store(95)
 	start := time.Now()
 	var err error
 	for time.Since(start) < 2*time.Second {
@@ -59,7 +48,7 @@ func TestDiskFullRefusesWrites(t *testing.T) {
 		t.Fatalf("read while the disk is full: %+v %v", res, err)
 	}
 	stored := res.MaxOffset
-	fs.usedPct.Store(80)
+	fs.UsedPct.Store(80)
 	start = time.Now()
 	for {
 		if _, err = s.Put(newMsg("T", 0, 100, "")); err == nil {
@@ -78,31 +67,20 @@ func TestDiskFullRefusesWrites(t *testing.T) {
 	}
 }
 
-// smallUsageFS is a 100 MiB disk whose use the test sets, in percent.
-type smallUsageFS struct {
-	vfs.FS
-	usedPct atomic.Int64
-}
-
-func (f *smallUsageFS) GetDiskUsage(string) (vfs.DiskUsage, error) {
-	used := uint64(f.usedPct.Load())
-	return vfs.DiskUsage{TotalBytes: 100 << 20, UsedBytes: used << 20, AvailBytes: (100 - used) << 20}, nil
-}
-
 // TestDiskFullCheckedByBytesWritten: a fast writer on a small disk is
 // refused once the log has grown by a small share of the disk since the
 // last check, not a whole check interval later (on a real 128 MB disk one
 // second of sends overshot 90 % to 96.6 %).
 func TestDiskFullCheckedByBytesWritten(t *testing.T) {
-	fs := &smallUsageFS{FS: vfs.NewMem()}
-	fs.usedPct.Store(50)
+	fs := &vfstest.UsageFS{FS: vfs.NewMem(), Unit: 1 << 20} // a 100 MiB disk
+	fs.UsedPct.Store(50)
 	s := openStore(t, testOptions(fs, commitlog.SyncFlush))
 	defer s.Close()
 	s.disk.every = time.Hour // only the bytes written can trigger a check
 	if _, err := s.Put(newMsg("T", 0, 0, "")); err != nil {
 		t.Fatal(err)
 	}
-	fs.usedPct.Store(95)
+	fs.UsedPct.Store(95)
 	start := s.CommitLog().Written()
 	var err error
 	for i := 1; i < 20000 && err == nil; i++ {

@@ -9,16 +9,17 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/wharfmq/wharf/engine/commitlog"
+	"github.com/wharfmq/wharf/internal/vfstest"
 )
 
 // syncBuffer is a log sink safe for the store's goroutines.
 // retentionStore opens a store on an injected disk usage with 1,000
 // messages in T/0 and T/1 (several 64 KiB segments), all dispatched and
 // indexed, so every full segment is a retention candidate.
-func retentionStore(t *testing.T, forcibly bool) (*Store, *usageFS, *syncBuffer) {
+func retentionStore(t *testing.T, forcibly bool) (*Store, *vfstest.UsageFS, *syncBuffer) {
 	t.Helper()
-	fs := &usageFS{FS: vfs.NewMem()}
-	fs.usedPct.Store(10)
+	fs := &vfstest.UsageFS{FS: vfs.NewMem()}
+	fs.UsedPct.Store(10)
 	logs := &syncBuffer{}
 	opts := testOptions(fs, commitlog.SyncFlush)
 	opts.FileReservedTime = time.Hour
@@ -81,7 +82,7 @@ func TestRetentionKeepsUnconsumed(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, pct := range []int64{80, 95} {
-		fs.usedPct.Store(pct)
+		fs.UsedPct.Store(pct)
 		if n := clean(t, s, 0); n != 0 {
 			t.Fatalf("disk %d%%: removed %d segments holding unconsumed messages", pct, n)
 		}
@@ -94,7 +95,7 @@ func TestRetentionKeepsUnconsumed(t *testing.T) {
 		t.Fatalf("the kept segment was logged %d times, want once", c)
 	}
 
-	fs.usedPct.Store(10)
+	fs.UsedPct.Store(10)
 	if n := clean(t, s, 2*time.Hour); n == 0 {
 		t.Fatal("expired segments were not removed")
 	}
@@ -111,7 +112,7 @@ func TestRetentionKeepsUnconsumed(t *testing.T) {
 // count as unconsumed (a consumer may still come and read from offset 0).
 func TestRetentionNoGroupKept(t *testing.T) {
 	s, fs, _ := retentionStore(t, false)
-	fs.usedPct.Store(88)
+	fs.UsedPct.Store(88)
 	if n := clean(t, s, 0); n != 0 {
 		t.Fatalf("removed %d segments of a topic nobody read yet", n)
 	}
@@ -127,11 +128,11 @@ func TestRetentionRemovesConsumed(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	fs.usedPct.Store(70)
+	fs.UsedPct.Store(70)
 	if n := clean(t, s, 0); n != 0 {
 		t.Fatalf("under 75%%: removed %d young segments", n)
 	}
-	fs.usedPct.Store(80)
+	fs.UsedPct.Store(80)
 	if n := clean(t, s, 0); n == 0 {
 		t.Fatal("over 75%: consumed segments were kept")
 	}
@@ -148,12 +149,12 @@ func TestRetentionCleanForcibly(t *testing.T) {
 	if err := s.CommitOffset("G", "T", 0, 100); err != nil {
 		t.Fatal(err)
 	}
-	fs.usedPct.Store(80)
+	fs.UsedPct.Store(80)
 	if n := clean(t, s, 0); n != 0 {
 		t.Fatalf("at 80%%: removed %d segments", n)
 	}
 	allReadable(t, s, "forcibly at 80%")
-	fs.usedPct.Store(90)
+	fs.UsedPct.Store(90)
 	if n := clean(t, s, 0); n == 0 {
 		t.Fatal("at 90% with cleanFileForciblyEnable: nothing removed")
 	}

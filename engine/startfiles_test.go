@@ -15,6 +15,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/wharfmq/wharf/engine/commitlog"
+	"github.com/wharfmq/wharf/internal/vfstest"
 )
 
 // syncBuffer is a log sink tests read while the store may still write.
@@ -45,18 +46,6 @@ func fillDisk(t *testing.T, opts Options, n int) {
 	}
 }
 
-// mountTmpfs mounts a tmpfs of size bytes on a new directory, or skips.
-func mountTmpfs(t *testing.T, size int64) string {
-	t.Helper()
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d", size), "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs here (needs root and mount rights): %v: %s", err, out)
-	}
-	// Lazy: the mount goes even if a failing test left a file open.
-	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
-	return dir
-}
-
 // TestOpenErrorsAreOneClearError opens stores that cannot be opened, one
 // cause each (issue 9 §2). Each must fail with an error (not a panic: the
 // named result used to be cleared by "return nil, err" before the deferred
@@ -81,7 +70,7 @@ func TestOpenErrorsAreOneClearError(t *testing.T) {
 			return []string{"segment size 100", "4 KiB"}, func() { opts.SegmentSize = 1 << 20 }
 		}},
 		{name: "no room for the first segment", fresh: true, setup: func(t *testing.T, dir string, opts *Options) ([]string, func()) {
-			mnt := mountTmpfs(t, 4<<20)
+			mnt := vfstest.MountTmpfs(t, 4<<20)
 			opts.Dir = filepath.Join(mnt, "data")
 			opts.SegmentSize = 8 << 20
 			return []string{filepath.Join(mnt, "data", "commitlog", "00000000000000000000"), "no space left"},

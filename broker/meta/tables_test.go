@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/wharfmq/wharf/engine"
+	"github.com/wharfmq/wharf/internal/testkit"
 	"github.com/wharfmq/wharf/remoting/body"
 	"github.com/wharfmq/wharf/systopic"
 	"go.uber.org/goleak"
@@ -20,17 +21,11 @@ var _ Store = (*engine.Store)(nil)
 
 const rw = body.PermRead | body.PermWrite
 
-// openStore opens a small real store in dir; the caller closes it.
+// openStore opens a small real store in dir; the caller may close it to
+// reopen dir.
 func openStore(t *testing.T, dir string) *engine.Store {
 	t.Helper()
-	s, err := engine.Open(engine.Options{
-		Dir: dir, SegmentSize: 1 << 20, RetentionInterval: -1,
-		IndexSlots: 1024, IndexEntriesPerFile: 4096, Logger: quiet(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return testkit.OpenStore(t, func(o *engine.Options) { o.Dir = dir })
 }
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

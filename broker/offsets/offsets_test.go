@@ -10,24 +10,11 @@ import (
 
 	"github.com/wharfmq/wharf/engine"
 	"github.com/wharfmq/wharf/engine/msg"
+	"github.com/wharfmq/wharf/internal/testkit"
 	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// openStore opens a small real store in a temporary directory.
-func openStore(t *testing.T) *engine.Store {
-	t.Helper()
-	s, err := engine.Open(engine.Options{
-		Dir: t.TempDir(), SegmentSize: 1 << 20, RetentionInterval: -1,
-		IndexSlots: 1024, IndexEntriesPerFile: 4096, Logger: quiet(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
@@ -66,7 +53,7 @@ func (c *countingStore) CommitOffset(group, topic string, queueID int32, offset 
 // TestCommitSkipsUnchanged: committing the stored value again does not
 // write it again; a new value does, and reads back.
 func TestCommitSkipsUnchanged(t *testing.T) {
-	cs := &countingStore{Store: openStore(t)}
+	cs := &countingStore{Store: testkit.OpenStore(t, nil)}
 	put(t, cs.Store, "T", 0, 10)
 	s := New(cs, groupSet{}, quiet())
 	if s.Stored("G", "T", 0, 3) {
@@ -91,7 +78,7 @@ func TestCommitSkipsUnchanged(t *testing.T) {
 // TestQueryNewGroup: a group without an offset starts at 0 on a young
 // queue (missing, or few messages) and is not found on an old one (trap T7).
 func TestQueryNewGroup(t *testing.T) {
-	st := openStore(t)
+	st := testkit.OpenStore(t, nil)
 	put(t, st, "Old", 0, 100)
 	put(t, st, "Old", 1, 1)
 	s := New(st, groupSet{}, quiet())
@@ -117,7 +104,7 @@ func TestQueryNewGroup(t *testing.T) {
 // gives a queue without an offset the target, and refuses an unknown group
 // unless asked to create it.
 func TestReset(t *testing.T) {
-	st := openStore(t)
+	st := testkit.OpenStore(t, nil)
 	put(t, st, "T", 0, 10)
 	groups := groupSet{}
 	s := New(st, groups, quiet())
@@ -163,7 +150,7 @@ func TestReset(t *testing.T) {
 // TestQueueRange: min, max, search by time and earliest store time of a
 // queue with messages and of an unknown one.
 func TestQueueRange(t *testing.T) {
-	st := openStore(t)
+	st := testkit.OpenStore(t, nil)
 	before := time.Now().UnixMilli()
 	put(t, st, "T", 0, 5)
 	s := New(st, groupSet{}, quiet())

@@ -1,7 +1,6 @@
 package schedule
 
 import (
-	"net/netip"
 	"testing"
 	"time"
 
@@ -15,49 +14,16 @@ import (
 // TestMain fails the package if a test leaves a level goroutine behind.
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-var testHost = netip.MustParseAddrPort("127.0.0.1:10911")
-
 // openStore opens a small store in a temporary folder whose dispatcher
 // notifies s, as the broker wires it.
 func openStore(t *testing.T, s *Service, levels []time.Duration) *engine.Store {
 	t.Helper()
-	st, err := engine.Open(engine.Options{
-		Dir: t.TempDir(), SegmentSize: testkit.SegmentSize, FlushMode: engine.SyncFlush,
-		IndexSlots: testkit.IndexSlots, IndexEntriesPerFile: testkit.IndexEntries,
-		StoreHost: testHost, Logger: testkit.Logger(t), DelayLevels: levels,
-		OnDispatch: func(topic string, queueID int32, _ int64) { s.Notify(topic, queueID) },
+	st := testkit.OpenStore(t, func(o *engine.Options) {
+		o.DelayLevels = levels
+		o.OnDispatch = func(topic string, queueID int32, _ int64) { s.Notify(topic, queueID) }
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	s.SetStore(st)
 	return st
-}
-
-// readAll returns the records of queue q of topic.
-func readAll(t *testing.T, st *engine.Store, topic string, q int32) []msg.Record {
-	t.Helper()
-	qs, ok := st.QueueState(topic, q)
-	if !ok {
-		return nil
-	}
-	var rs []msg.Record
-	err := st.ScanQueue(topic, q, qs.Min, qs.Max, func(_ int64, e engine.QueueEntry) bool {
-		rec, err := st.ReadRecord(e.Phys)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := msg.Decode(rec)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rs = append(rs, r)
-		return true
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rs
 }
 
 // TestServiceDeliversOnItsOwn runs the service on a bare store, without a
@@ -66,7 +32,7 @@ func readAll(t *testing.T, st *engine.Store, topic string, q int32) []msg.Record
 // stops every goroutine (goleak).
 func TestServiceDeliversOnItsOwn(t *testing.T) {
 	levels := []time.Duration{50 * time.Millisecond, 100 * time.Millisecond}
-	s := New(levels, testHost, testkit.Logger(t))
+	s := New(levels, testkit.StoreHost, testkit.Logger(t))
 	st := openStore(t, s, levels)
 	defer st.Close()
 	if s.QueueNums() != 2 {
@@ -77,7 +43,7 @@ func TestServiceDeliversOnItsOwn(t *testing.T) {
 	if err := s.Route(&bad); err == nil {
 		t.Fatal("Route accepted DELAY=soon")
 	}
-	m := msg.Message{Topic: "T", QueueID: 3, Body: []byte("late"), BornTimestamp: time.Now().UnixMilli(), BornHost: testHost,
+	m := msg.Message{Topic: "T", QueueID: 3, Body: []byte("late"), BornTimestamp: time.Now().UnixMilli(), BornHost: testkit.StoreHost,
 		Properties: msg.AppendProperty(msg.AppendProperty("", msg.PropDelay, "9"), msg.PropKeys, "k")}
 	if err := s.Route(&m); err != nil {
 		t.Fatal(err)
@@ -91,10 +57,10 @@ func TestServiceDeliversOnItsOwn(t *testing.T) {
 	s.Start()
 	var rs []msg.Record
 	testkit.Eventually(t, 5*time.Second, func() bool {
-		rs = readAll(t, st, "T", 3)
+		rs = testkit.ReadQueue(t, st, "T", 3)
 		return len(rs) == 1
 	}, "delayed message delivered")
-	if r := rs[0]; string(r.Body) != "late" || r.StoreTimestamp < readAll(t, st, delayTopic, 1)[0].StoreTimestamp+100 {
+	if r := rs[0]; string(r.Body) != "late" || r.StoreTimestamp < testkit.ReadQueue(t, st, delayTopic, 1)[0].StoreTimestamp+100 {
 		t.Fatalf("delivered %q at %d, before its level's delay", r.Body, r.StoreTimestamp)
 	}
 	if _, ok := rs[0].Property(msg.PropDelay); ok {

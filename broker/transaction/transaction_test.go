@@ -3,7 +3,6 @@ package transaction
 import (
 	"context"
 	"errors"
-	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -17,8 +16,6 @@ import (
 
 // TestMain fails the package if a test leaves the checker goroutine behind.
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-var testHost = netip.MustParseAddrPort("127.0.0.1:10911")
 
 // checks records the check-backs the service sends.
 type checks struct {
@@ -47,19 +44,11 @@ func (c *checks) list() []Check {
 // it, without a broker.
 func newService(t *testing.T, mut func(*Config)) (*Service, *engine.Store, *checks) {
 	t.Helper()
-	st, err := engine.Open(engine.Options{
-		Dir: t.TempDir(), SegmentSize: testkit.SegmentSize, FlushMode: engine.SyncFlush,
-		IndexSlots: testkit.IndexSlots, IndexEntriesPerFile: testkit.IndexEntries,
-		StoreHost: testHost, Logger: testkit.Logger(t),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := testkit.OpenStore(t, nil)
 	ck := &checks{group: "PG"}
 	cfg := Config{
 		Store: st, EnsureTopic: func(string) error { return nil }, Route: func(*msg.Message) error { return nil },
-		Checker: ck, StoreHost: testHost, BrokerName: "b1",
+		Checker: ck, StoreHost: testkit.StoreHost, BrokerName: "b1",
 		Timeout: time.Hour, Interval: time.Hour, CheckMax: 15,
 	}
 	if mut != nil {
@@ -77,7 +66,7 @@ func sendHalf(t *testing.T, s *Service, st *engine.Store, body string) engine.Pu
 	t.Helper()
 	props := msg.AppendProperty(msg.AppendProperty("", msg.PropTranMsg, "true"), PropProducerGroup, "PG")
 	m := msg.Message{Topic: "T", QueueID: 2, Body: []byte(body), Properties: msg.AppendProperty(props, msg.PropUniqKey, "U-"+body),
-		SysFlag: msg.FlagTransactionPrep, BornTimestamp: time.Now().UnixMilli(), BornHost: testHost}
+		SysFlag: msg.FlagTransactionPrep, BornTimestamp: time.Now().UnixMilli(), BornHost: testkit.StoreHost}
 	if !IsTranMsg(m.Properties) {
 		t.Fatal("IsTranMsg false for TRAN_MSG=true")
 	}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"github.com/wharfmq/wharf/broker"
 	"github.com/wharfmq/wharf/broker/brokertest"
 	"github.com/wharfmq/wharf/engine/msg"
+	"github.com/wharfmq/wharf/internal/testkit"
 	"github.com/wharfmq/wharf/nameserver"
 	"github.com/wharfmq/wharf/remoting"
 	"github.com/wharfmq/wharf/tools/admin"
@@ -108,6 +108,18 @@ func (c *cluster) send(topic string, queueID int, keys, uniq, body string) strin
 		c.t.Fatal(err)
 	}
 	return id
+}
+
+// sendN stores n small messages in queue queueID of topic and waits until
+// the broker dispatched them.
+func (c *cluster) sendN(topic string, queueID, n int) {
+	c.t.Helper()
+	for i := range n {
+		c.send(topic, queueID, "", fmt.Sprintf("UNIQ%028d", i), "x")
+	}
+	if err := c.b.Store().WaitDispatched(5 * time.Second); err != nil {
+		c.t.Fatal(err)
+	}
 }
 
 func routeQueues(rd nameserver.TopicRouteData) int {
@@ -349,12 +361,7 @@ func TestAdminGroupReset(t *testing.T) {
 	c := startCluster(t)
 	const topic, group = "AdminRT", "AdminRG"
 	c.must("topic", "create", topic, "--queues", "2")
-	for i := range 4 {
-		c.send(topic, 0, "", fmt.Sprintf("UNIQ%028d", i), "x")
-	}
-	if err := c.b.Store().WaitDispatched(5 * time.Second); err != nil {
-		t.Fatal(err)
-	}
+	c.sendN(topic, 0, 4)
 	c.call(remoting.CodeUpdateConsumerOffset, map[string]string{"consumerGroup": group, "topic": topic, "queueId": "0", "commitOffset": "3"}, nil)
 	offsets := func() []int64 {
 		var out []int64
@@ -409,12 +416,7 @@ func TestAdminGroupResetUnknownGroup(t *testing.T) {
 	c := startCluster(t)
 	const topic, group = "AdminRU", "AdminRUG"
 	c.must("topic", "create", topic, "--queues", "2")
-	for i := range 3 {
-		c.send(topic, 0, "", fmt.Sprintf("UNIQ%028d", i), "x")
-	}
-	if err := c.b.Store().WaitDispatched(5 * time.Second); err != nil {
-		t.Fatal(err)
-	}
+	c.sendN(topic, 0, 3)
 	stored := func() (int64, bool) {
 		off, ok, err := c.b.Store().ConsumerOffset(group, topic, 0)
 		if err != nil {
@@ -465,12 +467,7 @@ func TestAdminBrokerStatus(t *testing.T) {
 	c := startCluster(t)
 	const topic = "AdminBS"
 	c.must("topic", "create", topic, "--queues", "1")
-	for i := range 4 {
-		c.send(topic, 0, "", fmt.Sprintf("UNIQ%028d", i), "x")
-	}
-	if err := c.b.Store().WaitDispatched(5 * time.Second); err != nil {
-		t.Fatal(err)
-	}
+	c.sendN(topic, 0, 4)
 	var table map[string]string
 	c.mustJSON(&table, "broker", "status", "-b", c.b.Addr())
 	if table["brokerVersionDesc"] != "V4_9_8" || table["msgPutTotalTodayNow"] != "4" ||
@@ -488,18 +485,13 @@ func TestAdminBrokerStatus(t *testing.T) {
 
 func TestAdminErrors(t *testing.T) {
 	// Nothing listens on a port the kernel just gave us and took back.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := ln.Addr().String()
-	ln.Close()
+	dead := testkit.FreePort(t)
 	var out bytes.Buffer
 	root := NewRoot()
 	root.SetOut(&out)
 	root.SetErr(&out)
 	root.SetArgs([]string{"admin", "-n", dead, "--timeout", "2s", "topic", "list"})
-	err = root.Execute()
+	err := root.Execute()
 	if !errors.Is(err, admin.ErrUnreachable) || !strings.Contains(out.String(), "unreachable") {
 		t.Fatalf("unreachable name server: err %v, out %q", err, out.String())
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/wharfmq/wharf/engine"
 	"github.com/wharfmq/wharf/engine/commitlog"
 	"github.com/wharfmq/wharf/engine/msg"
+	"github.com/wharfmq/wharf/internal/vfstest"
 )
 
 // smallConf writes a broker.conf with the sizes populateDir uses.
@@ -49,18 +50,6 @@ func exitOf(t *testing.T, p *wharfProc) int {
 		t.Fatalf("wharf still running after 30 s:\n%s", p.log())
 		return -1
 	}
-}
-
-// mountTmpfsCLI mounts a tmpfs of size bytes, or skips.
-func mountTmpfsCLI(t *testing.T, size int64) string {
-	t.Helper()
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d", size), "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs here (needs root and mount rights): %v: %s", err, out)
-	}
-	// Lazy: the mount goes even if a failing test left a file open.
-	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
-	return dir
 }
 
 // TestStartErrorsThroughTheBinary runs `wharf broker`, `wharf standalone`,
@@ -217,7 +206,7 @@ func checkOneErrorLine(t *testing.T, stderr string, tool bool, want []string) {
 // default 1 GiB segment on a 16 MiB file system exits 1 with one line
 // naming the segment file and the cause, and starts once there is room.
 func TestNoRoomForTheFirstSegmentThroughTheBinary(t *testing.T) {
-	mnt := mountTmpfsCLI(t, 16<<20)
+	mnt := vfstest.MountTmpfs(t, 16<<20)
 	dir := filepath.Join(mnt, "data")
 	p := startWharf(t, "broker", "--data", dir, "--listen", "127.0.0.1:0", "-n", "127.0.0.1:1")
 	if code := exitOf(t, p); code != 1 {

@@ -13,11 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wharfmq/wharf/broker"
+	"github.com/wharfmq/wharf/broker/brokertest"
 	"github.com/wharfmq/wharf/broker/config"
 	"github.com/wharfmq/wharf/engine"
 	"github.com/wharfmq/wharf/engine/msg"
-	"github.com/wharfmq/wharf/engine/queue"
+	"github.com/wharfmq/wharf/internal/testkit"
 	"github.com/wharfmq/wharf/remoting"
 )
 
@@ -64,7 +64,7 @@ func testReplayDelayed(t *testing.T, mode string) {
 		replay = append([]string{"replay"}, offline...)
 	}
 
-	b := startQuietBroker(t, cfg)
+	b := brokertest.StartConfig(t, cfg)
 	const perLevel = 3
 	sendDelayed(t, b.Addr(), "DT", perLevel, 3)
 	if err := b.Store().WaitDispatched(5 * time.Second); err != nil {
@@ -87,21 +87,20 @@ func testReplayDelayed(t *testing.T, mode string) {
 	}
 
 	restarted := time.Now().UnixMilli()
-	b = startQuietBroker(t, cfg)
+	b = brokertest.StartConfig(t, cfg)
 	want := 3 * perLevel
-	deadline := time.Now().Add(15 * time.Second)
 	var got []msg.Record
-	for len(got) < want && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-		got = readTopic(t, b.Store(), "DT", 0)
-	}
+	testkit.Within(15*time.Second, func() bool {
+		got = testkit.ReadQueue(t, b.Store(), "DT", 0)
+		return len(got) >= want
+	})
 	if len(got) != want {
 		t.Fatalf("%d of %d delayed messages delivered after the restart", len(got), want)
 	}
 	lvl, _ := engine.ParseDelayLevels(levels)
 	due := map[string]int64{}
 	for q := range int32(len(lvl)) {
-		for _, r := range readTopic(t, b.Store(), engine.ScheduleTopic, q) {
+		for _, r := range testkit.ReadQueue(t, b.Store(), engine.ScheduleTopic, q) {
 			due[string(r.Body)] = r.StoreTimestamp + lvl[q].Milliseconds()
 		}
 	}
@@ -130,22 +129,6 @@ func testReplayDelayed(t *testing.T, mode string) {
 	}
 }
 
-// startQuietBroker starts a broker that logs nothing and closes it at the
-// end of the test.
-func startQuietBroker(t *testing.T, cfg config.Config) *broker.Broker {
-	t.Helper()
-	b, err := broker.New(cfg, broker.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(); err != nil {
-		b.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	return b
-}
-
 // sendDelayed sends n messages at each of levels 1..nLevels to topic/0.
 func sendDelayed(t *testing.T, addr, topic string, n, nLevels int) {
 	t.Helper()
@@ -167,30 +150,4 @@ func sendDelayed(t *testing.T, addr, topic string, n, nLevels int) {
 			}
 		}
 	}
-}
-
-// readTopic returns every record of a queue.
-func readTopic(t *testing.T, s *engine.Store, topic string, queueID int32) []msg.Record {
-	t.Helper()
-	st, ok := s.QueueState(topic, queueID)
-	if !ok {
-		return nil
-	}
-	var out []msg.Record
-	err := s.Meta().Scan(topic, queueID, st.Min, st.Max, func(_ int64, e queue.Entry) bool {
-		rec, err := s.ReadRecord(e.Phys)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := msg.Decode(rec)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, r)
-		return true
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
 }

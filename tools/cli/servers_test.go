@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wharfmq/wharf/internal/testkit"
 	"go.uber.org/goleak"
 )
 
@@ -144,17 +145,7 @@ func TestStandaloneFlagsAndSignals(t *testing.T) {
 			t.Fatalf("listen flags ignored: name server %s, broker %s", nsAddr, bAddr)
 		}
 		run := func(args ...string) (string, error) { return adminAt(nsAddr, args...) }
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			out, err := run("cluster", "list")
-			if err == nil && strings.Contains(out, bAddr) {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("broker %s not registered with %s: %v %s", bAddr, nsAddr, err, out)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		waitRegistered(t, nsAddr, bAddr)
 		if i > 0 { // the first run stopped cleanly and its topic survived
 			if !strings.Contains(p.log(), "cleanLastStop=true") {
 				t.Fatalf("the store does not report a clean last stop:\n%s", p.log())
@@ -178,6 +169,20 @@ func TestStandaloneFlagsAndSignals(t *testing.T) {
 		if _, err := run("cluster", "list"); err == nil {
 			t.Fatalf("name server %s still answers after %v", nsAddr, sig)
 		}
+	}
+}
+
+// waitRegistered waits at most 10 s until the name server at nsAddr lists
+// the broker at bAddr.
+func waitRegistered(t *testing.T, nsAddr, bAddr string) {
+	t.Helper()
+	var out string
+	var err error
+	if !testkit.Within(10*time.Second, func() bool {
+		out, err = adminAt(nsAddr, "cluster", "list")
+		return err == nil && strings.Contains(out, bAddr)
+	}) {
+		t.Fatalf("broker %s not registered with %s: %v %s", bAddr, nsAddr, err, out)
 	}
 }
 
@@ -215,20 +220,6 @@ func TestSighupIgnored(t *testing.T) {
 			}
 		}
 	}
-	registered := func(t *testing.T, nsAddr, bAddr string) {
-		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			out, err := adminAt(nsAddr, "cluster", "list")
-			if err == nil && strings.Contains(out, bAddr) {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("broker %s not registered with %s: %v %s", bAddr, nsAddr, err, out)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
 	stopClean := func(t *testing.T, p *wharfProc, want ...string) {
 		t.Helper()
 		if err := p.stop(t, syscall.SIGTERM); err != nil {
@@ -247,13 +238,13 @@ func TestSighupIgnored(t *testing.T) {
 		nsAddr := ns.addrOf(t, "name server serving", 20*time.Second)
 		b := startWharf(t, "broker", "--listen", "127.0.0.1:0", "-n", nsAddr, "--data", data)
 		bAddr := b.addrOf(t, "broker serving", 20*time.Second)
-		registered(t, nsAddr, bAddr)
+		waitRegistered(t, nsAddr, bAddr)
 		hup(t, ns)
 		hup(t, b)
 		if out, err := adminAt(nsAddr, "topic", "create", "HupT", "-q", "2", "-b", bAddr); err != nil {
 			t.Fatalf("create after SIGHUP: %v %s", err, out)
 		}
-		registered(t, nsAddr, bAddr)
+		waitRegistered(t, nsAddr, bAddr)
 		stopClean(t, b, "store closed cleanly", "broker stopped")
 		stopClean(t, ns, "name server stopped")
 		b = startWharf(t, "broker", "--listen", "127.0.0.1:0", "-n", "127.0.0.1:1", "--data", data)
@@ -265,7 +256,7 @@ func TestSighupIgnored(t *testing.T) {
 		nsAddr := p.addrOf(t, "name server serving", 20*time.Second)
 		bAddr := p.addrOf(t, "broker serving", 20*time.Second)
 		hup(t, p)
-		registered(t, nsAddr, bAddr)
+		waitRegistered(t, nsAddr, bAddr)
 		stopClean(t, p, "store closed cleanly", "broker stopped", "name server stopped")
 	})
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/consumer"
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 	"github.com/apache/rocketmq-client-go/v2/producer"
+	"github.com/wharfmq/wharf/internal/testkit"
 	"github.com/wharfmq/wharf/remoting"
 )
 
@@ -112,13 +113,9 @@ func TestConsumerStopThenSigterm(t *testing.T) {
 		if err := c.Start(); err != nil {
 			t.Fatal(err)
 		}
-		deadline := time.Now().Add(20 * time.Second)
-		for got.withPrefix(prefix) < stopPerRound {
-			if time.Now().After(deadline) {
-				c.Shutdown()
-				t.Fatalf("round %d: consumed %d of %d", round, got.withPrefix(prefix), stopPerRound)
-			}
-			time.Sleep(5 * time.Millisecond)
+		if !testkit.Within(20*time.Second, func() bool { return got.withPrefix(prefix) >= stopPerRound }) {
+			c.Shutdown()
+			t.Fatalf("round %d: consumed %d of %d", round, got.withPrefix(prefix), stopPerRound)
 		}
 		// The client advances its local offsets after the callback returns
 		// (on a loaded machine not at once); this pause does not narrow the

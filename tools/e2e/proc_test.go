@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +18,7 @@ import (
 	"time"
 
 	"github.com/wharfmq/wharf/engine/msg"
+	"github.com/wharfmq/wharf/internal/testkit"
 	"github.com/wharfmq/wharf/nameserver"
 	"github.com/wharfmq/wharf/remoting"
 )
@@ -48,19 +48,6 @@ func startNameServer(t *testing.T) *nameserver.Server {
 	return ns
 }
 
-// freePort returns a loopback address whose port was free a moment ago.
-// The broker keeps it across restarts, so producers' routes stay valid.
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 // brokerSetup is what every start of the broker process shares.
 type brokerSetup struct {
 	bin, dir, store, conf, addr, namesrv string
@@ -71,7 +58,7 @@ func newBrokerSetup(t *testing.T, nsAddr, flushDiskType string) *brokerSetup {
 	t.Helper()
 	dir := t.TempDir()
 	s := &brokerSetup{bin: wharfBinary(t), dir: dir, store: filepath.Join(dir, "store"),
-		conf: filepath.Join(dir, "broker.conf"), addr: freePort(t), namesrv: nsAddr}
+		conf: filepath.Join(dir, "broker.conf"), addr: testkit.FreePort(t), namesrv: nsAddr}
 	conf := fmt.Sprintf("brokerClusterName=E2ECluster\nbrokerName=broker-e2e\nbrokerId=0\n"+
 		"flushDiskType=%s\nmappedFileSizeCommitLog=%d\nautoCreateTopicEnable=true\n", flushDiskType, segmentSize)
 	if err := os.WriteFile(s.conf, []byte(conf), 0o644); err != nil {
