@@ -27,6 +27,13 @@ func Start(t testing.TB, mut func(*config.Config), opts ...broker.Option) *broke
 	if mut != nil {
 		mut(&cfg)
 	}
+	return StartConfig(t, cfg, opts...)
+}
+
+// StartConfig is Start with a whole configuration, for a test that
+// restarts a broker over the same directory.
+func StartConfig(t testing.TB, cfg config.Config, opts ...broker.Option) *broker.Broker {
+	t.Helper()
 	b, err := broker.New(cfg, append([]broker.Option{broker.WithLogger(Logger(t))}, opts...)...)
 	if err != nil {
 		t.Fatalf("open broker: %v", err)
