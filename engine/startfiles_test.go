@@ -93,23 +93,8 @@ func TestOpenErrorsAreOneClearError(t *testing.T) {
 			}
 		}},
 		{name: "truncated MANIFEST", setup: func(t *testing.T, dir string, opts *Options) ([]string, func()) {
-			names, _ := filepath.Glob(filepath.Join(dir, "meta", "MANIFEST-*"))
-			if len(names) == 0 {
-				t.Fatal("no MANIFEST")
-			}
-			manifest := names[len(names)-1]
-			good, err := os.ReadFile(manifest)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.Truncate(manifest, 10); err != nil {
-				t.Fatal(err)
-			}
-			return []string{filepath.Base(manifest), filepath.Join(dir, "meta"), "--rebuild-meta"}, func() {
-				if err := os.WriteFile(manifest, good, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
+			manifest, repair := vfstest.TruncateManifest(t, filepath.Join(dir, "meta"))
+			return []string{filepath.Base(manifest), filepath.Join(dir, "meta"), "--rebuild-meta"}, repair
 		}},
 	}
 	for _, c := range cases {

@@ -113,23 +113,8 @@ func TestStartErrorsThroughTheBinary(t *testing.T) {
 			}
 		}},
 		{name: "truncated MANIFEST", setup: func(t *testing.T, dir string) (string, []string, func()) {
-			names, _ := filepath.Glob(filepath.Join(dir, "meta", "MANIFEST-*"))
-			if len(names) == 0 {
-				t.Fatal("no MANIFEST")
-			}
-			manifest := names[len(names)-1]
-			good, err := os.ReadFile(manifest)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.Truncate(manifest, 10); err != nil {
-				t.Fatal(err)
-			}
-			return "", []string{filepath.Base(manifest), filepath.Join(dir, "meta"), "--rebuild-meta"}, func() {
-				if err := os.WriteFile(manifest, good, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
+			manifest, repair := vfstest.TruncateManifest(t, filepath.Join(dir, "meta"))
+			return "", []string{filepath.Base(manifest), filepath.Join(dir, "meta"), "--rebuild-meta"}, repair
 		}},
 	}
 	commands := []struct {
