@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wharfmq/wharf/engine/commitlog"
@@ -32,6 +33,12 @@ type Store struct {
 	next map[queue.Ref]int64
 	// lastStoreTime keeps store times non-decreasing; same lock.
 	lastStoreTime int64
+
+	// watchers wait for the readable end to grow (WatchReadable);
+	// watchList is the current slice, read without a lock by the hook.
+	watchMu   sync.Mutex
+	watchers  []chan struct{}
+	watchList atomic.Pointer[[]chan struct{}]
 
 	closeOnce sync.Once
 	closing   chan struct{}
@@ -120,7 +127,10 @@ func Open(opts Options) (_ *Store, err error) {
 	for ref, st := range s.qdb.Queues() {
 		s.next[ref] = st.Max
 	}
-	s.cl.SetAppendHook(func(int64) { s.disp.Notify() })
+	s.cl.SetAppendHook(func(int64) {
+		s.disp.Notify()
+		s.notifyReadable()
+	})
 	s.disp.Start()
 	if opts.RetentionInterval > 0 {
 		s.wg.Add(1)

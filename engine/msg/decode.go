@@ -172,3 +172,26 @@ func (r *Record) VerifyCRC() error {
 func (r *Record) Property(key string) (string, bool) {
 	return Property(string(r.Properties), key)
 }
+
+// WholeUnits returns the length of the longest prefix of b made of whole
+// units (records and BLANK fillers), for a reader that receives a
+// CommitLog's bytes in pieces (a slave): the rest waits for more bytes.
+// It fails on a header that is neither, or that is all zero (no unit
+// starts with nothing).
+func WholeUnits(b []byte) (int, error) {
+	p := 0
+	for len(b)-p >= BlankHeaderSize {
+		size, kind, err := PeekHeader(b[p:])
+		if err != nil {
+			return p, fmt.Errorf("at %d: %w", p, err)
+		}
+		if kind == KindEnd {
+			return p, fmt.Errorf("%w: zero header at %d", ErrCorrupt, p)
+		}
+		if size > len(b)-p {
+			break
+		}
+		p += size
+	}
+	return p, nil
+}

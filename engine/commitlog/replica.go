@@ -1,0 +1,160 @@
+package commitlog
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/wharfmq/wharf/engine/msg"
+)
+
+// Replica errors. Both mean the bytes offered do not continue this log;
+// nothing was appended.
+var (
+	// ErrReplicaOffset: the bytes start somewhere other than the log's end.
+	ErrReplicaOffset = errors.New("commitlog: replicated bytes do not start at the log's end")
+	// ErrReplicaLayout: the bytes do not fit this log's segments (a BLANK
+	// that does not end a segment, a record that crosses one, a record
+	// whose offset field names another place), which is what a master
+	// with a different mappedFileSizeCommitLog sends, or damage.
+	ErrReplicaLayout = errors.New("commitlog: replicated bytes do not fit this log's segments")
+)
+
+// AppendReplica appends bytes copied from a master's CommitLog, which must
+// start at this log's end (phys) and hold whole units only: records, and
+// BLANK fillers that reach their segment's end. Records keep every byte
+// the master gave them (queue offset, store time, offsets): a replica
+// assigns nothing. Each record passes VerifyRecord at its offset before
+// anything is appended, the check recovery makes, so a replica never
+// stores a record its own recovery would cut. A BLANK rolls to the next
+// segment as a local roll does, writing the same filler.
+//
+// It returns the log's new end. Like AppendNoWait it does not wait: call
+// Wait(end) before reporting the bytes as held. When the roll at a BLANK
+// fails (a full disk), the records before it stay appended: the error
+// comes with the end reached, and the caller resends from there. Every
+// error comes with the log's end.
+func (c *CommitLog) AppendReplica(phys int64, data []byte) (end int64, err error) {
+	// The offset first, so that bytes meant for elsewhere are named as
+	// such, not as damage; checked again under the lock.
+	if pos := c.End(); phys != pos {
+		return pos, fmt.Errorf("%w: bytes for %d, log ends at %d", ErrReplicaOffset, phys, pos)
+	}
+	if err := c.checkReplica(phys, data); err != nil {
+		return phys, err
+	}
+	c.mu.Lock()
+	if c.mu.err != nil {
+		err, pos := c.mu.err, c.mu.pos
+		c.mu.Unlock()
+		return pos, err
+	}
+	if phys != c.mu.pos {
+		pos := c.mu.pos
+		c.mu.Unlock()
+		return pos, fmt.Errorf("%w: bytes for %d, log ends at %d", ErrReplicaOffset, phys, pos)
+	}
+	for p := 0; p < len(data); {
+		size, kind, _ := msg.PeekHeader(data[p:])
+		off := c.mu.pos - c.mu.active.base
+		if kind == msg.KindBlank {
+			if err := c.rollLocked(off); err != nil {
+				// What came before the BLANK stays appended.
+				end = c.mu.pos
+				c.mu.Unlock()
+				c.afterReplicaAppend()
+				return end, err
+			}
+			p += size
+			continue
+		}
+		// A run of records, all in the active segment (checkReplica made
+		// sure each fits where it goes).
+		q := p
+		for q < len(data) {
+			s, k, _ := msg.PeekHeader(data[q:])
+			if k != msg.KindRecord {
+				break
+			}
+			q += s
+		}
+		c.placeLocked(off, data[p:q])
+		p = q
+	}
+	end = c.mu.pos
+	c.mu.Unlock()
+	c.afterReplicaAppend()
+	return end, nil
+}
+
+// afterReplicaAppend tells the hook what a mapped async log made readable
+// (the buffered mode's flusher does it after writing).
+func (c *CommitLog) afterReplicaAppend() {
+	if c.mapped && c.opts.FlushMode == AsyncFlush && c.onAppend != nil {
+		c.onAppend(c.written.Load())
+	}
+}
+
+// placeLocked copies whole records to the active segment at off, as
+// AppendNoWait does, without touching their bytes.
+// REQUIRES: c.mu held; the records fit in the active segment.
+func (c *CommitLog) placeLocked(off int64, recs []byte) {
+	n := int64(len(recs))
+	phys := c.mu.pos
+	if c.mapped {
+		c.claimFill(phys + n)
+		copy(c.mu.active.mem[off:off+n], recs)
+	} else {
+		start := len(c.mu.buf)
+		c.mu.buf = append(c.mu.buf, recs...)
+		c.addChunkLocked(c.mu.active, off, start, len(c.mu.buf))
+	}
+	c.mu.pos += n
+	c.appended.Store(c.mu.pos)
+	if c.mu.pos >= c.pfWakeAt.Load() {
+		c.wakePrefault()
+	}
+	c.appends.Add(1)
+	if c.next == nil && c.opts.Prewrite == PrewriteOn {
+		c.startPrewrite()
+	}
+	if c.mapped {
+		c.written.Store(c.mu.pos)
+	}
+}
+
+// checkReplica verifies, before any lock, that data is whole units that
+// fit this log's segments when placed at phys.
+func (c *CommitLog) checkReplica(phys int64, data []byte) error {
+	if len(data) == 0 {
+		return errors.New("commitlog: empty replica append")
+	}
+	if phys < 0 {
+		return fmt.Errorf("%w: offset %d", ErrReplicaOffset, phys)
+	}
+	for p := 0; p < len(data); {
+		at := phys + int64(p)
+		left := c.segSize - at%c.segSize
+		size, kind, err := msg.PeekHeader(data[p:])
+		switch {
+		case err != nil:
+			return fmt.Errorf("%w: at %d: %v", ErrReplicaLayout, at, err)
+		case size > len(data)-p:
+			return fmt.Errorf("%w: at %d: a unit of %d bytes with only %d offered", ErrReplicaLayout, at, size, len(data)-p)
+		case kind == msg.KindBlank && int64(size) != left:
+			return fmt.Errorf("%w: at %d: BLANK of %d bytes where the segment has %d left (is mappedFileSizeCommitLog %d on the master too?)",
+				ErrReplicaLayout, at, size, left, c.segSize)
+		case kind == msg.KindBlank:
+		case kind != msg.KindRecord:
+			return fmt.Errorf("%w: at %d: not a record", ErrReplicaLayout, at)
+		case int64(size)+msg.BlankHeaderSize > left:
+			return fmt.Errorf("%w: at %d: record of %d bytes crosses the segment end (%d bytes left; is mappedFileSizeCommitLog %d on the master too?)",
+				ErrReplicaLayout, at, size, left, c.segSize)
+		default:
+			if verr := VerifyRecord(data[p:p+size], at); verr != nil {
+				return fmt.Errorf("%w: record at %d: %v", ErrReplicaLayout, at, verr)
+			}
+		}
+		p += size
+	}
+	return nil
+}

@@ -1,0 +1,93 @@
+package engine
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/wharfmq/wharf/engine/commitlog"
+)
+
+// Replication (broker/ha) reads a master's CommitLog as bytes and appends
+// them to a slave's at the same offsets; these methods are all it needs.
+
+// Replica errors: the bytes offered do not continue this store's log, and
+// nothing was appended (package commitlog says more).
+var (
+	ErrReplicaOffset = commitlog.ErrReplicaOffset
+	ErrReplicaLayout = commitlog.ErrReplicaLayout
+)
+
+// SegmentSize is the CommitLog's segment size (mappedFileSizeCommitLog).
+func (s *Store) SegmentSize() int64 { return s.cl.SegmentSize() }
+
+// ReadableOffset is the CommitLog offset below which bytes may be read (and
+// shipped to a slave): durable under SYNC_FLUSH, written under ASYNC_FLUSH.
+func (s *Store) ReadableOffset() int64 { return s.cl.Readable() }
+
+// ReadLog reads CommitLog bytes at phys into p; the range must lie below
+// ReadableOffset and inside one segment.
+func (s *Store) ReadLog(p []byte, phys int64) error {
+	if err := s.cl.ReadAt(p, phys); err != nil {
+		return fmt.Errorf("engine: %w", err)
+	}
+	return nil
+}
+
+// AppendReplica appends bytes copied from a master's CommitLog at phys,
+// which must be this log's end: whole records and segment-ending BLANKs,
+// each verified as recovery verifies it (commitlog.AppendReplica). The
+// dispatcher derives queues, blooms and the index from them as from local
+// appends. It refuses while the disk is too full to take them, like a Put.
+// Call WaitPut(end) before reporting the bytes as held.
+func (s *Store) AppendReplica(phys int64, data []byte) (end int64, err error) {
+	if err := s.disk.check(time.Now(), s.cl.Written()); err != nil {
+		return s.cl.End(), err
+	}
+	end, err = s.cl.AppendReplica(phys, data)
+	if err != nil {
+		return end, fmt.Errorf("engine: replica append at %d: %w", phys, err)
+	}
+	return end, nil
+}
+
+// WatchReadable returns a channel that gets a value (it is never closed)
+// when ReadableOffset may have grown since the last one, and a function
+// that stops the watch. A master's sender to a slave waits on it.
+func (s *Store) WatchReadable() (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	s.watchMu.Lock()
+	s.watchers = append(s.watchers[:len(s.watchers):len(s.watchers)], ch)
+	s.watchList.Store(&s.watchers)
+	s.watchMu.Unlock()
+	var once sync.Once
+	return ch, func() {
+		once.Do(func() {
+			s.watchMu.Lock()
+			defer s.watchMu.Unlock()
+			next := make([]chan struct{}, 0, len(s.watchers))
+			for _, w := range s.watchers {
+				if w != ch {
+					next = append(next, w)
+				}
+			}
+			s.watchers = next
+			s.watchList.Store(&s.watchers)
+		})
+	}
+}
+
+// notifyReadable wakes every watcher without blocking; it runs in the
+// CommitLog's append hook, so it takes no lock.
+func (s *Store) notifyReadable() {
+	p := s.watchList.Load()
+	if p == nil {
+		return
+	}
+	for _, ch := range *p {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}

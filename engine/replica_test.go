@@ -1,0 +1,189 @@
+package engine
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/wharfmq/wharf/engine/commitlog"
+	"github.com/wharfmq/wharf/engine/msg"
+)
+
+// ship copies the master's readable bytes after the slave's end the way the
+// HA protocol does: pieces of at most batch bytes, never crossing a segment
+// end, cut anywhere inside a record; the slave appends whole units only.
+// It returns how many pieces it shipped.
+func ship(t *testing.T, master, slave *Store, batch int64) int {
+	t.Helper()
+	seg := master.SegmentSize()
+	next := slave.MaxPhysOffset()
+	var pending []byte
+	pieces := 0
+	for end := master.ReadableOffset(); next < end; {
+		n := min(end-next, batch, seg-next%seg)
+		buf := make([]byte, n)
+		if err := master.ReadLog(buf, next); err != nil {
+			t.Fatal(err)
+		}
+		next += n
+		pieces++
+		pending = append(pending, buf...)
+		whole, err := msg.WholeUnits(pending)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if whole == 0 {
+			continue
+		}
+		at := next - int64(len(pending))
+		got, err := slave.AppendReplica(at, pending[:whole])
+		if err != nil {
+			t.Fatalf("append %d bytes at %d: %v", whole, at, err)
+		}
+		if err := slave.WaitPut(got); err != nil {
+			t.Fatal(err)
+		}
+		pending = append(pending[:0], pending[whole:]...)
+	}
+	if len(pending) != 0 {
+		t.Fatalf("%d bytes of a unit left over at the master's readable end", len(pending))
+	}
+	return pieces
+}
+
+func logBytes(t *testing.T, s *Store) []byte {
+	t.Helper()
+	seg := s.SegmentSize()
+	var out []byte
+	for p := s.MinPhysOffset(); p < s.ReadableOffset(); {
+		n := min(s.ReadableOffset()-p, seg-p%seg)
+		buf := make([]byte, n)
+		if err := s.ReadLog(buf, p); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, buf...)
+		p += n
+	}
+	return out
+}
+
+// TestReplicaCopiesLogAndDispatches: a slave fed the master's bytes in
+// pieces holds the same CommitLog byte for byte, across segment rolls and
+// a restart, and serves the same queues and keys.
+func TestReplicaCopiesLogAndDispatches(t *testing.T) {
+	cases := []struct {
+		name string
+		mode commitlog.FlushMode
+		disk bool // real files: AsyncFlush then appends through a mapping
+	}{
+		{"sync-mem", commitlog.SyncFlush, false},
+		{"async-mem", commitlog.AsyncFlush, false},
+		{"async-mapped", commitlog.AsyncFlush, true},
+		{"sync-disk", commitlog.SyncFlush, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			mopts, sopts := testOptions(vfs.NewMem(), c.mode), testOptions(vfs.NewMem(), c.mode)
+			if c.disk {
+				mopts.FS, mopts.Dir = vfs.Default, t.TempDir()
+				sopts.FS, sopts.Dir = vfs.Default, t.TempDir()
+			}
+			master, slave := openStore(t, mopts), openStore(t, sopts)
+			defer master.Close()
+			put := func(from, to int) {
+				for i := from; i < to; i++ {
+					if _, err := master.Put(newMsg("T", int32(i%4), i, "A")); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			put(0, 600) // about 5 segments of 64 KiB
+			if ship(t, master, slave, 5000) == 0 {
+				t.Fatal("nothing shipped")
+			}
+			if err := slave.Close(); err != nil {
+				t.Fatal(err)
+			}
+			// A returning slave resumes from its own end.
+			slave = openStore(t, sopts)
+			defer slave.Close()
+			put(600, 900)
+			ship(t, master, slave, 32<<10)
+			if len(master.CommitLog().Segments()) < 4 {
+				t.Fatalf("only %d segments: the test must cross segment ends", len(master.CommitLog().Segments()))
+			}
+			if !bytes.Equal(logBytes(t, master), logBytes(t, slave)) {
+				t.Fatal("the slave's CommitLog differs from the master's")
+			}
+			for _, s := range []*Store{master, slave} {
+				if err := s.WaitDispatched(5 * time.Second); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for q := int32(0); q < 4; q++ {
+				m, err1 := master.Get("T", q, 0, 1000, nil, nil)
+				s, err2 := slave.Get("T", q, 0, 1000, nil, nil)
+				if err1 != nil || err2 != nil || m.Count != 225 || s.Count != m.Count || !bytes.Equal(m.Data, s.Data) {
+					t.Fatalf("queue %d: master %d records %v, slave %d records %v", q, m.Count, err1, s.Count, err2)
+				}
+			}
+			recs, err := slave.QueryByKey("T", "k777", 10, 0, time.Now().Add(time.Hour).UnixMilli())
+			if err != nil || len(recs) != 1 {
+				t.Fatalf("slave's key index: %d records, %v", len(recs), err)
+			}
+		})
+	}
+}
+
+// TestReplicaRefusesWhatDoesNotFit: bytes at the wrong offset, a damaged
+// record, or a master with another segment size are refused with nothing
+// appended.
+func TestReplicaRefusesWhatDoesNotFit(t *testing.T) {
+	master := openStore(t, testOptions(vfs.NewMem(), commitlog.AsyncFlush))
+	defer master.Close()
+	for i := range 400 {
+		if _, err := master.Put(newMsg("T", 0, i, "")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all := logBytes(t, master)
+	first, err := msg.WholeUnits(all[:4096])
+	if err != nil || first == 0 {
+		t.Fatal(first, err)
+	}
+
+	slave := openStore(t, testOptions(vfs.NewMem(), commitlog.AsyncFlush))
+	defer slave.Close()
+	if _, err := slave.AppendReplica(100, all[:first]); !errors.Is(err, ErrReplicaOffset) {
+		t.Fatalf("wrong offset: %v", err)
+	}
+	bad := bytes.Clone(all[:first])
+	bad[first-1] ^= 0xff // the last record's last byte
+	if _, err := slave.AppendReplica(0, bad); !errors.Is(err, ErrReplicaLayout) {
+		t.Fatalf("damaged record: %v", err)
+	}
+	if end := slave.MaxPhysOffset(); end != 0 {
+		t.Fatalf("a refused append left the log at %d", end)
+	}
+
+	// A slave with larger segments meets the master's first BLANK.
+	opts := testOptions(vfs.NewMem(), commitlog.AsyncFlush)
+	opts.SegmentSize = 128 << 10
+	big := openStore(t, opts)
+	defer big.Close()
+	seg := master.SegmentSize()
+	whole, err := msg.WholeUnits(all[:seg])
+	if err != nil || whole != int(seg) {
+		t.Fatalf("first segment: %d whole bytes of %d, %v", whole, seg, err)
+	}
+	_, err = big.AppendReplica(0, all[:seg])
+	if !errors.Is(err, ErrReplicaLayout) {
+		t.Fatalf("segment size mismatch: %v", err)
+	}
+	if end := big.MaxPhysOffset(); end != 0 {
+		t.Fatalf("a refused append left the log at %d", end)
+	}
+}
