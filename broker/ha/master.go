@@ -1,0 +1,293 @@
+package ha
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Errors of a SYNC_MASTER wait (WaitReplicated).
+var (
+	// ErrNoSlave: no trusted slave is connected and within
+	// haMaxGapNotInSync of the record: SLAVE_NOT_AVAILABLE (11).
+	ErrNoSlave = errors.New("ha: no slave in sync")
+	// ErrSlaveTimeout: no slave confirmed the record within slaveTimeout:
+	// FLUSH_SLAVE_TIMEOUT (12).
+	ErrSlaveTimeout = errors.New("ha: slave did not confirm in time")
+	// ErrClosed: the service closed while waiting.
+	ErrClosed = errors.New("ha: closed")
+)
+
+// MasterLog is what a master reads from its CommitLog (engine.Store has
+// these methods).
+type MasterLog interface {
+	SegmentSize() int64
+	MinPhysOffset() int64
+	ReadableOffset() int64
+	ReadLog(p []byte, phys int64) error
+	WatchReadable() (<-chan struct{}, func())
+}
+
+// MasterOptions configure a Master.
+type MasterOptions struct {
+	// Listen is the HA address (haListenPort): host:port.
+	Listen string
+	Log    MasterLog
+	// Heartbeat is haSendHeartbeatInterval; Housekeeping
+	// haHousekeepingInterval; BatchSize haTransferBatchSize; MaxGap
+	// haMaxGapNotInSync. Zero takes RocketMQ's default.
+	Heartbeat, Housekeeping time.Duration
+	BatchSize               int
+	MaxGap                  int64
+	// FromLastFile starts an empty slave at the segment holding the end
+	// (syncFromLastFile) instead of the oldest retained one.
+	FromLastFile bool
+	// Trusted says whether a peer may count as a slave of this broker:
+	// the broker answers from the name servers' list of its slaves. Nil
+	// trusts everyone (tests). Reports of an untrusted peer are read and
+	// checked but release no SYNC_MASTER wait; it is asked again, at most
+	// once per TrustRecheck, while its reports arrive.
+	Trusted      func(netip.Addr) bool
+	TrustRecheck time.Duration
+	Logger       *slog.Logger
+}
+
+// Master is the master side of classic HA: it listens on the HA port,
+// ships CommitLog bytes to each slave that connects, and tracks what the
+// slaves acknowledged, for SYNC_MASTER waits and for status.
+type Master struct {
+	opts    MasterOptions
+	log     *slog.Logger
+	ln      net.Listener
+	planner Planner
+
+	mu      sync.Mutex
+	conns   map[*masterConn]struct{}
+	acked   int64         // the highest report of a trusted slave
+	ackWake chan struct{} // closed and replaced when acked grows
+	closed  bool
+
+	closing chan struct{}
+	wg      sync.WaitGroup
+}
+
+// NewMaster listens on opts.Listen and serves slaves until Close.
+func NewMaster(opts MasterOptions) (*Master, error) {
+	if opts.Heartbeat <= 0 {
+		opts.Heartbeat = DefaultHeartbeatInterval
+	}
+	if opts.Housekeeping <= 0 {
+		opts.Housekeeping = DefaultHousekeepingInterval
+	}
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = DefaultTransferBatchSize
+	}
+	if opts.MaxGap <= 0 {
+		opts.MaxGap = DefaultSlaveFallbehindMax
+	}
+	if opts.TrustRecheck <= 0 {
+		opts.TrustRecheck = time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	p, err := NewPlanner(opts.Log.SegmentSize(), opts.BatchSize)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", opts.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("ha: listen on haListenPort %s: %w", opts.Listen, err)
+	}
+	m := &Master{
+		opts: opts, log: opts.Logger.With("component", "ha-master"), ln: ln, planner: p,
+		conns: map[*masterConn]struct{}{}, ackWake: make(chan struct{}), closing: make(chan struct{}),
+	}
+	m.wg.Add(1)
+	go m.accept()
+	m.log.Info("HA port listening", "addr", ln.Addr().String())
+	return m, nil
+}
+
+// Addr is the address the HA port listens on.
+func (m *Master) Addr() string { return m.ln.Addr().String() }
+
+// Close stops listening, closes every slave connection and waits for
+// their goroutines; waiting sends get ErrClosed.
+func (m *Master) Close() error {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil
+	}
+	m.closed = true
+	close(m.closing)
+	for c := range m.conns {
+		c.conn.Close()
+	}
+	m.mu.Unlock()
+	err := m.ln.Close()
+	m.wg.Wait()
+	return err
+}
+
+func (m *Master) accept() {
+	defer m.wg.Done()
+	for {
+		nc, err := m.ln.Accept()
+		if err != nil {
+			select {
+			case <-m.closing:
+				return
+			default:
+			}
+			m.log.Warn("HA accept failed", "err", err)
+			select {
+			case <-m.closing:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
+		}
+		c := &masterConn{m: m, conn: nc, remote: remoteAddr(nc), prev: -1, next: -1, since: time.Now()}
+		m.mu.Lock()
+		if m.closed {
+			m.mu.Unlock()
+			nc.Close()
+			return
+		}
+		m.conns[c] = struct{}{}
+		m.mu.Unlock()
+		m.wg.Add(1)
+		go c.serve()
+	}
+}
+
+func remoteAddr(nc net.Conn) netip.AddrPort {
+	if ta, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
+		return ta.AddrPort()
+	}
+	return netip.AddrPort{}
+}
+
+// InSync reports whether a SYNC_MASTER send whose record ends at end can
+// wait for a slave: some trusted slave is connected and within MaxGap of
+// it (RocketMQ's isSlaveOK).
+func (m *Master) InSync(end int64) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for c := range m.conns {
+		if c.trusted && c.prev >= 0 && end-c.prev < m.opts.MaxGap {
+			return true
+		}
+	}
+	return false
+}
+
+// WaitReplicated blocks until a trusted slave has acknowledged every byte
+// before end, for at most timeout. It returns ErrNoSlave at once when no
+// slave is in sync (InSync), ErrSlaveTimeout when the time runs out, and
+// ErrClosed when the service closes. Many waiters share one wake-up per
+// report, as appenders share an fsync.
+func (m *Master) WaitReplicated(end int64, timeout time.Duration) error {
+	if !m.InSync(end) {
+		return ErrNoSlave
+	}
+	var timer *time.Timer
+	for {
+		m.mu.Lock()
+		acked, wake, closed := m.acked, m.ackWake, m.closed
+		m.mu.Unlock()
+		switch {
+		case acked >= end:
+			if timer != nil {
+				timer.Stop()
+			}
+			return nil
+		case closed:
+			return ErrClosed
+		}
+		if timer == nil {
+			timer = time.NewTimer(timeout)
+			defer timer.Stop()
+		}
+		select {
+		case <-wake:
+		case <-timer.C:
+			return ErrSlaveTimeout
+		case <-m.closing:
+			return ErrClosed
+		}
+	}
+}
+
+// SlaveStatus describes one connected slave.
+type SlaveStatus struct {
+	// Addr is the slave's address on the HA connection.
+	Addr string
+	// Trusted: the name servers list this address as a slave of this
+	// broker name, so its reports count.
+	Trusted bool
+	// Acked is the slave's last report: its CommitLog end (-1 before the
+	// first).
+	Acked int64
+	// LagBytes is the master's readable end minus Acked.
+	LagBytes int64
+	// Lag is how long the slave has been behind: zero when it holds
+	// everything readable, else the time since it last did (or since it
+	// connected).
+	Lag time.Duration
+	// Connected is when the connection was accepted.
+	Connected time.Time
+}
+
+// Slaves lists the connected slaves, by address.
+func (m *Master) Slaves() []SlaveStatus {
+	end := m.opts.Log.ReadableOffset()
+	now := time.Now()
+	m.mu.Lock()
+	out := make([]SlaveStatus, 0, len(m.conns))
+	for c := range m.conns {
+		st := SlaveStatus{Addr: c.remote.String(), Trusted: c.trusted, Acked: c.prev, Connected: c.since}
+		if c.prev >= 0 {
+			st.LagBytes = max(end-c.prev, 0)
+		} else {
+			st.LagBytes = end
+		}
+		if st.LagBytes > 0 {
+			st.Lag = now.Sub(c.caughtUp)
+			if c.caughtUp.IsZero() {
+				st.Lag = now.Sub(c.since)
+			}
+		}
+		out = append(out, st)
+	}
+	m.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Addr < out[j].Addr })
+	return out
+}
+
+// acknowledge records a checked report of c.
+// REQUIRES: m.mu held.
+func (m *Master) acknowledgeLocked(c *masterConn, got int64, readable int64) {
+	c.prev = got
+	if got >= readable {
+		c.caughtUp = time.Now()
+	}
+	if c.trusted && got > m.acked {
+		m.acked = got
+		close(m.ackWake)
+		m.ackWake = make(chan struct{})
+	}
+}
+
+func (m *Master) remove(c *masterConn) {
+	m.mu.Lock()
+	delete(m.conns, c)
+	m.mu.Unlock()
+}

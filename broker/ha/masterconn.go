@@ -1,0 +1,197 @@
+package ha
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"time"
+)
+
+// masterConn is one slave's connection on the master: a reader of offset
+// reports (this goroutine) and a sender of frames (its own goroutine).
+type masterConn struct {
+	m      *Master
+	conn   net.Conn
+	remote netip.AddrPort
+	since  time.Time
+
+	// Guarded by m.mu.
+	prev      int64     // last checked report, -1 before the first
+	next      int64     // where the sender starts, -1 until the first report
+	trusted   bool      // the name servers list the peer as a slave
+	checked   time.Time // when trust was last asked
+	caughtUp  time.Time // when a report last reached the readable end
+	firstSeen chan struct{} // closed after the first report
+	done      chan struct{} // closed when the reader has stopped
+}
+
+// serve reads reports until the connection fails, closes it and waits for
+// the sender.
+func (c *masterConn) serve() {
+	defer c.m.wg.Done()
+	defer c.m.remove(c)
+	log := c.m.log.With("slave", c.remote.String())
+	c.firstSeen, c.done = make(chan struct{}), make(chan struct{})
+	sendDone := make(chan error, 1)
+	c.m.wg.Add(1)
+	go func() {
+		defer c.m.wg.Done()
+		sendDone <- c.send()
+	}()
+	err := c.readReports()
+	close(c.done)
+	c.conn.Close()
+	serr := <-sendDone
+	switch {
+	case isClosedErr(err) && isClosedErr(serr):
+		log.Info("HA connection closed")
+	default:
+		log.Warn("HA connection closed", "err", firstErr(err, serr))
+	}
+}
+
+func firstErr(a, b error) error {
+	if a != nil && !isClosedErr(a) {
+		return a
+	}
+	return b
+}
+
+// isClosedErr is true for the ways a connection ends that are no fault:
+// the peer closed, or we did.
+func isClosedErr(err error) bool {
+	return err == nil || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed)
+}
+
+// readReports reads and checks each report; a connection silent for
+// Housekeeping, or with a report that fails CheckReport, ends.
+func (c *masterConn) readReports() error {
+	var b [ReportSize]byte
+	first := true
+	for {
+		if err := c.conn.SetReadDeadline(time.Now().Add(c.m.opts.Housekeeping)); err != nil {
+			return err
+		}
+		got, err := ReadReport(c.conn, &b)
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				return fmt.Errorf("nothing from the slave for haHousekeepingInterval %s", c.m.opts.Housekeeping)
+			}
+			return err
+		}
+		readable := c.m.opts.Log.ReadableOffset()
+		c.refreshTrust(first)
+		c.m.mu.Lock()
+		if err := CheckReport(c.prev, got, readable); err != nil {
+			c.m.mu.Unlock()
+			return err
+		}
+		if first {
+			start, err := c.m.planner.Start(got, c.m.opts.Log.MinPhysOffset(), readable, c.m.opts.FromLastFile)
+			if err != nil {
+				c.m.mu.Unlock()
+				return err
+			}
+			c.next = start
+		}
+		c.m.acknowledgeLocked(c, got, readable)
+		c.m.mu.Unlock()
+		if first {
+			close(c.firstSeen)
+			first = false
+		}
+	}
+}
+
+// refreshTrust asks whether the peer is a slave of this broker: on the
+// first report, then, while it is not trusted, at most once per
+// TrustRecheck (the slave may register after it connects).
+func (c *masterConn) refreshTrust(first bool) {
+	if c.m.opts.Trusted == nil {
+		if first {
+			c.m.mu.Lock()
+			c.trusted = true
+			c.m.mu.Unlock()
+		}
+		return
+	}
+	c.m.mu.Lock()
+	due := !c.trusted && (first || time.Since(c.checked) >= c.m.opts.TrustRecheck)
+	if due {
+		c.checked = time.Now()
+	}
+	c.m.mu.Unlock()
+	if !due {
+		return
+	}
+	ok := c.m.opts.Trusted(c.remote.Addr())
+	c.m.mu.Lock()
+	c.trusted = ok
+	c.m.mu.Unlock()
+	if !ok && first {
+		c.m.log.Warn("HA peer is not listed by the name servers as a slave of this broker: its reports release no SYNC_MASTER wait until it is",
+			"peer", c.remote.String())
+	}
+}
+
+// send ships frames from the slave's first report on: every batch the
+// planner allows as soon as it is readable, and a heartbeat after
+// Heartbeat with nothing sent.
+func (c *masterConn) send() error {
+	select {
+	case <-c.firstSeen:
+	case <-c.done:
+		return nil
+	}
+	watch, stop := c.m.opts.Log.WatchReadable()
+	defer stop()
+	c.m.mu.Lock()
+	next := c.next
+	c.m.mu.Unlock()
+	var hdr [HeaderSize]byte
+	buf := make([]byte, c.m.opts.BatchSize)
+	heartbeat := time.NewTimer(c.m.opts.Heartbeat)
+	defer heartbeat.Stop()
+	for {
+		from, to := c.m.planner.Next(next, c.m.opts.Log.ReadableOffset())
+		if to > from {
+			body := buf[:to-from]
+			if err := c.m.opts.Log.ReadLog(body, from); err != nil {
+				return fmt.Errorf("read CommitLog for the slave: %w", err)
+			}
+			if err := c.write(&hdr, Header{Offset: from, Size: int32(len(body))}, body); err != nil {
+				return err
+			}
+			next = to
+			heartbeat.Reset(c.m.opts.Heartbeat)
+			continue
+		}
+		select {
+		case <-watch:
+		case <-heartbeat.C:
+			if err := c.write(&hdr, Header{Offset: next}, nil); err != nil {
+				return err
+			}
+			heartbeat.Reset(c.m.opts.Heartbeat)
+		case <-c.done:
+			return nil
+		}
+	}
+}
+
+// write sends one frame in one system call; a slave that takes nothing
+// for Housekeeping ends the connection.
+func (c *masterConn) write(hdr *[HeaderSize]byte, h Header, body []byte) error {
+	PutHeader(hdr, h)
+	if err := c.conn.SetWriteDeadline(time.Now().Add(c.m.opts.Housekeeping)); err != nil {
+		return err
+	}
+	bufs := net.Buffers{hdr[:], body}
+	if _, err := bufs.WriteTo(c.conn); err != nil {
+		return fmt.Errorf("send frame at %d to the slave: %w", h.Offset, err)
+	}
+	return nil
+}

@@ -1,0 +1,242 @@
+package ha
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/wharfmq/wharf/engine"
+	"github.com/wharfmq/wharf/engine/msg"
+	"github.com/wharfmq/wharf/internal/testkit"
+)
+
+const testSeg = 256 << 10
+
+func openLog(t *testing.T, dir string) *engine.Store {
+	return testkit.OpenStore(t, func(o *engine.Options) {
+		o.SegmentSize = testSeg
+		o.FlushMode = engine.AsyncFlush
+		if dir != "" {
+			o.Dir = dir
+		}
+	})
+}
+
+func put(t *testing.T, st *engine.Store, from, to int) int64 {
+	t.Helper()
+	var end int64
+	for i := from; i < to; i++ {
+		m := &msg.Message{
+			Topic: "T", QueueID: int32(i % 4), Body: bytes.Repeat([]byte{byte(i)}, 100+i%900),
+			Properties: fmt.Sprintf("KEYS\x01k%d", i), BornTimestamp: time.Now().UnixMilli(),
+			BornHost: netip.MustParseAddrPort("127.0.0.1:5555"),
+		}
+		_, e, err := st.PutBatchNoWait([]*msg.Message{m})
+		if err != nil {
+			t.Fatal(err)
+		}
+		end = e
+	}
+	if err := st.WaitPut(end); err != nil {
+		t.Fatal(err)
+	}
+	return end
+}
+
+func startMaster(t *testing.T, st *engine.Store, mut func(*MasterOptions)) *Master {
+	opts := MasterOptions{Listen: "127.0.0.1:0", Log: st, Heartbeat: 100 * time.Millisecond,
+		Housekeeping: time.Second, Logger: testkit.Logger(t)}
+	if mut != nil {
+		mut(&opts)
+	}
+	m, err := NewMaster(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+func startSlave(t *testing.T, st *engine.Store, addr func() string) *Slave {
+	s := NewSlave(SlaveOptions{MasterAddr: addr, Log: st, Heartbeat: 100 * time.Millisecond,
+		Housekeeping: time.Second, Redial: 20 * time.Millisecond, Logger: testkit.Logger(t)})
+	s.Start()
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func sameLog(t *testing.T, a, b *engine.Store) {
+	t.Helper()
+	if a.ReadableOffset() != b.ReadableOffset() {
+		t.Fatalf("readable ends differ: %d and %d", a.ReadableOffset(), b.ReadableOffset())
+	}
+	for p := int64(0); p < a.ReadableOffset(); {
+		n := min(a.ReadableOffset()-p, testSeg-p%testSeg)
+		x, y := make([]byte, n), make([]byte, n)
+		if err := a.ReadLog(x, p); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.ReadLog(y, p); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(x, y) {
+			t.Fatalf("CommitLogs differ in [%d, %d)", p, p+n)
+		}
+		p += n
+	}
+}
+
+// A slave follows a master over the HA port: it copies the backlog and
+// then each new record, byte for byte, resumes from its own end after a
+// restart, and its reports release SYNC_MASTER waits.
+func TestMasterSlaveFollow(t *testing.T) {
+	master := openLog(t, "")
+	put(t, master, 0, 1500) // several segments before the slave comes
+	m := startMaster(t, master, nil)
+	slaveDir := t.TempDir()
+	slave := openLog(t, slaveDir)
+	s := startSlave(t, slave, m.Addr)
+	testkit.Eventually(t, 10*time.Second, func() bool { return slave.ReadableOffset() == master.ReadableOffset() },
+		"slave to copy the backlog (%d of %d)", slave.ReadableOffset(), master.ReadableOffset())
+	sameLog(t, master, slave)
+
+	// Each new send is confirmed by the slave.
+	for i := 1500; i < 1600; i++ {
+		end := put(t, master, i, i+1)
+		if err := m.WaitReplicated(end, 5*time.Second); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+		if got := slave.MaxPhysOffset(); got < end {
+			t.Fatalf("confirmed at %d but the slave holds only %d", end, got)
+		}
+	}
+	st := m.Slaves()
+	if len(st) != 1 || !st[0].Trusted || st[0].Acked != master.ReadableOffset() || st[0].LagBytes != 0 {
+		t.Fatalf("status: %+v", st)
+	}
+
+	// The slave goes away: the master notices and answers "no slave".
+	s.Close()
+	if err := slave.Close(); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 5*time.Second, func() bool { return len(m.Slaves()) == 0 }, "the master to drop the slave")
+	end := put(t, master, 1600, 1700)
+	if err := m.WaitReplicated(end, time.Second); !errors.Is(err, ErrNoSlave) {
+		t.Fatalf("without a slave: %v", err)
+	}
+
+	// It returns and resumes from its own end.
+	slave = openLog(t, slaveDir)
+	startSlave(t, slave, m.Addr)
+	testkit.Eventually(t, 10*time.Second, func() bool { return slave.ReadableOffset() == master.ReadableOffset() },
+		"returning slave to catch up")
+	sameLog(t, master, slave)
+	if err := slave.WaitDispatched(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for q := int32(0); q < 4; q++ {
+		a, b := testkit.ReadQueue(t, master, "T", q), testkit.ReadQueue(t, slave, "T", q)
+		if len(a) != 425 || len(b) != len(a) {
+			t.Fatalf("queue %d: master %d records, slave %d", q, len(a), len(b))
+		}
+	}
+}
+
+// rawSlave is a hand-driven slave connection for the master's checks.
+func rawSlave(t *testing.T, addr string, first int64) net.Conn {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	var b [ReportSize]byte
+	PutReport(&b, first)
+	if _, err := c.Write(b[:]); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// A slave that stops confirming makes a SYNC_MASTER send time out; one
+// the name servers do not list releases nothing; one that reports beyond
+// the master's end is cut off (apache/rocketmq#3015).
+func TestMasterWaitsOnlyForTrustedConfirmations(t *testing.T) {
+	master := openLog(t, "")
+	end0 := put(t, master, 0, 10)
+	var trusted atomic.Bool
+	m := startMaster(t, master, func(o *MasterOptions) {
+		o.Trusted = func(netip.Addr) bool { return trusted.Load() }
+		o.TrustRecheck = 10 * time.Millisecond
+	})
+
+	// Untrusted: its report, although valid, counts for nothing.
+	c := rawSlave(t, m.Addr(), end0)
+	testkit.Eventually(t, 5*time.Second, func() bool { s := m.Slaves(); return len(s) == 1 && s[0].Acked == end0 },
+		"the first report to be read")
+	if err := m.WaitReplicated(end0, 100*time.Millisecond); !errors.Is(err, ErrNoSlave) {
+		t.Fatalf("untrusted slave: %v", err)
+	}
+
+	// Trusted, but it never confirms the new record: a timeout, not SEND_OK.
+	trusted.Store(true)
+	var b [ReportSize]byte
+	PutReport(&b, end0)
+	testkit.Eventually(t, 5*time.Second, func() bool {
+		if _, err := c.Write(b[:]); err != nil { // heartbeats: each may re-read trust
+			t.Fatal(err)
+		}
+		s := m.Slaves()
+		return len(s) == 1 && s[0].Trusted
+	}, "trust to be re-read")
+	end1 := put(t, master, 10, 11)
+	began := time.Now()
+	if err := m.WaitReplicated(end1, 300*time.Millisecond); !errors.Is(err, ErrSlaveTimeout) {
+		t.Fatalf("silent slave: %v", err)
+	}
+	if d := time.Since(began); d < 300*time.Millisecond {
+		t.Fatalf("timed out after %v, before slaveTimeout", d)
+	}
+	// It confirms: the wait succeeds.
+	PutReport(&b, end1)
+	if _, err := c.Write(b[:]); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.WaitReplicated(end1, 5*time.Second); err != nil {
+		t.Fatalf("confirmed: %v", err)
+	}
+
+	// A report beyond what the master has: the connection is closed.
+	PutReport(&b, end1+1000)
+	if _, err := c.Write(b[:]); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 5*time.Second, func() bool { return len(m.Slaves()) == 0 }, "the lying slave to be dropped")
+	c2 := rawSlave(t, m.Addr(), end1+1000) // also as a first report
+	c2.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c2.Read(make([]byte, 64)); err == nil {
+		t.Fatal("a first report beyond the end got frames")
+	}
+}
+
+// A slave with another segment size refuses the master's bytes and says
+// why; it does not append what does not fit.
+func TestSlaveRefusesOtherSegmentSize(t *testing.T) {
+	master := openLog(t, "")
+	put(t, master, 0, 800)
+	m := startMaster(t, master, nil)
+	slave := testkit.OpenStore(t, func(o *engine.Options) { o.SegmentSize = 2 * testSeg })
+	s := startSlave(t, slave, m.Addr)
+	testkit.Eventually(t, 10*time.Second, func() bool { return s.State().LastError != "" }, "the slave to fail")
+	if e := s.State().LastError; !bytes.Contains([]byte(e), []byte("mappedFileSizeCommitLog")) {
+		t.Fatalf("error does not name the setting: %s", e)
+	}
+	if got := slave.MaxPhysOffset(); got > testSeg {
+		t.Fatalf("slave appended past the master's first segment end: %d", got)
+	}
+}

@@ -1,0 +1,311 @@
+package ha
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wharfmq/wharf/engine"
+	"github.com/wharfmq/wharf/engine/msg"
+)
+
+// SlaveLog is what a slave appends to (engine.Store has these methods).
+type SlaveLog interface {
+	SegmentSize() int64
+	MaxPhysOffset() int64
+	AppendReplica(phys int64, data []byte) (int64, error)
+	WaitPut(end int64) error
+}
+
+// SlaveOptions configure a Slave.
+type SlaveOptions struct {
+	// MasterAddr returns the master's HA address (haMasterAddress, or
+	// what the name servers' REGISTER_BROKER reply said), "" while it is
+	// unknown. It is asked before every dial.
+	MasterAddr func() string
+	Log        SlaveLog
+	// Heartbeat is haSendHeartbeatInterval; Housekeeping
+	// haHousekeepingInterval. Zero takes RocketMQ's default.
+	Heartbeat, Housekeeping time.Duration
+	// Redial is the pause between attempts to reach the master (RocketMQ:
+	// 5 s; Wharf 1 s, so a returning master is followed sooner).
+	Redial time.Duration
+	Logger *slog.Logger
+}
+
+// Slave is the slave side of classic HA: it dials the master's HA port,
+// reports its CommitLog end, appends the bytes the master sends at the
+// same offsets and reports each new end, the acknowledgement a
+// SYNC_MASTER send waits for. It redials after any failure.
+type Slave struct {
+	opts SlaveOptions
+	log  *slog.Logger
+
+	connected atomic.Bool
+	master    atomic.Pointer[string]
+	lastErr   atomic.Pointer[string]
+
+	mu      sync.Mutex
+	conn    net.Conn
+	closed  bool
+	state   string // what was last logged, so each state is logged once
+	closing chan struct{}
+	wg      sync.WaitGroup
+}
+
+// NewSlave returns a slave that starts following at Start.
+func NewSlave(opts SlaveOptions) *Slave {
+	if opts.Heartbeat <= 0 {
+		opts.Heartbeat = DefaultHeartbeatInterval
+	}
+	if opts.Housekeeping <= 0 {
+		opts.Housekeeping = DefaultHousekeepingInterval
+	}
+	if opts.Redial <= 0 {
+		opts.Redial = time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &Slave{opts: opts, log: opts.Logger.With("component", "ha-slave"), closing: make(chan struct{})}
+}
+
+// Start begins following the master in a goroutine Close stops.
+func (s *Slave) Start() {
+	s.wg.Add(1)
+	go s.run()
+}
+
+// Close stops following and waits for the goroutines.
+func (s *Slave) Close() error {
+	s.mu.Lock()
+	if !s.closed {
+		s.closed = true
+		close(s.closing)
+		if s.conn != nil {
+			s.conn.Close()
+		}
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return nil
+}
+
+// SlaveState says what a slave is doing, for status.
+type SlaveState struct {
+	Master    string // the HA address it follows, "" while unknown
+	Connected bool
+	End       int64  // its CommitLog end
+	LastError string // why the last connection ended, "" if none did
+}
+
+// State returns what the slave is doing.
+func (s *Slave) State() SlaveState {
+	st := SlaveState{Connected: s.connected.Load(), End: s.opts.Log.MaxPhysOffset()}
+	if p := s.master.Load(); p != nil {
+		st.Master = *p
+	}
+	if p := s.lastErr.Load(); p != nil {
+		st.LastError = *p
+	}
+	return st
+}
+
+// logState logs msg when it differs from the last state logged: a slave
+// that waits or fails the same way for hours logs it once.
+func (s *Slave) logState(level slog.Level, msg string, attrs ...any) {
+	s.mu.Lock()
+	same := s.state == msg
+	s.state = msg
+	s.mu.Unlock()
+	if !same {
+		s.log.Log(context.Background(), level, msg, attrs...)
+	}
+}
+
+func (s *Slave) run() {
+	defer s.wg.Done()
+	for {
+		addr := s.opts.MasterAddr()
+		s.master.Store(&addr)
+		if addr == "" {
+			s.logState(slog.LevelInfo, "no master registered for this broker name yet; waiting")
+		} else if err := s.follow(addr); err != nil {
+			msg := err.Error()
+			s.lastErr.Store(&msg)
+			level := slog.LevelWarn
+			if errors.Is(err, errLayout) {
+				level = slog.LevelError
+			}
+			s.logState(level, "replication from the master stopped; retrying", "master", addr, "err", err)
+		}
+		select {
+		case <-s.closing:
+			return
+		case <-time.After(s.opts.Redial):
+		}
+	}
+}
+
+// errLayout marks failures that retrying will not cure by itself (the
+// master's bytes do not fit this log): logged as errors.
+var errLayout = errors.New("the master's CommitLog does not continue this slave's")
+
+// follow runs one connection to the master until it fails.
+func (s *Slave) follow(addr string) error {
+	d := net.Dialer{Timeout: 3 * time.Second}
+	conn, err := d.Dial("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("dial master HA port %s: %w", addr, err)
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		conn.Close()
+		return nil
+	}
+	s.conn = conn
+	s.mu.Unlock()
+	defer func() {
+		s.connected.Store(false)
+		s.mu.Lock()
+		s.conn = nil
+		s.mu.Unlock()
+		conn.Close()
+	}()
+	fc := &followConn{s: s, conn: conn, end: s.opts.Log.MaxPhysOffset()}
+	if err := fc.report(); err != nil {
+		return err
+	}
+	s.connected.Store(true)
+	s.logState(slog.LevelInfo, "following the master", "master", addr, "from", fc.end)
+	hbDone := make(chan struct{})
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		fc.heartbeats(hbDone)
+	}()
+	defer close(hbDone)
+	err = fc.receive()
+	select {
+	case <-s.closing:
+		return nil
+	default:
+		return err
+	}
+}
+
+// followConn is one connection's state on the slave.
+type followConn struct {
+	s    *Slave
+	conn net.Conn
+
+	wmu      sync.Mutex // one report at a time
+	rep      [ReportSize]byte
+	end      int64 // the log's end: what the next report says
+	lastSent time.Time
+}
+
+// report sends the current end.
+func (f *followConn) report() error {
+	f.wmu.Lock()
+	defer f.wmu.Unlock()
+	PutReport(&f.rep, f.end)
+	if err := f.conn.SetWriteDeadline(time.Now().Add(f.s.opts.Housekeeping)); err != nil {
+		return err
+	}
+	if _, err := f.conn.Write(f.rep[:]); err != nil {
+		return fmt.Errorf("report offset %d to the master: %w", f.end, err)
+	}
+	f.lastSent = time.Now()
+	return nil
+}
+
+// heartbeats resends the end when nothing was reported for Heartbeat.
+func (f *followConn) heartbeats(done <-chan struct{}) {
+	t := time.NewTicker(f.s.opts.Heartbeat / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+			f.wmu.Lock()
+			due := time.Since(f.lastSent) >= f.s.opts.Heartbeat
+			f.wmu.Unlock()
+			if due && f.report() != nil {
+				f.conn.Close() // the reader sees it and ends the connection
+				return
+			}
+		}
+	}
+}
+
+// receive reads frames, appends whole units at their offsets and reports
+// each new end. Bytes of a unit cut by a frame end wait in pending for
+// the rest.
+func (f *followConn) receive() error {
+	log := f.s.opts.Log
+	fr, err := NewFrameReader(f.conn, log.SegmentSize(), MaxBodySize)
+	if err != nil {
+		return err
+	}
+	var pending []byte
+	for {
+		if err := f.conn.SetReadDeadline(time.Now().Add(f.s.opts.Housekeeping)); err != nil {
+			return err
+		}
+		want := f.end + int64(len(pending))
+		fr0, err := fr.Next(want)
+		if err != nil {
+			var ne net.Error
+			switch {
+			case errors.As(err, &ne) && ne.Timeout():
+				return fmt.Errorf("nothing from the master for haHousekeepingInterval %s", f.s.opts.Housekeeping)
+			case errors.Is(err, io.EOF):
+				return errors.New("the master closed the connection")
+			case errors.Is(err, ErrOffsetMismatch), errors.Is(err, ErrCrossesSegment):
+				return fmt.Errorf("%w: %w", errLayout, err)
+			}
+			return err
+		}
+		if len(fr0.Body) == 0 {
+			continue // a heartbeat
+		}
+		if want == 0 && f.end == 0 && fr0.Offset != 0 {
+			return fmt.Errorf("%w: this slave is empty and the master starts it at %d (its oldest retained segment); "+
+				"a Wharf slave's log starts at 0 (copy the master's store, or keep its first segment)", errLayout, fr0.Offset)
+		}
+		pending = append(pending, fr0.Body...)
+		n, err := msg.WholeUnits(pending)
+		if err != nil {
+			return fmt.Errorf("%w: bytes from %d: %w", errLayout, f.end, err)
+		}
+		if n == 0 {
+			continue
+		}
+		end, err := log.AppendReplica(f.end, pending[:n])
+		if err != nil {
+			if errors.Is(err, engine.ErrReplicaLayout) || errors.Is(err, engine.ErrReplicaOffset) {
+				return fmt.Errorf("%w: %w", errLayout, err)
+			}
+			return err
+		}
+		if err := log.WaitPut(end); err != nil {
+			return err
+		}
+		pending = append(pending[:0], pending[n:]...)
+		f.wmu.Lock()
+		f.end = end
+		f.wmu.Unlock()
+		if err := f.report(); err != nil {
+			return err
+		}
+	}
+}
