@@ -18,11 +18,11 @@ type masterConn struct {
 	since  time.Time
 
 	// Guarded by m.mu.
-	prev      int64     // last checked report, -1 before the first
-	next      int64     // where the sender starts, -1 until the first report
-	trusted   bool      // the name servers list the peer as a slave
-	checked   time.Time // when trust was last asked
-	caughtUp  time.Time // when a report last reached the readable end
+	prev      int64         // last checked report, -1 before the first
+	next      int64         // where the sender starts, -1 until the first report
+	trusted   bool          // the name servers list the peer as a slave
+	checked   time.Time     // when trust was last asked
+	caughtUp  time.Time     // when a report last reached the readable end
 	firstSeen chan struct{} // closed after the first report
 	done      chan struct{} // closed when the reader has stopped
 }
