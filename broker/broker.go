@@ -59,6 +59,7 @@ type Broker struct {
 	offsets *offsets.Service
 	reg     *registrar
 	stats   runtimeStats
+	repl    replication
 
 	clientExpiry time.Duration
 	scanInterval time.Duration
@@ -274,6 +275,10 @@ func (b *Broker) Start() error {
 	if err := b.srv.StartListener(b.ln); err != nil {
 		return fmt.Errorf("broker: %w", err)
 	}
+	if err := b.startReplication(); err != nil {
+		b.srv.Close()
+		return err
+	}
 	b.started = true
 	b.clients.Start(b.clientExpiry, b.scanInterval, b.onClientsExpired)
 	b.reg.start()
@@ -328,6 +333,7 @@ func (b *Broker) Close() error {
 	b.hold.Close()
 	b.srv.Close()
 	b.wg.Wait()
+	b.stopReplication()
 	b.clients.Close()
 	b.sched.Close()
 	b.txn.Close()

@@ -131,18 +131,24 @@ func (b *Broker) handleSend(_ context.Context, conn *remoting.Conn, req *remotin
 	resp.SetExtInt("queueOffset", res.QueueOffset)
 	resp.SetExt("MSG_REGION", b.cfg.RegionID)
 	resp.SetExtBool("TRACE_ON", b.cfg.TraceOn)
-	if b.cfg.FlushDiskType == config.SyncFlush && b.ackLater(conn) {
-		// Answered by the connection's acker once durable (syncack.go).
-		b.ackAfterSync(conn, req, resp, end)
+	slave := b.waitsForSlave(props)
+	waits := b.cfg.FlushDiskType == config.SyncFlush || slave
+	if waits && b.ackLater(conn) {
+		// Answered by the connection's acker once durable and, under
+		// SYNC_MASTER, held by a slave (syncack.go).
+		b.ackAfterSync(conn, req, resp, end, slave)
 		return nil
 	}
-	if b.cfg.FlushDiskType == config.SyncFlush {
-		// Blocking the reader for the fsync: let replies of other
-		// requests on this connection go out meanwhile.
+	if waits {
+		// Blocking the reader for the fsync or the slave: let replies of
+		// other requests on this connection go out meanwhile.
 		conn.ReaderWaits()
 	}
 	if err := b.store.WaitPut(end); err != nil {
 		return remoting.NewResponse(req, putErrorCode(err), err.Error())
+	}
+	if slave {
+		resp.Code, resp.Remark = b.replicaCode(end)
 	}
 	return resp
 }

@@ -34,15 +34,18 @@ type syncAcker struct {
 // gone quiet or returned to one request at a time.
 const ackerIdle = time.Second
 
-// pendingAck is a reply (nil for a oneway send) waiting for end.
+// pendingAck is a reply (nil for a oneway send) waiting for end; slave
+// says it also waits for a slave to hold end (SYNC_MASTER).
 type pendingAck struct {
-	req  *remoting.Command
-	resp *remoting.Command
-	end  int64
+	req   *remoting.Command
+	resp  *remoting.Command
+	end   int64
+	slave bool
 }
 
-// ackAfterSync queues resp to be sent once the log is durable up to end.
-func (b *Broker) ackAfterSync(conn *remoting.Conn, req, resp *remoting.Command, end int64) {
+// ackAfterSync queues resp to be sent once the log is acknowledged under
+// the flush mode up to end and, if slave, a slave holds it.
+func (b *Broker) ackAfterSync(conn *remoting.Conn, req, resp *remoting.Command, end int64, slave bool) {
 	if req.IsOneway() {
 		resp = nil // nobody to answer, but the records still need their fsync
 	}
@@ -65,7 +68,7 @@ func (b *Broker) ackAfterSync(conn *remoting.Conn, req, resp *remoting.Command, 
 			b.ackers.CompareAndDelete(conn, a) // it left between the Load and the lock
 			continue
 		}
-		a.pending = append(a.pending, pendingAck{req: req, resp: resp, end: end})
+		a.pending = append(a.pending, pendingAck{req: req, resp: resp, end: end, slave: slave})
 		a.mu.Unlock()
 		select {
 		case a.wake <- struct{}{}:
@@ -126,12 +129,28 @@ func (a *syncAcker) run() {
 				break
 			}
 			// Appended in this order on one reader: the last end covers all.
-			err := a.b.store.WaitPut(batch[len(batch)-1].end)
+			last := batch[len(batch)-1].end
+			err := a.b.store.WaitPut(last)
+			// One wait for a slave covers every send of the batch that
+			// asks for one (the largest end among them).
+			var slaveEnd int64 = -1
+			for _, p := range batch {
+				if p.slave {
+					slaveEnd = p.end
+				}
+			}
+			code, remark := remoting.RespSuccess, ""
+			if err == nil && slaveEnd >= 0 {
+				code, remark = a.b.replicaCode(slaveEnd)
+			}
 			for i, p := range batch {
 				if p.resp != nil {
 					resp := p.resp
-					if err != nil {
+					switch {
+					case err != nil:
 						resp = remoting.NewResponse(p.req, putErrorCode(err), err.Error())
+					case p.slave:
+						resp.Code, resp.Remark = code, remark
 					}
 					resps = append(resps, resp)
 				}

@@ -1,0 +1,220 @@
+package broker
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wharfmq/wharf/broker/config"
+	"github.com/wharfmq/wharf/broker/ha"
+	"github.com/wharfmq/wharf/engine/msg"
+	"github.com/wharfmq/wharf/remoting"
+	"github.com/wharfmq/wharf/remoting/body"
+)
+
+// replication connects the broker to package ha: a master listens on the
+// HA port and, under SYNC_MASTER, answers a send only once a slave holds
+// it; a slave follows its master's CommitLog.
+type replication struct {
+	master *ha.Master // nil on a slave
+	slave  *ha.Slave  // nil on a master
+
+	syncMaster   bool
+	slaveTimeout time.Duration
+	slaves       *slaveList // the name servers' slaves of this broker name
+}
+
+// haListenAddr is where the HA port listens: the broker's listening host
+// and haListenPort (listenPort+1 by default; an ephemeral port when the
+// broker itself listens on one, as tests do).
+func (b *Broker) haListenAddr() string {
+	la, _ := b.ln.Addr().(*net.TCPAddr)
+	host, port := "", 0
+	if la != nil {
+		if !la.IP.IsUnspecified() {
+			host = la.IP.String()
+		}
+		port = la.Port
+	}
+	haPort := b.haSettings().HAListenPort
+	switch {
+	case b.cfg.Listen != "" && strings.HasSuffix(b.cfg.Listen, ":0"):
+		haPort = 0
+	case haPort <= 0:
+		haPort = port + 1
+	}
+	return net.JoinHostPort(host, strconv.Itoa(haPort))
+}
+
+// haServerAddr is the HA address registered with the name servers
+// (haServerAddr): the advertised IP and the port the HA listener got.
+func (b *Broker) haServerAddr() string {
+	if b.repl.master == nil {
+		return net.JoinHostPort(b.storeHost.Addr().String(), strconv.Itoa(int(b.storeHost.Port())+1))
+	}
+	_, port, _ := net.SplitHostPort(b.repl.master.Addr())
+	return net.JoinHostPort(b.storeHost.Addr().String(), port)
+}
+
+// haSettings are the HA keys of broker.conf.
+type haSettings struct {
+	HAListenPort                                    int
+	HASendHeartbeatInterval, HAHousekeepingInterval time.Duration
+	HATransferBatchSize                             int
+	HAMaxGapNotInSync                               int64
+	SlaveTimeout                                    time.Duration
+	SyncFromLastFile                                bool
+}
+
+func (b *Broker) haSettings() haSettings {
+	return haSettings{SlaveTimeout: ha.DefaultSlaveTimeout}
+}
+
+// MasterAddrs is a placeholder until registration learns them.
+func (b *Broker) MasterAddrs() (string, string) { return "", "" }
+
+// startReplication starts the HA side of the broker's role.
+func (b *Broker) startReplication() error {
+	cfg := b.haSettings()
+	if b.cfg.BrokerRole == config.Slave {
+		b.repl.slave = ha.NewSlave(ha.SlaveOptions{
+			MasterAddr: func() string { _, ha := b.MasterAddrs(); return ha },
+			Log:        b.store, Heartbeat: cfg.HASendHeartbeatInterval, Housekeeping: cfg.HAHousekeepingInterval,
+			Logger: b.log,
+		})
+		b.repl.slave.Start()
+		return nil
+	}
+	b.repl.syncMaster = b.cfg.BrokerRole == config.SyncMaster
+	b.repl.slaveTimeout = cfg.SlaveTimeout
+	b.repl.slaves = newSlaveList(b)
+	m, err := ha.NewMaster(ha.MasterOptions{
+		Listen: b.haListenAddr(), Log: b.store,
+		Heartbeat: cfg.HASendHeartbeatInterval, Housekeeping: cfg.HAHousekeepingInterval,
+		BatchSize: cfg.HATransferBatchSize, MaxGap: cfg.HAMaxGapNotInSync, FromLastFile: cfg.SyncFromLastFile,
+		Trusted: b.repl.slaves.listed, Logger: b.log,
+	})
+	if err != nil {
+		return fmt.Errorf("broker: %w", err)
+	}
+	b.repl.master = m
+	return nil
+}
+
+// stopReplication stops what startReplication started.
+func (b *Broker) stopReplication() {
+	if b.repl.master != nil {
+		b.repl.master.Close()
+	}
+	if b.repl.slave != nil {
+		b.repl.slave.Close()
+	}
+	if b.repl.slaves != nil {
+		b.repl.slaves.client.Close()
+	}
+}
+
+// waitsForSlave says whether a send with these properties waits for a
+// slave: under SYNC_MASTER, unless the producer asked not to wait for the
+// store (WAIT=false), as RocketMQ does.
+func (b *Broker) waitsForSlave(props string) bool {
+	if !b.repl.syncMaster {
+		return false
+	}
+	v, ok := msg.Property(props, msg.PropWait)
+	return !ok || v != "false"
+}
+
+// replicaCode waits until a slave holds the CommitLog up to end and says
+// how to answer a SYNC_MASTER send: SUCCESS, SLAVE_NOT_AVAILABLE (11) at
+// once when no slave is in sync, or FLUSH_SLAVE_TIMEOUT (12) after
+// slaveTimeout. The message is stored either way, as in RocketMQ (the
+// producer sees a result, not a failure).
+func (b *Broker) replicaCode(end int64) (int16, string) {
+	switch err := b.repl.master.WaitReplicated(end, b.repl.slaveTimeout); err {
+	case nil:
+		return remoting.RespSuccess, ""
+	case ha.ErrNoSlave:
+		return remoting.RespSlaveNotAvailable, "stored on the master only: no slave is in sync"
+	case ha.ErrSlaveTimeout:
+		return remoting.RespFlushSlaveTimeout, fmt.Sprintf("stored on the master; no slave confirmed it within slaveTimeout %s", b.repl.slaveTimeout)
+	default:
+		return remoting.RespFlushSlaveTimeout, "stored on the master; the broker is stopping: " + err.Error()
+	}
+}
+
+// slaveList answers the HA port's question "is this peer a slave of this
+// broker?" from the name servers' GET_BROKER_CLUSTER_INFO: the IP of an
+// address registered under this broker name with brokerId > 0. Answers
+// are cached for a second.
+type slaveList struct {
+	b      *Broker
+	client *remoting.Client
+
+	mu      sync.Mutex
+	fetched time.Time
+	ips     map[netip.Addr]bool
+}
+
+func newSlaveList(b *Broker) *slaveList {
+	return &slaveList{b: b, client: remoting.NewClient(remoting.ClientOptions{Logger: b.log})}
+}
+
+// listed reports whether ip belongs to a registered slave of this broker.
+func (l *slaveList) listed(ip netip.Addr) bool {
+	if len(l.b.cfg.NameServers()) == 0 {
+		return true // nobody to ask (a broker without name servers); Start says so
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if time.Since(l.fetched) >= time.Second || l.ips == nil {
+		if ips, err := l.fetch(); err == nil {
+			l.ips, l.fetched = ips, time.Now()
+		} else {
+			l.b.log.Warn("cannot read this broker's slaves from the name servers", "err", err)
+		}
+	}
+	return l.ips[ip.Unmap()]
+}
+
+// fetch asks every name server; an address any of them lists counts.
+func (l *slaveList) fetch() (map[netip.Addr]bool, error) {
+	ips := map[netip.Addr]bool{}
+	var lastErr error
+	ok := false
+	for _, ns := range l.b.cfg.NameServers() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		resp, err := l.client.Invoke(ctx, ns, remoting.NewRequest(remoting.CodeGetBrokerClusterInfo, nil, nil))
+		cancel()
+		if err == nil && resp.Code != remoting.RespSuccess {
+			err = fmt.Errorf("name server %s: code %d %s", ns, resp.Code, resp.Remark)
+		}
+		var ci body.ClusterInfo
+		if err == nil {
+			err = json.Unmarshal(resp.Body, &ci)
+		}
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		ok = true
+		for id, addr := range ci.BrokerAddrTable[l.b.cfg.BrokerName].BrokerAddrs {
+			if id == 0 {
+				continue
+			}
+			if ap, err := netip.ParseAddrPort(addr); err == nil {
+				ips[ap.Addr().Unmap()] = true
+			}
+		}
+	}
+	if !ok && lastErr != nil {
+		return nil, lastErr
+	}
+	return ips, nil
+}

@@ -1,0 +1,96 @@
+package broker
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/wharfmq/wharf/broker/config"
+	"github.com/wharfmq/wharf/broker/ha"
+	"github.com/wharfmq/wharf/engine"
+	"github.com/wharfmq/wharf/internal/testkit"
+	"github.com/wharfmq/wharf/nameserver"
+	"github.com/wharfmq/wharf/remoting"
+)
+
+// A SYNC_MASTER answers SEND_OK only once a slave listed by the name
+// server holds the message, SLAVE_NOT_AVAILABLE (11) at once without one,
+// and FLUSH_SLAVE_TIMEOUT (12) when the slave stops confirming; the
+// message is stored in every case.
+func TestSyncMasterAnswers(t *testing.T) {
+	ns := startNameServer(t, nil)
+	cfg := testConfig(t.TempDir())
+	cfg.NamesrvAddr = ns.Addr()
+	cfg.BrokerRole = config.SyncMaster
+	b := startBroker(t, cfg)
+	b.repl.slaveTimeout = 300 * time.Millisecond
+
+	// The name server lists a slave of this broker on 127.0.0.1.
+	body, err := nameserver.EncodeRegisterBody(nil, nameserver.DataVersion{Timestamp: 1, Counter: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc := testkit.NewClient(t, ns.Addr())
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := nc.RC.Invoke(ctx, ns.Addr(), nameserver.RegisterRequest(cfg.BrokerName, "127.0.0.1:1", cfg.BrokerClusterName, 1, body))
+	if err != nil || resp.Code != remoting.RespSuccess {
+		t.Fatalf("register the slave: %v %v", resp, err)
+	}
+
+	pc := newTestClient(t, b.Addr())
+	pc.MustOK(remoting.CodeUpdateAndCreateTopic, map[string]string{"topic": "HA", "readQueueNums": "1", "writeQueueNums": "1", "perm": "6"}, nil)
+	send := func() int16 {
+		return pc.Call(remoting.CodeSendMessage, testkit.SendHeader("HA", 0, ""), []byte("hello")).Code
+	}
+
+	if code := send(); code != remoting.RespSlaveNotAvailable {
+		t.Fatalf("no slave: code %d, want 11", code)
+	}
+
+	slaveStore := testkit.OpenStore(t, func(o *engine.Options) { o.SegmentSize = cfg.MappedFileSizeCommitLog })
+	s := ha.NewSlave(ha.SlaveOptions{MasterAddr: b.repl.master.Addr, Log: slaveStore, Logger: testLogger(t),
+		Redial: 20 * time.Millisecond})
+	s.Start()
+	testkit.Eventually(t, 10*time.Second, func() bool { st := b.repl.master.Slaves(); return len(st) == 1 && st[0].Trusted },
+		"the slave to connect and be trusted")
+	for i := range 20 {
+		if code := send(); code != remoting.RespSuccess {
+			t.Fatalf("send %d with a slave: code %d", i, code)
+		}
+		if got, want := slaveStore.MaxPhysOffset(), b.store.MaxPhysOffset(); got != want {
+			t.Fatalf("SEND_OK with the slave at %d of %d", got, want)
+		}
+	}
+	s.Close()
+	testkit.Eventually(t, 5*time.Second, func() bool { return len(b.repl.master.Slaves()) == 0 }, "the master to see the slave go")
+	if code := send(); code != remoting.RespSlaveNotAvailable {
+		t.Fatalf("slave gone: code %d, want 11", code)
+	}
+
+	// A slave that connects and then confirms nothing: 12 after slaveTimeout.
+	c, err := net.Dial("tcp", b.repl.master.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var rep [ha.ReportSize]byte
+	ha.PutReport(&rep, b.store.MaxPhysOffset())
+	if _, err := c.Write(rep[:]); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 5*time.Second, func() bool { st := b.repl.master.Slaves(); return len(st) == 1 && st[0].Trusted },
+		"the silent slave to be trusted")
+	before := b.store.MaxPhysOffset()
+	began := time.Now()
+	if code := send(); code != remoting.RespFlushSlaveTimeout {
+		t.Fatalf("silent slave: code %d, want 12", code)
+	}
+	if d := time.Since(began); d < 300*time.Millisecond {
+		t.Fatalf("answered 12 after %v, before slaveTimeout", d)
+	}
+	if b.store.MaxPhysOffset() <= before {
+		t.Fatal("a send answered 12 was not stored on the master")
+	}
+}
