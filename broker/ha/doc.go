@@ -1,10 +1,46 @@
-// Package ha holds the foundation of master–slave replication in the
-// classic RocketMQ 4.9 form (issue 11): the two messages of the HA
-// protocol (wire.go), and the master's choice of what to send next
-// (batch.go). It is not wired into the broker yet; the service that
-// listens on the HA port, the slave's client and the SYNC_MASTER wait will
-// be built on it. It imports only the standard library (and, later, the
-// engine façade).
+// Package ha is master–slave replication in the classic RocketMQ 4.9 form
+// (issue 11): the two messages of the HA protocol (wire.go), the master's
+// choice of what to send next (batch.go), the master's service on the HA
+// port with its SYNC_MASTER waits (master.go, masterconn.go) and the
+// slave's client (slave.go). It reads and appends CommitLog bytes through
+// two narrow interfaces (MasterLog, SlaveLog) that engine.Store
+// implements; the broker root wires it to the roles, the send path and the
+// name servers (broker/replication.go).
+//
+// # What each side does
+//
+// Master: a connection per slave; a reader checks each 8-byte report
+// (CheckReport) and records it as the slave's acknowledged offset; a
+// sender ships every readable byte from where the first report says
+// (Planner.Start) in frames that never cross a segment (Planner.Next),
+// woken by the store when its readable end grows, and a heartbeat frame
+// after haSendHeartbeatInterval of silence. Only the readable end is
+// shipped (durable under SYNC_FLUSH, written under ASYNC_FLUSH), so a
+// slave never holds a byte its master could lose in a crash and keep
+// serving without. WaitReplicated is the SYNC_MASTER wait: ErrNoSlave at
+// once when no trusted slave is connected within haMaxGapNotInSync,
+// ErrSlaveTimeout after slaveTimeout, and one wake-up per report for all
+// waiters (the group commit of replication). A report counts only from a
+// peer the name servers list as a slave of this broker name (Trusted).
+//
+// Slave: dials the master's HA address, reports its end at once (a
+// RocketMQ 4.9 slave waits a heartbeat interval first), appends each
+// frame's bytes at the master's offsets through engine.Store.AppendReplica,
+// which verifies every record as recovery does and refuses bytes that do
+// not fit its segments, and reports the new end after the append is
+// acknowledged under its own flush mode. A frame may end inside a record:
+// those bytes wait in memory until the rest arrives, so the log only ever
+// holds whole records and its recovery and dispatcher need nothing new. It
+// redials every second after any failure and logs each state once.
+//
+// Limits: an empty Wharf slave starts its log at offset 0, so it can
+// follow a master that still holds its first segment, or that starts it
+// there; a master that has deleted it (retention) or runs with
+// syncFromLastFile=true starts the slave higher, which the slave refuses
+// with an error naming the cause (a RocketMQ slave accepts it). A slave
+// ahead of its master (a master restored from an older copy) is refused by
+// the master's check of the first report and stays so until an operator
+// acts, as in RocketMQ 4.9; failover mode (issue 12) truncates instead.
 //
 // # Goal: byte compatibility with RocketMQ 4.9
 //
