@@ -51,6 +51,16 @@ func (s *Store) AppendReplica(phys int64, data []byte) (end int64, err error) {
 	return end, nil
 }
 
+// Rebase moves the start of an empty store's CommitLog to base, the
+// segment start a master begins an empty slave at (its oldest retained
+// segment), so the slave's bytes sit at the master's offsets.
+func (s *Store) Rebase(base int64) error {
+	if err := s.cl.Rebase(base); err != nil {
+		return fmt.Errorf("engine: %w", err)
+	}
+	return nil
+}
+
 // WatchReadable returns a channel that gets a value (it is never closed)
 // when ReadableOffset may have grown since the last one, and a function
 // that stops the watch. A master's sender to a slave waits on it.

@@ -187,3 +187,75 @@ func TestReplicaRefusesWhatDoesNotFit(t *testing.T) {
 		t.Fatalf("a refused append left the log at %d", end)
 	}
 }
+
+// TestReplicaRebase: an empty slave of a master whose first segments are
+// gone starts its log at the master's oldest segment, holds the same bytes
+// at the same offsets, serves the queues from there, and keeps that start
+// across a restart.
+func TestReplicaRebase(t *testing.T) {
+	for _, disk := range []bool{false, true} {
+		t.Run(map[bool]string{false: "mem", true: "mapped"}[disk], func(t *testing.T) {
+			mopts, sopts := testOptions(vfs.NewMem(), commitlog.AsyncFlush), testOptions(vfs.NewMem(), commitlog.AsyncFlush)
+			if disk {
+				mopts.FS, mopts.Dir = vfs.Default, t.TempDir()
+				sopts.FS, sopts.Dir = vfs.Default, t.TempDir()
+			}
+			master, slave := openStore(t, mopts), openStore(t, sopts)
+			defer master.Close()
+			for i := range 600 {
+				if _, err := master.Put(newMsg("T", 0, i, "A")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			seg := master.SegmentSize()
+			if err := master.WaitDispatched(5 * time.Second); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := master.CommitLog().RemoveSegmentsBefore(2 * seg); err != nil {
+				t.Fatal(err)
+			}
+			from := master.MinPhysOffset()
+			if from != 2*seg {
+				t.Fatalf("master starts at %d, want %d", from, 2*seg)
+			}
+			if _, err := slave.AppendReplica(from, []byte{1}); !errors.Is(err, ErrReplicaOffset) {
+				t.Fatalf("before the rebase: %v", err)
+			}
+			if err := slave.Rebase(from); err != nil {
+				t.Fatal(err)
+			}
+			if err := slave.Rebase(from); err == nil {
+				t.Fatal("a second rebase was accepted")
+			}
+			ship(t, master, slave, 7000)
+			if !bytes.Equal(logBytes(t, master), logBytes(t, slave)) || slave.MinPhysOffset() != from {
+				t.Fatal("the rebased slave's CommitLog differs from the master's")
+			}
+			if err := slave.WaitDispatched(5 * time.Second); err != nil {
+				t.Fatal(err)
+			}
+			if err := slave.Close(); err != nil {
+				t.Fatal(err)
+			}
+			slave = openStore(t, sopts)
+			defer slave.Close()
+			for i := 600; i < 700; i++ {
+				if _, err := master.Put(newMsg("T", 0, i, "A")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ship(t, master, slave, 32<<10)
+			if err := slave.WaitDispatched(5 * time.Second); err != nil {
+				t.Fatal(err)
+			}
+			st, ok := slave.QueueState("T", 0)
+			if !ok || st.Max != 700 || st.Min <= 0 {
+				t.Fatalf("slave's queue: %+v %v (want entries from the first kept record to 700)", st, ok)
+			}
+			res, err := slave.Get("T", 0, st.Min, 1000, nil, nil)
+			if err != nil || res.Count != int(700-st.Min) {
+				t.Fatalf("slave serves %d records from %d, want %d: %v", res.Count, st.Min, 700-st.Min, err)
+			}
+		})
+	}
+}

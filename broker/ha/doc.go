@@ -33,11 +33,12 @@
 // holds whole records and its recovery and dispatcher need nothing new. It
 // redials every second after any failure and logs each state once.
 //
-// Limits: an empty Wharf slave starts its log at offset 0, so it can
-// follow a master that still holds its first segment, or that starts it
-// there; a master that has deleted it (retention) or runs with
-// syncFromLastFile=true starts the slave higher, which the slave refuses
-// with an error naming the cause (a RocketMQ slave accepts it). A slave
+// An empty slave takes the offset of the master's first frame as its
+// log's start (engine.Store.Rebase), so it copies from the master's oldest
+// retained segment, or from the last one when the master runs with
+// syncFromLastFile=true.
+//
+// Limits: a slave
 // ahead of its master (a master restored from an older copy) is refused by
 // the master's check of the first report and stays so until an operator
 // acts, as in RocketMQ 4.9; failover mode (issue 12) truncates instead.

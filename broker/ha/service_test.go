@@ -240,3 +240,40 @@ func TestSlaveRefusesOtherSegmentSize(t *testing.T) {
 		t.Fatalf("slave appended past the master's first segment end: %d", got)
 	}
 }
+
+// An empty slave of a master that no longer holds its first segments
+// starts its log at the master's oldest one (or, with syncFromLastFile on
+// the master, at its last one) and holds the same bytes from there.
+func TestEmptySlaveStartsAtMastersStart(t *testing.T) {
+	for _, lastFile := range []bool{false, true} {
+		t.Run(fmt.Sprintf("syncFromLastFile=%v", lastFile), func(t *testing.T) {
+			master := openLog(t, "")
+			put(t, master, 0, 2000)
+			if err := master.WaitDispatched(5 * time.Second); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := master.CommitLog().RemoveSegmentsBefore(2 * testSeg); err != nil {
+				t.Fatal(err)
+			}
+			want := master.MinPhysOffset()
+			if lastFile {
+				want = master.ReadableOffset() - master.ReadableOffset()%testSeg
+			}
+			if want == 0 {
+				t.Fatal("the master still starts at 0")
+			}
+			m := startMaster(t, master, func(o *MasterOptions) { o.FromLastFile = lastFile })
+			slave := openLog(t, "")
+			startSlave(t, slave, m.Addr)
+			testkit.Eventually(t, 10*time.Second, func() bool { return slave.ReadableOffset() == master.ReadableOffset() },
+				"the slave to catch up")
+			if got := slave.MinPhysOffset(); got != want {
+				t.Fatalf("slave starts at %d, want %d", got, want)
+			}
+			end := put(t, master, 2000, 2010)
+			if err := m.WaitReplicated(end, 5*time.Second); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}

@@ -21,6 +21,9 @@ type SlaveLog interface {
 	MaxPhysOffset() int64
 	AppendReplica(phys int64, data []byte) (int64, error)
 	WaitPut(end int64) error
+	// Rebase moves an empty log's start to the segment the master
+	// begins it at.
+	Rebase(base int64) error
 }
 
 // SlaveOptions configure a Slave.
@@ -278,9 +281,14 @@ func (f *followConn) receive() error {
 		if len(fr0.Body) == 0 {
 			continue // a heartbeat
 		}
-		if want == 0 && f.end == 0 && fr0.Offset != 0 {
-			return fmt.Errorf("%w: this slave is empty and the master starts it at %d (its oldest retained segment); "+
-				"a Wharf slave's log starts at 0 (copy the master's store, or keep its first segment)", errLayout, fr0.Offset)
+		if want == 0 && fr0.Offset != 0 {
+			// An empty slave: the master starts it at its oldest
+			// retained segment (or its last, syncFromLastFile).
+			if err := log.Rebase(fr0.Offset); err != nil {
+				return fmt.Errorf("%w: the master starts this empty slave at %d: %w", errLayout, fr0.Offset, err)
+			}
+			f.end = fr0.Offset
+			want = f.end
 		}
 		pending = append(pending, fr0.Body...)
 		n, err := msg.WholeUnits(pending)

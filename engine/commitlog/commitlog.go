@@ -109,6 +109,10 @@ type CommitLog struct {
 	fillTo   atomic.Int64
 	filling  atomic.Bool
 
+	// rebased is where Rebase moved an empty log's start (0 if never):
+	// iterators positioned below it jump there.
+	rebased atomic.Int64
+
 	syncs  atomic.Int64 // fsyncs of segment data, for Stats
 	writes atomic.Int64 // write calls, for Stats
 

@@ -54,6 +54,9 @@ func (it *Iterator) Next(limit int64) (rec []byte, phys int64, err error) {
 		if it.pos >= limit {
 			return nil, it.pos, io.EOF
 		}
+		if r := it.c.rebased.Load(); it.pos < r {
+			it.pos = r // an empty log moved its start (Rebase): nothing lies below
+		}
 		base := it.pos - it.pos%segSize
 		if base != it.sc.base {
 			it.sc.reset(base, 0, it.readSeg)

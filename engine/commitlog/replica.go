@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/wharfmq/wharf/engine/msg"
+	"github.com/wharfmq/wharf/internal/durable"
 )
 
 // Replica errors. Both mean the bytes offered do not continue this log;
@@ -156,5 +157,77 @@ func (c *CommitLog) checkReplica(phys int64, data []byte) error {
 		}
 		p += size
 	}
+	return nil
+}
+
+// Rebase moves the start of an empty log to base, a segment start above
+// 0: a slave that copies its master from the master's oldest retained
+// segment (or its last one, syncFromLastFile) begins its own log at the
+// same offset, so every byte keeps its place. It refuses a log that holds
+// anything or was ever rebased.
+func (c *CommitLog) Rebase(base int64) error {
+	if base <= 0 || base%c.segSize != 0 {
+		return fmt.Errorf("commitlog: rebase to %d: not a segment start above 0 (segment size %d)", base, c.segSize)
+	}
+	// Lock order as in Wait: flushMu, then mu. Holding flushMu keeps the
+	// flusher off the segment being replaced.
+	c.flushMu.Lock()
+	defer c.unlockFlush()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.mu.err != nil {
+		return c.mu.err
+	}
+	c.segMu.RLock()
+	empty := c.mu.pos == 0 && len(c.segs) == 1 && c.segs[0] == c.mu.active && c.mu.active.base == 0
+	c.segMu.RUnlock()
+	if !empty {
+		return fmt.Errorf("commitlog: rebase to %d: the log is not empty (end %d)", base, c.mu.pos)
+	}
+	if p := c.next; p != nil {
+		<-p.done
+		if p.err == nil {
+			c.discardSegment(p.seg)
+		}
+		c.next = nil
+	}
+	seg, err := c.createSegment(base, false)
+	if err != nil {
+		return fmt.Errorf("commitlog: rebase to %d: %w", base, err)
+	}
+	if c.mapped {
+		if err := mapSegment(seg, c.segSize); err != nil {
+			c.discardSegment(seg)
+			return fmt.Errorf("commitlog: rebase to %d: %w", base, err)
+		}
+	}
+	old := c.mu.active
+	c.claimFill(old.base + c.segSize) // stops the old segment's filler
+	if c.mapped {
+		if err := c.unmapActive(old); err != nil {
+			c.opts.Logger.Warn("unmapping the replaced empty segment failed", "err", err)
+		}
+	}
+	c.segMu.Lock()
+	c.segs = []*segment{seg}
+	c.segMu.Unlock()
+	c.discardSegment(old)
+	if err := durable.SyncDir(c.fs, c.opts.Dir); err != nil {
+		return fmt.Errorf("commitlog: rebase to %d: %w", base, err)
+	}
+	c.mu.active = seg
+	c.lastSeg = seg
+	c.mu.pos = base
+	c.appended.Store(base)
+	c.written.Store(base)
+	c.synced.Store(base)
+	c.rebased.Store(base)
+	if c.mapped {
+		c.setPrefaultTarget(seg, 0)
+	}
+	if err := c.ckpt.write(base, false); err != nil {
+		return fmt.Errorf("commitlog: rebase to %d: %w", base, err)
+	}
+	c.opts.Logger.Info("empty CommitLog now starts at the master's offset", "from", base)
 	return nil
 }
