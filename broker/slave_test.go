@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -112,6 +113,7 @@ func TestSlaveBesideMaster(t *testing.T) {
 	nsc := newTestClient(t, ns.Addr())
 	mcfg := testConfig(t.TempDir())
 	mcfg.NamesrvAddr = ns.Addr()
+	mcfg.HAListenPort = 23456 // advertised only: nothing listens in this test
 	master := startBroker(t, mcfg)
 	newTestClient(t, master.Addr()).send("HaT", 0, "", "on the master")
 	slave, changes := startSlave(t, ns.Addr(), 50*time.Millisecond, nil)
@@ -128,7 +130,8 @@ func TestSlaveBesideMaster(t *testing.T) {
 	if got, _ := changes.last(); got != [2]string{master.Addr(), master.HAServerAddr()} {
 		t.Fatalf("OnMasterChange got %v", got)
 	}
-	if master.HAServerAddr() == slave.HAServerAddr() || !strings.HasSuffix(master.HAServerAddr(), ":"+strconv.Itoa(master.cfg.HAListenPort)) {
+	slavePort, _ := strconv.Atoi(slave.Addr()[strings.LastIndexByte(slave.Addr(), ':')+1:])
+	if master.HAServerAddr() != "127.0.0.1:23456" || slave.HAServerAddr() != "127.0.0.1:"+strconv.Itoa(slavePort+1) {
 		t.Fatalf("HA addresses master %s slave %s", master.HAServerAddr(), slave.HAServerAddr())
 	}
 
@@ -321,5 +324,27 @@ func TestSlaveDeliversNoDelayedMessages(t *testing.T) {
 		} else {
 			eventually(t, 5*time.Second, "the master delivers the delayed message", grew)
 		}
+	}
+}
+
+// TestMasterReplies: what a round of REGISTER_BROKER replies from several
+// name servers says of the master.
+func TestMasterReplies(t *testing.T) {
+	order := []string{"ns1", "ns2", "ns3"}
+	var m masterReplies
+	if _, ok := m.pick(order); ok {
+		t.Fatal("a round with no answer decided something")
+	}
+	m.add("ns1", masterReply{}, nil)
+	m.add("ns2", masterReply{addr: "m:1", ha: "m:2"}, nil)
+	m.add("ns3", masterReply{addr: "x:1", ha: "x:2"}, nil)
+	if r, ok := m.pick(order); !ok || r != (masterReply{"m:1", "m:2"}) {
+		t.Fatalf("pick %v %v: want the first name server naming a master", r, ok)
+	}
+	var gone masterReplies
+	gone.add("ns1", masterReply{}, nil)
+	gone.add("ns2", masterReply{addr: "m:1"}, errors.New("timeout")) // failed calls say nothing
+	if r, ok := gone.pick(order); !ok || r != (masterReply{}) {
+		t.Fatalf("pick %v %v: want no master", r, ok)
 	}
 }
