@@ -60,6 +60,11 @@ type Broker struct {
 	reg     *registrar
 	stats   runtimeStats
 	repl    replication
+	haLn    net.Listener // a master's HA port, bound in New; the HA service owns it after Start
+	master  masterState // a slave's master, from the name servers (role.go)
+	// farBehind is how many bytes behind the CommitLog's end a pull must
+	// read for the consumer to count as far behind (suggestPullingFromSlave).
+	farBehind int64
 
 	clientExpiry time.Duration
 	scanInterval time.Duration
@@ -87,7 +92,7 @@ func New(cfg config.Config, opts ...Option) (_ *Broker, err error) {
 		cfg: cfg, log: o.logger.With("component", "broker", "broker", cfg.BrokerName),
 		clients: client.New[*remoting.Conn](client.Options{}), locks: client.NewLocks(client.LockMaxLive, nil),
 		clientExpiry: client.DefaultExpiry, scanInterval: client.DefaultScanInterval,
-		quit: make(chan struct{}),
+		quit: make(chan struct{}), farBehind: farBehindBytes(),
 	}
 	b.hold = newPullHold(b)
 	levels, err := engine.ParseDelayLevels(cfg.MessageDelayLevel)
@@ -106,12 +111,18 @@ func New(cfg config.Config, opts ...Option) (_ *Broker, err error) {
 	defer func() {
 		if err != nil {
 			b.ln.Close()
+			if b.haLn != nil {
+				b.haLn.Close()
+			}
 			if b.store != nil {
 				b.store.Close()
 			}
 		}
 	}()
 	if b.addr, b.storeHost, err = advertised(cfg.BrokerIP1, ln.Addr()); err != nil {
+		return nil, err
+	}
+	if err := b.listenHA(ln); err != nil {
 		return nil, err
 	}
 	b.sched = schedule.New(levels, b.storeHost, b.log)
@@ -167,7 +178,7 @@ func (b *Broker) system() meta.System {
 
 func (b *Broker) registerProcessors() {
 	b.stats.start(b.store)
-	for code, h := range map[int16]remoting.Handler{
+	handlers := map[int16]remoting.Handler{
 		remoting.CodeSendMessage:                   b.handleSend,
 		remoting.CodeSendMessageV2:                 b.handleSend,
 		remoting.CodeSendBatchMessage:              b.handleSend,
@@ -197,8 +208,10 @@ func (b *Broker) registerProcessors() {
 		remoting.CodeSendReplyMessage:              b.handleSendReply,
 		remoting.CodeInvokeBrokerToResetOffset:     b.handleResetOffset,
 		remoting.CodeSendReplyMessageV2:            b.handleSendReply,
-	} {
-		b.srv.Handle(code, h)
+	}
+	for code, h := range handlers {
+		handlers[code] = b.guardRole(code, h)
+		b.srv.Handle(code, handlers[code])
 	}
 	// A send only appends (ASYNC_FLUSH: into the page cache) and returns;
 	// under SYNC_FLUSH a lone send waits for its fsync in place and a
@@ -206,13 +219,13 @@ func (b *Broker) registerProcessors() {
 	// (syncack.go). So sends run on the reader, without a goroutine per
 	// message, and a pipelined burst shares one group commit.
 	for _, code := range []int16{remoting.CodeSendMessage, remoting.CodeSendMessageV2, remoting.CodeSendBatchMessage} {
-		b.srv.HandleInline(code, b.handleSend)
+		b.srv.HandleInline(code, handlers[code])
 	}
 	// Offset commits apply in the order a connection sent them: the Go
 	// client sends them oneway, and after a reset the old and the new
 	// offset of a queue go back to back; served by concurrent goroutines
 	// the old one could land last and undo the reset.
-	b.srv.HandleInline(remoting.CodeUpdateConsumerOffset, b.handleUpdateConsumerOffset)
+	b.srv.HandleInline(remoting.CodeUpdateConsumerOffset, handlers[remoting.CodeUpdateConsumerOffset])
 }
 
 // advertised picks the address clients are told: brokerIP1 if set, else
@@ -282,13 +295,14 @@ func (b *Broker) Start() error {
 	b.started = true
 	b.clients.Start(b.clientExpiry, b.scanInterval, b.onClientsExpired)
 	b.reg.start()
-	b.sched.Start()
-	b.txn.Start()
-	if b.cfg.BrokerRole == config.SyncMaster {
-		b.log.Warn("brokerRole=SYNC_MASTER: there is no slave replication yet, so sends are acknowledged once stored here, as an ASYNC_MASTER does")
+	if !b.cfg.IsSlave() {
+		// Both append to the CommitLog, which a slave never does
+		// (role.go): its master runs them and replicates their records.
+		b.sched.Start()
+		b.txn.Start()
 	}
-	b.log.Info("broker started", "addr", b.addr, "cluster", b.cfg.BrokerClusterName,
-		"namesrv", b.cfg.NamesrvAddr, "store", b.cfg.StorePathRootDir, "flush", b.cfg.FlushDiskType)
+	b.log.Info("broker started", "addr", b.addr, "cluster", b.cfg.BrokerClusterName, "role", b.cfg.BrokerRole,
+		"brokerId", b.cfg.BrokerID, "namesrv", b.cfg.NamesrvAddr, "store", b.cfg.StorePathRootDir, "flush", b.cfg.FlushDiskType)
 	return nil
 }
 

@@ -228,11 +228,12 @@
 //
 // # Where replication lands
 //
-// Not built yet beyond package ha's wire format; the seams it plugs into:
+// Package ha's wire format and the roles are built; the seams the data
+// path plugs into:
 //
 //   - broker/ha: the HA service. A master listens on the HA port
-//     (listenPort+1, what REGISTER_BROKER already advertises as
-//     haServerAddr) and ships CommitLog bytes from a slave's offset; a
+//     (Config.HAListenPort, resolved to listenPort+1 when unset: what
+//     REGISTER_BROKER advertises as haServerAddr) and ships CommitLog bytes from a slave's offset; a
 //     slave's client appends them at the same offsets and reports back.
 //     It needs of engine.Store: the append end (PutBatchNoWait's end,
 //     MaxPhysOffset); a hook like the one that wakes the dispatcher after
@@ -240,14 +241,24 @@
 //     "append at X"; and a confirm offset that bounds what Get serves in
 //     failover mode.
 //   - The controller client beside it (broker/controller): brokerId,
-//     role and epoch. The registrar sends brokerId from the config today
-//     (config.Validate accepts only 0); it would take them from the
-//     controller client.
+//     role and epoch. The registrar sends brokerId from the config today;
+//     it would take them from the controller client.
 //   - The send path's wait (handleSend's WaitPut and syncAcker.run's, in
 //     syncack.go): a SYNC_MASTER send, or one needing SyncStateSet acks,
-//     waits there also for the slaves' acks up to its end. A slave will
-//     refuse sends in handleSend; runPull answers suggestWhichBrokerId
-//     (0 today).
+//     waits there also for the slaves' acks up to its end.
+//   - Roles (role.go, built): a slave (brokerRole=SLAVE, brokerId > 0)
+//     refuses every request that appends, and topic create/delete and
+//     offset resets, with SERVICE_NOT_AVAILABLE (14); accepts offset
+//     commits (15); serves pulls without storing their commit flag and
+//     without moving a consumer's offset; and starts neither the
+//     schedule nor the transaction check-back service. runPull answers
+//     suggestWhichBrokerId as RocketMQ does (slaveReadEnable). The HA
+//     client and SlaveSynchronize find the master with
+//     Broker.MasterAddrs and Broker.OnMasterChange, which the registrar
+//     feeds from the REGISTER_BROKER replies (a slave registers, not only
+//     queries, every period); haServerAddr is brokerIP1:haListenPort
+//     (Broker.HAServerAddr). The runtime table carries brokerRole,
+//     brokerId, haServerAddr and a slave's masterAddr (addRoleInfo).
 //
 // # Registration with the name servers
 //

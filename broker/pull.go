@@ -43,6 +43,9 @@ type pullRequest struct {
 	commitOffset int64
 	suspend      time.Duration
 	filter       *engine.TagFilter
+	// The group's brokerId and whichBrokerWhenConsumeSlowly, for
+	// suggestWhichBrokerId (role.go).
+	groupBrokerID, slowBrokerID int64
 }
 
 // handlePull serves PULL_MESSAGE (11), holding it (long polling, trap T5)
@@ -52,9 +55,11 @@ func (b *Broker) handlePull(_ context.Context, conn *remoting.Conn, req *remotin
 	if resp != nil {
 		return resp
 	}
-	if p.sysFlag&pullCommitOffset != 0 {
+	if p.sysFlag&pullCommitOffset != 0 && !b.cfg.IsSlave() {
 		// Java stores it on the first run whatever the pull finds; a
-		// pull that arrives while the broker drains still commits.
+		// pull that arrives while the broker drains still commits. A
+		// slave never does: its offsets come from the master, and a
+		// consumer's pull flag must not overwrite them.
 		if err := b.offsets.Commit(p.group, p.topic, p.queueID, p.commitOffset); err != nil {
 			b.log.Warn("commit offset on pull failed", "group", p.group, "topic", p.topic, "queue", p.queueID, "err", err)
 		}
@@ -122,6 +127,7 @@ func (b *Broker) parsePull(conn *remoting.Conn, req *remoting.Command) (*pullReq
 		return nil, b.pullError(req, p.offset, remoting.RespSubscriptionGroupNotExist,
 			fmt.Sprintf("subscription group [%s] does not exist", p.group))
 	}
+	p.groupBrokerID, p.slowBrokerID = gc.BrokerID, gc.WhichBrokerWhenConsumeSlowly
 	if !gc.ConsumeEnable {
 		return nil, b.pullError(req, p.offset, remoting.RespNoPermission, "subscription group no permission, "+p.group)
 	}
@@ -197,11 +203,21 @@ func (b *Broker) runPull(p *pullRequest) (resp *remoting.Command, holdable bool)
 		return b.pullError(p.req, p.offset, remoting.RespSystemError, "read failed: "+err.Error()), false
 	}
 	code, holdable := pullCode(res.Status, p.offset)
+	next, suggest := res.NextOffset, b.suggestBroker(p, &res)
+	if b.cfg.IsSlave() && movesOffset(res.Status) {
+		// A slave may lag its master: it never moves a consumer's offset
+		// (Java's nextOffsetCorrection with offsetCheckInSlave=false),
+		// and sends it back to the group's broker to retry.
+		next = p.offset
+		if code == remoting.RespPullOffsetMoved {
+			code, suggest = remoting.RespPullRetryImmediately, p.groupBrokerID
+		}
+	}
 	resp = remoting.NewResponse(p.req, code, res.Status.String())
-	resp.SetExtInt("nextBeginOffset", res.NextOffset)
+	resp.SetExtInt("nextBeginOffset", next)
 	resp.SetExtInt("minOffset", res.MinOffset)
 	resp.SetExtInt("maxOffset", res.MaxOffset)
-	resp.SetExtInt("suggestWhichBrokerId", 0)
+	resp.SetExtInt("suggestWhichBrokerId", suggest)
 	if code == remoting.RespSuccess {
 		resp.Body = res.Data
 		b.stats.countGet(res.Count)

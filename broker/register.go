@@ -177,9 +177,14 @@ func (r *registrar) round(periodic bool) {
 	d := r.b.topics.Drain(needTable)
 	base := r.sent
 	r.sent = d.Version
-	if !needTable && !d.Removed && len(d.Changed) == 0 {
+	// A slave learns its master only from REGISTER_BROKER replies
+	// (QUERY_DATA_VERSION's carry nothing), so its periodic rounds always
+	// register, with an empty increment when nothing changed.
+	slavePoll := periodic && r.b.cfg.IsSlave()
+	if !needTable && !d.Removed && len(d.Changed) == 0 && !slavePoll {
 		return
 	}
+	var masters masterReplies
 	// Each body is encoded once, by the first name server that needs it.
 	var parts, incr []*remoting.Command
 	var partsOnce, incrOnce sync.Once
@@ -199,7 +204,7 @@ func (r *registrar) round(periodic bool) {
 		var reqs []*remoting.Command
 		switch {
 		case !st.full && !d.Removed && st.synced == base:
-			if len(d.Changed) == 0 {
+			if len(d.Changed) == 0 && !slavePoll {
 				return
 			}
 			reqs = increment()
@@ -211,7 +216,8 @@ func (r *registrar) round(periodic bool) {
 		default:
 			reqs = fullParts()
 		}
-		needTable, err := r.send(addr, reqs)
+		needTable, master, err := r.send(addr, reqs)
+		masters.add(addr, master, err)
 		if err != nil {
 			st.full, st.failed, st.synced = true, true, body.DataVersion{}
 			r.log.Warn("register with name server failed", "namesrv", addr, "err", err)
@@ -223,6 +229,50 @@ func (r *registrar) round(periodic bool) {
 			r.ring()
 		}
 	})
+	if r.b.cfg.IsSlave() {
+		if m, ok := masters.pick(r.addrs); ok {
+			r.b.setMaster(m.addr, m.ha)
+		}
+	}
+}
+
+// masterReply is what one name server's REGISTER_BROKER reply said of
+// this slave's master: its address and HA address, empty when it has no
+// live master of this broker name.
+type masterReply struct{ addr, ha string }
+
+// masterReplies gathers the replies of one round, from concurrent calls.
+type masterReplies struct {
+	mu sync.Mutex
+	by map[string]masterReply // name server → reply; only those that answered
+}
+
+func (m *masterReplies) add(ns string, reply masterReply, err error) {
+	if err != nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.by == nil {
+		m.by = map[string]masterReply{}
+	}
+	m.by[ns] = reply
+}
+
+// pick decides what the round says of the master: the first name server
+// (in namesrvAddr order) that names one wins, since a name server that
+// lists a live master is the better informed; if every answer is empty
+// the master is gone (Java sets masterAddr from every reply, null
+// included); with no answer at all the round says nothing (ok false).
+func (m *masterReplies) pick(order []string) (masterReply, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, ns := range order {
+		if r, ok := m.by[ns]; ok && r.addr != "" {
+			return r, true
+		}
+	}
+	return masterReply{}, len(m.by) > 0
 }
 
 // probe asks every name server whether it still holds our table
@@ -271,21 +321,24 @@ func (r *registrar) each(fn func(addr string, st *nsState)) {
 // send invokes reqs on addr in order and stops at the first failure.
 // needTable reports a Wharf name server asking for the whole table (it
 // did not hold the version an increment builds on).
-func (r *registrar) send(addr string, reqs []*remoting.Command) (needTable bool, err error) {
+// master is what the last reply said of this broker's master (Java's
+// RegisterBrokerResponseHeader: masterAddr, haServerAddr, for a slave).
+func (r *registrar) send(addr string, reqs []*remoting.Command) (needTable bool, master masterReply, err error) {
 	for _, req := range reqs {
 		ctx, cancel := context.WithTimeout(context.Background(), registerTimeout)
 		resp, err := r.client.Invoke(ctx, addr, req)
 		cancel()
 		switch {
 		case err != nil:
-			return false, err
+			return false, masterReply{}, err
 		case resp.Code != remoting.RespSuccess:
-			return false, fmt.Errorf("name server refused registration: code %d: %s", resp.Code, resp.Remark)
+			return false, masterReply{}, fmt.Errorf("name server refused registration: code %d: %s", resp.Code, resp.Remark)
 		}
 		needTable = needTable || resp.ExtBoolOr("wharfNeedTable", false)
+		master = masterReply{addr: resp.ExtStringOr("masterAddr", ""), ha: resp.ExtStringOr("haServerAddr", "")}
 	}
 	r.log.Debug("registered", "namesrv", addr, "requests", len(reqs))
-	return needTable, nil
+	return needTable, master, nil
 }
 
 func (r *registrar) queryDataVersion(addr string, dv body.DataVersion) (changed bool, err error) {
@@ -411,17 +464,22 @@ func (r *registrar) stop() {
 // registerRequest builds REGISTER_BROKER (103) with Java's
 // RegisterBrokerRequestHeader; bodyCrc32 covers the body as sent.
 func (b *Broker) registerRequest(body []byte, compressed bool) *remoting.Command {
-	host, port, _ := net.SplitHostPort(b.addr)
-	p, _ := strconv.Atoi(port)
 	return remoting.NewRequest(remoting.CodeRegisterBroker, map[string]string{
 		"brokerName":   b.cfg.BrokerName,
 		"brokerAddr":   b.addr,
 		"clusterName":  b.cfg.BrokerClusterName,
-		"haServerAddr": net.JoinHostPort(host, strconv.Itoa(p+1)),
+		"haServerAddr": b.HAServerAddr(),
 		"brokerId":     strconv.FormatInt(b.cfg.BrokerID, 10),
 		"compressed":   strconv.FormatBool(compressed),
 		"bodyCrc32":    strconv.FormatUint(uint64(crc32.ChecksumIEEE(body)&0x7FFFFFFF), 10),
 	}, body)
+}
+
+// HAServerAddr is the HA address this broker advertises: its advertised
+// IP (Java's brokerIP2 defaults to brokerIP1) and haListenPort.
+func (b *Broker) HAServerAddr() string {
+	host, _, _ := net.SplitHostPort(b.addr)
+	return net.JoinHostPort(host, strconv.Itoa(b.cfg.HAListenPort))
 }
 
 func (b *Broker) unregisterRequest() *remoting.Command {

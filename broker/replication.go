@@ -30,59 +30,49 @@ type replication struct {
 	slaves       *slaveList // the name servers' slaves of this broker name
 }
 
-// haListenAddr is where the HA port listens: the broker's listening host
-// and haListenPort (listenPort+1 by default; an ephemeral port when the
-// broker itself listens on one, as tests do).
-func (b *Broker) haListenAddr() string {
-	la, _ := b.ln.Addr().(*net.TCPAddr)
-	host, port := "", 0
-	if la != nil {
-		if !la.IP.IsUnspecified() {
-			host = la.IP.String()
-		}
-		port = la.Port
+// listenHA binds a master's HA port (haListenPort; RocketMQ's
+// listenPort+1 when unset) on the broker's listening host, so a port
+// conflict is a start error, and records the port bound in the config,
+// which registration advertises (haServerAddr). A broker listening on an
+// ephemeral port (tests) gets an ephemeral HA port too, unless one is set.
+// A slave binds nothing: it dials its master.
+func (b *Broker) listenHA(ln net.Listener) error {
+	la := ln.Addr().(*net.TCPAddr)
+	host := ""
+	if !la.IP.IsUnspecified() {
+		host = la.IP.String()
 	}
-	haPort := b.haSettings().HAListenPort
+	port := b.cfg.HAListenPort
+	ephemeral := b.cfg.Listen != "" && strings.HasSuffix(b.cfg.Listen, ":0")
 	switch {
-	case b.cfg.Listen != "" && strings.HasSuffix(b.cfg.Listen, ":0"):
-		haPort = 0
-	case haPort <= 0:
-		haPort = port + 1
+	case port > 0:
+	case ephemeral:
+		port = 0
+	case la.Port >= 65535:
+		return fmt.Errorf("broker: listening on port 65535 leaves no port for the HA listener: set haListenPort")
+	default:
+		port = la.Port + 1
 	}
-	return net.JoinHostPort(host, strconv.Itoa(haPort))
-}
-
-// haServerAddr is the HA address registered with the name servers
-// (haServerAddr): the advertised IP and the port the HA listener got.
-func (b *Broker) haServerAddr() string {
-	if b.repl.master == nil {
-		return net.JoinHostPort(b.storeHost.Addr().String(), strconv.Itoa(int(b.storeHost.Port())+1))
+	if b.cfg.IsSlave() {
+		if port == 0 {
+			port = la.Port + 1 // advertised only
+		}
+		b.cfg.HAListenPort = port
+		return nil
 	}
-	_, port, _ := net.SplitHostPort(b.repl.master.Addr())
-	return net.JoinHostPort(b.storeHost.Addr().String(), port)
+	hl, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+	if err != nil {
+		return fmt.Errorf("broker: HA port (haListenPort %d): %w", port, err)
+	}
+	b.haLn = hl
+	b.cfg.HAListenPort = hl.Addr().(*net.TCPAddr).Port
+	return nil
 }
-
-// haSettings are the HA keys of broker.conf.
-type haSettings struct {
-	HAListenPort                                    int
-	HASendHeartbeatInterval, HAHousekeepingInterval time.Duration
-	HATransferBatchSize                             int
-	HAMaxGapNotInSync                               int64
-	SlaveTimeout                                    time.Duration
-	SyncFromLastFile                                bool
-}
-
-func (b *Broker) haSettings() haSettings {
-	return haSettings{SlaveTimeout: ha.DefaultSlaveTimeout}
-}
-
-// MasterAddrs is a placeholder until registration learns them.
-func (b *Broker) MasterAddrs() (string, string) { return "", "" }
 
 // startReplication starts the HA side of the broker's role.
 func (b *Broker) startReplication() error {
-	cfg := b.haSettings()
-	if b.cfg.BrokerRole == config.Slave {
+	cfg := b.cfg
+	if cfg.IsSlave() {
 		b.repl.slave = ha.NewSlave(ha.SlaveOptions{
 			MasterAddr: func() string { _, ha := b.MasterAddrs(); return ha },
 			Log:        b.store, Heartbeat: cfg.HASendHeartbeatInterval, Housekeeping: cfg.HAHousekeepingInterval,
@@ -91,11 +81,11 @@ func (b *Broker) startReplication() error {
 		b.repl.slave.Start()
 		return nil
 	}
-	b.repl.syncMaster = b.cfg.BrokerRole == config.SyncMaster
+	b.repl.syncMaster = cfg.BrokerRole == config.SyncMaster
 	b.repl.slaveTimeout = cfg.SlaveTimeout
 	b.repl.slaves = newSlaveList(b)
 	m, err := ha.NewMaster(ha.MasterOptions{
-		Listen: b.haListenAddr(), Log: b.store,
+		Listener: b.haLn, Log: b.store,
 		Heartbeat: cfg.HASendHeartbeatInterval, Housekeeping: cfg.HAHousekeepingInterval,
 		BatchSize: cfg.HATransferBatchSize, MaxGap: cfg.HAMaxGapNotInSync, FromLastFile: cfg.SyncFromLastFile,
 		Trusted: b.repl.slaves.listed, Logger: b.log,
@@ -103,12 +93,19 @@ func (b *Broker) startReplication() error {
 	if err != nil {
 		return fmt.Errorf("broker: %w", err)
 	}
+	b.haLn = nil // the service closes it now
 	b.repl.master = m
+	if len(cfg.NameServers()) == 0 {
+		b.log.Warn("no name servers: every peer on the HA port counts as a slave of this broker")
+	}
 	return nil
 }
 
 // stopReplication stops what startReplication started.
 func (b *Broker) stopReplication() {
+	if b.haLn != nil {
+		b.haLn.Close() // bound in New, never started
+	}
 	if b.repl.master != nil {
 		b.repl.master.Close()
 	}

@@ -269,6 +269,7 @@ func (b *Broker) runtimeInfo(now time.Time) map[string]string {
 		t["consumeQueueDiskRatio"] = ratio // one disk holds both
 		t["commitLogDirCapacity"] = fmt.Sprintf("Total : %s, Free : %s.", humanBytes(int64(u.TotalBytes)), humanBytes(int64(u.AvailBytes)))
 	}
+	b.addRoleInfo(t)
 	b.addProcessInfo(t)
 	return t
 }

@@ -111,6 +111,40 @@ func TestConnectionCloseDropsBroker(t *testing.T) {
 	ts.waitNoRoute("TopicTest")
 }
 
+// TestMasterConnectionCloseKeepsSlave: a master whose connection closes
+// (killed) leaves the route at once, while its slave and the queue data
+// stay (HA.md §2.3), and the slave's next registration is told of no
+// master.
+func TestMasterConnectionCloseKeepsSlave(t *testing.T) {
+	ts := startServer(t, Options{})
+	masterCli, slaveCli := newClient(), newClient()
+	defer slaveCli.Close()
+	ts.register(masterCli, broker{name: "broker-a", addr: "127.0.0.1:10911", topics: defaultTopics()})
+	slave := broker{name: "broker-a", addr: "127.0.0.1:10921", id: 1, topics: defaultTopics()}
+	ts.register(slaveCli, slave)
+	if addrs := ts.mustRoute("TopicTest").BrokerDatas[0].BrokerAddrs; len(addrs) != 2 || addrs[0] != "127.0.0.1:10911" || addrs[1] != "127.0.0.1:10921" {
+		t.Fatalf("brokerAddrs %v, want {0: master, 1: slave}", addrs)
+	}
+	masterCli.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		rd := ts.mustRoute("TopicTest")
+		if addrs := rd.BrokerDatas[0].BrokerAddrs; len(addrs) == 1 {
+			if addrs[1] != "127.0.0.1:10921" || len(rd.QueueDatas) != 1 || rd.QueueDatas[0].BrokerName != "broker-a" {
+				t.Fatalf("route after the master's connection closed: %+v", rd)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the master's entry outlived its connection")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if resp := ts.register(slaveCli, slave); resp.ExtFields["masterAddr"] != "" || resp.ExtFields["haServerAddr"] != "" {
+		t.Fatalf("slave told of a dead master: %v", resp.ExtFields)
+	}
+}
+
 // A broker that re-registered on a new connection survives the close of
 // its old one.
 func TestOldConnectionCloseKeepsBroker(t *testing.T) {

@@ -14,7 +14,7 @@ import (
 // TestRegistry runs testdata/registry against a fresh registry per file.
 // Commands (times are offsets from a fixed start):
 //
-//	register name=N addr=A [id=0] [cluster=C] [topics=(T,...)] [queues=1] [perm=6]
+//	register name=N addr=A [id=0] [ha=H] [cluster=C] [topics=(T,...)] [queues=1] [perm=6]
 //	         [dv=0] [base=DV] [part=I parts=K] [conn=0] [at=0s] [closed]
 //	    topics absent: no topic information; base: a partial registration
 //	    building on version base; closed: the connection closed during it.
@@ -82,6 +82,7 @@ func ddRegister(t *testing.T, d *datadriven.TestData, r *registry, t0 time.Time)
 	d.MaybeScanArgs(t, "id", &g.id)
 	d.MaybeScanArgs(t, "cluster", &g.cluster)
 	d.MaybeScanArgs(t, "conn", &g.connID)
+	d.MaybeScanArgs(t, "ha", &g.haServerAddr)
 	d.MaybeScanArgs(t, "part", &g.part)
 	d.MaybeScanArgs(t, "parts", &g.parts)
 	if d.HasArg("topics") {

@@ -3,11 +3,15 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"net"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/wharfmq/wharf/broker/ha"
 	"github.com/wharfmq/wharf/engine"
 )
 
@@ -30,11 +34,10 @@ const (
 type Config struct {
 	BrokerClusterName string // brokerClusterName, "DefaultCluster"
 	BrokerName        string // brokerName, "broker-a"
-	BrokerID          int64  // brokerId, 0 = master (the only role served)
+	BrokerID          int64  // brokerId, 0 = master, > 0 = a slave
 	// BrokerRole is ASYNC_MASTER, SYNC_MASTER or SLAVE (brokerRole,
 	// ASYNC_MASTER). It must agree with BrokerID: 0 for a master, > 0 for
-	// a slave. Replication is not built yet: a slave is refused, and a
-	// SYNC_MASTER acknowledges sends as an ASYNC_MASTER does (logged).
+	// a slave.
 	BrokerRole string
 	// NamesrvAddr lists name servers separated by ';' (namesrvAddr).
 	NamesrvAddr string
@@ -122,6 +125,43 @@ type Config struct {
 	// RejectTransactionMessage refuses TRAN_MSG sends with 16
 	// (rejectTransactionMessage, false).
 	RejectTransactionMessage bool
+
+	// Classic master-slave replication (RocketMQ 4.9's HA keys, package
+	// broker/ha). Defaults are ha's Default* constants.
+
+	// HAListenPort is the port of the HA listener (haListenPort). 0 means
+	// the listening port + 1, which broker.New resolves to the port it
+	// actually listens on + 1; RocketMQ 4.9 always uses listenPort + 1,
+	// Wharf honours an explicit value as RocketMQ 5 does.
+	HAListenPort int
+	// HASendHeartbeatInterval: a quiet HA connection sends a report or an
+	// empty frame this often (haSendHeartbeatInterval (ms), 5 s).
+	HASendHeartbeatInterval time.Duration
+	// HAHousekeepingInterval: an HA connection with nothing read for this
+	// long is closed (haHousekeepingInterval (ms), 20 s).
+	HAHousekeepingInterval time.Duration
+	// HATransferBatchSize is the largest frame body a master sends
+	// (haTransferBatchSize, 32 KiB; at most ha.MaxBodySize).
+	HATransferBatchSize int
+	// HAMaxGapNotInSync: a slave this many bytes or more behind the
+	// master's end is not in sync (haMaxGapNotInSync, RocketMQ 5's name,
+	// or haSlaveFallbehindMax, 4.9's; 256 MiB).
+	HAMaxGapNotInSync int64
+	// SlaveTimeout is how long a SYNC_MASTER send waits for a slave's
+	// acknowledgement (slaveTimeout (ms), 3 s).
+	SlaveTimeout time.Duration
+	// SlaveReadEnable lets consumers read from slaves: pull replies
+	// suggest the group's whichBrokerWhenConsumeSlowly to a consumer far
+	// behind (slaveReadEnable, false).
+	SlaveReadEnable bool
+	// HAMasterAddress, on a slave, is the master's HA address
+	// ("host:port"); empty means the one the name servers reply with to
+	// REGISTER_BROKER (haMasterAddress).
+	HAMasterAddress string
+	// SyncFromLastFile makes an empty slave start copying at the master's
+	// last CommitLog file, as RocketMQ does, instead of its oldest
+	// (syncFromLastFile, false).
+	SyncFromLastFile bool
 }
 
 // Defaults of the registration and topic-count settings.
@@ -171,6 +211,11 @@ func Default() Config {
 		TransactionTimeOut:          DefaultTransactionTimeOut,
 		TransactionCheckInterval:    DefaultTransactionCheckInterval,
 		TransactionCheckMax:         DefaultTransactionCheckMax,
+		HASendHeartbeatInterval:     ha.DefaultHeartbeatInterval,
+		HAHousekeepingInterval:      ha.DefaultHousekeepingInterval,
+		HATransferBatchSize:         ha.DefaultTransferBatchSize,
+		HAMaxGapNotInSync:           ha.DefaultSlaveFallbehindMax,
+		SlaveTimeout:                ha.DefaultSlaveTimeout,
 	}
 }
 
@@ -189,8 +234,6 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("broker: brokerRole=SLAVE with brokerId=0: a slave needs a brokerId above 0 (0 is the master's)")
 	case c.BrokerRole != Slave && c.BrokerID != 0:
 		return fmt.Errorf("broker: brokerRole=%s with brokerId=%d: a master has brokerId=0", c.BrokerRole, c.BrokerID)
-	case c.BrokerRole == Slave:
-		return fmt.Errorf("broker: brokerRole=SLAVE (brokerId %d): only a master is supported; master-slave replication is not built yet", c.BrokerID)
 	case c.FlushDiskType != AsyncFlush && c.FlushDiskType != SyncFlush:
 		return fmt.Errorf("broker: flushDiskType %q: want %s or %s", c.FlushDiskType, AsyncFlush, SyncFlush)
 	case c.DefaultTopicQueueNums <= 0 || c.DefaultTopicQueueNums > 1024:
@@ -226,8 +269,55 @@ func (c *Config) Validate() error {
 	if _, err := engine.ParseDelayLevels(c.MessageDelayLevel); err != nil {
 		return fmt.Errorf("broker: messageDelayLevel: %w", err)
 	}
+	return c.validateHA()
+}
+
+// validateHA checks the replication keys.
+func (c *Config) validateHA() error {
+	switch {
+	case c.HAListenPort < 0 || c.HAListenPort > 65535:
+		return fmt.Errorf("broker: haListenPort %d out of range 0..65535 (0: listenPort+1)", c.HAListenPort)
+	case c.HAListenPort == 0 && c.Listen == "" && c.ListenPort == 65535:
+		return fmt.Errorf("broker: listenPort 65535 leaves no port for the HA listener (listenPort+1): set haListenPort")
+	case c.HASendHeartbeatInterval < time.Millisecond:
+		return fmt.Errorf("broker: haSendHeartbeatInterval %v: want at least 1 ms", c.HASendHeartbeatInterval)
+	case c.HAHousekeepingInterval < time.Millisecond:
+		return fmt.Errorf("broker: haHousekeepingInterval %v: want at least 1 ms", c.HAHousekeepingInterval)
+	case c.HATransferBatchSize < 1 || c.HATransferBatchSize > ha.MaxBodySize:
+		return fmt.Errorf("broker: haTransferBatchSize %d out of range 1..%d", c.HATransferBatchSize, ha.MaxBodySize)
+	case c.HAMaxGapNotInSync < 1:
+		return fmt.Errorf("broker: haMaxGapNotInSync (haSlaveFallbehindMax) %d: want at least 1 byte", c.HAMaxGapNotInSync)
+	case c.SlaveTimeout < time.Millisecond:
+		return fmt.Errorf("broker: slaveTimeout %v: want at least 1 ms", c.SlaveTimeout)
+	}
+	if c.HAMasterAddress != "" {
+		if err := checkHostPort(c.HAMasterAddress); err != nil {
+			return fmt.Errorf("broker: haMasterAddress %q: %v", c.HAMasterAddress, err)
+		}
+	}
 	return nil
 }
+
+// checkHostPort accepts "host:port" with a non-empty host and a port in
+// 1..65535.
+func checkHostPort(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return errors.New("want host:port")
+	}
+	p, err := strconv.Atoi(port)
+	switch {
+	case host == "":
+		return errors.New("want host:port, the host is empty")
+	case err != nil || p < 1 || p > 65535:
+		return fmt.Errorf("port %q: want 1..65535", port)
+	}
+	return nil
+}
+
+// IsSlave reports whether the broker is a slave (brokerRole=SLAVE): it
+// takes every CommitLog byte from its master and appends nothing itself.
+func (c *Config) IsSlave() bool { return c.BrokerRole == Slave }
 
 // NameServers returns the name server addresses of NamesrvAddr.
 func (c *Config) NameServers() []string {

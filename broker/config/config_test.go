@@ -83,8 +83,7 @@ func TestParseConfigErrors(t *testing.T) {
 }
 
 // TestBrokerRole: brokerRole is read and must agree with brokerId (issue
-// 11: a slave file with brokerId=0 used to run silently as a master); a
-// slave is refused until replication exists.
+// 11: a slave file with brokerId=0 used to run silently as a master).
 func TestBrokerRole(t *testing.T) {
 	for _, c := range []struct {
 		conf string
@@ -96,7 +95,8 @@ func TestBrokerRole(t *testing.T) {
 		{"brokerRole=ASYNC_MASTER\nbrokerId=1\n", "a master has brokerId=0"},
 		{"brokerRole=SYNC_MASTER\nbrokerId=2\n", "a master has brokerId=0"},
 		{"brokerId=1\n", "a master has brokerId=0"},
-		{"brokerRole=SLAVE\nbrokerId=1\n", "replication is not built yet"},
+		{"brokerRole=SLAVE\nbrokerId=1\n", ""},
+		{"brokerRole=SLAVE\nbrokerId=2\n", ""},
 	} {
 		cfg := Default()
 		if err := Parse(strings.NewReader(c.conf), &cfg, slog.New(slog.DiscardHandler)); err != nil {

@@ -46,3 +46,86 @@ func TestEnablePropertyFilterKey(t *testing.T) {
 		t.Fatalf("enablePropertyFilter=TRUE: %v, set %v", err, cfg.EnablePropertyFilter)
 	}
 }
+
+// TestHAConfigKeys: RocketMQ's replication keys, their defaults (package
+// ha's), their units, both names of the slave gap, and the one-line
+// errors of bad values.
+func TestHAConfigKeys(t *testing.T) {
+	def := Default()
+	if def.HAListenPort != 0 || def.HASendHeartbeatInterval != 5*time.Second || def.HAHousekeepingInterval != 20*time.Second ||
+		def.HATransferBatchSize != 32<<10 || def.HAMaxGapNotInSync != 256<<20 || def.SlaveTimeout != 3*time.Second ||
+		def.SlaveReadEnable || def.HAMasterAddress != "" || def.SyncFromLastFile || def.IsSlave() {
+		t.Fatalf("defaults %+v", def)
+	}
+	if err := def.Validate(); err != nil {
+		t.Fatalf("defaults refused: %v", err)
+	}
+	for _, c := range []struct {
+		conf  string
+		check func(c *Config) bool
+	}{
+		{"haListenPort=20912", func(c *Config) bool { return c.HAListenPort == 20912 }},
+		{"haSendHeartbeatInterval=250", func(c *Config) bool { return c.HASendHeartbeatInterval == 250*time.Millisecond }},
+		{"haHousekeepingInterval=1500", func(c *Config) bool { return c.HAHousekeepingInterval == 1500*time.Millisecond }},
+		{"haTransferBatchSize=65536", func(c *Config) bool { return c.HATransferBatchSize == 65536 }},
+		{"haMaxGapNotInSync=1048576", func(c *Config) bool { return c.HAMaxGapNotInSync == 1<<20 }},
+		{"haSlaveFallbehindMax=2097152", func(c *Config) bool { return c.HAMaxGapNotInSync == 2<<20 }},
+		{"slaveTimeout=700", func(c *Config) bool { return c.SlaveTimeout == 700*time.Millisecond }},
+		{"slaveReadEnable=true", func(c *Config) bool { return c.SlaveReadEnable }},
+		{"haMasterAddress=10.0.0.1:10912", func(c *Config) bool { return c.HAMasterAddress == "10.0.0.1:10912" }},
+		{"haMasterAddress=", func(c *Config) bool { return c.HAMasterAddress == "" }},
+		{"syncFromLastFile=TRUE", func(c *Config) bool { return c.SyncFromLastFile }},
+		{"brokerRole=SLAVE\nbrokerId=1", func(c *Config) bool { return c.IsSlave() }},
+		{"brokerRole=SYNC_MASTER", func(c *Config) bool { return !c.IsSlave() }},
+	} {
+		cfg := Default()
+		if err := Parse(strings.NewReader(c.conf+"\n"), &cfg, slog.New(slog.DiscardHandler)); err != nil {
+			t.Errorf("%q: %v", c.conf, err)
+			continue
+		}
+		if !c.check(&cfg) {
+			t.Errorf("%q: parsed %+v", c.conf, cfg)
+		}
+		if err := cfg.Validate(); err != nil {
+			t.Errorf("%q refused: %v", c.conf, err)
+		}
+	}
+	// Values Parse refuses, naming the line.
+	for _, conf := range []string{"haListenPort=x", "haTransferBatchSize=big", "haMaxGapNotInSync=1.5",
+		"haSlaveFallbehindMax=", "slaveTimeout=3s", "haSendHeartbeatInterval=-", "haMasterAddress=nohost",
+		"haMasterAddress=h:0", "haMasterAddress=:10912", "haMasterAddress=h:70000"} {
+		cfg := Default()
+		if err := Parse(strings.NewReader(conf+"\n"), &cfg, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "line 1") {
+			t.Errorf("%q: %v, want an error naming line 1", conf, err)
+		}
+	}
+	// Values Validate refuses, with the key's name in the error.
+	for _, c := range []struct {
+		mut  func(*Config)
+		want string
+	}{
+		{func(c *Config) { c.HAListenPort = -1 }, "haListenPort"},
+		{func(c *Config) { c.HAListenPort = 65536 }, "haListenPort"},
+		{func(c *Config) { c.ListenPort = 65535 }, "haListenPort"},
+		{func(c *Config) { c.HASendHeartbeatInterval = 0 }, "haSendHeartbeatInterval"},
+		{func(c *Config) { c.HAHousekeepingInterval = -time.Second }, "haHousekeepingInterval"},
+		{func(c *Config) { c.HATransferBatchSize = 0 }, "haTransferBatchSize"},
+		{func(c *Config) { c.HATransferBatchSize = 4 << 20 }, "haTransferBatchSize"},
+		{func(c *Config) { c.HAMaxGapNotInSync = 0 }, "haMaxGapNotInSync"},
+		{func(c *Config) { c.SlaveTimeout = 0 }, "slaveTimeout"},
+		{func(c *Config) { c.HAMasterAddress = "10.0.0.1" }, "haMasterAddress"},
+	} {
+		cfg := Default()
+		c.mut(&cfg)
+		err := cfg.Validate()
+		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s: Validate %v, want a one-line error naming it", c.want, err)
+		}
+	}
+	// The largest batch a RocketMQ slave can read is accepted.
+	cfg := Default()
+	cfg.HATransferBatchSize = 4<<20 - 12
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("haTransferBatchSize=ha.MaxBodySize refused: %v", err)
+	}
+}

@@ -87,6 +87,25 @@ var configKeys = map[string]func(c *Config, v string) error{
 		return
 	},
 	"rejectTransactionMessage": boolSetter(func(c *Config) *bool { return &c.RejectTransactionMessage }),
+	"haListenPort":             func(c *Config, v string) (err error) { c.HAListenPort, err = strconv.Atoi(v); return },
+	"haSendHeartbeatInterval":  msSetter(func(c *Config) *time.Duration { return &c.HASendHeartbeatInterval }, time.Millisecond),
+	"haHousekeepingInterval":   msSetter(func(c *Config) *time.Duration { return &c.HAHousekeepingInterval }, time.Millisecond),
+	"haTransferBatchSize":      func(c *Config, v string) (err error) { c.HATransferBatchSize, err = strconv.Atoi(v); return },
+	// RocketMQ 4.9 calls it haSlaveFallbehindMax, 5.x haMaxGapNotInSync.
+	"haMaxGapNotInSync":    func(c *Config, v string) (err error) { c.HAMaxGapNotInSync, err = strconv.ParseInt(v, 10, 64); return },
+	"haSlaveFallbehindMax": func(c *Config, v string) (err error) { c.HAMaxGapNotInSync, err = strconv.ParseInt(v, 10, 64); return },
+	"slaveTimeout":         msSetter(func(c *Config) *time.Duration { return &c.SlaveTimeout }, time.Millisecond),
+	"slaveReadEnable":      boolSetter(func(c *Config) *bool { return &c.SlaveReadEnable }),
+	"haMasterAddress": func(c *Config, v string) error {
+		if v != "" {
+			if err := checkHostPort(v); err != nil {
+				return err
+			}
+		}
+		c.HAMasterAddress = v
+		return nil
+	},
+	"syncFromLastFile": boolSetter(func(c *Config) *bool { return &c.SyncFromLastFile }),
 	"messageDelayLevel": func(c *Config, v string) error {
 		_, err := engine.ParseDelayLevels(v)
 		c.MessageDelayLevel = v

@@ -35,8 +35,11 @@ type MasterLog interface {
 
 // MasterOptions configure a Master.
 type MasterOptions struct {
-	// Listen is the HA address (haListenPort): host:port.
-	Listen string
+	// Listen is the HA address (haListenPort): host:port. Listener, if
+	// set, is used instead: a socket the caller bound (the master then
+	// owns it).
+	Listen   string
+	Listener net.Listener
 	Log    MasterLog
 	// Heartbeat is haSendHeartbeatInterval; Housekeeping
 	// haHousekeepingInterval; BatchSize haTransferBatchSize; MaxGap
@@ -100,9 +103,11 @@ func NewMaster(opts MasterOptions) (*Master, error) {
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", opts.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("ha: listen on haListenPort %s: %w", opts.Listen, err)
+	ln := opts.Listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", opts.Listen); err != nil {
+			return nil, fmt.Errorf("ha: listen on haListenPort %s: %w", opts.Listen, err)
+		}
 	}
 	m := &Master{
 		opts: opts, log: opts.Logger.With("component", "ha-master"), ln: ln, planner: p,

@@ -69,7 +69,12 @@ func newAdminCluster(f *adminFlags) *cobra.Command {
 	cmd.AddCommand(&cobra.Command{
 		Use:   "list",
 		Short: "list every broker the name server knows, by cluster (GET_BROKER_CLUSTER_INFO)",
-		Args:  cobra.NoArgs,
+		Long: `List every broker the name server knows, by cluster and broker name: the
+master (ID 0, ROLE MASTER) and its slaves (ID above 0, ROLE SLAVE). A broker
+name whose master is gone (its connection closed, or it expired) lists only
+its slaves, with ROLE "SLAVE (no master)": its queues stay readable there,
+and no producer sends to it until a master registers again.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return f.run(cmd, func(ctx context.Context, c *admin.Client) error {
 				ci, err := c.ClusterInfo(ctx)
@@ -80,6 +85,7 @@ func newAdminCluster(f *adminFlags) *cobra.Command {
 					Cluster  string `json:"cluster"`
 					Broker   string `json:"brokerName"`
 					BrokerID int64  `json:"brokerId"`
+					Role     string `json:"role"`
 					Addr     string `json:"addr"`
 				}
 				var rows []row
@@ -91,21 +97,35 @@ func newAdminCluster(f *adminFlags) *cobra.Command {
 							ids = append(ids, id)
 						}
 						slices.Sort(ids)
+						_, hasMaster := addrs[0]
 						for _, id := range ids {
-							rows = append(rows, row{cl, name, id, addrs[id]})
+							rows = append(rows, row{cl, name, id, roleOf(id, hasMaster), addrs[id]})
 						}
 					}
 				}
 				return f.print(cmd, rows, func(w *tabwriter.Writer) {
-					fmt.Fprintln(w, "CLUSTER\tBROKER\tID\tADDR")
+					fmt.Fprintln(w, "CLUSTER\tBROKER\tID\tROLE\tADDR")
 					for _, r := range rows {
-						fmt.Fprintf(w, "%s\t%s\t%d\t%s\n", r.Cluster, r.Broker, r.BrokerID, r.Addr)
+						fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\n", r.Cluster, r.Broker, r.BrokerID, r.Role, r.Addr)
 					}
 				})
 			})
 		},
 	})
 	return cmd
+}
+
+// roleOf names a broker id's role as the name server implies it: id 0 is
+// the master, any other a slave (RocketMQ's MixAll.MASTER_ID).
+func roleOf(id int64, hasMaster bool) string {
+	switch {
+	case id == 0:
+		return "MASTER"
+	case hasMaster:
+		return "SLAVE"
+	default:
+		return "SLAVE (no master)"
+	}
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -22,8 +22,12 @@ func newBrokerStatus(f *adminFlags) *cobra.Command {
 		Short: "print a broker's runtime table, as mqadmin brokerStatus (GET_BROKER_RUNTIME_INFO)",
 		Long: `Print a broker's runtime table: versions, message counters, CommitLog
 offsets, dispatch lag and state (dispatchState: ok, or STALLED with the
-cause while sends are refused), disk use, boot time. Wharf's counters count since
-the broker started (the "TodayMorning" marks are 0) and its rates are 0.`,
+cause while sends are refused), disk use, boot time, and the replication role:
+brokerRole (ASYNC_MASTER, SYNC_MASTER or SLAVE), brokerId, haServerAddr (its
+HA listener) and, on a slave, masterAddr and masterHaServerAddr (empty while
+no master is registered). The text form starts with a one-line summary of
+the role. Wharf's counters count since the broker started (the
+"TodayMorning" marks are 0) and its rates are 0.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if broker == "" {
@@ -35,6 +39,7 @@ the broker started (the "TodayMorning" marks are 0) and its rates are 0.`,
 					return err
 				}
 				return f.print(cmd, table, func(w *tabwriter.Writer) {
+					fmt.Fprintf(w, "role\t: %s\n", roleSummary(table))
 					for _, k := range sortedKeys(table) {
 						fmt.Fprintf(w, "%s\t: %s\n", k, table[k])
 					}
@@ -44,4 +49,22 @@ the broker started (the "TodayMorning" marks are 0) and its rates are 0.`,
 	}
 	cmd.Flags().StringVarP(&broker, "broker", "b", "", "broker address (required)")
 	return cmd
+}
+
+// roleSummary is one line on the broker's role from its runtime table:
+// "SLAVE, brokerId 1, master 10.0.0.1:10911" and the like. A broker that
+// does not report its role (RocketMQ) gets "unknown".
+func roleSummary(table map[string]string) string {
+	role, ok := table["brokerRole"]
+	if !ok {
+		return "unknown (the broker does not report brokerRole)"
+	}
+	sum := role + ", brokerId " + table["brokerId"]
+	if role != "SLAVE" {
+		return sum
+	}
+	if m := table["masterAddr"]; m != "" {
+		return sum + ", master " + m + " (HA " + table["masterHaServerAddr"] + ")"
+	}
+	return sum + ", no master registered"
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/wharfmq/wharf/broker"
 	"github.com/wharfmq/wharf/broker/brokertest"
+	"github.com/wharfmq/wharf/broker/config"
 	"github.com/wharfmq/wharf/engine/msg"
 	"github.com/wharfmq/wharf/internal/testkit"
 	"github.com/wharfmq/wharf/nameserver"
@@ -528,4 +529,54 @@ func findTopic(tcs []admin.TopicConfig, name string) (admin.TopicConfig, bool) {
 		}
 	}
 	return admin.TopicConfig{}, false
+}
+
+// TestAdminClusterListSlave: `cluster list` shows a broker name's master
+// and its slave with their ids and roles, and `broker status` the role.
+func TestAdminClusterListSlave(t *testing.T) {
+	c := startCluster(t)
+	slave := brokertest.Start(t, func(cfg *config.Config) {
+		cfg.NamesrvAddr, cfg.BrokerName = c.ns.Addr(), c.b.Config().BrokerName
+		cfg.BrokerRole, cfg.BrokerID = config.Slave, 1
+	})
+	type row struct {
+		Broker   string `json:"brokerName"`
+		BrokerID int64  `json:"brokerId"`
+		Role     string `json:"role"`
+		Addr     string `json:"addr"`
+	}
+	var rows []row
+	c.eventually("cluster list shows the slave", func() bool {
+		rows = nil
+		c.mustJSON(&rows, "cluster", "list")
+		return len(rows) == 2
+	})
+	want := []row{{"broker-a", 0, "MASTER", c.b.Addr()}, {"broker-a", 1, "SLAVE", slave.Addr()}}
+	if !slices.Equal(rows, want) {
+		t.Fatalf("cluster list %+v, want %+v", rows, want)
+	}
+	out := c.must("cluster", "list")
+	if !strings.Contains(out, "ROLE") || !strings.Contains(out, "SLAVE") || !strings.Contains(out, slave.Addr()) {
+		t.Fatalf("cluster list:\n%s", out)
+	}
+	var table map[string]string
+	c.mustJSON(&table, "broker", "status", "-b", slave.Addr())
+	if table["brokerRole"] != "SLAVE" || table["brokerId"] != "1" || table["haServerAddr"] != slave.HAServerAddr() {
+		t.Fatalf("slave runtime table: %v", table)
+	}
+	c.eventually("the slave knows its master", func() bool { a, _ := slave.MasterAddrs(); return a == c.b.Addr() })
+	out = c.must("broker", "status", "-b", slave.Addr())
+	if !strings.Contains(out, "SLAVE, brokerId 1, master "+c.b.Addr()) {
+		t.Fatalf("slave status:\n%s", out)
+	}
+	if out := c.must("broker", "status", "-b", c.b.Addr()); !strings.Contains(out, "ASYNC_MASTER, brokerId 0") {
+		t.Fatalf("master status:\n%s", out)
+	}
+	// The master gone: the slave alone, marked.
+	c.b.Close()
+	c.eventually("cluster list after the master left", func() bool {
+		rows = nil
+		c.mustJSON(&rows, "cluster", "list")
+		return len(rows) == 1 && rows[0] == row{"broker-a", 1, "SLAVE (no master)", slave.Addr()}
+	})
 }

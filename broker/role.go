@@ -1,0 +1,225 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/wharfmq/wharf/engine"
+	"github.com/wharfmq/wharf/engine/msg"
+	"github.com/wharfmq/wharf/remoting"
+)
+
+// A slave's CommitLog is a byte-for-byte copy of its master's: every byte
+// comes from the master over the HA connection, at the master's offsets. So
+// a slave must never append anything of its own. What that means for each
+// part of the broker:
+//
+//   - Requests that append (sends, send-back, end-transaction, replies)
+//     are refused with SERVICE_NOT_AVAILABLE (14), which clients retry on
+//     another broker (slaveRefusals).
+//   - Admin requests that change metadata the slave takes from its master
+//     (topic create/delete, offset reset) are refused too. Consumer offset
+//     commits (UPDATE_CONSUMER_OFFSET, 15) are accepted: they go to the
+//     metadata store, not the CommitLog, and Java's clients fall back to a
+//     slave while the master is down.
+//   - Background services that append are not started: the schedule
+//     (delay-level) delivery service, which re-puts due messages, and the
+//     transaction check-back service, which writes op and check-max
+//     records (Broker.Start). The master runs both; the slave gets their
+//     records through replication.
+//   - Topics are not created implicitly: no auto-creation by a send (sends
+//     are refused) and no retry topic created by a consumer's heartbeat.
+//     Subscription group configs are still created on demand, as Java's
+//     slave does, so a pull can be served before the group is synced.
+//   - Retention keeps running: it only removes expired segments, it never
+//     appends.
+
+// slaveRefusals maps each request code a slave refuses to the reason in
+// its remark.
+var slaveRefusals = map[int16]string{
+	remoting.CodeSendMessage:               "sends",
+	remoting.CodeSendMessageV2:             "sends",
+	remoting.CodeSendBatchMessage:          "sends",
+	remoting.CodeConsumerSendMsgBack:       "consumer send-back",
+	remoting.CodeEndTransaction:            "transaction commit and rollback",
+	remoting.CodeSendReplyMessage:          "reply messages",
+	remoting.CodeSendReplyMessageV2:        "reply messages",
+	remoting.CodeUpdateAndCreateTopic:      "topic creation and updates (topics come from the master)",
+	remoting.CodeDeleteTopicInBroker:       "topic deletion (topics come from the master)",
+	remoting.CodeInvokeBrokerToResetOffset: "offset resets (send them to the master)",
+}
+
+// guardRole returns the handler to register for code: on a slave, a code
+// that would append or change master-owned metadata gets a refusal.
+func (b *Broker) guardRole(code int16, h remoting.Handler) remoting.Handler {
+	what, refused := slaveRefusals[code]
+	if !b.cfg.IsSlave() || !refused {
+		return h
+	}
+	remark := fmt.Sprintf("broker %s (brokerId %d) is a slave: it takes no %s; send to the master of %s",
+		b.addr, b.cfg.BrokerID, what, b.cfg.BrokerName)
+	return func(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
+		return remoting.NewResponse(req, remoting.RespServiceNotAvailable, remark)
+	}
+}
+
+// masterState is what a slave knows of its master, from the name servers'
+// REGISTER_BROKER replies (or haMasterAddress for the HA address).
+type masterState struct {
+	mu        sync.Mutex
+	addr, ha  string // guarded by mu
+	known     bool   // a round of replies has been seen; guarded by mu
+	listeners []func(masterAddr, haServerAddr string)
+	// notify serializes listener calls, so they see changes in order.
+	notify sync.Mutex
+}
+
+// MasterAddrs returns the address of this broker's master (ip:listenPort)
+// and its HA address, as the name servers last told this slave; both are
+// empty when no master of this broker name is registered (or on a
+// master). haServerAddr is haMasterAddress when that is configured, even
+// while no master is registered. Safe for concurrent use.
+func (b *Broker) MasterAddrs() (masterAddr, haServerAddr string) {
+	m := &b.master
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.addr, b.haAddrLocked()
+}
+
+// haAddrLocked is the HA address to follow. REQUIRES: b.master.mu held.
+func (b *Broker) haAddrLocked() string {
+	if b.cfg.HAMasterAddress != "" {
+		return b.cfg.HAMasterAddress
+	}
+	return b.master.ha
+}
+
+// OnMasterChange calls fn (on the registrar's goroutine; fn must not
+// block for long) each time MasterAddrs' answer changes: the master
+// registers, moves, or is dropped by the name servers (then both are
+// empty, unless haMasterAddress is set). fn is not called for the state
+// at the time of the call: read MasterAddrs after registering fn.
+func (b *Broker) OnMasterChange(fn func(masterAddr, haServerAddr string)) {
+	b.master.mu.Lock()
+	defer b.master.mu.Unlock()
+	b.master.listeners = append(b.master.listeners, fn)
+}
+
+// setMaster records what a round of REGISTER_BROKER replies said of the
+// master; it logs and notifies only on a change (and the first time, when
+// no master is registered yet).
+func (b *Broker) setMaster(addr, ha string) {
+	m := &b.master
+	m.notify.Lock()
+	defer m.notify.Unlock()
+	m.mu.Lock()
+	oldAddr, oldHA := m.addr, b.haAddrLocked()
+	first := !m.known
+	m.addr, m.ha, m.known = addr, ha, true
+	newHA := b.haAddrLocked()
+	listeners := m.listeners
+	m.mu.Unlock()
+	if !first && oldAddr == addr && oldHA == newHA {
+		return
+	}
+	if addr == "" {
+		b.log.Info(fmt.Sprintf("slave of %s: master not registered yet, waiting", b.cfg.BrokerName), "haMasterAddress", b.cfg.HAMasterAddress)
+	} else {
+		b.log.Info(fmt.Sprintf("slave of %s: master is %s", b.cfg.BrokerName, addr), "haServerAddr", newHA)
+	}
+	if oldAddr == addr && oldHA == newHA {
+		return // the first round only confirmed "no master"
+	}
+	for _, fn := range listeners {
+		fn(addr, newHA)
+	}
+}
+
+// movesOffset reports whether a Get status makes a master correct the
+// consumer's offset (the statuses Java passes through
+// nextOffsetCorrection).
+func movesOffset(st engine.GetStatus) bool {
+	switch st {
+	case engine.NoMatchedLogicQueue, engine.NoMessageInQueue, engine.OffsetTooSmall,
+		engine.OffsetOverflowBadly, engine.OffsetOverflowOne, engine.OffsetFoundNull:
+		return true
+	}
+	return false
+}
+
+// suggestBroker is a pull reply's suggestWhichBrokerId (Java
+// PullMessageProcessor): 0 (the master) unless slaveReadEnable; with it,
+// the group's whichBrokerWhenConsumeSlowly for a consumer far behind and
+// the group's brokerId otherwise.
+func (b *Broker) suggestBroker(p *pullRequest, res *engine.GetResult) int64 {
+	if !b.cfg.SlaveReadEnable {
+		return 0
+	}
+	if res.Status == engine.Found && b.behind(res.Data) > b.farBehind {
+		return p.slowBrokerID
+	}
+	return p.groupBrokerID
+}
+
+// behind is how many CommitLog bytes lie after the start of the last
+// record of data (Java: maxOffsetPy - maxPhyOffsetPulling).
+func (b *Broker) behind(data []byte) int64 {
+	last := -1
+	for i := 0; i < len(data); {
+		size, _, err := msg.PeekHeader(data[i:])
+		if err != nil || size <= 0 {
+			break
+		}
+		last, i = i, i+size
+	}
+	if last < 0 {
+		return 0
+	}
+	r, err := msg.Decode(data[last:])
+	if err != nil {
+		return 0
+	}
+	return b.store.MaxPhysOffset() - r.PhysOffset
+}
+
+// farBehindBytes is RocketMQ's bound for "the consumer is far behind, its
+// messages are probably out of the page cache": 40 % of physical memory
+// (accessMessageInMemoryMaxRatio). Where the memory size cannot be read
+// (not Linux), 40 % of 8 GiB.
+func farBehindBytes() int64 {
+	const ratio, fallback = 40, 8 << 30
+	mem := int64(fallback)
+	if data, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for line := range strings.Lines(string(data)) {
+			f := strings.Fields(line)
+			if len(f) >= 2 && f[0] == "MemTotal:" {
+				if kb, err := strconv.ParseInt(f[1], 10, 64); err == nil && kb > 0 {
+					mem = kb << 10
+				}
+				break
+			}
+		}
+	}
+	return mem / 100 * ratio
+}
+
+// addRoleInfo adds the replication keys of the runtime table (Wharf's
+// own; `wharf admin broker status` prints them): brokerRole, brokerId,
+// haServerAddr (this broker's HA listener), and on a slave masterAddr and
+// masterHaServerAddr ("" while no master is registered).
+//
+// The HA service adds its figures after these: on a master each slave's
+// acknowledged offset and lag in bytes and seconds, on a slave its own
+// replicated offset.
+func (b *Broker) addRoleInfo(t map[string]string) {
+	t["brokerRole"] = b.cfg.BrokerRole
+	t["brokerId"] = strconv.FormatInt(b.cfg.BrokerID, 10)
+	t["haServerAddr"] = b.HAServerAddr()
+	if b.cfg.IsSlave() {
+		t["masterAddr"], t["masterHaServerAddr"] = b.MasterAddrs()
+	}
+}
