@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"net"
+	"strconv"
 	"testing"
 	"time"
 
@@ -92,5 +93,52 @@ func TestSyncMasterAnswers(t *testing.T) {
 	}
 	if b.store.MaxPhysOffset() <= before {
 		t.Fatal("a send answered 12 was not stored on the master")
+	}
+}
+
+// A SYNC_MASTER broker and a slave broker registered with one name
+// server: the slave learns the master's HA address from the name server,
+// copies the master's backlog, every SEND_OK is already on the slave, and
+// the slave's queues hold them.
+func TestMasterSlaveBrokers(t *testing.T) {
+	ns := startNameServer(t, nil)
+	mcfg := testConfig(t.TempDir())
+	mcfg.NamesrvAddr = ns.Addr()
+	mcfg.BrokerRole = config.SyncMaster
+	master := startBroker(t, mcfg)
+	pc := newTestClient(t, master.Addr())
+	pc.MustOK(remoting.CodeUpdateAndCreateTopic, map[string]string{"topic": "HA", "readQueueNums": "2", "writeQueueNums": "2", "perm": "6"}, nil)
+	send := func(q int, body string) *remoting.Command {
+		return pc.Call(remoting.CodeSendMessage, testkit.SendHeader("HA", q, ""), []byte(body))
+	}
+	if code := send(0, "before the slave").Code; code != remoting.RespSlaveNotAvailable {
+		t.Fatalf("no slave yet: code %d, want 11", code)
+	}
+
+	slave, _ := startSlave(t, ns.Addr(), 50*time.Millisecond, func(c *config.Config) {
+		c.MappedFileSizeCommitLog = mcfg.MappedFileSizeCommitLog
+	})
+	eventually(t, 10*time.Second, "the slave to follow and be trusted", func() bool {
+		st := master.repl.master.Slaves()
+		return len(st) == 1 && st[0].Trusted && st[0].LagBytes == 0
+	})
+	for i := range 50 {
+		resp := send(i%2, "m"+strconv.Itoa(i))
+		if resp.Code != remoting.RespSuccess {
+			t.Fatalf("send %d: code %d %s", i, resp.Code, resp.Remark)
+		}
+		if got, want := slave.store.MaxPhysOffset(), master.store.MaxPhysOffset(); got < want {
+			t.Fatalf("SEND_OK for send %d with the slave at %d of %d", i, got, want)
+		}
+	}
+	if err := slave.store.WaitDispatched(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for q := range int32(2) {
+		total += len(testkit.ReadQueue(t, slave.store, "HA", q))
+	}
+	if total != 51 {
+		t.Fatalf("the slave serves %d messages, want 51", total)
 	}
 }

@@ -133,7 +133,7 @@ func TestSlaveBesideMaster(t *testing.T) {
 		t.Fatalf("OnMasterChange got %v", got)
 	}
 	slavePort, _ := strconv.Atoi(slave.Addr()[strings.LastIndexByte(slave.Addr(), ':')+1:])
-	if master.HAServerAddr() != "127.0.0.1:23456" || slave.HAServerAddr() != "127.0.0.1:"+strconv.Itoa(slavePort+1) {
+	if master.HAServerAddr() != "127.0.0.1:"+haPort || slave.HAServerAddr() != "127.0.0.1:"+strconv.Itoa(slavePort+1) {
 		t.Fatalf("HA addresses master %s slave %s", master.HAServerAddr(), slave.HAServerAddr())
 	}
 

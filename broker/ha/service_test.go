@@ -1,4 +1,4 @@
-package ha
+package ha_test
 
 import (
 	"bytes"
@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wharfmq/wharf/broker/ha"
 	"github.com/wharfmq/wharf/engine"
 	"github.com/wharfmq/wharf/engine/msg"
 	"github.com/wharfmq/wharf/internal/testkit"
@@ -48,13 +49,13 @@ func put(t *testing.T, st *engine.Store, from, to int) int64 {
 	return end
 }
 
-func startMaster(t *testing.T, st *engine.Store, mut func(*MasterOptions)) *Master {
-	opts := MasterOptions{Listen: "127.0.0.1:0", Log: st, Heartbeat: 100 * time.Millisecond,
+func startMaster(t *testing.T, st *engine.Store, mut func(*ha.MasterOptions)) *ha.Master {
+	opts := ha.MasterOptions{Listen: "127.0.0.1:0", Log: st, Heartbeat: 100 * time.Millisecond,
 		Housekeeping: time.Second, Logger: testkit.Logger(t)}
 	if mut != nil {
 		mut(&opts)
 	}
-	m, err := NewMaster(opts)
+	m, err := ha.NewMaster(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,8 +63,8 @@ func startMaster(t *testing.T, st *engine.Store, mut func(*MasterOptions)) *Mast
 	return m
 }
 
-func startSlave(t *testing.T, st *engine.Store, addr func() string) *Slave {
-	s := NewSlave(SlaveOptions{MasterAddr: addr, Log: st, Heartbeat: 100 * time.Millisecond,
+func startSlave(t *testing.T, st *engine.Store, addr func() string) *ha.Slave {
+	s := ha.NewSlave(ha.SlaveOptions{MasterAddr: addr, Log: st, Heartbeat: 100 * time.Millisecond,
 		Housekeeping: time.Second, Redial: 20 * time.Millisecond, Logger: testkit.Logger(t)})
 	s.Start()
 	t.Cleanup(func() { s.Close() })
@@ -127,7 +128,7 @@ func TestMasterSlaveFollow(t *testing.T) {
 	}
 	testkit.Eventually(t, 5*time.Second, func() bool { return len(m.Slaves()) == 0 }, "the master to drop the slave")
 	end := put(t, master, 1600, 1700)
-	if err := m.WaitReplicated(end, time.Second); !errors.Is(err, ErrNoSlave) {
+	if err := m.WaitReplicated(end, time.Second); !errors.Is(err, ha.ErrNoSlave) {
 		t.Fatalf("without a slave: %v", err)
 	}
 
@@ -155,8 +156,8 @@ func rawSlave(t *testing.T, addr string, first int64) net.Conn {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	var b [ReportSize]byte
-	PutReport(&b, first)
+	var b [ha.ReportSize]byte
+	ha.PutReport(&b, first)
 	if _, err := c.Write(b[:]); err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +171,7 @@ func TestMasterWaitsOnlyForTrustedConfirmations(t *testing.T) {
 	master := openLog(t, "")
 	end0 := put(t, master, 0, 10)
 	var trusted atomic.Bool
-	m := startMaster(t, master, func(o *MasterOptions) {
+	m := startMaster(t, master, func(o *ha.MasterOptions) {
 		o.Trusted = func(netip.Addr) bool { return trusted.Load() }
 		o.TrustRecheck = 10 * time.Millisecond
 	})
@@ -179,14 +180,14 @@ func TestMasterWaitsOnlyForTrustedConfirmations(t *testing.T) {
 	c := rawSlave(t, m.Addr(), end0)
 	testkit.Eventually(t, 5*time.Second, func() bool { s := m.Slaves(); return len(s) == 1 && s[0].Acked == end0 },
 		"the first report to be read")
-	if err := m.WaitReplicated(end0, 100*time.Millisecond); !errors.Is(err, ErrNoSlave) {
+	if err := m.WaitReplicated(end0, 100*time.Millisecond); !errors.Is(err, ha.ErrNoSlave) {
 		t.Fatalf("untrusted slave: %v", err)
 	}
 
 	// Trusted, but it never confirms the new record: a timeout, not SEND_OK.
 	trusted.Store(true)
-	var b [ReportSize]byte
-	PutReport(&b, end0)
+	var b [ha.ReportSize]byte
+	ha.PutReport(&b, end0)
 	testkit.Eventually(t, 5*time.Second, func() bool {
 		if _, err := c.Write(b[:]); err != nil { // heartbeats: each may re-read trust
 			t.Fatal(err)
@@ -196,14 +197,14 @@ func TestMasterWaitsOnlyForTrustedConfirmations(t *testing.T) {
 	}, "trust to be re-read")
 	end1 := put(t, master, 10, 11)
 	began := time.Now()
-	if err := m.WaitReplicated(end1, 300*time.Millisecond); !errors.Is(err, ErrSlaveTimeout) {
+	if err := m.WaitReplicated(end1, 300*time.Millisecond); !errors.Is(err, ha.ErrSlaveTimeout) {
 		t.Fatalf("silent slave: %v", err)
 	}
 	if d := time.Since(began); d < 300*time.Millisecond {
 		t.Fatalf("timed out after %v, before slaveTimeout", d)
 	}
 	// It confirms: the wait succeeds.
-	PutReport(&b, end1)
+	ha.PutReport(&b, end1)
 	if _, err := c.Write(b[:]); err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +213,7 @@ func TestMasterWaitsOnlyForTrustedConfirmations(t *testing.T) {
 	}
 
 	// A report beyond what the master has: the connection is closed.
-	PutReport(&b, end1+1000)
+	ha.PutReport(&b, end1+1000)
 	if _, err := c.Write(b[:]); err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +263,7 @@ func TestEmptySlaveStartsAtMastersStart(t *testing.T) {
 			if want == 0 {
 				t.Fatal("the master still starts at 0")
 			}
-			m := startMaster(t, master, func(o *MasterOptions) { o.FromLastFile = lastFile })
+			m := startMaster(t, master, func(o *ha.MasterOptions) { o.FromLastFile = lastFile })
 			slave := openLog(t, "")
 			startSlave(t, slave, m.Addr)
 			testkit.Eventually(t, 10*time.Second, func() bool { return slave.ReadableOffset() == master.ReadableOffset() },
