@@ -215,3 +215,25 @@ func (l *slaveList) fetch() (map[netip.Addr]bool, error) {
 	}
 	return ips, nil
 }
+
+// addReplicationInfo adds the state of replication to the runtime table
+// (GET_BROKER_RUNTIME_INFO), under Wharf's own keys: on a master
+// haSlaveCount and, per connected slave, haSlave.ADDR =
+// "acked=OFFSET lagBytes=N lagMillis=N trusted=BOOL"; on a slave
+// haConnected, haEnd (its CommitLog end) and haLastError.
+func (b *Broker) addReplicationInfo(t map[string]string) {
+	if m := b.repl.master; m != nil {
+		slaves := m.Slaves()
+		t["haSlaveCount"] = strconv.Itoa(len(slaves))
+		for _, s := range slaves {
+			t["haSlave."+s.Addr] = fmt.Sprintf("acked=%d lagBytes=%d lagMillis=%d trusted=%t",
+				s.Acked, s.LagBytes, s.Lag.Milliseconds(), s.Trusted)
+		}
+	}
+	if s := b.repl.slave; s != nil {
+		st := s.State()
+		t["haConnected"] = strconv.FormatBool(st.Connected)
+		t["haEnd"] = strconv.FormatInt(st.End, 10)
+		t["haLastError"] = st.LastError
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -140,5 +141,15 @@ func TestMasterSlaveBrokers(t *testing.T) {
 	}
 	if total != 51 {
 		t.Fatalf("the slave serves %d messages, want 51", total)
+	}
+	// The runtime tables say so.
+	mt, st := master.runtimeInfo(time.Now()), slave.runtimeInfo(time.Now())
+	if mt["haSlaveCount"] != "1" || st["haConnected"] != "true" || st["haEnd"] != strconv.FormatInt(master.store.MaxPhysOffset(), 10) {
+		t.Fatalf("runtime tables: master %v slave %v", mt, st)
+	}
+	for k, v := range mt {
+		if strings.HasPrefix(k, "haSlave.") && !strings.Contains(v, " lagBytes=0 ") {
+			t.Fatalf("master reports %s = %s", k, v)
+		}
 	}
 }

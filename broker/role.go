@@ -222,4 +222,5 @@ func (b *Broker) addRoleInfo(t map[string]string) {
 	if b.cfg.IsSlave() {
 		t["masterAddr"], t["masterHaServerAddr"] = b.MasterAddrs()
 	}
+	b.addReplicationInfo(t)
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -25,7 +26,11 @@ offsets, dispatch lag and state (dispatchState: ok, or STALLED with the
 cause while sends are refused), disk use, boot time, and the replication role:
 brokerRole (ASYNC_MASTER, SYNC_MASTER or SLAVE), brokerId, haServerAddr (its
 HA listener) and, on a slave, masterAddr and masterHaServerAddr (empty while
-no master is registered). The text form starts with a one-line summary of
+no master is registered). Replication: on a master haSlaveCount and one
+haSlave.ADDR line per connected slave (its acknowledged CommitLog offset,
+its lag in bytes and in milliseconds since it last held everything, and
+whether the name servers list it as a slave); on a slave haConnected, haEnd
+and haLastError. The text form starts with a one-line summary of
 the role. Wharf's counters count since the broker started (the
 "TodayMorning" marks are 0) and its rates are 0.`,
 		Args: cobra.NoArgs,
@@ -61,10 +66,24 @@ func roleSummary(table map[string]string) string {
 	}
 	sum := role + ", brokerId " + table["brokerId"]
 	if role != "SLAVE" {
+		if n, ok := table["haSlaveCount"]; ok {
+			sum += ", " + n + " slave(s) connected"
+			for _, k := range sortedKeys(table) {
+				if addr, ok := strings.CutPrefix(k, "haSlave."); ok {
+					sum += "; " + addr + " " + table[k]
+				}
+			}
+		}
 		return sum
 	}
 	if m := table["masterAddr"]; m != "" {
-		return sum + ", master " + m + " (HA " + table["masterHaServerAddr"] + ")"
+		sum += ", master " + m + " (HA " + table["masterHaServerAddr"] + ")"
+		if table["haConnected"] == "true" {
+			sum += ", following at " + table["haEnd"]
+		} else if e := table["haLastError"]; e != "" {
+			sum += ", not following: " + e
+		}
+		return sum
 	}
 	return sum + ", no master registered"
 }
