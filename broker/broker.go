@@ -61,7 +61,7 @@ type Broker struct {
 	stats   runtimeStats
 	repl    replication
 	haLn    net.Listener // a master's HA port, bound in New; the HA service owns it after Start
-	master  masterState // a slave's master, from the name servers (role.go)
+	master  masterState  // a slave's master, from the name servers (role.go)
 	// farBehind is how many bytes behind the CommitLog's end a pull must
 	// read for the consumer to count as far behind (suggestPullingFromSlave).
 	farBehind int64

@@ -40,7 +40,7 @@ type MasterOptions struct {
 	// owns it).
 	Listen   string
 	Listener net.Listener
-	Log    MasterLog
+	Log      MasterLog
 	// Heartbeat is haSendHeartbeatInterval; Housekeeping
 	// haHousekeepingInterval; BatchSize haTransferBatchSize; MaxGap
 	// haMaxGapNotInSync. Zero takes RocketMQ's default.
