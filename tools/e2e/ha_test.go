@@ -59,13 +59,19 @@ func TestGroupMasterSmoke(t *testing.T) {
 	l := &ledger{}
 	sendSome(t, l, namesrv, topics, 40)
 	g.kill(t, masterNode)
+	// A config change between runs applies at the next start.
+	g.setup(masterNode).setKey(t, "slaveTimeout", "2000")
 	g.restart(t, masterNode)
 	rep := checkThrough(t, g.probe(masterNode), l, "broker-a", 5*time.Second)
 	t.Log(rep)
 	if rep.found != rep.acked || rep.acked < 40 {
 		t.Errorf("read back %d of %d acked", rep.found, rep.acked)
 	}
+	if d := duplicatesAcross(rep); d != rep.duplicates {
+		t.Errorf("duplicates across one report %d, in it %d", d, rep.duplicates)
+	}
 	waitRoute(t, nsc, namesrv, topics[0], "broker-a", want)
+	g.terminate(t, masterNode)
 }
 
 // TestHASmoke starts a SYNC_MASTER and its slave: the slave serves and
