@@ -1,8 +1,10 @@
 // Package testkit holds the test helpers that do not need package broker:
 // a logger that writes to t.Log, Eventually and Never, a raw remoting
-// client, a name server on loopback, the sizes of a test store, a bare
-// store and a reader of its queues for the tests of a broker service, and
-// the goleak options for the official Go client. The internal tests of
-// package broker, which cannot import broker/brokertest (it imports
-// broker), share these with it; brokertest adds the broker and the cluster.
+// client, a name server on loopback, free loopback ports, the sizes of a
+// test store, a bare store and a reader of its queues for the tests of a
+// broker service, and the goleak options for the official Go client. The
+// internal tests of package broker, which cannot import broker/brokertest
+// (it imports broker), share these with it; brokertest adds the broker and
+// the cluster. Subpackage tcpproxy stalls, cuts or refuses a TCP link
+// between two processes.
 package testkit

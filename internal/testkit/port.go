@@ -18,3 +18,26 @@ func FreePort(t testing.TB) string {
 	ln.Close()
 	return addr
 }
+
+// FreePorts returns n distinct loopback addresses whose ports were free a
+// moment ago: a process that needs several (a broker's listen and HA
+// ports). The listeners are held until all n are chosen, so no two match.
+func FreePorts(t testing.TB, n int) []string {
+	t.Helper()
+	lns := make([]net.Listener, 0, n)
+	defer func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}()
+	addrs := make([]string, 0, n)
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns = append(lns, ln)
+		addrs = append(addrs, ln.Addr().String())
+	}
+	return addrs
+}

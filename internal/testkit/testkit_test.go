@@ -1,6 +1,7 @@
 package testkit
 
 import (
+	"net"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -74,5 +75,21 @@ func TestLoggerStopsAtCleanup(t *testing.T) {
 	log.Warn("dropped")
 	if len(r.logs) != 1 || !strings.Contains(r.logs[0], "msg=kept k=1") || strings.HasSuffix(r.logs[0], "\n") {
 		t.Fatalf("logged %q", r.logs)
+	}
+}
+
+func TestFreePortsAreDistinctAndFree(t *testing.T) {
+	addrs := FreePorts(t, 8)
+	seen := map[string]bool{}
+	for _, a := range addrs {
+		if seen[a] {
+			t.Fatalf("%s returned twice", a)
+		}
+		seen[a] = true
+		ln, err := net.Listen("tcp", a)
+		if err != nil {
+			t.Fatalf("%s is not free: %v", a, err)
+		}
+		ln.Close()
 	}
 }

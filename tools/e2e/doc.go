@@ -12,4 +12,9 @@
 // -short); WHARF_SOAK=30m (or -args -soak=30m) runs the nightly length, with
 // 100 + 100 clients from 10 min on (WHARF_SOAK_CLIENTS, -soak-clients) and
 // the send rate capped at 5000 msgs/s (WHARF_SOAK_RATE, -soak-rate).
+//
+// Replication: group (group_test.go) runs one brokerName's master and slave
+// as processes with their own ports and HA ports, optionally with a
+// tcpproxy on the slave's HA link; checkThrough reads every acked message
+// back through a given broker. TestHASmoke runs once WHARF_HA_READY=1.
 package e2e

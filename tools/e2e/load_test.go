@@ -31,28 +31,38 @@ const (
 
 var loadTopics = [...]string{"E2E_T0", "E2E_T1"}
 
-// acked is one message whose send returned SEND_OK.
+// acked is one message whose send returned SEND_OK (or, in
+// ledger.unconfirmed, another status with a queue and offset).
 type acked struct {
 	key           string
+	broker        string // the brokerName that answered
 	topic         string
 	queueID       int32
 	offset        int64
 	producer, seq int
 	sum           [sha256.Size]byte
+	status        primitive.SendStatus
 }
 
+// queueRef is one queue of one broker group.
 type queueRef struct {
+	broker  string
 	topic   string
 	queueID int32
 }
 
 // ledger records what the producers were told, across every cycle.
 type ledger struct {
-	mu       sync.Mutex
-	acked    []acked
-	attempts int
-	failures int
-	nextSeq  [numProducers]int // per producer, across cycles
+	mu    sync.Mutex
+	acked []acked
+	// unconfirmed are the sends answered with a queue and offset but
+	// not SEND_OK: FLUSH_SLAVE_TIMEOUT, SLAVE_NOT_AVAILABLE or
+	// FLUSH_DISK_TIMEOUT. The broker stored them, but only SEND_OK
+	// counts as replicated (and durable); they count as failures too.
+	unconfirmed []acked
+	attempts    int
+	failures    int
+	nextSeq     [numProducers]int // per producer, across cycles
 }
 
 // body is the deterministic payload of (producer, seq): 1-64 KiB.
@@ -75,7 +85,26 @@ func msgKey(producer, seq int) string { return "p" + strconv.Itoa(producer) + "-
 type load struct {
 	l      *ledger
 	nsAddr string
+	// namesrv, when set, lists the name servers instead of nsAddr.
+	namesrv []string
+	// topics, when set, replaces loadTopics: a replicated run's topics
+	// exist on every group.
+	topics []string
 	cycle  int
+}
+
+func (ld *load) nameServers() []string {
+	if len(ld.namesrv) > 0 {
+		return ld.namesrv
+	}
+	return []string{ld.nsAddr}
+}
+
+func (ld *load) topicList() []string {
+	if len(ld.topics) > 0 {
+		return ld.topics
+	}
+	return loadTopics[:]
 }
 
 func (ld *load) run(t *testing.T, stop <-chan struct{}) {
@@ -83,7 +112,7 @@ func (ld *load) run(t *testing.T, stop <-chan struct{}) {
 	var wg sync.WaitGroup
 	for p := range numProducers {
 		prod, err := producer.NewDefaultProducer(
-			producer.WithNsResolver(primitive.NewPassthroughResolver([]string{ld.nsAddr})),
+			producer.WithNsResolver(primitive.NewPassthroughResolver(ld.nameServers())),
 			producer.WithGroupName("E2E_PG_"+strconv.Itoa(p)),
 			producer.WithInstanceName(fmt.Sprintf("e2e-%d-%d", ld.cycle, p)),
 			producer.WithRetry(2),
@@ -112,6 +141,7 @@ func (ld *load) run(t *testing.T, stop <-chan struct{}) {
 func (ld *load) produce(p int, prod interface {
 	SendSync(context.Context, ...*primitive.Message) (*primitive.SendResult, error)
 }, stop <-chan struct{}) {
+	topics := ld.topicList()
 	for {
 		select {
 		case <-stop:
@@ -123,7 +153,7 @@ func (ld *load) produce(p int, prod interface {
 		ld.l.nextSeq[p]++
 		ld.l.attempts++
 		ld.l.mu.Unlock()
-		topic := loadTopics[seq%len(loadTopics)]
+		topic := topics[seq%len(topics)]
 		b := body(p, seq)
 		key := msgKey(p, seq)
 		m := primitive.NewMessage(topic, b)
@@ -135,6 +165,11 @@ func (ld *load) produce(p int, prod interface {
 		if err != nil || res == nil || res.Status != primitive.SendOK || res.MessageQueue == nil {
 			ld.l.mu.Lock()
 			ld.l.failures++
+			if err == nil && res != nil && res.MessageQueue != nil {
+				ld.l.unconfirmed = append(ld.l.unconfirmed, acked{key: key, broker: res.MessageQueue.BrokerName,
+					topic: topic, queueID: int32(res.MessageQueue.QueueId), offset: res.QueueOffset,
+					producer: p, seq: seq, sum: sha256.Sum256(b), status: res.Status})
+			}
 			ld.l.mu.Unlock()
 			// The broker is down or restarting: do not spin.
 			select {
@@ -144,8 +179,9 @@ func (ld *load) produce(p int, prod interface {
 			}
 			continue
 		}
-		a := acked{key: key, topic: topic, queueID: int32(res.MessageQueue.QueueId), offset: res.QueueOffset,
-			producer: p, seq: seq, sum: sha256.Sum256(b)}
+		a := acked{key: key, broker: res.MessageQueue.BrokerName, topic: topic,
+			queueID: int32(res.MessageQueue.QueueId), offset: res.QueueOffset,
+			producer: p, seq: seq, sum: sha256.Sum256(b), status: res.Status}
 		ld.l.mu.Lock()
 		ld.l.acked = append(ld.l.acked, a)
 		ld.l.mu.Unlock()
@@ -158,7 +194,7 @@ func (l *ledger) lastPerQueue() map[queueRef]acked {
 	defer l.mu.Unlock()
 	out := map[queueRef]acked{}
 	for _, a := range l.acked {
-		k := queueRef{a.topic, a.queueID}
+		k := queueRef{a.broker, a.topic, a.queueID}
 		if cur, ok := out[k]; !ok || a.offset > cur.offset {
 			out[k] = a
 		}

@@ -7,10 +7,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -48,23 +51,91 @@ func startNameServer(t *testing.T) *nameserver.Server {
 	return ns
 }
 
-// brokerSetup is what every start of the broker process shares.
+// brokerSetup is what every start of the broker process shares: its
+// binary, data dir, broker.conf and addresses, which stay the same across
+// restarts.
 type brokerSetup struct {
 	bin, dir, store, conf, addr, namesrv string
-	runs                                 int
+	// haAddr is "127.0.0.1:haListenPort" when the config sets
+	// haListenPort, else empty.
+	haAddr string
+	keys   map[string]string // what conf holds; setKey rewrites it
+	runs   int
 }
 
+// brokerOpts configures a brokerSetup.
+type brokerOpts struct {
+	// namesrv lists the name servers, passed as --namesrv "a;b".
+	namesrv []string
+	// keys are broker.conf keys over defaultConf's (brokerName,
+	// brokerId, brokerRole, haListenPort, slaveTimeout, ...). Without
+	// listenPort a free port is chosen; the broker listens on
+	// 127.0.0.1:listenPort (--listen) either way.
+	keys map[string]string
+}
+
+// defaultConf is the broker.conf every setup starts from.
+func defaultConf() map[string]string {
+	return map[string]string{
+		"brokerClusterName":       "E2ECluster",
+		"brokerName":              "broker-e2e",
+		"brokerId":                "0",
+		"flushDiskType":           "ASYNC_FLUSH",
+		"mappedFileSizeCommitLog": strconv.Itoa(segmentSize),
+		"autoCreateTopicEnable":   "true",
+	}
+}
+
+// newBrokerSetup is the single broker of most tests: defaultConf with
+// flushDiskType, one name server.
 func newBrokerSetup(t *testing.T, nsAddr, flushDiskType string) *brokerSetup {
 	t.Helper()
+	return newBrokerSetupWith(t, brokerOpts{namesrv: []string{nsAddr}, keys: map[string]string{"flushDiskType": flushDiskType}})
+}
+
+// newBrokerSetupWith writes the broker.conf of o into a new temporary
+// directory, which also holds the store and the logs of every run.
+func newBrokerSetupWith(t *testing.T, o brokerOpts) *brokerSetup {
+	t.Helper()
 	dir := t.TempDir()
+	keys := defaultConf()
+	maps.Copy(keys, o.keys)
+	if _, ok := keys["listenPort"]; !ok {
+		_, port, _ := net.SplitHostPort(testkit.FreePort(t))
+		keys["listenPort"] = port
+	}
 	s := &brokerSetup{bin: wharfBinary(t), dir: dir, store: filepath.Join(dir, "store"),
-		conf: filepath.Join(dir, "broker.conf"), addr: testkit.FreePort(t), namesrv: nsAddr}
-	conf := fmt.Sprintf("brokerClusterName=E2ECluster\nbrokerName=broker-e2e\nbrokerId=0\n"+
-		"flushDiskType=%s\nmappedFileSizeCommitLog=%d\nautoCreateTopicEnable=true\n", flushDiskType, segmentSize)
-	if err := os.WriteFile(s.conf, []byte(conf), 0o644); err != nil {
+		conf: filepath.Join(dir, "broker.conf"), addr: "127.0.0.1:" + keys["listenPort"],
+		namesrv: strings.Join(o.namesrv, ";"), keys: keys}
+	if p, ok := keys["haListenPort"]; ok {
+		s.haAddr = "127.0.0.1:" + p
+	}
+	s.writeConf(t)
+	return s
+}
+
+// setKey changes one broker.conf key for the next start (a role change,
+// a new haMasterAddress). The addresses are fixed: not listenPort nor
+// haListenPort.
+func (s *brokerSetup) setKey(t *testing.T, key, value string) {
+	t.Helper()
+	if key == "listenPort" || key == "haListenPort" {
+		t.Fatalf("setKey %s: a setup's ports are fixed at creation", key)
+	}
+	s.keys[key] = value
+	s.writeConf(t)
+}
+
+// writeConf writes keys as a Java properties file, sorted by key.
+func (s *brokerSetup) writeConf(t *testing.T) {
+	t.Helper()
+	var b strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(s.keys)) {
+		fmt.Fprintf(&b, "%s=%s\n", k, s.keys[k])
+	}
+	if err := os.WriteFile(s.conf, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return s
 }
 
 // brokerProc is one run of `wharf broker`.
