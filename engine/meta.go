@@ -54,7 +54,9 @@ func (s *Store) DeleteGroupConfig(name string) error { return s.qdb.DeleteGroup(
 
 // ConsumerOffsets returns every committed offset of every group, as stored
 // (not clamped as ConsumerOffset does; a negative value means none).
-func (s *Store) ConsumerOffsets() (map[string]map[QueueRef]int64, error) { return s.qdb.ConsumerOffsets() }
+func (s *Store) ConsumerOffsets() (map[string]map[QueueRef]int64, error) {
+	return s.qdb.ConsumerOffsets()
+}
 
 // StoredConsumerOffset returns a group's committed offset as stored, not
 // clamped into the queue's range: a slave whose queue lags its master's
