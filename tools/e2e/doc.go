@@ -16,5 +16,5 @@
 // Replication: group (group_test.go) runs one brokerName's master and slave
 // as processes with their own ports and HA ports, optionally with a
 // tcpproxy on the slave's HA link; checkThrough reads every acked message
-// back through a given broker. TestHASmoke runs once WHARF_HA_READY=1.
+// back through a given broker.
 package e2e
