@@ -41,7 +41,9 @@ const haBodyMax = 4 << 10
 // TestSyncMasterKill9 is issue 11's kill proof: a SYNC_MASTER and its
 // slave, numProducers official-client producers sending synchronously at
 // full speed, and the master killed with -9 at a random moment once its
-// slave confirms sends, then restarted, again and again. Each cycle waits
+// slave confirms sends, then restarted, again and again. After each kill,
+// with the master down, the slave must already hold every SEND_OK
+// message (read through its port by a new client). Each cycle waits
 // for a SEND_OK after the restart: the slave redials, the master finds it
 // in sync, and only then answers 0 (before that it answers 11, which is
 // counted). At the end the master is killed once more and every SEND_OK
@@ -118,6 +120,14 @@ func TestSyncMasterKill9(t *testing.T) {
 		time.Sleep(time.Duration(50+rng.IntN(1451)) * time.Millisecond)
 		g.kill(t, masterNode)
 		stopLoad()
+		// With the master dead the slave gets nothing more: a SEND_OK it
+		// does not hold now was answered before the slave had it.
+		sp := newProbe(g.addr(slaveNode))
+		rep := checkThrough(t, sp, l, "broker-a", 10*time.Second)
+		sp.Close()
+		if rep.lost != 0 || rep.mismatched != 0 {
+			t.Fatalf("kill %d: the slave holds %d of %d SEND_OK messages", cycle+1, rep.found, rep.acked)
+		}
 	}
 	// The master dies once more: what follows is read from the slave alone.
 	g.kill(t, masterNode)
