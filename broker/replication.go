@@ -92,7 +92,7 @@ func (b *Broker) startReplication() error {
 				}
 				return last
 			},
-			Log:        b.store, Heartbeat: cfg.HASendHeartbeatInterval, Housekeeping: cfg.HAHousekeepingInterval,
+			Log: b.store, Heartbeat: cfg.HASendHeartbeatInterval, Housekeeping: cfg.HAHousekeepingInterval,
 			Logger: b.log,
 		})
 		b.repl.slave.Start()
