@@ -227,6 +227,13 @@ func startGroup(ac *admin.Client, tag, role string) (*group, error) {
 		return nil, err
 	}
 	if role != "NONE" {
+		// The slave learns its master from its registration reply, so it
+		// starts once the master is registered (else it waits for its
+		// next registration, registerNameServerPeriod later).
+		if err := g.waitRegistered("broker-" + tag); err != nil {
+			g.stop()
+			return nil, err
+		}
 		if g.slave, err = startProc(tag+"-1", g.args[1]...); err != nil {
 			g.stop()
 			return nil, err
@@ -237,6 +244,24 @@ func startGroup(ac *admin.Client, tag, role string) (*group, error) {
 		return nil, err
 	}
 	return g, nil
+}
+
+// waitRegistered polls (every 20 ms, at most 60 s) until the name server
+// lists the master of brokerName.
+func (g *group) waitRegistered(brokerName string) error {
+	nc := admin.New(admin.Options{Namesrv: g.nsAddr, Timeout: 2 * time.Second})
+	defer nc.Close()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		ci, err := nc.ClusterInfo(ctx)
+		cancel()
+		if err == nil && ci.BrokerAddrTable[brokerName].BrokerAddrs[0] != "" {
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("master %s not registered with the name server within 60 s", brokerName)
 }
 
 // waitReady polls (every 20 ms, at most 60 s) until the master answers
