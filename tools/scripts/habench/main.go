@@ -43,14 +43,15 @@ var (
 	segMiB      = flag.Int("seg-mib", 256, "mappedFileSizeCommitLog in MiB, master and slave")
 	dur         = flag.Duration("dur", 5*time.Second, "duration of each measured produce run")
 	rounds      = flag.Int("rounds", 2, "rounds of the throughput cases (order alternates per round)")
+	syncConcs   = flag.String("sync-conc", "16", "synchronous producer counts to run, comma-separated")
 	pipeConc    = flag.Int("pipe-conc", 2, "pipelined producers")
 	pipeWindow  = flag.Int("pipe-window", 128, "requests in flight per pipelined producer")
 	catchupMiB  = flag.Int("catchup-mib", 1024, "CommitLog MiB written while the slave is down")
 	catchupReps = flag.Int("catchup-reps", 3, "catch-up measurements (each stops the slave and writes -catchup-mib)")
 	lagDur      = flag.Duration("lag-dur", 10*time.Second, "duration of the pipelined load during the lag sampling")
 	only        = flag.String("only", "throughput,lag,catchup", "phases to run")
-	profile     = flag.Bool("profile", false, "write a CPU profile of every broker into the work dir (NAME.pprof; implies nothing else, use -keep)")
-	traceSlave  = flag.Bool("trace-catchup", false, "write a runtime trace of the catching-up slave into the work dir (catchup.trace; use -keep)")
+	profile     = flag.Bool("profile", false, "write a CPU profile of every broker into the work dir (NAME.pprof; use -keep)")
+	traceSlave  = flag.Bool("trace-catchup", false, "write a runtime trace of the catching-up slave into the work dir (catchup-REP.trace; use -keep)")
 	extra       = flag.String("conf", "", "extra broker.conf keys for every broker, k=v,k=v")
 )
 
@@ -378,7 +379,12 @@ func throughputRuns(g *group, role string, round int) error {
 	if _, err := benchProduce(g, "HaBench", "--mode", "async", "--conc", "2", "--window", "64", "--duration", "1s"); err != nil {
 		return err
 	}
-	cases := []struct{ name, conc string }{{"sync", "16"}, {"async", strconv.Itoa(*pipeConc)}}
+	type benchCase struct{ name, conc string }
+	var cases []benchCase
+	for c := range strings.SplitSeq(*syncConcs, ",") {
+		cases = append(cases, benchCase{"sync", strings.TrimSpace(c)})
+	}
+	cases = append(cases, benchCase{"async", strconv.Itoa(*pipeConc)})
 	for _, c := range cases {
 		var s0 time.Duration
 		if g.slave != nil {
