@@ -3,7 +3,7 @@ GO      ?= go
 DATA    ?= ./wharf-data
 PKGS    := ./...
 RACE    := ./engine/... ./index/... ./remoting/... ./nameserver/... ./fuzz/... ./internal/... \
-           ./broker/client/ ./broker/longpoll/ ./broker/meta/ ./broker/offsets/ ./broker/retry/ ./broker/schedule/ ./broker/transaction/ ./broker/ha/
+           ./broker/client/ ./broker/longpoll/ ./broker/meta/ ./broker/offsets/ ./broker/retry/ ./broker/schedule/ ./broker/transaction/ ./broker/ha/ ./broker/slavesync/
 BENCH   ?= .
 COUNT   ?= 6
 
@@ -82,7 +82,7 @@ stress:
 	$(GO) test -timeout 60m ./engine/commitlog/ -run 'TestCrashCloneSyncFlush|TestTornTail' -args -crashpoints=100000 -torn-full
 	$(GO) test -timeout 60m ./engine/ -run 'TestModel' -args -model-seeds=100
 	$(GO) test -timeout 60m ./engine/commitlog/ -run 'TestCheckDetectsEveryBitFlip' -args -check-trials=1000
-	$(GO) test -timeout 90m ./tools/e2e/ -run 'TestKill9|TestSigtermUnderLoad' -args -kills=100 -sigterm-cycles=10
+	$(GO) test -timeout 90m ./tools/e2e/ -run 'TestKill9|TestSigtermUnderLoad|TestSyncMasterKill9' -args -kills=100 -sigterm-cycles=10 -ha-kills=20
 	$(GO) test -timeout 30m ./broker/ -run 'TestPowerLoss' -args -powerloss-points=200 -powerloss-interval=500ms
 
 # T23 at full size: 100 producers + 100 push consumers for 30 minutes.

@@ -16,5 +16,10 @@
 // Replication: group (group_test.go) runs one brokerName's master and slave
 // as processes with their own ports and HA ports, optionally with a
 // tcpproxy on the slave's HA link; checkThrough reads every acked message
-// back through a given broker. TestHASmoke runs once WHARF_HA_READY=1.
+// back through a given broker.
+// TestSyncMasterKill9 kills a SYNC_MASTER with -9 under full-speed
+// producers and reads every SEND_OK back through its slave (3 kills;
+// -ha-kills=20 or WHARF_E2E_HA_KILLS=20 in make stress);
+// TestSlaveStopAndStall checks the 11 and 12 answers with the slave
+// stopped and with its link stalled by the proxy.
 package e2e

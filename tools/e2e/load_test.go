@@ -66,9 +66,13 @@ type ledger struct {
 }
 
 // body is the deterministic payload of (producer, seq): 1-64 KiB.
-func body(producer, seq int) []byte {
+func body(producer, seq int) []byte { return bodyUpTo(producer, seq, maxBody) }
+
+// bodyUpTo is body with min(minBody, hi/4) to hi bytes.
+func bodyUpTo(producer, seq, hi int) []byte {
+	lo := min(minBody, hi/4)
 	r := rand.New(rand.NewPCG(uint64(producer)+1, uint64(seq)))
-	b := make([]byte, minBody+r.IntN(maxBody-minBody+1))
+	b := make([]byte, lo+r.IntN(hi-lo+1))
 	for i := 0; i+8 <= len(b); i += 8 {
 		v := r.Uint64()
 		for j := range 8 {
@@ -91,6 +95,9 @@ type load struct {
 	// exist on every group.
 	topics []string
 	cycle  int
+	// bodyMax, when set, caps the body size below maxBody (a replicated
+	// run at full speed writes two copies of everything).
+	bodyMax int
 }
 
 func (ld *load) nameServers() []string {
@@ -155,6 +162,9 @@ func (ld *load) produce(p int, prod interface {
 		ld.l.mu.Unlock()
 		topic := topics[seq%len(topics)]
 		b := body(p, seq)
+		if ld.bodyMax > 0 {
+			b = bodyUpTo(p, seq, ld.bodyMax)
+		}
 		key := msgKey(p, seq)
 		m := primitive.NewMessage(topic, b)
 		m.WithKeys([]string{key})
