@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command habench measures master–slave replication for BENCHMARKS.md
 // (issue 11, "Benchmarks"): send throughput and latency with no slave,
 // ASYNC_MASTER + slave and SYNC_MASTER + slave; a slave's catch-up rate
