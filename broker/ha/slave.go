@@ -1,7 +1,9 @@
 package ha
 
 import (
+	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -251,15 +253,19 @@ func (f *followConn) heartbeats(done <-chan struct{}) {
 }
 
 // receive reads frames, appends whole units at their offsets and reports
-// each new end. Bytes of a unit cut by a frame end wait in pending for
-// the rest.
+// the new end. Bytes of a unit cut by a frame end wait in pending for the
+// rest. The report waits while another whole frame is already buffered: a
+// burst of frames costs one report (as RocketMQ's slave reports once per
+// read), and no ack is held back behind a read that may block.
 func (f *followConn) receive() error {
 	log := f.s.opts.Log
-	fr, err := NewFrameReader(f.conn, log.SegmentSize(), MaxBodySize)
+	br := bufio.NewReaderSize(f.conn, 256<<10)
+	fr, err := NewFrameReader(br, log.SegmentSize(), MaxBodySize)
 	if err != nil {
 		return err
 	}
 	var pending []byte
+	reported := f.end
 	for {
 		if err := f.conn.SetReadDeadline(time.Now().Add(f.s.opts.Housekeeping)); err != nil {
 			return err
@@ -278,43 +284,64 @@ func (f *followConn) receive() error {
 			}
 			return err
 		}
-		if len(fr0.Body) == 0 {
-			continue // a heartbeat
-		}
-		if want == 0 && fr0.Offset != 0 {
-			// An empty slave: the master starts it at its oldest
-			// retained segment (or its last, syncFromLastFile).
-			if err := log.Rebase(fr0.Offset); err != nil {
-				return fmt.Errorf("%w: the master starts this empty slave at %d: %w", errLayout, fr0.Offset, err)
+		if len(fr0.Body) > 0 {
+			if want == 0 && fr0.Offset != 0 {
+				// An empty slave: the master starts it at its oldest
+				// retained segment (or its last, syncFromLastFile).
+				if err := log.Rebase(fr0.Offset); err != nil {
+					return fmt.Errorf("%w: the master starts this empty slave at %d: %w", errLayout, fr0.Offset, err)
+				}
+				f.wmu.Lock()
+				f.end = fr0.Offset
+				f.wmu.Unlock()
 			}
-			f.wmu.Lock()
-			f.end = fr0.Offset
-			f.wmu.Unlock()
-		}
-		pending = append(pending, fr0.Body...)
-		n, err := msg.WholeUnits(pending)
-		if err != nil {
-			return fmt.Errorf("%w: bytes from %d: %w", errLayout, f.end, err)
-		}
-		if n == 0 {
-			continue
-		}
-		end, err := log.AppendReplica(f.end, pending[:n])
-		if err != nil {
-			if errors.Is(err, engine.ErrReplicaLayout) || errors.Is(err, engine.ErrReplicaOffset) {
-				return fmt.Errorf("%w: %w", errLayout, err)
+			// Whole units go straight from the frame; only a cut unit is
+			// copied aside.
+			data := fr0.Body
+			if len(pending) > 0 {
+				pending = append(pending, data...)
+				data = pending
 			}
-			return err
+			n, err := msg.WholeUnits(data)
+			if err != nil {
+				return fmt.Errorf("%w: bytes from %d: %w", errLayout, f.end, err)
+			}
+			if n > 0 {
+				end, err := log.AppendReplica(f.end, data[:n])
+				if err != nil {
+					if errors.Is(err, engine.ErrReplicaLayout) || errors.Is(err, engine.ErrReplicaOffset) {
+						return fmt.Errorf("%w: %w", errLayout, err)
+					}
+					return err
+				}
+				if err := log.WaitPut(end); err != nil {
+					return err
+				}
+				f.wmu.Lock()
+				f.end = end
+				f.wmu.Unlock()
+			}
+			pending = append(pending[:0], data[n:]...)
 		}
-		if err := log.WaitPut(end); err != nil {
-			return err
-		}
-		pending = append(pending[:0], pending[n:]...)
-		f.wmu.Lock()
-		f.end = end
-		f.wmu.Unlock()
-		if err := f.report(); err != nil {
-			return err
+		if f.end != reported && !frameBuffered(br) {
+			if err := f.report(); err != nil {
+				return err
+			}
+			reported = f.end
 		}
 	}
+}
+
+// frameBuffered says whether a whole frame is already in br, so reading
+// it will not block.
+func frameBuffered(br *bufio.Reader) bool {
+	if br.Buffered() < HeaderSize {
+		return false
+	}
+	h, err := br.Peek(HeaderSize)
+	if err != nil {
+		return false
+	}
+	size := int(int32(binary.BigEndian.Uint32(h[8:12])))
+	return size >= 0 && br.Buffered() >= HeaderSize+size
 }
