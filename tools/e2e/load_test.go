@@ -42,6 +42,7 @@ type acked struct {
 	producer, seq int
 	sum           [sha256.Size]byte
 	status        primitive.SendStatus
+	at            time.Time // when the answer came
 }
 
 // queueRef is one queue of one broker group.
@@ -91,6 +92,24 @@ type load struct {
 	// exist on every group.
 	topics []string
 	cycle  int
+	// attempt bounds one send attempt (the client's SendMsgTimeout) and
+	// call a whole SendSync, its retries included; zero means
+	// sendTimeout for both. A test that needs retries to outlive a dead
+	// broker gives call room for them.
+	attempt, call time.Duration
+	// bodyMax, when set, cuts bodies to at most this many bytes.
+	bodyMax int
+}
+
+func (ld *load) timeouts() (attempt, call time.Duration) {
+	attempt, call = ld.attempt, ld.call
+	if attempt <= 0 {
+		attempt = sendTimeout
+	}
+	if call <= 0 {
+		call = sendTimeout
+	}
+	return attempt, call
 }
 
 func (ld *load) nameServers() []string {
@@ -109,6 +128,7 @@ func (ld *load) topicList() []string {
 
 func (ld *load) run(t *testing.T, stop <-chan struct{}) {
 	t.Helper()
+	attempt, _ := ld.timeouts()
 	var wg sync.WaitGroup
 	for p := range numProducers {
 		prod, err := producer.NewDefaultProducer(
@@ -116,7 +136,7 @@ func (ld *load) run(t *testing.T, stop <-chan struct{}) {
 			producer.WithGroupName("E2E_PG_"+strconv.Itoa(p)),
 			producer.WithInstanceName(fmt.Sprintf("e2e-%d-%d", ld.cycle, p)),
 			producer.WithRetry(2),
-			producer.WithSendMsgTimeout(sendTimeout),
+			producer.WithSendMsgTimeout(attempt),
 			// Stored bodies must be byte-identical to what was sent.
 			producer.WithCompressMsgBodyOverHowmuch(1<<30),
 		)
@@ -142,6 +162,7 @@ func (ld *load) produce(p int, prod interface {
 	SendSync(context.Context, ...*primitive.Message) (*primitive.SendResult, error)
 }, stop <-chan struct{}) {
 	topics := ld.topicList()
+	_, callTimeout := ld.timeouts()
 	for {
 		select {
 		case <-stop:
@@ -155,11 +176,14 @@ func (ld *load) produce(p int, prod interface {
 		ld.l.mu.Unlock()
 		topic := topics[seq%len(topics)]
 		b := body(p, seq)
+		if ld.bodyMax > 0 && len(b) > ld.bodyMax {
+			b = b[:ld.bodyMax]
+		}
 		key := msgKey(p, seq)
 		m := primitive.NewMessage(topic, b)
 		m.WithKeys([]string{key})
 		m.WithProperty(seqProp, strconv.Itoa(seq))
-		ctx, cancel := context.WithTimeout(context.Background(), sendTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 		res, err := prod.SendSync(ctx, m)
 		cancel()
 		if err != nil || res == nil || res.Status != primitive.SendOK || res.MessageQueue == nil {
@@ -168,7 +192,7 @@ func (ld *load) produce(p int, prod interface {
 			if err == nil && res != nil && res.MessageQueue != nil {
 				ld.l.unconfirmed = append(ld.l.unconfirmed, acked{key: key, broker: res.MessageQueue.BrokerName,
 					topic: topic, queueID: int32(res.MessageQueue.QueueId), offset: res.QueueOffset,
-					producer: p, seq: seq, sum: sha256.Sum256(b), status: res.Status})
+					producer: p, seq: seq, sum: sha256.Sum256(b), status: res.Status, at: time.Now()})
 			}
 			ld.l.mu.Unlock()
 			// The broker is down or restarting: do not spin.
@@ -181,7 +205,7 @@ func (ld *load) produce(p int, prod interface {
 		}
 		a := acked{key: key, broker: res.MessageQueue.BrokerName, topic: topic,
 			queueID: int32(res.MessageQueue.QueueId), offset: res.QueueOffset,
-			producer: p, seq: seq, sum: sha256.Sum256(b), status: res.Status}
+			producer: p, seq: seq, sum: sha256.Sum256(b), status: res.Status, at: time.Now()}
 		ld.l.mu.Lock()
 		ld.l.acked = append(ld.l.acked, a)
 		ld.l.mu.Unlock()
