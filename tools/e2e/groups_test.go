@@ -14,8 +14,8 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/consumer"
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 	"github.com/wharfmq/wharf/internal/testkit"
-	"github.com/wharfmq/wharf/tools/admin"
 	"github.com/wharfmq/wharf/remoting"
+	"github.com/wharfmq/wharf/tools/admin"
 )
 
 // groupsLongFlag selects the long TestTwoGroupsMasterDies (make stress).
