@@ -253,6 +253,11 @@ func TestTwoGroupsMasterDies(t *testing.T) {
 	defer hold.open()
 	defer func() { _ = c.Shutdown() }()
 
+	if long {
+		// A backlog of a few seconds' sends is plenty; 20 s of it
+		// would only slow the drain.
+		time.Sleep(time.Until(cStart.Add(routePoll - 15*time.Second)))
+	}
 	l := &ledger{}
 	ld := &load{l: l, namesrv: namesrv, topics: []string{groupsTopic}, attempt: time.Second, call: 5 * time.Second, bodyMax: 1 << 10}
 	stop := make(chan struct{})
