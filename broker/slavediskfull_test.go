@@ -74,7 +74,7 @@ func TestSlaveDiskFull(t *testing.T) {
 	if err := syscall.Statfs(mnt, &st); err != nil {
 		t.Fatal(err)
 	}
-	total, free := int64(st.Blocks)*st.Bsize, int64(st.Bavail)*st.Bsize
+	total, free := int64(st.Blocks)*int64(st.Bsize), int64(st.Bavail)*int64(st.Bsize)
 	ballast := filepath.Join(mnt, "ballast")
 	if n := total*8/10 - (total - free); n > 0 {
 		if err := os.WriteFile(ballast, make([]byte, n), 0o644); err != nil {

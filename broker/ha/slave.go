@@ -288,7 +288,6 @@ func (f *followConn) receive() error {
 				return fmt.Errorf("%w: the master starts this empty slave at %d: %w", errLayout, fr0.Offset, err)
 			}
 			f.end = fr0.Offset
-			want = f.end
 		}
 		pending = append(pending, fr0.Body...)
 		n, err := msg.WholeUnits(pending)
