@@ -67,9 +67,13 @@ type ledger struct {
 }
 
 // body is the deterministic payload of (producer, seq): 1-64 KiB.
-func body(producer, seq int) []byte {
+func body(producer, seq int) []byte { return bodyUpTo(producer, seq, maxBody) }
+
+// bodyUpTo is body with min(minBody, hi/4) to hi bytes.
+func bodyUpTo(producer, seq, hi int) []byte {
+	lo := min(minBody, hi/4)
 	r := rand.New(rand.NewPCG(uint64(producer)+1, uint64(seq)))
-	b := make([]byte, minBody+r.IntN(maxBody-minBody+1))
+	b := make([]byte, lo+r.IntN(hi-lo+1))
 	for i := 0; i+8 <= len(b); i += 8 {
 		v := r.Uint64()
 		for j := range 8 {
@@ -84,32 +88,22 @@ func msgKey(producer, seq int) string { return "p" + strconv.Itoa(producer) + "-
 // load runs numProducers official-client producers with synchronous sends
 // until stop is closed; run returns once all are shut down.
 type load struct {
-	l      *ledger
-	nsAddr string
+	l *ledger
+	// attempt bounds one send attempt (the client's SendMsgTimeout) and
+	// call a whole SendSync, its retries included; zero means
+	// sendTimeout for both. A test that needs retries to outlive a dead
+	// broker gives call room for them.
+	attempt, call time.Duration
+	nsAddr        string
 	// namesrv, when set, lists the name servers instead of nsAddr.
 	namesrv []string
 	// topics, when set, replaces loadTopics: a replicated run's topics
 	// exist on every group.
 	topics []string
 	cycle  int
-	// attempt bounds one send attempt (the client's SendMsgTimeout) and
-	// call a whole SendSync, its retries included; zero means
-	// sendTimeout for both. A test that needs retries to outlive a dead
-	// broker gives call room for them.
-	attempt, call time.Duration
-	// bodyMax, when set, cuts bodies to at most this many bytes.
+	// bodyMax, when set, caps the body size below maxBody (a replicated
+	// run at full speed writes two copies of everything).
 	bodyMax int
-}
-
-func (ld *load) timeouts() (attempt, call time.Duration) {
-	attempt, call = ld.attempt, ld.call
-	if attempt <= 0 {
-		attempt = sendTimeout
-	}
-	if call <= 0 {
-		call = sendTimeout
-	}
-	return attempt, call
 }
 
 func (ld *load) nameServers() []string {
@@ -124,6 +118,17 @@ func (ld *load) topicList() []string {
 		return ld.topics
 	}
 	return loadTopics[:]
+}
+
+func (ld *load) timeouts() (attempt, call time.Duration) {
+	attempt, call = ld.attempt, ld.call
+	if attempt <= 0 {
+		attempt = sendTimeout
+	}
+	if call <= 0 {
+		call = sendTimeout
+	}
+	return attempt, call
 }
 
 func (ld *load) run(t *testing.T, stop <-chan struct{}) {
@@ -176,8 +181,8 @@ func (ld *load) produce(p int, prod interface {
 		ld.l.mu.Unlock()
 		topic := topics[seq%len(topics)]
 		b := body(p, seq)
-		if ld.bodyMax > 0 && len(b) > ld.bodyMax {
-			b = b[:ld.bodyMax]
+		if ld.bodyMax > 0 {
+			b = bodyUpTo(p, seq, ld.bodyMax)
 		}
 		key := msgKey(p, seq)
 		m := primitive.NewMessage(topic, b)
