@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -18,6 +19,7 @@ import (
 	"github.com/wharfmq/wharf/broker/meta"
 	"github.com/wharfmq/wharf/broker/offsets"
 	"github.com/wharfmq/wharf/broker/schedule"
+	"github.com/wharfmq/wharf/broker/slavesync"
 	"github.com/wharfmq/wharf/broker/transaction"
 	"github.com/wharfmq/wharf/engine"
 	"github.com/wharfmq/wharf/remoting"
@@ -65,6 +67,12 @@ type Broker struct {
 	// farBehind is how many bytes behind the CommitLog's end a pull must
 	// read for the consumer to count as far behind (suggestPullingFromSlave).
 	farBehind int64
+
+	// A slave's metadata sync (slavesync.go): the master's listen address,
+	// and the Syncer and its client once setSyncMaster started them (under mu).
+	syncMaster atomic.Pointer[string]
+	syncer     *slavesync.Syncer
+	syncClient *remoting.Client
 
 	clientExpiry time.Duration
 	scanInterval time.Duration
@@ -198,6 +206,8 @@ func (b *Broker) registerProcessors() {
 		remoting.CodeDeleteTopicInBroker:           b.handleDeleteTopic,
 		remoting.CodeGetAllTopicConfig:             b.handleGetAllTopicConfig,
 		remoting.CodeGetAllSubscriptionGroupConfig: b.handleGetAllGroupConfig,
+		remoting.CodeGetAllConsumerOffset:          b.handleGetAllConsumerOffset,
+		remoting.CodeGetAllDelayOffset:             b.handleGetAllDelayOffset,
 		remoting.CodeQueryMessage:                  b.handleQueryMessage,
 		remoting.CodeViewMessageByID:               b.handleViewMessage,
 		remoting.CodeConsumerSendMsgBack:           b.handleConsumerSendMsgBack,
@@ -338,6 +348,7 @@ func (b *Broker) Close() error {
 	b.mu.Unlock()
 
 	b.ln.Close()
+	b.stopSync()
 	b.reg.stop()
 	// Drain before answering held pulls: a reply to a client that has just
 	// sent its last requests and closed makes its kernel answer with a

@@ -226,39 +226,39 @@
 // InvokeOneway) go out with no broker lock held; only registrar.mu is
 // held over a call, to the name servers.
 //
-// # Where replication lands
+// # Replication (classic master–slave, RocketMQ 4.9)
 //
-// Package ha's wire format and the roles are built; the seams the data
-// path plugs into:
-//
-//   - broker/ha: the HA service. A master listens on the HA port
-//     (Config.HAListenPort, resolved to listenPort+1 when unset: what
-//     REGISTER_BROKER advertises as haServerAddr) and ships CommitLog bytes from a slave's offset; a
-//     slave's client appends them at the same offsets and reports back.
-//     It needs of engine.Store: the append end (PutBatchNoWait's end,
-//     MaxPhysOffset); a hook like the one that wakes the dispatcher after
-//     an append; new façade methods for "bytes from offset X" and
-//     "append at X"; and a confirm offset that bounds what Get serves in
-//     failover mode.
-//   - The controller client beside it (broker/controller): brokerId,
-//     role and epoch. The registrar sends brokerId from the config today;
-//     it would take them from the controller client.
-//   - The send path's wait (handleSend's WaitPut and syncAcker.run's, in
-//     syncack.go): a SYNC_MASTER send, or one needing SyncStateSet acks,
-//     waits there also for the slaves' acks up to its end.
-//   - Roles (role.go, built): a slave (brokerRole=SLAVE, brokerId > 0)
-//     refuses every request that appends, and topic create/delete and
-//     offset resets, with SERVICE_NOT_AVAILABLE (14); accepts offset
-//     commits (15); serves pulls without storing their commit flag and
-//     without moving a consumer's offset; and starts neither the
-//     schedule nor the transaction check-back service. runPull answers
-//     suggestWhichBrokerId as RocketMQ does (slaveReadEnable). The HA
-//     client and SlaveSynchronize find the master with
-//     Broker.MasterAddrs and Broker.OnMasterChange, which the registrar
-//     feeds from the REGISTER_BROKER replies (a slave registers, not only
-//     queries, every period); haServerAddr is brokerIP1:haListenPort
-//     (Broker.HAServerAddr). The runtime table carries brokerRole,
-//     brokerId, haServerAddr and a slave's masterAddr (addRoleInfo).
+//   - replication.go wires package ha to the role. A master binds its HA
+//     port in New (haListenPort, listenPort+1 by default; an ephemeral
+//     port beside an ephemeral listen port), so a conflict is a start
+//     error, and runs ha.Master over it from Start: it ships CommitLog
+//     bytes from engine.Store (ReadLog, ReadableOffset, WatchReadable) and
+//     trusts a peer's offset reports only when the name servers list its
+//     IP as a slave of this broker name (slaveList, GET_BROKER_CLUSTER_INFO,
+//     cached a second). A slave runs ha.Slave, which appends the bytes
+//     with engine.Store.AppendReplica and finds the master through
+//     Broker.MasterAddrs (haMasterAddress, or the REGISTER_BROKER reply).
+//   - The send path's wait (handleSend in place, or the connection's
+//     syncAcker): under SYNC_MASTER a send is answered after its store
+//     wait and then replicaCode: SUCCESS once a slave holds its end, 11
+//     at once when no slave is in sync, 12 after slaveTimeout. One wait
+//     covers an acker's whole batch. WAIT=false skips it, as in RocketMQ.
+//   - Roles (role.go): a slave (brokerRole=SLAVE, brokerId > 0) refuses
+//     every request that appends, and topic create/delete and offset
+//     resets, with SERVICE_NOT_AVAILABLE (14); accepts offset commits
+//     (15); serves pulls without storing their commit flag and without
+//     moving a consumer's offset; and starts neither the schedule nor the
+//     transaction check-back service, since everything it stores comes
+//     from its master. runPull answers suggestWhichBrokerId as RocketMQ
+//     does (slaveReadEnable). The registrar feeds Broker.MasterAddrs and
+//     OnMasterChange from the REGISTER_BROKER replies (a slave registers,
+//     not only queries, every period). The runtime table carries
+//     brokerRole, brokerId, haServerAddr, a slave's masterAddr and
+//     following state, and a master's slaves with their acknowledged
+//     offset and lag (addRoleInfo, addReplicationInfo).
+//   - Failover (issue 12) adds a controller client beside it: brokerId,
+//     role and epoch from the controller, and a confirm offset bounding
+//     what Get serves.
 //
 // # Registration with the name servers
 //

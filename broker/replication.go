@@ -73,9 +73,26 @@ func (b *Broker) listenHA(ln net.Listener) error {
 func (b *Broker) startReplication() error {
 	cfg := b.cfg
 	if cfg.IsSlave() {
+		// SlaveSynchronize follows the master the name servers name, and
+		// pauses while they name none (as RocketMQ's does).
+		b.OnMasterChange(func(addr, _ string) { b.setSyncMaster(addr) })
+		// The HA client keeps dialling the last master it knew while the
+		// name servers name none (as RocketMQ's does): a master that
+		// restarts is followed again at once, not at the slave's next
+		// registration, up to registerNameServerPeriod later.
+		var last string
+		var lastMu sync.Mutex
 		b.repl.slave = ha.NewSlave(ha.SlaveOptions{
-			MasterAddr: func() string { _, ha := b.MasterAddrs(); return ha },
-			Log:        b.store, Heartbeat: cfg.HASendHeartbeatInterval, Housekeeping: cfg.HAHousekeepingInterval,
+			MasterAddr: func() string {
+				_, addr := b.MasterAddrs()
+				lastMu.Lock()
+				defer lastMu.Unlock()
+				if addr != "" {
+					last = addr
+				}
+				return last
+			},
+			Log: b.store, Heartbeat: cfg.HASendHeartbeatInterval, Housekeeping: cfg.HAHousekeepingInterval,
 			Logger: b.log,
 		})
 		b.repl.slave.Start()

@@ -100,7 +100,8 @@ func TestSyncMasterAnswers(t *testing.T) {
 // A SYNC_MASTER broker and a slave broker registered with one name
 // server: the slave learns the master's HA address from the name server,
 // copies the master's backlog, every SEND_OK is already on the slave, and
-// the slave's queues hold them.
+// SlaveSynchronize brings the topic, and the slave serves the messages
+// to a pull.
 func TestMasterSlaveBrokers(t *testing.T) {
 	ns := startNameServer(t, nil)
 	mcfg := testConfig(t.TempDir())
@@ -135,10 +136,19 @@ func TestMasterSlaveBrokers(t *testing.T) {
 	if err := slave.store.WaitDispatched(5 * time.Second); err != nil {
 		t.Fatal(err)
 	}
+	// SlaveSynchronize brings the topic; then the slave serves pulls.
+	sc := newTestClient(t, slave.Addr())
 	total := 0
-	for q := range int32(2) {
-		total += len(testkit.ReadQueue(t, slave.store, "HA", q))
-	}
+	eventually(t, 10*time.Second, "the slave to serve every message", func() bool {
+		total = 0
+		for q := range 2 {
+			resp := sc.Call(remoting.CodePullMessage, pullExt("G", "HA", q, 0, 0, 0), nil)
+			if resp.Code == remoting.RespSuccess {
+				total += len(decodeAll(t, resp.Body))
+			}
+		}
+		return total == 51
+	})
 	if total != 51 {
 		t.Fatalf("the slave serves %d messages, want 51", total)
 	}

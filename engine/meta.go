@@ -48,3 +48,19 @@ func (s *Store) GroupConfigs() (map[string][]byte, error) { return s.qdb.Groups(
 
 // PutGroupConfig durably stores a subscription group's document.
 func (s *Store) PutGroupConfig(name string, doc []byte) error { return s.qdb.PutGroup(name, doc) }
+
+// DeleteGroupConfig removes a subscription group's document.
+func (s *Store) DeleteGroupConfig(name string) error { return s.qdb.DeleteGroup(name) }
+
+// ConsumerOffsets returns every committed offset of every group, as stored
+// (not clamped as ConsumerOffset does; a negative value means none).
+func (s *Store) ConsumerOffsets() (map[string]map[QueueRef]int64, error) {
+	return s.qdb.ConsumerOffsets()
+}
+
+// StoredConsumerOffset returns a group's committed offset as stored, not
+// clamped into the queue's range: a slave whose queue lags its master's
+// still holds the offset the master sent. ok is false when there is none.
+func (s *Store) StoredConsumerOffset(group, topic string, queueID int32) (int64, bool, error) {
+	return s.qdb.ConsumerOffset(group, topic, queueID)
+}

@@ -25,6 +25,8 @@ const (
 	CodeNotifyConsumerIDsChanged      int16 = 40 // broker → client, oneway
 	CodeLockBatchMQ                   int16 = 41
 	CodeUnlockBatchMQ                 int16 = 42
+	CodeGetAllConsumerOffset          int16 = 43
+	CodeGetAllDelayOffset             int16 = 45
 	CodeRegisterBroker                int16 = 103
 	CodeUnregisterBroker              int16 = 104
 	CodeGetRouteInfoByTopic           int16 = 105

@@ -287,7 +287,9 @@ func (f *followConn) receive() error {
 			if err := log.Rebase(fr0.Offset); err != nil {
 				return fmt.Errorf("%w: the master starts this empty slave at %d: %w", errLayout, fr0.Offset, err)
 			}
+			f.wmu.Lock()
 			f.end = fr0.Offset
+			f.wmu.Unlock()
 		}
 		pending = append(pending, fr0.Body...)
 		n, err := msg.WholeUnits(pending)

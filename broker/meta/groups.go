@@ -15,6 +15,7 @@ import (
 type GroupStore interface {
 	GroupConfigs() (map[string][]byte, error)
 	PutGroupConfig(name string, doc []byte) error
+	DeleteGroupConfig(name string) error
 }
 
 // Store is both tables' storage, as engine.Store provides it.
@@ -89,11 +90,50 @@ func (g *Groups) GetOrCreate(name string, autoCreate bool) (body.SubscriptionGro
 	return gc, true, nil
 }
 
+// Snapshot returns a copy of the table and its version.
+func (g *Groups) Snapshot() (map[string]body.SubscriptionGroupConfig, body.DataVersion) {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	return maps.Clone(g.groups), g.version
+}
+
+// Replace makes the table the master's (a slave's SlaveSynchronize), as
+// Java does: groups absent from table are deleted, and the table takes the
+// master's data version. Only documents that change are written; a failed
+// write leaves the version unchanged, so the next sync repeats it.
+func (g *Groups) Replace(table map[string]body.SubscriptionGroupConfig, v body.DataVersion) (changed bool, err error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for name, gc := range table {
+		if cur, ok := g.groups[name]; (ok && cur == gc) || gc.GroupName != name {
+			continue
+		}
+		doc, err := json.Marshal(gc)
+		if err != nil {
+			return changed, err
+		}
+		if err := g.store.PutGroupConfig(name, doc); err != nil {
+			return changed, fmt.Errorf("broker: store group %s: %w", name, err)
+		}
+		g.groups[name], changed = gc, true
+	}
+	for name := range g.groups {
+		if _, ok := table[name]; ok {
+			continue
+		}
+		if err := g.store.DeleteGroupConfig(name); err != nil {
+			return changed, fmt.Errorf("broker: delete group %s: %w", name, err)
+		}
+		delete(g.groups, name)
+		changed = true
+	}
+	g.version = v
+	return changed, nil
+}
+
 // WrapperJSON is the table as Java's SubscriptionGroupWrapper
 // (GET_ALL_SUBSCRIPTIONGROUP_CONFIG).
 func (g *Groups) WrapperJSON() ([]byte, error) {
-	g.mu.RLock()
-	table, v := maps.Clone(g.groups), g.version
-	g.mu.RUnlock()
+	table, v := g.Snapshot()
 	return json.Marshal(body.SubscriptionGroupWrapper{SubscriptionGroupTable: table, DataVersion: v})
 }

@@ -48,6 +48,8 @@ type Topics struct {
 	onChange func()
 	max      int
 
+	builtins map[string]bool // names of opts.Builtins, which Replace keeps
+
 	mu      sync.RWMutex
 	topics  map[string]body.TopicConfig
 	version body.DataVersion
@@ -64,8 +66,10 @@ func OpenTopics(store TopicStore, opts TopicsOptions, log *slog.Logger) (*Topics
 	}
 	t := &Topics{store: store, log: log, onChange: func() {},
 		topics:  loadTable(docs, func(tc *body.TopicConfig) string { return tc.TopicName }, "topic", log),
-		version: body.DataVersion{Timestamp: time.Now().UnixMilli()}, changed: map[string]struct{}{}}
+		version: body.DataVersion{Timestamp: time.Now().UnixMilli()}, changed: map[string]struct{}{},
+		builtins: map[string]bool{}}
 	for _, tc := range opts.Builtins {
+		t.builtins[tc.TopicName] = true
 		if err := t.Ensure(tc); err != nil {
 			return nil, err
 		}
@@ -226,4 +230,53 @@ func (t *Topics) Drain(withTable bool) Delta {
 func (t *Topics) WrapperJSON() ([]byte, error) {
 	table, v := t.Snapshot()
 	return json.Marshal(body.TopicConfigWrapper{TopicConfigTable: table, DataVersion: v})
+}
+
+// Replace makes the table the master's (a slave's SlaveSynchronize) and
+// takes its data version, so the next sync of an unchanged master does
+// nothing. Topics that differ are written, topics absent from table are
+// deleted, except this broker's built-in topics, which it needs whatever
+// its master runs with (Java clears the whole table). Only documents that
+// change are written; a failed write leaves the table partly replaced and
+// the version unchanged, so the next sync repeats it. The cap (Max) does
+// not apply: the master's table is what it is. It reports whether any
+// topic changed.
+func (t *Topics) Replace(table map[string]body.TopicConfig, v body.DataVersion) (bool, error) {
+	t.mu.Lock()
+	changed, err := t.replaceLocked(table, v)
+	t.mu.Unlock()
+	if changed {
+		t.onChange()
+	}
+	return changed, err
+}
+
+// REQUIRES: t.mu held for writing.
+func (t *Topics) replaceLocked(table map[string]body.TopicConfig, v body.DataVersion) (changed bool, err error) {
+	for name, tc := range table {
+		if cur, ok := t.topics[name]; (ok && cur == tc) || tc.TopicName != name {
+			continue
+		}
+		doc, err := json.Marshal(tc)
+		if err != nil {
+			return changed, err
+		}
+		if err := t.store.PutTopicConfig(name, doc); err != nil {
+			return changed, fmt.Errorf("broker: store topic %s: %w", name, err)
+		}
+		t.topics[name], t.changed[name], changed = tc, struct{}{}, true
+	}
+	for name := range t.topics {
+		if _, ok := table[name]; ok || t.builtins[name] {
+			continue
+		}
+		if err := t.store.DeleteTopicConfig(name); err != nil {
+			return changed, fmt.Errorf("broker: delete topic %s: %w", name, err)
+		}
+		delete(t.topics, name)
+		delete(t.changed, name)
+		t.removed, changed = true, true
+	}
+	t.version = v
+	return changed, nil
 }

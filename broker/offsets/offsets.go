@@ -23,6 +23,8 @@ const (
 type Store interface {
 	CommitOffset(group, topic string, queueID int32, offset int64) error
 	ConsumerOffset(group, topic string, queueID int32) (int64, bool, error)
+	StoredConsumerOffset(group, topic string, queueID int32) (int64, bool, error)
+	ConsumerOffsets() (map[string]map[engine.QueueRef]int64, error)
 	QueueState(topic string, queueID int32) (engine.QueueState, bool)
 	EarliestStoreTime(topic string, queueID int32) (int64, bool, error)
 	OffsetByTime(topic string, queueID int32, ts int64) (int64, error)
@@ -111,6 +113,37 @@ func (s *Service) Commit(group, topic string, queueID int32, offset int64) error
 		return err
 	}
 	sl.last, sl.known = offset, true
+	return nil
+}
+
+// All returns every stored offset, group -> queue -> offset, as stored:
+// not clamped into the queue's range, and negative for "none" (the Go
+// client commits -1).
+func (s *Service) All() (map[string]map[engine.QueueRef]int64, error) {
+	return s.store.ConsumerOffsets()
+}
+
+// Merge decides and stores a key's offset in one step, so no commit of the
+// key lands between the read and the write: decide gets the stored value
+// (ok false when there is none) and returns the value to store, or store
+// false to leave it. A slave's metadata sync uses it to merge its master's
+// offsets with the commits it took itself.
+func (s *Service) Merge(group, topic string, queueID int32, decide func(local int64, ok bool) (next int64, store bool)) error {
+	sl := s.slot(key{group, topic, queueID})
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	local, ok, err := s.store.StoredConsumerOffset(group, topic, queueID)
+	if err != nil {
+		return err
+	}
+	next, store := decide(local, ok)
+	if !store || (ok && next == local) {
+		return nil
+	}
+	if err := s.store.CommitOffset(group, topic, queueID, next); err != nil {
+		return err
+	}
+	sl.last, sl.known = next, true
 	return nil
 }
 

@@ -173,3 +173,31 @@ func TestQueueRange(t *testing.T) {
 		t.Errorf("earliest on an empty queue %d %v, want -1", ts, err)
 	}
 }
+
+// TestMergeKeepsTheCacheTrue: Merge sees the stored value (not clamped
+// into the queue's range), stores what decide returns, and the commit
+// cache follows it, so a later commit of the old value is written again.
+func TestMergeKeepsTheCacheTrue(t *testing.T) {
+	cs := &countingStore{Store: testkit.OpenStore(t, nil)}
+	s := New(cs, groupSet{}, quiet())
+	if err := s.Commit("G", "T", 0, 30); err != nil { // past the end of an empty queue
+		t.Fatal(err)
+	}
+	var seen int64
+	if err := s.Merge("G", "T", 0, func(local int64, ok bool) (int64, bool) { seen = local; return 5, ok }); err != nil {
+		t.Fatal(err)
+	}
+	if seen != 30 || !s.Stored("G", "T", 0, 5) {
+		t.Fatalf("decide saw %d (want the stored 30), 5 cached %v", seen, s.Stored("G", "T", 0, 5))
+	}
+	if err := s.Merge("G", "T", 0, func(int64, bool) (int64, bool) { return 99, false }); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Commit("G", "T", 0, 30); err != nil {
+		t.Fatal(err)
+	}
+	all, err := s.All()
+	if err != nil || all["G"][engine.QueueRef{Topic: "T"}] != 30 || cs.commits != 3 {
+		t.Fatalf("after merge and a commit of the old value: %v %v, %d writes (want 30, 3)", all, err, cs.commits)
+	}
+}

@@ -36,6 +36,7 @@ const delayTopic = systopic.Schedule
 // Store is what the service needs of the engine (engine.Store).
 type Store interface {
 	ConsumerOffset(group, topic string, queueID int32) (int64, bool, error)
+	StoredConsumerOffset(group, topic string, queueID int32) (int64, bool, error)
 	CommitOffset(group, topic string, queueID int32, offset int64) error
 	QueueState(topic string, queueID int32) (engine.QueueState, bool)
 	ScanQueue(topic string, queueID int32, from, to int64, fn func(offset int64, e engine.QueueEntry) bool) error
@@ -357,4 +358,49 @@ func (s *Service) persist(q int32, off, lastEnd int64) {
 	if err := s.store.CommitOffset(OffsetGroup, delayTopic, q, off); err != nil {
 		s.log.Error("storing the delay offset failed", "level", q+1, "offset", off, "err", err)
 	}
+}
+
+// Progress returns, per delay level (from 1, as Java numbers them), the
+// stored offset of the level's next message to deliver; levels that never
+// stored one are absent. It is the master's GET_ALL_DELAY_OFFSET table.
+// A running level's offset is stored after each delivered batch, so this
+// trails the goroutines by at most one batch.
+func (s *Service) Progress() (map[int32]int64, error) {
+	out := map[int32]int64{}
+	for q := range s.QueueNums() {
+		off, ok, err := s.store.StoredConsumerOffset(OffsetGroup, delayTopic, q)
+		if err != nil {
+			return nil, fmt.Errorf("schedule: level %d offset: %w", q+1, err)
+		}
+		if ok {
+			out[q+1] = off
+		}
+	}
+	return out, nil
+}
+
+// SetProgress durably stores the master's progress on a slave, which
+// delivers nothing itself (its levels must not run): a level this broker
+// does not have is ignored, and a level the table lacks keeps its value.
+// It reports the number of levels whose stored offset changed.
+func (s *Service) SetProgress(levels map[int32]int64) (int, error) {
+	n := 0
+	for level, off := range levels {
+		q := level - 1
+		if q < 0 || q >= s.QueueNums() || off < 0 {
+			continue
+		}
+		cur, ok, err := s.store.StoredConsumerOffset(OffsetGroup, delayTopic, q)
+		if err != nil {
+			return n, fmt.Errorf("schedule: level %d offset: %w", level, err)
+		}
+		if ok && cur == off {
+			continue
+		}
+		if err := s.store.CommitOffset(OffsetGroup, delayTopic, q, off); err != nil {
+			return n, fmt.Errorf("schedule: store level %d offset: %w", level, err)
+		}
+		n++
+	}
+	return n, nil
 }

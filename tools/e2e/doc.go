@@ -16,10 +16,9 @@
 // Replication: group (group_test.go) runs one brokerName's master and slave
 // as processes with their own ports and HA ports, optionally with a
 // tcpproxy on the slave's HA link; checkThrough reads every acked message
-// back through a given broker. TestHASmoke runs once WHARF_HA_READY=1.
-// TestTwoGroupsMasterDies kills master-a of two SYNC_MASTER groups under
-// the official client's producers and push consumer (about 45 s, bound by
-// the client's fixed 30 s pull timeout); -groups-long (make stress) keeps
-// master-a down across the client's 30 s route poll, so the consumer reads
-// broker-a's backlog from slave-a.
+// back through a given broker. TestTwoGroupsMasterDies kills master-a of
+// two SYNC_MASTER groups under the official client's producers and push
+// consumer (about 45 s, bound by the client's fixed 30 s pull timeout);
+// -groups-long (make stress) keeps master-a down across the client's 30 s
+// route poll, so the consumer reads broker-a's backlog from slave-a.
 package e2e

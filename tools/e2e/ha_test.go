@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"os"
 	"testing"
 	"time"
 
@@ -76,12 +75,8 @@ func TestGroupMasterSmoke(t *testing.T) {
 
 // TestHASmoke starts a SYNC_MASTER and its slave: the slave serves and
 // registers (the route lists ids 0 and 1 on both name servers), and every
-// SEND_OK message is readable through the slave. Set WHARF_HA_READY=1
-// once replication is built.
+// SEND_OK message is readable through the slave.
 func TestHASmoke(t *testing.T) {
-	if os.Getenv("WHARF_HA_READY") != "1" {
-		t.Skip("needs replication")
-	}
 	skipUnderRace(t)
 	checkNoOwnGoroutines(t)
 	namesrv := []string{startNameServer(t).Addr(), startNameServer(t).Addr()}
