@@ -18,7 +18,9 @@
 // tcpproxy on the slave's HA link; checkThrough reads every acked message
 // back through a given broker. TestTwoGroupsMasterDies kills master-a of
 // two SYNC_MASTER groups under the official client's producers and push
-// consumer (about 45 s, bound by the client's fixed 30 s pull timeout);
-// -groups-long (make stress) keeps master-a down across the client's 30 s
-// route poll, so the consumer reads broker-a's backlog from slave-a.
+// consumer, about 20 s (consumption is held just before the kill: the
+// client waits out a fixed 30 s timeout on a pull in flight to a dead
+// broker); -groups-long (make stress) keeps master-a down across the
+// client's 30 s route poll, so the consumer reads broker-a's backlog from
+// slave-a.
 package e2e

@@ -87,26 +87,49 @@ func (c *consumedLog) duplicates() (dups, keys int) {
 	return dups, len(c.copies)
 }
 
-// gate holds consumption while closed; open releases it for good. A held
-// call waits at most a minute, so a failing test cannot hang on it.
+// gate holds consumption while closed. A held call waits at most a
+// minute, so a failing test cannot hang on it.
 type gate struct {
-	once sync.Once
-	ch   chan struct{}
+	mu sync.Mutex
+	ch chan struct{} // closed while open
 }
 
 func newGate(open bool) *gate {
 	g := &gate{ch: make(chan struct{})}
 	if open {
-		g.open()
+		close(g.ch)
 	}
 	return g
 }
 
-func (g *gate) open() { g.once.Do(func() { close(g.ch) }) }
-
-func (g *gate) wait() {
+// hold closes the gate: consumption stops after the batch in hand.
+func (g *gate) hold() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	select {
 	case <-g.ch:
+		g.ch = make(chan struct{})
+	default:
+	}
+}
+
+// open lets consumption go on.
+func (g *gate) open() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	select {
+	case <-g.ch:
+	default:
+		close(g.ch)
+	}
+}
+
+func (g *gate) wait() {
+	g.mu.Lock()
+	ch := g.ch
+	g.mu.Unlock()
+	select {
+	case <-ch:
 	case <-time.After(time.Minute):
 	}
 }
@@ -183,16 +206,19 @@ func waitSlaveTrusted(t *testing.T, ac *admin.Client, g *group, within time.Dura
 // answers 11/12 after master-a returns, until slave-a reconnects, are
 // counted and logged, not failures), the consumer keeps consuming, and
 // after master-a is restarted every SEND_OK key is consumed at least once,
-// no committed offset is below where it stood before the kill, and the
-// duplicates are logged.
+// no committed offset is below where it stood before the kill, every
+// SEND_OK is readable through its group's slave, and the duplicates are
+// logged.
 //
 // Duration: the short version (make test) kills master-a 2 s after the
 // clients start and keeps it down 4 s, between their first route poll and
-// their second, so no route ever drops it. What bounds it is the client's
-// pull timeout, 30 s and fixed (rmqClient.PullMessage): a long-polling
-// pull in flight to master-a at the kill is not failed when the
-// connection drops, so broker-a's queues resume about 33 s after the
-// kill; then the 5 s offset commit: about 45 s in all. The long version
+// their second, so no route ever drops it. The client's pull timeout is
+// 30 s and fixed (rmqClient.PullMessage), and a long-polling pull in
+// flight to master-a at the kill is not failed when the connection drops;
+// so consumption is held for the second before the kill (the consumer
+// stops pulling at groupsPullThreshold) and released after it. Then
+// broker-a's queues resume within the 3 s pause after a failed pull, and
+// the 5 s offset commit bounds the end: about 20 s in all. The long version
 // (-groups-long, make stress) shows the consumer reading broker-a's
 // backlog from slave-a. The Go client learns that master-a is gone only at
 // its route poll, fixed at 30 s from the client's start, so the test holds
@@ -312,8 +338,14 @@ func TestTwoGroupsMasterDies(t *testing.T) {
 	} else {
 		// Kill well after the clients' first route poll (10 ms after
 		// each Start) and restart well before their second, so no
-		// client's route ever drops master-a.
-		time.Sleep(time.Until(cStart.Add(2 * time.Second)))
+		// client's route ever drops master-a. Consumption is held for
+		// the last second before the kill: the consumer fills its
+		// queues to groupsPullThreshold and stops pulling, so no long
+		// poll is in flight to master-a when it dies (the client would
+		// wait out its 30 s pull timeout on it).
+		time.Sleep(time.Until(cStart.Add(time.Second)))
+		hold.hold()
+		time.Sleep(time.Second)
 	}
 	before, err := groupOffsets(t, ga, gb)
 	if err != nil {
@@ -329,6 +361,9 @@ func TestTwoGroupsMasterDies(t *testing.T) {
 
 	bAtKill := len(ackedBy("broker-b"))
 	cbAtKill := consumed.from("broker-b")
+	if !long {
+		hold.open()
+	}
 	if long {
 		// The consumer's route now has no master-a: release
 		// consumption after its poll; every further pull of broker-a's
@@ -450,6 +485,14 @@ func TestTwoGroupsMasterDies(t *testing.T) {
 		keys, dups, time.Since(restarted).Round(time.Millisecond), before, after)
 	if errs != 0 {
 		t.Errorf("%d sync sends failed (with 2 retries the goal is 0)", errs)
+	}
+	// SYNC_MASTER: every SEND_OK is on its group's slave too.
+	for _, g := range []*group{ga, gb} {
+		rep := checkThrough(t, g.probe(slaveNode), l, g.name, 10*time.Second)
+		t.Logf("%s slave: %v", g.name, rep)
+		if rep.found != rep.acked {
+			t.Errorf("%s slave holds %d of %d acked", g.name, rep.found, rep.acked)
+		}
 	}
 	if err := c.Shutdown(); err != nil {
 		t.Errorf("consumer shutdown: %v", err)
