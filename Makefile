@@ -82,7 +82,7 @@ stress:
 	$(GO) test -timeout 60m ./engine/commitlog/ -run 'TestCrashCloneSyncFlush|TestTornTail' -args -crashpoints=100000 -torn-full
 	$(GO) test -timeout 60m ./engine/ -run 'TestModel' -args -model-seeds=100
 	$(GO) test -timeout 60m ./engine/commitlog/ -run 'TestCheckDetectsEveryBitFlip' -args -check-trials=1000
-	$(GO) test -timeout 90m ./tools/e2e/ -run 'TestKill9|TestSigtermUnderLoad' -args -kills=100 -sigterm-cycles=10
+	$(GO) test -timeout 90m ./tools/e2e/ -run 'TestKill9|TestSigtermUnderLoad|TestSyncMasterKill9' -args -kills=100 -sigterm-cycles=10 -ha-kills=20
 	$(GO) test -timeout 10m ./tools/e2e/ -run 'TestTwoGroupsMasterDies' -args -groups-long
 	$(GO) test -timeout 30m ./broker/ -run 'TestPowerLoss' -args -powerloss-points=200 -powerloss-interval=500ms
 

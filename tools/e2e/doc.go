@@ -16,11 +16,16 @@
 // Replication: group (group_test.go) runs one brokerName's master and slave
 // as processes with their own ports and HA ports, optionally with a
 // tcpproxy on the slave's HA link; checkThrough reads every acked message
-// back through a given broker. TestTwoGroupsMasterDies kills master-a of
-// two SYNC_MASTER groups under the official client's producers and push
-// consumer, about 20 s (consumption is held just before the kill: the
-// client waits out a fixed 30 s timeout on a pull in flight to a dead
-// broker); -groups-long (make stress) keeps master-a down across the
-// client's 30 s route poll, so the consumer reads broker-a's backlog from
-// slave-a.
+// back through a given broker.
+// TestSyncMasterKill9 kills a SYNC_MASTER with -9 under full-speed
+// producers and reads every SEND_OK back through its slave (3 kills;
+// -ha-kills=20 or WHARF_E2E_HA_KILLS=20 in make stress);
+// TestSlaveStopAndStall checks the 11 and 12 answers with the slave
+// stopped and with its link stalled by the proxy.
+// TestTwoGroupsMasterDies kills master-a of two SYNC_MASTER groups under
+// the official client's producers and push consumer, about 20 s
+// (consumption is held just before the kill: the client waits out a fixed
+// 30 s timeout on a pull in flight to a dead broker); -groups-long (make
+// stress) keeps master-a down across the client's 30 s route poll, so the
+// consumer reads broker-a's backlog from slave-a.
 package e2e

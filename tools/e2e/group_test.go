@@ -233,3 +233,34 @@ func waitRoute(t *testing.T, c *remoting.Client, namesrv []string, topic, broker
 		}
 	}
 }
+
+// runtimeInfo asks the broker for its runtime table
+// (GET_BROKER_RUNTIME_INFO, 28): on a master haSlaveCount and
+// haSlave.ADDR, on a slave haConnected and haEnd (broker/replication.go).
+func (pc *probeClient) runtimeInfo(ctx context.Context) (map[string]string, error) {
+	resp, err := pc.invoke(ctx, remoting.CodeGetBrokerRuntimeInfo, nil)
+	if err != nil {
+		return nil, err
+	}
+	if resp.Code != remoting.RespSuccess {
+		return nil, fmt.Errorf("runtime info of %s: code %d %s", pc.addr, resp.Code, resp.Remark)
+	}
+	var kv rbody.KVTable
+	if err := json.Unmarshal(resp.Body, &kv); err != nil {
+		return nil, fmt.Errorf("runtime info of %s: %w", pc.addr, err)
+	}
+	return kv.Table, nil
+}
+
+// slaveEnd is the slave's CommitLog end as it reports it (haEnd).
+func (g *group) slaveEnd(ctx context.Context) (int64, error) {
+	tbl, err := g.probe(slaveNode).runtimeInfo(ctx)
+	if err != nil {
+		return 0, err
+	}
+	end, err := strconv.ParseInt(tbl["haEnd"], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("slave %s: haEnd %q: %w", g.addr(slaveNode), tbl["haEnd"], err)
+	}
+	return end, nil
+}

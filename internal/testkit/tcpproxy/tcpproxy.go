@@ -48,6 +48,9 @@ type Proxy struct {
 		closed   bool          // Close was called
 		pairs    map[*pair]struct{}
 		accepted int // connections forwarded to the target, ever
+		// cuts counts Cut calls: a connection accepted before a Cut but
+		// registered after it (its dial was under way) is cut too.
+		cuts int
 	}
 }
 
@@ -150,6 +153,7 @@ func (p *Proxy) Resume() {
 // and keeps accepting new ones.
 func (p *Proxy) Cut() {
 	p.mu.Lock()
+	p.mu.cuts++
 	pairs := make([]*pair, 0, len(p.mu.pairs))
 	for pr := range p.mu.pairs {
 		pairs = append(pairs, pr)
@@ -195,7 +199,7 @@ func (p *Proxy) accept() {
 			return
 		}
 		p.mu.Lock()
-		refuse := p.mu.refuse
+		refuse, cuts := p.mu.refuse, p.mu.cuts
 		p.mu.Unlock()
 		if refuse {
 			_ = c.Close()
@@ -210,7 +214,7 @@ func (p *Proxy) accept() {
 		}
 		pr := &pair{client: c, server: s, done: make(chan struct{})}
 		p.mu.Lock()
-		if p.mu.closed {
+		if p.mu.closed || p.mu.cuts != cuts {
 			p.mu.Unlock()
 			pr.shut(true)
 			continue
