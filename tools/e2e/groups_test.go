@@ -226,7 +226,7 @@ func waitSlaveTrusted(t *testing.T, ac *admin.Client, g *group, within time.Dura
 // groupsPullThreshold per queue), kills master-a 20 s in, releases
 // consumption after the 30 s poll and requires every message broker-a
 // acked before the kill to be consumed while master-a is still down. The
-// 30 s poll bounds it: about 60 s in all.
+// 30 s poll bounds it: about 65 s in all.
 func TestTwoGroupsMasterDies(t *testing.T) {
 	skipUnderRace(t)
 	checkNoOwnGoroutines(t)
