@@ -595,6 +595,9 @@ func TestGoClientConsumerResumesAfterRestart(t *testing.T) {
 	addr := cl.b.Addr()
 	cl.b.Close()
 	cl.cfg.Listen = addr // same address: the client's route stays valid
+	// And the same HA port: listenPort+1 is nobody's to take (a client's
+	// ephemeral port may hold it).
+	cl.cfg.HAListenPort = cl.b.cfg.HAListenPort
 	cl.b = startBroker(t, cl.cfg)
 	cl.waitRoute(t, topic)
 	start := time.Now()

@@ -575,6 +575,9 @@ func TestGoClientTransactionRestart(t *testing.T) {
 	cl.b.Close()
 	cfg = cl.cfg
 	cfg.Listen = cl.b.Addr() // same address: the clients reconnect by themselves
+	// And the same HA port: listenPort+1 is nobody's to take (a client's
+	// ephemeral port may hold it).
+	cfg.HAListenPort = cl.b.cfg.HAListenPort
 	cl.b = startBroker(t, cfg)
 	cl.waitRoute(t, topic)
 	// The old producer heartbeats every 30 s only: a new one takes over.

@@ -22,4 +22,10 @@
 // -ha-kills=20 or WHARF_E2E_HA_KILLS=20 in make stress);
 // TestSlaveStopAndStall checks the 11 and 12 answers with the slave
 // stopped and with its link stalled by the proxy.
+// TestTwoGroupsMasterDies kills master-a of two SYNC_MASTER groups under
+// the official client's producers and push consumer, about 20 s
+// (consumption is held just before the kill: the client waits out a fixed
+// 30 s timeout on a pull in flight to a dead broker); -groups-long (make
+// stress) keeps master-a down across the client's 30 s route poll, so the
+// consumer reads broker-a's backlog from slave-a.
 package e2e

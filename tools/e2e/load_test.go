@@ -42,6 +42,7 @@ type acked struct {
 	producer, seq int
 	sum           [sha256.Size]byte
 	status        primitive.SendStatus
+	at            time.Time // when the answer came
 }
 
 // queueRef is one queue of one broker group.
@@ -87,8 +88,13 @@ func msgKey(producer, seq int) string { return "p" + strconv.Itoa(producer) + "-
 // load runs numProducers official-client producers with synchronous sends
 // until stop is closed; run returns once all are shut down.
 type load struct {
-	l      *ledger
-	nsAddr string
+	l *ledger
+	// attempt bounds one send attempt (the client's SendMsgTimeout) and
+	// call a whole SendSync, its retries included; zero means
+	// sendTimeout for both. A test that needs retries to outlive a dead
+	// broker gives call room for them.
+	attempt, call time.Duration
+	nsAddr        string
 	// namesrv, when set, lists the name servers instead of nsAddr.
 	namesrv []string
 	// topics, when set, replaces loadTopics: a replicated run's topics
@@ -114,8 +120,20 @@ func (ld *load) topicList() []string {
 	return loadTopics[:]
 }
 
+func (ld *load) timeouts() (attempt, call time.Duration) {
+	attempt, call = ld.attempt, ld.call
+	if attempt <= 0 {
+		attempt = sendTimeout
+	}
+	if call <= 0 {
+		call = sendTimeout
+	}
+	return attempt, call
+}
+
 func (ld *load) run(t *testing.T, stop <-chan struct{}) {
 	t.Helper()
+	attempt, _ := ld.timeouts()
 	var wg sync.WaitGroup
 	for p := range numProducers {
 		prod, err := producer.NewDefaultProducer(
@@ -123,7 +141,7 @@ func (ld *load) run(t *testing.T, stop <-chan struct{}) {
 			producer.WithGroupName("E2E_PG_"+strconv.Itoa(p)),
 			producer.WithInstanceName(fmt.Sprintf("e2e-%d-%d", ld.cycle, p)),
 			producer.WithRetry(2),
-			producer.WithSendMsgTimeout(sendTimeout),
+			producer.WithSendMsgTimeout(attempt),
 			// Stored bodies must be byte-identical to what was sent.
 			producer.WithCompressMsgBodyOverHowmuch(1<<30),
 		)
@@ -149,6 +167,7 @@ func (ld *load) produce(p int, prod interface {
 	SendSync(context.Context, ...*primitive.Message) (*primitive.SendResult, error)
 }, stop <-chan struct{}) {
 	topics := ld.topicList()
+	_, callTimeout := ld.timeouts()
 	for {
 		select {
 		case <-stop:
@@ -169,7 +188,7 @@ func (ld *load) produce(p int, prod interface {
 		m := primitive.NewMessage(topic, b)
 		m.WithKeys([]string{key})
 		m.WithProperty(seqProp, strconv.Itoa(seq))
-		ctx, cancel := context.WithTimeout(context.Background(), sendTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 		res, err := prod.SendSync(ctx, m)
 		cancel()
 		if err != nil || res == nil || res.Status != primitive.SendOK || res.MessageQueue == nil {
@@ -178,7 +197,7 @@ func (ld *load) produce(p int, prod interface {
 			if err == nil && res != nil && res.MessageQueue != nil {
 				ld.l.unconfirmed = append(ld.l.unconfirmed, acked{key: key, broker: res.MessageQueue.BrokerName,
 					topic: topic, queueID: int32(res.MessageQueue.QueueId), offset: res.QueueOffset,
-					producer: p, seq: seq, sum: sha256.Sum256(b), status: res.Status})
+					producer: p, seq: seq, sum: sha256.Sum256(b), status: res.Status, at: time.Now()})
 			}
 			ld.l.mu.Unlock()
 			// The broker is down or restarting: do not spin.
@@ -191,7 +210,7 @@ func (ld *load) produce(p int, prod interface {
 		}
 		a := acked{key: key, broker: res.MessageQueue.BrokerName, topic: topic,
 			queueID: int32(res.MessageQueue.QueueId), offset: res.QueueOffset,
-			producer: p, seq: seq, sum: sha256.Sum256(b), status: res.Status}
+			producer: p, seq: seq, sum: sha256.Sum256(b), status: res.Status, at: time.Now()}
 		ld.l.mu.Lock()
 		ld.l.acked = append(ld.l.acked, a)
 		ld.l.mu.Unlock()

@@ -57,7 +57,8 @@ func startNameServer(t *testing.T) *nameserver.Server {
 type brokerSetup struct {
 	bin, dir, store, conf, addr, namesrv string
 	// haAddr is "127.0.0.1:haListenPort" when the config sets
-	// haListenPort, else empty.
+	// haListenPort (newBrokerSetupWith sets it unless only listenPort
+	// is given), else empty.
 	haAddr string
 	keys   map[string]string // what conf holds; setKey rewrites it
 	runs   int
@@ -100,9 +101,16 @@ func newBrokerSetupWith(t *testing.T, o brokerOpts) *brokerSetup {
 	dir := t.TempDir()
 	keys := defaultConf()
 	maps.Copy(keys, o.keys)
-	if _, ok := keys["listenPort"]; !ok {
-		_, port, _ := net.SplitHostPort(testkit.FreePort(t))
-		keys["listenPort"] = port
+	_, lp := keys["listenPort"]
+	_, hp := keys["haListenPort"]
+	// Every master opens an HA port, listenPort+1 unless set, which
+	// nothing reserves (a client's ephemeral port can hold it): pick both.
+	if !lp && !hp {
+		ports := testkit.FreePorts(t, 2)
+		_, keys["listenPort"], _ = net.SplitHostPort(ports[0])
+		_, keys["haListenPort"], _ = net.SplitHostPort(ports[1])
+	} else if !lp {
+		_, keys["listenPort"], _ = net.SplitHostPort(testkit.FreePort(t))
 	}
 	s := &brokerSetup{bin: wharfBinary(t), dir: dir, store: filepath.Join(dir, "store"),
 		conf: filepath.Join(dir, "broker.conf"), addr: "127.0.0.1:" + keys["listenPort"],
