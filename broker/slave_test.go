@@ -137,6 +137,12 @@ func TestSlaveBesideMaster(t *testing.T) {
 		t.Fatalf("HA addresses master %s slave %s", master.HAServerAddr(), slave.HAServerAddr())
 	}
 
+	// Replication and SlaveSynchronize bring the master's message and topic.
+	eventually(t, 10*time.Second, "the slave to hold the master's log and topic", func() bool {
+		_, ok := slave.topics.Get("HaT")
+		return ok && slave.store.MaxPhysOffset() == master.store.MaxPhysOffset()
+	})
+
 	// Appends and master-owned admin writes: 14, nothing stored.
 	sc := newTestClient(t, slave.Addr())
 	topicsBefore, _ := slave.topics.Snapshot()
@@ -150,8 +156,8 @@ func TestSlaveBesideMaster(t *testing.T) {
 			t.Errorf("code %d on the slave: %d %q, want 14 saying it is a slave", code, resp.Code, resp.Remark)
 		}
 	}
-	if end := slave.store.MaxPhysOffset(); end != 0 {
-		t.Fatalf("the slave appended %d bytes of its own", end)
+	if end, want := slave.store.MaxPhysOffset(), master.store.MaxPhysOffset(); end != want {
+		t.Fatalf("the slave's log ends at %d, its master's at %d: it appended bytes of its own", end, want)
 	}
 	if _, ok := slave.topics.Get("SlaveT"); ok || len(func() map[string]body.TopicConfig { m, _ := slave.topics.Snapshot(); return m }()) != len(topicsBefore) {
 		t.Fatal("a refused request created a topic on the slave")
@@ -165,10 +171,15 @@ func TestSlaveBesideMaster(t *testing.T) {
 	}
 
 	// Offsets: 15 is stored, a pull's commit flag is not.
-	if err := slave.topics.Ensure(meta.NewTopicConfig("HaT", 1, body.PermRead|body.PermWrite)); err != nil {
-		t.Fatal(err) // what SlaveSynchronize will bring
+	mc := newTestClient(t, master.Addr())
+	mc.send("HaT", 0, "", "second")
+	mc.send("HaT", 0, "", "third")
+	eventually(t, 10*time.Second, "the slave to copy the new messages", func() bool {
+		return slave.store.MaxPhysOffset() == master.store.MaxPhysOffset()
+	})
+	if err := slave.store.WaitDispatched(5 * time.Second); err != nil {
+		t.Fatal(err)
 	}
-	replicate(t, slave, "HaT", 3)
 	expectCode(t, sc.call(remoting.CodeUpdateConsumerOffset, map[string]string{"consumerGroup": "SlaveG", "topic": "HaT",
 		"queueId": "0", "commitOffset": "2"}, nil), remoting.RespSuccess, "UPDATE_CONSUMER_OFFSET on the slave")
 	if off, ok, err := slave.store.ConsumerOffset("SlaveG", "HaT", 0); err != nil || !ok || off != 2 {
