@@ -38,10 +38,10 @@
 // retained segment, or from the last one when the master runs with
 // syncFromLastFile=true.
 //
-// Limits: a slave
-// ahead of its master (a master restored from an older copy) is refused by
-// the master's check of the first report and stays so until an operator
-// acts, as in RocketMQ 4.9; failover mode (issue 12) truncates instead.
+// Limits: a slave ahead of its master (a master restored from an older
+// copy) is refused by the master's check of the first report and stays so
+// until an operator acts, as in RocketMQ 4.9; failover mode (issue 12)
+// truncates instead.
 //
 // # Goal: byte compatibility with RocketMQ 4.9
 //

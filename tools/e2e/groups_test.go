@@ -238,10 +238,7 @@ func TestTwoGroupsMasterDies(t *testing.T) {
 	gb := newGroup(t, groupOpts{brokerName: "broker-b", masterRole: "SYNC_MASTER", namesrv: namesrv})
 	for _, g := range []*group{ga, gb} {
 		g.start(t, masterNode)
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err := g.probe(masterNode).createTopic(ctx, groupsTopic, groupsQueues)
-		cancel()
-		if err != nil {
+		if err := g.probe(masterNode).createTopic(ctx5s(t), groupsTopic, groupsQueues); err != nil {
 			t.Fatal(err)
 		}
 		g.start(t, slaveNode)

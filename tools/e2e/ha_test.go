@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -46,10 +45,7 @@ func TestGroupMasterSmoke(t *testing.T) {
 	g := newGroup(t, groupOpts{brokerName: "broker-a", namesrv: namesrv})
 	g.start(t, masterNode)
 	topics := []string{"E2E_HA_T0"}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	err := g.probe(masterNode).createTopic(ctx, topics[0], 4)
-	cancel()
-	if err != nil {
+	if err := g.probe(masterNode).createTopic(ctx5s(t), topics[0], 4); err != nil {
 		t.Fatal(err)
 	}
 	want := map[int64]string{0: g.addr(masterNode)}
@@ -85,10 +81,7 @@ func TestHASmoke(t *testing.T) {
 	g := newGroup(t, groupOpts{brokerName: "broker-a", masterRole: "SYNC_MASTER", namesrv: namesrv})
 	g.start(t, masterNode)
 	topics := []string{"E2E_HA_T0"}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	err := g.probe(masterNode).createTopic(ctx, topics[0], 4)
-	cancel()
-	if err != nil {
+	if err := g.probe(masterNode).createTopic(ctx5s(t), topics[0], 4); err != nil {
 		t.Fatal(err)
 	}
 	g.start(t, slaveNode)

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"flag"
 	"math/rand/v2"
 	"os"
@@ -60,10 +59,7 @@ func TestSyncMasterKill9(t *testing.T) {
 	g.start(t, masterNode)
 	topics := []string{"E2E_HA_K0", "E2E_HA_K1"}
 	for _, topic := range topics {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err := g.probe(masterNode).createTopic(ctx, topic, queuesPerTop)
-		cancel()
-		if err != nil {
+		if err := g.probe(masterNode).createTopic(ctx5s(t), topic, queuesPerTop); err != nil {
 			t.Fatal(err)
 		}
 	}

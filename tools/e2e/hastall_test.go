@@ -167,10 +167,7 @@ func TestSlaveStopAndStall(t *testing.T) {
 		}})
 	g.start(t, masterNode)
 	const topic = "E2E_HA_STALL"
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	err := g.probe(masterNode).createTopic(ctx, topic, 4)
-	cancel()
-	if err != nil {
+	if err := g.probe(masterNode).createTopic(ctx5s(t), topic, 4); err != nil {
 		t.Fatal(err)
 	}
 	g.start(t, slaveNode)
