@@ -1,7 +1,7 @@
 package controller
 
 import (
-		"errors"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
