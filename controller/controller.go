@@ -108,8 +108,9 @@ func (c *Controller) Start() error {
 		return errors.New("controller: already started")
 	}
 	if err := c.start(); err != nil {
-		c.stopLocked()
-		return err
+		// A controller that failed to start is closed: Close does nothing.
+		c.mu.closed = true
+		return errors.Join(err, c.stopLocked())
 	}
 	c.mu.started = true
 	c.wg.Add(2)
