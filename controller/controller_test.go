@@ -39,14 +39,29 @@ func testConfig(t *testing.T, peers []Peer, self string) Config {
 // startGroup starts n controllers on loopback.
 func startGroup(t *testing.T, n int) []*Controller {
 	t.Helper()
+	return startConfigs(t, groupConfigs(t, n))
+}
+
+// groupConfigs returns the configs of an n-controller group on loopback.
+func groupConfigs(t *testing.T, n int) []Config {
 	addrs := testkit.FreePorts(t, n)
 	peers := make([]Peer, n)
 	for i, a := range addrs {
 		peers[i] = Peer{ID: fmt.Sprintf("n%d", i), Addr: a}
 	}
-	cs := make([]*Controller, n)
-	for i := range cs {
-		c, err := New(testConfig(t, peers, peers[i].ID), testkit.Logger(t))
+	cfgs := make([]Config, n)
+	for i := range cfgs {
+		cfgs[i] = testConfig(t, peers, peers[i].ID)
+	}
+	return cfgs
+}
+
+// startConfigs starts a controller per config; the test closes them.
+func startConfigs(t *testing.T, cfgs []Config) []*Controller {
+	t.Helper()
+	cs := make([]*Controller, len(cfgs))
+	for i, cfg := range cfgs {
+		c, err := New(cfg, testkit.Logger(t))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -331,5 +346,85 @@ func TestThreeControllersElectAndFailOver(t *testing.T) {
 	ri := data.ReplicasInfoTable["broker-a"]
 	if ri.MasterBrokerID != b.id || len(ri.InSyncReplicas) != 1 || !ri.InSyncReplicas[0].Alive || len(ri.NotInSyncReplicas) != 1 {
 		t.Fatalf("sync state data %+v", ri)
+	}
+}
+
+// The whole group stops and starts again on its stores: the state is back
+// (from a Raft snapshot plus the log after it), and no group bootstraps a
+// second time.
+func TestGroupRestartKeepsState(t *testing.T) {
+	cfgs := groupConfigs(t, 3)
+	cs := startConfigs(t, cfgs)
+	all := addrsOf(cs)
+	l := leader(t, cs)
+	a := newFakeBroker(t, "127.0.0.1:33911")
+	a.register(l.Addr(), all)
+	ctx := ctx5s(t)
+	if _, _, _, err := client.ElectMaster(ctx, a.rc, l.Addr(), api.ElectMasterRequest{BrokerName: "broker-a", BrokerID: a.id}); err != nil {
+		t.Fatal(err)
+	}
+	// A snapshot now, one more entry after it.
+	if err := l.raft.Snapshot().Error(); err != nil {
+		t.Fatal(err)
+	}
+	b := newFakeBroker(t, "127.0.0.1:34911")
+	b.register(l.Addr(), all)
+	for _, c := range cs {
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	cs = startConfigs(t, cfgs)
+	l = leader(t, cs)
+	rc := remoting.NewClient(remoting.ClientOptions{Logger: testkit.Logger(t)})
+	defer rc.Close()
+	mi, sss, err := client.GetReplicaInfo(ctx, rc, l.Addr(), "broker-a")
+	if err != nil || mi.MasterBrokerID != a.id || mi.MasterEpoch != 1 || !sss.Contains(a.id) {
+		t.Fatalf("after restart: %+v %+v %v", mi, sss, err)
+	}
+	next, err := client.GetNextBrokerID(ctx, rc, l.Addr(), api.GetNextBrokerIDRequest{ClusterName: "c", BrokerName: "broker-a"})
+	if err != nil || next != 3 {
+		t.Fatalf("next broker id after restart: %d %v (the entry after the snapshot is lost)", next, err)
+	}
+	for _, c := range cs {
+		if n := len(c.raft.GetConfiguration().Configuration().Servers); n != 3 {
+			t.Errorf("%s: %d servers in the configuration", c.self.ID, n)
+		}
+	}
+}
+
+// A master that goes silent with its connection open (a stopped process,
+// a stalled network) is replaced after its heartbeat timeout, not before.
+func TestSilentMasterReplacedAfterHeartbeatTimeout(t *testing.T) {
+	cs := startGroup(t, 3)
+	all := addrsOf(cs)
+	l := leader(t, cs)
+	ctx := ctx5s(t)
+	a := newFakeBroker(t, "127.0.0.1:35911")
+	a.register(l.Addr(), all)
+	mi, _, _, err := client.ElectMaster(ctx, a.rc, l.Addr(), api.ElectMasterRequest{BrokerName: "broker-a", BrokerID: a.id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.epoch.Store(mi.MasterEpoch)
+	b := newFakeBroker(t, "127.0.0.1:36911")
+	b.register(l.Addr(), all)
+	b.epoch.Store(1)
+	b.startHeartbeats(all, false)
+	if _, err := client.AlterSyncStateSet(ctx, a.rc, l.Addr(), api.AlterSyncStateSetRequest{BrokerName: "broker-a",
+		MasterBrokerID: a.id, MasterEpoch: 1}, api.SyncStateSet{SyncStateSet: []int64{1, 2}, SyncStateSetEpoch: mi.SyncStateSetEpoch}); err != nil {
+		t.Fatal(err)
+	}
+	// One last heartbeat, then silence; the connection stays open.
+	silentFrom := time.Now()
+	a.heartbeatOnce(all)
+	select {
+	case role := <-b.roles:
+		if d := time.Since(silentFrom); d < testHeartbeatTimeout || role.MasterBrokerID != b.id {
+			t.Fatalf("replaced %v after the last heartbeat (timeout %v): %+v", d, testHeartbeatTimeout, role)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the silent master was not replaced")
 	}
 }
