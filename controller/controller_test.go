@@ -32,7 +32,7 @@ func testConfig(t *testing.T, peers []Peer, self string) Config {
 	cfg.BrokerLease = testLease
 	cfg.LeaseMargin = testMargin
 	cfg.ScanInterval = 50 * time.Millisecond
-	cfg.RaftHeartbeatTimeout = 300 * time.Millisecond
+	cfg.RaftHeartbeatTimeout = DefaultRaftHeartbeatTimeout
 	return cfg
 }
 
@@ -154,6 +154,11 @@ func (b *fakeBroker) register(leaderAddr string, all []string) api.RegisterBroke
 		t.Fatal(err)
 	}
 	b.heartbeatOnce(all)
+	// A two-way heartbeat is recorded before its reply: the leader now
+	// knows the replica alive (oneway ones race with later requests).
+	if err := client.RenewLease(ctx, b.rc, leaderAddr, b.hb()); err != nil {
+		t.Fatal(err)
+	}
 	resp, _, err := client.RegisterBroker(ctx, b.rc, leaderAddr, api.RegisterBrokerRequest{ClusterName: "c",
 		BrokerName: "broker-a", BrokerID: id, BrokerAddress: b.addr})
 	if err != nil {
@@ -219,6 +224,13 @@ func (b *fakeBroker) lastRenewal() time.Time {
 	return b.lastSend
 }
 
+// waitAlive waits until controller c has seen replica id's heartbeat:
+// oneway heartbeats and other requests are not ordered.
+func waitAlive(t *testing.T, c *Controller, id int64) {
+	t.Helper()
+	testkit.Eventually(t, 5*time.Second, func() bool { return c.live.Alive("broker-a", id) }, "replica %d not alive on %s", id, c.self.ID)
+}
+
 func addrsOf(cs []*Controller) []string {
 	var out []string
 	for _, c := range cs {
@@ -252,6 +264,7 @@ func TestThreeControllersElectAndFailOver(t *testing.T) {
 	}
 	a.epoch.Store(mi.MasterEpoch)
 	a.startHeartbeats(all, true)
+	waitAlive(t, l, a.id)
 
 	// A second replica registers and learns the master.
 	b := newFakeBroker(t, "127.0.0.1:31911")
@@ -261,6 +274,7 @@ func TestThreeControllersElectAndFailOver(t *testing.T) {
 	}
 	b.epoch.Store(1)
 	b.startHeartbeats(all, false)
+	waitAlive(t, l, b.id)
 
 	// The master adds it to the SyncStateSet.
 	sss, err := client.AlterSyncStateSet(ctx, a.rc, l.Addr(), api.AlterSyncStateSetRequest{BrokerName: "broker-a",
@@ -333,12 +347,15 @@ func TestThreeControllersElectAndFailOver(t *testing.T) {
 	if err != nil || mi2 != mi || sss2.SyncStateSetEpoch != sss.SyncStateSetEpoch {
 		t.Fatalf("new leader: %+v %+v %v, want %+v", mi2, sss2, err, mi)
 	}
-	// The new master keeps heartbeating; once the new leader's grace is
-	// over it is still the master (2011 to an election request).
-	testkit.Eventually(t, 5*time.Second, func() bool {
-		_, _, code, err := client.ElectMaster(ctx, b.rc, l2.Addr(), api.ElectMasterRequest{BrokerName: "broker-a", BrokerID: b.id})
-		return err == nil && code == api.RespMasterStillExist
-	}, "the new leader does not keep the alive master")
+	// The new master keeps heartbeating: past the new leader's grace it
+	// is still the master, and an election request keeps it (2011).
+	testkit.Never(t, l2.grace()+500*time.Millisecond, func() bool {
+		got, _, err := client.GetReplicaInfo(ctx, rc, l2.Addr(), "broker-a")
+		return err != nil || got.MasterBrokerID != b.id || got.MasterEpoch != 2
+	}, "the new leader deposed the alive master")
+	if _, _, code, err := client.ElectMaster(ctx, b.rc, l2.Addr(), api.ElectMasterRequest{BrokerName: "broker-a", BrokerID: b.id}); err != nil || code != api.RespMasterStillExist {
+		t.Fatalf("elect with an alive master: code %d, %v", code, err)
+	}
 	data, err := client.GetSyncStateData(ctx, rc, l2.Addr(), []string{"broker-a"})
 	if err != nil {
 		t.Fatal(err)
@@ -412,6 +429,7 @@ func TestSilentMasterReplacedAfterHeartbeatTimeout(t *testing.T) {
 	b.register(l.Addr(), all)
 	b.epoch.Store(1)
 	b.startHeartbeats(all, false)
+	waitAlive(t, l, b.id)
 	if _, err := client.AlterSyncStateSet(ctx, a.rc, l.Addr(), api.AlterSyncStateSetRequest{BrokerName: "broker-a",
 		MasterBrokerID: a.id, MasterEpoch: 1}, api.SyncStateSet{SyncStateSet: []int64{1, 2}, SyncStateSetEpoch: mi.SyncStateSetEpoch}); err != nil {
 		t.Fatal(err)

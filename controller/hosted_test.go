@@ -92,9 +92,7 @@ func TestHostedInNameServer(t *testing.T) {
 		ri := d.ReplicasInfoTable["broker-a"]
 		return len(ri.InSyncReplicas) == 1 && ri.InSyncReplicas[0].Alive
 	}
-	if !alive() {
-		t.Fatal("registered broker not alive")
-	}
+	testkit.Eventually(t, 2*time.Second, alive, "registered broker not alive")
 	// Its connection to the name server closes: inactive at once.
 	b.rc.Close()
 	testkit.Eventually(t, 2*time.Second, func() bool { return !alive() }, "closed connection left the broker alive")
