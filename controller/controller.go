@@ -28,6 +28,8 @@ const (
 	barrierTimeout = 10 * time.Second
 	// electRetryWait separates the leader's attempts to elect for one group.
 	electRetryWait = 500 * time.Millisecond
+	// electRescanWait separates rounds of attempts for one group.
+	electRescanWait = 5 * time.Second
 )
 
 // ErrNotLeader is returned by operations only the leader performs.
@@ -284,8 +286,8 @@ func (c *Controller) scanLoop() {
 	defer c.wg.Done()
 	t := time.NewTicker(c.cfg.ScanInterval)
 	defer t.Stop()
-	attempts := map[string]int{} // failed attempts per group since its master was lost
-	next := map[string]time.Time{}
+	attempts := map[string]int{}   // failed attempts in this round, per group
+	next := map[string]time.Time{} // no attempt before, per group
 	for {
 		select {
 		case <-c.quit:
@@ -294,13 +296,14 @@ func (c *Controller) scanLoop() {
 		}
 		if !c.leading.Load() {
 			clear(attempts)
+			clear(next)
 			continue
 		}
 		var names []string
 		c.fsm.read(func(s *fsm.State) { names = s.NeedReelect(c.live) })
 		now := time.Now()
 		for _, name := range names {
-			if attempts[name] >= c.cfg.ElectMasterRetries || now.Before(next[name]) {
+			if now.Before(next[name]) {
 				continue
 			}
 			_, code, err := c.elect(api.ElectMasterRequest{BrokerName: name, BrokerID: api.ControllerTriggered, InvokeTime: now.UnixMilli()})
@@ -311,6 +314,11 @@ func (c *Controller) scanLoop() {
 			attempts[name]++
 			next[name] = now.Add(electRetryWait)
 			c.log.Warn("controller: master gone, election failed", "broker_name", name, "attempt", attempts[name], "code", code, "err", err)
+			if attempts[name] >= c.cfg.ElectMasterRetries {
+				// As RocketMQ's periodic rescan: try again later.
+				attempts[name] = 0
+				next[name] = now.Add(electRescanWait)
+			}
 		}
 		// Forget groups that no longer need an election.
 		for name := range attempts {
