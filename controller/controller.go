@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -322,21 +323,12 @@ func (c *Controller) scanLoop() {
 		}
 		// Forget groups that no longer need an election.
 		for name := range attempts {
-			if !contains(names, name) {
+			if !slices.Contains(names, name) {
 				delete(attempts, name)
 				delete(next, name)
 			}
 		}
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // propose replicates ev and waits until it is applied here.
