@@ -446,3 +446,66 @@ func TestSilentMasterReplacedAfterHeartbeatTimeout(t *testing.T) {
 		t.Fatal("the silent master was not replaced")
 	}
 }
+
+// With a majority of controllers down nobody leads: no lease is renewed
+// and no master replaced. When a majority returns, elections resume.
+func TestMajorityLossThenResume(t *testing.T) {
+	cfgs := groupConfigs(t, 3)
+	cs := startConfigs(t, cfgs)
+	all := addrsOf(cs)
+	l := leader(t, cs)
+	ctx := ctx5s(t)
+	a := newFakeBroker(t, "127.0.0.1:37911")
+	a.register(l.Addr(), all)
+	mi, _, _, err := client.ElectMaster(ctx, a.rc, l.Addr(), api.ElectMasterRequest{BrokerName: "broker-a", BrokerID: a.id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newFakeBroker(t, "127.0.0.1:38911")
+	b.register(l.Addr(), all)
+	b.epoch.Store(1)
+	b.startHeartbeats(all, false)
+	waitAlive(t, l, b.id)
+	if _, err := client.AlterSyncStateSet(ctx, a.rc, l.Addr(), api.AlterSyncStateSetRequest{BrokerName: "broker-a",
+		MasterBrokerID: a.id, MasterEpoch: 1}, api.SyncStateSet{SyncStateSet: []int64{1, 2}, SyncStateSetEpoch: mi.SyncStateSetEpoch}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Two controllers go, the leader among them; the master dies.
+	var survivor *Controller
+	var gone []int
+	for i, c := range cs {
+		if survivor == nil && c != l {
+			survivor = c
+			continue
+		}
+		gone = append(gone, i)
+		c.Close()
+	}
+	a.rc.Close()
+	rc := remoting.NewClient(remoting.ClientOptions{Logger: testkit.Logger(t)})
+	defer rc.Close()
+	if err := client.RenewLease(ctx, rc, survivor.Addr(), b.hb()); client.Code(err) != api.RespNotLeader {
+		t.Fatalf("renewal without a majority: %v, want 2007", err)
+	}
+	testkit.Never(t, 2*(testLease+testMargin), func() bool {
+		select {
+		case <-b.roles:
+			return true
+		default:
+			return survivor.IsLeader()
+		}
+	}, "a lone controller led or elected")
+
+	// One returns: a majority again, and the dead master is replaced.
+	back := startConfigs(t, []Config{cfgs[gone[0]]})
+	leader(t, []*Controller{survivor, back[0]})
+	select {
+	case role := <-b.roles:
+		if role.MasterBrokerID != b.id || role.MasterEpoch != 2 {
+			t.Fatalf("role change %+v", role)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no election after the majority returned")
+	}
+}
