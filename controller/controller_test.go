@@ -2,10 +2,12 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -36,10 +38,21 @@ func testConfig(t *testing.T, peers []Peer, self string) Config {
 	return cfg
 }
 
-// startGroup starts n controllers on loopback.
+// startGroup starts n controllers on loopback. Ports chosen free can be
+// taken by another process before the controllers bind them: then it
+// tries again with other ports.
 func startGroup(t *testing.T, n int) []*Controller {
 	t.Helper()
-	return startConfigs(t, groupConfigs(t, n))
+	for attempt := 1; ; attempt++ {
+		cs, err := tryStartConfigs(t, groupConfigs(t, n))
+		if err == nil {
+			return cs
+		}
+		if !errors.Is(err, syscall.EADDRINUSE) || attempt == 3 {
+			t.Fatal(err)
+		}
+		t.Logf("attempt %d: %v; again with other ports", attempt, err)
+	}
 }
 
 // groupConfigs returns the configs of an n-controller group on loopback.
@@ -59,19 +72,32 @@ func groupConfigs(t *testing.T, n int) []Config {
 // startConfigs starts a controller per config; the test closes them.
 func startConfigs(t *testing.T, cfgs []Config) []*Controller {
 	t.Helper()
-	cs := make([]*Controller, len(cfgs))
-	for i, cfg := range cfgs {
-		c, err := New(cfg, testkit.Logger(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		cs[i] = c
+	cs, err := tryStartConfigs(t, cfgs)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return cs
+}
+
+// tryStartConfigs starts a controller per config, or closes those it
+// started and returns the error.
+func tryStartConfigs(t *testing.T, cfgs []Config) ([]*Controller, error) {
+	cs := make([]*Controller, 0, len(cfgs))
+	for _, cfg := range cfgs {
+		c, err := New(cfg, testkit.Logger(t))
+		if err == nil {
+			err = c.Start()
+		}
+		if err != nil {
+			for _, s := range cs {
+				s.Close()
+			}
+			return nil, err
+		}
+		t.Cleanup(func() { c.Close() })
+		cs = append(cs, c)
+	}
+	return cs, nil
 }
 
 // leader waits for exactly one ready leader among the open controllers.
