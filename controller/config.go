@@ -71,8 +71,7 @@ type Config struct {
 	// an election.
 	NotifyBrokerRoleChanged bool
 	// RaftHeartbeatTimeout (controllerRaftHeartbeatTimeoutMillis, Wharf)
-	// is Raft's heartbeat and election timeout; the leader lease timeout is
-	// half of it.
+	// is Raft's heartbeat, election and leader lease timeout.
 	RaftHeartbeatTimeout time.Duration
 }
 

@@ -156,7 +156,10 @@ func (c *Controller) start() error {
 	conf.LocalID = raft.ServerID(c.self.ID)
 	conf.HeartbeatTimeout = c.cfg.RaftHeartbeatTimeout
 	conf.ElectionTimeout = c.cfg.RaftHeartbeatTimeout
-	conf.LeaderLeaseTimeout = c.cfg.RaftHeartbeatTimeout / 2
+	// A leader steps down after this long without a quorum. Fencing does
+	// not rely on it (renewals are answered after VerifyLeader), so it is
+	// as long as Raft allows: a loaded machine flaps less.
+	conf.LeaderLeaseTimeout = c.cfg.RaftHeartbeatTimeout
 	conf.CommitTimeout = 20 * time.Millisecond
 	conf.SnapshotThreshold = 1024
 	conf.TrailingLogs = 1024

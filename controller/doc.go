@@ -89,6 +89,6 @@
 // scanNotActiveBrokerInterval (default 250 ms). A master that goes silent
 // without closing is replaced after its heartbeat timeout (default 3 s).
 // The election is one Raft commit. Raft itself uses a 500 ms heartbeat and
-// election timeout and a 250 ms leader lease, tuned for a LAN
+// election timeout and leader lease, tuned for a LAN
 // (controllerRaftHeartbeatTimeoutMillis).
 package controller

@@ -63,7 +63,7 @@ func TestHostedInNameServer(t *testing.T) {
 	ns := startHosted(t, conf, nsAddr)
 	rc := remoting.NewClient(remoting.ClientOptions{Logger: testkit.Logger(t)})
 	defer rc.Close()
-	ctx := ctx5s(t)
+	ctx := testCtx(t)
 
 	testkit.Eventually(t, 10*time.Second, func() bool {
 		md, err := client.GetMetadata(ctx, rc, nsAddr)
@@ -129,7 +129,7 @@ func TestSharedPortDemux(t *testing.T) {
 	}
 	rc := remoting.NewClient(remoting.ClientOptions{Logger: testkit.Logger(t)})
 	defer rc.Close()
-	if md, err := client.GetMetadata(ctx5s(t), rc, cs[0].Addr()); err != nil || !md.IsLeader {
+	if md, err := client.GetMetadata(testCtx(t), rc, cs[0].Addr()); err != nil || !md.IsLeader {
 		t.Fatalf("remoting on the peer port: %+v %v", md, err)
 	}
 }
@@ -140,7 +140,7 @@ func TestMalformedRequests(t *testing.T) {
 	l := leader(t, cs)
 	rc := remoting.NewClient(remoting.ClientOptions{Logger: testkit.Logger(t)})
 	defer rc.Close()
-	ctx := ctx5s(t)
+	ctx := testCtx(t)
 	for _, tc := range []struct {
 		code int16
 		ext  map[string]string
