@@ -98,3 +98,52 @@ func cpuTime() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkCatchUp is an empty slave copying 64 MiB of 1 KiB records from
+// its master over loopback, both in one process; it reports MB/s (until
+// the slave holds the master's end) and the process's CPU ns per byte.
+func BenchmarkCatchUp(b *testing.B) {
+	const total = 64 << 20
+	open := func() *engine.Store {
+		return testkit.OpenStore(b, func(o *engine.Options) {
+			o.SegmentSize = 32 << 20
+			o.FlushMode = engine.AsyncFlush
+		})
+	}
+	mst := open()
+	body := bytes.Repeat([]byte("x"), 1024)
+	var end int64
+	for end < total {
+		batch := make([]*msg.Message, 32)
+		for i := range batch {
+			batch[i] = &msg.Message{Topic: "T", QueueID: int32(i % 8), Body: body,
+				BornTimestamp: time.Now().UnixMilli(), BornHost: netip.MustParseAddrPort("127.0.0.1:5555")}
+		}
+		for _, m1 := range batch {
+			_, e, err := mst.PutBatchNoWait([]*msg.Message{m1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			end = e
+		}
+	}
+	if err := mst.WaitPut(end); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(end)
+	b.ResetTimer()
+	var cpu time.Duration
+	for range b.N {
+		b.StopTimer()
+		sst := open()
+		cpu0 := cpuTime()
+		b.StartTimer()
+		m := startBenchPair(b, mst, sst)
+		testkit.Eventually(b, time.Minute, func() bool { return sst.MaxPhysOffset() >= end }, "the slave catches up")
+		b.StopTimer()
+		cpu += cpuTime() - cpu0
+		m.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(end)/float64(b.N), "cpu-ns/B")
+}

@@ -1,12 +1,15 @@
-package failover
+package broker
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/wharfmq/wharf/broker/failover"
 	"github.com/wharfmq/wharf/controller"
 	"github.com/wharfmq/wharf/internal/testkit"
 )
@@ -36,18 +39,40 @@ func startControllers(t *testing.T) []string {
 	return addrs
 }
 
-// replica is a driver over a fake node, talking to real controllers.
+// replica is a failover driver over a fake node, talking to real
+// controllers.
 type replica struct {
-	d    *Driver
-	r    *Remote
-	node *fakeNode
+	d    *failover.Driver
+	r    *controllerRemote
+	node *nodeFake
+}
+
+// nodeFake is a broker as the driver sees it, changed by hand.
+type nodeFake struct {
+	mu        sync.Mutex
+	progress  failover.Progress
+	followers []failover.Follower
+}
+
+func (n *nodeFake) BecomeMaster(context.Context, int32, failover.SyncStateSet) error { return nil }
+func (n *nodeFake) BecomeSlave(context.Context, string, int64, int32) error          { return nil }
+func (n *nodeFake) SetAckSet([]int64)                                                {}
+func (n *nodeFake) Progress() failover.Progress {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.progress
+}
+func (n *nodeFake) Followers() []failover.Follower {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return slices.Clone(n.followers)
 }
 
 func startReplica(t *testing.T, ctls []string, addr, dir string) *replica {
-	rep := &replica{node: &fakeNode{}}
-	var d *Driver
-	rep.r = NewRemote(ctls, func() { d.Notify() }, testkit.Logger(t))
-	d = New(Options{Cluster: "C", BrokerName: "b", Addr: addr, Dir: dir, Controller: rep.r, Node: rep.node,
+	rep := &replica{node: &nodeFake{}}
+	var d *failover.Driver
+	rep.r = newControllerRemote(ctls, func() { d.Notify() }, testkit.Logger(t))
+	d = failover.New(failover.Options{Cluster: "C", BrokerName: "b", Addr: addr, Dir: dir, Controller: rep.r, Node: rep.node,
 		HeartbeatInterval: 100 * time.Millisecond, HeartbeatTimeout: time.Second, Lease: 600 * time.Millisecond,
 		Poll: 200 * time.Millisecond, CheckSyncStateSet: 100 * time.Millisecond, FenceOnLeaseLoss: true,
 		ElectionPriority: 1 << 30, Logger: testkit.Logger(t)})
@@ -68,19 +93,19 @@ func (r *replica) stop() {
 // master, the second follows it and joins the SyncStateSet once caught
 // up; when the master stops, the controllers elect the second after the
 // old lease, and it becomes master with the next epoch.
-func TestDriversFailOverThroughRealControllers(t *testing.T) {
+func TestFailoverDriversThroughRealControllers(t *testing.T) {
 	ctls := startControllers(t)
 	a := startReplica(t, ctls, "127.0.0.1:10911", t.TempDir())
-	testkit.Eventually(t, 10*time.Second, func() bool { return a.d.Role() == RoleMaster }, "the first replica becomes master")
+	testkit.Eventually(t, 10*time.Second, func() bool { return a.d.Role() == failover.RoleMaster }, "the first replica becomes master")
 	b := startReplica(t, ctls, "127.0.0.1:10921", t.TempDir())
-	testkit.Eventually(t, 10*time.Second, func() bool { return b.d.Role() == RoleSlave }, "the second follows")
+	testkit.Eventually(t, 10*time.Second, func() bool { return b.d.Role() == failover.RoleSlave }, "the second follows")
 	if st := b.d.Status(); st.MasterAddr != "127.0.0.1:10911" || st.ID != 2 {
 		t.Fatalf("the slave's view: %+v", st)
 	}
 	// The slave caught up: the master's check grows the set.
 	a.node.mu.Lock()
-	a.node.progress = Progress{Epoch: 1, MaxOffset: 100, ConfirmOffset: 100}
-	a.node.followers = []Follower{{ID: 2, Acked: 100, CaughtUp: time.Now().UnixNano(), Connected: true}}
+	a.node.progress = failover.Progress{Epoch: 1, MaxOffset: 100, ConfirmOffset: 100}
+	a.node.followers = []failover.Follower{{ID: 2, Acked: 100, CaughtUp: time.Now().UnixNano(), Connected: true}}
 	a.node.mu.Unlock()
 	testkit.Eventually(t, 10*time.Second, func() bool { return slices.Equal(a.d.Status().Sync.IDs, []int64{1, 2}) },
 		"the caught-up slave joins the SyncStateSet")
@@ -91,7 +116,7 @@ func TestDriversFailOverThroughRealControllers(t *testing.T) {
 
 	start := time.Now()
 	a.stop()
-	testkit.Eventually(t, 10*time.Second, func() bool { return b.d.Role() == RoleMaster }, "the slave is elected")
+	testkit.Eventually(t, 10*time.Second, func() bool { return b.d.Role() == failover.RoleMaster }, "the slave is elected")
 	took := time.Since(start)
 	st := b.d.Status()
 	if st.MasterEpoch != epoch+1 || !slices.Equal(st.Sync.IDs, []int64{2}) {

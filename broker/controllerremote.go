@@ -1,4 +1,4 @@
-package failover
+package broker
 
 import (
 	"context"
@@ -7,16 +7,17 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wharfmq/wharf/broker/failover"
 	"github.com/wharfmq/wharf/controller/api"
 	"github.com/wharfmq/wharf/controller/client"
 	"github.com/wharfmq/wharf/remoting"
 )
 
-// Remote is the Controller of a list of controller addresses
+// controllerRemote is the failover.Controller of a list of controller addresses
 // (controllerAddr): heartbeats go to each, everything else to the leader,
 // found with GET_METADATA_INFO (1005) and found again when a controller
 // answers NOT_LEADER or cannot be reached.
-type Remote struct {
+type controllerRemote struct {
 	rc    *remoting.Client
 	addrs []string
 	log   *slog.Logger
@@ -25,9 +26,9 @@ type Remote struct {
 	leader string
 }
 
-// NewRemote returns a Remote for addrs; notify is called when a
+// newControllerRemote returns a controllerRemote for addrs; notify is called when a
 // controller pushes NOTIFY_BROKER_ROLE_CHANGED (1008) on our connection.
-func NewRemote(addrs []string, notify func(), logger *slog.Logger) *Remote {
+func newControllerRemote(addrs []string, notify func(), logger *slog.Logger) *controllerRemote {
 	if logger == nil {
 		logger = slog.Default()
 	}
@@ -36,15 +37,15 @@ func NewRemote(addrs []string, notify func(), logger *slog.Logger) *Remote {
 		notify()
 		return nil
 	})
-	return &Remote{rc: rc, addrs: addrs, log: logger}
+	return &controllerRemote{rc: rc, addrs: addrs, log: logger}
 }
 
 // Close closes the connections.
-func (r *Remote) Close() error { return r.rc.Close() }
+func (r *controllerRemote) Close() error { return r.rc.Close() }
 
 // onLeader runs f against the leader, looking it up first if unknown, and
 // once more after a NOT_LEADER or a failed connection.
-func (r *Remote) onLeader(ctx context.Context, f func(addr string) error) error {
+func (r *controllerRemote) onLeader(ctx context.Context, f func(addr string) error) error {
 	var err error
 	for try := 0; try < 2; try++ {
 		r.mu.Lock()
@@ -61,7 +62,7 @@ func (r *Remote) onLeader(ctx context.Context, f func(addr string) error) error 
 		err = f(addr)
 		var ce *client.Error
 		if err == nil || (errors.As(err, &ce) && ce.Code != api.RespNotLeader) {
-			return mapErr(err)
+			return controllerErr(err)
 		}
 		r.mu.Lock()
 		if r.leader == addr {
@@ -72,21 +73,21 @@ func (r *Remote) onLeader(ctx context.Context, f func(addr string) error) error 
 	return err
 }
 
-// mapErr gives the controller's refusals the driver acts on their errors.
-func mapErr(err error) error {
+// controllerErr gives the controller's refusals the driver acts on their errors.
+func controllerErr(err error) error {
 	switch client.Code(err) {
 	case api.RespBrokerIDInvalid:
-		return errors.Join(ErrIDTaken, err)
+		return errors.Join(failover.ErrIDTaken, err)
 	case api.RespFencedMasterEpoch, api.RespFencedSyncStateSetEpoch, api.RespInvalidMaster:
-		return errors.Join(ErrFenced, err)
+		return errors.Join(failover.ErrFenced, err)
 	}
 	return err
 }
 
-func now() int64 { return time.Now().UnixMilli() }
+func invokeTime() int64 { return time.Now().UnixMilli() }
 
-// NextBrokerID implements Controller.
-func (r *Remote) NextBrokerID(ctx context.Context, cluster, brokerName string) (id int64, err error) {
+// NextBrokerID implements failover.Controller.
+func (r *controllerRemote) NextBrokerID(ctx context.Context, cluster, brokerName string) (id int64, err error) {
 	err = r.onLeader(ctx, func(addr string) (err error) {
 		id, err = client.GetNextBrokerID(ctx, r.rc, addr, api.GetNextBrokerIDRequest{ClusterName: cluster, BrokerName: brokerName})
 		return err
@@ -94,67 +95,67 @@ func (r *Remote) NextBrokerID(ctx context.Context, cluster, brokerName string) (
 	return id, err
 }
 
-// ApplyBrokerID implements Controller.
-func (r *Remote) ApplyBrokerID(ctx context.Context, cluster, brokerName string, id int64, checkCode string) error {
+// ApplyBrokerID implements failover.Controller.
+func (r *controllerRemote) ApplyBrokerID(ctx context.Context, cluster, brokerName string, id int64, checkCode string) error {
 	return r.onLeader(ctx, func(addr string) error {
 		return client.ApplyBrokerID(ctx, r.rc, addr, api.ApplyBrokerIDRequest{ClusterName: cluster, BrokerName: brokerName,
 			AppliedBrokerID: id, RegisterCheckCode: checkCode})
 	})
 }
 
-// Register implements Controller.
-func (r *Remote) Register(ctx context.Context, cluster, brokerName string, id int64, brokerAddr string) (rep Replicas, err error) {
+// Register implements failover.Controller.
+func (r *controllerRemote) Register(ctx context.Context, cluster, brokerName string, id int64, brokerAddr string) (rep failover.Replicas, err error) {
 	err = r.onLeader(ctx, func(addr string) error {
 		h, sss, err := client.RegisterBroker(ctx, r.rc, addr, api.RegisterBrokerRequest{ClusterName: cluster,
-			BrokerName: brokerName, BrokerID: id, BrokerAddress: brokerAddr, InvokeTime: now()})
-		rep = replicas(h.MasterInfo, sss)
+			BrokerName: brokerName, BrokerID: id, BrokerAddress: brokerAddr, InvokeTime: invokeTime()})
+		rep = toReplicas(h.MasterInfo, sss)
 		return err
 	})
 	return rep, err
 }
 
-// ReplicaInfo implements Controller.
-func (r *Remote) ReplicaInfo(ctx context.Context, brokerName string) (rep Replicas, err error) {
+// ReplicaInfo implements failover.Controller.
+func (r *controllerRemote) ReplicaInfo(ctx context.Context, brokerName string) (rep failover.Replicas, err error) {
 	err = r.onLeader(ctx, func(addr string) error {
 		mi, sss, err := client.GetReplicaInfo(ctx, r.rc, addr, brokerName)
-		rep = replicas(mi, sss)
+		rep = toReplicas(mi, sss)
 		return err
 	})
 	return rep, err
 }
 
-// Elect implements Controller. MASTER_NOT_AVAILABLE (2004) is an answer,
+// Elect implements failover.Controller. MASTER_NOT_AVAILABLE (2004) is an answer,
 // not an error: the group has no master.
-func (r *Remote) Elect(ctx context.Context, cluster, brokerName string, id int64) (rep Replicas, err error) {
+func (r *controllerRemote) Elect(ctx context.Context, cluster, brokerName string, id int64) (rep failover.Replicas, err error) {
 	err = r.onLeader(ctx, func(addr string) error {
 		mi, body, _, err := client.ElectMaster(ctx, r.rc, addr, api.ElectMasterRequest{ClusterName: cluster,
-			BrokerName: brokerName, BrokerID: id, InvokeTime: now()})
+			BrokerName: brokerName, BrokerID: id, InvokeTime: invokeTime()})
 		if client.Code(err) == api.RespMasterNotAvailable {
-			rep = Replicas{}
+			rep = failover.Replicas{}
 			return nil
 		}
-		rep = replicas(mi, api.SyncStateSet{SyncStateSet: body.SyncStateSet, SyncStateSetEpoch: mi.SyncStateSetEpoch})
+		rep = toReplicas(mi, api.SyncStateSet{SyncStateSet: body.SyncStateSet, SyncStateSetEpoch: mi.SyncStateSetEpoch})
 		return err
 	})
 	return rep, err
 }
 
-// AlterSyncStateSet implements Controller.
-func (r *Remote) AlterSyncStateSet(ctx context.Context, brokerName string, masterID int64, masterEpoch int32, proposed SyncStateSet) (got SyncStateSet, err error) {
+// AlterSyncStateSet implements failover.Controller.
+func (r *controllerRemote) AlterSyncStateSet(ctx context.Context, brokerName string, masterID int64, masterEpoch int32, proposed failover.SyncStateSet) (got failover.SyncStateSet, err error) {
 	err = r.onLeader(ctx, func(addr string) error {
 		s, err := client.AlterSyncStateSet(ctx, r.rc, addr, api.AlterSyncStateSetRequest{BrokerName: brokerName,
-			MasterBrokerID: masterID, MasterEpoch: masterEpoch, InvokeTime: now()},
+			MasterBrokerID: masterID, MasterEpoch: masterEpoch, InvokeTime: invokeTime()},
 			api.SyncStateSet{SyncStateSet: proposed.IDs, SyncStateSetEpoch: proposed.Epoch})
-		got = SyncStateSet{IDs: s.SyncStateSet, Epoch: s.SyncStateSetEpoch}
+		got = failover.SyncStateSet{IDs: s.SyncStateSet, Epoch: s.SyncStateSetEpoch}
 		return err
 	})
 	return got, err
 }
 
-// Heartbeat implements Controller: oneway to every controller, so each
+// Heartbeat implements failover.Controller: oneway to every controller, so each
 // knows the broker lives whichever becomes leader.
-func (r *Remote) Heartbeat(hb Heartbeat) {
-	h := heartbeat(hb)
+func (r *controllerRemote) Heartbeat(hb failover.Heartbeat) {
+	h := apiHeartbeat(hb)
 	for _, a := range r.addrs {
 		if err := client.Heartbeat(r.rc, a, h); err != nil {
 			r.log.Debug("controller heartbeat failed", "controller", a, "err", err)
@@ -162,10 +163,10 @@ func (r *Remote) Heartbeat(hb Heartbeat) {
 	}
 }
 
-// RenewLease implements Controller: a two-way heartbeat, answered with
+// RenewLease implements failover.Controller: a two-way heartbeat, answered with
 // success only by the leader, with the group as it sees it.
-func (r *Remote) RenewLease(ctx context.Context, hb Heartbeat) (rep Replicas, err error) {
-	h := heartbeat(hb)
+func (r *controllerRemote) RenewLease(ctx context.Context, hb failover.Heartbeat) (rep failover.Replicas, err error) {
+	h := apiHeartbeat(hb)
 	err = r.onLeader(ctx, func(addr string) error {
 		resp, err := r.rc.Invoke(ctx, addr, remoting.NewRequest(api.CodeBrokerHeartbeat, h.Ext(), nil))
 		if err != nil {
@@ -179,19 +180,19 @@ func (r *Remote) RenewLease(ctx context.Context, hb Heartbeat) (rep Replicas, er
 			return err
 		}
 		sss, err := api.DecodeSyncStateSet(resp.Body)
-		rep = replicas(mi, sss)
+		rep = toReplicas(mi, sss)
 		return err
 	})
 	return rep, err
 }
 
-func heartbeat(hb Heartbeat) api.BrokerHeartbeat {
+func apiHeartbeat(hb failover.Heartbeat) api.BrokerHeartbeat {
 	return api.BrokerHeartbeat{ClusterName: hb.Cluster, BrokerAddr: hb.Addr, BrokerName: hb.BrokerName, BrokerID: hb.ID,
 		Epoch: hb.Epoch, MaxOffset: hb.MaxOffset, ConfirmOffset: hb.ConfirmOffset,
 		HeartbeatTimeoutMillis: hb.TimeoutMillis, ElectionPriority: hb.ElectionPriority}
 }
 
-func replicas(mi api.MasterInfo, sss api.SyncStateSet) Replicas {
-	return Replicas{MasterID: mi.MasterBrokerID, MasterAddr: mi.MasterAddress, MasterEpoch: mi.MasterEpoch,
-		Sync: SyncStateSet{IDs: sss.SyncStateSet, Epoch: sss.SyncStateSetEpoch}}
+func toReplicas(mi api.MasterInfo, sss api.SyncStateSet) failover.Replicas {
+	return failover.Replicas{MasterID: mi.MasterBrokerID, MasterAddr: mi.MasterAddress, MasterEpoch: mi.MasterEpoch,
+		Sync: failover.SyncStateSet{IDs: sss.SyncStateSet, Epoch: sss.SyncStateSetEpoch}}
 }
