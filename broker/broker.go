@@ -64,6 +64,16 @@ type Broker struct {
 	repl    replication
 	haLn    net.Listener // a master's HA port, bound in New; the HA service owns it after Start
 	master  masterState  // a slave's master, from the name servers (role.go)
+
+	// The role at run time (role.go, roleswitch.go): roleNow is read on
+	// every request that depends on it; roleMu serializes changes (and
+	// Close's stop of what they start); appends counts the appending
+	// requests under way; fence is the write fence (nil: none).
+	roleNow     atomic.Pointer[roleState]
+	roleMu      sync.Mutex
+	promoteHook func(epoch int32) error // guarded by roleMu
+	appends     appendGate
+	fence       atomic.Pointer[func() bool]
 	// farBehind is how many bytes behind the CommitLog's end a pull must
 	// read for the consumer to count as far behind (suggestPullingFromSlave).
 	farBehind int64
@@ -103,6 +113,18 @@ func New(cfg config.Config, opts ...Option) (_ *Broker, err error) {
 		quit: make(chan struct{}), farBehind: farBehindBytes(),
 	}
 	b.hold = newPullHold(b)
+	b.roleNow.Store(&roleState{slave: cfg.IsSlave(), brokerID: cfg.BrokerID, brokerRole: cfg.BrokerRole})
+	b.appends.shut = cfg.IsSlave()
+	b.repl.slaveTimeout = cfg.SlaveTimeout
+	b.repl.slaves = newSlaveList(b)
+	// A configured slave pulls its metadata from whichever master the
+	// name servers name, and pauses while they name none (as RocketMQ's
+	// does); one made by BecomeSlave from the master it was given.
+	b.OnMasterChange(func(addr, _ string) {
+		if r := b.role(); r.slave && r.masterAddr == "" {
+			b.setSyncMaster(addr)
+		}
+	})
 	levels, err := engine.ParseDelayLevels(cfg.MessageDelayLevel)
 	if err != nil {
 		return nil, fmt.Errorf("broker: messageDelayLevel: %w", err)
@@ -119,6 +141,7 @@ func New(cfg config.Config, opts ...Option) (_ *Broker, err error) {
 	defer func() {
 		if err != nil {
 			b.ln.Close()
+			b.repl.slaves.client.Close()
 			if b.haLn != nil {
 				b.haLn.Close()
 			}
@@ -305,7 +328,7 @@ func (b *Broker) Start() error {
 	b.started = true
 	b.clients.Start(b.clientExpiry, b.scanInterval, b.onClientsExpired)
 	b.reg.start()
-	if !b.cfg.IsSlave() {
+	if !b.isSlave() {
 		// Both append to the CommitLog, which a slave never does
 		// (role.go): its master runs them and replicates their records.
 		b.sched.Start()
@@ -358,10 +381,14 @@ func (b *Broker) Close() error {
 	b.hold.Close()
 	b.srv.Close()
 	b.wg.Wait()
+	// A role change under way finishes first; none starts after this
+	// (checkSwitch), so what is stopped here stays stopped.
+	b.roleMu.Lock()
 	b.stopReplication()
 	b.clients.Close()
 	b.sched.Close()
 	b.txn.Close()
+	b.roleMu.Unlock()
 	err := b.store.Close()
 	b.log.Info("broker stopped", "addr", b.addr)
 	return err
