@@ -26,8 +26,10 @@ import (
 //     client has returned, nothing more is appended by replication, and a
 //     record cut by a frame end was only in its memory); the promote hook
 //     runs (SetPromoteHook: truncation, the epoch entry); the dispatcher
-//     catches up with the log; the HA port opens; the schedule and
-//     transaction services start; the role flips and the gate opens.
+//     catches up with the log, and each queue's next offset is taken from
+//     what it dispatched (replication carried the master's); the HA port
+//     opens; the schedule and transaction services start; the role flips
+//     and the gate opens.
 //
 // Both end by registering with every name server at once, under brokerId
 // 0 (master) or the broker's own id (slave), with dataVersion.stateVersion
@@ -223,6 +225,10 @@ func (b *Broker) BecomeMaster(epoch int32) error {
 	// read only what is dispatched.
 	if err := b.store.WaitDispatched(promoteDispatchWait); err != nil {
 		return resume(fmt.Errorf("broker: the dispatcher did not catch up with the log: %w", err))
+	}
+	// Replication carried the master's queue offsets; puts continue them.
+	if err := b.store.RecoverQueueOffsets(); err != nil {
+		return resume(fmt.Errorf("broker: %w", err))
 	}
 	if err := b.startMasterHA(nil, next.brokerRole == config.SyncMaster); err != nil {
 		return resume(err)
