@@ -3,7 +3,9 @@ package broker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -204,4 +206,106 @@ func TestRoleChangeRules(t *testing.T) {
 	if err := b.BecomeMaster(6); err == nil {
 		t.Fatal("BecomeMaster after Close succeeded")
 	}
+}
+
+// TestDemoteUnderLoad: senders keep a SYNC_MASTER busy while it is
+// demoted and its slave promoted. Every send answered SEND_OK is on the
+// new master; once BecomeSlave has returned, the old master answers every
+// send 14 and appends none. (Raw clients, so it also runs under -race.)
+func TestDemoteUnderLoad(t *testing.T) {
+	const topic, senders = "Load", 4
+	ns := startNameServer(t, nil)
+	acfg := testConfig(t.TempDir())
+	acfg.NamesrvAddr = ns.Addr()
+	acfg.BrokerRole = config.SyncMaster
+	a := startBroker(t, acfg)
+	b, _ := startSlave(t, ns.Addr(), 100*time.Millisecond, func(c *config.Config) {
+		c.MappedFileSizeCommitLog = acfg.MappedFileSizeCommitLog
+	})
+	newTestClient(t, a.Addr()).MustOK(remoting.CodeUpdateAndCreateTopic, map[string]string{"topic": topic,
+		"readQueueNums": "4", "writeQueueNums": "4", "perm": "6"}, nil)
+	eventually(t, 10*time.Second, "the slave to follow and be trusted", func() bool {
+		st := a.repl.master.Load().Slaves()
+		return len(st) == 1 && st[0].Trusted && st[0].LagBytes == 0
+	})
+
+	type result struct {
+		body string
+		code int16
+		sent time.Time // when the request was sent
+	}
+	var (
+		mu      sync.Mutex
+		results []result
+		stop    atomic.Bool
+		oks     atomic.Int64
+		wg      sync.WaitGroup
+	)
+	for s := range senders {
+		pc := newTestClient(t, a.Addr())
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 100000 && !stop.Load(); i++ {
+				body := fmt.Sprintf("s%d-%d", s, i)
+				sent := time.Now()
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				resp, err := pc.c.Invoke(ctx, pc.addr, remoting.NewRequest(remoting.CodeSendMessage,
+					testkit.SendHeader(topic, i%4, ""), []byte(body)))
+				cancel()
+				code := int16(-1)
+				if err == nil {
+					code = resp.Code
+				}
+				if code == remoting.RespSuccess {
+					oks.Add(1)
+				}
+				mu.Lock()
+				results = append(results, result{body, code, sent})
+				mu.Unlock()
+			}
+		}()
+	}
+	eventually(t, 10*time.Second, "100 sends acknowledged", func() bool { return oks.Load() >= 100 })
+	if err := a.BecomeSlave(b.Addr(), 1, 2); err != nil {
+		t.Fatal(err)
+	}
+	demoted := time.Now()
+	end := a.store.MaxPhysOffset()
+	eventually(t, 10*time.Second, "sends after the demotion", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		n := 0
+		for _, r := range results {
+			if r.sent.After(demoted) {
+				n++
+			}
+		}
+		return n >= 20
+	})
+	stop.Store(true)
+	wg.Wait()
+	if got := a.store.MaxPhysOffset(); got != end {
+		t.Fatalf("the demoted master appended: end %d, %d at demotion", got, end)
+	}
+	if err := b.BecomeMaster(2); err != nil {
+		t.Fatal(err)
+	}
+	stored := storedBodies(t, b, topic, 4)
+	acked, after := 0, 0
+	for _, r := range results {
+		if r.sent.After(demoted) {
+			after++
+			if r.code != remoting.RespServiceNotAvailable {
+				t.Fatalf("send %s sent after the demotion: code %d, want 14", r.body, r.code)
+			}
+		}
+		if r.code == remoting.RespSuccess {
+			acked++
+			if stored[r.body] == 0 {
+				t.Fatalf("acknowledged send %s is not on the new master", r.body)
+			}
+		}
+	}
+	t.Logf("%d sends acknowledged before the demotion, all on the new master; %d after it refused", acked, after)
 }
