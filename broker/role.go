@@ -37,6 +37,9 @@ import (
 //     slave does, so a pull can be served before the group is synced.
 //   - Retention keeps running: it only removes expired segments, it never
 //     appends.
+//
+// The role can change while the broker runs (roleswitch.go), so every
+// check above reads the run-time role (Broker.role), never cfg.
 
 // slaveRefusals maps each request code a slave refuses to the reason in
 // its remark.
