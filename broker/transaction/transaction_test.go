@@ -171,7 +171,7 @@ func TestServiceStopsAndStartsAgain(t *testing.T) {
 	s, st, _ := newService(t, nil)
 	a := sendHalf(t, s, st, "a")
 	s.Stop()
-	s.Stop() // a second Stop is harmless
+	s.Stop()                     // a second Stop is harmless
 	b := sendHalf(t, s, st, "b") // as replication would append it
 	if err := st.WaitDispatched(5 * time.Second); err != nil {
 		t.Fatal(err)
