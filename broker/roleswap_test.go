@@ -80,7 +80,8 @@ func goSend(t *testing.T, p rocketmqProducer, topic, prefix string, from, n int,
 // (fence), the slave catches up and becomes master at epoch 2, the old
 // master becomes its slave (brokerId 1) and refuses sends with 14 from
 // the moment it is demoted. The name server routes brokerId 0 to the new
-// master; a producer of the official Go client that fetches the route
+// master, on both name servers, and ignores the old master's stale claim
+// to it; a producer of the official Go client that fetches the route
 // afresh (the 30 s route poll of a running one, shortened) sends SEND_OK
 // through it, replicated to the old master. Every acknowledged message is
 // readable on both brokers. Then they swap back at epoch 3 (the HA port
@@ -91,10 +92,11 @@ func TestRoleSwapAtRunTime(t *testing.T) {
 		t.Skip("the Go client races internally; run without -race")
 	}
 	const topic, queues = "Swap", 2
-	ns := startNameServer(t, nil)
-	nsc := newTestClient(t, ns.Addr())
+	ns, ns2 := startNameServer(t, nil), startNameServer(t, nil)
+	nsc, nsc2 := newTestClient(t, ns.Addr()), newTestClient(t, ns2.Addr())
+	namesrv := ns.Addr() + ";" + ns2.Addr()
 	acfg := testConfig(t.TempDir())
-	acfg.NamesrvAddr = ns.Addr()
+	acfg.NamesrvAddr = namesrv
 	acfg.BrokerRole = config.SyncMaster
 	a := openBroker(t, acfg)
 	a.reg.period = 200 * time.Millisecond
@@ -102,7 +104,7 @@ func TestRoleSwapAtRunTime(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { a.Close() })
-	b, _ := startSlave(t, ns.Addr(), 200*time.Millisecond, func(c *config.Config) {
+	b, _ := startSlave(t, namesrv, 200*time.Millisecond, func(c *config.Config) {
 		c.MappedFileSizeCommitLog = acfg.MappedFileSizeCommitLog
 	})
 	cl := &cluster{ns: ns, cfg: acfg, b: a}
@@ -126,6 +128,14 @@ func TestRoleSwapAtRunTime(t *testing.T) {
 	if err := b.BecomeMaster(2); err != nil {
 		t.Fatal(err)
 	}
+	// The old master, not yet told, registers as brokerId 0 again (its
+	// stateVersion is 0): every name server keeps the epoch-2 master.
+	a.reg.roleChanged()
+	for _, c := range []*testClient{nsc, nsc2} {
+		if ids := routeIDs(t, c, topic); ids["0"] != b.Addr() {
+			t.Fatalf("route after the old master's stale claim: %v, want 0 = %s", ids, b.Addr())
+		}
+	}
 	if err := a.BecomeSlave(b.Addr(), 1, 2); err != nil {
 		t.Fatal(err)
 	}
@@ -137,9 +147,12 @@ func TestRoleSwapAtRunTime(t *testing.T) {
 	if got := a.store.MaxPhysOffset(); got != end {
 		t.Fatalf("the demoted master appended a send: end %d, was %d", got, end)
 	}
-	// BecomeMaster and BecomeSlave return once registered.
-	if ids := routeIDs(t, nsc, topic); ids["0"] != b.Addr() || ids["1"] != a.Addr() || len(ids) != 2 {
-		t.Fatalf("route after the swap: %v, want {0: %s, 1: %s}", ids, b.Addr(), a.Addr())
+	// BecomeMaster and BecomeSlave return once registered with every
+	// name server.
+	for _, c := range []*testClient{nsc, nsc2} {
+		if ids := routeIDs(t, c, topic); ids["0"] != b.Addr() || ids["1"] != a.Addr() || len(ids) != 2 {
+			t.Fatalf("route after the swap: %v, want {0: %s, 1: %s}", ids, b.Addr(), a.Addr())
+		}
 	}
 	eventually(t, 10*time.Second, "the old master to follow the new one", func() bool {
 		st := b.repl.master.Load().Slaves()
@@ -176,8 +189,10 @@ func TestRoleSwapAtRunTime(t *testing.T) {
 	bc := newTestClient(t, b.Addr())
 	expectCode(t, bc.Call(remoting.CodeSendMessage, testkit.SendHeader(topic, 1, ""), []byte("to the demoted")),
 		remoting.RespServiceNotAvailable, "send to the second demoted broker")
-	if ids := routeIDs(t, nsc, topic); ids["0"] != a.Addr() || ids["1"] != b.Addr() {
-		t.Fatalf("route after swapping back: %v", ids)
+	for _, c := range []*testClient{nsc, nsc2} {
+		if ids := routeIDs(t, c, topic); ids["0"] != a.Addr() || ids["1"] != b.Addr() {
+			t.Fatalf("route after swapping back: %v", ids)
+		}
 	}
 	eventually(t, 10*time.Second, "the second broker to follow the first", func() bool {
 		st := a.repl.master.Load().Slaves()
