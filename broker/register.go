@@ -104,6 +104,11 @@ func (r *registrar) ring() {
 // so the producer's next route query, and a consumer started right after,
 // find it). Concurrent callers share one registration.
 func (r *registrar) registerWithin(d time.Duration) {
+	r.registerCtx(context.Background(), d)
+}
+
+// registerCtx is registerWithin that also stops waiting when ctx ends.
+func (r *registrar) registerCtx(ctx context.Context, d time.Duration) {
 	if len(r.addrs) == 0 {
 		return
 	}
@@ -118,6 +123,7 @@ func (r *registrar) registerWithin(d time.Duration) {
 	case <-ch:
 	case <-t.C:
 	case <-r.quit:
+	case <-ctx.Done():
 	}
 }
 
@@ -166,14 +172,14 @@ const awaitMasterPoll = 200 * time.Millisecond
 // roleChanged re-registers with every name server at once, the whole
 // table under the new brokerId and stateVersion (even with one that
 // failed lately), and waits for that round (each call bounded by
-// registerTimeout).
-func (r *registrar) roleChanged() {
+// registerTimeout) or for ctx.
+func (r *registrar) roleChanged(ctx context.Context) {
 	r.mu.Lock()
 	for _, st := range r.ns {
 		st.full, st.failed = true, false
 	}
 	r.mu.Unlock()
-	r.registerWithin(2 * registerTimeout)
+	r.registerCtx(ctx, 2*registerTimeout)
 }
 
 // round registers what each name server lacks. periodic rounds also check

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -125,18 +126,18 @@ func TestRoleSwapAtRunTime(t *testing.T) {
 	eventually(t, 10*time.Second, "the slave to hold the whole log", func() bool {
 		return b.store.MaxPhysOffset() == a.store.MaxPhysOffset()
 	})
-	if err := b.BecomeMaster(2); err != nil {
+	if err := b.BecomeMaster(context.Background(), 2); err != nil {
 		t.Fatal(err)
 	}
 	// The old master, not yet told, registers as brokerId 0 again (its
 	// stateVersion is 0): every name server keeps the epoch-2 master.
-	a.reg.roleChanged()
+	a.reg.roleChanged(context.Background())
 	for _, c := range []*testClient{nsc, nsc2} {
 		if ids := routeIDs(t, c, topic); ids["0"] != b.Addr() {
 			t.Fatalf("route after the old master's stale claim: %v, want 0 = %s", ids, b.Addr())
 		}
 	}
-	if err := a.BecomeSlave(b.Addr(), 1, 2); err != nil {
+	if err := a.BecomeSlave(context.Background(), b.Addr(), 1, 2); err != nil {
 		t.Fatal(err)
 	}
 	a.SetWriteFence(nil) // the role alone refuses now
@@ -180,10 +181,10 @@ func TestRoleSwapAtRunTime(t *testing.T) {
 	eventually(t, 10*time.Second, "the first broker to hold the whole log", func() bool {
 		return a.store.MaxPhysOffset() == b.store.MaxPhysOffset()
 	})
-	if err := a.BecomeMaster(3); err != nil {
+	if err := a.BecomeMaster(context.Background(), 3); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.BecomeSlave(a.Addr(), 1, 3); err != nil {
+	if err := b.BecomeSlave(context.Background(), a.Addr(), 1, 3); err != nil {
 		t.Fatal(err)
 	}
 	bc := newTestClient(t, b.Addr())

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -43,7 +44,8 @@ import (
 // does, and never answers SEND_OK, until the fence reports false.
 
 // promoteDispatchWait bounds how long BecomeMaster waits for the
-// dispatcher to index what replication appended.
+// dispatcher to index what replication appended, when its context has no
+// earlier deadline.
 const promoteDispatchWait = 30 * time.Second
 
 // demoteAppendWait is how often a demotion that waits for appends under
@@ -177,9 +179,11 @@ func (b *Broker) masterRole() string {
 // BecomeMaster makes the broker the master of its broker name from epoch
 // on (see the top of this file for the order). A master that becomes
 // master at a newer epoch only re-registers with it; the same epoch again
-// does nothing. It returns once the name servers have been asked to
-// register it (each within registerTimeout).
-func (b *Broker) BecomeMaster(epoch int32) error {
+// does nothing. It returns once every name server has answered the new
+// registration (or failed to, each within registerTimeout), or when ctx
+// ends; ctx also bounds the dispatcher's catch-up. The signature is
+// failover.Node's, less the SyncStateSet.
+func (b *Broker) BecomeMaster(ctx context.Context, epoch int32) error {
 	b.roleMu.Lock()
 	defer b.roleMu.Unlock()
 	if err := b.checkSwitch(); err != nil {
@@ -198,7 +202,7 @@ func (b *Broker) BecomeMaster(epoch int32) error {
 	if !cur.slave {
 		b.roleNow.Store(next)
 		b.log.Info("master epoch advances", "epoch", epoch)
-		b.reg.roleChanged()
+		b.reg.roleChanged(ctx)
 		return nil
 	}
 	next.brokerRole = b.masterRole()
@@ -223,7 +227,11 @@ func (b *Broker) BecomeMaster(epoch int32) error {
 	}
 	// Consume queues, the schedule and transaction services and pulls
 	// read only what is dispatched.
-	if err := b.store.WaitDispatched(promoteDispatchWait); err != nil {
+	wait := promoteDispatchWait
+	if dl, ok := ctx.Deadline(); ok {
+		wait = min(wait, time.Until(dl))
+	}
+	if err := b.store.WaitDispatched(wait); err != nil {
 		return resume(fmt.Errorf("broker: the dispatcher did not catch up with the log: %w", err))
 	}
 	// Replication carried the master's queue offsets; puts continue them.
@@ -239,7 +247,7 @@ func (b *Broker) BecomeMaster(epoch int32) error {
 	b.resetMaster()
 	b.appends.open()
 	b.log.Info("now master", "epoch", epoch, "haServerAddr", b.HAServerAddr())
-	b.reg.roleChanged()
+	b.reg.roleChanged(ctx)
 	return nil
 }
 
@@ -249,9 +257,11 @@ func (b *Broker) BecomeMaster(epoch int32) error {
 // servers' REGISTER_BROKER replies give once the master has registered as
 // brokerId 0; SlaveSynchronize pulls from masterAddr at once. A slave told
 // of another master (or id) at a newer epoch follows it; the same change
-// again does nothing. It returns once the name servers have been asked to
-// register it.
-func (b *Broker) BecomeSlave(masterAddr string, brokerID int64, epoch int32) error {
+// again does nothing. It returns once every name server has answered the
+// new registration, or when ctx ends. If ctx ends while appends are still
+// under way on a master, the demotion is undone (the broker stays master)
+// and ctx's error returned. The signature is failover.Node's.
+func (b *Broker) BecomeSlave(ctx context.Context, masterAddr string, brokerID int64, epoch int32) error {
 	if brokerID <= 0 {
 		return fmt.Errorf("broker: become slave with brokerId %d: a slave's id is > 0", brokerID)
 	}
@@ -283,12 +293,17 @@ func (b *Broker) BecomeSlave(masterAddr string, brokerID int64, epoch int32) err
 		b.resetMaster()
 		b.startSlaveHA()
 		b.setSyncMaster(masterAddr)
-		b.reg.roleChanged()
+		b.reg.roleChanged(ctx)
 		return nil
 	}
 	// From here on, new appending requests are refused (guardRole).
 	b.roleNow.Store(next)
-	b.waitAppends()
+	if err := b.waitAppends(ctx); err != nil {
+		b.appends.open()
+		b.roleNow.Store(cur)
+		b.log.Warn("demotion abandoned: appends still under way", "epoch", epoch, "err", err)
+		return fmt.Errorf("broker: become slave at epoch %d: %w", epoch, err)
+	}
 	b.sched.Stop()
 	b.txn.Stop()
 	b.stopMasterHA()
@@ -296,22 +311,24 @@ func (b *Broker) BecomeSlave(masterAddr string, brokerID int64, epoch int32) err
 	b.startSlaveHA()
 	b.setSyncMaster(masterAddr)
 	b.log.Info("now slave", "epoch", epoch, "master", masterAddr, "brokerId", brokerID)
-	b.reg.roleChanged()
+	b.reg.roleChanged(ctx)
 	return nil
 }
 
-// waitAppends shuts the append gate and waits for the appends under way:
-// each is bounded by its own wait (an fsync, a transaction state load), so
-// this logs while it waits instead of giving up, since following a master
-// while an append of its own is still to come would fork the log.
-func (b *Broker) waitAppends() {
+// waitAppends shuts the append gate and waits for the appends under way
+// (each bounded by its own wait: an fsync, a transaction state load),
+// logging while it waits, until ctx ends: following a master while an
+// append of its own is still to come would fork the log.
+func (b *Broker) waitAppends(ctx context.Context) error {
 	done := b.appends.close()
 	t := time.NewTicker(demoteAppendWait)
 	defer t.Stop()
 	for {
 		select {
 		case <-done:
-			return
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
 		case <-t.C:
 			b.log.Warn("demotion waits for appending requests under way")
 		}

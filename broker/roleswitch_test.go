@@ -151,7 +151,7 @@ func TestWriteFence(t *testing.T) {
 func TestRoleChangeRules(t *testing.T) {
 	cfg := testConfig(t.TempDir())
 	b := openBroker(t, cfg)
-	if err := b.BecomeMaster(1); err == nil {
+	if err := b.BecomeMaster(context.Background(), 1); err == nil {
 		t.Fatal("BecomeMaster before Start succeeded")
 	}
 	if err := b.Start(); err != nil {
@@ -160,31 +160,31 @@ func TestRoleChangeRules(t *testing.T) {
 	defer b.Close()
 	pc := newTestClient(t, b.Addr())
 	pc.MustOK(remoting.CodeUpdateAndCreateTopic, map[string]string{"topic": "RoleT", "readQueueNums": "1", "writeQueueNums": "1", "perm": "6"}, nil)
-	if err := b.BecomeSlave(b.Addr(), 1, 1); err == nil {
+	if err := b.BecomeSlave(context.Background(), b.Addr(), 1, 1); err == nil {
 		t.Fatal("BecomeSlave of itself succeeded")
 	}
-	if err := b.BecomeSlave("127.0.0.1:1", 0, 1); err == nil {
+	if err := b.BecomeSlave(context.Background(), "127.0.0.1:1", 0, 1); err == nil {
 		t.Fatal("BecomeSlave with brokerId 0 succeeded")
 	}
-	if err := b.BecomeMaster(3); err != nil {
+	if err := b.BecomeMaster(context.Background(), 3); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.BecomeMaster(3); err != nil {
+	if err := b.BecomeMaster(context.Background(), 3); err != nil {
 		t.Fatalf("BecomeMaster again at the same epoch: %v", err)
 	}
-	if err := b.BecomeMaster(2); !errors.Is(err, ErrStaleEpoch) {
+	if err := b.BecomeMaster(context.Background(), 2); !errors.Is(err, ErrStaleEpoch) {
 		t.Fatalf("BecomeMaster at an older epoch: %v, want ErrStaleEpoch", err)
 	}
-	if err := b.BecomeSlave("127.0.0.1:1", 1, 3); !errors.Is(err, ErrStaleEpoch) {
+	if err := b.BecomeSlave(context.Background(), "127.0.0.1:1", 1, 3); !errors.Is(err, ErrStaleEpoch) {
 		t.Fatalf("BecomeSlave at the master's own epoch: %v, want ErrStaleEpoch", err)
 	}
 	if slave, id, epoch, _ := b.Role(); slave || id != 0 || epoch != 3 {
 		t.Fatalf("role: slave %t id %d epoch %d", slave, id, epoch)
 	}
-	if err := b.BecomeSlave("127.0.0.1:1", 2, 4); err != nil {
+	if err := b.BecomeSlave(context.Background(), "127.0.0.1:1", 2, 4); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.BecomeSlave("127.0.0.1:1", 2, 4); err != nil {
+	if err := b.BecomeSlave(context.Background(), "127.0.0.1:1", 2, 4); err != nil {
 		t.Fatalf("BecomeSlave again: %v", err)
 	}
 	if slave, id, epoch, master := b.Role(); !slave || id != 2 || epoch != 4 || master != "127.0.0.1:1" {
@@ -192,10 +192,10 @@ func TestRoleChangeRules(t *testing.T) {
 	}
 	expectCode(t, pc.Call(remoting.CodeSendMessage, testkit.SendHeader("RoleT", 0, ""), []byte("x")),
 		remoting.RespServiceNotAvailable, "send to the demoted broker")
-	if err := b.BecomeMaster(4); !errors.Is(err, ErrStaleEpoch) {
+	if err := b.BecomeMaster(context.Background(), 4); !errors.Is(err, ErrStaleEpoch) {
 		t.Fatalf("BecomeMaster at the slave's own epoch: %v, want ErrStaleEpoch", err)
 	}
-	if err := b.BecomeMaster(5); err != nil {
+	if err := b.BecomeMaster(context.Background(), 5); err != nil {
 		t.Fatal(err)
 	}
 	pc.MustOK(remoting.CodeSendMessage, testkit.SendHeader("RoleT", 0, ""), []byte("y"))
@@ -203,7 +203,7 @@ func TestRoleChangeRules(t *testing.T) {
 		t.Fatalf("runtime info: %v", rt)
 	}
 	b.Close()
-	if err := b.BecomeMaster(6); err == nil {
+	if err := b.BecomeMaster(context.Background(), 6); err == nil {
 		t.Fatal("BecomeMaster after Close succeeded")
 	}
 }
@@ -267,7 +267,7 @@ func TestDemoteUnderLoad(t *testing.T) {
 		}()
 	}
 	eventually(t, 10*time.Second, "100 sends acknowledged", func() bool { return oks.Load() >= 100 })
-	if err := a.BecomeSlave(b.Addr(), 1, 2); err != nil {
+	if err := a.BecomeSlave(context.Background(), b.Addr(), 1, 2); err != nil {
 		t.Fatal(err)
 	}
 	demoted := time.Now()
@@ -288,7 +288,7 @@ func TestDemoteUnderLoad(t *testing.T) {
 	if got := a.store.MaxPhysOffset(); got != end {
 		t.Fatalf("the demoted master appended: end %d, %d at demotion", got, end)
 	}
-	if err := b.BecomeMaster(2); err != nil {
+	if err := b.BecomeMaster(context.Background(), 2); err != nil {
 		t.Fatal(err)
 	}
 	stored := storedBodies(t, b, topic, 4)
