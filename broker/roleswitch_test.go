@@ -309,3 +309,47 @@ func TestDemoteUnderLoad(t *testing.T) {
 	}
 	t.Logf("%d sends acknowledged before the demotion, all on the new master; %d after it refused", acked, after)
 }
+
+// TestDemotionWaitsForAppends: a demotion waits for the appends under way
+// before it follows another master; one whose context ends first is undone
+// and the broker stays master.
+func TestDemotionWaitsForAppends(t *testing.T) {
+	b := startBroker(t, testConfig(t.TempDir()))
+	pc := newTestClient(t, b.Addr())
+	pc.MustOK(remoting.CodeUpdateAndCreateTopic, map[string]string{"topic": "RoleT", "readQueueNums": "1", "writeQueueNums": "1", "perm": "6"}, nil)
+
+	// An append under way outlasts the demotion's context: undone.
+	if !b.appends.enter() {
+		t.Fatal("the master's append gate is shut")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	err := b.BecomeSlave(ctx, "127.0.0.1:1", 1, 1)
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("demotion with an append under way: %v, want the context's deadline", err)
+	}
+	if slave, _, epoch, _ := b.Role(); slave || epoch != 0 {
+		t.Fatalf("after the abandoned demotion: slave %t epoch %d", slave, epoch)
+	}
+	b.appends.leave()
+	pc.Send("RoleT", 0, "", "still master")
+
+	// An append under way that ends: the demotion waits for it.
+	if !b.appends.enter() {
+		t.Fatal("the append gate stayed shut after the abandoned demotion")
+	}
+	done := make(chan error, 1)
+	go func() { done <- b.BecomeSlave(context.Background(), "127.0.0.1:1", 1, 1) }()
+	testkit.Never(t, 200*time.Millisecond, func() bool { return len(done) > 0 }, "demotion returned with an append under way")
+	b.appends.leave()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("demotion still waiting after the append ended")
+	}
+	expectCode(t, pc.Call(remoting.CodeSendMessage, testkit.SendHeader("RoleT", 0, ""), []byte("x")),
+		remoting.RespServiceNotAvailable, "send after the demotion")
+}
