@@ -29,8 +29,9 @@ import (
 type Option func(*options)
 
 type options struct {
-	logger *slog.Logger
-	fs     vfs.FS
+	logger  *slog.Logger
+	fs      vfs.FS
+	pending bool
 }
 
 // WithLogger sets the logger; the default is slog.Default().
@@ -38,6 +39,14 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l 
 
 // WithFS sets the file system of the store; the default is vfs.Default.
 func WithFS(fs vfs.FS) Option { return func(o *options) { o.fs = fs } }
+
+// WithPendingRole starts the broker with no role, whatever brokerRole and
+// brokerId say: it refuses appends as a slave does (14), follows no
+// master, runs neither the schedule nor the transaction service and does
+// not register with the name servers, until BecomeMaster or BecomeSlave
+// gives it a role. For controller mode, where the controller assigns the
+// role (RocketMQ 5's enableControllerMode).
+func WithPendingRole() Option { return func(o *options) { o.pending = true } }
 
 // Broker is a RocketMQ-compatible broker: an engine.Store, a remoting server
 // with the request processors, and the registration with name servers.
@@ -113,8 +122,12 @@ func New(cfg config.Config, opts ...Option) (_ *Broker, err error) {
 		quit: make(chan struct{}), farBehind: farBehindBytes(),
 	}
 	b.hold = newPullHold(b)
-	b.roleNow.Store(&roleState{slave: cfg.IsSlave(), brokerID: cfg.BrokerID, brokerRole: cfg.BrokerRole})
-	b.appends.shut = cfg.IsSlave()
+	if o.pending {
+		b.roleNow.Store(&roleState{slave: true, pending: true, brokerID: -1, brokerRole: rolePending})
+	} else {
+		b.roleNow.Store(&roleState{slave: cfg.IsSlave(), brokerID: cfg.BrokerID, brokerRole: cfg.BrokerRole})
+	}
+	b.appends.shut = b.isSlave()
 	b.repl.slaveTimeout = cfg.SlaveTimeout
 	b.repl.slaves = newSlaveList(b)
 	// A configured slave pulls its metadata from whichever master the
@@ -334,8 +347,9 @@ func (b *Broker) Start() error {
 		b.sched.Start()
 		b.txn.Start()
 	}
-	b.log.Info("broker started", "addr", b.addr, "cluster", b.cfg.BrokerClusterName, "role", b.cfg.BrokerRole,
-		"brokerId", b.cfg.BrokerID, "namesrv", b.cfg.NamesrvAddr, "store", b.cfg.StorePathRootDir, "flush", b.cfg.FlushDiskType)
+	r := b.role()
+	b.log.Info("broker started", "addr", b.addr, "cluster", b.cfg.BrokerClusterName, "role", r.brokerRole,
+		"brokerId", r.brokerID, "namesrv", b.cfg.NamesrvAddr, "store", b.cfg.StorePathRootDir, "flush", b.cfg.FlushDiskType)
 	return nil
 }
 

@@ -198,6 +198,10 @@ func (r *registrar) round(periodic, poll bool) {
 	}()
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	role := r.b.role()
+	if role.pending {
+		return // nothing to register until the broker has a role
+	}
 	var down map[string]bool
 	if periodic {
 		down = r.probe()
@@ -210,7 +214,6 @@ func (r *registrar) round(periodic, poll bool) {
 		needTable = needTable || (st.full || st.synced != r.sent) && tryTable(addr, st)
 	}
 	d := r.b.topics.Drain(needTable)
-	role := r.b.role()
 	// RocketMQ 5 sets stateVersion to the master epoch at each role
 	// change; name servers keep the higher one's claim to a brokerId.
 	d.Version.StateVersion = int64(role.epoch)
@@ -494,7 +497,7 @@ func (r *registrar) stop() {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.started {
+	if r.started && !r.b.role().pending {
 		var wg sync.WaitGroup
 		for _, addr := range r.addrs {
 			wg.Add(1)

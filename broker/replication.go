@@ -64,7 +64,7 @@ func (b *Broker) listenHA(ln net.Listener) error {
 	default:
 		port = la.Port + 1
 	}
-	if b.cfg.IsSlave() {
+	if b.isSlave() { // a configured slave, or a broker with no role yet
 		if port == 0 {
 			port = la.Port + 1 // advertised only
 		}
@@ -100,6 +100,9 @@ func (b *Broker) bindHA() (net.Listener, error) {
 
 // startReplication starts the HA side of the configured role.
 func (b *Broker) startReplication() error {
+	if b.role().pending {
+		return nil // BecomeMaster binds the HA port when it needs it
+	}
 	if b.cfg.IsSlave() {
 		b.startSlaveHA()
 		return nil

@@ -61,8 +61,12 @@ var slaveRefusals = map[int16]string{
 // BecomeSlave (roleswitch.go); cfg stays the user's file. A roleState is
 // never modified once published: a change stores a new one.
 type roleState struct {
-	slave    bool
-	brokerID int64 // 0 on a master
+	slave bool
+	// pending: no role yet (WithPendingRole); slave is set too, so
+	// everything a slave refuses is refused, but it neither follows nor
+	// registers.
+	pending  bool
+	brokerID int64 // 0 on a master; -1 while pending
 	// epoch is the master epoch of the last role change (RocketMQ 5's
 	// masterEpoch), registered as dataVersion.stateVersion; 0 for the
 	// configured role.
@@ -75,6 +79,10 @@ type roleState struct {
 	// servers name.
 	masterAddr string
 }
+
+// rolePending is the brokerRole status shows for a broker with no role
+// yet.
+const rolePending = "PENDING"
 
 // role returns the current role; safe for concurrent use.
 func (b *Broker) role() *roleState { return b.roleNow.Load() }
@@ -113,6 +121,10 @@ func (b *Broker) guardRole(code int16, h remoting.Handler) remoting.Handler {
 // slave, or a master whose write fence is up.
 func (b *Broker) refusal(what string) string {
 	r := b.role()
+	if r.pending {
+		return fmt.Sprintf("broker %s has no role yet (the controller has not named it master or slave of %s): it takes no %s",
+			b.addr, b.cfg.BrokerName, what)
+	}
 	if r.slave {
 		return fmt.Sprintf("broker %s (brokerId %d) is a slave: it takes no %s; send to the master of %s",
 			b.addr, r.brokerID, what, b.cfg.BrokerName)

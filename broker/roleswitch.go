@@ -32,6 +32,10 @@ import (
 //     opens; the schedule and transaction services start; the role flips
 //     and the gate opens.
 //
+// A broker started WithPendingRole has no role until the first of them
+// (controller mode): it behaves as a slave that follows nobody and does
+// not register.
+//
 // Both end by registering with every name server at once, under brokerId
 // 0 (master) or the broker's own id (slave), with dataVersion.stateVersion
 // set to the epoch (RocketMQ 5: topicConfigManager.dataVersion
@@ -167,10 +171,11 @@ func (b *Broker) checkSwitch() error {
 }
 
 // masterRole is the role to take as master: the configured one when the
-// file makes this broker a master, else SYNC_MASTER (as RocketMQ 5's
-// changeToMaster sets).
-func (b *Broker) masterRole() string {
-	if b.cfg.IsSlave() {
+// file makes this broker a master, else (a configured slave, a broker
+// whose role the controller gives) SYNC_MASTER, as RocketMQ 5's
+// changeToMaster sets.
+func (b *Broker) masterRole(cur *roleState) string {
+	if b.cfg.IsSlave() || cur.pending {
 		return config.SyncMaster
 	}
 	return b.cfg.BrokerRole
@@ -205,7 +210,7 @@ func (b *Broker) BecomeMaster(ctx context.Context, epoch int32) error {
 		b.reg.roleChanged(ctx)
 		return nil
 	}
-	next.brokerRole = b.masterRole()
+	next.brokerRole = b.masterRole(cur)
 	b.log.Info("becoming master", "epoch", epoch, "brokerIdWas", cur.brokerID, "role", next.brokerRole)
 
 	b.stopSync()

@@ -2,9 +2,11 @@ package broker
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -352,4 +354,59 @@ func TestDemotionWaitsForAppends(t *testing.T) {
 	}
 	expectCode(t, pc.Call(remoting.CodeSendMessage, testkit.SendHeader("RoleT", 0, ""), []byte("x")),
 		remoting.RespServiceNotAvailable, "send after the demotion")
+}
+
+// TestPendingRole: a broker started with no role (controller mode)
+// refuses sends, follows nobody and is not registered, whatever its file
+// says; BecomeMaster registers it as brokerId 0 with stateVersion = epoch
+// and it takes sends.
+func TestPendingRole(t *testing.T) {
+	ns := startNameServer(t, nil)
+	nsc := newTestClient(t, ns.Addr())
+	cfg := testConfig(t.TempDir())
+	cfg.NamesrvAddr = ns.Addr()
+	_, haPort, _ := net.SplitHostPort(testkit.FreePort(t))
+	cfg.HAListenPort, _ = strconv.Atoi(haPort) // bound only once it is master
+	b := startBroker(t, cfg, WithPendingRole())
+	pc := newTestClient(t, b.Addr())
+	expectCode(t, pc.Call(remoting.CodeSendMessage, testkit.SendHeader("TBW102x", 0, ""), []byte("x")),
+		remoting.RespServiceNotAvailable, "send to a broker with no role")
+	if b.repl.master.Load() != nil || b.repl.slave.Load() != nil {
+		t.Fatal("a broker with no role replicates")
+	}
+	if rt := b.runtimeInfo(time.Now()); rt["brokerRole"] != rolePending || rt["brokerId"] != "-1" {
+		t.Fatalf("runtime info: %v", rt)
+	}
+	b.reg.registerWithin(5 * time.Second)
+	registered := func() map[int64]string {
+		resp := nsc.call(remoting.CodeGetBrokerClusterInfo, nil, nil)
+		var ci struct {
+			BrokerAddrTable map[string]struct {
+				BrokerAddrs map[int64]string `json:"brokerAddrs"`
+			} `json:"brokerAddrTable"`
+		}
+		if err := json.Unmarshal(resp.Body, &ci); err != nil {
+			t.Fatal(err)
+		}
+		return ci.BrokerAddrTable[cfg.BrokerName].BrokerAddrs
+	}
+	if got := registered(); len(got) != 0 {
+		t.Fatalf("a broker with no role is registered: %v", got)
+	}
+	if err := b.BecomeMaster(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+	if got := registered(); len(got) != 1 || got[0] != b.Addr() {
+		t.Fatalf("registered after BecomeMaster: %v", got)
+	}
+	if got := b.repl.master.Load().Addr(); got != net.JoinHostPort("127.0.0.1", haPort) {
+		t.Fatalf("HA port %s, want the configured %s", got, haPort)
+	}
+	pc.MustOK(remoting.CodeUpdateAndCreateTopic, map[string]string{"topic": "RoleT", "readQueueNums": "1", "writeQueueNums": "1", "perm": "6"}, nil)
+	// Master as RocketMQ 5 makes it: SYNC_MASTER (a send that does not
+	// wait for a slave is SEND_OK).
+	if rt := b.runtimeInfo(time.Now()); rt["brokerRole"] != config.SyncMaster || rt["brokerId"] != "0" || rt["masterEpoch"] != "1" {
+		t.Fatalf("runtime info after BecomeMaster: %v", rt)
+	}
+	pc.Send("RoleT", 0, props("WAIT", "false"), "as master")
 }

@@ -147,7 +147,7 @@ func (b *Broker) handleSend(_ context.Context, conn *remoting.Conn, req *remotin
 	resp.SetExtInt("queueOffset", res.QueueOffset)
 	resp.SetExt("MSG_REGION", b.cfg.RegionID)
 	resp.SetExtBool("TRACE_ON", b.cfg.TraceOn)
-	slave := b.waitsForSlave(props)
+	slave := b.waitsForSlave(h.properties) // as sent: the stored properties lose WAIT
 	waits := b.cfg.FlushDiskType == config.SyncFlush || slave
 	if waits && b.ackLater(conn) {
 		// Answered by the connection's acker once durable and, under
