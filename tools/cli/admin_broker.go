@@ -24,7 +24,9 @@ func newBrokerStatus(f *adminFlags) *cobra.Command {
 		Long: `Print a broker's runtime table: versions, message counters, CommitLog
 offsets, dispatch lag and state (dispatchState: ok, or STALLED with the
 cause while sends are refused), disk use, boot time, and the replication role:
-brokerRole (ASYNC_MASTER, SYNC_MASTER or SLAVE), brokerId, haServerAddr (its
+brokerRole (ASYNC_MASTER, SYNC_MASTER or SLAVE), brokerId, masterEpoch (the
+epoch of its last role change at run time, 0 for the configured role),
+writeFenced (true while a master's write lease has lapsed), haServerAddr (its
 HA listener) and, on a slave, masterAddr and masterHaServerAddr (empty while
 no master is registered). Replication: on a master haSlaveCount and one
 haSlave.ADDR line per connected slave (its acknowledged CommitLog offset,
@@ -65,6 +67,12 @@ func roleSummary(table map[string]string) string {
 		return "unknown (the broker does not report brokerRole)"
 	}
 	sum := role + ", brokerId " + table["brokerId"]
+	if e := table["masterEpoch"]; e != "" && e != "0" {
+		sum += ", epoch " + e // the role changed at run time
+	}
+	if table["writeFenced"] == "true" {
+		sum += ", WRITES FENCED (lease lapsed)"
+	}
 	if role != "SLAVE" {
 		if n, ok := table["haSlaveCount"]; ok {
 			sum += ", " + n + " slave(s) connected"
