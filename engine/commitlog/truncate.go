@@ -50,14 +50,16 @@ var ErrNotBoundary = errors.New("commitlog: not a record boundary")
 // boundary between MinOffset and End; anything else is refused and
 // nothing changes. Everything below phys is synced first.
 //
-// locked, if not nil, runs under the append lock after the cut, before any
-// later append can be placed (the store resets its queue offsets there).
+// locked, if not nil, runs under the append lock after the cut (and also
+// when phys is the end and there is nothing to cut), before any later
+// append can be placed: the store drops what it derived from the cut
+// records there. Its error is returned; the cut stands.
 //
 // The caller makes sure nothing appends concurrently that it still wants:
 // an append racing with the cut may land past phys and be cut with the
 // rest. Readers of bytes below phys are not disturbed; a reader of a cut
 // segment gets an error.
-func (c *CommitLog) TruncateTo(phys int64, locked func()) error {
+func (c *CommitLog) TruncateTo(phys int64, locked func() error) error {
 	c.flushMu.Lock()
 	defer c.unlockFlush()
 	// Everything appended so far reaches the disk: the flusher has nothing
@@ -67,7 +69,7 @@ func (c *CommitLog) TruncateTo(phys int64, locked func()) error {
 		return c.Err()
 	}
 	c.mu.Lock()
-	end, err := c.truncateLocked(phys, locked)
+	end, cut, err := c.truncateLocked(phys, locked)
 	c.mu.Unlock()
 	if err != nil && errors.Is(err, errCutFailed) {
 		// The mark may be on disk: the next Open finishes the cut. This
@@ -75,7 +77,7 @@ func (c *CommitLog) TruncateTo(phys int64, locked func()) error {
 		c.fail(err)
 		return c.Err()
 	}
-	if err == nil && end != phys {
+	if cut {
 		c.opts.Logger.Warn("commitlog truncated", "to", phys, "from", end, "bytes", end-phys)
 	}
 	return err
@@ -84,35 +86,40 @@ func (c *CommitLog) TruncateTo(phys int64, locked func()) error {
 // errCutFailed marks a failure after the cut began.
 var errCutFailed = errors.New("commitlog: truncation failed half way")
 
-// truncateLocked checks phys and cuts; it returns the end before the cut.
+// truncateLocked checks phys and cuts; it returns the end before the cut
+// and whether it cut anything.
 // REQUIRES: c.flushMu and c.mu held.
-func (c *CommitLog) truncateLocked(phys int64, locked func()) (end int64, err error) {
+func (c *CommitLog) truncateLocked(phys int64, locked func() error) (end int64, cut bool, err error) {
 	if c.mu.err != nil {
-		return 0, c.mu.err
+		return 0, false, c.mu.err
 	}
 	end = c.mu.pos
 	if c.synced.Load() < end || len(c.mu.buf) > 0 {
-		return end, fmt.Errorf("commitlog: truncate to %d: %d bytes appended past the synced end %d", phys, end-c.synced.Load(), c.synced.Load())
+		return end, false, fmt.Errorf("commitlog: truncate to %d: %d bytes appended past the synced end %d", phys, end-c.synced.Load(), c.synced.Load())
 	}
 	c.segMu.RLock()
 	first := c.segs[0].base
 	target := c.segmentForLocked(phys)
 	c.segMu.RUnlock()
 	if phys < first || phys > end || target == nil {
-		return end, fmt.Errorf("commitlog: truncate to %d: outside the log [%d, %d]", phys, first, end)
+		return end, false, fmt.Errorf("commitlog: truncate to %d: outside the log [%d, %d]", phys, first, end)
 	}
 	if phys < end {
 		if err := c.checkBoundary(target, phys); err != nil {
-			return end, err
+			return end, false, err
 		}
 		if err := c.cutLocked(target, phys); err != nil {
-			return end, fmt.Errorf("%w: to %d: %w", errCutFailed, phys, err)
+			return end, false, fmt.Errorf("%w: to %d: %w", errCutFailed, phys, err)
 		}
+		cut = true
 	}
 	if locked != nil {
-		locked()
+		// The cut stands whatever locked says: its error is the caller's.
+		if err := locked(); err != nil {
+			return end, cut, err
+		}
 	}
-	return end, nil
+	return end, cut, nil
 }
 
 // checkBoundary walks seg's records from its start and makes sure one
@@ -250,4 +257,12 @@ func readTruncMark(c *CommitLog) (phys int64, ok bool, err error) {
 		return 0, false, nil
 	}
 	return int64(binary.BigEndian.Uint64(p)), true, nil
+}
+
+// Locked runs fn under the append lock with the log's end: no append is
+// placed meanwhile. The store recomputes its queue offsets in it.
+func (c *CommitLog) Locked(fn func(end int64)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	fn(c.mu.pos)
 }
