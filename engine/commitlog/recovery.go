@@ -59,7 +59,7 @@ func (c *CommitLog) recover() error {
 	}
 	c.ckpt = cf
 	// An unfinished truncation (truncate.go): the log ends at the mark.
-	mark, marked, err := readTruncMark(c)
+	mark, marked, markFile, err := readTruncMark(c)
 	if err != nil {
 		return err
 	}
@@ -121,12 +121,15 @@ func (c *CommitLog) recover() error {
 		return err
 	}
 	c.lastCkpt = time.Now()
-	if marked {
-		// Only now: the cut is durable and the checkpoint no higher.
+	if markFile {
+		// Only now: the cut is durable and the checkpoint no higher. (A
+		// torn mark, never durable, goes too: its cut never began.)
 		if err := removeTruncMark(c); err != nil {
 			return fmt.Errorf("commitlog: %w", err)
 		}
-		c.opts.Logger.Warn("commitlog finished a truncation interrupted by a crash", "at", mark, "end", end)
+		if marked {
+			c.opts.Logger.Warn("commitlog finished a truncation interrupted by a crash", "at", mark, "end", end)
+		}
 	}
 	rep.Duration = time.Since(began)
 	c.report = rep

@@ -246,17 +246,17 @@ func removeTruncMark(c *CommitLog) error {
 }
 
 // readTruncMark returns the cut offset of an unfinished truncation, ok
-// false when there is none. A mark whose slots are all torn was never
-// durable, and its cut never began.
-func readTruncMark(c *CommitLog) (phys int64, ok bool, err error) {
-	p, _, err := durable.ReadSlotFile(c.fs, c.fs.PathJoin(c.opts.Dir, truncMarkName), &truncMarkLayout)
+// false when there is none, and whether a mark file exists at all. A mark
+// whose slots are all torn was never durable, and its cut never began.
+func readTruncMark(c *CommitLog) (phys int64, ok, exists bool, err error) {
+	p, exists, err := durable.ReadSlotFile(c.fs, c.fs.PathJoin(c.opts.Dir, truncMarkName), &truncMarkLayout)
 	if err != nil {
-		return 0, false, fmt.Errorf("commitlog: truncation mark: %w", err)
+		return 0, false, exists, fmt.Errorf("commitlog: truncation mark: %w", err)
 	}
 	if p == nil {
-		return 0, false, nil
+		return 0, false, exists, nil
 	}
-	return int64(binary.BigEndian.Uint64(p)), true, nil
+	return int64(binary.BigEndian.Uint64(p)), true, true, nil
 }
 
 // Locked runs fn under the append lock with the log's end: no append is

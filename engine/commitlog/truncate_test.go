@@ -10,6 +10,8 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
+
+	"github.com/wharfmq/wharf/internal/durable"
 )
 
 const truncSegSize = 16 << 10
@@ -227,8 +229,17 @@ func TestTruncateCrashPoints(t *testing.T) {
 			cl.mu.Unlock()
 			c.Close()
 			below := keepBelow(recs, phys)
-			sawOld, sawCut := false, false
+			sawOld, sawCut, marked := false, false, 0
 			for i, img := range images {
+				if p, _, _ := durable.ReadSlotFile(img, "cl/"+truncMarkName, &truncMarkLayout); p != nil {
+					// The cut was under way: crash again at every write of
+					// the recovery that finishes it.
+					marked++
+					if rep, err := Check(CheckOptions{FS: img, Dir: "cl", SegmentSize: truncSegSize}); err != nil || rep.PendingCut != phys {
+						t.Fatalf("image %d: Check says the pending cut is at %d (%v), want %d", i, rep.PendingCut, err, phys)
+					}
+					checkRecoveryCrashes(t, img.CrashClone(vfs.CrashCloneCfg{}), opts, below, seed)
+				}
 				o := opts
 				o.FS = img
 				rc, err := Open(o)
@@ -279,7 +290,39 @@ func TestTruncateCrashPoints(t *testing.T) {
 			if !sawCut {
 				t.Fatal("no crash image held the finished cut")
 			}
-			t.Logf("%d crash points (old log %v, cut %v)", len(images), sawOld, sawCut)
+			if marked == 0 {
+				t.Fatal("no crash image caught the truncation mark")
+			}
+			t.Logf("%d crash points (old log %v, cut %v, %d with the mark)", len(images), sawOld, sawCut, marked)
 		})
+	}
+}
+
+// checkRecoveryCrashes opens base (a crash image holding a truncation
+// mark), taking a crash image before every write of the recovery, and
+// checks that each opens to exactly the records below the cut.
+func checkRecoveryCrashes(t *testing.T, base *vfs.MemFS, opts Options, below map[int64][]byte, seed uint64) {
+	t.Helper()
+	cl := &cloner{fs: base, r: rand.New(rand.NewPCG(seed, 11)), armed: true}
+	o := opts
+	o.FS = errorfs.Wrap(base, cl)
+	c, err := Open(o)
+	if err != nil {
+		t.Fatalf("recovery with the mark: %v", err)
+	}
+	cl.mu.Lock()
+	cl.armed = false
+	images := cl.images
+	cl.mu.Unlock()
+	sameRecords(t, c, below)
+	c.Close()
+	for i, img := range images {
+		o.FS = img
+		rc, err := Open(o)
+		if err != nil {
+			t.Fatalf("recovery crash image %d: %v", i, err)
+		}
+		sameRecords(t, rc, below)
+		rc.Close()
 	}
 }
