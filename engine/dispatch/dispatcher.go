@@ -14,6 +14,10 @@
 // so meanwhile (the store refuses sends), and the log says it once when the
 // dispatcher stalls and once when it resumes.
 //
+// SetLimit holds the dispatcher below an offset short of the readable end
+// (failover mode's confirm offset); Rewind runs a cut of the log and its
+// derived data between two rounds and moves the dispatcher back.
+//
 // The queue checkpoint and the index keep separate checkpoints; after a crash
 // the dispatcher replays from the older one. Rewriting a queue entry is
 // idempotent, and the index is only fed records at or past its own
