@@ -1,6 +1,7 @@
 package autoswitch
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -34,11 +35,13 @@ type MasterOptions struct {
 	// BrokerID is this broker's replica id (it is in its own SyncStateSet).
 	BrokerID int64
 	// SyncStateSet returns the current in-sync replica ids (the
-	// controller's), this broker's included.
+	// controller's), this broker's included. It is called under the
+	// master's lock: it must not call the Master.
 	SyncStateSet func() []int64
-	// OnConfirm is called (from a connection's goroutine, never
-	// concurrently) when the confirm offset grows; the broker passes it
-	// to the store (engine.Store.SetConfirmOffset).
+	// OnConfirm is called when the confirm offset grows, under the
+	// master's lock (so never concurrently, and it must not call the
+	// Master); the broker passes it to the store
+	// (engine.Store.SetConfirmOffset).
 	OnConfirm func(int64)
 	// Heartbeat, Housekeeping, BatchSize: as in package ha (zero takes
 	// RocketMQ's default).
@@ -272,7 +275,7 @@ func (m *Master) Slaves() []SlaveAck {
 			out = append(out, SlaveAck{ID: c.id, Learner: c.learner, Acked: c.ack})
 		}
 	}
-	slices.SortFunc(out, func(a, b SlaveAck) int { return int(a.ID - b.ID) })
+	slices.SortFunc(out, func(a, b SlaveAck) int { return cmp.Compare(a.ID, b.ID) })
 	return out
 }
 
