@@ -31,6 +31,20 @@ type Options struct {
 	// ScanInterval is how often expiry is checked; 0 means
 	// DefaultScanInterval.
 	ScanInterval time.Duration
+	// Hosted, if set, is a service served on the name server's port too:
+	// the embedded controller (enableControllerInNamesrv). The server
+	// registers its handlers, starts it in Start, tells it of every
+	// closed connection, and closes it in Close.
+	Hosted Hosted
+}
+
+// Hosted is a service a name server runs beside itself and serves on its
+// own port (package controller's Controller).
+type Hosted interface {
+	Register(rs *remoting.Server)
+	ConnClosed(c *remoting.Conn)
+	Start() error
+	Close() error
 }
 
 // Server is a name server: a remoting server with the route registry
@@ -77,6 +91,9 @@ func New(opts Options) (*Server, error) {
 	for code, h := range hs {
 		s.rs.Handle(code, h)
 	}
+	if opts.Hosted != nil {
+		opts.Hosted.Register(s.rs)
+	}
 	// A broker's registrations apply in the order its connection sent
 	// them: run concurrently, an unregister sent right after a register
 	// (a broker stopping) could be served first and leave the broker
@@ -99,6 +116,12 @@ func (s *Server) Start() error {
 	}
 	if err := s.rs.Start(s.opts.Listen); err != nil {
 		return fmt.Errorf("nameserver: %w", err)
+	}
+	if s.opts.Hosted != nil {
+		if err := s.opts.Hosted.Start(); err != nil {
+			_ = s.rs.Close()
+			return fmt.Errorf("nameserver: %w", err)
+		}
 	}
 	s.mu.started = true
 	s.wg.Add(1)
@@ -126,6 +149,9 @@ func (s *Server) Close() error {
 	close(s.quit)
 	s.wg.Wait()
 	err := s.rs.Close()
+	if s.opts.Hosted != nil {
+		err = errors.Join(err, s.opts.Hosted.Close())
+	}
 	if started {
 		s.log.Info("name server stopped")
 	}
@@ -139,6 +165,9 @@ func (s *Server) Close() error {
 // onChannelDestroy does.
 // During Close every connection closes, so those drops are not news.
 func (s *Server) connClosed(c *remoting.Conn) {
+	if s.opts.Hosted != nil {
+		s.opts.Hosted.ConnClosed(c)
+	}
 	level := slog.LevelInfo
 	s.mu.Lock()
 	if s.mu.closed {

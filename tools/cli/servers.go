@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/wharfmq/wharf/broker"
 	"github.com/wharfmq/wharf/broker/config"
+	"github.com/wharfmq/wharf/controller"
 	"github.com/wharfmq/wharf/nameserver"
 )
 
@@ -63,14 +64,33 @@ func signalContext(cmd *cobra.Command) (context.Context, context.CancelFunc) {
 
 func newNamesrv() *cobra.Command {
 	listen := defaultNamesrvListen
+	var conf string
 	cmd := &cobra.Command{
 		Use:   "namesrv",
 		Short: "run a name server",
-		Args:  cobra.NoArgs,
+		Long: `Run a name server. With -c, a namesrv.conf that sets
+enableControllerInNamesrv=true (and controllerDLegerPeers,
+controllerDLegerSelfId, controllerStorePath) also runs a controller: it
+answers controller requests on the name server's port and on its peer port.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signalContext(cmd)
 			defer stop()
-			ns, err := startNamesrv(listen)
+			var hosted nameserver.Hosted
+			if conf != "" {
+				cfg, err := controller.LoadConfig(conf, logger())
+				if err != nil {
+					return err
+				}
+				if cfg.EnableInNamesrv {
+					c, err := controller.New(cfg, logger())
+					if err != nil {
+						return err
+					}
+					hosted = c
+				}
+			}
+			ns, err := startNamesrvWith(listen, hosted)
 			if err != nil {
 				return err
 			}
@@ -79,11 +99,14 @@ func newNamesrv() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&listen, "listen", listen, "address to listen on")
+	cmd.Flags().StringVarP(&conf, "config", "c", "", "namesrv.conf (RocketMQ property names; the controller keys are read)")
 	return cmd
 }
 
-func startNamesrv(listen string) (*nameserver.Server, error) {
-	ns, err := nameserver.New(nameserver.Options{Listen: listen, Logger: logger()})
+func startNamesrv(listen string) (*nameserver.Server, error) { return startNamesrvWith(listen, nil) }
+
+func startNamesrvWith(listen string, hosted nameserver.Hosted) (*nameserver.Server, error) {
+	ns, err := nameserver.New(nameserver.Options{Listen: listen, Logger: logger(), Hosted: hosted})
 	if err != nil {
 		return nil, fmt.Errorf("name server: %w", err)
 	}

@@ -1,0 +1,335 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/wharfmq/wharf/controller/api"
+	"github.com/wharfmq/wharf/controller/client"
+	"github.com/wharfmq/wharf/internal/testkit"
+	"github.com/wharfmq/wharf/remoting"
+)
+
+// Test timings: short, so a failover takes about a second.
+const (
+	testHeartbeatTimeout = time.Second
+	testLease            = 600 * time.Millisecond
+	testMargin           = 200 * time.Millisecond
+	testHeartbeatEvery   = 100 * time.Millisecond
+)
+
+func testConfig(t *testing.T, peers []Peer, self string) Config {
+	cfg := DefaultConfig()
+	cfg.Peers = peers
+	cfg.SelfID = self
+	cfg.StorePath = filepath.Join(t.TempDir(), self)
+	cfg.HeartbeatTimeout = testHeartbeatTimeout
+	cfg.BrokerLease = testLease
+	cfg.LeaseMargin = testMargin
+	cfg.ScanInterval = 50 * time.Millisecond
+	cfg.RaftHeartbeatTimeout = 300 * time.Millisecond
+	return cfg
+}
+
+// startGroup starts n controllers on loopback.
+func startGroup(t *testing.T, n int) []*Controller {
+	t.Helper()
+	addrs := testkit.FreePorts(t, n)
+	peers := make([]Peer, n)
+	for i, a := range addrs {
+		peers[i] = Peer{ID: fmt.Sprintf("n%d", i), Addr: a}
+	}
+	cs := make([]*Controller, n)
+	for i := range cs {
+		c, err := New(testConfig(t, peers, peers[i].ID), testkit.Logger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		cs[i] = c
+	}
+	return cs
+}
+
+// leader waits for exactly one ready leader among the open controllers.
+func leader(t *testing.T, cs []*Controller) *Controller {
+	t.Helper()
+	var l *Controller
+	testkit.Eventually(t, 10*time.Second, func() bool {
+		l = nil
+		n := 0
+		for _, c := range cs {
+			if c != nil && c.IsLeader() {
+				l, n = c, n+1
+			}
+		}
+		return n == 1
+	}, "no single leader among %d controllers", len(cs))
+	return l
+}
+
+// fakeBroker is a replica driven by hand: a remoting client that records
+// the role changes the controller pushes, and a heartbeat loop.
+type fakeBroker struct {
+	t     *testing.T
+	id    int64
+	addr  string
+	rc    *remoting.Client
+	roles chan api.NotifyBrokerRoleChanged
+	epoch atomic.Int32
+
+	mu       sync.Mutex
+	lastSend time.Time // before the last lease renewal the leader answered
+	stop     chan struct{}
+	done     chan struct{}
+}
+
+func newFakeBroker(t *testing.T, addr string) *fakeBroker {
+	b := &fakeBroker{t: t, addr: addr, roles: make(chan api.NotifyBrokerRoleChanged, 8),
+		rc: remoting.NewClient(remoting.ClientOptions{Logger: testkit.Logger(t)})}
+	b.rc.Handle(api.CodeNotifyBrokerRoleChanged, func(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
+		h, err := api.ParseNotifyBrokerRoleChanged(req)
+		if err != nil {
+			t.Errorf("bad 1008: %v", err)
+			return nil
+		}
+		select {
+		case b.roles <- h:
+		default:
+		}
+		return nil
+	})
+	t.Cleanup(func() { b.stopHeartbeats(); b.rc.Close() })
+	return b
+}
+
+func ctx5s(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func (b *fakeBroker) hb() api.BrokerHeartbeat {
+	return api.BrokerHeartbeat{ClusterName: "c", BrokerAddr: b.addr, BrokerName: "broker-a", BrokerID: b.id,
+		Epoch: b.epoch.Load(), MaxOffset: 100, HeartbeatTimeoutMillis: testHeartbeatTimeout.Milliseconds(),
+		ElectionPriority: api.DefaultElectionPriority}
+}
+
+// register does what a broker does on start: next id, apply, heartbeat,
+// register.
+func (b *fakeBroker) register(leaderAddr string, all []string) api.RegisterBrokerResponse {
+	t := b.t
+	ctx := ctx5s(t)
+	id, err := client.GetNextBrokerID(ctx, b.rc, leaderAddr, api.GetNextBrokerIDRequest{ClusterName: "c", BrokerName: "broker-a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.id = id
+	err = client.ApplyBrokerID(ctx, b.rc, leaderAddr, api.ApplyBrokerIDRequest{ClusterName: "c", BrokerName: "broker-a",
+		AppliedBrokerID: id, RegisterCheckCode: b.addr + ";1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.heartbeatOnce(all)
+	resp, _, err := client.RegisterBroker(ctx, b.rc, leaderAddr, api.RegisterBrokerRequest{ClusterName: "c",
+		BrokerName: "broker-a", BrokerID: id, BrokerAddress: b.addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+func (b *fakeBroker) heartbeatOnce(all []string) {
+	for _, a := range all {
+		_ = client.Heartbeat(b.rc, a, b.hb()) // a closed controller refuses
+	}
+}
+
+// startHeartbeats heartbeats every controller; with renew, it also renews
+// its lease with the leader and records when.
+func (b *fakeBroker) startHeartbeats(all []string, renew bool) {
+	b.stop, b.done = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(b.done)
+		t := time.NewTicker(testHeartbeatEvery)
+		defer t.Stop()
+		for {
+			b.heartbeatOnce(all)
+			if renew {
+				b.renew(all)
+			}
+			select {
+			case <-b.stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+}
+
+func (b *fakeBroker) renew(all []string) {
+	for _, a := range all {
+		sent := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		err := client.RenewLease(ctx, b.rc, a, b.hb())
+		cancel()
+		if err == nil {
+			b.mu.Lock()
+			b.lastSend = sent
+			b.mu.Unlock()
+			return
+		}
+	}
+}
+
+func (b *fakeBroker) stopHeartbeats() {
+	if b.stop != nil {
+		close(b.stop)
+		<-b.done
+		b.stop = nil
+	}
+}
+
+func (b *fakeBroker) lastRenewal() time.Time {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.lastSend
+}
+
+func addrsOf(cs []*Controller) []string {
+	var out []string
+	for _, c := range cs {
+		out = append(out, c.Addr())
+	}
+	return out
+}
+
+func TestThreeControllersElectAndFailOver(t *testing.T) {
+	cs := startGroup(t, 3)
+	all := addrsOf(cs)
+	l := leader(t, cs)
+	ctx := ctx5s(t)
+
+	// Leader discovery works through any controller.
+	rc := remoting.NewClient(remoting.ClientOptions{Logger: testkit.Logger(t)})
+	defer rc.Close()
+	found, err := client.FindLeader(ctx, rc, all, time.Second)
+	if err != nil || found != l.Addr() {
+		t.Fatalf("FindLeader = %q, %v; want %s", found, err, l.Addr())
+	}
+
+	// The first replica registers and becomes master on asking.
+	a := newFakeBroker(t, "127.0.0.1:30911")
+	if resp := a.register(l.Addr(), all); resp.MasterBrokerID != api.NoMaster {
+		t.Fatalf("register before any master: %+v", resp)
+	}
+	mi, body, code, err := client.ElectMaster(ctx, a.rc, l.Addr(), api.ElectMasterRequest{ClusterName: "c", BrokerName: "broker-a", BrokerID: a.id})
+	if err != nil || code != 0 || mi.MasterBrokerID != a.id || mi.MasterEpoch != 1 || mi.MasterAddress != a.addr {
+		t.Fatalf("first election: %+v %+v code %d %v", mi, body, code, err)
+	}
+	a.epoch.Store(mi.MasterEpoch)
+	a.startHeartbeats(all, true)
+
+	// A second replica registers and learns the master.
+	b := newFakeBroker(t, "127.0.0.1:31911")
+	resp := b.register(l.Addr(), all)
+	if b.id != 2 || resp.MasterBrokerID != a.id || resp.MasterAddress != a.addr || resp.MasterEpoch != 1 {
+		t.Fatalf("second replica: id %d, %+v", b.id, resp)
+	}
+	b.epoch.Store(1)
+	b.startHeartbeats(all, false)
+
+	// The master adds it to the SyncStateSet.
+	sss, err := client.AlterSyncStateSet(ctx, a.rc, l.Addr(), api.AlterSyncStateSetRequest{BrokerName: "broker-a",
+		MasterBrokerID: a.id, MasterEpoch: 1}, api.SyncStateSet{SyncStateSet: []int64{1, 2}, SyncStateSetEpoch: mi.SyncStateSetEpoch})
+	if err != nil || !sss.Contains(1) || !sss.Contains(2) || sss.SyncStateSetEpoch != mi.SyncStateSetEpoch+1 {
+		t.Fatalf("alter: %+v %v", sss, err)
+	}
+
+	// A follower refuses leader-only requests with 2007 and answers 1005.
+	var follower *Controller
+	for _, c := range cs {
+		if c != l {
+			follower = c
+			break
+		}
+	}
+	if _, _, err := client.GetReplicaInfo(ctx, rc, follower.Addr(), "broker-a"); client.Code(err) != api.RespNotLeader {
+		t.Fatalf("follower GET_REPLICA_INFO: %v, want code 2007", err)
+	}
+	if md, err := client.GetMetadata(ctx, rc, follower.Addr()); err != nil || md.IsLeader || md.ControllerLeaderAddress != l.Addr() {
+		t.Fatalf("follower metadata %+v %v", md, err)
+	}
+	// A follower refuses a lease renewal too.
+	if err := client.RenewLease(ctx, rc, follower.Addr(), a.hb()); client.Code(err) != api.RespNotLeader {
+		t.Fatalf("follower renewal: %v", err)
+	}
+	// Unknown codes get 3.
+	if r, err := rc.Invoke(ctx, l.Addr(), remoting.NewRequest(1999, nil, nil)); err != nil || r.Code != remoting.RespRequestCodeNotSupported {
+		t.Fatalf("unknown code: %v %v", r, err)
+	}
+
+	// The master dies: it stops heartbeating and its connections close.
+	// Nobody may replace it before its last renewal + lease + margin.
+	testkit.Eventually(t, 5*time.Second, func() bool { return !a.lastRenewal().IsZero() }, "the master never renewed its lease")
+	a.stopHeartbeats()
+	last := a.lastRenewal()
+	a.rc.Close()
+
+	var role api.NotifyBrokerRoleChanged
+	select {
+	case role = <-b.roles:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the second replica was not told it is master")
+	}
+	elected := time.Now()
+	if role.MasterBrokerID != b.id || role.MasterEpoch != 2 || role.MasterAddress != b.addr {
+		t.Fatalf("role change %+v", role)
+	}
+	if min := last.Add(testLease + testMargin); elected.Before(min) {
+		t.Fatalf("new master %v after the old master's last renewal: before its lease + margin (%v)",
+			elected.Sub(last), testLease+testMargin)
+	}
+	t.Logf("failover %v after the old master's last lease renewal", elected.Sub(last))
+	b.epoch.Store(2)
+	mi, sss, err = client.GetReplicaInfo(ctx, rc, l.Addr(), "broker-a")
+	if err != nil || mi.MasterBrokerID != b.id || mi.MasterEpoch != 2 || len(sss.SyncStateSet) != 1 || !sss.Contains(b.id) {
+		t.Fatalf("after failover: %+v %+v %v", mi, sss, err)
+	}
+
+	// The leader controller goes: another leads with the same state.
+	l.Close()
+	rest := make([]*Controller, 0, 2)
+	for _, c := range cs {
+		if c != l {
+			rest = append(rest, c)
+		}
+	}
+	l2 := leader(t, rest)
+	mi2, sss2, err := client.GetReplicaInfo(ctx, rc, l2.Addr(), "broker-a")
+	if err != nil || mi2 != mi || sss2.SyncStateSetEpoch != sss.SyncStateSetEpoch {
+		t.Fatalf("new leader: %+v %+v %v, want %+v", mi2, sss2, err, mi)
+	}
+	// The new master keeps heartbeating; once the new leader's grace is
+	// over it is still the master (2011 to an election request).
+	testkit.Eventually(t, 5*time.Second, func() bool {
+		_, _, code, err := client.ElectMaster(ctx, b.rc, l2.Addr(), api.ElectMasterRequest{BrokerName: "broker-a", BrokerID: b.id})
+		return err == nil && code == api.RespMasterStillExist
+	}, "the new leader does not keep the alive master")
+	data, err := client.GetSyncStateData(ctx, rc, l2.Addr(), []string{"broker-a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ri := data.ReplicasInfoTable["broker-a"]
+	if ri.MasterBrokerID != b.id || len(ri.InSyncReplicas) != 1 || !ri.InSyncReplicas[0].Alive || len(ri.NotInSyncReplicas) != 1 {
+		t.Fatalf("sync state data %+v", ri)
+	}
+}
