@@ -263,6 +263,10 @@ type SlaveAck struct {
 	ID      int64 // the id from its handshake
 	Learner bool  // isAsyncLearner
 	Acked   int64 // its last acknowledged end (-1 before the first)
+	// CaughtUp is when an ack last reached the master's readable end
+	// (zero: never): the SyncStateSet takes back a replica that caught
+	// up within haMaxTimeSlaveNotCatchup.
+	CaughtUp time.Time
 }
 
 // Slaves lists the connected slaves that completed a handshake, by id.
@@ -272,7 +276,7 @@ func (m *Master) Slaves() []SlaveAck {
 	var out []SlaveAck
 	for c := range m.conns {
 		if c.id >= 0 {
-			out = append(out, SlaveAck{ID: c.id, Learner: c.learner, Acked: c.ack})
+			out = append(out, SlaveAck{ID: c.id, Learner: c.learner, Acked: c.ack, CaughtUp: c.caughtUp})
 		}
 	}
 	slices.SortFunc(out, func(a, b SlaveAck) int { return cmp.Compare(a.ID, b.ID) })
@@ -286,9 +290,10 @@ type masterConn struct {
 	conn net.Conn
 
 	// Guarded by m.mu.
-	id      int64 // from the handshake; -1 before
-	learner bool
-	ack     int64 // last acknowledged end; -1 before the first
+	id       int64 // from the handshake; -1 before
+	learner  bool
+	ack      int64 // last acknowledged end; -1 before the first
+	caughtUp time.Time
 
 	// fromLastFile is the handshake's isSyncFromLastFile: written by the
 	// reader before it sends on started, read by the sender after.
@@ -361,6 +366,9 @@ func (c *masterConn) read() error {
 			err := ha.CheckReport(c.ack, msg.Ack, readable)
 			if err == nil {
 				c.ack = msg.Ack
+				if msg.Ack >= readable {
+					c.caughtUp = time.Now()
+				}
 				c.m.recomputeLocked()
 			}
 			c.m.mu.Unlock()

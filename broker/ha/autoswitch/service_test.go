@@ -152,6 +152,9 @@ func TestFailoverConvergence(t *testing.T) {
 	if err := ma.WaitConfirmed(confirmed, 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
+	if sl := ma.Slaves(); len(sl) != 1 || sl[0].ID != 2 || sl[0].Acked != confirmed || sl[0].CaughtUp.IsZero() {
+		t.Fatalf("A's view of B: %+v", sl)
+	}
 	testkit.Eventually(t, 5*time.Second, func() bool { return visible(t, a.st) == 300 && visible(t, b.st) == 300 },
 		"both to serve the 300 confirmed messages (A %d, B %d)", visible(t, a.st), visible(t, b.st))
 
