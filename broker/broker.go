@@ -21,6 +21,7 @@ import (
 	"github.com/wharfmq/wharf/broker/schedule"
 	"github.com/wharfmq/wharf/broker/slavesync"
 	"github.com/wharfmq/wharf/broker/transaction"
+	"github.com/wharfmq/wharf/controller/api"
 	"github.com/wharfmq/wharf/engine"
 	"github.com/wharfmq/wharf/remoting"
 )
@@ -81,6 +82,7 @@ type Broker struct {
 	roleNow     atomic.Pointer[roleState]
 	roleMu      sync.Mutex
 	promoteHook func(epoch int32) error // guarded by roleMu
+	cm          *controllerMode         // controller mode (enableControllerMode); nil otherwise
 	appends     appendGate
 	fence       atomic.Pointer[func() bool]
 	// farBehind is how many bytes behind the CommitLog's end a pull must
@@ -122,6 +124,8 @@ func New(cfg config.Config, opts ...Option) (_ *Broker, err error) {
 		quit: make(chan struct{}), farBehind: farBehindBytes(),
 	}
 	b.hold = newPullHold(b)
+	// In controller mode the controller gives the role.
+	o.pending = o.pending || cfg.EnableControllerMode
 	if o.pending {
 		b.roleNow.Store(&roleState{slave: true, pending: true, brokerID: -1, brokerRole: rolePending})
 	} else {
@@ -186,6 +190,9 @@ func New(cfg config.Config, opts ...Option) (_ *Broker, err error) {
 			b.sched.Notify(topic, queueID)
 		},
 		DelayLevels: levels,
+		// In controller mode consumers see only what the SyncStateSet
+		// confirmed, from the first dispatch after a restart on.
+		HoldUnconfirmed: cfg.EnableControllerMode,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
@@ -206,6 +213,12 @@ func New(cfg config.Config, opts ...Option) (_ *Broker, err error) {
 	b.reg = newRegistrar(b)
 	b.srv = remoting.NewServer(remoting.ServerOptions{Logger: o.logger, OnClose: b.onConnClose})
 	b.registerProcessors()
+	if cfg.EnableControllerMode {
+		if b.cm, err = newControllerMode(b, o.fs); err != nil {
+			return nil, err
+		}
+		b.srv.Handle(api.CodeNotifyBrokerRoleChanged, b.cm.handleNotify)
+	}
 	return b, nil
 }
 
@@ -341,6 +354,15 @@ func (b *Broker) Start() error {
 	b.started = true
 	b.clients.Start(b.clientExpiry, b.scanInterval, b.onClientsExpired)
 	b.reg.start()
+	if b.cm != nil {
+		if err := b.cm.start(); err != nil {
+			b.stopReplication()
+			b.srv.Close()
+			b.reg.stop()
+			b.started = false
+			return err
+		}
+	}
 	if !b.isSlave() {
 		// Both append to the CommitLog, which a slave never does
 		// (role.go): its master runs them and replicates their records.
@@ -383,6 +405,9 @@ func (b *Broker) Close() error {
 	b.closed = true
 	close(b.quit)
 	b.mu.Unlock()
+	if b.cm != nil {
+		b.cm.close() // no role change starts after this
+	}
 
 	b.ln.Close()
 	b.stopSync()

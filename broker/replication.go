@@ -117,6 +117,10 @@ func (b *Broker) startReplication() error {
 
 // startSlaveHA starts following the master.
 func (b *Broker) startSlaveHA() {
+	if b.cm != nil {
+		b.cm.startSlave()
+		return
+	}
 	// The HA client keeps dialling the last master it knew while the name
 	// servers name none (as RocketMQ's does): a master that restarts is
 	// followed again at once, not at the slave's next registration, up
@@ -144,6 +148,9 @@ func (b *Broker) startSlaveHA() {
 // by replication. Bytes of a record cut by a frame end are only in the HA
 // client's memory and go with it: the log holds whole records only.
 func (b *Broker) stopSlaveHA() {
+	if b.cm != nil {
+		b.cm.stopSlave()
+	}
 	if s := b.repl.slave.Swap(nil); s != nil {
 		s.Close()
 	}
@@ -157,6 +164,13 @@ func (b *Broker) startMasterHA(ln net.Listener, syncMaster bool) error {
 		if ln, err = b.bindHA(); err != nil {
 			return err
 		}
+	}
+	if b.cm != nil {
+		if err := b.cm.startMaster(ln); err != nil {
+			return err
+		}
+		b.repl.syncMaster.Store(b.cfg.AllAckInSyncStateSet)
+		return nil
 	}
 	cfg := b.cfg
 	m, err := ha.NewMaster(ha.MasterOptions{
@@ -178,6 +192,9 @@ func (b *Broker) startMasterHA(ln net.Listener, syncMaster bool) error {
 // waiting for a slave are answered at once (replicaCode).
 func (b *Broker) stopMasterHA() {
 	b.repl.syncMaster.Store(false)
+	if b.cm != nil {
+		b.cm.stopMaster()
+	}
 	if m := b.repl.master.Swap(nil); m != nil {
 		m.Close()
 	}
@@ -212,6 +229,9 @@ func (b *Broker) waitsForSlave(props string) bool {
 // answers SERVICE_NOT_AVAILABLE (14): the client retries on the new
 // master.
 func (b *Broker) replicaCode(end int64) (int16, string) {
+	if b.cm != nil {
+		return b.cm.replicaCode(end)
+	}
 	m := b.repl.master.Load()
 	if m == nil {
 		return remoting.RespServiceNotAvailable, "stored here but not acknowledged: this broker is no longer master"
@@ -307,6 +327,9 @@ func (l *slaveList) fetch() (map[netip.Addr]bool, error) {
 // "acked=OFFSET lagBytes=N lagMillis=N trusted=BOOL"; on a slave
 // haConnected, haEnd (its CommitLog end) and haLastError.
 func (b *Broker) addReplicationInfo(t map[string]string) {
+	if b.cm != nil {
+		b.cm.addInfo(t)
+	}
 	if m := b.repl.master.Load(); m != nil {
 		slaves := m.Slaves()
 		t["haSlaveCount"] = strconv.Itoa(len(slaves))

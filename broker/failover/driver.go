@@ -141,13 +141,25 @@ func New(opts Options) *Driver {
 // Start checks the identity file (a file of another broker is an error)
 // and runs the driver until Close.
 func (d *Driver) Start() error {
-	if have, ok, err := readIdentity(identityPath(d.opts.Dir)); err != nil {
+	if err := CheckIdentity(d.opts.Dir, d.opts.Cluster, d.opts.BrokerName); err != nil {
 		return err
-	} else if ok && (have.cluster != d.opts.Cluster || have.brokerName != d.opts.BrokerName) {
-		return fmt.Errorf("%s: this data belongs to broker %s of cluster %s, not %s of %s",
-			identityPath(d.opts.Dir), have.brokerName, have.cluster, d.opts.BrokerName, d.opts.Cluster)
 	}
 	go d.run()
+	return nil
+}
+
+// CheckIdentity returns an error naming the file when dir's
+// brokerIdentity is another broker's or cannot be read; a missing one is
+// fine (a new replica).
+func CheckIdentity(dir, cluster, brokerName string) error {
+	have, ok, err := readIdentity(identityPath(dir))
+	if err != nil {
+		return err
+	}
+	if ok && (have.cluster != cluster || have.brokerName != brokerName) {
+		return fmt.Errorf("%s: this data belongs to broker %s of cluster %s, not %s of %s",
+			identityPath(dir), have.brokerName, have.cluster, brokerName, cluster)
+	}
 	return nil
 }
 

@@ -1,0 +1,105 @@
+package broker
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/rocketmq-client-go/v2/producer"
+	"github.com/wharfmq/wharf/broker/config"
+	"github.com/wharfmq/wharf/broker/failover"
+)
+
+// controllerModeConfig is a controller-mode broker of group "broker-a"
+// with the short periods of startControllers.
+func controllerModeConfig(dir, namesrv string, ctls []string) config.Config {
+	c := testConfig(dir)
+	c.NamesrvAddr = namesrv
+	c.EnableControllerMode = true
+	c.ControllerAddr = strings.Join(ctls, ";")
+	c.BrokerLease, c.ControllerHeartBeatTimeout = 600*time.Millisecond, time.Second
+	c.BrokerHeartbeatInterval, c.SyncBrokerMetadataPeriod, c.CheckSyncStateSetPeriod = 100*time.Millisecond, 200*time.Millisecond, 100*time.Millisecond
+	c.HASendHeartbeatInterval = 100 * time.Millisecond
+	return c
+}
+
+func startControllerModeBroker(t *testing.T, cfg config.Config) *Broker {
+	t.Helper()
+	b := openBroker(t, cfg)
+	b.reg.period = 200 * time.Millisecond
+	if err := b.Start(); err != nil {
+		b.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+func driverRole(b *Broker) failover.Role { return b.cm.driver.Role() }
+
+// TestControllerModeFailover: two replicas of broker-a in controller mode
+// with three real controllers and a name server. The first to start is
+// elected master, the second follows it over AutoSwitch HA and joins the
+// SyncStateSet; sends of the official Go client are SEND_OK only once both
+// hold them. The master stops: the controllers elect the second (epoch
+// 2), which registers as brokerId 0, and a fresh producer sends through
+// it. The old master returns as its slave and converges: every
+// acknowledged message is readable on both.
+func TestControllerModeFailover(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the Go client races internally; run without -race")
+	}
+	const topic, queues = "Failover", 2
+	ctls := startControllers(t)
+	ns := startNameServer(t, nil)
+	nsc := newTestClient(t, ns.Addr())
+	adir, bdir := t.TempDir(), t.TempDir()
+	a := startControllerModeBroker(t, controllerModeConfig(adir, ns.Addr(), ctls))
+	eventually(t, 10*time.Second, "the first replica becomes master", func() bool { return driverRole(a) == failover.RoleMaster })
+	b := startControllerModeBroker(t, controllerModeConfig(bdir, ns.Addr(), ctls))
+	eventually(t, 10*time.Second, "the second replica follows and joins the SyncStateSet", func() bool {
+		return driverRole(b) == failover.RoleSlave && slices.Equal(a.cm.driver.Status().Sync.IDs, []int64{1, 2})
+	})
+
+	cl := &cluster{ns: ns, cfg: a.cfg, b: a}
+	cl.createTopic(t, topic, queues)
+	acked := map[string]int{}
+	goSend(t, cl.producer(t, producer.WithInstanceName("first")), topic, "first", 0, 30, acked)
+	if got := routeIDs(t, nsc, topic)["0"]; got != a.Addr() {
+		t.Fatalf("brokerId 0 routes to %s, want the master %s", got, a.Addr())
+	}
+	eventually(t, 10*time.Second, "the slave holds the master's log and, through SlaveSynchronize, the topic", func() bool {
+		_, synced := b.topics.Get(topic)
+		return synced && b.store.MaxPhysOffset() == a.store.MaxPhysOffset()
+	})
+
+	stopped := time.Now()
+	a.Close()
+	eventually(t, 15*time.Second, "the slave is elected", func() bool { return driverRole(b) == failover.RoleMaster })
+	elected := time.Since(stopped)
+	if st := b.cm.driver.Status(); st.MasterEpoch != 2 || !slices.Equal(st.Sync.IDs, []int64{2}) {
+		t.Fatalf("the new master: %+v", st)
+	}
+	eventually(t, 10*time.Second, "brokerId 0 routes to the new master", func() bool { return routeIDs(t, nsc, topic)["0"] == b.Addr() })
+	cl.b = b
+	goSend(t, cl.producer(t, producer.WithInstanceName("second")), topic, "second", 0, 30, acked)
+
+	a2 := startControllerModeBroker(t, controllerModeConfig(adir, ns.Addr(), ctls))
+	eventually(t, 15*time.Second, "the old master returns as a slave and rejoins the SyncStateSet", func() bool {
+		return driverRole(a2) == failover.RoleSlave && slices.Equal(b.cm.driver.Status().Sync.IDs, []int64{1, 2})
+	})
+	goSend(t, cl.producer(t, producer.WithInstanceName("third")), topic, "third", 0, 10, acked)
+	eventually(t, 10*time.Second, "the returned replica holds the new master's log", func() bool {
+		return a2.store.MaxPhysOffset() == b.store.MaxPhysOffset()
+	})
+	for name, br := range map[string]*Broker{"new master": b, "returned replica": a2} {
+		got := storedBodies(t, br, topic, queues)
+		for body := range acked {
+			if got[body] == 0 {
+				t.Fatalf("%s lacks acknowledged message %s", name, body)
+			}
+		}
+	}
+	t.Logf("elected %s after the master stopped; %d messages acknowledged, all on both replicas", elected, len(acked))
+}
