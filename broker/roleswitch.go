@@ -172,10 +172,10 @@ func (b *Broker) checkSwitch() error {
 
 // masterRole is the role to take as master: the configured one when the
 // file makes this broker a master, else (a configured slave, a broker
-// whose role the controller gives) SYNC_MASTER, as RocketMQ 5's
+// whose role the controller gives, in controller mode always) SYNC_MASTER, as RocketMQ 5's
 // changeToMaster sets.
 func (b *Broker) masterRole(cur *roleState) string {
-	if b.cfg.IsSlave() || cur.pending {
+	if b.cfg.IsSlave() || cur.pending || b.cfg.EnableControllerMode {
 		return config.SyncMaster
 	}
 	return b.cfg.BrokerRole
