@@ -216,6 +216,10 @@ func (b *Broker) BecomeMaster(ctx context.Context, epoch int32) error {
 	b.stopSync()
 	b.stopSlaveHA()
 	resume := func(err error) error {
+		if cur.pending {
+			b.log.Error("promotion to master failed; the broker still has no role", "epoch", epoch, "err", err)
+			return err
+		}
 		b.log.Error("promotion to master failed; following the master again", "epoch", epoch, "err", err)
 		b.startSlaveHA()
 		if cur.masterAddr != "" {
