@@ -127,7 +127,7 @@ func New(cfg config.Config, opts ...Option) (_ *Broker, err error) {
 	} else {
 		b.roleNow.Store(&roleState{slave: cfg.IsSlave(), brokerID: cfg.BrokerID, brokerRole: cfg.BrokerRole})
 	}
-	b.appends.shut = b.isSlave()
+	b.appends.shut.Store(b.isSlave())
 	b.repl.slaveTimeout = cfg.SlaveTimeout
 	b.repl.slaves = newSlaveList(b)
 	// A configured slave pulls its metadata from whichever master the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wharfmq/wharf/broker/config"
@@ -62,57 +63,56 @@ var ErrStaleEpoch = errors.New("broker: stale epoch")
 
 // appendGate counts the appending requests under way, so a demotion can
 // wait for them to finish before the broker starts taking its master's
-// bytes. Shut, it admits none.
+// bytes. Shut, it admits none. The send path passes it on every send, so
+// entering and leaving are two atomic adds: an entrant counts itself
+// before it looks at shut, and close sets shut before it looks at the
+// count, so (the atomics being sequentially consistent) either the
+// entrant sees shut or close sees the entrant.
 type appendGate struct {
+	n    atomic.Int64
+	shut atomic.Bool
+
 	mu      sync.Mutex
-	n       int
-	shut    bool
-	drained chan struct{} // closed when n reaches 0 while shut; nil otherwise
+	drained chan struct{} // close's channel while appends are under way; guarded by mu
 }
 
 // enter admits an append unless the gate is shut; leave must follow.
 func (g *appendGate) enter() bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.shut {
+	g.n.Add(1)
+	if g.shut.Load() {
+		g.leave()
 		return false
 	}
-	g.n++
 	return true
 }
 
 func (g *appendGate) leave() {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.n--
-	if g.n == 0 && g.drained != nil {
-		close(g.drained)
-		g.drained = nil
+	if g.n.Add(-1) == 0 && g.shut.Load() {
+		g.mu.Lock()
+		if g.drained != nil && g.n.Load() == 0 {
+			close(g.drained)
+			g.drained = nil
+		}
+		g.mu.Unlock()
 	}
 }
 
 // close shuts the gate and returns a channel closed once no append is
 // under way.
 func (g *appendGate) close() <-chan struct{} {
+	g.shut.Store(true)
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.shut = true
 	ch := make(chan struct{})
-	if g.n == 0 {
+	if g.n.Load() == 0 {
 		close(ch)
 		return ch
 	}
-	if g.drained == nil {
-		g.drained = make(chan struct{})
-	}
-	return g.drained
+	g.drained = ch
+	return ch
 }
 
-func (g *appendGate) open() {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.shut = false
-}
+func (g *appendGate) open() { g.shut.Store(false) }
 
 // SetWriteFence installs the write fence: while fenced() reports true the
 // broker, master or not, refuses sends and every other appending request
