@@ -8,8 +8,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/wharfmq/wharf/internal/testkit"
 )
 
 var bg = context.Background()
@@ -32,7 +30,7 @@ func newRig(t *testing.T, addr string, fence bool) *rig {
 
 func (r *rig) driver(t *testing.T, addr string, fence bool) *Driver {
 	return New(Options{Cluster: "C", BrokerName: "b", Addr: addr, Dir: r.dir, Controller: r.ctl, Node: r.node,
-		FenceOnLeaseLoss: fence, Logger: testkit.Logger(t), Now: r.c.Now})
+		FenceOnLeaseLoss: fence, Logger: testLogger(t), Now: r.c.Now})
 }
 
 func TestIdentityIsAppliedForOnceAndKept(t *testing.T) {
@@ -57,7 +55,7 @@ func TestIdentityIsAppliedForOnceAndKept(t *testing.T) {
 		!strings.Contains(err.Error(), IdentityFile) || !strings.Contains(err.Error(), "belongs to broker b") {
 		t.Fatalf("another broker's data: %v", err)
 	}
-	other := New(Options{Cluster: "C", BrokerName: "other", Dir: r.dir, Controller: r.ctl, Node: r.node, Logger: testkit.Logger(t)})
+	other := New(Options{Cluster: "C", BrokerName: "other", Dir: r.dir, Controller: r.ctl, Node: r.node, Logger: testLogger(t)})
 	if err := other.Start(); err == nil || !strings.Contains(err.Error(), IdentityFile) {
 		t.Fatalf("Start on another broker's data: %v, want an error naming %s", err, IdentityFile)
 	}
@@ -274,14 +272,14 @@ func TestDriverRunsAndCloses(t *testing.T) {
 	ctl, node := newFakeController(c), &fakeNode{}
 	d := New(Options{Cluster: "C", BrokerName: "b", Addr: "127.0.0.1:1", Dir: t.TempDir(), Controller: ctl, Node: node,
 		HeartbeatInterval: 5 * time.Millisecond, Poll: 5 * time.Millisecond, CheckSyncStateSet: 5 * time.Millisecond,
-		Lease: 20 * time.Millisecond, Logger: testkit.Logger(t)})
+		Lease: 20 * time.Millisecond, Logger: testLogger(t)})
 	if err := d.Start(); err != nil {
 		t.Fatal(err)
 	}
-	testkit.Eventually(t, 5*time.Second, func() bool { return d.Role() == RoleMaster }, "the lone replica becomes master")
+	eventually(t, 5*time.Second, func() bool { return d.Role() == RoleMaster }, "the lone replica becomes master")
 	ctl.electOther(2)
 	d.Notify()
-	testkit.Eventually(t, 5*time.Second, func() bool { return d.Role() == RoleSlave }, "it follows the new master")
+	eventually(t, 5*time.Second, func() bool { return d.Role() == RoleSlave }, "it follows the new master")
 	d.Close()
 	d.Close()
 }
