@@ -28,10 +28,11 @@ import (
 //     client has returned, nothing more is appended by replication, and a
 //     record cut by a frame end was only in its memory); the promote hook
 //     runs (SetPromoteHook: truncation, the epoch entry); the dispatcher
-//     catches up with the log, and each queue's next offset is taken from
-//     what it dispatched (replication carried the master's); the HA port
-//     opens; the schedule and transaction services start; the role flips
-//     and the gate opens.
+//     catches up with the log (unless a confirm offset holds it back),
+//     and each queue's next offset continues the log's
+//     (engine.Store.ResumeQueueOffsets: replication carried the master's);
+//     the HA port opens; the schedule and transaction services start; the
+//     role flips and the gate opens.
 //
 // A broker started WithPendingRole has no role until the first of them
 // (controller mode): it behaves as a slave that follows nobody and does
@@ -235,16 +236,20 @@ func (b *Broker) BecomeMaster(ctx context.Context, epoch int32) error {
 		}
 	}
 	// Consume queues, the schedule and transaction services and pulls
-	// read only what is dispatched.
-	wait := promoteDispatchWait
-	if dl, ok := ctx.Deadline(); ok {
-		wait = min(wait, time.Until(dl))
-	}
-	if err := b.store.WaitDispatched(wait); err != nil {
-		return resume(fmt.Errorf("broker: the dispatcher did not catch up with the log: %w", err))
+	// read only what is dispatched: let the dispatcher catch up with the
+	// log, as RocketMQ's changeToMaster does. Not while a confirm offset
+	// holds dispatch back (failover mode): there the hook decides.
+	if _, limited := b.store.ConfirmOffset(); !limited {
+		wait := promoteDispatchWait
+		if dl, ok := ctx.Deadline(); ok {
+			wait = min(wait, time.Until(dl))
+		}
+		if err := b.store.WaitDispatched(wait); err != nil {
+			return resume(fmt.Errorf("broker: the dispatcher did not catch up with the log: %w", err))
+		}
 	}
 	// Replication carried the master's queue offsets; puts continue them.
-	if err := b.store.RecoverQueueOffsets(); err != nil {
+	if err := b.store.ResumeQueueOffsets(); err != nil {
 		return resume(fmt.Errorf("broker: %w", err))
 	}
 	if err := b.startMasterHA(nil, next.brokerRole == config.SyncMaster); err != nil {

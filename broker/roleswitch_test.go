@@ -409,6 +409,15 @@ func TestPendingRole(t *testing.T) {
 		t.Fatalf("runtime info after BecomeMaster: %v", rt)
 	}
 	pc.Send("RoleT", 0, props("WAIT", "false"), "as master")
+
+	// enableControllerMode implies it, whatever brokerRole says.
+	ccfg := testConfig(t.TempDir())
+	ccfg.EnableControllerMode, ccfg.ControllerAddr = true, "127.0.0.1:1"
+	cb := openBroker(t, ccfg)
+	defer cb.Close()
+	if r := cb.role(); !r.pending || !r.slave {
+		t.Fatalf("a controller-mode broker starts with role %+v", *r)
+	}
 }
 
 // TestPromoteHook: BecomeMaster runs the promote hook after replication
