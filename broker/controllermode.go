@@ -95,7 +95,8 @@ func (cm *controllerMode) handleNotify(context.Context, *remoting.Conn, *remotin
 // epoch starts at the end of the log (an empty epoch left at that offset
 // by an earlier promotion is replaced, as RocketMQ's changeToMaster trims
 // it), and the log up to there is confirmed, so the dispatcher catches up
-// before the broker serves.
+// before the broker serves. Topics the old master created after the last
+// metadata sync come from the name servers (topicrecover.go).
 func (cm *controllerMode) promote(ep int32) error {
 	end := cm.b.store.MaxPhysOffset()
 	if err := cm.epochs.TruncateFrom(end); err != nil {
@@ -105,6 +106,7 @@ func (cm *controllerMode) promote(ep int32) error {
 		return err
 	}
 	cm.b.store.SetConfirmOffset(end)
+	cm.b.recoverTopics(context.Background())
 	return nil
 }
 

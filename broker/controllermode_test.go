@@ -77,6 +77,13 @@ func TestControllerModeFailover(t *testing.T) {
 		return synced && b.store.MaxPhysOffset() == a.store.MaxPhysOffset()
 	})
 
+	// A topic created on the master just before it dies, which the slave's
+	// metadata sync (stopped here, so the test does not race its period)
+	// never brought over: the new master takes it from the name server.
+	b.stopSync()
+	createTopic(t, newTestClient(t, a.Addr()), "Late", 3)
+	cl.waitRoute(t, "Late")
+
 	stopped := time.Now()
 	a.Close()
 	eventually(t, 15*time.Second, "the slave is elected", func() bool { return driverRole(b) == failover.RoleMaster })
@@ -85,6 +92,9 @@ func TestControllerModeFailover(t *testing.T) {
 		t.Fatalf("the new master: %+v", st)
 	}
 	eventually(t, 10*time.Second, "brokerId 0 routes to the new master", func() bool { return routeIDs(t, nsc, topic)["0"] == b.Addr() })
+	if tc, ok := b.topics.Get("Late"); !ok || tc.WriteQueueNums != 3 || tc.ReadQueueNums != 3 {
+		t.Fatalf("the topic created just before the master died, on the new master: %+v %v", tc, ok)
+	}
 	cl.b = b
 	goSend(t, cl.producer(t, producer.WithInstanceName("second")), topic, "second", 0, 30, acked)
 
