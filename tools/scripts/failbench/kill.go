@@ -24,6 +24,10 @@ const (
 	resumeBound   = 90 * time.Second // the push consumer's first message from the new master
 	sendTimeout   = time.Second      // one send of a fresh producer
 	sendSpacing   = 50 * time.Millisecond
+
+	// clientRoutePoll is the Go client's name server poll
+	// (internal._PullNameServerInterval).
+	clientRoutePoll = 30 * time.Second
 )
 
 // killSample is one kill -9 of the master; durations are from the kill.
@@ -33,6 +37,7 @@ type killSample struct {
 	attempts                 int           // fresh producers tried until SEND_OK
 	rejoin                   time.Duration // from the restart of the killed replica
 	firstSendOK, firstResume time.Duration // consumer phase
+	phase                    time.Duration // consumer phase: the kill's time after the client's last route poll
 }
 
 var sendSeq atomic.Int64
@@ -268,6 +273,7 @@ func consumerPhase(ctx context.Context, c *cluster) ([]killSample, error) {
 	if err != nil {
 		return nil, err
 	}
+	started := time.Now()
 	if err := pc.Start(); err != nil {
 		return nil, err
 	}
@@ -277,6 +283,20 @@ func consumerPhase(ctx context.Context, c *cluster) ([]killSample, error) {
 		// The consumer reads from the current master before the kill.
 		if _, err := sendUntil(ctx, c, got, fmt.Sprintf("pre%d", k), 200*time.Millisecond, resumeBound); err != nil {
 			return out, err
+		}
+		if err := c.waitInSync(ctx, group, rejoinBound); err != nil {
+			return out, err
+		}
+		// The client polls its routes 10 ms after Start and then every
+		// 30 s, so the wait depends on where in that period the kill
+		// falls: kill k falls (k+0.5)/N of the way through it, so a few
+		// samples spread over the period instead of repeating one phase.
+		phase := time.Duration((float64(k) + 0.5) / float64(*consKills) * float64(clientRoutePoll))
+		wait := (phase - time.Since(started)%clientRoutePoll + clientRoutePoll) % clientRoutePoll
+		select {
+		case <-ctx.Done():
+			return out, context.Cause(ctx)
+		case <-time.After(wait):
 		}
 		old, _, t0, err := killMaster(ctx, c)
 		if err != nil {
@@ -296,8 +316,9 @@ func consumerPhase(ctx context.Context, c *cluster) ([]killSample, error) {
 		if err := restart(ctx, c, old, &s); err != nil {
 			return out, fmt.Errorf("consumer kill %d: %w", k, err)
 		}
-		fmt.Printf("consumer kill %d: %s -> %s, first SEND_OK after the kill %s, push consumer got it %s after the kill\n",
-			k, s.old, s.new, ms(s.firstSendOK), ms(s.firstResume))
+		s.phase = t0.Sub(started) % clientRoutePoll
+		fmt.Printf("consumer kill %d (%.1f s after a route poll of the client): %s -> %s, first SEND_OK after the kill %s, push consumer got one %s after the kill\n",
+			k, s.phase.Seconds(), s.old, s.new, ms(s.firstSendOK), ms(s.firstResume))
 		out = append(out, s)
 	}
 	return out, nil

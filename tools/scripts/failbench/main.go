@@ -13,17 +13,19 @@
 //     client (one new producer per attempt, no retries, 1 s send timeout)
 //     gets SEND_OK for that broker name. The killed replica is restarted
 //     and back in the SyncStateSet before the next kill.
+//
 //   - consumer: over -consumer-kills kills, the time until a running push
 //     consumer of the official Go client receives a message stored on the
 //     new master. The client learns the new route on its next name server
 //     poll (30 s), which bounds this from below.
+//
 //   - throughput: `wharf bench produce` (16 sync producers, then 2
 //     pipelined × 128, 1 KiB) against the master of the three replicas
 //     (allAckInSyncStateSet=true) and against a second broker name with
 //     a single replica in controller mode, same run, alternating order
 //     per round, with CPU per message of every process.
 //
-//	make build && go run ./tools/scripts/failbench -bin ./bin/wharf
+//     make build && go run ./tools/scripts/failbench -bin ./bin/wharf
 //
 // Every child runs in its own process group and dies with this process;
 // all are killed and the work dir removed on every exit, Ctrl-C included.

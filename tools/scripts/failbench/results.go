@@ -67,7 +67,11 @@ func (r results) print() {
 		fmt.Println("| from the kill until | p50 | max | samples (s) |")
 		fmt.Println("| --- | --- | --- | --- |")
 		fmt.Printf("| first SEND_OK on the new master | %s | %s | %s |\n", secs(quantile(ok, 0.5)), secs(slices.Max(ok)), list(ok))
-		fmt.Printf("| the push consumer receives a message of the new master | %s | %s | %s |\n\n", secs(quantile(resume, 0.5)), secs(slices.Max(resume)), list(resume))
+		var withPhase []string
+		for _, s := range r.consumer {
+			withPhase = append(withPhase, fmt.Sprintf("%.2f (kill %.1f s after a client route poll)", s.firstResume.Seconds(), s.phase.Seconds()))
+		}
+		fmt.Printf("| the push consumer receives a message of the new master | %s | %s | %s |\n\n", secs(quantile(resume, 0.5)), secs(slices.Max(resume)), strings.Join(withPhase, ", "))
 	}
 	if len(r.tput) > 0 {
 		fmt.Println("## throughput, 1 KiB, wharf bench produce (CPU µs per message; client, brokers and controllers share the machine)")
