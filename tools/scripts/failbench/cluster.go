@@ -17,6 +17,7 @@ import (
 	"github.com/wharfmq/wharf/controller/client"
 	"github.com/wharfmq/wharf/remoting"
 	"github.com/wharfmq/wharf/tools/admin"
+	"github.com/wharfmq/wharf/tools/scripts/internal/benchkit"
 )
 
 // controllerTimings are the controller keys written into every
@@ -79,11 +80,11 @@ type replica struct {
 	name string
 	addr string // client address
 	args []string
-	p    *proc
+	p    *benchkit.Proc
 }
 
 func (r *replica) start() error {
-	p, err := startProc(r.name, r.args...)
+	p, err := benchkit.Start(*dir, *bin, r.name, r.args...)
 	r.p = p
 	return err
 }
@@ -91,7 +92,7 @@ func (r *replica) start() error {
 // cluster is three name servers with embedded controllers and the
 // replicas of broker names in controller mode.
 type cluster struct {
-	ns       []*proc
+	ns       []*benchkit.Proc
 	nsAddrs  []string
 	nsAdmin  []*admin.Client // one per name server, to see each one's route
 	ctlAddrs []string        // controllerDLegerPeers addresses
@@ -102,7 +103,7 @@ type cluster struct {
 }
 
 func startCluster(ctx context.Context) (*cluster, error) {
-	addrs, err := freePorts(6)
+	addrs, err := freeAddrs(6)
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +123,7 @@ func startCluster(ctx context.Context) (*cluster, error) {
 		}, controllerTimings); err != nil {
 			return c, err
 		}
-		p, err := startProc(name, "namesrv", "-c", conf, "--listen", a)
+		p, err := benchkit.Start(*dir, *bin, name, "namesrv", "-c", conf, "--listen", a)
 		if err != nil {
 			return c, err
 		}
@@ -178,7 +179,7 @@ func (c *cluster) replicaInfo(ctx context.Context, brokerName string) (addr stri
 
 // addGroup prepares n replicas of brokerName (not started).
 func (c *cluster) addGroup(brokerName string, n int) error {
-	ports, err := freePorts(2 * n)
+	ports, err := freeAddrs(2 * n)
 	if err != nil {
 		return err
 	}
@@ -269,12 +270,12 @@ func (c *cluster) routedMaster(ctx context.Context, topic, brokerName string) []
 // serverCPU is the CPU time so far of every server process running.
 func (c *cluster) serverCPU() (ns, brokers time.Duration) {
 	for _, p := range c.ns {
-		ns += p.cpu()
+		ns += p.CPU()
 	}
 	for _, g := range c.groups {
 		for _, r := range g {
-			if r.p != nil && r.p.alive() {
-				brokers += r.p.cpu()
+			if r.p != nil && r.p.Alive() {
+				brokers += r.p.CPU()
 			}
 		}
 	}

@@ -82,7 +82,7 @@ func killMaster(ctx context.Context, c *cluster) (*replica, int32, time.Time, er
 		return nil, 0, time.Time{}, err
 	}
 	t0 := time.Now()
-	if err := m.p.kill(); err != nil {
+	if err := m.p.Kill(); err != nil {
 		return nil, 0, time.Time{}, err
 	}
 	return m, ep, t0, nil

@@ -45,7 +45,7 @@ import (
 	"time"
 
 	"github.com/apache/rocketmq-client-go/v2/rlog"
-	"golang.org/x/sys/unix"
+	"github.com/wharfmq/wharf/tools/scripts/internal/benchkit"
 )
 
 var (
@@ -93,7 +93,7 @@ func run(ctx context.Context) error {
 		return err
 	}
 	defer func() {
-		killChildren()
+		_ = benchkit.KillAll()
 		if !*keep {
 			if err := os.RemoveAll(*dir); err != nil {
 				fmt.Fprintln(os.Stderr, "failbench:", err)
@@ -101,7 +101,7 @@ func run(ctx context.Context) error {
 		}
 	}()
 	phases := strings.Split(*only, ",")
-	fmt.Printf("# failbench %s, %d CPUs, segments %d MiB\n", time.Now().UTC().Format(time.RFC3339), numCPU(), *segMiB)
+	fmt.Printf("# failbench %s, %d CPUs, segments %d MiB\n", time.Now().UTC().Format(time.RFC3339), benchkit.NumCPU(), *segMiB)
 	printTimings()
 
 	c, err := startCluster(ctx)
@@ -168,12 +168,4 @@ func printTimings() {
 	}
 	show("controllers (namesrv.conf)", controllerTimings)
 	show("brokers (broker.conf)", brokerTimings)
-}
-
-func numCPU() int {
-	var s unix.CPUSet
-	if unix.SchedGetaffinity(0, &s) != nil {
-		return 0
-	}
-	return s.Count()
 }

@@ -5,39 +5,17 @@ package main
 import (
 	"context"
 	"fmt"
-	"os/exec"
 	"slices"
 	"strconv"
-	"strings"
-	"syscall"
 	"time"
+
+	"github.com/wharfmq/wharf/tools/scripts/internal/benchkit"
 )
 
-// benchProduce runs `wharf bench produce` against replica r and returns
-// its summary line's key=value pairs. Failed sends do not fail the run;
-// they are in errors=.
+// benchProduce runs `wharf bench produce` against replica r.
 func benchProduce(ctx context.Context, r *replica, topic string, args ...string) (map[string]string, error) {
-	all := append([]string{"bench", "produce", "--broker", r.addr, "--topic", topic, "--quiet",
-		"--broker-pid", strconv.Itoa(r.p.cmd.Process.Pid)}, args...)
-	cmd := exec.CommandContext(ctx, *bin, all...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	var errb strings.Builder
-	cmd.Stderr = &errb
-	out, err := cmd.Output()
-	line := strings.TrimSpace(string(out))
-	if i := strings.LastIndexByte(line, '\n'); i >= 0 {
-		line = line[i+1:]
-	}
-	if !strings.HasPrefix(line, "produce ") {
-		return nil, fmt.Errorf("wharf %s: %v: %s", strings.Join(all, " "), err, errb.String())
-	}
-	kv := map[string]string{}
-	for f := range strings.FieldsSeq(line) {
-		if k, v, ok := strings.Cut(f, "="); ok {
-			kv[k] = v
-		}
-	}
-	return kv, nil
+	all := append([]string{"--broker", r.addr, "--topic", topic, "--quiet", "--broker-pid", strconv.Itoa(r.p.Pid())}, args...)
+	return benchkit.Produce(ctx, *bin, all...)
 }
 
 // tputRow is one produce run.
@@ -107,7 +85,7 @@ func throughputPhase(ctx context.Context, c *cluster) ([]tputRow, error) {
 
 func tputRun(ctx context.Context, c *cluster, m *replica, g, mode string, conc int) (tputRow, error) {
 	ns0, b0 := c.serverCPU()
-	m0, busy0, t0 := m.p.cpu(), machineBusy(), time.Now()
+	m0, busy0, t0 := m.p.CPU(), benchkit.MachineBusy(), time.Now()
 	kv, err := benchProduce(ctx, m, "FailBenchTput", "--mode", mode, "--conc", strconv.Itoa(conc),
 		"--window", strconv.Itoa(*pipeWindow), "--duration", dur.String())
 	if err != nil {
@@ -115,7 +93,7 @@ func tputRun(ctx context.Context, c *cluster, m *replica, g, mode string, conc i
 	}
 	wall := time.Since(t0)
 	ns1, b1 := c.serverCPU()
-	mcpu := m.p.cpu() - m0
+	mcpu := m.p.CPU() - m0
 	msgs, _ := strconv.ParseInt(kv["msgs"], 10, 64)
 	rate, _ := strconv.ParseFloat(kv["msgs/s"], 64)
 	clientS, _ := strconv.ParseFloat(kv["client_cpu_s"], 64)
@@ -134,6 +112,6 @@ func tputRun(ctx context.Context, c *cluster, m *replica, g, mode string, conc i
 		errors: kv["errors"], msgs: msgs,
 		client: per(time.Duration(clientS * float64(time.Second))),
 		master: per(mcpu), other: per(b1 - b0 - mcpu), nsctl: per(ns1 - ns0),
-		busyCores: (machineBusy() - busy0).Seconds() / wall.Seconds(),
+		busyCores: (benchkit.MachineBusy() - busy0).Seconds() / wall.Seconds(),
 	}, nil
 }
