@@ -5,30 +5,48 @@
 // processes with embedded controllers (enableControllerInNamesrv) and one
 // broker name with three `wharf broker` replicas in controller mode, all
 // with Wharf's default timings (written into their config files and
-// printed), and measures:
+// printed; -conf overrides them), and measures:
 //
 //   - kill: over -kills kill -9s of the master, the time until the
-//     controller names a new master, until all three name servers route
-//     brokerId 0 to it, and until a fresh producer of the official Go
-//     client (one new producer per attempt, no retries, 1 s send timeout)
-//     gets SEND_OK for that broker name. The killed replica is restarted
-//     and back in the SyncStateSet before the next kill.
+//     controller leader names a new master, until all three name servers
+//     route brokerId 0 to it (both polled every 10 ms), and until a fresh
+//     producer of the official Go client gets SEND_OK for that broker
+//     name: a new producer (own instance, so no cached route) per
+//     attempt, one send, no retries, 1 s send timeout, attempts at least
+//     50 ms apart. The killed replica is restarted on its data dir and is
+//     back in the SyncStateSet before the next kill.
 //
 //   - consumer: over -consumer-kills kills, the time until a running push
 //     consumer of the official Go client receives a message stored on the
-//     new master. The client learns the new route on its next name server
-//     poll (30 s), which bounds this from below.
+//     new master (a producer sends one every 100 ms after the kill). The
+//     client polls its routes 10 ms after Start and then every 30 s and
+//     keeps pulling from the dead address until then (3 s back-off after a
+//     failed pull), so it resumes at its first poll after the new route,
+//     up to 30 s + failover + back-off. Kill k falls (k+0.5)/N of the way
+//     through a poll period, so a few samples cover the period.
 //
 //   - throughput: `wharf bench produce` (16 sync producers, then 2
 //     pipelined × 128, 1 KiB) against the master of the three replicas
-//     (allAckInSyncStateSet=true) and against a second broker name with
-//     a single replica in controller mode, same run, alternating order
-//     per round, with CPU per message of every process.
+//     (allAckInSyncStateSet=true: a send waits for all three) and against
+//     a second broker name with a single replica in controller mode (same
+//     controllers, same code path, nothing to wait for), same run, order
+//     alternating per round; CPU per message of the client (its own
+//     report), the master, the other brokers and the name servers with
+//     their controllers, all sharing the machine.
 //
-//     make build && go run ./tools/scripts/failbench -bin ./bin/wharf
+// What bounds the kill figures, with the defaults: the controller leader
+// replaces a master only once its lease may have run out, R + 2 s lease +
+// 0.5 s margin after the last request R it got from the master (the
+// master sends one at least every second), found by a scan every 250 ms;
+// the election is one Raft commit, the new master registers with every
+// name server at once, and a producer finds it on its first route query.
 //
-// Every child runs in its own process group and dies with this process;
-// all are killed and the work dir removed on every exit, Ctrl-C included.
+//	make build && go run ./tools/scripts/failbench -bin ./bin/wharf
+//
+// About 4-5 minutes with the defaults. Every child runs in its own
+// process group and dies with this process (even by SIGKILL); all are
+// killed and the work dir removed on every exit, Ctrl-C included (after a
+// SIGKILL of failbench only the work dir is left; the next run removes it).
 package main
 
 import (

@@ -63,7 +63,7 @@ func (r results) print() {
 		for _, s := range r.consumer {
 			ok, resume = append(ok, s.firstSendOK), append(resume, s.firstResume)
 		}
-		fmt.Printf("## running Go push consumer, %d kills (seconds from the kill; bounded below by the client's 30 s route poll)\n\n", len(r.consumer))
+		fmt.Printf("## running Go push consumer, %d kills (seconds from the kill; it resumes at its first 30 s route poll after the new route)\n\n", len(r.consumer))
 		fmt.Println("| from the kill until | p50 | max | samples (s) |")
 		fmt.Println("| --- | --- | --- | --- |")
 		fmt.Printf("| first SEND_OK on the new master | %s | %s | %s |\n", secs(quantile(ok, 0.5)), secs(slices.Max(ok)), list(ok))
