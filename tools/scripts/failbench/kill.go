@@ -36,6 +36,7 @@ type killSample struct {
 	elect, route, send       time.Duration
 	attempts                 int           // fresh producers tried until SEND_OK
 	rejoin                   time.Duration // from the restart of the killed replica
+	leaders                  [2]string     // the controller leader before the kill and after the election
 	firstSendOK, firstResume time.Duration // consumer phase
 	phase                    time.Duration // consumer phase: the kill's time after the client's last route poll
 }
@@ -165,11 +166,17 @@ func restart(ctx context.Context, c *cluster, r *replica, s *killSample) error {
 func killPhase(ctx context.Context, c *cluster) ([]killSample, error) {
 	var out []killSample
 	for i := range *kills {
+		// A new controller leader waits out every lease it may not have
+		// seen renewed: a leader change around a kill is worth knowing.
+		leader, err := c.findLeader(ctx)
+		if err != nil {
+			return out, err
+		}
 		old, ep, t0, err := killMaster(ctx, c)
 		if err != nil {
 			return out, err
 		}
-		s := killSample{old: old.addr}
+		s := killSample{old: old.addr, leaders: [2]string{leader}}
 		var watchErr error
 		done := make(chan struct{})
 		go func() { defer close(done); watchErr = watchFailover(ctx, c, old, ep, t0, &s) }()
@@ -178,11 +185,18 @@ func killPhase(ctx context.Context, c *cluster) ([]killSample, error) {
 		if err = errors.Join(err, watchErr); err != nil {
 			return out, fmt.Errorf("kill %d: %w", i, err)
 		}
+		if s.leaders[1], err = c.findLeader(ctx); err != nil {
+			return out, err
+		}
 		if err := restart(ctx, c, old, &s); err != nil {
 			return out, fmt.Errorf("kill %d: %w", i, err)
 		}
-		fmt.Printf("kill %2d: %s -> %s elected %s, routed %s, fresh producer SEND_OK %s (%d tries), killed replica back in SyncStateSet %s after restart\n",
-			i, s.old, s.new, ms(s.elect), ms(s.route), ms(s.send), s.attempts, ms(s.rejoin))
+		changed := ""
+		if s.leaders[0] != s.leaders[1] {
+			changed = fmt.Sprintf(" (controller leader changed: %s -> %s)", s.leaders[0], s.leaders[1])
+		}
+		fmt.Printf("kill %2d: %s -> %s elected %s, routed %s, fresh producer SEND_OK %s (%d tries), killed replica back in SyncStateSet %s after restart%s\n",
+			i, s.old, s.new, ms(s.elect), ms(s.route), ms(s.send), s.attempts, ms(s.rejoin), changed)
 		out = append(out, s)
 	}
 	return out, nil
