@@ -9,7 +9,7 @@
 //
 //   - kill: over -kills kill -9s of the master, the time until the
 //     controller leader names a new master, until all three name servers
-//     route brokerId 0 to it (both polled every 10 ms), and until a fresh
+//     route brokerId 0 to it (both polled every 25 ms), and until a fresh
 //     producer of the official Go client gets SEND_OK for that broker
 //     name: a new producer (own instance, so no cached route) per
 //     attempt, one send, no retries, 1 s send timeout, attempts at least
@@ -40,6 +40,11 @@
 // master sends one at least every second), found by a scan every 250 ms;
 // the election is one Raft commit, the new master registers with every
 // name server at once, and a producer finds it on its first route query.
+// A controller that gains leadership (even the same one again after it
+// stepped down) first waits max(heartbeat timeout, lease + margin) = 3 s:
+// a kill line says when a controller Raft election started during its
+// failover (counted from the controllers' logs), the cause of the slow
+// samples seen on a loaded machine.
 //
 //	make build && go run ./tools/scripts/failbench -bin ./bin/wharf
 //

@@ -56,6 +56,17 @@ func (r results) print() {
 			fmt.Printf("| %s | %s | %s | %s | %s |\n", row.name, secs(quantile(row.ds, 0.5)), secs(quantile(row.ds, 0.99)),
 				secs(slices.Max(row.ds)), list(row.ds))
 		}
+		var unrest []string
+		for i, s := range r.kill {
+			if s.raftElections > 0 || s.leaders[0] != s.leaders[1] {
+				unrest = append(unrest, fmt.Sprintf("kill %d (%.2f s)", i, s.send.Seconds()))
+			}
+		}
+		if len(unrest) > 0 {
+			fmt.Printf("\nA controller Raft election started during the failover of %d of %d kills: %s. A controller that gains\n"+
+				"leadership, even the same one again, waits max(heartbeat timeout, lease + margin) before it replaces a master.\n",
+				len(unrest), len(r.kill), strings.Join(unrest, ", "))
+		}
 		fmt.Println()
 	}
 	if len(r.consumer) > 0 {
