@@ -45,8 +45,8 @@ func WithFS(fs vfs.FS) Option { return func(o *options) { o.fs = fs } }
 // brokerId say: it refuses appends as a slave does (14), follows no
 // master, runs neither the schedule nor the transaction service and does
 // not register with the name servers, until BecomeMaster or BecomeSlave
-// gives it a role. For controller mode, where the controller assigns the
-// role (RocketMQ 5's enableControllerMode).
+// gives it a role. enableControllerMode=true implies it: the controller
+// assigns the role (RocketMQ 5), and brokerId and brokerRole are ignored.
 func WithPendingRole() Option { return func(o *options) { o.pending = true } }
 
 // Broker is a RocketMQ-compatible broker: an engine.Store, a remoting server
@@ -125,13 +125,12 @@ func New(cfg config.Config, opts ...Option) (_ *Broker, err error) {
 	}
 	b.hold = newPullHold(b)
 	// In controller mode the controller gives the role.
-	o.pending = o.pending || cfg.EnableControllerMode
-	if o.pending {
+	if o.pending || cfg.EnableControllerMode {
 		b.roleNow.Store(&roleState{slave: true, pending: true, brokerID: -1, brokerRole: rolePending})
 	} else {
 		b.roleNow.Store(&roleState{slave: cfg.IsSlave(), brokerID: cfg.BrokerID, brokerRole: cfg.BrokerRole})
 	}
-	b.appends.shut = b.isSlave()
+	b.appends.shut.Store(b.isSlave())
 	b.repl.slaveTimeout = cfg.SlaveTimeout
 	b.repl.slaves = newSlaveList(b)
 	// A configured slave pulls its metadata from whichever master the

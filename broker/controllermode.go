@@ -244,15 +244,14 @@ func (cm *controllerMode) replicaCode(end int64) (int16, string) {
 	}
 }
 
-// addInfo adds the controller-mode keys to GET_BROKER_RUNTIME_INFO.
+// addInfo adds the controller-mode keys to GET_BROKER_RUNTIME_INFO
+// (masterEpoch and writeFenced are the role's, role.go).
 func (cm *controllerMode) addInfo(t map[string]string) {
 	st := cm.driver.Status()
 	t["controllerBrokerId"] = strconv.FormatInt(st.ID, 10)
 	t["controllerRole"] = st.Role.String()
-	t["masterEpoch"] = strconv.Itoa(int(st.MasterEpoch))
 	t["syncStateSet"] = formatIDs(st.Sync.IDs)
 	t["syncStateSetEpoch"] = strconv.Itoa(int(st.Sync.Epoch))
-	t["writeFenced"] = strconv.FormatBool(st.Fenced)
 	if st.Role == failover.RoleMaster {
 		t["leaseLeftMillis"] = strconv.FormatInt(st.LeaseLeft.Milliseconds(), 10)
 	}

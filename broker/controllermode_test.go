@@ -1,7 +1,9 @@
 package broker
 
 import (
+	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +11,7 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/producer"
 	"github.com/wharfmq/wharf/broker/config"
 	"github.com/wharfmq/wharf/broker/failover"
+	"github.com/wharfmq/wharf/remoting"
 )
 
 // controllerModeConfig is a controller-mode broker of group "broker-a"
@@ -102,4 +105,64 @@ func TestControllerModeFailover(t *testing.T) {
 		}
 	}
 	t.Logf("elected %s after the master stopped; %d messages acknowledged, all on both replicas", elected, len(acked))
+}
+
+// sendRaw sends one message to b with a raw client and returns the
+// response code (the official client would retry elsewhere).
+func sendRaw(t *testing.T, c *testClient, topic, body string) int16 {
+	t.Helper()
+	return c.call(remoting.CodeSendMessageV2, map[string]string{"a": "PG", "b": topic, "c": "TBW102", "d": "4",
+		"e": "0", "f": "0", "g": strconv.FormatInt(time.Now().UnixMilli(), 10), "h": "0", "i": "", "j": "0",
+		"k": "false", "m": "false"}, []byte(body)).Code
+}
+
+// TestControllerModeMajorityLost: with the controllers' majority gone a
+// master under allAckInSyncStateSet keeps acknowledging (nobody can
+// replace it), past its lease; with allAckInSyncStateSet=false its lapsed
+// lease fences it (14) until a majority returns and renews it.
+func TestControllerModeMajorityLost(t *testing.T) {
+	for _, allAck := range []bool{true, false} {
+		t.Run(fmt.Sprintf("allAck=%v", allAck), func(t *testing.T) {
+			g := startControllerGroup(t)
+			ns := startNameServer(t, nil)
+			mk := func(dir string) config.Config {
+				c := controllerModeConfig(dir, ns.Addr(), g.addrs)
+				c.AllAckInSyncStateSet = allAck
+				return c
+			}
+			a := startControllerModeBroker(t, mk(t.TempDir()))
+			eventually(t, 10*time.Second, "a master", func() bool { return driverRole(a) == failover.RoleMaster })
+			b := startControllerModeBroker(t, mk(t.TempDir()))
+			eventually(t, 10*time.Second, "a slave in the SyncStateSet", func() bool {
+				return driverRole(b) == failover.RoleSlave && slices.Equal(a.cm.driver.Status().Sync.IDs, []int64{1, 2})
+			})
+			c := newTestClient(t, a.Addr())
+			createTopic(t, c, "Majority", 1)
+			expectCode(t, &remoting.Command{Code: sendRaw(t, c, "Majority", "before")}, remoting.RespSuccess, "send with all controllers")
+
+			for i := range 3 {
+				g.stop(i) // all of them: no leader anywhere
+			}
+			time.Sleep(2 * a.cfg.BrokerLease) // let the lease lapse: waiting is what the test is about
+			code := sendRaw(t, c, "Majority", "during")
+			switch {
+			case allAck && code != remoting.RespSuccess:
+				t.Fatalf("under allAckInSyncStateSet a master without controllers answered %d, want SEND_OK", code)
+			case !allAck && code != remoting.RespServiceNotAvailable:
+				t.Fatalf("with allAckInSyncStateSet=false a master whose lease lapsed answered %d, want 14", code)
+			}
+			if st := a.cm.driver.Status(); st.LastError == "" {
+				t.Fatalf("the driver does not say the controllers are gone: %+v", st)
+			}
+			for i := range 3 {
+				g.start(i)
+			}
+			eventually(t, 15*time.Second, "the master renews its lease with the returned majority", func() bool {
+				return sendRaw(t, c, "Majority", "after") == remoting.RespSuccess
+			})
+			if driverRole(a) != failover.RoleMaster || a.cm.driver.Status().MasterEpoch != 1 {
+				t.Fatalf("the master changed while it lived: %+v", a.cm.driver.Status())
+			}
+		})
+	}
 }

@@ -14,11 +14,23 @@ import (
 	"github.com/wharfmq/wharf/internal/testkit"
 )
 
-// startControllers runs a real 3-controller Raft group on loopback.
-func startControllers(t *testing.T) []string {
-	addrs := testkit.FreePorts(t, 3)
-	peers := make([]controller.Peer, len(addrs))
-	for i, a := range addrs {
+// controllers is a real 3-controller Raft group on loopback whose members
+// a test can stop and start again (same port, same store).
+type controllers struct {
+	t     *testing.T
+	addrs []string
+	cfgs  []controller.Config
+	ctls  []*controller.Controller
+}
+
+// startControllers runs a real 3-controller Raft group on loopback and
+// returns the addresses.
+func startControllers(t *testing.T) []string { return startControllerGroup(t).addrs }
+
+func startControllerGroup(t *testing.T) *controllers {
+	g := &controllers{t: t, addrs: testkit.FreePorts(t, 3)}
+	peers := make([]controller.Peer, len(g.addrs))
+	for i, a := range g.addrs {
 		peers[i] = controller.Peer{ID: fmt.Sprintf("n%d", i), Addr: a}
 	}
 	for i := range peers {
@@ -27,16 +39,36 @@ func startControllers(t *testing.T) []string {
 		cfg.StorePath = filepath.Join(t.TempDir(), peers[i].ID)
 		cfg.HeartbeatTimeout, cfg.BrokerLease, cfg.LeaseMargin = time.Second, 600*time.Millisecond, 200*time.Millisecond
 		cfg.ScanInterval, cfg.RaftHeartbeatTimeout = 50*time.Millisecond, 300*time.Millisecond
-		c, err := controller.New(cfg, testkit.Logger(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
+		g.cfgs = append(g.cfgs, cfg)
+		g.ctls = append(g.ctls, nil)
+		g.start(i)
 	}
-	return addrs
+	t.Cleanup(func() {
+		for i := range g.ctls {
+			g.stop(i)
+		}
+	})
+	return g
+}
+
+// start starts member i (again).
+func (g *controllers) start(i int) {
+	c, err := controller.New(g.cfgs[i], testkit.Logger(g.t))
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		g.t.Fatal(err)
+	}
+	g.ctls[i] = c
+}
+
+// stop stops member i if it runs.
+func (g *controllers) stop(i int) {
+	if c := g.ctls[i]; c != nil {
+		c.Close()
+		g.ctls[i] = nil
+	}
 }
 
 // replica is a failover driver over a fake node, talking to real

@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"strconv"
 	"testing"
@@ -14,6 +15,9 @@ import (
 	"github.com/wharfmq/wharf/internal/testkit"
 	"github.com/wharfmq/wharf/remoting"
 )
+
+var swapPollFlag = flag.Bool("roleswap-poll", false,
+	"TestRoleSwapAtRunTime also waits (up to 45 s) for a producer started before the swap to find the new master on its 30 s route poll")
 
 // storedBodies reads every message of topic's queues 0..queues-1 from b's
 // store, dispatched, and counts them by body.
@@ -162,6 +166,26 @@ func TestRoleSwapAtRunTime(t *testing.T) {
 
 	p2 := cl.producer(t, producer.WithInstanceName("after"))
 	goSend(t, p2, topic, "after", 0, 40, acked)
+	if *swapPollFlag {
+		// The producer from before the swap still sends to the old
+		// master, which refuses (14, retried on the same broker name: the
+		// only one); its route poll (every 30 s) moves it to the new one.
+		start, tick := time.Now(), time.NewTicker(200*time.Millisecond)
+		ok := 0
+		for i := 0; ok < 5 && time.Since(start) < 45*time.Second; i++ {
+			<-tick.C
+			body := fmt.Sprintf("poll-%d", i)
+			if res, err := p1.SendSync(ctx10s(t), primitive.NewMessage(topic, []byte(body))); err == nil && res.Status == primitive.SendOK {
+				acked[body]++
+				ok++
+			}
+		}
+		tick.Stop()
+		if ok < 5 {
+			t.Fatalf("the producer from before the swap got %d SEND_OK within 45 s", ok)
+		}
+		t.Logf("the producer from before the swap sends through the new master again after %v", time.Since(start).Round(time.Second))
+	}
 	// Every SEND_OK is already on the slave (SYNC_MASTER), dispatched soon.
 	for name, br := range map[string]*Broker{"new master": b, "old master": a} {
 		got := storedBodies(t, br, topic, queues)

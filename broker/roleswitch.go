@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wharfmq/wharf/broker/config"
@@ -27,10 +28,11 @@ import (
 //     client has returned, nothing more is appended by replication, and a
 //     record cut by a frame end was only in its memory); the promote hook
 //     runs (SetPromoteHook: truncation, the epoch entry); the dispatcher
-//     catches up with the log, and each queue's next offset is taken from
-//     what it dispatched (replication carried the master's); the HA port
-//     opens; the schedule and transaction services start; the role flips
-//     and the gate opens.
+//     catches up with the log (unless a confirm offset holds it back),
+//     and each queue's next offset continues the log's
+//     (engine.Store.ResumeQueueOffsets: replication carried the master's);
+//     the HA port opens; the schedule and transaction services start; the
+//     role flips and the gate opens.
 //
 // A broker started WithPendingRole has no role until the first of them
 // (controller mode): it behaves as a slave that follows nobody and does
@@ -62,57 +64,56 @@ var ErrStaleEpoch = errors.New("broker: stale epoch")
 
 // appendGate counts the appending requests under way, so a demotion can
 // wait for them to finish before the broker starts taking its master's
-// bytes. Shut, it admits none.
+// bytes. Shut, it admits none. The send path passes it on every send, so
+// entering and leaving are two atomic adds: an entrant counts itself
+// before it looks at shut, and close sets shut before it looks at the
+// count, so (the atomics being sequentially consistent) either the
+// entrant sees shut or close sees the entrant.
 type appendGate struct {
+	n    atomic.Int64
+	shut atomic.Bool
+
 	mu      sync.Mutex
-	n       int
-	shut    bool
-	drained chan struct{} // closed when n reaches 0 while shut; nil otherwise
+	drained chan struct{} // close's channel while appends are under way; guarded by mu
 }
 
 // enter admits an append unless the gate is shut; leave must follow.
 func (g *appendGate) enter() bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.shut {
+	g.n.Add(1)
+	if g.shut.Load() {
+		g.leave()
 		return false
 	}
-	g.n++
 	return true
 }
 
 func (g *appendGate) leave() {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.n--
-	if g.n == 0 && g.drained != nil {
-		close(g.drained)
-		g.drained = nil
+	if g.n.Add(-1) == 0 && g.shut.Load() {
+		g.mu.Lock()
+		if g.drained != nil && g.n.Load() == 0 {
+			close(g.drained)
+			g.drained = nil
+		}
+		g.mu.Unlock()
 	}
 }
 
 // close shuts the gate and returns a channel closed once no append is
 // under way.
 func (g *appendGate) close() <-chan struct{} {
+	g.shut.Store(true)
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.shut = true
 	ch := make(chan struct{})
-	if g.n == 0 {
+	if g.n.Load() == 0 {
 		close(ch)
 		return ch
 	}
-	if g.drained == nil {
-		g.drained = make(chan struct{})
-	}
-	return g.drained
+	g.drained = ch
+	return ch
 }
 
-func (g *appendGate) open() {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.shut = false
-}
+func (g *appendGate) open() { g.shut.Store(false) }
 
 // SetWriteFence installs the write fence: while fenced() reports true the
 // broker, master or not, refuses sends and every other appending request
@@ -172,10 +173,10 @@ func (b *Broker) checkSwitch() error {
 
 // masterRole is the role to take as master: the configured one when the
 // file makes this broker a master, else (a configured slave, a broker
-// whose role the controller gives) SYNC_MASTER, as RocketMQ 5's
+// whose role the controller gives, in controller mode always) SYNC_MASTER, as RocketMQ 5's
 // changeToMaster sets.
 func (b *Broker) masterRole(cur *roleState) string {
-	if b.cfg.IsSlave() || cur.pending {
+	if b.cfg.IsSlave() || cur.pending || b.cfg.EnableControllerMode {
 		return config.SyncMaster
 	}
 	return b.cfg.BrokerRole
@@ -216,6 +217,10 @@ func (b *Broker) BecomeMaster(ctx context.Context, epoch int32) error {
 	b.stopSync()
 	b.stopSlaveHA()
 	resume := func(err error) error {
+		if cur.pending {
+			b.log.Error("promotion to master failed; the broker still has no role", "epoch", epoch, "err", err)
+			return err
+		}
 		b.log.Error("promotion to master failed; following the master again", "epoch", epoch, "err", err)
 		b.startSlaveHA()
 		if cur.masterAddr != "" {
@@ -231,16 +236,20 @@ func (b *Broker) BecomeMaster(ctx context.Context, epoch int32) error {
 		}
 	}
 	// Consume queues, the schedule and transaction services and pulls
-	// read only what is dispatched.
-	wait := promoteDispatchWait
-	if dl, ok := ctx.Deadline(); ok {
-		wait = min(wait, time.Until(dl))
-	}
-	if err := b.store.WaitDispatched(wait); err != nil {
-		return resume(fmt.Errorf("broker: the dispatcher did not catch up with the log: %w", err))
+	// read only what is dispatched: let the dispatcher catch up with the
+	// log, as RocketMQ's changeToMaster does. Not while a confirm offset
+	// holds dispatch back (failover mode): there the hook decides.
+	if _, limited := b.store.ConfirmOffset(); !limited {
+		wait := promoteDispatchWait
+		if dl, ok := ctx.Deadline(); ok {
+			wait = min(wait, time.Until(dl))
+		}
+		if err := b.store.WaitDispatched(wait); err != nil {
+			return resume(fmt.Errorf("broker: the dispatcher did not catch up with the log: %w", err))
+		}
 	}
 	// Replication carried the master's queue offsets; puts continue them.
-	if err := b.store.RecoverQueueOffsets(); err != nil {
+	if err := b.store.ResumeQueueOffsets(); err != nil {
 		return resume(fmt.Errorf("broker: %w", err))
 	}
 	if err := b.startMasterHA(nil, next.brokerRole == config.SyncMaster); err != nil {

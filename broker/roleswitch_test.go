@@ -409,4 +409,58 @@ func TestPendingRole(t *testing.T) {
 		t.Fatalf("runtime info after BecomeMaster: %v", rt)
 	}
 	pc.Send("RoleT", 0, props("WAIT", "false"), "as master")
+
+	// enableControllerMode implies it, whatever brokerRole says.
+	ccfg := testConfig(t.TempDir())
+	ccfg.EnableControllerMode, ccfg.ControllerAddr = true, "127.0.0.1:1"
+	cb := openBroker(t, ccfg)
+	defer cb.Close()
+	if r := cb.role(); !r.pending || !r.slave {
+		t.Fatalf("a controller-mode broker starts with role %+v", *r)
+	}
+}
+
+// TestPromoteHook: BecomeMaster runs the promote hook after replication
+// has stopped; a hook error aborts the promotion and the broker follows
+// its master again.
+func TestPromoteHook(t *testing.T) {
+	ns := startNameServer(t, nil)
+	mcfg := testConfig(t.TempDir())
+	mcfg.NamesrvAddr = ns.Addr()
+	master := startBroker(t, mcfg)
+	slave, _ := startSlave(t, ns.Addr(), 100*time.Millisecond, nil)
+	eventually(t, 10*time.Second, "the slave to follow", func() bool {
+		st := master.repl.master.Load().Slaves()
+		return len(st) == 1 && st[0].Trusted
+	})
+	var calls []int32
+	var following []bool
+	fail := errors.New("truncation failed")
+	slave.SetPromoteHook(func(epoch int32) error {
+		calls = append(calls, epoch)
+		following = append(following, slave.repl.slave.Load() != nil)
+		if len(calls) == 1 {
+			return fail
+		}
+		return nil
+	})
+	if err := slave.BecomeMaster(context.Background(), 2); !errors.Is(err, fail) {
+		t.Fatalf("promotion with a failing hook: %v", err)
+	}
+	if s, _, _, _ := slave.Role(); !s {
+		t.Fatal("a failed promotion left the broker master")
+	}
+	eventually(t, 10*time.Second, "the slave to follow again", func() bool {
+		st := master.repl.master.Load().Slaves()
+		return len(st) == 1 && st[0].Trusted
+	})
+	if err := slave.BecomeMaster(context.Background(), 2); err != nil {
+		t.Fatal(err)
+	}
+	if len(calls) != 2 || calls[0] != 2 || calls[1] != 2 || following[0] || following[1] {
+		t.Fatalf("hook calls %v, replication running during them %v", calls, following)
+	}
+	if s, id, epoch, _ := slave.Role(); s || id != 0 || epoch != 2 {
+		t.Fatalf("after promotion: slave %t id %d epoch %d", s, id, epoch)
+	}
 }

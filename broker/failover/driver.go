@@ -105,6 +105,7 @@ type Driver struct {
 	pending    []int64      // an expansion whose answer was lost
 	pendingAt  time.Time
 	lastErr    error
+	lastWhat   string // what failed, for logging once per kind
 
 	kick    chan struct{}
 	closing chan struct{}
@@ -479,18 +480,23 @@ func union(a, b []int64) []int64 {
 	return slices.Compact(u)
 }
 
+// setErr records err and logs it once per kind of failure (what) until
+// the driver succeeds again, not once per retry.
 func (d *Driver) setErr(what string, err error, args ...any) {
 	d.mu.Lock()
-	same := d.lastErr != nil && d.lastErr.Error() == err.Error()
-	d.lastErr = err
+	same := d.lastErr != nil && d.lastWhat == what
+	d.lastErr, d.lastWhat = err, what
 	d.mu.Unlock()
-	if !same { // once per distinct error, not once per retry
+	if !same {
 		d.log.Warn(what, append(args, "err", err)...)
 	}
 }
 
 func (d *Driver) clearErr() {
 	d.mu.Lock()
-	d.lastErr = nil
+	if d.lastErr != nil {
+		d.log.Info("the controllers answer again")
+	}
+	d.lastErr, d.lastWhat = nil, ""
 	d.mu.Unlock()
 }

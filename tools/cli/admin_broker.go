@@ -32,7 +32,11 @@ no master is registered). Replication: on a master haSlaveCount and one
 haSlave.ADDR line per connected slave (its acknowledged CommitLog offset,
 its lag in bytes and in milliseconds since it last held everything, and
 whether the name servers list it as a slave); on a slave haConnected, haEnd
-and haLastError. The text form starts with a one-line summary of
+and haLastError. In controller mode also controllerBrokerId (the replica
+id), controllerRole, syncStateSet and syncStateSetEpoch, confirmOffset
+(what consumers may see), leaseLeftMillis on a master, controllerLastError
+(empty while the controllers answer) and, on a master, one haReplica.ID
+line per connected replica. The text form starts with a one-line summary of
 the role. Wharf's counters count since the broker started (the
 "TodayMorning" marks are 0) and its rates are 0.`,
 		Args: cobra.NoArgs,
@@ -72,6 +76,12 @@ func roleSummary(table map[string]string) string {
 	}
 	if table["writeFenced"] == "true" {
 		sum += ", WRITES FENCED (lease lapsed)"
+	}
+	if sss, ok := table["syncStateSet"]; ok {
+		sum += ", replica " + table["controllerBrokerId"] + ", SyncStateSet {" + sss + "}"
+		if e := table["controllerLastError"]; e != "" {
+			sum += ", controllers: " + e
+		}
 	}
 	if role != "SLAVE" {
 		if n, ok := table["haSlaveCount"]; ok {
