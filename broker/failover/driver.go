@@ -106,6 +106,7 @@ type Driver struct {
 	pendingAt  time.Time
 	lastErr    error
 	lastWhat   string // what failed, for logging once per kind
+	started    bool
 
 	kick    chan struct{}
 	closing chan struct{}
@@ -145,6 +146,17 @@ func (d *Driver) Start() error {
 	if err := CheckIdentity(d.opts.Dir, d.opts.Cluster, d.opts.BrokerName); err != nil {
 		return err
 	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	select {
+	case <-d.closing:
+		return errors.New("failover: driver closed")
+	default:
+	}
+	if d.started {
+		return errors.New("failover: driver already started")
+	}
+	d.started = true
 	go d.run()
 	return nil
 }
@@ -164,10 +176,16 @@ func CheckIdentity(dir, cluster, brokerName string) error {
 	return nil
 }
 
-// Close stops the driver and waits for it.
+// Close stops the driver and waits for it (a driver never started has
+// nothing to wait for).
 func (d *Driver) Close() {
+	d.mu.Lock()
 	d.once.Do(func() { close(d.closing) })
-	<-d.done
+	started := d.started
+	d.mu.Unlock()
+	if started {
+		<-d.done
+	}
 }
 
 // Notify asks for the group's state now (NOTIFY_BROKER_ROLE_CHANGED).

@@ -283,3 +283,22 @@ func TestDriverRunsAndCloses(t *testing.T) {
 	d.Close()
 	d.Close()
 }
+
+// TestCloseWithoutStart: a broker that fails between New and Start closes
+// a driver that never ran.
+func TestCloseWithoutStart(t *testing.T) {
+	r := newRig(t, "127.0.0.1:1", true)
+	done := make(chan struct{})
+	go func() {
+		r.d.Close()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close of a driver never started hangs")
+	}
+	if err := r.d.Start(); err == nil {
+		t.Fatal("Start after Close succeeded")
+	}
+}
