@@ -21,6 +21,7 @@ import (
 	"github.com/wharfmq/wharf/broker/schedule"
 	"github.com/wharfmq/wharf/broker/slavesync"
 	"github.com/wharfmq/wharf/broker/transaction"
+	"github.com/wharfmq/wharf/controller/api"
 	"github.com/wharfmq/wharf/engine"
 	"github.com/wharfmq/wharf/remoting"
 )
@@ -29,8 +30,9 @@ import (
 type Option func(*options)
 
 type options struct {
-	logger *slog.Logger
-	fs     vfs.FS
+	logger  *slog.Logger
+	fs      vfs.FS
+	pending bool
 }
 
 // WithLogger sets the logger; the default is slog.Default().
@@ -38,6 +40,14 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l 
 
 // WithFS sets the file system of the store; the default is vfs.Default.
 func WithFS(fs vfs.FS) Option { return func(o *options) { o.fs = fs } }
+
+// WithPendingRole starts the broker with no role, whatever brokerRole and
+// brokerId say: it refuses appends as a slave does (14), follows no
+// master, runs neither the schedule nor the transaction service and does
+// not register with the name servers, until BecomeMaster or BecomeSlave
+// gives it a role. enableControllerMode=true implies it: the controller
+// assigns the role (RocketMQ 5), and brokerId and brokerRole are ignored.
+func WithPendingRole() Option { return func(o *options) { o.pending = true } }
 
 // Broker is a RocketMQ-compatible broker: an engine.Store, a remoting server
 // with the request processors, and the registration with name servers.
@@ -64,6 +74,17 @@ type Broker struct {
 	repl    replication
 	haLn    net.Listener // a master's HA port, bound in New; the HA service owns it after Start
 	master  masterState  // a slave's master, from the name servers (role.go)
+
+	// The role at run time (role.go, roleswitch.go): roleNow is read on
+	// every request that depends on it; roleMu serializes changes (and
+	// Close's stop of what they start); appends counts the appending
+	// requests under way; fence is the write fence (nil: none).
+	roleNow     atomic.Pointer[roleState]
+	roleMu      sync.Mutex
+	promoteHook func(epoch int32) error // guarded by roleMu
+	cm          *controllerMode         // controller mode (enableControllerMode); nil otherwise
+	appends     appendGate
+	fence       atomic.Pointer[func() bool]
 	// farBehind is how many bytes behind the CommitLog's end a pull must
 	// read for the consumer to count as far behind (suggestPullingFromSlave).
 	farBehind int64
@@ -103,6 +124,23 @@ func New(cfg config.Config, opts ...Option) (_ *Broker, err error) {
 		quit: make(chan struct{}), farBehind: farBehindBytes(),
 	}
 	b.hold = newPullHold(b)
+	// In controller mode the controller gives the role.
+	if o.pending || cfg.EnableControllerMode {
+		b.roleNow.Store(&roleState{slave: true, pending: true, brokerID: -1, brokerRole: rolePending})
+	} else {
+		b.roleNow.Store(&roleState{slave: cfg.IsSlave(), brokerID: cfg.BrokerID, brokerRole: cfg.BrokerRole})
+	}
+	b.appends.shut.Store(b.isSlave())
+	b.repl.slaveTimeout = cfg.SlaveTimeout
+	b.repl.slaves = newSlaveList(b)
+	// A configured slave pulls its metadata from whichever master the
+	// name servers name, and pauses while they name none (as RocketMQ's
+	// does); one made by BecomeSlave from the master it was given.
+	b.OnMasterChange(func(addr, _ string) {
+		if r := b.role(); r.slave && r.masterAddr == "" {
+			b.setSyncMaster(addr)
+		}
+	})
 	levels, err := engine.ParseDelayLevels(cfg.MessageDelayLevel)
 	if err != nil {
 		return nil, fmt.Errorf("broker: messageDelayLevel: %w", err)
@@ -119,6 +157,7 @@ func New(cfg config.Config, opts ...Option) (_ *Broker, err error) {
 	defer func() {
 		if err != nil {
 			b.ln.Close()
+			b.repl.slaves.client.Close()
 			if b.haLn != nil {
 				b.haLn.Close()
 			}
@@ -150,6 +189,9 @@ func New(cfg config.Config, opts ...Option) (_ *Broker, err error) {
 			b.sched.Notify(topic, queueID)
 		},
 		DelayLevels: levels,
+		// In controller mode consumers see only what the SyncStateSet
+		// confirmed, from the first dispatch after a restart on.
+		HoldUnconfirmed: cfg.EnableControllerMode,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
@@ -170,6 +212,12 @@ func New(cfg config.Config, opts ...Option) (_ *Broker, err error) {
 	b.reg = newRegistrar(b)
 	b.srv = remoting.NewServer(remoting.ServerOptions{Logger: o.logger, OnClose: b.onConnClose})
 	b.registerProcessors()
+	if cfg.EnableControllerMode {
+		if b.cm, err = newControllerMode(b, o.fs); err != nil {
+			return nil, err
+		}
+		b.srv.Handle(api.CodeNotifyBrokerRoleChanged, b.cm.handleNotify)
+	}
 	return b, nil
 }
 
@@ -305,14 +353,24 @@ func (b *Broker) Start() error {
 	b.started = true
 	b.clients.Start(b.clientExpiry, b.scanInterval, b.onClientsExpired)
 	b.reg.start()
-	if !b.cfg.IsSlave() {
+	if b.cm != nil {
+		if err := b.cm.start(); err != nil {
+			b.stopReplication()
+			b.srv.Close()
+			b.reg.stop()
+			b.started = false
+			return err
+		}
+	}
+	if !b.isSlave() {
 		// Both append to the CommitLog, which a slave never does
 		// (role.go): its master runs them and replicates their records.
 		b.sched.Start()
 		b.txn.Start()
 	}
-	b.log.Info("broker started", "addr", b.addr, "cluster", b.cfg.BrokerClusterName, "role", b.cfg.BrokerRole,
-		"brokerId", b.cfg.BrokerID, "namesrv", b.cfg.NamesrvAddr, "store", b.cfg.StorePathRootDir, "flush", b.cfg.FlushDiskType)
+	r := b.role()
+	b.log.Info("broker started", "addr", b.addr, "cluster", b.cfg.BrokerClusterName, "role", r.brokerRole,
+		"brokerId", r.brokerID, "namesrv", b.cfg.NamesrvAddr, "store", b.cfg.StorePathRootDir, "flush", b.cfg.FlushDiskType)
 	return nil
 }
 
@@ -346,6 +404,9 @@ func (b *Broker) Close() error {
 	b.closed = true
 	close(b.quit)
 	b.mu.Unlock()
+	if b.cm != nil {
+		b.cm.close() // no role change starts after this
+	}
 
 	b.ln.Close()
 	b.stopSync()
@@ -358,10 +419,14 @@ func (b *Broker) Close() error {
 	b.hold.Close()
 	b.srv.Close()
 	b.wg.Wait()
+	// A role change under way finishes first; none starts after this
+	// (checkSwitch), so what is stopped here stays stopped.
+	b.roleMu.Lock()
 	b.stopReplication()
 	b.clients.Close()
 	b.sched.Close()
 	b.txn.Close()
+	b.roleMu.Unlock()
 	err := b.store.Close()
 	b.log.Info("broker stopped", "addr", b.addr)
 	return err

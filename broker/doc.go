@@ -243,7 +243,8 @@
 //     wait and then replicaCode: SUCCESS once a slave holds its end, 11
 //     at once when no slave is in sync, 12 after slaveTimeout. One wait
 //     covers an acker's whole batch. WAIT=false skips it, as in RocketMQ.
-//   - Roles (role.go): a slave (brokerRole=SLAVE, brokerId > 0) refuses
+//   - Roles (role.go): a slave (brokerRole=SLAVE, brokerId > 0, or
+//     BecomeSlave) refuses
 //     every request that appends, and topic create/delete and offset
 //     resets, with SERVICE_NOT_AVAILABLE (14); accepts offset commits
 //     (15); serves pulls without storing their commit flag and without
@@ -256,9 +257,23 @@
 //     brokerRole, brokerId, haServerAddr, a slave's masterAddr and
 //     following state, and a master's slaves with their acknowledged
 //     offset and lag (addRoleInfo, addReplicationInfo).
+//   - The role is run-time state (roleState: slave or master, brokerId,
+//     epoch, the master a demoted broker follows), read on every request
+//     that depends on it; cfg stays the user's file. BecomeMaster and
+//     BecomeSlave (roleswitch.go) change it while the broker serves: they
+//     stop and start the HA port or client, SlaveSynchronize and the
+//     schedule and transaction services in a safe order, wait through
+//     the append gate for appends under way before following another
+//     master, and re-register with every name server at once under the
+//     new brokerId with dataVersion.stateVersion = epoch, which name
+//     servers compare before giving brokerId 0 to a claimant.
+//     SetWriteFence makes a master answer appending requests 14 and never
+//     SEND_OK while its lease has lapsed; SetPromoteHook is where a
+//     promotion truncates and appends its epoch entry.
 //   - Failover (issue 12) adds a controller client beside it: brokerId,
-//     role and epoch from the controller, and a confirm offset bounding
-//     what Get serves.
+//     role and epoch from the controller (calling BecomeMaster and
+//     BecomeSlave), the lease behind the write fence, and a confirm
+//     offset bounding what Get serves.
 //
 // # Registration with the name servers
 //

@@ -89,7 +89,7 @@ func (b *Broker) handleHeartbeat(_ context.Context, conn *remoting.Conn, req *re
 			return remoting.NewResponse(req, remoting.RespSystemError, err.Error())
 		}
 		// A slave takes its topics from the master (role.go).
-		if ok && gc.RetryQueueNums > 0 && !b.cfg.IsSlave() {
+		if ok && gc.RetryQueueNums > 0 && !b.isSlave() {
 			retry := retry.TopicPrefix + cd.GroupName
 			if err := b.topics.Ensure(meta.NewTopicConfig(retry, gc.RetryQueueNums, body.PermRead|body.PermWrite)); err != nil {
 				return remoting.NewResponse(req, remoting.RespSystemError, err.Error())

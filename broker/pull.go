@@ -55,7 +55,7 @@ func (b *Broker) handlePull(_ context.Context, conn *remoting.Conn, req *remotin
 	if resp != nil {
 		return resp
 	}
-	if p.sysFlag&pullCommitOffset != 0 && !b.cfg.IsSlave() {
+	if p.sysFlag&pullCommitOffset != 0 && !b.isSlave() {
 		// Java stores it on the first run whatever the pull finds; a
 		// pull that arrives while the broker drains still commits. A
 		// slave never does: its offsets come from the master, and a
@@ -204,7 +204,7 @@ func (b *Broker) runPull(p *pullRequest) (resp *remoting.Command, holdable bool)
 	}
 	code, holdable := pullCode(res.Status, p.offset)
 	next, suggest := res.NextOffset, b.suggestBroker(p, &res)
-	if b.cfg.IsSlave() && movesOffset(res.Status) {
+	if b.isSlave() && movesOffset(res.Status) {
 		// A slave may lag its master: it never moves a consumer's offset
 		// (Java's nextOffsetCorrection with offsetCheckInSlave=false),
 		// and sends it back to the group's broker to retry.

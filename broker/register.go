@@ -104,6 +104,11 @@ func (r *registrar) ring() {
 // so the producer's next route query, and a consumer started right after,
 // find it). Concurrent callers share one registration.
 func (r *registrar) registerWithin(d time.Duration) {
+	r.registerCtx(context.Background(), d)
+}
+
+// registerCtx is registerWithin that also stops waiting when ctx ends.
+func (r *registrar) registerCtx(ctx context.Context, d time.Duration) {
 	if len(r.addrs) == 0 {
 		return
 	}
@@ -118,6 +123,7 @@ func (r *registrar) registerWithin(d time.Duration) {
 	case <-ch:
 	case <-t.C:
 	case <-r.quit:
+	case <-ctx.Done():
 	}
 }
 
@@ -134,24 +140,53 @@ func (r *registrar) loop() {
 	}
 	t := time.NewTicker(r.period)
 	defer t.Stop()
-	periodic := true
+	fast := time.NewTimer(awaitMasterPoll)
+	defer fast.Stop()
+	periodic, poll := true, false
 	for {
-		r.round(periodic)
+		r.round(periodic, poll)
+		// A slave told of a master the name servers do not name yet polls
+		// them every awaitMasterPoll, for the master's HA address.
+		var fastC <-chan time.Time
+		if r.b.awaitingMaster() {
+			fast.Reset(awaitMasterPoll)
+			fastC = fast.C
+		}
 		select {
 		case <-r.quit:
 			return
 		case <-t.C:
-			periodic = true
+			periodic, poll = true, false
 		case <-r.bell:
-			periodic = false
+			periodic, poll = false, false
+		case <-fastC:
+			periodic, poll = false, true
 		}
 	}
 }
 
+// awaitMasterPoll is how often a slave re-registers while the name
+// servers do not name the master it was told to follow (BecomeSlave).
+const awaitMasterPoll = 200 * time.Millisecond
+
+// roleChanged re-registers with every name server at once, the whole
+// table under the new brokerId and stateVersion (even with one that
+// failed lately), and waits for that round (each call bounded by
+// registerTimeout) or for ctx.
+func (r *registrar) roleChanged(ctx context.Context) {
+	r.mu.Lock()
+	for _, st := range r.ns {
+		st.full, st.failed = true, false
+	}
+	r.mu.Unlock()
+	r.registerCtx(ctx, 2*registerTimeout)
+}
+
 // round registers what each name server lacks. periodic rounds also check
 // that every name server still holds our version, and retry those that
-// failed.
-func (r *registrar) round(periodic bool) {
+// failed. A slave registers on periodic rounds and polls (poll) even when
+// nothing changed, to learn its master from the replies.
+func (r *registrar) round(periodic, poll bool) {
 	r.wmu.Lock()
 	waiters := r.waiters
 	r.waiters = nil
@@ -163,6 +198,10 @@ func (r *registrar) round(periodic bool) {
 	}()
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	role := r.b.role()
+	if role.pending {
+		return // nothing to register until the broker has a role
+	}
 	var down map[string]bool
 	if periodic {
 		down = r.probe()
@@ -175,12 +214,15 @@ func (r *registrar) round(periodic bool) {
 		needTable = needTable || (st.full || st.synced != r.sent) && tryTable(addr, st)
 	}
 	d := r.b.topics.Drain(needTable)
+	// RocketMQ 5 sets stateVersion to the master epoch at each role
+	// change; name servers keep the higher one's claim to a brokerId.
+	d.Version.StateVersion = int64(role.epoch)
 	base := r.sent
 	r.sent = d.Version
 	// A slave learns its master only from REGISTER_BROKER replies
 	// (QUERY_DATA_VERSION's carry nothing), so its periodic rounds always
 	// register, with an empty increment when nothing changed.
-	slavePoll := periodic && r.b.cfg.IsSlave()
+	slavePoll := (periodic || poll) && role.slave
 	if !needTable && !d.Removed && len(d.Changed) == 0 && !slavePoll {
 		return
 	}
@@ -189,12 +231,12 @@ func (r *registrar) round(periodic bool) {
 	var parts, incr []*remoting.Command
 	var partsOnce, incrOnce sync.Once
 	fullParts := func() []*remoting.Command {
-		partsOnce.Do(func() { parts = r.fullRequests(d.Table, d.Version) })
+		partsOnce.Do(func() { parts = r.fullRequests(d.Table, d.Version, role.brokerID) })
 		return parts
 	}
 	increment := func() []*remoting.Command {
 		incrOnce.Do(func() {
-			incr = []*remoting.Command{r.request(d.Changed, d.Version, &base)}
+			incr = []*remoting.Command{r.request(d.Changed, d.Version, &base, role.brokerID)}
 			r.stats.increments.Add(1)
 			storeMax(&r.stats.maxIncrementBody, int64(len(incr[0].Body)))
 		})
@@ -229,8 +271,10 @@ func (r *registrar) round(periodic bool) {
 			r.ring()
 		}
 	})
-	if r.b.cfg.IsSlave() {
-		if m, ok := masters.pick(r.addrs); ok {
+	// Only if the role is still the one registered: a demotion or a
+	// promotion that ran meanwhile registers again.
+	if role.slave && r.b.role() == role {
+		if m, ok := masters.pick(r.addrs, role.masterAddr); ok {
 			r.b.setMaster(m.addr, m.ha)
 		}
 	}
@@ -259,14 +303,23 @@ func (m *masterReplies) add(ns string, reply masterReply, err error) {
 	m.by[ns] = reply
 }
 
-// pick decides what the round says of the master: the first name server
-// (in namesrvAddr order) that names one wins, since a name server that
-// lists a live master is the better informed; if every answer is empty
-// the master is gone (Java sets masterAddr from every reply, null
-// included); with no answer at all the round says nothing (ok false).
-func (m *masterReplies) pick(order []string) (masterReply, bool) {
+// pick decides what the round says of the master: a name server that
+// names want (the master BecomeSlave named; "" for none) wins, else the
+// first name server (in namesrvAddr order) that names one, since a name
+// server that lists a live master is the better informed; if every answer
+// is empty the master is gone (Java sets masterAddr from every reply,
+// null included); with no answer at all the round says nothing (ok
+// false).
+func (m *masterReplies) pick(order []string, want string) (masterReply, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if want != "" {
+		for _, ns := range order {
+			if r, ok := m.by[ns]; ok && r.addr == want {
+				return r, true
+			}
+		}
+	}
 	for _, ns := range order {
 		if r, ok := m.by[ns]; ok && r.addr != "" {
 			return r, true
@@ -348,7 +401,7 @@ func (r *registrar) queryDataVersion(addr string, dv body.DataVersion) (changed 
 	}
 	req := remoting.NewRequest(remoting.CodeQueryDataVersion, map[string]string{
 		"brokerName": r.b.cfg.BrokerName, "brokerAddr": r.b.addr, "clusterName": r.b.cfg.BrokerClusterName,
-		"brokerId": strconv.FormatInt(r.b.cfg.BrokerID, 10),
+		"brokerId": strconv.FormatInt(r.b.role().brokerID, 10),
 	}, body)
 	ctx, cancel := context.WithTimeout(context.Background(), registerTimeout)
 	defer cancel()
@@ -370,7 +423,7 @@ func (r *registrar) queryDataVersion(addr string, dv body.DataVersion) (changed 
 // (the real counter with timestamp -i, which no real version has), and
 // the last carries the real version, so a name server holds the real
 // version only once it has every part.
-func (r *registrar) fullRequests(table map[string]body.TopicConfig, dv body.DataVersion) []*remoting.Command {
+func (r *registrar) fullRequests(table map[string]body.TopicConfig, dv body.DataVersion, brokerID int64) []*remoting.Command {
 	size := r.b.cfg.SplitRegistrationSize
 	n := max(1, (len(table)+size-1)/size)
 	reqs := make([]*remoting.Command, 0, n)
@@ -379,9 +432,9 @@ func (r *registrar) fullRequests(table map[string]body.TopicConfig, dv body.Data
 	flush := func() {
 		partDV := dv
 		if len(reqs) < n-1 {
-			partDV = body.DataVersion{Counter: dv.Counter, Timestamp: -int64(len(reqs) + 1)}
+			partDV.Timestamp = -int64(len(reqs) + 1)
 		}
-		req := r.request(chunk, partDV, prev)
+		req := r.request(chunk, partDV, prev, brokerID)
 		if n > 1 {
 			req.SetExt("wharfPart", fmt.Sprintf("%d/%d", len(reqs)+1, n))
 		}
@@ -404,9 +457,10 @@ func (r *registrar) fullRequests(table map[string]body.TopicConfig, dv body.Data
 	return reqs
 }
 
-// request builds REGISTER_BROKER (103) carrying topics at version dv; base
-// is the version it builds on, nil for a table that replaces.
-func (r *registrar) request(topics []body.TopicConfig, dv body.DataVersion, base *body.DataVersion) *remoting.Command {
+// request builds REGISTER_BROKER (103) for brokerID carrying topics at
+// version dv; base is the version it builds on, nil for a table that
+// replaces.
+func (r *registrar) request(topics []body.TopicConfig, dv body.DataVersion, base *body.DataVersion, brokerID int64) *remoting.Command {
 	var payload []byte
 	if r.b.cfg.CompressedRegister {
 		payload = body.EncodeCompressedRegisterBody(topics, dv)
@@ -417,7 +471,7 @@ func (r *registrar) request(topics []body.TopicConfig, dv body.DataVersion, base
 		}
 		payload = body.EncodeRegisterBody(table, dv)
 	}
-	req := r.b.registerRequest(payload, r.b.cfg.CompressedRegister)
+	req := r.b.registerRequest(payload, r.b.cfg.CompressedRegister, brokerID)
 	if base != nil {
 		b, _ := json.Marshal(base)
 		req.SetExt("wharfBaseDataVersion", string(b))
@@ -443,7 +497,7 @@ func (r *registrar) stop() {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.started {
+	if r.started && !r.b.role().pending {
 		var wg sync.WaitGroup
 		for _, addr := range r.addrs {
 			wg.Add(1)
@@ -462,24 +516,26 @@ func (r *registrar) stop() {
 }
 
 // registerRequest builds REGISTER_BROKER (103) with Java's
-// RegisterBrokerRequestHeader; bodyCrc32 covers the body as sent.
-func (b *Broker) registerRequest(body []byte, compressed bool) *remoting.Command {
+// RegisterBrokerRequestHeader, for brokerID (the role's: 0 on a master);
+// bodyCrc32 covers the body as sent.
+func (b *Broker) registerRequest(body []byte, compressed bool, brokerID int64) *remoting.Command {
 	return remoting.NewRequest(remoting.CodeRegisterBroker, map[string]string{
 		"brokerName":   b.cfg.BrokerName,
 		"brokerAddr":   b.addr,
 		"clusterName":  b.cfg.BrokerClusterName,
 		"haServerAddr": b.HAServerAddr(),
-		"brokerId":     strconv.FormatInt(b.cfg.BrokerID, 10),
+		"brokerId":     strconv.FormatInt(brokerID, 10),
 		"compressed":   strconv.FormatBool(compressed),
 		"bodyCrc32":    strconv.FormatUint(uint64(crc32.ChecksumIEEE(body)&0x7FFFFFFF), 10),
 	}, body)
 }
 
 // HAServerAddr is the HA address this broker advertises: its advertised
-// IP (Java's brokerIP2 defaults to brokerIP1) and haListenPort.
+// IP (Java's brokerIP2 defaults to brokerIP1) and haListenPort (the port
+// bound when it became master at run time, if that had to change).
 func (b *Broker) HAServerAddr() string {
 	host, _, _ := net.SplitHostPort(b.addr)
-	return net.JoinHostPort(host, strconv.Itoa(b.cfg.HAListenPort))
+	return net.JoinHostPort(host, strconv.Itoa(int(b.repl.haPort.Load())))
 }
 
 func (b *Broker) unregisterRequest() *remoting.Command {
@@ -487,6 +543,6 @@ func (b *Broker) unregisterRequest() *remoting.Command {
 		"brokerName":  b.cfg.BrokerName,
 		"brokerAddr":  b.addr,
 		"clusterName": b.cfg.BrokerClusterName,
-		"brokerId":    fmt.Sprint(b.cfg.BrokerID),
+		"brokerId":    fmt.Sprint(b.role().brokerID),
 	}, nil)
 }

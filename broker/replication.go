@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wharfmq/wharf/broker/config"
@@ -20,14 +21,23 @@ import (
 
 // replication connects the broker to package ha: a master listens on the
 // HA port and, under SYNC_MASTER, answers a send only once a slave holds
-// it; a slave follows its master's CommitLog.
+// it; a slave follows its master's CommitLog. Which of the two runs
+// changes with the role (roleswitch.go), so both are atomic pointers,
+// each nil while the other role runs.
 type replication struct {
-	master *ha.Master // nil on a slave
-	slave  *ha.Slave  // nil on a master
+	master atomic.Pointer[ha.Master]
+	slave  atomic.Pointer[ha.Slave]
 
-	syncMaster   bool
-	slaveTimeout time.Duration
-	slaves       *slaveList // the name servers' slaves of this broker name
+	syncMaster   atomic.Bool
+	slaveTimeout time.Duration // set in New; tests shorten it after Start
+	slaves       *slaveList    // the name servers' slaves of this broker name
+
+	// The HA port: the host the broker listens on, whether the port was
+	// ephemeral (a test's ":0": any free port will do when the advertised
+	// one is taken), and the port advertised as haServerAddr.
+	haHost      string
+	haEphemeral bool
+	haPort      atomic.Int32
 }
 
 // listenHA binds a master's HA port (haListenPort; RocketMQ's
@@ -35,15 +45,16 @@ type replication struct {
 // conflict is a start error, and records the port bound in the config,
 // which registration advertises (haServerAddr). A broker listening on an
 // ephemeral port (tests) gets an ephemeral HA port too, unless one is set.
-// A slave binds nothing: it dials its master.
+// A slave binds nothing: it dials its master (and binds the port if it
+// becomes master, bindHA).
 func (b *Broker) listenHA(ln net.Listener) error {
 	la := ln.Addr().(*net.TCPAddr)
-	host := ""
 	if !la.IP.IsUnspecified() {
-		host = la.IP.String()
+		b.repl.haHost = la.IP.String()
 	}
 	port := b.cfg.HAListenPort
 	ephemeral := b.cfg.Listen != "" && strings.HasSuffix(b.cfg.Listen, ":0")
+	b.repl.haEphemeral = ephemeral && port == 0
 	switch {
 	case port > 0:
 	case ephemeral:
@@ -53,92 +64,157 @@ func (b *Broker) listenHA(ln net.Listener) error {
 	default:
 		port = la.Port + 1
 	}
-	if b.cfg.IsSlave() {
+	if b.isSlave() { // a configured slave, or a broker with no role yet
 		if port == 0 {
 			port = la.Port + 1 // advertised only
 		}
 		b.cfg.HAListenPort = port
+		b.repl.haPort.Store(int32(port))
 		return nil
 	}
-	hl, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+	hl, err := net.Listen("tcp", net.JoinHostPort(b.repl.haHost, strconv.Itoa(port)))
 	if err != nil {
 		return fmt.Errorf("broker: HA port (haListenPort %d): %w", port, err)
 	}
 	b.haLn = hl
 	b.cfg.HAListenPort = hl.Addr().(*net.TCPAddr).Port
+	b.repl.haPort.Store(int32(b.cfg.HAListenPort))
 	return nil
 }
 
-// startReplication starts the HA side of the broker's role.
+// bindHA binds the HA port for a broker that becomes master at run time:
+// the port it advertises, or, when that was an ephemeral choice and is
+// taken, any free one (which it then advertises).
+func (b *Broker) bindHA() (net.Listener, error) {
+	port := int(b.repl.haPort.Load())
+	hl, err := net.Listen("tcp", net.JoinHostPort(b.repl.haHost, strconv.Itoa(port)))
+	if err != nil && b.repl.haEphemeral {
+		hl, err = net.Listen("tcp", net.JoinHostPort(b.repl.haHost, "0"))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("broker: HA port (haListenPort %d): %w", port, err)
+	}
+	b.repl.haPort.Store(int32(hl.Addr().(*net.TCPAddr).Port))
+	return hl, nil
+}
+
+// startReplication starts the HA side of the configured role.
 func (b *Broker) startReplication() error {
-	cfg := b.cfg
-	if cfg.IsSlave() {
-		// SlaveSynchronize follows the master the name servers name, and
-		// pauses while they name none (as RocketMQ's does).
-		b.OnMasterChange(func(addr, _ string) { b.setSyncMaster(addr) })
-		// The HA client keeps dialling the last master it knew while the
-		// name servers name none (as RocketMQ's does): a master that
-		// restarts is followed again at once, not at the slave's next
-		// registration, up to registerNameServerPeriod later.
-		var last string
-		var lastMu sync.Mutex
-		b.repl.slave = ha.NewSlave(ha.SlaveOptions{
-			MasterAddr: func() string {
-				_, addr := b.MasterAddrs()
-				lastMu.Lock()
-				defer lastMu.Unlock()
-				if addr != "" {
-					last = addr
-				}
-				return last
-			},
-			Log: b.store, Heartbeat: cfg.HASendHeartbeatInterval, Housekeeping: cfg.HAHousekeepingInterval,
-			Logger: b.log,
-		})
-		b.repl.slave.Start()
+	if b.role().pending {
+		return nil // BecomeMaster binds the HA port when it needs it
+	}
+	if b.cfg.IsSlave() {
+		b.startSlaveHA()
 		return nil
 	}
-	b.repl.syncMaster = cfg.BrokerRole == config.SyncMaster
-	b.repl.slaveTimeout = cfg.SlaveTimeout
-	b.repl.slaves = newSlaveList(b)
+	if len(b.cfg.NameServers()) == 0 {
+		b.log.Warn("no name servers: every peer on the HA port counts as a slave of this broker")
+	}
+	ln := b.haLn
+	b.haLn = nil // the service owns it now, or it is closed
+	return b.startMasterHA(ln, b.cfg.BrokerRole == config.SyncMaster)
+}
+
+// startSlaveHA starts following the master.
+func (b *Broker) startSlaveHA() {
+	if b.cm != nil {
+		b.cm.startSlave()
+		return
+	}
+	// The HA client keeps dialling the last master it knew while the name
+	// servers name none (as RocketMQ's does): a master that restarts is
+	// followed again at once, not at the slave's next registration, up
+	// to registerNameServerPeriod later.
+	var last string
+	var lastMu sync.Mutex
+	s := ha.NewSlave(ha.SlaveOptions{
+		MasterAddr: func() string {
+			_, addr := b.MasterAddrs()
+			lastMu.Lock()
+			defer lastMu.Unlock()
+			if addr != "" {
+				last = addr
+			}
+			return last
+		},
+		Log: b.store, Heartbeat: b.cfg.HASendHeartbeatInterval, Housekeeping: b.cfg.HAHousekeepingInterval,
+		Logger: b.log,
+	})
+	b.repl.slave.Store(s)
+	s.Start()
+}
+
+// stopSlaveHA stops following; when it returns nothing more is appended
+// by replication. Bytes of a record cut by a frame end are only in the HA
+// client's memory and go with it: the log holds whole records only.
+func (b *Broker) stopSlaveHA() {
+	if b.cm != nil {
+		b.cm.stopSlave()
+	}
+	if s := b.repl.slave.Swap(nil); s != nil {
+		s.Close()
+	}
+}
+
+// startMasterHA serves slaves on ln (bindHA's when nil); syncMaster makes
+// sends wait for a slave.
+func (b *Broker) startMasterHA(ln net.Listener, syncMaster bool) error {
+	if ln == nil {
+		var err error
+		if ln, err = b.bindHA(); err != nil {
+			return err
+		}
+	}
+	if b.cm != nil {
+		if err := b.cm.startMaster(ln); err != nil {
+			return err
+		}
+		b.repl.syncMaster.Store(b.cfg.AllAckInSyncStateSet)
+		return nil
+	}
+	cfg := b.cfg
 	m, err := ha.NewMaster(ha.MasterOptions{
-		Listener: b.haLn, Log: b.store,
+		Listener: ln, Log: b.store,
 		Heartbeat: cfg.HASendHeartbeatInterval, Housekeeping: cfg.HAHousekeepingInterval,
 		BatchSize: cfg.HATransferBatchSize, MaxGap: cfg.HAMaxGapNotInSync, FromLastFile: cfg.SyncFromLastFile,
 		Trusted: b.repl.slaves.listed, Logger: b.log,
 	})
 	if err != nil {
+		ln.Close()
 		return fmt.Errorf("broker: %w", err)
 	}
-	b.haLn = nil // the service closes it now
-	b.repl.master = m
-	if len(cfg.NameServers()) == 0 {
-		b.log.Warn("no name servers: every peer on the HA port counts as a slave of this broker")
-	}
+	b.repl.syncMaster.Store(syncMaster)
+	b.repl.master.Store(m)
 	return nil
 }
 
-// stopReplication stops what startReplication started.
+// stopMasterHA closes the HA port and every slave connection; sends
+// waiting for a slave are answered at once (replicaCode).
+func (b *Broker) stopMasterHA() {
+	b.repl.syncMaster.Store(false)
+	if b.cm != nil {
+		b.cm.stopMaster()
+	}
+	if m := b.repl.master.Swap(nil); m != nil {
+		m.Close()
+	}
+}
+
+// stopReplication stops what startReplication and role changes started.
 func (b *Broker) stopReplication() {
 	if b.haLn != nil {
 		b.haLn.Close() // bound in New, never started
 	}
-	if b.repl.master != nil {
-		b.repl.master.Close()
-	}
-	if b.repl.slave != nil {
-		b.repl.slave.Close()
-	}
-	if b.repl.slaves != nil {
-		b.repl.slaves.client.Close()
-	}
+	b.stopMasterHA()
+	b.stopSlaveHA()
+	b.repl.slaves.client.Close()
 }
 
 // waitsForSlave says whether a send with these properties waits for a
 // slave: under SYNC_MASTER, unless the producer asked not to wait for the
 // store (WAIT=false), as RocketMQ does.
 func (b *Broker) waitsForSlave(props string) bool {
-	if !b.repl.syncMaster {
+	if !b.repl.syncMaster.Load() {
 		return false
 	}
 	v, ok := msg.Property(props, msg.PropWait)
@@ -149,9 +225,18 @@ func (b *Broker) waitsForSlave(props string) bool {
 // how to answer a SYNC_MASTER send: SUCCESS, SLAVE_NOT_AVAILABLE (11) at
 // once when no slave is in sync, or FLUSH_SLAVE_TIMEOUT (12) after
 // slaveTimeout. The message is stored either way, as in RocketMQ (the
-// producer sees a result, not a failure).
+// producer sees a result, not a failure). A broker demoted meanwhile
+// answers SERVICE_NOT_AVAILABLE (14): the client retries on the new
+// master.
 func (b *Broker) replicaCode(end int64) (int16, string) {
-	switch err := b.repl.master.WaitReplicated(end, b.repl.slaveTimeout); err {
+	if b.cm != nil {
+		return b.cm.replicaCode(end)
+	}
+	m := b.repl.master.Load()
+	if m == nil {
+		return remoting.RespServiceNotAvailable, "stored here but not acknowledged: this broker is no longer master"
+	}
+	switch err := m.WaitReplicated(end, b.repl.slaveTimeout); err {
 	case nil:
 		return remoting.RespSuccess, ""
 	case ha.ErrNoSlave:
@@ -159,6 +244,9 @@ func (b *Broker) replicaCode(end int64) (int16, string) {
 	case ha.ErrSlaveTimeout:
 		return remoting.RespFlushSlaveTimeout, fmt.Sprintf("stored on the master; no slave confirmed it within slaveTimeout %s", b.repl.slaveTimeout)
 	default:
+		if b.isSlave() {
+			return remoting.RespServiceNotAvailable, "stored here but not acknowledged: this broker stopped being master"
+		}
 		return remoting.RespFlushSlaveTimeout, "stored on the master; the broker is stopping: " + err.Error()
 	}
 }
@@ -239,7 +327,10 @@ func (l *slaveList) fetch() (map[netip.Addr]bool, error) {
 // "acked=OFFSET lagBytes=N lagMillis=N trusted=BOOL"; on a slave
 // haConnected, haEnd (its CommitLog end) and haLastError.
 func (b *Broker) addReplicationInfo(t map[string]string) {
-	if m := b.repl.master; m != nil {
+	if b.cm != nil {
+		b.cm.addInfo(t)
+	}
+	if m := b.repl.master.Load(); m != nil {
 		slaves := m.Slaves()
 		t["haSlaveCount"] = strconv.Itoa(len(slaves))
 		for _, s := range slaves {
@@ -247,7 +338,7 @@ func (b *Broker) addReplicationInfo(t map[string]string) {
 				s.Acked, s.LagBytes, s.Lag.Milliseconds(), s.Trusted)
 		}
 	}
-	if s := b.repl.slave; s != nil {
+	if s := b.repl.slave.Load(); s != nil {
 		st := s.State()
 		t["haConnected"] = strconv.FormatBool(st.Connected)
 		t["haEnd"] = strconv.FormatInt(st.End, 10)

@@ -52,10 +52,10 @@ func TestSyncMasterAnswers(t *testing.T) {
 	}
 
 	slaveStore := testkit.OpenStore(t, func(o *engine.Options) { o.SegmentSize = cfg.MappedFileSizeCommitLog })
-	s := ha.NewSlave(ha.SlaveOptions{MasterAddr: b.repl.master.Addr, Log: slaveStore, Logger: testLogger(t),
+	s := ha.NewSlave(ha.SlaveOptions{MasterAddr: b.repl.master.Load().Addr, Log: slaveStore, Logger: testLogger(t),
 		Redial: 20 * time.Millisecond})
 	s.Start()
-	testkit.Eventually(t, 10*time.Second, func() bool { st := b.repl.master.Slaves(); return len(st) == 1 && st[0].Trusted },
+	testkit.Eventually(t, 10*time.Second, func() bool { st := b.repl.master.Load().Slaves(); return len(st) == 1 && st[0].Trusted },
 		"the slave to connect and be trusted")
 	for i := range 20 {
 		if code := send(); code != remoting.RespSuccess {
@@ -66,13 +66,13 @@ func TestSyncMasterAnswers(t *testing.T) {
 		}
 	}
 	s.Close()
-	testkit.Eventually(t, 5*time.Second, func() bool { return len(b.repl.master.Slaves()) == 0 }, "the master to see the slave go")
+	testkit.Eventually(t, 5*time.Second, func() bool { return len(b.repl.master.Load().Slaves()) == 0 }, "the master to see the slave go")
 	if code := send(); code != remoting.RespSlaveNotAvailable {
 		t.Fatalf("slave gone: code %d, want 11", code)
 	}
 
 	// A slave that connects and then confirms nothing: 12 after slaveTimeout.
-	c, err := net.Dial("tcp", b.repl.master.Addr())
+	c, err := net.Dial("tcp", b.repl.master.Load().Addr())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func TestSyncMasterAnswers(t *testing.T) {
 	if _, err := c.Write(rep[:]); err != nil {
 		t.Fatal(err)
 	}
-	testkit.Eventually(t, 5*time.Second, func() bool { st := b.repl.master.Slaves(); return len(st) == 1 && st[0].Trusted },
+	testkit.Eventually(t, 5*time.Second, func() bool { st := b.repl.master.Load().Slaves(); return len(st) == 1 && st[0].Trusted },
 		"the silent slave to be trusted")
 	before := b.store.MaxPhysOffset()
 	began := time.Now()
@@ -121,7 +121,7 @@ func TestMasterSlaveBrokers(t *testing.T) {
 		c.MappedFileSizeCommitLog = mcfg.MappedFileSizeCommitLog
 	})
 	eventually(t, 10*time.Second, "the slave to follow and be trusted", func() bool {
-		st := master.repl.master.Slaves()
+		st := master.repl.master.Load().Slaves()
 		return len(st) == 1 && st[0].Trusted && st[0].LagBytes == 0
 	})
 	for i := range 50 {

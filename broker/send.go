@@ -89,7 +89,21 @@ func parseSendHeader(req *remoting.Command) (h sendHeader, err error) {
 
 // handleSend serves SEND_MESSAGE (10), SEND_MESSAGE_V2 (310) and
 // SEND_BATCH_MESSAGE (320).
+//
+// The append gate (roleswitch.go) is held from the start until the
+// records are appended, not while waiting for their fsync or a slave: a
+// demotion waits for the append only, and a send it overtakes while
+// waiting is answered 14 (finalAck, replicaCode).
 func (b *Broker) handleSend(_ context.Context, conn *remoting.Conn, req *remoting.Command) *remoting.Command {
+	if !b.appends.enter() {
+		return remoting.NewResponse(req, remoting.RespServiceNotAvailable, b.refusalOr("sends"))
+	}
+	inGate := true
+	defer func() {
+		if inGate {
+			b.appends.leave()
+		}
+	}()
 	h, resp := b.parseAndCheckSend(conn, req)
 	if resp != nil {
 		return resp
@@ -122,6 +136,8 @@ func (b *Broker) handleSend(_ context.Context, conn *remoting.Conn, req *remotin
 		ms = []*msg.Message{&m}
 	}
 	res, end, err := b.store.PutBatchNoWait(ms)
+	b.appends.leave()
+	inGate = false
 	if err != nil {
 		return remoting.NewResponse(req, putErrorCode(err), err.Error())
 	}
@@ -131,7 +147,7 @@ func (b *Broker) handleSend(_ context.Context, conn *remoting.Conn, req *remotin
 	resp.SetExtInt("queueOffset", res.QueueOffset)
 	resp.SetExt("MSG_REGION", b.cfg.RegionID)
 	resp.SetExtBool("TRACE_ON", b.cfg.TraceOn)
-	slave := b.waitsForSlave(props)
+	slave := b.waitsForSlave(h.properties) // as sent: the stored properties lose WAIT
 	waits := b.cfg.FlushDiskType == config.SyncFlush || slave
 	if waits && b.ackLater(conn) {
 		// Answered by the connection's acker once durable and, under

@@ -345,19 +345,19 @@ func TestSlaveDeliversNoDelayedMessages(t *testing.T) {
 func TestMasterReplies(t *testing.T) {
 	order := []string{"ns1", "ns2", "ns3"}
 	var m masterReplies
-	if _, ok := m.pick(order); ok {
+	if _, ok := m.pick(order, ""); ok {
 		t.Fatal("a round with no answer decided something")
 	}
 	m.add("ns1", masterReply{}, nil)
 	m.add("ns2", masterReply{addr: "m:1", ha: "m:2"}, nil)
 	m.add("ns3", masterReply{addr: "x:1", ha: "x:2"}, nil)
-	if r, ok := m.pick(order); !ok || r != (masterReply{"m:1", "m:2"}) {
+	if r, ok := m.pick(order, ""); !ok || r != (masterReply{"m:1", "m:2"}) {
 		t.Fatalf("pick %v %v: want the first name server naming a master", r, ok)
 	}
 	var gone masterReplies
 	gone.add("ns1", masterReply{}, nil)
 	gone.add("ns2", masterReply{addr: "m:1"}, errors.New("timeout")) // failed calls say nothing
-	if r, ok := gone.pick(order); !ok || r != (masterReply{}) {
+	if r, ok := gone.pick(order, ""); !ok || r != (masterReply{}) {
 		t.Fatalf("pick %v %v: want no master", r, ok)
 	}
 }

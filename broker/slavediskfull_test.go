@@ -43,7 +43,7 @@ func TestSlaveDiskFull(t *testing.T) {
 	pc := newTestClient(t, master.Addr())
 	pc.MustOK(remoting.CodeUpdateAndCreateTopic, map[string]string{"topic": "SlaveFull", "readQueueNums": "1", "writeQueueNums": "1", "perm": "6"}, nil)
 	eventually(t, 10*time.Second, "the slave to follow and be trusted", func() bool {
-		st := master.repl.master.Slaves()
+		st := master.repl.master.Load().Slaves()
 		return len(st) == 1 && st[0].Trusted && st[0].LagBytes == 0
 	})
 

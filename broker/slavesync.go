@@ -126,11 +126,16 @@ func (b *Broker) setSyncMaster(addr string) {
 	b.syncer.Start()
 }
 
-// stopSync stops the Syncer and its client, if they were started.
-// REQUIRES: b.closed is set, so setSyncMaster starts nothing more.
+// stopSync stops the Syncer and its client, if they were started; a later
+// setSyncMaster starts new ones (a broker that becomes master stops
+// pulling; one that becomes slave again starts). It waits for a round
+// under way, so no table of the old master is applied after it returns.
 func (b *Broker) stopSync() {
+	empty := ""
+	b.syncMaster.Store(&empty)
 	b.mu.Lock()
 	syncer, client := b.syncer, b.syncClient
+	b.syncer, b.syncClient = nil, nil
 	b.mu.Unlock()
 	if syncer != nil {
 		syncer.Close()

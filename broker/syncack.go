@@ -152,6 +152,8 @@ func (a *syncAcker) run() {
 					case p.slave:
 						resp.Code, resp.Remark = code, remark
 					}
+					// Demoted or fenced while waiting: not acknowledged.
+					resp = a.b.finalAck(p.req, resp)
 					resps = append(resps, resp)
 				}
 				batch[i] = pendingAck{}

@@ -43,6 +43,13 @@
 // topic deletion, truncation) take queue.DB's writer lock, so each sees
 // and writes back queue states the others cannot change under it.
 //
+// Failover mode (failover.go): TruncateTo cuts a replica's divergent tail
+// and everything derived from it, durably cut first; SetConfirmOffset (and
+// Options.HoldUnconfirmed at Open) keeps the dispatcher, and so every
+// consumer and key query, below the confirm offset; ResumeQueueOffsets
+// lets a replica that becomes master continue the queue offsets of its
+// log.
+//
 // Users outside the engine (the broker) go through Store's methods only,
 // named for what they do; the parts themselves (CommitLog, Meta, Index in
 // internals.go) are for tools and tests.

@@ -77,6 +77,12 @@ type Options struct {
 	// derived from the record and this table alone, so a replay rebuilds
 	// the same entries as the live dispatcher wrote.
 	DelayLevels []time.Duration
+	// HoldUnconfirmed starts the store with a confirm offset
+	// (SetConfirmOffset) at what was dispatched before the last stop, so
+	// Open replays nothing a consumer could see that the in-sync replicas
+	// may not all hold (failover mode; false: dispatch up to the readable
+	// end, as always).
+	HoldUnconfirmed bool
 }
 
 // Defaults.

@@ -67,8 +67,12 @@ func (s *Store) Rebase(base int64) error {
 func (s *Store) WatchReadable() (<-chan struct{}, func()) {
 	ch := make(chan struct{}, 1)
 	s.watchMu.Lock()
-	s.watchers = append(s.watchers[:len(s.watchers):len(s.watchers)], ch)
-	s.watchList.Store(&s.watchers)
+	// The hook reads the published slice without a lock: publish a new
+	// variable each time, never a pointer to s.watchers, which the next
+	// change overwrites.
+	list := append(s.watchers[:len(s.watchers):len(s.watchers)], ch)
+	s.watchers = list
+	s.watchList.Store(&list)
 	s.watchMu.Unlock()
 	var once sync.Once
 	return ch, func() {
@@ -82,7 +86,7 @@ func (s *Store) WatchReadable() (<-chan struct{}, func()) {
 				}
 			}
 			s.watchers = next
-			s.watchList.Store(&s.watchers)
+			s.watchList.Store(&next)
 		})
 	}
 }

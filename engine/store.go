@@ -120,6 +120,13 @@ func Open(opts Options) (_ *Store, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
+	if opts.HoldUnconfirmed {
+		qcp, err := s.qdb.Checkpoint()
+		if err != nil {
+			return nil, fmt.Errorf("engine: %w", err)
+		}
+		s.disp.SetLimit(max(s.disp.Pos(), qcp))
+	}
 	if err := s.disp.CatchUp(); err != nil {
 		return nil, fmt.Errorf("engine: replay: %w", err)
 	}

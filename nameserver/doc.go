@@ -65,6 +65,14 @@
 //     topic configs are TopicConfig.encode strings ("name read write perm
 //     filterType"), not the JSON PROTOCOL.md §2.6 suggests; JSON topic
 //     configs, and raw deflate without the zlib header, are accepted too.
+//   - As in RocketMQ 5, a brokerId held by another live address whose
+//     dataVersion.stateVersion (its master epoch) is higher than the
+//     registration's is not taken: the registration is answered SUCCESS
+//     with an empty header and ignored, and the claimant, whose entries
+//     under other ids go first, is left registered under no id. So a
+//     deposed master that still registers as brokerId 0 cannot take the
+//     route back from its successor. An address that registers under a
+//     new id leaves its old one (a slave promoted, a master demoted).
 //   - UNREGISTER_BROKER removes an address only if it is the one registered
 //     under that name and id, so a late unregister from a replaced address
 //     cannot remove its successor.

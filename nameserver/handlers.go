@@ -74,9 +74,16 @@ func (s *Server) handleRegisterBroker(_ context.Context, c *remoting.Conn, req *
 	if err != nil {
 		return s.refuse(req, what, err)
 	}
-	if res.first {
+	switch {
+	case res.stale:
+		// Java answers SUCCESS with nothing in the header; so does Wharf.
+		s.log.Warn("registration ignored: another address holds this brokerId with a higher stateVersion (master epoch)",
+			"cluster", reg.cluster, "broker", reg.name, "id", reg.id, "addr", reg.addr, "stateVersion", reg.stateVersion(),
+			"holder", res.staleHolder, "holderStateVersion", res.staleVersion)
+		return remoting.NewResponse(req, remoting.RespSuccess, "")
+	case res.first:
 		s.log.Info("broker registered", "cluster", reg.cluster, "broker", reg.name, "id", reg.id, "addr", reg.addr)
-	} else {
+	default:
 		s.log.Debug("broker re-registered", "broker", reg.name, "id", reg.id, "addr", reg.addr)
 	}
 	resp := remoting.NewResponse(req, remoting.RespSuccess, "")

@@ -39,6 +39,10 @@ type liveBroker struct {
 	dv           DataVersion
 	connID       uint64 // the connection that last registered it
 	haServerAddr string
+	// stateVersion is the last registration's dataVersion.stateVersion
+	// (RocketMQ 5: the broker's master epoch), kept even when the
+	// version itself is not (a partial registration that needs the table).
+	stateVersion int64
 	// pending holds the topics of a split table received so far (parts 1
 	// to i of k); nil when no split table is in progress.
 	pending map[string]struct{}
@@ -65,6 +69,12 @@ type registration struct {
 // registerResult is what the reply tells a slave about its master.
 type registerResult struct {
 	first bool // the address was not registered before
+	// stale: another address holds the brokerId with a higher
+	// stateVersion; the registration was ignored and the address dropped
+	// (RocketMQ 5). staleHolder is that address, staleVersion its version.
+	stale        bool
+	staleHolder  string
+	staleVersion int64
 	// needTable: a partial registration did not build on what the name
 	// server holds; the broker should send its whole table.
 	needTable                bool
@@ -112,24 +122,38 @@ func (r *registry) register(reg registration, now time.Time) (registerResult, er
 		r.mu.brokers[reg.name] = bd
 	}
 	// The address changed role (slave promoted, say): drop its old id.
+	// As in RocketMQ 5 this happens before the stateVersion check, so a
+	// refused claim leaves the address registered under no id.
 	for id, a := range bd.BrokerAddrs {
 		if a == reg.addr && id != reg.id {
 			delete(bd.BrokerAddrs, id)
 		}
 	}
 	old, had := bd.BrokerAddrs[reg.id]
-	first = first || !had
 	if had && old != reg.addr {
-		// Another address held this id; it is replaced, not kept alive.
+		// Another address holds this id. A live holder with a higher
+		// stateVersion (a newer master epoch) keeps it: the claimant is a
+		// deposed master that has not learnt of its successor (RocketMQ 5
+		// RouteInfoManager.registerBroker). Equal versions: the newer
+		// registration wins, as in RocketMQ 4.
+		if hl := r.mu.live[old]; hl != nil && hl.stateVersion > reg.stateVersion() {
+			delete(r.mu.live, reg.addr)
+			if len(bd.BrokerAddrs) == 0 {
+				r.removeBrokerNameLocked(reg.name) // cannot happen: old holds the id
+			}
+			return registerResult{stale: true, staleHolder: old, staleVersion: hl.stateVersion}, nil
+		}
+		// Replaced, not kept alive.
 		delete(r.mu.live, old)
 	}
+	first = first || !had
 	bd.BrokerAddrs[reg.id] = reg.addr
 
 	prev := r.mu.live[reg.addr]
 	needTable := false
 	// buildsOn: a partial registration builds on the version held here.
 	buildsOn := reg.base != nil && prev != nil && !first && prev.dv == *reg.base
-	li := &liveBroker{lastUpdate: now, connID: reg.connID, haServerAddr: reg.haServerAddr}
+	li := &liveBroker{lastUpdate: now, connID: reg.connID, haServerAddr: reg.haServerAddr, stateVersion: reg.stateVersion()}
 	switch {
 	case reg.topics == nil:
 	case reg.parts > 1:
@@ -160,6 +184,15 @@ func (r *registry) register(reg registration, now time.Time) (registerResult, er
 		}
 	}
 	return res, nil
+}
+
+// stateVersion is the registration's dataVersion.stateVersion, 0 when it
+// carries no topic information.
+func (reg *registration) stateVersion() int64 {
+	if reg.topics == nil {
+		return 0
+	}
+	return reg.topics.DataVersion.StateVersion
 }
 
 // registerPartLocked applies one part of a split table: its topics are

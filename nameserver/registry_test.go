@@ -15,10 +15,12 @@ import (
 // Commands (times are offsets from a fixed start):
 //
 //	register name=N addr=A [id=0] [ha=H] [cluster=C] [topics=(T,...)] [queues=1] [perm=6]
-//	         [dv=0] [base=DV] [part=I parts=K] [conn=0] [at=0s] [closed]
+//	         [dv=0] [sv=0] [base=DV] [part=I parts=K] [conn=0] [at=0s] [closed]
 //	    topics absent: no topic information; base: a partial registration
 //	    building on version base; closed: the connection closed during it.
-//	    Prints first/again, need-table, the master a slave is told, or the error.
+//	    sv: dataVersion.stateVersion (the master epoch).
+//	    Prints first/again, need-table, the master a slave is told, stale
+//	    (ignored: a higher stateVersion holds the id), or the error.
 //	unregister name=N addr=A [id=0]      prints whether it removed the address
 //	expire at=D after=D                  prints the addresses dropped
 //	dropconn conn=I                      prints the addresses dropped
@@ -88,12 +90,13 @@ func ddRegister(t *testing.T, d *datadriven.TestData, r *registry, t0 time.Time)
 	if d.HasArg("topics") {
 		var topics []string
 		queues, perm := int32(1), PermRead|PermWrite
-		var dv int64
+		var dv, sv int64
 		d.ScanArgs(t, "topics", &topics)
 		d.MaybeScanArgs(t, "queues", &queues)
 		d.MaybeScanArgs(t, "perm", &perm)
 		d.MaybeScanArgs(t, "dv", &dv)
-		g.topics = &body.RegisterBody{TopicConfigTable: map[string]TopicConfig{}, DataVersion: DataVersion{Counter: dv}}
+		d.MaybeScanArgs(t, "sv", &sv)
+		g.topics = &body.RegisterBody{TopicConfigTable: map[string]TopicConfig{}, DataVersion: DataVersion{Counter: dv, StateVersion: sv}}
 		for _, name := range topics {
 			g.topics.TopicConfigTable[name] = topicTest(name, queues, perm)
 		}
@@ -115,6 +118,9 @@ func ddRegister(t *testing.T, d *datadriven.TestData, r *registry, t0 time.Time)
 	res, err := r.register(g, t0.Add(at))
 	if err != nil {
 		return fmt.Sprintf("error: %v\n", err)
+	}
+	if res.stale {
+		return fmt.Sprintf("stale: %s holds the id at stateVersion %d\n", res.staleHolder, res.staleVersion)
 	}
 	out := "again"
 	if res.first {

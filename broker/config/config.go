@@ -5,12 +5,14 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/wharfmq/wharf/broker/failover"
 	"github.com/wharfmq/wharf/broker/ha"
 	"github.com/wharfmq/wharf/engine"
 )
@@ -162,6 +164,48 @@ type Config struct {
 	// last CommitLog file, as RocketMQ does, instead of its oldest
 	// (syncFromLastFile, false).
 	SyncFromLastFile bool
+
+	// Controller mode (RocketMQ 5's keys, package broker/failover): the
+	// controller group assigns the replica id and the role; brokerId and
+	// brokerRole are ignored.
+
+	// EnableControllerMode turns it on (enableControllerMode, false).
+	EnableControllerMode bool
+	// ControllerAddr lists the controllers, "host:port;host:port"
+	// (controllerAddr): name servers hosting one, or their peer ports.
+	// ControllerAddrs splits it.
+	ControllerAddr string
+	// AllAckInSyncStateSet: a send is acknowledged only once every member
+	// of the SyncStateSet holds it (allAckInSyncStateSet; RocketMQ false,
+	// Wharf true).
+	AllAckInSyncStateSet bool
+	// HAMaxTimeSlaveNotCatchup: a member that has not caught up for this
+	// long leaves the SyncStateSet (haMaxTimeSlaveNotCatchup (ms), 15 s).
+	HAMaxTimeSlaveNotCatchup time.Duration
+	// EnableElectUncleanMaster: the controllers may elect a replica
+	// outside the SyncStateSet (enableElectUncleanMaster, false). The
+	// broker needs it too: it then fences on a lapsed lease.
+	EnableElectUncleanMaster bool
+	// BrokerElectionPriority: lower is preferred among equally fresh
+	// replicas (brokerElectionPriority, the largest int32).
+	BrokerElectionPriority int32
+	// ControllerHeartBeatTimeout is how long the controllers wait for a
+	// heartbeat before they count the broker dead
+	// (controllerHeartBeatTimeoutMills; RocketMQ 10 s, Wharf 3 s).
+	ControllerHeartBeatTimeout time.Duration
+	// BrokerHeartbeatInterval: heartbeats to the controllers
+	// (brokerHeartbeatInterval (ms), 1 s).
+	BrokerHeartbeatInterval time.Duration
+	// BrokerLease is how long a master acknowledges writes after a
+	// renewal (brokerLeaseMillis, Wharf, 2 s; the controllers' value).
+	BrokerLease time.Duration
+	// SyncBrokerMetadataPeriod: how often the broker reads its group from
+	// the controller (syncBrokerMetadataPeriod (ms); RocketMQ 5 s, Wharf
+	// 1 s).
+	SyncBrokerMetadataPeriod time.Duration
+	// CheckSyncStateSetPeriod: how often a master checks its SyncStateSet
+	// (checkSyncStateSetPeriod (ms); RocketMQ 5 s, Wharf 1 s).
+	CheckSyncStateSetPeriod time.Duration
 }
 
 // Defaults of the registration and topic-count settings.
@@ -216,6 +260,14 @@ func Default() Config {
 		HATransferBatchSize:         ha.DefaultTransferBatchSize,
 		HAMaxGapNotInSync:           ha.DefaultSlaveFallbehindMax,
 		SlaveTimeout:                ha.DefaultSlaveTimeout,
+		AllAckInSyncStateSet:        true,
+		HAMaxTimeSlaveNotCatchup:    failover.DefaultMaxNotCatchup,
+		BrokerElectionPriority:      math.MaxInt32,
+		ControllerHeartBeatTimeout:  failover.DefaultHeartbeatTimeout,
+		BrokerHeartbeatInterval:     failover.DefaultHeartbeatInterval,
+		BrokerLease:                 failover.DefaultLease,
+		SyncBrokerMetadataPeriod:    failover.DefaultPoll,
+		CheckSyncStateSetPeriod:     failover.DefaultCheckSyncStateSet,
 	}
 }
 
@@ -230,6 +282,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("broker: traceTopicEnable is set but msgTraceTopicName is empty")
 	case c.BrokerRole != AsyncMaster && c.BrokerRole != SyncMaster && c.BrokerRole != Slave:
 		return fmt.Errorf("broker: brokerRole %q: want %s, %s or %s", c.BrokerRole, AsyncMaster, SyncMaster, Slave)
+	case c.EnableControllerMode:
+		// The controller assigns id and role.
 	case c.BrokerRole == Slave && c.BrokerID == 0:
 		return fmt.Errorf("broker: brokerRole=SLAVE with brokerId=0: a slave needs a brokerId above 0 (0 is the master's)")
 	case c.BrokerRole != Slave && c.BrokerID != 0:
@@ -269,7 +323,41 @@ func (c *Config) Validate() error {
 	if _, err := engine.ParseDelayLevels(c.MessageDelayLevel); err != nil {
 		return fmt.Errorf("broker: messageDelayLevel: %w", err)
 	}
-	return c.validateHA()
+	if err := c.validateHA(); err != nil {
+		return err
+	}
+	return c.validateController()
+}
+
+// validateController checks the controller-mode keys.
+func (c *Config) validateController() error {
+	if !c.EnableControllerMode {
+		return nil
+	}
+	if len(c.ControllerAddrs()) == 0 {
+		return errors.New("broker: enableControllerMode=true needs controllerAddr (host:port;host:port)")
+	}
+	for _, a := range c.ControllerAddrs() {
+		if err := checkHostPort(a); err != nil {
+			return fmt.Errorf("broker: controllerAddr %q: %v", a, err)
+		}
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{
+		{"haMaxTimeSlaveNotCatchup", c.HAMaxTimeSlaveNotCatchup}, {"controllerHeartBeatTimeoutMills", c.ControllerHeartBeatTimeout},
+		{"brokerHeartbeatInterval", c.BrokerHeartbeatInterval}, {"brokerLeaseMillis", c.BrokerLease},
+		{"syncBrokerMetadataPeriod", c.SyncBrokerMetadataPeriod}, {"checkSyncStateSetPeriod", c.CheckSyncStateSetPeriod},
+	} {
+		if d.v < time.Millisecond {
+			return fmt.Errorf("broker: %s %v: want at least 1 ms", d.key, d.v)
+		}
+	}
+	if c.BrokerLease >= c.ControllerHeartBeatTimeout {
+		return fmt.Errorf("broker: brokerLeaseMillis %v must be shorter than controllerHeartBeatTimeoutMills %v", c.BrokerLease, c.ControllerHeartBeatTimeout)
+	}
+	return nil
 }
 
 // validateHA checks the replication keys.
@@ -315,8 +403,20 @@ func checkHostPort(addr string) error {
 	return nil
 }
 
-// IsSlave reports whether the broker is a slave (brokerRole=SLAVE): it
-// takes every CommitLog byte from its master and appends nothing itself.
+// ControllerAddrs is controllerAddr split at ';', blanks dropped.
+func (c *Config) ControllerAddrs() []string {
+	var out []string
+	for _, a := range strings.Split(c.ControllerAddr, ";") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// IsSlave reports whether the broker is configured as a slave
+// (brokerRole=SLAVE): it takes every CommitLog byte from its master and
+// appends nothing itself.
 func (c *Config) IsSlave() bool { return c.BrokerRole == Slave }
 
 // NameServers returns the name server addresses of NamesrvAddr.

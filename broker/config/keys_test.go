@@ -129,3 +129,45 @@ func TestHAConfigKeys(t *testing.T) {
 		t.Errorf("haTransferBatchSize=ha.MaxBodySize refused: %v", err)
 	}
 }
+
+// TestControllerModeKeys: a RocketMQ 5 controller-mode broker.conf loads
+// (brokerId and brokerRole ignored), and the mode's own checks hold.
+func TestControllerModeKeys(t *testing.T) {
+	cfg := Default()
+	if cfg.EnableControllerMode || !cfg.AllAckInSyncStateSet || cfg.EnableElectUncleanMaster || cfg.BrokerElectionPriority != 1<<31-1 {
+		t.Fatalf("defaults: %+v", cfg)
+	}
+	conf := "brokerId=-1\nbrokerRole=SLAVE\nenableControllerMode=true\ncontrollerAddr=127.0.0.1:9878; 127.0.0.1:9868;\n" +
+		"allAckInSyncStateSet=false\nhaMaxTimeSlaveNotCatchup=5000\nenableElectUncleanMaster=true\nbrokerElectionPriority=3\n" +
+		"controllerHeartBeatTimeoutMills=4000\nbrokerHeartbeatInterval=500\nbrokerLeaseMillis=1500\n" +
+		"syncBrokerMetadataPeriod=700\ncheckSyncStateSetPeriod=800\n"
+	if err := Parse(strings.NewReader(conf), &cfg, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("a controller-mode file with brokerId=-1: %v", err)
+	}
+	if got := cfg.ControllerAddrs(); len(got) != 2 || got[1] != "127.0.0.1:9868" {
+		t.Fatalf("controllerAddr split as %q", got)
+	}
+	if cfg.AllAckInSyncStateSet || cfg.HAMaxTimeSlaveNotCatchup != 5*time.Second || !cfg.EnableElectUncleanMaster ||
+		cfg.BrokerElectionPriority != 3 || cfg.ControllerHeartBeatTimeout != 4*time.Second || cfg.BrokerHeartbeatInterval != 500*time.Millisecond ||
+		cfg.BrokerLease != 1500*time.Millisecond || cfg.SyncBrokerMetadataPeriod != 700*time.Millisecond || cfg.CheckSyncStateSetPeriod != 800*time.Millisecond {
+		t.Fatalf("parsed: %+v", cfg)
+	}
+	for _, c := range []struct {
+		mut  func(*Config)
+		want string
+	}{
+		{func(c *Config) { c.ControllerAddr = " ; " }, "needs controllerAddr"},
+		{func(c *Config) { c.ControllerAddr = "nohost" }, "controllerAddr"},
+		{func(c *Config) { c.BrokerLease = 5 * time.Second }, "brokerLeaseMillis"},
+		{func(c *Config) { c.CheckSyncStateSetPeriod = 0 }, "checkSyncStateSetPeriod"},
+	} {
+		bad := cfg
+		c.mut(&bad)
+		if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("want an error naming %q, got %v", c.want, err)
+		}
+	}
+}

@@ -105,7 +105,22 @@ var configKeys = map[string]func(c *Config, v string) error{
 		c.HAMasterAddress = v
 		return nil
 	},
-	"syncFromLastFile": boolSetter(func(c *Config) *bool { return &c.SyncFromLastFile }),
+	"syncFromLastFile":         boolSetter(func(c *Config) *bool { return &c.SyncFromLastFile }),
+	"enableControllerMode":     boolSetter(func(c *Config) *bool { return &c.EnableControllerMode }),
+	"controllerAddr":           func(c *Config, v string) error { c.ControllerAddr = v; return nil },
+	"allAckInSyncStateSet":     boolSetter(func(c *Config) *bool { return &c.AllAckInSyncStateSet }),
+	"haMaxTimeSlaveNotCatchup": msSetter(func(c *Config) *time.Duration { return &c.HAMaxTimeSlaveNotCatchup }, time.Millisecond),
+	"enableElectUncleanMaster": boolSetter(func(c *Config) *bool { return &c.EnableElectUncleanMaster }),
+	"brokerElectionPriority": func(c *Config, v string) error {
+		n, err := strconv.ParseInt(v, 10, 32)
+		c.BrokerElectionPriority = int32(n)
+		return err
+	},
+	"controllerHeartBeatTimeoutMills": msSetter(func(c *Config) *time.Duration { return &c.ControllerHeartBeatTimeout }, time.Millisecond),
+	"brokerHeartbeatInterval":         msSetter(func(c *Config) *time.Duration { return &c.BrokerHeartbeatInterval }, time.Millisecond),
+	"brokerLeaseMillis":               msSetter(func(c *Config) *time.Duration { return &c.BrokerLease }, time.Millisecond),
+	"syncBrokerMetadataPeriod":        msSetter(func(c *Config) *time.Duration { return &c.SyncBrokerMetadataPeriod }, time.Millisecond),
+	"checkSyncStateSetPeriod":         msSetter(func(c *Config) *time.Duration { return &c.CheckSyncStateSetPeriod }, time.Millisecond),
 	"messageDelayLevel": func(c *Config, v string) error {
 		_, err := engine.ParseDelayLevels(v)
 		c.MessageDelayLevel = v

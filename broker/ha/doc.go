@@ -41,7 +41,8 @@
 // Limits: a slave ahead of its master (a master restored from an older
 // copy) is refused by the master's check of the first report and stays so
 // until an operator acts, as in RocketMQ 4.9; failover mode (issue 12)
-// truncates instead.
+// truncates instead: its protocol, RocketMQ 5's AutoSwitch, is package
+// broker/ha/autoswitch, with the epoch file in broker/ha/epoch.
 //
 // # Goal: byte compatibility with RocketMQ 4.9
 //

@@ -74,10 +74,14 @@ type Service struct {
 
 	kicks []chan struct{} // per level; capacity 1
 
-	startOnce sync.Once
-	stopOnce  sync.Once
-	quit      chan struct{}
-	wg        sync.WaitGroup
+	// run serializes Start, Stop and Close. quit is replaced by Start
+	// only while no level goroutine runs (Stop waits for them), so the
+	// goroutines read it without a lock.
+	run     sync.Mutex
+	running bool
+	closed  bool
+	quit    chan struct{}
+	wg      sync.WaitGroup
 }
 
 // New returns a service for the delay levels levels; storeHost is the
@@ -85,7 +89,7 @@ type Service struct {
 // Start; Notify may be called before.
 func New(levels []time.Duration, storeHost netip.AddrPort, log *slog.Logger) *Service {
 	s := &Service{log: log.With("component", "schedule"), levels: levels, storeHost: storeHost,
-		kicks: make([]chan struct{}, len(levels)), quit: make(chan struct{})}
+		kicks: make([]chan struct{}, len(levels))}
 	for i := range s.kicks {
 		s.kicks[i] = make(chan struct{}, 1)
 	}
@@ -135,24 +139,46 @@ func (s *Service) Route(m *msg.Message) error {
 	return nil
 }
 
-// Start launches one goroutine per level.
+// Start launches one goroutine per level. It does nothing while they run
+// or after Close; after Stop it starts them again, each from its stored
+// offset (a broker that becomes master again).
 func (s *Service) Start() {
-	s.startOnce.Do(func() {
-		for q := range s.QueueNums() {
-			s.wg.Add(1)
-			go func() {
-				defer s.wg.Done()
-				s.runLevel(q)
-			}()
-		}
-	})
+	s.run.Lock()
+	defer s.run.Unlock()
+	if s.running || s.closed {
+		return
+	}
+	s.running = true
+	s.quit = make(chan struct{})
+	for q := range s.QueueNums() {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.runLevel(q)
+		}()
+	}
 }
 
-// Close ends the level goroutines and waits for them; a delivery under way
-// completes first. The store must still be open.
-func (s *Service) Close() {
-	s.stopOnce.Do(func() { close(s.quit) })
+// Stop ends the level goroutines and waits for them; a delivery under way
+// completes first. Start may run them again (a master that becomes a
+// slave stops delivering: its new master delivers).
+func (s *Service) Stop() {
+	s.run.Lock()
+	defer s.run.Unlock()
+	if !s.running {
+		return
+	}
+	close(s.quit)
 	s.wg.Wait()
+	s.running = false
+}
+
+// Close stops the service for good. The store must still be open.
+func (s *Service) Close() {
+	s.Stop()
+	s.run.Lock()
+	s.closed = true
+	s.run.Unlock()
 }
 
 // sleep waits d or until stop; it reports false on stop.

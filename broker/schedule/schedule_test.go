@@ -76,3 +76,44 @@ func TestServiceDeliversOnItsOwn(t *testing.T) {
 	s.Close()
 	s.Close() // a second Close is harmless
 }
+
+// TestServiceStopsAndStartsAgain: a stopped service delivers nothing
+// (a broker that became a slave), and started again it delivers from its
+// stored progress (the broker became master again); Start after Close
+// does nothing.
+func TestServiceStopsAndStartsAgain(t *testing.T) {
+	levels := []time.Duration{20 * time.Millisecond}
+	s := New(levels, testkit.StoreHost, testkit.Logger(t))
+	st := openStore(t, s, levels)
+	defer st.Close()
+	put := func(body string) {
+		t.Helper()
+		m := msg.Message{Topic: "T", Body: []byte(body), BornTimestamp: time.Now().UnixMilli(), BornHost: testkit.StoreHost,
+			Properties: msg.AppendProperty("", msg.PropDelay, "1")}
+		if err := s.Route(&m); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Put(&m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Start()
+	put("first")
+	testkit.Eventually(t, 5*time.Second, func() bool { return len(testkit.ReadQueue(t, st, "T", 0)) == 1 }, "first delivered")
+	s.Stop()
+	s.Stop() // a second Stop is harmless
+	put("second")
+	if err := st.WaitDispatched(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	// Due 20 ms after its store time; the stopped service leaves it.
+	testkit.Never(t, 200*time.Millisecond, func() bool { return len(testkit.ReadQueue(t, st, "T", 0)) > 1 },
+		"delivery by a stopped service")
+	s.Start()
+	testkit.Eventually(t, 5*time.Second, func() bool { return len(testkit.ReadQueue(t, st, "T", 0)) == 2 }, "second delivered after Start")
+	s.Close()
+	s.Start()
+	put("third")
+	testkit.Never(t, 200*time.Millisecond, func() bool { return len(testkit.ReadQueue(t, st, "T", 0)) > 2 },
+		"delivery after Close")
+}

@@ -9,22 +9,51 @@ import (
 	"github.com/wharfmq/wharf/engine/msg"
 )
 
-// Start launches the checker goroutine; it loads the state first.
+// Start launches the checker goroutine; it loads the state first. It
+// does nothing while the checker runs or after Close; after Stop it loads
+// the state again from the store (a broker that becomes master again,
+// whose log grew by replication meanwhile) and END_TRANSACTION waits for
+// that load (Ready).
 func (t *Service) Start() {
-	t.startOnce.Do(func() {
-		t.wg.Add(1)
-		go func() {
-			defer t.wg.Done()
-			t.run()
-		}()
-	})
+	t.run.Lock()
+	defer t.run.Unlock()
+	if t.running || t.closed {
+		return
+	}
+	t.mu.Lock()
+	if t.started {
+		t.ready = make(chan struct{})
+	}
+	ready := t.ready
+	t.mu.Unlock()
+	t.running, t.started = true, true
+	t.quit = make(chan struct{})
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		t.runChecker(ready)
+	}()
 }
 
-// Close ends the checker after storing its progress, and waits for it. The
-// store must still be open.
-func (t *Service) Close() {
-	t.stopOnce.Do(func() { close(t.quit) })
+// Stop ends the checker after storing its progress, and waits for it;
+// Start may run it again.
+func (t *Service) Stop() {
+	t.run.Lock()
+	defer t.run.Unlock()
+	if !t.running {
+		return
+	}
+	close(t.quit)
 	t.wg.Wait()
+	t.running = false
+}
+
+// Close stops the checker for good. The store must still be open.
+func (t *Service) Close() {
+	t.Stop()
+	t.run.Lock()
+	t.closed = true
+	t.run.Unlock()
 }
 
 // sleep waits d or until stop; it reports false on stop.
@@ -39,9 +68,9 @@ func (t *Service) sleep(d time.Duration) bool {
 	}
 }
 
-// run loads the state, then checks every transactionCheckInterval (Java
-// TransactionalMessageCheckService).
-func (t *Service) run() {
+// runChecker loads the state, closes ready, then checks every
+// transactionCheckInterval (Java TransactionalMessageCheckService).
+func (t *Service) runChecker(ready chan struct{}) {
 	for {
 		err := t.load()
 		if err == nil {
@@ -52,7 +81,7 @@ func (t *Service) run() {
 			return
 		}
 	}
-	close(t.ready)
+	close(ready)
 	tick := time.NewTicker(t.cfg.Interval)
 	defer tick.Stop()
 	for {

@@ -101,7 +101,7 @@ type Service struct {
 	cfg Config
 	log *slog.Logger
 
-	ready chan struct{} // closed once the state is loaded
+	ready chan struct{} // closed once the state is loaded; replaced by a restart; guarded by mu
 
 	mu       sync.Mutex
 	halfNext int64 // next half-queue offset the checker examines
@@ -112,10 +112,13 @@ type Service struct {
 	// checker goroutine.
 	storedHalf, storedOp int64
 
-	startOnce sync.Once
-	stopOnce  sync.Once
-	quit      chan struct{}
-	wg        sync.WaitGroup
+	// run serializes Start, Stop and Close. quit is replaced by Start
+	// only while the checker is stopped, so it reads quit without a lock.
+	run              sync.Mutex
+	running, started bool
+	closed           bool
+	quit             chan struct{}
+	wg               sync.WaitGroup
 }
 
 // New returns the service; Start loads its state and starts the checker.
@@ -123,13 +126,17 @@ func New(cfg Config, log *slog.Logger) *Service {
 	return &Service{
 		cfg: cfg, log: log.With("component", "transaction"),
 		ready: make(chan struct{}), txns: map[int64]*txnState{},
-		storedHalf: -1, storedOp: -1, quit: make(chan struct{}),
+		storedHalf: -1, storedOp: -1,
 	}
 }
 
 // Ready is closed once the state is loaded and END_TRANSACTION can be
 // served.
-func (t *Service) Ready() <-chan struct{} { return t.ready }
+func (t *Service) Ready() <-chan struct{} {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.ready
+}
 
 // Progress returns the next half-queue offset the checker examines and the
 // number of transactions it tracks.
@@ -225,7 +232,7 @@ func (t *Service) End(ctx context.Context, closing <-chan struct{}, h EndRequest
 		return "", systemErrorf("The transaction state table offset wrong")
 	}
 	select {
-	case <-t.ready:
+	case <-t.Ready():
 	case <-closing:
 		return "", &Error{KindClosing, errors.New("the broker is closing")}
 	case <-ctx.Done():

@@ -163,3 +163,32 @@ func TestCheckBackOnItsOwn(t *testing.T) {
 	}, "the committed message in T/2")
 	s.Close()
 }
+
+// TestServiceStopsAndStartsAgain: Stop stops the checker; Start loads the
+// state again from the store, with what was appended meanwhile (a broker
+// that was a slave for a while), and END_TRANSACTION works on it.
+func TestServiceStopsAndStartsAgain(t *testing.T) {
+	s, st, _ := newService(t, nil)
+	a := sendHalf(t, s, st, "a")
+	s.Stop()
+	s.Stop()                     // a second Stop is harmless
+	b := sendHalf(t, s, st, "b") // as replication would append it
+	if err := st.WaitDispatched(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	s.Start()
+	select {
+	case <-s.Ready():
+	case <-time.After(5 * time.Second):
+		t.Fatal("state not loaded again after Start")
+	}
+	for _, res := range []engine.PutResult{a, b} {
+		if note, err := end(s, res, TypeCommit); err != nil || note != "" {
+			t.Fatalf("commit after restart: %q %v", note, err)
+		}
+	}
+	testkit.Eventually(t, 5*time.Second, func() bool {
+		qs, ok := st.QueueState("T", 2)
+		return ok && qs.Max == 2
+	}, "both committed messages in T/2")
+}

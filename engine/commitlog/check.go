@@ -11,6 +11,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/wharfmq/wharf/engine/msg"
+	"github.com/wharfmq/wharf/internal/durable"
 )
 
 // CheckOptions configure Check.
@@ -77,6 +78,10 @@ type CheckReport struct {
 	CheckpointFound bool  `json:"checkpointFound"`
 	Checkpoint      int64 `json:"checkpoint"`
 	CheckpointClean bool  `json:"checkpointClean"`
+	// PendingCut is the offset of a truncation a crash interrupted
+	// (TruncateTo's durable mark), -1 if none: the next Open ends the log
+	// there, whatever lies past it.
+	PendingCut int64 `json:"pendingCut"`
 	// Problems lists damage, in log order (at most MaxProblems of them).
 	Problems     []Problem     `json:"problems"`
 	ProblemCount int           `json:"problemCount"`
@@ -195,7 +200,7 @@ func Check(opts CheckOptions) (*CheckReport, error) {
 	}
 	k := &checker{
 		opts: opts, fs: opts.FS, segSize: opts.SegmentSize,
-		rep: &CheckReport{Dir: opts.Dir, SegmentSize: opts.SegmentSize, Segments: len(bases)},
+		rep: &CheckReport{Dir: opts.Dir, SegmentSize: opts.SegmentSize, Segments: len(bases), PendingCut: -1},
 		sc:  segScanner{segSize: opts.SegmentSize, window: scanWindow},
 	}
 	if len(bases) > 0 {
@@ -254,6 +259,12 @@ func (k *checker) startsEmpty(base int64) (bool, error) {
 // checkCheckpoint reads the checkpoint read-only and compares it with the
 // scanned end.
 func (k *checker) checkCheckpoint() error {
+	k.rep.PendingCut = -1
+	if p, _, err := durable.ReadSlotFile(k.fs, k.fs.PathJoin(k.opts.Dir, truncMarkName), &truncMarkLayout); err != nil {
+		return fmt.Errorf("commitlog: truncation mark: %w", err)
+	} else if p != nil {
+		k.rep.PendingCut = int64(binary.BigEndian.Uint64(p))
+	}
 	best, found, exists, err := readCheckpoint(k.fs, k.opts.Dir)
 	if err != nil {
 		return fmt.Errorf("commitlog: %w", err)

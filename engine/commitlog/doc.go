@@ -77,5 +77,14 @@
 // Under SyncFlush nothing acknowledged lies past the cut, because an
 // acknowledgement waits for an fsync of every byte before it.
 //
+// # Truncation
+//
+// A replica in failover mode cuts a divergent tail with TruncateTo (at a
+// record boundary; everything below is synced first). The cut is made
+// crash-safe by a durable mark, the file "truncating" (truncate.go): a
+// recovery that finds it ends the log at the mark whatever it scans past
+// it, finishes the cut, and only then removes the mark, so a crash at any
+// point never brings a cut record back (apache/rocketmq#10666).
+//
 // Lock order: flushMu, then mu, then fill, then segMu, then waitMu.
 package commitlog

@@ -33,6 +33,10 @@ func (c *CommitLog) NewIterator(from int64) *Iterator {
 	return it
 }
 
+// SetPos moves the iterator back to phys, the offset of a record it
+// returned, keeping its window.
+func (it *Iterator) SetPos(phys int64) { it.pos = phys }
+
 // Pos is the offset of the next record.
 func (it *Iterator) Pos() int64 { return it.pos }
 

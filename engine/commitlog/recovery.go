@@ -58,6 +58,11 @@ func (c *CommitLog) recover() error {
 		return err
 	}
 	c.ckpt = cf
+	// An unfinished truncation (truncate.go): the log ends at the mark.
+	mark, marked, markFile, err := readTruncMark(c)
+	if err != nil {
+		return err
+	}
 	if !found && len(segs) > 0 {
 		c.opts.Logger.Warn("commitlog checkpoint missing or unreadable: recovering by scanning every segment",
 			"file", c.fs.PathJoin(c.opts.Dir, checkpointName))
@@ -71,7 +76,7 @@ func (c *CommitLog) recover() error {
 		}
 		rep.Clean = found && cp.clean
 		rep.New = !found
-	case found && cp.clean:
+	case found && cp.clean && !marked:
 		rep.Clean = true
 		rep.From = cp.offset
 		end = cp.offset
@@ -83,6 +88,14 @@ func (c *CommitLog) recover() error {
 		if found && cp.offset > from {
 			from = cp.offset
 		}
+		if marked {
+			// Everything below the mark was synced before the mark was
+			// written; from it on, nothing counts.
+			if mark < segs[0].base {
+				return fmt.Errorf("%w: truncation mark %d below the first segment %d", ErrCorruption, mark, segs[0].base)
+			}
+			from = min(from, mark)
+		}
 		if err := c.checkInRange(from); err != nil {
 			return err
 		}
@@ -90,6 +103,11 @@ func (c *CommitLog) recover() error {
 		end, err = c.scan(from, &rep)
 		if err != nil {
 			return err
+		}
+		if marked && end >= mark {
+			end = mark
+			rep.CutAt = mark
+			rep.Reason = "finishing an interrupted truncation"
 		}
 	}
 	rep.End = end
@@ -103,6 +121,16 @@ func (c *CommitLog) recover() error {
 		return err
 	}
 	c.lastCkpt = time.Now()
+	if markFile {
+		// Only now: the cut is durable and the checkpoint no higher. (A
+		// torn mark, never durable, goes too: its cut never began.)
+		if err := removeTruncMark(c); err != nil {
+			return fmt.Errorf("commitlog: %w", err)
+		}
+		if marked {
+			c.opts.Logger.Warn("commitlog finished a truncation interrupted by a crash", "at", mark, "end", end)
+		}
+	}
 	rep.Duration = time.Since(began)
 	c.report = rep
 	log := c.opts.Logger

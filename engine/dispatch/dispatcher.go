@@ -14,6 +14,10 @@
 // so meanwhile (the store refuses sends), and the log says it once when the
 // dispatcher stalls and once when it resumes.
 //
+// SetLimit holds the dispatcher below an offset short of the readable end
+// (failover mode's confirm offset); Rewind runs a cut of the log and its
+// derived data between two rounds and moves the dispatcher back.
+//
 // The queue checkpoint and the index keep separate checkpoints; after a crash
 // the dispatcher replays from the older one. Rewriting a queue entry is
 // idempotent, and the index is only fed records at or past its own
@@ -25,6 +29,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -93,6 +98,11 @@ type Dispatcher struct {
 	idxKeys int
 
 	stall atomic.Pointer[Stall] // nil while rounds succeed
+	// limit caps what a round dispatches below the readable end
+	// (SetLimit); math.MaxInt64 when there is none.
+	limit atomic.Int64
+	// rewinds carries Rewind's work to the dispatcher goroutine.
+	rewinds chan rewindReq
 
 	mu      sync.Mutex
 	cond    sync.Cond
@@ -132,11 +142,13 @@ func New(opts Options) (*Dispatcher, error) {
 		batch:    opts.Queues.NewBatch(),
 		pos:      from,
 		kick:     make(chan struct{}, 1),
+		rewinds:  make(chan rewindReq),
 		closing:  make(chan struct{}),
 		done:     make(chan struct{}),
 		lastSync: time.Now(),
 	}
 	d.cond.L = &d.mu
+	d.limit.Store(NoLimit)
 	if from < qcp || from < icp {
 		d.log.Info("replaying the CommitLog into queues and index", "from", from, "queueCheckpoint", qcp, "indexCheckpoint", icp)
 	}
@@ -189,6 +201,8 @@ func (d *Dispatcher) loop() {
 			select {
 			case <-d.kick:
 			case <-tick.C:
+			case req := <-d.rewinds:
+				req.done <- d.rewind(req.fn)
 			case <-d.closing:
 				return
 			}
@@ -197,6 +211,9 @@ func (d *Dispatcher) loop() {
 			pause.Reset(wait)
 			select {
 			case <-pause.C:
+			case req := <-d.rewinds:
+				pause.Stop()
+				req.done <- d.rewind(req.fn)
 			case <-d.closing:
 				return
 			}
@@ -210,7 +227,7 @@ func (d *Dispatcher) loop() {
 			}
 			continue
 		}
-		d.rewind()
+		d.restart()
 		backoff = min(max(2*backoff, retryFirst), retryMax)
 		st := &Stall{Err: err, Since: last, At: d.Pos()}
 		if old := d.stall.Load(); old != nil {
@@ -222,26 +239,32 @@ func (d *Dispatcher) loop() {
 	}
 }
 
-// rewind drops what a failed round did not commit and goes back to the
+// restart drops what a failed round did not commit and goes back to the
 // last checkpoint, so the next round starts clean.
-func (d *Dispatcher) rewind() {
+func (d *Dispatcher) restart() {
 	// Let go of the queue writer lock: retention and topic deletion must
 	// not wait for a batch that never commits.
 	d.batch.Discard()
 	d.it = d.opts.Log.NewIterator(d.Pos())
 }
 
-// run dispatches up to the readable end and syncs the index when due.
+// run dispatches up to the readable end (or the limit below it) and
+// syncs the index when due.
 func (d *Dispatcher) run() error {
-	limit := d.opts.Log.Readable()
+	readable, limit := d.opts.Log.Readable(), d.limit.Load()
 	n := 0
 	for {
-		rec, phys, err := d.it.Next(limit)
+		rec, phys, err := d.it.Next(readable)
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
 			return fmt.Errorf("dispatch: read at %d: %w", phys, err)
+		}
+		if phys+int64(len(rec)) > limit {
+			// Past the limit (which may fall inside a record): next round.
+			d.it.SetPos(phys)
+			break
 		}
 		if err := d.dispatchRecord(rec, phys); err != nil {
 			return err
@@ -346,6 +369,68 @@ func (d *Dispatcher) syncIndex() error {
 	}
 	d.lastSync = time.Now()
 	return nil
+}
+
+// NoLimit is SetLimit's "no limit": dispatch up to the readable end.
+const NoLimit = math.MaxInt64
+
+// SetLimit makes the dispatcher stop below limit (failover mode: the
+// confirm offset, below which every in-sync replica holds the bytes) even
+// where the log is readable further, and wakes it. A record that ends past
+// the limit waits. NoLimit removes the limit. Lowering the limit never
+// withdraws what was dispatched already.
+func (d *Dispatcher) SetLimit(limit int64) {
+	if d.limit.Swap(limit) != limit {
+		d.Notify()
+	}
+}
+
+// Limit is the limit SetLimit set (NoLimit by default).
+func (d *Dispatcher) Limit() int64 { return d.limit.Load() }
+
+// rewindReq is one Rewind for the dispatcher goroutine.
+type rewindReq struct {
+	fn   func() (int64, error)
+	done chan error
+}
+
+// Rewind runs fn between two rounds, when no batch is open and nothing is
+// being dispatched, and then, if fn returned to >= 0, moves the dispatcher
+// back to to (if it was past it), forgetting that the index has keys there.
+// The store cuts the CommitLog and the derived data in fn. Before Start it
+// runs on the caller's goroutine.
+func (d *Dispatcher) Rewind(fn func() (to int64, err error)) error {
+	if !d.started {
+		return d.rewind(fn)
+	}
+	req := rewindReq{fn: fn, done: make(chan error, 1)}
+	select {
+	case d.rewinds <- req:
+	case <-d.done:
+		return errors.New("dispatch: closed")
+	}
+	return <-req.done
+}
+
+// rewind runs on the dispatcher goroutine (or before Start).
+func (d *Dispatcher) rewind(fn func() (int64, error)) error {
+	// A failed round's batch may still hold the queue writer lock.
+	d.batch.Discard()
+	to, err := fn()
+	if to < 0 {
+		return err
+	}
+	d.mu.Lock()
+	if d.pos > to {
+		d.pos = to
+	}
+	pos := d.pos
+	d.mu.Unlock()
+	if d.idxPhys > to {
+		d.idxPhys, d.idxKeys = to, 0
+	}
+	d.it = d.opts.Log.NewIterator(pos)
+	return err
 }
 
 // WaitFor blocks until everything below phys is dispatched or the timeout

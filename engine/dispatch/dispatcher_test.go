@@ -558,11 +558,13 @@ func TestMinInterval(t *testing.T) {
 	defer idx.Close()
 	var mu sync.Mutex
 	var rounds []time.Time
+	hooked := make(chan struct{}, 100) // one per OnDispatch call
 	d, err := New(Options{Log: cl, Queues: qdb, Index: idx, IndexSyncEvery: time.Hour, MinInterval: interval,
 		OnDispatch: func(map[queue.Ref]queue.State) {
 			mu.Lock()
 			rounds = append(rounds, time.Now())
 			mu.Unlock()
+			hooked <- struct{}{}
 		}})
 	if err != nil {
 		t.Fatal(err)
@@ -587,6 +589,15 @@ func TestMinInterval(t *testing.T) {
 	}
 	if err := d.WaitFor(end, 5*time.Second); err != nil {
 		t.Fatal(err)
+	}
+	// WaitFor returns once the batch is committed; its OnDispatch call
+	// comes just after: wait for the second one.
+	for range 2 {
+		select {
+		case <-hooked:
+		case <-time.After(5 * time.Second):
+			t.Fatal("OnDispatch not called")
+		}
 	}
 	mu.Lock()
 	defer mu.Unlock()

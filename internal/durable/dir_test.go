@@ -64,3 +64,30 @@ func TestSyncDirMakesNewFileDurable(t *testing.T) {
 		t.Fatal("SyncDir of a missing directory succeeded")
 	}
 }
+
+func TestWriteFileReplacesDurably(t *testing.T) {
+	fs := vfs.NewCrashableMem()
+	if err := MkdirAll(fs, "/d"); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteFile(fs, "/d/f", []byte("one")); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteFile(fs, "/d/f", []byte("two")); err != nil {
+		t.Fatal(err)
+	}
+	crashed := fs.CrashClone(vfs.CrashCloneCfg{})
+	f, err := crashed.Open("/d/f")
+	if err != nil {
+		t.Fatalf("after a crash: %v", err)
+	}
+	defer f.Close()
+	b := make([]byte, 8)
+	n, _ := f.Read(b)
+	if string(b[:n]) != "two" {
+		t.Fatalf("after a crash the file holds %q, want %q", b[:n], "two")
+	}
+	if exists(crashed, "/d/f.tmp") {
+		t.Fatal("the temporary file survived")
+	}
+}

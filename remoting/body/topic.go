@@ -29,9 +29,14 @@ func (t TopicConfig) QueueNums() int32 { return max(t.ReadQueueNums, t.WriteQueu
 
 // DataVersion is Java's DataVersion: a broker bumps it whenever its topic
 // table changes, and a name server re-reads the table only when it did.
+// StateVersion is RocketMQ 5's: a broker sets it to its master epoch when
+// its role changes, and a name server refuses a brokerId claim whose
+// stateVersion is below the live holder's. Left out of the JSON when 0,
+// so a classic broker's bodies stay RocketMQ 4's.
 type DataVersion struct {
-	Counter   int64 `json:"counter"`
-	Timestamp int64 `json:"timestamp"`
+	StateVersion int64 `json:"stateVersion,omitempty"`
+	Counter      int64 `json:"counter"`
+	Timestamp    int64 `json:"timestamp"`
 }
 
 // TopicConfigWrapper is Java's TopicConfigSerializeWrapper, the

@@ -24,13 +24,19 @@ func newBrokerStatus(f *adminFlags) *cobra.Command {
 		Long: `Print a broker's runtime table: versions, message counters, CommitLog
 offsets, dispatch lag and state (dispatchState: ok, or STALLED with the
 cause while sends are refused), disk use, boot time, and the replication role:
-brokerRole (ASYNC_MASTER, SYNC_MASTER or SLAVE), brokerId, haServerAddr (its
+brokerRole (ASYNC_MASTER, SYNC_MASTER or SLAVE), brokerId, masterEpoch (the
+epoch of its last role change at run time, 0 for the configured role),
+writeFenced (true while a master's write lease has lapsed), haServerAddr (its
 HA listener) and, on a slave, masterAddr and masterHaServerAddr (empty while
 no master is registered). Replication: on a master haSlaveCount and one
 haSlave.ADDR line per connected slave (its acknowledged CommitLog offset,
 its lag in bytes and in milliseconds since it last held everything, and
 whether the name servers list it as a slave); on a slave haConnected, haEnd
-and haLastError. The text form starts with a one-line summary of
+and haLastError. In controller mode also controllerBrokerId (the replica
+id), controllerRole, syncStateSet and syncStateSetEpoch, confirmOffset
+(what consumers may see), leaseLeftMillis on a master, controllerLastError
+(empty while the controllers answer) and, on a master, one haReplica.ID
+line per connected replica. The text form starts with a one-line summary of
 the role. Wharf's counters count since the broker started (the
 "TodayMorning" marks are 0) and its rates are 0.`,
 		Args: cobra.NoArgs,
@@ -65,6 +71,18 @@ func roleSummary(table map[string]string) string {
 		return "unknown (the broker does not report brokerRole)"
 	}
 	sum := role + ", brokerId " + table["brokerId"]
+	if e := table["masterEpoch"]; e != "" && e != "0" {
+		sum += ", epoch " + e // the role changed at run time
+	}
+	if table["writeFenced"] == "true" {
+		sum += ", WRITES FENCED (lease lapsed)"
+	}
+	if sss, ok := table["syncStateSet"]; ok {
+		sum += ", replica " + table["controllerBrokerId"] + ", SyncStateSet {" + sss + "}"
+		if e := table["controllerLastError"]; e != "" {
+			sum += ", controllers: " + e
+		}
+	}
 	if role != "SLAVE" {
 		if n, ok := table["haSlaveCount"]; ok {
 			sum += ", " + n + " slave(s) connected"

@@ -25,17 +25,16 @@ import (
 	"maps"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/wharfmq/wharf/tools/admin"
+	"github.com/wharfmq/wharf/tools/scripts/internal/benchkit"
 )
 
 var (
@@ -75,10 +74,12 @@ func run() error {
 	if !*keep {
 		defer os.RemoveAll(*dir)
 	}
+	// Children die with this process; on an error path, here.
+	defer func() { _ = benchkit.KillAll() }()
 	ac := admin.New(admin.Options{Timeout: 2 * time.Second})
 	defer ac.Close()
 	fmt.Printf("# habench %s, %d CPUs, segments %d MiB, produce runs of %s\n",
-		time.Now().UTC().Format(time.RFC3339), numCPU(), *segMiB, *dur)
+		time.Now().UTC().Format(time.RFC3339), benchkit.NumCPU(), *segMiB, *dur)
 	phases := strings.Split(*only, ",")
 	if slices.Contains(phases, "throughput") {
 		if err := throughput(ac); err != nil {
@@ -93,92 +94,18 @@ func run() error {
 	return nil
 }
 
-func numCPU() int {
-	var s unix.CPUSet
-	if unix.SchedGetaffinity(0, &s) != nil {
-		return 0
-	}
-	return s.Count()
-}
-
-// proc is one child process of the wharf binary.
-type proc struct {
-	name   string
-	cmd    *exec.Cmd
-	exited chan struct{}
-}
-
-func startProc(name string, args ...string) (*proc, error) {
-	logf, err := os.OpenFile(filepath.Join(*dir, name+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		return nil, err
-	}
+// startProc starts a child of the wharf binary, logging into the work
+// dir; with -profile a broker writes a CPU profile there.
+func startProc(name string, args ...string) (*benchkit.Proc, error) {
 	if *profile && args[0] == "broker" {
 		args = append(slices.Clone(args), "--cpuprofile", filepath.Join(*dir, name+".pprof"))
 	}
-	p := &proc{name: name, cmd: exec.Command(*bin, args...), exited: make(chan struct{})}
-	p.cmd.Stdout, p.cmd.Stderr = logf, logf
-	if err := p.cmd.Start(); err != nil {
-		logf.Close()
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	go func() { _ = p.cmd.Wait(); logf.Close(); close(p.exited) }()
-	return p, nil
-}
-
-// stop sends SIGTERM and waits at most 30 s, then kills.
-func (p *proc) stop() {
-	if p == nil {
-		return
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-	case <-time.After(30 * time.Second):
-		fmt.Fprintf(os.Stderr, "habench: %s did not stop in 30 s; killing\n", p.name)
-		_ = p.cmd.Process.Kill()
-		<-p.exited
-	}
-}
-
-// cpu is the process's user+system time so far.
-func (p *proc) cpu() time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	if len(f) < 13 {
-		return 0
-	}
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	k, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(u+k) * (time.Second / 100) // CLK_TCK is 100 on Linux
-}
-
-func freePorts(n int) ([]int, error) {
-	var lns []net.Listener
-	defer func() {
-		for _, ln := range lns {
-			ln.Close()
-		}
-	}()
-	var out []int
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		lns = append(lns, ln)
-		out = append(out, ln.Addr().(*net.TCPAddr).Port)
-	}
-	return out, nil
+	return benchkit.Start(*dir, *bin, name, args...)
 }
 
 // group is a name server, a master and optionally a slave.
 type group struct {
-	ns, master, slave *proc
+	ns, master, slave *benchkit.Proc
 	nsAddr            string
 	addr              [2]string // master, slave client addresses
 	args              [2][]string
@@ -187,7 +114,7 @@ type group struct {
 // startGroup starts a name server and a master in role (NONE: no slave is
 // started, the master is ASYNC_MASTER), plus a slave unless role is NONE.
 func startGroup(ac *admin.Client, tag, role string) (*group, error) {
-	ports, err := freePorts(4)
+	ports, err := benchkit.FreePorts(4)
 	if err != nil {
 		return nil, err
 	}
@@ -293,9 +220,9 @@ func inSync(t map[string]string) bool {
 }
 
 func (g *group) stop() {
-	g.slave.stop()
-	g.master.stop()
-	g.ns.stop()
+	g.slave.Stop(30 * time.Second)
+	g.master.Stop(30 * time.Second)
+	g.ns.Stop(30 * time.Second)
 }
 
 func runtimeInfo(ac *admin.Client, addr string) (map[string]string, error) {
@@ -320,31 +247,9 @@ func runtimeInt(ac *admin.Client, addr, key string) (int64, error) {
 // its summary line's key=value pairs. Failed sends do not fail the run;
 // they are in errors=.
 func benchProduce(g *group, topic string, args ...string) (map[string]string, error) {
-	all := append([]string{"bench", "produce", "--broker", g.addr[0], "--topic", topic, "--quiet",
-		"--broker-pid", strconv.Itoa(g.master.cmd.Process.Pid)}, args...)
-	cmd := exec.Command(*bin, all...)
-	var errb strings.Builder
-	cmd.Stderr = &errb
-	out, err := cmd.Output()
-	line := lastLine(string(out))
-	if !strings.HasPrefix(line, "produce ") {
-		return nil, fmt.Errorf("wharf %s: %v: %s", strings.Join(all, " "), err, errb.String())
-	}
-	kv := map[string]string{}
-	for f := range strings.FieldsSeq(line) {
-		if k, v, ok := strings.Cut(f, "="); ok {
-			kv[k] = v
-		}
-	}
-	return kv, nil
-}
-
-func lastLine(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
-		return s[i+1:]
-	}
-	return s
+	all := append([]string{"--broker", g.addr[0], "--topic", topic, "--quiet",
+		"--broker-pid", strconv.Itoa(g.master.Pid())}, args...)
+	return benchkit.Produce(context.Background(), *bin, all...)
 }
 
 // throughput runs sync and pipelined produce against each role, rounds
@@ -390,7 +295,7 @@ func throughputRuns(g *group, role string, round int) error {
 	for _, c := range cases {
 		var s0 time.Duration
 		if g.slave != nil {
-			s0 = g.slave.cpu()
+			s0 = g.slave.CPU()
 		}
 		kv, err := benchProduce(g, "HaBench", "--mode", c.name, "--conc", c.conc,
 			"--window", strconv.Itoa(*pipeWindow), "--duration", dur.String())
@@ -400,7 +305,7 @@ func throughputRuns(g *group, role string, round int) error {
 		slaveCores := "-"
 		if g.slave != nil {
 			secs, _ := strconv.ParseFloat(kv["secs"], 64)
-			slaveCores = fmt.Sprintf("%.2f", (g.slave.cpu()-s0).Seconds()/secs)
+			slaveCores = fmt.Sprintf("%.2f", (g.slave.CPU()-s0).Seconds()/secs)
 		}
 		fmt.Printf("throughput round=%d role=%s mode=%s conc=%s msgs/s=%s p50_us=%s p99_us=%s errors=%s client_cores=%s master_cores=%s slave_cores=%s machine_busy_cores=%s\n",
 			round, role, c.name, c.conc, kv["msgs/s"], kv["p50_us"], kv["p99_us"], kv["errors"],
@@ -514,7 +419,7 @@ func catchupRun(ac *admin.Client, g *group, rep int) error {
 	fmt.Printf("rep=%d baseline loopback TCP stream 32 KiB writes %.0f MB/s, 1 MiB writes %.0f MB/s; disk sequential 1 MiB writes of %d MiB: no sync %.0f MB/s, fdatasync each %.0f MB/s\n",
 		rep, tcp32, tcp1m, *catchupMiB, diskBuf, diskSync)
 
-	g.slave.stop()
+	g.slave.Stop(30 * time.Second)
 	slaveEnd0, err := runtimeInt(ac, g.addr[0], "commitLogMaxOffset")
 	if err != nil {
 		return err
@@ -544,7 +449,7 @@ func catchupRun(ac *admin.Client, g *group, rep int) error {
 	}
 	fmt.Printf("rep=%d catch-up backlog %d MiB written in %s\n", rep, (masterEnd-slaveEnd0)>>20, time.Since(t0).Round(time.Millisecond))
 
-	m0, busy0 := g.master.cpu(), machineBusy()
+	m0, busy0 := g.master.CPU(), benchkit.MachineBusy()
 	s0 := time.Now()
 	sargs := g.args[1]
 	if *traceSlave {
@@ -575,9 +480,9 @@ func catchupRun(ac *admin.Client, g *group, rep int) error {
 	}
 	done := time.Now()
 	total, fromFirst := done.Sub(s0), done.Sub(first)
-	mcores := (g.master.cpu() - m0).Seconds() / total.Seconds()
-	scores := g.slave.cpu().Seconds() / total.Seconds()
-	busy := (machineBusy() - busy0).Seconds() / total.Seconds()
+	mcores := (g.master.CPU() - m0).Seconds() / total.Seconds()
+	scores := g.slave.CPU().Seconds() / total.Seconds()
+	busy := (benchkit.MachineBusy() - busy0).Seconds() / total.Seconds()
 	mb := float64(masterEnd-slaveEnd0) / 1e6
 	rate := mb / total.Seconds()
 	fmt.Printf("rep=%d catch-up %.0f MB in %s from slave start (%.0f MB/s); slave answered after %s at end %d; %.0f MB/s from then; cores: master %.2f slave %.2f machine %.2f\n",
@@ -587,25 +492,6 @@ func catchupRun(ac *admin.Client, g *group, rep int) error {
 	fmt.Printf("rep=%d catch-up ratio to the slower of loopback TCP (32 KiB) and disk (fdatasync): %.2f (%.0f / %.0f MB/s); to page-cache write: %.2f\n",
 		rep, rate/slower, rate, slower, rate/diskBuf)
 	return nil
-}
-
-// machineBusy is the CPU time all processes of the machine have used
-// (/proc/stat: everything but idle and iowait), or 0 when unknown.
-func machineBusy() time.Duration {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	f := strings.Fields(line)
-	var busy int64
-	for i, v := range f[1:] {
-		n, _ := strconv.ParseInt(v, 10, 64)
-		if i != 3 && i != 4 && i < 8 { // idle, iowait; guest time is counted in user
-			busy += n
-		}
-	}
-	return time.Duration(busy) * (time.Second / 100)
 }
 
 // tcpStream writes bs-byte chunks over one loopback connection for d and

@@ -1,0 +1,178 @@
+package broker
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/rocketmq-client-go/v2/producer"
+	"github.com/wharfmq/wharf/broker/config"
+	"github.com/wharfmq/wharf/broker/failover"
+	"github.com/wharfmq/wharf/remoting"
+)
+
+// controllerModeConfig is a controller-mode broker of group "broker-a"
+// with the short periods of startControllers.
+func controllerModeConfig(dir, namesrv string, ctls []string) config.Config {
+	c := testConfig(dir)
+	c.NamesrvAddr = namesrv
+	c.EnableControllerMode = true
+	c.ControllerAddr = strings.Join(ctls, ";")
+	c.BrokerLease, c.ControllerHeartBeatTimeout = 600*time.Millisecond, time.Second
+	c.BrokerHeartbeatInterval, c.SyncBrokerMetadataPeriod, c.CheckSyncStateSetPeriod = 100*time.Millisecond, 200*time.Millisecond, 100*time.Millisecond
+	c.HASendHeartbeatInterval = 100 * time.Millisecond
+	return c
+}
+
+func startControllerModeBroker(t *testing.T, cfg config.Config) *Broker {
+	t.Helper()
+	b := openBroker(t, cfg)
+	b.reg.period = 200 * time.Millisecond
+	if err := b.Start(); err != nil {
+		b.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+func driverRole(b *Broker) failover.Role { return b.cm.driver.Role() }
+
+// TestControllerModeFailover: two replicas of broker-a in controller mode
+// with three real controllers and a name server. The first to start is
+// elected master, the second follows it over AutoSwitch HA and joins the
+// SyncStateSet; sends of the official Go client are SEND_OK only once both
+// hold them. The master stops: the controllers elect the second (epoch
+// 2), which registers as brokerId 0, and a fresh producer sends through
+// it. The old master returns as its slave and converges: every
+// acknowledged message is readable on both.
+func TestControllerModeFailover(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the Go client races internally; run without -race")
+	}
+	const topic, queues = "Failover", 2
+	ctls := startControllers(t)
+	ns := startNameServer(t, nil)
+	nsc := newTestClient(t, ns.Addr())
+	adir, bdir := t.TempDir(), t.TempDir()
+	a := startControllerModeBroker(t, controllerModeConfig(adir, ns.Addr(), ctls))
+	eventually(t, 10*time.Second, "the first replica becomes master", func() bool { return driverRole(a) == failover.RoleMaster })
+	b := startControllerModeBroker(t, controllerModeConfig(bdir, ns.Addr(), ctls))
+	eventually(t, 10*time.Second, "the second replica follows and joins the SyncStateSet", func() bool {
+		return driverRole(b) == failover.RoleSlave && slices.Equal(a.cm.driver.Status().Sync.IDs, []int64{1, 2})
+	})
+
+	cl := &cluster{ns: ns, cfg: a.cfg, b: a}
+	cl.createTopic(t, topic, queues)
+	acked := map[string]int{}
+	goSend(t, cl.producer(t, producer.WithInstanceName("first")), topic, "first", 0, 30, acked)
+	if got := routeIDs(t, nsc, topic)["0"]; got != a.Addr() {
+		t.Fatalf("brokerId 0 routes to %s, want the master %s", got, a.Addr())
+	}
+	eventually(t, 10*time.Second, "the slave holds the master's log and, through SlaveSynchronize, the topic", func() bool {
+		_, synced := b.topics.Get(topic)
+		return synced && b.store.MaxPhysOffset() == a.store.MaxPhysOffset()
+	})
+
+	// A topic created on the master just before it dies, which the slave's
+	// metadata sync (stopped here, so the test does not race its period)
+	// never brought over: the new master takes it from the name server.
+	b.stopSync()
+	createTopic(t, newTestClient(t, a.Addr()), "Late", 3)
+	cl.waitRoute(t, "Late")
+
+	stopped := time.Now()
+	a.Close()
+	eventually(t, 15*time.Second, "the slave is elected", func() bool { return driverRole(b) == failover.RoleMaster })
+	elected := time.Since(stopped)
+	if st := b.cm.driver.Status(); st.MasterEpoch != 2 || !slices.Equal(st.Sync.IDs, []int64{2}) {
+		t.Fatalf("the new master: %+v", st)
+	}
+	eventually(t, 10*time.Second, "brokerId 0 routes to the new master", func() bool { return routeIDs(t, nsc, topic)["0"] == b.Addr() })
+	if tc, ok := b.topics.Get("Late"); !ok || tc.WriteQueueNums != 3 || tc.ReadQueueNums != 3 {
+		t.Fatalf("the topic created just before the master died, on the new master: %+v %v", tc, ok)
+	}
+	cl.b = b
+	goSend(t, cl.producer(t, producer.WithInstanceName("second")), topic, "second", 0, 30, acked)
+
+	a2 := startControllerModeBroker(t, controllerModeConfig(adir, ns.Addr(), ctls))
+	eventually(t, 15*time.Second, "the old master returns as a slave and rejoins the SyncStateSet", func() bool {
+		return driverRole(a2) == failover.RoleSlave && slices.Equal(b.cm.driver.Status().Sync.IDs, []int64{1, 2})
+	})
+	goSend(t, cl.producer(t, producer.WithInstanceName("third")), topic, "third", 0, 10, acked)
+	eventually(t, 10*time.Second, "the returned replica holds the new master's log", func() bool {
+		return a2.store.MaxPhysOffset() == b.store.MaxPhysOffset()
+	})
+	for name, br := range map[string]*Broker{"new master": b, "returned replica": a2} {
+		got := storedBodies(t, br, topic, queues)
+		for body := range acked {
+			if got[body] == 0 {
+				t.Fatalf("%s lacks acknowledged message %s", name, body)
+			}
+		}
+	}
+	t.Logf("elected %s after the master stopped; %d messages acknowledged, all on both replicas", elected, len(acked))
+}
+
+// sendRaw sends one message to b with a raw client and returns the
+// response code (the official client would retry elsewhere).
+func sendRaw(t *testing.T, c *testClient, topic, body string) int16 {
+	t.Helper()
+	return c.call(remoting.CodeSendMessageV2, map[string]string{"a": "PG", "b": topic, "c": "TBW102", "d": "4",
+		"e": "0", "f": "0", "g": strconv.FormatInt(time.Now().UnixMilli(), 10), "h": "0", "i": "", "j": "0",
+		"k": "false", "m": "false"}, []byte(body)).Code
+}
+
+// TestControllerModeMajorityLost: with the controllers' majority gone a
+// master under allAckInSyncStateSet keeps acknowledging (nobody can
+// replace it), past its lease; with allAckInSyncStateSet=false its lapsed
+// lease fences it (14) until a majority returns and renews it.
+func TestControllerModeMajorityLost(t *testing.T) {
+	for _, allAck := range []bool{true, false} {
+		t.Run(fmt.Sprintf("allAck=%v", allAck), func(t *testing.T) {
+			g := startControllerGroup(t)
+			ns := startNameServer(t, nil)
+			mk := func(dir string) config.Config {
+				c := controllerModeConfig(dir, ns.Addr(), g.addrs)
+				c.AllAckInSyncStateSet = allAck
+				return c
+			}
+			a := startControllerModeBroker(t, mk(t.TempDir()))
+			eventually(t, 10*time.Second, "a master", func() bool { return driverRole(a) == failover.RoleMaster })
+			b := startControllerModeBroker(t, mk(t.TempDir()))
+			eventually(t, 10*time.Second, "a slave in the SyncStateSet", func() bool {
+				return driverRole(b) == failover.RoleSlave && slices.Equal(a.cm.driver.Status().Sync.IDs, []int64{1, 2})
+			})
+			c := newTestClient(t, a.Addr())
+			createTopic(t, c, "Majority", 1)
+			expectCode(t, &remoting.Command{Code: sendRaw(t, c, "Majority", "before")}, remoting.RespSuccess, "send with all controllers")
+
+			for i := range 3 {
+				g.stop(i) // all of them: no leader anywhere
+			}
+			time.Sleep(2 * a.cfg.BrokerLease) // let the lease lapse: waiting is what the test is about
+			code := sendRaw(t, c, "Majority", "during")
+			switch {
+			case allAck && code != remoting.RespSuccess:
+				t.Fatalf("under allAckInSyncStateSet a master without controllers answered %d, want SEND_OK", code)
+			case !allAck && code != remoting.RespServiceNotAvailable:
+				t.Fatalf("with allAckInSyncStateSet=false a master whose lease lapsed answered %d, want 14", code)
+			}
+			if st := a.cm.driver.Status(); st.LastError == "" {
+				t.Fatalf("the driver does not say the controllers are gone: %+v", st)
+			}
+			for i := range 3 {
+				g.start(i)
+			}
+			eventually(t, 15*time.Second, "the master renews its lease with the returned majority", func() bool {
+				return sendRaw(t, c, "Majority", "after") == remoting.RespSuccess
+			})
+			if driverRole(a) != failover.RoleMaster || a.cm.driver.Status().MasterEpoch != 1 {
+				t.Fatalf("the master changed while it lived: %+v", a.cm.driver.Status())
+			}
+		})
+	}
+}

@@ -1,0 +1,502 @@
+package autoswitch
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/wharfmq/wharf/broker/ha"
+	"github.com/wharfmq/wharf/broker/ha/epoch"
+)
+
+// MasterLog is what a failover-mode master reads (engine.Store has these
+// methods).
+type MasterLog interface {
+	ha.MasterLog
+	MaxPhysOffset() int64
+}
+
+// MasterOptions configure a Master.
+type MasterOptions struct {
+	// Listen is the HA address; Listener, if set, is used instead (the
+	// master then owns it).
+	Listen   string
+	Listener net.Listener
+	Log      MasterLog
+	// Epochs is this store's epoch file; the caller has appended the
+	// master's epoch (at its end) before starting the master.
+	Epochs *epoch.File
+	// BrokerID is this broker's replica id (it is in its own SyncStateSet).
+	BrokerID int64
+	// SyncStateSet returns the current in-sync replica ids (the
+	// controller's), this broker's included. It is called under the
+	// master's lock: it must not call the Master.
+	SyncStateSet func() []int64
+	// OnConfirm is called when the confirm offset grows, under the
+	// master's lock (so never concurrently, and it must not call the
+	// Master); the broker passes it to the store
+	// (engine.Store.SetConfirmOffset).
+	OnConfirm func(int64)
+	// Heartbeat, Housekeeping, BatchSize: as in package ha (zero takes
+	// RocketMQ's default).
+	Heartbeat, Housekeeping time.Duration
+	BatchSize               int
+	Logger                  *slog.Logger
+}
+
+// Master is the master side of AutoSwitch HA: per slave, it answers the
+// handshake with its epoch list, ships CommitLog bytes from where the
+// slave asks (after the slave truncated to the consistent point), each
+// frame inside one epoch, one segment and haTransferBatchSize, and tracks
+// every slave's acknowledged end. The confirm offset is the smallest
+// acknowledged end over the SyncStateSet (see ConfirmOffset).
+type Master struct {
+	opts    MasterOptions
+	log     *slog.Logger
+	ln      net.Listener
+	planner ha.Planner
+
+	mu      sync.Mutex
+	conns   map[*masterConn]struct{}
+	confirm int64
+	wake    chan struct{} // closed and replaced when confirm grows
+	closed  bool
+
+	closing chan struct{}
+	wg      sync.WaitGroup
+}
+
+// NewMaster listens and serves slaves until Close.
+func NewMaster(opts MasterOptions) (*Master, error) {
+	if opts.Log == nil || opts.Epochs == nil || opts.SyncStateSet == nil {
+		return nil, errors.New("autoswitch: MasterOptions needs Log, Epochs and SyncStateSet")
+	}
+	if opts.Heartbeat <= 0 {
+		opts.Heartbeat = ha.DefaultHeartbeatInterval
+	}
+	if opts.Housekeeping <= 0 {
+		opts.Housekeeping = ha.DefaultHousekeepingInterval
+	}
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = ha.DefaultTransferBatchSize
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	p, err := ha.NewPlanner(opts.Log.SegmentSize(), opts.BatchSize)
+	if err != nil {
+		return nil, err
+	}
+	ln := opts.Listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", opts.Listen); err != nil {
+			return nil, fmt.Errorf("autoswitch: listen on %s: %w", opts.Listen, err)
+		}
+	}
+	m := &Master{
+		opts: opts, log: opts.Logger.With("component", "autoswitch-master"), ln: ln, planner: p,
+		conns: map[*masterConn]struct{}{}, wake: make(chan struct{}), closing: make(chan struct{}),
+	}
+	// Alone in its SyncStateSet a master confirms what it holds; with
+	// others it confirms nothing new until they acknowledge.
+	m.confirm = -1
+	m.mu.Lock()
+	m.recomputeLocked()
+	m.mu.Unlock()
+	m.wg.Add(2)
+	go m.accept()
+	go m.followReadable()
+	m.log.Info("AutoSwitch HA port listening", "addr", ln.Addr().String(), "epoch", opts.Epochs.LastEpoch())
+	return m, nil
+}
+
+// followReadable recomputes the confirm offset as the log grows: alone
+// in its SyncStateSet a master confirms its readable end at once.
+func (m *Master) followReadable() {
+	defer m.wg.Done()
+	watch, stop := m.opts.Log.WatchReadable()
+	defer stop()
+	tick := time.NewTicker(m.opts.Heartbeat) // the set may change without an append
+	defer tick.Stop()
+	for {
+		select {
+		case <-watch:
+		case <-tick.C:
+		case <-m.closing:
+			return
+		}
+		m.mu.Lock()
+		m.recomputeLocked()
+		m.mu.Unlock()
+	}
+}
+
+// Addr is the listening address.
+func (m *Master) Addr() string { return m.ln.Addr().String() }
+
+// Close stops listening, closes every connection and waits.
+func (m *Master) Close() error {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil
+	}
+	m.closed = true
+	close(m.closing)
+	for c := range m.conns {
+		c.conn.Close()
+	}
+	m.mu.Unlock()
+	err := m.ln.Close()
+	m.wg.Wait()
+	return err
+}
+
+func (m *Master) accept() {
+	defer m.wg.Done()
+	for {
+		nc, err := m.ln.Accept()
+		if err != nil {
+			select {
+			case <-m.closing:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
+		}
+		c := &masterConn{m: m, conn: nc, ack: -1, id: -1, started: make(chan int64, 1), done: make(chan struct{})}
+		m.mu.Lock()
+		if m.closed {
+			m.mu.Unlock()
+			nc.Close()
+			return
+		}
+		m.conns[c] = struct{}{}
+		m.mu.Unlock()
+		m.wg.Add(1)
+		go c.serve()
+	}
+}
+
+// ConfirmOffset is the offset below which every member of the SyncStateSet
+// holds the log (RocketMQ's computeConfirmOffset): the smallest
+// acknowledged end over the members other than this broker, capped at the
+// readable end. While a member is not connected, or has not acknowledged
+// yet, it keeps its last value (apache/rocketmq#6662; RocketMQ skips a
+// connected member that has not acknowledged, Wharf waits for it).
+func (m *Master) ConfirmOffset() int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.recomputeLocked()
+	return m.confirm
+}
+
+// recomputeLocked updates the confirm offset and, when it grew, wakes the
+// waiters and tells OnConfirm.
+// REQUIRES: m.mu held.
+func (m *Master) recomputeLocked() {
+	next := m.opts.Log.ReadableOffset()
+	acks := map[int64]int64{}
+	for c := range m.conns {
+		if c.id >= 0 && c.ack >= 0 {
+			acks[c.id] = max(acks[c.id], c.ack)
+		}
+	}
+	for _, id := range m.opts.SyncStateSet() {
+		if id == m.opts.BrokerID {
+			continue
+		}
+		a, ok := acks[id]
+		if !ok {
+			return // keep the last value
+		}
+		next = min(next, a)
+	}
+	if next <= m.confirm {
+		return
+	}
+	m.confirm = next
+	close(m.wake)
+	m.wake = make(chan struct{})
+	if m.opts.OnConfirm != nil {
+		m.opts.OnConfirm(next)
+	}
+}
+
+// WaitConfirmed blocks until the confirm offset reaches end (every member
+// of the SyncStateSet holds the bytes before it: allAckInSyncStateSet), for
+// at most timeout. It returns ha.ErrSlaveTimeout when the time runs out,
+// ha.ErrClosed when the master closes. Waiters share one wake-up per
+// change.
+func (m *Master) WaitConfirmed(end int64, timeout time.Duration) error {
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for {
+		m.mu.Lock()
+		m.recomputeLocked()
+		confirm, wake, closed := m.confirm, m.wake, m.closed
+		m.mu.Unlock()
+		switch {
+		case confirm >= end:
+			return nil
+		case closed:
+			return ha.ErrClosed
+		}
+		select {
+		case <-wake:
+		case <-timer.C:
+			return ha.ErrSlaveTimeout
+		case <-m.closing:
+			return ha.ErrClosed
+		}
+	}
+}
+
+// SlaveAck is one connected slave's state, for status and tests.
+type SlaveAck struct {
+	ID      int64 // the id from its handshake
+	Learner bool  // isAsyncLearner
+	Acked   int64 // its last acknowledged end (-1 before the first)
+	// CaughtUp is when an ack last reached the master's readable end
+	// (zero: never): the SyncStateSet takes back a replica that caught
+	// up within haMaxTimeSlaveNotCatchup.
+	CaughtUp time.Time
+}
+
+// Slaves lists the connected slaves that completed a handshake, by id.
+func (m *Master) Slaves() []SlaveAck {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []SlaveAck
+	for c := range m.conns {
+		if c.id >= 0 {
+			out = append(out, SlaveAck{ID: c.id, Learner: c.learner, Acked: c.ack, CaughtUp: c.caughtUp})
+		}
+	}
+	slices.SortFunc(out, func(a, b SlaveAck) int { return cmp.Compare(a.ID, b.ID) })
+	return out
+}
+
+// masterConn is one slave's connection: a reader of its messages (this
+// goroutine) and a sender of frames.
+type masterConn struct {
+	m    *Master
+	conn net.Conn
+
+	// Guarded by m.mu.
+	id       int64 // from the handshake; -1 before
+	learner  bool
+	ack      int64 // last acknowledged end; -1 before the first
+	caughtUp time.Time
+
+	// fromLastFile is the handshake's isSyncFromLastFile: written by the
+	// reader before it sends on started, read by the sender after.
+	fromLastFile bool
+	started      chan int64    // the first ack: where to send from
+	done         chan struct{} // closed when the reader stops
+}
+
+func (c *masterConn) serve() {
+	defer c.m.wg.Done()
+	log := c.m.log.With("slave", c.conn.RemoteAddr().String())
+	sendDone := make(chan error, 1)
+	c.m.wg.Add(1)
+	go func() {
+		defer c.m.wg.Done()
+		sendDone <- c.send()
+	}()
+	err := c.read()
+	close(c.done)
+	c.conn.Close()
+	serr := <-sendDone
+	c.m.mu.Lock()
+	delete(c.m.conns, c)
+	c.m.mu.Unlock()
+	if e := firstErr(err, serr); e != nil {
+		log.Warn("AutoSwitch HA connection closed", "err", e)
+	} else {
+		log.Info("AutoSwitch HA connection closed")
+	}
+}
+
+func firstErr(a, b error) error {
+	for _, e := range []error{a, b} {
+		if e != nil && !errors.Is(e, io.EOF) && !errors.Is(e, net.ErrClosed) {
+			return e
+		}
+	}
+	return nil
+}
+
+// read takes the handshake, answers it, then reads acks.
+func (c *masterConn) read() error {
+	var buf [SlaveHandshakeSize]byte
+	first := true
+	for {
+		if err := c.conn.SetReadDeadline(time.Now().Add(c.m.opts.Housekeeping)); err != nil {
+			return err
+		}
+		msg, err := ReadSlaveMessage(c.conn, &buf)
+		if err != nil {
+			return err
+		}
+		c.m.mu.Lock()
+		handshaken := c.id >= 0
+		c.m.mu.Unlock()
+		switch {
+		case msg.State == Handshake && !handshaken:
+			if msg.Handshake.BrokerID < 0 || msg.Handshake.BrokerID == c.m.opts.BrokerID {
+				return fmt.Errorf("%w: slave handshake with broker id %d", ErrBadMessage, msg.Handshake.BrokerID)
+			}
+			c.m.mu.Lock()
+			c.id, c.learner = msg.Handshake.BrokerID, msg.Handshake.AsyncLearner
+			c.m.mu.Unlock()
+			if err := c.handshake(msg.Handshake); err != nil {
+				return err
+			}
+		case msg.State == Transfer && handshaken:
+			readable := c.m.opts.Log.ReadableOffset()
+			c.m.mu.Lock()
+			err := ha.CheckReport(c.ack, msg.Ack, readable)
+			if err == nil {
+				c.ack = msg.Ack
+				if msg.Ack >= readable {
+					c.caughtUp = time.Now()
+				}
+				c.m.recomputeLocked()
+			}
+			c.m.mu.Unlock()
+			if err != nil {
+				return err
+			}
+			if first {
+				first = false
+				c.started <- msg.Ack
+			}
+		default:
+			return fmt.Errorf("%w: %v from a slave that has%s shaken hands", ErrState, msg.State, map[bool]string{true: "", false: " not"}[handshaken])
+		}
+	}
+}
+
+// handshake answers with the epoch list and the readable end (the slave
+// finds the consistent point below it).
+func (c *masterConn) handshake(h SlaveHandshake) error {
+	entries := c.m.opts.Epochs.Entries()
+	if len(entries) > MaxEpochEntries {
+		entries = entries[len(entries)-MaxEpochEntries:]
+	}
+	b, err := AppendMasterHandshake(nil, MasterHandshake{
+		MaxOffset: c.m.opts.Log.ReadableOffset(), LastEpoch: c.m.opts.Epochs.LastEpoch(), Entries: entries,
+	})
+	if err != nil {
+		return err
+	}
+	c.fromLastFile = h.SyncFromLastFile
+	return c.write(b)
+}
+
+func (c *masterConn) write(b []byte) error {
+	if err := c.conn.SetWriteDeadline(time.Now().Add(c.m.opts.Housekeeping)); err != nil {
+		return err
+	}
+	if _, err := c.conn.Write(b); err != nil {
+		return fmt.Errorf("write to the slave: %w", err)
+	}
+	return nil
+}
+
+// send ships frames from the slave's first ack on: every batch as soon as
+// it is readable, each inside one epoch (and one segment and BatchSize),
+// a heartbeat when the confirm offset grew since the last frame, and one
+// after Heartbeat of silence.
+func (c *masterConn) send() error {
+	var start int64
+	select {
+	case start = <-c.started:
+	case <-c.done:
+		return nil
+	}
+	lg := c.m.opts.Log
+	next, err := c.m.planner.Start(start, lg.MinPhysOffset(), lg.ReadableOffset(), c.fromLastFile)
+	if err != nil {
+		return err
+	}
+	watch, stop := lg.WatchReadable()
+	defer stop()
+	var hdr [TransferHeaderSize]byte
+	buf := make([]byte, c.m.opts.BatchSize)
+	heartbeat := time.NewTimer(c.m.opts.Heartbeat)
+	defer heartbeat.Stop()
+	sent := int64(-1) // the confirm offset the slave last got
+	for {
+		c.m.mu.Lock()
+		c.m.recomputeLocked()
+		confirm, wake := c.m.confirm, c.m.wake
+		c.m.mu.Unlock()
+		from, to := c.m.planner.Next(next, lg.ReadableOffset())
+		if to > from {
+			e, ok := c.m.opts.Epochs.EntryFor(from)
+			if !ok {
+				return fmt.Errorf("no epoch holds offset %d (epochs %v): bytes below the first epoch cannot be replicated in failover mode",
+					from, c.m.opts.Epochs.Entries())
+			}
+			to = min(to, e.End)
+			body := buf[:to-from]
+			if err := lg.ReadLog(body, from); err != nil {
+				return fmt.Errorf("read the CommitLog for the slave: %w", err)
+			}
+			h := TransferHeader{BodySize: int32(len(body)), Offset: from, Epoch: e.Epoch, EpochStart: e.Start, ConfirmOffset: confirm}
+			if err := c.frame(&hdr, h, body); err != nil {
+				return err
+			}
+			next, sent = to, confirm
+			heartbeat.Reset(c.m.opts.Heartbeat)
+			continue
+		}
+		if confirm > sent {
+			if err := c.heartbeat(&hdr, next, confirm); err != nil {
+				return err
+			}
+			sent = confirm
+			heartbeat.Reset(c.m.opts.Heartbeat)
+			continue
+		}
+		select {
+		case <-watch:
+		case <-wake:
+		case <-heartbeat.C:
+			if err := c.heartbeat(&hdr, next, confirm); err != nil {
+				return err
+			}
+			heartbeat.Reset(c.m.opts.Heartbeat)
+		case <-c.done:
+			return nil
+		}
+	}
+}
+
+// heartbeat sends an empty frame at next with the last epoch.
+func (c *masterConn) heartbeat(hdr *[TransferHeaderSize]byte, next, confirm int64) error {
+	e, _ := c.m.opts.Epochs.Last()
+	return c.frame(hdr, TransferHeader{Offset: next, Epoch: e.Epoch, EpochStart: e.Start, ConfirmOffset: confirm}, nil)
+}
+
+// frame writes a header and its body in one system call.
+func (c *masterConn) frame(hdr *[TransferHeaderSize]byte, h TransferHeader, body []byte) error {
+	PutTransferHeader(hdr, h)
+	if err := c.conn.SetWriteDeadline(time.Now().Add(c.m.opts.Housekeeping)); err != nil {
+		return err
+	}
+	bufs := net.Buffers{hdr[:], body}
+	if _, err := bufs.WriteTo(c.conn); err != nil {
+		return fmt.Errorf("send frame at %d to the slave: %w", h.Offset, err)
+	}
+	return nil
+}
