@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/wharfmq/wharf/controller/api"
 	"github.com/wharfmq/wharf/controller/client"
 	"github.com/wharfmq/wharf/internal/testkit"
+	"github.com/wharfmq/wharf/internal/testkit/tcpproxy"
 	"github.com/wharfmq/wharf/remoting"
 )
 
@@ -331,5 +333,32 @@ func TestThreeControllersElectAndFailOver(t *testing.T) {
 	ri := data.ReplicasInfoTable["broker-a"]
 	if ri.MasterBrokerID != b.id || len(ri.InSyncReplicas) != 1 || !ri.InSyncReplicas[0].Alive || len(ri.NotInSyncReplicas) != 1 {
 		t.Fatalf("sync state data %+v", ri)
+	}
+}
+
+// TestFindLeaderPrefersConfiguredAddress: a broker reaching the
+// controllers through other addresses (here proxies; a name server's port
+// in embedded mode) keeps using them: FindLeader returns the configured
+// address of the leader, even when a follower is asked first and names
+// the leader's peer address. (Else a partition of the configured links
+// leaves a direct one: found by the chaos test in tools/e2e.)
+func TestFindLeaderPrefersConfiguredAddress(t *testing.T) {
+	cs := startGroup(t, 3)
+	l := leader(t, cs)
+	var addrs []string
+	want := ""
+	// Followers first.
+	for _, c := range append(slices.DeleteFunc(slices.Clone(cs), func(c *Controller) bool { return c == l }), l) {
+		p := tcpproxy.Start(t, c.Addr())
+		addrs = append(addrs, p.Addr())
+		if c == l {
+			want = p.Addr()
+		}
+	}
+	rc := remoting.NewClient(remoting.ClientOptions{Logger: testkit.Logger(t)})
+	defer rc.Close()
+	found, err := client.FindLeader(ctx5s(t), rc, addrs, time.Second)
+	if err != nil || found != want {
+		t.Fatalf("FindLeader over %v = %q, %v; want the leader's proxy %s (leader %s)", addrs, found, err, want, l.Addr())
 	}
 }

@@ -301,7 +301,7 @@ func (c *chaosCluster) waitMaster(t *testing.T, g *chaosGroup, after int, within
 		m, e = c.master(g)
 		return m >= 0 && e > after
 	}) {
-		t.Fatalf("%s: no master above epoch %d within %v (last %d at %d)\n%s", g.name, after, within, m, e, c.describe(g))
+		t.Fatalf("%s: no master above epoch %d within %v (last %d at %d)\n%s%s", g.name, after, within, m, e, c.describe(g), c.ctlLogs())
 	}
 	return m, e
 }
@@ -380,6 +380,18 @@ func (c *chaosCluster) routes() string {
 		rd, err := routeOf(ctx, c.nsc, ns, chaosTopic)
 		cancel()
 		fmt.Fprintf(&b, "  route on %s: %+v %v\n", ns, rd.BrokerDatas, err)
+	}
+	return b.String()
+}
+
+// ctlLogs is the end of every controller's current log, for failure
+// messages.
+func (c *chaosCluster) ctlLogs() string {
+	var b strings.Builder
+	for _, n := range c.ctls {
+		if n.proc != nil {
+			fmt.Fprintf(&b, "---- controller %s (%s, peer %s)\n%s\n", n.id, n.listen, n.peer, n.proc.logTail())
+		}
 	}
 	return b.String()
 }
