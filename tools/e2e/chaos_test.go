@@ -286,10 +286,8 @@ func TestChaosControllerMode(t *testing.T) {
 			signal(t, old.proc, syscall.SIGCONT)
 		})
 		phase(fmt.Sprintf("round %d controller leader kill", round), func(*chaosLoad) {
-			leader := c.ctlLeader()
-			if leader < 0 {
-				t.Fatal("no controller leader")
-			}
+			leader := -1
+			testkit.Eventually(t, 10*time.Second, func() bool { leader = c.ctlLeader(); return leader >= 0 }, "a controller leader")
 			m, e := c.master(ga)
 			c.ctls[leader].proc.kill(t)
 			testkit.Eventually(t, 10*time.Second, func() bool { i := c.ctlLeader(); return i >= 0 && i != leader }, "a new controller leader")
