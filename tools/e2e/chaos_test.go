@@ -496,3 +496,35 @@ func TestChaosDivergentTail(t *testing.T) {
 		"SEND_OK lost with a truncated tail %d; consumed %d keys, %d duplicates, %d not held by the final master",
 		rounds, acks, tailAcks, lost, keys, dups, phantom)
 }
+
+// TestChaosTopicCreatedJustBeforeKill reproduces a metadata loss (issue
+// 12 asks to avoid RocketMQ #9804): a topic created on broker-a's master
+// reaches its slaves only through SlaveSynchronize (every 3 s). If the
+// master dies with -9 before the next round, the elected slave does not
+// know the topic: the name servers stop routing it to broker-a although
+// its messages are in the new master's CommitLog, and the old master,
+// back as a slave, takes the new master's topic table. It fails today, so
+// it runs only with WHARF_E2E_KNOWN_BUGS=1.
+func TestChaosTopicCreatedJustBeforeKill(t *testing.T) {
+	skipUnderRace(t)
+	if os.Getenv("WHARF_E2E_KNOWN_BUGS") != "1" {
+		t.Skip("known bug (chaos branch report): set WHARF_E2E_KNOWN_BUGS=1 to run")
+	}
+	c := newChaosCluster(t, chaosOpts{replicas: map[string]int{"broker-a": 2}})
+	ga := c.groups[0]
+	c.waitHealthy(t, ga, 20*time.Second)
+	m, e := c.master(ga)
+	if err := ga.reps[m].probe.createTopic(ctx5s(t), chaosTopic, chaosQueues); err != nil {
+		t.Fatal(err)
+	}
+	ga.reps[m].proc.kill(t)
+	n, _ := c.waitMaster(t, ga, e, 15*time.Second)
+	if !testkit.Within(10*time.Second, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_, _, err := ga.reps[n].probe.pullFrom(ctx, chaosTopic, 0, 0)
+		return err == nil
+	}) {
+		t.Fatalf("the new master of broker-a does not know %s, created on the old master just before it died\n%s", chaosTopic, c.routes())
+	}
+}
