@@ -318,7 +318,7 @@ func (c *chaosCluster) waitHealthy(t *testing.T, g *chaosGroup, within time.Dura
 		st, err := g.reps[m].state()
 		return err == nil && len(st.sync) == len(g.reps)
 	}) {
-		t.Fatalf("%s: not all %d replicas in sync within %v\n%s", g.name, len(g.reps), within, c.describe(g))
+		t.Fatalf("%s: not all %d replicas in sync within %v\n%s%s", g.name, len(g.reps), within, c.describe(g), c.logTails(g))
 	}
 }
 
