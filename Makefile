@@ -17,7 +17,7 @@ help:
 	@echo "make fuzz      each fuzz target for FUZZTIME (default 30s)"
 	@echo "make lint      go vet, gofmt and import-grouping checks, staticcheck, the darwin build and vet, lint-deps"
 	@echo "make lint-deps the broker imports no engine internals (engine/commitlog, engine/queue, index); only broker and broker/brokertest import remoting"
-	@echo "make stress    crash, torn-tail, bit-flip, kill -9, SIGTERM, power-loss and master-failover tests at nightly size"
+	@echo "make stress    crash, torn-tail, bit-flip, kill -9, SIGTERM, power-loss, master-failover and controller-mode chaos tests at nightly size"
 	@echo "make soak      T23 soak at nightly size: 100 producers + 100 consumers for 30 min"
 	@echo "make build     build bin/wharf"
 
@@ -84,6 +84,7 @@ stress:
 	$(GO) test -timeout 60m ./engine/commitlog/ -run 'TestCheckDetectsEveryBitFlip' -args -check-trials=1000
 	$(GO) test -timeout 90m ./tools/e2e/ -run 'TestKill9|TestSigtermUnderLoad|TestSyncMasterKill9' -args -kills=100 -sigterm-cycles=10 -ha-kills=20
 	$(GO) test -timeout 10m ./tools/e2e/ -run 'TestTwoGroupsMasterDies' -args -groups-long
+	$(GO) test -timeout 60m ./tools/e2e/ -run 'TestChaos' -args -chaos-rounds=20
 	$(GO) test -timeout 30m ./broker/ -run 'TestPowerLoss' -args -powerloss-points=200 -powerloss-interval=500ms
 
 # T23 at full size: 100 producers + 100 push consumers for 30 minutes.

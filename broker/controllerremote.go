@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -55,9 +56,15 @@ func (r *controllerRemote) onLeader(ctx context.Context, f func(addr string) err
 			if addr, err = client.FindLeader(ctx, r.rc, r.addrs, time.Second); err != nil {
 				return err
 			}
-			r.mu.Lock()
-			r.leader = addr
-			r.mu.Unlock()
+			// Only a configured address is kept: a leader address a
+			// follower named (its peer address) serves this call, and the
+			// next one looks again, so the broker returns to the links
+			// it was configured with (a cut of them must cut it off).
+			if slices.Contains(r.addrs, addr) {
+				r.mu.Lock()
+				r.leader = addr
+				r.mu.Unlock()
+			}
 		}
 		err = f(addr)
 		var ce *client.Error

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +16,7 @@ import (
 	"github.com/wharfmq/wharf/controller/api"
 	"github.com/wharfmq/wharf/controller/client"
 	"github.com/wharfmq/wharf/internal/testkit"
+	"github.com/wharfmq/wharf/internal/testkit/tcpproxy"
 	"github.com/wharfmq/wharf/remoting"
 )
 
@@ -561,5 +563,32 @@ func TestMajorityLossThenResume(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("no election after the majority returned")
+	}
+}
+
+// TestFindLeaderPrefersConfiguredAddress: a broker reaching the
+// controllers through other addresses (here proxies; a name server's port
+// in embedded mode) keeps using them: FindLeader returns the configured
+// address of the leader, even when a follower is asked first and names
+// the leader's peer address. (Else a partition of the configured links
+// leaves a direct one: found by the chaos test in tools/e2e.)
+func TestFindLeaderPrefersConfiguredAddress(t *testing.T) {
+	cs := startGroup(t, 3)
+	l := leader(t, cs)
+	var addrs []string
+	want := ""
+	// Followers first.
+	for _, c := range append(slices.DeleteFunc(slices.Clone(cs), func(c *Controller) bool { return c == l }), l) {
+		p := tcpproxy.Start(t, c.Addr())
+		addrs = append(addrs, p.Addr())
+		if c == l {
+			want = p.Addr()
+		}
+	}
+	rc := remoting.NewClient(remoting.ClientOptions{Logger: testkit.Logger(t)})
+	defer rc.Close()
+	found, err := client.FindLeader(testCtx(t), rc, addrs, time.Second)
+	if err != nil || found != want {
+		t.Fatalf("FindLeader over %v = %q, %v; want the leader's proxy %s (leader %s)", addrs, found, err, want, l.Addr())
 	}
 }

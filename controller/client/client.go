@@ -168,10 +168,13 @@ func CleanBrokerData(ctx context.Context, rc *remoting.Client, addr string, req 
 }
 
 // FindLeader asks each address in turn (each bounded by perTry) and
-// returns the leader's address: the first that says it leads, or the
-// leader address a follower names.
+// returns the leader's address: the first of addrs that says it leads,
+// else the leader address a follower named. A configured address is
+// preferred: the caller reaches the controllers the way it was told to
+// (a name server's port, a proxy), not only by the leader's peer address.
 func FindLeader(ctx context.Context, rc *remoting.Client, addrs []string, perTry time.Duration) (string, error) {
 	var errs []error
+	named := ""
 	for _, a := range addrs {
 		tctx, cancel := context.WithTimeout(ctx, perTry)
 		md, err := GetMetadata(tctx, rc, a)
@@ -181,9 +184,12 @@ func FindLeader(ctx context.Context, rc *remoting.Client, addrs []string, perTry
 			errs = append(errs, err)
 		case md.IsLeader:
 			return a, nil
-		case md.ControllerLeaderAddress != "":
-			return md.ControllerLeaderAddress, nil
+		case md.ControllerLeaderAddress != "" && named == "":
+			named = md.ControllerLeaderAddress
 		}
+	}
+	if named != "" {
+		return named, nil
 	}
 	errs = append(errs, errors.New("no controller knows a leader"))
 	return "", fmt.Errorf("controller: find leader among %v: %w", addrs, errors.Join(errs...))

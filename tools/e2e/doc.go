@@ -28,4 +28,18 @@
 // 30 s timeout on a pull in flight to a dead broker); -groups-long (make
 // stress) keeps master-a down across the client's 30 s route poll, so the
 // consumer reads broker-a's backlog from slave-a.
+//
+// Controller mode (issue 12): chaosCluster (chaoscluster_test.go) runs 3
+// `wharf namesrv` processes with embedded controllers and controller-mode
+// broker groups (broker-a x3, broker-b x2), each replica's controllerAddr
+// through its own tcpproxy per controller; any process can be killed,
+// stopped, continued or restarted with its ports and data dir.
+// TestChaosControllerMode runs rounds of kill -9 of broker-a's master,
+// SIGSTOP past an election then SIGCONT, kill -9 of the controller leader,
+// and a master/controllers partition, under official-client producers and
+// a push consumer, and reports lost, split-brain (two SEND_OK at one queue
+// offset), stale (SEND_OK from a replaced master), out-of-order and
+// duplicated messages. TestChaosDivergentTail (allAckInSyncStateSet=false)
+// checks a returning master cuts the tail only it held. One round each in
+// make test; -chaos-rounds=20 (WHARF_E2E_CHAOS_ROUNDS) in make stress.
 package e2e

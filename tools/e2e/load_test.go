@@ -43,6 +43,9 @@ type acked struct {
 	sum           [sha256.Size]byte
 	status        primitive.SendStatus
 	at            time.Time // when the answer came
+	// msgID is the answer's offsetMsgId: it names the store host that
+	// wrote the message (the chaos checker's "who acknowledged").
+	msgID string
 }
 
 // queueRef is one queue of one broker group.
@@ -210,7 +213,7 @@ func (ld *load) produce(p int, prod interface {
 		}
 		a := acked{key: key, broker: res.MessageQueue.BrokerName, topic: topic,
 			queueID: int32(res.MessageQueue.QueueId), offset: res.QueueOffset,
-			producer: p, seq: seq, sum: sha256.Sum256(b), status: res.Status, at: time.Now()}
+			producer: p, seq: seq, sum: sha256.Sum256(b), status: res.Status, at: time.Now(), msgID: res.OffsetMsgID}
 		ld.l.mu.Lock()
 		ld.l.acked = append(ld.l.acked, a)
 		ld.l.mu.Unlock()
