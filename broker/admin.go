@@ -56,6 +56,12 @@ func (b *Broker) handleUpdateTopic(_ context.Context, _ *remoting.Conn, req *rem
 		return remoting.NewResponse(req, remoting.RespSystemError, err.Error())
 	}
 	b.log.Info("topic created or updated by admin", "topic", topic, "read", tc.ReadQueueNums, "write", tc.WriteQueueNums, "perm", tc.Perm)
+	if b.cm != nil {
+		// Answer once the name servers have it, as RocketMQ's
+		// registerIncrementBrokerData does: a replica promoted after this
+		// master dies takes the topic from them (topicrecover.go).
+		b.reg.registerWithin(registerTimeout)
+	}
 	return remoting.NewResponse(req, remoting.RespSuccess, "")
 }
 
