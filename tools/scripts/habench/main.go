@@ -54,6 +54,7 @@ var (
 	profile     = flag.Bool("profile", false, "write a CPU profile of every broker into the work dir (NAME.pprof; use -keep)")
 	traceSlave  = flag.Bool("trace-catchup", false, "write a runtime trace of the catching-up slave into the work dir (catchup-REP.trace; use -keep)")
 	extra       = flag.String("conf", "", "extra broker.conf keys for every broker, k=v,k=v")
+	pin         = flag.Bool("pin", false, "run the slave alone on CPU 1 and everything else on CPU 0 (taskset), as if the slave had its own machine")
 )
 
 func main() {
@@ -100,7 +101,21 @@ func startProc(name string, args ...string) (*benchkit.Proc, error) {
 	if *profile && args[0] == "broker" {
 		args = append(slices.Clone(args), "--cpuprofile", filepath.Join(*dir, name+".pprof"))
 	}
-	return benchkit.Start(*dir, *bin, name, args...)
+	b, args := pinned(strings.HasSuffix(name, "-1"), *bin, args)
+	return benchkit.Start(*dir, b, name, args...)
+}
+
+// pinned runs bin through taskset with -pin: a slave (name ending -1) on
+// CPU 1, every other process on CPU 0.
+func pinned(slave bool, bin string, args []string) (string, []string) {
+	if !*pin {
+		return bin, args
+	}
+	cpu := "0"
+	if slave {
+		cpu = "1"
+	}
+	return "taskset", append([]string{"-c", cpu, bin}, args...)
 }
 
 // group is a name server, a master and optionally a slave.
@@ -249,7 +264,11 @@ func runtimeInt(ac *admin.Client, addr, key string) (int64, error) {
 func benchProduce(g *group, topic string, args ...string) (map[string]string, error) {
 	all := append([]string{"--broker", g.addr[0], "--topic", topic, "--quiet",
 		"--broker-pid", strconv.Itoa(g.master.Pid())}, args...)
-	return benchkit.Produce(context.Background(), *bin, all...)
+	var prefix []string
+	if *pin {
+		prefix = []string{"taskset", "-c", "0"}
+	}
+	return benchkit.ProduceVia(context.Background(), prefix, *bin, all...)
 }
 
 // throughput runs sync and pipelined produce against each role, rounds

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -194,7 +195,17 @@ func FreePorts(n int) ([]int, error) {
 // Failed sends do not fail the run; they are in errors=. The child dies
 // with ctx and with the driver.
 func Produce(ctx context.Context, bin string, args ...string) (map[string]string, error) {
+	return ProduceVia(ctx, nil, bin, args...)
+}
+
+// ProduceVia is Produce run through a launcher, prefix (e.g. taskset -c
+// 0), when prefix is not empty.
+func ProduceVia(ctx context.Context, prefix []string, bin string, args ...string) (map[string]string, error) {
 	all := append([]string{"bench", "produce"}, args...)
+	if len(prefix) > 0 {
+		all = append(append(slices.Clone(prefix[1:]), bin), all...)
+		bin = prefix[0]
+	}
 	cmd := exec.CommandContext(ctx, bin, all...)
 	cmd.SysProcAttr = sysProcAttr()
 	var errb strings.Builder
