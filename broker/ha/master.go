@@ -143,34 +143,18 @@ func (m *Master) Close() error {
 
 func (m *Master) accept() {
 	defer m.wg.Done()
-	for {
-		nc, err := m.ln.Accept()
-		if err != nil {
-			select {
-			case <-m.closing:
-				return
-			default:
-			}
-			m.log.Warn("HA accept failed", "err", err)
-			select {
-			case <-m.closing:
-				return
-			case <-time.After(100 * time.Millisecond):
-			}
-			continue
-		}
+	AcceptLoop(m.ln, m.closing, m.log, func(nc net.Conn) bool {
 		c := &masterConn{m: m, conn: nc, remote: remoteAddr(nc), prev: -1, next: -1, since: time.Now()}
 		m.mu.Lock()
+		defer m.mu.Unlock()
 		if m.closed {
-			m.mu.Unlock()
-			nc.Close()
-			return
+			return false
 		}
 		m.conns[c] = struct{}{}
-		m.mu.Unlock()
 		m.wg.Add(1)
 		go c.serve()
-	}
+		return true
+	})
 }
 
 func remoteAddr(nc net.Conn) netip.AddrPort {

@@ -3,7 +3,6 @@ package ha
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"runtime"
@@ -45,25 +44,11 @@ func (c *masterConn) serve() {
 	close(c.done)
 	c.conn.Close()
 	serr := <-sendDone
-	switch {
-	case isClosedErr(err) && isClosedErr(serr):
+	if e := FirstErr(err, serr); e != nil {
+		log.Warn("HA connection closed", "err", e)
+	} else {
 		log.Info("HA connection closed")
-	default:
-		log.Warn("HA connection closed", "err", firstErr(err, serr))
 	}
-}
-
-func firstErr(a, b error) error {
-	if a != nil && !isClosedErr(a) {
-		return a
-	}
-	return b
-}
-
-// isClosedErr is true for the ways a connection ends that are no fault:
-// the peer closed, or we did.
-func isClosedErr(err error) bool {
-	return err == nil || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed)
 }
 
 // readReports reads and checks each report; a connection silent for

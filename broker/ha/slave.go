@@ -56,9 +56,8 @@ type Slave struct {
 	master    atomic.Pointer[string]
 	lastErr   atomic.Pointer[string]
 
+	dialed  Dialed
 	mu      sync.Mutex
-	conn    net.Conn
-	closed  bool
 	state   string // what was last logged, so each state is logged once
 	closing chan struct{}
 	wg      sync.WaitGroup
@@ -89,15 +88,9 @@ func (s *Slave) Start() {
 
 // Close stops following and waits for the goroutines.
 func (s *Slave) Close() error {
-	s.mu.Lock()
-	if !s.closed {
-		s.closed = true
+	if s.dialed.Close() {
 		close(s.closing)
-		if s.conn != nil {
-			s.conn.Close()
-		}
 	}
-	s.mu.Unlock()
 	s.wg.Wait()
 	return nil
 }
@@ -164,25 +157,16 @@ var errLayout = errors.New("the master's CommitLog does not continue this slave'
 
 // follow runs one connection to the master until it fails.
 func (s *Slave) follow(addr string) error {
-	d := net.Dialer{Timeout: 3 * time.Second}
-	conn, err := d.Dial("tcp", addr)
+	conn, err := s.dialed.Dial(addr)
 	if err != nil {
 		return fmt.Errorf("dial master HA port %s: %w", addr, err)
 	}
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		conn.Close()
-		return nil
+	if conn == nil {
+		return nil // closed
 	}
-	s.conn = conn
-	s.mu.Unlock()
 	defer func() {
 		s.connected.Store(false)
-		s.mu.Lock()
-		s.conn = nil
-		s.mu.Unlock()
-		conn.Close()
+		s.dialed.Release(conn)
 	}()
 	fc := &followConn{s: s, conn: conn, end: s.opts.Log.MaxPhysOffset()}
 	if err := fc.report(); err != nil {

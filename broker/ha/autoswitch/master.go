@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"slices"
@@ -160,28 +159,18 @@ func (m *Master) Close() error {
 
 func (m *Master) accept() {
 	defer m.wg.Done()
-	for {
-		nc, err := m.ln.Accept()
-		if err != nil {
-			select {
-			case <-m.closing:
-				return
-			case <-time.After(100 * time.Millisecond):
-			}
-			continue
-		}
+	ha.AcceptLoop(m.ln, m.closing, m.log, func(nc net.Conn) bool {
 		c := &masterConn{m: m, conn: nc, ack: -1, id: -1, started: make(chan int64, 1), done: make(chan struct{})}
 		m.mu.Lock()
+		defer m.mu.Unlock()
 		if m.closed {
-			m.mu.Unlock()
-			nc.Close()
-			return
+			return false
 		}
 		m.conns[c] = struct{}{}
-		m.mu.Unlock()
 		m.wg.Add(1)
 		go c.serve()
-	}
+		return true
+	})
 }
 
 // ConfirmOffset is the offset below which every member of the SyncStateSet
@@ -318,20 +307,11 @@ func (c *masterConn) serve() {
 	c.m.mu.Lock()
 	delete(c.m.conns, c)
 	c.m.mu.Unlock()
-	if e := firstErr(err, serr); e != nil {
+	if e := ha.FirstErr(err, serr); e != nil {
 		log.Warn("AutoSwitch HA connection closed", "err", e)
 	} else {
 		log.Info("AutoSwitch HA connection closed")
 	}
-}
-
-func firstErr(a, b error) error {
-	for _, e := range []error{a, b} {
-		if e != nil && !errors.Is(e, io.EOF) && !errors.Is(e, net.ErrClosed) {
-			return e
-		}
-	}
-	return nil
 }
 
 // read takes the handshake, answers it, then reads acks.

@@ -56,9 +56,7 @@ type Slave struct {
 	connected atomic.Bool
 	lastErr   atomic.Pointer[string]
 
-	mu      sync.Mutex
-	conn    net.Conn
-	closed  bool
+	dialed  ha.Dialed
 	closing chan struct{}
 	wg      sync.WaitGroup
 }
@@ -91,15 +89,9 @@ func (s *Slave) Start() {
 
 // Close stops following and waits for the goroutines.
 func (s *Slave) Close() error {
-	s.mu.Lock()
-	if !s.closed {
-		s.closed = true
+	if s.dialed.Close() {
 		close(s.closing)
-		if s.conn != nil {
-			s.conn.Close()
-		}
 	}
-	s.mu.Unlock()
 	s.wg.Wait()
 	return nil
 }
@@ -139,25 +131,16 @@ func (s *Slave) run() {
 
 // follow runs one connection until it fails.
 func (s *Slave) follow(addr string) error {
-	d := net.Dialer{Timeout: 3 * time.Second}
-	conn, err := d.Dial("tcp", addr)
+	conn, err := s.dialed.Dial(addr)
 	if err != nil {
 		return fmt.Errorf("dial the master's HA port %s: %w", addr, err)
 	}
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		conn.Close()
-		return nil
+	if conn == nil {
+		return nil // closed
 	}
-	s.conn = conn
-	s.mu.Unlock()
 	defer func() {
 		s.connected.Store(false)
-		s.mu.Lock()
-		s.conn = nil
-		s.mu.Unlock()
-		conn.Close()
+		s.dialed.Release(conn)
 	}()
 	f := &followConn{s: s, conn: conn}
 	err = f.run()

@@ -1,0 +1,111 @@
+package ha
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+)
+
+// The connection plumbing both replication protocols share (this
+// package's classic one and package autoswitch's): a master's accept
+// loop, a slave's one outgoing connection, and how a connection's end is
+// told from a fault.
+
+// AcceptLoop accepts connections on ln until closing is closed and hands
+// each to serve, which reports false when the service has closed meanwhile
+// (AcceptLoop then closes the connection and returns). A failed Accept is
+// logged and retried after a pause.
+func AcceptLoop(ln net.Listener, closing <-chan struct{}, log *slog.Logger, serve func(net.Conn) bool) {
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			select {
+			case <-closing:
+				return
+			default:
+			}
+			log.Warn("HA accept failed", "err", err)
+			select {
+			case <-closing:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
+		}
+		if !serve(nc) {
+			nc.Close()
+			return
+		}
+	}
+}
+
+// Dialed is a slave's connection to its master, kept so that Close can
+// end a read blocked on it. The zero value is ready.
+type Dialed struct {
+	mu     sync.Mutex
+	conn   net.Conn
+	closed bool
+}
+
+// Dial connects to addr and keeps the connection; after Close it returns
+// (nil, nil).
+func (d *Dialed) Dial(addr string) (net.Conn, error) {
+	nd := net.Dialer{Timeout: 3 * time.Second}
+	conn, err := nd.Dial("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		conn.Close()
+		return nil, nil
+	}
+	d.conn = conn
+	return conn, nil
+}
+
+// Release forgets conn and closes it.
+func (d *Dialed) Release(conn net.Conn) {
+	d.mu.Lock()
+	if d.conn == conn {
+		d.conn = nil
+	}
+	d.mu.Unlock()
+	conn.Close()
+}
+
+// Close closes the kept connection and refuses new ones; it reports
+// whether this was the first Close.
+func (d *Dialed) Close() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return false
+	}
+	d.closed = true
+	if d.conn != nil {
+		d.conn.Close()
+	}
+	return true
+}
+
+// IsClosedErr is true for the ways a connection ends that are no fault:
+// the peer closed, or we did.
+func IsClosedErr(err error) bool {
+	return err == nil || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed)
+}
+
+// FirstErr returns the first of errs that is a fault (not IsClosedErr),
+// else nil.
+func FirstErr(errs ...error) error {
+	for _, e := range errs {
+		if !IsClosedErr(e) {
+			return e
+		}
+	}
+	return nil
+}
