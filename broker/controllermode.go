@@ -14,7 +14,6 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/wharfmq/wharf/broker/failover"
-	"github.com/wharfmq/wharf/broker/ha"
 	"github.com/wharfmq/wharf/broker/ha/autoswitch"
 	"github.com/wharfmq/wharf/broker/ha/epoch"
 	"github.com/wharfmq/wharf/remoting"
@@ -222,27 +221,6 @@ func (cm *controllerMode) startSlave() {
 func (cm *controllerMode) stopSlave() {
 	if s := cm.slave.Swap(nil); s != nil {
 		s.Close()
-	}
-}
-
-// replicaCode answers a send under allAckInSyncStateSet once every member
-// of the SyncStateSet holds it.
-func (cm *controllerMode) replicaCode(end int64) (int16, string) {
-	m := cm.master.Load()
-	if m == nil {
-		return remoting.RespServiceNotAvailable, "stored here but not acknowledged: this broker is no longer master"
-	}
-	switch err := m.WaitConfirmed(end, cm.b.repl.slaveTimeout); err {
-	case nil:
-		return remoting.RespSuccess, ""
-	case ha.ErrSlaveTimeout:
-		return remoting.RespFlushSlaveTimeout, fmt.Sprintf("stored on the master; the SyncStateSet %v did not all confirm it within slaveTimeout %s",
-			cm.syncStateSet(), cm.b.repl.slaveTimeout)
-	default:
-		if cm.b.isSlave() {
-			return remoting.RespServiceNotAvailable, "stored here but not acknowledged: this broker stopped being master"
-		}
-		return remoting.RespFlushSlaveTimeout, "stored on the master; the broker is stopping: " + err.Error()
 	}
 }
 

@@ -175,18 +175,7 @@ func (r *controllerRemote) Heartbeat(hb failover.Heartbeat) {
 func (r *controllerRemote) RenewLease(ctx context.Context, hb failover.Heartbeat) (rep failover.Replicas, err error) {
 	h := apiHeartbeat(hb)
 	err = r.onLeader(ctx, func(addr string) error {
-		resp, err := r.rc.Invoke(ctx, addr, remoting.NewRequest(api.CodeBrokerHeartbeat, h.Ext(), nil))
-		if err != nil {
-			return err
-		}
-		if resp.Code != remoting.RespSuccess {
-			return &client.Error{Code: resp.Code, Remark: resp.Remark}
-		}
-		mi, err := api.ParseMasterInfo(resp)
-		if err != nil {
-			return err
-		}
-		sss, err := api.DecodeSyncStateSet(resp.Body)
+		mi, sss, err := client.RenewLease(ctx, r.rc, addr, h)
 		rep = toReplicas(mi, sss)
 		return err
 	})

@@ -229,20 +229,30 @@ func (b *Broker) waitsForSlave(props string) bool {
 // answers SERVICE_NOT_AVAILABLE (14): the client retries on the new
 // master.
 func (b *Broker) replicaCode(end int64) (int16, string) {
+	var err error
+	who := "no slave confirmed"
 	if b.cm != nil {
-		return b.cm.replicaCode(end)
+		// Controller mode: every member of the SyncStateSet must hold it.
+		m := b.cm.master.Load()
+		if m == nil {
+			return remoting.RespServiceNotAvailable, "stored here but not acknowledged: this broker is no longer master"
+		}
+		who = fmt.Sprintf("the SyncStateSet %v did not all confirm", b.cm.syncStateSet())
+		err = m.WaitConfirmed(end, b.repl.slaveTimeout)
+	} else {
+		m := b.repl.master.Load()
+		if m == nil {
+			return remoting.RespServiceNotAvailable, "stored here but not acknowledged: this broker is no longer master"
+		}
+		err = m.WaitReplicated(end, b.repl.slaveTimeout)
 	}
-	m := b.repl.master.Load()
-	if m == nil {
-		return remoting.RespServiceNotAvailable, "stored here but not acknowledged: this broker is no longer master"
-	}
-	switch err := m.WaitReplicated(end, b.repl.slaveTimeout); err {
+	switch err {
 	case nil:
 		return remoting.RespSuccess, ""
 	case ha.ErrNoSlave:
 		return remoting.RespSlaveNotAvailable, "stored on the master only: no slave is in sync"
 	case ha.ErrSlaveTimeout:
-		return remoting.RespFlushSlaveTimeout, fmt.Sprintf("stored on the master; no slave confirmed it within slaveTimeout %s", b.repl.slaveTimeout)
+		return remoting.RespFlushSlaveTimeout, fmt.Sprintf("stored on the master; %s it within slaveTimeout %s", who, b.repl.slaveTimeout)
 	default:
 		if b.isSlave() {
 			return remoting.RespServiceNotAvailable, "stored here but not acknowledged: this broker stopped being master"

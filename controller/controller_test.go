@@ -186,7 +186,7 @@ func (b *fakeBroker) register(_ string, all []string) api.RegisterBrokerResponse
 		// A two-way heartbeat is recorded before its reply: the leader
 		// now knows the replica alive (oneway ones race with later
 		// requests).
-		if err := client.RenewLease(ctx, b.rc, addr, b.hb()); err != nil {
+		if _, _, err := client.RenewLease(ctx, b.rc, addr, b.hb()); err != nil {
 			return err
 		}
 		var err error
@@ -251,7 +251,7 @@ func (b *fakeBroker) renew(all []string) {
 	for _, a := range all {
 		sent := time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-		err := client.RenewLease(ctx, b.rc, a, b.hb())
+		_, _, err := client.RenewLease(ctx, b.rc, a, b.hb())
 		cancel()
 		if err == nil {
 			b.mu.Lock()
@@ -350,7 +350,7 @@ func TestThreeControllersElectAndFailOver(t *testing.T) {
 		t.Fatalf("follower metadata %+v %v", md, err)
 	}
 	// A follower refuses a lease renewal too.
-	if err := client.RenewLease(ctx, rc, follower.Addr(), a.hb()); client.Code(err) != api.RespNotLeader {
+	if _, _, err := client.RenewLease(ctx, rc, follower.Addr(), a.hb()); client.Code(err) != api.RespNotLeader {
 		t.Fatalf("follower renewal: %v", err)
 	}
 	// Unknown codes get 3.
@@ -541,7 +541,7 @@ func TestMajorityLossThenResume(t *testing.T) {
 	a.rc.Close()
 	rc := remoting.NewClient(remoting.ClientOptions{Logger: testkit.Logger(t)})
 	defer rc.Close()
-	if err := client.RenewLease(ctx, rc, survivor.Addr(), b.hb()); client.Code(err) != api.RespNotLeader {
+	if _, _, err := client.RenewLease(ctx, rc, survivor.Addr(), b.hb()); client.Code(err) != api.RespNotLeader {
 		t.Fatalf("renewal without a majority: %v, want 2007", err)
 	}
 	testkit.Never(t, 2*(testLease+testMargin), func() bool {

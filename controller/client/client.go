@@ -63,10 +63,14 @@ func Heartbeat(rc *remoting.Client, addr string, h api.BrokerHeartbeat) error {
 
 // RenewLease sends BROKER_HEARTBEAT two-way: only the leader answers it
 // with success, which renews the sender's lease (package controller's
-// doc). Take the time before calling: the lease runs from the send.
-func RenewLease(ctx context.Context, rc *remoting.Client, addr string, h api.BrokerHeartbeat) error {
-	_, err := call(ctx, rc, addr, api.CodeBrokerHeartbeat, h.Ext(), nil)
-	return err
+// doc), with the group's master and SyncStateSet as GetReplicaInfo's.
+// Take the time before calling: the lease runs from the send.
+func RenewLease(ctx context.Context, rc *remoting.Client, addr string, h api.BrokerHeartbeat) (api.MasterInfo, api.SyncStateSet, error) {
+	resp, err := call(ctx, rc, addr, api.CodeBrokerHeartbeat, h.Ext(), nil)
+	if err != nil {
+		return api.MasterInfo{}, api.SyncStateSet{}, err
+	}
+	return replicaInfo(resp)
 }
 
 // GetNextBrokerID asks which id a new replica of the group should apply for.
@@ -134,6 +138,12 @@ func GetReplicaInfo(ctx context.Context, rc *remoting.Client, addr, brokerName s
 	if err != nil {
 		return api.MasterInfo{}, api.SyncStateSet{}, err
 	}
+	return replicaInfo(resp)
+}
+
+// replicaInfo reads the GET_REPLICA_INFO header and SyncStateSet body that
+// 1004 and a two-way 904 answer with.
+func replicaInfo(resp *remoting.Command) (api.MasterInfo, api.SyncStateSet, error) {
 	h, err := api.ParseMasterInfo(resp)
 	if err != nil {
 		return h, api.SyncStateSet{}, err

@@ -42,7 +42,7 @@ func TestAdminController(t *testing.T) {
 		AppliedBrokerID: 1, RegisterCheckCode: baddr + ";1"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := client.RenewLease(ctx, rc, addr, hb); err != nil {
+	if _, _, err := client.RenewLease(ctx, rc, addr, hb); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := client.RegisterBroker(ctx, rc, addr, api.RegisterBrokerRequest{ClusterName: "c", BrokerName: "broker-a",
@@ -56,7 +56,7 @@ func TestAdminController(t *testing.T) {
 	run := func(args ...string) (string, error) {
 		// Keep the replica alive; a two-way heartbeat is recorded before
 		// its reply, so the command below sees it.
-		if err := client.RenewLease(ctx, rc, addr, hb); err != nil {
+		if _, _, err := client.RenewLease(ctx, rc, addr, hb); err != nil {
 			t.Fatal(err)
 		}
 		return adminAt("127.0.0.1:1", append([]string{"controller", "-a", addr}, args...)...)
