@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -169,29 +168,6 @@ func (c *chaosCluster) newRep(t *testing.T, name string, extra map[string]string
 	r.probe = newProbe(r.s.addr)
 	t.Cleanup(r.probe.Close)
 	return r
-}
-
-// startProc runs the wharf binary with args, its output in logPath.
-func startProc(t *testing.T, bin, logPath string, args ...string) *brokerProc {
-	t.Helper()
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	p := &brokerProc{cmd: cmd, logPath: logPath, exited: make(chan struct{}), started: time.Now()}
-	if err := cmd.Start(); err != nil {
-		logFile.Close()
-		t.Fatal(err)
-	}
-	go func() {
-		p.waitErr = cmd.Wait()
-		logFile.Close()
-		close(p.exited)
-	}()
-	t.Cleanup(func() { p.kill(t) })
-	return p
 }
 
 func alive(p *brokerProc) bool {

@@ -174,18 +174,16 @@ func (s *brokerSetup) startWithTopics(t *testing.T, pc *probeClient) *brokerProc
 	return proc
 }
 
-func (s *brokerSetup) start(t *testing.T) *brokerProc {
+// startProc runs the wharf binary with args, its output in logPath.
+func startProc(t *testing.T, bin, logPath string, args ...string) *brokerProc {
 	t.Helper()
-	s.runs++
-	logPath := filepath.Join(s.dir, fmt.Sprintf("broker-%03d.log", s.runs))
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(s.bin, "broker", "-c", s.conf, "--listen", s.addr, "--namesrv", s.namesrv, "--data", s.store)
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	p := &brokerProc{cmd: cmd, logPath: logPath, exited: make(chan struct{})}
-	p.started = time.Now()
+	p := &brokerProc{cmd: cmd, logPath: logPath, exited: make(chan struct{}), started: time.Now()}
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
 		t.Fatal(err)
@@ -197,6 +195,13 @@ func (s *brokerSetup) start(t *testing.T) *brokerProc {
 	}()
 	t.Cleanup(func() { p.kill(t) })
 	return p
+}
+
+func (s *brokerSetup) start(t *testing.T) *brokerProc {
+	t.Helper()
+	s.runs++
+	logPath := filepath.Join(s.dir, fmt.Sprintf("broker-%03d.log", s.runs))
+	return startProc(t, s.bin, logPath, "broker", "-c", s.conf, "--listen", s.addr, "--namesrv", s.namesrv, "--data", s.store)
 }
 
 // kill sends SIGKILL and waits for the process to be gone.
