@@ -148,7 +148,7 @@ func (p *page) shot(name string) {
 }
 
 // fill loads a broker through a name server with the test data.
-func fill(t *testing.T, nsAddr, brokerAddr string) {
+func fill(t *testing.T, nsAddr, brokerAddr string) *testkit.Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -207,6 +207,7 @@ func fill(t *testing.T, nsAddr, brokerAddr string) {
 		qs, err := ac.TopicStats(ctx, brokerAddr, "%DLQ%"+bGroup)
 		return err == nil && len(qs) == 1 && qs[0].MaxOffset == 1
 	}, "the DLQ message")
+	return c
 }
 
 // TestDashboardInBrowser loads every page of a read-only and an admin
@@ -217,7 +218,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	ctx := browser(t)
 	cl := brokertest.StartCluster(t, 1, nil)
 	ns, b := cl.NS.Addr(), cl.Brokers[0].Addr()
-	fill(t, ns, b)
+	c := fill(t, ns, b)
 	p := &page{t: t, ctx: ctx, dir: artifacts(t)}
 
 	ro, err := New(Options{Listen: "127.0.0.1:0", Namesrv: ns, Logger: brokertest.Logger(t)})
@@ -252,8 +253,15 @@ func TestDashboardInBrowser(t *testing.T) {
 
 	p.open(u+"#/group/"+bGroup, `#group-queues`)
 	p.text(`#group-lag`, half)
-	p.text(`#group-queues tr[data-queue="`+bTopic+`/broker-a/0"] td[data-field="lag"]`, strconv.Itoa(bN/bQueues/2))
+	p.text(`#group-queues tr[data-queue="`+bTopic+`/broker-a/1"] td[data-field="lag"]`, strconv.Itoa(bN/bQueues/2))
 	p.run("lag chart", chromedp.WaitVisible(chromedp.CSS(`#lag-chart polyline`)))
+	// The group catches up on queue 0: the live figures and chart follow.
+	c.MustOK(remoting.CodeUpdateConsumerOffset, map[string]string{"consumerGroup": bGroup, "topic": bTopic, "queueId": "0", "commitOffset": strconv.Itoa(bN / bQueues)}, nil)
+	p.text(`#group-lag`, strconv.Itoa(bN/2-bN/bQueues/2))
+	p.text(`#group-queues tr[data-queue="`+bTopic+`/broker-a/0"] td[data-field="lag"]`, "0")
+	if pts := p.eval(`document.querySelector("#lag-chart polyline").getAttribute("points")`); len(strings.Fields(pts)) < 2 {
+		t.Fatalf("lag chart points %q", pts)
+	}
 	if n := p.count(`#reset-offset`); n != 0 {
 		t.Fatal("read-only group page shows the reset form")
 	}

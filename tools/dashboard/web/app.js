@@ -206,10 +206,12 @@ async function groupsPage() {
   });
 }
 
-// lagChart draws points ([t ms, lag]) as a line with a max and time axis.
-function lagChart(points) {
-  const W = 800, H = 200, L = 56, B = 22, T = 10, R = 10;
-  const s = svg("svg", { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: "none", id: "lag-chart", role: "img" });
+// lagChart draws points ([t ms, lag]) as a line with a max and time
+// axis, width w pixels (the viewBox is the real size, so text keeps its
+// shape).
+function lagChart(points, w) {
+  const W = Math.max(320, Math.round(w || 800)), H = 200, L = 56, B = 22, T = 10, R = 14;
+  const s = svg("svg", { viewBox: `0 0 ${W} ${H}`, id: "lag-chart", role: "img", "aria-label": "lag over time" });
   const maxV = Math.max(1, ...points.map((p) => p[1]));
   const t0 = points.length ? points[0][0] : 0, t1 = points.length ? points[points.length - 1][0] : 1;
   const x = (t) => L + (W - L - R) * (t1 === t0 ? 1 : (t - t0) / (t1 - t0));
@@ -219,20 +221,26 @@ function lagChart(points) {
     s.append(svg("text", { x: L - 6, y: y(maxV * f) + 4, "text-anchor": "end" }, fmtNum(Math.round(maxV * f))));
   }
   if (points.length) {
-    const pts = points.map((p) => `${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`);
-    s.append(svg("polygon", { class: "area", points: `${x(t0)},${y(0)} ${pts.join(" ")} ${x(t1)},${y(0)}` }));
-    s.append(svg("polyline", { class: "line", points: pts.join(" ") }));
+    // One sample is drawn as a flat line across, so it shows at once.
+    const pts = (points.length === 1 ? [[t0 - 1, points[0][1]], points[0]] : points);
+    const xs = points.length === 1 ? [L, W - R] : null;
+    const str = pts.map((p, i) => `${(xs ? xs[i] : x(p[0])).toFixed(1)},${y(p[1]).toFixed(1)}`);
+    const first = xs ? L : x(t0), last = xs ? W - R : x(t1);
+    s.append(svg("polygon", { class: "area", points: `${first},${y(0)} ${str.join(" ")} ${last},${y(0)}` }));
+    s.append(svg("polyline", { class: "line", points: str.join(" ") }));
+    const [lt, lv] = points[points.length - 1];
+    s.append(svg("circle", { class: "dot", cx: last, cy: y(lv), r: 3.5 }));
     s.append(svg("text", { x: L, y: H - 6 }, new Date(t0).toLocaleTimeString("sv-SE")));
-    s.append(svg("text", { x: W - R, y: H - 6, "text-anchor": "end" }, new Date(t1).toLocaleTimeString("sv-SE")));
+    s.append(svg("text", { x: W - R, y: H - 6, "text-anchor": "end" }, new Date(lt).toLocaleTimeString("sv-SE")));
   }
-  return el("div", { className: "chart" }, s);
+  return s;
 }
 
 async function groupPage(group) {
-  const box = el("div", {}), chart = el("div", {}), msg = el("div", {}), reset = el("div", {});
+  const head = el("div", {}), box = el("div", {}), chart = el("div", { className: "chart" }), msg = el("div", {}), reset = el("div", {});
   const points = [];
   let topics = [];
-  view(el("h1", {}, "Consumer group ", el("code", {}, group)), box, el("h2", {}, "Lag over time"), chart, reset, msg);
+  view(el("h1", {}, "Consumer group ", el("code", {}, group)), head, el("h2", {}, "Total lag, live"), chart, box, reset, msg);
   if (state.admin) {
     const topicSel = el("select", { id: "reset-topic" });
     const when = el("input", { type: "datetime-local", id: "reset-time", step: 1 });
@@ -257,10 +265,10 @@ async function groupPage(group) {
       const g = await api("/api/group?group=" + encodeURIComponent(group));
       points.push([Date.now(), g.lag]);
       if (points.length > 150) points.shift();
-      chart.replaceChildren(lagChart(points));
+      chart.replaceChildren(lagChart(points, chart.clientWidth - 18));
       if (reset.fill) reset.fill([...new Set(g.queues.map((q) => q.topic))]);
+      head.replaceChildren(el("div", { className: "stats" }, stat("Total lag", fmtNum(g.lag), "group-lag"), stat("Queues", g.queues.length), stat("Clients", g.clients.length, "group-clients")));
       box.replaceChildren(
-        el("div", { className: "stats" }, stat("Total lag", fmtNum(g.lag), "group-lag"), stat("Queues", g.queues.length), stat("Clients", g.clients.length, "group-clients")),
         el("h2", {}, "Lag per queue"),
         table("group-queues", [["Topic"], ["Broker"], ["Queue", "num"], ["Broker offset", "num"], ["Consumer offset", "num"], ["Lag", "num", "lag"], ["Last consumed"]],
           g.queues.map((q) => ({ attrs: { "data-queue": q.topic + "/" + (q.brokerName || q.addr) + "/" + q.queueId },
