@@ -104,3 +104,4 @@ func (c *Client) Resend(ctx context.Context, broker, topic string, m Message) (s
 	}
 	return id, nil
 }
+

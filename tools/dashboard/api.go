@@ -302,11 +302,11 @@ func (s *Server) groups(ctx context.Context, _ query) (any, error) {
 					gv.Topics = append(gv.Topics, q.Topic)
 				}
 			}
-			ids, err := s.ac.ConsumerIDs(ctx, m.Addr, g)
-			if err != nil {
+			cc, err := s.ac.ConsumerConnections(ctx, m.Addr, g)
+			if err != nil && !errors.Is(err, admin.ErrNotFound) {
 				gv.Error = err.Error()
 			}
-			gv.Clients = max(gv.Clients, len(ids))
+			gv.Clients = max(gv.Clients, len(cc.ConnectionSet))
 		}
 	}
 	out := make([]*groupView, 0, len(byName))
@@ -331,30 +331,45 @@ func (s *Server) group(ctx context.Context, q query) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	clients := []string{}
+	clients := []clientView{}
+	subs := map[string]string{}
+	var model, ctype string
 	for _, m := range ms {
-		ids, err := s.ac.ConsumerIDs(ctx, m.Addr, g)
+		cc, err := s.ac.ConsumerConnections(ctx, m.Addr, g)
+		if errors.Is(err, admin.ErrNotFound) {
+			continue // none online on this broker
+		}
 		if err != nil {
 			return nil, err
 		}
-		for _, id := range ids {
-			if !slices.Contains(clients, id) {
-				clients = append(clients, id)
+		model, ctype = cmp.Or(model, cc.MessageModel), cmp.Or(ctype, cc.ConsumeType)
+		for t, sd := range cc.SubscriptionTable {
+			subs[t] = sd.SubString
+		}
+		for _, c := range cc.ConnectionSet {
+			if !slices.ContainsFunc(clients, func(v clientView) bool { return v.ClientID == c.ClientID }) {
+				clients = append(clients, clientView{c, m.BrokerName})
 			}
 		}
 	}
-	slices.Sort(clients)
+	slices.SortFunc(clients, func(a, b clientView) int { return cmp.Compare(a.ClientID, b.ClientID) })
 	var lag int64
 	for _, p := range ps {
 		lag += p.Lag
 	}
-	return map[string]any{"group": g, "lag": lag, "queues": ps, "clients": clients}, nil
+	return map[string]any{"group": g, "lag": lag, "queues": ps, "clients": clients, "subscriptions": subs,
+		"messageModel": model, "consumeType": ctype}, nil
 }
 
-// producers lists the producer groups the brokers know of: Wharf's brokers
-// do not yet answer GET_PRODUCER_CONNECTION_LIST (204), so the page shows
-// the topics' write side instead.
-func (s *Server) producers(ctx context.Context, _ query) (any, error) {
+// clientView is one client connection and the broker it is connected to.
+type clientView struct {
+	admin.Connection
+	Broker string `json:"broker"`
+}
+
+// producers shows the write side of every topic and, for a producer group
+// (the brokers cannot list producer groups), its connections.
+func (s *Server) producers(ctx context.Context, q query) (any, error) {
 	ts, err := s.allTopics(ctx)
 	if err != nil {
 		return nil, err
@@ -370,10 +385,31 @@ func (s *Server) producers(ctx context.Context, _ query) (any, error) {
 			rows = append(rows, row{t.Topic, t.MaxOffsets, t.LastUpdateTime})
 		}
 	}
-	return map[string]any{"topics": rows, "connections": nil}, nil
+	conns := []clientView{}
+	if g := q.str("group"); g != "" {
+		ms, _, err := s.masters(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range ms {
+			pc, err := s.ac.ProducerConnections(ctx, m.Addr, g)
+			var se *admin.ServerError
+			if errors.As(err, &se) {
+				continue // "the producer group[...] not exist" on this broker
+			}
+			if err != nil {
+				return nil, err
+			}
+			for _, c := range pc.ConnectionSet {
+				conns = append(conns, clientView{c, m.BrokerName})
+			}
+		}
+		slices.SortFunc(conns, func(a, b clientView) int { return cmp.Or(cmp.Compare(a.ClientID, b.ClientID), cmp.Compare(a.Broker, b.Broker)) })
+	}
+	return map[string]any{"topics": rows, "group": q.str("group"), "connections": conns}, nil
 }
 
-// errMissing says a parameter is malformed.
+// parseInt reads an optional integer parameter.
 func parseInt(q query, name string) (int64, bool, error) {
 	v := q.str(name)
 	if v == "" {

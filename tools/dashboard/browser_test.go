@@ -29,6 +29,9 @@ const (
 	bGroup  = "DashGroup"
 	bQueues = 4
 	bN      = 40
+	// bClient is the client id the test's producer and consumer
+	// heartbeats name.
+	bClient = "10.0.0.9@dash"
 	// evilBody is key-7's body: shown as text, it must never become an
 	// element or run.
 	evilBody = `<img src=x onerror="window.pwned=1">hello & "quotes"`
@@ -200,6 +203,13 @@ func fill(t *testing.T, nsAddr, brokerAddr string) *testkit.Client {
 		}
 		c.MustOK(remoting.CodeUpdateConsumerOffset, map[string]string{"consumerGroup": bGroup, "topic": bTopic, "queueId": strconv.Itoa(q), "commitOffset": strconv.Itoa(per / 2)}, nil)
 	}
+	// The client says it produces for DashProducer and consumes for the
+	// group (as the official clients' heartbeats do); its connection stays
+	// open, so the brokers list it.
+	c.MustOK(remoting.CodeHeartBeat, nil, fmt.Appendf(nil, `{"clientID":%q,"producerDataSet":[{"groupName":"DashProducer"}],
+"consumerDataSet":[{"groupName":%q,"consumeType":"CONSUME_PASSIVELY","messageModel":"CLUSTERING","consumeFromWhere":"CONSUME_FROM_LAST_OFFSET",
+"unitMode":false,"subscriptionDataSet":[{"classFilterMode":false,"topic":%q,"subString":"tagA || tagB","tagsSet":["tagA","tagB"],"codeSet":[],
+"subVersion":1,"expressionType":"TAG"}]}]}`, bClient, bGroup, bTopic))
 	// key-7's message fails for good: straight to %DLQ%DashGroup.
 	c.MustOK(remoting.CodeConsumerSendMsgBack, map[string]string{"group": bGroup, "offset": strconv.FormatInt(phys7, 10), "delayLevel": "-1",
 		"originMsgId": "", "originTopic": bTopic, "unitMode": "false", "maxReconsumeTimes": "16", "bname": "broker-a"}, nil)
@@ -249,10 +259,14 @@ func TestDashboardInBrowser(t *testing.T) {
 
 	p.open(u+"#/groups", `#groups tr[data-group="`+bGroup+`"]`)
 	p.text(`#groups tr[data-group="`+bGroup+`"] td[data-field="lag"]`, half)
+	p.text(`#groups tr[data-group="`+bGroup+`"] td[data-field="clients"]`, "1")
 	p.shot("groups")
 
 	p.open(u+"#/group/"+bGroup, `#group-queues`)
 	p.text(`#group-lag`, half)
+	p.text(`#group-clients`, "1")
+	p.text(`#group-clients-list tr[data-client="`+bClient+`"] td`, bClient)
+	p.text(`#group-subs tr[data-topic="`+bTopic+`"] td[data-field="expr"]`, "tagA || tagB")
 	p.text(`#group-queues tr[data-queue="`+bTopic+`/broker-a/1"] td[data-field="lag"]`, strconv.Itoa(bN/bQueues/2))
 	p.run("lag chart", chromedp.WaitVisible(chromedp.CSS(`#lag-chart polyline`)))
 	// The group catches up on queue 0: the live figures and chart follow.
@@ -267,7 +281,8 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	p.shot("group")
 
-	p.open(u+"#/producers", `#producers tr[data-topic="`+bTopic+`"]`)
+	p.open(u+"#/producers?group=DashProducer", `#producers tr[data-topic="`+bTopic+`"]`)
+	p.text(`#producer-conns tr[data-client="`+bClient+`"] td`, bClient)
 	p.shot("producers")
 
 	// By key: key-7 is the message with the hostile body.

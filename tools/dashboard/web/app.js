@@ -273,22 +273,40 @@ async function groupPage(group) {
         table("group-queues", [["Topic"], ["Broker"], ["Queue", "num"], ["Broker offset", "num"], ["Consumer offset", "num"], ["Lag", "num", "lag"], ["Last consumed"]],
           g.queues.map((q) => ({ attrs: { "data-queue": q.topic + "/" + (q.brokerName || q.addr) + "/" + q.queueId },
             cells: [topicLink(q.topic), q.brokerName || q.addr, String(q.queueId), fmtNum(q.brokerOffset), fmtNum(q.consumerOffset), fmtNum(q.lag), fmtTime(q.lastTimestamp)] }))),
-        el("h2", {}, "Connected clients"),
-        table("group-clients-list", [["Client id"]], g.clients.map((c) => [el("code", {}, c)]), "No consumer of this group is online."));
+        el("h2", {}, "Connected clients", g.messageModel ? " (" + g.consumeType + ", " + g.messageModel + ")" : ""),
+        table("group-clients-list", [["Client id"], ["Address"], ["Language"], ["Version", "num"], ["Broker"]],
+          g.clients.map((c) => ({ attrs: { "data-client": c.clientId }, cells: [el("code", {}, c.clientId), el("code", {}, c.clientAddr), c.language, String(c.version), c.broker] })),
+          "No consumer of this group is online."),
+        el("h2", {}, "Subscriptions"),
+        table("group-subs", [["Topic"], ["Expression", "", "expr"]],
+          Object.keys(g.subscriptions || {}).sort().map((t) => ({ attrs: { "data-topic": t }, cells: [topicLink(t), el("code", {}, g.subscriptions[t])] })),
+          "No online consumer reports a subscription."));
     } catch (e) { box.replaceChildren(errorBox(e)); }
   });
 }
 
-async function producersPage() {
-  const box = el("div", {});
-  view(el("h1", {}, "Producers"),
-    el("p", { className: "muted" }, "Write activity per topic. (Producer connections per group need GET_PRODUCER_CONNECTION_LIST, which this broker does not answer yet.)"),
-    box);
+async function producersPage(params) {
+  const box = el("div", {}), conns = el("div", {});
+  const group = el("input", { id: "p-group", placeholder: "producer group", value: params.get("group") || "" });
+  const form = el("form", { className: "inline card", id: "producer-form", onsubmit: (ev) => {
+    ev.preventDefault();
+    location.hash = "#/producers?group=" + encodeURIComponent(group.value.trim());
+  } }, el("label", {}, "Producer group", group), el("button", { type: "submit" }, "Show connections"));
+  view(el("h1", {}, "Producers"), form, conns, el("h2", {}, "Writes per topic"), box);
   every(5000, async () => {
     try {
-      const { topics } = await api("/api/producers");
+      const g = params.get("group") || "";
+      const d = await api("/api/producers?group=" + encodeURIComponent(g));
+      if (g) {
+        conns.replaceChildren(el("h2", {}, "Connections of ", el("code", {}, g)),
+          table("producer-conns", [["Client id"], ["Address"], ["Language"], ["Version", "num"], ["Broker"]],
+            d.connections.map((c) => ({ attrs: { "data-client": c.clientId }, cells: [el("code", {}, c.clientId), el("code", {}, c.clientAddr), c.language, String(c.version), c.broker] })),
+            "No producer of this group is connected."));
+      } else {
+        conns.replaceChildren(el("p", { className: "muted" }, "Brokers do not list producer groups: enter one to see its connections."));
+      }
       box.replaceChildren(table("producers", [["Topic"], ["Messages written", "num"], ["Write rate", "num"], ["Last write"]],
-        topics.map((t) => ({ attrs: { "data-topic": t.topic }, cells: [topicLink(t.topic), fmtNum(t.maxOffset), fmtRate(rate("prod:" + t.topic, t.maxOffset)), fmtTime(t.lastUpdateTime)] })),
+        d.topics.map((t) => ({ attrs: { "data-topic": t.topic }, cells: [topicLink(t.topic), fmtNum(t.maxOffset), fmtRate(rate("prod:" + t.topic, t.maxOffset)), fmtTime(t.lastUpdateTime)] })),
         "No topic."));
     } catch (e) { box.replaceChildren(errorBox(e)); }
   });
@@ -419,7 +437,7 @@ function route() {
     case "topic": return topicPage(parts.slice(1).join("/"));
     case "groups": return groupsPage();
     case "group": return groupPage(parts.slice(1).join("/"));
-    case "producers": return producersPage();
+    case "producers": return producersPage(params);
     case "messages": return messagesPage(params);
     case "message": return messagePage(parts[1], parts[2]);
     case "dlq": return parts[1] ? dlqGroupPage(parts.slice(1).join("/")) : dlqPage();
