@@ -104,4 +104,3 @@ func (c *Client) Resend(ctx context.Context, broker, topic string, m Message) (s
 	}
 	return id, nil
 }
-

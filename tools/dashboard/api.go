@@ -404,7 +404,9 @@ func (s *Server) producers(ctx context.Context, q query) (any, error) {
 				conns = append(conns, clientView{c, m.BrokerName})
 			}
 		}
-		slices.SortFunc(conns, func(a, b clientView) int { return cmp.Or(cmp.Compare(a.ClientID, b.ClientID), cmp.Compare(a.Broker, b.Broker)) })
+		slices.SortFunc(conns, func(a, b clientView) int {
+			return cmp.Or(cmp.Compare(a.ClientID, b.ClientID), cmp.Compare(a.Broker, b.Broker))
+		})
 	}
 	return map[string]any{"topics": rows, "group": q.str("group"), "connections": conns}, nil
 }
