@@ -28,7 +28,7 @@ func startDashboard(opts dashboard.Options) (*dashboard.Server, error) {
 	if opts.Admin {
 		mode = "admin"
 	}
-	logger().Info("dashboard serving", "url", d.URL(), "mode", mode, "namesrv", opts.Namesrv)
+	logger().Info("dashboard serving", "url", d.URL(), "mode", mode, "namesrv", opts.Namesrv, "addr", d.Addr())
 	return d, nil
 }
 
