@@ -16,6 +16,7 @@ import (
 	"github.com/wharfmq/wharf/engine/msg"
 	"github.com/wharfmq/wharf/internal/testkit"
 	"github.com/wharfmq/wharf/remoting"
+	"github.com/wharfmq/wharf/systopic"
 	"github.com/wharfmq/wharf/tools/admin"
 )
 
@@ -176,6 +177,15 @@ func fill(t *testing.T, nsAddr, brokerAddr string) *testkit.Client {
 			phys7 = off
 		}
 	}
+	// The producer traced key-7's send, as the official clients write a
+	// trace record (fields split by \x01, records ended by \x02).
+	if _, err := ac.CreateTopicOn(ctx, admin.TopicConfig{TopicName: systopic.Trace, ReadQueueNums: 1, WriteQueueNums: 1, Perm: 6}, brokerAddr, ""); err != nil {
+		t.Fatal(err)
+	}
+	uniq7 := fmt.Sprintf("UNIQ%028d", 7)
+	rec := strings.Join([]string{"Pub", strconv.FormatInt(time.Now().UnixMilli(), 10), "DefaultRegion", "PG", bTopic, uniq7, "tagA",
+		"key-7 order-7", brokerAddr, "52", "3", "0", "", "true"}, "\x01") + "\x02"
+	c.Send(systopic.Trace, 0, testkit.Props("KEYS", uniq7+" key-7"), rec)
 	testkit.Eventually(t, 10*time.Second, func() bool {
 		qs, err := ac.TopicStatus(ctx, bTopic, "")
 		var n int64
@@ -296,6 +306,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	if n := p.count(`#app img`); n != 0 || p.eval(`String(window.pwned)`) != "undefined" {
 		t.Fatalf("the message body became markup: %d img elements, pwned=%s", n, p.eval(`String(window.pwned)`))
 	}
+	p.text(`#trace tbody tr td`, "Pub")
 	p.shot("message")
 
 	// By topic and time range (the last hour by default): all of them.
