@@ -347,6 +347,25 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Fatalf("broker's topic BrowserMade: %+v %v", tcs["BrowserMade"], err)
 	}
 
+	// Reset the group to the end of the topic from its page, then delete
+	// the new topic from the topics page (the pages ask confirm() first).
+	p.open(u+"#/group/"+bGroup, `#reset-offset`)
+	p.text(`#group-lag`, strconv.Itoa(bN/2-bN/bQueues/2))
+	p.run("choose the topic", chromedp.Poll[chromedp.Void](`document.querySelectorAll("#reset-topic option[value=\"`+bTopic+`\"]").length === 1`))
+	p.eval(`window.confirm = () => true; document.querySelector("#reset-topic").value = "` + bTopic + `"; "ok"`)
+	p.run("reset to latest", chromedp.Click(chromedp.CSS(`#reset-offset button`)), chromedp.WaitVisible(chromedp.CSS(`.notice`)))
+	p.text(`.notice`, "Reset "+strconv.Itoa(bQueues)+" queue(s).")
+	p.text(`#group-lag`, "0")
+	p.shot("group-reset")
+	p.open(u+"#/topics", `#topics tr[data-topic="BrowserMade"] button`)
+	p.eval(`window.confirm = () => true; "ok"`)
+	p.run("delete a topic", chromedp.Click(chromedp.CSS(`#topics tr[data-topic="BrowserMade"] button`)), chromedp.WaitVisible(chromedp.CSS(`.notice`)))
+	p.text(`.notice`, "Deleted BrowserMade")
+	p.run("row gone", chromedp.WaitNotPresent(chromedp.CSS(`#topics tr[data-topic="BrowserMade"]`)))
+	if tcs, err := ac.TopicConfigs(actx, b); err != nil || tcs["BrowserMade"].TopicName != "" {
+		t.Fatalf("BrowserMade after delete: %+v %v", tcs["BrowserMade"], err)
+	}
+
 	p.open(u+"#/dlq/"+bGroup, `#messages button`)
 	p.run("resend", chromedp.Click(chromedp.CSS(`#messages button`)), chromedp.WaitVisible(chromedp.CSS(`.notice`)))
 	if got := p.eval(`document.querySelector(".notice").textContent`); !strings.HasPrefix(got, "Resent to %RETRY%"+bGroup) {
