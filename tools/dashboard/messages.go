@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/wharfmq/wharf/engine/msg"
 	"github.com/wharfmq/wharf/systopic"
 	"github.com/wharfmq/wharf/tools/admin"
 )
@@ -71,6 +72,9 @@ func (s *Server) messages(ctx context.Context, q query) (any, error) {
 	var err error
 	switch {
 	case id != "":
+		if _, _, perr := msg.ParseOffsetMsgID(id); perr != nil && topic == "" {
+			return nil, badRequest("%q is not an offset message id; give the topic to look it up as a client message id", id)
+		}
 		ms, err = s.ac.MessageByID(ctx, id, topic, "")
 	case topic == "":
 		return nil, badRequest("parameter %q is required", "topic")

@@ -165,7 +165,7 @@ async function topicsPage() {
       draw();
     } catch (e) { box.replaceChildren(errorBox(e)); }
   }
-  every(5000, refresh);
+  every(10000, refresh);
 }
 
 async function topicPage(topic) {
