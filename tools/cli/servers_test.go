@@ -291,3 +291,22 @@ func TestSighupIgnored(t *testing.T) {
 		stopClean(t, p, "store closed cleanly", "broker stopped", "name server stopped")
 	})
 }
+
+// TestDashboardCommand runs `wharf dashboard --admin` on a free port: it
+// logs its URL, answers in admin mode and stops cleanly on SIGTERM.
+func TestDashboardCommand(t *testing.T) {
+	p := startWharf(t, "dashboard", "--listen", "127.0.0.1:0", "-n", "127.0.0.1:1", "--admin")
+	addr := p.addrOf(t, "dashboard serving", 20*time.Second)
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get("http://" + addr + "/api/info")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), `"admin":true`) || !strings.Contains(p.log(), "url=http://"+addr+"/") {
+		t.Fatalf("info: %d %s\n%s", resp.StatusCode, b, p.log())
+	}
+	if err := p.stop(t, syscall.SIGTERM); err != nil {
+		t.Fatalf("exit: %v\n%s", err, p.log())
+	}
+}
