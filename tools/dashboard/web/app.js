@@ -46,6 +46,11 @@ async function post(path, body) {
 
 const fmtNum = (n) => (n === undefined || n === null || n === "" ? "–" : Number(n).toLocaleString("en-US"));
 const fmtTime = (ms) => (!ms || ms <= 0 ? "–" : new Date(Number(ms)).toLocaleString("sv-SE"));
+// uptime shortens a broker's "[ 1 days, 2 hours, 3 minutes, 4 seconds ]".
+const uptime = (s) => {
+  const n = String(s || "").match(/\d+/g);
+  return n && n.length === 4 ? `${n[0]}d ${n[1]}h ${n[2]}m ${n[3]}s` : (s || "–");
+};
 const fmtRate = (r) => (r === undefined ? "…" : r.toFixed(1) + "/s");
 const link = (hash, text) => el("a", { href: hash }, text);
 const topicLink = (t) => link("#/topic/" + encodeURIComponent(t), t);
@@ -106,15 +111,15 @@ async function clusterPage() {
         return { attrs: { "data-broker": b.brokerName + "/" + b.brokerId }, cells: [
           b.cluster, b.brokerName, String(b.brokerId), el("code", {}, b.addr), role, rt.brokerVersionDesc || "–",
           fmtRate(rate("put:" + b.addr, rt.msgPutTotalTodayNow || 0)), fmtRate(rate("get:" + b.addr, rt.msgGetTotalTodayNow || 0)),
-          fmtNum(rt.msgPutTotalTodayNow), disk, dispatch, b.error ? el("span", { className: "badge bad" }, b.error) : (rt.runtime || "–"),
+          fmtNum(rt.msgPutTotalTodayNow), disk, dispatch, b.error ? el("span", { className: "badge bad" }, b.error) : uptime(rt.runtime),
         ] };
       });
       box.replaceChildren(
         el("div", { className: "stats" }, stat("Brokers", brokers.length, "stat-brokers"),
           stat("Masters", brokers.filter((b) => b.brokerId === 0).length)),
         table("brokers", [["Cluster"], ["Broker"], ["ID", "num"], ["Address"], ["Role", "", "role"], ["Version"],
-          ["Put rate", "num", "put"], ["Get rate", "num", "get"], ["Put today", "num"], ["Disk used", "num", "disk"],
-          ["Dispatch"], ["Runtime"]], rows, "The name server knows no broker."));
+          ["Put rate", "num", "put"], ["Get rate", "num", "get"], ["Puts since start", "num"], ["Disk used", "num", "disk"],
+          ["Dispatch", "wrap"], ["Up"]], rows, "The name server knows no broker."));
     } catch (e) { box.replaceChildren(errorBox(e)); }
   });
 }
@@ -147,7 +152,7 @@ async function topicsPage() {
   function draw() {
     const ts = last.filter((t) => showAll.checked || t.kind === "normal");
     const cols = [["Topic"], ["Kind"], ["Brokers"], ["Queues (w/r)", "num"], ["Messages", "num", "messages"],
-      ["Write rate", "num", "rate"], ["Last write"], ["Consumer groups", "", "groups"]];
+      ["Write rate", "num", "rate"], ["Last write"], ["Consumer groups", "wrap", "groups"]];
     if (state.admin) cols.push([""]);
     box.replaceChildren(table("topics", cols, ts.map((t) => {
       const cells = [topicLink(t.topic), el("span", { className: "badge" }, t.kind), t.brokers.join(", "),
@@ -183,7 +188,7 @@ async function topicPage(topic) {
           t.queues.map((q) => [q.brokerName || q.addr, String(q.queueId), fmtNum(q.minOffset), fmtNum(q.maxOffset),
             fmtNum(Math.max(q.maxOffset - q.minOffset, 0)), fmtTime(q.lastUpdateTime)])),
         el("h2", {}, "Consumer groups"),
-        table("topic-groups", [["Group"], ["Lag", "num", "lag"], ["Note"]],
+        table("topic-groups", [["Group"], ["Lag", "num", "lag"], ["Note", "wrap"]],
           t.groups.map((g) => ({ attrs: { "data-group": g.group }, cells: [groupLink(g.group), fmtNum(g.lag), g.error || ""] })),
           "No group has consumed this topic."));
     } catch (e) { box.replaceChildren(errorBox(e)); }
@@ -197,7 +202,7 @@ async function groupsPage() {
   view(el("h1", {}, "Consumer groups"), el("div", { className: "toolbar" }, el("label", {}, showSys, "show system groups")), box);
   function draw() {
     const gs = last.filter((g) => showSys.checked || !g.system);
-    box.replaceChildren(table("groups", [["Group"], ["Topics"], ["Lag", "num", "lag"], ["Consume TPS", "num"], ["Clients", "num", "clients"], ["Brokers"], ["Note"]],
+    box.replaceChildren(table("groups", [["Group"], ["Topics", "wrap"], ["Lag", "num", "lag"], ["Consume TPS", "num"], ["Clients", "num", "clients"], ["Brokers"], ["Note", "wrap"]],
       gs.map((g) => ({ attrs: { "data-group": g.group }, cells: [groupLink(g.group), g.topics.join(", ") || "–", fmtNum(g.lag),
         g.consumeTps.toFixed(1), String(g.clients), g.brokers.join(", "), g.error || ""] })), "No consumer group."));
   }
@@ -313,7 +318,7 @@ async function producersPage(params) {
 }
 
 function messageTable(ms, extra) {
-  const cols = [["Message id"], ["Topic"], ["Tags"], ["Keys", "", "keys"], ["Queue", "num"], ["Offset", "num"], ["Stored"], ["Size", "num"]];
+  const cols = [["Message id"], ["Topic"], ["Tags", "wrap"], ["Keys", "wrap", "keys"], ["Queue", "num"], ["Offset", "num"], ["Stored"], ["Size", "num"]];
   if (extra) cols.push(...extra.cols);
   return table("messages", cols, ms.map((m) => {
     const cells = [link("#/message/" + encodeURIComponent(m.broker) + "/" + m.commitLogOffset, m.uniqKey || m.msgId), m.topic, m.tags || "–", m.keys || "–",
@@ -379,7 +384,7 @@ async function messagePage(broker, offset) {
       el("h2", {}, "Body"), body,
       el("h2", {}, "Properties"), kv(props),
       el("h2", {}, "Trace"),
-      d.trace.length ? table("trace", [["Type"], ["Time"], ["Fields"]], d.trace.map((f) => [f[0], fmtTime(Number(f[1])), el("code", {}, f.slice(2).join(" | "))]))
+      d.trace.length ? table("trace", [["Type"], ["Time"], ["Fields", "wrap"]], d.trace.map((f) => [f[0], fmtTime(Number(f[1])), el("code", {}, f.slice(2).join(" | "))]))
         : el("p", { className: "muted" }, "No trace records (the producer and consumers did not enable message trace)."));
   } catch (e) { view(el("h1", {}, "Message"), errorBox(e)); }
 }
