@@ -91,7 +91,9 @@ func (c *Client) DeleteGroupOn(ctx context.Context, group, broker, cluster strin
 
 type groupNotFound struct{ group string }
 
-func (e *groupNotFound) Error() string { return "group " + strconv.Quote(e.group) + ": " + ErrNotFound.Error() }
+func (e *groupNotFound) Error() string {
+	return "group " + strconv.Quote(e.group) + ": " + ErrNotFound.Error()
+}
 func (e *groupNotFound) Unwrap() error { return ErrNotFound }
 
 // ConsumerConnections returns a consumer group's live connections and
