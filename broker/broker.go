@@ -256,6 +256,7 @@ func (b *Broker) registerProcessors() {
 		remoting.CodeGetAllSubscriptionGroupConfig:    b.handleGetAllGroupConfig,
 		remoting.CodeUpdateAndCreateSubscriptionGroup: b.handleUpdateGroup,
 		remoting.CodeDeleteSubscriptionGroup:          b.handleDeleteGroup,
+		remoting.CodeGetBrokerConfig:                  b.handleGetBrokerConfig,
 		remoting.CodeGetConsumerConnectionList:        b.handleConsumerConnections,
 		remoting.CodeGetProducerConnectionList:        b.handleProducerConnections,
 		remoting.CodeGetAllConsumerOffset:             b.handleGetAllConsumerOffset,

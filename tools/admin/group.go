@@ -1,11 +1,14 @@
 package admin
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
 
+	"github.com/wharfmq/wharf/broker/config"
 	"github.com/wharfmq/wharf/remoting"
 	"github.com/wharfmq/wharf/remoting/body"
 )
@@ -124,4 +127,19 @@ func (c *Client) ProducerConnections(ctx context.Context, broker, group string) 
 		return pc, err
 	}
 	return pc, decodeBody(op, resp, &pc)
+}
+
+// BrokerConfig returns the broker's running config as broker.conf keys and
+// values (GET_BROKER_CONFIG).
+func (c *Client) BrokerConfig(ctx context.Context, broker string) (map[string]string, error) {
+	const op = "GET_BROKER_CONFIG"
+	resp, err := c.call(ctx, broker, op, remoting.CodeGetBrokerConfig, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	props, err := config.ReadProperties(bytes.NewReader(resp.Body))
+	if err != nil {
+		return nil, fmt.Errorf("%s: reply body is not properties text: %w", op, err)
+	}
+	return props, nil
 }
