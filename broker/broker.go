@@ -259,6 +259,7 @@ func (b *Broker) registerProcessors() {
 		remoting.CodeGetBrokerConfig:                  b.handleGetBrokerConfig,
 		remoting.CodeGetConsumerConnectionList:        b.handleConsumerConnections,
 		remoting.CodeGetProducerConnectionList:        b.handleProducerConnections,
+		remoting.CodeGetConsumerRunningInfo:           b.handleConsumerRunningInfo,
 		remoting.CodeGetAllConsumerOffset:             b.handleGetAllConsumerOffset,
 		remoting.CodeGetAllDelayOffset:                b.handleGetAllDelayOffset,
 		remoting.CodeQueryMessage:                     b.handleQueryMessage,
