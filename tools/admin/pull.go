@@ -150,3 +150,13 @@ func (c *Client) MessageAt(ctx context.Context, broker, topic string, queueID in
 	}
 	return r.Messages[0], nil
 }
+
+// CommitOffset stores a group's next offset of one queue on one broker
+// (UPDATE_CONSUMER_OFFSET, sent as a request so its failure is seen).
+func (c *Client) CommitOffset(ctx context.Context, broker, group, topic string, queueID int32, offset int64) error {
+	ext := queueExt(topic, queueID)
+	ext["consumerGroup"] = group
+	ext["commitOffset"] = strconv.FormatInt(offset, 10)
+	_, err := c.call(ctx, broker, "UPDATE_CONSUMER_OFFSET", remoting.CodeUpdateConsumerOffset, ext, nil)
+	return err
+}

@@ -13,7 +13,7 @@ func NewRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: false,
 	}
-	root.AddCommand(newNamesrv(), newController(), newBroker(), newStandalone(), newInspect(), newReplay(), newCompact(), newBench(), newAdmin())
+	root.AddCommand(newNamesrv(), newController(), newBroker(), newStandalone(), newInspect(), newReplay(), newCompact(), newBench(), newAdmin(), newProduce(), newConsume())
 	for _, c := range root.Commands() {
 		if c.Name() == "broker" || c.Name() == "standalone" || c.Name() == "namesrv" {
 			addProfileFlag(c)
