@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"time"
 
 	"github.com/wharfmq/wharf/broker/client"
 	"github.com/wharfmq/wharf/broker/meta"
@@ -143,5 +145,48 @@ func jsonResponse(req *remoting.Command, v any) *remoting.Command {
 	}
 	resp := remoting.NewResponse(req, remoting.RespSuccess, "")
 	resp.Body = data
+	return resp
+}
+
+// runningInfoTimeout bounds the wait for a client's answer to a forwarded
+// GET_CONSUMER_RUNNING_INFO.
+const runningInfoTimeout = 5 * time.Second
+
+// handleConsumerRunningInfo serves GET_CONSUMER_RUNNING_INFO (307) from an
+// admin tool: it forwards the request to the named consumer's connection
+// and answers with the client's reply (its ConsumerRunningInfo), as
+// RocketMQ's broker does.
+func (b *Broker) handleConsumerRunningInfo(ctx context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
+	group, err := req.ExtString("consumerGroup")
+	if err != nil {
+		return badRequest(req, err)
+	}
+	clientID, err := req.ExtString("clientId")
+	if err != nil {
+		return badRequest(req, err)
+	}
+	var target *remoting.Conn
+	if cg, ok := b.clients.ConsumerGroup(group); ok {
+		for _, m := range cg.Members {
+			if m.Ident.ClientID == clientID {
+				target = m.Conn
+				break
+			}
+		}
+	}
+	if target == nil {
+		return remoting.NewResponse(req, remoting.RespSystemError, fmt.Sprintf("The Consumer <%s> of group %s not online", clientID, group))
+	}
+	fwd := remoting.NewRequest(remoting.CodeGetConsumerRunningInfo, map[string]string{
+		"consumerGroup": group, "clientId": clientID, "jstackEnable": strconv.FormatBool(req.ExtBoolOr("jstackEnable", false))}, nil)
+	ctx, cancel := context.WithTimeout(ctx, runningInfoTimeout)
+	defer cancel()
+	reply, err := target.Invoke(ctx, fwd)
+	if err != nil {
+		return remoting.NewResponse(req, remoting.RespSystemError,
+			fmt.Sprintf("consumer %s (%s) did not answer GET_CONSUMER_RUNNING_INFO: %v", clientID, target.RemoteAddr(), err))
+	}
+	resp := remoting.NewResponse(req, reply.Code, reply.Remark)
+	resp.Body = reply.Body
 	return resp
 }

@@ -3,6 +3,8 @@ package broker
 import (
 	"context"
 	"encoding/json"
+	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -137,4 +139,37 @@ func TestAdminConnectionLists(t *testing.T) {
 	expectCode(t, c.call(remoting.CodeUnregisterClient, map[string]string{"clientID": "10.0.0.1@77", "consumerGroup": "CG", "producerGroup": "PG"}, nil),
 		remoting.RespSuccess, "unregister")
 	expectCode(t, c.call(remoting.CodeGetConsumerConnectionList, map[string]string{"consumerGroup": "CG"}, nil), remoting.RespConsumerNotOnline, "after unregister")
+}
+
+// TestAdminBrokerConfig: GET_BROKER_CONFIG (26) answers the running
+// config as properties text that broker.conf parsing reads back to the
+// same values, and the data version in the header.
+func TestAdminBrokerConfig(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	cfg.BrokerName = "broker-cfg"
+	cfg.FileReservedTime = 7 * time.Hour
+	b := startBroker(t, cfg)
+	c := newTestClient(t, b.Addr())
+	r := c.call(remoting.CodeGetBrokerConfig, nil, nil)
+	expectCode(t, r, remoting.RespSuccess, "get broker config")
+	var dv body.DataVersion
+	if err := json.Unmarshal([]byte(r.ExtFields["version"]), &dv); err != nil || dv.Timestamp == 0 {
+		t.Fatalf("version header %q: %v", r.ExtFields["version"], err)
+	}
+	props, err := config.ReadProperties(strings.NewReader(string(r.Body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if props["brokerName"] != "broker-cfg" || props["fileReservedTime"] != "7" || props["storePathRootDir"] != cfg.StorePathRootDir {
+		t.Fatalf("properties %v", props)
+	}
+	// Read back, it is the running config (the HA port and the listen
+	// port as bound).
+	want := b.cfg
+	_, port, _ := net.SplitHostPort(b.Addr())
+	want.ListenPort, _ = strconv.Atoi(port)
+	back := config.Config{Listen: want.Listen}
+	if err := config.Parse(strings.NewReader(string(r.Body)), &back, nil); err != nil || back != want {
+		t.Fatalf("parsed back %+v (%v), want %+v", back, err, want)
+	}
 }

@@ -1,11 +1,15 @@
 package admin
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"slices"
 	"strconv"
 
+	"github.com/wharfmq/wharf/broker/config"
 	"github.com/wharfmq/wharf/remoting"
 	"github.com/wharfmq/wharf/remoting/body"
 )
@@ -124,4 +128,55 @@ func (c *Client) ProducerConnections(ctx context.Context, broker, group string) 
 		return pc, err
 	}
 	return pc, decodeBody(op, resp, &pc)
+}
+
+// BrokerConfig returns the broker's running config as broker.conf keys and
+// values (GET_BROKER_CONFIG).
+func (c *Client) BrokerConfig(ctx context.Context, broker string) (map[string]string, error) {
+	const op = "GET_BROKER_CONFIG"
+	resp, err := c.call(ctx, broker, op, remoting.CodeGetBrokerConfig, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	props, err := config.ReadProperties(bytes.NewReader(resp.Body))
+	if err != nil {
+		return nil, fmt.Errorf("%s: reply body is not properties text: %w", op, err)
+	}
+	return props, nil
+}
+
+// RunningInfo is the part of a consumer's ConsumerRunningInfo the tools
+// show: its properties (consume type, thread counts, start time...) and
+// the queues it holds.
+type RunningInfo struct {
+	ClientID   string            `json:"clientId"`
+	Properties map[string]string `json:"properties"`
+	Queues     []MessageQueue    `json:"queues"`
+}
+
+// ConsumerRunningInfo asks a consumer, through the broker it is connected
+// to, for its running state (GET_CONSUMER_RUNNING_INFO, forwarded by the
+// broker to the client).
+func (c *Client) ConsumerRunningInfo(ctx context.Context, broker, group, clientID string) (RunningInfo, error) {
+	const op = "GET_CONSUMER_RUNNING_INFO"
+	ri := RunningInfo{ClientID: clientID}
+	ext := map[string]string{"consumerGroup": group, "clientId": clientID, "jstackEnable": "false"}
+	resp, err := c.call(ctx, broker, op, remoting.CodeGetConsumerRunningInfo, ext, nil)
+	if err != nil {
+		return ri, err
+	}
+	other, err := body.DecodeMQTable(resp.Body, "mqTable", func(mq MessageQueue, _ []byte) error {
+		ri.Queues = append(ri.Queues, mq)
+		return nil
+	})
+	if err != nil {
+		return ri, fmt.Errorf("%s: reply body: %w", op, err)
+	}
+	if p, ok := other["properties"]; ok {
+		if err := json.Unmarshal(p, &ri.Properties); err != nil {
+			return ri, fmt.Errorf("%s: reply properties: %w", op, err)
+		}
+	}
+	slices.SortFunc(ri.Queues, sortMQ)
+	return ri, nil
 }
