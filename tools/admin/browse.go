@@ -9,12 +9,8 @@ import (
 	"github.com/wharfmq/wharf/engine/msg"
 	"github.com/wharfmq/wharf/remoting"
 	"github.com/wharfmq/wharf/remoting/body"
+	"github.com/wharfmq/wharf/systopic"
 )
-
-// BrowseGroup is the consumer group PullMessages reads as, the name Java's
-// admin tools pull under. A broker that auto-creates groups creates it; it
-// never commits an offset.
-const BrowseGroup = "TOOLS_CONSUMER"
 
 // SearchOffset returns the offset of the queue's first message stored at
 // or after ts (ms), the queue's max offset when none is
@@ -28,37 +24,6 @@ func (c *Client) SearchOffset(ctx context.Context, broker, topic string, queueID
 		return 0, err
 	}
 	return extInt(op, resp, "offset")
-}
-
-// PullMessages reads up to maxNum messages of one queue from offset on
-// (PULL_MESSAGE as BrowseGroup, without committing or waiting). Nothing
-// there is an empty result.
-func (c *Client) PullMessages(ctx context.Context, broker, topic string, queueID int32, offset int64, maxNum int) ([]Message, error) {
-	const op = "PULL_MESSAGE"
-	ext := queueExt(topic, queueID)
-	ext["consumerGroup"] = BrowseGroup
-	ext["queueOffset"] = strconv.FormatInt(offset, 10)
-	ext["maxMsgNums"] = strconv.Itoa(max(maxNum, 1))
-	ext["sysFlag"] = "0"
-	ext["commitOffset"] = "0"
-	ext["suspendTimeoutMillis"] = "0"
-	ext["subVersion"] = "0"
-	resp, err := c.call(ctx, broker, op, remoting.CodePullMessage, ext, nil,
-		remoting.RespPullNotFound, remoting.RespPullRetryImmediately, remoting.RespPullOffsetMoved)
-	if err != nil {
-		return nil, err
-	}
-	if resp.Code != remoting.RespSuccess {
-		return nil, nil
-	}
-	ms, err := decodeMessages(broker, resp.Body)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", op, err)
-	}
-	if len(ms) > maxNum && maxNum > 0 {
-		ms = ms[:maxNum]
-	}
-	return ms, nil
 }
 
 // ConsumerOffsets returns every committed offset the broker holds, by
@@ -90,7 +55,7 @@ func (c *Client) Resend(ctx context.Context, broker, topic string, m Message) (s
 		props = msg.AppendProperty(props, k, v)
 	}
 	ext := map[string]string{
-		"producerGroup": "TOOLS_PRODUCER", "topic": topic, "defaultTopic": "TBW102", "defaultTopicQueueNums": "4",
+		"producerGroup": ToolsProducerGroup, "topic": topic, "defaultTopic": systopic.AutoCreate, "defaultTopicQueueNums": "4",
 		"queueId": "-1", "sysFlag": strconv.Itoa(int(sysFlag)), "bornTimestamp": strconv.FormatInt(time.Now().UnixMilli(), 10),
 		"flag": strconv.Itoa(int(m.Flag)), "properties": props, "reconsumeTimes": "0", "unitMode": "false", "batch": "false",
 	}

@@ -23,7 +23,7 @@ const (
 // systemGroups are the consumer and producer groups RocketMQ's own tools
 // and services use (Java MixAll); the pages list them apart.
 var systemGroups = map[string]bool{
-	admin.BrowseGroup: true, "TOOLS_PRODUCER": true, "FILTERSRV_CONSUMER": true, "__MONITOR_CONSUMER": true,
+	admin.ToolsGroup: true, admin.ToolsProducerGroup: true, "FILTERSRV_CONSUMER": true, "__MONITOR_CONSUMER": true,
 	"CLIENT_INNER_PRODUCER": true, "SELF_TEST_P_GROUP": true, "SELF_TEST_C_GROUP": true,
 	"CID_ONS-HTTP-PROXY": true, "CID_ONSAPI_PERMISSION": true, "CID_ONSAPI_OWNER": true, "CID_ONSAPI_PULL": true,
 	"CID_SYS_RMQ_TRANS": true, "CID_RMQ_SYS_TRANS": true,

@@ -119,13 +119,13 @@ func TestAPIAgainstBroker(t *testing.T) {
 		}
 	}
 	// Pulls past the end and in an unknown queue answer nothing, no error.
-	if ms, err := ac.PullMessages(ctx, b, "AT", 0, 100, 8); err != nil || len(ms) != 0 {
+	if ms, err := s.pull(ctx, b, "AT", 0, 100, 8); err != nil || len(ms) != 0 {
 		t.Fatalf("pull past the end: %d %v", len(ms), err)
 	}
 	if off, err := ac.SearchOffset(ctx, b, "AT", 0, 0); err != nil || off != 0 {
 		t.Fatalf("search from 0: %d %v", off, err)
 	}
-	if ms, err := ac.PullMessages(ctx, b, "AT", 1, 0, 2); err != nil || len(ms) != 2 || !bytes.HasPrefix(ms[0].Body, []byte("body-")) {
+	if ms, err := s.pull(ctx, b, "AT", 1, 0, 2); err != nil || len(ms) != 2 || !bytes.HasPrefix(ms[0].Body, []byte("body-")) {
 		t.Fatalf("pull 2 from queue 1: %+v %v", ms, err)
 	}
 }

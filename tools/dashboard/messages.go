@@ -129,7 +129,7 @@ func (s *Server) byTime(ctx context.Context, q query, topic string) ([]admin.Mes
 		}
 		to = min(to+1, from+maxScan) // the search may land just before end
 		for off := from; off < to; {
-			ms, err := s.ac.PullMessages(ctx, r.Addr, topic, r.QueueID, off, int(min(pullBatch, to-off)))
+			ms, err := s.pull(ctx, r.Addr, topic, r.QueueID, off, min(pullBatch, to-off))
 			if err != nil {
 				return nil, err
 			}
@@ -145,6 +145,16 @@ func (s *Server) byTime(ctx context.Context, q query, topic string) ([]admin.Mes
 		}
 	}
 	return out, nil
+}
+
+// pull reads up to n messages of one queue from off on, as the tools'
+// group (which never commits); none there is an empty result.
+func (s *Server) pull(ctx context.Context, broker, topic string, queueID int32, off, n int64) ([]admin.Message, error) {
+	r, err := s.ac.Pull(ctx, broker, admin.PullRequest{Topic: topic, QueueID: queueID, Offset: off, MaxNums: int32(n), CommitOffset: -1})
+	if err != nil {
+		return nil, err
+	}
+	return r.Messages[:min(len(r.Messages), int(n))], nil
 }
 
 // message shows one message: its fields, properties, a body preview and,
@@ -250,7 +260,7 @@ func (s *Server) dlqMessages(ctx context.Context, q query) (any, error) {
 	var all []admin.Message
 	for _, st := range qs {
 		for off := max(st.MinOffset, st.MaxOffset-dlqRecent); off < st.MaxOffset; {
-			ms, err := s.ac.PullMessages(ctx, st.Addr, topic, st.QueueID, off, pullBatch)
+			ms, err := s.pull(ctx, st.Addr, topic, st.QueueID, off, pullBatch)
 			if err != nil {
 				return nil, err
 			}
