@@ -29,6 +29,10 @@ type ClientOptions struct {
 	DialTimeout time.Duration
 	// WriteTimeout: 0 means DefaultWriteTimeout, negative disables it.
 	WriteTimeout time.Duration
+	// Sign, when set, is applied to every request this client sends
+	// (Invoke and InvokeOneway), last before it is written: an ACL
+	// signature over its ext fields and body.
+	Sign func(*Command)
 }
 
 // Client keeps one shared connection per address and invokes requests on
@@ -59,6 +63,7 @@ func NewClient(opts ClientOptions) *Client {
 		c.dialTimeout = DefaultDialTimeout
 	}
 	c.ep.init(opts.Logger, opts.Language, opts.Version)
+	c.ep.sign = opts.Sign
 	c.ep.writeTimeout = orDefault(opts.WriteTimeout, DefaultWriteTimeout)
 	c.mu.conns = make(map[string]*dialEntry)
 	return c

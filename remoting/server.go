@@ -63,6 +63,11 @@ type ServerOptions struct {
 	// OnClose runs once per connection after it closed, for whatever
 	// reason (the broker unregisters the client's producers and consumers).
 	OnClose func(*Conn)
+	// Authorize, when set, sees every request before its handler, on the
+	// connection's reader goroutine: it returns nil to let the request
+	// run, or the refusal to send instead (nothing is sent for a oneway
+	// request). Nil costs nothing (ACL off).
+	Authorize func(*Conn, *Command) *Command
 }
 
 // Server accepts connections and serves requests by code.
@@ -86,6 +91,7 @@ type Server struct {
 func NewServer(opts ServerOptions) *Server {
 	s := &Server{onConnect: opts.OnConnect, onClose: opts.OnClose}
 	s.ep.init(opts.Logger, opts.Language, opts.Version)
+	s.ep.authorize = opts.Authorize
 	s.ep.idleTimeout = orDefault(opts.IdleTimeout, DefaultIdleTimeout)
 	s.ep.frameTimeout = orDefault(opts.FrameTimeout, DefaultFrameTimeout)
 	s.ep.writeTimeout = orDefault(opts.WriteTimeout, DefaultWriteTimeout)
