@@ -150,7 +150,9 @@ func TestNameServerScope(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	anon := func(code int16) Request { return Request{Code: code, Ext: map[string]string{}, RemoteAddr: "127.0.0.1:1"} }
+	anon := func(code int16) Request {
+		return Request{Code: code, Ext: map[string]string{}, RemoteAddr: "127.0.0.1:1"}
+	}
 	for _, tc := range []struct {
 		name string
 		req  Request
