@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/wharfmq/wharf/internal/testkit"
 )
 
 // newTestChecker writes yml to a temp plain_acl.yml and opens it without
@@ -192,7 +190,7 @@ func TestReloadKeepsOldRulesOnABrokenFile(t *testing.T) {
 		}
 	}
 	write("accounts:\n  - {accessKey: ak1, secretKey: sk1, defaultTopicPerm: PUB}\n")
-	c, err := Open(path, Options{PollInterval: 20 * time.Millisecond, Logger: testkit.Logger(t)})
+	c, err := Open(path, Options{PollInterval: 20 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,14 +202,14 @@ func TestReloadKeepsOldRulesOnABrokenFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	write("accounts:\n  - {accessKey: ak1, secretKey: sk1, defaultTopicPerm: SUB}\n  - {accessKey: ak2, secretKey: sk2, defaultTopicPerm: PUB}\n")
-	testkit.Eventually(t, 5*time.Second, func() bool { return send("ak1", "sk1") != nil && send("ak2", "sk2") == nil },
+	eventually(t, 5*time.Second, func() bool { return send("ak1", "sk1") != nil && send("ak2", "sk2") == nil },
 		"the edited file in force")
 	write("accounts: [ {accessKey: ak3")
-	testkit.Eventually(t, 5*time.Second, func() bool { return c.Stats().ReloadFailures == 1 }, "the broken file reported")
+	eventually(t, 5*time.Second, func() bool { return c.Stats().ReloadFailures == 1 }, "the broken file reported")
 	if err := send("ak2", "sk2"); err != nil {
 		t.Fatalf("after a broken edit the old rules should stay: %v", err)
 	}
-	if testkit.Within(100*time.Millisecond, func() bool { return c.Stats().ReloadFailures > 1 }) {
+	if within(100*time.Millisecond, func() bool { return c.Stats().ReloadFailures > 1 }) {
 		t.Fatal("the same broken file reported more than once")
 	}
 	if s := c.Stats(); s.Reloads != 1 {
@@ -248,4 +246,25 @@ func FuzzParse(f *testing.F) {
 		c.rules.Store(r)
 		_ = c.Check(Request{Code: 310, Ext: map[string]string{"b": "t", FieldAccessKey: "a"}, RemoteAddr: "1.2.3.4:5"})
 	})
+}
+
+// within polls cond every 5 ms until it holds or d passes. (The package
+// cannot use internal/testkit: it imports the name server, which imports
+// this package.)
+func within(d time.Duration, cond func() bool) bool {
+	end := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(end) {
+			return false
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return true
+}
+
+func eventually(t *testing.T, d time.Duration, cond func() bool, what string) {
+	t.Helper()
+	if !within(d, cond) {
+		t.Fatalf("timed out after %v waiting for %s", d, what)
+	}
 }

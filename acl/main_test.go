@@ -1,4 +1,4 @@
-package acl
+package acl_test
 
 import (
 	"testing"

@@ -45,10 +45,7 @@ const aclTestYAML = `accounts:
     whiteRemoteAddress: 127.0.0.1
 `
 
-var (
-	aclAdmin = primitive.Credentials{AccessKey: "adminAK", SecretKey: "adminSecret1"}
-	aclApp   = primitive.Credentials{AccessKey: "appAK", SecretKey: "appSecret12"}
-)
+var aclApp = primitive.Credentials{AccessKey: "appAK", SecretKey: "appSecret12"}
 
 // writeACL writes yml to dir/plain_acl.yml and returns its path.
 func writeACL(t *testing.T, dir, yml string) string {
