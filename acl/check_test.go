@@ -1,12 +1,14 @@
 package acl
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -94,6 +96,8 @@ func TestCheckRequestFamilies(t *testing.T) {
 		{"create topic as admin", from(signed(17, map[string]string{"topic": "x"}, "", "rocketmq2", "12345678"), "10.9.9.9:1"), ""},
 		{"admin sends anywhere", from(signed(310, map[string]string{"b": "topicA"}, "", "rocketmq2", "12345678"), "10.9.9.9:1"), ""},
 		// codes without resources: a valid signature is enough
+		{"slave sync reads (all offsets, 43) need no admin", signed(43, nil, "", rmq, rmqSK), ""},
+		{"clone group offset needs admin", signed(314, nil, "", rmq, rmqSK), "needs admin"},
 		{"end transaction", signed(37, map[string]string{"producerGroup": "pg"}, "", rmq, rmqSK), ""},
 		{"unknown code", signed(9999, nil, "", rmq, rmqSK), ""},
 		{"unknown code unsigned", unsigned(signed(9999, nil, "", rmq, rmqSK)), "signature check failed"},
@@ -136,6 +140,49 @@ func TestCheckRequestFamilies(t *testing.T) {
 	if s.AuthFailures == 0 || s.PermDenied == 0 || s.Allowed == 0 {
 		t.Fatalf("stats %+v: every counter should have moved", s)
 	}
+}
+
+// TestRefusalLogIsRateLimited: a burst of refusals writes one line, and
+// the next line after the interval counts those not logged.
+func TestRefusalLogIsRateLimited(t *testing.T) {
+	c, err := newTestChecker(t, sampleYAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf lockedBuffer
+	c.log = slog.New(slog.NewTextHandler(&buf, nil))
+	for range 500 {
+		_ = c.Check(Request{Code: 310, RemoteAddr: "127.0.0.1:1"})
+	}
+	if n := strings.Count(buf.String(), "request refused"); n != 1 {
+		t.Fatalf("%d refusal lines for a burst of 500, want 1:\n%s", n, buf.String())
+	}
+	c.lastLog.Store(time.Now().Add(-2 * refusalLogEvery).UnixNano()) // the interval has passed
+	_ = c.Check(Request{Code: 310, RemoteAddr: "127.0.0.1:1"})
+	if !strings.Contains(buf.String(), "refused_unlogged_since_last_line=499") {
+		t.Fatalf("second line does not count the 499 unlogged:\n%s", buf.String())
+	}
+	if s := c.Stats(); s.AuthFailures != 501 {
+		t.Fatalf("auth failures %d, want 501", s.AuthFailures)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent writers.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func TestNameServerScope(t *testing.T) {

@@ -22,7 +22,8 @@ const (
 	codeGetConsumerListByGroup = 38
 	codeLockBatchMQ            = 41
 	codeUnlockBatchMQ          = 42
-	codeCloneGroupOffset       = 43 // RocketMQ 4.x CLONE_GROUP_OFFSET
+	codeResetOffsetInBroker    = 212
+	codeCloneGroupOffset       = 314
 	codeUpdateCreateGroup      = 200
 	codeDeleteGroup            = 207
 	codeDeleteTopicInBroker    = 215
@@ -68,7 +69,7 @@ const (
 var brokerAdmin = map[int16]bool{
 	codeUpdateAndCreateTopic: true, codeUpdateBrokerConfig: true, codeDeleteTopicInBroker: true,
 	codeUpdateCreateGroup: true, codeDeleteGroup: true,
-	codeInvokeResetOffset: true, codeCloneGroupOffset: true, codeCleanExpiredCQ: true,
+	codeInvokeResetOffset: true, codeResetOffsetInBroker: true, codeCloneGroupOffset: true, codeCleanExpiredCQ: true,
 	codeDeleteExpiredCommitLog: true, codeCleanUnusedTopic: true, codeUpdateAclConfig: true,
 	codeDeleteAclConfig: true, codeUpdateGlobalWhiteAddrs: true, codeResumeCheckHalfMessage: true,
 }
