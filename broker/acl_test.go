@@ -16,6 +16,7 @@ import (
 	"github.com/wharfmq/wharf/acl"
 	"github.com/wharfmq/wharf/nameserver"
 	"github.com/wharfmq/wharf/remoting"
+	"github.com/wharfmq/wharf/remoting/body"
 	"github.com/wharfmq/wharf/systopic"
 )
 
@@ -263,6 +264,7 @@ func TestACLRequestCodeFamilies(t *testing.T) {
 	addr := cl.b.Addr()
 	app := signedClient(t, "appAK", "appSecret12")
 	adm := signedClient(t, "adminAK", "adminSecret1")
+	brk := signedClient(t, "brokerAK", "brokerSecret")
 	hb := func(group, topic string) []byte {
 		return []byte(`{"clientID":"acl-c","producerDataSet":[],"consumerDataSet":[{"groupName":"` + group +
 			`","consumeType":"CONSUME_PASSIVELY","messageModel":"CLUSTERING","consumeFromWhere":"CONSUME_FROM_FIRST_OFFSET",` +
@@ -296,6 +298,13 @@ func TestACLRequestCodeFamilies(t *testing.T) {
 		{"offset reset, not admin", app, remoting.CodeInvokeBrokerToResetOffset,
 			map[string]string{"topic": "AclTopic", "group": "AclGroup", "timestamp": "0", "isForce": "true"}, nil, true},
 		{"read-only admin query, any account", app, remoting.CodeGetAllTopicConfig, nil, nil, false},
+		// What a slave's sync reads, signed with its broker.conf account
+		// (no admin, no topic rights).
+		{"slave sync: topics", brk, remoting.CodeGetAllTopicConfig, nil, nil, false},
+		{"slave sync: groups", brk, remoting.CodeGetAllSubscriptionGroupConfig, nil, nil, false},
+		{"slave sync: offsets", brk, remoting.CodeGetAllConsumerOffset, nil, nil, false},
+		{"slave sync: delay offsets", brk, remoting.CodeGetAllDelayOffset, nil, nil, false},
+		{"slave sync, unsigned", signedClient(t, "", ""), remoting.CodeGetAllConsumerOffset, nil, nil, true},
 		{"topic create, admin", adm, remoting.CodeUpdateAndCreateTopic,
 			map[string]string{"topic": "AdminTopic", "readQueueNums": "1", "writeQueueNums": "1", "perm": "6"}, nil, false},
 	} {
@@ -410,5 +419,50 @@ func TestACLOffHasNoChecker(t *testing.T) {
 	defer b.Close()
 	if b.ACL() != nil {
 		t.Fatal("a checker without aclEnable")
+	}
+}
+
+// BenchmarkSendACL: one synchronous 256-byte send at a time over loopback,
+// with aclEnable off and on (the client signs, the broker verifies and
+// authorizes), in the same run.
+func BenchmarkSendACL(b *testing.B) {
+	for _, on := range []bool{false, true} {
+		name := "off"
+		if on {
+			name = "on"
+		}
+		b.Run(name, func(b *testing.B) {
+			dir := b.TempDir()
+			cfg := testConfig(filepath.Join(dir, "store"))
+			var sign func(*remoting.Command)
+			if on {
+				cfg.AclEnable = true
+				cfg.AclFile = filepath.Join(dir, "plain_acl.yml")
+				if err := os.WriteFile(cfg.AclFile, []byte(aclTestYAML), 0o600); err != nil {
+					b.Fatal(err)
+				}
+				sign = ACLSigner("appAK", "appSecret12")
+			}
+			br := openBroker(b, cfg)
+			if err := br.Start(); err != nil {
+				b.Fatal(err)
+			}
+			defer br.Close()
+			if err := br.topics.Put(body.TopicConfig{TopicName: "AclTopic", ReadQueueNums: 1, WriteQueueNums: 1, Perm: 6}); err != nil {
+				b.Fatal(err)
+			}
+			c := remoting.NewClient(remoting.ClientOptions{Logger: testLogger(b), Sign: sign})
+			defer c.Close()
+			payload := make([]byte, 256)
+			b.SetBytes(int64(len(payload)))
+			b.ReportAllocs()
+			for b.Loop() {
+				ext := sendExt("AclTopic", 0, "")
+				resp, err := c.Invoke(context.Background(), br.Addr(), remoting.NewRequest(remoting.CodeSendMessage, ext, payload))
+				if err != nil || resp.Code != remoting.RespSuccess {
+					b.Fatalf("send: %v %v", resp, err)
+				}
+			}
+		})
 	}
 }

@@ -666,8 +666,9 @@ func (c *Conn) deliver(resp *Command) {
 	ch <- resp // buffered, never blocks
 }
 
-// dispatch starts a goroutine for req, or refuses it when the connection
-// already has maxInflight handlers running (Java's thread-pool rejection).
+// dispatch starts a goroutine for req, or refuses it: when the owner's
+// Authorize hook does (ACL), or when the connection already has
+// maxInflight handlers running (Java's thread-pool rejection).
 func (c *Conn) dispatch(req *Command) {
 	if c.ep.authorize != nil {
 		if resp := c.ep.authorize(c, req); resp != nil {
