@@ -63,9 +63,9 @@ any error (server unreachable, unknown topic, nothing found).`,
 	}
 	pf := cmd.PersistentFlags()
 	pf.StringVarP(&f.namesrv, "namesrv", "n", admin.DefaultNamesrv, "name servers, HOST:PORT[;HOST:PORT...]")
+	f.creds.add(pf) // --access-key, --secret-key
 	pf.DurationVar(&f.timeout, "timeout", admin.DefaultTimeout, "timeout of each request")
 	pf.BoolVar(&f.json, "json", false, "print JSON")
-	f.creds.add(pf)
 	cmd.AddCommand(newAdminTopic(f), newAdminCluster(f), newAdminGroup(f), newAdminMessage(f), newAdminBroker(f), newAdminController(f))
 	return cmd
 }
