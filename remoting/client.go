@@ -25,14 +25,14 @@ type ClientOptions struct {
 	// Language stamped on requests whose Language is empty; "" means
 	// DefaultLanguage.
 	Language string
-	// DialTimeout: 0 means DefaultDialTimeout.
-	DialTimeout time.Duration
-	// WriteTimeout: 0 means DefaultWriteTimeout, negative disables it.
-	WriteTimeout time.Duration
 	// Sign, when set, is applied to every request this client sends
 	// (Invoke and InvokeOneway), last before it is written: an ACL
 	// signature over its ext fields and body.
 	Sign func(*Command)
+	// DialTimeout: 0 means DefaultDialTimeout.
+	DialTimeout time.Duration
+	// WriteTimeout: 0 means DefaultWriteTimeout, negative disables it.
+	WriteTimeout time.Duration
 }
 
 // Client keeps one shared connection per address and invokes requests on

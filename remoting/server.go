@@ -91,7 +91,6 @@ type Server struct {
 func NewServer(opts ServerOptions) *Server {
 	s := &Server{onConnect: opts.OnConnect, onClose: opts.OnClose}
 	s.ep.init(opts.Logger, opts.Language, opts.Version)
-	s.ep.authorize = opts.Authorize
 	s.ep.idleTimeout = orDefault(opts.IdleTimeout, DefaultIdleTimeout)
 	s.ep.frameTimeout = orDefault(opts.FrameTimeout, DefaultFrameTimeout)
 	s.ep.writeTimeout = orDefault(opts.WriteTimeout, DefaultWriteTimeout)
@@ -102,6 +101,7 @@ func NewServer(opts ServerOptions) *Server {
 		s.ep.maxInflight = int64(opts.MaxInflight)
 	}
 	s.mu.conns = make(map[*Conn]struct{})
+	s.ep.authorize = opts.Authorize
 	return s
 }
 
