@@ -2,7 +2,7 @@
 GO      ?= go
 DATA    ?= ./wharf-data
 PKGS    := ./...
-RACE    := ./engine/... ./index/... ./remoting/... ./nameserver/... ./fuzz/... ./internal/... \
+RACE    := ./engine/... ./index/... ./remoting/... ./nameserver/... ./fuzz/... ./internal/... ./acl/ \
            ./broker/client/ ./broker/longpoll/ ./broker/meta/ ./broker/offsets/ ./broker/retry/ ./broker/schedule/ ./broker/transaction/ ./broker/ha/ ./broker/ha/autoswitch/ ./broker/ha/epoch/ ./broker/slavesync/ ./broker/failover/ ./controller/...
 BENCH   ?= .
 COUNT   ?= 6

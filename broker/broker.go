@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/wharfmq/wharf/acl"
 	"github.com/wharfmq/wharf/broker/client"
 	"github.com/wharfmq/wharf/broker/config"
 	"github.com/wharfmq/wharf/broker/longpoll"
@@ -59,6 +60,7 @@ type Broker struct {
 
 	ln      *onceCloseListener
 	srv     *remoting.Server
+	acl     *acl.Checker // nil: aclEnable off
 	store   *engine.Store
 	topics  *meta.Topics
 	groups  *meta.Groups
@@ -164,6 +166,9 @@ func New(cfg config.Config, opts ...Option) (_ *Broker, err error) {
 			if b.store != nil {
 				b.store.Close()
 			}
+			if b.acl != nil {
+				b.acl.Close()
+			}
 		}
 	}()
 	if b.addr, b.storeHost, err = advertised(cfg.BrokerIP1, ln.Addr()); err != nil {
@@ -210,7 +215,14 @@ func New(cfg config.Config, opts ...Option) (_ *Broker, err error) {
 	}
 	b.offsets = offsets.New(b.store, resetGroups{b.groups}, b.log)
 	b.reg = newRegistrar(b)
-	b.srv = remoting.NewServer(remoting.ServerOptions{Logger: o.logger, OnClose: b.onConnClose})
+	if b.acl, err = openACL(configACL{enable: cfg.AclEnable, file: cfg.AclFile}, &o); err != nil {
+		return nil, err
+	}
+	srvOpts := remoting.ServerOptions{Logger: o.logger, OnClose: b.onConnClose}
+	if b.acl != nil {
+		srvOpts.Authorize = ACLHook(b.acl)
+	}
+	b.srv = remoting.NewServer(srvOpts)
 	b.registerProcessors()
 	if cfg.EnableControllerMode {
 		if b.cm, err = newControllerMode(b, o.fs); err != nil {
@@ -434,6 +446,9 @@ func (b *Broker) Close() error {
 	b.txn.Close()
 	b.roleMu.Unlock()
 	err := b.store.Close()
+	if b.acl != nil {
+		b.acl.Close()
+	}
 	b.log.Info("broker stopped", "addr", b.addr)
 	return err
 }

@@ -57,7 +57,7 @@ func newControllerMode(b *Broker, fs vfs.FS) (*controllerMode, error) {
 	}
 	cm := &controllerMode{b: b, epochs: eps}
 	cfg := b.cfg
-	cm.remote = newControllerRemote(cfg.ControllerAddrs(), func() { cm.driver.Notify() }, b.log)
+	cm.remote = newControllerRemote(cfg.ControllerAddrs(), func() { cm.driver.Notify() }, b.log, ACLSigner(cfg.AccessKey, cfg.SecretKey))
 	cm.driver = failover.New(failover.Options{
 		Cluster: cfg.BrokerClusterName, BrokerName: cfg.BrokerName, Addr: b.addr, Dir: cfg.StorePathRootDir,
 		Controller: cm.remote, Node: cm,

@@ -290,6 +290,15 @@
 // heartbeat) or changes its subscription to a higher subVersion (trap
 // T18).
 //
+// # ACL
+//
+// With aclEnable=true (acl.go) every request passes package acl's Checker
+// first, through remoting's Authorize hook on the reader goroutine: a
+// refusal is NO_PERMISSION (16) and the handler never runs. With it off the
+// hook is nil. The broker's own clients (registration, topic recovery,
+// slave sync, the slave list, the controller) sign with broker.conf's
+// accessKey/secretKey when set.
+//
 // # Choices where RocketMQ leaves room
 //
 //   - Start offset of a new group (trap T7). QUERY_CONSUMER_OFFSET answers

@@ -275,7 +275,7 @@ type slaveList struct {
 }
 
 func newSlaveList(b *Broker) *slaveList {
-	return &slaveList{b: b, client: remoting.NewClient(remoting.ClientOptions{Logger: b.log})}
+	return &slaveList{b: b, client: remoting.NewClient(b.clientOptions())}
 }
 
 // listed reports whether ip belongs to a registered slave of this broker.

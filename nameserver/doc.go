@@ -93,6 +93,14 @@
 // when it unregisters. A QUERY_DATA_VERSION whose version is unchanged
 // counts as a registration for liveness, as in Java.
 //
+// # ACL
+//
+// With Options.ACLFile the server checks requests with package acl (scope
+// NameServer): route, cluster, topic-list and KV reads are open to all;
+// registration and other requests need a signed request of an account of
+// the file; topic delete, KV put/delete and write-permission changes need
+// an admin account. Refusals are NO_PERMISSION (16).
+//
 // # Client side
 //
 // EncodeRegisterBody and RegisterRequest build a REGISTER_BROKER request

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wharfmq/wharf/acl"
 	"github.com/wharfmq/wharf/remoting"
 )
 
@@ -36,6 +37,13 @@ type Options struct {
 	// registers its handlers, starts it in Start, tells it of every
 	// closed connection, and closes it in Close.
 	Hosted Hosted
+	// ACLFile, if set, turns ACL on: a plain_acl.yml (package acl, scope
+	// NameServer). Route and cluster queries stay open to all; broker
+	// registration and other requests need a signed request of an account;
+	// requests that change what every client sees (topic delete, KV
+	// put/delete, write-permission changes) need an admin account. The
+	// file is watched; New fails, naming it, if it is missing or invalid.
+	ACLFile string
 }
 
 // Hosted is a service a name server runs beside itself and serves on its
@@ -54,6 +62,7 @@ type Server struct {
 	log  *slog.Logger
 	reg  *registry
 	rs   *remoting.Server
+	acl  *acl.Checker // nil: ACL off
 
 	mu struct {
 		sync.Mutex
@@ -86,7 +95,22 @@ func New(opts Options) (*Server, error) {
 		reg:  newRegistry(),
 		quit: make(chan struct{}),
 	}
-	s.rs = remoting.NewServer(remoting.ServerOptions{Logger: opts.Logger, OnClose: s.connClosed})
+	rsOpts := remoting.ServerOptions{Logger: opts.Logger, OnClose: s.connClosed}
+	if opts.ACLFile != "" {
+		c, err := acl.Open(opts.ACLFile, acl.Options{Scope: acl.NameServer, Logger: opts.Logger})
+		if err != nil {
+			return nil, fmt.Errorf("nameserver: %w", err)
+		}
+		s.acl = c
+		rsOpts.Authorize = func(conn *remoting.Conn, req *remoting.Command) *remoting.Command {
+			err := c.Check(acl.Request{Code: req.Code, Ext: req.ExtFields, Body: req.Body, RemoteAddr: conn.RemoteAddr()})
+			if err == nil {
+				return nil
+			}
+			return remoting.NewResponse(req, remoting.RespNoPermission, err.Error())
+		}
+	}
+	s.rs = remoting.NewServer(rsOpts)
 	hs := s.handlers()
 	for code, h := range hs {
 		s.rs.Handle(code, h)
@@ -149,6 +173,9 @@ func (s *Server) Close() error {
 	close(s.quit)
 	s.wg.Wait()
 	err := s.rs.Close()
+	if s.acl != nil {
+		s.acl.Close()
+	}
 	if s.opts.Hosted != nil {
 		err = errors.Join(err, s.opts.Hosted.Close())
 	}
@@ -178,3 +205,7 @@ func (s *Server) connClosed(c *remoting.Conn) {
 		s.log.Log(context.Background(), level, "broker dropped: its connection closed", "addr", addr, "remote", c.RemoteAddr())
 	}
 }
+
+// ACL returns the name server's ACL checker (its Stats for metrics), or
+// nil when ACLFile is unset.
+func (s *Server) ACL() *acl.Checker { return s.acl }

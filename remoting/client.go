@@ -25,6 +25,10 @@ type ClientOptions struct {
 	// Language stamped on requests whose Language is empty; "" means
 	// DefaultLanguage.
 	Language string
+	// Sign, when set, is applied to every request this client sends
+	// (Invoke and InvokeOneway), last before it is written: an ACL
+	// signature over its ext fields and body.
+	Sign func(*Command)
 	// DialTimeout: 0 means DefaultDialTimeout.
 	DialTimeout time.Duration
 	// WriteTimeout: 0 means DefaultWriteTimeout, negative disables it.
@@ -59,6 +63,7 @@ func NewClient(opts ClientOptions) *Client {
 		c.dialTimeout = DefaultDialTimeout
 	}
 	c.ep.init(opts.Logger, opts.Language, opts.Version)
+	c.ep.sign = opts.Sign
 	c.ep.writeTimeout = orDefault(opts.WriteTimeout, DefaultWriteTimeout)
 	c.mu.conns = make(map[string]*dialEntry)
 	return c

@@ -56,6 +56,9 @@ type endpoint struct {
 	cancel       context.CancelFunc
 	wg           sync.WaitGroup
 
+	authorize func(*Conn, *Command) *Command // server: refuses requests; nil = all pass
+	sign      func(*Command)                 // client: signs outgoing requests; nil = none
+
 	hmu      sync.RWMutex
 	handlers map[int16]Handler // guarded by hmu
 	inline   map[int16]bool    // codes run on the reader goroutine; guarded by hmu
@@ -517,6 +520,9 @@ func (c *Conn) Reply(resp *Command) error {
 func (c *Conn) Invoke(ctx context.Context, req *Command) (*Command, error) {
 	req.Opaque = nextOpaque.Add(1)
 	req.Flag &^= FlagResponse | FlagOneway
+	if c.ep.sign != nil {
+		c.ep.sign(req)
+	}
 	ch := make(chan *Command, 1)
 	c.mu.Lock()
 	if c.mu.closed {
@@ -551,6 +557,9 @@ func (c *Conn) Invoke(ctx context.Context, req *Command) (*Command, error) {
 func (c *Conn) InvokeOneway(req *Command) error {
 	req.Opaque = nextOpaque.Add(1)
 	req.Flag = req.Flag&^FlagResponse | FlagOneway
+	if c.ep.sign != nil {
+		c.ep.sign(req)
+	}
 	return c.WriteCommand(req)
 }
 
@@ -657,9 +666,19 @@ func (c *Conn) deliver(resp *Command) {
 	ch <- resp // buffered, never blocks
 }
 
-// dispatch starts a goroutine for req, or refuses it when the connection
-// already has maxInflight handlers running (Java's thread-pool rejection).
+// dispatch starts a goroutine for req, or refuses it: when the owner's
+// Authorize hook does (ACL), or when the connection already has
+// maxInflight handlers running (Java's thread-pool rejection).
 func (c *Conn) dispatch(req *Command) {
+	if c.ep.authorize != nil {
+		if resp := c.ep.authorize(c, req); resp != nil {
+			if !req.IsOneway() {
+				resp.Opaque, resp.Flag, resp.SerializeType = req.Opaque, resp.Flag|FlagResponse, req.SerializeType
+				_ = c.WriteCommand(resp) // a failed write closes the connection
+			}
+			return
+		}
+	}
 	if c.ep.maxInflight > 0 && c.inflight.Load() >= c.ep.maxInflight {
 		if !req.IsOneway() {
 			resp := NewResponse(req, RespSystemBusy, "too many requests in flight on this connection")

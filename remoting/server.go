@@ -63,6 +63,11 @@ type ServerOptions struct {
 	// OnClose runs once per connection after it closed, for whatever
 	// reason (the broker unregisters the client's producers and consumers).
 	OnClose func(*Conn)
+	// Authorize, when set, sees every request before its handler, on the
+	// connection's reader goroutine: it returns nil to let the request
+	// run, or the refusal to send instead (nothing is sent for a oneway
+	// request). Nil costs nothing (ACL off).
+	Authorize func(*Conn, *Command) *Command
 }
 
 // Server accepts connections and serves requests by code.
@@ -96,6 +101,7 @@ func NewServer(opts ServerOptions) *Server {
 		s.ep.maxInflight = int64(opts.MaxInflight)
 	}
 	s.mu.conns = make(map[*Conn]struct{})
+	s.ep.authorize = opts.Authorize
 	return s
 }
 

@@ -128,6 +128,22 @@ type Config struct {
 	// (rejectTransactionMessage, false).
 	RejectTransactionMessage bool
 
+	// ACL: RocketMQ 4.x plain ACL (package acl).
+
+	// AclEnable checks every request against the accounts of AclFile
+	// (aclEnable, false).
+	AclEnable bool
+	// AclFile is the plain_acl.yml (aclFile, Wharf only). With aclEnable,
+	// Load makes it plain_acl.yml beside the broker.conf it reads when
+	// unset (as RocketMQ's conf/plain_acl.yml sits beside conf/broker.conf)
+	// and resolves a relative one against that file's directory.
+	AclFile string
+	// AccessKey and SecretKey sign the broker's own requests to name
+	// servers and to its master (accessKey, secretKey; Wharf's choice of
+	// keys), so a name server or master with ACL on lets it in.
+	AccessKey string
+	SecretKey string
+
 	// Classic master-slave replication (RocketMQ 4.9's HA keys, package
 	// broker/ha). Defaults are ha's Default* constants.
 
@@ -298,6 +314,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("broker: maxTopicNums %d must be positive", c.MaxTopicNums)
 	case c.MaxMessageSize <= 0:
 		return fmt.Errorf("broker: maxMessageSize %d must be positive", c.MaxMessageSize)
+	case (c.AccessKey == "") != (c.SecretKey == ""):
+		return fmt.Errorf("broker: accessKey and secretKey go together: set both or neither")
+	case c.AclEnable && c.AclFile == "":
+		return fmt.Errorf("broker: aclEnable=true needs aclFile (or a broker.conf given with -c, beside which plain_acl.yml is read)")
 	case c.DiskMaxUsedSpaceRatio < 10 || c.DiskMaxUsedSpaceRatio > 95:
 		return fmt.Errorf("broker: diskMaxUsedSpaceRatio %d out of range 10..95", c.DiskMaxUsedSpaceRatio)
 	case c.DiskSpaceWarningLevelRatio < 0.10 || c.DiskSpaceWarningLevelRatio > 0.99:

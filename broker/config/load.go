@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -87,6 +88,10 @@ var configKeys = map[string]func(c *Config, v string) error{
 		return
 	},
 	"rejectTransactionMessage": boolSetter(func(c *Config) *bool { return &c.RejectTransactionMessage }),
+	"aclEnable":                boolSetter(func(c *Config) *bool { return &c.AclEnable }),
+	"aclFile":                  func(c *Config, v string) error { c.AclFile = v; return nil },
+	"accessKey":                func(c *Config, v string) error { c.AccessKey = v; return nil },
+	"secretKey":                func(c *Config, v string) error { c.SecretKey = v; return nil },
 	"haListenPort":             func(c *Config, v string) (err error) { c.HAListenPort, err = strconv.Atoi(v); return },
 	"haSendHeartbeatInterval":  msSetter(func(c *Config) *time.Duration { return &c.HASendHeartbeatInterval }, time.Millisecond),
 	"haHousekeepingInterval":   msSetter(func(c *Config) *time.Duration { return &c.HAHousekeepingInterval }, time.Millisecond),
@@ -159,6 +164,14 @@ func Load(path string, logger *slog.Logger) (Config, error) {
 	cfg := Default()
 	if err := Parse(f, &cfg, logger); err != nil {
 		return Config{}, fmt.Errorf("broker: config %s: %w", path, err)
+	}
+	switch {
+	case !cfg.AclEnable:
+	case cfg.AclFile == "":
+		cfg.AclFile = filepath.Join(filepath.Dir(path), "plain_acl.yml")
+	case !filepath.IsAbs(cfg.AclFile):
+		// Relative to the broker.conf, not to wherever the broker starts.
+		cfg.AclFile = filepath.Join(filepath.Dir(path), cfg.AclFile)
 	}
 	return cfg, nil
 }

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wharfmq/wharf/acl"
 	"github.com/wharfmq/wharf/remoting"
 	"github.com/wharfmq/wharf/remoting/body"
 	"github.com/wharfmq/wharf/systopic"
@@ -66,6 +67,9 @@ type Options struct {
 	Timeout time.Duration
 	// Logger; nil discards.
 	Logger *slog.Logger
+	// AccessKey and SecretKey, when set, sign every request (RocketMQ's
+	// plain ACL) for servers with ACL on.
+	AccessKey, SecretKey string
 }
 
 // Client sends admin requests. It keeps one connection per server; Close
@@ -94,7 +98,8 @@ func New(opts Options) *Client {
 	if len(c.namesrv) == 0 {
 		c.namesrv = []string{DefaultNamesrv}
 	}
-	c.rc = remoting.NewClient(remoting.ClientOptions{Logger: log, Version: requestVersion, DialTimeout: c.timeout})
+	c.rc = remoting.NewClient(remoting.ClientOptions{Logger: log, Version: requestVersion, DialTimeout: c.timeout,
+		Sign: signer(opts.AccessKey, opts.SecretKey)})
 	return c
 }
 
@@ -332,4 +337,17 @@ func (c *Client) ConsumerOffset(ctx context.Context, broker, group, topic string
 	off, err := extInt(op, resp, "offset")
 	// The Go client commits -1 for "no offset"; it reads back as none.
 	return off, err == nil && off >= 0, err
+}
+
+// signer signs requests with an ACL account; nil without one.
+func signer(accessKey, secretKey string) func(*remoting.Command) {
+	if accessKey == "" {
+		return nil
+	}
+	return func(cmd *remoting.Command) {
+		if cmd.ExtFields == nil {
+			cmd.ExtFields = make(map[string]string, 2)
+		}
+		acl.Sign(cmd.ExtFields, cmd.Body, accessKey, secretKey)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/wharfmq/wharf/acl"
 	"github.com/wharfmq/wharf/remoting"
 )
 
@@ -50,6 +51,9 @@ type Common struct {
 	ProgressInterval time.Duration
 	// Logger for the remoting clients; nil discards.
 	Logger *slog.Logger
+	// AccessKey and SecretKey, when set, sign every request (RocketMQ's
+	// plain ACL).
+	AccessKey, SecretKey string
 }
 
 func (c *Common) serializeType() (remoting.SerializeType, error) {
@@ -86,7 +90,17 @@ func (c *Common) check(defaultDuration time.Duration) error {
 }
 
 func (c *Common) newClient() *remoting.Client {
-	return remoting.NewClient(remoting.ClientOptions{Logger: c.Logger})
+	opts := remoting.ClientOptions{Logger: c.Logger}
+	if c.AccessKey != "" {
+		ak, sk := c.AccessKey, c.SecretKey
+		opts.Sign = func(cmd *remoting.Command) {
+			if cmd.ExtFields == nil {
+				cmd.ExtFields = make(map[string]string, 2)
+			}
+			acl.Sign(cmd.ExtFields, cmd.Body, ak, sk)
+		}
+	}
+	return remoting.NewClient(opts)
 }
 
 // limiter hands out message sequence numbers up to Count and until the

@@ -24,9 +24,12 @@ func newBench() *cobra.Command {
 	return cmd
 }
 
-// addCommonFlags binds the flags produce and consume share.
-func addCommonFlags(cmd *cobra.Command, c *bench.Common) {
+// addCommonFlags binds the flags produce and consume share; the
+// credentials it returns are resolved into c by withCredentials.
+func addCommonFlags(cmd *cobra.Command, c *bench.Common) *credentialFlags {
 	f := cmd.Flags()
+	creds := &credentialFlags{}
+	creds.add(f)
 	f.StringVar(&c.Namesrv, "namesrv", bench.DefaultNamesrv, "name server to ask for the route")
 	f.StringVar(&c.Broker, "broker", "", "broker HOST:PORT to use directly (skips the name server)")
 	f.StringVar(&c.Topic, "topic", "BenchTopic", "topic")
@@ -38,6 +41,14 @@ func addCommonFlags(cmd *cobra.Command, c *bench.Common) {
 	f.DurationVar(&c.Duration, "duration", 0, "stop after this long (produce: 10s when --count is not given; consume: read all stored)")
 	f.DurationVar(&c.Stall, "stall", bench.DefaultStall, "abort when no request completes for this long")
 	f.IntVar(&c.BrokerPID, "broker-pid", 0, "broker process to report CPU of (0: the one listening on the broker port, -1: none)")
+	return creds
+}
+
+// withCredentials sets c's account from the flags or the environment.
+func withCredentials(c *bench.Common, creds *credentialFlags) error {
+	var err error
+	c.AccessKey, c.SecretKey, err = creds.resolve()
+	return err
 }
 
 // benchContext ends at SIGINT or SIGTERM.
@@ -79,17 +90,21 @@ func addProgressFlag(cmd *cobra.Command, c *bench.Common) {
 
 func newBenchProduce() *cobra.Command {
 	cfg := bench.ProduceConfig{Common: bench.Common{Conc: bench.DefaultConc, Window: bench.DefaultWindow}}
+	var creds *credentialFlags
 	cmd := &cobra.Command{
 		Use:   "produce",
 		Short: "send messages (sync, async or batch) and report msgs/s, MB/s and latency",
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := withCredentials(&cfg.Common, creds); err != nil {
+				return err
+			}
 			ctx, stop := benchContext(cmd)
 			defer stop()
 			_, err := bench.RunProduce(ctx, cfg, cmd.OutOrStdout())
 			return quietFailures(cmd, err)
 		},
 	}
-	addCommonFlags(cmd, &cfg.Common)
+	creds = addCommonFlags(cmd, &cfg.Common)
 	addProgressFlag(cmd, &cfg.Common)
 	f := cmd.Flags()
 	f.IntVar(&cfg.Size, "size", bench.DefaultSize, "message body size in bytes")
@@ -101,17 +116,21 @@ func newBenchProduce() *cobra.Command {
 
 func newBenchConsume() *cobra.Command {
 	cfg := bench.ConsumeConfig{Common: bench.Common{Conc: bench.DefaultConsumeConc, Window: bench.DefaultPullWindow}}
+	var creds *credentialFlags
 	cmd := &cobra.Command{
 		Use:   "consume",
 		Short: "pull every queue from an offset up to what was stored at start and report msgs/s and MB/s",
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := withCredentials(&cfg.Common, creds); err != nil {
+				return err
+			}
 			ctx, stop := benchContext(cmd)
 			defer stop()
 			_, err := bench.RunConsume(ctx, cfg, cmd.OutOrStdout())
 			return quietFailures(cmd, err)
 		},
 	}
-	addCommonFlags(cmd, &cfg.Common)
+	creds = addCommonFlags(cmd, &cfg.Common)
 	addProgressFlag(cmd, &cfg.Common)
 	f := cmd.Flags()
 	f.StringVar(&cfg.Group, "group", bench.DefaultConsumeGroup, "consumer group named in pulls")

@@ -65,7 +65,7 @@ func signalContext(cmd *cobra.Command) (context.Context, context.CancelFunc) {
 
 func newNamesrv() *cobra.Command {
 	listen := defaultNamesrvListen
-	var conf string
+	var conf, aclFile string
 	cmd := &cobra.Command{
 		Use:   "namesrv",
 		Short: "run a name server",
@@ -91,7 +91,7 @@ answers controller requests on the name server's port and on its peer port.`,
 					hosted = c
 				}
 			}
-			ns, err := startNamesrvWith(listen, hosted)
+			ns, err := startNamesrvWith(listen, hosted, aclFile)
 			if err != nil {
 				return err
 			}
@@ -101,13 +101,12 @@ answers controller requests on the name server's port and on its peer port.`,
 	}
 	cmd.Flags().StringVar(&listen, "listen", listen, "address to listen on")
 	cmd.Flags().StringVarP(&conf, "config", "c", "", "namesrv.conf (RocketMQ property names; the controller keys are read)")
+	cmd.Flags().StringVar(&aclFile, "acl-file", "", "plain_acl.yml: turns ACL on (admin requests need an admin account, broker registration a signed one)")
 	return cmd
 }
 
-func startNamesrv(listen string) (*nameserver.Server, error) { return startNamesrvWith(listen, nil) }
-
-func startNamesrvWith(listen string, hosted nameserver.Hosted) (*nameserver.Server, error) {
-	ns, err := nameserver.New(nameserver.Options{Listen: listen, Logger: logger(), Hosted: hosted})
+func startNamesrvWith(listen string, hosted nameserver.Hosted, aclFile string) (*nameserver.Server, error) {
+	ns, err := nameserver.New(nameserver.Options{Listen: listen, Logger: logger(), Hosted: hosted, ACLFile: aclFile})
 	if err != nil {
 		return nil, fmt.Errorf("name server: %w", err)
 	}
@@ -219,7 +218,17 @@ SIGHUP is logged and ignored. The web dashboard (read-only unless
 					f.listen = "127.0.0.1:" + strconv.Itoa(cfg.ListenPort)
 				}
 			}
-			ns, err := startNamesrv(nsListen)
+			// With aclEnable the embedded name server takes the same
+			// plain_acl.yml, and the broker must sign its registration.
+			var aclFile string
+			if cfg.AclEnable {
+				if cfg.AccessKey == "" {
+					return errors.New("standalone with aclEnable=true: set accessKey and secretKey in broker.conf " +
+						"(an account of " + cfg.AclFile + ") so the broker can register with the embedded name server")
+				}
+				aclFile = cfg.AclFile
+			}
+			ns, err := startNamesrvWith(nsListen, nil, aclFile)
 			if err != nil {
 				return err
 			}

@@ -1,0 +1,319 @@
+package acl
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Scope says which server a Checker guards: the two differ in which codes
+// need admin and which need nothing.
+type Scope int
+
+// Scopes.
+const (
+	// Broker: RocketMQ's broker rules (see resources.go).
+	Broker Scope = iota
+	// NameServer: read-only codes (routes, cluster info, topic lists, KV
+	// reads) are open to every peer; codes that change what every client
+	// sees (topic delete, KV put/delete, write-permission changes, name
+	// server and controller config) need an admin account; everything else
+	// (broker registration included) needs a valid signature of any account.
+	NameServer
+)
+
+// DefaultPollInterval is how often a Checker rereads its file.
+const DefaultPollInterval = time.Second
+
+// Options configures a Checker.
+type Options struct {
+	// Scope: Broker (the zero value) or NameServer.
+	Scope Scope
+	// Logger; nil means slog.Default().
+	Logger *slog.Logger
+	// PollInterval between rereads of the file: 0 means
+	// DefaultPollInterval, negative disables reloading.
+	PollInterval time.Duration
+}
+
+// Request is what a decision reads from one request.
+type Request struct {
+	Code int16
+	Ext  map[string]string
+	Body []byte
+	// RemoteAddr is the peer's "ip:port" (or a bare IP).
+	RemoteAddr string
+}
+
+// Denied is a refusal. Its text names the missing right and the access
+// key, never a secret; it is safe to send to the peer.
+type Denied struct{ Reason string }
+
+func (d *Denied) Error() string { return "acl: " + d.Reason }
+
+// Stats are a Checker's counters since it started.
+type Stats struct {
+	// Allowed counts requests let in.
+	Allowed uint64
+	// AuthFailures counts refusals for missing or unknown access keys and
+	// bad signatures.
+	AuthFailures uint64
+	// PermDenied counts signed requests refused for a missing permission.
+	PermDenied uint64
+	// Reloads counts files read again and put in force after a change;
+	// ReloadFailures changed files that did not parse.
+	Reloads, ReloadFailures uint64
+}
+
+// Checker decides requests against the rules of one plain_acl.yml and keeps
+// them in step with the file. Safe for concurrent use.
+type Checker struct {
+	path  string
+	scope Scope
+	log   *slog.Logger
+	rules atomic.Pointer[Rules]
+
+	allowed, authFail, permDenied, reloads, reloadFail atomic.Uint64
+
+	// The refusal log is rate limited: one line per refusalLogEvery, with
+	// the count of those not logged since.
+	lastLog    atomic.Int64 // unix nanos of the last refusal line
+	suppressed atomic.Uint64
+
+	// hash of the file content in force, and of the last broken one
+	// reported; touched by the poller and Reload only (mu).
+	mu         sync.Mutex
+	hash       [32]byte
+	brokenHash [32]byte
+
+	quit chan struct{}
+	wg   sync.WaitGroup
+	once sync.Once
+}
+
+// refusalLogEvery bounds refusal logging to one line per interval.
+const refusalLogEvery = time.Second
+
+// Open reads path and starts watching it. A missing or invalid file is an
+// error naming the file.
+func Open(path string, opts Options) (*Checker, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("acl: %w", err)
+	}
+	r, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("acl: %s: %w", path, err)
+	}
+	c := &Checker{path: path, scope: opts.Scope, log: opts.Logger, quit: make(chan struct{})}
+	if c.log == nil {
+		c.log = slog.Default()
+	}
+	c.log = c.log.With("component", "acl")
+	c.rules.Store(r)
+	c.hash = sha256.Sum256(data)
+	c.log.Info("acl: rules loaded", "file", path, "accounts", r.Len())
+	every := opts.PollInterval
+	if every == 0 {
+		every = DefaultPollInterval
+	}
+	if every > 0 {
+		c.wg.Add(1)
+		go c.poll(every)
+	}
+	return c, nil
+}
+
+// Close stops watching the file. The rules in force stay usable.
+func (c *Checker) Close() error {
+	c.once.Do(func() { close(c.quit) })
+	c.wg.Wait()
+	return nil
+}
+
+// Path returns the file the rules come from.
+func (c *Checker) Path() string { return c.path }
+
+// Rules returns the rules in force.
+func (c *Checker) Rules() *Rules { return c.rules.Load() }
+
+// Stats returns the counters.
+func (c *Checker) Stats() Stats {
+	return Stats{
+		Allowed: c.allowed.Load(), AuthFailures: c.authFail.Load(), PermDenied: c.permDenied.Load(),
+		Reloads: c.reloads.Load(), ReloadFailures: c.reloadFail.Load(),
+	}
+}
+
+func (c *Checker) poll(every time.Duration) {
+	defer c.wg.Done()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.quit:
+			return
+		case <-t.C:
+			_ = c.Reload() // Reload logs
+		}
+	}
+}
+
+// Reload reads the file now and puts it in force if it changed and parses.
+// A file that does not parse leaves the rules as they are, is logged once
+// (per distinct content) and returned as the error.
+func (c *Checker) Reload() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	data, err := os.ReadFile(c.path)
+	if err != nil {
+		// Mid-rename, or removed: keep the rules; say so once.
+		h := sha256.Sum256([]byte("\x00missing"))
+		if h != c.brokenHash {
+			c.brokenHash = h
+			c.reloadFail.Add(1)
+			c.log.Error("acl: cannot read the ACL file; the rules in force stay", "file", c.path, "err", err)
+		}
+		return fmt.Errorf("acl: %w", err)
+	}
+	h := sha256.Sum256(data)
+	if h == c.hash {
+		return nil
+	}
+	r, err := Parse(data)
+	if err != nil {
+		if h != c.brokenHash {
+			c.brokenHash = h
+			c.reloadFail.Add(1)
+			c.log.Error("acl: the changed ACL file does not parse; the rules in force stay", "file", c.path, "err", err)
+		}
+		return fmt.Errorf("acl: %s: %w", c.path, err)
+	}
+	c.rules.Store(r)
+	c.hash, c.brokenHash = h, [32]byte{}
+	c.reloads.Add(1)
+	c.log.Info("acl: rules reloaded", "file", c.path, "accounts", r.Len())
+	return nil
+}
+
+// Check decides one request: nil lets it in, a *Denied refuses it.
+func (c *Checker) Check(req Request) error {
+	err := c.decide(req)
+	if err == nil {
+		c.allowed.Add(1)
+		return nil
+	}
+	var d *Denied
+	if !errors.As(err, &d) {
+		d = &Denied{Reason: err.Error()}
+	}
+	c.logRefusal(req, d)
+	return d
+}
+
+func (c *Checker) decide(req Request) error {
+	if c.scope == NameServer && namesrvOpen[req.Code] {
+		return nil
+	}
+	r := c.rules.Load()
+	ip := peerIP(req.RemoteAddr)
+	for i := range r.globalWhite {
+		if r.globalWhite[i].match(ip) {
+			return nil
+		}
+	}
+	ak, ok := req.Ext[FieldAccessKey]
+	if !ok || ak == "" {
+		c.authFail.Add(1)
+		return &Denied{Reason: fmt.Sprintf("request code %d needs a signed request: no AccessKey", req.Code)}
+	}
+	a, ok := r.accounts[ak]
+	if !ok {
+		c.authFail.Add(1)
+		return &Denied{Reason: fmt.Sprintf("no account for accessKey=%s", ak)}
+	}
+	if a.white.match(ip) {
+		return nil
+	}
+	if !verify(req.Ext, req.Body, a.secretKey) {
+		c.authFail.Add(1)
+		return &Denied{Reason: fmt.Sprintf("signature check failed for accessKey=%s", ak)}
+	}
+	if err := c.authorize(a, req); err != nil {
+		c.permDenied.Add(1)
+		return err
+	}
+	return nil
+}
+
+// authorize is RocketMQ's checkPerm for a signed request of account a.
+func (c *Checker) authorize(a *Account, req Request) error {
+	admin := brokerAdmin
+	if c.scope == NameServer {
+		admin = namesrvAdmin
+	}
+	if admin[req.Code] && !a.Admin {
+		return &Denied{Reason: fmt.Sprintf("request code %d needs admin, and accessKey=%s is not", req.Code, a.AccessKey)}
+	}
+	if c.scope == NameServer {
+		return nil
+	}
+	res, err := resourcesOf(req.Code, req.Ext, req.Body)
+	if err != nil {
+		return &Denied{Reason: fmt.Sprintf("request code %d: %v", req.Code, err)}
+	}
+	if len(res) == 0 || (a.Perms == nil && a.Admin) {
+		return nil
+	}
+	for _, rs := range res {
+		// The account's own entry decides; without one, the default
+		// (RocketMQ 4.x checkPerm: an entry "topicA=DENY" refuses even
+		// under defaultTopicPerm: PUB).
+		owned, ok := a.Perms[rs.name]
+		if !ok {
+			owned = a.DefaultTopicPerm
+			if isGroup(rs.name) {
+				owned = a.DefaultGroupPerm
+			}
+		}
+		if !owned.Allows(rs.perm) {
+			return &Denied{Reason: fmt.Sprintf("no %s permission on %s for accessKey=%s", rs.perm, describe(rs.name), a.AccessKey)}
+		}
+	}
+	return nil
+}
+
+// peerIP parses the host of "ip:port" (or a bare IP); IPv4-mapped IPv6
+// becomes IPv4. An unparsable address is the zero Addr, which only "*"
+// matches.
+func peerIP(addr string) netip.Addr {
+	host := addr
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		host = h
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ip.Unmap()
+}
+
+// logRefusal logs at most one line per refusalLogEvery, with how many
+// refusals went unlogged before it.
+func (c *Checker) logRefusal(req Request, d *Denied) {
+	now := time.Now().UnixNano()
+	last := c.lastLog.Load()
+	if now-last < int64(refusalLogEvery) || !c.lastLog.CompareAndSwap(last, now) {
+		c.suppressed.Add(1)
+		return
+	}
+	c.log.Warn("acl: request refused", "code", req.Code, "remote", req.RemoteAddr, "reason", d.Reason,
+		"refused_unlogged_since_last_line", c.suppressed.Swap(0))
+}

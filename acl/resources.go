@@ -1,0 +1,206 @@
+package acl
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+)
+
+// Request codes the decision depends on (RocketMQ's RequestCode). Part of
+// the wire format; kept here so the package needs no protocol import.
+const (
+	codeSendMessage            = 10
+	codePullMessage            = 11
+	codeQueryMessage           = 12
+	codeQueryConsumerOffset    = 14
+	codeUpdateConsumerOffset   = 15
+	codeUpdateAndCreateTopic   = 17
+	codeUpdateBrokerConfig     = 25
+	codeHeartBeat              = 34
+	codeUnregisterClient       = 35
+	codeConsumerSendMsgBack    = 36
+	codeGetConsumerListByGroup = 38
+	codeLockBatchMQ            = 41
+	codeUnlockBatchMQ          = 42
+	codeResetOffsetInBroker    = 212
+	codeCloneGroupOffset       = 314
+	codeUpdateCreateGroup      = 200
+	codeDeleteGroup            = 207
+	codeDeleteTopicInBroker    = 215
+	codeInvokeResetOffset      = 222
+	codeSendMessageV2          = 310
+	codeSendBatchMessage       = 320
+	codeCleanExpiredCQ         = 306
+	codeDeleteExpiredCommitLog = 329
+	codeCleanUnusedTopic       = 316
+	codeUpdateAclConfig        = 50
+	codeDeleteAclConfig        = 51
+	codeUpdateGlobalWhiteAddrs = 53
+	codeResumeCheckHalfMessage = 323
+
+	// Name server.
+	codePutKVConfig            = 100
+	codeGetKVConfig            = 101
+	codeDeleteKVConfig         = 102
+	codeRegisterBroker         = 103
+	codeUnregisterBroker       = 104
+	codeGetRouteInfoByTopic    = 105
+	codeGetBrokerClusterInfo   = 106
+	codeWipeWritePerm          = 205
+	codeGetAllTopicList        = 206
+	codeDeleteTopicInNamesrv   = 216
+	codeGetKVListByNamespace   = 219
+	codeGetTopicsByCluster     = 224
+	codeAddWritePerm           = 327
+	codeQueryDataVersion       = 322
+	codeUpdateNamesrvConfig    = 318
+	codeGetNamesrvConfig       = 319
+	codeControllerElectMaster  = 1002
+	codeUpdateControllerConfig = 1009
+	codeCleanBrokerData        = 1011
+)
+
+// brokerAdmin are the broker codes only an admin account may send:
+// RocketMQ's five (topic create/update and delete, broker config, group
+// create/update and delete) and, beyond RocketMQ, the others that change
+// state for everyone: an offset reset rewinds any group (RocketMQ lets any
+// signed account do it), cloning offsets, cleaning files and topics, and
+// the ACL-editing codes (which Wharf does not serve).
+var brokerAdmin = map[int16]bool{
+	codeUpdateAndCreateTopic: true, codeUpdateBrokerConfig: true, codeDeleteTopicInBroker: true,
+	codeUpdateCreateGroup: true, codeDeleteGroup: true,
+	codeInvokeResetOffset: true, codeResetOffsetInBroker: true, codeCloneGroupOffset: true, codeCleanExpiredCQ: true,
+	codeDeleteExpiredCommitLog: true, codeCleanUnusedTopic: true, codeUpdateAclConfig: true,
+	codeDeleteAclConfig: true, codeUpdateGlobalWhiteAddrs: true, codeResumeCheckHalfMessage: true,
+}
+
+// namesrvAdmin are the name-server codes that change what every client
+// sees; they need an admin account.
+var namesrvAdmin = map[int16]bool{
+	codePutKVConfig: true, codeDeleteKVConfig: true, codeWipeWritePerm: true, codeAddWritePerm: true,
+	codeDeleteTopicInNamesrv: true, codeUpdateNamesrvConfig: true,
+	codeControllerElectMaster: true, codeUpdateControllerConfig: true, codeCleanBrokerData: true,
+}
+
+// namesrvOpen are the read-only name-server codes every peer may send, as
+// with RocketMQ's name server (which checks nothing): clients without
+// credentials still find routes, and the broker's data-version probe works.
+var namesrvOpen = map[int16]bool{
+	codeGetRouteInfoByTopic: true, codeGetBrokerClusterInfo: true, codeGetAllTopicList: true,
+	codeQueryDataVersion: true, codeGetKVConfig: true, codeGetKVListByNamespace: true,
+	codeGetTopicsByCluster: true, codeGetNamesrvConfig: true,
+}
+
+// resource is one thing a request touches and the permission it needs.
+type resource struct {
+	name string // a topic, or RetryPrefix + group
+	perm Perm
+}
+
+// isGroup reports whether a resource name stands for a group.
+func isGroup(name string) bool { return strings.HasPrefix(name, RetryPrefix) }
+
+// describe names a resource for a refusal: "topic:T" or "group:G".
+func describe(name string) string {
+	if isGroup(name) {
+		return "group:" + strings.TrimPrefix(name, RetryPrefix)
+	}
+	return "topic:" + name
+}
+
+// heartbeat is the part of a HEART_BEAT body the decision reads.
+type heartbeat struct {
+	ConsumerDataSet []struct {
+		GroupName           string `json:"groupName"`
+		SubscriptionDataSet []struct {
+			Topic string `json:"topic"`
+		} `json:"subscriptionDataSet"`
+	} `json:"consumerDataSet"`
+}
+
+// lockBody is the part of a LOCK_BATCH_MQ / UNLOCK_BATCH_MQ body read.
+type lockBody struct {
+	ConsumerGroup string `json:"consumerGroup"`
+	MQSet         []struct {
+		Topic string `json:"topic"`
+	} `json:"mqSet"`
+}
+
+// resourcesOf lists what a broker request touches, as RocketMQ's
+// PlainAccessResource.parse maps request codes (a group "ns%g" maps to
+// "%RETRY%ns%g" either way). Beyond RocketMQ, QUERY_CONSUMER_OFFSET and the
+// queue locks need the group's and the topic's SUB too, as a commit does.
+// Codes it does not list touch nothing: they need a valid signature and,
+// for admin codes, admin.
+func resourcesOf(code int16, ext map[string]string, body []byte) ([]resource, error) {
+	retry := func(group string) resource { return resource{RetryPrefix + group, Sub} }
+	var out []resource
+	add := func(name string, p Perm, present bool) {
+		if present { // RocketMQ skips an absent (null) resource
+			out = append(out, resource{name, p})
+		}
+	}
+	switch code {
+	case codeSendMessage, codeSendMessageV2, codeSendBatchMessage:
+		topicKey, groupKey := "topic", "group"
+		if code != codeSendMessage {
+			topicKey, groupKey = "b", "a"
+		}
+		topic, ok := ext[topicKey]
+		if isGroup(topic) {
+			// A consumer re-sending to its retry topic: the group's SUB.
+			g, gok := ext[groupKey]
+			if gok {
+				out = append(out, retry(g))
+			}
+		} else {
+			add(topic, Pub, ok)
+		}
+	case codeConsumerSendMsgBack:
+		g, ok := ext["group"]
+		if ok {
+			out = append(out, retry(g))
+		}
+	case codePullMessage:
+		t, tok := ext["topic"]
+		add(t, Sub, tok)
+		g, ok := ext["consumerGroup"]
+		if ok {
+			out = append(out, retry(g))
+		}
+	case codeQueryMessage:
+		t, ok := ext["topic"]
+		add(t, Sub, ok)
+	case codeHeartBeat:
+		var hb heartbeat
+		if err := json.Unmarshal(body, &hb); err != nil {
+			return nil, fmt.Errorf("heartbeat body is not HeartbeatData JSON: %w", err)
+		}
+		for _, c := range hb.ConsumerDataSet {
+			out = append(out, retry(c.GroupName))
+			for _, s := range c.SubscriptionDataSet {
+				out = append(out, resource{s.Topic, Sub})
+			}
+		}
+	case codeUnregisterClient, codeGetConsumerListByGroup:
+		if g, ok := ext["consumerGroup"]; ok {
+			out = append(out, retry(g))
+		}
+	case codeLockBatchMQ, codeUnlockBatchMQ:
+		var lb lockBody
+		if err := json.Unmarshal(body, &lb); err != nil {
+			return nil, fmt.Errorf("lock body is not LockBatchRequestBody JSON: %w", err)
+		}
+		out = append(out, retry(lb.ConsumerGroup))
+		for _, q := range lb.MQSet {
+			out = append(out, resource{q.Topic, Sub})
+		}
+	case codeUpdateConsumerOffset, codeQueryConsumerOffset:
+		if g, ok := ext["consumerGroup"]; ok {
+			out = append(out, retry(g))
+		}
+		t, ok := ext["topic"]
+		add(t, Sub, ok)
+	}
+	return out, nil
+}

@@ -1,0 +1,62 @@
+package broker
+
+import (
+	"fmt"
+
+	"github.com/wharfmq/wharf/acl"
+	"github.com/wharfmq/wharf/remoting"
+)
+
+// openACL opens the plain_acl.yml of aclEnable=true; nil when ACL is off.
+func openACL(cfg configACL, o *options) (*acl.Checker, error) {
+	if !cfg.enable {
+		return nil, nil
+	}
+	c, err := acl.Open(cfg.file, acl.Options{Scope: acl.Broker, Logger: o.logger})
+	if err != nil {
+		return nil, fmt.Errorf("broker: aclEnable=true: %w", err)
+	}
+	return c, nil
+}
+
+// configACL is what openACL reads of the config.
+type configACL struct {
+	enable bool
+	file   string
+}
+
+// ACLHook returns the remoting hook that refuses, with NO_PERMISSION (16)
+// and the reason as remark, what c refuses.
+func ACLHook(c *acl.Checker) func(*remoting.Conn, *remoting.Command) *remoting.Command {
+	return func(conn *remoting.Conn, req *remoting.Command) *remoting.Command {
+		err := c.Check(acl.Request{Code: req.Code, Ext: req.ExtFields, Body: req.Body, RemoteAddr: conn.RemoteAddr()})
+		if err == nil {
+			return nil
+		}
+		return remoting.NewResponse(req, remoting.RespNoPermission, err.Error())
+	}
+}
+
+// ACLSigner returns a remoting.ClientOptions.Sign that signs with the
+// account, or nil when accessKey is empty.
+func ACLSigner(accessKey, secretKey string) func(*remoting.Command) {
+	if accessKey == "" {
+		return nil
+	}
+	return func(cmd *remoting.Command) {
+		if cmd.ExtFields == nil {
+			cmd.ExtFields = make(map[string]string, 2)
+		}
+		acl.Sign(cmd.ExtFields, cmd.Body, accessKey, secretKey)
+	}
+}
+
+// clientOptions are the options of every remoting client the broker
+// opens: its logger, and its signature when broker.conf gives accessKey.
+func (b *Broker) clientOptions() remoting.ClientOptions {
+	return remoting.ClientOptions{Logger: b.log, Sign: ACLSigner(b.cfg.AccessKey, b.cfg.SecretKey)}
+}
+
+// ACL returns the broker's ACL checker (its Stats for metrics), or nil
+// when aclEnable is off.
+func (b *Broker) ACL() *acl.Checker { return b.acl }
