@@ -2,6 +2,7 @@ package remoting
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -29,6 +30,9 @@ type ClientOptions struct {
 	DialTimeout time.Duration
 	// WriteTimeout: 0 means DefaultWriteTimeout, negative disables it.
 	WriteTimeout time.Duration
+	// TLS, if set, makes every connection a TLS one with this
+	// configuration (an empty ServerName is taken from the address).
+	TLS *tls.Config
 }
 
 // Client keeps one shared connection per address and invokes requests on
@@ -37,6 +41,7 @@ type ClientOptions struct {
 type Client struct {
 	ep          endpoint
 	dialTimeout time.Duration
+	tls         *tls.Config
 
 	mu struct {
 		sync.Mutex
@@ -54,7 +59,7 @@ type dialEntry struct {
 
 // NewClient returns a client with no connections yet.
 func NewClient(opts ClientOptions) *Client {
-	c := &Client{dialTimeout: opts.DialTimeout}
+	c := &Client{dialTimeout: opts.DialTimeout, tls: opts.TLS}
 	if c.dialTimeout <= 0 {
 		c.dialTimeout = DefaultDialTimeout
 	}
@@ -128,8 +133,16 @@ func (c *Client) dial(ctx context.Context, addr string, e *dialEntry) {
 	defer close(e.ready)
 	dctx, cancel := context.WithTimeout(c.ep.ctx, c.dialTimeout)
 	stop := context.AfterFunc(ctx, cancel)
-	var d net.Dialer
-	nc, err := d.DialContext(dctx, "tcp", addr)
+	var nc net.Conn
+	var err error
+	if c.tls != nil {
+		// The handshake is part of the dial, under the same timeout.
+		d := tls.Dialer{Config: c.tls}
+		nc, err = d.DialContext(dctx, "tcp", addr)
+	} else {
+		var d net.Dialer
+		nc, err = d.DialContext(dctx, "tcp", addr)
+	}
 	stop()
 	cancel()
 	if err != nil {
