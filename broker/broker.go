@@ -98,6 +98,10 @@ type Broker struct {
 	clientExpiry time.Duration
 	scanInterval time.Duration
 
+	// tls is the TLS of the broker's ports (tls.server.*) and of its own
+	// connections (tls.enable, tls.client.*).
+	tls brokerTLS
+
 	// mu guards state and goroutine starts (goAsync).
 	mu      sync.Mutex
 	started bool
@@ -145,6 +149,9 @@ func New(cfg config.Config, opts ...Option) (_ *Broker, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("broker: messageDelayLevel: %w", err)
 	}
+	if b.tls, err = newBrokerTLS(&b.cfg, o.logger); err != nil {
+		return nil, err
+	}
 	listen := cfg.Listen
 	if listen == "" {
 		listen = ":" + strconv.Itoa(cfg.ListenPort)
@@ -153,7 +160,7 @@ func New(cfg config.Config, opts ...Option) (_ *Broker, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("broker: listen: %w", err)
 	}
-	b.ln = &onceCloseListener{Listener: ln}
+	b.ln = &onceCloseListener{Listener: b.tls.remoting.Listen(ln)}
 	defer func() {
 		if err != nil {
 			b.ln.Close()

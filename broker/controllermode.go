@@ -57,7 +57,7 @@ func newControllerMode(b *Broker, fs vfs.FS) (*controllerMode, error) {
 	}
 	cm := &controllerMode{b: b, epochs: eps}
 	cfg := b.cfg
-	cm.remote = newControllerRemote(cfg.ControllerAddrs(), func() { cm.driver.Notify() }, b.log)
+	cm.remote = newControllerRemote(cfg.ControllerAddrs(), func() { cm.driver.Notify() }, b.log, b.tls.client)
 	cm.driver = failover.New(failover.Options{
 		Cluster: cfg.BrokerClusterName, BrokerName: cfg.BrokerName, Addr: b.addr, Dir: cfg.StorePathRootDir,
 		Controller: cm.remote, Node: cm,
@@ -209,6 +209,7 @@ func (cm *controllerMode) startSlave() {
 		MasterAddr: func() string { _, ha := cm.b.MasterAddrs(); return ha },
 		Log:        cm.b.store, Epochs: cm.epochs, BrokerID: id, SyncFromLastFile: cfg.SyncFromLastFile,
 		Heartbeat: cfg.HASendHeartbeatInterval, Housekeeping: cfg.HAHousekeepingInterval, Logger: cm.b.log,
+		TLS: cm.b.tls.client,
 	})
 	if err != nil { // only for missing options: a programming error
 		cm.b.log.Error("cannot start following the master", "err", err)

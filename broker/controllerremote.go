@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"slices"
@@ -29,11 +30,11 @@ type controllerRemote struct {
 
 // newControllerRemote returns a controllerRemote for addrs; notify is called when a
 // controller pushes NOTIFY_BROKER_ROLE_CHANGED (1008) on our connection.
-func newControllerRemote(addrs []string, notify func(), logger *slog.Logger) *controllerRemote {
+func newControllerRemote(addrs []string, notify func(), logger *slog.Logger, tlsConf *tls.Config) *controllerRemote {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	rc := remoting.NewClient(remoting.ClientOptions{Logger: logger, DialTimeout: time.Second})
+	rc := remoting.NewClient(remoting.ClientOptions{Logger: logger, DialTimeout: time.Second, TLS: tlsConf})
 	rc.Handle(api.CodeNotifyBrokerRoleChanged, func(context.Context, *remoting.Conn, *remoting.Command) *remoting.Command {
 		notify()
 		return nil

@@ -103,7 +103,7 @@ func (n *nodeFake) Followers() []failover.Follower {
 func startReplica(t *testing.T, ctls []string, addr, dir string) *replica {
 	rep := &replica{node: &nodeFake{}}
 	var d *failover.Driver
-	rep.r = newControllerRemote(ctls, func() { d.Notify() }, testkit.Logger(t))
+	rep.r = newControllerRemote(ctls, func() { d.Notify() }, testkit.Logger(t), nil)
 	d = failover.New(failover.Options{Cluster: "C", BrokerName: "b", Addr: addr, Dir: dir, Controller: rep.r, Node: rep.node,
 		HeartbeatInterval: 100 * time.Millisecond, HeartbeatTimeout: time.Second, Lease: 600 * time.Millisecond,
 		Poll: 200 * time.Millisecond, CheckSyncStateSet: 100 * time.Millisecond, FenceOnLeaseLoss: true,

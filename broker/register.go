@@ -81,7 +81,7 @@ func newRegistrar(b *Broker) *registrar {
 	period := min(max(b.cfg.RegisterNameServerPeriod, 10*time.Second), 60*time.Second)
 	r := &registrar{
 		b: b, log: b.log.With("component", "register"), addrs: b.cfg.NameServers(), period: period,
-		client: remoting.NewClient(remoting.ClientOptions{Logger: b.log}),
+		client: remoting.NewClient(remoting.ClientOptions{Logger: b.log, TLS: b.tls.client}),
 		bell:   make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}),
 		ns: map[string]*nsState{},
 	}

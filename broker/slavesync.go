@@ -111,7 +111,7 @@ func (b *Broker) setSyncMaster(addr string) {
 	if b.closed || b.syncer != nil {
 		return
 	}
-	b.syncClient = remoting.NewClient(remoting.ClientOptions{Logger: b.log})
+	b.syncClient = remoting.NewClient(remoting.ClientOptions{Logger: b.log, TLS: b.tls.client})
 	b.syncer = slavesync.New(slavesync.Options{
 		MasterAddr: func() string {
 			if p := b.syncMaster.Load(); p != nil {

@@ -37,7 +37,7 @@ func (b *Broker) recoverTopics(ctx context.Context) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, recoverTopicsBudget)
 	defer cancel()
-	rc := remoting.NewClient(remoting.ClientOptions{Logger: b.log, DialTimeout: time.Second})
+	rc := remoting.NewClient(remoting.ClientOptions{Logger: b.log, DialTimeout: time.Second, TLS: b.tls.client})
 	defer rc.Close()
 	var err error
 	for _, ns := range nss {

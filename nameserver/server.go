@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 
+	"github.com/wharfmq/wharf/internal/wiretls"
 	"github.com/wharfmq/wharf/remoting"
 )
 
@@ -36,6 +38,8 @@ type Options struct {
 	// registers its handlers, starts it in Start, tells it of every
 	// closed connection, and closes it in Close.
 	Hosted Hosted
+	// TLS, if set, applies its tls.server.mode to the port (nil: plaintext).
+	TLS *wiretls.Server
 }
 
 // Hosted is a service a name server runs beside itself and serves on its
@@ -114,7 +118,7 @@ func (s *Server) Start() error {
 	case s.mu.started:
 		return errors.New("nameserver: server already started")
 	}
-	if err := s.rs.Start(s.opts.Listen); err != nil {
+	if err := s.listen(); err != nil {
 		return fmt.Errorf("nameserver: %w", err)
 	}
 	if s.opts.Hosted != nil {
@@ -128,6 +132,23 @@ func (s *Server) Start() error {
 	go s.expiryLoop()
 	s.log.Info("name server started", "addr", s.rs.Addr(),
 		"broker_expiry", s.opts.BrokerExpiry, "scan_interval", s.opts.ScanInterval)
+	return nil
+}
+
+// listen binds Options.Listen and serves it, through the TLS mode if set.
+func (s *Server) listen() error {
+	if s.opts.TLS == nil {
+		return s.rs.Start(s.opts.Listen)
+	}
+	ln, err := net.Listen("tcp", s.opts.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", s.opts.Listen, err)
+	}
+	ln = s.opts.TLS.Listen(ln)
+	if err := s.rs.StartListener(ln); err != nil {
+		_ = ln.Close()
+		return err
+	}
 	return nil
 }
 

@@ -63,12 +63,6 @@ type ServerOptions struct {
 	// OnClose runs once per connection after it closed, for whatever
 	// reason (the broker unregisters the client's producers and consumers).
 	OnClose func(*Conn)
-	// Handshake, if set, runs on a goroutine of its own for every accepted
-	// connection before it is served, and returns the connection to serve
-	// (a TLS one, say) or an error, after which the connection is dropped
-	// (Handshake closed it and logged why). ctx ends when the server
-	// closes. Package internal/wiretls provides one per TLS server mode.
-	Handshake func(ctx context.Context, nc net.Conn) (net.Conn, error)
 }
 
 // Server accepts connections and serves requests by code.
@@ -76,7 +70,6 @@ type Server struct {
 	ep        endpoint
 	onConnect func(*Conn)
 	onClose   func(*Conn)
-	handshake func(context.Context, net.Conn) (net.Conn, error)
 
 	mu struct {
 		sync.Mutex
@@ -91,7 +84,7 @@ type Server struct {
 
 // NewServer returns a server that is not yet listening.
 func NewServer(opts ServerOptions) *Server {
-	s := &Server{onConnect: opts.OnConnect, onClose: opts.OnClose, handshake: opts.Handshake}
+	s := &Server{onConnect: opts.OnConnect, onClose: opts.OnClose}
 	s.ep.init(opts.Logger, opts.Language, opts.Version)
 	s.ep.server = true
 	s.ep.idleTimeout = orDefault(opts.IdleTimeout, DefaultIdleTimeout)
@@ -260,25 +253,8 @@ func (s *Server) acceptLoop(ln net.Listener) {
 			continue
 		}
 		delay = 0
-		if s.handshake != nil {
-			s.ep.wg.Add(1)
-			go s.handshakeConn(nc)
-			continue
-		}
 		s.addConn(nc)
 	}
-}
-
-// handshakeConn runs the Handshake hook off the accept loop, then serves
-// what it returns. Close cancels the hook through ep.ctx.
-func (s *Server) handshakeConn(nc net.Conn) {
-	defer s.ep.wg.Done()
-	served, err := s.handshake(s.ep.ctx, nc)
-	if err != nil {
-		s.ep.log.Debug("remoting: connection not served", "remote", nc.RemoteAddr().String(), "err", err)
-		return
-	}
-	s.addConn(served)
 }
 
 func (s *Server) addConn(nc net.Conn) {

@@ -15,6 +15,7 @@ import (
 	"github.com/wharfmq/wharf/broker"
 	"github.com/wharfmq/wharf/broker/config"
 	"github.com/wharfmq/wharf/controller"
+	"github.com/wharfmq/wharf/internal/wiretls"
 	"github.com/wharfmq/wharf/nameserver"
 )
 
@@ -71,13 +72,19 @@ func newNamesrv() *cobra.Command {
 		Long: `Run a name server. With -c, a namesrv.conf that sets
 enableControllerInNamesrv=true (and controllerDLegerPeers,
 controllerDLegerSelfId, controllerStorePath) also runs a controller: it
-answers controller requests on the name server's port and on its peer port.`,
+answers controller requests on the name server's port and on its peer port.
+The file's tls.* keys (tls.server.mode, tls.server.certPath, ...; see the
+README's TLS section) set TLS on the name server's port.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signalContext(cmd)
 			defer stop()
 			var hosted nameserver.Hosted
+			var ts wiretls.Settings
 			if conf != "" {
+				if err := wiretls.ReadFile(conf, &ts); err != nil {
+					return err
+				}
 				cfg, err := controller.LoadConfig(conf, logger())
 				if err != nil {
 					return err
@@ -90,7 +97,7 @@ answers controller requests on the name server's port and on its peer port.`,
 					hosted = c
 				}
 			}
-			ns, err := startNamesrvWith(listen, hosted)
+			ns, err := startNamesrvWith(listen, hosted, ts)
 			if err != nil {
 				return err
 			}
@@ -103,10 +110,12 @@ answers controller requests on the name server's port and on its peer port.`,
 	return cmd
 }
 
-func startNamesrv(listen string) (*nameserver.Server, error) { return startNamesrvWith(listen, nil) }
-
-func startNamesrvWith(listen string, hosted nameserver.Hosted) (*nameserver.Server, error) {
-	ns, err := nameserver.New(nameserver.Options{Listen: listen, Logger: logger(), Hosted: hosted})
+func startNamesrvWith(listen string, hosted nameserver.Hosted, ts wiretls.Settings) (*nameserver.Server, error) {
+	gate, err := namesrvTLS(ts)
+	if err != nil {
+		return nil, fmt.Errorf("name server: %w", err)
+	}
+	ns, err := nameserver.New(nameserver.Options{Listen: listen, Logger: logger(), Hosted: hosted, TLS: gate})
 	if err != nil {
 		return nil, fmt.Errorf("name server: %w", err)
 	}
@@ -116,6 +125,22 @@ func startNamesrvWith(listen string, hosted nameserver.Hosted) (*nameserver.Serv
 	}
 	logger().Info("name server serving", "addr", ns.Addr())
 	return ns, nil
+}
+
+// namesrvTLS reads tls.config.file, if named, and returns the port's
+// gatekeeper, nil when TLS is off.
+func namesrvTLS(ts wiretls.Settings) (*wiretls.Server, error) {
+	if err := ts.LoadConfigFile(); err != nil {
+		return nil, err
+	}
+	if ts.Mode == wiretls.Disabled {
+		return nil, nil
+	}
+	cfg, err := ts.ServerConfig()
+	if err != nil {
+		return nil, err
+	}
+	return wiretls.NewServer(ts.Mode, cfg, "namesrv", logger())
 }
 
 // brokerFlags are the flags broker and standalone share.
@@ -216,7 +241,8 @@ SIGHUP is logged and ignored.`,
 					f.listen = "127.0.0.1:" + strconv.Itoa(cfg.ListenPort)
 				}
 			}
-			ns, err := startNamesrv(nsListen)
+			// The embedded name server serves broker.conf's TLS mode too.
+			ns, err := startNamesrvWith(nsListen, nil, cfg.TLS)
 			if err != nil {
 				return err
 			}
