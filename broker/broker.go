@@ -128,6 +128,10 @@ func New(cfg config.Config, opts ...Option) (_ *Broker, err error) {
 		quit: make(chan struct{}), farBehind: farBehindBytes(),
 	}
 	b.hold = newPullHold(b)
+	// First: the clients made below take the TLS configuration.
+	if b.tls, err = newBrokerTLS(&b.cfg, o.logger); err != nil {
+		return nil, err
+	}
 	// In controller mode the controller gives the role.
 	if o.pending || cfg.EnableControllerMode {
 		b.roleNow.Store(&roleState{slave: true, pending: true, brokerID: -1, brokerRole: rolePending})
@@ -148,9 +152,6 @@ func New(cfg config.Config, opts ...Option) (_ *Broker, err error) {
 	levels, err := engine.ParseDelayLevels(cfg.MessageDelayLevel)
 	if err != nil {
 		return nil, fmt.Errorf("broker: messageDelayLevel: %w", err)
-	}
-	if b.tls, err = newBrokerTLS(&b.cfg, o.logger); err != nil {
-		return nil, err
 	}
 	listen := cfg.Listen
 	if listen == "" {
