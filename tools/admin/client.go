@@ -11,6 +11,7 @@ package admin
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -66,6 +67,8 @@ type Options struct {
 	Timeout time.Duration
 	// Logger; nil discards.
 	Logger *slog.Logger
+	// TLS, if set, makes every connection a TLS one.
+	TLS *tls.Config
 }
 
 // Client sends admin requests. It keeps one connection per server; Close
@@ -94,7 +97,7 @@ func New(opts Options) *Client {
 	if len(c.namesrv) == 0 {
 		c.namesrv = []string{DefaultNamesrv}
 	}
-	c.rc = remoting.NewClient(remoting.ClientOptions{Logger: log, Version: requestVersion, DialTimeout: c.timeout})
+	c.rc = remoting.NewClient(remoting.ClientOptions{Logger: log, Version: requestVersion, DialTimeout: c.timeout, TLS: opts.TLS})
 	return c
 }
 

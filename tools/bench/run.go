@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -50,6 +51,8 @@ type Common struct {
 	ProgressInterval time.Duration
 	// Logger for the remoting clients; nil discards.
 	Logger *slog.Logger
+	// TLS, if set, makes every connection a TLS one.
+	TLS *tls.Config
 }
 
 func (c *Common) serializeType() (remoting.SerializeType, error) {
@@ -86,7 +89,7 @@ func (c *Common) check(defaultDuration time.Duration) error {
 }
 
 func (c *Common) newClient() *remoting.Client {
-	return remoting.NewClient(remoting.ClientOptions{Logger: c.Logger})
+	return remoting.NewClient(remoting.ClientOptions{Logger: c.Logger, TLS: c.TLS})
 }
 
 // limiter hands out message sequence numbers up to Count and until the

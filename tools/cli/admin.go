@@ -19,6 +19,7 @@ type adminFlags struct {
 	namesrv string
 	timeout time.Duration
 	json    bool
+	tls     tlsFlags
 }
 
 // run opens a client, runs fn with a context ended by SIGINT/SIGTERM, and
@@ -26,7 +27,11 @@ type adminFlags struct {
 func (f *adminFlags) run(cmd *cobra.Command, fn func(ctx context.Context, c *admin.Client) error) error {
 	ctx, stop := signalContext(cmd)
 	defer stop()
-	c := admin.New(admin.Options{Namesrv: f.namesrv, Timeout: f.timeout})
+	tlsConf, err := f.tls.config()
+	if err != nil {
+		return err
+	}
+	c := admin.New(admin.Options{Namesrv: f.namesrv, Timeout: f.timeout, TLS: tlsConf})
 	defer c.Close()
 	return fn(ctx, c)
 }
@@ -60,6 +65,7 @@ any error (server unreachable, unknown topic, nothing found).`,
 	pf.StringVarP(&f.namesrv, "namesrv", "n", admin.DefaultNamesrv, "name servers, HOST:PORT[;HOST:PORT...]")
 	pf.DurationVar(&f.timeout, "timeout", admin.DefaultTimeout, "timeout of each request")
 	pf.BoolVar(&f.json, "json", false, "print JSON")
+	f.tls.add(pf)
 	cmd.AddCommand(newAdminTopic(f), newAdminCluster(f), newAdminGroup(f), newAdminMessage(f), newAdminBroker(f), newAdminController(f))
 	return cmd
 }
