@@ -49,6 +49,15 @@ func clientTLS(t *testing.T, p testkit.TLSPaths) *tls.Config {
 	return cfg
 }
 
+// goClientTLSReset turns the official Go client's TLS off again when the
+// test ends, after its clients have shut down (register it before them):
+// WithTls(true) writes the client's process-wide default remoting
+// configuration, so every client made after it, in any test, would dial
+// TLS.
+func goClientTLSReset(t *testing.T) {
+	t.Cleanup(func() { _, _ = producer.NewDefaultProducer(producer.WithTls(false)) })
+}
+
 // startTLSCluster starts a name server and a broker that both serve mode;
 // the broker registers over TLS, verifying the name server's certificate.
 func startTLSCluster(t *testing.T, mode wiretls.Mode) (*cluster, testkit.TLSPaths, *testkit.LogLines) {
@@ -56,6 +65,7 @@ func startTLSCluster(t *testing.T, mode wiretls.Mode) (*cluster, testkit.TLSPath
 	if raceEnabled {
 		t.Skip("the Go client races internally; run without -race")
 	}
+	goClientTLSReset(t)
 	p := testkit.TLSFiles(t)
 	log, lines := testkit.CaptureLog(t)
 	ns := tlsNameServer(t, p, mode, log)
@@ -86,7 +96,9 @@ func TestTLSGoClient(t *testing.T) {
 				return nc.Call(remoting.CodeGetRouteInfoByTopic, map[string]string{"topic": "TLS"}, nil).Code == remoting.RespSuccess
 			}, "the route of TLS")
 
-			prod := cl.producer(t, producer.WithTls(true))
+			// Instance names of their own: the Go client keeps a process-wide
+			// client per instance, and a TLS one must not serve later tests.
+			prod := cl.producer(t, producer.WithTls(true), producer.WithInstanceName("tls-"+mode.String()))
 			const n = 20
 			for i := range n {
 				res, err := prod.SendSync(ctx10s(t), primitive.NewMessage("TLS", []byte("tls-"+strconv.Itoa(i))))
@@ -95,7 +107,8 @@ func TestTLSGoClient(t *testing.T) {
 				}
 			}
 			var r received
-			cl.consumer(t, "G_TLS", "TLS", consumer.MessageSelector{}, &r, consumer.WithTls(true))
+			cl.consumer(t, "G_TLS", "TLS", consumer.MessageSelector{}, &r, consumer.WithTls(true),
+				consumer.WithInstance("tls-consumer-"+mode.String()))
 			testkit.Eventually(t, 20*time.Second, func() bool { return r.count() >= n }, "the consumer to get every message over TLS")
 			if got := r.bodies(); len(got) != n {
 				t.Fatalf("consumed %d distinct bodies, want %d", len(got), n)
@@ -158,12 +171,14 @@ func TestTLSGoClientOnPlaintextCluster(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the Go client races internally; run without -race")
 	}
+	goClientTLSReset(t)
 	log, lines := testkit.CaptureLog(t)
 	ns := startNameServer(t, func(o *nameserver.Options) { o.Logger = log })
 	cfg := testConfig(t.TempDir())
 	cfg.NamesrvAddr = ns.Addr()
 	cl := &cluster{ns: ns, cfg: cfg, b: startBroker(t, cfg)}
-	prod := cl.producer(t, producer.WithTls(true), producer.WithRetry(0), producer.WithSendMsgTimeout(2*time.Second))
+	prod := cl.producer(t, producer.WithTls(true), producer.WithRetry(0), producer.WithSendMsgTimeout(2*time.Second),
+		producer.WithInstanceName("tls-on-plaintext"))
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	if res, err := prod.SendSync(ctx, primitive.NewMessage("TLS_ON_PLAIN", []byte("x"))); err == nil {
