@@ -23,7 +23,9 @@ func (s *Settings) ServerConfig() (*tls.Config, error) {
 	if s.Mode == Disabled {
 		return nil, nil
 	}
-	if err := s.Validate(); err != nil {
+	file := *s
+	file.ConfigFile = "" // read already: the keys must be here now
+	if err := file.Validate(); err != nil {
 		return nil, err
 	}
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}

@@ -210,9 +210,11 @@ func ReadFile(path string, s *Settings) error {
 	return nil
 }
 
-// Validate checks what can be checked without reading files.
+// Validate checks what can be checked without reading files. The
+// certificate keys may still come from ConfigFile: they are checked again
+// when ServerConfig runs after LoadConfigFile.
 func (s *Settings) Validate() error {
-	if s.Mode == Disabled || s.TestMode {
+	if s.Mode == Disabled || s.TestMode || s.ConfigFile != "" {
 		return nil
 	}
 	var missing []string

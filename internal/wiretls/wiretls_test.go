@@ -57,8 +57,14 @@ func TestLoadConfigFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := wiretls.Settings{Mode: wiretls.Permissive, Enable: true, ServerCertPath: "/conf.pem", ConfigFile: path}
+	if err := s.Validate(); err != nil {
+		t.Fatalf("the key path may still come from the file: %v", err)
+	}
 	if err := s.LoadConfigFile(); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := s.ServerConfig(); err == nil || !strings.Contains(err.Error(), "tls.server.keyPath") {
+		t.Fatalf("no key path in the file either: %v", err)
 	}
 	if s.Mode != wiretls.Permissive || !s.Enable || s.ServerCertPath != "/file.pem" || !s.ClientAuthServer {
 		t.Fatalf("after the file: %+v", s)
