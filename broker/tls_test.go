@@ -35,7 +35,7 @@ func tlsNameServer(t *testing.T, p testkit.TLSPaths, mode wiretls.Mode, log *slo
 	if err != nil {
 		t.Fatal(err)
 	}
-	return startNameServer(t, func(o *nameserver.Options) { o.TLS, o.Logger = gate, log })
+	return startNameServer(t, func(o *nameserver.Options) { o.WrapListener, o.Logger = gate.Listen, log })
 }
 
 // clientTLS is the configuration of a test client that verifies the

@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/wharfmq/wharf/internal/wiretls"
 	"github.com/wharfmq/wharf/remoting"
 )
 
@@ -27,6 +26,9 @@ type Options struct {
 	Listen string
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
+	// WrapListener, if set, wraps the listening socket: a TLS server mode
+	// (package internal/wiretls, Server.Listen). Nil serves plaintext.
+	WrapListener func(net.Listener) net.Listener
 	// BrokerExpiry drops a broker address that has not registered for this
 	// long; 0 means DefaultBrokerExpiry.
 	BrokerExpiry time.Duration
@@ -38,8 +40,6 @@ type Options struct {
 	// registers its handlers, starts it in Start, tells it of every
 	// closed connection, and closes it in Close.
 	Hosted Hosted
-	// TLS, if set, applies its tls.server.mode to the port (nil: plaintext).
-	TLS *wiretls.Server
 }
 
 // Hosted is a service a name server runs beside itself and serves on its
@@ -135,16 +135,16 @@ func (s *Server) Start() error {
 	return nil
 }
 
-// listen binds Options.Listen and serves it, through the TLS mode if set.
+// listen binds Options.Listen and serves it, through WrapListener if set.
 func (s *Server) listen() error {
-	if s.opts.TLS == nil {
+	if s.opts.WrapListener == nil {
 		return s.rs.Start(s.opts.Listen)
 	}
 	ln, err := net.Listen("tcp", s.opts.Listen)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", s.opts.Listen, err)
 	}
-	ln = s.opts.TLS.Listen(ln)
+	ln = s.opts.WrapListener(ln)
 	if err := s.rs.StartListener(ln); err != nil {
 		_ = ln.Close()
 		return err

@@ -21,6 +21,9 @@ var ErrClientClosed = errors.New("remoting: client closed")
 type ClientOptions struct {
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
+	// TLS, if set, makes every connection a TLS one with this
+	// configuration (an empty ServerName is taken from the address).
+	TLS *tls.Config
 	// Version stamped on requests whose Version is 0; 0 means DefaultVersion.
 	Version int16
 	// Language stamped on requests whose Language is empty; "" means
@@ -30,9 +33,6 @@ type ClientOptions struct {
 	DialTimeout time.Duration
 	// WriteTimeout: 0 means DefaultWriteTimeout, negative disables it.
 	WriteTimeout time.Duration
-	// TLS, if set, makes every connection a TLS one with this
-	// configuration (an empty ServerName is taken from the address).
-	TLS *tls.Config
 }
 
 // Client keeps one shared connection per address and invokes requests on

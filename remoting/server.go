@@ -86,7 +86,6 @@ type Server struct {
 func NewServer(opts ServerOptions) *Server {
 	s := &Server{onConnect: opts.OnConnect, onClose: opts.OnClose}
 	s.ep.init(opts.Logger, opts.Language, opts.Version)
-	s.ep.server = true
 	s.ep.idleTimeout = orDefault(opts.IdleTimeout, DefaultIdleTimeout)
 	s.ep.frameTimeout = orDefault(opts.FrameTimeout, DefaultFrameTimeout)
 	s.ep.writeTimeout = orDefault(opts.WriteTimeout, DefaultWriteTimeout)
@@ -97,6 +96,7 @@ func NewServer(opts ServerOptions) *Server {
 		s.ep.maxInflight = int64(opts.MaxInflight)
 	}
 	s.mu.conns = make(map[*Conn]struct{})
+	s.ep.server = true
 	return s
 }
 

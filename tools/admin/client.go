@@ -63,12 +63,12 @@ func (e *ServerError) Error() string {
 type Options struct {
 	// Namesrv is one or more name servers, "host:port[;host:port...]".
 	Namesrv string
+	// TLS, if set, makes every connection a TLS one.
+	TLS *tls.Config
 	// Timeout bounds each request; 0 means DefaultTimeout.
 	Timeout time.Duration
 	// Logger; nil discards.
 	Logger *slog.Logger
-	// TLS, if set, makes every connection a TLS one.
-	TLS *tls.Config
 }
 
 // Client sends admin requests. It keeps one connection per server; Close

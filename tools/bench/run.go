@@ -25,6 +25,8 @@ const (
 // Common holds the settings produce and consume share.
 type Common struct {
 	Route
+	// TLS, if set, makes every connection a TLS one.
+	TLS *tls.Config
 	// Conc is the number of connections (producers or consumers), each a
 	// client of its own.
 	Conc int
@@ -51,8 +53,6 @@ type Common struct {
 	ProgressInterval time.Duration
 	// Logger for the remoting clients; nil discards.
 	Logger *slog.Logger
-	// TLS, if set, makes every connection a TLS one.
-	TLS *tls.Config
 }
 
 func (c *Common) serializeType() (remoting.SerializeType, error) {

@@ -16,10 +16,10 @@ import (
 
 // adminFlags are the flags every `wharf admin` subcommand shares.
 type adminFlags struct {
+	tls     tlsFlags
 	namesrv string
 	timeout time.Duration
 	json    bool
-	tls     tlsFlags
 }
 
 // run opens a client, runs fn with a context ended by SIGINT/SIGTERM, and
@@ -62,10 +62,10 @@ Tables by default, --json for machine-readable output. Exit status 1 on
 any error (server unreachable, unknown topic, nothing found).`,
 	}
 	pf := cmd.PersistentFlags()
+	f.tls.add(pf) // --tls, --tls-trust
 	pf.StringVarP(&f.namesrv, "namesrv", "n", admin.DefaultNamesrv, "name servers, HOST:PORT[;HOST:PORT...]")
 	pf.DurationVar(&f.timeout, "timeout", admin.DefaultTimeout, "timeout of each request")
 	pf.BoolVar(&f.json, "json", false, "print JSON")
-	f.tls.add(pf)
 	cmd.AddCommand(newAdminTopic(f), newAdminCluster(f), newAdminGroup(f), newAdminMessage(f), newAdminBroker(f), newAdminController(f))
 	return cmd
 }

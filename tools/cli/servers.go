@@ -115,7 +115,11 @@ func startNamesrvWith(listen string, hosted nameserver.Hosted, ts wiretls.Settin
 	if err != nil {
 		return nil, fmt.Errorf("name server: %w", err)
 	}
-	ns, err := nameserver.New(nameserver.Options{Listen: listen, Logger: logger(), Hosted: hosted, TLS: gate})
+	opts := nameserver.Options{Listen: listen, Logger: logger(), Hosted: hosted}
+	if gate != nil {
+		opts.WrapListener = gate.Listen
+	}
+	ns, err := nameserver.New(opts)
 	if err != nil {
 		return nil, fmt.Errorf("name server: %w", err)
 	}
