@@ -54,7 +54,7 @@ func ACLSigner(accessKey, secretKey string) func(*remoting.Command) {
 // clientOptions are the options of every remoting client the broker
 // opens: its logger, and its signature when broker.conf gives accessKey.
 func (b *Broker) clientOptions() remoting.ClientOptions {
-	return remoting.ClientOptions{Logger: b.log, Sign: ACLSigner(b.cfg.AccessKey, b.cfg.SecretKey)}
+	return remoting.ClientOptions{Logger: b.log, Sign: ACLSigner(b.cfg.AccessKey, b.cfg.SecretKey), TLS: b.tls.client}
 }
 
 // ACL returns the broker's ACL checker (its Stats for metrics), or nil

@@ -100,6 +100,10 @@ type Broker struct {
 	clientExpiry time.Duration
 	scanInterval time.Duration
 
+	// tls is the TLS of the broker's ports (tls.server.*) and of its own
+	// connections (tls.enable, tls.client.*).
+	tls brokerTLS
+
 	// mu guards state and goroutine starts (goAsync).
 	mu      sync.Mutex
 	started bool
@@ -126,6 +130,10 @@ func New(cfg config.Config, opts ...Option) (_ *Broker, err error) {
 		quit: make(chan struct{}), farBehind: farBehindBytes(),
 	}
 	b.hold = newPullHold(b)
+	// First: the clients made below take the TLS configuration.
+	if b.tls, err = newBrokerTLS(&b.cfg, o.logger); err != nil {
+		return nil, err
+	}
 	// In controller mode the controller gives the role.
 	if o.pending || cfg.EnableControllerMode {
 		b.roleNow.Store(&roleState{slave: true, pending: true, brokerID: -1, brokerRole: rolePending})
@@ -155,7 +163,7 @@ func New(cfg config.Config, opts ...Option) (_ *Broker, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("broker: listen: %w", err)
 	}
-	b.ln = &onceCloseListener{Listener: ln}
+	b.ln = &onceCloseListener{Listener: b.tls.remoting.Listen(ln)}
 	defer func() {
 		if err != nil {
 			b.ln.Close()

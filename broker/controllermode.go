@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
@@ -57,7 +58,9 @@ func newControllerMode(b *Broker, fs vfs.FS) (*controllerMode, error) {
 	}
 	cm := &controllerMode{b: b, epochs: eps}
 	cfg := b.cfg
-	cm.remote = newControllerRemote(cfg.ControllerAddrs(), func() { cm.driver.Notify() }, b.log, ACLSigner(cfg.AccessKey, cfg.SecretKey))
+	opts := b.clientOptions()
+	opts.DialTimeout = time.Second
+	cm.remote = newControllerRemote(cfg.ControllerAddrs(), func() { cm.driver.Notify() }, opts)
 	cm.driver = failover.New(failover.Options{
 		Cluster: cfg.BrokerClusterName, BrokerName: cfg.BrokerName, Addr: b.addr, Dir: cfg.StorePathRootDir,
 		Controller: cm.remote, Node: cm,
@@ -209,6 +212,7 @@ func (cm *controllerMode) startSlave() {
 		MasterAddr: func() string { _, ha := cm.b.MasterAddrs(); return ha },
 		Log:        cm.b.store, Epochs: cm.epochs, BrokerID: id, SyncFromLastFile: cfg.SyncFromLastFile,
 		Heartbeat: cfg.HASendHeartbeatInterval, Housekeeping: cfg.HAHousekeepingInterval, Logger: cm.b.log,
+		TLS: cm.b.tls.client,
 	})
 	if err != nil { // only for missing options: a programming error
 		cm.b.log.Error("cannot start following the master", "err", err)

@@ -27,18 +27,19 @@ type controllerRemote struct {
 	leader string
 }
 
-// newControllerRemote returns a controllerRemote for addrs; notify is called when a
+// newControllerRemote returns a controllerRemote for addrs over clients made with
+// opts (the broker's signature and TLS); notify is called when a
 // controller pushes NOTIFY_BROKER_ROLE_CHANGED (1008) on our connection.
-func newControllerRemote(addrs []string, notify func(), logger *slog.Logger, sign func(*remoting.Command)) *controllerRemote {
-	if logger == nil {
-		logger = slog.Default()
+func newControllerRemote(addrs []string, notify func(), opts remoting.ClientOptions) *controllerRemote {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
 	}
-	rc := remoting.NewClient(remoting.ClientOptions{Logger: logger, DialTimeout: time.Second, Sign: sign})
+	rc := remoting.NewClient(opts)
 	rc.Handle(api.CodeNotifyBrokerRoleChanged, func(context.Context, *remoting.Conn, *remoting.Command) *remoting.Command {
 		notify()
 		return nil
 	})
-	return &controllerRemote{rc: rc, addrs: addrs, log: logger}
+	return &controllerRemote{rc: rc, addrs: addrs, log: opts.Logger}
 }
 
 // Close closes the connections.

@@ -12,6 +12,7 @@ import (
 	"github.com/wharfmq/wharf/broker/failover"
 	"github.com/wharfmq/wharf/controller"
 	"github.com/wharfmq/wharf/internal/testkit"
+	"github.com/wharfmq/wharf/remoting"
 )
 
 // controllers is a real 3-controller Raft group on loopback whose members
@@ -103,7 +104,7 @@ func (n *nodeFake) Followers() []failover.Follower {
 func startReplica(t *testing.T, ctls []string, addr, dir string) *replica {
 	rep := &replica{node: &nodeFake{}}
 	var d *failover.Driver
-	rep.r = newControllerRemote(ctls, func() { d.Notify() }, testkit.Logger(t), nil)
+	rep.r = newControllerRemote(ctls, func() { d.Notify() }, remoting.ClientOptions{Logger: testkit.Logger(t), DialTimeout: time.Second})
 	d = failover.New(failover.Options{Cluster: "C", BrokerName: "b", Addr: addr, Dir: dir, Controller: rep.r, Node: rep.node,
 		HeartbeatInterval: 100 * time.Millisecond, HeartbeatTimeout: time.Second, Lease: 600 * time.Millisecond,
 		Poll: 200 * time.Millisecond, CheckSyncStateSet: 100 * time.Millisecond, FenceOnLeaseLoss: true,

@@ -138,7 +138,7 @@ func (b *Broker) startSlaveHA() {
 			return last
 		},
 		Log: b.store, Heartbeat: b.cfg.HASendHeartbeatInterval, Housekeeping: b.cfg.HAHousekeepingInterval,
-		Logger: b.log,
+		Logger: b.log, TLS: b.tls.client,
 	})
 	b.repl.slave.Store(s)
 	s.Start()
@@ -165,6 +165,7 @@ func (b *Broker) startMasterHA(ln net.Listener, syncMaster bool) error {
 			return err
 		}
 	}
+	ln = b.tls.ha.Listen(ln)
 	if b.cm != nil {
 		if err := b.cm.startMaster(ln); err != nil {
 			return err

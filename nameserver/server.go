@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 
@@ -26,6 +27,9 @@ type Options struct {
 	Listen string
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
+	// WrapListener, if set, wraps the listening socket: a TLS server mode
+	// (package internal/wiretls, Server.Listen). Nil serves plaintext.
+	WrapListener func(net.Listener) net.Listener
 	// BrokerExpiry drops a broker address that has not registered for this
 	// long; 0 means DefaultBrokerExpiry.
 	BrokerExpiry time.Duration
@@ -138,7 +142,7 @@ func (s *Server) Start() error {
 	case s.mu.started:
 		return errors.New("nameserver: server already started")
 	}
-	if err := s.rs.Start(s.opts.Listen); err != nil {
+	if err := s.listen(); err != nil {
 		return fmt.Errorf("nameserver: %w", err)
 	}
 	if s.opts.Hosted != nil {
@@ -152,6 +156,23 @@ func (s *Server) Start() error {
 	go s.expiryLoop()
 	s.log.Info("name server started", "addr", s.rs.Addr(),
 		"broker_expiry", s.opts.BrokerExpiry, "scan_interval", s.opts.ScanInterval)
+	return nil
+}
+
+// listen binds Options.Listen and serves it, through WrapListener if set.
+func (s *Server) listen() error {
+	if s.opts.WrapListener == nil {
+		return s.rs.Start(s.opts.Listen)
+	}
+	ln, err := net.Listen("tcp", s.opts.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", s.opts.Listen, err)
+	}
+	ln = s.opts.WrapListener(ln)
+	if err := s.rs.StartListener(ln); err != nil {
+		_ = ln.Close()
+		return err
+	}
 	return nil
 }
 

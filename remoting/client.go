@@ -2,6 +2,7 @@ package remoting
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,6 +21,9 @@ var ErrClientClosed = errors.New("remoting: client closed")
 type ClientOptions struct {
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
+	// TLS, if set, makes every connection a TLS one with this
+	// configuration (an empty ServerName is taken from the address).
+	TLS *tls.Config
 	// Version stamped on requests whose Version is 0; 0 means DefaultVersion.
 	Version int16
 	// Language stamped on requests whose Language is empty; "" means
@@ -41,6 +45,7 @@ type ClientOptions struct {
 type Client struct {
 	ep          endpoint
 	dialTimeout time.Duration
+	tls         *tls.Config
 
 	mu struct {
 		sync.Mutex
@@ -58,7 +63,7 @@ type dialEntry struct {
 
 // NewClient returns a client with no connections yet.
 func NewClient(opts ClientOptions) *Client {
-	c := &Client{dialTimeout: opts.DialTimeout}
+	c := &Client{dialTimeout: opts.DialTimeout, tls: opts.TLS}
 	if c.dialTimeout <= 0 {
 		c.dialTimeout = DefaultDialTimeout
 	}
@@ -133,8 +138,16 @@ func (c *Client) dial(ctx context.Context, addr string, e *dialEntry) {
 	defer close(e.ready)
 	dctx, cancel := context.WithTimeout(c.ep.ctx, c.dialTimeout)
 	stop := context.AfterFunc(ctx, cancel)
-	var d net.Dialer
-	nc, err := d.DialContext(dctx, "tcp", addr)
+	var nc net.Conn
+	var err error
+	if c.tls != nil {
+		// The handshake is part of the dial, under the same timeout.
+		d := tls.Dialer{Config: c.tls}
+		nc, err = d.DialContext(dctx, "tcp", addr)
+	} else {
+		var d net.Dialer
+		nc, err = d.DialContext(dctx, "tcp", addr)
+	}
 	stop()
 	cancel()
 	if err != nil {

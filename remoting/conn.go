@@ -3,6 +3,7 @@ package remoting
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -52,6 +53,8 @@ type endpoint struct {
 	frameTimeout time.Duration // silence inside a frame; 0 = none
 	writeTimeout time.Duration // 0 = none
 	maxInflight  int64         // per connection; 0 = unlimited
+	server       bool          // a Server's endpoint: its connections were accepted
+	tlsLog       logLimiter    // bounds "TLS handshake on a plaintext port" lines
 	ctx          context.Context
 	cancel       context.CancelFunc
 	wg           sync.WaitGroup
@@ -605,12 +608,20 @@ func (c *Conn) readLoop() (err error) {
 	}()
 	c.br = bufio.NewReaderSize(idleFlusher{c}, readBufferSize)
 	fr := NewFrameReader(c.br)
-	for {
+	for first := true; ; first = false {
 		// Between frames the peer may be idle; once a byte of the next
 		// frame is here, the rest must not stall (idleFlusher.Read).
 		c.inFrame.Store(false)
-		if _, err := c.br.Peek(1); err != nil {
+		b, err := c.br.Peek(1)
+		if err != nil {
 			return err
+		}
+		if first && c.ep.server && b[0] == tlsHandshakeRecord {
+			// A TLS client on a plaintext port: its ClientHello read
+			// as a frame length would be "frame too large".
+			if _, ok := c.nc.(*tls.Conn); !ok {
+				return errTLSOnPlaintext
+			}
 		}
 		c.inFrame.Store(true)
 		cmd, err := fr.ReadCommand()
@@ -640,6 +651,11 @@ func (c *Conn) logClose(err error, byUs bool) {
 	switch {
 	case byUs || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed):
 		log.Debug("remoting: connection closed", attrs...)
+	case errors.Is(err, errTLSOnPlaintext):
+		if ok, dropped := c.ep.tlsLog.allow(); ok {
+			log.Warn("remoting: TLS handshake on a plaintext port; closing (serve TLS with tls.server.mode=permissive or enforcing)",
+				append(attrs, "not_logged_since_last", dropped)...)
+		}
 	case errors.Is(err, ErrBadFrame), errors.Is(err, ErrFrameTooLarge), errors.Is(err, ErrBadHeader):
 		log.Warn("remoting: closing connection after bad frame", append(attrs, "err", err)...)
 	case errors.As(err, &ne) && ne.Timeout() && c.inFrame.Load():

@@ -26,4 +26,13 @@
 // mutex. Frames with the response flag are matched to waiting
 // [Conn.Invoke] calls by opaque. [Server] and [Client] own their connections
 // and every goroutine they start; Close stops and waits for all of them.
+//
+// # TLS
+//
+// A Server serves whatever its listener hands out: package internal/wiretls
+// wraps a listener in a TLS server mode. On a plaintext connection a first
+// byte of 0x16 (a TLS handshake record, never the first byte of a frame
+// under 16 MiB) closes it with "TLS handshake on a plaintext port" in the
+// log, at most once a second, instead of a "frame too large". A Client with
+// ClientOptions.TLS dials TLS.
 package remoting

@@ -93,6 +93,7 @@ func NewServer(opts ServerOptions) *Server {
 	s.ep.init(opts.Logger, opts.Language, opts.Version)
 	s.ep.idleTimeout = orDefault(opts.IdleTimeout, DefaultIdleTimeout)
 	s.ep.frameTimeout = orDefault(opts.FrameTimeout, DefaultFrameTimeout)
+	s.ep.server = true // its connections were accepted: a TLS client is told apart
 	s.ep.writeTimeout = orDefault(opts.WriteTimeout, DefaultWriteTimeout)
 	switch {
 	case opts.MaxInflight == 0:

@@ -15,6 +15,7 @@ import (
 	"github.com/wharfmq/wharf/broker/failover"
 	"github.com/wharfmq/wharf/broker/ha"
 	"github.com/wharfmq/wharf/engine"
+	"github.com/wharfmq/wharf/internal/wiretls"
 )
 
 // Flush disk types (broker.conf flushDiskType).
@@ -222,6 +223,12 @@ type Config struct {
 	// CheckSyncStateSetPeriod: how often a master checks its SyncStateSet
 	// (checkSyncStateSetPeriod (ms); RocketMQ 5 s, Wharf 1 s).
 	CheckSyncStateSetPeriod time.Duration
+
+	// TLS holds RocketMQ's tls.* keys (JVM properties in RocketMQ, taken
+	// from broker.conf here): the server mode of the remoting and HA
+	// ports, and whether the broker's own connections (name servers,
+	// master, controllers) use TLS (tls.enable).
+	TLS wiretls.Settings
 }
 
 // Defaults of the registration and topic-count settings.
@@ -345,6 +352,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.validateHA(); err != nil {
 		return err
+	}
+	if err := c.TLS.Validate(); err != nil {
+		return fmt.Errorf("broker: %w", err)
 	}
 	return c.validateController()
 }

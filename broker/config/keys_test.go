@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wharfmq/wharf/internal/wiretls"
 )
 
 func TestTransactionConfigKeys(t *testing.T) {
@@ -169,5 +171,39 @@ func TestControllerModeKeys(t *testing.T) {
 		if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("want an error naming %q, got %v", c.want, err)
 		}
+	}
+}
+
+// TestTLSKeys: RocketMQ's tls.* keys load from broker.conf (no
+// "unknown key" line), a bad mode names its line, and an enforcing mode
+// without certificate files does not validate.
+func TestTLSKeys(t *testing.T) {
+	var logs strings.Builder
+	cfg := Default()
+	conf := "tls.server.mode=permissive\ntls.server.certPath=/c.pem\ntls.server.keyPath=/k.pem\n" +
+		"tls.server.need.client.auth=require\ntls.server.authClient=true\ntls.server.trustCertPath=/ca.pem\n" +
+		"tls.enable=true\ntls.client.authServer=true\ntls.client.trustCertPath=/ca.pem\n"
+	if err := Parse(strings.NewReader(conf), &cfg, slog.New(slog.NewTextHandler(&logs, nil))); err != nil {
+		t.Fatal(err)
+	}
+	if logs.Len() != 0 {
+		t.Fatalf("TLS keys reported:\n%s", logs.String())
+	}
+	tl := cfg.TLS
+	if tl.Mode.String() != "permissive" || tl.ServerCertPath != "/c.pem" || tl.ServerNeedClientAuth != "require" || !tl.ServerAuthClient ||
+		!tl.Enable || !tl.ClientAuthServer || tl.ClientTrustCertPath != "/ca.pem" {
+		t.Fatalf("parsed: %+v", tl)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	err := Parse(strings.NewReader("brokerName=x\ntls.server.mode=on\n"), &cfg, slog.New(slog.DiscardHandler))
+	if err == nil || !strings.Contains(err.Error(), "line 2") {
+		t.Fatalf("bad mode: %v", err)
+	}
+	bad := Default()
+	bad.TLS.Mode = wiretls.Enforcing // no files
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "tls.server.certPath") {
+		t.Fatalf("enforcing without files: %v", err)
 	}
 }

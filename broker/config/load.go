@@ -185,6 +185,12 @@ func Parse(r io.Reader, cfg *Config, logger *slog.Logger) error {
 	}
 	seen := map[string]bool{}
 	return readProperties(r, func(lineNo int, key, value string) error {
+		if known, err := cfg.TLS.Set(key, value); known {
+			if err != nil {
+				return fmt.Errorf("line %d: %s=%q: %v", lineNo, key, value, err)
+			}
+			return nil
+		}
 		set, ok := configKeys[key]
 		if !ok {
 			if !seen[key] {

@@ -1,6 +1,7 @@
 package ha
 
 import (
+	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
@@ -45,6 +46,9 @@ func AcceptLoop(ln net.Listener, closing <-chan struct{}, log *slog.Logger, serv
 // Dialed is a slave's connection to its master, kept so that Close can
 // end a read blocked on it. The zero value is ready.
 type Dialed struct {
+	// TLS, if set, makes the connection a TLS one (tls.enable on a
+	// slave); set it before the first Dial.
+	TLS    *tls.Config
 	mu     sync.Mutex
 	conn   net.Conn
 	closed bool
@@ -54,7 +58,14 @@ type Dialed struct {
 // (nil, nil).
 func (d *Dialed) Dial(addr string) (net.Conn, error) {
 	nd := net.Dialer{Timeout: 3 * time.Second}
-	conn, err := nd.Dial("tcp", addr)
+	var conn net.Conn
+	var err error
+	if d.TLS != nil {
+		// The handshake is under the dialer's timeout too.
+		conn, err = tls.DialWithDialer(&nd, "tcp", addr, d.TLS)
+	} else {
+		conn, err = nd.Dial("tcp", addr)
+	}
 	if err != nil {
 		return nil, err
 	}

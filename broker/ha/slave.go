@@ -3,6 +3,7 @@ package ha
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -42,6 +43,9 @@ type SlaveOptions struct {
 	// 5 s; Wharf 1 s, so a returning master is followed sooner).
 	Redial time.Duration
 	Logger *slog.Logger
+	// TLS, if set, makes the connection to the master a TLS one
+	// (tls.enable): the master's HA port serves tls.server.mode too.
+	TLS *tls.Config
 }
 
 // Slave is the slave side of classic HA: it dials the master's HA port,
@@ -77,7 +81,9 @@ func NewSlave(opts SlaveOptions) *Slave {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Slave{opts: opts, log: opts.Logger.With("component", "ha-slave"), closing: make(chan struct{})}
+	s := &Slave{opts: opts, log: opts.Logger.With("component", "ha-slave"), closing: make(chan struct{})}
+	s.dialed.TLS = opts.TLS
+	return s
 }
 
 // Start begins following the master in a goroutine Close stops.

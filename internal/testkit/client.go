@@ -2,6 +2,7 @@ package testkit
 
 import (
 	"context"
+	"crypto/tls"
 	"strconv"
 	"testing"
 	"time"
@@ -23,8 +24,11 @@ type Client struct {
 }
 
 // NewClient returns a Client for the server at addr.
-func NewClient(t testing.TB, addr string) *Client {
-	c := remoting.NewClient(remoting.ClientOptions{Logger: Logger(t), Language: "GO", Version: 317})
+func NewClient(t testing.TB, addr string) *Client { return NewTLSClient(t, addr, nil) }
+
+// NewTLSClient is NewClient over TLS with cfg (plaintext when nil).
+func NewTLSClient(t testing.TB, addr string, cfg *tls.Config) *Client {
+	c := remoting.NewClient(remoting.ClientOptions{Logger: Logger(t), Language: "GO", Version: 317, TLS: cfg})
 	t.Cleanup(func() { c.Close() })
 	return &Client{t: t, RC: c, Addr: addr}
 }

@@ -5,6 +5,8 @@
 // broker service, and the goleak options for the official Go client. The
 // internal tests of package broker, which cannot import broker/brokertest
 // (it imports broker), share these with it; brokertest adds the broker and
-// the cluster. Subpackage tcpproxy stalls, cuts or refuses a TCP link
+// the cluster. TLSFiles makes a CA and certificates for TLS tests,
+// NewTLSClient is NewClient over TLS, and CaptureLog keeps log lines to
+// assert on. Subpackage tcpproxy stalls, cuts or refuses a TCP link
 // between two processes.
 package testkit

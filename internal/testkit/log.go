@@ -1,6 +1,7 @@
 package testkit
 
 import (
+	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -51,4 +52,41 @@ func (w *tlogWriter) stop() {
 	w.mu.Lock()
 	w.done = true
 	w.mu.Unlock()
+}
+
+// LogLines keeps the lines a CaptureLog logger wrote, for tests that
+// assert on what a server logged.
+type LogLines struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *LogLines) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// Count returns the number of lines that contain substr.
+func (l *LogLines) Count(substr string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, line := range strings.Split(l.b.String(), "\n") {
+		if strings.Contains(line, substr) {
+			n++
+		}
+	}
+	return n
+}
+
+// CaptureLog returns a logger that writes Info and above both through
+// t.Log (as Logger does, whatever LogEnv says) and into the returned
+// LogLines.
+func CaptureLog(t testing.TB) (*slog.Logger, *LogLines) {
+	lines := &LogLines{}
+	w := &tlogWriter{t: t}
+	t.Cleanup(w.stop)
+	h := slog.NewTextHandler(io.MultiWriter(w, lines), &slog.HandlerOptions{Level: slog.LevelInfo})
+	return slog.New(h), lines
 }

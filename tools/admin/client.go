@@ -11,6 +11,7 @@ package admin
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -63,6 +64,8 @@ func (e *ServerError) Error() string {
 type Options struct {
 	// Namesrv is one or more name servers, "host:port[;host:port...]".
 	Namesrv string
+	// TLS, if set, makes every connection a TLS one.
+	TLS *tls.Config
 	// Timeout bounds each request; 0 means DefaultTimeout.
 	Timeout time.Duration
 	// Logger; nil discards.
@@ -99,7 +102,7 @@ func New(opts Options) *Client {
 		c.namesrv = []string{DefaultNamesrv}
 	}
 	c.rc = remoting.NewClient(remoting.ClientOptions{Logger: log, Version: requestVersion, DialTimeout: c.timeout,
-		Sign: signer(opts.AccessKey, opts.SecretKey)})
+		Sign: signer(opts.AccessKey, opts.SecretKey), TLS: opts.TLS})
 	return c
 }
 

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -25,6 +26,8 @@ const (
 // Common holds the settings produce and consume share.
 type Common struct {
 	Route
+	// TLS, if set, makes every connection a TLS one.
+	TLS *tls.Config
 	// Conc is the number of connections (producers or consumers), each a
 	// client of its own.
 	Conc int
@@ -90,7 +93,7 @@ func (c *Common) check(defaultDuration time.Duration) error {
 }
 
 func (c *Common) newClient() *remoting.Client {
-	opts := remoting.ClientOptions{Logger: c.Logger}
+	opts := remoting.ClientOptions{Logger: c.Logger, TLS: c.TLS}
 	if c.AccessKey != "" {
 		ak, sk := c.AccessKey, c.SecretKey
 		opts.Sign = func(cmd *remoting.Command) {

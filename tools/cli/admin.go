@@ -16,6 +16,7 @@ import (
 
 // adminFlags are the flags every `wharf admin` subcommand shares.
 type adminFlags struct {
+	tls     tlsFlags
 	namesrv string
 	timeout time.Duration
 	json    bool
@@ -31,7 +32,11 @@ func (f *adminFlags) run(cmd *cobra.Command, fn func(ctx context.Context, c *adm
 	if err != nil {
 		return err
 	}
-	c := admin.New(admin.Options{Namesrv: f.namesrv, Timeout: f.timeout, AccessKey: ak, SecretKey: sk})
+	tlsConf, err := f.tls.config()
+	if err != nil {
+		return err
+	}
+	c := admin.New(admin.Options{Namesrv: f.namesrv, Timeout: f.timeout, AccessKey: ak, SecretKey: sk, TLS: tlsConf})
 	defer c.Close()
 	return fn(ctx, c)
 }
@@ -62,6 +67,7 @@ Tables by default, --json for machine-readable output. Exit status 1 on
 any error (server unreachable, unknown topic, nothing found).`,
 	}
 	pf := cmd.PersistentFlags()
+	f.tls.add(pf) // --tls, --tls-trust
 	pf.StringVarP(&f.namesrv, "namesrv", "n", admin.DefaultNamesrv, "name servers, HOST:PORT[;HOST:PORT...]")
 	f.creds.add(pf) // --access-key, --secret-key
 	pf.DurationVar(&f.timeout, "timeout", admin.DefaultTimeout, "timeout of each request")

@@ -42,7 +42,11 @@ func (f *controllerFlags) list() []string {
 func (f *controllerFlags) run(cmd *cobra.Command, fn func(ctx context.Context, rc *remoting.Client) error) error {
 	ctx, stop := signalContext(cmd)
 	defer stop()
-	rc := remoting.NewClient(remoting.ClientOptions{Logger: slog.New(slog.DiscardHandler), DialTimeout: f.timeout})
+	tlsConf, err := f.tls.config()
+	if err != nil {
+		return err
+	}
+	rc := remoting.NewClient(remoting.ClientOptions{Logger: slog.New(slog.DiscardHandler), DialTimeout: f.timeout, TLS: tlsConf})
 	defer rc.Close()
 	return fn(ctx, rc)
 }

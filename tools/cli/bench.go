@@ -51,6 +51,23 @@ func withCredentials(c *bench.Common, creds *credentialFlags) error {
 	return err
 }
 
+// addTLSFlags binds --tls and --tls-trust to c.TLS, resolved before the
+// run (after the PreRunE already set).
+func addTLSFlags(cmd *cobra.Command, c *bench.Common) {
+	var tf tlsFlags
+	tf.add(cmd.Flags())
+	prev := cmd.PreRunE
+	cmd.PreRunE = func(cmd *cobra.Command, args []string) (err error) {
+		if c.TLS, err = tf.config(); err != nil {
+			return err
+		}
+		if prev != nil {
+			return prev(cmd, args)
+		}
+		return nil
+	}
+}
+
 // benchContext ends at SIGINT or SIGTERM.
 func benchContext(cmd *cobra.Command) (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -106,6 +123,7 @@ func newBenchProduce() *cobra.Command {
 	}
 	creds = addCommonFlags(cmd, &cfg.Common)
 	addProgressFlag(cmd, &cfg.Common)
+	addTLSFlags(cmd, &cfg.Common)
 	f := cmd.Flags()
 	f.IntVar(&cfg.Size, "size", bench.DefaultSize, "message body size in bytes")
 	f.StringVar(&cfg.Mode, "mode", bench.ModeSync, "sync, async or batch")
@@ -132,6 +150,7 @@ func newBenchConsume() *cobra.Command {
 	}
 	creds = addCommonFlags(cmd, &cfg.Common)
 	addProgressFlag(cmd, &cfg.Common)
+	addTLSFlags(cmd, &cfg.Common)
 	f := cmd.Flags()
 	f.StringVar(&cfg.Group, "group", bench.DefaultConsumeGroup, "consumer group named in pulls")
 	f.Int64Var(&cfg.FromOffset, "from-offset", 0, "offset to read every queue from")

@@ -15,6 +15,7 @@ import (
 	"github.com/wharfmq/wharf/broker"
 	"github.com/wharfmq/wharf/broker/config"
 	"github.com/wharfmq/wharf/controller"
+	"github.com/wharfmq/wharf/internal/wiretls"
 	"github.com/wharfmq/wharf/nameserver"
 	"github.com/wharfmq/wharf/tools/dashboard"
 )
@@ -72,13 +73,19 @@ func newNamesrv() *cobra.Command {
 		Long: `Run a name server. With -c, a namesrv.conf that sets
 enableControllerInNamesrv=true (and controllerDLegerPeers,
 controllerDLegerSelfId, controllerStorePath) also runs a controller: it
-answers controller requests on the name server's port and on its peer port.`,
+answers controller requests on the name server's port and on its peer port.
+The file's tls.* keys (tls.server.mode, tls.server.certPath, ...; see the
+README's TLS section) set TLS on the name server's port.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signalContext(cmd)
 			defer stop()
 			var hosted nameserver.Hosted
+			var ts wiretls.Settings
 			if conf != "" {
+				if err := wiretls.ReadFile(conf, &ts); err != nil {
+					return err
+				}
 				cfg, err := controller.LoadConfig(conf, logger())
 				if err != nil {
 					return err
@@ -91,7 +98,7 @@ answers controller requests on the name server's port and on its peer port.`,
 					hosted = c
 				}
 			}
-			ns, err := startNamesrvWith(listen, hosted, aclFile)
+			ns, err := startNamesrvWith(listen, hosted, ts, aclFile)
 			if err != nil {
 				return err
 			}
@@ -105,8 +112,16 @@ answers controller requests on the name server's port and on its peer port.`,
 	return cmd
 }
 
-func startNamesrvWith(listen string, hosted nameserver.Hosted, aclFile string) (*nameserver.Server, error) {
-	ns, err := nameserver.New(nameserver.Options{Listen: listen, Logger: logger(), Hosted: hosted, ACLFile: aclFile})
+func startNamesrvWith(listen string, hosted nameserver.Hosted, ts wiretls.Settings, aclFile string) (*nameserver.Server, error) {
+	gate, err := namesrvTLS(ts)
+	if err != nil {
+		return nil, fmt.Errorf("name server: %w", err)
+	}
+	opts := nameserver.Options{Listen: listen, Logger: logger(), Hosted: hosted, ACLFile: aclFile}
+	if gate != nil {
+		opts.WrapListener = gate.Listen
+	}
+	ns, err := nameserver.New(opts)
 	if err != nil {
 		return nil, fmt.Errorf("name server: %w", err)
 	}
@@ -116,6 +131,22 @@ func startNamesrvWith(listen string, hosted nameserver.Hosted, aclFile string) (
 	}
 	logger().Info("name server serving", "addr", ns.Addr())
 	return ns, nil
+}
+
+// namesrvTLS reads tls.config.file, if named, and returns the port's
+// gatekeeper, nil when TLS is off.
+func namesrvTLS(ts wiretls.Settings) (*wiretls.Server, error) {
+	if err := ts.LoadConfigFile(); err != nil {
+		return nil, err
+	}
+	if ts.Mode == wiretls.Disabled {
+		return nil, nil
+	}
+	cfg, err := ts.ServerConfig()
+	if err != nil {
+		return nil, err
+	}
+	return wiretls.NewServer(ts.Mode, cfg, "namesrv", logger())
 }
 
 // brokerFlags are the flags broker and standalone share.
@@ -228,7 +259,8 @@ SIGHUP is logged and ignored. The web dashboard (read-only unless
 				}
 				aclFile = cfg.AclFile
 			}
-			ns, err := startNamesrvWith(nsListen, nil, aclFile)
+			// The embedded name server serves broker.conf's TLS mode too.
+			ns, err := startNamesrvWith(nsListen, nil, cfg.TLS, aclFile)
 			if err != nil {
 				return err
 			}

@@ -2,6 +2,7 @@ package autoswitch
 
 import (
 	"bufio"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -41,6 +42,9 @@ type SlaveOptions struct {
 	// connections (1 s; RocketMQ 5 s, 2 s after a failed truncation).
 	Heartbeat, Housekeeping, Redial time.Duration
 	Logger                          *slog.Logger
+	// TLS, if set, makes the connection to the master a TLS one
+	// (tls.enable).
+	TLS *tls.Config
 }
 
 // Slave is the slave side of AutoSwitch HA: it shakes hands with the
@@ -78,7 +82,9 @@ func NewSlave(opts SlaveOptions) (*Slave, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Slave{opts: opts, log: opts.Logger.With("component", "autoswitch-slave"), closing: make(chan struct{})}, nil
+	s := &Slave{opts: opts, log: opts.Logger.With("component", "autoswitch-slave"), closing: make(chan struct{})}
+	s.dialed.TLS = opts.TLS
+	return s, nil
 }
 
 // Start begins following in a goroutine Close stops.
