@@ -71,6 +71,8 @@ type Broker struct {
 	offsets *offsets.Service
 	reg     *registrar
 	stats   runtimeStats
+	traffic *traffic       // counters behind metrics, rates and VIEW_BROKER_STATS_DATA (traffic.go)
+	metrics *metricsServer // the Prometheus listener (metrics.go); nil when off
 	repl    replication
 	haLn    net.Listener // a master's HA port, bound in New; the HA service owns it after Start
 	master  masterState  // a slave's master, from the name servers (role.go)
@@ -122,6 +124,7 @@ func New(cfg config.Config, opts ...Option) (_ *Broker, err error) {
 		clients: client.New[*remoting.Conn](client.Options{}), locks: client.NewLocks(client.LockMaxLive, nil),
 		clientExpiry: client.DefaultExpiry, scanInterval: client.DefaultScanInterval,
 		quit: make(chan struct{}), farBehind: farBehindBytes(),
+		traffic: newTraffic(cfg.MetricsMaxKeys),
 	}
 	b.hold = newPullHold(b)
 	// In controller mode the controller gives the role.
@@ -268,7 +271,7 @@ func (b *Broker) registerProcessors() {
 		remoting.CodeSendReplyMessageV2:            b.handleSendReply,
 	}
 	for code, h := range handlers {
-		handlers[code] = b.guardRole(code, h)
+		handlers[code] = b.timed(b.guardRole(code, h))
 		b.srv.Handle(code, handlers[code])
 	}
 	// A send only appends (ASYNC_FLUSH: into the page cache) and returns;

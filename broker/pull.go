@@ -222,6 +222,7 @@ func (b *Broker) runPull(p *pullRequest) (resp *remoting.Command, holdable bool)
 		resp.Body = res.Data
 		b.stats.countGet(res.Count)
 	}
+	b.traffic.countPull(p.topic, p.group, p.queueID, code == remoting.RespSuccess, res.Count, len(res.Data), next)
 	return resp, holdable
 }
 
