@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -140,6 +141,14 @@ func newTraffic(maxKeys int) *traffic {
 	})
 	t.sampler = brokerstats.NewSampler(t.rates, t.eachItem)
 	return t
+}
+
+// getTotalTps is the rate of pull requests, found or not, over 10 s,
+// 1 min and 10 min (Java: getFoundTps plus getMissTps).
+func (t *traffic) getTotalTps() string {
+	r := t.rates
+	sum := func(secs int) float64 { return r.Rate(rateGetFound, secs) + r.Rate(rateGetMiss, secs) }
+	return fmt.Sprintf("%.2f %.2f %.2f", sum(10), sum(60), sum(600))
 }
 
 // eachItem visits every Item, for the sampler.

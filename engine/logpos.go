@@ -82,3 +82,7 @@ func (s *Store) EarliestMessageTime() (ts int64, ok bool) {
 	}
 	return r.StoreTimestamp, true
 }
+
+// Err returns the CommitLog's sticky write error, or nil while it takes
+// appends (readiness checks).
+func (s *Store) Err() error { return s.cl.Err() }

@@ -58,17 +58,23 @@ func (it *Item) sample(now time.Time, minute, hour, day bool) {
 	it.mu.Lock()
 	defer it.mu.Unlock()
 	if minute {
-		it.minute = push(it.minute, s, minuteLen)
+		it.minute = push(it.minute, s, minuteLen, minuteStep)
 	}
 	if hour {
-		it.hour = push(it.hour, s, hourLen)
+		it.hour = push(it.hour, s, hourLen, hourStep)
 	}
 	if day {
-		it.day = push(it.day, s, dayLen)
+		it.day = push(it.day, s, dayLen, dayStep)
 	}
 }
 
-func push(r []snapshot, s snapshot, n int) []snapshot {
+// push appends s to a ring of n. An empty ring first gets a zero
+// snapshot one step earlier, as RocketMQ's StatsItem, so what was added
+// before the first snapshot counts in the first window.
+func push(r []snapshot, s snapshot, n int, step time.Duration) []snapshot {
+	if len(r) == 0 {
+		r = append(make([]snapshot, 0, n), snapshot{at: s.at.Add(-step)})
+	}
 	if len(r) == n {
 		copy(r, r[1:])
 		r = r[:n-1]
@@ -77,8 +83,8 @@ func push(r []snapshot, s snapshot, n int) []snapshot {
 }
 
 // Minute, Hour and Day are the figures over the last minute, hour and
-// day, from the oldest snapshot kept to the newest (zero before two
-// snapshots exist, as RocketMQ).
+// day, from the oldest snapshot kept to the newest (zero before the first
+// snapshot).
 func (it *Item) Minute() Window { return it.window(func() []snapshot { return it.minute }) }
 
 // Hour is the figure over the last hour (see Minute).
