@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wharfmq/wharf/internal/metricsrv"
 	"github.com/wharfmq/wharf/remoting"
 )
 
@@ -36,6 +37,9 @@ type Options struct {
 	// registers its handlers, starts it in Start, tells it of every
 	// closed connection, and closes it in Close.
 	Hosted Hosted
+	// MetricsAddr, if set, is the "host:port" of the metrics listener:
+	// Prometheus /metrics, /healthz and /readyz (package metricsrv).
+	MetricsAddr string
 }
 
 // Hosted is a service a name server runs beside itself and serves on its
@@ -59,8 +63,10 @@ type Server struct {
 		sync.Mutex
 		started, closed bool
 	}
-	quit chan struct{}  // closed by Close to stop the expiry loop
-	wg   sync.WaitGroup // the expiry loop
+	requests requestCounts     // by code; built in New, read-only after
+	metrics  *metricsrv.Server // nil unless Options.MetricsAddr
+	quit     chan struct{}     // closed by Close to stop the expiry loop
+	wg       sync.WaitGroup    // the expiry loop
 }
 
 // New returns a name server that is not yet listening.
@@ -81,14 +87,17 @@ func New(opts Options) (*Server, error) {
 		opts.Logger = slog.Default()
 	}
 	s := &Server{
-		opts: opts,
-		log:  opts.Logger.With("component", "nameserver"),
-		reg:  newRegistry(),
-		quit: make(chan struct{}),
+		opts:     opts,
+		log:      opts.Logger.With("component", "nameserver"),
+		reg:      newRegistry(),
+		quit:     make(chan struct{}),
+		requests: requestCounts{},
 	}
 	s.rs = remoting.NewServer(remoting.ServerOptions{Logger: opts.Logger, OnClose: s.connClosed})
 	hs := s.handlers()
 	for code, h := range hs {
+		h = s.requests.counted(code, h)
+		hs[code] = h
 		s.rs.Handle(code, h)
 	}
 	if opts.Hosted != nil {
@@ -123,6 +132,13 @@ func (s *Server) Start() error {
 			return fmt.Errorf("nameserver: %w", err)
 		}
 	}
+	if err := s.startMetrics(); err != nil {
+		_ = s.rs.Close()
+		if s.opts.Hosted != nil {
+			_ = s.opts.Hosted.Close()
+		}
+		return fmt.Errorf("nameserver: metrics: %w", err)
+	}
 	s.mu.started = true
 	s.wg.Add(1)
 	go s.expiryLoop()
@@ -148,7 +164,11 @@ func (s *Server) Close() error {
 
 	close(s.quit)
 	s.wg.Wait()
-	err := s.rs.Close()
+	var err error
+	if s.metrics != nil {
+		err = s.metrics.Close()
+	}
+	err = errors.Join(err, s.rs.Close())
 	if s.opts.Hosted != nil {
 		err = errors.Join(err, s.opts.Hosted.Close())
 	}

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -22,6 +24,7 @@ import (
 const (
 	defaultNamesrvListen = "127.0.0.1:9876"
 	defaultBrokerListen  = "127.0.0.1:10911"
+	defaultMetricsListen = "127.0.0.1:5557"
 )
 
 func logger() *slog.Logger { return slog.New(slog.NewTextHandler(os.Stderr, nil)) }
@@ -64,19 +67,29 @@ func signalContext(cmd *cobra.Command) (context.Context, context.CancelFunc) {
 
 func newNamesrv() *cobra.Command {
 	listen := defaultNamesrvListen
-	var conf string
+	var conf, metrics string
 	cmd := &cobra.Command{
 		Use:   "namesrv",
 		Short: "run a name server",
 		Long: `Run a name server. With -c, a namesrv.conf that sets
 enableControllerInNamesrv=true (and controllerDLegerPeers,
 controllerDLegerSelfId, controllerStorePath) also runs a controller: it
-answers controller requests on the name server's port and on its peer port.`,
+answers controller requests on the name server's port and on its peer port.
+metricsExporterType=PROM in namesrv.conf (with metricsPromExporterHost and
+metricsPromExporterPort, default 5557), or --metrics, serves Prometheus
+/metrics, /healthz and /readyz.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signalContext(cmd)
 			defer stop()
 			var hosted nameserver.Hosted
+			if conf != "" && !cmd.Flags().Changed("metrics") {
+				addr, err := metricsAddrFromConf(conf)
+				if err != nil {
+					return err
+				}
+				metrics = addr
+			}
 			if conf != "" {
 				cfg, err := controller.LoadConfig(conf, logger())
 				if err != nil {
@@ -90,7 +103,7 @@ answers controller requests on the name server's port and on its peer port.`,
 					hosted = c
 				}
 			}
-			ns, err := startNamesrvWith(listen, hosted)
+			ns, err := startNamesrvWith(nameserver.Options{Listen: listen, Hosted: hosted, MetricsAddr: metrics})
 			if err != nil {
 				return err
 			}
@@ -99,23 +112,73 @@ answers controller requests on the name server's port and on its peer port.`,
 		},
 	}
 	cmd.Flags().StringVar(&listen, "listen", listen, "address to listen on")
-	cmd.Flags().StringVarP(&conf, "config", "c", "", "namesrv.conf (RocketMQ property names; the controller keys are read)")
+	cmd.Flags().StringVarP(&conf, "config", "c", "", "namesrv.conf (RocketMQ property names; the controller and metrics keys are read)")
+	cmd.Flags().StringVar(&metrics, "metrics", "", "serve /metrics, /healthz and /readyz on HOST:PORT (default off, or as namesrv.conf says)")
 	return cmd
 }
 
-func startNamesrv(listen string) (*nameserver.Server, error) { return startNamesrvWith(listen, nil) }
-
-func startNamesrvWith(listen string, hosted nameserver.Hosted) (*nameserver.Server, error) {
-	ns, err := nameserver.New(nameserver.Options{Listen: listen, Logger: logger(), Hosted: hosted})
+func startNamesrvWith(o nameserver.Options) (*nameserver.Server, error) {
+	o.Logger = logger()
+	ns, err := nameserver.New(o)
 	if err != nil {
 		return nil, fmt.Errorf("name server: %w", err)
 	}
 	if err := ns.Start(); err != nil {
 		ns.Close()
-		return nil, fmt.Errorf("name server on %s: %w", listen, err)
+		return nil, fmt.Errorf("name server on %s: %w", o.Listen, err)
 	}
-	logger().Info("name server serving", "addr", ns.Addr())
+	if m := ns.MetricsAddr(); m != "" {
+		logger().Info("name server serving", "addr", ns.Addr(), "metrics", "http://"+m+"/metrics")
+	} else {
+		logger().Info("name server serving", "addr", ns.Addr())
+	}
 	return ns, nil
+}
+
+// metricsAddrFromConf reads RocketMQ 5's metrics keys from a properties
+// file (namesrv.conf): metricsExporterType=PROM turns the listener on at
+// metricsPromExporterHost (default all interfaces) and
+// metricsPromExporterPort (default 5557). It returns "" when off.
+func metricsAddrFromConf(path string) (string, error) {
+	props, err := readProperties(path)
+	if err != nil {
+		return "", err
+	}
+	switch t := strings.ToUpper(props["metricsExporterType"]); t {
+	case "", config.MetricsDisable:
+		return "", nil
+	case config.MetricsProm:
+	default:
+		return "", fmt.Errorf("%s: metricsExporterType %q is not supported (want %s or %s)", path, t, config.MetricsProm, config.MetricsDisable)
+	}
+	port := strconv.Itoa(config.DefaultMetricsPromExporterPort)
+	if p := props["metricsPromExporterPort"]; p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 0 || n > 65535 {
+			return "", fmt.Errorf("%s: metricsPromExporterPort %q is not a port", path, p)
+		}
+		port = p
+	}
+	return net.JoinHostPort(props["metricsPromExporterHost"], port), nil
+}
+
+// readProperties reads "key=value" (or "key: value") lines, skipping
+// comments ('#', '!') and blank lines.
+func readProperties(path string) (map[string]string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || line[0] == '#' || line[0] == '!' {
+			continue
+		}
+		if i := strings.IndexAny(line, "=:"); i > 0 {
+			out[strings.TrimSpace(line[:i])] = strings.TrimSpace(line[i+1:])
+		}
+	}
+	return out, nil
 }
 
 // brokerFlags are the flags broker and standalone share.
@@ -159,7 +222,12 @@ func serveBroker(ctx context.Context, cfg config.Config) error {
 		b.Close()
 		return err
 	}
-	logger().Info("broker serving", "addr", b.Addr(), "data", cfg.StorePathRootDir)
+	if m := b.MetricsAddr(); m != "" {
+		logger().Info("broker serving", "addr", b.Addr(), "data", cfg.StorePathRootDir,
+			"metrics", "http://"+m+"/metrics", "readyz", "http://"+m+"/readyz")
+	} else {
+		logger().Info("broker serving", "addr", b.Addr(), "data", cfg.StorePathRootDir)
+	}
 	<-ctx.Done()
 	return b.Close()
 }
@@ -193,14 +261,17 @@ func newBroker() *cobra.Command {
 func newStandalone() *cobra.Command {
 	f := &brokerFlags{data: "./wharf-data"}
 	nsListen := defaultNamesrvListen
+	metrics, nsMetrics := defaultMetricsListen, ""
 	cmd := &cobra.Command{
 		Use:   "standalone",
 		Short: "run a name server and a broker in one process (127.0.0.1:9876 and 127.0.0.1:10911 by default)",
 		Long: `Run a name server and a broker in one process. The broker registers with
 the embedded name server only (a namesrvAddr in broker.conf is ignored).
 Without --listen the broker listens on 127.0.0.1 at broker.conf's listenPort
-(10911 by default). SIGINT or SIGTERM stop the broker, then the name server;
-SIGHUP is logged and ignored.`,
+(10911 by default). The broker's Prometheus /metrics, /healthz and /readyz
+are served on --metrics (` + defaultMetricsListen + ` by default; "" turns them
+off), the name server's on --namesrv-metrics (off by default). SIGINT or
+SIGTERM stop the broker, then the name server; SIGHUP is logged and ignored.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signalContext(cmd)
@@ -216,7 +287,19 @@ SIGHUP is logged and ignored.`,
 					f.listen = "127.0.0.1:" + strconv.Itoa(cfg.ListenPort)
 				}
 			}
-			ns, err := startNamesrv(nsListen)
+			if metrics != "" {
+				host, port, err := net.SplitHostPort(metrics)
+				if err != nil {
+					return fmt.Errorf("--metrics %q: %w", metrics, err)
+				}
+				if cfg.MetricsPromExporterPort, err = strconv.Atoi(port); err != nil {
+					return fmt.Errorf("--metrics %q: port: %w", metrics, err)
+				}
+				cfg.MetricsExporterType, cfg.MetricsPromExporterHost = config.MetricsProm, host
+			} else if cmd.Flags().Changed("metrics") {
+				cfg.MetricsExporterType = config.MetricsDisable
+			}
+			ns, err := startNamesrvWith(nameserver.Options{Listen: nsListen, MetricsAddr: nsMetrics})
 			if err != nil {
 				return err
 			}
@@ -233,5 +316,7 @@ SIGHUP is logged and ignored.`,
 	cmd.Flags().StringVar(&f.data, "data", f.data, "data directory (storePathRootDir)")
 	cmd.Flags().StringVar(&f.listen, "listen", "", "broker address (default "+defaultBrokerListen+", or 127.0.0.1:listenPort with -c)")
 	cmd.Flags().StringVar(&nsListen, "namesrv-listen", nsListen, "name server address")
+	cmd.Flags().StringVar(&metrics, "metrics", metrics, `broker metrics, health and readiness address ("" = off)`)
+	cmd.Flags().StringVar(&nsMetrics, "namesrv-metrics", "", "name server metrics address (default off)")
 	return cmd
 }

@@ -138,7 +138,7 @@ func (p *wharfProc) stop(t *testing.T, sig os.Signal) error {
 func TestStandaloneFlagsAndSignals(t *testing.T) {
 	data := t.TempDir()
 	for i, sig := range []os.Signal{syscall.SIGTERM, os.Interrupt} {
-		p := startWharf(t, "standalone", "--data", data, "--listen", "127.0.0.1:0", "--namesrv-listen", "127.0.0.1:0")
+		p := startWharf(t, "standalone", "--data", data, "--listen", "127.0.0.1:0", "--namesrv-listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0")
 		nsAddr := p.addrOf(t, "name server serving", 20*time.Second)
 		bAddr := p.addrOf(t, "broker serving", 20*time.Second)
 		if nsAddr == "127.0.0.1:9876" || bAddr == "127.0.0.1:10911" || !strings.HasPrefix(bAddr, "127.0.0.1:") {
@@ -252,7 +252,7 @@ func TestSighupIgnored(t *testing.T) {
 		stopClean(t, b, "cleanLastStop=true")
 	})
 	t.Run("standalone", func(t *testing.T) {
-		p := startWharf(t, "standalone", "--data", t.TempDir(), "--listen", "127.0.0.1:0", "--namesrv-listen", "127.0.0.1:0")
+		p := startWharf(t, "standalone", "--data", t.TempDir(), "--listen", "127.0.0.1:0", "--namesrv-listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0")
 		nsAddr := p.addrOf(t, "name server serving", 20*time.Second)
 		bAddr := p.addrOf(t, "broker serving", 20*time.Second)
 		hup(t, p)
