@@ -91,9 +91,8 @@ func (b *Broker) readyChecks() []metricsrv.Check {
 		}},
 		{Name: "namesrv", Fn: b.reg.health},
 		{Name: "disk", Fn: func() error {
-			if b.store.LogStats().DiskFull {
-				return fmt.Errorf("refusing sends: the disk under %s is fuller than diskSpaceWarningLevelRatio %.0f%%",
-					b.cfg.StorePathRootDir, b.cfg.DiskSpaceWarningLevelRatio*100)
+			if err := b.store.DiskFull(); err != nil {
+				return fmt.Errorf("refusing sends: %w", err)
 			}
 			return nil
 		}},
@@ -273,7 +272,7 @@ func (c *brokerCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.segments, float64(st.Segments))
 	counter(c.retentionDeleted, st.RetentionRemoved)
 	gauge(c.dispatchStalled, boolGauge(b.store.DispatchStall() != nil))
-	gauge(c.diskFull, boolGauge(st.DiskFull))
+	gauge(c.diskFull, boolGauge(b.store.DiskFull() != nil))
 
 	if m := b.repl.master.Load(); m != nil {
 		for _, s := range m.Slaves() {

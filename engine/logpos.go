@@ -86,3 +86,9 @@ func (s *Store) EarliestMessageTime() (ts int64, ok bool) {
 // Err returns the CommitLog's sticky write error, or nil while it takes
 // appends (readiness checks).
 func (s *Store) Err() error { return s.cl.Err() }
+
+// DiskFull returns the disk guard's refusal (wrapping ErrDiskFull) while
+// sends are refused for lack of disk, nil otherwise. It asks the file
+// system again when its last answer is stale (diskCheckEvery), so a freed
+// disk shows even while no send arrives.
+func (s *Store) DiskFull() error { return s.disk.check(time.Now(), s.cl.Written()) }

@@ -12,7 +12,8 @@ type Sampler struct {
 	rates *Rates
 	items func(fn func(*Item)) // visits every Item
 
-	nextMin, nextHr, nextDay time.Time // when each ring takes its next snapshot
+	mu                       sync.Mutex // serializes Tick and SnapshotItems
+	nextMin, nextHr, nextDay time.Time  // when each ring takes its next snapshot; guarded by mu
 
 	quit chan struct{}
 	wg   sync.WaitGroup
@@ -44,8 +45,10 @@ func (s *Sampler) Start() {
 }
 
 // Tick samples what is due at now. The goroutine calls it every second;
-// tests call it with chosen times (not concurrently with Start).
+// tests call it with chosen times.
 func (s *Sampler) Tick(now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.rates != nil {
 		s.rates.sample(now)
 	}
@@ -62,6 +65,14 @@ func (s *Sampler) Tick(now time.Time) {
 	if day {
 		s.nextDay = now.Add(dayStep)
 	}
+}
+
+// SnapshotItems takes a snapshot of every Item in all three rings at now,
+// whatever is due (tests, to read a window without waiting for it).
+func (s *Sampler) SnapshotItems(now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.items(func(it *Item) { it.sample(now, true, true, true) })
 }
 
 // Close stops the goroutine and waits for it.
