@@ -90,6 +90,13 @@ func (p *wharfProc) log() string {
 // addr= field.
 func (p *wharfProc) addrOf(t *testing.T, msg string, d time.Duration) string {
 	t.Helper()
+	return p.fieldOf(t, msg, "addr", d)
+}
+
+// fieldOf waits (at most d) for a log line containing msg and returns its
+// key= field.
+func (p *wharfProc) fieldOf(t *testing.T, msg, key string, d time.Duration) string {
+	t.Helper()
 	timer := time.NewTimer(d)
 	defer timer.Stop()
 	for {
@@ -102,11 +109,11 @@ func (p *wharfProc) addrOf(t *testing.T, msg string, d time.Duration) string {
 				continue
 			}
 			for f := range strings.FieldsSeq(line) {
-				if a, ok := strings.CutPrefix(f, "addr="); ok {
+				if a, ok := strings.CutPrefix(f, key+"="); ok {
 					return a
 				}
 			}
-			t.Fatalf("no addr= in %q", line)
+			t.Fatalf("no %s= in %q", key, line)
 		case <-timer.C:
 			t.Fatalf("no %q logged within %v:\n%s", msg, d, p.log())
 		}
