@@ -463,7 +463,12 @@ var requestCodeNames = map[int16]string{
 	remoting.CodeQueryMessage: "query_message", remoting.CodeViewMessageByID: "view_message_by_id",
 	remoting.CodeGetBrokerRuntimeInfo: "get_broker_runtime_info", remoting.CodeUpdateAndCreateTopic: "update_and_create_topic",
 	remoting.CodeGetTopicStatsInfo: "get_topic_stats_info", remoting.CodeGetConsumeStats: "get_consume_stats",
-	remoting.CodeViewBrokerStatsData: "view_broker_stats_data",
+	remoting.CodeViewBrokerStatsData: "view_broker_stats_data", remoting.CodeGetAllTopicConfig: "get_all_topic_config",
+	remoting.CodeGetAllSubscriptionGroupConfig: "get_all_subscriptiongroup_config",
+	remoting.CodeGetAllConsumerOffset:          "get_all_consumer_offset", remoting.CodeGetAllDelayOffset: "get_all_delay_offset",
+	remoting.CodeDeleteTopicInBroker: "delete_topic_in_broker", remoting.CodeGetEarliestMsgStoreTime: "get_earliest_msg_storetime",
+	remoting.CodeSendReplyMessage: "send_reply_message", remoting.CodeSendReplyMessageV2: "send_reply_message_v2",
+	remoting.CodeInvokeBrokerToResetOffset: "invoke_broker_to_reset_offset",
 }
 
 // responseCodeNames are RocketMQ's names of the common response codes
