@@ -113,11 +113,11 @@ type CommitLog struct {
 	// iterators positioned below it jump there.
 	rebased atomic.Int64
 
-	syncs  atomic.Int64 // fsyncs of segment data, for Stats
+	syncs atomic.Int64 // fsyncs of segment data, for Stats
 	// syncHist counts fsync latencies by SyncBounds, for Stats.
-	syncHist [len(SyncBounds) + 1]atomic.Int64
+	syncHist  [len(SyncBounds) + 1]atomic.Int64
 	syncNanos atomic.Int64 // total fsync time, for Stats
-	writes atomic.Int64 // write calls, for Stats
+	writes    atomic.Int64 // write calls, for Stats
 
 	closing chan struct{}
 	wg      sync.WaitGroup
