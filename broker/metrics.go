@@ -186,10 +186,10 @@ func (c *brokerCollector) Collect(ch chan<- prometheus.Metric) {
 	sys := b.system()
 	bstr := strconv.FormatBool
 	counter := func(d *prometheus.Desc, v int64, l ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), l...)
+		emit(ch, d)(prometheus.NewConstMetric(d, prometheus.CounterValue, float64(v), l...))
 	}
 	gauge := func(d *prometheus.Desc, v float64, l ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, l...)
+		emit(ch, d)(prometheus.NewConstMetric(d, prometheus.GaugeValue, v, l...))
 	}
 
 	b.traffic.topics.Range(func(topic string, s *topicStats) {
@@ -210,7 +210,7 @@ func (c *brokerCollector) Collect(ch chan<- prometheus.Metric) {
 				buckets[float64(bound)] = cum
 			}
 			cum += uint64(in.sizes[len(sizeBounds)].Load())
-			ch <- prometheus.MustNewConstHistogram(c.messageSize, cum, float64(in.bytes.Load()), buckets, topic, name, isSys)
+			emit(ch, c.messageSize)(prometheus.NewConstHistogram(c.messageSize, cum, float64(in.bytes.Load()), buckets, topic, name, isSys))
 		}
 	})
 	b.traffic.groups.Range(func(k groupKey, s *groupStats) {
@@ -239,8 +239,8 @@ func (c *brokerCollector) Collect(ch chan<- prometheus.Metric) {
 			buckets[float64(bound.Milliseconds())] = cum
 		}
 		cum += uint64(h.counts[len(rpcBounds)].Load())
-		ch <- prometheus.MustNewConstHistogram(c.rpcLatency, cum, float64(h.sum.Load())/1e6, buckets,
-			"remoting", requestCodeName(k.req), responseCodeName(k.resp))
+		emit(ch, c.rpcLatency)(prometheus.NewConstHistogram(c.rpcLatency, cum, float64(h.sum.Load())/1e6, buckets,
+			"remoting", requestCodeName(k.req), responseCodeName(k.resp)))
 	})
 
 	st := b.store.LogStats()
@@ -262,7 +262,7 @@ func (c *brokerCollector) Collect(ch chan<- prometheus.Metric) {
 		fb[bound.Seconds()] = cum
 	}
 	cum += uint64(st.SyncHist[len(engine.SyncBounds)])
-	ch <- prometheus.MustNewConstHistogram(c.fsync, cum, st.SyncTime.Seconds(), fb)
+	emit(ch, c.fsync)(prometheus.NewConstHistogram(c.fsync, cum, st.SyncTime.Seconds(), fb))
 	counter(c.appends, st.Appends)
 	counter(c.syncs, st.Syncs)
 	counter(c.writes, st.Writes)
@@ -367,17 +367,30 @@ func (c *brokerCollector) collectLag(ch chan<- prometheus.Metric) {
 	sys := b.system()
 	emit := func(k groupKey, r *lagRow, isRetry, isSys string) {
 		l := []string{k.topic, k.group, isRetry, isSys}
-		ch <- prometheus.MustNewConstMetric(c.lagMessages, prometheus.GaugeValue, float64(r.lag), l...)
-		ch <- prometheus.MustNewConstMetric(c.inflight, prometheus.GaugeValue, float64(r.inflight), l...)
-		ch <- prometheus.MustNewConstMetric(c.ready, prometheus.GaugeValue, float64(r.ready), l...)
-		ch <- prometheus.MustNewConstMetric(c.lagLatency, prometheus.GaugeValue, float64(sinceMs(now, r.unconsumed)), l...)
-		ch <- prometheus.MustNewConstMetric(c.queueingLatency, prometheus.GaugeValue, float64(sinceMs(now, r.unpulled)), l...)
+		emit(ch, c.lagMessages)(prometheus.NewConstMetric(c.lagMessages, prometheus.GaugeValue, float64(r.lag), l...))
+		emit(ch, c.inflight)(prometheus.NewConstMetric(c.inflight, prometheus.GaugeValue, float64(r.inflight), l...))
+		emit(ch, c.ready)(prometheus.NewConstMetric(c.ready, prometheus.GaugeValue, float64(r.ready), l...))
+		emit(ch, c.lagLatency)(prometheus.NewConstMetric(c.lagLatency, prometheus.GaugeValue, float64(sinceMs(now, r.unconsumed)), l...))
+		emit(ch, c.queueingLatency)(prometheus.NewConstMetric(c.queueingLatency, prometheus.GaugeValue, float64(sinceMs(now, r.unpulled)), l...))
 	}
 	for _, k := range keys {
 		emit(k, rows[k], strconv.FormatBool(isRetryTopic(k.topic)), strconv.FormatBool(sys.IsSystem(k.topic) || isSystemGroup(k.group)))
 	}
 	if other != nil {
 		emit(groupKey{overflowKey, overflowKey}, other, "false", "false")
+	}
+}
+
+// emit returns a func sending a metric to ch, or, when building it failed
+// (a label value that is not UTF-8, from a client's topic or group name),
+// an invalid metric: the scrape reports the error and serves the rest.
+func emit(ch chan<- prometheus.Metric, d *prometheus.Desc) func(prometheus.Metric, error) {
+	return func(m prometheus.Metric, err error) {
+		if err != nil {
+			ch <- prometheus.NewInvalidMetric(d, err)
+			return
+		}
+		ch <- m
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/wharfmq/wharf/internal/vfstest"
 	"github.com/wharfmq/wharf/nameserver"
 	"github.com/wharfmq/wharf/remoting"
@@ -159,5 +161,22 @@ func TestMetricsNames(t *testing.T) {
 	if requestCodeName(remoting.CodeSendMessageV2) != "send_message_v2" || requestCodeName(9999) != "9999" ||
 		responseCodeName(remoting.RespSuccess) != "success" || responseCodeName(-5) != "-5" {
 		t.Error("code names")
+	}
+}
+
+// TestEmitBadLabel: a label value that is not UTF-8 (a topic or group
+// name in a binary-serialized header) becomes an invalid metric, which
+// the scrape reports and skips, not a panic.
+func TestEmitBadLabel(t *testing.T) {
+	d := prometheus.NewDesc("x_total", "x", []string{"topic"}, nil)
+	ch := make(chan prometheus.Metric, 1)
+	emit(ch, d)(prometheus.NewConstMetric(d, prometheus.CounterValue, 1, "bad\xfftopic"))
+	var m dto.Metric
+	if err := (<-ch).Write(&m); err == nil {
+		t.Fatal("a non-UTF-8 label value made a valid metric")
+	}
+	emit(ch, d)(prometheus.NewConstMetric(d, prometheus.CounterValue, 1, "good"))
+	if err := (<-ch).Write(&m); err != nil || m.Counter.GetValue() != 1 {
+		t.Fatalf("valid metric: %v %v", err, &m)
 	}
 }

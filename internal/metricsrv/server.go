@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,6 +44,9 @@ type Server struct {
 	ln   net.Listener
 	srv  *http.Server
 	done chan struct{}
+
+	once     sync.Once
+	closeErr error
 }
 
 // NewRegistry returns a registry with the Go runtime and process
@@ -124,14 +128,15 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 func (s *Server) URL() string { return "http://" + s.Addr() + "/metrics" }
 
 // Close stops the listener, waits up to 5 s for requests in flight, and
-// waits for the serving goroutine.
+// waits for the serving goroutine. It is idempotent.
 func (s *Server) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err := s.srv.Shutdown(ctx)
-	if err != nil {
-		err = errors.Join(err, s.srv.Close())
-	}
-	<-s.done
-	return err
+	s.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := s.srv.Shutdown(ctx); err != nil {
+			s.closeErr = errors.Join(err, s.srv.Close())
+		}
+		<-s.done
+	})
+	return s.closeErr
 }

@@ -82,6 +82,9 @@ func TestServer(t *testing.T) {
 	if _, err := http.Get(base + "/healthz"); err == nil {
 		t.Fatal("served after Close")
 	}
+	if err := srv.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
 }
 
 func TestStartErrors(t *testing.T) {
