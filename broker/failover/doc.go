@@ -54,7 +54,12 @@
 // connection is gone or that has not caught up for MaxNotCatchup leaves;
 // a connected replica whose acknowledged offset reached the confirm offset
 // and the start of the current epoch joins (RocketMQ's
-// maybeShrinkSyncStateSet and maybeExpandInSyncStateSet). A change goes to
+// maybeShrinkSyncStateSet and maybeExpandInSyncStateSet). A replica within a
+// MiB of the end, short of the confirm offset only because the load moves
+// it, is waited for up to 300 ms with its acknowledgements counted (the
+// confirm offset then cannot pass it) and joins once it holds the confirm
+// offset: without that, under steady load a returning replica rejoined
+// only when a pause let it draw level. A change goes to
 // the controller (1001) with the current set's epoch. While an expansion
 // is in flight the master already counts acknowledgements from the union
 // of the old and the proposed set, so the set it waits for is never

@@ -18,6 +18,7 @@ import (
 	"github.com/wharfmq/wharf/broker/config"
 	"github.com/wharfmq/wharf/controller"
 	"github.com/wharfmq/wharf/nameserver"
+	"github.com/wharfmq/wharf/tools/dashboard"
 )
 
 // Default addresses of `wharf standalone` (and the name server's default).
@@ -260,6 +261,7 @@ func newBroker() *cobra.Command {
 
 func newStandalone() *cobra.Command {
 	f := &brokerFlags{data: "./wharf-data"}
+	df := &dashboardFlags{listen: dashboard.DefaultListen}
 	nsListen := defaultNamesrvListen
 	metrics, nsMetrics := defaultMetricsListen, ""
 	cmd := &cobra.Command{
@@ -269,9 +271,11 @@ func newStandalone() *cobra.Command {
 the embedded name server only (a namesrvAddr in broker.conf is ignored).
 Without --listen the broker listens on 127.0.0.1 at broker.conf's listenPort
 (10911 by default). The broker's Prometheus /metrics, /healthz and /readyz
-are served on --metrics (` + defaultMetricsListen + ` by default; "" turns them
-off), the name server's on --namesrv-metrics (off by default). SIGINT or
-SIGTERM stop the broker, then the name server; SIGHUP is logged and ignored.`,
+are served on --metrics (` + defaultMetricsListen + ` by default; "off" turns
+them off), the name server's on --namesrv-metrics (off by default). The web
+dashboard (read-only unless --dashboard-admin) serves on 127.0.0.1:8080; the
+start log prints both URLs. SIGINT or SIGTERM stop the broker, then the name
+server; SIGHUP is logged and ignored.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signalContext(cmd)
@@ -287,6 +291,22 @@ SIGTERM stop the broker, then the name server; SIGHUP is logged and ignored.`,
 					f.listen = "127.0.0.1:" + strconv.Itoa(cfg.ListenPort)
 				}
 			}
+			if metrics == "off" {
+				metrics = ""
+			}
+			if nsMetrics == "off" {
+				nsMetrics = ""
+			}
+			if metrics != "" && !cmd.Flags().Changed("metrics") {
+				// The default port taken (another standalone?) must not
+				// stop the broker: metrics are an extra, as the dashboard.
+				if ln, err := net.Listen("tcp", metrics); err != nil {
+					logger().Warn("metrics not served; --metrics ADDR moves them, --metrics off silences this", "err", err)
+					metrics = ""
+				} else {
+					ln.Close()
+				}
+			}
 			if metrics != "" {
 				host, port, err := net.SplitHostPort(metrics)
 				if err != nil {
@@ -296,7 +316,7 @@ SIGTERM stop the broker, then the name server; SIGHUP is logged and ignored.`,
 					return fmt.Errorf("--metrics %q: port: %w", metrics, err)
 				}
 				cfg.MetricsExporterType, cfg.MetricsPromExporterHost = config.MetricsProm, host
-			} else if cmd.Flags().Changed("metrics") {
+			} else {
 				cfg.MetricsExporterType = config.MetricsDisable
 			}
 			ns, err := startNamesrvWith(nameserver.Options{Listen: nsListen, MetricsAddr: nsMetrics})
@@ -307,16 +327,34 @@ SIGTERM stop the broker, then the name server; SIGHUP is logged and ignored.`,
 			if cfg, err = f.apply(cfg); err != nil {
 				return errors.Join(err, ns.Close())
 			}
+			var dash *dashboard.Server
+			if df.listen != "" && df.listen != "off" {
+				dash, err = startDashboard(df.options(ns.Addr()))
+				if err != nil && cmd.Flags().Changed("dashboard") {
+					return errors.Join(err, ns.Close())
+				}
+				if err != nil {
+					// The default port taken (another standalone?) must not
+					// stop the broker: the dashboard is an extra.
+					logger().Warn("dashboard not started; --dashboard ADDR moves it, --dashboard off silences this", "err", err)
+				}
+			}
 			// The broker first: it unregisters from the name server.
 			err = serveBroker(ctx, cfg)
+			if dash != nil {
+				err = errors.Join(err, dash.Close())
+			}
 			return errors.Join(err, ns.Close())
 		},
 	}
 	f.addConfigFlag(cmd)
+	cmd.Flags().StringVar(&df.listen, "dashboard", df.listen, `web dashboard address ("off": none)`)
+	cmd.Flags().BoolVar(&df.admin, "dashboard-admin", false, "let the dashboard change the cluster (create and delete topics, reset offsets, resend dead letters)")
+	cmd.Flags().StringSliceVar(&df.allowHosts, "dashboard-allow-host", nil, "host names the dashboard answers to besides IP addresses, localhost and this machine's name")
 	cmd.Flags().StringVar(&f.data, "data", f.data, "data directory (storePathRootDir)")
 	cmd.Flags().StringVar(&f.listen, "listen", "", "broker address (default "+defaultBrokerListen+", or 127.0.0.1:listenPort with -c)")
 	cmd.Flags().StringVar(&nsListen, "namesrv-listen", nsListen, "name server address")
-	cmd.Flags().StringVar(&metrics, "metrics", metrics, `broker metrics, health and readiness address ("" = off)`)
-	cmd.Flags().StringVar(&nsMetrics, "namesrv-metrics", "", "name server metrics address (default off)")
+	cmd.Flags().StringVar(&metrics, "metrics", metrics, `broker metrics, health and readiness address ("off": none)`)
+	cmd.Flags().StringVar(&nsMetrics, "namesrv-metrics", "", `name server metrics address (default none)`)
 	return cmd
 }
