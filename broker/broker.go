@@ -24,6 +24,7 @@ import (
 	"github.com/wharfmq/wharf/broker/transaction"
 	"github.com/wharfmq/wharf/controller/api"
 	"github.com/wharfmq/wharf/engine"
+	"github.com/wharfmq/wharf/internal/metricsrv"
 	"github.com/wharfmq/wharf/remoting"
 )
 
@@ -73,6 +74,8 @@ type Broker struct {
 	offsets *offsets.Service
 	reg     *registrar
 	stats   runtimeStats
+	traffic *traffic          // counters behind metrics, rates and VIEW_BROKER_STATS_DATA (traffic.go)
+	metrics *metricsrv.Server // the Prometheus listener (metrics.go); nil when off
 	repl    replication
 	haLn    net.Listener // a master's HA port, bound in New; the HA service owns it after Start
 	master  masterState  // a slave's master, from the name servers (role.go)
@@ -128,6 +131,7 @@ func New(cfg config.Config, opts ...Option) (_ *Broker, err error) {
 		clients: client.New[*remoting.Conn](client.Options{}), locks: client.NewLocks(client.LockMaxLive, nil),
 		clientExpiry: client.DefaultExpiry, scanInterval: client.DefaultScanInterval,
 		quit: make(chan struct{}), farBehind: farBehindBytes(),
+		traffic: newTraffic(cfg.MetricsMaxKeys),
 	}
 	b.hold = newPullHold(b)
 	// First: the clients made below take the TLS configuration.
@@ -289,12 +293,13 @@ func (b *Broker) registerProcessors() {
 		remoting.CodeGetTopicStatsInfo:                b.handleGetTopicStats,
 		remoting.CodeGetConsumeStats:                  b.handleGetConsumeStats,
 		remoting.CodeGetBrokerRuntimeInfo:             b.handleGetRuntimeInfo,
+		remoting.CodeViewBrokerStatsData:              b.handleViewBrokerStatsData,
 		remoting.CodeSendReplyMessage:                 b.handleSendReply,
 		remoting.CodeInvokeBrokerToResetOffset:        b.handleResetOffset,
 		remoting.CodeSendReplyMessageV2:               b.handleSendReply,
 	}
 	for code, h := range handlers {
-		handlers[code] = b.guardRole(code, h)
+		handlers[code] = b.timed(b.guardRole(code, h))
 		b.srv.Handle(code, handlers[code])
 	}
 	// A send only appends (ASYNC_FLUSH: into the page cache) and returns;
@@ -369,20 +374,28 @@ func (b *Broker) Start() error {
 	if b.started {
 		return errors.New("broker: already started")
 	}
+	if err := b.startMetrics(); err != nil {
+		return err
+	}
 	if err := b.srv.StartListener(b.ln); err != nil {
+		b.stopMetrics()
 		return fmt.Errorf("broker: %w", err)
 	}
 	if err := b.startReplication(); err != nil {
 		b.srv.Close()
+		b.stopMetrics()
 		return err
 	}
 	b.started = true
+	b.traffic.sampler.Start()
 	b.clients.Start(b.clientExpiry, b.scanInterval, b.onClientsExpired)
 	b.reg.start()
 	if b.cm != nil {
 		if err := b.cm.start(); err != nil {
 			b.stopReplication()
 			b.srv.Close()
+			b.stopMetrics()
+			b.traffic.sampler.Close()
 			b.reg.stop()
 			b.started = false
 			return err
@@ -445,6 +458,8 @@ func (b *Broker) Close() error {
 	b.hold.Close()
 	b.srv.Close()
 	b.wg.Wait()
+	b.stopMetrics()
+	b.traffic.sampler.Close()
 	// A role change under way finishes first; none starts after this
 	// (checkSwitch), so what is stopped here stays stopped.
 	b.roleMu.Lock()

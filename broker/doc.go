@@ -19,6 +19,8 @@
 //	schedule/     delay levels and their delivery
 //	transaction/  half/op state, END_TRANSACTION, check-back
 //	sqlfilter/    SQL92 filter: compile, evaluate (a library)
+//	brokerstats/  bounded traffic tables, StatsItem windows, rate sampler
+//	              (a library; metrics.go and traffic.go feed and read it)
 //	ha/           HA protocol messages and batching (not wired in yet)
 //	brokertest/   start a broker (or a cluster) on loopback for tests
 //

@@ -222,6 +222,11 @@ func (b *Broker) runPull(p *pullRequest) (resp *remoting.Command, holdable bool)
 		resp.Body = res.Data
 		b.stats.countGet(res.Count)
 	}
+	if !connClosed(p.conn) {
+		// A held pull woken after its client went away delivers
+		// nothing: not counted as messages out.
+		b.traffic.countPull(p.topic, p.group, p.queueID, code == remoting.RespSuccess, res.Count, len(res.Data), next)
+	}
 	return resp, holdable
 }
 
@@ -250,6 +255,20 @@ func (b *Broker) closingResponse(p *pullRequest) *remoting.Command {
 func (b *Broker) closing() bool {
 	select {
 	case <-b.quit:
+		return true
+	default:
+		return false
+	}
+}
+
+// connClosed reports whether c is closed (nil: a pull without a
+// connection, as in-process callers make, is never closed).
+func connClosed(c *remoting.Conn) bool {
+	if c == nil {
+		return false
+	}
+	select {
+	case <-c.Done():
 		return true
 	default:
 		return false

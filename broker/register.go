@@ -3,11 +3,13 @@ package broker
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -62,6 +64,9 @@ type registrar struct {
 	waiters []chan struct{} // closed when the next round ends; guarded by wmu
 
 	stats registerStats
+	// registered is how many name servers hold our registration, as of
+	// the last round (readiness and metrics read it without r.mu).
+	registered atomic.Int32
 }
 
 // nsState is what the registrar knows about one name server.
@@ -198,6 +203,7 @@ func (r *registrar) round(periodic, poll bool) {
 	}()
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	defer r.countRegistered()
 	role := r.b.role()
 	if role.pending {
 		return // nothing to register until the broker has a role
@@ -278,6 +284,36 @@ func (r *registrar) round(periodic, poll bool) {
 			r.b.setMaster(m.addr, m.ha)
 		}
 	}
+}
+
+// countRegistered updates registered: the name servers whose last call
+// succeeded and that hold a version of ours. REQUIRES: r.mu held.
+func (r *registrar) countRegistered() {
+	n := 0
+	if !r.b.role().pending {
+		for _, st := range r.ns {
+			if !st.failed && st.synced != (body.DataVersion{}) {
+				n++
+			}
+		}
+	}
+	r.registered.Store(int32(n))
+}
+
+// health is the readiness check of registration: nil once at least one
+// name server holds this broker's registration (or none is configured).
+// A name server that went away is noticed at the next periodic round
+// (registerNameServerPeriod).
+func (r *registrar) health() error {
+	switch {
+	case len(r.addrs) == 0:
+		return nil
+	case r.b.role().pending:
+		return errors.New("no role yet: not registered with any name server")
+	case r.registered.Load() == 0:
+		return fmt.Errorf("not registered with any of the name servers %s", strings.Join(r.addrs, ";"))
+	}
+	return nil
 }
 
 // masterReply is what one name server's REGISTER_BROKER reply said of

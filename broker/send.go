@@ -111,6 +111,9 @@ func (b *Broker) handleSend(_ context.Context, conn *remoting.Conn, req *remotin
 	batch := req.Code == remoting.CodeSendBatchMessage
 	base := b.sentMessage(&h, conn)
 	props := base.Properties
+	// Counted under the topic and type as sent, before retry, delay or
+	// transaction routing moves the message to a system topic.
+	topic, typ := h.topic, messageType(props)
 	var ms []*msg.Message
 	if batch && transaction.IsTranMsg(props) {
 		return remoting.NewResponse(req, remoting.RespMessageIllegal, "batch messages cannot be transactional (TRAN_MSG)")
@@ -141,6 +144,7 @@ func (b *Broker) handleSend(_ context.Context, conn *remoting.Conn, req *remotin
 	if err != nil {
 		return remoting.NewResponse(req, putErrorCode(err), err.Error())
 	}
+	b.traffic.countPut(topic, typ, ms)
 	resp = remoting.NewResponse(req, remoting.RespSuccess, "")
 	resp.SetExt("msgId", strings.Join(res.MsgIDs, ","))
 	resp.SetExtInt("queueId", int64(h.queueID))

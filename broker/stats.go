@@ -202,14 +202,11 @@ func (b *Broker) handleGetConsumeStats(_ context.Context, _ *remoting.Conn, req 
 	return resp
 }
 
-// zeroTps is the rate fields' value: "10 s, 60 s, 600 s" windows, which
-// Wharf does not sample.
-const zeroTps = "0.00 0.00 0.00"
-
 // handleGetRuntimeInfo serves GET_BROKER_RUNTIME_INFO (28): a KVTable
 // {"table":{...}} of strings with the keys of Java's prepareRuntimeInfo
 // that Wharf has data for. Counters are since start (see runtimeStats);
-// rates are 0; thread-pool keys are absent (no pools). Wharf adds the
+// rates are "10 s, 1 min, 10 min" per-second figures sampled every second
+// (traffic.go), as Java's StoreStatsService; thread-pool keys are absent (no pools). Wharf adds the
 // process figures of addProcessInfo, which Java clients list like any
 // other key.
 func (b *Broker) handleGetRuntimeInfo(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
@@ -244,11 +241,11 @@ func (b *Broker) runtimeInfo(now time.Time) map[string]string {
 		"dispatchBehindBytes":         i64(max(readable-b.store.DispatchedOffset(), 0)),
 		"remainHowManyDataToFlush":    humanBytes(max(end-cst.Synced, 0)),
 		"pageCacheLockTimeMills":      "0",
-		"putTps":                      zeroTps,
-		"getFoundTps":                 zeroTps,
-		"getMissTps":                  zeroTps,
-		"getTotalTps":                 zeroTps,
-		"getTransferedTps":            zeroTps,
+		"putTps":                      b.traffic.rates.TPS(ratePut),
+		"getFoundTps":                 b.traffic.rates.TPS(rateGetFound),
+		"getMissTps":                  b.traffic.rates.TPS(rateGetMiss),
+		"getTotalTps":                 b.traffic.getTotalTps(),
+		"getTransferedTps":            b.traffic.rates.TPS(rateGetTransferred),
 		"bootTimestamp":               i64(s.boot.UnixMilli()),
 		"runtime":                     formatRuntime(now.Sub(s.boot)),
 		"earliestMessageTimeStamp":    i64(b.earliestMessageTime()),

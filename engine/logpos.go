@@ -1,6 +1,11 @@
 package engine
 
-import "github.com/wharfmq/wharf/engine/msg"
+import (
+	"time"
+
+	"github.com/wharfmq/wharf/engine/commitlog"
+	"github.com/wharfmq/wharf/engine/msg"
+)
 
 // LogStats is a snapshot of the CommitLog's positions and of the flusher's
 // work since Open.
@@ -19,7 +24,20 @@ type LogStats struct {
 	// Appends, Writes and Syncs count appends that stored records, write
 	// calls and fdatasyncs of segment data.
 	Appends, Writes, Syncs int64
+	// SyncHist counts fsync rounds by latency (buckets SyncBounds, the
+	// last one unbounded) and SyncTime is their total time.
+	SyncHist []int64
+	SyncTime time.Duration
+	// Segments is the number of CommitLog segments on disk.
+	Segments int
+	// RetentionRemoved counts segments retention deleted since Open.
+	RetentionRemoved int64
+	// DiskFull says sends are refused for lack of disk (DiskFullRatio).
+	DiskFull bool
 }
+
+// SyncBounds are the upper bounds of LogStats.SyncHist's buckets.
+var SyncBounds = commitlog.SyncBounds
 
 // LogStats returns the CommitLog's positions and counters.
 func (s *Store) LogStats() LogStats {
@@ -27,6 +45,9 @@ func (s *Store) LogStats() LogStats {
 	return LogStats{
 		MinOffset: s.cl.MinOffset(), End: s.cl.End(), Readable: s.cl.Readable(), Synced: s.cl.Synced(),
 		Appends: cst.Appends, Writes: cst.Writes, Syncs: cst.Syncs,
+		SyncHist: cst.SyncHist[:], SyncTime: cst.SyncTime,
+		Segments: len(s.cl.Segments()), RetentionRemoved: s.retentionRemoved.Load(),
+		DiskFull: s.disk.full.Load(),
 	}
 }
 
@@ -61,3 +82,13 @@ func (s *Store) EarliestMessageTime() (ts int64, ok bool) {
 	}
 	return r.StoreTimestamp, true
 }
+
+// Err returns the CommitLog's sticky write error, or nil while it takes
+// appends (readiness checks).
+func (s *Store) Err() error { return s.cl.Err() }
+
+// DiskFull returns the disk guard's refusal (wrapping ErrDiskFull) while
+// sends are refused for lack of disk, nil otherwise. It asks the file
+// system again when its last answer is stale (diskCheckEvery), so a freed
+// disk shows even while no send arrives.
+func (s *Store) DiskFull() error { return s.disk.check(time.Now(), s.cl.Written()) }

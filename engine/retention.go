@@ -14,6 +14,8 @@ type retentionState struct {
 	// its unconsumed messages (0: none), so the warning is not repeated
 	// every round.
 	keptLogged atomic.Int64
+	// retentionRemoved counts the segments removed (LogStats).
+	retentionRemoved atomic.Int64
 }
 
 func (s *Store) retentionLoop() {
@@ -66,6 +68,7 @@ func (s *Store) CleanExpired(now time.Time) (int, error) {
 		var gone []int64
 		gone, err = s.cl.RemoveSegmentsBefore(info.Base + info.Size)
 		removed += len(gone)
+		s.retentionRemoved.Add(int64(len(gone)))
 		if err != nil || len(gone) == 0 {
 			break
 		}

@@ -445,3 +445,11 @@ func (r *registry) IsBroker(name string) bool {
 	_, ok := r.mu.brokers[name]
 	return ok
 }
+
+// counts returns the number of clusters, broker names, live broker
+// addresses and topics (metrics).
+func (r *registry) counts() (clusters, brokers, live, topics int) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return len(r.mu.clusters), len(r.mu.brokers), len(r.mu.live), len(r.mu.topics)
+}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wharfmq/wharf/acl"
+	"github.com/wharfmq/wharf/internal/metricsrv"
 	"github.com/wharfmq/wharf/remoting"
 )
 
@@ -48,6 +49,9 @@ type Options struct {
 	// put/delete, write-permission changes) need an admin account. The
 	// file is watched; New fails, naming it, if it is missing or invalid.
 	ACLFile string
+	// MetricsAddr, if set, is the "host:port" of the metrics listener:
+	// Prometheus /metrics, /healthz and /readyz (package metricsrv).
+	MetricsAddr string
 }
 
 // Hosted is a service a name server runs beside itself and serves on its
@@ -72,8 +76,10 @@ type Server struct {
 		sync.Mutex
 		started, closed bool
 	}
-	quit chan struct{}  // closed by Close to stop the expiry loop
-	wg   sync.WaitGroup // the expiry loop
+	requests requestCounts     // by code; built in New, read-only after
+	metrics  *metricsrv.Server // nil unless Options.MetricsAddr
+	quit     chan struct{}     // closed by Close to stop the expiry loop
+	wg       sync.WaitGroup    // the expiry loop
 }
 
 // New returns a name server that is not yet listening.
@@ -94,10 +100,11 @@ func New(opts Options) (*Server, error) {
 		opts.Logger = slog.Default()
 	}
 	s := &Server{
-		opts: opts,
-		log:  opts.Logger.With("component", "nameserver"),
-		reg:  newRegistry(),
-		quit: make(chan struct{}),
+		opts:     opts,
+		log:      opts.Logger.With("component", "nameserver"),
+		reg:      newRegistry(),
+		quit:     make(chan struct{}),
+		requests: requestCounts{},
 	}
 	rsOpts := remoting.ServerOptions{Logger: opts.Logger, OnClose: s.connClosed}
 	if opts.ACLFile != "" {
@@ -117,6 +124,8 @@ func New(opts Options) (*Server, error) {
 	s.rs = remoting.NewServer(rsOpts)
 	hs := s.handlers()
 	for code, h := range hs {
+		h = s.requests.counted(code, h)
+		hs[code] = h
 		s.rs.Handle(code, h)
 	}
 	if opts.Hosted != nil {
@@ -150,6 +159,13 @@ func (s *Server) Start() error {
 			_ = s.rs.Close()
 			return fmt.Errorf("nameserver: %w", err)
 		}
+	}
+	if err := s.startMetrics(); err != nil {
+		_ = s.rs.Close()
+		if s.opts.Hosted != nil {
+			_ = s.opts.Hosted.Close()
+		}
+		return fmt.Errorf("nameserver: metrics: %w", err)
 	}
 	s.mu.started = true
 	s.wg.Add(1)
@@ -193,7 +209,11 @@ func (s *Server) Close() error {
 
 	close(s.quit)
 	s.wg.Wait()
-	err := s.rs.Close()
+	var err error
+	if s.metrics != nil {
+		err = s.metrics.Close()
+	}
+	err = errors.Join(err, s.rs.Close())
 	if s.acl != nil {
 		s.acl.Close()
 	}

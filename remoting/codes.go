@@ -48,6 +48,7 @@ const (
 	CodeGetConsumerRunningInfo           int16 = 307 // broker → client
 	CodeConsumeMessageDirectly           int16 = 309 // broker → client
 	CodeSendMessageV2                    int16 = 310
+	CodeViewBrokerStatsData              int16 = 315
 	CodeSendBatchMessage                 int16 = 320
 	CodeQueryDataVersion                 int16 = 322
 	CodeSendReplyMessage                 int16 = 324

@@ -18,6 +18,15 @@ import (
 	"github.com/wharfmq/wharf/internal/wiretls"
 )
 
+// Metrics exporter types (broker.conf metricsExporterType), and the
+// defaults of the metrics keys.
+const (
+	MetricsDisable                 = "DISABLE"
+	MetricsProm                    = "PROM"
+	DefaultMetricsPromExporterPort = 5557
+	DefaultMetricsMaxKeys          = 1000
+)
+
 // Flush disk types (broker.conf flushDiskType).
 const (
 	AsyncFlush = "ASYNC_FLUSH"
@@ -103,6 +112,22 @@ type Config struct {
 	// their traces (traceTopicEnable, false, as in RocketMQ).
 	TraceTopicEnable  bool
 	MsgTraceTopicName string // msgTraceTopicName, "RMQ_SYS_TRACE_TOPIC"
+	// MetricsExporterType turns the metrics listener on: "PROM" serves
+	// Prometheus /metrics with /healthz and /readyz on
+	// MetricsPromExporterHost:MetricsPromExporterPort; "DISABLE" (the
+	// default, as RocketMQ 5) serves nothing. RocketMQ's OTLP_GRPC and LOG
+	// exporters are not supported (metricsExporterType).
+	MetricsExporterType string
+	// MetricsPromExporterHost is the metrics listener's host
+	// (metricsPromExporterHost); "" means brokerIP1, else all interfaces.
+	MetricsPromExporterHost string
+	// MetricsPromExporterPort is its port (metricsPromExporterPort, 5557).
+	MetricsPromExporterPort int
+	// MetricsMaxKeys bounds the topics, and the topic and consumer group
+	// pairs, that metrics and traffic statistics keep apart; traffic of
+	// any beyond is counted under "%OTHER%" (Wharf only: metricsMaxKeys,
+	// 1000).
+	MetricsMaxKeys int
 	// EnablePropertyFilter serves SQL92 subscriptions (consumer
 	// MessageSelector of type SQL92) by filtering on message properties
 	// (enablePropertyFilter, false, as in RocketMQ: pulls of a SQL92
@@ -274,6 +299,9 @@ func Default() Config {
 		RegionID:                    "DefaultRegion",
 		StoreReplyMessageEnable:     true,
 		MsgTraceTopicName:           "RMQ_SYS_TRACE_TOPIC",
+		MetricsExporterType:         MetricsDisable,
+		MetricsPromExporterPort:     DefaultMetricsPromExporterPort,
+		MetricsMaxKeys:              DefaultMetricsMaxKeys,
 		MessageDelayLevel:           engine.DefaultMessageDelayLevel,
 		TransactionTimeOut:          DefaultTransactionTimeOut,
 		TransactionCheckInterval:    DefaultTransactionCheckInterval,
@@ -301,6 +329,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("broker: brokerName is empty")
 	case c.BrokerClusterName == "":
 		return fmt.Errorf("broker: brokerClusterName is empty")
+	case c.MetricsExporterType != "" && c.MetricsExporterType != MetricsDisable && c.MetricsExporterType != MetricsProm:
+		return fmt.Errorf("broker: metricsExporterType %q is not supported (want %s or %s)", c.MetricsExporterType, MetricsProm, MetricsDisable)
+	case c.MetricsExporterType == MetricsProm && (c.MetricsPromExporterPort < 0 || c.MetricsPromExporterPort > 65535):
+		return fmt.Errorf("broker: metricsPromExporterPort %d is out of range", c.MetricsPromExporterPort)
 	case c.TraceTopicEnable && c.MsgTraceTopicName == "":
 		return fmt.Errorf("broker: traceTopicEnable is set but msgTraceTopicName is empty")
 	case c.BrokerRole != AsyncMaster && c.BrokerRole != SyncMaster && c.BrokerRole != Slave:

@@ -113,8 +113,11 @@ type CommitLog struct {
 	// iterators positioned below it jump there.
 	rebased atomic.Int64
 
-	syncs  atomic.Int64 // fsyncs of segment data, for Stats
-	writes atomic.Int64 // write calls, for Stats
+	syncs atomic.Int64 // fsyncs of segment data, for Stats
+	// syncHist counts fsync latencies by SyncBounds, for Stats.
+	syncHist  [len(SyncBounds) + 1]atomic.Int64
+	syncNanos atomic.Int64 // total fsync time, for Stats
+	writes    atomic.Int64 // write calls, for Stats
 
 	closing chan struct{}
 	wg      sync.WaitGroup
@@ -174,11 +177,38 @@ type Stats struct {
 	Appends int64 // Append and AppendNoWait calls that stored records
 	Writes  int64 // WriteAt calls
 	Syncs   int64 // fdatasyncs of segment data
+	// SyncHist counts fsync rounds by latency: SyncHist[i] those taking at
+	// most SyncBounds[i] (and more than the bound before), the last one
+	// the rest. SyncTime is their total time.
+	SyncHist [len(SyncBounds) + 1]int64
+	SyncTime time.Duration
+}
+
+// SyncBounds are the buckets of Stats.SyncHist.
+var SyncBounds = [...]time.Duration{
+	100 * time.Microsecond, 250 * time.Microsecond, 500 * time.Microsecond, time.Millisecond,
+	2500 * time.Microsecond, 5 * time.Millisecond, 10 * time.Millisecond, 25 * time.Millisecond,
+	50 * time.Millisecond, 100 * time.Millisecond, 250 * time.Millisecond, 500 * time.Millisecond, time.Second,
 }
 
 // Stats returns counters of the flusher's work.
 func (c *CommitLog) Stats() Stats {
-	return Stats{Appends: c.appends.Load(), Writes: c.writes.Load(), Syncs: c.syncs.Load()}
+	st := Stats{Appends: c.appends.Load(), Writes: c.writes.Load(), Syncs: c.syncs.Load(),
+		SyncTime: time.Duration(c.syncNanos.Load())}
+	for i := range c.syncHist {
+		st.SyncHist[i] = c.syncHist[i].Load()
+	}
+	return st
+}
+
+// observeSync records the latency of one fsync round.
+func (c *CommitLog) observeSync(d time.Duration) {
+	i := 0
+	for i < len(SyncBounds) && d > SyncBounds[i] {
+		i++
+	}
+	c.syncHist[i].Add(1)
+	c.syncNanos.Add(int64(d))
 }
 
 // Report is what the last Open found.

@@ -97,6 +97,8 @@ func (c *CommitLog) syncRange(from, to int64) error {
 		}
 	}
 	c.segMu.RUnlock()
+	start := time.Now()
+	defer func() { c.observeSync(time.Since(start)) }()
 	for _, s := range segs {
 		if err := s.file.SyncData(); err != nil {
 			return fmt.Errorf("commitlog: sync segment %s: %w", s, err)

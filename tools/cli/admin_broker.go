@@ -37,8 +37,11 @@ id), controllerRole, syncStateSet and syncStateSetEpoch, confirmOffset
 (what consumers may see), leaseLeftMillis on a master, controllerLastError
 (empty while the controllers answer) and, on a master, one haReplica.ID
 line per connected replica. The text form starts with a one-line summary of
-the role. Wharf's counters count since the broker started (the
-"TodayMorning" marks are 0) and its rates are 0.`,
+the role and one of the rates: putTps, getTotalTps (pull requests),
+getFoundTps, getMissTps and getTransferedTps (messages pulled), each a
+per-second rate over the last 10 s, 1 min and 10 min, as RocketMQ reports
+them. Wharf's counters count since the broker started (the "TodayMorning"
+marks are 0).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if broker == "" {
@@ -51,6 +54,7 @@ the role. Wharf's counters count since the broker started (the
 				}
 				return f.print(cmd, table, func(w *tabwriter.Writer) {
 					fmt.Fprintf(w, "role\t: %s\n", roleSummary(table))
+					fmt.Fprintf(w, "rates\t: %s\n", ratesSummary(table))
 					for _, k := range sortedKeys(table) {
 						fmt.Fprintf(w, "%s\t: %s\n", k, table[k])
 					}
@@ -104,4 +108,23 @@ func roleSummary(table map[string]string) string {
 		return sum
 	}
 	return sum + ", no master registered"
+}
+
+// ratesSummary is one line on the broker's rates from its runtime table:
+// "put 120.50/s, get 80.00/s (found 60.00/s, miss 20.00/s), transferred
+// 600.00 msg/s; over 10 s (1 min: ..., 10 min: ...)". The figures are the
+// first of each "10s 1min 10min" triple; the minute and ten-minute puts
+// and gets follow in brackets.
+func ratesSummary(table map[string]string) string {
+	tps := func(key string) []string {
+		f := strings.Fields(table[key])
+		for len(f) < 3 {
+			f = append(f, "?")
+		}
+		return f
+	}
+	put, get, found, miss, moved := tps("putTps"), tps("getTotalTps"), tps("getFoundTps"), tps("getMissTps"), tps("getTransferedTps")
+	return fmt.Sprintf("put %s/s, get %s/s (found %s/s, miss %s/s), transferred %s msg/s over 10 s "+
+		"(1 min: put %s/s, get %s/s; 10 min: put %s/s, get %s/s)",
+		put[0], get[0], found[0], miss[0], moved[0], put[1], get[1], put[2], get[2])
 }

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -24,6 +26,7 @@ import (
 const (
 	defaultNamesrvListen = "127.0.0.1:9876"
 	defaultBrokerListen  = "127.0.0.1:10911"
+	defaultMetricsListen = "127.0.0.1:5557"
 )
 
 func logger() *slog.Logger { return slog.New(slog.NewTextHandler(os.Stderr, nil)) }
@@ -66,7 +69,7 @@ func signalContext(cmd *cobra.Command) (context.Context, context.CancelFunc) {
 
 func newNamesrv() *cobra.Command {
 	listen := defaultNamesrvListen
-	var conf, aclFile string
+	var conf, aclFile, metrics string
 	cmd := &cobra.Command{
 		Use:   "namesrv",
 		Short: "run a name server",
@@ -75,13 +78,23 @@ enableControllerInNamesrv=true (and controllerDLegerPeers,
 controllerDLegerSelfId, controllerStorePath) also runs a controller: it
 answers controller requests on the name server's port and on its peer port.
 The file's tls.* keys (tls.server.mode, tls.server.certPath, ...; see the
-README's TLS section) set TLS on the name server's port.`,
+README's TLS section) set TLS on the name server's port.
+metricsExporterType=PROM in namesrv.conf (with metricsPromExporterHost and
+metricsPromExporterPort, default 5557), or --metrics, serves Prometheus
+/metrics, /healthz and /readyz.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signalContext(cmd)
 			defer stop()
 			var hosted nameserver.Hosted
 			var ts wiretls.Settings
+			if conf != "" && !cmd.Flags().Changed("metrics") {
+				addr, err := metricsAddrFromConf(conf)
+				if err != nil {
+					return err
+				}
+				metrics = addr
+			}
 			if conf != "" {
 				if err := wiretls.ReadFile(conf, &ts); err != nil {
 					return err
@@ -98,7 +111,7 @@ README's TLS section) set TLS on the name server's port.`,
 					hosted = c
 				}
 			}
-			ns, err := startNamesrvWith(listen, hosted, ts, aclFile)
+			ns, err := startNamesrvWith(nameserver.Options{Listen: listen, Hosted: hosted, MetricsAddr: metrics, ACLFile: aclFile}, ts)
 			if err != nil {
 				return err
 			}
@@ -107,29 +120,36 @@ README's TLS section) set TLS on the name server's port.`,
 		},
 	}
 	cmd.Flags().StringVar(&listen, "listen", listen, "address to listen on")
-	cmd.Flags().StringVarP(&conf, "config", "c", "", "namesrv.conf (RocketMQ property names; the controller keys are read)")
+	cmd.Flags().StringVarP(&conf, "config", "c", "", "namesrv.conf (RocketMQ property names; the controller, TLS and metrics keys are read)")
 	cmd.Flags().StringVar(&aclFile, "acl-file", "", "plain_acl.yml: turns ACL on (admin requests need an admin account, broker registration a signed one)")
+	cmd.Flags().StringVar(&metrics, "metrics", "", "serve /metrics, /healthz and /readyz on HOST:PORT (default off, or as namesrv.conf says)")
 	return cmd
 }
 
-func startNamesrvWith(listen string, hosted nameserver.Hosted, ts wiretls.Settings, aclFile string) (*nameserver.Server, error) {
+// startNamesrvWith starts a name server with o, its port served with
+// TLS as ts says.
+func startNamesrvWith(o nameserver.Options, ts wiretls.Settings) (*nameserver.Server, error) {
 	gate, err := namesrvTLS(ts)
 	if err != nil {
 		return nil, fmt.Errorf("name server: %w", err)
 	}
-	opts := nameserver.Options{Listen: listen, Logger: logger(), Hosted: hosted, ACLFile: aclFile}
 	if gate != nil {
-		opts.WrapListener = gate.Listen
+		o.WrapListener = gate.Listen
 	}
-	ns, err := nameserver.New(opts)
+	o.Logger = logger()
+	ns, err := nameserver.New(o)
 	if err != nil {
 		return nil, fmt.Errorf("name server: %w", err)
 	}
 	if err := ns.Start(); err != nil {
 		ns.Close()
-		return nil, fmt.Errorf("name server on %s: %w", listen, err)
+		return nil, fmt.Errorf("name server on %s: %w", o.Listen, err)
 	}
-	logger().Info("name server serving", "addr", ns.Addr())
+	if m := ns.MetricsAddr(); m != "" {
+		logger().Info("name server serving", "addr", ns.Addr(), "metrics", "http://"+m+"/metrics")
+	} else {
+		logger().Info("name server serving", "addr", ns.Addr())
+	}
 	return ns, nil
 }
 
@@ -147,6 +167,52 @@ func namesrvTLS(ts wiretls.Settings) (*wiretls.Server, error) {
 		return nil, err
 	}
 	return wiretls.NewServer(ts.Mode, cfg, "namesrv", logger())
+}
+
+// metricsAddrFromConf reads RocketMQ 5's metrics keys from a properties
+// file (namesrv.conf): metricsExporterType=PROM turns the listener on at
+// metricsPromExporterHost (default all interfaces) and
+// metricsPromExporterPort (default 5557). It returns "" when off.
+func metricsAddrFromConf(path string) (string, error) {
+	props, err := readProperties(path)
+	if err != nil {
+		return "", err
+	}
+	switch t := strings.ToUpper(props["metricsExporterType"]); t {
+	case "", config.MetricsDisable:
+		return "", nil
+	case config.MetricsProm:
+	default:
+		return "", fmt.Errorf("%s: metricsExporterType %q is not supported (want %s or %s)", path, t, config.MetricsProm, config.MetricsDisable)
+	}
+	port := strconv.Itoa(config.DefaultMetricsPromExporterPort)
+	if p := props["metricsPromExporterPort"]; p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 0 || n > 65535 {
+			return "", fmt.Errorf("%s: metricsPromExporterPort %q is not a port", path, p)
+		}
+		port = p
+	}
+	return net.JoinHostPort(props["metricsPromExporterHost"], port), nil
+}
+
+// readProperties reads "key=value" (or "key: value") lines, skipping
+// comments ('#', '!') and blank lines.
+func readProperties(path string) (map[string]string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || line[0] == '#' || line[0] == '!' {
+			continue
+		}
+		if i := strings.IndexAny(line, "=:"); i > 0 {
+			out[strings.TrimSpace(line[:i])] = strings.TrimSpace(line[i+1:])
+		}
+	}
+	return out, nil
 }
 
 // brokerFlags are the flags broker and standalone share.
@@ -190,7 +256,12 @@ func serveBroker(ctx context.Context, cfg config.Config) error {
 		b.Close()
 		return err
 	}
-	logger().Info("broker serving", "addr", b.Addr(), "data", cfg.StorePathRootDir)
+	if m := b.MetricsAddr(); m != "" {
+		logger().Info("broker serving", "addr", b.Addr(), "data", cfg.StorePathRootDir,
+			"metrics", "http://"+m+"/metrics", "readyz", "http://"+m+"/readyz")
+	} else {
+		logger().Info("broker serving", "addr", b.Addr(), "data", cfg.StorePathRootDir)
+	}
 	<-ctx.Done()
 	return b.Close()
 }
@@ -225,15 +296,19 @@ func newStandalone() *cobra.Command {
 	f := &brokerFlags{data: "./wharf-data"}
 	df := &dashboardFlags{listen: dashboard.DefaultListen}
 	nsListen := defaultNamesrvListen
+	metrics, nsMetrics := defaultMetricsListen, ""
 	cmd := &cobra.Command{
 		Use:   "standalone",
 		Short: "run a name server and a broker in one process (127.0.0.1:9876 and 127.0.0.1:10911 by default)",
 		Long: `Run a name server and a broker in one process. The broker registers with
 the embedded name server only (a namesrvAddr in broker.conf is ignored).
 Without --listen the broker listens on 127.0.0.1 at broker.conf's listenPort
-(10911 by default). SIGINT or SIGTERM stop the broker, then the name server;
-SIGHUP is logged and ignored. The web dashboard (read-only unless
---dashboard-admin) serves on 127.0.0.1:8080; the start log prints its URL.`,
+(10911 by default). The broker's Prometheus /metrics, /healthz and /readyz
+are served on --metrics (` + defaultMetricsListen + ` by default; "off" turns
+them off), the name server's on --namesrv-metrics (off by default). The web
+dashboard (read-only unless --dashboard-admin) serves on 127.0.0.1:8080; the
+start log prints both URLs. SIGINT or SIGTERM stop the broker, then the name
+server; SIGHUP is logged and ignored.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signalContext(cmd)
@@ -259,8 +334,36 @@ SIGHUP is logged and ignored. The web dashboard (read-only unless
 				}
 				aclFile = cfg.AclFile
 			}
+			if metrics == "off" {
+				metrics = ""
+			}
+			if nsMetrics == "off" {
+				nsMetrics = ""
+			}
+			if metrics != "" && !cmd.Flags().Changed("metrics") {
+				// The default port taken (another standalone?) must not
+				// stop the broker: metrics are an extra, as the dashboard.
+				if ln, err := net.Listen("tcp", metrics); err != nil {
+					logger().Warn("metrics not served; --metrics ADDR moves them, --metrics off silences this", "err", err)
+					metrics = ""
+				} else {
+					ln.Close()
+				}
+			}
+			if metrics != "" {
+				host, port, err := net.SplitHostPort(metrics)
+				if err != nil {
+					return fmt.Errorf("--metrics %q: %w", metrics, err)
+				}
+				if cfg.MetricsPromExporterPort, err = strconv.Atoi(port); err != nil {
+					return fmt.Errorf("--metrics %q: port: %w", metrics, err)
+				}
+				cfg.MetricsExporterType, cfg.MetricsPromExporterHost = config.MetricsProm, host
+			} else {
+				cfg.MetricsExporterType = config.MetricsDisable
+			}
 			// The embedded name server serves broker.conf's TLS mode too.
-			ns, err := startNamesrvWith(nsListen, nil, cfg.TLS, aclFile)
+			ns, err := startNamesrvWith(nameserver.Options{Listen: nsListen, MetricsAddr: nsMetrics, ACLFile: aclFile}, cfg.TLS)
 			if err != nil {
 				return err
 			}
@@ -295,5 +398,7 @@ SIGHUP is logged and ignored. The web dashboard (read-only unless
 	cmd.Flags().StringVar(&f.data, "data", f.data, "data directory (storePathRootDir)")
 	cmd.Flags().StringVar(&f.listen, "listen", "", "broker address (default "+defaultBrokerListen+", or 127.0.0.1:listenPort with -c)")
 	cmd.Flags().StringVar(&nsListen, "namesrv-listen", nsListen, "name server address")
+	cmd.Flags().StringVar(&metrics, "metrics", metrics, `broker metrics, health and readiness address ("off": none)`)
+	cmd.Flags().StringVar(&nsMetrics, "namesrv-metrics", "", `name server metrics address (default none)`)
 	return cmd
 }

@@ -91,6 +91,13 @@ func (p *wharfProc) log() string {
 // addr= field.
 func (p *wharfProc) addrOf(t *testing.T, msg string, d time.Duration) string {
 	t.Helper()
+	return p.fieldOf(t, msg, "addr", d)
+}
+
+// fieldOf waits (at most d) for a log line containing msg and returns its
+// key= field.
+func (p *wharfProc) fieldOf(t *testing.T, msg, key string, d time.Duration) string {
+	t.Helper()
 	timer := time.NewTimer(d)
 	defer timer.Stop()
 	for {
@@ -103,11 +110,11 @@ func (p *wharfProc) addrOf(t *testing.T, msg string, d time.Duration) string {
 				continue
 			}
 			for f := range strings.FieldsSeq(line) {
-				if a, ok := strings.CutPrefix(f, "addr="); ok {
+				if a, ok := strings.CutPrefix(f, key+"="); ok {
 					return a
 				}
 			}
-			t.Fatalf("no addr= in %q", line)
+			t.Fatalf("no %s= in %q", key, line)
 		case <-timer.C:
 			t.Fatalf("no %q logged within %v:\n%s", msg, d, p.log())
 		}
@@ -142,7 +149,7 @@ func TestStandaloneFlagsAndSignals(t *testing.T) {
 		// The first run serves the dashboard on a free port, the second
 		// none.
 		dash := map[bool]string{true: "127.0.0.1:0", false: "off"}[i == 0]
-		p := startWharf(t, "standalone", "--data", data, "--listen", "127.0.0.1:0", "--namesrv-listen", "127.0.0.1:0", "--dashboard", dash)
+		p := startWharf(t, "standalone", "--data", data, "--listen", "127.0.0.1:0", "--namesrv-listen", "127.0.0.1:0", "--dashboard", dash, "--metrics", "127.0.0.1:0")
 		nsAddr := p.addrOf(t, "name server serving", 20*time.Second)
 		dashAddr := ""
 		if i == 0 {
@@ -283,7 +290,7 @@ func TestSighupIgnored(t *testing.T) {
 		stopClean(t, b, "cleanLastStop=true")
 	})
 	t.Run("standalone", func(t *testing.T) {
-		p := startWharf(t, "standalone", "--data", t.TempDir(), "--listen", "127.0.0.1:0", "--namesrv-listen", "127.0.0.1:0")
+		p := startWharf(t, "standalone", "--data", t.TempDir(), "--listen", "127.0.0.1:0", "--namesrv-listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0")
 		nsAddr := p.addrOf(t, "name server serving", 20*time.Second)
 		bAddr := p.addrOf(t, "broker serving", 20*time.Second)
 		hup(t, p)

@@ -12,6 +12,7 @@ import (
 	"github.com/wharfmq/wharf/broker/config"
 	"github.com/wharfmq/wharf/internal/testkit"
 	"github.com/wharfmq/wharf/internal/wiretls"
+	"github.com/wharfmq/wharf/nameserver"
 )
 
 // A name server started from a namesrv.conf with tls.* keys and a broker
@@ -28,7 +29,7 @@ func TestTLSFlags(t *testing.T) {
 	if err := wiretls.ReadFile(conf, &ts); err != nil {
 		t.Fatal(err)
 	}
-	ns, err := startNamesrvWith("127.0.0.1:0", nil, ts, "")
+	ns, err := startNamesrvWith(nameserver.Options{Listen: "127.0.0.1:0"}, ts)
 	if err != nil {
 		t.Fatal(err)
 	}

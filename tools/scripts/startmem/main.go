@@ -89,7 +89,7 @@ func start(rc *remoting.Client) (*proc, error) {
 		return nil, err
 	}
 	p := &proc{ns: ns, broker: br, exited: make(chan struct{}), stderrClosed: make(chan struct{})}
-	args := []string{"standalone", "--data", *data, "--listen", br, "--namesrv-listen", ns}
+	args := []string{"standalone", "--data", *data, "--listen", br, "--namesrv-listen", ns, "--metrics", "127.0.0.1:0"}
 	if *conf != "" {
 		args = append(args, "-c", *conf)
 	}
