@@ -14,6 +14,7 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 	"github.com/apache/rocketmq-client-go/v2/producer"
 	"github.com/wharfmq/wharf/acl"
+	"github.com/wharfmq/wharf/broker/config"
 	"github.com/wharfmq/wharf/nameserver"
 	"github.com/wharfmq/wharf/remoting"
 	"github.com/wharfmq/wharf/remoting/body"
@@ -76,6 +77,7 @@ func startACLCluster(t *testing.T) *cluster {
 	cfg.AclEnable, cfg.AclFile = true, path
 	cfg.AccessKey, cfg.SecretKey = "brokerAK", "brokerSecret"
 	cfg.NamesrvAddr = ns.Addr()
+	cfg.MetricsExporterType, cfg.MetricsPromExporterHost, cfg.MetricsPromExporterPort = config.MetricsProm, "127.0.0.1", 0
 	cl := &cluster{ns: ns, cfg: cfg}
 	cl.b = startBroker(t, cfg)
 	cl.waitRoute(t, systopic.AutoCreate) // registration was signed and accepted
@@ -252,6 +254,14 @@ func TestACLRefusals(t *testing.T) {
 	s := cl.b.ACL().Stats()
 	if s.AuthFailures < 4 || s.PermDenied < 1 {
 		t.Fatalf("stats %+v", s)
+	}
+	// The same counts on /metrics (a retrying client may add refusals
+	// between the two reads, never remove them).
+	fams := scrape(t, cl.b)
+	for result, min := range map[string]uint64{"auth_failed": s.AuthFailures, "denied": s.PermDenied, "allowed": s.Allowed} {
+		if got := value(fams, "wharf_acl_requests_total", map[string]string{"result": result}); got < float64(min) {
+			t.Errorf("wharf_acl_requests_total{result=%q} = %v, want >= %d", result, got, min)
+		}
 	}
 }
 

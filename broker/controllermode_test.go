@@ -188,7 +188,9 @@ func TestControllerModeReplicaRejoinsUnderLoad(t *testing.T) {
 	ctls := startControllers(t)
 	ns := startNameServer(t, nil)
 	adir, bdir := t.TempDir(), t.TempDir()
-	a := startControllerModeBroker(t, controllerModeConfig(adir, ns.Addr(), ctls))
+	acfg := controllerModeConfig(adir, ns.Addr(), ctls)
+	acfg.MetricsExporterType, acfg.MetricsPromExporterHost, acfg.MetricsPromExporterPort = config.MetricsProm, "127.0.0.1", 0
+	a := startControllerModeBroker(t, acfg)
 	eventually(t, 10*time.Second, "the first replica becomes master", func() bool { return driverRole(a) == failover.RoleMaster })
 	b := startControllerModeBroker(t, controllerModeConfig(bdir, ns.Addr(), ctls))
 	eventually(t, 10*time.Second, "the second replica joins the SyncStateSet", func() bool {
@@ -257,6 +259,9 @@ func TestControllerModeReplicaRejoinsUnderLoad(t *testing.T) {
 	stop = make(chan struct{})
 	eventually(t, 10*time.Second, "the replica holds the master's log", func() bool {
 		return b2.store.MaxPhysOffset() == a.store.MaxPhysOffset()
+	})
+	eventually(t, 5*time.Second, "the master's metrics show replica 2 with no lag", func() bool {
+		return value(scrape(t, a), "wharf_replication_lag_bytes", map[string]string{"slave": "2"}) == 0
 	})
 	got := storedBodies(t, b2, topic, 4)
 	for _, body := range acked {

@@ -128,6 +128,7 @@ type brokerCollector struct {
 	fsync, appends, syncs, writes, appendsPerSync, segments, retentionDeleted *prometheus.Desc
 	dispatchStalled, diskFull, diskUsed, replLagBytes, replLagSeconds         *prometheus.Desc
 	replConnected, namesrvRegistered                                          *prometheus.Desc
+	aclRequests, aclReloads                                                   *prometheus.Desc
 }
 
 func newBrokerCollector(b *Broker) *brokerCollector {
@@ -170,10 +171,13 @@ func newBrokerCollector(b *Broker) *brokerCollector {
 		dispatchStalled:   d("wharf_dispatch_stalled", "1 while the dispatcher is stalled (sends refused)"),
 		diskFull:          d("wharf_disk_full", "1 while sends are refused for lack of disk (disk guard)"),
 		diskUsed:          d("wharf_disk_used_ratio", "Used fraction of the store's disk"),
-		replLagBytes:      d("wharf_replication_lag_bytes", "Bytes a connected slave lags the master", "slave"),
+		replLagBytes:      d("wharf_replication_lag_bytes", "Bytes a connected slave lags the master (slave: its address, or its replica id in controller mode)", "slave"),
 		replLagSeconds:    d("wharf_replication_lag_seconds", "Time since a lagging slave was last caught up", "slave"),
 		replConnected:     d("wharf_replication_connected", "On a slave: 1 while connected to its master"),
 		namesrvRegistered: d("wharf_namesrv_registered", "Name servers holding this broker's registration"),
+		aclRequests: d("wharf_acl_requests_total",
+			"Requests checked by ACL: allowed, auth_failed (no or unknown access key, bad signature) or denied (a right missing)", "result"),
+		aclReloads: d("wharf_acl_reloads_total", "plain_acl.yml changes put in force (ok) or kept out because they did not parse (failed)", "result"),
 	}
 }
 
@@ -280,10 +284,32 @@ func (c *brokerCollector) Collect(ch chan<- prometheus.Metric) {
 			gauge(c.replLagSeconds, s.Lag.Seconds(), s.Addr)
 		}
 	}
+	if b.cm != nil {
+		if m := b.cm.master.Load(); m != nil {
+			end := b.store.ReadableOffset()
+			for _, s := range m.Slaves() {
+				id := strconv.FormatInt(s.ID, 10)
+				gauge(c.replLagBytes, float64(max(end-s.Acked, 0)), id)
+				if end > s.Acked && !s.CaughtUp.IsZero() {
+					gauge(c.replLagSeconds, time.Since(s.CaughtUp).Seconds(), id)
+				} else {
+					gauge(c.replLagSeconds, 0, id)
+				}
+			}
+		}
+	}
 	if s := b.repl.slave.Load(); s != nil {
 		gauge(c.replConnected, boolGauge(s.State().Connected))
 	}
 	gauge(c.namesrvRegistered, float64(b.reg.registered.Load()))
+	if b.acl != nil {
+		st := b.acl.Stats()
+		counter(c.aclRequests, int64(st.Allowed), "allowed")
+		counter(c.aclRequests, int64(st.AuthFailures), "auth_failed")
+		counter(c.aclRequests, int64(st.PermDenied), "denied")
+		counter(c.aclReloads, int64(st.Reloads), "ok")
+		counter(c.aclReloads, int64(st.ReloadFailures), "failed")
+	}
 }
 
 // lagRow is one (topic, group) row of the lag gauges.
