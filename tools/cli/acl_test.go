@@ -2,6 +2,8 @@ package cli
 
 import (
 	"bytes"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/wharfmq/wharf/broker/brokertest"
 	"github.com/wharfmq/wharf/broker/config"
+	"github.com/wharfmq/wharf/tools/dashboard"
 )
 
 // TestACLCredentialFlags: against a broker with aclEnable, `wharf admin`
@@ -62,6 +65,28 @@ func TestACLCredentialFlags(t *testing.T) {
 	if out, err = run("bench", "consume", "--broker", b.Addr(), "--topic", "AclCli", "--quiet"); err != nil || !strings.Contains(out, "msgs=20 errors=0") {
 		t.Fatalf("signed bench consume: %v\n%s", err, out)
 	}
+	// The dashboard signs as its account: the topic's 20 messages show;
+	// with no account its broker requests are refused.
+	for _, c := range []struct {
+		ak, sk string
+		want   int
+	}{{"", "", http.StatusForbidden}, {"cliApp", "cliAppSecret", http.StatusOK}} {
+		d, err := dashboard.New(dashboard.Options{Listen: "127.0.0.1:0", Namesrv: ns, AccessKey: c.ak, SecretKey: c.sk})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.Get(d.URL() + "api/topic?topic=AclCli")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		d.Close()
+		if resp.StatusCode != c.want || (c.want == http.StatusOK && !strings.Contains(string(body), `"maxOffset":10`)) {
+			t.Errorf("dashboard as %q: %s %s, want %d", c.ak, resp.Status, body, c.want)
+		}
+	}
+
 	t.Setenv(envAccessKey, "")
 	t.Setenv(envSecretKey, "")
 	if out, err = run("bench", "produce", "--broker", b.Addr(), "--topic", "AclCli", "--count", "5", "--stall", "2s", "--quiet"); err == nil {

@@ -35,6 +35,8 @@ func startDashboard(opts dashboard.Options) (*dashboard.Server, error) {
 func newDashboard() *cobra.Command {
 	f := &dashboardFlags{listen: dashboard.DefaultListen}
 	namesrv := admin.DefaultNamesrv
+	var creds credentialFlags
+	var tlsf tlsFlags
 	cmd := &cobra.Command{
 		Use:   "dashboard",
 		Short: "serve the web dashboard for a cluster (127.0.0.1:8080 by default)",
@@ -43,12 +45,22 @@ producers, message query and dead-letter queues of the brokers the name
 servers know. Read-only unless --admin: then topics can be created and
 deleted, offsets reset and dead-lettered messages resent. It listens on
 loopback unless --listen says otherwise; a page reached under a host name
-must list it with --allow-host.`,
+must list it with --allow-host. Against servers with ACL on, --access-key and
+--secret-key (or WHARF_ACCESS_KEY and WHARF_SECRET_KEY) sign its requests:
+an admin account for --admin's changes; --tls reaches TLS-only servers.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signalContext(cmd)
 			defer stop()
-			d, err := startDashboard(f.options(namesrv))
+			opts := f.options(namesrv)
+			var err error
+			if opts.AccessKey, opts.SecretKey, err = creds.resolve(); err != nil {
+				return err
+			}
+			if opts.TLS, err = tlsf.config(); err != nil {
+				return err
+			}
+			d, err := startDashboard(opts)
 			if err != nil {
 				return err
 			}
@@ -60,5 +72,7 @@ must list it with --allow-host.`,
 	cmd.Flags().StringVarP(&namesrv, "namesrv", "n", namesrv, "name servers, HOST:PORT[;HOST:PORT...]")
 	cmd.Flags().BoolVar(&f.admin, "admin", false, "allow changes: create and delete topics, reset offsets, resend dead letters")
 	cmd.Flags().StringSliceVar(&f.allowHosts, "allow-host", nil, "host names the dashboard answers to besides IP addresses, localhost and this machine's name")
+	creds.add(cmd.Flags()) // --access-key, --secret-key
+	tlsf.add(cmd.Flags())  // --tls, --tls-trust
 	return cmd
 }

@@ -373,7 +373,14 @@ server; SIGHUP is logged and ignored.`,
 			}
 			var dash *dashboard.Server
 			if df.listen != "" && df.listen != "off" {
-				dash, err = startDashboard(df.options(ns.Addr()))
+				// It reaches the broker as the broker's own account and
+				// with its outgoing TLS settings.
+				opts := df.options(ns.Addr())
+				opts.AccessKey, opts.SecretKey = cfg.AccessKey, cfg.SecretKey
+				if opts.TLS, err = cfg.TLS.ClientConfig(); err != nil {
+					return errors.Join(err, ns.Close())
+				}
+				dash, err = startDashboard(opts)
 				if err != nil && cmd.Flags().Changed("dashboard") {
 					return errors.Join(err, ns.Close())
 				}

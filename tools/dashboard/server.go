@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"context"
+	"crypto/tls"
 	"embed"
 	"encoding/json"
 	"errors"
@@ -18,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wharfmq/wharf/remoting"
 	"github.com/wharfmq/wharf/tools/admin"
 )
 
@@ -47,6 +49,10 @@ type Options struct {
 	AllowHosts []string
 	// Timeout bounds each admin request; 0 means admin.DefaultTimeout.
 	Timeout time.Duration
+	// AccessKey and SecretKey, if set, sign every request to the servers
+	// (their ACL); TLS, if set, encrypts the connections to them.
+	AccessKey, SecretKey string
+	TLS                  *tls.Config
 	// Logger; nil discards.
 	Logger *slog.Logger
 }
@@ -81,7 +87,8 @@ func New(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("dashboard: listen on %s: %w", opts.Listen, err)
 	}
 	s.ln = ln
-	s.ac = admin.New(admin.Options{Namesrv: opts.Namesrv, Timeout: opts.Timeout, Logger: log})
+	s.ac = admin.New(admin.Options{Namesrv: opts.Namesrv, Timeout: opts.Timeout, Logger: log,
+		AccessKey: opts.AccessKey, SecretKey: opts.SecretKey, TLS: opts.TLS})
 	s.srv = &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -199,9 +206,13 @@ func badRequest(format string, args ...any) error {
 // status maps an error to its HTTP status.
 func status(err error) int {
 	var he *httpError
+	var se *admin.ServerError
 	switch {
 	case errors.As(err, &he):
 		return he.status
+	case errors.As(err, &se) && se.Code == remoting.RespNoPermission:
+		// The servers' ACL refused the dashboard's account.
+		return http.StatusForbidden
 	case errors.Is(err, admin.ErrNotFound), errors.Is(err, admin.ErrTopicNotExist):
 		return http.StatusNotFound
 	case errors.Is(err, admin.ErrUnreachable):
