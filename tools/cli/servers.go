@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"strconv"
@@ -24,7 +23,6 @@ const (
 	defaultBrokerListen  = "127.0.0.1:10911"
 )
 
-func logger() *slog.Logger { return slog.New(slog.NewTextHandler(os.Stderr, nil)) }
 
 // signalContext is cmd's context ended by SIGINT or SIGTERM. It is taken
 // before anything starts, so a signal during startup also stops cleanly
