@@ -27,9 +27,9 @@ func newBench() *cobra.Command {
 // addCommonFlags binds the flags produce and consume share.
 func addCommonFlags(cmd *cobra.Command, c *bench.Common) {
 	f := cmd.Flags()
-	f.StringVar(&c.Namesrv, "namesrv", bench.DefaultNamesrv, "name server to ask for the route")
-	f.StringVar(&c.Broker, "broker", "", "broker HOST:PORT to use directly (skips the name server)")
-	f.StringVar(&c.Topic, "topic", "BenchTopic", "topic")
+	f.StringVarP(&c.Namesrv, "namesrv", "n", bench.DefaultNamesrv, "name server to ask for the route")
+	f.StringVarP(&c.Broker, "broker", "b", "", "broker HOST:PORT to use directly (skips the name server)")
+	f.StringVarP(&c.Topic, "topic", "t", "BenchTopic", "topic")
 	f.IntVar(&c.Queues, "queues", 8, "queues of the topic when it has to be created")
 	f.IntVar(&c.Conc, "conc", c.Conc, "connections (producers or consumers)")
 	f.IntVar(&c.Window, "window", c.Window, "requests in flight per connection (async, batch, consume)")
