@@ -107,7 +107,7 @@ func (c *Client) Pull(ctx context.Context, broker string, p PullRequest) (PullRe
 		"queueOffset": strconv.FormatInt(p.Offset, 10), "maxMsgNums": strconv.Itoa(int(p.MaxNums)),
 		"sysFlag": strconv.Itoa(flag), "commitOffset": strconv.FormatInt(commit, 10),
 		"suspendTimeoutMillis": strconv.FormatInt(p.Wait.Milliseconds(), 10),
-		"subscription": p.Expression, "subVersion": "0", "expressionType": "TAG",
+		"subscription":         p.Expression, "subVersion": "0", "expressionType": "TAG",
 	}
 	resp, err := c.callReq(ctx, kindBroker, broker, op, remoting.NewRequest(remoting.CodePullMessage, ext, nil), p.Wait,
 		remoting.RespPullNotFound, remoting.RespPullRetryImmediately, remoting.RespPullOffsetMoved)

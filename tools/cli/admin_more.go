@@ -199,7 +199,9 @@ trip. A master that fails every send shows its last error.`,
 }
 
 // ms renders a latency in milliseconds with 3 decimals.
-func ms(d time.Duration) string { return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 3, 64) + "ms" }
+func ms(d time.Duration) string {
+	return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 3, 64) + "ms"
+}
 
 func newBrokerConfig(f *adminFlags) *cobra.Command {
 	var broker string

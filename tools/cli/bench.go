@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"runtime/pprof"
@@ -79,19 +80,25 @@ func addProgressFlag(cmd *cobra.Command, c *bench.Common) {
 
 func newBenchProduce() *cobra.Command {
 	cfg := bench.ProduceConfig{Common: bench.Common{Conc: bench.DefaultConc, Window: bench.DefaultWindow}}
+	asJSON := new(bool)
 	cmd := &cobra.Command{
 		Use:   "produce",
 		Short: "send messages (sync, async or batch) and report msgs/s, MB/s and latency",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := benchContext(cmd)
 			defer stop()
-			_, err := bench.RunProduce(ctx, cfg, cmd.OutOrStdout())
-			return quietFailures(cmd, err)
+			if !*asJSON {
+				_, err := bench.RunProduce(ctx, cfg, cmd.OutOrStdout())
+				return quietFailures(cmd, err)
+			}
+			res, err := bench.RunProduce(ctx, cfg, io.Discard)
+			return quietFailures(cmd, errors.Join(writeBenchJSON(cmd.OutOrStdout(), res, err), err))
 		},
 	}
 	addCommonFlags(cmd, &cfg.Common)
 	addProgressFlag(cmd, &cfg.Common)
 	f := cmd.Flags()
+	f.BoolVar(asJSON, "json", false, "print the summary as JSON instead of the key=value line")
 	f.IntVar(&cfg.Size, "size", bench.DefaultSize, "message body size in bytes")
 	f.StringVar(&cfg.Mode, "mode", bench.ModeSync, "sync, async or batch")
 	f.IntVar(&cfg.Batch, "batch", bench.DefaultBatch, "messages per SEND_BATCH_MESSAGE (batch mode)")
@@ -101,19 +108,25 @@ func newBenchProduce() *cobra.Command {
 
 func newBenchConsume() *cobra.Command {
 	cfg := bench.ConsumeConfig{Common: bench.Common{Conc: bench.DefaultConsumeConc, Window: bench.DefaultPullWindow}}
+	asJSON := new(bool)
 	cmd := &cobra.Command{
 		Use:   "consume",
 		Short: "pull every queue from an offset up to what was stored at start and report msgs/s and MB/s",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := benchContext(cmd)
 			defer stop()
-			_, err := bench.RunConsume(ctx, cfg, cmd.OutOrStdout())
-			return quietFailures(cmd, err)
+			if !*asJSON {
+				_, err := bench.RunConsume(ctx, cfg, cmd.OutOrStdout())
+				return quietFailures(cmd, err)
+			}
+			res, err := bench.RunConsume(ctx, cfg, io.Discard)
+			return quietFailures(cmd, errors.Join(writeBenchJSON(cmd.OutOrStdout(), res, err), err))
 		},
 	}
 	addCommonFlags(cmd, &cfg.Common)
 	addProgressFlag(cmd, &cfg.Common)
 	f := cmd.Flags()
+	f.BoolVar(asJSON, "json", false, "print the summary as JSON instead of the key=value line")
 	f.StringVar(&cfg.Group, "group", bench.DefaultConsumeGroup, "consumer group named in pulls")
 	f.Int64Var(&cfg.FromOffset, "from-offset", 0, "offset to read every queue from")
 	f.IntVar(&cfg.PullBatch, "pull-batch", bench.DefaultPullBatch, "maxMsgNums per pull")

@@ -23,7 +23,6 @@ const (
 	defaultBrokerListen  = "127.0.0.1:10911"
 )
 
-
 // signalContext is cmd's context ended by SIGINT or SIGTERM. It is taken
 // before anything starts, so a signal during startup also stops cleanly
 // instead of killing the process with its data half open. SIGHUP (a
