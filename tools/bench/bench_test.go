@@ -42,16 +42,8 @@ func stored(t *testing.T, b *broker.Broker, topic string, queues int) (total int
 	return total, used
 }
 
-// bodySizes reads queue 0 of topic from the store and returns the sizes
-// of the first bodies.
-func bodySizes(t *testing.T, b *broker.Broker, topic string) []int {
-	t.Helper()
-	sizes, _ := bodiesAndKeys(t, b, topic)
-	return sizes
-}
-
-// bodiesAndKeys returns the body sizes and KEYS of queue 0's first 16
-// messages.
+// bodiesAndKeys reads queue 0 of topic from the store and returns the
+// body sizes and KEYS of its first 16 messages.
 func bodiesAndKeys(t *testing.T, b *broker.Broker, topic string) ([]int, []string) {
 	t.Helper()
 	res, err := b.Store().Get(topic, 0, 0, 16, nil, nil)
