@@ -7,7 +7,7 @@ RACE    := ./engine/... ./index/... ./remoting/... ./nameserver/... ./fuzz/... .
 BENCH   ?= .
 COUNT   ?= 6
 
-.PHONY: help build run test testrace bench fuzz lint lint-deps stress soak clean
+.PHONY: help build release run test testrace bench fuzz lint lint-deps stress soak clean
 
 help:
 	@echo "make run       start wharf standalone (name server 127.0.0.1:9876, broker 127.0.0.1:10911, data in $(DATA))"
@@ -20,9 +20,28 @@ help:
 	@echo "make stress    crash, torn-tail, bit-flip, kill -9, SIGTERM, power-loss, master-failover and controller-mode chaos tests at nightly size"
 	@echo "make soak      T23 soak at nightly size: 100 producers + 100 consumers for 30 min"
 	@echo "make build     build bin/wharf"
+	@echo "make release   bin/release/wharf-VERSION-OS-ARCH for linux and darwin, amd64 and arm64, version stamped"
 
 build:
 	$(GO) build -o bin/wharf ./tools/wharf
+
+# Release binaries, version-stamped (wharf version shows it): VERSION is
+# git describe's tag or commit (with -dirty for a modified tree).
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+REVISION := $(shell git rev-parse HEAD 2>/dev/null)
+REVTIME  := $(shell git log -1 --format=%cI 2>/dev/null)
+PLATFORMS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
+LDFLAGS  := -s -w -X github.com/wharfmq/wharf/tools/cli.stampedVersion=$(VERSION) \
+	-X github.com/wharfmq/wharf/tools/cli.stampedRevision=$(REVISION) -X github.com/wharfmq/wharf/tools/cli.stampedTime=$(REVTIME)
+
+release:
+	@mkdir -p bin/release
+	@for p in $(PLATFORMS); do \
+		os=$${p%/*}; arch=$${p#*/}; out=bin/release/wharf-$(VERSION)-$$os-$$arch; \
+		echo "$$out"; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $$out ./tools/wharf || exit 1; \
+	done
+	@cd bin/release && sha256sum wharf-$(VERSION)-* > SHA256SUMS-$(VERSION)
 
 run: build
 	./bin/wharf standalone --data $(DATA)

@@ -9,9 +9,13 @@ import (
 	"time"
 )
 
+// SecretKeys are the broker.conf keys whose values Properties never
+// shows: GET_BROKER_CONFIG must not hand out a secret.
+var SecretKeys = []string{"secretKey"}
+
 // Properties returns c as broker.conf keys and values, one for every key
-// Parse takes (durations in the key's unit), so Parse reads it back to c.
-// GET_BROKER_CONFIG answers with it.
+// Parse takes but SecretKeys (durations in the key's unit), so Parse reads
+// it back to c but for the secrets. GET_BROKER_CONFIG answers with it.
 func (c *Config) Properties() map[string]string {
 	millis := func(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
 	hours := func(d time.Duration) string { return strconv.FormatInt(int64(d/time.Hour), 10) }
@@ -80,6 +84,9 @@ func (c *Config) Properties() map[string]string {
 		"syncBrokerMetadataPeriod":        millis(c.SyncBrokerMetadataPeriod),
 		"checkSyncStateSetPeriod":         millis(c.CheckSyncStateSetPeriod),
 		"messageDelayLevel":               c.MessageDelayLevel,
+		"aclEnable":                       strconv.FormatBool(c.AclEnable),
+		"aclFile":                         c.AclFile,
+		"accessKey":                       c.AccessKey,
 	}
 }
 

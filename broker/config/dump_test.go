@@ -2,6 +2,7 @@ package config
 
 import (
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -20,9 +21,16 @@ func TestPropertiesRoundTrip(t *testing.T) {
 	changed.DefaultTopicQueueNums = 3
 	changed.HAMaxGapNotInSync = 1 << 40
 	changed.SlaveReadEnable = !changed.SlaveReadEnable
+	changed.AccessKey, changed.SecretKey = "brokerAK", "s3cr3t-never-shown"
 	for _, cfg := range []Config{Default(), changed} {
 		props := cfg.Properties()
 		for key := range configKeys {
+			if slices.Contains(SecretKeys, key) {
+				if _, ok := props[key]; ok {
+					t.Errorf("secret key %s is dumped", key)
+				}
+				continue
+			}
 			if _, ok := props[key]; !ok {
 				t.Errorf("key %s is not dumped: add it to Properties", key)
 			}
@@ -37,7 +45,11 @@ func TestPropertiesRoundTrip(t *testing.T) {
 		if err := Parse(strings.NewReader(text), &back, slog.New(slog.DiscardHandler)); err != nil {
 			t.Fatalf("parse dump: %v\n%s", err, text)
 		}
-		back.Listen = cfg.Listen // no broker.conf key
+		if strings.Contains(text, "s3cr3t") {
+			t.Errorf("the dump shows the secret key:\n%s", text)
+		}
+		back.Listen = cfg.Listen       // no broker.conf key
+		back.SecretKey = cfg.SecretKey // never dumped
 		if back != cfg {
 			t.Errorf("round trip differs\n got %+v\nwant %+v\n%s", back, cfg, text)
 		}

@@ -114,21 +114,24 @@ func (c *Client) Namesrv() []string { return c.namesrv }
 
 // call sends one request and returns the reply when its code is SUCCESS or
 // one of also; other codes are a *ServerError.
+// A broker that answers REQUEST_CODE_NOT_SUPPORTED because it is another
+// kind of server is an ErrWrongServer that says which.
 func (c *Client) call(ctx context.Context, addr, op string, code int16, ext map[string]string, body []byte, also ...int16) (*remoting.Command, error) {
-	return c.callReq(ctx, addr, op, remoting.NewRequest(code, ext, body), 0, also...)
+	return c.callReq(ctx, kindBroker, addr, op, remoting.NewRequest(code, ext, body), 0, also...)
 }
 
-// callReq sends req and waits up to the client's timeout plus extra (a
-// long-polling pull's hold time) for the reply, as call does.
-func (c *Client) callReq(ctx context.Context, addr, op string, req *remoting.Command, extra time.Duration, also ...int16) (*remoting.Command, error) {
+// callReq sends req to a server of kind want and waits up to the client's
+// timeout plus extra (a long-polling pull's hold time) for the reply, as
+// call does.
+func (c *Client) callReq(ctx context.Context, want, addr, op string, req *remoting.Command, extra time.Duration, also ...int16) (*remoting.Command, error) {
 	if req.ExtFields == nil {
 		req.ExtFields = map[string]string{}
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.timeout+max(extra, 0))
+	rctx, cancel := context.WithTimeout(ctx, c.timeout+max(extra, 0))
 	defer cancel()
-	resp, err := c.rc.Invoke(ctx, addr, req)
+	resp, err := c.rc.Invoke(rctx, addr, req)
 	if err != nil {
-		if pe := context.Cause(ctx); pe != nil && !errors.Is(pe, context.DeadlineExceeded) {
+		if pe := context.Cause(rctx); pe != nil && !errors.Is(pe, context.DeadlineExceeded) {
 			return nil, fmt.Errorf("%s to %s: %w", op, addr, err) // the caller gave up
 		}
 		return nil, fmt.Errorf("%s to %s: %w: %w", op, addr, ErrUnreachable, err)
@@ -141,14 +144,18 @@ func (c *Client) callReq(ctx context.Context, addr, op string, req *remoting.Com
 			return resp, nil
 		}
 	}
-	return nil, &ServerError{Op: op, Addr: addr, Code: resp.Code, Remark: resp.Remark}
+	se := &ServerError{Op: op, Addr: addr, Code: resp.Code, Remark: resp.Remark}
+	if resp.Code == remoting.RespRequestCodeNotSupported {
+		return nil, c.wrongServer(ctx, addr, want, se)
+	}
+	return nil, se
 }
 
 // callNamesrv asks each name server in turn until one answers.
 func (c *Client) callNamesrv(ctx context.Context, op string, code int16, ext map[string]string, also ...int16) (*remoting.Command, error) {
 	var errs []error
 	for _, addr := range c.namesrv {
-		resp, err := c.call(ctx, addr, op, code, ext, nil, also...)
+		resp, err := c.callReq(ctx, kindNamesrv, addr, op, remoting.NewRequest(code, ext, nil), 0, also...)
 		if err == nil || !errors.Is(err, ErrUnreachable) {
 			return resp, err
 		}
@@ -209,7 +216,8 @@ func (c *Client) ClusterInfo(ctx context.Context) (body.ClusterInfo, error) {
 func (c *Client) DeleteTopicInNamesrv(ctx context.Context, topic string) error {
 	var errs []error
 	for _, addr := range c.namesrv {
-		_, err := c.call(ctx, addr, "DELETE_TOPIC_IN_NAMESRV", remoting.CodeDeleteTopicInNameServer, map[string]string{"topic": topic}, nil)
+		req := remoting.NewRequest(remoting.CodeDeleteTopicInNameServer, map[string]string{"topic": topic}, nil)
+		_, err := c.callReq(ctx, kindNamesrv, addr, "DELETE_TOPIC_IN_NAMESRV", req, 0)
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

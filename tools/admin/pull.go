@@ -109,7 +109,7 @@ func (c *Client) Pull(ctx context.Context, broker string, p PullRequest) (PullRe
 		"suspendTimeoutMillis": strconv.FormatInt(p.Wait.Milliseconds(), 10),
 		"subscription":         p.Expression, "subVersion": "0", "expressionType": "TAG",
 	}
-	resp, err := c.callReq(ctx, broker, op, remoting.NewRequest(remoting.CodePullMessage, ext, nil), p.Wait,
+	resp, err := c.callReq(ctx, kindBroker, broker, op, remoting.NewRequest(remoting.CodePullMessage, ext, nil), p.Wait,
 		remoting.RespPullNotFound, remoting.RespPullRetryImmediately, remoting.RespPullOffsetMoved)
 	if err != nil {
 		return PullResult{}, err

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -41,24 +42,26 @@ func stored(t *testing.T, b *broker.Broker, topic string, queues int) (total int
 	return total, used
 }
 
-// bodySizes reads queue 0 of topic from the store and returns the sizes
-// of the first bodies.
-func bodySizes(t *testing.T, b *broker.Broker, topic string) []int {
+// bodiesAndKeys reads queue 0 of topic from the store and returns the
+// body sizes and KEYS of its first 16 messages.
+func bodiesAndKeys(t *testing.T, b *broker.Broker, topic string) ([]int, []string) {
 	t.Helper()
 	res, err := b.Store().Get(topic, 0, 0, 16, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var sizes []int
+	var keys []string
 	for body := res.Data; len(body) > 0; {
 		r, err := msg.Decode(body)
 		if err != nil {
 			t.Fatal(err)
 		}
 		sizes = append(sizes, len(r.Body))
+		keys = append(keys, msg.ParseProperties(r.Properties)["KEYS"])
 		body = body[len(r.Raw):]
 	}
-	return sizes
+	return sizes, keys
 }
 
 func TestProduceAndConsumeEveryMode(t *testing.T) {
@@ -91,9 +94,16 @@ func TestProduceAndConsumeEveryMode(t *testing.T) {
 				if total != n || used != queues {
 					t.Fatalf("broker stored %d messages in %d queues, want %d in %d", total, used, n, queues)
 				}
-				for i, s := range bodySizes(t, b, topic) {
-					if s != size {
-						t.Fatalf("stored body %d has %d bytes, want %d", i, s, size)
+				// Every message carries a key under the prefix the
+				// summary names.
+				prefix := regexp.MustCompile(`keys=(bench-[0-9a-f]+-)N`).FindStringSubmatch(line)
+				if prefix == nil {
+					t.Fatalf("summary %q names no key prefix", line)
+				}
+				sizes, keys := bodiesAndKeys(t, b, topic)
+				for i, s := range sizes {
+					if s != size || !strings.HasPrefix(keys[i], prefix[1]) {
+						t.Fatalf("stored message %d: body %d bytes, key %q; want %d bytes and a key %sN", i, s, keys[i], size, prefix[1])
 					}
 				}
 

@@ -117,6 +117,11 @@ func (p *payloadPool) get(seq int64) []byte {
 	return p.buf[off : off+int64(p.size)]
 }
 
+// benchKeys is the properties of message seq: its key.
+func benchKeys(prefix string, seq int64) string {
+	return msg.AppendProperty("", "KEYS", prefix+strconv.FormatInt(seq, 10))
+}
+
 // RunProduce sends messages as cfg says, prints the summary line to out
 // and returns the result. The error wraps ErrFailures when any message
 // failed, and says why when the run was aborted.
@@ -131,7 +136,10 @@ func RunProduce(ctx context.Context, cfg ProduceConfig, out io.Writer) (Result, 
 	if err != nil {
 		return Result{}, err
 	}
-	res := Result{Op: "produce", Params: cfg.params(len(targets))}
+	// Every message carries the key KeyPrefix+seq, so any one can be
+	// looked up afterwards (wharf admin message key TOPIC KEY).
+	keyPrefix := fmt.Sprintf("bench-%x-", time.Now().UnixNano())
+	res := Result{Op: "produce", Params: cfg.params(len(targets)) + " keys=" + keyPrefix + "N"}
 	lim := &limiter{count: cfg.Count}
 	m := &meter{}
 	pool := newPayloadPool(cfg.Size)
@@ -164,11 +172,12 @@ func RunProduce(ctx context.Context, cfg ProduceConfig, out io.Writer) (Result, 
 			if code == remoting.CodeSendBatchMessage {
 				batchBuf = batchBuf[:0]
 				for i := range n {
-					batchBuf = msg.AppendBatchEntry(batchBuf, 0, pool.get(seq+i), "")
+					batchBuf = msg.AppendBatchEntry(batchBuf, 0, pool.get(seq+i), benchKeys(keyPrefix, seq+i))
 				}
 				req.Body = batchBuf
 			} else {
 				req.Body = pool.get(seq)
+				ext["i"] = benchKeys(keyPrefix, seq)
 			}
 			start := time.Now()
 			resp, err := cli.Invoke(ctx, t.addr, req)

@@ -27,12 +27,12 @@ consume enabled, from min, broadcast allowed, 1 retry queue, 16 retries).
 				return fmt.Errorf("give -b or -c, not both")
 			}
 			return f.run(cmd, func(ctx context.Context, c *admin.Client) error {
-				addrs, err := c.Masters(ctx, cluster)
-				if broker != "" {
-					addrs, err = []admin.Broker{{Addr: broker}}, nil
-				}
-				if err != nil {
-					return err
+				addrs := []admin.Broker{{Addr: broker}}
+				if broker == "" {
+					var err error
+					if addrs, err = c.Masters(ctx, cluster); err != nil {
+						return err
+					}
 				}
 				var done []admin.GroupConfig
 				for _, b := range addrs {

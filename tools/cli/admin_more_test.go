@@ -178,3 +178,18 @@ func TestAdminClusterRTAndBrokerConfig(t *testing.T) {
 		t.Fatal("broker config without -b accepted")
 	}
 }
+
+// TestAdminWrongServer: a broker request sent to the name server, and a
+// name-server request sent to a broker, say which kind of server answered
+// and which flag takes it, instead of "code 3".
+func TestAdminWrongServer(t *testing.T) {
+	c := startCluster(t)
+	_, err := c.admin("broker", "status", "-b", c.ns.Addr())
+	if !errors.Is(err, admin.ErrWrongServer) || !strings.Contains(err.Error(), c.ns.Addr()+" is a name server, not a broker; give it with -n") {
+		t.Fatalf("broker request to the name server: %v", err)
+	}
+	_, err = adminAt(c.b.Addr(), "cluster", "list")
+	if !errors.Is(err, admin.ErrWrongServer) || !strings.Contains(err.Error(), c.b.Addr()+" is a broker, not a name server; give it with -b") {
+		t.Fatalf("name-server request to the broker: %v", err)
+	}
+}

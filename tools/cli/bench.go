@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"runtime/pprof"
@@ -30,9 +31,9 @@ func addCommonFlags(cmd *cobra.Command, c *bench.Common) *credentialFlags {
 	f := cmd.Flags()
 	creds := &credentialFlags{}
 	creds.add(f)
-	f.StringVar(&c.Namesrv, "namesrv", bench.DefaultNamesrv, "name server to ask for the route")
-	f.StringVar(&c.Broker, "broker", "", "broker HOST:PORT to use directly (skips the name server)")
-	f.StringVar(&c.Topic, "topic", "BenchTopic", "topic")
+	f.StringVarP(&c.Namesrv, "namesrv", "n", bench.DefaultNamesrv, "name server to ask for the route")
+	f.StringVarP(&c.Broker, "broker", "b", "", "broker HOST:PORT to use directly (skips the name server)")
+	f.StringVarP(&c.Topic, "topic", "t", "BenchTopic", "topic")
 	f.IntVar(&c.Queues, "queues", 8, "queues of the topic when it has to be created")
 	f.IntVar(&c.Conc, "conc", c.Conc, "connections (producers or consumers)")
 	f.IntVar(&c.Window, "window", c.Window, "requests in flight per connection (async, batch, consume)")
@@ -108,6 +109,7 @@ func addProgressFlag(cmd *cobra.Command, c *bench.Common) {
 func newBenchProduce() *cobra.Command {
 	cfg := bench.ProduceConfig{Common: bench.Common{Conc: bench.DefaultConc, Window: bench.DefaultWindow}}
 	var creds *credentialFlags
+	asJSON := new(bool)
 	cmd := &cobra.Command{
 		Use:   "produce",
 		Short: "send messages (sync, async or batch) and report msgs/s, MB/s and latency",
@@ -117,14 +119,19 @@ func newBenchProduce() *cobra.Command {
 			}
 			ctx, stop := benchContext(cmd)
 			defer stop()
-			_, err := bench.RunProduce(ctx, cfg, cmd.OutOrStdout())
-			return quietFailures(cmd, err)
+			if !*asJSON {
+				_, err := bench.RunProduce(ctx, cfg, cmd.OutOrStdout())
+				return quietFailures(cmd, err)
+			}
+			res, err := bench.RunProduce(ctx, cfg, io.Discard)
+			return quietFailures(cmd, errors.Join(writeBenchJSON(cmd.OutOrStdout(), res, err), err))
 		},
 	}
 	creds = addCommonFlags(cmd, &cfg.Common)
 	addProgressFlag(cmd, &cfg.Common)
 	addTLSFlags(cmd, &cfg.Common)
 	f := cmd.Flags()
+	f.BoolVar(asJSON, "json", false, "print the summary as JSON instead of the key=value line")
 	f.IntVar(&cfg.Size, "size", bench.DefaultSize, "message body size in bytes")
 	f.StringVar(&cfg.Mode, "mode", bench.ModeSync, "sync, async or batch")
 	f.IntVar(&cfg.Batch, "batch", bench.DefaultBatch, "messages per SEND_BATCH_MESSAGE (batch mode)")
@@ -135,6 +142,7 @@ func newBenchProduce() *cobra.Command {
 func newBenchConsume() *cobra.Command {
 	cfg := bench.ConsumeConfig{Common: bench.Common{Conc: bench.DefaultConsumeConc, Window: bench.DefaultPullWindow}}
 	var creds *credentialFlags
+	asJSON := new(bool)
 	cmd := &cobra.Command{
 		Use:   "consume",
 		Short: "pull every queue from an offset up to what was stored at start and report msgs/s and MB/s",
@@ -144,14 +152,19 @@ func newBenchConsume() *cobra.Command {
 			}
 			ctx, stop := benchContext(cmd)
 			defer stop()
-			_, err := bench.RunConsume(ctx, cfg, cmd.OutOrStdout())
-			return quietFailures(cmd, err)
+			if !*asJSON {
+				_, err := bench.RunConsume(ctx, cfg, cmd.OutOrStdout())
+				return quietFailures(cmd, err)
+			}
+			res, err := bench.RunConsume(ctx, cfg, io.Discard)
+			return quietFailures(cmd, errors.Join(writeBenchJSON(cmd.OutOrStdout(), res, err), err))
 		},
 	}
 	creds = addCommonFlags(cmd, &cfg.Common)
 	addProgressFlag(cmd, &cfg.Common)
 	addTLSFlags(cmd, &cfg.Common)
 	f := cmd.Flags()
+	f.BoolVar(asJSON, "json", false, "print the summary as JSON instead of the key=value line")
 	f.StringVar(&cfg.Group, "group", bench.DefaultConsumeGroup, "consumer group named in pulls")
 	f.Int64Var(&cfg.FromOffset, "from-offset", 0, "offset to read every queue from")
 	f.IntVar(&cfg.PullBatch, "pull-batch", bench.DefaultPullBatch, "maxMsgNums per pull")

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -28,7 +29,8 @@ func TestBenchCommand(t *testing.T) {
 	}
 	out := run("bench", "produce", "--broker", b.Addr(), "--topic", "CliBench", "--queues", "2",
 		"--mode", "batch", "--batch", "8", "--conc", "2", "--window", "2", "--count", "100", "--size", "256", "--header", "rocketmq", "--quiet")
-	if !strings.Contains(out, "produce mode=batch header=rocketmq size=256 conc=2 window=2 batch=8 queues=2 msgs=100 errors=0") {
+	if !strings.Contains(out, "produce mode=batch header=rocketmq size=256 conc=2 window=2 batch=8 queues=2 keys=bench-") ||
+		!strings.Contains(out, "N msgs=100 errors=0") {
 		t.Fatalf("produce printed %q", out)
 	}
 	if err := b.Store().WaitDispatched(5 * time.Second); err != nil { // consume reads what the queues hold
@@ -37,5 +39,12 @@ func TestBenchCommand(t *testing.T) {
 	out = run("bench", "consume", "--broker", b.Addr(), "--topic", "CliBench", "--quiet")
 	if !strings.Contains(out, "stored=100 msgs=100 errors=0") || !strings.Contains(out, "MB/s=") {
 		t.Fatalf("consume printed %q", out)
+	}
+	// --json, with the short flags admin uses.
+	out = run("bench", "consume", "-b", b.Addr(), "-t", "CliBench", "--quiet", "--json")
+	var sum benchSummary
+	if err := json.Unmarshal([]byte(out), &sum); err != nil || sum.Op != "consume" || sum.Msgs != 100 || sum.Errors != 0 || sum.Bytes != 25600 ||
+		!strings.Contains(sum.SummaryLine, "msgs=100") {
+		t.Fatalf("consume --json printed %q (%v)", out, err)
 	}
 }

@@ -18,8 +18,12 @@ func NewRoot() *cobra.Command {
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.AddCommand(newNamesrv(), newController(), newBroker(), newStandalone(), newInspect(), newReplay(), newCompact(), newBench(), newAdmin(), newProduce(), newConsume(), newVersion(), newDashboard())
 	for _, c := range root.Commands() {
-		if c.Name() == "broker" || c.Name() == "standalone" || c.Name() == "namesrv" {
+		switch c.Name() {
+		case "broker", "standalone", "namesrv":
 			addProfileFlag(c)
+			addLogFlags(c)
+		case "controller":
+			addLogFlags(c)
 		}
 	}
 	return root

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"os"
 	"os/signal"
@@ -28,8 +27,6 @@ const (
 	defaultBrokerListen  = "127.0.0.1:10911"
 	defaultMetricsListen = "127.0.0.1:5557"
 )
-
-func logger() *slog.Logger { return slog.New(slog.NewTextHandler(os.Stderr, nil)) }
 
 // signalContext is cmd's context ended by SIGINT or SIGTERM. It is taken
 // before anything starts, so a signal during startup also stops cleanly
