@@ -10,7 +10,7 @@ import (
 // ackGrace is how long after a partition began a SEND_OK may still be
 // recorded for an answer the master sent before it: the producer's
 // goroutine records the answer when it runs again.
-const ackGrace = 500 * time.Millisecond
+const ackGrace = time.Second
 
 // partition is what partitionSlaves saw.
 type partition struct {
