@@ -256,6 +256,7 @@ func TestChaosControllerMode(t *testing.T) {
 	var windows []staleWindow
 	var failover []time.Duration // master gone -> new master says so
 	var shrinks []time.Duration  // master-slaves stall -> SyncStateSet is the master alone
+	var rejoins []time.Duration  // heal of the stall -> every replica back in the SyncStateSet
 	cycle := 0
 	phase := func(what string, fault func(ld *chaosLoad)) {
 		cycle++
@@ -327,8 +328,10 @@ func TestChaosControllerMode(t *testing.T) {
 			p := c.partitionSlaves(t, l, ga, true)
 			shrinks = append(shrinks, p.shrank)
 			ga.reps[p.master].haLink.Resume()
+			healed := time.Now()
 			// The slaves catch up and rejoin; the master never moved.
 			c.waitHealthy(t, ga, 30*time.Second)
+			rejoins = append(rejoins, time.Since(healed))
 			if m, e := c.master(ga); m != p.master || e != p.epoch {
 				t.Errorf("a master-slaves partition moved broker-a's master from %d@%d to %d@%d", p.master, p.epoch, m, e)
 			}
@@ -389,7 +392,9 @@ func TestChaosControllerMode(t *testing.T) {
 	}
 	if len(shrinks) > 0 {
 		slices.Sort(shrinks)
-		t.Logf("master-slaves stall -> SyncStateSet is the master alone, %d stalls: p50 %v, max %v", len(shrinks), percentile(shrinks, 0.5), shrinks[len(shrinks)-1])
+		slices.Sort(rejoins)
+		t.Logf("master-slaves stall -> SyncStateSet is the master alone, %d stalls: p50 %v, max %v; heal -> all back in it: p50 %v, max %v",
+			len(shrinks), percentile(shrinks, 0.5), shrinks[len(shrinks)-1], percentile(rejoins, 0.5), rejoins[len(rejoins)-1])
 	}
 }
 
