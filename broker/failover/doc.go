@@ -53,8 +53,12 @@
 // A master checks its set every CheckSyncStateSet: a member whose
 // connection is gone or that has not caught up for MaxNotCatchup leaves;
 // a connected replica whose acknowledged offset reached the confirm offset
-// and the start of the current epoch joins (RocketMQ's
-// maybeShrinkSyncStateSet and maybeExpandInSyncStateSet). A change goes to
+// and the start of the current epoch, and that caught up within
+// MaxNotCatchup, joins (RocketMQ's maybeShrinkSyncStateSet and
+// maybeExpandInSyncStateSet; RocketMQ grows the set only as an
+// acknowledgement arrives, and the last condition stands for that: a
+// stalled replica, whose old acknowledgement equals a confirm offset that
+// stands still, must not rejoin). A change goes to
 // the controller (1001) with the current set's epoch. While an expansion
 // is in flight the master already counts acknowledgements from the union
 // of the old and the proposed set, so the set it waits for is never

@@ -473,18 +473,24 @@ func (d *Driver) checkSyncStateSet(ctx context.Context) {
 // nextSyncStateSet is the set a master should have now: itself, the
 // members that are connected and caught up within maxNotCatchup, and the
 // connected replicas that reached both the confirm offset and the start
-// of the current epoch. Sorted.
+// of the current epoch and that also caught up within maxNotCatchup.
+// Sorted.
+//
+// A newcomer must pass the test a member is kept by: while a member that
+// stopped acknowledging (a stalled link) is in the set, the confirm
+// offset stands still at what every replica acknowledged, so a replica
+// just dropped for lagging would reach it at once and rejoin, and two
+// such replicas, dropped at different checks, would take turns in the
+// set for ever (the master never acknowledging alone). RocketMQ grows the
+// set only when an acknowledgement arrives, which a stalled replica
+// never sends.
 func nextSyncStateSet(self int64, cur []int64, fs []Follower, p Progress, now time.Time, maxNotCatchup time.Duration) []int64 {
 	next := []int64{self}
 	for _, f := range fs {
-		if f.ID == self || !f.Connected {
+		if f.ID == self || !f.Connected || now.Sub(time.Unix(0, f.CaughtUp)) > maxNotCatchup {
 			continue
 		}
-		if slices.Contains(cur, f.ID) {
-			if now.Sub(time.Unix(0, f.CaughtUp)) <= maxNotCatchup {
-				next = append(next, f.ID)
-			}
-		} else if f.Acked >= p.ConfirmOffset && f.Acked >= p.EpochStart {
+		if slices.Contains(cur, f.ID) || (f.Acked >= p.ConfirmOffset && f.Acked >= p.EpochStart) {
 			next = append(next, f.ID)
 		}
 	}
