@@ -346,7 +346,9 @@ func TestChaosControllerMode(t *testing.T) {
 			old.haLink.Refuse(false)
 			old.proc.kill(t)
 			c.startRep(t, ga, p.master)
-			c.waitMaster(t, ga, p.epoch, 20*time.Second)
+			if !testkit.Within(20*time.Second, func() bool { m, e := c.master(ga); return m >= 0 && e > p.epoch }) {
+				t.Fatalf("%s: no master above epoch %d within 20 s of the old master's restart\n%s%s%s", ga.name, p.epoch, c.describe(ga), c.logTails(ga), c.ctlLogs())
+			}
 		})
 	}
 

@@ -237,11 +237,12 @@ func (c *chaosCluster) startRep(t *testing.T, g *chaosGroup, i int) {
 
 // repState is what a replica says of itself (GET_BROKER_RUNTIME_INFO).
 type repState struct {
-	id     string // the controller-assigned replica id
-	role   string
-	epoch  int
-	sync   []string
-	fenced bool
+	id      string // the controller-assigned replica id
+	role    string
+	epoch   int
+	sync    []string
+	fenced  bool
+	lastErr string // controllerLastError
 }
 
 func (r *chaosRep) state() (repState, error) {
@@ -254,7 +255,8 @@ func (r *chaosRep) state() (repState, error) {
 	if err != nil {
 		return repState{}, err
 	}
-	st := repState{id: tbl["controllerBrokerId"], role: tbl["controllerRole"], fenced: tbl["writeFenced"] == "true"}
+	st := repState{id: tbl["controllerBrokerId"], role: tbl["controllerRole"], fenced: tbl["writeFenced"] == "true",
+		lastErr: tbl["controllerLastError"]}
 	st.epoch, _ = strconv.Atoi(tbl["masterEpoch"])
 	if s := tbl["syncStateSet"]; s != "" {
 		st.sync = strings.Split(s, ",")
