@@ -2,7 +2,9 @@ package broker
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net"
 
 	"github.com/wharfmq/wharf/broker/meta"
 	"github.com/wharfmq/wharf/remoting"
@@ -119,5 +121,23 @@ func (b *Broker) handleGetAllGroupConfig(_ context.Context, _ *remoting.Conn, re
 	}
 	resp := remoting.NewResponse(req, remoting.RespSuccess, "")
 	resp.Body = body
+	return resp
+}
+
+// handleGetBrokerConfig serves GET_BROKER_CONFIG (26): the broker.conf
+// keys with the values the broker runs with, as Java's properties text,
+// and the config's data version in the header ("version"). The config does
+// not change while the broker runs (Wharf has no UPDATE_BROKER_CONFIG), so
+// the version is the boot time with counter 0. listenPort is the port
+// listened on, which --listen may have chosen instead.
+func (b *Broker) handleGetBrokerConfig(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
+	cfg := b.cfg
+	if tcp, ok := b.ln.Addr().(*net.TCPAddr); ok {
+		cfg.ListenPort = tcp.Port
+	}
+	version, _ := json.Marshal(body.DataVersion{Timestamp: b.stats.boot.UnixMilli()})
+	resp := remoting.NewResponse(req, remoting.RespSuccess, "")
+	resp.ExtFields = map[string]string{"version": string(version)}
+	resp.Body = []byte(cfg.PropertiesText())
 	return resp
 }

@@ -80,6 +80,7 @@ func (b *Broker) handleHeartbeat(_ context.Context, conn *remoting.Conn, req *re
 		}
 	}
 	now := time.Now()
+	id := client.Ident{ClientID: hb.ClientID, Language: req.Language, Version: int(req.Version)}
 	for _, cd := range hb.ConsumerDataSet {
 		if cd == nil || cd.GroupName == "" {
 			continue
@@ -95,13 +96,13 @@ func (b *Broker) handleHeartbeat(_ context.Context, conn *remoting.Conn, req *re
 				return remoting.NewResponse(req, remoting.RespSystemError, err.Error())
 			}
 		}
-		if b.clients.RegisterConsumer(cd.plain(), conn, hb.ClientID, now) && (!ok || gc.NotifyConsumerIDsChangedEnable) {
+		if b.clients.RegisterConsumer(cd.plain(), conn, id, now) && (!ok || gc.NotifyConsumerIDsChangedEnable) {
 			b.notifyGroup(cd.GroupName)
 		}
 	}
 	for _, pd := range hb.ProducerDataSet {
 		if pd.GroupName != "" {
-			b.clients.RegisterProducer(pd.GroupName, conn, hb.ClientID, now)
+			b.clients.RegisterProducer(pd.GroupName, conn, id, now)
 		}
 	}
 	return remoting.NewResponse(req, remoting.RespSuccess, "")

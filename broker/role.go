@@ -22,10 +22,10 @@ import (
 //     are refused with SERVICE_NOT_AVAILABLE (14), which clients retry on
 //     another broker (slaveRefusals).
 //   - Admin requests that change metadata the slave takes from its master
-//     (topic create/delete, offset reset) are refused too. Consumer offset
-//     commits (UPDATE_CONSUMER_OFFSET, 15) are accepted: they go to the
-//     metadata store, not the CommitLog, and Java's clients fall back to a
-//     slave while the master is down.
+//     (topic and subscription group create/update/delete, offset reset)
+//     are refused too. Consumer offset commits (UPDATE_CONSUMER_OFFSET,
+//     15) are accepted: they go to the metadata store, not the CommitLog,
+//     and Java's clients fall back to a slave while the master is down.
 //   - Background services that append are not started: the schedule
 //     (delay-level) delivery service, which re-puts due messages, and the
 //     transaction check-back service, which writes op and check-max
@@ -44,16 +44,18 @@ import (
 // slaveRefusals maps each request code a slave refuses to the reason in
 // its remark.
 var slaveRefusals = map[int16]string{
-	remoting.CodeSendMessage:               "sends",
-	remoting.CodeSendMessageV2:             "sends",
-	remoting.CodeSendBatchMessage:          "sends",
-	remoting.CodeConsumerSendMsgBack:       "consumer send-back",
-	remoting.CodeEndTransaction:            "transaction commit and rollback",
-	remoting.CodeSendReplyMessage:          "reply messages",
-	remoting.CodeSendReplyMessageV2:        "reply messages",
-	remoting.CodeUpdateAndCreateTopic:      "topic creation and updates (topics come from the master)",
-	remoting.CodeDeleteTopicInBroker:       "topic deletion (topics come from the master)",
-	remoting.CodeInvokeBrokerToResetOffset: "offset resets (send them to the master)",
+	remoting.CodeSendMessage:                      "sends",
+	remoting.CodeSendMessageV2:                    "sends",
+	remoting.CodeSendBatchMessage:                 "sends",
+	remoting.CodeConsumerSendMsgBack:              "consumer send-back",
+	remoting.CodeEndTransaction:                   "transaction commit and rollback",
+	remoting.CodeSendReplyMessage:                 "reply messages",
+	remoting.CodeSendReplyMessageV2:               "reply messages",
+	remoting.CodeUpdateAndCreateTopic:             "topic creation and updates (topics come from the master)",
+	remoting.CodeDeleteTopicInBroker:              "topic deletion (topics come from the master)",
+	remoting.CodeInvokeBrokerToResetOffset:        "offset resets (send them to the master)",
+	remoting.CodeUpdateAndCreateSubscriptionGroup: "subscription group changes (groups come from the master)",
+	remoting.CodeDeleteSubscriptionGroup:          "subscription group deletion (groups come from the master)",
 }
 
 // roleState is the broker's role at run time. It starts as the

@@ -199,43 +199,77 @@ func ParseConfig(r io.Reader, cfg *Config, log *slog.Logger) error {
 	return sc.Err()
 }
 
+// configKey is one key of the controller's file: how to read it into a
+// Config and how to print it back (GET_CONTROLLER_CONFIG).
+type configKey struct {
+	name string
+	set  func(cfg *Config, val string) error
+	get  func(cfg *Config) string
+}
+
+func millisKey(name string, f func(*Config) *time.Duration) configKey {
+	return configKey{name,
+		func(c *Config, v string) error {
+			n, err := strconv.ParseInt(v, 10, 64)
+			*f(c) = time.Duration(n) * time.Millisecond
+			return err
+		},
+		func(c *Config) string { return strconv.FormatInt(f(c).Milliseconds(), 10) }}
+}
+
+func boolKey(name string, f func(*Config) *bool) configKey {
+	return configKey{name,
+		func(c *Config, v string) (err error) { *f(c), err = strconv.ParseBool(v); return err },
+		func(c *Config) string { return strconv.FormatBool(*f(c)) }}
+}
+
+func stringKey(name string, f func(*Config) *string) configKey {
+	return configKey{name,
+		func(c *Config, v string) error { *f(c) = v; return nil },
+		func(c *Config) string { return *f(c) }}
+}
+
+// configKeys lists every key the controller reads, in the order
+// GET_CONTROLLER_CONFIG prints them.
+var configKeys = []configKey{
+	boolKey("enableControllerInNamesrv", func(c *Config) *bool { return &c.EnableInNamesrv }),
+	stringKey("controllerDLegerGroup", func(c *Config) *string { return &c.Group }),
+	{"controllerDLegerPeers",
+		func(c *Config, v string) (err error) { c.Peers, err = ParsePeers(v); return err },
+		func(c *Config) string { return FormatPeers(c.Peers) }},
+	stringKey("controllerDLegerSelfId", func(c *Config) *string { return &c.SelfID }),
+	stringKey("controllerStorePath", func(c *Config) *string { return &c.StorePath }),
+	millisKey("controllerHeartBeatTimeoutMills", func(c *Config) *time.Duration { return &c.HeartbeatTimeout }),
+	millisKey("brokerLeaseMillis", func(c *Config) *time.Duration { return &c.BrokerLease }),
+	millisKey("brokerLeaseMarginMillis", func(c *Config) *time.Duration { return &c.LeaseMargin }),
+	millisKey("scanNotActiveBrokerInterval", func(c *Config) *time.Duration { return &c.ScanInterval }),
+	millisKey("controllerRaftHeartbeatTimeoutMillis", func(c *Config) *time.Duration { return &c.RaftHeartbeatTimeout }),
+	{"electMasterMaxRetryCount",
+		func(c *Config, v string) (err error) { c.ElectMasterRetries, err = strconv.Atoi(v); return err },
+		func(c *Config) string { return strconv.Itoa(c.ElectMasterRetries) }},
+	boolKey("enableElectUncleanMaster", func(c *Config) *bool { return &c.ElectUnclean }),
+	boolKey("notifyBrokerRoleChanged", func(c *Config) *bool { return &c.NotifyBrokerRoleChanged }),
+}
+
 func setKey(cfg *Config, key, val string) (bool, error) {
-	var err error
-	ms := func(d *time.Duration) {
-		var v int64
-		v, err = strconv.ParseInt(val, 10, 64)
-		*d = time.Duration(v) * time.Millisecond
+	for _, k := range configKeys {
+		if k.name == key {
+			return true, k.set(cfg, val)
+		}
 	}
-	boolean := func(b *bool) { *b, err = strconv.ParseBool(val) }
-	switch key {
-	case "enableControllerInNamesrv":
-		boolean(&cfg.EnableInNamesrv)
-	case "controllerDLegerGroup":
-		cfg.Group = val
-	case "controllerDLegerPeers":
-		cfg.Peers, err = ParsePeers(val)
-	case "controllerDLegerSelfId":
-		cfg.SelfID = val
-	case "controllerStorePath":
-		cfg.StorePath = val
-	case "controllerHeartBeatTimeoutMills":
-		ms(&cfg.HeartbeatTimeout)
-	case "brokerLeaseMillis":
-		ms(&cfg.BrokerLease)
-	case "brokerLeaseMarginMillis":
-		ms(&cfg.LeaseMargin)
-	case "scanNotActiveBrokerInterval":
-		ms(&cfg.ScanInterval)
-	case "controllerRaftHeartbeatTimeoutMillis":
-		ms(&cfg.RaftHeartbeatTimeout)
-	case "electMasterMaxRetryCount":
-		cfg.ElectMasterRetries, err = strconv.Atoi(val)
-	case "enableElectUncleanMaster":
-		boolean(&cfg.ElectUnclean)
-	case "notifyBrokerRoleChanged":
-		boolean(&cfg.NotifyBrokerRoleChanged)
-	default:
-		return false, nil
+	return false, nil
+}
+
+// Properties prints cfg as "key=value" lines, every key the controller
+// reads (the body of GET_CONTROLLER_CONFIG, as RocketMQ's
+// properties2String).
+func (c *Config) Properties() []byte {
+	var b strings.Builder
+	for _, k := range configKeys {
+		b.WriteString(k.name)
+		b.WriteByte('=')
+		b.WriteString(k.get(c))
+		b.WriteByte('\n')
 	}
-	return true, err
+	return []byte(b.String())
 }

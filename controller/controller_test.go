@@ -353,6 +353,17 @@ func TestThreeControllersElectAndFailOver(t *testing.T) {
 	if _, _, err := client.RenewLease(ctx, rc, follower.Addr(), a.hb()); client.Code(err) != api.RespNotLeader {
 		t.Fatalf("follower renewal: %v", err)
 	}
+	// Each controller prints its own configuration; none changes it at
+	// run time.
+	if body, err := client.GetConfig(ctx, rc, follower.Addr()); err != nil ||
+		!strings.Contains(string(body), "controllerDLegerSelfId="+follower.cfg.SelfID+"\n") ||
+		!strings.Contains(string(body), "brokerLeaseMillis=") {
+		t.Fatalf("follower GET_CONTROLLER_CONFIG: %q %v", body, err)
+	}
+	if r, err := rc.Invoke(ctx, l.Addr(), remoting.NewRequest(api.CodeUpdateControllerConfig, nil, []byte("brokerLeaseMillis=1\n"))); err != nil ||
+		r.Code != remoting.RespSystemError || l.cfg.BrokerLease == time.Millisecond {
+		t.Fatalf("UPDATE_CONTROLLER_CONFIG: %v %v, lease now %s", r, err, l.cfg.BrokerLease)
+	}
 	// Unknown codes get 3.
 	if r, err := rc.Invoke(ctx, l.Addr(), remoting.NewRequest(1999, nil, nil)); err != nil || r.Code != remoting.RespRequestCodeNotSupported {
 		t.Fatalf("unknown code: %v %v", r, err)

@@ -15,16 +15,18 @@ import (
 // ConnClosed for each connection that closes.
 func (c *Controller) Register(rs *remoting.Server) {
 	for code, h := range map[int16]remoting.Handler{
-		api.CodeBrokerHeartbeat:   c.handleHeartbeat,
-		api.CodeAlterSyncStateSet: c.leaderOnly(c.handleAlterSyncStateSet),
-		api.CodeElectMaster:       c.leaderOnly(c.handleElectMaster),
-		api.CodeRegisterBroker:    c.leaderOnly(c.handleRegisterBroker),
-		api.CodeGetReplicaInfo:    c.leaderOnly(c.handleGetReplicaInfo),
-		api.CodeGetMetadataInfo:   c.handleGetMetadata,
-		api.CodeGetSyncStateData:  c.leaderOnly(c.handleGetSyncStateData),
-		api.CodeCleanBrokerData:   c.leaderOnly(c.handleCleanBrokerData),
-		api.CodeGetNextBrokerID:   c.leaderOnly(c.handleGetNextBrokerID),
-		api.CodeApplyBrokerID:     c.leaderOnly(c.handleApplyBrokerID),
+		api.CodeBrokerHeartbeat:        c.handleHeartbeat,
+		api.CodeAlterSyncStateSet:      c.leaderOnly(c.handleAlterSyncStateSet),
+		api.CodeElectMaster:            c.leaderOnly(c.handleElectMaster),
+		api.CodeRegisterBroker:         c.leaderOnly(c.handleRegisterBroker),
+		api.CodeGetReplicaInfo:         c.leaderOnly(c.handleGetReplicaInfo),
+		api.CodeGetMetadataInfo:        c.handleGetMetadata,
+		api.CodeGetSyncStateData:       c.leaderOnly(c.handleGetSyncStateData),
+		api.CodeCleanBrokerData:        c.leaderOnly(c.handleCleanBrokerData),
+		api.CodeGetNextBrokerID:        c.leaderOnly(c.handleGetNextBrokerID),
+		api.CodeApplyBrokerID:          c.leaderOnly(c.handleApplyBrokerID),
+		api.CodeGetControllerConfig:    c.handleGetConfig,
+		api.CodeUpdateControllerConfig: c.handleUpdateConfig,
 	} {
 		rs.Handle(code, h)
 	}
@@ -112,6 +114,20 @@ func (c *Controller) handleGetMetadata(_ context.Context, conn *remoting.Conn, r
 	md := api.Metadata{Group: c.cfg.Group, ControllerLeaderID: id, ControllerLeaderAddress: addr,
 		IsLeader: c.leading.Load(), Peers: FormatPeers(c.cfg.Peers)}
 	return ok(req, md.Ext(), nil)
+}
+
+// handleGetConfig answers this controller's configuration as properties
+// text (mqadmin getControllerConfig).
+func (c *Controller) handleGetConfig(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
+	return ok(req, nil, c.cfg.Properties())
+}
+
+// handleUpdateConfig refuses, changing nothing: the controller reads its
+// configuration once, at start (timeouts and the lease are in use by the
+// liveness table and the elections), so a change takes a restart.
+func (c *Controller) handleUpdateConfig(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
+	return remoting.NewResponse(req, remoting.RespSystemError,
+		"nothing changed: the controller reads its configuration at start; edit its file and restart it, one controller at a time")
 }
 
 func (c *Controller) handleGetNextBrokerID(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {

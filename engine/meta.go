@@ -34,6 +34,9 @@ func (s *Store) GroupOffsets(group string) (map[QueueRef]int64, error) {
 	return all[group], nil
 }
 
+// DeleteGroupOffsets removes every offset a consumer group committed.
+func (s *Store) DeleteGroupOffsets(group string) error { return s.qdb.DeleteGroupOffsets(group) }
+
 // TopicConfigs returns the stored topic config documents by topic name.
 func (s *Store) TopicConfigs() (map[string][]byte, error) { return s.qdb.Topics() }
 

@@ -48,7 +48,7 @@ func TestRegisterConsumerChanges(t *testing.T) {
 		{"second conn", c2, []SubscriptionData{sub("U", 1)}, true},
 	}
 	for _, s := range steps {
-		if got := r.RegisterConsumer(Consumer{Group: "G", Subscriptions: s.subs}, s.c, "cid", now); got != s.want {
+		if got := r.RegisterConsumer(Consumer{Group: "G", Subscriptions: s.subs}, s.c, Ident{ClientID: "cid"}, now); got != s.want {
 			t.Fatalf("%s: changed = %v, want %v", s.name, got, s.want)
 		}
 	}
@@ -100,9 +100,9 @@ func TestExpireAndConnClosed(t *testing.T) {
 	r := New[*conn](Options{})
 	c1, c2 := newConn(1), newConn(2)
 	old, fresh := time.Unix(100, 0), time.Unix(200, 0)
-	r.RegisterConsumer(Consumer{Group: "G"}, c1, "a", old)
-	r.RegisterProducer("P", c1, "a", fresh)
-	r.RegisterConsumer(Consumer{Group: "G"}, c2, "b", old)
+	r.RegisterConsumer(Consumer{Group: "G"}, c1, Ident{ClientID: "a"}, old)
+	r.RegisterProducer("P", c1, Ident{ClientID: "a"}, fresh)
+	r.RegisterConsumer(Consumer{Group: "G"}, c2, Ident{ClientID: "b"}, old)
 	groups, dead := r.Expire(time.Unix(150, 0))
 	if !slices.Equal(groups, []string{"G"}) || len(dead) != 1 || dead[0] != c2 {
 		t.Fatalf("Expire = %v, %v; want [G] and c2 dead (c1 still produces)", groups, dead)
@@ -113,14 +113,14 @@ func TestExpireAndConnClosed(t *testing.T) {
 	if r.ProducerConn("P") != c1 || r.ClientConn("a") != c1 {
 		t.Error("producer c1 lost")
 	}
-	r.RegisterConsumer(Consumer{Group: "H"}, c1, "a", fresh)
+	r.RegisterConsumer(Consumer{Group: "H"}, c1, Ident{ClientID: "a"}, fresh)
 	if got := r.ConnClosed(1); !slices.Equal(got, []string{"H"}) {
 		t.Errorf("ConnClosed = %v, want [H]", got)
 	}
 	if r.ProducerConn("P") != nil {
 		t.Error("producer survives its connection")
 	}
-	r.RegisterConsumer(Consumer{Group: "H"}, c2, "b", fresh)
+	r.RegisterConsumer(Consumer{Group: "H"}, c2, Ident{ClientID: "b"}, fresh)
 	if got := r.Unregister(2, "", "H"); !slices.Equal(got, []string{"H"}) {
 		t.Errorf("Unregister = %v", got)
 	}
@@ -138,7 +138,7 @@ func TestRequesters(t *testing.T) {
 	if r.Requesters() != 2 || r.ClientConn("c") != nil || r.ClientConn("a") != c3 {
 		t.Fatalf("requesters %d, c -> %v, a -> %v", r.Requesters(), r.ClientConn("c"), r.ClientConn("a"))
 	}
-	r.RegisterProducer("P", c1, "a", time.Unix(1, 0))
+	r.RegisterProducer("P", c1, Ident{ClientID: "a"}, time.Unix(1, 0))
 	if r.ClientConn("a") != c1 {
 		t.Error("producer connection not preferred")
 	}
@@ -159,7 +159,7 @@ func TestRequesters(t *testing.T) {
 func TestExpiryScan(t *testing.T) {
 	r := New[*conn](Options{})
 	c := newConn(1)
-	r.RegisterConsumer(Consumer{Group: "G"}, c, "a", time.Now().Add(-time.Hour))
+	r.RegisterConsumer(Consumer{Group: "G"}, c, Ident{ClientID: "a"}, time.Now().Add(-time.Hour))
 	got := make(chan []*conn, 1)
 	r.Start(time.Minute, time.Millisecond, func(groups []string, dead []*conn) { got <- dead })
 	defer r.Close()

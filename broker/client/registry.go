@@ -13,6 +13,7 @@ package client
 
 import (
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -53,12 +54,34 @@ type Consumer struct {
 	Subscriptions []SubscriptionData
 }
 
+// Ident is who a heartbeat says it comes from: the client id of its body
+// and the language and version of its header.
+type Ident struct {
+	ClientID string
+	Language string
+	Version  int
+}
+
 // member is one connection in one producer or consumer group, with the time
 // of the last heartbeat that named the group.
 type member[C Conn] struct {
 	conn     C
 	clientID string
+	language string
+	version  int
 	lastSeen time.Time
+}
+
+func newMember[C Conn](conn C, id Ident, now time.Time) *member[C] {
+	return &member[C]{conn: conn, clientID: id.ClientID, language: id.Language, version: id.Version, lastSeen: now}
+}
+
+// Member is one live connection of a group, as the connection lists
+// (GET_CONSUMER_CONNECTION_LIST, GET_PRODUCER_CONNECTION_LIST) report it.
+type Member[C Conn] struct {
+	Conn     C
+	Ident    Ident
+	LastSeen time.Time
 }
 
 type consumerGroup[C Conn] struct {
@@ -105,9 +128,9 @@ func New[C Conn](o Options) *Registry[C] {
 		sqlCache: sqlfilter.NewCache(sqlCacheSize), quit: make(chan struct{})}
 }
 
-// RegisterProducer records that clientID on conn is in producer group
+// RegisterProducer records that the client id on conn is in producer group
 // group, as of now.
-func (r *Registry[C]) RegisterProducer(group string, conn C, clientID string, now time.Time) {
+func (r *Registry[C]) RegisterProducer(group string, conn C, id Ident, now time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	g := r.producers[group]
@@ -115,7 +138,7 @@ func (r *Registry[C]) RegisterProducer(group string, conn C, clientID string, no
 		g = map[uint64]*member[C]{}
 		r.producers[group] = g
 	}
-	g[conn.ID()] = &member[C]{conn: conn, clientID: clientID, lastSeen: now}
+	g[conn.ID()] = newMember(conn, id, now)
 }
 
 // NoteRequester records conn as the connection of the client clientID that
@@ -183,7 +206,7 @@ func (r *Registry[C]) ProducerConn(group string) C {
 // RegisterConsumer records a heartbeat's consumer data. It reports whether
 // the group must be told (NOTIFY_CONSUMER_IDS_CHANGED): a connection joined,
 // or a subscription was added, removed or replaced by a higher subVersion.
-func (r *Registry[C]) RegisterConsumer(cd Consumer, conn C, clientID string, now time.Time) bool {
+func (r *Registry[C]) RegisterConsumer(cd Consumer, conn C, id Ident, now time.Time) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	g := r.consumers[cd.Group]
@@ -194,9 +217,9 @@ func (r *Registry[C]) RegisterConsumer(cd Consumer, conn C, clientID string, now
 	g.consumeType, g.messageModel, g.consumeFromWhere = cd.ConsumeType, cd.MessageModel, cd.ConsumeFromWhere
 	changed := false
 	if m, ok := g.members[conn.ID()]; ok {
-		m.lastSeen, m.clientID = now, clientID
+		m.lastSeen, m.clientID, m.language, m.version = now, id.ClientID, id.Language, id.Version
 	} else {
-		g.members[conn.ID()] = &member[C]{conn: conn, clientID: clientID, lastSeen: now}
+		g.members[conn.ID()] = newMember(conn, id, now)
 		changed = true
 	}
 	seen := map[string]bool{}
@@ -387,5 +410,77 @@ func (r *Registry[C]) OnlineSubscriptions(group string) []string {
 	for t := range g.subs {
 		out = append(out, t)
 	}
+	return out
+}
+
+// ConsumerGroup is a consumer group's live state as its heartbeats state
+// it: members, how they consume, and the subscriptions.
+type ConsumerGroup[C Conn] struct {
+	ConsumeType, MessageModel, ConsumeFromWhere string
+	Members                                     []Member[C]
+	// Subscriptions by topic; the values are shared: do not modify them.
+	Subscriptions map[string]*Subscription
+}
+
+// ConsumerGroup returns a copy of the group's live state, members sorted by
+// client id; ok is false when no member is online.
+func (r *Registry[C]) ConsumerGroup(group string) (cg ConsumerGroup[C], ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	g := r.consumers[group]
+	if g == nil || len(g.members) == 0 {
+		return cg, false
+	}
+	cg = ConsumerGroup[C]{ConsumeType: g.consumeType, MessageModel: g.messageModel, ConsumeFromWhere: g.consumeFromWhere,
+		Members: membersOf(g.members), Subscriptions: make(map[string]*Subscription, len(g.subs))}
+	for t, s := range g.subs {
+		cg.Subscriptions[t] = s
+	}
+	return cg, true
+}
+
+// ProducerGroup returns the producer group's live members sorted by client
+// id; nil when none is online.
+func (r *Registry[C]) ProducerGroup(group string) []Member[C] {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return membersOf(r.producers[group])
+}
+
+// ConsumerGroups returns the names of the groups with a live consumer.
+func (r *Registry[C]) ConsumerGroups() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]string, 0, len(r.consumers))
+	for name := range r.consumers {
+		out = append(out, name)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// ProducerGroups returns the names of the groups with a live producer.
+func (r *Registry[C]) ProducerGroups() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]string, 0, len(r.producers))
+	for name := range r.producers {
+		out = append(out, name)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// membersOf copies a member table. REQUIRES: the registry's mu held.
+func membersOf[C Conn](ms map[uint64]*member[C]) []Member[C] {
+	if len(ms) == 0 {
+		return nil
+	}
+	out := make([]Member[C], 0, len(ms))
+	for _, m := range ms {
+		out = append(out, Member[C]{Conn: m.conn, LastSeen: m.lastSeen,
+			Ident: Ident{ClientID: m.clientID, Language: m.language, Version: m.version}})
+	}
+	slices.SortFunc(out, func(a, b Member[C]) int { return strings.Compare(a.Ident.ClientID, b.Ident.ClientID) })
 	return out
 }

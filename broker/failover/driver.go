@@ -26,6 +26,20 @@ const (
 	// keeps counting the new member's acknowledgements: by then the
 	// controller has applied or dropped the request.
 	alterSettle = 10 * time.Second
+
+	// A connected replica within joinGap bytes of the master's end, but
+	// short of the confirm offset, is waited for: the master counts its
+	// acknowledgements (which stops the confirm offset, and the sends)
+	// for up to joinWait, polling every joinPoll, and it joins once it
+	// holds the confirm offset. Under a steady load a catching-up
+	// replica's acknowledgement trails the moving confirm offset by a
+	// frame, so a sample would rarely see it level. One that does not
+	// make it is not waited for again for joinBackoff, so a replica too
+	// slow to keep up stalls sends for at most joinWait per joinBackoff.
+	joinGap     = 1 << 20
+	joinWait    = 300 * time.Millisecond
+	joinPoll    = 5 * time.Millisecond
+	joinBackoff = 10 * time.Second
 )
 
 // Options configure a Driver. Zero durations take the defaults above.
@@ -107,6 +121,10 @@ type Driver struct {
 	lastErr    error
 	lastWhat   string // what failed, for logging once per kind
 	started    bool
+
+	// joinFailed: when a near replica last failed to join (awaitJoin);
+	// only the loop's goroutine uses it.
+	joinFailed map[int64]time.Time
 
 	kick    chan struct{}
 	closing chan struct{}
@@ -436,7 +454,11 @@ func (d *Driver) checkSyncStateSet(ctx context.Context) {
 	if pending != nil {
 		return // wait until the lost expansion settles
 	}
-	next := nextSyncStateSet(id, cur.IDs, d.opts.Node.Followers(), d.opts.Node.Progress(), d.now(), d.opts.MaxNotCatchup)
+	fs, p := d.opts.Node.Followers(), d.opts.Node.Progress()
+	next := nextSyncStateSet(id, cur.IDs, fs, p, d.now(), d.opts.MaxNotCatchup)
+	if near := d.nearReplicas(union(cur.IDs, next), fs, p); len(near) > 0 {
+		next = union(next, d.awaitJoin(union(cur.IDs, next), near))
+	}
 	if slices.Equal(next, cur.IDs) {
 		return
 	}
@@ -496,6 +518,69 @@ func nextSyncStateSet(self int64, cur []int64, fs []Follower, p Progress, now ti
 	}
 	slices.Sort(next)
 	return slices.Compact(next)
+}
+
+// nearReplicas are the connected replicas outside set that hold the start
+// of the current epoch and are within joinGap of the master's end (a
+// member leaving now is in set: it does not come back in the same round).
+// A replica that failed to join within joinBackoff is left out.
+func (d *Driver) nearReplicas(set []int64, fs []Follower, p Progress) []int64 {
+	var near []int64
+	for _, f := range fs {
+		if f.Connected && !slices.Contains(set, f.ID) && f.Acked >= p.EpochStart && p.MaxOffset-f.Acked <= joinGap &&
+			d.now().Sub(d.joinFailed[f.ID]) >= joinBackoff {
+			near = append(near, f.ID)
+		}
+	}
+	return near
+}
+
+// awaitJoin counts the acknowledgements of near besides set, so the
+// confirm offset cannot pass them, and returns those that reach it within
+// joinWait with an acknowledgement newer than the one they had when the
+// wait began. The master waits for the others no longer.
+//
+// The newer acknowledgement is the fresh evidence the package doc asks
+// for: a stalled replica dropped from the set still shows the last offset
+// it acknowledged, which equals the confirm offset that stands still
+// while another stalled member is in the set.
+func (d *Driver) awaitJoin(set, near []int64) []int64 {
+	was := map[int64]int64{}
+	for _, f := range d.opts.Node.Followers() {
+		was[f.ID] = f.Acked
+	}
+	d.opts.Node.SetAckSet(union(set, near))
+	var joined []int64
+	deadline := time.Now().Add(joinWait)
+	for {
+		// The confirm offset first: it no longer passes a near replica's
+		// acknowledgement, which only grows.
+		p := d.opts.Node.Progress()
+		joined = joined[:0]
+		for _, f := range d.opts.Node.Followers() {
+			if slices.Contains(near, f.ID) && f.Connected && f.Acked > was[f.ID] && f.Acked >= p.ConfirmOffset && f.Acked >= p.EpochStart {
+				joined = append(joined, f.ID)
+			}
+		}
+		if len(joined) == len(near) || !time.Now().Before(deadline) {
+			break
+		}
+		select {
+		case <-d.closing:
+			deadline = time.Now()
+		case <-time.After(joinPoll):
+		}
+	}
+	d.opts.Node.SetAckSet(union(set, joined))
+	for _, id := range near {
+		if !slices.Contains(joined, id) {
+			if d.joinFailed == nil {
+				d.joinFailed = map[int64]time.Time{}
+			}
+			d.joinFailed[id] = d.now()
+		}
+	}
+	return joined
 }
 
 func union(a, b []int64) []int64 {

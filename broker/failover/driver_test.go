@@ -214,6 +214,63 @@ func TestSyncStateSetGrowsThenShrinks(t *testing.T) {
 	}
 }
 
+// A replica trailing the moving confirm offset by a frame joins: the master
+// counts its acknowledgements, the confirm offset stops, it draws level.
+func TestTrailingReplicaJoinsOnceCounted(t *testing.T) {
+	r := newRig(t, "127.0.0.1:1", true)
+	if err := r.d.register(bg); err != nil {
+		t.Fatal(err)
+	}
+	r.node.progress = Progress{Epoch: 1, MaxOffset: 5000, ConfirmOffset: 5000}
+	r.node.followers = []Follower{{ID: 2, Acked: 4000, Connected: true}}
+	r.node.onAckSet = func(ids []int64) {
+		if slices.Contains(ids, 2) {
+			r.node.followers[0].Acked = 5000 // the master waits for it: it catches up
+		}
+	}
+	r.d.checkSyncStateSet(bg)
+	if !slices.Equal(r.ctl.ackAtAlter, []int64{1, 2}) {
+		t.Fatalf("the master counted %v when it proposed the set, want [1 2]", r.ctl.ackAtAlter)
+	}
+	if st := r.d.Status(); !slices.Equal(st.Sync.IDs, []int64{1, 2}) {
+		t.Fatalf("set %v after the trailing replica drew level, want [1 2]", st.Sync.IDs)
+	}
+}
+
+// A near replica that does not draw level within joinWait is dropped from
+// the counted set and not waited for again until joinBackoff passed; a
+// replica beyond joinGap is never waited for.
+func TestSlowReplicaStallsSendsOncePerBackoff(t *testing.T) {
+	r := newRig(t, "127.0.0.1:1", true)
+	if err := r.d.register(bg); err != nil {
+		t.Fatal(err)
+	}
+	r.node.ackSets = nil
+	r.node.progress = Progress{Epoch: 1, MaxOffset: 5000 + joinGap, ConfirmOffset: 5000 + joinGap}
+	r.node.followers = []Follower{
+		{ID: 2, Acked: 4000 + joinGap, Connected: true}, // near, never draws level
+		{ID: 3, Acked: 4000, Connected: true},           // beyond joinGap
+	}
+	start := time.Now()
+	r.d.checkSyncStateSet(bg)
+	if waited := time.Since(start); waited < joinWait {
+		t.Fatalf("returned after %v, before joinWait %v", waited, joinWait)
+	}
+	want := [][]int64{{1, 2}, {1}}
+	if !slices.EqualFunc(r.node.ackSets, want, slices.Equal) || slices.Contains(r.ctl.calls, "alter") {
+		t.Fatalf("counted sets %v (want %v), calls %v", r.node.ackSets, want, r.ctl.calls)
+	}
+	r.d.checkSyncStateSet(bg)
+	if len(r.node.ackSets) != 2 {
+		t.Fatalf("waited again within joinBackoff: %v", r.node.ackSets)
+	}
+	r.c.Add(joinBackoff)
+	r.d.checkSyncStateSet(bg)
+	if len(r.node.ackSets) != 4 {
+		t.Fatalf("after joinBackoff the master did not try again: %v", r.node.ackSets)
+	}
+}
+
 func TestLostExpansionKeepsCountingTheNewMember(t *testing.T) {
 	r := newRig(t, "127.0.0.1:1", true)
 	if err := r.d.register(bg); err != nil {
@@ -291,6 +348,23 @@ func TestSyncStateSetStalledMembersLeave(t *testing.T) {
 	}
 	if !slices.Equal(seen[0], []int64{1, 3}) || !slices.Equal(cur, []int64{1}) || !slices.Equal(seen[1], []int64{1}) {
 		t.Fatalf("sets at successive checks %v, want [1 3] then [1] for good", seen)
+	}
+}
+
+// A stalled replica just dropped from the set shows, unchanged, the offset
+// it last acknowledged, which equals the confirm offset that stood still
+// while it was a member: near the end, it is waited for, but it joins only
+// with a newer acknowledgement, which it never sends.
+func TestStalledReplicaAtConfirmDoesNotRejoin(t *testing.T) {
+	r := newRig(t, "127.0.0.1:1", true)
+	if err := r.d.register(bg); err != nil {
+		t.Fatal(err)
+	}
+	r.node.progress = Progress{Epoch: 1, MaxOffset: 5000, ConfirmOffset: 5000}
+	r.node.followers = []Follower{{ID: 2, Acked: 5000, CaughtUp: r.c.Now().Add(-time.Minute).UnixNano(), Connected: true}}
+	r.d.checkSyncStateSet(bg)
+	if slices.Contains(r.ctl.calls, "alter") || !slices.Equal(r.node.ackSet(), []int64{1}) {
+		t.Fatalf("a stalled replica rejoined: calls %v, counted %v", r.ctl.calls, r.node.ackSet())
 	}
 }
 

@@ -206,6 +206,10 @@ type fakeNode struct {
 	progress  Progress
 	followers []Follower
 	changes   []string
+	// ackSets records every SetAckSet; onAckSet, if set, runs after each
+	// (under mu), as the master's acknowledgements would answer it.
+	ackSets  [][]int64
+	onAckSet func(ids []int64)
 }
 
 func (n *fakeNode) BecomeMaster(_ context.Context, epoch int32, _ SyncStateSet) error {
@@ -227,6 +231,10 @@ func (n *fakeNode) BecomeSlave(_ context.Context, addr string, _ int64, epoch in
 func (n *fakeNode) SetAckSet(ids []int64) {
 	n.mu.Lock()
 	n.acks = slices.Clone(ids)
+	n.ackSets = append(n.ackSets, slices.Clone(ids))
+	if n.onAckSet != nil {
+		n.onAckSet(ids)
+	}
 	n.mu.Unlock()
 }
 

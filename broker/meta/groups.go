@@ -2,6 +2,7 @@ package meta
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -88,6 +89,40 @@ func (g *Groups) GetOrCreate(name string, autoCreate bool) (body.SubscriptionGro
 	bump(&g.version)
 	g.log.Info("subscription group created", "group", name)
 	return gc, true, nil
+}
+
+// Put creates or replaces a group's config (UPDATE_AND_CREATE_SUBSCRIPTIONGROUP).
+func (g *Groups) Put(gc body.SubscriptionGroupConfig) error {
+	if remark, ok := ValidateGroup(gc.GroupName); !ok {
+		return errors.New(remark)
+	}
+	doc, err := json.Marshal(gc)
+	if err != nil {
+		return err
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if err := g.store.PutGroupConfig(gc.GroupName, doc); err != nil {
+		return fmt.Errorf("broker: store group %s: %w", gc.GroupName, err)
+	}
+	g.groups[gc.GroupName] = gc
+	bump(&g.version)
+	return nil
+}
+
+// Remove deletes a group's config; it reports whether there was one.
+func (g *Groups) Remove(name string) (bool, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if _, ok := g.groups[name]; !ok {
+		return false, nil
+	}
+	if err := g.store.DeleteGroupConfig(name); err != nil {
+		return false, fmt.Errorf("broker: delete group %s: %w", name, err)
+	}
+	delete(g.groups, name)
+	bump(&g.version)
+	return true, nil
 }
 
 // Snapshot returns a copy of the table and its version.

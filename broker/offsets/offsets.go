@@ -24,6 +24,7 @@ type Store interface {
 	CommitOffset(group, topic string, queueID int32, offset int64) error
 	ConsumerOffset(group, topic string, queueID int32) (int64, bool, error)
 	StoredConsumerOffset(group, topic string, queueID int32) (int64, bool, error)
+	DeleteGroupOffsets(group string) error
 	ConsumerOffsets() (map[string]map[engine.QueueRef]int64, error)
 	QueueState(topic string, queueID int32) (engine.QueueState, bool)
 	EarliestStoreTime(topic string, queueID int32) (int64, bool, error)
@@ -114,6 +115,20 @@ func (s *Service) Commit(group, topic string, queueID int32, offset int64) error
 	}
 	sl.last, sl.known = offset, true
 	return nil
+}
+
+// DeleteGroup removes every offset the group committed. A commit racing
+// with it may land after it, as in RocketMQ: delete a group whose
+// consumers are stopped.
+func (s *Service) DeleteGroup(group string) error {
+	s.mu.Lock()
+	for k := range s.slots {
+		if k.group == group {
+			delete(s.slots, k)
+		}
+	}
+	s.mu.Unlock()
+	return s.store.DeleteGroupOffsets(group)
 }
 
 // All returns every stored offset, group -> queue -> offset, as stored:

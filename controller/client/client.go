@@ -162,6 +162,16 @@ func GetMetadata(ctx context.Context, rc *remoting.Client, addr string) (api.Met
 	return api.ParseMetadata(resp)
 }
 
+// GetConfig returns one controller's configuration as properties text
+// (GET_CONTROLLER_CONFIG).
+func GetConfig(ctx context.Context, rc *remoting.Client, addr string) ([]byte, error) {
+	resp, err := call(ctx, rc, addr, api.CodeGetControllerConfig, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	return resp.Body, nil
+}
+
 // GetSyncStateData returns the replicas of the named groups.
 func GetSyncStateData(ctx context.Context, rc *remoting.Client, addr string, brokerNames []string) (api.BrokerReplicasInfo, error) {
 	resp, err := call(ctx, rc, addr, api.CodeGetSyncStateData, nil, api.EncodeBrokerNames(brokerNames))

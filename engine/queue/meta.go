@@ -19,6 +19,19 @@ func (d *DB) CommitOffset(group, topic string, queueID int32, offset int64) erro
 	return nil
 }
 
+// DeleteGroupOffsets durably removes every offset a consumer group
+// committed (DELETE_SUBSCRIPTIONGROUP with cleanOffset).
+func (d *DB) DeleteGroupOffsets(group string) error {
+	if err := checkName(group); err != nil {
+		return err
+	}
+	start := append(append([]byte{prefixOffset}, group...), 0)
+	if err := d.db.DeleteRange(start, prefixEnd(start), pebble.Sync); err != nil {
+		return fmt.Errorf("queue: delete offsets of %s: %w", group, err)
+	}
+	return nil
+}
+
 // ConsumerOffset returns a group's committed offset; ok is false when there
 // is none (or it is negative).
 func (d *DB) ConsumerOffset(group, topic string, queueID int32) (offset int64, ok bool, err error) {

@@ -107,12 +107,18 @@ func (c *Client) Namesrv() []string { return c.namesrv }
 // call sends one request and returns the reply when its code is SUCCESS or
 // one of also; other codes are a *ServerError.
 func (c *Client) call(ctx context.Context, addr, op string, code int16, ext map[string]string, body []byte, also ...int16) (*remoting.Command, error) {
-	if ext == nil {
-		ext = map[string]string{}
+	return c.callReq(ctx, addr, op, remoting.NewRequest(code, ext, body), 0, also...)
+}
+
+// callReq sends req and waits up to the client's timeout plus extra (a
+// long-polling pull's hold time) for the reply, as call does.
+func (c *Client) callReq(ctx context.Context, addr, op string, req *remoting.Command, extra time.Duration, also ...int16) (*remoting.Command, error) {
+	if req.ExtFields == nil {
+		req.ExtFields = map[string]string{}
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	ctx, cancel := context.WithTimeout(ctx, c.timeout+max(extra, 0))
 	defer cancel()
-	resp, err := c.rc.Invoke(ctx, addr, remoting.NewRequest(code, ext, body))
+	resp, err := c.rc.Invoke(ctx, addr, req)
 	if err != nil {
 		if pe := context.Cause(ctx); pe != nil && !errors.Is(pe, context.DeadlineExceeded) {
 			return nil, fmt.Errorf("%s to %s: %w", op, addr, err) // the caller gave up

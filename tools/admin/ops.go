@@ -427,3 +427,8 @@ func (c *Client) ResetOffsets(ctx context.Context, group, topic, broker string, 
 	})
 	return out, nil
 }
+
+// Targets returns broker when set, else the addresses of every master.
+func (c *Client) Targets(ctx context.Context, broker string) ([]string, error) {
+	return c.targets(ctx, broker, "")
+}

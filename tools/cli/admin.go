@@ -60,7 +60,7 @@ any error (server unreachable, unknown topic, nothing found).`,
 	pf.StringVarP(&f.namesrv, "namesrv", "n", admin.DefaultNamesrv, "name servers, HOST:PORT[;HOST:PORT...]")
 	pf.DurationVar(&f.timeout, "timeout", admin.DefaultTimeout, "timeout of each request")
 	pf.BoolVar(&f.json, "json", false, "print JSON")
-	cmd.AddCommand(newAdminTopic(f), newAdminCluster(f), newAdminGroup(f), newAdminMessage(f), newAdminBroker(f), newAdminController(f))
+	cmd.AddCommand(newAdminTopic(f), newAdminCluster(f), newAdminGroup(f), newAdminMessage(f), newAdminBroker(f), newAdminController(f), newAdminProducer(f))
 	return cmd
 }
 
@@ -112,6 +112,7 @@ and no producer sends to it until a master registers again.`,
 			})
 		},
 	})
+	cmd.AddCommand(newClusterRT(f))
 	return cmd
 }
 

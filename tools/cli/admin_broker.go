@@ -11,8 +11,8 @@ import (
 )
 
 func newAdminBroker(f *adminFlags) *cobra.Command {
-	cmd := &cobra.Command{Use: "broker", Short: "broker runtime state"}
-	cmd.AddCommand(newBrokerStatus(f))
+	cmd := &cobra.Command{Use: "broker", Short: "broker runtime state and config"}
+	cmd.AddCommand(newBrokerStatus(f), newBrokerConfig(f))
 	return cmd
 }
 

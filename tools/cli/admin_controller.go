@@ -60,13 +60,13 @@ func newAdminController(af *adminFlags) *cobra.Command {
 	f := &controllerFlags{adminFlags: af}
 	cmd := &cobra.Command{
 		Use:   "controller",
-		Short: "the controllers that elect masters (status, sync-state, elect)",
+		Short: "the controllers that elect masters (status, sync-state, elect, config)",
 		Long: `Requests to the controllers of a failover deployment. -a lists the
 controllers (their peer addresses, or the name servers that embed them);
 without -a the name servers of -n are asked.`,
 	}
 	cmd.PersistentFlags().StringVarP(&f.addrs, "controller", "a", "", "controllers, HOST:PORT[;HOST:PORT...] (default: the -n name servers)")
-	cmd.AddCommand(newControllerStatus(f), newControllerSyncState(f), newControllerElect(f))
+	cmd.AddCommand(newControllerStatus(f), newControllerSyncState(f), newControllerElect(f), newControllerConfig(f))
 	return cmd
 }
 
@@ -194,6 +194,38 @@ type electResult struct {
 	MasterEpoch       int32   `json:"masterEpoch"`
 	SyncStateSetEpoch int32   `json:"syncStateSetEpoch"`
 	SyncStateSet      []int64 `json:"syncStateSet"`
+}
+
+func newControllerConfig(f *controllerFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "config",
+		Short: "print each controller's configuration (GET_CONTROLLER_CONFIG, like mqadmin getControllerConfig)",
+		Long: `Print each controller's configuration as properties, under a "# ADDR" line.
+A controller reads its file at start; to change a value, edit the file and
+restart the controllers one at a time. Exit status 1 if any does not answer.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return f.run(cmd, func(ctx context.Context, rc *remoting.Client) error {
+				var failed []string
+				for _, a := range f.list() {
+					tctx, cancel := f.timed(ctx)
+					body, err := client.GetConfig(tctx, rc, a)
+					cancel()
+					fmt.Fprintf(cmd.OutOrStdout(), "# %s\n", a)
+					if err != nil {
+						fmt.Fprintf(cmd.OutOrStdout(), "# error: %v\n", err)
+						failed = append(failed, a)
+						continue
+					}
+					cmd.OutOrStdout().Write(body)
+				}
+				if len(failed) > 0 {
+					return fmt.Errorf("no configuration from %s", strings.Join(failed, ", "))
+				}
+				return nil
+			})
+		},
+	}
 }
 
 func newControllerElect(f *controllerFlags) *cobra.Command {

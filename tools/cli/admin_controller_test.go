@@ -81,6 +81,10 @@ func TestAdminController(t *testing.T) {
 	if out, err := run("elect", "broker-a", "--broker-id", "9"); err == nil || !strings.Contains(out, "2012") {
 		t.Errorf("elect of an unknown replica: %v\n%s", err, out)
 	}
+	out, err = run("config")
+	if err != nil || !strings.Contains(out, "# "+addr+"\n") || !strings.Contains(out, "controllerDLegerPeers=n0-"+addr+"\n") {
+		t.Errorf("config: %v\n%s", err, out)
+	}
 	if out, err := run("sync-state", "nope"); err == nil {
 		t.Errorf("sync-state of an unknown name succeeded:\n%s", out)
 	}

@@ -13,7 +13,7 @@ import (
 
 func newAdminGroup(f *adminFlags) *cobra.Command {
 	cmd := &cobra.Command{Use: "group", Short: "consumer groups and their progress"}
-	cmd.AddCommand(newGroupList(f), newGroupProgress(f), newGroupReset(f))
+	cmd.AddCommand(newGroupList(f), newGroupProgress(f), newGroupReset(f), newGroupUpdate(f), newGroupDelete(f), newGroupConnections(f))
 	return cmd
 }
 

@@ -10,10 +10,10 @@ import (
 )
 
 func newAdminMessage(f *adminFlags) *cobra.Command {
-	cmd := &cobra.Command{Use: "message", Short: "find messages by key or id"}
+	cmd := &cobra.Command{Use: "message", Short: "find messages by key, id or queue offset"}
 	var bodyBytes int
 	cmd.PersistentFlags().IntVar(&bodyBytes, "body-bytes", 256, "how much of each body to show")
-	cmd.AddCommand(newMessageKey(f, &bodyBytes), newMessageID(f, &bodyBytes))
+	cmd.AddCommand(newMessageKey(f, &bodyBytes), newMessageID(f, &bodyBytes), newMessageOffset(f, &bodyBytes))
 	return cmd
 }
 

@@ -14,7 +14,7 @@ import (
 
 func newAdminTopic(f *adminFlags) *cobra.Command {
 	cmd := &cobra.Command{Use: "topic", Short: "list, create, delete and inspect topics"}
-	cmd.AddCommand(newTopicList(f), newTopicCreate(f), newTopicDelete(f), newTopicRoute(f), newTopicStatus(f))
+	cmd.AddCommand(newTopicList(f), newTopicCreate(f), newTopicDelete(f), newTopicRoute(f), newTopicStatus(f), newTopicPerm(f), newTopicStatsAll(f))
 	return cmd
 }
 

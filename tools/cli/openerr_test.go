@@ -128,7 +128,7 @@ func TestStartErrorsThroughTheBinary(t *testing.T) {
 			return []string{"broker", "--data", dir, "-c", conf, "--listen", "127.0.0.1:0", "-n", "127.0.0.1:1"}
 		}, false},
 		{"standalone", func(dir, conf string) []string {
-			return []string{"standalone", "--data", dir, "-c", conf, "--listen", "127.0.0.1:0", "--namesrv-listen", "127.0.0.1:0"}
+			return []string{"standalone", "--data", dir, "-c", conf, "--listen", "127.0.0.1:0", "--namesrv-listen", "127.0.0.1:0", "--dashboard", "off"}
 		}, false},
 		{"inspect", func(dir, conf string) []string { return []string{"inspect", "topics", "--data", dir, "-c", conf} }, true},
 		{"replay", func(dir, conf string) []string { return []string{"replay", "--data", dir, "-c", conf} }, true},

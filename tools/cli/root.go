@@ -12,8 +12,11 @@ func NewRoot() *cobra.Command {
 		Short:         "Wharf: a RocketMQ-compatible message broker in one binary",
 		SilenceUsage:  true,
 		SilenceErrors: false,
+		// --version prints the same line as `wharf version`.
+		Version: readBuildInfo().String(),
 	}
-	root.AddCommand(newNamesrv(), newController(), newBroker(), newStandalone(), newInspect(), newReplay(), newCompact(), newBench(), newAdmin())
+	root.SetVersionTemplate("{{.Version}}\n")
+	root.AddCommand(newNamesrv(), newController(), newBroker(), newStandalone(), newInspect(), newReplay(), newCompact(), newBench(), newAdmin(), newProduce(), newConsume(), newVersion(), newDashboard())
 	for _, c := range root.Commands() {
 		if c.Name() == "broker" || c.Name() == "standalone" || c.Name() == "namesrv" {
 			addProfileFlag(c)

@@ -16,6 +16,7 @@ import (
 	"github.com/wharfmq/wharf/broker/config"
 	"github.com/wharfmq/wharf/controller"
 	"github.com/wharfmq/wharf/nameserver"
+	"github.com/wharfmq/wharf/tools/dashboard"
 )
 
 // Default addresses of `wharf standalone` (and the name server's default).
@@ -192,6 +193,7 @@ func newBroker() *cobra.Command {
 
 func newStandalone() *cobra.Command {
 	f := &brokerFlags{data: "./wharf-data"}
+	df := &dashboardFlags{listen: dashboard.DefaultListen}
 	nsListen := defaultNamesrvListen
 	cmd := &cobra.Command{
 		Use:   "standalone",
@@ -200,7 +202,8 @@ func newStandalone() *cobra.Command {
 the embedded name server only (a namesrvAddr in broker.conf is ignored).
 Without --listen the broker listens on 127.0.0.1 at broker.conf's listenPort
 (10911 by default). SIGINT or SIGTERM stop the broker, then the name server;
-SIGHUP is logged and ignored.`,
+SIGHUP is logged and ignored. The web dashboard (read-only unless
+--dashboard-admin) serves on 127.0.0.1:8080; the start log prints its URL.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signalContext(cmd)
@@ -224,12 +227,30 @@ SIGHUP is logged and ignored.`,
 			if cfg, err = f.apply(cfg); err != nil {
 				return errors.Join(err, ns.Close())
 			}
+			var dash *dashboard.Server
+			if df.listen != "" && df.listen != "off" {
+				dash, err = startDashboard(df.options(ns.Addr()))
+				if err != nil && cmd.Flags().Changed("dashboard") {
+					return errors.Join(err, ns.Close())
+				}
+				if err != nil {
+					// The default port taken (another standalone?) must not
+					// stop the broker: the dashboard is an extra.
+					logger().Warn("dashboard not started; --dashboard ADDR moves it, --dashboard off silences this", "err", err)
+				}
+			}
 			// The broker first: it unregisters from the name server.
 			err = serveBroker(ctx, cfg)
+			if dash != nil {
+				err = errors.Join(err, dash.Close())
+			}
 			return errors.Join(err, ns.Close())
 		},
 	}
 	f.addConfigFlag(cmd)
+	cmd.Flags().StringVar(&df.listen, "dashboard", df.listen, `web dashboard address ("off": none)`)
+	cmd.Flags().BoolVar(&df.admin, "dashboard-admin", false, "let the dashboard change the cluster (create and delete topics, reset offsets, resend dead letters)")
+	cmd.Flags().StringSliceVar(&df.allowHosts, "dashboard-allow-host", nil, "host names the dashboard answers to besides IP addresses, localhost and this machine's name")
 	cmd.Flags().StringVar(&f.data, "data", f.data, "data directory (storePathRootDir)")
 	cmd.Flags().StringVar(&f.listen, "listen", "", "broker address (default "+defaultBrokerListen+", or 127.0.0.1:listenPort with -c)")
 	cmd.Flags().StringVar(&nsListen, "namesrv-listen", nsListen, "name server address")

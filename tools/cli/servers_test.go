@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -138,14 +139,26 @@ func (p *wharfProc) stop(t *testing.T, sig os.Signal) error {
 func TestStandaloneFlagsAndSignals(t *testing.T) {
 	data := t.TempDir()
 	for i, sig := range []os.Signal{syscall.SIGTERM, os.Interrupt} {
-		p := startWharf(t, "standalone", "--data", data, "--listen", "127.0.0.1:0", "--namesrv-listen", "127.0.0.1:0")
+		// The first run serves the dashboard on a free port, the second
+		// none.
+		dash := map[bool]string{true: "127.0.0.1:0", false: "off"}[i == 0]
+		p := startWharf(t, "standalone", "--data", data, "--listen", "127.0.0.1:0", "--namesrv-listen", "127.0.0.1:0", "--dashboard", dash)
 		nsAddr := p.addrOf(t, "name server serving", 20*time.Second)
+		dashAddr := ""
+		if i == 0 {
+			dashAddr = p.addrOf(t, "dashboard serving", 20*time.Second)
+		}
 		bAddr := p.addrOf(t, "broker serving", 20*time.Second)
 		if nsAddr == "127.0.0.1:9876" || bAddr == "127.0.0.1:10911" || !strings.HasPrefix(bAddr, "127.0.0.1:") {
 			t.Fatalf("listen flags ignored: name server %s, broker %s", nsAddr, bAddr)
 		}
 		run := func(args ...string) (string, error) { return adminAt(nsAddr, args...) }
 		waitRegistered(t, nsAddr, bAddr)
+		if i == 0 {
+			checkDashboard(t, dashAddr, bAddr)
+		} else if strings.Contains(p.log(), "dashboard serving") {
+			t.Fatalf("--dashboard off served one:\n%s", p.log())
+		}
 		if i > 0 { // the first run stopped cleanly and its topic survived
 			if !strings.Contains(p.log(), "cleanLastStop=true") {
 				t.Fatalf("the store does not report a clean last stop:\n%s", p.log())
@@ -168,6 +181,24 @@ func TestStandaloneFlagsAndSignals(t *testing.T) {
 		}
 		if _, err := run("cluster", "list"); err == nil {
 			t.Fatalf("name server %s still answers after %v", nsAddr, sig)
+		}
+	}
+}
+
+// checkDashboard asks standalone's dashboard for the cluster: it must list
+// the broker, read-only.
+func checkDashboard(t *testing.T, dashAddr, bAddr string) {
+	t.Helper()
+	c := &http.Client{Timeout: 10 * time.Second}
+	for path, want := range map[string]string{"/api/cluster": `"addr":"` + bAddr + `"`, "/api/info": `"admin":false`, "/": "app.js"} {
+		resp, err := c.Get("http://" + dashAddr + path)
+		if err != nil {
+			t.Fatalf("dashboard %s: %v", path, err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK || !strings.Contains(string(b), want) {
+			t.Fatalf("dashboard %s: %d %v %.300s, want %q", path, resp.StatusCode, err, b, want)
 		}
 	}
 }
@@ -259,4 +290,23 @@ func TestSighupIgnored(t *testing.T) {
 		waitRegistered(t, nsAddr, bAddr)
 		stopClean(t, p, "store closed cleanly", "broker stopped", "name server stopped")
 	})
+}
+
+// TestDashboardCommand runs `wharf dashboard --admin` on a free port: it
+// logs its URL, answers in admin mode and stops cleanly on SIGTERM.
+func TestDashboardCommand(t *testing.T) {
+	p := startWharf(t, "dashboard", "--listen", "127.0.0.1:0", "-n", "127.0.0.1:1", "--admin")
+	addr := p.addrOf(t, "dashboard serving", 20*time.Second)
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get("http://" + addr + "/api/info")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), `"admin":true`) || !strings.Contains(p.log(), "url=http://"+addr+"/") {
+		t.Fatalf("info: %d %s\n%s", resp.StatusCode, b, p.log())
+	}
+	if err := p.stop(t, syscall.SIGTERM); err != nil {
+		t.Fatalf("exit: %v\n%s", err, p.log())
+	}
 }

@@ -191,18 +191,19 @@ func (m *Master) ConfirmOffset() int64 {
 // REQUIRES: m.mu held.
 func (m *Master) recomputeLocked() {
 	next := m.opts.Log.ReadableOffset()
-	acks := map[int64]int64{}
-	for c := range m.conns {
-		if c.id >= 0 && c.ack >= 0 {
-			acks[c.id] = max(acks[c.id], c.ack)
-		}
-	}
+	// Runs on every acknowledgement: a scan of the few connections per
+	// member, no allocation.
 	for _, id := range m.opts.SyncStateSet() {
 		if id == m.opts.BrokerID {
 			continue
 		}
-		a, ok := acks[id]
-		if !ok {
+		a := int64(-1)
+		for c := range m.conns {
+			if c.id == id && c.ack > a {
+				a = c.ack
+			}
+		}
+		if a < 0 {
 			return // keep the last value
 		}
 		next = min(next, a)

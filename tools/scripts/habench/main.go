@@ -45,7 +45,7 @@ var (
 	dur         = flag.Duration("dur", 5*time.Second, "duration of each measured produce run")
 	rounds      = flag.Int("rounds", 2, "rounds of the throughput cases (order alternates per round)")
 	syncConcs   = flag.String("sync-conc", "16", "synchronous producer counts to run, comma-separated")
-	pipeConc    = flag.Int("pipe-conc", 2, "pipelined producers")
+	pipeConc    = flag.Int("pipe-conc", 2, "pipelined producers (0: no pipelined case)")
 	pipeWindow  = flag.Int("pipe-window", 128, "requests in flight per pipelined producer")
 	catchupMiB  = flag.Int("catchup-mib", 1024, "CommitLog MiB written while the slave is down")
 	catchupReps = flag.Int("catchup-reps", 3, "catch-up measurements (each stops the slave and writes -catchup-mib)")
@@ -310,7 +310,9 @@ func throughputRuns(g *group, role string, round int) error {
 	for c := range strings.SplitSeq(*syncConcs, ",") {
 		cases = append(cases, benchCase{"sync", strings.TrimSpace(c)})
 	}
-	cases = append(cases, benchCase{"async", strconv.Itoa(*pipeConc)})
+	if *pipeConc > 0 {
+		cases = append(cases, benchCase{"async", strconv.Itoa(*pipeConc)})
+	}
 	for _, c := range cases {
 		var s0 time.Duration
 		if g.slave != nil {
