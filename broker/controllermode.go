@@ -99,12 +99,20 @@ func (cm *controllerMode) handleNotify(context.Context, *remoting.Conn, *remotin
 // it), and the log up to there is confirmed, so the dispatcher catches up
 // before the broker serves. Topics the old master created after the last
 // metadata sync come from the name servers (topicrecover.go).
+//
+// A master that restarts before the controllers declared it gone is
+// named master again at the epoch it had: its epoch file already ends
+// with that epoch (no other replica can hold one: each election takes a
+// new epoch), which then goes on where it stopped. Appending it again
+// was refused (ErrNotAfter), and the broker stayed without a role.
 func (cm *controllerMode) promote(ep int32) error {
 	end := cm.b.store.MaxPhysOffset()
 	if err := cm.epochs.TruncateFrom(end); err != nil {
 		return err
 	}
-	if err := cm.epochs.Append(ep, end); err != nil {
+	if last, ok := cm.epochs.Last(); ok && last.Epoch == ep {
+		cm.b.log.Info("master again at the epoch it had before a restart", "epoch", ep, "epochStart", last.Start, "end", end)
+	} else if err := cm.epochs.Append(ep, end); err != nil {
 		return err
 	}
 	cm.b.store.SetConfirmOffset(end)

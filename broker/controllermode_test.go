@@ -12,6 +12,7 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/producer"
 	"github.com/wharfmq/wharf/broker/config"
 	"github.com/wharfmq/wharf/broker/failover"
+	"github.com/wharfmq/wharf/controller"
 	"github.com/wharfmq/wharf/remoting"
 )
 
@@ -116,6 +117,39 @@ func TestControllerModeFailover(t *testing.T) {
 		}
 	}
 	t.Logf("elected %s after the master stopped; %d messages acknowledged, all on both replicas", elected, len(acked))
+}
+
+// TestControllerModeMasterRestartsInItsEpoch: a master that restarts
+// before the controllers declared it gone (its lease has not run out) is
+// named master again at the epoch it had, which its epoch file already
+// ends with: it takes the role and serves sends again, in that epoch.
+// (It stayed without a role: the promotion appended the epoch again,
+// which the epoch file refused.)
+func TestControllerModeMasterRestartsInItsEpoch(t *testing.T) {
+	const lease, hbTimeout = 5 * time.Second, 10 * time.Second
+	ctls := startControllerGroupWith(t, func(c *controller.Config) { c.BrokerLease, c.HeartbeatTimeout = lease, hbTimeout }).addrs
+	ns := startNameServer(t, nil)
+	cfg := controllerModeConfig(t.TempDir(), ns.Addr(), ctls)
+	cfg.BrokerLease, cfg.ControllerHeartBeatTimeout = lease, hbTimeout
+	a := startControllerModeBroker(t, cfg)
+	eventually(t, 10*time.Second, "the replica becomes master", func() bool { return driverRole(a) == failover.RoleMaster })
+	epoch := a.cm.driver.Status().MasterEpoch
+	createTopic(t, newTestClient(t, a.Addr()), "Restart", 1)
+	if code := sendRaw(t, newTestClient(t, a.Addr()), "Restart", "before"); code != remoting.RespSuccess {
+		t.Fatalf("send to the master: code %d", code)
+	}
+	a.Close()
+	restarted := time.Now()
+	a2 := startControllerModeBroker(t, cfg)
+	eventually(t, lease/2, "the restarted replica is master again, within its old lease", func() bool {
+		return driverRole(a2) == failover.RoleMaster
+	})
+	if st := a2.cm.driver.Status(); st.MasterEpoch != epoch || time.Since(restarted) >= lease {
+		t.Fatalf("restarted master at epoch %d (was %d), %v after the restart: not within the old lease", st.MasterEpoch, epoch, time.Since(restarted))
+	}
+	if code := sendRaw(t, newTestClient(t, a2.Addr()), "Restart", "after"); code != remoting.RespSuccess {
+		t.Fatalf("send to the restarted master: code %d", code)
+	}
 }
 
 // sendRaw sends one message to b with a raw client and returns the

@@ -28,7 +28,11 @@ type controllers struct {
 // returns the addresses.
 func startControllers(t *testing.T) []string { return startControllerGroup(t).addrs }
 
-func startControllerGroup(t *testing.T) *controllers {
+func startControllerGroup(t *testing.T) *controllers { return startControllerGroupWith(t, nil) }
+
+// startControllerGroupWith is startControllerGroup with mut applied to
+// each member's configuration (nil: the short test timings alone).
+func startControllerGroupWith(t *testing.T, mut func(*controller.Config)) *controllers {
 	g := &controllers{t: t, addrs: testkit.FreePorts(t, 3)}
 	peers := make([]controller.Peer, len(g.addrs))
 	for i, a := range g.addrs {
@@ -40,6 +44,9 @@ func startControllerGroup(t *testing.T) *controllers {
 		cfg.StorePath = filepath.Join(t.TempDir(), peers[i].ID)
 		cfg.HeartbeatTimeout, cfg.BrokerLease, cfg.LeaseMargin = time.Second, 600*time.Millisecond, 200*time.Millisecond
 		cfg.ScanInterval, cfg.RaftHeartbeatTimeout = 50*time.Millisecond, 300*time.Millisecond
+		if mut != nil {
+			mut(&cfg)
+		}
 		g.cfgs = append(g.cfgs, cfg)
 		g.ctls = append(g.ctls, nil)
 		g.start(i)

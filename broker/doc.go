@@ -240,6 +240,9 @@
 //     cached a second). A slave runs ha.Slave, which appends the bytes
 //     with engine.Store.AppendReplica and finds the master through
 //     Broker.MasterAddrs (haMasterAddress, or the REGISTER_BROKER reply).
+//     A broker advertises its own HA address (HAServerAddr: registration's
+//     haServerAddr, which classic and controller-mode slaves alike dial)
+//     as haAdvertisedAddress when set, else brokerIP2:haListenPort.
 //   - The send path's wait (handleSend in place, or the connection's
 //     syncAcker): under SYNC_MASTER a send is answered after its store
 //     wait and then replicaCode: SUCCESS once a slave holds its end, 11

@@ -566,11 +566,22 @@ func (b *Broker) registerRequest(body []byte, compressed bool, brokerID int64) *
 	}, body)
 }
 
-// HAServerAddr is the HA address this broker advertises: its advertised
-// IP (Java's brokerIP2 defaults to brokerIP1) and haListenPort (the port
-// bound when it became master at run time, if that had to change).
+// HAServerAddr is the HA address this broker advertises, the one its
+// replicas dial to follow it: haAdvertisedAddress when set (NAT, a
+// container's port mapping, a test's proxy), else brokerIP2 (by default
+// the advertised IP, as Java's brokerIP2 defaults to brokerIP1) and
+// haListenPort (the port bound when it became master at run time, if
+// that had to change). Every path that hands out this broker's HA address
+// (name-server registration, which controller-mode and classic slaves
+// read their master's from, and the runtime table) goes through here.
 func (b *Broker) HAServerAddr() string {
-	host, _, _ := net.SplitHostPort(b.addr)
+	if a := b.cfg.HAAdvertisedAddress; a != "" {
+		return a
+	}
+	host := b.cfg.BrokerIP2
+	if host == "" {
+		host, _, _ = net.SplitHostPort(b.addr)
+	}
 	return net.JoinHostPort(host, strconv.Itoa(int(b.repl.haPort.Load())))
 }
 

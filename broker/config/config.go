@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -59,6 +60,10 @@ type Config struct {
 	// means the listening address, or the first non-loopback IPv4 address
 	// of the host when listening on all interfaces.
 	BrokerIP1 string
+	// BrokerIP2 is the IP this broker advertises for its HA port
+	// (brokerIP2): replicas dial it to follow this broker when it is
+	// master. Empty means brokerIP1's address.
+	BrokerIP2 string
 	// Listen, when set, is the exact "host:port" to listen on and
 	// overrides ListenPort (Wharf only: --listen; tests use 127.0.0.1:0).
 	Listen string
@@ -178,6 +183,12 @@ type Config struct {
 	// actually listens on + 1; RocketMQ 4.9 always uses listenPort + 1,
 	// Wharf honours an explicit value as RocketMQ 5 does.
 	HAListenPort int
+	// HAAdvertisedAddress is the "host:port" this broker advertises as
+	// its HA address (haServerAddr, which replicas dial to follow it),
+	// for a broker reached through NAT, a container's port mapping or a
+	// proxy (Wharf only: haAdvertisedAddress, like Kafka's
+	// advertised.listeners). Empty means brokerIP2:haListenPort.
+	HAAdvertisedAddress string
 	// HASendHeartbeatInterval: a quiet HA connection sends a report or an
 	// empty frame this often (haSendHeartbeatInterval (ms), 5 s).
 	HASendHeartbeatInterval time.Duration
@@ -443,6 +454,16 @@ func (c *Config) validateHA() error {
 	if c.HAMasterAddress != "" {
 		if err := checkHostPort(c.HAMasterAddress); err != nil {
 			return fmt.Errorf("broker: haMasterAddress %q: %v", c.HAMasterAddress, err)
+		}
+	}
+	if c.HAAdvertisedAddress != "" {
+		if err := checkHostPort(c.HAAdvertisedAddress); err != nil {
+			return fmt.Errorf("broker: haAdvertisedAddress %q: %v", c.HAAdvertisedAddress, err)
+		}
+	}
+	if c.BrokerIP2 != "" {
+		if _, err := netip.ParseAddr(c.BrokerIP2); err != nil {
+			return fmt.Errorf("broker: brokerIP2 %q: want an IP address", c.BrokerIP2)
 		}
 	}
 	return nil

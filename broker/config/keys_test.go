@@ -76,6 +76,8 @@ func TestHAConfigKeys(t *testing.T) {
 		{"slaveReadEnable=true", func(c *Config) bool { return c.SlaveReadEnable }},
 		{"haMasterAddress=10.0.0.1:10912", func(c *Config) bool { return c.HAMasterAddress == "10.0.0.1:10912" }},
 		{"haMasterAddress=", func(c *Config) bool { return c.HAMasterAddress == "" }},
+		{"haAdvertisedAddress=ha.example:30912", func(c *Config) bool { return c.HAAdvertisedAddress == "ha.example:30912" }},
+		{"brokerIP2=10.0.0.2", func(c *Config) bool { return c.BrokerIP2 == "10.0.0.2" }},
 		{"syncFromLastFile=TRUE", func(c *Config) bool { return c.SyncFromLastFile }},
 		{"brokerRole=SLAVE\nbrokerId=1", func(c *Config) bool { return c.IsSlave() }},
 		{"brokerRole=SYNC_MASTER", func(c *Config) bool { return !c.IsSlave() }},
@@ -95,7 +97,8 @@ func TestHAConfigKeys(t *testing.T) {
 	// Values Parse refuses, naming the line.
 	for _, conf := range []string{"haListenPort=x", "haTransferBatchSize=big", "haMaxGapNotInSync=1.5",
 		"haSlaveFallbehindMax=", "slaveTimeout=3s", "haSendHeartbeatInterval=-", "haMasterAddress=nohost",
-		"haMasterAddress=h:0", "haMasterAddress=:10912", "haMasterAddress=h:70000"} {
+		"haMasterAddress=h:0", "haMasterAddress=:10912", "haMasterAddress=h:70000",
+		"haAdvertisedAddress=nohost", "haAdvertisedAddress=h:0"} {
 		cfg := Default()
 		if err := Parse(strings.NewReader(conf+"\n"), &cfg, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "line 1") {
 			t.Errorf("%q: %v, want an error naming line 1", conf, err)
@@ -116,6 +119,8 @@ func TestHAConfigKeys(t *testing.T) {
 		{func(c *Config) { c.HAMaxGapNotInSync = 0 }, "haMaxGapNotInSync"},
 		{func(c *Config) { c.SlaveTimeout = 0 }, "slaveTimeout"},
 		{func(c *Config) { c.HAMasterAddress = "10.0.0.1" }, "haMasterAddress"},
+		{func(c *Config) { c.HAAdvertisedAddress = "10.0.0.1" }, "haAdvertisedAddress"},
+		{func(c *Config) { c.BrokerIP2 = "ha.example" }, "brokerIP2"},
 	} {
 		cfg := Default()
 		c.mut(&cfg)

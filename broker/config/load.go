@@ -22,6 +22,7 @@ var configKeys = map[string]func(c *Config, v string) error{
 	"namesrvAddr":       func(c *Config, v string) error { c.NamesrvAddr = v; return nil },
 	"listenPort":        func(c *Config, v string) (err error) { c.ListenPort, err = strconv.Atoi(v); return },
 	"brokerIP1":         func(c *Config, v string) error { c.BrokerIP1 = v; return nil },
+	"brokerIP2":         func(c *Config, v string) error { c.BrokerIP2 = v; return nil },
 	"storePathRootDir":  func(c *Config, v string) error { c.StorePathRootDir = v; return nil },
 	"mappedFileSizeCommitLog": func(c *Config, v string) (err error) {
 		c.MappedFileSizeCommitLog, err = strconv.ParseInt(v, 10, 64)
@@ -112,6 +113,15 @@ var configKeys = map[string]func(c *Config, v string) error{
 			}
 		}
 		c.HAMasterAddress = v
+		return nil
+	},
+	"haAdvertisedAddress": func(c *Config, v string) error {
+		if v != "" {
+			if err := checkHostPort(v); err != nil {
+				return err
+			}
+		}
+		c.HAAdvertisedAddress = v
 		return nil
 	},
 	"syncFromLastFile":         boolSetter(func(c *Config) *bool { return &c.SyncFromLastFile }),

@@ -53,13 +53,20 @@
 // A master checks its set every CheckSyncStateSet: a member whose
 // connection is gone or that has not caught up for MaxNotCatchup leaves;
 // a connected replica whose acknowledged offset reached the confirm offset
-// and the start of the current epoch joins (RocketMQ's
-// maybeShrinkSyncStateSet and maybeExpandInSyncStateSet). A replica within a
-// MiB of the end, short of the confirm offset only because the load moves
-// it, is waited for up to 300 ms with its acknowledgements counted (the
-// confirm offset then cannot pass it) and joins once it holds the confirm
-// offset: without that, under steady load a returning replica rejoined
-// only when a pause let it draw level. A change goes to
+// and the start of the current epoch, and that caught up within
+// MaxNotCatchup, joins (RocketMQ's maybeShrinkSyncStateSet and
+// maybeExpandInSyncStateSet). A replica within a MiB of the end, short of
+// the confirm offset only because the load moves it, is waited for up to
+// 300 ms with its acknowledgements counted (the confirm offset then cannot
+// pass it) and joins once it holds the confirm offset and acknowledged
+// something new meanwhile: without that, under steady load a returning
+// replica rejoined only when a pause let it draw level. Either way a
+// replica joins only on fresh evidence, as RocketMQ grows the set only as
+// an acknowledgement arrives: while a stalled member is in the set the
+// confirm offset stands still at what every replica acknowledged, so a
+// stalled replica just dropped would otherwise rejoin at once, and two
+// of them, dropped at different checks, would take turns in the set for
+// ever (the master never acknowledging alone). A change goes to
 // the controller (1001) with the current set's epoch. While an expansion
 // is in flight the master already counts acknowledgements from the union
 // of the old and the proposed set, so the set it waits for is never

@@ -495,18 +495,24 @@ func (d *Driver) checkSyncStateSet(ctx context.Context) {
 // nextSyncStateSet is the set a master should have now: itself, the
 // members that are connected and caught up within maxNotCatchup, and the
 // connected replicas that reached both the confirm offset and the start
-// of the current epoch. Sorted.
+// of the current epoch and that also caught up within maxNotCatchup.
+// Sorted.
+//
+// A newcomer must pass the test a member is kept by: while a member that
+// stopped acknowledging (a stalled link) is in the set, the confirm
+// offset stands still at what every replica acknowledged, so a replica
+// just dropped for lagging would reach it at once and rejoin, and two
+// such replicas, dropped at different checks, would take turns in the
+// set for ever (the master never acknowledging alone). RocketMQ grows the
+// set only when an acknowledgement arrives, which a stalled replica
+// never sends.
 func nextSyncStateSet(self int64, cur []int64, fs []Follower, p Progress, now time.Time, maxNotCatchup time.Duration) []int64 {
 	next := []int64{self}
 	for _, f := range fs {
-		if f.ID == self || !f.Connected {
+		if f.ID == self || !f.Connected || now.Sub(time.Unix(0, f.CaughtUp)) > maxNotCatchup {
 			continue
 		}
-		if slices.Contains(cur, f.ID) {
-			if now.Sub(time.Unix(0, f.CaughtUp)) <= maxNotCatchup {
-				next = append(next, f.ID)
-			}
-		} else if f.Acked >= p.ConfirmOffset && f.Acked >= p.EpochStart {
+		if slices.Contains(cur, f.ID) || (f.Acked >= p.ConfirmOffset && f.Acked >= p.EpochStart) {
 			next = append(next, f.ID)
 		}
 	}
@@ -531,8 +537,18 @@ func (d *Driver) nearReplicas(set []int64, fs []Follower, p Progress) []int64 {
 
 // awaitJoin counts the acknowledgements of near besides set, so the
 // confirm offset cannot pass them, and returns those that reach it within
-// joinWait. The master waits for the others no longer.
+// joinWait with an acknowledgement newer than the one they had when the
+// wait began. The master waits for the others no longer.
+//
+// The newer acknowledgement is the fresh evidence the package doc asks
+// for: a stalled replica dropped from the set still shows the last offset
+// it acknowledged, which equals the confirm offset that stands still
+// while another stalled member is in the set.
 func (d *Driver) awaitJoin(set, near []int64) []int64 {
+	was := map[int64]int64{}
+	for _, f := range d.opts.Node.Followers() {
+		was[f.ID] = f.Acked
+	}
 	d.opts.Node.SetAckSet(union(set, near))
 	var joined []int64
 	deadline := time.Now().Add(joinWait)
@@ -542,7 +558,7 @@ func (d *Driver) awaitJoin(set, near []int64) []int64 {
 		p := d.opts.Node.Progress()
 		joined = joined[:0]
 		for _, f := range d.opts.Node.Followers() {
-			if slices.Contains(near, f.ID) && f.Connected && f.Acked >= p.ConfirmOffset && f.Acked >= p.EpochStart {
+			if slices.Contains(near, f.ID) && f.Connected && f.Acked > was[f.ID] && f.Acked >= p.ConfirmOffset && f.Acked >= p.EpochStart {
 				joined = append(joined, f.ID)
 			}
 		}

@@ -309,9 +309,11 @@ func TestNextSyncStateSet(t *testing.T) {
 		{"member behind too long leaves", []int64{1, 2}, []Follower{{ID: 2, Acked: 900, CaughtUp: stale, Connected: true}}, []int64{1}},
 		{"member disconnected leaves", []int64{1, 2}, []Follower{{ID: 2, Acked: 900, CaughtUp: fresh}}, []int64{1}},
 		{"member gone leaves", []int64{1, 2}, nil, []int64{1}},
-		{"newcomer at confirm joins", []int64{1}, []Follower{{ID: 3, Acked: 800, Connected: true}}, []int64{1, 3}},
-		{"newcomer short of confirm waits", []int64{1}, []Follower{{ID: 3, Acked: 799, Connected: true}}, []int64{1}},
-		{"newcomer before the epoch waits", []int64{1}, []Follower{{ID: 3, Acked: 800, Connected: true}}, []int64{1}},
+		{"newcomer at confirm joins", []int64{1}, []Follower{{ID: 3, Acked: 800, CaughtUp: fresh, Connected: true}}, []int64{1, 3}},
+		{"newcomer short of confirm waits", []int64{1}, []Follower{{ID: 3, Acked: 799, CaughtUp: fresh, Connected: true}}, []int64{1}},
+		{"newcomer at confirm not caught up lately waits", []int64{1}, []Follower{{ID: 3, Acked: 800, CaughtUp: stale, Connected: true}}, []int64{1}},
+		{"newcomer never caught up waits", []int64{1}, []Follower{{ID: 3, Acked: 800, Connected: true}}, []int64{1}},
+		{"newcomer before the epoch waits", []int64{1}, []Follower{{ID: 3, Acked: 800, CaughtUp: fresh, Connected: true}}, []int64{1}},
 	}
 	for i, c := range cases {
 		pp := p
@@ -321,6 +323,48 @@ func TestNextSyncStateSet(t *testing.T) {
 		if got := nextSyncStateSet(1, c.cur, c.fs, pp, now, 15*time.Second); !slices.Equal(got, c.want) {
 			t.Errorf("%s: %v, want %v", c.name, got, c.want)
 		}
+	}
+}
+
+// TestSyncStateSetStalledMembersLeave: both slaves' links stall (they
+// stay connected, nothing is acknowledged, so the confirm offset stands
+// at what they last acknowledged), and they fell behind at different
+// checks. Each check drops the one past haMaxTimeSlaveNotCatchup; the
+// set reaches the master alone and stays there, instead of the dropped
+// one rejoining at the stuck confirm offset while the other leaves.
+func TestSyncStateSetStalledMembersLeave(t *testing.T) {
+	now := time.Unix(100, 0)
+	const max = 3 * time.Second
+	p := Progress{ConfirmOffset: 800}
+	fs := []Follower{
+		{ID: 2, Acked: 800, CaughtUp: now.Add(-max - 50*time.Millisecond).UnixNano(), Connected: true},
+		{ID: 3, Acked: 800, CaughtUp: now.Add(-max + 50*time.Millisecond).UnixNano(), Connected: true},
+	}
+	cur := []int64{1, 2, 3}
+	var seen [][]int64
+	for i := range 5 {
+		cur = nextSyncStateSet(1, cur, fs, p, now.Add(time.Duration(i)*100*time.Millisecond), max)
+		seen = append(seen, cur)
+	}
+	if !slices.Equal(seen[0], []int64{1, 3}) || !slices.Equal(cur, []int64{1}) || !slices.Equal(seen[1], []int64{1}) {
+		t.Fatalf("sets at successive checks %v, want [1 3] then [1] for good", seen)
+	}
+}
+
+// A stalled replica just dropped from the set shows, unchanged, the offset
+// it last acknowledged, which equals the confirm offset that stood still
+// while it was a member: near the end, it is waited for, but it joins only
+// with a newer acknowledgement, which it never sends.
+func TestStalledReplicaAtConfirmDoesNotRejoin(t *testing.T) {
+	r := newRig(t, "127.0.0.1:1", true)
+	if err := r.d.register(bg); err != nil {
+		t.Fatal(err)
+	}
+	r.node.progress = Progress{Epoch: 1, MaxOffset: 5000, ConfirmOffset: 5000}
+	r.node.followers = []Follower{{ID: 2, Acked: 5000, CaughtUp: r.c.Now().Add(-time.Minute).UnixNano(), Connected: true}}
+	r.d.checkSyncStateSet(bg)
+	if slices.Contains(r.ctl.calls, "alter") || !slices.Equal(r.node.ackSet(), []int64{1}) {
+		t.Fatalf("a stalled replica rejoined: calls %v, counted %v", r.ctl.calls, r.node.ackSet())
 	}
 }
 

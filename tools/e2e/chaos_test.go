@@ -223,8 +223,14 @@ func checkLedger(t *testing.T, l *ledger, windows []staleWindow) ledgerChecks {
 // controller mode (allAckInSyncStateSet=true), producers of the official
 // Go client and a push consumer throughout. Each round: kill -9 of
 // broker-a's master (restarted), SIGSTOP of its master past an election
-// then SIGCONT, kill -9 of the controller leader (restarted), and a
-// partition between broker-a's master and every controller (healed).
+// then SIGCONT, kill -9 of the controller leader (restarted), a
+// partition between broker-a's master and every controller (healed), a
+// stall of the link between broker-a's master and its slaves past
+// haMaxTimeSlaveNotCatchup (healed; the master stays master and
+// acknowledges nothing until its SyncStateSet is itself alone, then
+// acknowledges alone), and a cut of that link with the master killed -9
+// right at the heal (no slave that lacks what it acknowledged alone may
+// replace it).
 // Then: every SEND_OK message consumed by the push consumer and readable
 // at its acked offset on each group's final master; no two SEND_OK at
 // one queue offset with different messages; no SEND_OK from an old master
@@ -249,6 +255,8 @@ func TestChaosControllerMode(t *testing.T) {
 	l := &ledger{}
 	var windows []staleWindow
 	var failover []time.Duration // master gone -> new master says so
+	var shrinks []time.Duration  // master-slaves stall -> SyncStateSet is the master alone
+	var rejoins []time.Duration  // heal of the stall -> every replica back in the SyncStateSet
 	cycle := 0
 	phase := func(what string, fault func(ld *chaosLoad)) {
 		cycle++
@@ -316,6 +324,36 @@ func TestChaosControllerMode(t *testing.T) {
 			ld2.halt(t)
 			old.cutControllers(false)
 		})
+		phase(fmt.Sprintf("round %d master-slaves stall", round), func(*chaosLoad) {
+			p := c.partitionSlaves(t, l, ga, true)
+			shrinks = append(shrinks, p.shrank)
+			ga.reps[p.master].haLink.Resume()
+			healed := time.Now()
+			// The slaves catch up and rejoin; the master never moved.
+			c.waitHealthy(t, ga, 30*time.Second)
+			rejoins = append(rejoins, time.Since(healed))
+			if m, e := c.master(ga); m != p.master || e != p.epoch {
+				t.Errorf("a master-slaves partition moved broker-a's master from %d@%d to %d@%d", p.master, p.epoch, m, e)
+			}
+		})
+		phase(fmt.Sprintf("round %d master-slaves cut, master killed at the heal", round), func(*chaosLoad) {
+			p := c.partitionSlaves(t, l, ga, false)
+			old := ga.reps[p.master]
+			// Heal and kill at once: what the master acknowledged alone
+			// is on it only, so no slave may be elected in its place
+			// until it caught up (it is not in the SyncStateSet); the
+			// returning master is.
+			old.haLink.Refuse(false)
+			old.proc.kill(t)
+			c.startRep(t, ga, p.master)
+			// Back before the controllers declared it gone, it goes on
+			// in its epoch; later, it is elected in a new one.
+			m, e := -1, -1
+			if !testkit.Within(20*time.Second, func() bool { m, e = c.master(ga); return m >= 0 && e >= p.epoch }) {
+				t.Fatalf("%s: no master at epoch %d or later within 20 s of the old master's restart\n%s%s%s", ga.name, p.epoch, c.describe(ga), c.logTails(ga), c.ctlLogs())
+			}
+			t.Logf("%s: killed at the heal, master %d at epoch %d; then master %d at epoch %d", ga.name, p.master, p.epoch, m, e)
+		})
 	}
 
 	// The push consumer gets everything: broker-a's new master reaches it
@@ -353,10 +391,16 @@ func TestChaosControllerMode(t *testing.T) {
 	slices.Sort(failover)
 	t.Logf("chaos: %d rounds (%d faults) in %v; sends %d, SEND_OK %d, failed %d; lost (not consumed) %d, lost (not on the final master) %d, "+
 		"mismatched %d; split brain %d; stale acks %d; out of order %d; duplicates consumed %d (of %d keys), stored %d; consumer drain %v",
-		rounds, 4*rounds, time.Since(start).Round(time.Millisecond), attempts, acks, failures, missing, reps[0].lost+reps[1].lost,
+		rounds, 6*rounds, time.Since(start).Round(time.Millisecond), attempts, acks, failures, missing, reps[0].lost+reps[1].lost,
 		reps[0].mismatched+reps[1].mismatched, lc.splitBrain, lc.stale, lc.outOfOrder, cdups, ckeys, duplicatesAcross(reps...), drained.Round(time.Millisecond))
 	if len(failover) > 0 {
 		t.Logf("fault -> new master reports itself, %d failovers: p50 %v, max %v", len(failover), percentile(failover, 0.5), failover[len(failover)-1])
+	}
+	if len(shrinks) > 0 {
+		slices.Sort(shrinks)
+		slices.Sort(rejoins)
+		t.Logf("master-slaves stall -> SyncStateSet is the master alone, %d stalls: p50 %v, max %v; heal -> all back in it: p50 %v, max %v",
+			len(shrinks), percentile(shrinks, 0.5), shrinks[len(shrinks)-1], percentile(rejoins, 0.5), rejoins[len(rejoins)-1])
 	}
 }
 

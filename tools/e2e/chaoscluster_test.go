@@ -38,12 +38,15 @@ type ctlNode struct {
 
 // chaosRep is one replica of a controller-mode broker group. Its
 // controllerAddr lists one tcpproxy per controller, so a test can cut the
-// replica off the controllers alone.
+// replica off the controllers alone; its HA port is behind a tcpproxy of
+// its own, which it advertises (haAdvertisedAddress), so while it is
+// master a test can cut or stall it off its slaves alone.
 type chaosRep struct {
 	s       *brokerSetup
 	proc    *brokerProc
 	probe   *probeClient
 	ctlLink []*tcpproxy.Proxy
+	haLink  *tcpproxy.Proxy
 }
 
 // chaosGroup is one brokerName's replicas.
@@ -161,6 +164,9 @@ func (c *chaosCluster) newRep(t *testing.T, name string, extra map[string]string
 	}
 	maps.Copy(keys, extra)
 	r.s = newBrokerSetupWith(t, brokerOpts{namesrv: c.namesrv(), keys: keys})
+	// Slaves reach this replica's HA port only through its proxy.
+	r.haLink = tcpproxy.Start(t, r.s.haAddr)
+	r.s.keys["haAdvertisedAddress"] = r.haLink.Addr()
 	// The controller assigns ids and roles: none in the file.
 	delete(r.s.keys, "brokerId")
 	delete(r.s.keys, "brokerRole")
@@ -231,10 +237,12 @@ func (c *chaosCluster) startRep(t *testing.T, g *chaosGroup, i int) {
 
 // repState is what a replica says of itself (GET_BROKER_RUNTIME_INFO).
 type repState struct {
-	role   string
-	epoch  int
-	sync   []string
-	fenced bool
+	id      string // the controller-assigned replica id
+	role    string
+	epoch   int
+	sync    []string
+	fenced  bool
+	lastErr string // controllerLastError
 }
 
 func (r *chaosRep) state() (repState, error) {
@@ -247,7 +255,8 @@ func (r *chaosRep) state() (repState, error) {
 	if err != nil {
 		return repState{}, err
 	}
-	st := repState{role: tbl["controllerRole"], fenced: tbl["writeFenced"] == "true"}
+	st := repState{id: tbl["controllerBrokerId"], role: tbl["controllerRole"], fenced: tbl["writeFenced"] == "true",
+		lastErr: tbl["controllerLastError"]}
 	st.epoch, _ = strconv.Atoi(tbl["masterEpoch"])
 	if s := tbl["syncStateSet"]; s != "" {
 		st.sync = strings.Split(s, ",")

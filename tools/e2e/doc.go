@@ -32,11 +32,15 @@
 // Controller mode (issue 12): chaosCluster (chaoscluster_test.go) runs 3
 // `wharf namesrv` processes with embedded controllers and controller-mode
 // broker groups (broker-a x3, broker-b x2), each replica's controllerAddr
-// through its own tcpproxy per controller; any process can be killed,
-// stopped, continued or restarted with its ports and data dir.
+// through its own tcpproxy per controller and its HA port behind a tcpproxy
+// it advertises (haAdvertisedAddress); any process can be killed,
+// stopped, continued or restarted with its ports and data dir, and any
+// link cut or stalled.
 // TestChaosControllerMode runs rounds of kill -9 of broker-a's master,
 // SIGSTOP past an election then SIGCONT, kill -9 of the controller leader,
-// and a master/controllers partition, under official-client producers and
+// a master/controllers partition, a master/slaves stall past
+// haMaxTimeSlaveNotCatchup and a master/slaves cut with the master killed
+// at the heal (chaospartition_test.go), under official-client producers and
 // a push consumer, and reports lost, split-brain (two SEND_OK at one queue
 // offset), stale (SEND_OK from a replaced master), out-of-order and
 // duplicated messages. TestChaosDivergentTail (allAckInSyncStateSet=false)
