@@ -22,8 +22,10 @@ help:
 	@echo "make build     build bin/wharf"
 	@echo "make release   bin/release/wharf-VERSION-OS-ARCH for linux and darwin, amd64 and arm64, version stamped"
 
+# -buildvcs=auto: wharf version shows the commit even where GOFLAGS turns
+# VCS stamping off (it does on some machines here).
 build:
-	$(GO) build -o bin/wharf ./tools/wharf
+	$(GO) build -buildvcs=auto -o bin/wharf ./tools/wharf
 
 # Release binaries, version-stamped (wharf version shows it): VERSION is
 # git describe's tag or commit (with -dirty for a modified tree).
