@@ -54,7 +54,7 @@ var (
 	profile     = flag.Bool("profile", false, "write a CPU profile of every broker into the work dir (NAME.pprof; use -keep)")
 	traceSlave  = flag.Bool("trace-catchup", false, "write a runtime trace of the catching-up slave into the work dir (catchup-REP.trace; use -keep)")
 	extra       = flag.String("conf", "", "extra broker.conf keys for every broker, k=v,k=v")
-	pin         = flag.Bool("pin", false, "run the slave alone on CPU 1 and everything else on CPU 0 (taskset), as if the slave had its own machine")
+	pin         = flag.String("pin", "", "slave: the slave alone on CPU 1, everything else on CPU 0 (as if the slave had its own machine); master: the master alone on CPU 0, the client, name server and slave on CPU 1 (as if the master had its own machine); empty: no pinning (taskset)")
 )
 
 func main() {
@@ -66,6 +66,9 @@ func main() {
 }
 
 func run() error {
+	if *pin != "" && *pin != "slave" && *pin != "master" {
+		return fmt.Errorf("-pin %q: want slave, master or nothing", *pin)
+	}
 	if err := os.RemoveAll(*dir); err != nil {
 		return err
 	}
@@ -101,19 +104,28 @@ func startProc(name string, args ...string) (*benchkit.Proc, error) {
 	if *profile && args[0] == "broker" {
 		args = append(slices.Clone(args), "--cpuprofile", filepath.Join(*dir, name+".pprof"))
 	}
-	b, args := pinned(strings.HasSuffix(name, "-1"), *bin, args)
+	b, args := pinned(name, *bin, args)
 	return benchkit.Start(*dir, b, name, args...)
 }
 
-// pinned runs bin through taskset with -pin: a slave (name ending -1) on
-// CPU 1, every other process on CPU 0.
-func pinned(slave bool, bin string, args []string) (string, []string) {
-	if !*pin {
-		return bin, args
+// cpuOf is the CPU -pin puts a process on (by its name: the master ends
+// in -0, the slave in -1; "client" is the bench), "" without -pin.
+func cpuOf(name string) string {
+	alone := map[string]string{"slave": "-1", "master": "-0"}[*pin]
+	switch {
+	case alone == "":
+		return ""
+	case strings.HasSuffix(name, alone) == (*pin == "slave"):
+		return "1"
 	}
-	cpu := "0"
-	if slave {
-		cpu = "1"
+	return "0"
+}
+
+// pinned runs bin through taskset on its -pin CPU.
+func pinned(name, bin string, args []string) (string, []string) {
+	cpu := cpuOf(name)
+	if cpu == "" {
+		return bin, args
 	}
 	return "taskset", append([]string{"-c", cpu, bin}, args...)
 }
@@ -265,8 +277,8 @@ func benchProduce(g *group, topic string, args ...string) (map[string]string, er
 	all := append([]string{"--broker", g.addr[0], "--topic", topic, "--quiet",
 		"--broker-pid", strconv.Itoa(g.master.Pid())}, args...)
 	var prefix []string
-	if *pin {
-		prefix = []string{"taskset", "-c", "0"}
+	if cpu := cpuOf("client"); cpu != "" {
+		prefix = []string{"taskset", "-c", cpu}
 	}
 	return benchkit.ProduceVia(context.Background(), prefix, *bin, all...)
 }
