@@ -293,6 +293,12 @@ func (m *meter) fail(n int64, format string, args ...any) {
 	}
 }
 
+// Tick is a snapshot of a running bench (Common.OnTick).
+type Tick struct {
+	Elapsed             time.Duration
+	Msgs, Bytes, Errors int64
+}
+
 // progress prints a line to w every interval until stop is closed, and
 // cancels the run through cancel when nothing completes for stall.
 type progress struct {
@@ -302,6 +308,7 @@ type progress struct {
 	stall    time.Duration
 	m        *meter
 	cancel   context.CancelCauseFunc
+	onTick   func(Tick)
 	stop     chan struct{}
 	wg       sync.WaitGroup
 }
@@ -340,6 +347,9 @@ func (p *progress) loop() {
 				rate := float64(msgs-lastMsgs) / now.Sub(lastT).Seconds()
 				fmt.Fprintf(p.w, "%s %5.0fs msgs=%d msgs/s=%.0f errors=%d\n",
 					p.op, now.Sub(start).Seconds(), msgs, rate, p.m.errors.Load())
+			}
+			if p.onTick != nil {
+				p.onTick(Tick{Elapsed: now.Sub(start), Msgs: msgs, Bytes: p.m.bytes.Load(), Errors: p.m.errors.Load()})
 			}
 			lastMsgs, lastT = msgs, now
 		}

@@ -52,6 +52,9 @@ type Common struct {
 	// prints none.
 	Progress         io.Writer
 	ProgressInterval time.Duration
+	// OnTick, if set, receives a snapshot every ProgressInterval (the
+	// CLI's progress bar); it runs on the progress goroutine.
+	OnTick func(Tick)
 	// Logger for the remoting clients; nil discards.
 	Logger *slog.Logger
 	// AccessKey and SecretKey, when set, sign every request (RocketMQ's
@@ -157,7 +160,7 @@ func runWorkers(ctx context.Context, c *Common, brokerAddr string, lim *limiter,
 		pid = findListener(brokerAddr)
 	}
 	clock := cpuClock{brokerPID: pid}
-	p := &progress{w: c.Progress, op: res.Op, interval: c.ProgressInterval, stall: c.Stall, m: m, cancel: cancel}
+	p := &progress{w: c.Progress, op: res.Op, interval: c.ProgressInterval, stall: c.Stall, m: m, cancel: cancel, onTick: c.OnTick}
 
 	cpu0, bcpu0, mach0 := clock.self(), clock.broker(), machineBusy()
 	start := time.Now()
