@@ -67,12 +67,15 @@ func startProgress(show bool, w io.Writer, desc string, poll progressPoll) *prog
 		progressbar.OptionSetDescription(desc),
 		progressbar.OptionShowBytes(true),
 		progressbar.OptionShowTotalBytes(true),
+		progressbar.OptionShowCount(),
 		progressbar.OptionSetWidth(20),
 		progressbar.OptionThrottle(progressEvery/2),
 		progressbar.OptionSetPredictTime(true),
 		progressbar.OptionSpinnerType(14),
 		progressbar.OptionOnCompletion(func() { fmt.Fprintln(w) }),
 	)
+	// Starts the bar's clock now: its rates are bytes over time since.
+	_ = b.pb.RenderBlank()
 	b.wg.Add(1)
 	go b.loop()
 	return b
