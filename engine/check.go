@@ -74,6 +74,8 @@ type CheckOptions struct {
 	// DelayLevels is the broker's level table (Options.DelayLevels; nil:
 	// the default): delayed messages' entries carry delivery times from it.
 	DelayLevels []time.Duration
+	// Progress, if set, follows the CommitLog scan (the bulk of the work).
+	Progress *Progress
 }
 
 // Problem is one inconsistency Check found.
@@ -214,6 +216,9 @@ func Check(opts CheckOptions) (*CheckReport, error) {
 			return nil, fmt.Errorf("engine: check: %w", err)
 		}
 	}
+	if p := opts.Progress; p != nil {
+		setSpan(fs, clDir, c.segSize, p)
+	}
 	cl, err := commitlog.Check(commitlog.CheckOptions{
 		FS: fs, Dir: clDir, SegmentSize: c.segSize, MaxProblems: opts.MaxProblems, OnRecord: c.onRecord,
 	})
@@ -343,6 +348,10 @@ type gapRecord struct {
 
 // onRecord sees every valid record during the CommitLog scan.
 func (c *storeChecker) onRecord(phys int64, rec []byte) {
+	if p := c.opts.Progress; p != nil {
+		p.At.Store(phys + int64(len(rec)))
+		p.Records.Add(1)
+	}
 	r, err := msg.Decode(rec)
 	if err != nil {
 		return // verified by the scan; cannot happen

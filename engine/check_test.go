@@ -74,9 +74,15 @@ func wantProblem(t *testing.T, rep *CheckReport, area, substr string) Problem {
 func TestCheckCleanStore(t *testing.T) {
 	fs := vfs.NewMem()
 	n := populate(t, fs)
-	rep := checkStore(t, fs)
-	if !rep.OK() {
-		t.Fatalf("problems in a clean store: %v", rep.Problems)
+	var prog Progress
+	rep, err := Check(CheckOptions{FS: fs, Dir: "data", IndexSamples: 100000, Progress: &prog})
+	if err != nil || !rep.OK() {
+		t.Fatalf("problems in a clean store: %v %v", err, rep.Problems)
+	}
+	// The progress counters followed the scan: every record, up to the end
+	// of the log, within a span bounded by the segment files.
+	if done, total := prog.Bytes(); prog.Records.Load() != int64(n) || prog.At.Load() != rep.CommitLog.End || done > total || total%rep.CommitLog.SegmentSize != 0 {
+		t.Fatalf("progress: %d of %d bytes, %d records; log ends at %d", done, total, prog.Records.Load(), rep.CommitLog.End)
 	}
 	if rep.CommitLog.Records != int64(n) || rep.QueueEntries != int64(n) || rep.EntriesVerified != int64(n) ||
 		rep.Queues != 4 || rep.IndexProbes != n || rep.IndexMisses != 0 || rep.CommitLog.Segments < 4 {
@@ -91,7 +97,7 @@ func TestCheckCleanStore(t *testing.T) {
 	}
 	// And it refuses to run beside an open store.
 	s := openStore(t, testOptions(fs, commitlog.AsyncFlush))
-	_, err := Check(CheckOptions{FS: fs, Dir: "data"})
+	_, err = Check(CheckOptions{FS: fs, Dir: "data"})
 	s.Close()
 	if !errors.Is(err, ErrStoreInUse) {
 		t.Fatalf("check beside an open store: %v", err)

@@ -71,6 +71,9 @@ type Options struct {
 	// OnDispatch is called (on the dispatcher goroutine) with the queues
 	// that just got new entries; the broker wakes long polls from it.
 	OnDispatch func(topic string, queueID int32, maxOffset int64)
+	// Progress, if set, follows the replay Open runs (Rebuild's progress
+	// bar): the span from the dispatch checkpoint to the end of the log.
+	Progress *Progress
 	// DelayLevels is the delay of each level, 1 first (messageDelayLevel,
 	// ParseDelayLevels; nil: DefaultMessageDelayLevel). The consume-queue
 	// entry of a delayed message carries its delivery time (DeliverTime),

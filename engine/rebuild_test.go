@@ -105,6 +105,7 @@ func TestRebuildEqualsOriginal(t *testing.T) {
 		t.Fatal("damage did not show")
 	}
 	opts := testOptions(fs, commitlog.AsyncFlush)
+	opts.Progress = new(Progress)
 	rep, err := Rebuild(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -112,6 +113,11 @@ func TestRebuildEqualsOriginal(t *testing.T) {
 	if rep.Records != int64(n) || rep.Queues != 4 || rep.Bytes <= 0 {
 		t.Fatalf("report: %+v", rep)
 	}
+	// The progress counters followed the replay to its end.
+	if done, total := opts.Progress.Bytes(); done != rep.Bytes || total != rep.Bytes || opts.Progress.Records.Load() != int64(n) {
+		t.Fatalf("progress: %d of %d bytes, %d records; report %+v", done, total, opts.Progress.Records.Load(), rep)
+	}
+	opts.Progress = nil
 	t.Logf("rebuilt %d records, %d bytes in %v (%.0f MB/s)", rep.Records, rep.Bytes, rep.Replay, rep.MBPerSec())
 	after := snapshot(t, fs)
 	if !reflect.DeepEqual(before, after) {

@@ -116,9 +116,15 @@ func Open(opts Options) (_ *Store, err error) {
 	s.disp, err = dispatch.New(dispatch.Options{
 		Log: s.cl, Queues: s.qdb, Index: s.idx, Logger: opts.Logger, OnDispatch: s.onDispatch,
 		TagsCode: delayTagsCode(opts.DelayLevels), MinInterval: opts.DispatchInterval,
+		OnCommit: replayProgress(opts.Progress),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
+	}
+	if p := opts.Progress; p != nil {
+		p.From.Store(s.disp.Pos())
+		p.At.Store(s.disp.Pos())
+		p.To.Store(end)
 	}
 	if opts.HoldUnconfirmed {
 		qcp, err := s.qdb.Checkpoint()

@@ -82,6 +82,10 @@ type Options struct {
 	// Pebble batch, and a lone appender's reply does not compete with a
 	// dispatch round for the CPU. RocketMQ's reput service polls every 1 ms.
 	MinInterval time.Duration
+	// OnCommit, if set, is called after each committed batch with the new
+	// checkpoint and the records the batch covered (progress of a replay).
+	// It runs on the dispatcher goroutine and must be cheap.
+	OnCommit func(pos int64, records int)
 }
 
 // Dispatcher derives queues and index from the CommitLog.
@@ -96,6 +100,8 @@ type Dispatcher struct {
 	// add them twice.
 	idxPhys int64
 	idxKeys int
+	// pending counts the records read since the last commit (OnCommit).
+	pending int
 
 	stall atomic.Pointer[Stall] // nil while rounds succeed
 	// limit caps what a round dispatches below the readable end
@@ -245,6 +251,7 @@ func (d *Dispatcher) restart() {
 	// Let go of the queue writer lock: retention and topic deletion must
 	// not wait for a batch that never commits.
 	d.batch.Discard()
+	d.pending = 0
 	d.it = d.opts.Log.NewIterator(d.Pos())
 }
 
@@ -269,6 +276,7 @@ func (d *Dispatcher) run() error {
 		if err := d.dispatchRecord(rec, phys); err != nil {
 			return err
 		}
+		d.pending++
 		n++
 		if n >= d.opts.BatchRecords {
 			if err := d.commit(); err != nil {
@@ -356,6 +364,10 @@ func (d *Dispatcher) commit() error {
 	d.pos = pos
 	d.cond.Broadcast()
 	d.mu.Unlock()
+	if d.opts.OnCommit != nil {
+		d.opts.OnCommit(pos, d.pending)
+	}
+	d.pending = 0
 	if d.opts.OnDispatch != nil && len(touched) > 0 {
 		d.opts.OnDispatch(touched)
 	}

@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"runtime"
@@ -293,15 +292,20 @@ func (m *meter) fail(n int64, format string, args ...any) {
 	}
 }
 
-// progress prints a line to w every interval until stop is closed, and
-// cancels the run through cancel when nothing completes for stall.
+// Tick is a snapshot of a running bench (Common.OnTick).
+type Tick struct {
+	Elapsed             time.Duration
+	Msgs, Bytes, Errors int64
+}
+
+// progress hands a Tick to onTick every interval until stop is closed,
+// and cancels the run through cancel when nothing completes for stall.
 type progress struct {
-	w        io.Writer
-	op       string
 	interval time.Duration
 	stall    time.Duration
 	m        *meter
 	cancel   context.CancelCauseFunc
+	onTick   func(Tick)
 	stop     chan struct{}
 	wg       sync.WaitGroup
 }
@@ -322,26 +326,20 @@ func (p *progress) loop() {
 	start := time.Now()
 	lastChange := start
 	var last int64 = -1
-	var lastMsgs int64
-	lastT := start
 	for {
 		select {
 		case <-p.stop:
 			return
 		case now := <-t.C:
 			done := p.m.reqs.Load()
-			msgs := p.m.msgs.Load()
 			if done != last {
 				last, lastChange = done, now
 			} else if p.stall > 0 && now.Sub(lastChange) >= p.stall {
 				p.cancel(fmt.Errorf("bench: no request completed for %v", p.stall))
 			}
-			if p.w != nil {
-				rate := float64(msgs-lastMsgs) / now.Sub(lastT).Seconds()
-				fmt.Fprintf(p.w, "%s %5.0fs msgs=%d msgs/s=%.0f errors=%d\n",
-					p.op, now.Sub(start).Seconds(), msgs, rate, p.m.errors.Load())
+			if p.onTick != nil {
+				p.onTick(Tick{Elapsed: now.Sub(start), Msgs: p.m.msgs.Load(), Bytes: p.m.bytes.Load(), Errors: p.m.errors.Load()})
 			}
-			lastMsgs, lastT = msgs, now
 		}
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -48,9 +47,10 @@ type Common struct {
 	// BrokerPID is the broker process whose CPU time is reported; 0 means
 	// find the process listening on the broker's port, -1 means don't.
 	BrokerPID int
-	// Progress receives a line every ProgressInterval (default 1 s); nil
-	// prints none.
-	Progress         io.Writer
+	// OnTick, if set, receives a snapshot every ProgressInterval (default
+	// 1 s; the CLI draws its progress bar from them). It runs on the
+	// goroutine that also watches for stalls.
+	OnTick           func(Tick)
 	ProgressInterval time.Duration
 	// Logger for the remoting clients; nil discards.
 	Logger *slog.Logger
@@ -157,7 +157,7 @@ func runWorkers(ctx context.Context, c *Common, brokerAddr string, lim *limiter,
 		pid = findListener(brokerAddr)
 	}
 	clock := cpuClock{brokerPID: pid}
-	p := &progress{w: c.Progress, op: res.Op, interval: c.ProgressInterval, stall: c.Stall, m: m, cancel: cancel}
+	p := &progress{interval: c.ProgressInterval, stall: c.Stall, m: m, cancel: cancel, onTick: c.OnTick}
 
 	cpu0, bcpu0, mach0 := clock.self(), clock.broker(), machineBusy()
 	start := time.Now()

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -74,20 +75,56 @@ func benchContext(cmd *cobra.Command) (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 }
 
-// addProgressFlag binds --quiet to the progress writer of c, and
-// --cpuprofile to a CPU profile of the run.
-func addProgressFlag(cmd *cobra.Command, c *bench.Common) {
-	quiet := cmd.Flags().Bool("quiet", false, "no progress lines on stderr")
+// benchProgress is bench's progress bar: the bench's own progress loop
+// (the one that also detects stalls) hands it a snapshot every
+// progressEvery through Common.OnTick; the bar is drawn from those. It is
+// the only progress bench shows.
+type benchProgress struct {
+	pf    progressFlag
+	quiet bool
+	show  bool
+	msgs  atomic.Int64
+	bytes atomic.Int64
+}
+
+// run draws the bar on stderr while fn runs, with total bytes if known.
+func (p *benchProgress) run(cmd *cobra.Command, c *bench.Common, op string, total int64, fn func() (bench.Result, error)) (bench.Result, error) {
+	if !p.show {
+		return fn()
+	}
+	c.ProgressInterval = progressEvery
+	c.OnTick = func(t bench.Tick) {
+		p.msgs.Store(t.Msgs)
+		p.bytes.Store(t.Bytes)
+	}
+	bar := startProgress(true, cmd.ErrOrStderr(), op, func() (int64, int64, int64) {
+		return p.bytes.Load(), total, p.msgs.Load()
+	})
+	res, err := fn()
+	// The last tick may be a while back: end at the totals.
+	p.msgs.Store(res.Msgs)
+	p.bytes.Store(res.Bytes)
+	bar.end()
+	return res, err
+}
+
+// addProgressFlag binds --progress (and --quiet, the same as --progress
+// never) to a bar on stderr, and --cpuprofile to a CPU profile of the run.
+func addProgressFlag(cmd *cobra.Command) *benchProgress {
+	p := &benchProgress{}
+	p.pf.add(cmd.Flags())
+	cmd.Flags().BoolVar(&p.quiet, "quiet", false, "no progress on stderr (--progress never)")
 	profile := cmd.Flags().String("cpuprofile", "", "write a CPU profile of the client to this file")
 	var f *os.File
-	cmd.PreRunE = func(*cobra.Command, []string) error {
-		if !*quiet {
-			c.Progress = os.Stderr
+	cmd.PreRunE = func(cmd *cobra.Command, _ []string) error {
+		show, err := p.pf.on(cmd.ErrOrStderr())
+		if err != nil {
+			return err
 		}
+		p.show = show && !p.quiet
 		if *profile == "" {
 			return nil
 		}
-		var err error
 		if f, err = os.Create(*profile); err != nil {
 			return fmt.Errorf("cpuprofile: %w", err)
 		}
@@ -104,11 +141,13 @@ func addProgressFlag(cmd *cobra.Command, c *bench.Common) {
 		pprof.StopCPUProfile()
 		return f.Close()
 	}
+	return p
 }
 
 func newBenchProduce() *cobra.Command {
 	cfg := bench.ProduceConfig{Common: bench.Common{Conc: bench.DefaultConc, Window: bench.DefaultWindow}}
 	var creds *credentialFlags
+	var prog *benchProgress
 	asJSON := new(bool)
 	cmd := &cobra.Command{
 		Use:   "produce",
@@ -119,16 +158,23 @@ func newBenchProduce() *cobra.Command {
 			}
 			ctx, stop := benchContext(cmd)
 			defer stop()
+			total := int64(0)
+			if cfg.Count > 0 && cfg.Duration == 0 {
+				total = cfg.Count * int64(cfg.Size)
+			}
+			run := func(w io.Writer) (bench.Result, error) {
+				return prog.run(cmd, &cfg.Common, "produce", total, func() (bench.Result, error) { return bench.RunProduce(ctx, cfg, w) })
+			}
 			if !*asJSON {
-				_, err := bench.RunProduce(ctx, cfg, cmd.OutOrStdout())
+				_, err := run(cmd.OutOrStdout())
 				return quietFailures(cmd, err)
 			}
-			res, err := bench.RunProduce(ctx, cfg, io.Discard)
+			res, err := run(io.Discard)
 			return quietFailures(cmd, errors.Join(writeBenchJSON(cmd.OutOrStdout(), res, err), err))
 		},
 	}
 	creds = addCommonFlags(cmd, &cfg.Common)
-	addProgressFlag(cmd, &cfg.Common)
+	prog = addProgressFlag(cmd)
 	addTLSFlags(cmd, &cfg.Common)
 	f := cmd.Flags()
 	f.BoolVar(asJSON, "json", false, "print the summary as JSON instead of the key=value line")
@@ -142,6 +188,7 @@ func newBenchProduce() *cobra.Command {
 func newBenchConsume() *cobra.Command {
 	cfg := bench.ConsumeConfig{Common: bench.Common{Conc: bench.DefaultConsumeConc, Window: bench.DefaultPullWindow}}
 	var creds *credentialFlags
+	var prog *benchProgress
 	asJSON := new(bool)
 	cmd := &cobra.Command{
 		Use:   "consume",
@@ -152,16 +199,19 @@ func newBenchConsume() *cobra.Command {
 			}
 			ctx, stop := benchContext(cmd)
 			defer stop()
+			run := func(w io.Writer) (bench.Result, error) {
+				return prog.run(cmd, &cfg.Common, "consume", 0, func() (bench.Result, error) { return bench.RunConsume(ctx, cfg, w) })
+			}
 			if !*asJSON {
-				_, err := bench.RunConsume(ctx, cfg, cmd.OutOrStdout())
+				_, err := run(cmd.OutOrStdout())
 				return quietFailures(cmd, err)
 			}
-			res, err := bench.RunConsume(ctx, cfg, io.Discard)
+			res, err := run(io.Discard)
 			return quietFailures(cmd, errors.Join(writeBenchJSON(cmd.OutOrStdout(), res, err), err))
 		},
 	}
 	creds = addCommonFlags(cmd, &cfg.Common)
-	addProgressFlag(cmd, &cfg.Common)
+	prog = addProgressFlag(cmd)
 	addTLSFlags(cmd, &cfg.Common)
 	f := cmd.Flags()
 	f.BoolVar(asJSON, "json", false, "print the summary as JSON instead of the key=value line")

@@ -183,6 +183,7 @@ it after a crash), with retention and pre-writing off, and never append.`,
 
 func newInspectCheck(f *offlineFlags) *cobra.Command {
 	samples := 1000
+	var pf progressFlag
 	cmd := &cobra.Command{
 		Use:   "check",
 		Short: "verify every CommitLog segment, every consume-queue entry and a sample of the key index",
@@ -211,10 +212,17 @@ with a non-zero status when it finds any.`,
 				}
 				segSize = opts.SegmentSize
 			}
+			show, err := pf.on(cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			var prog engine.Progress
+			bar := startProgress(show, cmd.ErrOrStderr(), "check", storeProgress(&prog))
 			rep, err := engine.Check(engine.CheckOptions{
 				FS: vfs.Default, Dir: f.data, SegmentSize: segSize, IndexSamples: samples, Logger: toolLogger(),
-				DelayLevels: levels,
+				DelayLevels: levels, Progress: &prog,
 			})
+			bar.end()
 			if err != nil {
 				return lockErr(f.data, err)
 			}
@@ -233,6 +241,7 @@ with a non-zero status when it finds any.`,
 		},
 	}
 	cmd.Flags().IntVar(&samples, "index-samples", samples, "records looked up in the key index")
+	pf.add(cmd.Flags())
 	return cmd
 }
 

@@ -13,6 +13,7 @@ import (
 func newReplay() *cobra.Command {
 	f := &offlineFlags{}
 	rebuildMeta := false
+	var pf progressFlag
 	cmd := &cobra.Command{
 		Use:   "replay",
 		Short: "rebuild consume queues, tag blooms and the key index from the CommitLog (no broker running)",
@@ -34,11 +35,18 @@ and consumers restart from their consumeFromWhere policy.`,
 			if err != nil {
 				return err
 			}
+			show, err := pf.on(cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			opts.Progress = new(engine.Progress)
+			bar := startProgress(show, cmd.ErrOrStderr(), "replay", storeProgress(opts.Progress))
 			w := cmd.OutOrStdout()
 			if rebuildMeta {
-				return runRebuildMeta(w, f, opts)
+				return runRebuildMeta(w, f, opts, bar)
 			}
 			rep, err := engine.Rebuild(opts)
+			bar.end()
 			if err != nil {
 				return lockErr(f.data, err)
 			}
@@ -51,12 +59,14 @@ and consumers restart from their consumeFromWhere policy.`,
 		},
 	}
 	f.add(cmd.Flags())
+	pf.add(cmd.Flags())
 	cmd.Flags().BoolVar(&rebuildMeta, "rebuild-meta", false, "also recreate a missing or unreadable meta/: topic configs from the CommitLog (consumer offsets are lost)")
 	return cmd
 }
 
-func runRebuildMeta(w io.Writer, f *offlineFlags, opts engine.Options) error {
+func runRebuildMeta(w io.Writer, f *offlineFlags, opts engine.Options, bar *progressBar) error {
 	rep, err := engine.RebuildMeta(opts, broker.RecreatedTopicConfig)
+	bar.end()
 	if err != nil {
 		return lockErr(f.data, err)
 	}
