@@ -482,6 +482,7 @@ func TestChaosDivergentTail(t *testing.T) {
 	deadline := time.Now().Add(20 * time.Second)
 	finalRep := replicaReport{addr: final.s.addr, copies: map[string]int{}}
 	held := map[int32]map[int64]msg.Record{}
+	told := false // the cluster's state and logs, once
 	for q := range int32(chaosQueues) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		hi, err := final.probe.queueOffset(ctx, remoting.CodeGetMaxOffset, chaosTopic, q)
@@ -513,6 +514,10 @@ func TestChaosDivergentTail(t *testing.T) {
 			if diverged > 0 || len(got) != len(h) {
 				t.Errorf("replica %s queue %d: %d records differ from the final master's (%d held, master %d): a divergent tail kept or served",
 					r.s.addr, q, diverged, len(got), len(h))
+				if !told {
+					told = true
+					t.Logf("final master %s\n%s\n%s", final.s.addr, c.describe(ga), c.logTails(ga))
+				}
 			}
 		}
 	}
