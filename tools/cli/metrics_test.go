@@ -69,14 +69,24 @@ func TestMetricsAddrFromConf(t *testing.T) {
 		"metricsExporterType=PROM\n":    ":5557",
 		"metricsExporterType = prom\nmetricsPromExporterHost=127.0.0.1\nmetricsPromExporterPort=9100\n": "127.0.0.1:9100",
 	} {
-		got, err := metricsAddrFromConf(write(conf))
+		got, err := metricsAddrFromConf(t, write(conf))
 		if err != nil || got != want {
 			t.Errorf("%q: %q, %v; want %q", conf, got, err, want)
 		}
 	}
 	for _, bad := range []string{"metricsExporterType=OTLP_GRPC\n", "metricsExporterType=PROM\nmetricsPromExporterPort=x\n"} {
-		if _, err := metricsAddrFromConf(write(bad)); err == nil {
+		if _, err := metricsAddrFromConf(t, write(bad)); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
 	}
+}
+
+// metricsAddrFromConf reads the file at path as wharf namesrv -c does.
+func metricsAddrFromConf(t *testing.T, path string) (string, error) {
+	t.Helper()
+	props, err := readConf(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return metricsAddr(path, props)
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -85,15 +87,17 @@ metricsPromExporterPort, default 5557), or --metrics, serves Prometheus
 			defer stop()
 			var hosted nameserver.Hosted
 			var ts wiretls.Settings
-			if conf != "" && !cmd.Flags().Changed("metrics") {
-				addr, err := metricsAddrFromConf(conf)
+			if conf != "" {
+				props, err := readConf(conf)
 				if err != nil {
 					return err
 				}
-				metrics = addr
-			}
-			if conf != "" {
-				if err := wiretls.ReadFile(conf, &ts); err != nil {
+				if !cmd.Flags().Changed("metrics") {
+					if metrics, err = metricsAddr(conf, props); err != nil {
+						return err
+					}
+				}
+				if err := applyTLSKeys(conf, props, &ts); err != nil {
 					return err
 				}
 				cfg, err := controller.LoadConfig(conf, logger())
@@ -166,15 +170,11 @@ func namesrvTLS(ts wiretls.Settings) (*wiretls.Server, error) {
 	return wiretls.NewServer(ts.Mode, cfg, "namesrv", logger())
 }
 
-// metricsAddrFromConf reads RocketMQ 5's metrics keys from a properties
-// file (namesrv.conf): metricsExporterType=PROM turns the listener on at
-// metricsPromExporterHost (default all interfaces) and
+// metricsAddr reads RocketMQ 5's metrics keys from the properties of a
+// file (namesrv.conf, at path): metricsExporterType=PROM turns the
+// listener on at metricsPromExporterHost (default all interfaces) and
 // metricsPromExporterPort (default 5557). It returns "" when off.
-func metricsAddrFromConf(path string) (string, error) {
-	props, err := readProperties(path)
-	if err != nil {
-		return "", err
-	}
+func metricsAddr(path string, props map[string]string) (string, error) {
 	switch t := strings.ToUpper(props["metricsExporterType"]); t {
 	case "", config.MetricsDisable:
 		return "", nil
@@ -192,24 +192,30 @@ func metricsAddrFromConf(path string) (string, error) {
 	return net.JoinHostPort(props["metricsPromExporterHost"], port), nil
 }
 
-// readProperties reads "key=value" (or "key: value") lines, skipping
-// comments ('#', '!') and blank lines.
-func readProperties(path string) (map[string]string, error) {
-	data, err := os.ReadFile(path)
+// applyTLSKeys sets the tls.* keys among props (namesrv.conf, at path)
+// on s, in key order; other keys are not its business.
+func applyTLSKeys(path string, props map[string]string, s *wiretls.Settings) error {
+	for _, k := range slices.Sorted(maps.Keys(props)) {
+		if _, err := s.Set(k, props[k]); err != nil {
+			return fmt.Errorf("%s: %s: %w", path, k, err)
+		}
+	}
+	return nil
+}
+
+// readConf reads a properties file (namesrv.conf) once, as broker.conf is
+// read (config.ReadProperties: Java's format, escapes included).
+func readConf(path string) (map[string]string, error) {
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]string{}
-	for _, line := range strings.Split(string(data), "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || line[0] == '#' || line[0] == '!' {
-			continue
-		}
-		if i := strings.IndexAny(line, "=:"); i > 0 {
-			out[strings.TrimSpace(line[:i])] = strings.TrimSpace(line[i+1:])
-		}
+	defer f.Close()
+	props, err := config.ReadProperties(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return out, nil
+	return props, nil
 }
 
 // brokerFlags are the flags broker and standalone share.

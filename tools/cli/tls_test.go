@@ -26,7 +26,11 @@ func TestTLSFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	var ts wiretls.Settings
-	if err := wiretls.ReadFile(conf, &ts); err != nil {
+	props, err := readConf(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := applyTLSKeys(conf, props, &ts); err != nil {
 		t.Fatal(err)
 	}
 	ns, err := startNamesrvWith(nameserver.Options{Listen: "127.0.0.1:0"}, ts)
