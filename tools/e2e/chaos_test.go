@@ -516,7 +516,7 @@ func TestChaosDivergentTail(t *testing.T) {
 					r.s.addr, q, diverged, len(got), len(h))
 				if !told {
 					told = true
-					t.Logf("final master %s\n%s\n%s", final.s.addr, c.describe(ga), c.logTails(ga))
+					t.Logf("final master %s\n%s\n%s\nrole lines:\n%s", final.s.addr, c.describe(ga), c.logTails(ga), c.roleLines(ga))
 				}
 			}
 		}

@@ -328,6 +328,32 @@ func (c *chaosCluster) logTails(g *chaosGroup) string {
 	return b.String()
 }
 
+// roleLines returns, for every replica of g and every run of it, the log
+// lines that tell a role story (elections, promotions, truncations,
+// consume-queue holes, panics): what a failed failover check needs to be
+// explained after the fact.
+func (c *chaosCluster) roleLines(g *chaosGroup) string {
+	words := []string{"master", "slave", "truncat", "cutting", "hole", "panic", "invariant", "epoch"}
+	var b strings.Builder
+	for i, r := range g.reps {
+		for run := 1; run <= r.s.runs; run++ {
+			path := filepath.Join(r.s.dir, fmt.Sprintf("broker-%03d.log", run))
+			data, err := os.ReadFile(path)
+			if err != nil {
+				continue
+			}
+			fmt.Fprintf(&b, "---- %s[%d] %s run %d\n", g.name, i, r.s.addr, run)
+			for line := range strings.Lines(string(data)) {
+				low := strings.ToLower(line)
+				if slices.ContainsFunc(words, func(w string) bool { return strings.Contains(low, w) }) {
+					b.WriteString(line)
+				}
+			}
+		}
+	}
+	return b.String()
+}
+
 // signal sends sig to p.
 func signal(t *testing.T, p *brokerProc, sig syscall.Signal) {
 	t.Helper()

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/apache/rocketmq-client-go/v2/rlog"
+	"github.com/wharfmq/wharf/engine/invariants"
 	"github.com/wharfmq/wharf/internal/testkit"
 	"go.uber.org/goleak"
 )
@@ -61,7 +62,14 @@ func wharfBinary(t *testing.T) string {
 			goBin = "go"
 		}
 		out := filepath.Join(binDir, "wharf")
-		cmd := exec.Command(goBin, "build", "-o", out, "./tools/wharf")
+		args := []string{"build", "-o", out}
+		if invariants.Enabled {
+			// The processes under test check what the test binary checks:
+			// a violated invariant (a consume-queue hole, say) panics
+			// the broker, where the log tail shows it.
+			args = append(args, "-tags", "invariants")
+		}
+		cmd := exec.Command(goBin, append(args, "./tools/wharf")...)
 		cmd.Dir = root
 		if b, err := cmd.CombinedOutput(); err != nil {
 			build.err = fmt.Errorf("go build ./tools/wharf: %w\n%s", err, b)
