@@ -23,11 +23,13 @@ import (
 // master's and the slave's costs per message are what batching frames
 // saves.
 func BenchmarkProducers16(b *testing.B) {
-	b.Run("none", func(b *testing.B) { benchProducers(b, false) })
-	b.Run("sync", func(b *testing.B) { benchProducers(b, true) })
+	b.Run("none", func(b *testing.B) { benchProducers(b, false, 0) })
+	b.Run("sync", func(b *testing.B) { benchProducers(b, true, 0) })
+	// Every frame sent at once (MaxHold < 0): what the hold saves.
+	b.Run("sync-nohold", func(b *testing.B) { benchProducers(b, true, -1) })
 }
 
-func benchProducers(b *testing.B, replicate bool) {
+func benchProducers(b *testing.B, replicate bool, maxHold time.Duration) {
 	open := func() *engine.Store {
 		return testkit.OpenStore(b, func(o *engine.Options) {
 			o.SegmentSize = 64 << 20
@@ -37,7 +39,7 @@ func benchProducers(b *testing.B, replicate bool) {
 	mst := open()
 	var m *ha.Master
 	if replicate {
-		m = startBenchPair(b, mst, open())
+		m = startBenchPair(b, mst, open(), maxHold)
 	}
 	body := bytes.Repeat([]byte("x"), 1024)
 	const producers = 16
@@ -70,14 +72,19 @@ func benchProducers(b *testing.B, replicate bool) {
 	wg.Wait()
 	b.StopTimer()
 	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-us/op")
+	if m != nil {
+		if st := m.Slaves(); len(st) == 1 && st[0].Frames > 0 {
+			b.ReportMetric(float64(b.N)/float64(st[0].Frames), "msgs/frame")
+		}
+	}
 	if n := fails.Load(); n > 0 {
 		b.Fatalf("%d of %d replicated puts failed", n, b.N)
 	}
 }
 
 // startBenchPair replicates mst to sst until the benchmark ends.
-func startBenchPair(b *testing.B, mst, sst *engine.Store) *ha.Master {
-	m, err := ha.NewMaster(ha.MasterOptions{Listen: "127.0.0.1:0", Log: mst, Logger: testkit.Logger(b)})
+func startBenchPair(b *testing.B, mst, sst *engine.Store, maxHold time.Duration) *ha.Master {
+	m, err := ha.NewMaster(ha.MasterOptions{Listen: "127.0.0.1:0", Log: mst, MaxHold: maxHold, Logger: testkit.Logger(b)})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -138,7 +145,7 @@ func BenchmarkCatchUp(b *testing.B) {
 		sst := open()
 		cpu0 := cpuTime()
 		b.StartTimer()
-		m := startBenchPair(b, mst, sst)
+		m := startBenchPair(b, mst, sst, 0)
 		testkit.Eventually(b, time.Minute, func() bool { return sst.MaxPhysOffset() >= end }, "the slave catches up")
 		b.StopTimer()
 		cpu += cpuTime() - cpu0

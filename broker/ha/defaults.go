@@ -23,3 +23,9 @@ const (
 	// waits for a slave's acknowledgement.
 	DefaultSlaveTimeout = 3 * time.Second
 )
+
+// DefaultMaxHold is Wharf's bound on how long a master holds a short frame
+// while the slave has not reported the frames before it (MasterOptions.
+// MaxHold): about three replication round trips on loopback under load,
+// far below slaveTimeout.
+const DefaultMaxHold = time.Millisecond

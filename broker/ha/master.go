@@ -57,7 +57,12 @@ type MasterOptions struct {
 	// once per TrustRecheck, while its reports arrive.
 	Trusted      func(netip.Addr) bool
 	TrustRecheck time.Duration
-	Logger       *slog.Logger
+	// MaxHold bounds how long a frame shorter than a batch waits for the
+	// slave's report on the frames before it (see hold in masterconn.go);
+	// zero takes DefaultMaxHold, a negative value sends every frame at
+	// once.
+	MaxHold time.Duration
+	Logger  *slog.Logger
 }
 
 // Master is the master side of classic HA: it listens on the HA port,
@@ -92,6 +97,9 @@ func NewMaster(opts MasterOptions) (*Master, error) {
 	}
 	if opts.MaxGap <= 0 {
 		opts.MaxGap = DefaultSlaveFallbehindMax
+	}
+	if opts.MaxHold == 0 {
+		opts.MaxHold = DefaultMaxHold
 	}
 	if opts.TrustRecheck <= 0 {
 		opts.TrustRecheck = time.Second
@@ -233,6 +241,8 @@ type SlaveStatus struct {
 	Lag time.Duration
 	// Connected is when the connection was accepted.
 	Connected time.Time
+	// Frames is the number of frames with bytes sent to the slave.
+	Frames int64
 }
 
 // Slaves lists the connected slaves, by address.
@@ -242,7 +252,7 @@ func (m *Master) Slaves() []SlaveStatus {
 	m.mu.Lock()
 	out := make([]SlaveStatus, 0, len(m.conns))
 	for c := range m.conns {
-		st := SlaveStatus{Addr: c.remote.String(), Trusted: c.trusted, Acked: c.prev, Connected: c.since}
+		st := SlaveStatus{Addr: c.remote.String(), Trusted: c.trusted, Acked: c.prev, Connected: c.since, Frames: c.frames.Load()}
 		if c.prev >= 0 {
 			st.LagBytes = max(end-c.prev, 0)
 		} else {

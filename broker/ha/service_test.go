@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -276,5 +277,115 @@ func TestEmptySlaveStartsAtMastersStart(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// A frame shorter than a batch waits while the slave has not reported the
+// frame before it (the master's hold): the records appended meanwhile
+// leave together once the report comes, or after MaxHold without one.
+func TestShortFramesWaitForTheSlavesReport(t *testing.T) {
+	master := openLog(t, "")
+	end0 := put(t, master, 0, 10)
+	const longHold = time.Minute // a hold that cannot end by itself in this test
+	m := startMaster(t, master, func(o *ha.MasterOptions) {
+		o.Heartbeat = time.Hour // no empty frames in the way
+		o.Housekeeping = time.Minute
+		o.MaxHold = longHold
+	})
+	c := rawSlave(t, m.Addr(), end0)
+	fr, err := ha.NewFrameReader(c, testSeg, ha.MaxBodySize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := func(want int64, within time.Duration) (ha.Frame, error) {
+		c.SetReadDeadline(time.Now().Add(within))
+		return fr.Next(want)
+	}
+	report := func(off int64) {
+		var b [ha.ReportSize]byte
+		ha.PutReport(&b, off)
+		if _, err := c.Write(b[:]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testkit.Eventually(t, 5*time.Second, func() bool { s := m.Slaves(); return len(s) == 1 && s[0].Acked == end0 },
+		"the first report to be read")
+
+	// Nothing unreported: the first record leaves at once.
+	end1 := put(t, master, 10, 11)
+	f, err := next(end0, 5*time.Second)
+	if err != nil || f.Offset != end0 || f.End() != end1 {
+		t.Fatalf("first frame [%d, %d), err %v; want [%d, %d)", f.Offset, f.End(), err, end0, end1)
+	}
+	// Unreported: the next records wait...
+	end4 := put(t, master, 11, 14)
+	if f, err := next(end1, 300*time.Millisecond); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("a short frame left before the slave reported the one before it: [%d, %d), err %v", f.Offset, f.End(), err)
+	}
+	// ...and leave in one frame once the slave reports.
+	report(end1)
+	f, err = next(end1, 5*time.Second)
+	if err != nil || f.Offset != end1 || f.End() != end4 {
+		t.Fatalf("after the report: frame [%d, %d), err %v; want the three held records [%d, %d)", f.Offset, f.End(), err, end1, end4)
+	}
+	report(end4)
+	// A backlog of a batch or more is never held: full batches (or ones a
+	// segment's end cuts) leave without reports; only the short rest waits.
+	endBig := put(t, master, 14, 200)
+	got := end4
+	for {
+		f, err := next(got, 300*time.Millisecond)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("backlog [%d, %d): at %d: %v", end4, endBig, got, err)
+		}
+		if f.End()-f.Offset < int64(ha.DefaultTransferBatchSize) && f.End()%testSeg != 0 {
+			t.Fatalf("a short frame [%d, %d) left while [%d, %d) was unreported", f.Offset, f.End(), end4, f.Offset)
+		}
+		got = f.End()
+	}
+	if endBig-got >= int64(ha.DefaultTransferBatchSize) {
+		t.Fatalf("backlog: only [%d, %d) of [%d, %d) arrived without reports", end4, got, end4, endBig)
+	}
+	report(got)
+	if f, err := next(got, 5*time.Second); err != nil || f.End() != endBig {
+		t.Fatalf("the backlog's rest: [%d, %d), %v; want it to end at %d", f.Offset, f.End(), err, endBig)
+	}
+	if fr := m.Slaves()[0].Frames; fr < 3 {
+		t.Fatalf("Frames %d, want at least the 3 sent", fr)
+	}
+}
+
+// Without reports a held frame still leaves after MaxHold.
+func TestHeldFrameLeavesAfterMaxHold(t *testing.T) {
+	master := openLog(t, "")
+	end0 := put(t, master, 0, 10)
+	const holdFor = 50 * time.Millisecond
+	m := startMaster(t, master, func(o *ha.MasterOptions) {
+		o.Heartbeat = time.Hour
+		o.MaxHold = holdFor
+	})
+	c := rawSlave(t, m.Addr(), end0)
+	fr, err := ha.NewFrameReader(c, testSeg, ha.MaxBodySize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 5*time.Second, func() bool { s := m.Slaves(); return len(s) == 1 && s[0].Acked == end0 },
+		"the first report to be read")
+	end1 := put(t, master, 10, 11)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if f, err := fr.Next(end0); err != nil || f.End() != end1 {
+		t.Fatalf("first frame: [%d, %d), %v", f.Offset, f.End(), err)
+	}
+	began := time.Now()
+	end2 := put(t, master, 11, 12)
+	f, err := fr.Next(end1)
+	if err != nil || f.End() != end2 {
+		t.Fatalf("held frame: [%d, %d), %v; want it to end at %d", f.Offset, f.End(), err, end2)
+	}
+	if d := time.Since(began); d < holdFor {
+		t.Fatalf("the held frame left after %v, before MaxHold %v with no report", d, holdFor)
 	}
 }
