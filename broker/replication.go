@@ -335,7 +335,8 @@ func (l *slaveList) fetch() (map[netip.Addr]bool, error) {
 // addReplicationInfo adds the state of replication to the runtime table
 // (GET_BROKER_RUNTIME_INFO), under Wharf's own keys: on a master
 // haSlaveCount and, per connected slave, haSlave.ADDR =
-// "acked=OFFSET lagBytes=N lagMillis=N trusted=BOOL"; on a slave
+// "acked=OFFSET lagBytes=N lagMillis=N trusted=BOOL frames=N" (frames:
+// with bytes, sent on this connection); on a slave
 // haConnected, haEnd (its CommitLog end) and haLastError.
 func (b *Broker) addReplicationInfo(t map[string]string) {
 	if b.cm != nil {
@@ -345,8 +346,8 @@ func (b *Broker) addReplicationInfo(t map[string]string) {
 		slaves := m.Slaves()
 		t["haSlaveCount"] = strconv.Itoa(len(slaves))
 		for _, s := range slaves {
-			t["haSlave."+s.Addr] = fmt.Sprintf("acked=%d lagBytes=%d lagMillis=%d trusted=%t",
-				s.Acked, s.LagBytes, s.Lag.Milliseconds(), s.Trusted)
+			t["haSlave."+s.Addr] = fmt.Sprintf("acked=%d lagBytes=%d lagMillis=%d trusted=%t frames=%d",
+				s.Acked, s.LagBytes, s.Lag.Milliseconds(), s.Trusted, s.Frames)
 		}
 	}
 	if s := b.repl.slave.Load(); s != nil {

@@ -69,3 +69,10 @@ func (p Planner) Next(next, end int64) (from, to int64) {
 	n := min(end-next, p.batch, p.segSize-next%p.segSize)
 	return next, next + n
 }
+
+// Short says whether a batch [from, to) that Next returned stopped at the
+// readable end: shorter than the batch size and not cut by a segment's
+// end. Only such a frame may wait for more (Hold).
+func (p Planner) Short(from, to int64) bool {
+	return to-from < p.batch && to%p.segSize != 0
+}

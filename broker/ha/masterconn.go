@@ -134,7 +134,7 @@ func (c *masterConn) refreshTrust(first bool) {
 // send ships frames from the slave's first report on: every batch the
 // planner allows as soon as it is readable, and a heartbeat after
 // Heartbeat with nothing sent. A frame shorter than a batch waits while
-// an earlier one is unacknowledged (hold).
+// an earlier one is unreported (Hold).
 func (c *masterConn) send() error {
 	select {
 	case <-c.firstSeen:
@@ -150,10 +150,10 @@ func (c *masterConn) send() error {
 	buf := make([]byte, c.m.opts.BatchSize)
 	heartbeat := time.NewTimer(c.m.opts.Heartbeat)
 	defer heartbeat.Stop()
-	var h hold
+	h := Hold{Max: c.m.opts.MaxHold}
 	for {
 		from, to := c.m.planner.Next(next, c.m.opts.Log.ReadableOffset())
-		if to > from && !h.wait(c, from, to) {
+		if to > from && !h.Wait(c.m.planner.Short(from, to) && c.unreported(from)) {
 			// Let sends already running append first (gather).
 			from, to = c.m.planner.Next(next, c.gather(next))
 			body := buf[:to-from]
@@ -165,14 +165,14 @@ func (c *masterConn) send() error {
 			}
 			c.frames.Add(1)
 			next = to
-			h.sent()
+			h.Sent()
 			heartbeat.Reset(c.m.opts.Heartbeat)
 			continue
 		}
 		select {
 		case <-watch:
 		case <-c.reported:
-		case <-h.expired():
+		case <-h.Expired():
 		case <-heartbeat.C:
 			if err := c.write(&hdr, Header{Offset: next}, nil); err != nil {
 				return err
@@ -184,62 +184,12 @@ func (c *masterConn) send() error {
 	}
 }
 
-// hold is the sender's Nagle rule, clocked by the slave's reports instead
-// of TCP's acknowledgements: a frame shorter than a batch, carrying
-// everything readable, is not sent while the slave has not yet reported
-// the bytes sent before it (and for at most MaxHold). Under many
-// synchronous producers each frame would otherwise carry the one or two
-// records appended since the last, and every frame costs the master a
-// write that, on loopback, also runs the receiver's TCP path, plus a
-// report to read: about 15 µs, as much as a third of a send's CPU. Held,
-// the records that arrive during one replication round trip leave in one
-// frame; a lone producer never waits (its previous send was acknowledged
-// before it sent again), nor does a backlog (full batches). A slave that
-// reports late delays the bytes at most MasterOptions.MaxHold.
-type hold struct {
-	since time.Time   // when the current hold began; zero when none
-	timer *time.Timer // fires at since+MaxHold
-}
-
-// wait says whether the frame [from, to), which the planner cut at the
-// readable end, is to be held now.
-func (h *hold) wait(c *masterConn, from, to int64) bool {
-	if to-from >= int64(c.m.opts.BatchSize) || to%c.m.planner.segSize == 0 {
-		return false // a full batch, or one a segment's end cut
-	}
+// unreported says whether the slave has not yet reported every byte
+// before next.
+func (c *masterConn) unreported(next int64) bool {
 	c.m.mu.Lock()
-	unacked := c.prev < from
-	c.m.mu.Unlock()
-	if !unacked || c.m.opts.MaxHold < 0 {
-		return false
-	}
-	now := time.Now()
-	if h.since.IsZero() {
-		h.since = now
-		if h.timer == nil {
-			h.timer = time.NewTimer(c.m.opts.MaxHold)
-		} else {
-			h.timer.Reset(c.m.opts.MaxHold)
-		}
-		return true
-	}
-	return now.Sub(h.since) < c.m.opts.MaxHold
-}
-
-// sent ends the current hold.
-func (h *hold) sent() {
-	if !h.since.IsZero() {
-		h.since = time.Time{}
-		h.timer.Stop()
-	}
-}
-
-// expired fires when the current hold runs out; nil (never) when none.
-func (h *hold) expired() <-chan time.Time {
-	if h.since.IsZero() {
-		return nil
-	}
-	return h.timer.C
+	defer c.m.mu.Unlock()
+	return c.prev < next
 }
 
 // gatherRounds bounds the yields of one gather.

@@ -331,9 +331,11 @@ func TestShortFramesWaitForTheSlavesReport(t *testing.T) {
 	report(end4)
 	// A backlog of a batch or more is never held: full batches (or ones a
 	// segment's end cuts) leave without reports; only the short rest waits.
+	// (The first frame may be short: with everything reported, the
+	// sender takes what the appends have written so far.)
 	endBig := put(t, master, 14, 200)
 	got := end4
-	for {
+	for first := true; ; first = false {
 		f, err := next(got, 300*time.Millisecond)
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			break
@@ -341,7 +343,7 @@ func TestShortFramesWaitForTheSlavesReport(t *testing.T) {
 		if err != nil {
 			t.Fatalf("backlog [%d, %d): at %d: %v", end4, endBig, got, err)
 		}
-		if f.End()-f.Offset < int64(ha.DefaultTransferBatchSize) && f.End()%testSeg != 0 {
+		if !first && f.End()-f.Offset < int64(ha.DefaultTransferBatchSize) && f.End()%testSeg != 0 {
 			t.Fatalf("a short frame [%d, %d) left while [%d, %d) was unreported", f.Offset, f.End(), end4, f.Offset)
 		}
 		got = f.End()

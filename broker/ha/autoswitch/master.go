@@ -46,7 +46,10 @@ type MasterOptions struct {
 	// RocketMQ's default).
 	Heartbeat, Housekeeping time.Duration
 	BatchSize               int
-	Logger                  *slog.Logger
+	// MaxHold: as ha.MasterOptions.MaxHold; it also bounds how long a
+	// grown confirm offset waits for a frame to carry it.
+	MaxHold time.Duration
+	Logger  *slog.Logger
 }
 
 // Master is the master side of AutoSwitch HA: per slave, it answers the
@@ -84,6 +87,9 @@ func NewMaster(opts MasterOptions) (*Master, error) {
 	}
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = ha.DefaultTransferBatchSize
+	}
+	if opts.MaxHold == 0 {
+		opts.MaxHold = ha.DefaultMaxHold
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -160,7 +166,8 @@ func (m *Master) Close() error {
 func (m *Master) accept() {
 	defer m.wg.Done()
 	ha.AcceptLoop(m.ln, m.closing, m.log, func(nc net.Conn) bool {
-		c := &masterConn{m: m, conn: nc, ack: -1, id: -1, started: make(chan int64, 1), done: make(chan struct{})}
+		c := &masterConn{m: m, conn: nc, ack: -1, id: -1, started: make(chan int64, 1), done: make(chan struct{}),
+			acked: make(chan struct{}, 1)}
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		if m.closed {
@@ -290,6 +297,7 @@ type masterConn struct {
 	fromLastFile bool
 	started      chan int64    // the first ack: where to send from
 	done         chan struct{} // closed when the reader stops
+	acked        chan struct{} // gets a value after each ack (the sender's hold)
 }
 
 func (c *masterConn) serve() {
@@ -360,6 +368,10 @@ func (c *masterConn) read() error {
 				first = false
 				c.started <- msg.Ack
 			}
+			select {
+			case c.acked <- struct{}{}:
+			default:
+			}
 		default:
 			return fmt.Errorf("%w: %v from a slave that has%s shaken hands", ErrState, msg.State, map[bool]string{true: "", false: " not"}[handshaken])
 		}
@@ -396,7 +408,11 @@ func (c *masterConn) write(b []byte) error {
 // send ships frames from the slave's first ack on: every batch as soon as
 // it is readable, each inside one epoch (and one segment and BatchSize),
 // a heartbeat when the confirm offset grew since the last frame, and one
-// after Heartbeat of silence.
+// after Heartbeat of silence. A short frame waits while the slave has
+// not acknowledged the ones before it (ha.Hold), and a grown confirm
+// offset waits, as long, for a frame to carry it: under synchronous
+// producers a frame and an ack per send, plus a heartbeat per confirm,
+// would cost the master more than the sends themselves.
 func (c *masterConn) send() error {
 	var start int64
 	select {
@@ -415,11 +431,13 @@ func (c *masterConn) send() error {
 	buf := make([]byte, c.m.opts.BatchSize)
 	heartbeat := time.NewTimer(c.m.opts.Heartbeat)
 	defer heartbeat.Stop()
-	sent := int64(-1) // the confirm offset the slave last got
+	held := ha.Hold{Max: c.m.opts.MaxHold}        // a short frame
+	confirmHeld := ha.Hold{Max: c.m.opts.MaxHold} // a confirm offset with no frame
+	sent := int64(-1)                             // the confirm offset the slave last got
 	for {
 		c.m.mu.Lock()
 		c.m.recomputeLocked()
-		confirm, wake := c.m.confirm, c.m.wake
+		confirm, wake, unacked := c.m.confirm, c.m.wake, c.ack < next
 		c.m.mu.Unlock()
 		from, to := c.m.planner.Next(next, lg.ReadableOffset())
 		if to > from {
@@ -428,34 +446,45 @@ func (c *masterConn) send() error {
 				return fmt.Errorf("no epoch holds offset %d (epochs %v): bytes below the first epoch cannot be replicated in failover mode",
 					from, c.m.opts.Epochs.Entries())
 			}
-			to = min(to, e.End)
-			body := buf[:to-from]
-			if err := lg.ReadLog(body, from); err != nil {
-				return fmt.Errorf("read the CommitLog for the slave: %w", err)
+			short := c.m.planner.Short(from, to) && to <= e.End
+			if !held.Wait(short && unacked) {
+				to = min(to, e.End)
+				body := buf[:to-from]
+				if err := lg.ReadLog(body, from); err != nil {
+					return fmt.Errorf("read the CommitLog for the slave: %w", err)
+				}
+				h := TransferHeader{BodySize: int32(len(body)), Offset: from, Epoch: e.Epoch, EpochStart: e.Start, ConfirmOffset: confirm}
+				if err := c.frame(&hdr, h, body); err != nil {
+					return err
+				}
+				next, sent = to, confirm
+				held.Sent()
+				confirmHeld.Sent()
+				heartbeat.Reset(c.m.opts.Heartbeat)
+				continue
 			}
-			h := TransferHeader{BodySize: int32(len(body)), Offset: from, Epoch: e.Epoch, EpochStart: e.Start, ConfirmOffset: confirm}
-			if err := c.frame(&hdr, h, body); err != nil {
-				return err
-			}
-			next, sent = to, confirm
-			heartbeat.Reset(c.m.opts.Heartbeat)
-			continue
 		}
-		if confirm > sent {
+		if confirm > sent && !confirmHeld.Wait(true) {
 			if err := c.heartbeat(&hdr, next, confirm); err != nil {
 				return err
 			}
 			sent = confirm
+			confirmHeld.Sent()
 			heartbeat.Reset(c.m.opts.Heartbeat)
 			continue
 		}
 		select {
 		case <-watch:
 		case <-wake:
+		case <-c.acked:
+		case <-held.Expired():
+		case <-confirmHeld.Expired():
 		case <-heartbeat.C:
 			if err := c.heartbeat(&hdr, next, confirm); err != nil {
 				return err
 			}
+			sent = confirm
+			confirmHeld.Sent()
 			heartbeat.Reset(c.m.opts.Heartbeat)
 		case <-c.done:
 			return nil

@@ -3,9 +3,11 @@ package autoswitch_test
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -293,5 +295,73 @@ func TestFramesStayInOneEpoch(t *testing.T) {
 			t.Fatalf("frame of %d bytes", h.BodySize)
 		}
 		next += int64(h.BodySize)
+	}
+}
+
+// A short frame waits while the slave has not acknowledged the frames
+// before it, and a grown confirm offset waits for a frame to carry it
+// (both at most MaxHold, here longer than the test): one frame and one
+// ack cover the records and the confirmation of a replication round trip.
+func TestShortFramesAndConfirmationsWaitForAcks(t *testing.T) {
+	r := openReplica(t, t.TempDir())
+	if err := r.epochs.Append(1, 0); err != nil {
+		t.Fatal(err)
+	}
+	put(t, r.st, 0, 10)
+	end0 := r.st.ReadableOffset()
+	m, err := autoswitch.NewMaster(autoswitch.MasterOptions{
+		Listen: "127.0.0.1:0", Log: r.st, Epochs: r.epochs, BrokerID: 1,
+		SyncStateSet: func() []int64 { return []int64{1, 9} }, Heartbeat: time.Hour, Housekeeping: time.Minute,
+		MaxHold: time.Minute, Logger: testkit.Logger(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	c, err := net.Dial("tcp", m.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ack := func(off int64) {
+		if _, err := c.Write(autoswitch.AppendAck(nil, off)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.Write(autoswitch.AppendSlaveHandshake(nil, autoswitch.SlaveHandshake{BrokerID: 9})); err != nil {
+		t.Fatal(err)
+	}
+	mr, _ := autoswitch.NewMasterReader(bufio.NewReader(c), 1<<20)
+	next := func(within time.Duration) (autoswitch.MasterMessage, error) {
+		c.SetReadDeadline(time.Now().Add(within))
+		return mr.Next()
+	}
+	if hs, err := next(5 * time.Second); err != nil || hs.State != autoswitch.Handshake {
+		t.Fatalf("handshake %+v %v", hs, err)
+	}
+	ack(end0) // the slave holds everything: confirm offset end0
+
+	// The new confirm offset alone is not worth a frame yet.
+	if f, err := next(300 * time.Millisecond); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("a heartbeat for the confirm offset alone left at once: %+v, %v", f.Transfer, err)
+	}
+	// A record with nothing unacknowledged leaves at once, and carries it.
+	put(t, r.st, 10, 11)
+	end1 := r.st.ReadableOffset()
+	f, err := next(5 * time.Second)
+	if err != nil || f.Transfer.Offset != end0 || f.Transfer.Offset+int64(f.Transfer.BodySize) != end1 || f.Transfer.ConfirmOffset != end0 {
+		t.Fatalf("first frame %+v, %v; want [%d, %d) confirming %d", f.Transfer, err, end0, end1, end0)
+	}
+	// Unacknowledged: the next records wait...
+	put(t, r.st, 11, 14)
+	end4 := r.st.ReadableOffset()
+	if f, err := next(300 * time.Millisecond); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("a short frame left before the slave acknowledged the one before it: %+v, %v", f.Transfer, err)
+	}
+	// ...and leave in one frame with the new confirm offset on the ack.
+	ack(end1)
+	f, err = next(5 * time.Second)
+	if err != nil || f.Transfer.Offset != end1 || f.Transfer.Offset+int64(f.Transfer.BodySize) != end4 || f.Transfer.ConfirmOffset != end1 {
+		t.Fatalf("after the ack: frame %+v, %v; want [%d, %d) confirming %d", f.Transfer, err, end1, end4, end1)
 	}
 }

@@ -246,6 +246,26 @@ func inSync(t map[string]string) bool {
 	return false
 }
 
+// haFrames is the number of frames the master has sent its slaves (the
+// frames= field of its haSlave.ADDR runtime keys); 0 when unknown.
+func haFrames(ac *admin.Client, g *group) int64 {
+	t, err := runtimeInfo(ac, g.addr[0])
+	if err != nil {
+		return 0
+	}
+	var n int64
+	for k, v := range t {
+		if !strings.HasPrefix(k, "haSlave.") {
+			continue
+		}
+		if _, f, ok := strings.Cut(v, "frames="); ok {
+			x, _ := strconv.ParseInt(f, 10, 64)
+			n += x
+		}
+	}
+	return n
+}
+
 func (g *group) stop() {
 	g.slave.Stop(30 * time.Second)
 	g.master.Stop(30 * time.Second)
@@ -298,7 +318,7 @@ func throughput(ac *admin.Client) error {
 			if err != nil {
 				return fmt.Errorf("%s: %w", tag, err)
 			}
-			err = throughputRuns(g, role, r)
+			err = throughputRuns(ac, g, role, r)
 			g.stop()
 			if !*keep {
 				_ = os.RemoveAll(filepath.Join(*dir, tag+"-0-data"))
@@ -312,7 +332,7 @@ func throughput(ac *admin.Client) error {
 	return nil
 }
 
-func throughputRuns(g *group, role string, round int) error {
+func throughputRuns(ac *admin.Client, g *group, role string, round int) error {
 	// A short warm-up creates the topic and fills the first pages.
 	if _, err := benchProduce(g, "HaBench", "--mode", "async", "--conc", "2", "--window", "64", "--duration", "1s"); err != nil {
 		return err
@@ -327,22 +347,28 @@ func throughputRuns(g *group, role string, round int) error {
 	}
 	for _, c := range cases {
 		var s0 time.Duration
+		var f0 int64
 		if g.slave != nil {
 			s0 = g.slave.CPU()
+			f0 = haFrames(ac, g)
 		}
 		kv, err := benchProduce(g, "HaBench", "--mode", c.name, "--conc", c.conc,
 			"--window", strconv.Itoa(*pipeWindow), "--duration", dur.String())
 		if err != nil {
 			return err
 		}
-		slaveCores := "-"
+		slaveCores, perFrame := "-", "-"
 		if g.slave != nil {
 			secs, _ := strconv.ParseFloat(kv["secs"], 64)
 			slaveCores = fmt.Sprintf("%.2f", (g.slave.CPU()-s0).Seconds()/secs)
+			msgs, _ := strconv.ParseFloat(kv["msgs"], 64)
+			if frames := haFrames(ac, g) - f0; frames > 0 && msgs > 0 {
+				perFrame = fmt.Sprintf("%.1f", msgs/float64(frames))
+			}
 		}
-		fmt.Printf("throughput round=%d role=%s mode=%s conc=%s msgs/s=%s p50_us=%s p99_us=%s errors=%s client_cores=%s master_cores=%s slave_cores=%s machine_busy_cores=%s\n",
+		fmt.Printf("throughput round=%d role=%s mode=%s conc=%s msgs/s=%s p50_us=%s p99_us=%s errors=%s client_cores=%s master_cores=%s slave_cores=%s machine_busy_cores=%s msgs_per_frame=%s\n",
 			round, role, c.name, c.conc, kv["msgs/s"], kv["p50_us"], kv["p99_us"], kv["errors"],
-			kv["client_cores"], kv["broker_cores"], slaveCores, kv["machine_busy_cores"])
+			kv["client_cores"], kv["broker_cores"], slaveCores, kv["machine_busy_cores"], perFrame)
 	}
 	return nil
 }
