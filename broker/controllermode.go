@@ -196,7 +196,7 @@ func (cm *controllerMode) startMaster(ln net.Listener) error {
 		Listener: ln, Log: cm.b.store, Epochs: cm.epochs, BrokerID: cm.driver.Status().ID,
 		SyncStateSet: cm.syncStateSet, OnConfirm: cm.b.store.SetConfirmOffset,
 		Heartbeat: cfg.HASendHeartbeatInterval, Housekeeping: cfg.HAHousekeepingInterval, BatchSize: cfg.HATransferBatchSize,
-		Logger: cm.b.log,
+		MaxHold: cfg.HAMaxHold(), Logger: cm.b.log,
 	})
 	if err != nil {
 		ln.Close()

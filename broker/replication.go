@@ -178,6 +178,7 @@ func (b *Broker) startMasterHA(ln net.Listener, syncMaster bool) error {
 		Listener: ln, Log: b.store,
 		Heartbeat: cfg.HASendHeartbeatInterval, Housekeeping: cfg.HAHousekeepingInterval,
 		BatchSize: cfg.HATransferBatchSize, MaxGap: cfg.HAMaxGapNotInSync, FromLastFile: cfg.SyncFromLastFile,
+		MaxHold: cfg.HAMaxHold(),
 		Trusted: b.repl.slaves.listed, Logger: b.log,
 	})
 	if err != nil {

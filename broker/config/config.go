@@ -198,6 +198,12 @@ type Config struct {
 	// HATransferBatchSize is the largest frame body a master sends
 	// (haTransferBatchSize, 32 KiB; at most ha.MaxBodySize).
 	HATransferBatchSize int
+	// HAFrameHold bounds how long a master holds a frame shorter than a
+	// batch while the slave has not reported the frames before it, so
+	// that the sends of one replication round trip share a frame
+	// (haFrameHoldMicros, a Wharf key; 1 ms; 0 sends every frame at once,
+	// as RocketMQ does).
+	HAFrameHold time.Duration
 	// HAMaxGapNotInSync: a slave this many bytes or more behind the
 	// master's end is not in sync (haMaxGapNotInSync, RocketMQ 5's name,
 	// or haSlaveFallbehindMax, 4.9's; 256 MiB).
@@ -320,6 +326,7 @@ func Default() Config {
 		HASendHeartbeatInterval:     ha.DefaultHeartbeatInterval,
 		HAHousekeepingInterval:      ha.DefaultHousekeepingInterval,
 		HATransferBatchSize:         ha.DefaultTransferBatchSize,
+		HAFrameHold:                 ha.DefaultMaxHold,
 		HAMaxGapNotInSync:           ha.DefaultSlaveFallbehindMax,
 		SlaveTimeout:                ha.DefaultSlaveTimeout,
 		AllAckInSyncStateSet:        true,
@@ -446,6 +453,8 @@ func (c *Config) validateHA() error {
 		return fmt.Errorf("broker: haHousekeepingInterval %v: want at least 1 ms", c.HAHousekeepingInterval)
 	case c.HATransferBatchSize < 1 || c.HATransferBatchSize > ha.MaxBodySize:
 		return fmt.Errorf("broker: haTransferBatchSize %d out of range 1..%d", c.HATransferBatchSize, ha.MaxBodySize)
+	case c.HAFrameHold < 0 || c.HAFrameHold > time.Second:
+		return fmt.Errorf("broker: haFrameHoldMicros %d out of range 0..1000000 (0: no hold)", c.HAFrameHold.Microseconds())
 	case c.HAMaxGapNotInSync < 1:
 		return fmt.Errorf("broker: haMaxGapNotInSync (haSlaveFallbehindMax) %d: want at least 1 byte", c.HAMaxGapNotInSync)
 	case c.SlaveTimeout < time.Millisecond:
@@ -511,4 +520,13 @@ func (c *Config) NameServers() []string {
 		}
 	}
 	return out
+}
+
+// HAMaxHold is HAFrameHold as the HA services take it (ha.MasterOptions.
+// MaxHold): negative for no hold.
+func (c *Config) HAMaxHold() time.Duration {
+	if c.HAFrameHold <= 0 {
+		return -1
+	}
+	return c.HAFrameHold
 }

@@ -55,7 +55,7 @@ func TestEnablePropertyFilterKey(t *testing.T) {
 func TestHAConfigKeys(t *testing.T) {
 	def := Default()
 	if def.HAListenPort != 0 || def.HASendHeartbeatInterval != 5*time.Second || def.HAHousekeepingInterval != 20*time.Second ||
-		def.HATransferBatchSize != 32<<10 || def.HAMaxGapNotInSync != 256<<20 || def.SlaveTimeout != 3*time.Second ||
+		def.HATransferBatchSize != 32<<10 || def.HAFrameHold != time.Millisecond || def.HAMaxHold() != time.Millisecond || def.HAMaxGapNotInSync != 256<<20 || def.SlaveTimeout != 3*time.Second ||
 		def.SlaveReadEnable || def.HAMasterAddress != "" || def.SyncFromLastFile || def.IsSlave() {
 		t.Fatalf("defaults %+v", def)
 	}
@@ -70,6 +70,8 @@ func TestHAConfigKeys(t *testing.T) {
 		{"haSendHeartbeatInterval=250", func(c *Config) bool { return c.HASendHeartbeatInterval == 250*time.Millisecond }},
 		{"haHousekeepingInterval=1500", func(c *Config) bool { return c.HAHousekeepingInterval == 1500*time.Millisecond }},
 		{"haTransferBatchSize=65536", func(c *Config) bool { return c.HATransferBatchSize == 65536 }},
+		{"haFrameHoldMicros=250", func(c *Config) bool { return c.HAFrameHold == 250*time.Microsecond }},
+		{"haFrameHoldMicros=0", func(c *Config) bool { return c.HAFrameHold == 0 && c.HAMaxHold() < 0 }},
 		{"haMaxGapNotInSync=1048576", func(c *Config) bool { return c.HAMaxGapNotInSync == 1<<20 }},
 		{"haSlaveFallbehindMax=2097152", func(c *Config) bool { return c.HAMaxGapNotInSync == 2<<20 }},
 		{"slaveTimeout=700", func(c *Config) bool { return c.SlaveTimeout == 700*time.Millisecond }},
@@ -115,6 +117,8 @@ func TestHAConfigKeys(t *testing.T) {
 		{func(c *Config) { c.HASendHeartbeatInterval = 0 }, "haSendHeartbeatInterval"},
 		{func(c *Config) { c.HAHousekeepingInterval = -time.Second }, "haHousekeepingInterval"},
 		{func(c *Config) { c.HATransferBatchSize = 0 }, "haTransferBatchSize"},
+		{func(c *Config) { c.HAFrameHold = -time.Microsecond }, "haFrameHoldMicros"},
+		{func(c *Config) { c.HAFrameHold = 2 * time.Second }, "haFrameHoldMicros"},
 		{func(c *Config) { c.HATransferBatchSize = 4 << 20 }, "haTransferBatchSize"},
 		{func(c *Config) { c.HAMaxGapNotInSync = 0 }, "haMaxGapNotInSync"},
 		{func(c *Config) { c.SlaveTimeout = 0 }, "slaveTimeout"},
