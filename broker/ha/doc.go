@@ -14,7 +14,12 @@
 // sender ships every readable byte from where the first report says
 // (Planner.Start) in frames that never cross a segment (Planner.Next),
 // woken by the store when its readable end grows, and a heartbeat frame
-// after haSendHeartbeatInterval of silence. Only the readable end is
+// after haSendHeartbeatInterval of silence. A frame shorter than a batch
+// waits while the slave has not reported the frames before it, for at
+// most haFrameHoldMicros (Hold, hold.go: Nagle's rule clocked by the
+// slave's reports), so the sends of one replication round trip share a
+// frame and a report; RocketMQ sends on every wake-up. The bytes on the
+// wire are the same either way. Only the readable end is
 // shipped (durable under SYNC_FLUSH, written under ASYNC_FLUSH), so a
 // slave never holds a byte its master could lose in a crash and keep
 // serving without. WaitReplicated is the SYNC_MASTER wait: ErrNoSlave at

@@ -4,9 +4,11 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -404,6 +406,15 @@ func TestChaosControllerMode(t *testing.T) {
 	}
 }
 
+// offsetSpan describes the queue offsets a scan found: "[lo, hi] n".
+func offsetSpan(m map[int64]msg.Record) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	offs := slices.Sorted(maps.Keys(m))
+	return fmt.Sprintf("[%d, %d] %d", offs[0], offs[len(offs)-1], len(offs))
+}
+
 // keyOf is a record's KEYS property.
 func keyOf(r msg.Record) string {
 	k, _ := msg.Property(string(r.Properties), msg.PropKeys)
@@ -506,14 +517,21 @@ func TestChaosDivergentTail(t *testing.T) {
 				continue
 			}
 			diverged := 0
-			for off, rec := range got {
+			var which []string // the first few, to tell a hole from a lost prefix
+			for _, off := range slices.Sorted(maps.Keys(got)) {
+				rec := got[off]
 				if want, ok := h[off]; !ok || keyOf(want) != keyOf(rec) {
 					diverged++
+					if len(which) < 8 {
+						prev, next := h[off-1], h[off+1]
+						which = append(which, fmt.Sprintf("offset %d: %s at phys %d stored by %v at %d (master: %v %s; its offset-1 at phys %d, offset+1 at phys %d)",
+							off, keyOf(rec), rec.PhysOffset, rec.StoreHost, rec.StoreTimestamp, ok, keyOf(want), prev.PhysOffset, next.PhysOffset))
+					}
 				}
 			}
 			if diverged > 0 || len(got) != len(h) {
-				t.Errorf("replica %s queue %d: %d records differ from the final master's (%d held, master %d): a divergent tail kept or served",
-					r.s.addr, q, diverged, len(got), len(h))
+				t.Errorf("replica %s queue %d: %d records differ from the final master's (%d held, master %d; master's offsets %s, replica's %s): a divergent tail kept or served\n  %s",
+					r.s.addr, q, diverged, len(got), len(h), offsetSpan(h), offsetSpan(got), strings.Join(which, "\n  "))
 				if !told {
 					told = true
 					t.Logf("final master %s\n%s\n%s\nrole lines:\n%s", final.s.addr, c.describe(ga), c.logTails(ga), c.roleLines(ga))
