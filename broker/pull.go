@@ -220,7 +220,6 @@ func (b *Broker) runPull(p *pullRequest) (resp *remoting.Command, holdable bool)
 	resp.SetExtInt("suggestWhichBrokerId", suggest)
 	if code == remoting.RespSuccess {
 		resp.Body = res.Data
-		b.stats.countGet(res.Count)
 	}
 	if !connClosed(p.conn) {
 		// A held pull woken after its client went away delivers

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -46,8 +45,6 @@ type runtimeStats struct {
 	bootPuts int64
 	// bootEnd is the CommitLog end at start, for putMessageSizeTotal.
 	bootEnd int64
-	// gets counts messages returned by pulls (held ones included).
-	gets atomic.Int64
 }
 
 // start records the marks the counters are measured from.
@@ -56,9 +53,6 @@ func (s *runtimeStats) start(store *engine.Store) {
 	s.bootPuts = sumQueueMax(store)
 	s.bootEnd = store.MaxPhysOffset()
 }
-
-// countGet adds messages returned by a pull.
-func (s *runtimeStats) countGet(n int) { s.gets.Add(int64(n)) }
 
 func sumQueueMax(store *engine.Store) int64 {
 	var n int64
@@ -233,7 +227,7 @@ func (b *Broker) runtimeInfo(now time.Time) map[string]string {
 		"msgPutTotalTodayNow":         i64(puts),
 		"msgGetTotalYesterdayMorning": "0",
 		"msgGetTotalTodayMorning":     "0",
-		"msgGetTotalTodayNow":         i64(s.gets.Load()),
+		"msgGetTotalTodayNow":         i64(b.traffic.getTransferred.Load()),
 		"putMessageTimesTotal":        i64(puts),
 		"putMessageSizeTotal":         i64(max(end-s.bootEnd, 0)),
 		"commitLogMinOffset":          i64(cst.MinOffset),
