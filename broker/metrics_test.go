@@ -1,8 +1,6 @@
 package broker
 
 import (
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -10,25 +8,11 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/wharfmq/wharf/internal/testkit/httpget"
 	"github.com/wharfmq/wharf/internal/vfstest"
 	"github.com/wharfmq/wharf/nameserver"
 	"github.com/wharfmq/wharf/remoting"
 )
-
-// probe GETs a probe endpoint of the broker's metrics listener.
-func probe(t *testing.T, b *Broker, path string) (int, string) {
-	t.Helper()
-	resp, err := http.Get("http://" + b.MetricsAddr() + path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, string(body)
-}
 
 // TestReadyz: /readyz turns not ready, naming the check, while the disk
 // guard refuses sends and while no name server holds the registration,
@@ -52,7 +36,7 @@ func TestReadyz(t *testing.T) {
 	var body string
 	ready := func(want int, contains string) func() bool {
 		return func() bool {
-			code, body = probe(t, b, "/readyz")
+			code, body = httpget.Get(t, "http://"+b.MetricsAddr()+"/readyz")
 			return code == want && strings.Contains(body, contains)
 		}
 	}
@@ -66,7 +50,7 @@ func TestReadyz(t *testing.T) {
 	if !strings.Contains(body, "namesrv: ok\n") || !strings.HasSuffix(body, "not ready\n") {
 		t.Fatalf("/readyz body %q", body)
 	}
-	if code, _ := probe(t, b, "/healthz"); code != 200 {
+	if code, _ := httpget.Get(t, "http://"+b.MetricsAddr()+"/healthz"); code != 200 {
 		t.Fatalf("/healthz while not ready: %d", code)
 	}
 	if v := value(scrape(t, b), "wharf_disk_full", nil); v != 1 {
@@ -85,7 +69,7 @@ func TestReadyz(t *testing.T) {
 	}
 	startNameServer(t, func(o *nameserver.Options) { o.Listen = addr })
 	eventually(t, 5*time.Second, "ready when a name server is back", ready(200, "namesrv: ok"))
-	if code, _ := probe(t, b, "/healthz"); code != 200 {
+	if code, _ := httpget.Get(t, "http://"+b.MetricsAddr()+"/healthz"); code != 200 {
 		t.Fatalf("/healthz: %d", code)
 	}
 }

@@ -1,28 +1,13 @@
 package nameserver
 
 import (
-	"io"
-	"net/http"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/wharfmq/wharf/internal/testkit/httpget"
 	"github.com/wharfmq/wharf/remoting"
 )
-
-func httpGet(t *testing.T, url string) (int, string) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, string(b)
-}
 
 // TestMetrics: with MetricsAddr the name server serves /metrics with its
 // routes and request counts, /healthz and /readyz.
@@ -37,7 +22,7 @@ func TestMetrics(t *testing.T) {
 	for range 3 {
 		ts.mustRoute("T1")
 	}
-	code, body := httpGet(t, base+"/metrics")
+	code, body := httpget.Get(t, base+"/metrics")
 	labels := `{node_id="` + ts.srv.Addr() + `",node_type="nameserver"`
 	for _, want := range []string{
 		"wharf_namesrv_clusters" + labels + "} 1\n",
@@ -51,10 +36,10 @@ func TestMetrics(t *testing.T) {
 			t.Fatalf("/metrics (%d) lacks %q:\n%s", code, want, body)
 		}
 	}
-	if code, body := httpGet(t, base+"/healthz"); code != 200 || body != "ok\n" {
+	if code, body := httpget.Get(t, base+"/healthz"); code != 200 || body != "ok\n" {
 		t.Fatalf("/healthz %d %q", code, body)
 	}
-	if code, body := httpGet(t, base+"/readyz"); code != 200 || body != "serving: ok\nready\n" {
+	if code, body := httpget.Get(t, base+"/readyz"); code != 200 || body != "serving: ok\nready\n" {
 		t.Fatalf("/readyz %d %q", code, body)
 	}
 	if err := ts.srv.serving(); err != nil {

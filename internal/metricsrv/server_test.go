@@ -2,31 +2,17 @@ package metricsrv
 
 import (
 	"errors"
-	"io"
 	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/wharfmq/wharf/internal/testkit/httpget"
 	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-func get(t *testing.T, url string) (int, string) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, string(b)
-}
 
 func TestServer(t *testing.T) {
 	reg := NewRegistry()
@@ -52,28 +38,28 @@ func TestServer(t *testing.T) {
 		t.Fatalf("URL %q", srv.URL())
 	}
 
-	code, body := get(t, base+"/metrics")
+	code, body := httpget.Get(t, base+"/metrics")
 	if code != 200 || !strings.Contains(body, "test_things_total 7\n") || !strings.Contains(body, "go_goroutines ") ||
 		!strings.Contains(body, "process_") {
 		t.Fatalf("/metrics: %d\n%s", code, body)
 	}
-	if code, body := get(t, base+"/healthz"); code != 200 || body != "ok\n" {
+	if code, body := httpget.Get(t, base+"/healthz"); code != 200 || body != "ok\n" {
 		t.Fatalf("/healthz: %d %q", code, body)
 	}
-	if code, body := get(t, base+"/readyz"); code != 200 || body != "store: ok\ndisk: ok\nready\n" {
+	if code, body := httpget.Get(t, base+"/readyz"); code != 200 || body != "store: ok\ndisk: ok\nready\n" {
 		t.Fatalf("/readyz ready: %d %q", code, body)
 	}
 	e := errors.New("refusing sends: disk full")
 	diskErr.Store(&e)
-	if code, body := get(t, base+"/readyz"); code != 503 || body != "store: ok\ndisk: refusing sends: disk full\nnot ready\n" {
+	if code, body := httpget.Get(t, base+"/readyz"); code != 503 || body != "store: ok\ndisk: refusing sends: disk full\nnot ready\n" {
 		t.Fatalf("/readyz not ready: %d %q", code, body)
 	}
 	// Still alive while not ready.
-	if code, _ := get(t, base+"/healthz"); code != 200 {
+	if code, _ := httpget.Get(t, base+"/healthz"); code != 200 {
 		t.Fatalf("/healthz while not ready: %d", code)
 	}
 	diskErr.Store(nil)
-	if code, _ := get(t, base+"/readyz"); code != 200 {
+	if code, _ := httpget.Get(t, base+"/readyz"); code != 200 {
 		t.Fatalf("/readyz after recovery: %d", code)
 	}
 	if err := srv.Close(); err != nil {

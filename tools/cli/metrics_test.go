@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,21 +8,8 @@ import (
 	"time"
 
 	"github.com/wharfmq/wharf/internal/testkit"
+	"github.com/wharfmq/wharf/internal/testkit/httpget"
 )
-
-func httpBody(t *testing.T, url string) (int, string) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, string(b)
-}
 
 // TestStandaloneMetrics: `wharf standalone` prints the metrics URLs in its
 // start log and serves RocketMQ-named metrics and the probes there, for
@@ -37,16 +22,16 @@ func TestStandaloneMetrics(t *testing.T) {
 	if !strings.HasPrefix(bURL, "http://127.0.0.1:") || !strings.HasSuffix(bURL, "/metrics") {
 		t.Fatalf("broker metrics URL %q", bURL)
 	}
-	code, body := httpBody(t, bURL)
+	code, body := httpget.Get(t, bURL)
 	if code != 200 || !strings.Contains(body, `rocketmq_topic_number{cluster="DefaultCluster",node_id="broker-a",node_type="broker"}`) {
 		t.Fatalf("broker /metrics %d:\n%.2000s", code, body)
 	}
 	readyz := strings.TrimSuffix(bURL, "/metrics") + "/readyz"
 	testkit.Eventually(t, 15*time.Second, func() bool {
-		code, _ := httpBody(t, readyz)
+		code, _ := httpget.Get(t, readyz)
 		return code == 200
 	}, "broker ready at %s", readyz)
-	if code, body := httpBody(t, nsURL); code != 200 || !strings.Contains(body, "wharf_namesrv_brokers{") {
+	if code, body := httpget.Get(t, nsURL); code != 200 || !strings.Contains(body, "wharf_namesrv_brokers{") {
 		t.Fatalf("name server /metrics %d:\n%.2000s", code, body)
 	}
 	if err := p.stop(t, os.Interrupt); err != nil {
