@@ -104,13 +104,9 @@ const refusalLogEvery = time.Second
 // Open reads path and starts watching it. A missing or invalid file is an
 // error naming the file.
 func Open(path string, opts Options) (*Checker, error) {
-	data, err := os.ReadFile(path)
+	data, r, err := readRules(path)
 	if err != nil {
-		return nil, fmt.Errorf("acl: %w", err)
-	}
-	r, err := Parse(data)
-	if err != nil {
-		return nil, fmt.Errorf("acl: %s: %w", path, err)
+		return nil, err
 	}
 	c := &Checker{path: path, scope: opts.Scope, log: opts.Logger, quit: make(chan struct{})}
 	if c.log == nil {

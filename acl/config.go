@@ -167,13 +167,20 @@ func splitPerm(s string) (name, perm string, ok bool) {
 
 // LoadFile reads and parses path; errors name the file.
 func LoadFile(path string) (*Rules, error) {
+	_, r, err := readRules(path)
+	return r, err
+}
+
+// readRules reads and parses path, returning the bytes read too (Open
+// hashes them to see later changes); errors name the file.
+func readRules(path string) ([]byte, *Rules, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("acl: %w", err)
+		return nil, nil, fmt.Errorf("acl: %w", err)
 	}
 	r, err := Parse(data)
 	if err != nil {
-		return nil, fmt.Errorf("acl: %s: %w", path, err)
+		return nil, nil, fmt.Errorf("acl: %s: %w", path, err)
 	}
-	return r, nil
+	return data, r, nil
 }

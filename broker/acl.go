@@ -37,24 +37,10 @@ func ACLHook(c *acl.Checker) func(*remoting.Conn, *remoting.Command) *remoting.C
 	}
 }
 
-// ACLSigner returns a remoting.ClientOptions.Sign that signs with the
-// account, or nil when accessKey is empty.
-func ACLSigner(accessKey, secretKey string) func(*remoting.Command) {
-	if accessKey == "" {
-		return nil
-	}
-	return func(cmd *remoting.Command) {
-		if cmd.ExtFields == nil {
-			cmd.ExtFields = make(map[string]string, 2)
-		}
-		acl.Sign(cmd.ExtFields, cmd.Body, accessKey, secretKey)
-	}
-}
-
 // clientOptions are the options of every remoting client the broker
 // opens: its logger, and its signature when broker.conf gives accessKey.
 func (b *Broker) clientOptions() remoting.ClientOptions {
-	return remoting.ClientOptions{Logger: b.log, Sign: ACLSigner(b.cfg.AccessKey, b.cfg.SecretKey), TLS: b.tls.client}
+	return remoting.ClientOptions{Logger: b.log, Sign: acl.Signer(b.cfg.AccessKey, b.cfg.SecretKey), TLS: b.tls.client}
 }
 
 // ACL returns the broker's ACL checker (its Stats for metrics), or nil

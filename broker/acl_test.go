@@ -88,7 +88,7 @@ func startACLCluster(t *testing.T) *cluster {
 // is empty).
 func signedClient(t *testing.T, ak, sk string) *remoting.Client {
 	t.Helper()
-	c := remoting.NewClient(remoting.ClientOptions{Logger: testLogger(t), Sign: ACLSigner(ak, sk)})
+	c := remoting.NewClient(remoting.ClientOptions{Logger: testLogger(t), Sign: acl.Signer(ak, sk)})
 	t.Cleanup(func() { _ = c.Close() })
 	return c
 }
@@ -451,7 +451,7 @@ func BenchmarkSendACL(b *testing.B) {
 				if err := os.WriteFile(cfg.AclFile, []byte(aclTestYAML), 0o600); err != nil {
 					b.Fatal(err)
 				}
-				sign = ACLSigner("appAK", "appSecret12")
+				sign = acl.Signer("appAK", "appSecret12")
 			}
 			br := openBroker(b, cfg)
 			if err := br.Start(); err != nil {

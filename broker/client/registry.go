@@ -12,6 +12,7 @@
 package client
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -451,24 +452,14 @@ func (r *Registry[C]) ProducerGroup(group string) []Member[C] {
 func (r *Registry[C]) ConsumerGroups() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := make([]string, 0, len(r.consumers))
-	for name := range r.consumers {
-		out = append(out, name)
-	}
-	slices.Sort(out)
-	return out
+	return slices.Sorted(maps.Keys(r.consumers))
 }
 
 // ProducerGroups returns the names of the groups with a live producer.
 func (r *Registry[C]) ProducerGroups() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := make([]string, 0, len(r.producers))
-	for name := range r.producers {
-		out = append(out, name)
-	}
-	slices.Sort(out)
-	return out
+	return slices.Sorted(maps.Keys(r.producers))
 }
 
 // membersOf copies a member table. REQUIRES: the registry's mu held.

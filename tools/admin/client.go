@@ -102,7 +102,7 @@ func New(opts Options) *Client {
 		c.namesrv = []string{DefaultNamesrv}
 	}
 	c.rc = remoting.NewClient(remoting.ClientOptions{Logger: log, Version: requestVersion, DialTimeout: c.timeout,
-		Sign: signer(opts.AccessKey, opts.SecretKey), TLS: opts.TLS})
+		Sign: acl.Signer(opts.AccessKey, opts.SecretKey), TLS: opts.TLS})
 	return c
 }
 
@@ -348,17 +348,4 @@ func (c *Client) ConsumerOffset(ctx context.Context, broker, group, topic string
 	off, err := extInt(op, resp, "offset")
 	// The Go client commits -1 for "no offset"; it reads back as none.
 	return off, err == nil && off >= 0, err
-}
-
-// signer signs requests with an ACL account; nil without one.
-func signer(accessKey, secretKey string) func(*remoting.Command) {
-	if accessKey == "" {
-		return nil
-	}
-	return func(cmd *remoting.Command) {
-		if cmd.ExtFields == nil {
-			cmd.ExtFields = make(map[string]string, 2)
-		}
-		acl.Sign(cmd.ExtFields, cmd.Body, accessKey, secretKey)
-	}
 }

@@ -74,18 +74,38 @@ type QueueRef struct {
 	QueueID    int32  `json:"queueId"`
 }
 
+// brokerTopic is topic's config in broker's own topic table; an unknown
+// topic wraps ErrTopicNotExist.
+func (c *Client) brokerTopic(ctx context.Context, topic, broker string) (TopicConfig, error) {
+	tcs, err := c.TopicConfigs(ctx, broker)
+	if err != nil {
+		return TopicConfig{}, err
+	}
+	tc, ok := tcs[topic]
+	if !ok {
+		return TopicConfig{}, fmt.Errorf("topic %q: %w on broker %s", topic, ErrTopicNotExist, broker)
+	}
+	return tc, nil
+}
+
+// masterAddrs maps each broker name of a route to its master's address
+// (brokerId 0; "" when it has none).
+func masterAddrs(rd *body.TopicRouteData) map[string]string {
+	addrs := make(map[string]string, len(rd.BrokerDatas))
+	for _, bd := range rd.BrokerDatas {
+		addrs[bd.BrokerName] = bd.BrokerAddrs[0]
+	}
+	return addrs
+}
+
 // TopicQueues lists the topic's queues: from broker's own topic table when
 // broker is set, else from the name server's route (master brokers only).
 // An unknown topic wraps ErrTopicNotExist.
 func (c *Client) TopicQueues(ctx context.Context, topic, broker string) ([]QueueRef, error) {
 	if broker != "" {
-		tcs, err := c.TopicConfigs(ctx, broker)
+		tc, err := c.brokerTopic(ctx, topic, broker)
 		if err != nil {
 			return nil, err
-		}
-		tc, ok := tcs[topic]
-		if !ok {
-			return nil, fmt.Errorf("topic %q: %w on broker %s", topic, ErrTopicNotExist, broker)
 		}
 		out := make([]QueueRef, 0, tc.QueueNums())
 		for q := range tc.QueueNums() {
@@ -97,10 +117,7 @@ func (c *Client) TopicQueues(ctx context.Context, topic, broker string) ([]Queue
 	if err != nil {
 		return nil, err
 	}
-	addrs := map[string]string{}
-	for _, bd := range rd.BrokerDatas {
-		addrs[bd.BrokerName] = bd.BrokerAddrs[0]
-	}
+	addrs := masterAddrs(&rd)
 	var out []QueueRef
 	for _, qd := range rd.QueueDatas {
 		a := addrs[qd.BrokerName]

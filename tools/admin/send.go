@@ -89,13 +89,9 @@ type Sender struct {
 func (c *Client) NewSender(ctx context.Context, topic, broker string) (*Sender, error) {
 	var queues []QueueRef
 	if broker != "" {
-		tcs, err := c.TopicConfigs(ctx, broker)
+		tc, err := c.brokerTopic(ctx, topic, broker)
 		if err != nil {
 			return nil, err
-		}
-		tc, ok := tcs[topic]
-		if !ok {
-			return nil, fmt.Errorf("topic %q: %w on broker %s", topic, ErrTopicNotExist, broker)
 		}
 		for q := range tc.WriteQueueNums {
 			queues = append(queues, QueueRef{Addr: broker, QueueID: q})
@@ -105,10 +101,7 @@ func (c *Client) NewSender(ctx context.Context, topic, broker string) (*Sender, 
 		if err != nil {
 			return nil, err
 		}
-		addrs := map[string]string{}
-		for _, bd := range rd.BrokerDatas {
-			addrs[bd.BrokerName] = bd.BrokerAddrs[0]
-		}
+		addrs := masterAddrs(&rd)
 		for _, qd := range rd.QueueDatas {
 			if a := addrs[qd.BrokerName]; a != "" && qd.Perm&body.PermWrite != 0 {
 				for q := range qd.WriteQueueNums {

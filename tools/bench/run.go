@@ -93,17 +93,7 @@ func (c *Common) check(defaultDuration time.Duration) error {
 }
 
 func (c *Common) newClient() *remoting.Client {
-	opts := remoting.ClientOptions{Logger: c.Logger, TLS: c.TLS}
-	if c.AccessKey != "" {
-		ak, sk := c.AccessKey, c.SecretKey
-		opts.Sign = func(cmd *remoting.Command) {
-			if cmd.ExtFields == nil {
-				cmd.ExtFields = make(map[string]string, 2)
-			}
-			acl.Sign(cmd.ExtFields, cmd.Body, ak, sk)
-		}
-	}
-	return remoting.NewClient(opts)
+	return remoting.NewClient(remoting.ClientOptions{Logger: c.Logger, TLS: c.TLS, Sign: acl.Signer(c.AccessKey, c.SecretKey)})
 }
 
 // limiter hands out message sequence numbers up to Count and until the

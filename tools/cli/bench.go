@@ -162,15 +162,9 @@ func newBenchProduce() *cobra.Command {
 			if cfg.Count > 0 && cfg.Duration == 0 {
 				total = cfg.Count * int64(cfg.Size)
 			}
-			run := func(w io.Writer) (bench.Result, error) {
+			return reportBench(cmd, *asJSON, func(w io.Writer) (bench.Result, error) {
 				return prog.run(cmd, &cfg.Common, "produce", total, func() (bench.Result, error) { return bench.RunProduce(ctx, cfg, w) })
-			}
-			if !*asJSON {
-				_, err := run(cmd.OutOrStdout())
-				return quietFailures(cmd, err)
-			}
-			res, err := run(io.Discard)
-			return quietFailures(cmd, errors.Join(writeBenchJSON(cmd.OutOrStdout(), res, err), err))
+			})
 		},
 	}
 	creds = addCommonFlags(cmd, &cfg.Common)
@@ -199,15 +193,9 @@ func newBenchConsume() *cobra.Command {
 			}
 			ctx, stop := benchContext(cmd)
 			defer stop()
-			run := func(w io.Writer) (bench.Result, error) {
+			return reportBench(cmd, *asJSON, func(w io.Writer) (bench.Result, error) {
 				return prog.run(cmd, &cfg.Common, "consume", 0, func() (bench.Result, error) { return bench.RunConsume(ctx, cfg, w) })
-			}
-			if !*asJSON {
-				_, err := run(cmd.OutOrStdout())
-				return quietFailures(cmd, err)
-			}
-			res, err := run(io.Discard)
-			return quietFailures(cmd, errors.Join(writeBenchJSON(cmd.OutOrStdout(), res, err), err))
+			})
 		},
 	}
 	creds = addCommonFlags(cmd, &cfg.Common)
@@ -219,6 +207,17 @@ func newBenchConsume() *cobra.Command {
 	f.Int64Var(&cfg.FromOffset, "from-offset", 0, "offset to read every queue from")
 	f.IntVar(&cfg.PullBatch, "pull-batch", bench.DefaultPullBatch, "maxMsgNums per pull")
 	return cmd
+}
+
+// reportBench runs a bench writing its key=value summary to the command's
+// output, or, asJSON, writes the result as JSON instead.
+func reportBench(cmd *cobra.Command, asJSON bool, run func(w io.Writer) (bench.Result, error)) error {
+	if !asJSON {
+		_, err := run(cmd.OutOrStdout())
+		return quietFailures(cmd, err)
+	}
+	res, err := run(io.Discard)
+	return quietFailures(cmd, errors.Join(writeBenchJSON(cmd.OutOrStdout(), res, err), err))
 }
 
 // quietFailures keeps cobra from printing usage for a run that worked but

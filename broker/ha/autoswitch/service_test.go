@@ -98,6 +98,25 @@ func follow(t *testing.T, r *replica, id int64, addr string) *autoswitch.Slave {
 	return s
 }
 
+// dialNewMaster starts a master with opts on a loopback port and returns a
+// raw connection to it, for a test that plays the slave by hand; both are
+// closed when the test ends.
+func dialNewMaster(t *testing.T, opts autoswitch.MasterOptions) net.Conn {
+	t.Helper()
+	opts.Listen, opts.Logger = "127.0.0.1:0", testkit.Logger(t)
+	m, err := autoswitch.NewMaster(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	c, err := net.Dial("tcp", m.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
 func logBytes(t *testing.T, st *engine.Store) []byte {
 	t.Helper()
 	var out []byte
@@ -247,20 +266,11 @@ func TestFramesStayInOneEpoch(t *testing.T) {
 		t.Fatal(err)
 	}
 	put(t, r.st, 400, 450)
-	m, err := autoswitch.NewMaster(autoswitch.MasterOptions{
-		Listen: "127.0.0.1:0", Log: r.st, Epochs: r.epochs, BrokerID: 1,
+	c := dialNewMaster(t, autoswitch.MasterOptions{
+		Log: r.st, Epochs: r.epochs, BrokerID: 1,
 		SyncStateSet: func() []int64 { return *sss.Load() }, Heartbeat: time.Hour, Housekeeping: 5 * time.Second,
-		BatchSize: 5000, Logger: testkit.Logger(t),
+		BatchSize: 5000,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	c, err := net.Dial("tcp", m.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	if _, err := c.Write(autoswitch.AppendAck(autoswitch.AppendSlaveHandshake(nil, autoswitch.SlaveHandshake{BrokerID: 9}), 0)); err != nil {
 		t.Fatal(err)
@@ -309,20 +319,11 @@ func TestShortFramesAndConfirmationsWaitForAcks(t *testing.T) {
 	}
 	put(t, r.st, 0, 10)
 	end0 := r.st.ReadableOffset()
-	m, err := autoswitch.NewMaster(autoswitch.MasterOptions{
-		Listen: "127.0.0.1:0", Log: r.st, Epochs: r.epochs, BrokerID: 1,
+	c := dialNewMaster(t, autoswitch.MasterOptions{
+		Log: r.st, Epochs: r.epochs, BrokerID: 1,
 		SyncStateSet: func() []int64 { return []int64{1, 9} }, Heartbeat: time.Hour, Housekeeping: time.Minute,
-		MaxHold: time.Minute, Logger: testkit.Logger(t),
+		MaxHold: time.Minute,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	c, err := net.Dial("tcp", m.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
 	ack := func(off int64) {
 		if _, err := c.Write(autoswitch.AppendAck(nil, off)); err != nil {
 			t.Fatal(err)
