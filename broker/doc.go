@@ -243,11 +243,15 @@
 //     A broker advertises its own HA address (HAServerAddr: registration's
 //     haServerAddr, which classic and controller-mode slaves alike dial)
 //     as haAdvertisedAddress when set, else brokerIP2:haListenPort.
-//   - The send path's wait (handleSend in place, or the connection's
-//     syncAcker): under SYNC_MASTER a send is answered after its store
-//     wait and then replicaCode: SUCCESS once a slave holds its end, 11
-//     at once when no slave is in sync, 12 after slaveTimeout. One wait
-//     covers an acker's whole batch. WAIT=false skips it, as in RocketMQ.
+//   - The send path's wait (handleSend, or the connection's syncAcker):
+//     under SYNC_MASTER a send is answered after its store wait and then
+//     replicaAnswer: SUCCESS once a slave holds its end, 11 at once when
+//     no slave is in sync, 12 after slaveTimeout. A send read on its own
+//     does not park its connection's reader for the slave: it registers
+//     with ha.Master.Notify and the reader of the slave's report answers
+//     it (replyWhenReplicated, with remoting.Conn.ReplyNoWait, so a client
+//     that stops reading its replies delays no other). One wait covers an
+//     acker's whole batch. WAIT=false skips it, as in RocketMQ.
 //   - Roles (role.go): a slave (brokerRole=SLAVE, brokerId > 0, or
 //     BecomeSlave) refuses
 //     every request that appends, and topic create/delete and offset

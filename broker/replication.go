@@ -231,22 +231,58 @@ func (b *Broker) waitsForSlave(props string) bool {
 // answers SERVICE_NOT_AVAILABLE (14): the client retries on the new
 // master.
 func (b *Broker) replicaCode(end int64) (int16, string) {
-	var err error
-	who := "no slave confirmed"
 	if b.cm != nil {
 		// Controller mode: every member of the SyncStateSet must hold it.
 		m := b.cm.master.Load()
 		if m == nil {
-			return remoting.RespServiceNotAvailable, "stored here but not acknowledged: this broker is no longer master"
+			return remoting.RespServiceNotAvailable, notMasterRemark
 		}
+		return b.replicaAnswer(m.WaitConfirmed(end, b.repl.slaveTimeout))
+	}
+	m := b.repl.master.Load()
+	if m == nil {
+		return remoting.RespServiceNotAvailable, notMasterRemark
+	}
+	return b.replicaAnswer(m.WaitReplicated(end, b.repl.slaveTimeout))
+}
+
+// notMasterRemark answers a SYNC_MASTER send on a broker demoted before
+// its wait began.
+const notMasterRemark = "stored here but not acknowledged: this broker is no longer master"
+
+// replyWhenReplicated answers a SYNC_MASTER send once a slave holds its
+// record (replicaCode's answer) without blocking the caller, so the
+// connection's reader goes back to reading: the reply leaves from the
+// goroutine that read the slave's report, which answers every send the
+// report covers and waits for none of their connections (ReplyNoWait).
+// start is when the request was read (its latency is observed at the
+// reply). It returns false when it cannot (controller mode, or no master
+// running): the caller then waits with replicaCode.
+func (b *Broker) replyWhenReplicated(conn *remoting.Conn, req, resp *remoting.Command, end int64, start time.Time) bool {
+	if b.cm != nil {
+		return false
+	}
+	m := b.repl.master.Load()
+	if m == nil {
+		return false
+	}
+	m.Notify(end, b.repl.slaveTimeout, func(err error) {
+		resp.Code, resp.Remark = b.replicaAnswer(err)
+		resp = b.finalAck(req, resp)
+		b.traffic.rpc.observe(req.Code, resp.Code, time.Since(start))
+		if err := conn.ReplyNoWait(resp); err != nil {
+			b.log.Debug("SYNC_MASTER reply not sent", "remote", conn.RemoteAddr(), "err", err)
+		}
+	})
+	return true
+}
+
+// replicaAnswer is the code and remark for a SYNC_MASTER send whose wait
+// for the slaves ended with err.
+func (b *Broker) replicaAnswer(err error) (int16, string) {
+	who := "no slave confirmed"
+	if b.cm != nil {
 		who = fmt.Sprintf("the SyncStateSet %v did not all confirm", b.cm.syncStateSet())
-		err = m.WaitConfirmed(end, b.repl.slaveTimeout)
-	} else {
-		m := b.repl.master.Load()
-		if m == nil {
-			return remoting.RespServiceNotAvailable, "stored here but not acknowledged: this broker is no longer master"
-		}
-		err = m.WaitReplicated(end, b.repl.slaveTimeout)
 	}
 	switch err {
 	case nil:

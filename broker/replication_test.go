@@ -1,10 +1,12 @@
 package broker
 
 import (
-	"context"
+	"bufio"
+	"errors"
 	"net"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -12,7 +14,6 @@ import (
 	"github.com/wharfmq/wharf/broker/ha"
 	"github.com/wharfmq/wharf/engine"
 	"github.com/wharfmq/wharf/internal/testkit"
-	"github.com/wharfmq/wharf/nameserver"
 	"github.com/wharfmq/wharf/remoting"
 )
 
@@ -28,18 +29,7 @@ func TestSyncMasterAnswers(t *testing.T) {
 	b := startBroker(t, cfg)
 	b.repl.slaveTimeout = 300 * time.Millisecond
 
-	// The name server lists a slave of this broker on 127.0.0.1.
-	body, err := nameserver.EncodeRegisterBody(nil, nameserver.DataVersion{Timestamp: 1, Counter: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	nc := testkit.NewClient(t, ns.Addr())
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	resp, err := nc.RC.Invoke(ctx, ns.Addr(), nameserver.RegisterRequest(cfg.BrokerName, "127.0.0.1:1", cfg.BrokerClusterName, 1, body))
-	if err != nil || resp.Code != remoting.RespSuccess {
-		t.Fatalf("register the slave: %v %v", resp, err)
-	}
+	registerFakeSlave(t, ns, cfg) // the name server lists a slave on 127.0.0.1
 
 	pc := newTestClient(t, b.Addr())
 	pc.MustOK(remoting.CodeUpdateAndCreateTopic, map[string]string{"topic": "HA", "readQueueNums": "1", "writeQueueNums": "1", "perm": "6"}, nil)
@@ -162,4 +152,108 @@ func TestMasterSlaveBrokers(t *testing.T) {
 			t.Fatalf("master reports %s = %s", k, v)
 		}
 	}
+}
+
+// A SYNC_MASTER send is answered by the goroutine that reads the slave's
+// report, which answers every send the report covers: a client that
+// sends and never reads its replies must not delay anybody else's. The
+// stuck client's sends go one at a time (each waits until the previous
+// one is stored) until its socket can take no more replies; another
+// client's sends are then still answered SEND_OK at once.
+func TestSyncMasterClientNotReadingDelaysNoOther(t *testing.T) {
+	ns := startNameServer(t, nil)
+	cfg := testConfig(t.TempDir())
+	cfg.NamesrvAddr = ns.Addr()
+	cfg.BrokerRole = config.SyncMaster
+	b := startBroker(t, cfg)
+	b.repl.slaveTimeout = 5 * time.Second
+	registerFakeSlave(t, ns, cfg)
+	slaveStore := testkit.OpenStore(t, func(o *engine.Options) { o.SegmentSize = cfg.MappedFileSizeCommitLog })
+	s := ha.NewSlave(ha.SlaveOptions{MasterAddr: b.repl.master.Load().Addr, Log: slaveStore, Logger: testLogger(t),
+		Redial: 20 * time.Millisecond})
+	s.Start()
+	defer s.Close()
+	testkit.Eventually(t, 10*time.Second, func() bool { st := b.repl.master.Load().Slaves(); return len(st) == 1 && st[0].Trusted },
+		"the slave to connect and be trusted")
+	pc := newTestClient(t, b.Addr())
+	pc.MustOK(remoting.CodeUpdateAndCreateTopic, map[string]string{"topic": "HA", "readQueueNums": "1", "writeQueueNums": "1", "perm": "6"}, nil)
+	if code := pc.Call(remoting.CodeSendMessage, testkit.SendHeader("HA", 0, ""), []byte("first")).Code; code != remoting.RespSuccess {
+		t.Fatalf("first send: code %d", code)
+	}
+
+	// The stuck client: a small receive buffer, and it never reads.
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		return errors.Join(err, serr)
+	}}
+	stuck, err := d.Dial("tcp", b.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stuck.Close()
+	frame, err := remoting.EncodeFrame(remoting.NewRequest(remoting.CodeSendMessage, testkit.SendHeader("HA", 0, ""), make([]byte, 16)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// It sends one request at a time (each stored before the next) until
+	// the broker stops reading it: ~6 MB of replies is more than the two
+	// sockets hold (4 MB at most on Linux), and 1 MiB waiting for the
+	// writer stops the reader.
+	sent := 0
+	for sent < 20000 && !stuckHeld(t, b, stuck, frame) {
+		sent++
+	}
+	if sent == 20000 {
+		t.Fatal("the broker kept reading a client that reads none of its replies")
+	}
+
+	for i := range 20 {
+		began := time.Now()
+		if code := pc.Call(remoting.CodeSendMessage, testkit.SendHeader("HA", 0, ""), []byte("after")).Code; code != remoting.RespSuccess {
+			t.Fatalf("send %d beside the stuck client: code %d after %v", i, code, time.Since(began))
+		}
+		if took := time.Since(began); took > 2*time.Second {
+			t.Fatalf("send %d beside the stuck client answered after %v", i, took)
+		}
+	}
+
+	// Every send the broker took from the stuck client is answered once
+	// it reads.
+	if err := stuck.SetReadDeadline(time.Now().Add(20 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	fr := remoting.NewFrameReader(bufio.NewReader(stuck))
+	for i := range sent {
+		resp, err := fr.ReadCommand()
+		if err != nil {
+			t.Fatalf("the stuck client's reply %d of %d: %v", i, sent, err)
+		}
+		if resp.Code != remoting.RespSuccess {
+			t.Fatalf("the stuck client's reply %d: code %d %s", i, resp.Code, resp.Remark)
+		}
+	}
+}
+
+// stuckHeld writes one send request on c and says whether the broker
+// held it back: the write or the store did not happen within a second.
+func stuckHeld(t *testing.T, b *Broker, c net.Conn, frame []byte) bool {
+	t.Helper()
+	before := b.store.MaxPhysOffset()
+	if err := c.SetWriteDeadline(time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write(frame); err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return true
+		}
+		t.Fatal(err)
+	}
+	for wait := time.Now(); b.store.MaxPhysOffset() <= before; time.Sleep(20 * time.Microsecond) {
+		if time.Since(wait) > time.Second {
+			return true
+		}
+	}
+	return false
 }

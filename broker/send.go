@@ -95,6 +95,7 @@ func parseSendHeader(req *remoting.Command) (h sendHeader, err error) {
 // demotion waits for the append only, and a send it overtakes while
 // waiting is answered 14 (finalAck, replicaCode).
 func (b *Broker) handleSend(_ context.Context, conn *remoting.Conn, req *remoting.Command) *remoting.Command {
+	start := time.Now() // a reply sent later observes its latency itself
 	if !b.appends.enter() {
 		return remoting.NewResponse(req, remoting.RespServiceNotAvailable, b.refusalOr("sends"))
 	}
@@ -156,7 +157,7 @@ func (b *Broker) handleSend(_ context.Context, conn *remoting.Conn, req *remotin
 	if waits && b.ackLater(conn) {
 		// Answered by the connection's acker once durable and, under
 		// SYNC_MASTER, held by a slave (syncack.go).
-		b.ackAfterSync(conn, req, resp, end, slave)
+		b.ackAfterSync(conn, req, resp, end, slave, start)
 		return nil
 	}
 	if waits {
@@ -168,6 +169,9 @@ func (b *Broker) handleSend(_ context.Context, conn *remoting.Conn, req *remotin
 		return remoting.NewResponse(req, putErrorCode(err), err.Error())
 	}
 	if slave {
+		if b.replyWhenReplicated(conn, req, resp, end, start) {
+			return nil // answered once a slave holds it
+		}
 		resp.Code, resp.Remark = b.replicaCode(end)
 	}
 	return resp

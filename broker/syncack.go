@@ -35,17 +35,19 @@ type syncAcker struct {
 const ackerIdle = time.Second
 
 // pendingAck is a reply (nil for a oneway send) waiting for end; slave
-// says it also waits for a slave to hold end (SYNC_MASTER).
+// says it also waits for a slave to hold end (SYNC_MASTER); start is when
+// the request was read, for its latency.
 type pendingAck struct {
 	req   *remoting.Command
 	resp  *remoting.Command
 	end   int64
 	slave bool
+	start time.Time
 }
 
 // ackAfterSync queues resp to be sent once the log is acknowledged under
 // the flush mode up to end and, if slave, a slave holds it.
-func (b *Broker) ackAfterSync(conn *remoting.Conn, req, resp *remoting.Command, end int64, slave bool) {
+func (b *Broker) ackAfterSync(conn *remoting.Conn, req, resp *remoting.Command, end int64, slave bool, start time.Time) {
 	if req.IsOneway() {
 		resp = nil // nobody to answer, but the records still need their fsync
 	}
@@ -68,7 +70,7 @@ func (b *Broker) ackAfterSync(conn *remoting.Conn, req, resp *remoting.Command, 
 			b.ackers.CompareAndDelete(conn, a) // it left between the Load and the lock
 			continue
 		}
-		a.pending = append(a.pending, pendingAck{req: req, resp: resp, end: end, slave: slave})
+		a.pending = append(a.pending, pendingAck{req: req, resp: resp, end: end, slave: slave, start: start})
 		a.mu.Unlock()
 		select {
 		case a.wake <- struct{}{}:
@@ -154,6 +156,7 @@ func (a *syncAcker) run() {
 					}
 					// Demoted or fenced while waiting: not acknowledged.
 					resp = a.b.finalAck(p.req, resp)
+					a.b.traffic.rpc.observe(p.req.Code, resp.Code, time.Since(p.start))
 					resps = append(resps, resp)
 				}
 				batch[i] = pendingAck{}

@@ -13,6 +13,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -34,6 +35,9 @@ const (
 	readBufferSize = 16 << 10
 	copyBodyMax    = 64 << 10
 	keepWriteBuf   = 256 << 10
+	// maxQueuedReplies is how many bytes of replies may wait for a writer
+	// before the reader stops reading the peer's requests.
+	maxQueuedReplies = 1 << 20
 )
 
 var (
@@ -109,6 +113,7 @@ func (e *endpoint) handler(code int16) (Handler, bool) {
 type Conn struct {
 	ep       *endpoint
 	nc       net.Conn
+	raw      syscall.RawConn // nc's socket, for writes that must not wait; nil for TLS
 	id       uint64
 	remote   string
 	local    string
@@ -164,6 +169,11 @@ func newConn(ep *endpoint, nc net.Conn) *Conn {
 		local:    nc.LocalAddr().String(),
 		done:     make(chan struct{}),
 		readDone: make(chan struct{}),
+	}
+	if sc, ok := nc.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			c.raw = raw
+		}
 	}
 	c.ctx, c.cancel = context.WithCancel(ep.ctx)
 	c.mu.pending = make(map[int32]chan *Command)
@@ -375,6 +385,13 @@ func (r idleFlusher) Read(p []byte) (int, error) {
 	c := r.c
 	c.wmu.Lock()
 	c.readerBusy = false
+	// Replies queued for a peer that does not read them (ReplyNoWait's
+	// writer is waiting for it) stop the reading of its requests, as a
+	// reader writing them itself would be stopped: TCP then holds the
+	// peer back instead of memory filling with its replies.
+	for c.writing && len(c.pend) >= maxQueuedReplies && !c.isClosed() {
+		c.wcond.Wait()
+	}
 	var err error
 	if len(c.pend) > 0 && !c.writing {
 		c.writing = true
@@ -592,6 +609,13 @@ func (c *Conn) serve(onConnect, onClose func(*Conn)) {
 	}
 	c.logClose(err, c.isClosed()) // before closing, so the line precedes the peer's EOF
 	c.closeConn()
+	// A writer ReplyNoWait left behind fails fast on the closed socket;
+	// the reader's own count in wg covers it.
+	c.wmu.Lock()
+	for c.writing {
+		c.wcond.Wait()
+	}
+	c.wmu.Unlock()
 	if onClose != nil {
 		onClose(c)
 	}

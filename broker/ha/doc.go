@@ -22,10 +22,12 @@
 // wire are the same either way. Only the readable end is
 // shipped (durable under SYNC_FLUSH, written under ASYNC_FLUSH), so a
 // slave never holds a byte its master could lose in a crash and keep
-// serving without. WaitReplicated is the SYNC_MASTER wait: ErrNoSlave at
-// once when no trusted slave is connected within haMaxGapNotInSync,
-// ErrSlaveTimeout after slaveTimeout, and one wake-up per report for all
-// waiters (the group commit of replication). A report counts only from a
+// serving without. Notify is the SYNC_MASTER wait (WaitReplicated its
+// blocking form): ErrNoSlave at once when no trusted slave is connected
+// within haMaxGapNotInSync, ErrSlaveTimeout after slaveTimeout, and
+// otherwise the goroutine that reads a report answers every waiter it
+// covers (Waiters, waiters.go: the group commit of replication, with no
+// goroutine parked per send). A report counts only from a
 // peer the name servers list as a slave of this broker name (Trusted).
 //
 // Slave: dials the master's HA address, reports its end at once (a

@@ -76,9 +76,9 @@ type Master struct {
 
 	mu      sync.Mutex
 	conns   map[*masterConn]struct{}
-	acked   int64         // the highest report of a trusted slave
-	ackWake chan struct{} // closed and replaced when acked grows
+	acked   int64 // the highest report of a trusted slave
 	closed  bool
+	waiters *Waiters // Notify's callbacks, advanced to acked
 
 	closing chan struct{}
 	wg      sync.WaitGroup
@@ -119,7 +119,8 @@ func NewMaster(opts MasterOptions) (*Master, error) {
 	}
 	m := &Master{
 		opts: opts, log: opts.Logger.With("component", "ha-master"), ln: ln, planner: p,
-		conns: map[*masterConn]struct{}{}, ackWake: make(chan struct{}), closing: make(chan struct{}),
+		conns: map[*masterConn]struct{}{}, closing: make(chan struct{}),
+		waiters: NewWaiters(),
 	}
 	m.wg.Add(1)
 	go m.accept()
@@ -144,6 +145,7 @@ func (m *Master) Close() error {
 		c.conn.Close()
 	}
 	m.mu.Unlock()
+	m.waiters.Close()
 	err := m.ln.Close()
 	m.wg.Wait()
 	return err
@@ -189,38 +191,24 @@ func (m *Master) InSync(end int64) bool {
 // WaitReplicated blocks until a trusted slave has acknowledged every byte
 // before end, for at most timeout. It returns ErrNoSlave at once when no
 // slave is in sync (InSync), ErrSlaveTimeout when the time runs out, and
-// ErrClosed when the service closes. Many waiters share one wake-up per
-// report, as appenders share an fsync.
+// ErrClosed when the service closes.
 func (m *Master) WaitReplicated(end int64, timeout time.Duration) error {
+	done := make(chan error, 1)
+	m.Notify(end, timeout, func(err error) { done <- err })
+	return <-done
+}
+
+// Notify is WaitReplicated without the wait: done gets its result (nil,
+// ErrNoSlave, ErrSlaveTimeout or ErrClosed) once known, possibly before
+// Notify returns, otherwise on the goroutine that read the slave's report
+// (or on a timer's), so done must not block. Every waiter a report covers
+// is answered by that one goroutine: nothing parks per send.
+func (m *Master) Notify(end int64, timeout time.Duration, done func(error)) {
 	if !m.InSync(end) {
-		return ErrNoSlave
+		done(ErrNoSlave)
+		return
 	}
-	var timer *time.Timer
-	for {
-		m.mu.Lock()
-		acked, wake, closed := m.acked, m.ackWake, m.closed
-		m.mu.Unlock()
-		switch {
-		case acked >= end:
-			if timer != nil {
-				timer.Stop()
-			}
-			return nil
-		case closed:
-			return ErrClosed
-		}
-		if timer == nil {
-			timer = time.NewTimer(timeout)
-			defer timer.Stop()
-		}
-		select {
-		case <-wake:
-		case <-timer.C:
-			return ErrSlaveTimeout
-		case <-m.closing:
-			return ErrClosed
-		}
-	}
+	m.waiters.Add(end, timeout, done)
 }
 
 // SlaveStatus describes one connected slave.
@@ -273,16 +261,18 @@ func (m *Master) Slaves() []SlaveStatus {
 
 // acknowledge records a checked report of c.
 // REQUIRES: m.mu held.
-func (m *Master) acknowledgeLocked(c *masterConn, got int64, readable int64) {
+// It returns whether the acknowledged offset grew (Notify's waiters are
+// then advanced, outside m.mu).
+func (m *Master) acknowledgeLocked(c *masterConn, got int64, readable int64) bool {
 	c.prev = got
 	if got >= readable {
 		c.caughtUp = time.Now()
 	}
 	if c.trusted && got > m.acked {
 		m.acked = got
-		close(m.ackWake)
-		m.ackWake = make(chan struct{})
+		return true
 	}
+	return false
 }
 
 func (m *Master) remove(c *masterConn) {

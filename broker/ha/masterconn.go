@@ -87,8 +87,11 @@ func (c *masterConn) readReports() error {
 			}
 			c.next = start
 		}
-		c.m.acknowledgeLocked(c, got, readable)
+		grew := c.m.acknowledgeLocked(c, got, readable)
 		c.m.mu.Unlock()
+		if grew {
+			c.m.waiters.Advance(got)
+		}
 		select {
 		case c.reported <- struct{}{}:
 		default:
