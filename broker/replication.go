@@ -256,17 +256,25 @@ const notMasterRemark = "stored here but not acknowledged: this broker is no lon
 // goroutine that read the slave's report, which answers every send the
 // report covers and waits for none of their connections (ReplyNoWait).
 // start is when the request was read (its latency is observed at the
-// reply). It returns false when it cannot (controller mode, or no master
-// running): the caller then waits with replicaCode.
+// reply). In controller mode every member of the SyncStateSet must hold
+// it. It returns false when no master is running (demoted meanwhile): the
+// caller then answers with replicaCode.
 func (b *Broker) replyWhenReplicated(conn *remoting.Conn, req, resp *remoting.Command, end int64, start time.Time) bool {
+	var notify func(end int64, timeout time.Duration, done func(error))
 	if b.cm != nil {
-		return false
+		m := b.cm.master.Load()
+		if m == nil {
+			return false
+		}
+		notify = m.Notify
+	} else {
+		m := b.repl.master.Load()
+		if m == nil {
+			return false
+		}
+		notify = m.Notify
 	}
-	m := b.repl.master.Load()
-	if m == nil {
-		return false
-	}
-	m.Notify(end, b.repl.slaveTimeout, func(err error) {
+	notify(end, b.repl.slaveTimeout, func(err error) {
 		resp.Code, resp.Remark = b.replicaAnswer(err)
 		resp = b.finalAck(req, resp)
 		b.traffic.rpc.observe(req.Code, resp.Code, time.Since(start))

@@ -69,6 +69,7 @@ type Master struct {
 	confirm int64
 	wake    chan struct{} // closed and replaced when confirm grows
 	closed  bool
+	waiters *ha.Waiters // Notify's callbacks, advanced to confirm outside mu
 
 	closing chan struct{}
 	wg      sync.WaitGroup
@@ -107,13 +108,12 @@ func NewMaster(opts MasterOptions) (*Master, error) {
 	m := &Master{
 		opts: opts, log: opts.Logger.With("component", "autoswitch-master"), ln: ln, planner: p,
 		conns: map[*masterConn]struct{}{}, wake: make(chan struct{}), closing: make(chan struct{}),
+		waiters: ha.NewWaiters(),
 	}
 	// Alone in its SyncStateSet a master confirms what it holds; with
 	// others it confirms nothing new until they acknowledge.
 	m.confirm = -1
-	m.mu.Lock()
-	m.recomputeLocked()
-	m.mu.Unlock()
+	m.recompute()
 	m.wg.Add(2)
 	go m.accept()
 	go m.followReadable()
@@ -136,9 +136,7 @@ func (m *Master) followReadable() {
 		case <-m.closing:
 			return
 		}
-		m.mu.Lock()
-		m.recomputeLocked()
-		m.mu.Unlock()
+		m.recompute()
 	}
 }
 
@@ -158,6 +156,7 @@ func (m *Master) Close() error {
 		c.conn.Close()
 	}
 	m.mu.Unlock()
+	m.waiters.Close()
 	err := m.ln.Close()
 	m.wg.Wait()
 	return err
@@ -186,15 +185,23 @@ func (m *Master) accept() {
 // readable end. While a member is not connected, or has not acknowledged
 // yet, it keeps its last value (apache/rocketmq#6662; RocketMQ skips a
 // connected member that has not acknowledged, Wharf waits for it).
-func (m *Master) ConfirmOffset() int64 {
+func (m *Master) ConfirmOffset() int64 { return m.recompute() }
+
+// recompute is recomputeLocked for a caller not holding m.mu; it also
+// answers the Notify waiters the confirm offset covers. It returns the
+// confirm offset.
+func (m *Master) recompute() int64 {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	m.recomputeLocked()
-	return m.confirm
+	confirm := m.confirm
+	m.mu.Unlock()
+	m.waiters.Advance(confirm)
+	return confirm
 }
 
 // recomputeLocked updates the confirm offset and, when it grew, wakes the
-// waiters and tells OnConfirm.
+// senders and tells OnConfirm. The caller answers Notify's waiters once it
+// has released m.mu (recompute does).
 // REQUIRES: m.mu held.
 func (m *Master) recomputeLocked() {
 	next := m.opts.Log.ReadableOffset()
@@ -229,30 +236,20 @@ func (m *Master) recomputeLocked() {
 // WaitConfirmed blocks until the confirm offset reaches end (every member
 // of the SyncStateSet holds the bytes before it: allAckInSyncStateSet), for
 // at most timeout. It returns ha.ErrSlaveTimeout when the time runs out,
-// ha.ErrClosed when the master closes. Waiters share one wake-up per
-// change.
+// ha.ErrClosed when the master closes.
 func (m *Master) WaitConfirmed(end int64, timeout time.Duration) error {
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	for {
-		m.mu.Lock()
-		m.recomputeLocked()
-		confirm, wake, closed := m.confirm, m.wake, m.closed
-		m.mu.Unlock()
-		switch {
-		case confirm >= end:
-			return nil
-		case closed:
-			return ha.ErrClosed
-		}
-		select {
-		case <-wake:
-		case <-timer.C:
-			return ha.ErrSlaveTimeout
-		case <-m.closing:
-			return ha.ErrClosed
-		}
-	}
+	done := make(chan error, 1)
+	m.Notify(end, timeout, func(err error) { done <- err })
+	return <-done
+}
+
+// Notify is WaitConfirmed without the wait: done gets its result (nil,
+// ha.ErrSlaveTimeout or ha.ErrClosed) once known, possibly before Notify
+// returns, otherwise on the goroutine that read the acknowledgement that
+// moved the confirm offset (or on a timer's), so done must not block.
+func (m *Master) Notify(end int64, timeout time.Duration, done func(error)) {
+	m.recompute() // the set may have changed since the last acknowledgement
+	m.waiters.Add(end, timeout, done)
 }
 
 // SlaveAck is one connected slave's state, for status and tests.
@@ -360,10 +357,12 @@ func (c *masterConn) read() error {
 				}
 				c.m.recomputeLocked()
 			}
+			confirm := c.m.confirm
 			c.m.mu.Unlock()
 			if err != nil {
 				return err
 			}
+			c.m.waiters.Advance(confirm)
 			if first {
 				first = false
 				c.started <- msg.Ack
@@ -439,6 +438,7 @@ func (c *masterConn) send() error {
 		c.m.recomputeLocked()
 		confirm, wake, unacked := c.m.confirm, c.m.wake, c.ack < next
 		c.m.mu.Unlock()
+		c.m.waiters.Advance(confirm)
 		from, to := c.m.planner.Next(next, lg.ReadableOffset())
 		if to > from {
 			e, ok := c.m.opts.Epochs.EntryFor(from)
