@@ -257,9 +257,13 @@ const notMasterRemark = "stored here but not acknowledged: this broker is no lon
 // report covers and waits for none of their connections (ReplyNoWait).
 // start is when the request was read (its latency is observed at the
 // reply). In controller mode every member of the SyncStateSet must hold
-// it. It returns false when no master is running (demoted meanwhile): the
-// caller then answers with replicaCode.
+// it. It returns false when no master is running (demoted meanwhile), or
+// for a oneway send (no reply; its reader waits, which holds the sender
+// back): the caller then waits with replicaCode.
 func (b *Broker) replyWhenReplicated(conn *remoting.Conn, req, resp *remoting.Command, end int64, start time.Time) bool {
+	if req.IsOneway() {
+		return false
+	}
 	var notify func(end int64, timeout time.Duration, done func(error))
 	if b.cm != nil {
 		m := b.cm.master.Load()
