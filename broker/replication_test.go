@@ -22,15 +22,7 @@ import (
 // and FLUSH_SLAVE_TIMEOUT (12) when the slave stops confirming; the
 // message is stored in every case.
 func TestSyncMasterAnswers(t *testing.T) {
-	ns := startNameServer(t, nil)
-	cfg := testConfig(t.TempDir())
-	cfg.NamesrvAddr = ns.Addr()
-	cfg.BrokerRole = config.SyncMaster
-	b := startBroker(t, cfg)
-	b.repl.slaveTimeout = 300 * time.Millisecond
-
-	registerFakeSlave(t, ns, cfg) // the name server lists a slave on 127.0.0.1
-
+	b, cfg := startSyncMaster(t, 300*time.Millisecond)
 	pc := newTestClient(t, b.Addr())
 	pc.MustOK(remoting.CodeUpdateAndCreateTopic, map[string]string{"topic": "HA", "readQueueNums": "1", "writeQueueNums": "1", "perm": "6"}, nil)
 	send := func() int16 {
@@ -41,12 +33,7 @@ func TestSyncMasterAnswers(t *testing.T) {
 		t.Fatalf("no slave: code %d, want 11", code)
 	}
 
-	slaveStore := testkit.OpenStore(t, func(o *engine.Options) { o.SegmentSize = cfg.MappedFileSizeCommitLog })
-	s := ha.NewSlave(ha.SlaveOptions{MasterAddr: b.repl.master.Load().Addr, Log: slaveStore, Logger: testLogger(t),
-		Redial: 20 * time.Millisecond})
-	s.Start()
-	testkit.Eventually(t, 10*time.Second, func() bool { st := b.repl.master.Load().Slaves(); return len(st) == 1 && st[0].Trusted },
-		"the slave to connect and be trusted")
+	s, slaveStore := startStoreSlave(t, b, cfg)
 	for i := range 20 {
 		if code := send(); code != remoting.RespSuccess {
 			t.Fatalf("send %d with a slave: code %d", i, code)
@@ -161,20 +148,9 @@ func TestMasterSlaveBrokers(t *testing.T) {
 // one is stored) until its socket can take no more replies; another
 // client's sends are then still answered SEND_OK at once.
 func TestSyncMasterClientNotReadingDelaysNoOther(t *testing.T) {
-	ns := startNameServer(t, nil)
-	cfg := testConfig(t.TempDir())
-	cfg.NamesrvAddr = ns.Addr()
-	cfg.BrokerRole = config.SyncMaster
-	b := startBroker(t, cfg)
-	b.repl.slaveTimeout = 5 * time.Second
-	registerFakeSlave(t, ns, cfg)
-	slaveStore := testkit.OpenStore(t, func(o *engine.Options) { o.SegmentSize = cfg.MappedFileSizeCommitLog })
-	s := ha.NewSlave(ha.SlaveOptions{MasterAddr: b.repl.master.Load().Addr, Log: slaveStore, Logger: testLogger(t),
-		Redial: 20 * time.Millisecond})
-	s.Start()
+	b, cfg := startSyncMaster(t, 5*time.Second)
+	s, _ := startStoreSlave(t, b, cfg)
 	defer s.Close()
-	testkit.Eventually(t, 10*time.Second, func() bool { st := b.repl.master.Load().Slaves(); return len(st) == 1 && st[0].Trusted },
-		"the slave to connect and be trusted")
 	pc := newTestClient(t, b.Addr())
 	pc.MustOK(remoting.CodeUpdateAndCreateTopic, map[string]string{"topic": "HA", "readQueueNums": "1", "writeQueueNums": "1", "perm": "6"}, nil)
 	if code := pc.Call(remoting.CodeSendMessage, testkit.SendHeader("HA", 0, ""), []byte("first")).Code; code != remoting.RespSuccess {
@@ -256,4 +232,31 @@ func stuckHeld(t *testing.T, b *Broker, c net.Conn, frame []byte) bool {
 		}
 	}
 	return false
+}
+
+// startSyncMaster starts a name server and a SYNC_MASTER broker-a with
+// slaveTimeout, the name server listing a slave of it on 127.0.0.1.
+func startSyncMaster(t *testing.T, slaveTimeout time.Duration) (*Broker, config.Config) {
+	t.Helper()
+	ns := startNameServer(t, nil)
+	cfg := testConfig(t.TempDir())
+	cfg.NamesrvAddr = ns.Addr()
+	cfg.BrokerRole = config.SyncMaster
+	b := startBroker(t, cfg)
+	b.repl.slaveTimeout = slaveTimeout
+	registerFakeSlave(t, ns, cfg)
+	return b, cfg
+}
+
+// startStoreSlave follows b's HA port with an ha.Slave over a store of
+// its own, once it is connected and trusted; the caller closes it.
+func startStoreSlave(t *testing.T, b *Broker, cfg config.Config) (*ha.Slave, *engine.Store) {
+	t.Helper()
+	store := testkit.OpenStore(t, func(o *engine.Options) { o.SegmentSize = cfg.MappedFileSizeCommitLog })
+	s := ha.NewSlave(ha.SlaveOptions{MasterAddr: b.repl.master.Load().Addr, Log: store, Logger: testLogger(t),
+		Redial: 20 * time.Millisecond})
+	s.Start()
+	testkit.Eventually(t, 10*time.Second, func() bool { st := b.repl.master.Load().Slaves(); return len(st) == 1 && st[0].Trusted },
+		"the slave to connect and be trusted")
+	return s, store
 }

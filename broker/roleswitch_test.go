@@ -58,13 +58,7 @@ func asyncSend(pc *testClient, body string) <-chan int16 {
 // for its slave when the fence goes up is answered 14 even though the
 // slave then confirms it; with the fence down sends are SEND_OK again.
 func TestWriteFence(t *testing.T) {
-	ns := startNameServer(t, nil)
-	cfg := testConfig(t.TempDir())
-	cfg.NamesrvAddr = ns.Addr()
-	cfg.BrokerRole = config.SyncMaster
-	b := startBroker(t, cfg)
-	b.repl.slaveTimeout = 5 * time.Second
-	registerFakeSlave(t, ns, cfg)
+	b, _ := startSyncMaster(t, 5*time.Second)
 	pc := newTestClient(t, b.Addr())
 	pc.MustOK(remoting.CodeUpdateAndCreateTopic, map[string]string{"topic": "HA", "readQueueNums": "1", "writeQueueNums": "1", "perm": "6"}, nil)
 

@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wharfmq/wharf/engine/commitlog"
@@ -61,46 +62,69 @@ func (s *Store) Rebase(base int64) error {
 	return nil
 }
 
-// WatchReadable returns a channel that gets a value (it is never closed)
-// when ReadableOffset may have grown since the last one, and a function
-// that stops the watch. A master's sender to a slave waits on it.
-func (s *Store) WatchReadable() (<-chan struct{}, func()) {
+// ReadableWatch is one subscription to the growth of the readable end
+// (Store.WatchReadable). A master's sender to a slave waits on it.
+type ReadableWatch struct {
+	// C gets a value (it holds one and is never closed) when the readable
+	// end may have grown to the watch's floor or past it.
+	C     <-chan struct{}
+	ch    chan struct{}
+	floor atomic.Int64
+	stop  func()
+}
+
+// WakeAt makes C get a value only once the readable end reaches off (0,
+// the default: on any growth). A sender holding a frame shorter than a
+// batch need not wake for every append, only when a whole batch is there.
+func (w *ReadableWatch) WakeAt(off int64) { w.floor.Store(off) }
+
+// Stop ends the watch; C gets nothing more.
+func (w *ReadableWatch) Stop() { w.stop() }
+
+// WatchReadable starts a watch of ReadableOffset's growth.
+func (s *Store) WatchReadable() *ReadableWatch {
 	ch := make(chan struct{}, 1)
+	w := &ReadableWatch{C: ch, ch: ch}
 	s.watchMu.Lock()
 	// The hook reads the published slice without a lock: publish a new
 	// variable each time, never a pointer to s.watchers, which the next
 	// change overwrites.
-	list := append(s.watchers[:len(s.watchers):len(s.watchers)], ch)
+	list := append(s.watchers[:len(s.watchers):len(s.watchers)], w)
 	s.watchers = list
 	s.watchList.Store(&list)
 	s.watchMu.Unlock()
 	var once sync.Once
-	return ch, func() {
+	w.stop = func() {
 		once.Do(func() {
 			s.watchMu.Lock()
 			defer s.watchMu.Unlock()
-			next := make([]chan struct{}, 0, len(s.watchers))
-			for _, w := range s.watchers {
-				if w != ch {
-					next = append(next, w)
+			next := make([]*ReadableWatch, 0, len(s.watchers))
+			for _, x := range s.watchers {
+				if x != w {
+					next = append(next, x)
 				}
 			}
 			s.watchers = next
 			s.watchList.Store(&next)
 		})
 	}
+	return w
 }
 
-// notifyReadable wakes every watcher without blocking; it runs in the
-// CommitLog's append hook, so it takes no lock.
-func (s *Store) notifyReadable() {
+// notifyReadable wakes, without blocking, every watcher whose floor the
+// readable end reached; it runs in the CommitLog's append hook, so it
+// takes no lock.
+func (s *Store) notifyReadable(end int64) {
 	p := s.watchList.Load()
 	if p == nil {
 		return
 	}
-	for _, ch := range *p {
+	for _, w := range *p {
+		if end < w.floor.Load() {
+			continue
+		}
 		select {
-		case ch <- struct{}{}:
+		case w.ch <- struct{}{}:
 		default:
 		}
 	}

@@ -259,3 +259,44 @@ func TestReplicaRebase(t *testing.T) {
 		})
 	}
 }
+
+// A readable watch wakes on any growth by default; with a floor, only
+// once the readable end reaches it; stopped, never.
+func TestReadableWatchFloor(t *testing.T) {
+	s := openStore(t, testOptions(vfs.NewMem(), commitlog.AsyncFlush))
+	defer s.Close()
+	w := s.WatchReadable()
+	woken := func() bool {
+		select {
+		case <-w.C:
+			return true
+		case <-time.After(50 * time.Millisecond):
+			return false
+		}
+	}
+	put := func(i int) {
+		if _, err := s.Put(newMsg("T", 0, i, "A")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(0)
+	if !woken() {
+		t.Fatal("no wake-up for an append with no floor")
+	}
+	w.WakeAt(s.ReadableOffset() + 1<<20)
+	put(1)
+	if woken() {
+		t.Fatal("woken for an append below the floor")
+	}
+	w.WakeAt(s.ReadableOffset() + 1)
+	put(2)
+	if !woken() {
+		t.Fatal("no wake-up for an append reaching the floor")
+	}
+	w.WakeAt(0)
+	w.Stop()
+	put(3)
+	if woken() {
+		t.Fatal("woken after Stop")
+	}
+}

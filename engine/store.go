@@ -37,8 +37,8 @@ type Store struct {
 	// watchers wait for the readable end to grow (WatchReadable);
 	// watchList is the current slice, read without a lock by the hook.
 	watchMu   sync.Mutex
-	watchers  []chan struct{}
-	watchList atomic.Pointer[[]chan struct{}]
+	watchers  []*ReadableWatch
+	watchList atomic.Pointer[[]*ReadableWatch]
 
 	closeOnce sync.Once
 	closing   chan struct{}
@@ -140,9 +140,9 @@ func Open(opts Options) (_ *Store, err error) {
 	for ref, st := range s.qdb.Queues() {
 		s.next[ref] = st.Max
 	}
-	s.cl.SetAppendHook(func(int64) {
+	s.cl.SetAppendHook(func(end int64) {
 		s.disp.Notify()
-		s.notifyReadable()
+		s.notifyReadable(end)
 	})
 	s.disp.Start()
 	if opts.RetentionInterval > 0 {

@@ -70,6 +70,13 @@ func (p Planner) Next(next, end int64) (from, to int64) {
 	return next, next + n
 }
 
+// Full is where a frame starting at from stops being short: a whole batch
+// on, or the end of from's segment. A sender holding a short frame needs
+// no wake-up before the readable end gets there.
+func (p Planner) Full(from int64) int64 {
+	return min(from+p.batch, from-from%p.segSize+p.segSize)
+}
+
 // Short says whether a batch [from, to) that Next returned stopped at the
 // readable end: shorter than the batch size and not cut by a segment's
 // end. Only such a frame may wait for more (Hold).

@@ -38,6 +38,29 @@ func TestPlannerNext(t *testing.T) {
 	}
 }
 
+// Full is where a frame from an offset stops being short: a batch on, or
+// the end of its segment if that comes first.
+func TestPlannerFull(t *testing.T) {
+	const seg, batch = 1024, 100
+	p, err := NewPlanner(seg, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ from, want int64 }{
+		{0, 100}, {500, 600}, {924, 1024}, {950, 1024}, {1023, 1024}, {1024, 1124}, {3*seg + 990, 4 * seg},
+	} {
+		if got := p.Full(tc.from); got != tc.want {
+			t.Errorf("Full(%d) = %d, want %d", tc.from, got, tc.want)
+		}
+		if from, to := p.Next(tc.from, tc.want); p.Short(from, to) {
+			t.Errorf("a frame [%d, %d) up to Full is still short", from, to)
+		}
+		if from, to := p.Next(tc.from, tc.want-1); tc.want-1 > tc.from && !p.Short(from, to) {
+			t.Errorf("a frame [%d, %d) short of Full is not short", from, to)
+		}
+	}
+}
+
 // Walking a whole log batch by batch covers every byte once, in order,
 // and no batch crosses a segment end or exceeds the batch size.
 func TestPlannerNextWalk(t *testing.T) {

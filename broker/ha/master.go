@@ -9,6 +9,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/wharfmq/wharf/engine"
 )
 
 // Errors of a SYNC_MASTER wait (WaitReplicated).
@@ -30,7 +32,7 @@ type MasterLog interface {
 	MinPhysOffset() int64
 	ReadableOffset() int64
 	ReadLog(p []byte, phys int64) error
-	WatchReadable() (<-chan struct{}, func())
+	WatchReadable() *engine.ReadableWatch
 }
 
 // MasterOptions configure a Master.

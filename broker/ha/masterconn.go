@@ -144,8 +144,8 @@ func (c *masterConn) send() error {
 	case <-c.done:
 		return nil
 	}
-	watch, stop := c.m.opts.Log.WatchReadable()
-	defer stop()
+	watch := c.m.opts.Log.WatchReadable()
+	defer watch.Stop()
 	c.m.mu.Lock()
 	next := c.next
 	c.m.mu.Unlock()
@@ -156,7 +156,8 @@ func (c *masterConn) send() error {
 	h := Hold{Max: c.m.opts.MaxHold}
 	for {
 		from, to := c.m.planner.Next(next, c.m.opts.Log.ReadableOffset())
-		if to > from && !h.Wait(c.m.planner.Short(from, to) && c.unreported(from)) {
+		held := to > from && h.Wait(c.m.planner.Short(from, to) && c.unreported(from))
+		if to > from && !held {
 			// Let sends already running append first (gather).
 			from, to = c.m.planner.Next(next, c.gather(next))
 			body := buf[:to-from]
@@ -172,8 +173,15 @@ func (c *masterConn) send() error {
 			heartbeat.Reset(c.m.opts.Heartbeat)
 			continue
 		}
+		// Holding a short frame, only a whole batch (or the report, or
+		// the hold's end) changes anything: no wake-up per append.
+		if held {
+			watch.WakeAt(c.m.planner.Full(next))
+		} else {
+			watch.WakeAt(0)
+		}
 		select {
-		case <-watch:
+		case <-watch.C:
 		case <-c.reported:
 		case <-h.Expired():
 		case <-heartbeat.C:

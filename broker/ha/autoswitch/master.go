@@ -125,13 +125,13 @@ func NewMaster(opts MasterOptions) (*Master, error) {
 // in its SyncStateSet a master confirms its readable end at once.
 func (m *Master) followReadable() {
 	defer m.wg.Done()
-	watch, stop := m.opts.Log.WatchReadable()
-	defer stop()
+	watch := m.opts.Log.WatchReadable()
+	defer watch.Stop()
 	tick := time.NewTicker(m.opts.Heartbeat) // the set may change without an append
 	defer tick.Stop()
 	for {
 		select {
-		case <-watch:
+		case <-watch.C:
 		case <-tick.C:
 		case <-m.closing:
 			return
@@ -424,8 +424,8 @@ func (c *masterConn) send() error {
 	if err != nil {
 		return err
 	}
-	watch, stop := lg.WatchReadable()
-	defer stop()
+	watch := lg.WatchReadable()
+	defer watch.Stop()
 	var hdr [TransferHeaderSize]byte
 	buf := make([]byte, c.m.opts.BatchSize)
 	heartbeat := time.NewTimer(c.m.opts.Heartbeat)
@@ -474,7 +474,7 @@ func (c *masterConn) send() error {
 			continue
 		}
 		select {
-		case <-watch:
+		case <-watch.C:
 		case <-wake:
 		case <-c.acked:
 		case <-held.Expired():
