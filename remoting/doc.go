@@ -23,9 +23,13 @@
 // goroutine, so replies may leave in a different order than the requests
 // arrived (PROTOCOL.md trap T1): a 20 s long-polling pull must never delay a
 // send on the same connection. Writes are serialized per connection by a
-// mutex. Frames with the response flag are matched to waiting
-// [Conn.Invoke] calls by opaque. [Server] and [Client] own their connections
-// and every goroutine they start; Close stops and waits for all of them.
+// mutex. A goroutine that answers many connections (the broker's reader of
+// a slave's reports) uses [Conn.ReplyNoWait], which never waits for the
+// peer; replies queued for a peer that does not read them stop its reader
+// at 1 MiB, so TCP holds that peer back. Frames with the response flag
+// are matched to waiting [Conn.Invoke] calls by opaque. [Server] and
+// [Client] own their connections and every goroutine they start; Close
+// stops and waits for all of them.
 //
 // # TLS
 //
