@@ -62,9 +62,10 @@ type Controller struct {
 		closed  bool
 	}
 
-	// Set by Start.
+	// Set by Start. raft is atomic: the remoting server is already
+	// answering (GET_METADATA asks for the leader) when it is set.
 	mux   *mux
-	raft  *raft.Raft
+	raft  atomic.Pointer[raft.Raft]
 	trans *raft.NetworkTransport
 	store *raftboltdb.BoltStore
 
@@ -181,7 +182,7 @@ func (c *Controller) start() error {
 	if err != nil {
 		return fmt.Errorf("controller: start raft: %w", err)
 	}
-	c.raft = r
+	c.raft.Store(r)
 	return nil
 }
 
@@ -193,10 +194,11 @@ func (c *Controller) IsLeader() bool { return c.leading.Load() }
 
 // Leader returns the leader's id and address as Raft knows them ("" if none).
 func (c *Controller) Leader() (id, addr string) {
-	if c.raft == nil {
+	r := c.raft.Load()
+	if r == nil {
 		return "", ""
 	}
-	a, i := c.raft.LeaderWithID()
+	a, i := r.LeaderWithID()
 	return string(i), string(a)
 }
 
@@ -224,8 +226,8 @@ func (c *Controller) Close() error {
 func (c *Controller) stopLocked() error {
 	var errs []error
 	c.leading.Store(false)
-	if c.raft != nil {
-		if err := c.raft.Shutdown().Error(); err != nil {
+	if r := c.raft.Load(); r != nil {
+		if err := r.Shutdown().Error(); err != nil {
 			errs = append(errs, fmt.Errorf("controller: raft shutdown: %w", err))
 		}
 	}
@@ -258,19 +260,19 @@ func (c *Controller) leaderLoop() {
 		select {
 		case <-c.quit:
 			return
-		case isLeader := <-c.raft.LeaderCh():
+		case isLeader := <-c.raft.Load().LeaderCh():
 			if !isLeader {
 				if c.leading.Swap(false) {
 					c.log.Info("controller leadership lost")
 				}
 				continue
 			}
-			if err := c.raft.Barrier(barrierTimeout).Error(); err != nil {
+			if err := c.raft.Load().Barrier(barrierTimeout).Error(); err != nil {
 				c.log.Warn("controller: leader barrier failed", "err", err)
 				continue
 			}
 			c.live.startGrace(c.grace())
-			c.leading.Store(c.raft.State() == raft.Leader)
+			c.leading.Store(c.raft.Load().State() == raft.Leader)
 			if c.leading.Load() {
 				c.log.Info("controller leads", "grace", c.grace())
 			}
@@ -339,7 +341,7 @@ func (c *Controller) propose(ev fsm.Event) error {
 	if !c.leading.Load() {
 		return ErrNotLeader
 	}
-	f := c.raft.Apply(ev.Encode(), applyTimeout)
+	f := c.raft.Load().Apply(ev.Encode(), applyTimeout)
 	if err := f.Error(); err != nil {
 		return fmt.Errorf("controller: propose %s for %s: %w", ev.Type, ev.BrokerName, err)
 	}
@@ -463,5 +465,5 @@ func (c *Controller) verifyLeader() bool {
 	if !c.leading.Load() {
 		return false
 	}
-	return c.raft.VerifyLeader().Error() == nil && c.leading.Load()
+	return c.raft.Load().VerifyLeader().Error() == nil && c.leading.Load()
 }

@@ -448,7 +448,7 @@ func TestGroupRestartKeepsState(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A snapshot now, one more entry after it.
-	if err := l.raft.Snapshot().Error(); err != nil {
+	if err := l.raft.Load().Snapshot().Error(); err != nil {
 		t.Fatal(err)
 	}
 	b := newFakeBroker(t, "127.0.0.1:34911")
@@ -472,7 +472,7 @@ func TestGroupRestartKeepsState(t *testing.T) {
 		t.Fatalf("next broker id after restart: %d %v (the entry after the snapshot is lost)", next, err)
 	}
 	for _, c := range cs {
-		if n := len(c.raft.GetConfiguration().Configuration().Servers); n != 3 {
+		if n := len(c.raft.Load().GetConfiguration().Configuration().Servers); n != 3 {
 			t.Errorf("%s: %d servers in the configuration", c.self.ID, n)
 		}
 	}
