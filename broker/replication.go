@@ -231,19 +231,28 @@ func (b *Broker) waitsForSlave(props string) bool {
 // answers SERVICE_NOT_AVAILABLE (14): the client retries on the new
 // master.
 func (b *Broker) replicaCode(end int64) (int16, string) {
-	if b.cm != nil {
-		// Controller mode: every member of the SyncStateSet must hold it.
-		m := b.cm.master.Load()
-		if m == nil {
-			return remoting.RespServiceNotAvailable, notMasterRemark
-		}
-		return b.replicaAnswer(m.WaitConfirmed(end, b.repl.slaveTimeout))
-	}
-	m := b.repl.master.Load()
-	if m == nil {
+	w := b.replicaWaiter()
+	if w == nil {
 		return remoting.RespServiceNotAvailable, notMasterRemark
 	}
-	return b.replicaAnswer(m.WaitReplicated(end, b.repl.slaveTimeout))
+	return b.replicaAnswer(ha.Wait(w, end, b.repl.slaveTimeout))
+}
+
+// replicaWaiter is what a SYNC_MASTER send waits on: the classic master
+// (a slave holds it), or in controller mode AutoSwitch's master (every
+// member of the SyncStateSet holds it); nil when this broker runs no
+// master (demoted).
+func (b *Broker) replicaWaiter() ha.Notifier {
+	if b.cm != nil {
+		if m := b.cm.master.Load(); m != nil {
+			return m
+		}
+		return nil
+	}
+	if m := b.repl.master.Load(); m != nil {
+		return m
+	}
+	return nil
 }
 
 // notMasterRemark answers a SYNC_MASTER send on a broker demoted before
@@ -256,29 +265,18 @@ const notMasterRemark = "stored here but not acknowledged: this broker is no lon
 // goroutine that read the slave's report, which answers every send the
 // report covers and waits for none of their connections (ReplyNoWait).
 // start is when the request was read (its latency is observed at the
-// reply). In controller mode every member of the SyncStateSet must hold
-// it. It returns false when no master is running (demoted meanwhile), or
+// reply). It returns false when no master is running (demoted meanwhile), or
 // for a oneway send (no reply; its reader waits, which holds the sender
 // back): the caller then waits with replicaCode.
 func (b *Broker) replyWhenReplicated(conn *remoting.Conn, req, resp *remoting.Command, end int64, start time.Time) bool {
 	if req.IsOneway() {
 		return false
 	}
-	var notify func(end int64, timeout time.Duration, done func(error))
-	if b.cm != nil {
-		m := b.cm.master.Load()
-		if m == nil {
-			return false
-		}
-		notify = m.Notify
-	} else {
-		m := b.repl.master.Load()
-		if m == nil {
-			return false
-		}
-		notify = m.Notify
+	w := b.replicaWaiter()
+	if w == nil {
+		return false
 	}
-	notify(end, b.repl.slaveTimeout, func(err error) {
+	w.Notify(end, b.repl.slaveTimeout, func(err error) {
 		resp.Code, resp.Remark = b.replicaAnswer(err)
 		resp = b.finalAck(req, resp)
 		b.traffic.rpc.observe(req.Code, resp.Code, time.Since(start))

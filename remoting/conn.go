@@ -346,8 +346,7 @@ func (c *Conn) writeQueuedLocked(body []byte) error {
 	}
 	c.writing = true
 	err := c.writeLoop(body)
-	c.writing = false
-	c.wcond.Broadcast()
+	c.endWriteLocked()
 	c.wmu.Unlock()
 	if err != nil {
 		c.writeFailed(err)
@@ -396,8 +395,7 @@ func (r idleFlusher) Read(p []byte) (int, error) {
 	if len(c.pend) > 0 && !c.writing {
 		c.writing = true
 		err = c.writeLoop(nil)
-		c.writing = false
-		c.wcond.Broadcast()
+		c.endWriteLocked()
 	}
 	c.wmu.Unlock()
 	if err != nil {
@@ -414,6 +412,14 @@ func (r idleFlusher) Read(p []byte) (int, error) {
 		c.wmu.Unlock()
 	}
 	return n, err
+}
+
+// endWriteLocked gives up the writer's role and wakes whoever waits for
+// it (a large body's writer, a reader held back, serve at the close).
+// REQUIRES: c.wmu held.
+func (c *Conn) endWriteLocked() {
+	c.writing = false
+	c.wcond.Broadcast()
 }
 
 // writeLoop writes pend (and body after it, the first time) until nothing

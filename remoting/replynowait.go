@@ -43,8 +43,7 @@ func (c *Conn) ReplyNoWait(resp *Command) error {
 		c.wmu.Lock()
 		if err != nil {
 			c.pend = c.pend[:0]
-			c.writing = false
-			c.wcond.Broadcast()
+			c.endWriteLocked()
 			c.wmu.Unlock()
 			c.writeFailed(err)
 			return fmt.Errorf("remoting: write to %s: %w", c.remote, err)
@@ -63,8 +62,7 @@ func (c *Conn) ReplyNoWait(resp *Command) error {
 			c.spare = buf[:0]
 		}
 	}
-	c.writing = false
-	c.wcond.Broadcast()
+	c.endWriteLocked()
 	c.wmu.Unlock()
 	return nil
 }
@@ -75,8 +73,7 @@ func (c *Conn) ReplyNoWait(resp *Command) error {
 func (c *Conn) finishWrite() {
 	c.wmu.Lock()
 	err := c.writeLoop(nil)
-	c.writing = false
-	c.wcond.Broadcast()
+	c.endWriteLocked()
 	c.wmu.Unlock()
 	if err != nil {
 		c.writeFailed(err)

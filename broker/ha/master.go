@@ -78,9 +78,8 @@ type Master struct {
 
 	mu      sync.Mutex
 	conns   map[*masterConn]struct{}
-	acked   int64 // the highest report of a trusted slave
 	closed  bool
-	waiters *Waiters // Notify's callbacks, advanced to acked
+	waiters *Waiters // Notify's callbacks, advanced to trusted slaves' reports
 
 	closing chan struct{}
 	wg      sync.WaitGroup
@@ -195,9 +194,7 @@ func (m *Master) InSync(end int64) bool {
 // slave is in sync (InSync), ErrSlaveTimeout when the time runs out, and
 // ErrClosed when the service closes.
 func (m *Master) WaitReplicated(end int64, timeout time.Duration) error {
-	done := make(chan error, 1)
-	m.Notify(end, timeout, func(err error) { done <- err })
-	return <-done
+	return Wait(m, end, timeout)
 }
 
 // Notify is WaitReplicated without the wait: done gets its result (nil,
@@ -261,20 +258,16 @@ func (m *Master) Slaves() []SlaveStatus {
 	return out
 }
 
-// acknowledge records a checked report of c.
+// acknowledgeLocked records a checked report of c. It returns whether the
+// report counts for SYNC_MASTER sends (a trusted slave's): the caller then
+// advances Notify's waiters to it, outside m.mu (they keep the highest).
 // REQUIRES: m.mu held.
-// It returns whether the acknowledged offset grew (Notify's waiters are
-// then advanced, outside m.mu).
 func (m *Master) acknowledgeLocked(c *masterConn, got int64, readable int64) bool {
 	c.prev = got
 	if got >= readable {
 		c.caughtUp = time.Now()
 	}
-	if c.trusted && got > m.acked {
-		m.acked = got
-		return true
-	}
-	return false
+	return c.trusted
 }
 
 func (m *Master) remove(c *masterConn) {

@@ -87,9 +87,9 @@ func (c *masterConn) readReports() error {
 			}
 			c.next = start
 		}
-		grew := c.m.acknowledgeLocked(c, got, readable)
+		counts := c.m.acknowledgeLocked(c, got, readable)
 		c.m.mu.Unlock()
-		if grew {
+		if counts {
 			c.m.waiters.Advance(got)
 		}
 		select {

@@ -165,6 +165,20 @@ func rawSlave(t *testing.T, addr string, first int64) net.Conn {
 	return c
 }
 
+// reportedSlave is rawSlave reporting first, with a reader of the frames
+// it gets, once the master has read that report.
+func reportedSlave(t *testing.T, m *ha.Master, first int64) (net.Conn, *ha.FrameReader) {
+	t.Helper()
+	c := rawSlave(t, m.Addr(), first)
+	fr, err := ha.NewFrameReader(c, testSeg, ha.MaxBodySize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 5*time.Second, func() bool { s := m.Slaves(); return len(s) == 1 && s[0].Acked == first },
+		"the first report to be read")
+	return c, fr
+}
+
 // A slave that stops confirming makes a SYNC_MASTER send time out; one
 // the name servers do not list releases nothing; one that reports beyond
 // the master's end is cut off (apache/rocketmq#3015).
@@ -292,11 +306,7 @@ func TestShortFramesWaitForTheSlavesReport(t *testing.T) {
 		o.Housekeeping = time.Minute
 		o.MaxHold = longHold
 	})
-	c := rawSlave(t, m.Addr(), end0)
-	fr, err := ha.NewFrameReader(c, testSeg, ha.MaxBodySize)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, fr := reportedSlave(t, m, end0)
 	next := func(want int64, within time.Duration) (ha.Frame, error) {
 		c.SetReadDeadline(time.Now().Add(within))
 		return fr.Next(want)
@@ -308,8 +318,6 @@ func TestShortFramesWaitForTheSlavesReport(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	testkit.Eventually(t, 5*time.Second, func() bool { s := m.Slaves(); return len(s) == 1 && s[0].Acked == end0 },
-		"the first report to be read")
 
 	// Nothing unreported: the first record leaves at once.
 	end1 := put(t, master, 10, 11)
@@ -369,13 +377,7 @@ func TestHeldFrameLeavesAfterMaxHold(t *testing.T) {
 		o.Heartbeat = time.Hour
 		o.MaxHold = holdFor
 	})
-	c := rawSlave(t, m.Addr(), end0)
-	fr, err := ha.NewFrameReader(c, testSeg, ha.MaxBodySize)
-	if err != nil {
-		t.Fatal(err)
-	}
-	testkit.Eventually(t, 5*time.Second, func() bool { s := m.Slaves(); return len(s) == 1 && s[0].Acked == end0 },
-		"the first report to be read")
+	c, fr := reportedSlave(t, m, end0)
 	end1 := put(t, master, 10, 11)
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if f, err := fr.Next(end0); err != nil || f.End() != end1 {

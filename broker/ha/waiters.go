@@ -48,6 +48,20 @@ const (
 	timerSlack = time.Millisecond
 )
 
+// Notifier calls done once what a SYNC_MASTER send waits for holds the
+// log up to end: Master (a slave) and autoswitch.Master (the SyncStateSet)
+// answer with Waiters.
+type Notifier interface {
+	Notify(end int64, timeout time.Duration, done func(error))
+}
+
+// Wait is n.Notify that blocks: it returns what done would get.
+func Wait(n Notifier, end int64, timeout time.Duration) error {
+	done := make(chan error, 1)
+	n.Notify(end, timeout, func(err error) { done <- err })
+	return <-done
+}
+
 // NewWaiters returns Waiters with nothing acknowledged yet.
 func NewWaiters() *Waiters { return &Waiters{acked: -1} }
 

@@ -238,9 +238,7 @@ func (m *Master) recomputeLocked() {
 // at most timeout. It returns ha.ErrSlaveTimeout when the time runs out,
 // ha.ErrClosed when the master closes.
 func (m *Master) WaitConfirmed(end int64, timeout time.Duration) error {
-	done := make(chan error, 1)
-	m.Notify(end, timeout, func(err error) { done <- err })
-	return <-done
+	return ha.Wait(m, end, timeout)
 }
 
 // Notify is WaitConfirmed without the wait: done gets its result (nil,
