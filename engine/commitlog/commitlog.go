@@ -106,8 +106,12 @@ type CommitLog struct {
 	// prefaulter (pfWake), which sleeps while far enough ahead.
 	pfWakeAt atomic.Int64
 	pfWake   chan struct{} // capacity 1
-	fillTo   atomic.Int64
-	filling  atomic.Bool
+	// replicaFed: the last append came from a master (AppendReplica),
+	// whose bytes are written, not stored into the mapping, so the
+	// prefaulter rests until a local append comes (after a promotion).
+	replicaFed atomic.Bool
+	fillTo     atomic.Int64
+	filling    atomic.Bool
 
 	// rebased is where Rebase moved an empty log's start (0 if never):
 	// iterators positioned below it jump there.
@@ -305,6 +309,10 @@ func (c *CommitLog) AppendNoWait(recs []byte, patch func(phys int64, rec []byte)
 	if c.mapped {
 		stored = c.mu.active.mem[off : off+n]
 		c.claimFill(phys + n)
+		if c.replicaFed.Load() {
+			c.replicaFed.Store(false)
+			c.wakePrefault()
+		}
 		if invariants.Enabled {
 			for i, b := range stored {
 				invariants.Check(b == 0, "mapped segment %s not zero at %d before an append", c.mu.active, off+int64(i))

@@ -37,6 +37,9 @@
 // an append copies its records straight into it under mu: that copy is the
 // write, so the acknowledgement costs no system call (mmap.go). Mapped
 // segments have their full size and reserved blocks, so stores never fault.
+// Bytes from a master (AppendReplica, frames of 32 KiB and more) are the
+// exception: one pwrite into the same page cache costs less than a write
+// fault per page, and the prefaulter rests meanwhile.
 //
 // A sealed segment is fsynced before the flusher moves on. After any write or
 // fsync error the log is read-only until reopened: an fsync cannot be

@@ -289,3 +289,108 @@ func TestZeroNonZeroOnReservedFile(t *testing.T) {
 		f.Close()
 	}
 }
+
+// resident counts the pages of b in the page cache.
+func resident(t *testing.T, b []byte) int {
+	t.Helper()
+	vec := make([]byte, len(b)/4096)
+	if _, _, e := syscall.Syscall(syscall.SYS_MINCORE, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), uintptr(unsafe.Pointer(&vec[0]))); e != 0 {
+		t.Fatal(e)
+	}
+	n := 0
+	for _, v := range vec {
+		n += int(v & 1)
+	}
+	return n
+}
+
+// TestReplicaIntoMapping: a mapped log fed by AppendReplica (which writes
+// the bytes instead of storing them into the mapping) reads back every
+// record through the mapping and after a reopen; the prefaulter rests
+// while the log is fed so, and works again after a local append.
+func TestReplicaIntoMapping(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("MADV_POPULATE_READ is Linux only")
+	}
+	const segSize = 64 << 20
+	src := openOS(t, t.TempDir(), AsyncFlush, MmapOff, segSize)
+	defer src.Close()
+	want := map[int64][]byte{}
+	for id := 0; src.End() < 16<<20; id++ {
+		rec := record(id, 1000+id%3000)
+		phys, _, err := src.Append(rec, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[phys] = stored(rec, phys)
+	}
+	if err := src.Wait(src.End()); err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, src.End())
+	if err := src.ReadAt(data, 0); err != nil {
+		t.Fatal(err)
+	}
+
+	dir := t.TempDir()
+	c := openOS(t, dir, AsyncFlush, MmapOn, segSize)
+	// Cut the bytes at record ends into frames of about 32 KiB, as a
+	// master sends them (a frame may end inside a record; the slave keeps
+	// the cut part for the next one, so whole records only here).
+	for p := 0; p < len(data); {
+		q := p
+		for q < len(data) && q-p < 32<<10 {
+			q += int(beUint32(data[q:]))
+		}
+		if _, err := c.AppendReplica(int64(p), data[p:q]); err != nil {
+			t.Fatalf("replica append at %d: %v", p, err)
+		}
+		p = q
+	}
+	check := func(c *CommitLog, what string) {
+		t.Helper()
+		got, _ := readAll(t, c)
+		if len(got) != len(want) {
+			t.Fatalf("%s: %d records, want %d", what, len(got), len(want))
+		}
+		for phys, rec := range want {
+			if !bytes.Equal(got[phys], rec) {
+				t.Fatalf("%s: record at %d differs", what, phys)
+			}
+		}
+	}
+	check(c, "live")
+
+	// At open the prefaulter went up to 32 MiB ahead of 0; fed by the
+	// replica it went no further, so the pages from 48 MiB stay out.
+	c.mu.Lock()
+	mem := c.mu.active.mem
+	c.mu.Unlock()
+	far := mem[48<<20 : 56<<20]
+	time.Sleep(300 * time.Millisecond)
+	if n := resident(t, far); n != 0 {
+		t.Fatalf("%d pages 32 MiB past the replica's end populated: the prefaulter did not rest", n)
+	}
+	// A local append (a promoted slave) wakes it.
+	if _, _, err := c.Append(record(999999, 500), nil); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for resident(t, far) < len(far)/4096 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if resident(t, far) < len(far)/4096 {
+		t.Fatalf("%d of %d pages ahead populated 10 s after a local append", resident(t, far), len(far)/4096)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c = openOS(t, dir, AsyncFlush, MmapOn, segSize)
+	defer c.Close()
+	got, _ := readAll(t, c)
+	for phys, rec := range want {
+		if !bytes.Equal(got[phys], rec) {
+			t.Fatalf("reopened: record at %d differs", phys)
+		}
+	}
+}

@@ -20,7 +20,8 @@ import (
 // that far ahead it sleeps until the writer has used half of the lead
 // (an append past pfWakeAt wakes it), so an idle broker has no poller.
 // Linux only: elsewhere populate is unsupported and the prefaulter stops
-// at its first step.
+// at its first step. It rests while the log is fed by a master
+// (replicaFed): replicated bytes are written, not stored into the mapping.
 const (
 	prefaultChunk = 1 << 20
 	prefaultAhead = 32 << 20
@@ -107,7 +108,7 @@ func (c *CommitLog) prefaultStep() (ahead bool, err error) {
 	c.pf.Lock()
 	defer c.pf.Unlock()
 	seg := c.pf.seg
-	if seg == nil || seg.mem == nil || c.pf.done >= c.segSize {
+	if seg == nil || seg.mem == nil || c.pf.done >= c.segSize || c.replicaFed.Load() {
 		return true, nil
 	}
 	writer := c.appended.Load() - seg.base
