@@ -66,17 +66,7 @@ func TestMappedAppendReadRestart(t *testing.T) {
 				}()
 			}
 			wg.Wait()
-			check := func(c *CommitLog, what string) {
-				got, _ := readAll(t, c)
-				if len(got) != len(want) {
-					t.Fatalf("%s: %d records, want %d", what, len(got), len(want))
-				}
-				for phys, rec := range want {
-					if !bytes.Equal(got[phys], rec) {
-						t.Fatalf("%s: record at %d differs", what, phys)
-					}
-				}
-			}
+			check := func(c *CommitLog, what string) { expectRecords(t, c, want, what) }
 			check(c, "live")
 			if len(c.Segments()) < 10 {
 				t.Fatalf("only %d segments: the test should cross many", len(c.Segments()))
@@ -347,19 +337,7 @@ func TestReplicaIntoMapping(t *testing.T) {
 		}
 		p = q
 	}
-	check := func(c *CommitLog, what string) {
-		t.Helper()
-		got, _ := readAll(t, c)
-		if len(got) != len(want) {
-			t.Fatalf("%s: %d records, want %d", what, len(got), len(want))
-		}
-		for phys, rec := range want {
-			if !bytes.Equal(got[phys], rec) {
-				t.Fatalf("%s: record at %d differs", what, phys)
-			}
-		}
-	}
-	check(c, "live")
+	expectRecords(t, c, want, "live")
 
 	// At open the prefaulter went up to 32 MiB ahead of 0; fed by the
 	// replica it went no further, so the pages from 48 MiB stay out.
@@ -372,9 +350,12 @@ func TestReplicaIntoMapping(t *testing.T) {
 		t.Fatalf("%d pages 32 MiB past the replica's end populated: the prefaulter did not rest", n)
 	}
 	// A local append (a promoted slave) wakes it.
-	if _, _, err := c.Append(record(999999, 500), nil); err != nil {
+	local := record(999999, 500)
+	phys, _, err := c.Append(local, nil)
+	if err != nil {
 		t.Fatal(err)
 	}
+	want[phys] = stored(local, phys)
 	deadline := time.Now().Add(10 * time.Second)
 	for resident(t, far) < len(far)/4096 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
@@ -387,10 +368,20 @@ func TestReplicaIntoMapping(t *testing.T) {
 	}
 	c = openOS(t, dir, AsyncFlush, MmapOn, segSize)
 	defer c.Close()
+	expectRecords(t, c, want, "reopened")
+}
+
+// expectRecords fails unless c holds exactly the records of want, by
+// offset, byte for byte.
+func expectRecords(t *testing.T, c *CommitLog, want map[int64][]byte, what string) {
+	t.Helper()
 	got, _ := readAll(t, c)
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d records, want %d", what, len(got), len(want))
+	}
 	for phys, rec := range want {
 		if !bytes.Equal(got[phys], rec) {
-			t.Fatalf("reopened: record at %d differs", phys)
+			t.Fatalf("%s: record at %d differs", what, phys)
 		}
 	}
 }
