@@ -213,21 +213,14 @@ func TestPrefaultPopulatesAhead(t *testing.T) {
 	c.mu.Unlock()
 	from := int64(8 << 10) // past the record's pages
 	span := mem[from : from+16<<20]
-	vec := make([]byte, len(span)/4096)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if _, _, e := syscall.Syscall(syscall.SYS_MINCORE, uintptr(unsafe.Pointer(&span[0])), uintptr(len(span)), uintptr(unsafe.Pointer(&vec[0]))); e != 0 {
-			t.Fatal(e)
-		}
-		resident := 0
-		for _, v := range vec {
-			resident += int(v & 1)
-		}
-		if resident == len(vec) {
+		n := resident(t, span)
+		if n == len(span)/4096 {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d pages ahead of the writer resident after 10 s", resident, len(vec))
+			t.Fatalf("%d of %d pages ahead of the writer resident after 10 s", n, len(span)/4096)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
