@@ -27,6 +27,10 @@ const respFilterDataNotExist int16 = 27
 // while enablePropertyFilter is false (PullMessageProcessor).
 const noPropertyFilter = "The broker does not support consumer to filter message by "
 
+// visibleWait bounds how long a pull that may not be held waits for the
+// dispatcher to reach what was readable when it found nothing.
+const visibleWait = 200 * time.Millisecond
+
 // maxSuspend caps a held pull below the Go client's 30 s pull timeout.
 const maxSuspend = 25 * time.Second
 
@@ -68,6 +72,12 @@ func (b *Broker) handlePull(_ context.Context, conn *remoting.Conn, req *remotin
 		return b.closingResponse(p)
 	}
 	resp, holdable := b.runPull(p)
+	if holdable && p.sysFlag&pullSuspend == 0 && b.store.AwaitVisible(visibleWait) {
+		// Found nothing while the dispatcher was behind: a message
+		// acknowledged before this pull must be in its answer (a held
+		// pull needs no such wait: dispatching wakes it).
+		resp, holdable = b.runPull(p)
+	}
 	if holdable && p.sysFlag&pullSuspend != 0 {
 		if b.parkPull(p) {
 			return nil

@@ -231,3 +231,38 @@ func TestLongPollingTimeoutAndClose(t *testing.T) {
 	}
 	t.Logf("close with 4 held pulls took %v", time.Since(start))
 }
+
+// TestPullSeesAcknowledgedSend: a pull that may not be held (no SUSPEND bit)
+// and arrives while the dispatcher is behind still returns a message whose
+// send was answered before it: it waits for the dispatcher instead of
+// answering "nothing new" (`wharf consume -e` right after a send).
+func TestPullSeesAcknowledgedSend(t *testing.T) {
+	b := startBroker(t, config.Config{})
+	c := newTestClient(t, b.Addr())
+	c.send("PV", 0, "", "m0")
+	waitDispatched(t, b)
+
+	held, release, rewound := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() {
+		rewound <- b.Store().Dispatcher().Rewind(func() (int64, error) {
+			close(held)
+			<-release
+			return -1, nil
+		})
+	}()
+	<-held
+	if resp := c.send("PV", 0, "", "m1"); resp.Code != remoting.RespSuccess {
+		t.Fatalf("send: code %d %q", resp.Code, resp.Remark)
+	}
+	time.AfterFunc(50*time.Millisecond, func() { close(release) })
+	resp := c.call(remoting.CodePullMessage, pullExt("CG", "PV", 0, 1, 0, 0), nil)
+	if err := <-rewound; err != nil {
+		t.Fatal(err)
+	}
+	if resp.Code != remoting.RespSuccess {
+		t.Fatalf("pull after an acknowledged send: code %d %q, want the message", resp.Code, resp.Remark)
+	}
+	if recs := decodeAll(t, resp.Body); len(recs) != 1 || string(recs[0].Body) != "m1" {
+		t.Fatalf("pull returned %d messages, want m1", len(recs))
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/wharfmq/wharf/engine/commitlog"
 	"github.com/wharfmq/wharf/engine/msg"
@@ -119,6 +120,22 @@ const (
 	// read; the Get then ends early with NextOffset past what it examined.
 	maxPropsMissBytes = 1 << 20
 )
+
+// AwaitVisible waits, up to timeout, until every record readable when it
+// is called has reached its queue, so that a read which found nothing was
+// not merely ahead of the dispatcher (a send acknowledged before the read
+// must be visible to it). It reports whether the dispatcher was behind;
+// it returns false at once while the dispatcher is stalled, whose reads
+// waiting would not help.
+func (s *Store) AwaitVisible(timeout time.Duration) bool {
+	target := min(s.cl.Readable(), s.disp.Limit())
+	if s.disp.Stalled() != nil || s.disp.Pos() >= target {
+		return false
+	}
+	// On a timeout the read simply answers with what is dispatched.
+	_ = s.disp.WaitFor(target, timeout)
+	return true
+}
 
 // Get reads up to maxCount messages of (topic, queueID) from offset that pass
 // the filter. buf, if non-nil, is reused for Data.

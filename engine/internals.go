@@ -2,6 +2,7 @@ package engine
 
 import (
 	"github.com/wharfmq/wharf/engine/commitlog"
+	"github.com/wharfmq/wharf/engine/dispatch"
 	"github.com/wharfmq/wharf/engine/queue"
 	"github.com/wharfmq/wharf/index"
 )
@@ -19,3 +20,6 @@ func (s *Store) Meta() *queue.DB { return s.qdb }
 
 // Index exposes the key index.
 func (s *Store) Index() *index.Index { return s.idx }
+
+// Dispatcher exposes the dispatcher (tests hold it between two rounds).
+func (s *Store) Dispatcher() *dispatch.Dispatcher { return s.disp }
