@@ -105,6 +105,9 @@ func (b *Broker) handleGetMaxOffset(_ context.Context, _ *remoting.Conn, req *re
 	if err != nil {
 		return badRequest(req, err)
 	}
+	// The end includes every message whose send was answered before this
+	// request, as a pull's answer does (pull.go).
+	b.store.AwaitVisible(visibleWait)
 	_, maxOffset := b.offsets.Range(topic, queueID)
 	return offsetResponse(req, maxOffset)
 }

@@ -235,34 +235,52 @@ func TestLongPollingTimeoutAndClose(t *testing.T) {
 // TestPullSeesAcknowledgedSend: a pull that may not be held (no SUSPEND bit)
 // and arrives while the dispatcher is behind still returns a message whose
 // send was answered before it: it waits for the dispatcher instead of
-// answering "nothing new" (`wharf consume -e` right after a send).
+// answering "nothing new" (`wharf consume -e` right after a send). The
+// queue's max offset (GET_MAX_OFFSET) counts such a message too.
 func TestPullSeesAcknowledgedSend(t *testing.T) {
 	b := startBroker(t, config.Config{})
 	c := newTestClient(t, b.Addr())
 	c.send("PV", 0, "", "m0")
 	waitDispatched(t, b)
 
-	held, release, rewound := make(chan struct{}), make(chan struct{}), make(chan error, 1)
-	go func() {
-		rewound <- b.Store().Dispatcher().Rewind(func() (int64, error) {
-			close(held)
-			<-release
-			return -1, nil
-		})
-	}()
-	<-held
-	if resp := c.send("PV", 0, "", "m1"); resp.Code != remoting.RespSuccess {
-		t.Fatalf("send: code %d %q", resp.Code, resp.Remark)
+	// sendHeld sends body with the dispatcher held between two rounds and
+	// releases it 50 ms after calling ask, whose answer it returns.
+	sendHeld := func(body string, ask func() *remoting.Command) *remoting.Command {
+		t.Helper()
+		held, release, rewound := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+		go func() {
+			rewound <- b.Store().Dispatcher().Rewind(func() (int64, error) {
+				close(held)
+				<-release
+				return -1, nil
+			})
+		}()
+		<-held
+		if resp := c.send("PV", 0, "", body); resp.Code != remoting.RespSuccess {
+			t.Fatalf("send %s: code %d %q", body, resp.Code, resp.Remark)
+		}
+		time.AfterFunc(50*time.Millisecond, func() { close(release) })
+		resp := ask()
+		if err := <-rewound; err != nil {
+			t.Fatal(err)
+		}
+		return resp
 	}
-	time.AfterFunc(50*time.Millisecond, func() { close(release) })
-	resp := c.call(remoting.CodePullMessage, pullExt("CG", "PV", 0, 1, 0, 0), nil)
-	if err := <-rewound; err != nil {
-		t.Fatal(err)
-	}
+
+	resp := sendHeld("m1", func() *remoting.Command {
+		return c.call(remoting.CodePullMessage, pullExt("CG", "PV", 0, 1, 0, 0), nil)
+	})
 	if resp.Code != remoting.RespSuccess {
 		t.Fatalf("pull after an acknowledged send: code %d %q, want the message", resp.Code, resp.Remark)
 	}
 	if recs := decodeAll(t, resp.Body); len(recs) != 1 || string(recs[0].Body) != "m1" {
 		t.Fatalf("pull returned %d messages, want m1", len(recs))
+	}
+
+	resp = sendHeld("m2", func() *remoting.Command {
+		return c.call(remoting.CodeGetMaxOffset, map[string]string{"topic": "PV", "queueId": "0"}, nil)
+	})
+	if resp.Code != remoting.RespSuccess || extInt(t, resp, "offset") != 3 {
+		t.Fatalf("max offset after an acknowledged send: code %d offset %s, want 3", resp.Code, resp.ExtFields["offset"])
 	}
 }
