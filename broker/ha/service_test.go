@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -391,5 +393,108 @@ func TestHeldFrameLeavesAfterMaxHold(t *testing.T) {
 	}
 	if d := time.Since(began); d < holdFor {
 		t.Fatalf("the held frame left after %v, before MaxHold %v with no report", d, holdFor)
+	}
+}
+
+// A slave fed by a hand-driven master: frames cut records at random
+// points (never a segment end), heartbeats come in between, and bursts of
+// frames arrive in one write. It ends with the master's bytes, its last
+// report is the master's end and no report runs ahead of what was sent.
+// A frame at a wrong offset ends the connection; the slave redials and
+// reports its own end again.
+func TestSlaveUnderHandDrivenMaster(t *testing.T) {
+	source := openLog(t, "")
+	end := put(t, source, 0, 700) // a little more than one segment
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	slave := openLog(t, "")
+	s := startSlave(t, slave, func() string { return ln.Addr().String() })
+
+	accept := func(wantReport int64) net.Conn {
+		t.Helper()
+		c, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		var b [ha.ReportSize]byte
+		if got, err := ha.ReadReport(c, &b); err != nil || got != wantReport {
+			t.Fatalf("first report %d (%v), want %d", got, err, wantReport)
+		}
+		return c
+	}
+	c := accept(0)
+	var sent, lastReport atomic.Int64
+	var ahead atomic.Bool
+	reportsDone := make(chan struct{})
+	go func() {
+		defer close(reportsDone)
+		var b [ha.ReportSize]byte
+		for {
+			got, err := ha.ReadReport(c, &b)
+			if err != nil {
+				return
+			}
+			if got > sent.Load() {
+				ahead.Store(true)
+			}
+			lastReport.Store(got)
+		}
+	}()
+
+	frame := func(w *bytes.Buffer, off int64, body []byte) {
+		var h [ha.HeaderSize]byte
+		ha.PutHeader(&h, ha.Header{Offset: off, Size: int32(len(body))})
+		w.Write(h[:])
+		w.Write(body)
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	var burst bytes.Buffer
+	for p := int64(0); p < end; {
+		n := min(int64(1+rng.IntN(20000)), end-p, testSeg-p%testSeg)
+		body := make([]byte, n)
+		if err := source.ReadLog(body, p); err != nil {
+			t.Fatal(err)
+		}
+		if rng.IntN(4) == 0 {
+			frame(&burst, p, nil) // a heartbeat
+		}
+		frame(&burst, p, body)
+		p += n
+		if rng.IntN(3) == 0 || p == end {
+			sent.Store(p)
+			if _, err := c.Write(burst.Bytes()); err != nil {
+				t.Fatal(err)
+			}
+			burst.Reset()
+		}
+	}
+	testkit.Eventually(t, 10*time.Second, func() bool { return lastReport.Load() == end },
+		"the slave to report the end %d (last report %d)", end, lastReport.Load())
+	sameLog(t, source, slave)
+	if ahead.Load() {
+		t.Fatal("a report ran ahead of the bytes sent")
+	}
+
+	// A frame that does not start at the slave's end.
+	var bad bytes.Buffer
+	frame(&bad, end+7, []byte("0123456789"))
+	if _, err := c.Write(bad.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-reportsDone: // the slave closed the connection
+	case <-time.After(5 * time.Second):
+		t.Fatal("the slave kept a connection that sent a frame at the wrong offset")
+	}
+	accept(end)
+	if e := s.State().LastError; !strings.Contains(e, "slave end") {
+		t.Fatalf("last error %q does not say where the slave ends", e)
+	}
+	if got := slave.MaxPhysOffset(); got != end {
+		t.Fatalf("slave end %d after the bad frame, want %d", got, end)
 	}
 }
