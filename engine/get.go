@@ -126,7 +126,9 @@ const (
 // not merely ahead of the dispatcher (a send acknowledged before the read
 // must be visible to it). It reports whether the dispatcher was behind;
 // it returns false at once while the dispatcher is stalled, whose reads
-// waiting would not help.
+// waiting would not help. Under a confirm offset (SetConfirmOffset) it
+// waits only up to that limit, which replicas' reports put at a record
+// boundary, so the dispatcher reaches it.
 func (s *Store) AwaitVisible(timeout time.Duration) bool {
 	target := min(s.cl.Readable(), s.disp.Limit())
 	if s.disp.Stalled() != nil || s.disp.Pos() >= target {
