@@ -28,7 +28,7 @@ const respFilterDataNotExist int16 = 27
 const noPropertyFilter = "The broker does not support consumer to filter message by "
 
 // visibleWait bounds how long a pull that may not be held waits for the
-// dispatcher to reach what was readable when it found nothing.
+// dispatcher to reach what was readable when the pull arrived.
 const visibleWait = 200 * time.Millisecond
 
 // maxSuspend caps a held pull below the Go client's 30 s pull timeout.
@@ -71,13 +71,15 @@ func (b *Broker) handlePull(_ context.Context, conn *remoting.Conn, req *remotin
 	if b.closing() {
 		return b.closingResponse(p)
 	}
-	resp, holdable := b.runPull(p)
-	if holdable && p.sysFlag&pullSuspend == 0 && b.store.AwaitVisible(visibleWait) {
-		// Found nothing while the dispatcher was behind: a message
-		// acknowledged before this pull must be in its answer (a held
-		// pull needs no such wait: dispatching wakes it).
-		resp, holdable = b.runPull(p)
+	if p.sysFlag&pullSuspend == 0 {
+		// A pull that may not be held is answered with what its one read
+		// finds: let the dispatcher first reach what is readable now, so
+		// that every message whose send was answered before this pull is
+		// in its answer. (A held pull that finds nothing is woken by
+		// dispatching.)
+		b.store.AwaitVisible(visibleWait)
 	}
+	resp, holdable := b.runPull(p)
 	if holdable && p.sysFlag&pullSuspend != 0 {
 		if b.parkPull(p) {
 			return nil

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -235,8 +236,8 @@ func TestLongPollingTimeoutAndClose(t *testing.T) {
 // TestPullSeesAcknowledgedSend: a pull that may not be held (no SUSPEND bit)
 // and arrives while the dispatcher is behind still returns a message whose
 // send was answered before it: it waits for the dispatcher instead of
-// answering "nothing new" (`wharf consume -e` right after a send). The
-// queue's max offset (GET_MAX_OFFSET) counts such a message too.
+// answering "nothing new" or only part (`wharf consume -e` right after a
+// send). The queue's max offset (GET_MAX_OFFSET) counts such a message too.
 func TestPullSeesAcknowledgedSend(t *testing.T) {
 	b := startBroker(t, config.Config{})
 	c := newTestClient(t, b.Addr())
@@ -267,20 +268,31 @@ func TestPullSeesAcknowledgedSend(t *testing.T) {
 		return resp
 	}
 
-	resp := sendHeld("m1", func() *remoting.Command {
-		return c.call(remoting.CodePullMessage, pullExt("CG", "PV", 0, 1, 0, 0), nil)
-	})
-	if resp.Code != remoting.RespSuccess {
-		t.Fatalf("pull after an acknowledged send: code %d %q, want the message", resp.Code, resp.Remark)
-	}
-	if recs := decodeAll(t, resp.Body); len(recs) != 1 || string(recs[0].Body) != "m1" {
-		t.Fatalf("pull returned %d messages, want m1", len(recs))
+	// At the queue's end as dispatched (the read would find nothing), then
+	// before it (the read would find m1 alone).
+	for _, tc := range []struct {
+		send string
+		want []string
+	}{{"m1", []string{"m1"}}, {"m2", []string{"m1", "m2"}}} {
+		resp := sendHeld(tc.send, func() *remoting.Command {
+			return c.call(remoting.CodePullMessage, pullExt("CG", "PV", 0, 1, 0, 0), nil)
+		})
+		if resp.Code != remoting.RespSuccess {
+			t.Fatalf("pull after sending %s: code %d %q, want %v", tc.send, resp.Code, resp.Remark, tc.want)
+		}
+		var got []string
+		for _, r := range decodeAll(t, resp.Body) {
+			got = append(got, string(r.Body))
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Fatalf("pull after sending %s returned %v, want %v", tc.send, got, tc.want)
+		}
 	}
 
-	resp = sendHeld("m2", func() *remoting.Command {
+	resp := sendHeld("m3", func() *remoting.Command {
 		return c.call(remoting.CodeGetMaxOffset, map[string]string{"topic": "PV", "queueId": "0"}, nil)
 	})
-	if resp.Code != remoting.RespSuccess || extInt(t, resp, "offset") != 3 {
-		t.Fatalf("max offset after an acknowledged send: code %d offset %s, want 3", resp.Code, resp.ExtFields["offset"])
+	if resp.Code != remoting.RespSuccess || extInt(t, resp, "offset") != 4 {
+		t.Fatalf("max offset after an acknowledged send: code %d offset %s, want 4", resp.Code, resp.ExtFields["offset"])
 	}
 }
