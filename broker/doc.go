@@ -21,7 +21,8 @@
 //	sqlfilter/    SQL92 filter: compile, evaluate (a library)
 //	brokerstats/  bounded traffic tables, StatsItem windows, rate sampler
 //	              (a library; metrics.go and traffic.go feed and read it)
-//	ha/           HA protocol messages and batching (not wired in yet)
+//	ha/           classic HA: wire format, master and slave services,
+//	              SYNC_MASTER waits (replication.go wires them in)
 //	brokertest/   start a broker (or a cluster) on loopback for tests
 //
 // Rules of the structure:
@@ -139,6 +140,7 @@
 //	  ├─▶ offsets    Commit of commitOffset (COMMIT_OFFSET bit), before
 //	  │              the read, whatever the pull then finds
 //	  │  closing? → SERVICE_NOT_AVAILABLE
+//	  │  no SUSPEND? → engine.Store.AwaitVisible (below)
 //	  ▼
 //	runPull → engine.Store.Get      queue entries (dispatched records
 //	  │                             only), filter, record bytes
@@ -309,6 +311,16 @@
 // accessKey/secretKey when set.
 //
 // # Choices where RocketMQ leaves room
+//
+//   - What a pull sees of recent sends. Consume queues are filled by the
+//     dispatcher after a send is answered, so RocketMQ may answer a pull
+//     that arrives right after a send without it. Wharf answers a pull
+//     without the SUSPEND bit (one that cannot wait for messages) only
+//     once the dispatcher has reached what was readable when the pull
+//     arrived (at most 200 ms, not while the dispatcher is stalled), and
+//     GET_MAX_OFFSET the same way: every send answered before the request
+//     is in the answer (`wharf consume -e` right after `wharf produce`). A
+//     held pull needs no wait: a dispatch wakes it.
 //
 //   - Start offset of a new group (trap T7). QUERY_CONSUMER_OFFSET answers
 //     the committed offset if there is one. Otherwise, like Java's "offset
