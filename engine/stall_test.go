@@ -62,6 +62,12 @@ func TestDispatcherStallRefusesSendsAndResumes(t *testing.T) {
 	if s.DispatchStall() == nil {
 		t.Fatal("DispatchStall is nil while sends are refused")
 	}
+	// A read does not wait for a stalled dispatcher (it would wait out
+	// its whole timeout for nothing).
+	start := time.Now()
+	if s.AwaitVisible(10*time.Second) || time.Since(start) > time.Second {
+		t.Fatalf("AwaitVisible waited %v for a stalled dispatcher", time.Since(start))
+	}
 	time.Sleep(300 * time.Millisecond) // several retries
 	if err := put(); !errors.Is(err, ErrStalled) {
 		t.Fatalf("send while still stalled: %v", err)
