@@ -23,6 +23,11 @@
 //	              (a library; metrics.go and traffic.go feed and read it)
 //	ha/           classic HA: wire format, master and slave services,
 //	              SYNC_MASTER waits (replication.go wires them in)
+//	ha/autoswitch/ failover mode's replication protocol
+//	ha/epoch/     a replica's epoch file (failover mode)
+//	slavesync/    a slave's SlaveSynchronize: configs and offsets from
+//	              its master, applied durably
+//	failover/     a broker in controller mode: roles from the controller
 //	brokertest/   start a broker (or a cluster) on loopback for tests
 //
 // Rules of the structure:
