@@ -248,21 +248,14 @@ func TestPullSeesAcknowledgedSend(t *testing.T) {
 	// releases it 50 ms after calling ask, whose answer it returns.
 	sendHeld := func(body string, ask func() *remoting.Command) *remoting.Command {
 		t.Helper()
-		held, release, rewound := make(chan struct{}), make(chan struct{}), make(chan error, 1)
-		go func() {
-			rewound <- b.Store().Dispatcher().Rewind(func() (int64, error) {
-				close(held)
-				<-release
-				return -1, nil
-			})
-		}()
-		<-held
+		resume := b.Store().PauseDispatch()
 		if resp := c.send("PV", 0, "", body); resp.Code != remoting.RespSuccess {
 			t.Fatalf("send %s: code %d %q", body, resp.Code, resp.Remark)
 		}
-		time.AfterFunc(50*time.Millisecond, func() { close(release) })
+		resumed := make(chan error, 1)
+		time.AfterFunc(50*time.Millisecond, func() { resumed <- resume() })
 		resp := ask()
-		if err := <-rewound; err != nil {
+		if err := <-resumed; err != nil {
 			t.Fatal(err)
 		}
 		return resp

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"github.com/wharfmq/wharf/engine/commitlog"
-	"github.com/wharfmq/wharf/engine/dispatch"
 	"github.com/wharfmq/wharf/engine/queue"
 	"github.com/wharfmq/wharf/index"
 )
@@ -21,5 +20,21 @@ func (s *Store) Meta() *queue.DB { return s.qdb }
 // Index exposes the key index.
 func (s *Store) Index() *index.Index { return s.idx }
 
-// Dispatcher exposes the dispatcher (tests hold it between two rounds).
-func (s *Store) Dispatcher() *dispatch.Dispatcher { return s.disp }
+// PauseDispatch holds the dispatcher between two rounds until resume is
+// called, which returns once it runs again (tests: reads racing it).
+func (s *Store) PauseDispatch() (resume func() error) {
+	held, release, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() {
+		done <- s.disp.Rewind(func() (int64, error) {
+			close(held)
+			<-release
+			return -1, nil // move nothing
+		})
+	}()
+	select {
+	case <-held:
+		return func() error { close(release); return <-done }
+	case err := <-done: // closed: never held
+		return func() error { return err }
+	}
+}

@@ -26,27 +26,15 @@ func TestAwaitVisible(t *testing.T) {
 				t.Fatal("waited with the dispatcher caught up")
 			}
 
-			// Hold the dispatcher goroutine between two rounds.
-			held, release := make(chan struct{}), make(chan struct{})
-			rewound := make(chan error, 1)
-			go func() {
-				rewound <- s.Dispatcher().Rewind(func() (int64, error) {
-					close(held)
-					<-release
-					return -1, nil
-				})
-			}()
-			<-held
+			resume := s.PauseDispatch()
 			if _, err := s.Put(newMsg("T", 0, 1, "")); err != nil {
 				t.Fatal(err)
 			}
 			if res, err := s.Get("T", 0, 1, 1, nil, nil); err != nil || res.Status == Found {
 				t.Fatalf("found the message with the dispatcher held: %+v %v", res, err)
 			}
-			go func() {
-				time.Sleep(50 * time.Millisecond)
-				close(release)
-			}()
+			resumed := make(chan error, 1)
+			time.AfterFunc(50*time.Millisecond, func() { resumed <- resume() })
 			start := time.Now()
 			if !s.AwaitVisible(5 * time.Second) {
 				t.Fatal("did not wait with the dispatcher behind")
@@ -57,7 +45,7 @@ func TestAwaitVisible(t *testing.T) {
 			if res, err := s.Get("T", 0, 1, 1, nil, nil); err != nil || res.Status != Found || res.Count != 1 {
 				t.Fatalf("after the wait: %+v %v", res, err)
 			}
-			if err := <-rewound; err != nil {
+			if err := <-resumed; err != nil {
 				t.Fatal(err)
 			}
 		})
