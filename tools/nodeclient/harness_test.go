@@ -1,0 +1,411 @@
+package nodeclient
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/apache/rocketmq-client-go/v2/rlog"
+	"go.uber.org/goleak"
+
+	"github.com/wharfmq/wharf/internal/testkit"
+	"github.com/wharfmq/wharf/tools/admin"
+)
+
+// requiredEnv makes a missing node or node_modules a failure, not a skip.
+const requiredEnv = "WHARF_NODE_REQUIRED"
+
+// delayLevels is the test broker's messageDelayLevel: level 2 is the delay
+// test's 2 s; level 3, where a first retry goes, is 1 s; every other level
+// is short too.
+const delayLevels = "1s 2s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s"
+
+// binDir holds the wharf binary built for this run.
+var binDir string
+
+func TestMain(m *testing.M) {
+	rlog.SetLogLevel("fatal")
+	dir, err := os.MkdirTemp("", "wharf-nodeclient-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "nodeclient:", err)
+		os.Exit(1)
+	}
+	binDir = dir
+	goleak.VerifyTestMain(m, append(testkit.IgnoreGoClient(), goleak.Cleanup(func(code int) {
+		os.RemoveAll(dir)
+		os.Exit(code)
+	}))...)
+}
+
+// nodeEnv is where the scripts run: node's path and this directory.
+type nodeEnv struct {
+	node, dir string
+}
+
+// requireNode returns node and this package's directory, skipping the test
+// when node or node_modules/ali-ons is missing (failing when
+// WHARF_NODE_REQUIRED is set).
+func requireNode(t *testing.T) nodeEnv {
+	t.Helper()
+	missing := func(format string, args ...any) {
+		t.Helper()
+		if os.Getenv(requiredEnv) != "" {
+			t.Fatalf(requiredEnv+" is set but "+format, args...)
+		}
+		t.Skipf(format+" (run `npm ci` in tools/nodeclient; .ci/run does)", args...)
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		missing("no node on PATH: %v", err)
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "ali-ons", "package.json")); err != nil {
+		missing("ali-ons is not installed: %v", err)
+	}
+	return nodeEnv{node: node, dir: dir}
+}
+
+var build struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// wharfBinary builds ./tools/wharf once per run and returns its path.
+func wharfBinary(t *testing.T) string {
+	t.Helper()
+	build.once.Do(func() {
+		goBin, err := exec.LookPath("go")
+		if err != nil {
+			goBin = "go"
+		}
+		out := filepath.Join(binDir, "wharf")
+		cmd := exec.Command(goBin, "build", "-o", out, "../wharf")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			build.err = fmt.Errorf("go build ./tools/wharf: %w\n%s", err, b)
+			return
+		}
+		build.path = out
+	})
+	if build.err != nil {
+		t.Fatal(build.err)
+	}
+	return build.path
+}
+
+// server is one `wharf standalone` process on loopback.
+type server struct {
+	namesrv, broker string
+	admin           *admin.Client
+	cmd             *exec.Cmd
+	logPath         string
+	exited          chan struct{}
+}
+
+// startWharf starts `wharf standalone` with 4 MiB CommitLog segments in a
+// temporary directory (removed after the test), waits until its broker is
+// registered, and stops it by PID at cleanup.
+func startWharf(t *testing.T) *server {
+	t.Helper()
+	bin := wharfBinary(t)
+	dir := t.TempDir()
+	ports := testkit.FreePorts(t, 3)
+	_, haPort, _ := net.SplitHostPort(ports[2])
+	conf := strings.Join([]string{
+		"brokerClusterName=NodeCluster",
+		"brokerName=broker-node",
+		"mappedFileSizeCommitLog=" + fmt.Sprint(4<<20),
+		"autoCreateTopicEnable=true",
+		"haListenPort=" + haPort,
+		"messageDelayLevel=" + delayLevels,
+	}, "\n") + "\n"
+	confPath := filepath.Join(dir, "broker.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := &server{namesrv: ports[0], broker: ports[1], logPath: filepath.Join(dir, "wharf.log"), exited: make(chan struct{})}
+	logFile, err := os.Create(s.logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.cmd = exec.Command(bin, "standalone", "-c", confPath, "--data", filepath.Join(dir, "data"),
+		"--listen", s.broker, "--namesrv-listen", s.namesrv, "--dashboard", "off", "--metrics", "off")
+	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
+	if err := s.cmd.Start(); err != nil {
+		logFile.Close()
+		t.Fatal(err)
+	}
+	go func() {
+		_ = s.cmd.Wait()
+		logFile.Close()
+		close(s.exited)
+	}()
+	t.Cleanup(func() { s.stop(t) })
+	s.admin = admin.New(admin.Options{Namesrv: s.namesrv, Timeout: 3 * time.Second})
+	t.Cleanup(func() { s.admin.Close() })
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_, err := s.admin.Route(ctx, "TBW102")
+		cancel()
+		if err == nil {
+			return s
+		}
+		select {
+		case <-s.exited:
+			t.Fatalf("wharf exited before serving; log:\n%s", s.logTail())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("wharf not serving within 15 s: %v; log:\n%s", err, s.logTail())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// stop sends SIGTERM to the process, then SIGKILL if it has not exited
+// within 10 s.
+func (s *server) stop(t *testing.T) {
+	t.Helper()
+	select {
+	case <-s.exited:
+		return
+	default:
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.exited:
+		return
+	case <-time.After(10 * time.Second):
+	}
+	t.Errorf("wharf pid %d did not exit within 10 s of SIGTERM; killing it", s.cmd.Process.Pid)
+	_ = s.cmd.Process.Kill()
+	select {
+	case <-s.exited:
+	case <-time.After(10 * time.Second):
+		t.Errorf("wharf pid %d did not die within 10 s of SIGKILL", s.cmd.Process.Pid)
+	}
+}
+
+func (s *server) logTail() string {
+	b, _ := os.ReadFile(s.logPath)
+	if len(b) > 4096 {
+		b = b[len(b)-4096:]
+	}
+	return string(b)
+}
+
+// createTopic creates topic with queues read and write queues on the
+// broker (ali-ons never creates topics itself).
+func (s *server) createTopic(t *testing.T, topic string, queues int32) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.admin.CreateTopic(ctx, s.broker, admin.TopicConfig{TopicName: topic, ReadQueueNums: queues, WriteQueueNums: queues, Perm: 6}); err != nil {
+		t.Fatalf("create topic %s: %v", topic, err)
+	}
+	// ali-ons asks the name server for the route before its first send.
+	for {
+		route, err := s.admin.Route(ctx, topic)
+		if err == nil && len(route.QueueDatas) == 1 && route.QueueDatas[0].WriteQueueNums == queues {
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("no route of %s with %d queues within 5 s: %v", topic, queues, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// event is one JSON line a script printed; the fields are the union of
+// what the scripts print.
+type event struct {
+	Event          string            `json:"event"`
+	Error          string            `json:"error"`
+	I              int               `json:"i"`
+	Status         string            `json:"status"`
+	MsgID          string            `json:"msgId"`
+	QueueID        int32             `json:"queueId"`
+	QueueOffset    int64             `json:"queueOffset"`
+	SentAt         int64             `json:"sentAt"`
+	Topic          string            `json:"topic"`
+	Tags           string            `json:"tags"`
+	Keys           string            `json:"keys"`
+	Body           string            `json:"body"`
+	Props          map[string]string `json:"props"`
+	ReconsumeTimes int32             `json:"reconsumeTimes"`
+	BornTimestamp  int64             `json:"bornTimestamp"`
+	At             int64             `json:"at"`
+	Sent           int               `json:"sent"`
+	Distinct       int               `json:"distinct"`
+}
+
+// nodeProc is one run of a script.
+type nodeProc struct {
+	name   string
+	cmd    *exec.Cmd
+	lines  chan event // every line, closed at EOF
+	mu     sync.Mutex
+	events []event
+	stderr strings.Builder
+	done   chan struct{} // closed when the process exited and stdout was read
+	err    error
+}
+
+// startNode runs `node js/SCRIPT CONFIG` in the background. The process
+// is killed by PID if it outlives limit or the test.
+func startNode(t *testing.T, env nodeEnv, script string, cfg map[string]any, limit time.Duration) *nodeProc {
+	t.Helper()
+	cfg["timeoutMs"] = limit.Milliseconds()
+	arg, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &nodeProc{name: script, lines: make(chan event, 1024), done: make(chan struct{})}
+	p.cmd = exec.Command(env.node, filepath.Join("js", script), string(arg))
+	p.cmd.Dir = env.dir
+	p.cmd.Stderr = &lockedWriter{mu: &p.mu, b: &p.stderr}
+	stdout, err := p.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start node %s: %v", script, err)
+	}
+	go func() {
+		defer close(p.done)
+		defer close(p.lines)
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 64<<10), 4<<20)
+		for sc.Scan() {
+			var e event
+			if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+				e = event{Event: "unparsed", Error: sc.Text()}
+			}
+			p.mu.Lock()
+			p.events = append(p.events, e)
+			p.mu.Unlock()
+			select {
+			case p.lines <- e:
+			default: // nobody is following the lines; events keeps them
+			}
+		}
+		p.err = p.cmd.Wait()
+	}()
+	// The script's own deadline is limit; the process gets 5 s more
+	// before it is killed.
+	timer := time.AfterFunc(limit+5*time.Second, func() { _ = p.cmd.Process.Kill() })
+	t.Cleanup(func() {
+		timer.Stop()
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	})
+	return p
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	b  *strings.Builder
+}
+
+func (w *lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+// waitFor reads lines until one has event kind, failing after d.
+func (p *nodeProc) waitFor(t *testing.T, kind string, d time.Duration) event {
+	t.Helper()
+	timeout := time.After(d)
+	for {
+		select {
+		case e, ok := <-p.lines:
+			if !ok {
+				<-p.done
+				t.Fatalf("node %s exited (%v) before printing %q; output:\n%s", p.name, p.err, kind, p.output())
+			}
+			if e.Event == kind {
+				return e
+			}
+		case <-timeout:
+			t.Fatalf("node %s printed no %q within %v; output:\n%s", p.name, kind, d, p.output())
+		}
+	}
+}
+
+// wait waits for the script to exit and returns what it printed, failing
+// unless it exited 0 with a "done" line.
+func (p *nodeProc) wait(t *testing.T) []event {
+	t.Helper()
+	go func() {
+		for range p.lines { // drain so the reader never blocks
+		}
+	}()
+	<-p.done
+	p.mu.Lock()
+	events := slicesClone(p.events)
+	p.mu.Unlock()
+	if p.err != nil || len(events) == 0 || events[len(events)-1].Event != "done" {
+		t.Fatalf("node %s: %v; output:\n%s", p.name, errOr(p.err, errors.New("no final done line")), p.output())
+	}
+	return events
+}
+
+func (p *nodeProc) output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var b strings.Builder
+	for _, e := range p.events {
+		j, _ := json.Marshal(e)
+		b.Write(j)
+		b.WriteByte('\n')
+	}
+	b.WriteString("stderr:\n")
+	s := p.stderr.String()
+	if len(s) > 8192 {
+		s = s[len(s)-8192:]
+	}
+	b.WriteString(s)
+	return b.String()
+}
+
+// runNode runs a script to its end and returns its events.
+func runNode(t *testing.T, env nodeEnv, script string, cfg map[string]any, limit time.Duration) []event {
+	t.Helper()
+	return startNode(t, env, script, cfg, limit).wait(t)
+}
+
+func errOr(err, otherwise error) error {
+	if err != nil {
+		return err
+	}
+	return otherwise
+}
+
+func slicesClone(e []event) []event { return append([]event(nil), e...) }
+
+// only returns the events of one kind.
+func only(events []event, kind string) []event {
+	var out []event
+	for _, e := range events {
+		if e.Event == kind {
+			out = append(out, e)
+		}
+	}
+	return out
+}
