@@ -35,6 +35,9 @@ func TestAliOns(t *testing.T) {
 	t.Run("RetryAfterThrow", func(t *testing.T) { testRetry(t, env, s) })
 	t.Run("DelayLevel", func(t *testing.T) { testDelay(t, env, s) })
 	t.Run("Broadcast", func(t *testing.T) { testBroadcast(t, env, s) })
+	t.Run("TwoConsumersShareQueues", func(t *testing.T) { testShared(t, env, s) })
+	t.Run("Namespace", func(t *testing.T) { testNamespace(t, env, s) })
+	t.Run("RestartAfterIdle", func(t *testing.T) { testRestartAfterIdle(t, env, s) })
 }
 
 // produce sends specs with the node producer and checks every send was
@@ -171,13 +174,15 @@ func goPullAll(t *testing.T, s *server, topic string, queues int32) []*primitive
 }
 
 // testProduceThenConsume: the node producer sends 24 messages with tags,
-// keys and properties; all are SEND_OK; a node push consumer with "*" gets
+// keys and properties, one of them over 4 KiB (compressed); all are SEND_OK; a node push consumer with "*" gets
 // each of the 24 exactly once, and the Go client reads the same 24 with
 // bodies, tags, keys, properties and queue offsets intact.
 func testProduceThenConsume(t *testing.T, env nodeEnv, s *server) {
 	const topic, queues, n = "NodeProduce", 4, 24
 	s.createTopic(t, topic, queues)
 	specs := mixed("p", n)
+	// ali-ons compresses bodies of 4 KiB and more (zlib, sysFlag bit 0).
+	specs[5].Body = strings.Repeat("a compressible body line ✓\n", 400)
 	sent := produce(t, env, s, topic, "NodeProducerGroup", specs, queues)
 
 	events := runNode(t, env, "consume.js", consumeCfg(s, topic, "NodeConsumeAll", "*", n, 1500*time.Millisecond), 25*time.Second)
@@ -485,6 +490,134 @@ func testBroadcast(t *testing.T, env nodeEnv, s *server) {
 			if c != 1 {
 				t.Errorf("broadcast consumer %d got %q %d times, want once", i, body, c)
 			}
+		}
+	}
+}
+
+// testShared: two clustering node consumers of one group split a 4-queue
+// topic. Once the broker lists both and each has rebalanced (2 s apart),
+// 40 messages are sent: each consumer gets some, together all 40, and none
+// twice (no queue changes hands after the messages were sent, so RocketMQ
+// has no cause to redeliver: the bound is 0).
+func testShared(t *testing.T, env nodeEnv, s *server) {
+	const topic, group, queues, n = "NodeShared", "NodeSharedGroup", 4, 40
+	s.createTopic(t, topic, queues)
+	var procs []*nodeProc
+	for range 2 {
+		p := startNode(t, env, "consume.js", consumeCfg(s, topic, group, "*", 0, 8*time.Second), 25*time.Second)
+		p.waitFor(t, "ready", 15*time.Second)
+		procs = append(procs, p)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		cc, err := s.admin.ConsumerConnections(ctx, s.broker, group)
+		cancel()
+		if err == nil && len(cc.ConnectionSet) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("broker does not list both consumers of %s within 10 s: %+v %v", group, cc, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(2*2*time.Second + time.Second) // two rebalance intervals
+	specs := mixed("s", n)
+	produce(t, env, s, topic, "NodeProducerGroup", specs, queues)
+	total := map[string]int{}
+	queuesOf := make([]map[int32]bool, len(procs))
+	for i, p := range procs {
+		got, count := byBody(only(p.wait(t), "msg"))
+		if len(got) == 0 {
+			t.Errorf("consumer %d got nothing: the queues were not shared", i)
+		}
+		queuesOf[i] = map[int32]bool{}
+		for body, c := range count {
+			total[body] += c
+			queuesOf[i][got[body].QueueID] = true
+		}
+		t.Logf("consumer %d: %d messages from queues %v", i, len(got), slices.Sorted(maps.Keys(queuesOf[i])))
+	}
+	for q := range queuesOf[0] {
+		if queuesOf[1][q] {
+			t.Errorf("queue %d consumed by both consumers", q)
+		}
+	}
+	for _, sp := range specs {
+		if total[sp.Body] != 1 {
+			t.Errorf("%q consumed %d times in the group, want once", sp.Body, total[sp.Body])
+		}
+	}
+}
+
+// testNamespace: with ali-ons's namespace option topics and groups are
+// "NS%name" on the broker; a producer and a consumer of one namespace
+// exchange 6 messages, the Go client finds them under the prefixed topic,
+// and the offsets are committed for the prefixed group.
+func testNamespace(t *testing.T, env nodeEnv, s *server) {
+	const ns, topic, queues, n = "nodens", "NodeNsTopic", 2, 6
+	s.createTopic(t, ns+"%"+topic, queues)
+	specs := mixed("ns", n)
+	events := runNode(t, env, "produce.js", map[string]any{"nameSrv": s.namesrv, "namespace": ns, "topic": topic,
+		"group": "NsProducer", "messages": specs}, 20*time.Second)
+	if sent := only(events, "sent"); len(sent) != n {
+		t.Fatalf("node producer reported %d sends, want %d", len(sent), n)
+	}
+	cfg := consumeCfg(s, topic, "NsConsumer", "*", n, time.Second)
+	cfg["namespace"] = ns
+	got, _ := byBody(only(runNode(t, env, "consume.js", cfg, 25*time.Second), "msg"))
+	checkDelivered(t, ns+"%"+topic, specs, got)
+	if gm := goPullAll(t, s, ns+"%"+topic, queues); len(gm) != n {
+		t.Errorf("Go client pulled %d messages of %s%%%s, want %d", len(gm), ns, topic, n)
+	}
+	// The consumer committed under the prefixed group and topic: together
+	// its offsets cover the n messages.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var committed int64
+	for q := range int32(queues) {
+		off, ok, err := s.admin.ConsumerOffset(ctx, s.broker, ns+"%NsConsumer", ns+"%"+topic, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			committed += off
+		}
+	}
+	if committed != n {
+		t.Errorf("offsets committed for %s%%NsConsumer add up to %d, want %d", ns, committed, n)
+	}
+}
+
+// testRestartAfterIdle: a consumer of a new group runs on an empty topic and
+// stops; ali-ons then commits -1 for every queue it held at offset 0 (it
+// sends "offset || -1"). The broker must keep answering QUERY_CONSUMER_OFFSET
+// with 0 for those young queues, as RocketMQ does (a stored -1 is no
+// offset), not -1, which ali-ons takes for a first start and answers by
+// skipping to the queue's end: the messages sent while no consumer ran
+// reach the group's next consumer.
+func testRestartAfterIdle(t *testing.T, env nodeEnv, s *server) {
+	const topic, group, queues, n = "NodeIdle", "NodeIdleGroup", 2, 6
+	s.createTopic(t, topic, queues)
+	// linger: the 1 s persist timer runs at least once, then close commits.
+	first := runNode(t, env, "consume.js", consumeCfg(s, topic, group, "*", 0, 1500*time.Millisecond), 20*time.Second)
+	if msgs := only(first, "msg"); len(msgs) != 0 {
+		t.Fatalf("consumer of an empty topic got %d messages", len(msgs))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for q := range int32(queues) {
+		if off, ok, err := s.admin.ConsumerOffset(ctx, s.broker, group, topic, q); err != nil || !ok || off != 0 {
+			t.Fatalf("queue %d after the idle run: offset %d found %v (%v), want 0 found", q, off, ok, err)
+		}
+	}
+	specs := mixed("idle", n)
+	produce(t, env, s, topic, "NodeProducerGroup", specs, queues)
+	got, count := byBody(only(runNode(t, env, "consume.js", consumeCfg(s, topic, group, "*", n, time.Second), 12*time.Second), "msg"))
+	checkDelivered(t, topic, specs, got)
+	for body, c := range count {
+		if c != 1 {
+			t.Errorf("%q delivered %d times, want once", body, c)
 		}
 	}
 }

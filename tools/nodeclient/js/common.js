@@ -40,6 +40,8 @@ function deadline(ms) {
 function clientOptions(cfg) {
   return {
     nameSrv: cfg.nameSrv,
+    // RocketMQ namespaces: ali-ons prefixes topics and groups with "NS%".
+    namespace: cfg.namespace || '',
     accessKeyId: 'wharf-test',
     accessKeySecret: 'wharf-test',
     httpclient: {

@@ -13,7 +13,7 @@
 // prints {"event":"done","distinct":N} and exits 0. Past CONFIG.timeoutMs it
 // exits 2.
 //
-// CONFIG: {nameSrv, topic, group, expr, expect, linger, timeoutMs, failOnce: [key], broadcast, fromFirst}
+// CONFIG: {nameSrv, namespace, topic, group, expr, expect, linger, timeoutMs, failOnce: [key], broadcast, fromFirst}
 
 const { Consumer } = require('ali-ons');
 const { config, emit, fail, deadline, clientOptions, userProps } = require('./common');

@@ -5,7 +5,7 @@
 //   {"event":"sent","i":0,"status":"SEND_OK","msgId":...,"queueId":1,"queueOffset":0}
 // then {"event":"done","sent":N}. A send that throws ends it with exit 1.
 //
-// CONFIG: {nameSrv, topic, group, timeoutMs, messages: [{body, tags, keys, props, delayLevel}]}
+// CONFIG: {nameSrv, namespace, topic, group, timeoutMs, messages: [{body, tags, keys, props, delayLevel}]}
 
 const { Producer } = require('ali-ons');
 const { config, emit, fail, deadline, clientOptions, newMessage } = require('./common');
