@@ -234,24 +234,24 @@ func (s *server) createTopic(t *testing.T, topic string, queues int32) {
 // event is one JSON line a script printed; the fields are the union of
 // what the scripts print.
 type event struct {
-	Event          string            `json:"event"`
-	Error          string            `json:"error"`
-	I              int               `json:"i"`
-	Status         string            `json:"status"`
-	MsgID          string            `json:"msgId"`
-	QueueID        int32             `json:"queueId"`
-	QueueOffset    int64             `json:"queueOffset"`
-	SentAt         int64             `json:"sentAt"`
-	Topic          string            `json:"topic"`
-	Tags           string            `json:"tags"`
-	Keys           string            `json:"keys"`
-	Body           string            `json:"body"`
-	Props          map[string]string `json:"props"`
-	ReconsumeTimes int32             `json:"reconsumeTimes"`
-	BornTimestamp  int64             `json:"bornTimestamp"`
-	At             int64             `json:"at"`
-	Sent           int               `json:"sent"`
-	Distinct       int               `json:"distinct"`
+	Event          string            `json:"event,omitempty"`
+	Error          string            `json:"error,omitempty"`
+	I              int               `json:"i,omitempty"`
+	Status         string            `json:"status,omitempty"`
+	MsgID          string            `json:"msgId,omitempty"`
+	QueueID        int32             `json:"queueId,omitempty"`
+	QueueOffset    int64             `json:"queueOffset,omitempty"`
+	SentAt         int64             `json:"sentAt,omitempty"`
+	Topic          string            `json:"topic,omitempty"`
+	Tags           string            `json:"tags,omitempty"`
+	Keys           string            `json:"keys,omitempty"`
+	Body           string            `json:"body,omitempty"`
+	Props          map[string]string `json:"props,omitempty"`
+	ReconsumeTimes int32             `json:"reconsumeTimes,omitempty"`
+	BornTimestamp  int64             `json:"bornTimestamp,omitempty"`
+	At             int64             `json:"at,omitempty"`
+	Sent           int               `json:"sent,omitempty"`
+	Distinct       int               `json:"distinct,omitempty"`
 }
 
 // nodeProc is one run of a script.
