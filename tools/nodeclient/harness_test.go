@@ -19,6 +19,7 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/rlog"
 	"go.uber.org/goleak"
 
+	"github.com/wharfmq/wharf/engine/invariants"
 	"github.com/wharfmq/wharf/internal/testkit"
 	"github.com/wharfmq/wharf/tools/admin"
 )
@@ -94,7 +95,13 @@ func wharfBinary(t *testing.T) string {
 			goBin = "go"
 		}
 		out := filepath.Join(binDir, "wharf")
-		cmd := exec.Command(goBin, "build", "-o", out, "../wharf")
+		args := []string{"build", "-o", out}
+		if invariants.Enabled {
+			// The server checks what the test binary checks (make test
+			// builds with the invariants tag).
+			args = append(args, "-tags", "invariants")
+		}
+		cmd := exec.Command(goBin, append(args, "../wharf")...)
 		if b, err := cmd.CombinedOutput(); err != nil {
 			build.err = fmt.Errorf("go build ./tools/wharf: %w\n%s", err, b)
 			return
