@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -265,7 +267,8 @@ type event struct {
 type nodeProc struct {
 	name   string
 	cmd    *exec.Cmd
-	lines  chan event // every line, closed at EOF
+	stdin  io.WriteCloser // closing it stops a consumer run with untilStdinEnds
+	lines  chan event     // every line, closed at EOF
 	mu     sync.Mutex
 	events []event
 	stderr strings.Builder
@@ -288,6 +291,9 @@ func startNode(t *testing.T, env nodeEnv, script string, cfg map[string]any, lim
 	p.cmd.Stderr = &lockedWriter{mu: &p.mu, b: &p.stderr}
 	stdout, err := p.cmd.StdoutPipe()
 	if err != nil {
+		t.Fatal(err)
+	}
+	if p.stdin, err = p.cmd.StdinPipe(); err != nil {
 		t.Fatal(err)
 	}
 	if err := p.cmd.Start(); err != nil {
@@ -318,6 +324,7 @@ func startNode(t *testing.T, env nodeEnv, script string, cfg map[string]any, lim
 	timer := time.AfterFunc(limit+5*time.Second, func() { _ = p.cmd.Process.Kill() })
 	t.Cleanup(func() {
 		timer.Stop()
+		_ = p.stdin.Close()
 		_ = p.cmd.Process.Kill()
 		<-p.done
 	})
@@ -364,13 +371,18 @@ func (p *nodeProc) wait(t *testing.T) []event {
 		}
 	}()
 	<-p.done
-	p.mu.Lock()
-	events := slicesClone(p.events)
-	p.mu.Unlock()
+	events := p.snapshot()
 	if p.err != nil || len(events) == 0 || events[len(events)-1].Event != "done" {
 		t.Fatalf("node %s: %v; output:\n%s", p.name, errOr(p.err, errors.New("no final done line")), p.output())
 	}
 	return events
+}
+
+// snapshot returns the lines printed so far.
+func (p *nodeProc) snapshot() []event {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.events)
 }
 
 func (p *nodeProc) output() string {
@@ -403,8 +415,6 @@ func errOr(err, otherwise error) error {
 	}
 	return otherwise
 }
-
-func slicesClone(e []event) []event { return append([]event(nil), e...) }
 
 // only returns the events of one kind.
 func only(events []event, kind string) []event {

@@ -507,15 +507,18 @@ func testBroadcast(t *testing.T, env nodeEnv, s *server) {
 
 // testShared: two clustering node consumers of one group split a 4-queue
 // topic. Once the broker lists both and each has rebalanced (2 s apart),
-// 40 messages are sent: each consumer gets some, together all 40, and none
-// twice (no queue changes hands after the messages were sent, so RocketMQ
-// has no cause to redeliver: the bound is 0).
+// 40 messages are sent; the consumers run until the group has all 40 and a
+// second more: each consumer gets some, together all 40, and none twice (no
+// queue changes hands after the messages were sent, so RocketMQ has no
+// cause to redeliver: the bound is 0).
 func testShared(t *testing.T, env nodeEnv, s *server) {
 	const topic, group, queues, n = "NodeShared", "NodeSharedGroup", 4, 40
 	s.createTopic(t, topic, queues)
 	var procs []*nodeProc
 	for range 2 {
-		p := startNode(t, env, "consume.js", consumeCfg(s, topic, group, "*", 0, 8*time.Second), 25*time.Second)
+		cfg := consumeCfg(s, topic, group, "*", 0, 0)
+		cfg["untilStdinEnds"] = true
+		p := startNode(t, env, "consume.js", cfg, 40*time.Second)
 		p.waitFor(t, "ready", 15*time.Second)
 		procs = append(procs, p)
 	}
@@ -535,6 +538,25 @@ func testShared(t *testing.T, env nodeEnv, s *server) {
 	time.Sleep(2*2*time.Second + time.Second) // two rebalance intervals
 	specs := mixed("s", n)
 	produce(t, env, s, topic, "NodeProducerGroup", specs, queues)
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		seen := map[string]bool{}
+		for _, p := range procs {
+			for _, e := range only(p.snapshot(), "msg") {
+				seen[e.Body] = true
+			}
+		}
+		if len(seen) == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the group consumed %d of %d messages within 20 s", len(seen), n)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(time.Second) // time for a duplicate to show
+	for _, p := range procs {
+		_ = p.stdin.Close()
+	}
 	total := map[string]int{}
 	queuesOf := make([]map[int32]bool, len(procs))
 	for i, p := range procs {

@@ -10,10 +10,11 @@
 // broker for a retry. Once CONFIG.expect distinct bodies were consumed (0:
 // none expected), it keeps consuming for CONFIG.linger ms to catch
 // duplicates and strays, closes the consumer (which commits its offsets),
-// prints {"event":"done","distinct":N} and exits 0. Past CONFIG.timeoutMs it
-// exits 2.
+// prints {"event":"done","distinct":N} and exits 0. With CONFIG.untilStdinEnds
+// it consumes instead until its stdin is closed (the test decides when the
+// group has everything). Past CONFIG.timeoutMs it exits 2.
 //
-// CONFIG: {nameSrv, namespace, topic, group, expr, expect, linger, timeoutMs, failOnce: [key], broadcast, fromFirst}
+// CONFIG: {nameSrv, namespace, topic, group, expr, expect, linger, untilStdinEnds, timeoutMs, failOnce: [key], broadcast, fromFirst}
 
 const { Consumer } = require('ali-ons');
 const { config, emit, fail, deadline, clientOptions, userProps } = require('./common');
@@ -39,7 +40,10 @@ async function main() {
   const seen = new Set();
   let resolveEnough;
   const enough = new Promise(resolve => { resolveEnough = resolve; });
-  if (!cfg.expect) {
+  if (cfg.untilStdinEnds) {
+    process.stdin.on('end', () => resolveEnough());
+    process.stdin.resume();
+  } else if (!cfg.expect) {
     resolveEnough();
   }
 
