@@ -6,7 +6,8 @@
 // internal tests of package broker, which cannot import broker/brokertest
 // (it imports broker), share these with it; brokertest adds the broker and
 // the cluster. TLSFiles makes a CA and certificates for TLS tests,
-// NewTLSClient is NewClient over TLS, and CaptureLog keeps log lines to
-// assert on. Subpackage tcpproxy stalls, cuts or refuses a TCP link
+// NewTLSClient is NewClient over TLS, CaptureLog keeps log lines to assert
+// on, and WharfBuild builds the wharf command once for the tests that run
+// it as a process. Subpackage tcpproxy stalls, cuts or refuses a TCP link
 // between two processes.
 package testkit

@@ -21,7 +21,6 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/rlog"
 	"go.uber.org/goleak"
 
-	"github.com/wharfmq/wharf/engine/invariants"
 	"github.com/wharfmq/wharf/internal/testkit"
 	"github.com/wharfmq/wharf/tools/admin"
 )
@@ -34,8 +33,8 @@ const requiredEnv = "WHARF_NODE_REQUIRED"
 // is short too.
 const delayLevels = "1s 2s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s"
 
-// binDir holds the wharf binary built for this run.
-var binDir string
+// wharf is the server binary, built once for this run.
+var wharf testkit.WharfBuild
 
 func TestMain(m *testing.M) {
 	rlog.SetLogLevel("fatal")
@@ -44,7 +43,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "nodeclient:", err)
 		os.Exit(1)
 	}
-	binDir = dir
+	wharf.Dir = dir
 	goleak.VerifyTestMain(m, append(testkit.IgnoreGoClient(), goleak.Cleanup(func(code int) {
 		os.RemoveAll(dir)
 		os.Exit(code)
@@ -82,40 +81,6 @@ func requireNode(t *testing.T) nodeEnv {
 	return nodeEnv{node: node, dir: dir}
 }
 
-var build struct {
-	once sync.Once
-	path string
-	err  error
-}
-
-// wharfBinary builds ./tools/wharf once per run and returns its path.
-func wharfBinary(t *testing.T) string {
-	t.Helper()
-	build.once.Do(func() {
-		goBin, err := exec.LookPath("go")
-		if err != nil {
-			goBin = "go"
-		}
-		out := filepath.Join(binDir, "wharf")
-		args := []string{"build", "-o", out}
-		if invariants.Enabled {
-			// The server checks what the test binary checks (make test
-			// builds with the invariants tag).
-			args = append(args, "-tags", "invariants")
-		}
-		cmd := exec.Command(goBin, append(args, "../wharf")...)
-		if b, err := cmd.CombinedOutput(); err != nil {
-			build.err = fmt.Errorf("go build ./tools/wharf: %w\n%s", err, b)
-			return
-		}
-		build.path = out
-	})
-	if build.err != nil {
-		t.Fatal(build.err)
-	}
-	return build.path
-}
-
 // server is one `wharf standalone` process on loopback.
 type server struct {
 	namesrv, broker string
@@ -130,7 +95,7 @@ type server struct {
 // registered, and stops it by PID at cleanup.
 func startWharf(t *testing.T) *server {
 	t.Helper()
-	bin := wharfBinary(t)
+	bin := wharf.Path(t)
 	dir := t.TempDir()
 	ports := testkit.FreePorts(t, 3)
 	_, haPort, _ := net.SplitHostPort(ports[2])
