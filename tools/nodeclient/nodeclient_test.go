@@ -97,6 +97,20 @@ func byBody(msgs []event) (map[string]event, map[string]int) {
 	return first, count
 }
 
+// checkOnce checks that one consumer that never failed a message got n
+// distinct messages, each delivered once.
+func checkOnce(t *testing.T, n int, got map[string]event, count map[string]int) {
+	t.Helper()
+	if len(got) != n {
+		t.Errorf("node consumer got %d distinct messages, want %d", len(got), n)
+	}
+	for body, c := range count {
+		if c != 1 {
+			t.Errorf("%q delivered %d times to one consumer that never failed, want once", body, c)
+		}
+	}
+}
+
 // checkDelivered checks that each spec arrived with its topic, tags, keys and
 // user properties.
 func checkDelivered(t *testing.T, topic string, specs []spec, got map[string]event) {
@@ -194,14 +208,7 @@ func testProduceThenConsume(t *testing.T, env nodeEnv, s *server) {
 	msgs := only(events, "msg")
 	got, count := byBody(msgs)
 	checkDelivered(t, topic, specs, got)
-	if len(got) != n {
-		t.Errorf("node consumer got %d distinct messages, want %d", len(got), n)
-	}
-	for body, c := range count {
-		if c != 1 {
-			t.Errorf("%q delivered %d times to one consumer that never failed, want once", body, c)
-		}
-	}
+	checkOnce(t, n, got, count)
 	for i, sp := range specs {
 		if m, ok := got[sp.Body]; ok && (m.QueueID != sent[i].QueueID || m.QueueOffset != sent[i].QueueOffset || m.MsgID != sent[i].MsgID) {
 			t.Errorf("message %d consumed at queue %d offset %d id %s, sent to %d/%d id %s",
@@ -370,14 +377,7 @@ func testGoToNode(t *testing.T, env nodeEnv, s *server) {
 	events := runNode(t, env, "consume.js", consumeCfg(s, topic, "NodeFromGo", "*", n, time.Second), 25*time.Second)
 	got, count := byBody(only(events, "msg"))
 	checkDelivered(t, topic, specs, got)
-	if len(got) != n {
-		t.Errorf("node consumer got %d distinct messages, want %d", len(got), n)
-	}
-	for body, c := range count {
-		if c != 1 {
-			t.Errorf("%q delivered %d times, want once", body, c)
-		}
-	}
+	checkOnce(t, n, got, count)
 }
 
 // testRetry: the node handler throws on the first delivery of 2 of 5
