@@ -7,6 +7,11 @@
 // they report in Go, cross-checked with the official Go client
 // (rocketmq-client-go) and Wharf's admin client.
 //
+// TestAliOnsMasterDies runs a name server, a SYNC_MASTER and its slave as
+// separate processes, kills the master with SIGKILL, and has ali-ons
+// consume from the slave alone, resuming from the offsets the slave took
+// from its master.
+//
 // The tests need node on PATH and tools/nodeclient/node_modules (`npm ci`
 // in this directory). Without them they skip, unless WHARF_NODE_REQUIRED is
 // set (CI sets it, after `npm ci`), when they fail.

@@ -28,6 +28,10 @@ import (
 // requiredEnv makes a missing node or node_modules a failure, not a skip.
 const requiredEnv = "WHARF_NODE_REQUIRED"
 
+// segmentSize is every test broker's mappedFileSizeCommitLog: small, as
+// the disk is shared.
+const segmentSize = 4 << 20
+
 // delayLevels is the test broker's messageDelayLevel: level 2 is the delay
 // test's 2 s; level 3, where a first retry goes, is 1 s; every other level
 // is short too.
@@ -81,13 +85,113 @@ func requireNode(t *testing.T) nodeEnv {
 	return nodeEnv{node: node, dir: dir}
 }
 
+// proc is one wharf process on loopback.
+type proc struct {
+	name    string
+	cmd     *exec.Cmd
+	logPath string
+	exited  chan struct{} // closed when it has exited
+}
+
+// startProc runs `wharf ARGS...` with its output in logPath and stops it
+// by PID (SIGTERM, then SIGKILL) at cleanup.
+func startProc(t *testing.T, name, logPath string, args ...string) *proc {
+	t.Helper()
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{name: name, cmd: exec.Command(wharf.Path(t), args...), logPath: logPath, exited: make(chan struct{})}
+	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
+	if err := p.cmd.Start(); err != nil {
+		logFile.Close()
+		t.Fatal(err)
+	}
+	go func() {
+		_ = p.cmd.Wait()
+		logFile.Close()
+		close(p.exited)
+	}()
+	t.Cleanup(func() { p.stop(t) })
+	return p
+}
+
+// stop sends SIGTERM to the process, then SIGKILL if it has not exited
+// within 10 s.
+func (p *proc) stop(t *testing.T) {
+	t.Helper()
+	select {
+	case <-p.exited:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+		return
+	case <-time.After(10 * time.Second):
+	}
+	t.Errorf("%s pid %d did not exit within 10 s of SIGTERM; killing it", p.name, p.cmd.Process.Pid)
+	p.kill(t)
+}
+
+// kill sends SIGKILL and waits until the process is gone.
+func (p *proc) kill(t *testing.T) {
+	t.Helper()
+	_ = p.cmd.Process.Kill()
+	select {
+	case <-p.exited:
+	case <-time.After(10 * time.Second):
+		t.Errorf("%s pid %d did not die within 10 s of SIGKILL", p.name, p.cmd.Process.Pid)
+	}
+}
+
+func (p *proc) logTail() string {
+	b, _ := os.ReadFile(p.logPath)
+	if len(b) > 4096 {
+		b = b[len(b)-4096:]
+	}
+	return string(b)
+}
+
+// until polls probe every 100 ms until it succeeds, failing t if the
+// process exits first or d passes.
+func (p *proc) until(t *testing.T, d time.Duration, what string, probe func(ctx context.Context) error) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := probe(ctx)
+		cancel()
+		if err == nil {
+			return
+		}
+		select {
+		case <-p.exited:
+			t.Fatalf("%s exited before %s; log:\n%s", p.name, what, p.logTail())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not %s within %v: %v; log:\n%s", p.name, what, d, err, p.logTail())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// writeConf writes lines to path, a broker.conf, and returns path.
+func writeConf(t *testing.T, path string, lines ...string) string {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 // server is one `wharf standalone` process on loopback.
 type server struct {
+	*proc
 	namesrv, broker string
 	admin           *admin.Client
-	cmd             *exec.Cmd
-	logPath         string
-	exited          chan struct{}
 }
 
 // startWharf starts `wharf standalone` with 4 MiB CommitLog segments in a
@@ -95,92 +199,28 @@ type server struct {
 // registered, and stops it by PID at cleanup.
 func startWharf(t *testing.T) *server {
 	t.Helper()
-	bin := wharf.Path(t)
 	dir := t.TempDir()
 	ports := testkit.FreePorts(t, 3)
 	_, haPort, _ := net.SplitHostPort(ports[2])
-	conf := strings.Join([]string{
+	conf := writeConf(t, filepath.Join(dir, "broker.conf"),
 		"brokerClusterName=NodeCluster",
 		"brokerName=broker-node",
-		"mappedFileSizeCommitLog=" + fmt.Sprint(4<<20),
+		"mappedFileSizeCommitLog="+fmt.Sprint(segmentSize),
 		"autoCreateTopicEnable=true",
-		"haListenPort=" + haPort,
-		"messageDelayLevel=" + delayLevels,
-	}, "\n") + "\n"
-	confPath := filepath.Join(dir, "broker.conf")
-	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	s := &server{namesrv: ports[0], broker: ports[1], logPath: filepath.Join(dir, "wharf.log"), exited: make(chan struct{})}
-	logFile, err := os.Create(s.logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.cmd = exec.Command(bin, "standalone", "-c", confPath, "--data", filepath.Join(dir, "data"),
-		"--listen", s.broker, "--namesrv-listen", s.namesrv, "--dashboard", "off", "--metrics", "off")
-	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
-	if err := s.cmd.Start(); err != nil {
-		logFile.Close()
-		t.Fatal(err)
-	}
-	go func() {
-		_ = s.cmd.Wait()
-		logFile.Close()
-		close(s.exited)
-	}()
-	t.Cleanup(func() { s.stop(t) })
+		"haListenPort="+haPort,
+		"messageDelayLevel="+delayLevels,
+	)
+	s := &server{namesrv: ports[0], broker: ports[1]}
+	s.proc = startProc(t, "wharf standalone", filepath.Join(dir, "wharf.log"), "standalone", "-c", conf,
+		"--data", filepath.Join(dir, "data"), "--listen", s.broker, "--namesrv-listen", s.namesrv,
+		"--dashboard", "off", "--metrics", "off")
 	s.admin = admin.New(admin.Options{Namesrv: s.namesrv, Timeout: 3 * time.Second})
 	t.Cleanup(func() { s.admin.Close() })
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	s.until(t, 15*time.Second, "serving", func(ctx context.Context) error {
 		_, err := s.admin.Route(ctx, "TBW102")
-		cancel()
-		if err == nil {
-			return s
-		}
-		select {
-		case <-s.exited:
-			t.Fatalf("wharf exited before serving; log:\n%s", s.logTail())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("wharf not serving within 15 s: %v; log:\n%s", err, s.logTail())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// stop sends SIGTERM to the process, then SIGKILL if it has not exited
-// within 10 s.
-func (s *server) stop(t *testing.T) {
-	t.Helper()
-	select {
-	case <-s.exited:
-		return
-	default:
-	}
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.exited:
-		return
-	case <-time.After(10 * time.Second):
-	}
-	t.Errorf("wharf pid %d did not exit within 10 s of SIGTERM; killing it", s.cmd.Process.Pid)
-	_ = s.cmd.Process.Kill()
-	select {
-	case <-s.exited:
-	case <-time.After(10 * time.Second):
-		t.Errorf("wharf pid %d did not die within 10 s of SIGKILL", s.cmd.Process.Pid)
-	}
-}
-
-func (s *server) logTail() string {
-	b, _ := os.ReadFile(s.logPath)
-	if len(b) > 4096 {
-		b = b[len(b)-4096:]
-	}
-	return string(b)
+		return err
+	})
+	return s
 }
 
 // createTopic creates topic with queues read and write queues on the
