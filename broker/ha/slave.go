@@ -296,6 +296,9 @@ func (f *followConn) receive() error {
 			if err != nil {
 				return fmt.Errorf("%w: bytes from %d: %w", errLayout, f.end, err)
 			}
+			if err := unitFits(data[n:], f.end+int64(n), log.SegmentSize()); err != nil {
+				return fmt.Errorf("%w: %w", errLayout, err)
+			}
 			if n > 0 {
 				end, err := log.AppendReplica(f.end, data[:n])
 				if err != nil {
@@ -320,6 +323,26 @@ func (f *followConn) receive() error {
 			reported = f.end
 		}
 	}
+}
+
+// unitFits checks the start of an incomplete unit, rest, that would go
+// at offset at: a unit never crosses a segment, so one whose size field
+// says more than its segment has left is a lie (or another segment size)
+// and is refused at once, before the slave buffers bytes for it: waiting
+// for its end would hold up to 2 GiB of a master's bytes in memory.
+func unitFits(rest []byte, at, segSize int64) error {
+	if len(rest) < msg.BlankHeaderSize {
+		return nil
+	}
+	size, _, err := msg.PeekHeader(rest)
+	if err != nil {
+		return fmt.Errorf("bytes at %d: %w", at, err)
+	}
+	if left := segSize - at%segSize; int64(size) > left {
+		return fmt.Errorf("%w: a unit of %d bytes at %d, where the segment has %d left (segment size %d)",
+			ErrCrossesSegment, size, at, left, segSize)
+	}
+	return nil
 }
 
 // frameBuffered says whether a whole frame is already in br, so reading

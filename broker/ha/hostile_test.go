@@ -1,0 +1,183 @@
+package ha_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wharfmq/wharf/broker/ha"
+	"github.com/wharfmq/wharf/engine/msg"
+)
+
+// handMaster is a hand-driven master: a listener the slave dials, and
+// helpers to accept its connections and write frames of any shape.
+type handMaster struct {
+	t  *testing.T
+	ln net.Listener
+}
+
+func newHandMaster(t *testing.T) *handMaster {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return &handMaster{t: t, ln: ln}
+}
+
+func (h *handMaster) addr() string { return h.ln.Addr().String() }
+
+// accept takes the slave's next connection and checks its first report.
+func (h *handMaster) accept(wantReport int64) net.Conn {
+	h.t.Helper()
+	if tl, ok := h.ln.(*net.TCPListener); ok {
+		tl.SetDeadline(time.Now().Add(10 * time.Second))
+	}
+	c, err := h.ln.Accept()
+	if err != nil {
+		h.t.Fatalf("the slave did not (re)dial: %v", err)
+	}
+	h.t.Cleanup(func() { c.Close() })
+	var b [ha.ReportSize]byte
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if got, err := ha.ReadReport(c, &b); err != nil || got != wantReport {
+		h.t.Fatalf("first report %d (%v), want %d", got, err, wantReport)
+	}
+	return c
+}
+
+// rawFrame writes a header saying off and size, then body (size need
+// not be len(body)).
+func rawFrame(w *bytes.Buffer, off int64, size int32, body []byte) {
+	var hdr [ha.HeaderSize]byte
+	ha.PutHeader(&hdr, ha.Header{Offset: off, Size: size})
+	w.Write(hdr[:])
+	w.Write(body)
+}
+
+// closedBySlave reads (and drops) what the slave reports until it closes
+// the connection; it reports whether that happened within d, and the
+// last report read.
+func closedBySlave(c net.Conn, d time.Duration) (bool, int64) {
+	c.SetReadDeadline(time.Now().Add(d))
+	var b [ha.ReportSize]byte
+	last := int64(-1)
+	for {
+		got, err := ha.ReadReport(c, &b)
+		if err != nil {
+			ne, ok := err.(net.Error)
+			return !(ok && ne.Timeout()), last
+		}
+		last = got
+	}
+}
+
+// A slave under a master that sends malformed frames closes the
+// connection, appends nothing it did not verify, and redials reporting
+// its own end; it never buffers more than a record can be (a record's
+// size field that lies beyond its segment is refused as soon as it is
+// read, not after gigabytes).
+func TestSlaveRefusesMalformedStream(t *testing.T) {
+	source := openLog(t, "")
+	put(t, source, 0, 700) // a little more than one segment
+	// The prefix the slave gets first: the whole records of the first
+	// 100 KiB.
+	first := make([]byte, 100<<10)
+	if err := source.ReadLog(first, 0); err != nil {
+		t.Fatal(err)
+	}
+	n, err := msg.WholeUnits(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := first[:n]
+	k := int64(n)
+	// The next record, whole, to damage in several ways.
+	size, _, err := msg.PeekHeader(first[n:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := make([]byte, size)
+	if err := source.ReadLog(rec, k); err != nil {
+		t.Fatal(err)
+	}
+	damaged := func(f func(b []byte)) []byte {
+		b := bytes.Clone(rec)
+		f(b)
+		return b
+	}
+	junk := bytes.Repeat([]byte{0xA5}, 200<<10)
+	cases := []struct {
+		name  string
+		write func(w *bytes.Buffer)
+	}{
+		{"negative body size", func(w *bytes.Buffer) { rawFrame(w, k, -1, nil) }},
+		{"body size over the limit", func(w *bytes.Buffer) { rawFrame(w, k, ha.MaxBodySize+1, nil) }},
+		{"offset backwards", func(w *bytes.Buffer) { rawFrame(w, k-int64(len(rec)), int32(len(rec)), rec) }},
+		{"offset in the future", func(w *bytes.Buffer) { rawFrame(w, k+int64(len(rec)), int32(len(rec)), rec) }},
+		{"negative offset", func(w *bytes.Buffer) { rawFrame(w, -8, int32(len(rec)), rec) }},
+		{"not a record", func(w *bytes.Buffer) { rawFrame(w, k, 4096, junk[:4096]) }},
+		{"corrupt body", func(w *bytes.Buffer) {
+			rawFrame(w, k, int32(len(rec)), damaged(func(b []byte) { b[len(b)-1] ^= 0xFF }))
+		}},
+		{"size field too small", func(w *bytes.Buffer) {
+			rawFrame(w, k, int32(len(rec)), damaged(func(b []byte) {
+				binary.BigEndian.PutUint32(b, uint32(len(b)-16))
+			}))
+		}},
+		{"size field beyond the segment", func(w *bytes.Buffer) {
+			// A record header claiming 1 GiB, then bytes in frames that
+			// each stay within a segment, running into the next one.
+			b := damaged(func(b []byte) { binary.BigEndian.PutUint32(b, 1<<30) })
+			rawFrame(w, k, int32(len(b)), b)
+			p := k + int64(len(b))
+			for range 3 {
+				m := min(int64(len(junk)), testSeg-p%testSeg)
+				rawFrame(w, p, int32(m), junk[:m])
+				p += m
+			}
+		}},
+		{"crosses a segment end", func(w *bytes.Buffer) {
+			rawFrame(w, k, int32(testSeg-k+100), make([]byte, testSeg-k+100))
+		}},
+		{"BLANK short of the segment end", func(w *bytes.Buffer) {
+			var b [msg.BlankHeaderSize]byte
+			binary.BigEndian.PutUint32(b[0:], msg.BlankHeaderSize)
+			binary.BigEndian.PutUint32(b[4:], msg.BlankMagic)
+			rawFrame(w, k, int32(len(b)), b[:])
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			hm := newHandMaster(t)
+			slave := openLog(t, "")
+			s := startSlave(t, slave, hm.addr)
+			c := hm.accept(0)
+			var w bytes.Buffer
+			rawFrame(&w, 0, int32(len(prefix)), prefix)
+			tc.write(&w)
+			// The slave may close before taking it all.
+			go func() { c.Write(w.Bytes()) }()
+			closed, last := closedBySlave(c, 5*time.Second)
+			if !closed {
+				t.Fatalf("the slave kept the connection (last report %d, end %d)", last, slave.MaxPhysOffset())
+			}
+			hm.accept(k)
+			if got := slave.MaxPhysOffset(); got != k {
+				t.Fatalf("slave end %d, want %d: it appended bytes it could not verify", got, k)
+			}
+			switch e := s.State().LastError; {
+			case e == "":
+				t.Fatal("no error recorded for the malformed stream")
+			case strings.Contains(e, "nothing from the master"):
+				// The hand master went quiet; a real one would go on
+				// sending what the slave buffers.
+				t.Fatalf("the slave waited for more instead of refusing the stream: %s", e)
+			}
+			t.Logf("slave: %s", s.State().LastError)
+		})
+	}
+}
