@@ -29,3 +29,10 @@ const (
 // MaxHold): about three replication round trips on loopback under load,
 // far below slaveTimeout.
 const DefaultMaxHold = time.Millisecond
+
+// DefaultMaxUntrusted is Wharf's bound on the HA connections a master
+// keeps open at once from peers the name servers do not list as its
+// slaves (MasterOptions.MaxUntrusted): room for slaves whose registration
+// the master has not seen yet, or that connect through NAT, while a
+// flood of strangers is turned away.
+const DefaultMaxUntrusted = 16

@@ -28,7 +28,9 @@
 // otherwise the goroutine that reads a report answers every waiter it
 // covers (Waiters, waiters.go: the group commit of replication, with no
 // goroutine parked per send). A report counts only from a
-// peer the name servers list as a slave of this broker name (Trusted).
+// peer the name servers list as a slave of this broker name (Trusted);
+// at most MaxUntrusted connections of other peers are kept open at once,
+// and warnings about them are logged at most once per 10 s.
 //
 // Slave: dials the master's HA address, reports its end at once (a
 // RocketMQ 4.9 slave waits a heartbeat interval first), appends each

@@ -3,13 +3,19 @@ package ha_test
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
+	"io"
 	"net"
+	"net/netip"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/wharfmq/wharf/broker/ha"
 	"github.com/wharfmq/wharf/engine/msg"
+	"github.com/wharfmq/wharf/internal/testkit"
 )
 
 // handMaster is a hand-driven master: a listener the slave dials, and
@@ -180,4 +186,108 @@ func TestSlaveRefusesMalformedStream(t *testing.T) {
 			t.Logf("slave: %s", s.State().LastError)
 		})
 	}
+}
+
+// strangerConn dials the HA port from 127.0.0.2, an address the test's
+// Trusted does not list.
+func strangerConn(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}, Timeout: 3 * time.Second}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// A master keeps at most MaxUntrusted connections of peers the name
+// servers do not list open at once, whatever they send or do not send,
+// closes the rest at once, and still lets a listed slave in and counts
+// its reports; strangers that report a valid end release nothing.
+func TestMasterBoundsStrangers(t *testing.T) {
+	master := openLog(t, "")
+	end0 := put(t, master, 0, 50)
+	const maxUntrusted = 4
+	m := startMaster(t, master, func(o *ha.MasterOptions) {
+		o.Trusted = func(a netip.Addr) bool { return a == netip.MustParseAddr("127.0.0.1") }
+		o.MaxUntrusted = maxUntrusted
+		o.Housekeeping = time.Minute // only the bound closes them
+	})
+	var strangers []net.Conn
+	var b [ha.ReportSize]byte
+	for i := range 40 {
+		c := strangerConn(t, m.Addr())
+		switch i % 3 {
+		case 0: // a valid report of the master's end
+			ha.PutReport(&b, end0)
+			c.Write(b[:])
+		case 1: // half a report
+			c.Write(b[:4])
+		}
+		strangers = append(strangers, c)
+	}
+	// Each is either kept or closed at once (an end of file, or a reset
+	// when the master closed with their bytes unread): count the closed.
+	var closedN atomic.Int32
+	var wg sync.WaitGroup
+	for _, c := range strangers {
+		wg.Go(func() {
+			c.SetReadDeadline(time.Now().Add(2 * time.Second))
+			_, err := io.Copy(io.Discard, c)
+			if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
+				closedN.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	closed := int(closedN.Load())
+	if kept := len(strangers) - closed; kept != maxUntrusted {
+		t.Fatalf("%d strangers kept open, want %d", kept, maxUntrusted)
+	}
+	if n := len(m.Slaves()); n != maxUntrusted {
+		t.Fatalf("%d connections listed, want %d", n, maxUntrusted)
+	}
+	if err := m.WaitReplicated(end0, 100*time.Millisecond); !errors.Is(err, ha.ErrNoSlave) {
+		t.Fatalf("strangers' reports counted: %v", err)
+	}
+
+	// A listed slave is let in past the strangers and counts.
+	c, fr := reportedSlaveFrom(t, m, 0)
+	f, err := fr.Next(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ha.PutReport(&b, f.End())
+	if _, err := c.Write(b[:]); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.WaitReplicated(f.End(), 5*time.Second); err != nil {
+		t.Fatalf("the listed slave's report: %v", err)
+	}
+	for _, c := range strangers {
+		c.Close()
+	}
+	testkit.Eventually(t, 5*time.Second, func() bool { return len(m.Slaves()) == 1 }, "the strangers' connections to go")
+}
+
+// reportedSlaveFrom is reportedSlave among other connections: it waits
+// for its own first report to be read.
+func reportedSlaveFrom(t *testing.T, m *ha.Master, first int64) (net.Conn, *ha.FrameReader) {
+	t.Helper()
+	c := rawSlave(t, m.Addr(), first)
+	fr, err := ha.NewFrameReader(c, testSeg, ha.MaxBodySize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	self := c.LocalAddr().String()
+	testkit.Eventually(t, 5*time.Second, func() bool {
+		for _, s := range m.Slaves() {
+			if s.Addr == self {
+				return s.Acked == first && s.Trusted
+			}
+		}
+		return false
+	}, "the first report to be read")
+	return c, fr
 }

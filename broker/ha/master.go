@@ -59,6 +59,11 @@ type MasterOptions struct {
 	// once per TrustRecheck, while its reports arrive.
 	Trusted      func(netip.Addr) bool
 	TrustRecheck time.Duration
+	// MaxUntrusted bounds the connections kept open at once from peers
+	// Trusted refuses, counted when each connects (before its first
+	// report); one beyond it is closed at once. Zero takes
+	// DefaultMaxUntrusted.
+	MaxUntrusted int
 	// MaxHold bounds how long a frame shorter than a batch waits for the
 	// slave's report on the frames before it (see hold in masterconn.go);
 	// zero takes DefaultMaxHold, a negative value sends every frame at
@@ -83,6 +88,45 @@ type Master struct {
 
 	closing chan struct{}
 	wg      sync.WaitGroup
+
+	strangers logLimit // warnings about untrusted peers
+}
+
+// strangerLogEvery is how often at most a master logs about peers that
+// are not its slaves: anyone can open connections to the HA port.
+const strangerLogEvery = 10 * time.Second
+
+// logLimit lets one log line through per interval and counts the ones it
+// held back, which the next line reports.
+type logLimit struct {
+	mu         sync.Mutex
+	last       time.Time
+	suppressed int
+}
+
+// allow reports whether a line may be logged now, and how many were held
+// back since the last one.
+func (l *logLimit) allow(every time.Duration) (bool, int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.last.IsZero() && time.Since(l.last) < every {
+		l.suppressed++
+		return false, 0
+	}
+	n := l.suppressed
+	l.last, l.suppressed = time.Now(), 0
+	return true, n
+}
+
+// warnStranger logs a warning about an untrusted peer, at most once per
+// strangerLogEvery.
+func (m *Master) warnStranger(msg string, attrs ...any) {
+	if ok, n := m.strangers.allow(strangerLogEvery); ok {
+		if n > 0 {
+			attrs = append(attrs, "heldBackSinceLast", n)
+		}
+		m.log.Warn(msg, attrs...)
+	}
 }
 
 // NewMaster listens on opts.Listen and serves slaves until Close.
@@ -104,6 +148,9 @@ func NewMaster(opts MasterOptions) (*Master, error) {
 	}
 	if opts.TrustRecheck <= 0 {
 		opts.TrustRecheck = time.Second
+	}
+	if opts.MaxUntrusted <= 0 {
+		opts.MaxUntrusted = DefaultMaxUntrusted
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -268,6 +315,21 @@ func (m *Master) acknowledgeLocked(c *masterConn, got int64, readable int64) boo
 		c.caughtUp = time.Now()
 	}
 	return c.trusted
+}
+
+// admitUntrusted reports whether c, a connection from a peer Trusted
+// refused, may stay open: fewer than MaxUntrusted such connections are,
+// counting c.
+func (m *Master) admitUntrusted(c *masterConn) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for x := range m.conns {
+		if x != c && !x.trusted {
+			n++
+		}
+	}
+	return n < m.opts.MaxUntrusted
 }
 
 func (m *Master) remove(c *masterConn) {

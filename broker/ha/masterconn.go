@@ -38,6 +38,14 @@ func (c *masterConn) serve() {
 	defer c.m.remove(c)
 	log := c.m.log.With("slave", c.remote.String())
 	c.firstSeen, c.done, c.reported = make(chan struct{}), make(chan struct{}), make(chan struct{}, 1)
+	// Who is it? Strangers are let in up to MaxUntrusted at once: each
+	// holds two goroutines, a buffer and its reads of the log.
+	if !c.refreshTrust(true) && !c.m.admitUntrusted(c) {
+		c.conn.Close()
+		c.m.warnStranger("HA connection refused: too many peers not listed by the name servers as slaves of this broker are connected",
+			"peer", c.remote.String(), "maxUntrusted", c.m.opts.MaxUntrusted)
+		return
+	}
 	sendDone := make(chan error, 1)
 	c.m.wg.Add(1)
 	go func() {
@@ -48,9 +56,15 @@ func (c *masterConn) serve() {
 	close(c.done)
 	c.conn.Close()
 	serr := <-sendDone
-	if e := FirstErr(err, serr); e != nil {
+	c.m.mu.Lock()
+	trusted := c.trusted
+	c.m.mu.Unlock()
+	switch e := FirstErr(err, serr); {
+	case !trusted:
+		c.m.warnStranger("HA connection of a peer not listed as a slave closed", "slave", c.remote.String(), "err", e)
+	case e != nil:
 		log.Warn("HA connection closed", "err", e)
-	} else {
+	default:
 		log.Info("HA connection closed")
 	}
 }
@@ -73,7 +87,7 @@ func (c *masterConn) readReports() error {
 			return err
 		}
 		readable := c.m.opts.Log.ReadableOffset()
-		c.refreshTrust(first)
+		c.refreshTrust(false)
 		c.m.mu.Lock()
 		if err := CheckReport(c.prev, got, readable); err != nil {
 			c.m.mu.Unlock()
@@ -103,35 +117,36 @@ func (c *masterConn) readReports() error {
 	}
 }
 
-// refreshTrust asks whether the peer is a slave of this broker: on the
-// first report, then, while it is not trusted, at most once per
-// TrustRecheck (the slave may register after it connects).
-func (c *masterConn) refreshTrust(first bool) {
+// refreshTrust asks whether the peer is a slave of this broker: when it
+// connects (first), then, while it is not trusted, at most once per
+// TrustRecheck as its reports arrive (the slave may register after it
+// connects). It returns the answer.
+func (c *masterConn) refreshTrust(first bool) bool {
 	if c.m.opts.Trusted == nil {
-		if first {
-			c.m.mu.Lock()
-			c.trusted = true
-			c.m.mu.Unlock()
-		}
-		return
+		c.m.mu.Lock()
+		c.trusted = true
+		c.m.mu.Unlock()
+		return true
 	}
 	c.m.mu.Lock()
 	due := !c.trusted && (first || time.Since(c.checked) >= c.m.opts.TrustRecheck)
 	if due {
 		c.checked = time.Now()
 	}
+	trusted := c.trusted
 	c.m.mu.Unlock()
 	if !due {
-		return
+		return trusted
 	}
 	ok := c.m.opts.Trusted(c.remote.Addr())
 	c.m.mu.Lock()
 	c.trusted = ok
 	c.m.mu.Unlock()
 	if !ok && first {
-		c.m.log.Warn("HA peer is not listed by the name servers as a slave of this broker: its reports release no SYNC_MASTER wait until it is",
+		c.m.warnStranger("HA peer is not listed by the name servers as a slave of this broker: its reports release no SYNC_MASTER wait until it is",
 			"peer", c.remote.String())
 	}
+	return ok
 }
 
 // send ships frames from the slave's first report on: every batch the
