@@ -447,6 +447,8 @@ func (c *Config) validateHA() error {
 		return fmt.Errorf("broker: haListenPort %d out of range 0..65535 (0: listenPort+1)", c.HAListenPort)
 	case c.HAListenPort == 0 && c.Listen == "" && c.ListenPort == 65535:
 		return fmt.Errorf("broker: listenPort 65535 leaves no port for the HA listener (listenPort+1): set haListenPort")
+	case c.HAListenPort > 0 && c.HAListenPort == c.listenPort():
+		return fmt.Errorf("broker: haListenPort %d is the listenPort: the HA listener needs a port of its own (0: listenPort+1)", c.HAListenPort)
 	case c.HASendHeartbeatInterval < time.Millisecond:
 		return fmt.Errorf("broker: haSendHeartbeatInterval %v: want at least 1 ms", c.HASendHeartbeatInterval)
 	case c.HAHousekeepingInterval < time.Millisecond:
@@ -476,6 +478,24 @@ func (c *Config) validateHA() error {
 		}
 	}
 	return nil
+}
+
+// listenPort is the port the broker listens on for clients: Listen's
+// when set, else listenPort; 0 when Listen names none (or an ephemeral
+// one).
+func (c *Config) listenPort() int {
+	if c.Listen == "" {
+		return c.ListenPort
+	}
+	_, p, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		return 0
+	}
+	n, err := strconv.Atoi(p)
+	if err != nil {
+		return 0
+	}
+	return n
 }
 
 // checkHostPort accepts "host:port" with a non-empty host and a port in

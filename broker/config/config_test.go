@@ -115,3 +115,29 @@ func TestBrokerRole(t *testing.T) {
 		t.Errorf("brokerRole=MASTER: %v, want an error naming line 1", err)
 	}
 }
+
+// TestHAListenPortOfItsOwn: an haListenPort equal to the client port is
+// refused as such at start, not reported later as a port "already in use"
+// (by the broker itself).
+func TestHAListenPortOfItsOwn(t *testing.T) {
+	for _, c := range []struct {
+		conf, listen string
+		bad          bool
+	}{
+		{"listenPort=10911\nhaListenPort=10911\n", "", true},
+		{"listenPort=10911\nhaListenPort=10912\n", "", false},
+		{"haListenPort=20911\n", "127.0.0.1:20911", true},
+		{"listenPort=20911\nhaListenPort=20911\n", "127.0.0.1:30911", false}, // --listen wins
+		{"haListenPort=0\n", "127.0.0.1:0", false},
+	} {
+		cfg := Default()
+		if err := Parse(strings.NewReader(c.conf), &cfg, slog.New(slog.DiscardHandler)); err != nil {
+			t.Fatalf("%q: %v", c.conf, err)
+		}
+		cfg.Listen = c.listen
+		err := cfg.Validate()
+		if bad := err != nil && strings.Contains(err.Error(), "is the listenPort"); bad != c.bad || (err != nil && !bad) {
+			t.Errorf("%q with --listen %q: %v", c.conf, c.listen, err)
+		}
+	}
+}

@@ -78,6 +78,9 @@ func TestStartErrorsThroughTheBinary(t *testing.T) {
 		{name: "segment size 100", fresh: true, setup: func(t *testing.T, dir string) (string, []string, func()) {
 			return "mappedFileSizeCommitLog=100\n", []string{"broker.conf", "mappedFileSizeCommitLog", "4 KiB"}, nil
 		}},
+		{name: "slave with brokerId 0", fresh: true, setup: func(t *testing.T, dir string) (string, []string, func()) {
+			return "brokerRole=SLAVE\nbrokerId=0\n", []string{"broker.conf", "brokerRole=SLAVE with brokerId=0"}, nil
+		}},
 		{name: "bad brokerIP1", fresh: true, setup: func(t *testing.T, dir string) (string, []string, func()) {
 			return "brokerIP1=not-an-ip\n", []string{"brokerIP1", "not-an-ip"}, nil
 		}},

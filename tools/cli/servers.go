@@ -246,7 +246,14 @@ func (f *brokerFlags) apply(cfg config.Config) (config.Config, error) {
 	if f.data != "" {
 		cfg.StorePathRootDir = f.data
 	}
-	return cfg, cfg.Validate()
+	if err := cfg.Validate(); err != nil {
+		if f.conf != "" {
+			// Name the file: most of what Validate refuses comes from it.
+			return cfg, fmt.Errorf("config %s: %w", f.conf, err)
+		}
+		return cfg, err
+	}
+	return cfg, nil
 }
 
 // serveBroker runs a broker until ctx ends.
