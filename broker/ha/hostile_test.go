@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"strings"
@@ -290,4 +291,61 @@ func reportedSlaveFrom(t *testing.T, m *ha.Master, first int64) (net.Conn, *ha.F
 		return false
 	}, "the first report to be read")
 	return c, fr
+}
+
+// lockedBuffer is a log sink safe for the slave's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func (l *lockedBuffer) count(s string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Count(l.b.String(), s)
+}
+
+// A slave whose master address is not an HA port (a client port, a name
+// server: they take the report and close) says so, and logs it once,
+// not twice at every redial; it logs "following" once frames come.
+func TestSlavePointedAtANonHAPort(t *testing.T) {
+	hm := newHandMaster(t)
+	var logs lockedBuffer
+	slave := openLog(t, "")
+	s := ha.NewSlave(ha.SlaveOptions{MasterAddr: hm.addr, Log: slave, Heartbeat: 100 * time.Millisecond,
+		Housekeeping: time.Second, Redial: 10 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	s.Start()
+	t.Cleanup(func() { s.Close() })
+	for range 5 {
+		hm.accept(0).Close()
+	}
+	c := hm.accept(0)
+	if n := logs.count("replication from the master stopped"); n != 1 {
+		t.Errorf("the same failure logged %d times over 5 redials:\n%s", n, logs.String())
+	}
+	if n := logs.count("following the master"); n != 0 {
+		t.Errorf("a peer that sent no frame logged as followed %d times", n)
+	}
+	if e := s.State().LastError; !strings.Contains(e, "before sending any frame") || !strings.Contains(e, "HA port") {
+		t.Errorf("last error %q does not say the peer sent nothing (or is no HA port)", e)
+	}
+	var w bytes.Buffer
+	rawFrame(&w, 0, 0, nil) // a heartbeat
+	if _, err := c.Write(w.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 5*time.Second, func() bool { return logs.count("following the master") == 1 }, "following to be logged")
 }

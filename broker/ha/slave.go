@@ -179,7 +179,11 @@ func (s *Slave) follow(addr string) error {
 		return err
 	}
 	s.connected.Store(true)
-	s.logState(slog.LevelInfo, "following the master", "master", addr, "from", fc.end)
+	// "Following" is logged at the first frame: a peer that takes the
+	// report and closes (not an HA port, or a master refusing this
+	// slave's offset) would otherwise log it, and the failure after it,
+	// at every redial.
+	fc.onFirstFrame = func() { s.logState(slog.LevelInfo, "following the master", "master", addr, "from", fc.end) }
 	hbDone := make(chan struct{})
 	s.wg.Add(1)
 	go func() {
@@ -192,9 +196,16 @@ func (s *Slave) follow(addr string) error {
 	case <-s.closing:
 		return nil
 	default:
-		return err
 	}
+	if fc.onFirstFrame != nil && errors.Is(err, errClosedByMaster) {
+		return fmt.Errorf("%w before sending any frame: %s refused this slave's offset %d (see its log) or is not a master's HA port",
+			err, addr, fc.end)
+	}
+	return err
 }
+
+// errClosedByMaster: the master ended the connection.
+var errClosedByMaster = errors.New("the master closed the connection")
 
 // followConn is one connection's state on the slave.
 type followConn struct {
@@ -205,6 +216,8 @@ type followConn struct {
 	rep      [ReportSize]byte
 	end      int64 // the log's end: what the next report says
 	lastSent time.Time
+
+	onFirstFrame func() // called once, at the first frame read; nil after
 }
 
 // report sends the current end.
@@ -268,11 +281,15 @@ func (f *followConn) receive() error {
 			case errors.As(err, &ne) && ne.Timeout():
 				return fmt.Errorf("nothing from the master for haHousekeepingInterval %s", f.s.opts.Housekeeping)
 			case errors.Is(err, io.EOF):
-				return errors.New("the master closed the connection")
+				return errClosedByMaster
 			case errors.Is(err, ErrOffsetMismatch), errors.Is(err, ErrCrossesSegment):
 				return fmt.Errorf("%w: %w", errLayout, err)
 			}
 			return err
+		}
+		if f.onFirstFrame != nil {
+			f.onFirstFrame()
+			f.onFirstFrame = nil
 		}
 		if len(fr0.Body) > 0 {
 			if want == 0 && fr0.Offset != 0 {
