@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/wharfmq/wharf/broker/ha"
+	"github.com/wharfmq/wharf/engine"
 	"github.com/wharfmq/wharf/engine/msg"
 	"github.com/wharfmq/wharf/internal/testkit"
 )
@@ -342,10 +343,72 @@ func TestSlavePointedAtANonHAPort(t *testing.T) {
 	if e := s.State().LastError; !strings.Contains(e, "before sending any frame") || !strings.Contains(e, "HA port") {
 		t.Errorf("last error %q does not say the peer sent nothing (or is no HA port)", e)
 	}
+	// A master: a heartbeat (the end has not moved from where it
+	// failed: nothing new to say yet), then records.
+	source := openLog(t, "")
+	end := put(t, source, 0, 10)
+	body := make([]byte, end)
+	if err := source.ReadLog(body, 0); err != nil {
+		t.Fatal(err)
+	}
 	var w bytes.Buffer
-	rawFrame(&w, 0, 0, nil) // a heartbeat
+	rawFrame(&w, 0, 0, nil)
+	rawFrame(&w, 0, int32(len(body)), body)
 	if _, err := c.Write(w.Bytes()); err != nil {
 		t.Fatal(err)
 	}
 	testkit.Eventually(t, 5*time.Second, func() bool { return logs.count("following the master") == 1 }, "following to be logged")
+}
+
+// A slave whose master's bytes fail at the same place at every redial
+// (here: another segment size) logs the failure once, not a "following"
+// and a failure per redial, and appends nothing that does not fit.
+func TestSlaveStuckOnTheSameFailureLogsOnce(t *testing.T) {
+	master := openLog(t, "")
+	put(t, master, 0, 800) // past the first segment: a BLANK that does not fit
+	var mlogs lockedBuffer // the master logs each connection's end
+	m := startMaster(t, master, func(o *ha.MasterOptions) { o.Logger = slog.New(slog.NewTextHandler(&mlogs, nil)) })
+	var logs lockedBuffer
+	slave := testkit.OpenStore(t, func(o *engine.Options) {
+		o.SegmentSize = 2 * testSeg
+		o.FlushMode = engine.AsyncFlush
+	})
+	s := ha.NewSlave(ha.SlaveOptions{MasterAddr: m.Addr, Log: slave, Heartbeat: 100 * time.Millisecond,
+		Housekeeping: time.Second, Redial: 10 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	s.Start()
+	t.Cleanup(func() { s.Close() })
+	// The slave takes the master's records up to its first BLANK, which
+	// does not fit its own segment, and stays there.
+	seg := make([]byte, testSeg)
+	if err := master.ReadLog(seg, 0); err != nil {
+		t.Fatal(err)
+	}
+	blank := 0
+	for {
+		size, kind, err := msg.PeekHeader(seg[blank:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if kind == msg.KindBlank {
+			break
+		}
+		blank += size
+	}
+	testkit.Eventually(t, 10*time.Second, func() bool { return slave.MaxPhysOffset() == int64(blank) }, "the slave to reach the BLANK at %d", blank)
+	redials := func(n int) {
+		t.Helper()
+		from := mlogs.count("HA connection closed")
+		testkit.Eventually(t, 10*time.Second, func() bool { return mlogs.count("HA connection closed")-from >= n },
+			"%d connections to end", n)
+	}
+	redials(2) // the one that reached it has failed and logged
+	before := logs.count("msg=")
+	redials(10)
+	if n := logs.count("msg=") - before; n > 0 {
+		t.Fatalf("%d more lines over ten redials stuck at %d:\n%s", n, blank, logs.String())
+	}
+	if got := slave.MaxPhysOffset(); got >= testSeg {
+		t.Fatalf("slave end %d: past the master's first segment (%d)", got, testSeg)
+	}
 }

@@ -57,6 +57,7 @@ type Slave struct {
 	log  *slog.Logger
 
 	connected atomic.Bool
+	failedAt  atomic.Int64 // the log's end when a connection last failed, -1 before
 	master    atomic.Pointer[string]
 	lastErr   atomic.Pointer[string]
 
@@ -82,6 +83,7 @@ func NewSlave(opts SlaveOptions) *Slave {
 		opts.Logger = slog.Default()
 	}
 	s := &Slave{opts: opts, log: opts.Logger.With("component", "ha-slave"), closing: make(chan struct{})}
+	s.failedAt.Store(-1)
 	s.dialed.TLS = opts.TLS
 	return s
 }
@@ -141,6 +143,7 @@ func (s *Slave) run() {
 		if addr == "" {
 			s.logState(slog.LevelInfo, "no master registered for this broker name yet; waiting")
 		} else if err := s.follow(addr); err != nil {
+			s.failedAt.Store(s.opts.Log.MaxPhysOffset())
 			msg := err.Error()
 			s.lastErr.Store(&msg)
 			level := slog.LevelWarn
@@ -179,11 +182,13 @@ func (s *Slave) follow(addr string) error {
 		return err
 	}
 	s.connected.Store(true)
-	// "Following" is logged at the first frame: a peer that takes the
-	// report and closes (not an HA port, or a master refusing this
-	// slave's offset) would otherwise log it, and the failure after it,
-	// at every redial.
-	fc.onFirstFrame = func() { s.logState(slog.LevelInfo, "following the master", "master", addr, "from", fc.end) }
+	// "Following" is logged at the first frame, and only when the log's
+	// end is not where the last connection failed, or once it has
+	// moved: a peer that takes the report and closes (not an HA port, a
+	// master refusing this slave's offset), or a master whose bytes fail
+	// at the same place every time (another segment size), would
+	// otherwise log it, and the failure after it, at every redial.
+	fc.following = func() { s.logState(slog.LevelInfo, "following the master", "master", addr, "from", fc.end) }
 	hbDone := make(chan struct{})
 	s.wg.Add(1)
 	go func() {
@@ -197,7 +202,7 @@ func (s *Slave) follow(addr string) error {
 		return nil
 	default:
 	}
-	if fc.onFirstFrame != nil && errors.Is(err, errClosedByMaster) {
+	if !fc.gotFrame && errors.Is(err, errClosedByMaster) {
 		return fmt.Errorf("%w before sending any frame: %s refused this slave's offset %d (see its log) or is not a master's HA port",
 			err, addr, fc.end)
 	}
@@ -217,7 +222,8 @@ type followConn struct {
 	end      int64 // the log's end: what the next report says
 	lastSent time.Time
 
-	onFirstFrame func() // called once, at the first frame read; nil after
+	gotFrame  bool   // a frame was read
+	following func() // logs that the slave follows; nil once called
 }
 
 // report sends the current end.
@@ -287,10 +293,8 @@ func (f *followConn) receive() error {
 			}
 			return err
 		}
-		if f.onFirstFrame != nil {
-			f.onFirstFrame()
-			f.onFirstFrame = nil
-		}
+		f.gotFrame = true
+		f.announce()
 		if len(fr0.Body) > 0 {
 			if want == 0 && fr0.Offset != 0 {
 				// An empty slave: the master starts it at its oldest
@@ -333,6 +337,7 @@ func (f *followConn) receive() error {
 			}
 			pending = append(pending[:0], data[n:]...)
 		}
+		f.announce()
 		if f.end != reported && !frameBuffered(br) {
 			if err := f.report(); err != nil {
 				return err
@@ -360,6 +365,15 @@ func unitFits(rest []byte, at, segSize int64) error {
 			ErrCrossesSegment, size, at, left, segSize)
 	}
 	return nil
+}
+
+// announce logs that the slave follows its master, once per connection,
+// unless the log still ends where the last connection failed.
+func (f *followConn) announce() {
+	if f.following != nil && f.end != f.s.failedAt.Load() {
+		f.following()
+		f.following = nil
+	}
 }
 
 // frameBuffered says whether a whole frame is already in br, so reading
