@@ -412,3 +412,24 @@ func TestSlaveStuckOnTheSameFailureLogsOnce(t *testing.T) {
 		t.Fatalf("slave end %d: past the master's first segment (%d)", got, testSeg)
 	}
 }
+
+// A slave the master refuses at every redial (its log is ahead of the
+// master's: it diverged) is warned about once, not once per redial.
+func TestMasterWarnsOnceAboutARefusedSlave(t *testing.T) {
+	master := openLog(t, "")
+	end := put(t, master, 0, 10)
+	var logs lockedBuffer
+	m := startMaster(t, master, func(o *ha.MasterOptions) { o.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+	for range 20 {
+		c := rawSlave(t, m.Addr(), end+1000)
+		if closed, _ := closedBySlave(c, 5*time.Second); !closed {
+			t.Fatal("a report beyond the end was kept")
+		}
+	}
+	if n := logs.count("level=WARN"); n != 1 {
+		t.Fatalf("%d warnings for 20 refusals of one slave:\n%s", n, logs.String())
+	}
+	if !strings.Contains(logs.String(), "beyond the master's end") {
+		t.Fatalf("the warning does not say why:\n%s", logs.String())
+	}
+}

@@ -90,6 +90,10 @@ type Master struct {
 	wg      sync.WaitGroup
 
 	strangers logLimit // warnings about untrusted peers
+	// closeLogs limits the warnings about failed connections per slave
+	// IP: a slave refused at every redial (ahead of this master, or its
+	// log diverged) would log one a second. Guarded by mu.
+	closeLogs map[netip.Addr]*logLimit
 }
 
 // strangerLogEvery is how often at most a master logs about peers that
@@ -315,6 +319,29 @@ func (m *Master) acknowledgeLocked(c *masterConn, got int64, readable int64) boo
 		c.caughtUp = time.Now()
 	}
 	return c.trusted
+}
+
+// warnClosed logs that a trusted slave's connection failed, at most once
+// per strangerLogEvery per slave IP.
+func (m *Master) warnClosed(c *masterConn, err error) {
+	ip := c.remote.Addr()
+	m.mu.Lock()
+	l := m.closeLogs[ip]
+	if l == nil {
+		if m.closeLogs == nil {
+			m.closeLogs = map[netip.Addr]*logLimit{}
+		}
+		l = &logLimit{}
+		m.closeLogs[ip] = l
+	}
+	m.mu.Unlock()
+	if ok, n := l.allow(strangerLogEvery); ok {
+		attrs := []any{"slave", c.remote.String(), "err", err}
+		if n > 0 {
+			attrs = append(attrs, "heldBackSinceLast", n)
+		}
+		m.log.Warn("HA connection closed", attrs...)
+	}
 }
 
 // admitUntrusted reports whether c, a connection from a peer Trusted

@@ -63,7 +63,7 @@ func (c *masterConn) serve() {
 	case !trusted:
 		c.m.warnStranger("HA connection of a peer not listed as a slave closed", "slave", c.remote.String(), "err", e)
 	case e != nil:
-		log.Warn("HA connection closed", "err", e)
+		c.m.warnClosed(c, e)
 	default:
 		log.Info("HA connection closed")
 	}
