@@ -333,11 +333,17 @@ func (l *slaveList) listed(ip netip.Addr) bool {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if time.Since(l.fetched) >= time.Second || l.ips == nil {
-		if ips, err := l.fetch(); err == nil {
-			l.ips, l.fetched = ips, time.Now()
+	if time.Since(l.fetched) >= time.Second {
+		// A failure is remembered for the second too (the last list
+		// stays): every peer connecting to the HA port asks, and while
+		// the name servers do not answer each ask would otherwise wait
+		// out their timeout in turn, and log.
+		ips, err := l.fetch()
+		l.fetched = time.Now()
+		if err == nil {
+			l.ips = ips
 		} else {
-			l.b.log.Warn("cannot read this broker's slaves from the name servers", "err", err)
+			l.b.log.Warn("cannot read this broker's slaves from the name servers; keeping the last list", "err", err)
 		}
 	}
 	return l.ips[ip.Unmap()]
