@@ -387,17 +387,27 @@ func (l *slaveList) fetch() (map[netip.Addr]bool, error) {
 
 // addReplicationInfo adds the state of replication to the runtime table
 // (GET_BROKER_RUNTIME_INFO), under Wharf's own keys: on a master
-// haSlaveCount and, per connected slave, haSlave.ADDR =
-// "acked=OFFSET lagBytes=N lagMillis=N trusted=BOOL frames=N" (frames:
-// with bytes, sent on this connection); on a slave
-// haConnected, haEnd (its CommitLog end) and haLastError.
+// haSlaveCount (the connected peers the name servers list as slaves),
+// haUntrustedPeerCount (the others, when there are any) and, per
+// connection, haSlave.ADDR = "acked=OFFSET lagBytes=N lagMillis=N
+// trusted=BOOL frames=N" (frames: with bytes, sent on this connection);
+// on a slave haConnected, haEnd (its CommitLog end) and haLastError.
 func (b *Broker) addReplicationInfo(t map[string]string) {
 	if b.cm != nil {
 		b.cm.addInfo(t)
 	}
 	if m := b.repl.master.Load(); m != nil {
 		slaves := m.Slaves()
-		t["haSlaveCount"] = strconv.Itoa(len(slaves))
+		trusted := 0
+		for _, s := range slaves {
+			if s.Trusted {
+				trusted++
+			}
+		}
+		t["haSlaveCount"] = strconv.Itoa(trusted)
+		if n := len(slaves) - trusted; n > 0 {
+			t["haUntrustedPeerCount"] = strconv.Itoa(n)
+		}
 		for _, s := range slaves {
 			t["haSlave."+s.Addr] = fmt.Sprintf("acked=%d lagBytes=%d lagMillis=%d trusted=%t frames=%d",
 				s.Acked, s.LagBytes, s.Lag.Milliseconds(), s.Trusted, s.Frames)

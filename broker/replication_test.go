@@ -139,6 +139,26 @@ func TestMasterSlaveBrokers(t *testing.T) {
 			t.Fatalf("master reports %s = %s", k, v)
 		}
 	}
+	// A peer on the HA port the name server does not list is not counted
+	// as a slave.
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}
+	c, err := d.Dial("tcp", master.repl.master.Load().Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var rep [ha.ReportSize]byte
+	if _, err := c.Write(rep[:]); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "the stranger's report to be read", func() bool {
+		st := master.repl.master.Load().Slaves()
+		return len(st) == 2 && (st[0].Acked == 0 || st[1].Acked == 0)
+	})
+	mt = master.runtimeInfo(time.Now())
+	if mt["haSlaveCount"] != "1" || mt["haUntrustedPeerCount"] != "1" {
+		t.Fatalf("with a stranger: haSlaveCount %q, haUntrustedPeerCount %q", mt["haSlaveCount"], mt["haUntrustedPeerCount"])
+	}
 }
 
 // A SYNC_MASTER send is answered by the goroutine that reads the slave's

@@ -28,10 +28,11 @@ brokerRole (ASYNC_MASTER, SYNC_MASTER or SLAVE), brokerId, masterEpoch (the
 epoch of its last role change at run time, 0 for the configured role),
 writeFenced (true while a master's write lease has lapsed), haServerAddr (its
 HA listener) and, on a slave, masterAddr and masterHaServerAddr (empty while
-no master is registered). Replication: on a master haSlaveCount and one
-haSlave.ADDR line per connected slave (its acknowledged CommitLog offset,
-its lag in bytes and in milliseconds since it last held everything, and
-whether the name servers list it as a slave); on a slave haConnected, haEnd
+no master is registered). Replication: on a master haSlaveCount (slaves the
+name servers list), haUntrustedPeerCount (other peers on the HA port, when
+any) and one haSlave.ADDR line per connection (its acknowledged CommitLog
+offset, its lag in bytes and in milliseconds since it last held everything,
+and whether the name servers list it as a slave); on a slave haConnected, haEnd
 and haLastError. In controller mode also controllerBrokerId (the replica
 id), controllerRole, syncStateSet and syncStateSetEpoch, confirmOffset
 (what consumers may see), leaseLeftMillis on a master, controllerLastError
@@ -90,6 +91,9 @@ func roleSummary(table map[string]string) string {
 	if role != "SLAVE" {
 		if n, ok := table["haSlaveCount"]; ok {
 			sum += ", " + n + " slave(s) connected"
+			if u := table["haUntrustedPeerCount"]; u != "" {
+				sum += " (and " + u + " HA peer(s) the name servers do not list as slaves)"
+			}
 			for _, k := range sortedKeys(table) {
 				if addr, ok := strings.CutPrefix(k, "haSlave."); ok {
 					sum += "; " + addr + " " + table[k]
