@@ -91,6 +91,11 @@
 //     after it connects; a Wharf slave may report at once.)
 //   - Every report is the slave's acknowledged offset: SYNC_MASTER counts
 //     a send as replicated when a report reaches the end of its record.
+//     Wharf counts it only for records the master shipped on that
+//     connection (ending after where its frames began): the first report
+//     says where the slave's log ends, not that it holds this master's
+//     bytes before it (its log may have diverged), so a send waiting for
+//     an earlier record is left to another slave or to slaveTimeout.
 //
 // RocketMQ 4.9 closes the connection when a report after the first
 // exceeds the master's end, but takes the first report unchecked, so any

@@ -433,3 +433,47 @@ func TestMasterWarnsOnceAboutARefusedSlave(t *testing.T) {
 		t.Fatalf("the warning does not say why:\n%s", logs.String())
 	}
 }
+
+// A slave's first report says where its log ends, not that it holds the
+// master's bytes before that: a slave whose log diverged (a master of
+// another cluster, a wrong data folder) may end anywhere. Its reports
+// release only the sends whose records the master shipped to it on this
+// connection, never one waiting for a record before its start.
+func TestDivergentSlaveReleasesNothingBeforeItsStart(t *testing.T) {
+	master := openLog(t, "")
+	end0 := put(t, master, 0, 10)
+	m := startMaster(t, master, nil)
+	a := rawSlave(t, m.Addr(), end0) // a slave in sync
+	testkit.Eventually(t, 5*time.Second, func() bool { s := m.Slaves(); return len(s) == 1 && s[0].Acked == end0 },
+		"the first report to be read")
+	end1 := put(t, master, 10, 11)
+	got := make(chan error, 1)
+	m.Notify(end1, 700*time.Millisecond, func(err error) { got <- err })
+	a.Close() // it dies before confirming
+
+	// Another slave whose own log happens to end at end1: its report is
+	// no confirmation of the master's record.
+	d, fr := reportedSlaveFrom(t, m, end1)
+	if err := <-got; !errors.Is(err, ha.ErrSlaveTimeout) {
+		t.Fatalf("a send waiting for a record before the new slave's start: %v, want ErrSlaveTimeout", err)
+	}
+	// What it is sent and confirms counts.
+	end2 := put(t, master, 11, 12)
+	m.Notify(end2, 5*time.Second, func(err error) { got <- err })
+	d.SetReadDeadline(time.Now().Add(5 * time.Second))
+	f, err := fr.Next(end1)
+	for err == nil && len(f.Body) == 0 { // heartbeats
+		f, err = fr.Next(end1)
+	}
+	if err != nil || f.End() != end2 {
+		t.Fatalf("frame %d..%d (%v), want the record up to %d", f.Offset, f.End(), err, end2)
+	}
+	var b [ha.ReportSize]byte
+	ha.PutReport(&b, end2)
+	if _, err := d.Write(b[:]); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-got; err != nil {
+		t.Fatalf("a send confirmed by the new slave: %v", err)
+	}
+}

@@ -74,6 +74,7 @@ func (c *masterConn) serve() {
 func (c *masterConn) readReports() error {
 	var b [ReportSize]byte
 	first := true
+	var from int64 // where this connection's frames start
 	for {
 		if err := c.conn.SetReadDeadline(time.Now().Add(c.m.opts.Housekeeping)); err != nil {
 			return err
@@ -99,12 +100,14 @@ func (c *masterConn) readReports() error {
 				c.m.mu.Unlock()
 				return err
 			}
-			c.next = start
+			c.next, from = start, start
 		}
 		counts := c.m.acknowledgeLocked(c, got, readable)
 		c.m.mu.Unlock()
 		if counts {
-			c.m.waiters.Advance(got)
+			// Only what this connection shipped: the first report says
+			// where the slave's log ends, not whose bytes it holds.
+			c.m.waiters.AdvanceFrom(from, got)
 		}
 		select {
 		case c.reported <- struct{}{}:

@@ -21,8 +21,12 @@ import (
 //
 // The zero value is not usable; use NewWaiters.
 type Waiters struct {
-	mu      sync.Mutex
-	acked   int64
+	mu    sync.Mutex
+	acked int64
+	// floor is where the stretch acked covers begins (AdvanceFrom's
+	// from): a waiter ending at or before it was not confirmed by the
+	// report that set acked, so Add does not answer it at once.
+	floor   int64
 	list    []waiter // list[head:] wait, in the order they came; a nil done was answered
 	head    int
 	timer   *time.Timer
@@ -63,7 +67,7 @@ func Wait(n Notifier, end int64, timeout time.Duration) error {
 }
 
 // NewWaiters returns Waiters with nothing acknowledged yet.
-func NewWaiters() *Waiters { return &Waiters{acked: -1} }
+func NewWaiters() *Waiters { return &Waiters{acked: -1, floor: -1} }
 
 // Add calls done(nil) once the acknowledged offset reaches end,
 // done(ErrSlaveTimeout) if it has not after timeout, or done(ErrClosed)
@@ -73,7 +77,7 @@ func NewWaiters() *Waiters { return &Waiters{acked: -1} }
 func (w *Waiters) Add(end int64, timeout time.Duration, done func(error)) {
 	w.mu.Lock()
 	switch {
-	case w.acked >= end:
+	case w.acked >= end && end > w.floor:
 		w.mu.Unlock()
 		done(nil)
 		return
@@ -92,19 +96,32 @@ func (w *Waiters) Add(end int64, timeout time.Duration, done func(error)) {
 
 // Advance records that everything before acked is acknowledged and calls
 // done(nil) for the waiters it covers, on the caller's goroutine.
-func (w *Waiters) Advance(acked int64) {
+func (w *Waiters) Advance(acked int64) { w.AdvanceFrom(-1, acked) }
+
+// AdvanceFrom is Advance for a report that confirms only the bytes in
+// [from, acked): those a master shipped to a slave on its connection,
+// which began at from. A waiter whose record ends at or before from is
+// left waiting (another slave may confirm it, else it times out): the
+// slave held something there before it connected, not necessarily this
+// master's bytes.
+func (w *Waiters) AdvanceFrom(from, acked int64) {
 	w.mu.Lock()
-	if acked <= w.acked {
+	if acked <= w.acked && from >= w.floor {
 		w.mu.Unlock()
-		return
+		return // nothing the last advance did not cover
 	}
-	w.acked = acked
+	if acked > w.acked {
+		w.acked, w.floor = acked, from
+	}
 	var ready []waiter
 	skipped := 0
 	for i := w.head; i < len(w.list) && skipped <= reorderWindow; i++ {
 		x := &w.list[i]
 		switch {
 		case x.done == nil:
+		case x.end <= from:
+			// Not this report's to answer; not out of order either.
+			continue
 		case x.end <= acked:
 			ready = append(ready, *x)
 			x.done = nil

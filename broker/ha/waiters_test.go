@@ -162,3 +162,34 @@ func TestWaitersMany(t *testing.T) {
 		t.Fatalf("%d answers, want %d", len(r.seq), n+(n-4100))
 	}
 }
+
+// AdvanceFrom answers only the waiters whose end lies in (from, acked]:
+// the ones at or below from stay for a report that covers them (or time
+// out), however many there are, without holding up the ones above it,
+// and Add does not answer a new one below from at once.
+func TestWaitersAdvanceFrom(t *testing.T) {
+	w := NewWaiters()
+	defer w.Close()
+	r := newResults()
+	for i := range 2 * reorderWindow {
+		w.Add(int64(10+i), time.Minute, r.done("low"+strconv.Itoa(i)))
+	}
+	w.Add(1100, time.Minute, r.done("high"))
+	w.AdvanceFrom(1000, 1200)
+	if len(r.seq) != 1 || r.seq[0] != "high" {
+		t.Fatalf("AdvanceFrom(1000, 1200) answered %v, want [high]", r.seq)
+	}
+	w.Add(500, time.Minute, r.done("late"))
+	if _, ok := r.get("late"); ok {
+		t.Fatal("a waiter below the floor answered at once")
+	}
+	w.AdvanceFrom(0, 600) // another slave, from the start, behind the first
+	if len(r.seq) != 2+2*reorderWindow {
+		t.Fatalf("AdvanceFrom(0, 600) after it answered %d waiters in all, want %d", len(r.seq), 2+2*reorderWindow)
+	}
+	for _, name := range r.seq {
+		if err, _ := r.get(name); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+}
