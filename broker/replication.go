@@ -179,7 +179,7 @@ func (b *Broker) startMasterHA(ln net.Listener, syncMaster bool) error {
 		Heartbeat: cfg.HASendHeartbeatInterval, Housekeeping: cfg.HAHousekeepingInterval,
 		BatchSize: cfg.HATransferBatchSize, MaxGap: cfg.HAMaxGapNotInSync, FromLastFile: cfg.SyncFromLastFile,
 		MaxHold: cfg.HAMaxHold(),
-		Trusted: b.repl.slaves.listed, Logger: b.log,
+		Trusted: b.repl.slaves.listed, TrustedOnly: cfg.AclEnable, Logger: b.log,
 	})
 	if err != nil {
 		ln.Close()

@@ -477,3 +477,49 @@ func TestDivergentSlaveReleasesNothingBeforeItsStart(t *testing.T) {
 		t.Fatalf("a send confirmed by the new slave: %v", err)
 	}
 }
+
+// With TrustedOnly (a broker with aclEnable) a peer the name servers do
+// not list is sent no CommitLog byte, however it reports; once listed it
+// is sent the log.
+func TestMasterShipsOnlyToTrustedWhenAsked(t *testing.T) {
+	master := openLog(t, "")
+	put(t, master, 0, 10)
+	var trusted atomic.Bool
+	m := startMaster(t, master, func(o *ha.MasterOptions) {
+		o.Trusted = func(netip.Addr) bool { return trusted.Load() }
+		o.TrustRecheck = 10 * time.Millisecond
+		o.TrustedOnly = true
+	})
+	c, fr := reportedSlave(t, m, 0)
+	var b [ha.ReportSize]byte
+	// Reports for a while (each asks for trust again): nothing comes.
+	got := make(chan error, 1)
+	go func() {
+		c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		_, err := c.Read(make([]byte, 1))
+		got <- err
+	}()
+	for range 10 {
+		if _, err := c.Write(b[:]); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond) // spaced beyond TrustRecheck
+	}
+	if err := <-got; err == nil {
+		t.Fatal("an untrusted peer was sent bytes")
+	} else if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
+		t.Fatalf("the connection failed: %v", err)
+	}
+	trusted.Store(true)
+	if _, err := c.Write(b[:]); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	f, err := fr.Next(0)
+	for err == nil && len(f.Body) == 0 {
+		f, err = fr.Next(0)
+	}
+	if err != nil {
+		t.Fatalf("once listed, no frame: %v", err)
+	}
+}

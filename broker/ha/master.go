@@ -59,6 +59,11 @@ type MasterOptions struct {
 	// once per TrustRecheck, while its reports arrive.
 	Trusted      func(netip.Addr) bool
 	TrustRecheck time.Duration
+	// TrustedOnly ships CommitLog bytes only to trusted peers: an
+	// untrusted one gets nothing until Trusted says yes (asked again as
+	// its reports arrive). A broker with aclEnable sets it: its messages
+	// are not for any peer that can reach the HA port.
+	TrustedOnly bool
 	// MaxUntrusted bounds the connections kept open at once from peers
 	// Trusted refuses, counted when each connects (before its first
 	// report); one beyond it is closed at once. Zero takes

@@ -146,8 +146,11 @@ func (c *masterConn) refreshTrust(first bool) bool {
 	c.trusted = ok
 	c.m.mu.Unlock()
 	if !ok && first {
-		c.m.warnStranger("HA peer is not listed by the name servers as a slave of this broker: its reports release no SYNC_MASTER wait until it is",
-			"peer", c.remote.String())
+		msg := "HA peer is not listed by the name servers as a slave of this broker: its reports release no SYNC_MASTER wait until it is"
+		if c.m.opts.TrustedOnly {
+			msg = "HA peer is not listed by the name servers as a slave of this broker: it is sent nothing until it is (aclEnable)"
+		}
+		c.m.warnStranger(msg, "peer", c.remote.String())
 	}
 	return ok
 }
@@ -173,6 +176,15 @@ func (c *masterConn) send() error {
 	defer heartbeat.Stop()
 	h := Hold{Max: c.m.opts.MaxHold}
 	for {
+		if c.m.opts.TrustedOnly && !c.isTrusted() {
+			// Nothing for a stranger; each report may bring trust.
+			select {
+			case <-c.reported:
+				continue
+			case <-c.done:
+				return nil
+			}
+		}
 		from, to := c.m.planner.Next(next, c.m.opts.Log.ReadableOffset())
 		held := to > from && h.Wait(c.m.planner.Short(from, to) && c.unreported(from))
 		if to > from && !held {
@@ -211,6 +223,13 @@ func (c *masterConn) send() error {
 			return nil
 		}
 	}
+}
+
+// isTrusted says whether the peer is a listed slave, as last asked.
+func (c *masterConn) isTrusted() bool {
+	c.m.mu.Lock()
+	defer c.m.mu.Unlock()
+	return c.trusted
 }
 
 // unreported says whether the slave has not yet reported every byte
