@@ -50,9 +50,8 @@ func (b *Broker) handleUpdateTopic(_ context.Context, _ *remoting.Conn, req *rem
 			fmt.Sprintf("topicFilterType %q: want SINGLE_TAG or MULTI_TAG", tc.TopicFilterType))
 	}
 	tc.Order = req.ExtBoolOr("order", false)
-	if tc.ReadQueueNums < 0 || tc.WriteQueueNums < 0 || tc.QueueNums() == 0 || tc.QueueNums() > 1024 {
-		return remoting.NewResponse(req, remoting.RespSystemError,
-			fmt.Sprintf("queue numbers read %d / write %d out of range 1..1024", tc.ReadQueueNums, tc.WriteQueueNums))
+	if err := tc.CheckQueueNums(); err != nil {
+		return remoting.NewResponse(req, remoting.RespSystemError, err.Error())
 	}
 	if err := b.topics.Put(tc); err != nil {
 		return remoting.NewResponse(req, remoting.RespSystemError, err.Error())

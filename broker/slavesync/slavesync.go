@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strings"
 	"sync"
 	"time"
@@ -246,7 +247,7 @@ func (s *Syncer) syncFrom(ctx context.Context, addr string) (stats, error) {
 	var st stats
 	if f.topics != nil {
 		if _, v := s.opts.Topics.Snapshot(); v != f.topics.DataVersion {
-			if st.topics, err = s.opts.Topics.Replace(f.topics.TopicConfigTable, f.topics.DataVersion); err != nil {
+			if st.topics, err = s.opts.Topics.Replace(s.acceptTopics(f.topics.TopicConfigTable), f.topics.DataVersion); err != nil {
 				return st, fmt.Errorf("slavesync: apply topic configs: %w", err)
 			}
 		}
@@ -267,6 +268,31 @@ func (s *Syncer) syncFrom(ctx context.Context, addr string) (stats, error) {
 		}
 	}
 	return st, nil
+}
+
+// acceptTopics returns the master's topic table without the topics whose
+// queue numbers this broker refuses (body.MaxQueueNums), each named in a
+// warning: a broken master's table must not make the slave's per-queue
+// loops run for ever, and the other topics still replicate. The table is
+// applied only when the master's version changes, so the warning is not
+// repeated every round.
+func (s *Syncer) acceptTopics(table map[string]body.TopicConfig) map[string]body.TopicConfig {
+	var out map[string]body.TopicConfig
+	for name, tc := range table {
+		err := tc.CheckQueueNums()
+		if err == nil {
+			continue
+		}
+		s.log.Warn("master's topic config refused; the slave does not take this topic", "topic", name, "err", err)
+		if out == nil {
+			out = maps.Clone(table)
+		}
+		delete(out, name)
+	}
+	if out == nil {
+		return table
+	}
+	return out
 }
 
 // fetchAll fetches and decodes the four tables, or fails.

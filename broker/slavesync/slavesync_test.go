@@ -415,3 +415,30 @@ func TestStartRunsRoundsUntilClose(t *testing.T) {
 	never := New(Options{MasterAddr: func() string { return "" }})
 	never.Close() // Close without Start returns
 }
+
+// TestTopicWithTooManyQueuesIsRefused: a master's table with a topic of
+// 2^30 queues (a broken or hostile master) syncs every other topic and
+// leaves that one out, with one warning, also on the rounds after it.
+func TestTopicWithTooManyQueuesIsRefused(t *testing.T) {
+	s := openSlave(t, t.TempDir())
+	h := &countingHandler{counts: map[slog.Level]int{}}
+	m := newFakeMaster()
+	m.topics.TopicConfigTable["Huge"] = meta.NewTopicConfig("Huge", 1<<30, 6)
+	sy := New(Options{MasterAddr: func() string { return "master:10911" }, Fetcher: m,
+		Topics: s.topics, Groups: s.groups, Offsets: s.offs, Delay: s.sched, Logger: slog.New(h)})
+	for range 3 {
+		if err := sy.SyncOnce(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v := s.view(t)
+	if _, ok := v.Topics["Huge"]; ok || v.Topics["TopicA"] != m.topics.TopicConfigTable["TopicA"] {
+		t.Fatalf("topics %v: want TopicA and not Huge", v.Topics)
+	}
+	if n := h.count(slog.LevelWarn); n != 1 {
+		t.Fatalf("%d warnings over 3 rounds, want 1", n)
+	}
+	if len(m.topics.TopicConfigTable) != 3 {
+		t.Fatalf("the master's table was changed: %v", m.topics.TopicConfigTable)
+	}
+}

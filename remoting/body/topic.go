@@ -1,5 +1,7 @@
 package body
 
+import "fmt"
+
 // Topic permission bits (Java PermName).
 const (
 	PermPriority = 0x8
@@ -22,6 +24,21 @@ type TopicConfig struct {
 	TopicName       string `json:"topicName"`
 	TopicSysFlag    int    `json:"topicSysFlag"`
 	WriteQueueNums  int32  `json:"writeQueueNums"`
+}
+
+// MaxQueueNums bounds a topic's read and write queue numbers on a Wharf
+// broker: what CREATE_TOPIC accepts and what a slave takes from its
+// master's table. RocketMQ sets no bound; a table that claims 2^31 queues
+// would make every per-queue loop of the broker run as long.
+const MaxQueueNums = 1024
+
+// CheckQueueNums refuses queue numbers that are negative, both zero, or
+// above MaxQueueNums.
+func (t TopicConfig) CheckQueueNums() error {
+	if t.ReadQueueNums < 0 || t.WriteQueueNums < 0 || t.QueueNums() == 0 || t.QueueNums() > MaxQueueNums {
+		return fmt.Errorf("queue numbers read %d / write %d out of range 1..%d", t.ReadQueueNums, t.WriteQueueNums, MaxQueueNums)
+	}
+	return nil
 }
 
 // QueueNums is the number of queues that exist: max(read, write).
