@@ -176,8 +176,10 @@ func (cm *controllerMode) Followers() []failover.Follower {
 	}
 	var out []failover.Follower
 	for _, s := range m.Slaves() {
-		if s.Learner {
-			continue // an async learner never joins the SyncStateSet
+		if s.Learner || !s.Trusted {
+			// An async learner never joins the SyncStateSet, nor does a
+			// peer the name servers do not list under the id it claims.
+			continue
 		}
 		f := failover.Follower{ID: s.ID, Acked: s.Acked, Connected: true}
 		if !s.CaughtUp.IsZero() {
@@ -196,7 +198,7 @@ func (cm *controllerMode) startMaster(ln net.Listener) error {
 		Listener: ln, Log: cm.b.store, Epochs: cm.epochs, BrokerID: cm.driver.Status().ID,
 		SyncStateSet: cm.syncStateSet, OnConfirm: cm.b.store.SetConfirmOffset,
 		Heartbeat: cfg.HASendHeartbeatInterval, Housekeeping: cfg.HAHousekeepingInterval, BatchSize: cfg.HATransferBatchSize,
-		MaxHold: cfg.HAMaxHold(), Logger: cm.b.log,
+		MaxHold: cfg.HAMaxHold(), Trusted: cm.b.repl.slaves.replica, TrustedOnly: cfg.AclEnable, Logger: cm.b.log,
 	})
 	if err != nil {
 		ln.Close()
@@ -252,7 +254,7 @@ func (cm *controllerMode) addInfo(t map[string]string) {
 	t["confirmOffset"] = strconv.FormatInt(p.ConfirmOffset, 10)
 	if m := cm.master.Load(); m != nil {
 		for _, s := range m.Slaves() {
-			t["haReplica."+strconv.FormatInt(s.ID, 10)] = fmt.Sprintf("acked=%d learner=%t", s.Acked, s.Learner)
+			t["haReplica."+strconv.FormatInt(s.ID, 10)] = fmt.Sprintf("acked=%d learner=%t trusted=%t", s.Acked, s.Learner, s.Trusted)
 		}
 	}
 	if s := cm.slave.Load(); s != nil {

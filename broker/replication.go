@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -311,15 +312,16 @@ func (b *Broker) replicaAnswer(err error) (int16, string) {
 
 // slaveList answers the HA port's question "is this peer a slave of this
 // broker?" from the name servers' GET_BROKER_CLUSTER_INFO: the IP of an
-// address registered under this broker name with brokerId > 0. Answers
-// are cached for a second.
+// address registered under this broker name with brokerId > 0 (in
+// controller mode a replica registers under its replica id, which
+// replica checks too). Answers are cached for a second.
 type slaveList struct {
 	b      *Broker
 	client *remoting.Client
 
 	mu      sync.Mutex
 	fetched time.Time
-	ips     map[netip.Addr]bool
+	ips     map[netip.Addr][]int64 // the brokerIds registered at each IP
 }
 
 func newSlaveList(b *Broker) *slaveList {
@@ -327,7 +329,12 @@ func newSlaveList(b *Broker) *slaveList {
 }
 
 // listed reports whether ip belongs to a registered slave of this broker.
-func (l *slaveList) listed(ip netip.Addr) bool {
+func (l *slaveList) listed(ip netip.Addr) bool { return l.replica(-1, ip) }
+
+// replica reports whether the name servers list brokerId id (any id > 0
+// when id is -1) of this broker name at ip: the AutoSwitch HA port's
+// check of the id a peer's handshake claims.
+func (l *slaveList) replica(id int64, ip netip.Addr) bool {
 	if len(l.b.cfg.NameServers()) == 0 {
 		return true // nobody to ask (a broker without name servers); Start says so
 	}
@@ -346,12 +353,13 @@ func (l *slaveList) listed(ip netip.Addr) bool {
 			l.b.log.Warn("cannot read this broker's slaves from the name servers; keeping the last list", "err", err)
 		}
 	}
-	return l.ips[ip.Unmap()]
+	ids := l.ips[ip.Unmap()]
+	return len(ids) > 0 && (id < 0 || slices.Contains(ids, id))
 }
 
 // fetch asks every name server; an address any of them lists counts.
-func (l *slaveList) fetch() (map[netip.Addr]bool, error) {
-	ips := map[netip.Addr]bool{}
+func (l *slaveList) fetch() (map[netip.Addr][]int64, error) {
+	ips := map[netip.Addr][]int64{}
 	var lastErr error
 	ok := false
 	for _, ns := range l.b.cfg.NameServers() {
@@ -375,7 +383,10 @@ func (l *slaveList) fetch() (map[netip.Addr]bool, error) {
 				continue
 			}
 			if ap, err := netip.ParseAddrPort(addr); err == nil {
-				ips[ap.Addr().Unmap()] = true
+				ip := ap.Addr().Unmap()
+				if !slices.Contains(ips[ip], id) {
+					ips[ip] = append(ips[ip], id)
+				}
 			}
 		}
 	}

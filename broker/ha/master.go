@@ -94,28 +94,28 @@ type Master struct {
 	closing chan struct{}
 	wg      sync.WaitGroup
 
-	strangers logLimit // warnings about untrusted peers
+	strangers LogLimit // warnings about untrusted peers
 	// closeLogs limits the warnings about failed connections per slave
 	// IP: a slave refused at every redial (ahead of this master, or its
 	// log diverged) would log one a second. Guarded by mu.
-	closeLogs map[netip.Addr]*logLimit
+	closeLogs map[netip.Addr]*LogLimit
 }
 
-// strangerLogEvery is how often at most a master logs about peers that
+// WarnEvery is how often at most a master logs about peers that
 // are not its slaves: anyone can open connections to the HA port.
-const strangerLogEvery = 10 * time.Second
+const WarnEvery = 10 * time.Second
 
-// logLimit lets one log line through per interval and counts the ones it
+// LogLimit lets one log line through per interval and counts the ones it
 // held back, which the next line reports.
-type logLimit struct {
+type LogLimit struct {
 	mu         sync.Mutex
 	last       time.Time
 	suppressed int
 }
 
-// allow reports whether a line may be logged now, and how many were held
+// Allow reports whether a line may be logged now, and how many were held
 // back since the last one.
-func (l *logLimit) allow(every time.Duration) (bool, int) {
+func (l *LogLimit) Allow(every time.Duration) (bool, int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if !l.last.IsZero() && time.Since(l.last) < every {
@@ -128,9 +128,9 @@ func (l *logLimit) allow(every time.Duration) (bool, int) {
 }
 
 // warnStranger logs a warning about an untrusted peer, at most once per
-// strangerLogEvery.
+// WarnEvery.
 func (m *Master) warnStranger(msg string, attrs ...any) {
-	if ok, n := m.strangers.allow(strangerLogEvery); ok {
+	if ok, n := m.strangers.Allow(WarnEvery); ok {
 		if n > 0 {
 			attrs = append(attrs, "heldBackSinceLast", n)
 		}
@@ -327,20 +327,20 @@ func (m *Master) acknowledgeLocked(c *masterConn, got int64, readable int64) boo
 }
 
 // warnClosed logs that a trusted slave's connection failed, at most once
-// per strangerLogEvery per slave IP.
+// per WarnEvery per slave IP.
 func (m *Master) warnClosed(c *masterConn, err error) {
 	ip := c.remote.Addr()
 	m.mu.Lock()
 	l := m.closeLogs[ip]
 	if l == nil {
 		if m.closeLogs == nil {
-			m.closeLogs = map[netip.Addr]*logLimit{}
+			m.closeLogs = map[netip.Addr]*LogLimit{}
 		}
-		l = &logLimit{}
+		l = &LogLimit{}
 		m.closeLogs[ip] = l
 	}
 	m.mu.Unlock()
-	if ok, n := l.allow(strangerLogEvery); ok {
+	if ok, n := l.Allow(WarnEvery); ok {
 		attrs := []any{"slave", c.remote.String(), "err", err}
 		if n > 0 {
 			attrs = append(attrs, "heldBackSinceLast", n)

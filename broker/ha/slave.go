@@ -317,7 +317,7 @@ func (f *followConn) receive() error {
 			if err != nil {
 				return fmt.Errorf("%w: bytes from %d: %w", errLayout, f.end, err)
 			}
-			if err := unitFits(data[n:], f.end+int64(n), log.SegmentSize()); err != nil {
+			if err := UnitFits(data[n:], f.end+int64(n), log.SegmentSize()); err != nil {
 				return fmt.Errorf("%w: %w", errLayout, err)
 			}
 			if n > 0 {
@@ -347,12 +347,12 @@ func (f *followConn) receive() error {
 	}
 }
 
-// unitFits checks the start of an incomplete unit, rest, that would go
+// UnitFits checks the start of an incomplete unit, rest, that would go
 // at offset at: a unit never crosses a segment, so one whose size field
 // says more than its segment has left is a lie (or another segment size)
 // and is refused at once, before the slave buffers bytes for it: waiting
 // for its end would hold up to 2 GiB of a master's bytes in memory.
-func unitFits(rest []byte, at, segSize int64) error {
+func UnitFits(rest []byte, at, segSize int64) error {
 	if len(rest) < msg.BlankHeaderSize {
 		return nil
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"slices"
 	"sync"
 	"time"
@@ -49,7 +50,24 @@ type MasterOptions struct {
 	// MaxHold: as ha.MasterOptions.MaxHold; it also bounds how long a
 	// grown confirm offset waits for a frame to carry it.
 	MaxHold time.Duration
-	Logger  *slog.Logger
+	// Trusted says whether the peer at ip may be replica id (the name
+	// servers list that id of this broker name at that IP); id -1 asks
+	// whether ip is any replica's. Only a trusted connection's
+	// acknowledgements count towards the confirm offset and it alone is
+	// a follower the SyncStateSet may take in: anyone who reaches the HA
+	// port can claim any id in its handshake. Nil trusts every peer.
+	// While a connection is not trusted it is asked again at most once
+	// per TrustRecheck (zero: a second), as its acknowledgements arrive.
+	Trusted      func(id int64, ip netip.Addr) bool
+	TrustRecheck time.Duration
+	// TrustedOnly (aclEnable) sends CommitLog bytes only to trusted
+	// connections.
+	TrustedOnly bool
+	// MaxUntrusted bounds the connections kept open at once from peers
+	// whose IP is no replica's, counted when each connects; one beyond
+	// it is closed at once. Zero takes ha.DefaultMaxUntrusted.
+	MaxUntrusted int
+	Logger       *slog.Logger
 }
 
 // Master is the master side of AutoSwitch HA: per slave, it answers the
@@ -73,6 +91,12 @@ type Master struct {
 
 	closing chan struct{}
 	wg      sync.WaitGroup
+
+	strangers ha.LogLimit // warnings about untrusted peers
+	// closeLogs limits the warnings about failed connections per peer
+	// IP: a replica refused at every redial would log one a second.
+	// Guarded by mu.
+	closeLogs map[netip.Addr]*ha.LogLimit
 }
 
 // NewMaster listens and serves slaves until Close.
@@ -91,6 +115,12 @@ func NewMaster(opts MasterOptions) (*Master, error) {
 	}
 	if opts.MaxHold == 0 {
 		opts.MaxHold = ha.DefaultMaxHold
+	}
+	if opts.TrustRecheck <= 0 {
+		opts.TrustRecheck = time.Second
+	}
+	if opts.MaxUntrusted <= 0 {
+		opts.MaxUntrusted = ha.DefaultMaxUntrusted
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -166,7 +196,10 @@ func (m *Master) accept() {
 	defer m.wg.Done()
 	ha.AcceptLoop(m.ln, m.closing, m.log, func(nc net.Conn) bool {
 		c := &masterConn{m: m, conn: nc, ack: -1, id: -1, started: make(chan int64, 1), done: make(chan struct{}),
-			acked: make(chan struct{}, 1)}
+			acked: make(chan struct{}, 1), trusted: make(chan struct{})}
+		if ap, err := netip.ParseAddrPort(nc.RemoteAddr().String()); err == nil {
+			c.ip = ap.Addr().Unmap()
+		}
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		if m.closed {
@@ -213,7 +246,7 @@ func (m *Master) recomputeLocked() {
 		}
 		a := int64(-1)
 		for c := range m.conns {
-			if c.id == id && c.ack > a {
+			if c.id == id && c.isTrusted && c.ack > a {
 				a = c.ack
 			}
 		}
@@ -254,6 +287,9 @@ func (m *Master) Notify(end int64, timeout time.Duration, done func(error)) {
 type SlaveAck struct {
 	ID      int64 // the id from its handshake
 	Learner bool  // isAsyncLearner
+	// Trusted: the name servers list ID at the peer's IP (see
+	// MasterOptions.Trusted); an untrusted peer's acks count for nothing.
+	Trusted bool
 	Acked   int64 // its last acknowledged end (-1 before the first)
 	// CaughtUp is when an ack last reached the master's readable end
 	// (zero: never): the SyncStateSet takes back a replica that caught
@@ -268,7 +304,7 @@ func (m *Master) Slaves() []SlaveAck {
 	var out []SlaveAck
 	for c := range m.conns {
 		if c.id >= 0 {
-			out = append(out, SlaveAck{ID: c.id, Learner: c.learner, Acked: c.ack, CaughtUp: c.caughtUp})
+			out = append(out, SlaveAck{ID: c.id, Learner: c.learner, Trusted: c.isTrusted, Acked: c.ack, CaughtUp: c.caughtUp})
 		}
 	}
 	slices.SortFunc(out, func(a, b SlaveAck) int { return cmp.Compare(a.ID, b.ID) })
@@ -280,12 +316,15 @@ func (m *Master) Slaves() []SlaveAck {
 type masterConn struct {
 	m    *Master
 	conn net.Conn
+	ip   netip.Addr // the peer's
 
 	// Guarded by m.mu.
-	id       int64 // from the handshake; -1 before
-	learner  bool
-	ack      int64 // last acknowledged end; -1 before the first
-	caughtUp time.Time
+	id        int64 // from the handshake; -1 before
+	learner   bool
+	isTrusted bool      // Trusted(id, ip) said yes; never reverts
+	checked   time.Time // when Trusted was last asked
+	ack       int64     // last acknowledged end; -1 before the first
+	caughtUp  time.Time
 
 	// fromLastFile is the handshake's isSyncFromLastFile: written by the
 	// reader before it sends on started, read by the sender after.
@@ -293,11 +332,22 @@ type masterConn struct {
 	started      chan int64    // the first ack: where to send from
 	done         chan struct{} // closed when the reader stops
 	acked        chan struct{} // gets a value after each ack (the sender's hold)
+	trusted      chan struct{} // closed once isTrusted is set
 }
 
 func (c *masterConn) serve() {
 	defer c.m.wg.Done()
-	log := c.m.log.With("slave", c.conn.RemoteAddr().String())
+	// Strangers (an IP that is no replica's) are let in up to
+	// MaxUntrusted at once: each holds two goroutines and a buffer.
+	if !c.m.trustedIP(c.ip) && !c.m.admitUntrusted(c) {
+		c.conn.Close()
+		c.m.mu.Lock()
+		delete(c.m.conns, c)
+		c.m.mu.Unlock()
+		c.m.warnStranger("AutoSwitch HA connection refused: too many peers the name servers do not list as replicas of this broker are connected",
+			"peer", c.conn.RemoteAddr().String(), "maxUntrusted", c.m.opts.MaxUntrusted)
+		return
+	}
 	sendDone := make(chan error, 1)
 	c.m.wg.Add(1)
 	go func() {
@@ -310,12 +360,97 @@ func (c *masterConn) serve() {
 	serr := <-sendDone
 	c.m.mu.Lock()
 	delete(c.m.conns, c)
+	trusted, id := c.isTrusted, c.id
 	c.m.mu.Unlock()
-	if e := ha.FirstErr(err, serr); e != nil {
-		log.Warn("AutoSwitch HA connection closed", "err", e)
-	} else {
-		log.Info("AutoSwitch HA connection closed")
+	switch e := ha.FirstErr(err, serr); {
+	case !trusted:
+		c.m.warnStranger("AutoSwitch HA connection of a peer not listed as a replica closed",
+			"peer", c.conn.RemoteAddr().String(), "claimedId", id, "err", e)
+	case e != nil:
+		c.m.warnClosed(c, e)
+	default:
+		c.m.log.Info("AutoSwitch HA connection closed", "slave", c.conn.RemoteAddr().String())
 	}
+}
+
+// trustedIP says whether ip is some replica's (Trusted(-1, ip)).
+func (m *Master) trustedIP(ip netip.Addr) bool {
+	return m.opts.Trusted == nil || m.opts.Trusted(-1, ip)
+}
+
+// admitUntrusted reports whether c, a connection from an IP that is no
+// replica's, may stay open: fewer than MaxUntrusted untrusted connections
+// are, not counting c.
+func (m *Master) admitUntrusted(c *masterConn) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for x := range m.conns {
+		if x != c && !x.isTrusted {
+			n++
+		}
+	}
+	return n < m.opts.MaxUntrusted
+}
+
+// warnStranger logs a warning about an untrusted peer, at most once per
+// ha.WarnEvery: anyone can open connections to the HA port.
+func (m *Master) warnStranger(msg string, attrs ...any) {
+	if ok, n := m.strangers.Allow(ha.WarnEvery); ok {
+		if n > 0 {
+			attrs = append(attrs, "heldBackSinceLast", n)
+		}
+		m.log.Warn(msg, attrs...)
+	}
+}
+
+// warnClosed logs that a trusted replica's connection failed, at most
+// once per ha.WarnEvery per IP: a replica refused at every redial (its
+// id is this master's, or no consistent point) would log one a second.
+func (m *Master) warnClosed(c *masterConn, err error) {
+	m.mu.Lock()
+	l := m.closeLogs[c.ip]
+	if l == nil {
+		if m.closeLogs == nil {
+			m.closeLogs = map[netip.Addr]*ha.LogLimit{}
+		}
+		l = &ha.LogLimit{}
+		m.closeLogs[c.ip] = l
+	}
+	m.mu.Unlock()
+	if ok, n := l.Allow(ha.WarnEvery); ok {
+		attrs := []any{"slave", c.conn.RemoteAddr().String(), "err", err}
+		if n > 0 {
+			attrs = append(attrs, "heldBackSinceLast", n)
+		}
+		m.log.Warn("AutoSwitch HA connection closed", attrs...)
+	}
+}
+
+// refreshTrust asks Trusted whether the peer may be the replica its
+// handshake named: at the handshake (first), then, while it is not
+// trusted, at most once per TrustRecheck (the replica may register with
+// the name servers after it connects). Once trusted it stays so.
+func (c *masterConn) refreshTrust(first bool) {
+	m := c.m
+	m.mu.Lock()
+	if c.isTrusted || c.id < 0 || (!first && time.Since(c.checked) < m.opts.TrustRecheck) {
+		m.mu.Unlock()
+		return
+	}
+	c.checked = time.Now()
+	id := c.id
+	m.mu.Unlock()
+	if m.opts.Trusted != nil && !m.opts.Trusted(id, c.ip) {
+		return
+	}
+	m.mu.Lock()
+	c.isTrusted = true
+	m.recomputeLocked()
+	confirm := m.confirm
+	m.mu.Unlock()
+	close(c.trusted)
+	m.waiters.Advance(confirm)
 }
 
 // read takes the handshake, answers it, then reads acks.
@@ -341,10 +476,12 @@ func (c *masterConn) read() error {
 			c.m.mu.Lock()
 			c.id, c.learner = msg.Handshake.BrokerID, msg.Handshake.AsyncLearner
 			c.m.mu.Unlock()
+			c.refreshTrust(true)
 			if err := c.handshake(msg.Handshake); err != nil {
 				return err
 			}
 		case msg.State == Transfer && handshaken:
+			c.refreshTrust(false)
 			readable := c.m.opts.Log.ReadableOffset()
 			c.m.mu.Lock()
 			err := ha.CheckReport(c.ack, msg.Ack, readable)
@@ -416,6 +553,15 @@ func (c *masterConn) send() error {
 	case start = <-c.started:
 	case <-c.done:
 		return nil
+	}
+	if c.m.opts.TrustedOnly {
+		// aclEnable: nothing of the CommitLog for a peer that is not a
+		// listed replica.
+		select {
+		case <-c.trusted:
+		case <-c.done:
+			return nil
+		}
 	}
 	lg := c.m.opts.Log
 	next, err := c.m.planner.Start(start, lg.MinPhysOffset(), lg.ReadableOffset(), c.fromLastFile)

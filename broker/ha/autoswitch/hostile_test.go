@@ -1,0 +1,200 @@
+package autoswitch_test
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wharfmq/wharf/broker/ha"
+	"github.com/wharfmq/wharf/broker/ha/autoswitch"
+	"github.com/wharfmq/wharf/internal/testkit"
+)
+
+// idTrust is a MasterOptions.Trusted whose answers a test changes: every
+// IP is some replica's, and an id is trusted once listed.
+type idTrust struct {
+	mu  sync.Mutex
+	ids map[int64]bool
+	ips bool // the answer for id -1
+}
+
+func (tr *idTrust) trusted(id int64, _ netip.Addr) bool {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	if id < 0 {
+		return tr.ips
+	}
+	return tr.ids[id]
+}
+
+func (tr *idTrust) list(id int64) {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	tr.ids[id] = true
+}
+
+// handshakeAs dials the master, shakes hands as replica id and returns
+// the connection and a reader of the master's messages.
+func handshakeAs(t *testing.T, addr string, id int64) (net.Conn, *autoswitch.MasterReader) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if _, err := c.Write(autoswitch.AppendSlaveHandshake(nil, autoswitch.SlaveHandshake{BrokerID: id})); err != nil {
+		t.Fatal(err)
+	}
+	mr, err := autoswitch.NewMasterReader(bufio.NewReader(c), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, mr
+}
+
+// TestForgedReplicaConfirmsNothing: anyone who reaches the HA port can
+// claim in its handshake the id of a SyncStateSet member. Its
+// acknowledgements must not move the confirm offset (which answers
+// SEND_OK and shows records to consumers) nor make it a follower the
+// SyncStateSet takes in, until the name servers list that id at its IP.
+// Before, a forged acknowledgement of the master's end confirmed records
+// the real replica never received.
+func TestForgedReplicaConfirmsNothing(t *testing.T) {
+	r := openReplica(t, t.TempDir())
+	if err := r.epochs.Append(1, 0); err != nil {
+		t.Fatal(err)
+	}
+	put(t, r.st, 0, 10)
+	end := r.st.ReadableOffset()
+	tr := &idTrust{ids: map[int64]bool{}, ips: true}
+	m, err := autoswitch.NewMaster(autoswitch.MasterOptions{
+		Listen: "127.0.0.1:0", Log: r.st, Epochs: r.epochs, BrokerID: 1,
+		SyncStateSet: func() []int64 { return []int64{1, 2} },
+		Heartbeat:    50 * time.Millisecond, Housekeeping: 5 * time.Second,
+		Trusted: tr.trusted, TrustRecheck: 10 * time.Millisecond, Logger: testkit.Logger(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+
+	c, mr := handshakeAs(t, m.Addr(), 2)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if hs, err := mr.Next(); err != nil || hs.State != autoswitch.Handshake {
+		t.Fatalf("handshake %+v %v", hs, err)
+	}
+	if _, err := c.Write(autoswitch.AppendAck(nil, end)); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 5*time.Second, func() bool {
+		s := m.Slaves()
+		return len(s) == 1 && s[0].Acked == end
+	}, "the forged ack read")
+	if err := m.WaitConfirmed(end, 300*time.Millisecond); !errors.Is(err, ha.ErrSlaveTimeout) {
+		t.Fatalf("a forged replica 2's ack confirmed the log (confirm offset %d, end %d): %v", m.ConfirmOffset(), end, err)
+	}
+	if s := m.Slaves(); s[0].Trusted {
+		t.Fatalf("a peer the name servers do not list is trusted: %+v", s)
+	}
+
+	// Once listed (the replica registered), its acks count.
+	tr.list(2)
+	testkit.Eventually(t, 5*time.Second, func() bool {
+		if _, err := c.Write(autoswitch.AppendAck(nil, end)); err != nil {
+			t.Fatal(err)
+		}
+		return m.ConfirmOffset() == end
+	}, "replica 2's ack to count once listed")
+}
+
+// TestMasterBoundsStrangers: peers whose IP is no replica's hold at most
+// MaxUntrusted connections at once; more are closed as they connect.
+func TestMasterBoundsStrangers(t *testing.T) {
+	r := openReplica(t, t.TempDir())
+	if err := r.epochs.Append(1, 0); err != nil {
+		t.Fatal(err)
+	}
+	tr := &idTrust{ids: map[int64]bool{}}
+	m, err := autoswitch.NewMaster(autoswitch.MasterOptions{
+		Listen: "127.0.0.1:0", Log: r.st, Epochs: r.epochs, BrokerID: 1,
+		SyncStateSet: func() []int64 { return []int64{1} }, Housekeeping: 5 * time.Second,
+		Trusted: tr.trusted, MaxUntrusted: 4, Logger: testkit.Logger(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	open := 0
+	for i := range 12 {
+		c, mr := handshakeAs(t, m.Addr(), int64(2+i))
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		switch msg, err := mr.Next(); {
+		case err == nil && msg.State == autoswitch.Handshake:
+			open++
+		case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) || isReset(err):
+		default:
+			t.Fatalf("stranger %d: %+v %v", i, msg, err)
+		}
+	}
+	if open != 4 {
+		t.Fatalf("%d strangers were answered, want MaxUntrusted 4", open)
+	}
+}
+
+func isReset(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && !op.Timeout()
+}
+
+// TestTrustedOnlyShipsNothingToStrangers: with TrustedOnly (aclEnable) a
+// peer that is not a listed replica gets no CommitLog byte; once listed
+// it does.
+func TestTrustedOnlyShipsNothingToStrangers(t *testing.T) {
+	r := openReplica(t, t.TempDir())
+	if err := r.epochs.Append(1, 0); err != nil {
+		t.Fatal(err)
+	}
+	put(t, r.st, 0, 10)
+	tr := &idTrust{ids: map[int64]bool{}, ips: true}
+	m, err := autoswitch.NewMaster(autoswitch.MasterOptions{
+		Listen: "127.0.0.1:0", Log: r.st, Epochs: r.epochs, BrokerID: 1,
+		SyncStateSet: func() []int64 { return []int64{1} }, Housekeeping: 5 * time.Second,
+		Trusted: tr.trusted, TrustRecheck: 10 * time.Millisecond, TrustedOnly: true, Logger: testkit.Logger(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	c, mr := handshakeAs(t, m.Addr(), 2)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if hs, err := mr.Next(); err != nil || hs.State != autoswitch.Handshake {
+		t.Fatalf("handshake %+v %v", hs, err)
+	}
+	if _, err := c.Write(autoswitch.AppendAck(nil, 0)); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if f, err := mr.Next(); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("an unlisted peer was sent %+v (%d bytes), %v", f.Transfer, len(f.Body), err)
+	}
+	tr.list(2)
+	if _, err := c.Write(autoswitch.AppendAck(nil, 0)); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		f, err := mr.Next()
+		if err != nil {
+			t.Fatalf("the listed replica got no bytes: %v", err)
+		}
+		if f.Transfer.BodySize > 0 {
+			break
+		}
+	}
+}
