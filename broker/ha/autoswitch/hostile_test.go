@@ -2,17 +2,21 @@ package autoswitch_test
 
 import (
 	"bufio"
+	"encoding/binary"
 	"errors"
 	"io"
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/wharfmq/wharf/broker/ha"
 	"github.com/wharfmq/wharf/broker/ha/autoswitch"
+	"github.com/wharfmq/wharf/broker/ha/epoch"
+	"github.com/wharfmq/wharf/engine/msg"
 	"github.com/wharfmq/wharf/internal/testkit"
 )
 
@@ -196,5 +200,66 @@ func TestTrustedOnlyShipsNothingToStrangers(t *testing.T) {
 		if f.Transfer.BodySize > 0 {
 			break
 		}
+	}
+}
+
+// TestSlaveRefusesRecordOverrunningSegment: a master (or whatever the
+// replica dialed) whose frame starts a record with a size field beyond
+// what its segment has left is refused at once. Before, the replica kept
+// every following frame in memory waiting for the record's end, up to
+// 2 GiB.
+func TestSlaveRefusesRecordOverrunningSegment(t *testing.T) {
+	r := openReplica(t, t.TempDir())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	s := follow(t, r, 2, ln.Addr().String())
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	var hs [autoswitch.SlaveHandshakeSize]byte
+	if _, err := io.ReadFull(c, hs[:]); err != nil {
+		t.Fatal(err)
+	}
+	reply, err := autoswitch.AppendMasterHandshake(nil, autoswitch.MasterHandshake{
+		MaxOffset: 4 * testSeg, LastEpoch: 1, Entries: []epoch.Entry{{Epoch: 1, Start: 0}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write(reply); err != nil {
+		t.Fatal(err)
+	}
+	var ack [autoswitch.AckSize]byte
+	if _, err := io.ReadFull(c, ack[:]); err != nil {
+		t.Fatal(err)
+	}
+	// A record header claiming 1 GiB, then a segment's worth of bytes.
+	frame := func(off int64, body []byte) {
+		var h [autoswitch.TransferHeaderSize]byte
+		autoswitch.PutTransferHeader(&h, autoswitch.TransferHeader{BodySize: int32(len(body)), Offset: off, Epoch: 1})
+		c.Write(append(h[:], body...))
+	}
+	var rec [msg.BlankHeaderSize]byte
+	binary.BigEndian.PutUint32(rec[0:], 1<<30)
+	binary.BigEndian.PutUint32(rec[4:], msg.MagicCode)
+	frame(0, rec[:])
+	frame(int64(len(rec)), make([]byte, 8<<10))
+	// The replica closes the connection: reads end, or are reset (acks
+	// may come first); they do not time out.
+	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := io.Copy(io.Discard, c); errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("the replica kept the connection of a master whose record overruns its segment: %v", err)
+	}
+	testkit.Eventually(t, 5*time.Second, func() bool {
+		return strings.Contains(s.LastError(), "segment has")
+	}, "the replica to say why: %q", s.LastError())
+	if end := r.st.MaxPhysOffset(); end != 0 {
+		t.Fatalf("the replica appended up to %d", end)
 	}
 }

@@ -349,6 +349,11 @@ func (f *followConn) receive(mr *MasterReader, br *bufio.Reader) error {
 			if err != nil {
 				return fmt.Errorf("bytes from %d: %w", end, err)
 			}
+			// A unit whose size field overruns its segment is refused
+			// now, not after buffering the master's bytes for it.
+			if err := ha.UnitFits(data[n:], end+int64(n), o.Log.SegmentSize()); err != nil {
+				return err
+			}
 			if n > 0 {
 				got, err := o.Log.AppendReplica(end, data[:n])
 				if err != nil {
