@@ -89,10 +89,22 @@ func (c *Controller) handleHeartbeat(_ context.Context, conn *remoting.Conn, req
 		}
 		return badRequest(req, err)
 	}
-	c.mu.Lock()
-	c.mu.conns[conn.ID()] = conn
-	c.mu.Unlock()
-	c.live.heartbeat(hb, conn.ID())
+	// Only a replica the group knows (APPLY_BROKER_ID recorded its id)
+	// enters the heartbeat table: anyone can send heartbeats, and one
+	// for each invented broker name or id would grow the table, on every
+	// controller, for ever.
+	var known bool
+	c.fsm.read(func(s *fsm.State) {
+		if g := s.Group(hb.BrokerName); g != nil {
+			_, known = g.Replicas[hb.BrokerID]
+		}
+	})
+	if known {
+		c.mu.Lock()
+		c.mu.conns[conn.ID()] = conn
+		c.mu.Unlock()
+		c.live.heartbeat(hb, conn.ID())
+	}
 	if req.IsOneway() {
 		return nil
 	}
