@@ -143,7 +143,11 @@ func (c *Controller) start() error {
 	if err != nil {
 		return fmt.Errorf("controller: listen %s: %w", c.self.Addr, err)
 	}
-	c.mux = newMux(ln, c.log)
+	addrs := make([]string, len(c.cfg.Peers))
+	for i, p := range c.cfg.Peers {
+		addrs[i] = p.Addr
+	}
+	c.mux = newMux(ln, newPeerIPs(addrs), c.log)
 	if err := c.rs.StartListener(c.mux.remoting); err != nil {
 		return fmt.Errorf("controller: %w", err)
 	}

@@ -2,11 +2,13 @@ package controller
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -29,6 +31,7 @@ const (
 type mux struct {
 	ln       net.Listener
 	log      *slog.Logger
+	peers    *peerIPs // who may open a Raft connection
 	raft     *chanListener
 	remoting *chanListener
 	wg       sync.WaitGroup
@@ -55,8 +58,8 @@ func (c *trackedConn) Close() error {
 	return c.bufConn.Close()
 }
 
-func newMux(ln net.Listener, log *slog.Logger) *mux {
-	m := &mux{ln: ln, log: log, done: make(chan struct{}), sniffed: map[net.Conn]struct{}{},
+func newMux(ln net.Listener, peers *peerIPs, log *slog.Logger) *mux {
+	m := &mux{ln: ln, log: log, peers: peers, done: make(chan struct{}), sniffed: map[net.Conn]struct{}{},
 		raftConns: map[*trackedConn]struct{}{}}
 	m.raft = newChanListener(ln.Addr(), m.done)
 	m.remoting = newChanListener(ln.Addr(), m.done)
@@ -113,6 +116,15 @@ func (m *mux) sniff(nc net.Conn) {
 	_ = nc.SetReadDeadline(time.Time{})
 	switch b[0] {
 	case raftTag:
+		// Raft trusts whoever speaks it: one AppendEntries with a
+		// higher term from anyone deposes the leader, and a term of
+		// 2^64-1 makes the next election's wrap to 0. Only the
+		// configured peers' hosts may.
+		if ip := remoteIP(nc); !m.peers.allowed(ip) {
+			m.peers.warnRefused(m.log, ip)
+			_ = nc.Close()
+			return
+		}
 		_, _ = br.Discard(1)
 		tc := &trackedConn{bufConn: &bufConn{Conn: nc, r: br}, m: m}
 		m.mu.Lock()
@@ -237,3 +249,98 @@ func (s raftStream) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Co
 }
 
 var _ io.Reader = (*bufConn)(nil)
+
+// remoteIP is the connection's peer IP, the zero Addr if unknown.
+func remoteIP(nc net.Conn) netip.Addr {
+	ap, err := netip.ParseAddrPort(nc.RemoteAddr().String())
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}
+
+// peerIPs are the IPs of the configured controllers (controllerDLegerPeers),
+// the only ones a Raft connection is taken from. A peer named by a host
+// name is looked up again, at most once per peerLookupEvery, when a Raft
+// connection comes from an IP not yet known.
+type peerIPs struct {
+	hosts []string // the peers' hosts that are not IP literals
+
+	mu      sync.Mutex
+	ips     map[netip.Addr]bool
+	looked  time.Time
+	refused logLimit
+}
+
+// peerLookupEvery bounds how often host names are looked up again.
+const peerLookupEvery = 10 * time.Second
+
+// newPeerIPs takes the peers' addresses (host:port).
+func newPeerIPs(addrs []string) *peerIPs {
+	p := &peerIPs{ips: map[netip.Addr]bool{}}
+	for _, a := range addrs {
+		host, _, err := net.SplitHostPort(a)
+		if err != nil {
+			host = a
+		}
+		if ip, err := netip.ParseAddr(host); err == nil {
+			p.ips[ip.Unmap()] = true
+		} else {
+			p.hosts = append(p.hosts, host)
+		}
+	}
+	return p
+}
+
+// allowed says whether ip is a configured peer's.
+func (p *peerIPs) allowed(ip netip.Addr) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ips[ip] {
+		return true
+	}
+	if len(p.hosts) == 0 || (!p.looked.IsZero() && time.Since(p.looked) < peerLookupEvery) {
+		return false
+	}
+	p.looked = time.Now()
+	for _, h := range p.hosts {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		ips, _ := net.DefaultResolver.LookupNetIP(ctx, "ip", h) // a failed lookup adds none
+		cancel()
+		for _, x := range ips {
+			p.ips[x.Unmap()] = true
+		}
+	}
+	return p.ips[ip]
+}
+
+// warnRefused logs a refused Raft connection, at most once per
+// peerLookupEvery: anyone can connect.
+func (p *peerIPs) warnRefused(log *slog.Logger, ip netip.Addr) {
+	if ok, n := p.refused.allow(peerLookupEvery); ok {
+		log.Warn("controller: Raft connection from a host that is no controller of controllerDLegerPeers refused",
+			"remote", ip.String(), "heldBackSinceLast", n)
+	}
+}
+
+// logLimit lets one line through per interval and counts the others
+// (the zero value is ready).
+type logLimit struct {
+	mu         sync.Mutex
+	last       time.Time
+	suppressed int
+}
+
+// allow says whether a line may be logged now, and how many were held
+// back since the last one.
+func (l *logLimit) allow(every time.Duration) (bool, int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.last.IsZero() && time.Since(l.last) < every {
+		l.suppressed++
+		return false, 0
+	}
+	n := l.suppressed
+	l.last, l.suppressed = time.Now(), 0
+	return true, n
+}
