@@ -71,6 +71,27 @@ type Controller struct {
 
 	quit chan struct{}
 	wg   sync.WaitGroup
+
+	// authorize is the hosting name server's ACL check (SetAuthorize),
+	// applied on the peer port too; nil: every request passes.
+	authorize atomic.Pointer[func(*remoting.Conn, *remoting.Command) *remoting.Command]
+}
+
+// SetAuthorize makes the controller's own port (the peer port) refuse
+// what f refuses (f returns nil to let a request run, else the refusal):
+// a name server with ACL hosting a controller passes its check, so the
+// peer port, which brokers may list in controllerAddr, is no way around
+// it.
+func (c *Controller) SetAuthorize(f func(*remoting.Conn, *remoting.Command) *remoting.Command) {
+	c.authorize.Store(&f)
+}
+
+// authorizePeerPort is the peer port's remoting Authorize hook.
+func (c *Controller) authorizePeerPort(conn *remoting.Conn, req *remoting.Command) *remoting.Command {
+	if f := c.authorize.Load(); f != nil && *f != nil {
+		return (*f)(conn, req)
+	}
+	return nil
 }
 
 // New validates cfg and returns a controller that is not yet started.
@@ -93,7 +114,7 @@ func New(cfg Config, log *slog.Logger) (*Controller, error) {
 	}
 	c.mu.conns = map[uint64]*remoting.Conn{}
 	c.fsm.onApply = c.applied
-	c.rs = remoting.NewServer(remoting.ServerOptions{Logger: log, OnClose: c.ConnClosed})
+	c.rs = remoting.NewServer(remoting.ServerOptions{Logger: log, OnClose: c.ConnClosed, Authorize: c.authorizePeerPort})
 	c.Register(c.rs)
 	c.rc = remoting.NewClient(remoting.ClientOptions{Logger: log, DialTimeout: time.Second})
 	return c, nil

@@ -5,13 +5,20 @@ import (
 	"io"
 	"math"
 	"net"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/raft"
 
+	"github.com/wharfmq/wharf/acl"
 	"github.com/wharfmq/wharf/controller/api"
 	"github.com/wharfmq/wharf/controller/client"
+	"github.com/wharfmq/wharf/internal/testkit"
+	"github.com/wharfmq/wharf/nameserver"
+	"github.com/wharfmq/wharf/remoting"
 )
 
 // TestHeartbeatsOfUnknownReplicasAreNotKept: anyone can send
@@ -88,5 +95,60 @@ func TestRaftFromAStrangerIsRefused(t *testing.T) {
 	}
 	if !l.IsLeader() || term() != before {
 		t.Fatalf("after a stranger's AppendEntries: leader %t, term %s (was %s)", l.IsLeader(), term(), before)
+	}
+}
+
+// TestPeerPortTakesTheNameServersACL: a name server with ACL hosting a
+// controller refuses unsigned controller requests on its own port; the
+// controller's peer port, which brokers may list in controllerAddr
+// instead, must refuse them too. Before, it served anyone.
+func TestPeerPortTakesTheNameServersACL(t *testing.T) {
+	ports := testkit.FreePorts(t, 2)
+	nsAddr, peerAddr := ports[0], ports[1]
+	aclPath := filepath.Join(t.TempDir(), "plain_acl.yml")
+	if err := os.WriteFile(aclPath, []byte("accounts:\n  - {accessKey: bk, secretKey: bkSecret}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	conf := strings.Join([]string{"enableControllerInNamesrv=true", "controllerDLegerGroup=group1",
+		"controllerDLegerPeers=n0-" + peerAddr, "controllerDLegerSelfId=n0",
+		"controllerStorePath=" + filepath.Join(t.TempDir(), "ctl")}, "\n")
+	if err := ParseConfig(strings.NewReader(conf), &cfg, testkit.Logger(t)); err != nil {
+		t.Fatal(err)
+	}
+	c, err := New(cfg, testkit.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns, err := nameserver.New(nameserver.Options{Listen: nsAddr, Logger: testkit.Logger(t), Hosted: c, ACLFile: aclPath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ns.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ns.Close() })
+
+	anon := remoting.NewClient(remoting.ClientOptions{Logger: testkit.Logger(t)})
+	t.Cleanup(func() { anon.Close() })
+	signed := remoting.NewClient(remoting.ClientOptions{Logger: testkit.Logger(t), Sign: acl.Signer("bk", "bkSecret")})
+	t.Cleanup(func() { signed.Close() })
+	ctx := testCtx(t)
+	next := func(rc *remoting.Client, addr string) *remoting.Command {
+		t.Helper()
+		req := remoting.NewRequest(api.CodeGetNextBrokerID, api.GetNextBrokerIDRequest{ClusterName: "c", BrokerName: "broker-a"}.Ext(), nil)
+		resp, err := rc.Invoke(ctx, addr, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	testkit.Eventually(t, 10*time.Second, func() bool {
+		return next(signed, peerAddr).Code == remoting.RespSuccess
+	}, "a signed request to be served on the peer port")
+	for _, addr := range []string{nsAddr, peerAddr} {
+		if resp := next(anon, addr); resp.Code != remoting.RespNoPermission {
+			t.Errorf("unsigned GET_NEXT_BROKER_ID on %s: code %d %q, want %d", addr, resp.Code, resp.Remark, remoting.RespNoPermission)
+		}
 	}
 }

@@ -63,6 +63,13 @@ type Hosted interface {
 	Close() error
 }
 
+// authorizedHosted is a Hosted service with a port of its own (the
+// controller's peer port): with ACL on, the name server hands it its
+// check, so that port refuses what the name server's refuses.
+type authorizedHosted interface {
+	SetAuthorize(func(*remoting.Conn, *remoting.Command) *remoting.Command)
+}
+
 // Server is a name server: a remoting server with the route registry
 // behind it and the goroutine that expires silent brokers.
 type Server struct {
@@ -119,6 +126,9 @@ func New(opts Options) (*Server, error) {
 				return nil
 			}
 			return remoting.NewResponse(req, remoting.RespNoPermission, err.Error())
+		}
+		if h, ok := opts.Hosted.(authorizedHosted); ok {
+			h.SetAuthorize(rsOpts.Authorize)
 		}
 	}
 	s.rs = remoting.NewServer(rsOpts)
