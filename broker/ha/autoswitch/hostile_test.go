@@ -8,14 +8,19 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/wharfmq/wharf/broker/ha"
 	"github.com/wharfmq/wharf/broker/ha/autoswitch"
 	"github.com/wharfmq/wharf/broker/ha/epoch"
+	"github.com/wharfmq/wharf/engine"
 	"github.com/wharfmq/wharf/engine/msg"
 	"github.com/wharfmq/wharf/internal/testkit"
 )
@@ -261,5 +266,86 @@ func TestSlaveRefusesRecordOverrunningSegment(t *testing.T) {
 	}, "the replica to say why: %q", s.LastError())
 	if end := r.st.MaxPhysOffset(); end != 0 {
 		t.Fatalf("the replica appended up to %d", end)
+	}
+}
+
+// countingListener counts the connections it accepted.
+type countingListener struct {
+	net.Listener
+	n atomic.Int64
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.n.Add(1)
+	}
+	return c, err
+}
+
+// TestReplicaStuckOnTheSameFailureLogsOnce: a replica with another
+// mappedFileSizeCommitLog than its master takes the records up to the
+// master's first BLANK, which does not fit its own segment, and fails
+// there at every redial. It logs that once, not a "following the master"
+// per redial (a line a second, for ever, before).
+func TestReplicaStuckOnTheSameFailureLogsOnce(t *testing.T) {
+	r := openReplica(t, t.TempDir())
+	put(t, r.st, 0, 800) // past the first segment: a BLANK ends it
+	sss := &atomic.Pointer[[]int64]{}
+	sss.Store(&[]int64{1})
+	if err := r.epochs.Append(1, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.st.ResumeQueueOffsets(); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := &countingListener{Listener: ln}
+	m, err := autoswitch.NewMaster(autoswitch.MasterOptions{
+		Listener: cl, Log: r.st, Epochs: r.epochs, BrokerID: 1, SyncStateSet: func() []int64 { return *sss.Load() },
+		Heartbeat: 100 * time.Millisecond, Housekeeping: 2 * time.Second, Logger: testkit.Logger(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+
+	dir := t.TempDir()
+	st := testkit.OpenStore(t, func(o *engine.Options) {
+		o.SegmentSize = 2 * testSeg
+		o.Dir = dir
+		o.HoldUnconfirmed = true
+	})
+	eps, err := epoch.Open(vfs.Default, filepath.Join(dir, epoch.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logger, lines := testkit.CaptureLog(t)
+	s, err := autoswitch.NewSlave(autoswitch.SlaveOptions{
+		MasterAddr: m.Addr, Log: st, Epochs: eps, BrokerID: 2,
+		Heartbeat: 100 * time.Millisecond, Housekeeping: 2 * time.Second, Redial: 10 * time.Millisecond, Logger: logger,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Start()
+	t.Cleanup(func() { s.Close() })
+	redials := func(n int64) {
+		t.Helper()
+		from := cl.n.Load()
+		testkit.Eventually(t, 10*time.Second, func() bool { return cl.n.Load()-from >= n }, "%d redials", n)
+	}
+	testkit.Eventually(t, 10*time.Second, func() bool { return s.LastError() != "" }, "the replica to fail")
+	redials(2)
+	before := lines.Count("msg=")
+	redials(10)
+	if n := lines.Count("msg=") - before; n > 0 {
+		t.Fatalf("%d more lines over ten redials stuck at %d (last error %q)", n, st.MaxPhysOffset(), s.LastError())
+	}
+	if got := st.MaxPhysOffset(); got == 0 || got >= testSeg {
+		t.Fatalf("replica end %d: want within the master's first segment (%d)", got, testSeg)
 	}
 }

@@ -58,6 +58,7 @@ type Slave struct {
 	log  *slog.Logger
 
 	connected atomic.Bool
+	failedAt  atomic.Int64 // the log's end when a connection last failed, -1 before
 	lastErr   atomic.Pointer[string]
 
 	dialed  ha.Dialed
@@ -83,6 +84,7 @@ func NewSlave(opts SlaveOptions) (*Slave, error) {
 		opts.Logger = slog.Default()
 	}
 	s := &Slave{opts: opts, log: opts.Logger.With("component", "autoswitch-slave"), closing: make(chan struct{})}
+	s.failedAt.Store(-1)
 	s.dialed.TLS = opts.TLS
 	return s, nil
 }
@@ -119,6 +121,7 @@ func (s *Slave) run() {
 	for {
 		if addr := s.opts.MasterAddr(); addr != "" {
 			if err := s.follow(addr); err != nil {
+				s.failedAt.Store(s.opts.Log.MaxPhysOffset())
 				msg := err.Error()
 				s.lastErr.Store(&msg)
 				if msg != last {
@@ -166,6 +169,20 @@ type followConn struct {
 	wmu      sync.Mutex // one write at a time
 	end      int64      // the log's end: what the next ack says
 	lastSent time.Time
+
+	following func() // logs that the replica follows; nil once called
+}
+
+// announce logs that the replica follows its master, once per
+// connection, unless the log still ends where the last connection
+// failed: a master whose bytes fail at the same place every time (another
+// segment size, a record that does not fit) would otherwise have it
+// logged at every redial, a line a second.
+func (f *followConn) announce(end int64) {
+	if f.following != nil && end != f.s.failedAt.Load() {
+		f.following()
+		f.following = nil
+	}
 }
 
 func (f *followConn) write(b []byte) error {
@@ -226,8 +243,11 @@ func (f *followConn) run() error {
 		return err
 	}
 	f.s.connected.Store(true)
-	f.s.log.Info("following the master", "master", f.conn.RemoteAddr().String(), "from", start,
-		"masterEnd", m.Handshake.MaxOffset, "masterEpoch", m.Handshake.LastEpoch)
+	f.following = func() {
+		f.s.log.Info("following the master", "master", f.conn.RemoteAddr().String(), "from", start,
+			"masterEnd", m.Handshake.MaxOffset, "masterEpoch", m.Handshake.LastEpoch)
+	}
+	f.announce(start)
 	hbDone := make(chan struct{})
 	f.s.wg.Add(1)
 	go func() {
@@ -367,6 +387,7 @@ func (f *followConn) receive(mr *MasterReader, br *bufio.Reader) error {
 			}
 			pending = append(pending[:0], data[n:]...)
 		}
+		f.announce(end)
 		if h.ConfirmOffset >= 0 {
 			o.Log.SetConfirmOffset(min(h.ConfirmOffset, end))
 		}
