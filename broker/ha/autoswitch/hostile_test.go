@@ -349,3 +349,33 @@ func TestReplicaStuckOnTheSameFailureLogsOnce(t *testing.T) {
 		t.Fatalf("replica end %d: want within the master's first segment (%d)", got, testSeg)
 	}
 }
+
+// TestMasterWarnsOnceAboutARefusedReplica: a replica the master refuses
+// at every redial (here its handshake names the master's own id) is
+// warned about once per ha.WarnEvery, not once per redial.
+func TestMasterWarnsOnceAboutARefusedReplica(t *testing.T) {
+	r := openReplica(t, t.TempDir())
+	if err := r.epochs.Append(1, 0); err != nil {
+		t.Fatal(err)
+	}
+	logger, lines := testkit.CaptureLog(t)
+	m, err := autoswitch.NewMaster(autoswitch.MasterOptions{
+		Listen: "127.0.0.1:0", Log: r.st, Epochs: r.epochs, BrokerID: 1,
+		SyncStateSet: func() []int64 { return []int64{1} }, Housekeeping: 5 * time.Second, Logger: logger,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	for range 20 {
+		c, _ := handshakeAs(t, m.Addr(), 1)
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.Copy(io.Discard, c); errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatal("a handshake with the master's own id was kept")
+		}
+	}
+	testkit.Eventually(t, 5*time.Second, func() bool { return lines.Count("connection") >= 1 }, "a warning about the refusals")
+	if n := lines.Count("connection"); n != 1 {
+		t.Fatalf("%d lines about 20 refused connections, want 1", n)
+	}
+}
