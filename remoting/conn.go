@@ -59,9 +59,13 @@ type endpoint struct {
 	maxInflight  int64         // per connection; 0 = unlimited
 	server       bool          // a Server's endpoint: its connections were accepted
 	tlsLog       logLimiter    // bounds "TLS handshake on a plaintext port" lines
-	ctx          context.Context
-	cancel       context.CancelFunc
-	wg           sync.WaitGroup
+	// badFrames bounds a client's "bad frame" lines per remote address:
+	// a client redials its configured peer (a controllerAddr naming a
+	// port that is no remoting server, say) every second, for ever.
+	badFrames perRemoteLog
+	ctx       context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
 
 	authorize func(*Conn, *Command) *Command // server: refuses requests; nil = all pass
 	sign      func(*Command)                 // client: signs outgoing requests; nil = none
@@ -687,7 +691,12 @@ func (c *Conn) logClose(err error, byUs bool) {
 				append(attrs, "not_logged_since_last", dropped)...)
 		}
 	case errors.Is(err, ErrBadFrame), errors.Is(err, ErrFrameTooLarge), errors.Is(err, ErrBadHeader):
-		log.Warn("remoting: closing connection after bad frame", append(attrs, "err", err)...)
+		if c.ep.server {
+			log.Warn("remoting: closing connection after bad frame", append(attrs, "err", err)...)
+		} else if ok, dropped := c.ep.badFrames.allow(c.remote); ok {
+			log.Warn("remoting: closing connection after bad frame (is this address a RocketMQ remoting port?)",
+				append(attrs, "err", err, "not_logged_since_last", dropped)...)
+		}
 	case errors.As(err, &ne) && ne.Timeout() && c.inFrame.Load():
 		log.Warn("remoting: closing connection silent inside a frame", append(attrs, "silent", c.ep.frameTimeout)...)
 	case errors.As(err, &ne) && ne.Timeout():
