@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/wharfmq/wharf/internal/loglimit"
 )
 
 // One port per controller carries both Raft and remoting (HA.md §7). A
@@ -269,7 +270,7 @@ type peerIPs struct {
 	mu      sync.Mutex
 	ips     map[netip.Addr]bool
 	looked  time.Time
-	refused logLimit
+	refused loglimit.Limit
 }
 
 // peerLookupEvery bounds how often host names are looked up again.
@@ -317,30 +318,8 @@ func (p *peerIPs) allowed(ip netip.Addr) bool {
 // warnRefused logs a refused Raft connection, at most once per
 // peerLookupEvery: anyone can connect.
 func (p *peerIPs) warnRefused(log *slog.Logger, ip netip.Addr) {
-	if ok, n := p.refused.allow(peerLookupEvery); ok {
+	if ok, n := p.refused.Allow(peerLookupEvery); ok {
 		log.Warn("controller: Raft connection from a host that is no controller of controllerDLegerPeers refused",
 			"remote", ip.String(), "heldBackSinceLast", n)
 	}
-}
-
-// logLimit lets one line through per interval and counts the others
-// (the zero value is ready).
-type logLimit struct {
-	mu         sync.Mutex
-	last       time.Time
-	suppressed int
-}
-
-// allow says whether a line may be logged now, and how many were held
-// back since the last one.
-func (l *logLimit) allow(every time.Duration) (bool, int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if !l.last.IsZero() && time.Since(l.last) < every {
-		l.suppressed++
-		return false, 0
-	}
-	n := l.suppressed
-	l.last, l.suppressed = time.Now(), 0
-	return true, n
 }

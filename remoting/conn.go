@@ -15,7 +15,13 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/wharfmq/wharf/internal/loglimit"
 )
+
+// badFrameLogEvery is how often at most a client logs bad frames from one
+// remote address.
+const badFrameLogEvery = 10 * time.Second
 
 // Handler serves one request. It runs in its own goroutine; ctx is cancelled
 // when the connection or its owner closes, and a handler must return soon
@@ -53,16 +59,17 @@ type endpoint struct {
 	log          *slog.Logger
 	language     string
 	version      int16
-	idleTimeout  time.Duration // between frames; 0 = none
-	frameTimeout time.Duration // silence inside a frame; 0 = none
-	writeTimeout time.Duration // 0 = none
-	maxInflight  int64         // per connection; 0 = unlimited
-	server       bool          // a Server's endpoint: its connections were accepted
-	tlsLog       logLimiter    // bounds "TLS handshake on a plaintext port" lines
-	// badFrames bounds a client's "bad frame" lines per remote address:
-	// a client redials its configured peer (a controllerAddr naming a
-	// port that is no remoting server, say) every second, for ever.
-	badFrames perRemoteLog
+	idleTimeout  time.Duration  // between frames; 0 = none
+	frameTimeout time.Duration  // silence inside a frame; 0 = none
+	writeTimeout time.Duration  // 0 = none
+	maxInflight  int64          // per connection; 0 = unlimited
+	server       bool           // a Server's endpoint: its connections were accepted
+	tlsLog       loglimit.Limit // bounds "TLS handshake on a plaintext port" lines
+	// badFrames bounds a client's "bad frame" lines per remote address
+	// to one per badFrameLogEvery: a client redials its configured peer
+	// (a controllerAddr naming a port that is no remoting server, say)
+	// every second, for ever.
+	badFrames loglimit.PerKey[string]
 	ctx       context.Context
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
@@ -686,14 +693,14 @@ func (c *Conn) logClose(err error, byUs bool) {
 	case byUs || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed):
 		log.Debug("remoting: connection closed", attrs...)
 	case errors.Is(err, errTLSOnPlaintext):
-		if ok, dropped := c.ep.tlsLog.allow(); ok {
+		if ok, dropped := c.ep.tlsLog.Allow(time.Second); ok {
 			log.Warn("remoting: TLS handshake on a plaintext port; closing (serve TLS with tls.server.mode=permissive or enforcing)",
 				append(attrs, "not_logged_since_last", dropped)...)
 		}
 	case errors.Is(err, ErrBadFrame), errors.Is(err, ErrFrameTooLarge), errors.Is(err, ErrBadHeader):
 		if c.ep.server {
 			log.Warn("remoting: closing connection after bad frame", append(attrs, "err", err)...)
-		} else if ok, dropped := c.ep.badFrames.allow(c.remote); ok {
+		} else if ok, dropped := c.ep.badFrames.Allow(c.remote, badFrameLogEvery); ok {
 			log.Warn("remoting: closing connection after bad frame (is this address a RocketMQ remoting port?)",
 				append(attrs, "err", err, "not_logged_since_last", dropped)...)
 		}

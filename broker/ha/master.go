@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wharfmq/wharf/engine"
+	"github.com/wharfmq/wharf/internal/loglimit"
 )
 
 // Errors of a SYNC_MASTER wait (WaitReplicated).
@@ -94,38 +95,16 @@ type Master struct {
 	closing chan struct{}
 	wg      sync.WaitGroup
 
-	strangers LogLimit // warnings about untrusted peers
+	strangers loglimit.Limit // warnings about untrusted peers
 	// closeLogs limits the warnings about failed connections per slave
 	// IP: a slave refused at every redial (ahead of this master, or its
-	// log diverged) would log one a second. Guarded by mu.
-	closeLogs map[netip.Addr]*LogLimit
+	// log diverged) would log one a second.
+	closeLogs loglimit.PerKey[netip.Addr]
 }
 
 // WarnEvery is how often at most a master logs about peers that
 // are not its slaves: anyone can open connections to the HA port.
 const WarnEvery = 10 * time.Second
-
-// LogLimit lets one log line through per interval and counts the ones it
-// held back, which the next line reports.
-type LogLimit struct {
-	mu         sync.Mutex
-	last       time.Time
-	suppressed int
-}
-
-// Allow reports whether a line may be logged now, and how many were held
-// back since the last one.
-func (l *LogLimit) Allow(every time.Duration) (bool, int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if !l.last.IsZero() && time.Since(l.last) < every {
-		l.suppressed++
-		return false, 0
-	}
-	n := l.suppressed
-	l.last, l.suppressed = time.Now(), 0
-	return true, n
-}
 
 // warnStranger logs a warning about an untrusted peer, at most once per
 // WarnEvery.
@@ -329,18 +308,7 @@ func (m *Master) acknowledgeLocked(c *masterConn, got int64, readable int64) boo
 // warnClosed logs that a trusted slave's connection failed, at most once
 // per WarnEvery per slave IP.
 func (m *Master) warnClosed(c *masterConn, err error) {
-	ip := c.remote.Addr()
-	m.mu.Lock()
-	l := m.closeLogs[ip]
-	if l == nil {
-		if m.closeLogs == nil {
-			m.closeLogs = map[netip.Addr]*LogLimit{}
-		}
-		l = &LogLimit{}
-		m.closeLogs[ip] = l
-	}
-	m.mu.Unlock()
-	if ok, n := l.Allow(WarnEvery); ok {
+	if ok, n := m.closeLogs.Allow(c.remote.Addr(), WarnEvery); ok {
 		attrs := []any{"slave", c.remote.String(), "err", err}
 		if n > 0 {
 			attrs = append(attrs, "heldBackSinceLast", n)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/wharfmq/wharf/broker/ha"
 	"github.com/wharfmq/wharf/broker/ha/epoch"
+	"github.com/wharfmq/wharf/internal/loglimit"
 )
 
 // MasterLog is what a failover-mode master reads (engine.Store has these
@@ -92,11 +93,11 @@ type Master struct {
 	closing chan struct{}
 	wg      sync.WaitGroup
 
-	strangers ha.LogLimit // warnings about untrusted peers
+	strangers loglimit.Limit // warnings about untrusted peers
 	// closeLogs limits the warnings about failed connections per peer
 	// IP: a replica refused at every redial would log one a second.
 	// Guarded by mu.
-	closeLogs map[netip.Addr]*ha.LogLimit
+	closeLogs loglimit.PerKey[netip.Addr]
 }
 
 // NewMaster listens and serves slaves until Close.
@@ -408,17 +409,7 @@ func (m *Master) warnStranger(msg string, attrs ...any) {
 // once per ha.WarnEvery per IP: a replica refused at every redial (its
 // id is this master's, or no consistent point) would log one a second.
 func (m *Master) warnClosed(c *masterConn, err error) {
-	m.mu.Lock()
-	l := m.closeLogs[c.ip]
-	if l == nil {
-		if m.closeLogs == nil {
-			m.closeLogs = map[netip.Addr]*ha.LogLimit{}
-		}
-		l = &ha.LogLimit{}
-		m.closeLogs[c.ip] = l
-	}
-	m.mu.Unlock()
-	if ok, n := l.Allow(ha.WarnEvery); ok {
+	if ok, n := m.closeLogs.Allow(c.ip, ha.WarnEvery); ok {
 		attrs := []any{"slave", c.conn.RemoteAddr().String(), "err", err}
 		if n > 0 {
 			attrs = append(attrs, "heldBackSinceLast", n)
