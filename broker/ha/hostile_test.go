@@ -295,36 +295,12 @@ func reportedSlaveFrom(t *testing.T, m *ha.Master, first int64) (net.Conn, *ha.F
 	return c, fr
 }
 
-// lockedBuffer is a log sink safe for the slave's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func (l *lockedBuffer) count(s string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Count(l.b.String(), s)
-}
-
 // A slave whose master address is not an HA port (a client port, a name
 // server: they take the report and close) says so, and logs it once,
 // not twice at every redial; it logs "following" once frames come.
 func TestSlavePointedAtANonHAPort(t *testing.T) {
 	hm := newHandMaster(t)
-	var logs lockedBuffer
+	var logs testkit.LogLines
 	slave := openLog(t, "")
 	s := ha.NewSlave(ha.SlaveOptions{MasterAddr: hm.addr, Log: slave, Heartbeat: 100 * time.Millisecond,
 		Housekeeping: time.Second, Redial: 10 * time.Millisecond,
@@ -335,10 +311,10 @@ func TestSlavePointedAtANonHAPort(t *testing.T) {
 		hm.accept(0).Close()
 	}
 	c := hm.accept(0)
-	if n := logs.count("replication from the master stopped"); n != 1 {
+	if n := logs.Count("replication from the master stopped"); n != 1 {
 		t.Errorf("the same failure logged %d times over 5 redials:\n%s", n, logs.String())
 	}
-	if n := logs.count("following the master"); n != 0 {
+	if n := logs.Count("following the master"); n != 0 {
 		t.Errorf("a peer that sent no frame logged as followed %d times", n)
 	}
 	if e := s.State().LastError; !strings.Contains(e, "before sending any frame") || !strings.Contains(e, "HA port") {
@@ -358,7 +334,7 @@ func TestSlavePointedAtANonHAPort(t *testing.T) {
 	if _, err := c.Write(w.Bytes()); err != nil {
 		t.Fatal(err)
 	}
-	testkit.Eventually(t, 5*time.Second, func() bool { return logs.count("following the master") == 1 }, "following to be logged")
+	testkit.Eventually(t, 5*time.Second, func() bool { return logs.Count("following the master") == 1 }, "following to be logged")
 }
 
 // A slave whose master's bytes fail at the same place at every redial
@@ -371,7 +347,7 @@ func TestSlaveStuckOnTheSameFailureLogsOnce(t *testing.T) {
 	// The proxy counts the slave's connections (the master's log of them
 	// is rate-limited).
 	proxy := tcpproxy.Start(t, m.Addr())
-	var logs lockedBuffer
+	var logs testkit.LogLines
 	slave := testkit.OpenStore(t, func(o *engine.Options) {
 		o.SegmentSize = 2 * testSeg
 		o.FlushMode = engine.AsyncFlush
@@ -406,9 +382,9 @@ func TestSlaveStuckOnTheSameFailureLogsOnce(t *testing.T) {
 			"%d more connections", n)
 	}
 	redials(2) // the one that reached it has failed and logged
-	before := logs.count("msg=")
+	before := logs.Count("msg=")
 	redials(10)
-	if n := logs.count("msg=") - before; n > 0 {
+	if n := logs.Count("msg=") - before; n > 0 {
 		t.Fatalf("%d more lines over ten redials stuck at %d:\n%s", n, blank, logs.String())
 	}
 	if got := slave.MaxPhysOffset(); got >= testSeg {
@@ -421,7 +397,7 @@ func TestSlaveStuckOnTheSameFailureLogsOnce(t *testing.T) {
 func TestMasterWarnsOnceAboutARefusedSlave(t *testing.T) {
 	master := openLog(t, "")
 	end := put(t, master, 0, 10)
-	var logs lockedBuffer
+	var logs testkit.LogLines
 	m := startMaster(t, master, func(o *ha.MasterOptions) { o.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
 	for range 20 {
 		c := rawSlave(t, m.Addr(), end+1000)
@@ -431,7 +407,7 @@ func TestMasterWarnsOnceAboutARefusedSlave(t *testing.T) {
 	}
 	// A connection is logged just before the master forgets it.
 	testkit.Eventually(t, 5*time.Second, func() bool { return len(m.Slaves()) == 0 }, "the master to be done with the 20 connections")
-	if n := logs.count("level=WARN"); n != 1 {
+	if n := logs.Count("level=WARN"); n != 1 {
 		t.Fatalf("%d warnings for 20 refusals of one slave:\n%s", n, logs.String())
 	}
 	if !strings.Contains(logs.String(), "beyond the master's end") {

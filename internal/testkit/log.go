@@ -67,6 +67,13 @@ func (l *LogLines) Write(p []byte) (int, error) {
 	return l.b.Write(p)
 }
 
+// String returns every line written so far.
+func (l *LogLines) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
 // Count returns the number of lines that contain substr.
 func (l *LogLines) Count(substr string) int {
 	l.mu.Lock()

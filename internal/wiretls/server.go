@@ -8,8 +8,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"sync"
 	"time"
+
+	"github.com/wharfmq/wharf/internal/loglimit"
 )
 
 // RecordTypeHandshake is the first byte of every TLS connection (a
@@ -32,7 +33,7 @@ type Server struct {
 	cfg     *tls.Config
 	log     *slog.Logger
 	timeout time.Duration
-	limit   LogLimiter
+	limit   loglimit.Limit // lines a stranger can cause once per connection
 }
 
 // NewServer returns the mode's gatekeeper for one port. cfg is needed
@@ -73,7 +74,7 @@ func (s *Server) Handshake(ctx context.Context, nc net.Conn) (net.Conn, error) {
 	pc := &prefixConn{Conn: nc, first: first[0], pending: true}
 	if first[0] != RecordTypeHandshake {
 		if s.mode == Enforcing {
-			if ok, dropped := s.limit.Allow(); ok {
+			if ok, dropped := s.limit.Allow(time.Second); ok {
 				s.log.Warn("tls: plaintext connection refused: tls.server.mode=enforcing accepts TLS only",
 					"remote", nc.RemoteAddr().String(), "first_byte", first[0], "refusals_not_logged", dropped)
 			}
@@ -85,7 +86,7 @@ func (s *Server) Handshake(ctx context.Context, nc net.Conn) (net.Conn, error) {
 	}
 	tc := tls.Server(pc, s.cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
-		if ok, dropped := s.limit.Allow(); ok {
+		if ok, dropped := s.limit.Allow(time.Second); ok {
 			s.log.Warn("tls: handshake failed", "remote", nc.RemoteAddr().String(), "err", err, "failures_not_logged", dropped)
 		}
 		_ = nc.Close()
@@ -112,31 +113,4 @@ func (c *prefixConn) Read(p []byte) (int, error) {
 		return 1, nil
 	}
 	return c.Conn.Read(p)
-}
-
-// LogLimiter bounds a log line that a stranger can trigger once per
-// connection: at most one a second, with the number left out since. The
-// zero value is ready.
-type LogLimiter struct {
-	mu      sync.Mutex
-	last    time.Time
-	dropped int
-}
-
-// LogInterval is the least time between two lines of one LogLimiter.
-const LogInterval = time.Second
-
-// Allow reports whether a line may be logged now, and how many were not
-// logged since the last one.
-func (l *LogLimiter) Allow() (bool, int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := time.Now()
-	if !l.last.IsZero() && now.Sub(l.last) < LogInterval {
-		l.dropped++
-		return false, 0
-	}
-	d := l.dropped
-	l.last, l.dropped = now, 0
-	return true, d
 }
