@@ -59,8 +59,10 @@ func TestSyncMasterAnswers(t *testing.T) {
 	if _, err := c.Write(rep[:]); err != nil {
 		t.Fatal(err)
 	}
-	testkit.Eventually(t, 5*time.Second, func() bool { st := b.repl.master.Load().Slaves(); return len(st) == 1 && st[0].Trusted },
-		"the silent slave to be trusted")
+	testkit.Eventually(t, 5*time.Second, func() bool {
+		st := b.repl.master.Load().Slaves()
+		return len(st) == 1 && st[0].Trusted && st[0].Acked >= 0 // trusted at connect; in sync after its report
+	}, "the silent slave to be trusted and its report read")
 	before := b.store.MaxPhysOffset()
 	began := time.Now()
 	if code := send(); code != remoting.RespFlushSlaveTimeout {
@@ -276,7 +278,9 @@ func startStoreSlave(t *testing.T, b *Broker, cfg config.Config) (*ha.Slave, *en
 	s := ha.NewSlave(ha.SlaveOptions{MasterAddr: b.repl.master.Load().Addr, Log: store, Logger: testLogger(t),
 		Redial: 20 * time.Millisecond})
 	s.Start()
-	testkit.Eventually(t, 10*time.Second, func() bool { st := b.repl.master.Load().Slaves(); return len(st) == 1 && st[0].Trusted },
-		"the slave to connect and be trusted")
+	testkit.Eventually(t, 10*time.Second, func() bool {
+		st := b.repl.master.Load().Slaves()
+		return len(st) == 1 && st[0].Trusted && st[0].Acked >= 0
+	}, "the slave to connect, be trusted and report")
 	return s, store
 }

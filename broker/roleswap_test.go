@@ -221,7 +221,7 @@ func TestRoleSwapAtRunTime(t *testing.T) {
 	}
 	eventually(t, 10*time.Second, "the second broker to follow the first", func() bool {
 		st := a.repl.master.Load().Slaves()
-		return len(st) == 1 && st[0].Trusted
+		return len(st) == 1 && st[0].Trusted && st[0].Acked >= 0 // trusted at connect; in sync after its first report
 	})
 	for i := range 5 {
 		body := "back-" + strconv.Itoa(i)

@@ -79,7 +79,7 @@ func TestWriteFence(t *testing.T) {
 	report(b.store.MaxPhysOffset())
 	eventually(t, 5*time.Second, "the slave to be trusted", func() bool {
 		st := b.repl.master.Load().Slaves()
-		return len(st) == 1 && st[0].Trusted
+		return len(st) == 1 && st[0].Trusted && st[0].Acked >= 0 // trusted at connect; in sync after its first report
 	})
 
 	var up atomic.Bool
@@ -425,7 +425,7 @@ func TestPromoteHook(t *testing.T) {
 	slave, _ := startSlave(t, ns.Addr(), 100*time.Millisecond, nil)
 	eventually(t, 10*time.Second, "the slave to follow", func() bool {
 		st := master.repl.master.Load().Slaves()
-		return len(st) == 1 && st[0].Trusted
+		return len(st) == 1 && st[0].Trusted && st[0].Acked >= 0 // trusted at connect; in sync after its first report
 	})
 	var calls []int32
 	var following []bool
@@ -446,7 +446,7 @@ func TestPromoteHook(t *testing.T) {
 	}
 	eventually(t, 10*time.Second, "the slave to follow again", func() bool {
 		st := master.repl.master.Load().Slaves()
-		return len(st) == 1 && st[0].Trusted
+		return len(st) == 1 && st[0].Trusted && st[0].Acked >= 0 // trusted at connect; in sync after its first report
 	})
 	if err := slave.BecomeMaster(context.Background(), 2); err != nil {
 		t.Fatal(err)

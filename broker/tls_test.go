@@ -207,7 +207,7 @@ func TestTLSReplication(t *testing.T) {
 	})
 	testkit.Eventually(t, 10*time.Second, func() bool {
 		st := master.repl.master.Load().Slaves()
-		return len(st) == 1 && st[0].Trusted
+		return len(st) == 1 && st[0].Trusted && st[0].Acked >= 0 // trusted at connect; in sync after its first report
 	}, "the slave to follow over TLS and be trusted")
 	pc := testkit.NewTLSClient(t, master.Addr(), clientTLS(t, p))
 	pc.MustOK(remoting.CodeUpdateAndCreateTopic, map[string]string{"topic": "HA_TLS", "readQueueNums": "1", "writeQueueNums": "1", "perm": "6"}, nil)
