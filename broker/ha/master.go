@@ -109,12 +109,7 @@ const WarnEvery = 10 * time.Second
 // warnStranger logs a warning about an untrusted peer, at most once per
 // WarnEvery.
 func (m *Master) warnStranger(msg string, attrs ...any) {
-	if ok, n := m.strangers.Allow(WarnEvery); ok {
-		if n > 0 {
-			attrs = append(attrs, "heldBackSinceLast", n)
-		}
-		m.log.Warn(msg, attrs...)
-	}
+	m.strangers.Warn(m.log, WarnEvery, msg, attrs...)
 }
 
 // NewMaster listens on opts.Listen and serves slaves until Close.
@@ -308,13 +303,7 @@ func (m *Master) acknowledgeLocked(c *masterConn, got int64, readable int64) boo
 // warnClosed logs that a trusted slave's connection failed, at most once
 // per WarnEvery per slave IP.
 func (m *Master) warnClosed(c *masterConn, err error) {
-	if ok, n := m.closeLogs.Allow(c.remote.Addr(), WarnEvery); ok {
-		attrs := []any{"slave", c.remote.String(), "err", err}
-		if n > 0 {
-			attrs = append(attrs, "heldBackSinceLast", n)
-		}
-		m.log.Warn("HA connection closed", attrs...)
-	}
+	m.closeLogs.Warn(c.remote.Addr(), m.log, WarnEvery, "HA connection closed", "slave", c.remote.String(), "err", err)
 }
 
 // admitUntrusted reports whether c, a connection from a peer Trusted

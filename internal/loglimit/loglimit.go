@@ -4,6 +4,7 @@
 package loglimit
 
 import (
+	"log/slog"
 	"sync"
 	"time"
 )
@@ -30,6 +31,17 @@ func (l *Limit) Allow(every time.Duration) (bool, int) {
 	return true, n
 }
 
+// Warn logs msg with attrs at warning level if a line may be logged now,
+// adding heldBackSinceLast when lines were held back.
+func (l *Limit) Warn(log *slog.Logger, every time.Duration, msg string, attrs ...any) {
+	if ok, n := l.Allow(every); ok {
+		if n > 0 {
+			attrs = append(attrs, "heldBackSinceLast", n)
+		}
+		log.Warn(msg, attrs...)
+	}
+}
+
 // MaxKeys is how many keys a PerKey holds before it forgets them all, so
 // that strangers cycling through addresses cannot grow it without bound.
 const MaxKeys = 1024
@@ -42,6 +54,16 @@ type PerKey[K comparable] struct {
 
 // Allow is Limit.Allow for key's lines.
 func (p *PerKey[K]) Allow(key K, every time.Duration) (bool, int) {
+	return p.limit(key).Allow(every)
+}
+
+// Warn is Limit.Warn for key's lines.
+func (p *PerKey[K]) Warn(key K, log *slog.Logger, every time.Duration, msg string, attrs ...any) {
+	p.limit(key).Warn(log, every, msg, attrs...)
+}
+
+// limit returns key's Limit.
+func (p *PerKey[K]) limit(key K) *Limit {
 	p.mu.Lock()
 	if p.m == nil || len(p.m) >= MaxKeys {
 		p.m = map[K]*Limit{}
@@ -52,5 +74,5 @@ func (p *PerKey[K]) Allow(key K, every time.Duration) (bool, int) {
 		p.m[key] = l
 	}
 	p.mu.Unlock()
-	return l.Allow(every)
+	return l
 }

@@ -1,6 +1,9 @@
 package loglimit
 
 import (
+	"bytes"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 )
@@ -36,5 +39,19 @@ func TestPerKeyLimitsEachKeyAndStaysBounded(t *testing.T) {
 	}
 	if len(p.m) > MaxKeys {
 		t.Fatalf("%d keys held, want at most %d", len(p.m), MaxKeys)
+	}
+}
+
+func TestWarnAddsTheHeldBackCount(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	var p PerKey[string]
+	p.Warn("a", log, time.Hour, "first")
+	p.Warn("a", log, time.Hour, "held")
+	p.Warn("a", log, 0, "again", "k", 1)
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], "msg=first") || strings.Contains(lines[0], "heldBackSinceLast") ||
+		!strings.Contains(lines[1], "msg=again k=1 heldBackSinceLast=1") {
+		t.Fatalf("want the first line as it is and the third with one held back; log:\n%s", buf.String())
 	}
 }

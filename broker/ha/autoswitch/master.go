@@ -96,7 +96,6 @@ type Master struct {
 	strangers loglimit.Limit // warnings about untrusted peers
 	// closeLogs limits the warnings about failed connections per peer
 	// IP: a replica refused at every redial would log one a second.
-	// Guarded by mu.
 	closeLogs loglimit.PerKey[netip.Addr]
 }
 
@@ -397,25 +396,14 @@ func (m *Master) admitUntrusted(c *masterConn) bool {
 // warnStranger logs a warning about an untrusted peer, at most once per
 // ha.WarnEvery: anyone can open connections to the HA port.
 func (m *Master) warnStranger(msg string, attrs ...any) {
-	if ok, n := m.strangers.Allow(ha.WarnEvery); ok {
-		if n > 0 {
-			attrs = append(attrs, "heldBackSinceLast", n)
-		}
-		m.log.Warn(msg, attrs...)
-	}
+	m.strangers.Warn(m.log, ha.WarnEvery, msg, attrs...)
 }
 
 // warnClosed logs that a trusted replica's connection failed, at most
 // once per ha.WarnEvery per IP: a replica refused at every redial (its
 // id is this master's, or no consistent point) would log one a second.
 func (m *Master) warnClosed(c *masterConn, err error) {
-	if ok, n := m.closeLogs.Allow(c.ip, ha.WarnEvery); ok {
-		attrs := []any{"slave", c.conn.RemoteAddr().String(), "err", err}
-		if n > 0 {
-			attrs = append(attrs, "heldBackSinceLast", n)
-		}
-		m.log.Warn("AutoSwitch HA connection closed", attrs...)
-	}
+	m.closeLogs.Warn(c.ip, m.log, ha.WarnEvery, "AutoSwitch HA connection closed", "slave", c.conn.RemoteAddr().String(), "err", err)
 }
 
 // refreshTrust asks Trusted whether the peer may be the replica its
