@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"time"
 
 	"github.com/wharfmq/wharf/broker/meta"
 	"github.com/wharfmq/wharf/remoting"
@@ -57,14 +58,21 @@ func (b *Broker) handleUpdateTopic(_ context.Context, _ *remoting.Conn, req *rem
 		return remoting.NewResponse(req, remoting.RespSystemError, err.Error())
 	}
 	b.log.Info("topic created or updated by admin", "topic", topic, "read", tc.ReadQueueNums, "write", tc.WriteQueueNums, "perm", tc.Perm)
-	if b.cm != nil {
-		// Answer once the name servers have it, as RocketMQ's
-		// registerIncrementBrokerData does: a replica promoted after this
-		// master dies takes the topic from them (topicrecover.go).
-		b.reg.registerWithin(registerTimeout)
+	// In controller mode answer once the name servers have it, as
+	// RocketMQ's registerIncrementBrokerData does: a replica promoted
+	// after this master dies takes the topic from them (topicrecover.go).
+	if b.cm != nil && !b.reg.registerWithin(topicRegisterWait) {
+		b.log.Warn("topic stored, but the name servers have not confirmed it yet; registration goes on in the background",
+			"topic", topic, "waited", topicRegisterWait)
 	}
 	return remoting.NewResponse(req, remoting.RespSuccess, "")
 }
+
+// topicRegisterWait bounds how long CREATE_TOPIC waits for the name
+// servers: below the 5 s admin clients give the call (mqadmin's and the Go
+// client's), so a slow name server delays the answer but never turns a
+// stored topic into a client timeout.
+const topicRegisterWait = 3 * time.Second
 
 // handleDeleteTopic serves DELETE_TOPIC_IN_BROKER (215): the config and
 // every queue of the topic go.

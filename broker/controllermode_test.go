@@ -13,6 +13,7 @@ import (
 	"github.com/wharfmq/wharf/broker/config"
 	"github.com/wharfmq/wharf/broker/failover"
 	"github.com/wharfmq/wharf/controller"
+	"github.com/wharfmq/wharf/internal/testkit/tcpproxy"
 	"github.com/wharfmq/wharf/remoting"
 )
 
@@ -304,4 +305,34 @@ func TestControllerModeReplicaRejoinsUnderLoad(t *testing.T) {
 		}
 	}
 	t.Logf("rejoined %s after the restart under load; %d sends acknowledged, all on the replica", rejoined, len(acked))
+}
+
+// TestCreateTopicAnswersDespiteAStalledNameServer: in controller mode a
+// master answers CREATE_TOPIC once the name servers have the topic, but
+// one name server that stops answering (a hung host: its connections stay
+// open) must not hold the answer past the 5 s admin clients wait: the
+// topic is stored, the live name server routes it, and the call succeeds
+// within an admin client's 5 s.
+func TestCreateTopicAnswersDespiteAStalledNameServer(t *testing.T) {
+	ctls := startControllers(t)
+	ns := startNameServer(t, nil)
+	hung := tcpproxy.Start(t, startNameServer(t, nil).Addr())
+	cfg := controllerModeConfig(t.TempDir(), ns.Addr()+";"+hung.Addr(), ctls)
+	a := startControllerModeBroker(t, cfg)
+	eventually(t, 15*time.Second, "the replica becomes master", func() bool { return driverRole(a) == failover.RoleMaster })
+	hung.Stall()
+	t.Cleanup(hung.Resume) // before the broker's Close, which unregisters
+	c := newTestClient(t, a.Addr())
+	began := time.Now()
+	expectCode(t, c.CallTimeout(5*time.Second, remoting.CodeUpdateAndCreateTopic,
+		map[string]string{"topic": "Hung", "readQueueNums": "2", "writeQueueNums": "2", "perm": "6"}, nil),
+		remoting.RespSuccess, "create a topic while a name server hangs")
+	t.Logf("answered in %v", time.Since(began))
+	if _, ok := a.topics.Get("Hung"); !ok {
+		t.Fatal("the topic was answered SUCCESS but not stored")
+	}
+	nsc := newTestClient(t, ns.Addr())
+	eventually(t, 10*time.Second, "the live name server routes the topic", func() bool {
+		return nsc.call(remoting.CodeGetRouteInfoByTopic, map[string]string{"topic": "Hung"}, nil).Code == remoting.RespSuccess
+	})
 }

@@ -54,6 +54,11 @@ type registrar struct {
 	quit    chan struct{}
 	done    chan struct{}
 	started bool
+	// calls bounds every registration call; stop cancels it, so a name
+	// server that takes connections and never answers cannot hold a
+	// shutdown for a whole round.
+	calls       context.Context
+	cancelCalls context.CancelFunc
 
 	// mu serializes rounds, so an unregister never races a register.
 	mu   sync.Mutex
@@ -90,6 +95,7 @@ func newRegistrar(b *Broker) *registrar {
 		bell:   make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}),
 		ns: map[string]*nsState{},
 	}
+	r.calls, r.cancelCalls = context.WithCancel(context.Background())
 	for _, a := range r.addrs {
 		r.ns[a] = &nsState{full: true}
 	}
@@ -107,15 +113,16 @@ func (r *registrar) ring() {
 // registerWithin asks for a registration of what changed and waits for it
 // at most d (Java registers synchronously when a send auto-creates a topic,
 // so the producer's next route query, and a consumer started right after,
-// find it). Concurrent callers share one registration.
-func (r *registrar) registerWithin(d time.Duration) {
-	r.registerCtx(context.Background(), d)
+// find it). Concurrent callers share one registration. It reports whether
+// the registration round ended within d.
+func (r *registrar) registerWithin(d time.Duration) bool {
+	return r.registerCtx(context.Background(), d)
 }
 
 // registerCtx is registerWithin that also stops waiting when ctx ends.
-func (r *registrar) registerCtx(ctx context.Context, d time.Duration) {
+func (r *registrar) registerCtx(ctx context.Context, d time.Duration) bool {
 	if len(r.addrs) == 0 {
-		return
+		return true
 	}
 	ch := make(chan struct{})
 	r.wmu.Lock()
@@ -126,10 +133,12 @@ func (r *registrar) registerCtx(ctx context.Context, d time.Duration) {
 	defer t.Stop()
 	select {
 	case <-ch:
+		return true
 	case <-t.C:
 	case <-r.quit:
 	case <-ctx.Done():
 	}
+	return false
 }
 
 func (r *registrar) start() {
@@ -268,7 +277,7 @@ func (r *registrar) round(periodic, poll bool) {
 		masters.add(addr, master, err)
 		if err != nil {
 			st.full, st.failed, st.synced = true, true, body.DataVersion{}
-			r.log.Warn("register with name server failed", "namesrv", addr, "err", err)
+			r.warnUnlessStopping("register with name server failed", addr, err)
 			return
 		}
 		st.full, st.failed, st.synced = needTable, false, d.Version
@@ -381,7 +390,7 @@ func (r *registrar) probe() map[string]bool {
 			mu.Lock()
 			down[addr] = true
 			mu.Unlock()
-			r.log.Warn("query data version failed", "namesrv", addr, "err", err)
+			r.warnUnlessStopping("query data version failed", addr, err)
 		case changed && !st.full:
 			st.full = true
 			r.log.Info("name server lacks this broker's topic table; registering it whole", "namesrv", addr)
@@ -392,6 +401,13 @@ func (r *registrar) probe() map[string]bool {
 		}
 	})
 	return down
+}
+
+// warnUnlessStopping logs a failed call, except one stop cancelled.
+func (r *registrar) warnUnlessStopping(msg, addr string, err error) {
+	if r.calls.Err() == nil {
+		r.log.Warn(msg, "namesrv", addr, "err", err)
+	}
 }
 
 // each runs fn for every name server in parallel. REQUIRES: r.mu held.
@@ -414,7 +430,7 @@ func (r *registrar) each(fn func(addr string, st *nsState)) {
 // RegisterBrokerResponseHeader: masterAddr, haServerAddr, for a slave).
 func (r *registrar) send(addr string, reqs []*remoting.Command) (needTable bool, master masterReply, err error) {
 	for _, req := range reqs {
-		ctx, cancel := context.WithTimeout(context.Background(), registerTimeout)
+		ctx, cancel := context.WithTimeout(r.calls, registerTimeout)
 		resp, err := r.client.Invoke(ctx, addr, req)
 		cancel()
 		switch {
@@ -439,7 +455,7 @@ func (r *registrar) queryDataVersion(addr string, dv body.DataVersion) (changed 
 		"brokerName": r.b.cfg.BrokerName, "brokerAddr": r.b.addr, "clusterName": r.b.cfg.BrokerClusterName,
 		"brokerId": strconv.FormatInt(r.b.role().brokerID, 10),
 	}, body)
-	ctx, cancel := context.WithTimeout(context.Background(), registerTimeout)
+	ctx, cancel := context.WithTimeout(r.calls, registerTimeout)
 	defer cancel()
 	resp, err := r.client.Invoke(ctx, addr, req)
 	if err != nil {
@@ -529,8 +545,10 @@ func storeMax(v *atomic.Int64, n int64) {
 func (r *registrar) stop() {
 	if r.started {
 		close(r.quit)
+		r.cancelCalls()
 		<-r.done
 	}
+	r.cancelCalls()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.started && !r.b.role().pending {

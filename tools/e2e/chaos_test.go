@@ -131,8 +131,18 @@ func (c *chaosCluster) createChaosTopic(t *testing.T) {
 		if m < 0 {
 			t.Fatalf("%s: no master", g.name)
 		}
-		if err := g.reps[m].probe.createTopic(ctx5s(t), chaosTopic, chaosQueues); err != nil {
-			t.Fatal(err)
+		// Set-up, not a fault: 15 s, for a box busy with other tests
+		// (the broker answers within 3 s of a stored topic; its own test
+		// holds it to that).
+		began := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		err := g.reps[m].probe.createTopic(ctx, chaosTopic, chaosQueues)
+		cancel()
+		if err != nil {
+			t.Fatalf("%s: create %s after %v: %v\n%s%s", g.name, chaosTopic, time.Since(began), err, c.describe(g), c.logTails(g))
+		}
+		if d := time.Since(began); d > time.Second {
+			t.Logf("%s: creating %s took %v", g.name, chaosTopic, d)
 		}
 	}
 	// Every replica must know the topic before a fault: a slave learns
