@@ -81,6 +81,10 @@ func (s *Server) handleRegisterBroker(_ context.Context, c *remoting.Conn, req *
 			"cluster", reg.cluster, "broker", reg.name, "id", reg.id, "addr", reg.addr, "stateVersion", reg.stateVersion(),
 			"holder", res.staleHolder, "holderStateVersion", res.staleVersion)
 		return remoting.NewResponse(req, remoting.RespSuccess, "")
+	case res.displaced != "":
+		s.idClaims.Warn(brokerID{reg.name, reg.id}, s.log, idClaimLogEvery,
+			"brokerId taken from another live broker; if this repeats, two brokers have this brokerName and brokerId in their configs",
+			"cluster", reg.cluster, "broker", reg.name, "id", reg.id, "addr", reg.addr, "was", res.displaced)
 	case res.first:
 		s.log.Info("broker registered", "cluster", reg.cluster, "broker", reg.name, "id", reg.id, "addr", reg.addr)
 	default:
@@ -97,6 +101,16 @@ func (s *Server) handleRegisterBroker(_ context.Context, c *remoting.Conn, req *
 	}
 	return resp
 }
+
+// brokerID names one brokerId of a broker name.
+type brokerID struct {
+	name string
+	id   int64
+}
+
+// idClaimLogEvery bounds the warning of two live brokers taking one
+// brokerId from each other: one line per brokerId per interval.
+const idClaimLogEvery = 10 * time.Second
 
 func remoteAddr(c *remoting.Conn) string {
 	if c == nil {

@@ -2,6 +2,7 @@ package nameserver
 
 import (
 	"encoding/json"
+	"log/slog"
 	"regexp"
 	"strings"
 	"testing"
@@ -439,5 +440,46 @@ func TestRegisterUnregisterApplyInWireOrder(t *testing.T) {
 		if resp := ts.route("OrderT"); resp.Code != remoting.RespTopicNotExist {
 			t.Fatalf("round %d: OrderT still routed after register then unregister: code %d %s", round, resp.Code, resp.Body)
 		}
+	}
+}
+
+// TestDuplicateBrokerIDIsWarned: two running brokers configured with one
+// brokerName and brokerId take the id from each other at every
+// registration (the route flips between them); the name server says so,
+// once per interval however often they flip, naming both addresses.
+func TestDuplicateBrokerIDIsWarned(t *testing.T) {
+	lines := &logLines{}
+	ts := startServer(t, Options{Logger: slog.New(slog.NewTextHandler(lines, nil))})
+	one, two := newClient(), newClient()
+	defer one.Close()
+	defer two.Close()
+	const warning = "brokerId taken from another live broker"
+	for range 5 {
+		ts.register(one, broker{name: "broker-a", addr: "127.0.0.1:10911", topics: defaultTopics()})
+		ts.register(two, broker{name: "broker-a", addr: "127.0.0.1:20911", topics: defaultTopics()})
+	}
+	if n := strings.Count(lines.String(), warning); n != 1 {
+		t.Fatalf("%d warnings of the duplicate brokerId, want 1:\n%s", n, lines)
+	}
+	if !strings.Contains(lines.String(), "was=127.0.0.1:10911") {
+		t.Fatalf("the warning does not name the displaced broker:\n%s", lines)
+	}
+	// Another broker taking a dead broker's place is not warned of.
+	ts.register(one, broker{name: "broker-b", addr: "127.0.0.1:30911", topics: defaultTopics()})
+	one.Close()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		ts.srv.reg.mu.RLock()
+		_, live := ts.srv.reg.mu.live["127.0.0.1:30911"]
+		ts.srv.reg.mu.RUnlock()
+		if !live {
+			break // the name server dropped the closed connection's broker
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a closed connection's broker is still live after 5 s")
+		}
+	}
+	ts.register(two, broker{name: "broker-b", addr: "127.0.0.1:40911", topics: defaultTopics()})
+	if n := strings.Count(lines.String(), warning); n != 1 {
+		t.Fatalf("a replaced dead broker was warned of:\n%s", lines)
 	}
 }

@@ -79,6 +79,9 @@ type registerResult struct {
 	// server holds; the broker should send its whole table.
 	needTable                bool
 	masterAddr, haServerAddr string
+	// displaced is the live address, at the same stateVersion, that held
+	// the brokerId until this registration took it ("" if none).
+	displaced string
 }
 
 func newRegistry() *registry {
@@ -130,6 +133,7 @@ func (r *registry) register(reg registration, now time.Time) (registerResult, er
 		}
 	}
 	old, had := bd.BrokerAddrs[reg.id]
+	displaced := ""
 	if had && old != reg.addr {
 		// Another address holds this id. A live holder with a higher
 		// stateVersion (a newer master epoch) keeps it: the claimant is a
@@ -143,7 +147,13 @@ func (r *registry) register(reg registration, now time.Time) (registerResult, er
 			}
 			return registerResult{stale: true, staleHolder: old, staleVersion: hl.stateVersion}, nil
 		}
-		// Replaced, not kept alive.
+		// Replaced, not kept alive. A live holder at the same
+		// stateVersion is another running broker with this id: two
+		// brokers configured alike take it from each other at every
+		// registration (a role swap does it once).
+		if hl := r.mu.live[old]; hl != nil && hl.stateVersion == reg.stateVersion() {
+			displaced = old
+		}
 		delete(r.mu.live, old)
 	}
 	first = first || !had
@@ -175,7 +185,7 @@ func (r *registry) register(reg registration, now time.Time) (registerResult, er
 	}
 	r.mu.live[reg.addr] = li
 
-	res := registerResult{first: prev == nil, needTable: needTable}
+	res := registerResult{first: prev == nil, needTable: needTable, displaced: displaced}
 	if reg.id != 0 {
 		if master, ok := bd.BrokerAddrs[0]; ok {
 			if ml := r.mu.live[master]; ml != nil {

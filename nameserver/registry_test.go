@@ -19,8 +19,10 @@ import (
 //	    topics absent: no topic information; base: a partial registration
 //	    building on version base; closed: the connection closed during it.
 //	    sv: dataVersion.stateVersion (the master epoch).
-//	    Prints first/again, need-table, the master a slave is told, stale
-//	    (ignored: a higher stateVersion holds the id), or the error.
+//	    Prints first/again, need-table, the master a slave is told,
+//	    displaced (a live holder of the id at the same stateVersion lost
+//	    it), stale (ignored: a higher stateVersion holds the id), or the
+//	    error.
 //	unregister name=N addr=A [id=0]      prints whether it removed the address
 //	expire at=D after=D                  prints the addresses dropped
 //	dropconn conn=I                      prints the addresses dropped
@@ -131,6 +133,9 @@ func ddRegister(t *testing.T, d *datadriven.TestData, r *registry, t0 time.Time)
 	}
 	if res.masterAddr != "" {
 		out += fmt.Sprintf(" master=%s ha=%q", res.masterAddr, res.haServerAddr)
+	}
+	if res.displaced != "" {
+		out += " displaced=" + res.displaced
 	}
 	return out + "\n"
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wharfmq/wharf/acl"
+	"github.com/wharfmq/wharf/internal/loglimit"
 	"github.com/wharfmq/wharf/internal/metricsrv"
 	"github.com/wharfmq/wharf/remoting"
 )
@@ -78,6 +79,8 @@ type Server struct {
 	reg  *registry
 	rs   *remoting.Server
 	acl  *acl.Checker // nil: ACL off
+	// idClaims limits the warning of a brokerId taken from a live broker.
+	idClaims loglimit.PerKey[brokerID]
 
 	mu struct {
 		sync.Mutex
