@@ -1,16 +1,16 @@
 package acl
 
 import (
-	"bytes"
 	"errors"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/wharfmq/wharf/internal/testkit/loglines"
 )
 
 // newTestChecker writes yml to a temp plain_acl.yml and opens it without
@@ -149,7 +149,7 @@ func TestRefusalLogIsRateLimited(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var buf lockedBuffer
+	var buf loglines.Lines
 	c.log = slog.New(slog.NewTextHandler(&buf, nil))
 	for range 500 {
 		_ = c.Check(Request{Code: 310, RemoteAddr: "127.0.0.1:1"})
@@ -165,24 +165,6 @@ func TestRefusalLogIsRateLimited(t *testing.T) {
 	if s := c.Stats(); s.AuthFailures != 501 {
 		t.Fatalf("auth failures %d, want 501", s.AuthFailures)
 	}
-}
-
-// lockedBuffer is a bytes.Buffer safe for concurrent writers.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func TestNameServerScope(t *testing.T) {

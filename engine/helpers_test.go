@@ -1,9 +1,6 @@
 package engine
 
 import (
-	"bytes"
-	"sync"
-
 	"github.com/wharfmq/wharf/engine/dispatch"
 	"github.com/wharfmq/wharf/engine/queue"
 )
@@ -18,22 +15,4 @@ func newDispatcherForTest(s *Store) (*dispatch.Dispatcher, error) {
 	}
 	d.Start()
 	return d, nil
-}
-
-// syncBuffer is a log sink that tests read while the store writes to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *syncBuffer) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncBuffer) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
 }

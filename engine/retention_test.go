@@ -9,18 +9,18 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/wharfmq/wharf/engine/commitlog"
+	"github.com/wharfmq/wharf/internal/testkit/loglines"
 	"github.com/wharfmq/wharf/internal/vfstest"
 )
 
-// syncBuffer is a log sink safe for the store's goroutines.
 // retentionStore opens a store on an injected disk usage with 1,000
 // messages in T/0 and T/1 (several 64 KiB segments), all dispatched and
 // indexed, so every full segment is a retention candidate.
-func retentionStore(t *testing.T, forcibly bool) (*Store, *vfstest.UsageFS, *syncBuffer) {
+func retentionStore(t *testing.T, forcibly bool) (*Store, *vfstest.UsageFS, *loglines.Lines) {
 	t.Helper()
 	fs := &vfstest.UsageFS{FS: vfs.NewMem()}
 	fs.UsedPct.Store(10)
-	logs := &syncBuffer{}
+	logs := &loglines.Lines{}
 	opts := testOptions(fs, commitlog.SyncFlush)
 	opts.FileReservedTime = time.Hour
 	opts.CleanFileForcibly = forcibly

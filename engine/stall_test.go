@@ -10,6 +10,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/wharfmq/wharf/engine/commitlog"
+	"github.com/wharfmq/wharf/internal/testkit/loglines"
 	"github.com/wharfmq/wharf/internal/vfstest"
 )
 
@@ -21,7 +22,7 @@ import (
 // by queue and by key, exactly once.
 func TestDispatcherStallRefusesSendsAndResumes(t *testing.T) {
 	fs := &vfstest.NoCreateFS{FS: vfs.NewMem(), Part: "/index/"}
-	logs := &syncBuffer{}
+	logs := &loglines.Lines{}
 	opts := testOptions(fs, commitlog.SyncFlush)
 	opts.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	// 256 entries after the header entry, 3 keys a message: the file

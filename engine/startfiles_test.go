@@ -15,13 +15,13 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/wharfmq/wharf/engine/commitlog"
+	"github.com/wharfmq/wharf/internal/testkit/loglines"
 	"github.com/wharfmq/wharf/internal/vfstest"
 )
 
-// syncBuffer is a log sink tests read while the store may still write.
 // diskOptions are small-store options on the real file system in dir, with
 // the logs in buf.
-func diskOptions(dir string, buf *syncBuffer) Options {
+func diskOptions(dir string, buf *loglines.Lines) Options {
 	opts := testOptions(vfs.Default, commitlog.AsyncFlush)
 	opts.Dir = dir
 	opts.SegmentSize = 1 << 20
@@ -99,7 +99,7 @@ func TestOpenErrorsAreOneClearError(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			var logs syncBuffer
+			var logs loglines.Lines
 			dir := t.TempDir()
 			opts := diskOptions(dir, &logs)
 			if !c.fresh {
@@ -152,7 +152,7 @@ func TestOpenErrorsAreOneClearError(t *testing.T) {
 // no topics and no offsets (issue 9 §3); a new store and a store that
 // never had topic configs (marked at its first Open) open.
 func TestMetaMissingIsRefused(t *testing.T) {
-	var logs syncBuffer
+	var logs loglines.Lines
 	dir := t.TempDir()
 	opts := diskOptions(dir, &logs)
 	s := openStore(t, opts)
@@ -206,7 +206,7 @@ func TestMetaMissingIsRefused(t *testing.T) {
 // TestMetaUnreadableRebuilt: RebuildMeta moves a meta/ Pebble cannot open
 // aside and recreates the topic configs.
 func TestMetaUnreadableRebuilt(t *testing.T) {
-	var logs syncBuffer
+	var logs loglines.Lines
 	dir := t.TempDir()
 	opts := diskOptions(dir, &logs)
 	fillDisk(t, opts, 20)
@@ -247,7 +247,7 @@ func TestMetaUnreadableRebuilt(t *testing.T) {
 func TestDamagedIndexRebuilt(t *testing.T) {
 	for _, damage := range []string{"truncated", "garbage"} {
 		t.Run(damage, func(t *testing.T) {
-			var logs syncBuffer
+			var logs loglines.Lines
 			dir := t.TempDir()
 			opts := diskOptions(dir, &logs)
 			fillDisk(t, opts, 600) // 256 entries per file: three files
@@ -280,7 +280,7 @@ func TestDamagedIndexRebuilt(t *testing.T) {
 // TestNewStoreLogsNewStore: a new data folder's first start says "new
 // store", not that the last stop was not clean (§9); the next says clean.
 func TestNewStoreLogsNewStore(t *testing.T) {
-	var logs syncBuffer
+	var logs loglines.Lines
 	opts := diskOptions(t.TempDir(), &logs)
 	s := openStore(t, opts)
 	s.Close()
@@ -301,7 +301,7 @@ func TestNewStoreLogsNewStore(t *testing.T) {
 // segment and little else (it took 420 MB of index file and 70 MB of
 // Pebble WAL), and the open log says how much it reserved (§9).
 func TestEmptyStoreReservesLittle(t *testing.T) {
-	var logs syncBuffer
+	var logs loglines.Lines
 	dir := t.TempDir()
 	opts := diskOptions(dir, &logs)
 	opts.IndexSlots, opts.IndexEntriesPerFile = 0, 0 // 5 M slots, 20 M entries: 420 MB files
@@ -348,7 +348,7 @@ func diskUsageOf(t *testing.T, dir string) int64 {
 func TestDamagedQueuesRebuilt(t *testing.T) {
 	for _, damage := range []string{"queue state", "dispatch checkpoint", "index checkpoint", "commitlog checkpoint"} {
 		t.Run(damage, func(t *testing.T) {
-			var logs syncBuffer
+			var logs loglines.Lines
 			dir := t.TempDir()
 			opts := diskOptions(dir, &logs)
 			s := openStore(t, opts)

@@ -12,6 +12,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/wharfmq/wharf/internal/durable"
+	"github.com/wharfmq/wharf/internal/testkit/loglines"
 	"github.com/wharfmq/wharf/internal/vfstest"
 )
 
@@ -74,7 +75,7 @@ func TestGarbageFilePastCheckpointRemoved(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeAll(t, fs, "idx/00000000000000000000", []byte("this is not an index file"))
-	var logs logBuf
+	var logs loglines.Lines
 	o := testOpts(fs, 4, 8)
 	o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	x := mustOpen(t, o)
@@ -137,7 +138,7 @@ func TestCheckpointGarbage(t *testing.T) {
 	fs := vfs.NewMem()
 	buildIndex(t, fs, 4, 8, 40)
 	writeAll(t, fs, "idx/"+checkpointName, []byte("garbage garbage garbage garbage"))
-	var logs logBuf
+	var logs loglines.Lines
 	o := testOpts(fs, 4, 8)
 	o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	x := mustOpen(t, o)

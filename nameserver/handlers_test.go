@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wharfmq/wharf/internal/testkit/loglines"
 	"github.com/wharfmq/wharf/remoting"
 )
 
@@ -448,7 +449,7 @@ func TestRegisterUnregisterApplyInWireOrder(t *testing.T) {
 // registration (the route flips between them); the name server says so,
 // once per interval however often they flip, naming both addresses.
 func TestDuplicateBrokerIDIsWarned(t *testing.T) {
-	lines := &logLines{}
+	lines := &loglines.Lines{}
 	ts := startServer(t, Options{Logger: slog.New(slog.NewTextHandler(lines, nil))})
 	one, two := newClient(), newClient()
 	defer one.Close()

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wharfmq/wharf/internal/testkit/loglines"
 )
 
 // TestClientWarnsOnceAboutAPeerSendingGarbage: a client whose configured
@@ -35,7 +37,7 @@ func TestClientWarnsOnceAboutAPeerSendingGarbage(t *testing.T) {
 			c.Close()
 		}
 	}()
-	logs := &syncBuffer{}
+	logs := &loglines.Lines{}
 	c := NewClient(ClientOptions{Logger: testLogger(logs)})
 	t.Cleanup(func() { c.Close() })
 	for range 6 {

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wharfmq/wharf/internal/testkit/loglines"
 )
 
 const (
@@ -23,24 +25,6 @@ const (
 	codeHold  int16 = 1003 // returns nil; the test replies later
 	codePanic int16 = 1004
 )
-
-// syncBuffer collects log output from many goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 func testLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -57,9 +41,9 @@ func echo(_ context.Context, _ *Conn, req *Command) *Command {
 
 // startServer starts a server on 127.0.0.1:0 with the echo handler; it is
 // closed when the test ends.
-func startServer(t *testing.T, opts ServerOptions) (*Server, *syncBuffer) {
+func startServer(t *testing.T, opts ServerOptions) (*Server, *loglines.Lines) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &loglines.Lines{}
 	if opts.Logger == nil {
 		opts.Logger = testLogger(logs)
 	}
@@ -479,7 +463,7 @@ func TestInvokeContextDeadline(t *testing.T) {
 }
 
 func TestCloseStopsEverything(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &loglines.Lines{}
 	s := NewServer(ServerOptions{Logger: testLogger(logs)})
 	parked := make(chan struct{}, 1)
 	s.Handle(codeSlow, func(ctx context.Context, _ *Conn, req *Command) *Command {

@@ -9,5 +9,6 @@
 // NewTLSClient is NewClient over TLS, CaptureLog keeps log lines to assert
 // on, and WharfBuild builds the wharf command once for the tests that run
 // it as a process. Subpackage tcpproxy stalls, cuts or refuses a TCP link
-// between two processes.
+// between two processes; subpackage loglines is the log sink CaptureLog
+// writes to, for the tests of packages testkit itself imports.
 package testkit

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/wharfmq/wharf/internal/testkit/loglines"
 )
 
 // LogEnv names the environment variable that raises the test log level:
@@ -56,36 +58,7 @@ func (w *tlogWriter) stop() {
 
 // LogLines keeps the lines a CaptureLog logger wrote, for tests that
 // assert on what a server logged.
-type LogLines struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *LogLines) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-// String returns every line written so far.
-func (l *LogLines) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// Count returns the number of lines that contain substr.
-func (l *LogLines) Count(substr string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	n := 0
-	for _, line := range strings.Split(l.b.String(), "\n") {
-		if strings.Contains(line, substr) {
-			n++
-		}
-	}
-	return n
-}
+type LogLines = loglines.Lines
 
 // CaptureLog returns a logger that writes Info and above both through
 // t.Log (as Logger does, whatever LogEnv says) and into the returned
