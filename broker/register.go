@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/wharfmq/wharf/internal/atomicmax"
 	"github.com/wharfmq/wharf/remoting"
 	"github.com/wharfmq/wharf/remoting/body"
 )
@@ -253,7 +254,7 @@ func (r *registrar) round(periodic, poll bool) {
 		incrOnce.Do(func() {
 			incr = []*remoting.Command{r.request(d.Changed, d.Version, &base, role.brokerID)}
 			r.stats.increments.Add(1)
-			storeMax(&r.stats.maxIncrementBody, int64(len(incr[0].Body)))
+			atomicmax.Raise(&r.stats.maxIncrementBody, int64(len(incr[0].Body)))
 		})
 		return incr
 	}
@@ -492,7 +493,7 @@ func (r *registrar) fullRequests(table map[string]body.TopicConfig, dv body.Data
 		}
 		reqs = append(reqs, req)
 		r.stats.fullParts.Add(1)
-		storeMax(&r.stats.maxPartBody, int64(len(req.Body)))
+		atomicmax.Raise(&r.stats.maxPartBody, int64(len(req.Body)))
 		prev = &partDV
 		chunk = chunk[:0]
 	}
@@ -529,15 +530,6 @@ func (r *registrar) request(topics []body.TopicConfig, dv body.DataVersion, base
 		req.SetExt("wharfBaseDataVersion", string(b))
 	}
 	return req
-}
-
-func storeMax(v *atomic.Int64, n int64) {
-	for {
-		cur := v.Load()
-		if n <= cur || v.CompareAndSwap(cur, n) {
-			return
-		}
-	}
 }
 
 // stop ends the loop, unregisters from every name server and closes the

@@ -47,11 +47,18 @@
 // retained segment, or from the last one when the master runs with
 // syncFromLastFile=true.
 //
-// Limits: a slave ahead of its master (a master restored from an older
-// copy) is refused by the master's check of the first report and stays so
-// until an operator acts, as in RocketMQ 4.9; failover mode (issue 12)
-// truncates instead: its protocol, RocketMQ 5's AutoSwitch, is package
-// broker/ha/autoswitch, with the epoch file in broker/ha/epoch.
+// Limits: a slave holding bytes its master no longer has (the master lost
+// its tail to a power loss under ASYNC_FLUSH, or was restored from an
+// older copy) is refused by the master's check of the first report
+// (CheckFirstReport: beyond what the master had when it started and has
+// shipped since) and stays refused, even once the master's end passes the
+// slave's, until an operator moves the slave's store aside; RocketMQ 4.9
+// refuses it only while it is beyond the master's end, then appends the
+// master's records after the foreign ones. The check is per master
+// process: a slave that reconnects after another slave was shipped past
+// its end is not caught. Failover mode (issue 12) truncates instead: its
+// protocol, RocketMQ 5's AutoSwitch, is package broker/ha/autoswitch, with
+// the epoch file in broker/ha/epoch.
 //
 // # Goal: byte compatibility with RocketMQ 4.9
 //
@@ -102,7 +109,9 @@
 // TCP peer can claim an offset and release SYNC_MASTER waits for bytes no
 // slave holds (apache/rocketmq#3015). Wharf checks every report
 // (CheckReport): one beyond the master's end, one below the previous
-// report, or a negative one closes the connection.
+// report, or a negative one closes the connection, and so does a first
+// report beyond what the slave can have from this master
+// (CheckFirstReport, above).
 //
 // # Master to slave: transfer frames (HeaderSize = 12 bytes + body)
 //

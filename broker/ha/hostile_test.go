@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -430,7 +431,22 @@ func TestDivergentSlaveReleasesNothingBeforeItsStart(t *testing.T) {
 	end1 := put(t, master, 10, 11)
 	got := make(chan error, 1)
 	m.Notify(end1, 700*time.Millisecond, func(err error) { got <- err })
-	a.Close() // it dies before confirming
+	// It is sent the record and dies before confirming. (Had the master
+	// never shipped past end0, d's first report below would be refused
+	// outright: TestSlaveAheadOfARestartedMasterStaysRefused.)
+	afr, err := ha.NewFrameReader(a, testSeg, ha.MaxBodySize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for at := end0; at < end1; {
+		f, err := afr.Next(at)
+		if err != nil {
+			t.Fatalf("the slave in sync is not sent the record: %v", err)
+		}
+		at = f.End()
+	}
+	a.Close()
 
 	// Another slave whose own log happens to end at end1: its report is
 	// no confirmation of the master's record.
@@ -503,4 +519,51 @@ func TestMasterShipsOnlyToTrustedWhenAsked(t *testing.T) {
 	if err != nil {
 		t.Fatalf("once listed, no frame: %v", err)
 	}
+}
+
+// A slave holding bytes its master no longer has (the master lost its
+// tail: a power loss under ASYNC_FLUSH, a restore from an older copy) is
+// refused when the master comes back, and stays refused after the
+// master's end passes the slave's, when the offsets line up and shipping
+// on would append the master's records after foreign ones unnoticed. A
+// slave whose store was moved aside copies the log again.
+func TestSlaveAheadOfARestartedMasterStaysRefused(t *testing.T) {
+	master := openLog(t, "")
+	end0 := put(t, master, 0, 10)
+	m := startMaster(t, master, nil)
+	slave := openLog(t, t.TempDir())
+	s := startSlave(t, slave, m.Addr)
+	testkit.Eventually(t, 5*time.Second, func() bool { return slave.ReadableOffset() == end0 }, "the slave to copy the log")
+	s.Close()
+	m.Close()
+	// What the master shipped before it lost its tail: records 10..14.
+	end1 := put(t, slave, 10, 15)
+
+	// The master comes back at end0 and writes other records at the same
+	// offsets (the same sizes: they end exactly where the slave's do).
+	m = startMaster(t, master, nil)
+	if got := put(t, master, 10, 15); got != end1 {
+		t.Fatalf("master's records end at %d, the slave's at %d: the test wants them aligned", got, end1)
+	}
+	startSlave(t, slave, m.Addr)
+	// (Slaves lists a refused connection until it is closed, with no
+	// report.)
+	followed := func() bool {
+		return slave.ReadableOffset() != end1 || slices.ContainsFunc(m.Slaves(), func(s ha.SlaveStatus) bool { return s.Acked >= 0 })
+	}
+	testkit.Never(t, time.Second, followed,
+		"the diverged slave is followed: end %d (had %d), status %+v", slave.ReadableOffset(), end1, m.Slaves())
+	put(t, master, 15, 20)
+	testkit.Never(t, time.Second, followed,
+		"the diverged slave is followed once the master's end passed its own: end %d, status %+v", slave.ReadableOffset(), m.Slaves())
+	if err := m.WaitReplicated(master.ReadableOffset(), 100*time.Millisecond); !errors.Is(err, ha.ErrNoSlave) {
+		t.Fatalf("a SYNC_MASTER wait with only the diverged slave: %v, want ErrNoSlave", err)
+	}
+
+	// Its store moved aside, it copies the master's log again.
+	fresh := openLog(t, t.TempDir())
+	startSlave(t, fresh, m.Addr)
+	testkit.Eventually(t, 5*time.Second, func() bool { return fresh.ReadableOffset() == master.ReadableOffset() },
+		"a fresh slave to copy the log")
+	sameLog(t, master, fresh)
 }

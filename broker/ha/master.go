@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wharfmq/wharf/engine"
@@ -92,6 +93,13 @@ type Master struct {
 	closed  bool
 	waiters *Waiters // Notify's callbacks, advanced to trusted slaves' reports
 
+	// startEnd is the log's readable end when this master started, and
+	// shipped the highest offset any connection has been sent since: a
+	// slave's first report beyond both names bytes it cannot have from
+	// this master (see CheckFirstReport).
+	startEnd int64
+	shipped  atomic.Int64
+
 	closing chan struct{}
 	wg      sync.WaitGroup
 
@@ -151,7 +159,7 @@ func NewMaster(opts MasterOptions) (*Master, error) {
 	m := &Master{
 		opts: opts, log: opts.Logger.With("component", "ha-master"), ln: ln, planner: p,
 		conns: map[*masterConn]struct{}{}, closing: make(chan struct{}),
-		waiters: NewWaiters(),
+		waiters: NewWaiters(), startEnd: opts.Log.ReadableOffset(),
 	}
 	m.wg.Add(1)
 	go m.accept()

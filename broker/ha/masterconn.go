@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"sync/atomic"
 	"time"
+
+	"github.com/wharfmq/wharf/internal/atomicmax"
 )
 
 // masterConn is one slave's connection on the master: a reader of offset
@@ -95,6 +97,10 @@ func (c *masterConn) readReports() error {
 			return err
 		}
 		if first {
+			if err := CheckFirstReport(got, c.m.startEnd, c.m.shipped.Load()); err != nil {
+				c.m.mu.Unlock()
+				return err
+			}
 			start, err := c.m.planner.Start(got, c.m.opts.Log.MinPhysOffset(), readable, c.m.opts.FromLastFile)
 			if err != nil {
 				c.m.mu.Unlock()
@@ -199,6 +205,7 @@ func (c *masterConn) send() error {
 			}
 			c.frames.Add(1)
 			next = to
+			atomicmax.Raise(&c.m.shipped, to)
 			h.Sent()
 			heartbeat.Reset(c.m.opts.Heartbeat)
 			continue

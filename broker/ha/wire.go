@@ -31,6 +31,9 @@ var (
 	ErrBadSize = errors.New("ha: bad frame body size")
 	// ErrOffsetMismatch: a frame does not start where the slave's CommitLog ends.
 	ErrOffsetMismatch = errors.New("ha: frame offset is not the slave's end")
+	// ErrDiverged: a slave's first report claims bytes this master has
+	// never had or shipped (see CheckFirstReport).
+	ErrDiverged = errors.New("ha: slave holds CommitLog bytes this master never had: its log diverged")
 	// ErrCrossesSegment: a frame's body runs past the end of its segment.
 	ErrCrossesSegment = errors.New("ha: frame crosses a segment end")
 )
@@ -68,6 +71,24 @@ func CheckReport(prev, got, end int64) error {
 		return fmt.Errorf("%w: report %d, master end %d", ErrBeyondEnd, got, end)
 	case got < prev:
 		return fmt.Errorf("%w: report %d after %d", ErrBackwards, got, prev)
+	}
+	return nil
+}
+
+// CheckFirstReport checks a connection's first report, got, against what
+// the slave can hold of this master's log: the bytes the master had when
+// it started (startEnd) and those it has shipped since (shipped, to any
+// connection). A slave claiming more holds bytes from another history: a
+// master that lost its tail (power loss under ASYNC_FLUSH, a restore from
+// an older copy, a role swap before the slave caught up) and wrote other
+// records at those offsets since. Shipping on from its end would append
+// this master's records after foreign ones, so it is refused for as long
+// as it claims them (CheckReport alone lets it in once the master's end
+// passes its own). RocketMQ 4.9 takes the first report unchecked.
+func CheckFirstReport(got, startEnd, shipped int64) error {
+	if got > max(startEnd, shipped) {
+		return fmt.Errorf("%w: it reports offset %d; this master started at %d and has shipped up to %d. "+
+			"Move the slave's store aside so it copies the master's log again", ErrDiverged, got, startEnd, shipped)
 	}
 	return nil
 }

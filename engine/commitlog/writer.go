@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/wharfmq/wharf/engine/invariants"
+	"github.com/wharfmq/wharf/internal/atomicmax"
 )
 
 // checkpointEvery bounds how often the flusher rewrites the checkpoint.
@@ -62,14 +63,7 @@ func (c *CommitLog) intervalSync() bool {
 
 // advanceSynced moves the synced mark up to to, never back: the interval
 // sync and a WaitSynced flush may finish in either order.
-func (c *CommitLog) advanceSynced(to int64) {
-	for {
-		cur := c.synced.Load()
-		if cur >= to || c.synced.CompareAndSwap(cur, to) {
-			return
-		}
-	}
-}
+func (c *CommitLog) advanceSynced(to int64) { atomicmax.Raise(&c.synced, to) }
 
 // maybeCheckpoint rewrites the checkpoint when the last one is old enough.
 // REQUIRES: c.flushMu held.

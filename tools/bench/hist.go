@@ -4,6 +4,8 @@ import (
 	"math/bits"
 	"sync/atomic"
 	"time"
+
+	"github.com/wharfmq/wharf/internal/atomicmax"
 )
 
 // Histogram geometry: values below 2^histSubBits ns are exact; above, each
@@ -52,12 +54,7 @@ func (h *Histogram) Record(d time.Duration) {
 	v := int64(d)
 	h.counts[histIndex(v)].Add(1)
 	h.n.Add(1)
-	for {
-		m := h.max.Load()
-		if v <= m || h.max.CompareAndSwap(m, v) {
-			return
-		}
-	}
+	atomicmax.Raise(&h.max, v)
 }
 
 // Count returns the number of recorded values.
