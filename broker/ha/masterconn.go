@@ -92,15 +92,19 @@ func (c *masterConn) readReports() error {
 		readable := c.m.opts.Log.ReadableOffset()
 		c.refreshTrust(false)
 		c.m.mu.Lock()
-		if err := CheckReport(c.prev, got, readable); err != nil {
-			c.m.mu.Unlock()
-			return err
-		}
+		// A first report beyond the end fails both checks; the first
+		// check's error says what it means.
 		if first {
 			if err := CheckFirstReport(got, c.m.startEnd, c.m.shipped.Load()); err != nil {
 				c.m.mu.Unlock()
 				return err
 			}
+		}
+		if err := CheckReport(c.prev, got, readable); err != nil {
+			c.m.mu.Unlock()
+			return err
+		}
+		if first {
 			start, err := c.m.planner.Start(got, c.m.opts.Log.MinPhysOffset(), readable, c.m.opts.FromLastFile)
 			if err != nil {
 				c.m.mu.Unlock()

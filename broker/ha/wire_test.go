@@ -104,6 +104,25 @@ func TestCheckReport(t *testing.T) {
 	}
 }
 
+func TestCheckFirstReport(t *testing.T) {
+	for _, tc := range []struct {
+		name                   string
+		got, startEnd, shipped int64
+		want                   error
+	}{
+		{"empty slave", 0, 1000, 0, nil},
+		{"slave at the master's end at start", 1000, 1000, 0, nil},
+		{"slave that was shipped bytes since", 1500, 1000, 2000, nil},
+		{"slave with bytes the master lost", 1001, 1000, 0, ErrDiverged},
+		{"slave beyond what was shipped since", 2001, 1000, 2000, ErrDiverged},
+	} {
+		err := CheckFirstReport(tc.got, tc.startEnd, tc.shipped)
+		if tc.want == nil && err != nil || tc.want != nil && !errors.Is(err, tc.want) {
+			t.Errorf("%s: CheckFirstReport(%d, %d, %d) = %v, want %v", tc.name, tc.got, tc.startEnd, tc.shipped, err, tc.want)
+		}
+	}
+}
+
 // frame encodes one transfer frame by hand (header fields then body).
 func frame(t testing.TB, hdrHex string, body []byte) []byte {
 	return append(unhex(t, hdrHex), body...)
