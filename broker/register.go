@@ -535,12 +535,11 @@ func (r *registrar) request(topics []body.TopicConfig, dv body.DataVersion, base
 // stop ends the loop, unregisters from every name server and closes the
 // client.
 func (r *registrar) stop() {
+	r.cancelCalls() // a round waiting on a silent name server ends now
 	if r.started {
 		close(r.quit)
-		r.cancelCalls()
 		<-r.done
 	}
-	r.cancelCalls()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.started && !r.b.role().pending {

@@ -150,7 +150,7 @@ func (r *registry) register(reg registration, now time.Time) (registerResult, er
 		// Replaced, not kept alive. A live holder at the same
 		// stateVersion is another running broker with this id: two
 		// brokers configured alike take it from each other at every
-		// registration (a role swap does it once).
+		// registration.
 		if hl := r.mu.live[old]; hl != nil && hl.stateVersion == reg.stateVersion() {
 			displaced = old
 		}
