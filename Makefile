@@ -4,6 +4,9 @@ DATA    ?= ./wharf-data
 PKGS    := ./...
 RACE    := ./engine/... ./index/... ./remoting/... ./nameserver/... ./fuzz/... ./internal/... ./acl/ \
            ./broker/brokerstats/ ./broker/client/ ./broker/longpoll/ ./broker/meta/ ./broker/offsets/ ./broker/retry/ ./broker/schedule/ ./broker/transaction/ ./broker/ha/ ./broker/ha/autoswitch/ ./broker/ha/epoch/ ./broker/slavesync/ ./broker/failover/ ./controller/...
+# Package broker's tests mostly drive the official Go client, which races
+# internally; these do not, and cover its own concurrent paths.
+RACE_BROKER := TestRegistration|TestCreateTopicAnswersDespiteAStalledNameServer|TestPendingRole|TestSlaveOfAMasterThatLostItsTail|TestSyncMasterAnswers
 BENCH   ?= .
 COUNT   ?= 6
 
@@ -54,6 +57,7 @@ test:
 	$(GO) vet $(PKGS)
 	$(GO) test -tags invariants -timeout 20m $(PKGS)
 	$(GO) test -race -short -timeout 20m $(RACE)
+	$(GO) test -race -short -timeout 10m -run '$(RACE_BROKER)' ./broker/
 
 testrace:
 	$(GO) test -race -timeout 30m $(PKGS)

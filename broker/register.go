@@ -424,7 +424,9 @@ func (r *registrar) each(fn func(addr string, st *nsState)) {
 	wg.Wait()
 }
 
-// send invokes reqs on addr in order and stops at the first failure.
+// send invokes reqs on addr in order and stops at the first failure. reqs
+// are shared with the other name servers' calls of the round: each call
+// invokes its own copy.
 // needTable reports a Wharf name server asking for the whole table (it
 // did not hold the version an increment builds on).
 // master is what the last reply said of this broker's master (Java's
@@ -432,7 +434,7 @@ func (r *registrar) each(fn func(addr string, st *nsState)) {
 func (r *registrar) send(addr string, reqs []*remoting.Command) (needTable bool, master masterReply, err error) {
 	for _, req := range reqs {
 		ctx, cancel := context.WithTimeout(r.calls, registerTimeout)
-		resp, err := r.client.Invoke(ctx, addr, req)
+		resp, err := r.client.Invoke(ctx, addr, req.Clone())
 		cancel()
 		switch {
 		case err != nil:

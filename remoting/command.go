@@ -3,6 +3,7 @@ package remoting
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 )
@@ -82,6 +83,17 @@ func (c *Command) String() string {
 	}
 	return fmt.Sprintf("%s{code=%d opaque=%d flag=%d remark=%q ext=%d body=%dB}",
 		kind, c.Code, c.Opaque, c.Flag, c.Remark, len(c.ExtFields), len(c.Body))
+}
+
+// Clone returns a copy of c to invoke while c (or another copy) is being
+// invoked elsewhere: Invoke sets the opaque and flags and may sign the ext
+// fields, so concurrent invokes of one Command would mix their opaques (a
+// reply matched to the wrong caller, the other waiting out its timeout).
+// The ext fields are copied; the body is shared and must not change.
+func (c *Command) Clone() *Command {
+	d := *c
+	d.ExtFields = maps.Clone(c.ExtFields)
+	return &d
 }
 
 // SetExt sets an ext field, creating the map if needed.
