@@ -82,3 +82,19 @@ func TestNewResponseAndSetters(t *testing.T) {
 		t.Fatal("empty String")
 	}
 }
+
+// A clone can be invoked (opaque, flags, signature fields set) while the
+// original is: neither sees the other's changes; the body is shared.
+func TestCloneIsIndependent(t *testing.T) {
+	body := []byte("table")
+	c := NewRequest(CodeRegisterBroker, map[string]string{"brokerName": "b"}, body)
+	d := c.Clone()
+	d.Opaque, d.Flag = 7, FlagOneway
+	d.SetExt("Signature", "x")
+	if c.Opaque != 0 || c.Flag != 0 || len(c.ExtFields) != 1 {
+		t.Fatalf("the original changed with its clone: %+v", c)
+	}
+	if d.ExtFields["brokerName"] != "b" || &d.Body[0] != &body[0] {
+		t.Fatalf("the clone lost the ext fields or copied the body: %+v", d)
+	}
+}
