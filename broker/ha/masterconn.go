@@ -204,12 +204,14 @@ func (c *masterConn) send() error {
 			if err := c.m.opts.Log.ReadLog(body, from); err != nil {
 				return fmt.Errorf("read CommitLog for the slave: %w", err)
 			}
+			// Counted before the write: a slave may hold the bytes (and
+			// reconnect claiming them) before the write call returns.
+			atomicmax.Raise(&c.m.shipped, to)
 			if err := c.write(&hdr, Header{Offset: from, Size: int32(len(body))}, body); err != nil {
 				return err
 			}
 			c.frames.Add(1)
 			next = to
-			atomicmax.Raise(&c.m.shipped, to)
 			h.Sent()
 			heartbeat.Reset(c.m.opts.Heartbeat)
 			continue
