@@ -63,13 +63,11 @@ func writeACL(t *testing.T, dir, yml string) string {
 	return path
 }
 
-// startACLCluster starts a name server and a broker that both check
-// aclTestYAML; the broker signs its registration as brokerAK.
-func startACLCluster(t *testing.T) *cluster {
+// aclNameServer starts a name server that checks aclTestYAML and returns
+// it with a broker configuration that checks it too and signs its own
+// requests as brokerAK.
+func aclNameServer(t *testing.T) (*nameserver.Server, config.Config) {
 	t.Helper()
-	if raceEnabled {
-		t.Skip("the Go client races internally; run without -race")
-	}
 	dir := t.TempDir()
 	path := writeACL(t, dir, aclTestYAML)
 	ns := startNameServer(t, func(o *nameserver.Options) { o.ACLFile = path })
@@ -77,6 +75,17 @@ func startACLCluster(t *testing.T) *cluster {
 	cfg.AclEnable, cfg.AclFile = true, path
 	cfg.AccessKey, cfg.SecretKey = "brokerAK", "brokerSecret"
 	cfg.NamesrvAddr = ns.Addr()
+	return ns, cfg
+}
+
+// startACLCluster starts a name server and a broker that both check
+// aclTestYAML; the broker signs its registration as brokerAK.
+func startACLCluster(t *testing.T) *cluster {
+	t.Helper()
+	if raceEnabled {
+		t.Skip("the Go client races internally; run without -race")
+	}
+	ns, cfg := aclNameServer(t)
 	cfg.MetricsExporterType, cfg.MetricsPromExporterHost, cfg.MetricsPromExporterPort = config.MetricsProm, "127.0.0.1", 0
 	cl := &cluster{ns: ns, cfg: cfg}
 	cl.b = startBroker(t, cfg)

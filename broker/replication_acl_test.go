@@ -3,27 +3,19 @@ package broker
 import (
 	"net"
 	"net/netip"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/wharfmq/wharf/broker/config"
 	"github.com/wharfmq/wharf/broker/ha"
 	"github.com/wharfmq/wharf/engine/msg"
-	"github.com/wharfmq/wharf/nameserver"
 )
 
 // A master with aclEnable replicates to the slave the name server lists,
 // and sends nothing to another peer on its HA port: its messages are not
 // for whoever can reach the port.
 func TestACLMasterShipsOnlyToItsSlaves(t *testing.T) {
-	dir := t.TempDir()
-	path := writeACL(t, dir, aclTestYAML)
-	ns := startNameServer(t, func(o *nameserver.Options) { o.ACLFile = path })
-	cfg := testConfig(filepath.Join(dir, "store"))
-	cfg.AclEnable, cfg.AclFile = true, path
-	cfg.AccessKey, cfg.SecretKey = "brokerAK", "brokerSecret"
-	cfg.NamesrvAddr = ns.Addr()
+	ns, cfg := aclNameServer(t)
 	master := startBroker(t, cfg)
 	for i := range 10 {
 		if _, err := master.store.Put(&msg.Message{Topic: "T", Body: []byte{byte(i)}, BornTimestamp: time.Now().UnixMilli(),

@@ -36,3 +36,17 @@ const DefaultMaxHold = time.Millisecond
 // the master has not seen yet, or that connect through NAT, while a
 // flood of strangers is turned away.
 const DefaultMaxUntrusted = 16
+
+// AdmitUntrusted reports whether c, a connection from a peer that is not
+// a listed replica, may stay open: fewer than max of the other
+// connections in conns are untrusted. Both masters (classic and
+// AutoSwitch) ask it, under the lock that guards conns.
+func AdmitUntrusted[C comparable](conns map[C]struct{}, c C, trusted func(C) bool, max int) bool {
+	n := 0
+	for x := range conns {
+		if x != c && !trusted(x) {
+			n++
+		}
+	}
+	return n < max
+}

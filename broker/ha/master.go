@@ -315,18 +315,11 @@ func (m *Master) warnClosed(c *masterConn, err error) {
 }
 
 // admitUntrusted reports whether c, a connection from a peer Trusted
-// refused, may stay open: fewer than MaxUntrusted such connections are,
-// counting c.
+// refused, may stay open (AdmitUntrusted).
 func (m *Master) admitUntrusted(c *masterConn) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	n := 0
-	for x := range m.conns {
-		if x != c && !x.trusted {
-			n++
-		}
-	}
-	return n < m.opts.MaxUntrusted
+	return AdmitUntrusted(m.conns, c, func(x *masterConn) bool { return x.trusted }, m.opts.MaxUntrusted)
 }
 
 func (m *Master) remove(c *masterConn) {

@@ -57,7 +57,7 @@ type Slave struct {
 	log  *slog.Logger
 
 	connected atomic.Bool
-	failedAt  atomic.Int64 // the log's end when a connection last failed, -1 before
+	notice    FollowNotice
 	master    atomic.Pointer[string]
 	lastErr   atomic.Pointer[string]
 
@@ -83,7 +83,6 @@ func NewSlave(opts SlaveOptions) *Slave {
 		opts.Logger = slog.Default()
 	}
 	s := &Slave{opts: opts, log: opts.Logger.With("component", "ha-slave"), closing: make(chan struct{})}
-	s.failedAt.Store(-1)
 	s.dialed.TLS = opts.TLS
 	return s
 }
@@ -143,7 +142,7 @@ func (s *Slave) run() {
 		if addr == "" {
 			s.logState(slog.LevelInfo, "no master registered for this broker name yet; waiting")
 		} else if err := s.follow(addr); err != nil {
-			s.failedAt.Store(s.opts.Log.MaxPhysOffset())
+			s.notice.Failed(s.opts.Log.MaxPhysOffset())
 			msg := err.Error()
 			s.lastErr.Store(&msg)
 			level := slog.LevelWarn
@@ -294,7 +293,7 @@ func (f *followConn) receive() error {
 			return err
 		}
 		f.gotFrame = true
-		f.announce()
+		f.following = f.s.notice.Say(f.following, f.end)
 		if len(fr0.Body) > 0 {
 			if want == 0 && fr0.Offset != 0 {
 				// An empty slave: the master starts it at its oldest
@@ -337,7 +336,7 @@ func (f *followConn) receive() error {
 			}
 			pending = append(pending[:0], data[n:]...)
 		}
-		f.announce()
+		f.following = f.s.notice.Say(f.following, f.end)
 		if f.end != reported && !frameBuffered(br) {
 			if err := f.report(); err != nil {
 				return err
@@ -367,13 +366,29 @@ func UnitFits(rest []byte, at, segSize int64) error {
 	return nil
 }
 
-// announce logs that the slave follows its master, once per connection,
-// unless the log still ends where the last connection failed.
-func (f *followConn) announce() {
-	if f.following != nil && f.end != f.s.failedAt.Load() {
-		f.following()
-		f.following = nil
+// FollowNotice keeps a slave's "following the master" line to one per
+// connection that gets anywhere: it is not said while the log still ends
+// where the last connection failed, so a master whose bytes fail at the
+// same place every time (another segment size, a record that does not
+// fit) does not have it logged, and the failure after it, at every
+// redial. The zero value is ready. Both slaves (classic and AutoSwitch)
+// use it.
+type FollowNotice struct {
+	failedAt atomic.Int64 // the log's end + 1 when a connection last failed; 0: none
+}
+
+// Failed records the log's end when a connection failed.
+func (n *FollowNotice) Failed(end int64) { n.failedAt.Store(end + 1) }
+
+// Say calls say unless it is nil or the log still ends (end) where the
+// last connection failed; it returns what to pass next time: nil once
+// said.
+func (n *FollowNotice) Say(say func(), end int64) func() {
+	if say == nil || end+1 == n.failedAt.Load() {
+		return say
 	}
+	say()
+	return nil
 }
 
 // frameBuffered says whether a whole frame is already in br, so reading

@@ -67,6 +67,18 @@ func handshakeAs(t *testing.T, addr string, id int64) (net.Conn, *autoswitch.Mas
 	return c, mr
 }
 
+// handshaken is handshakeAs that also reads the master's handshake, with
+// a 5 s read deadline on the connection.
+func handshaken(t *testing.T, addr string, id int64) (net.Conn, *autoswitch.MasterReader) {
+	t.Helper()
+	c, mr := handshakeAs(t, addr, id)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if hs, err := mr.Next(); err != nil || hs.State != autoswitch.Handshake {
+		t.Fatalf("handshake %+v %v", hs, err)
+	}
+	return c, mr
+}
+
 // TestForgedReplicaConfirmsNothing: anyone who reaches the HA port can
 // claim in its handshake the id of a SyncStateSet member. Its
 // acknowledgements must not move the confirm offset (which answers
@@ -82,22 +94,14 @@ func TestForgedReplicaConfirmsNothing(t *testing.T) {
 	put(t, r.st, 0, 10)
 	end := r.st.ReadableOffset()
 	tr := &idTrust{ids: map[int64]bool{}, ips: true}
-	m, err := autoswitch.NewMaster(autoswitch.MasterOptions{
-		Listen: "127.0.0.1:0", Log: r.st, Epochs: r.epochs, BrokerID: 1,
+	m := startMaster(t, autoswitch.MasterOptions{
+		Log: r.st, Epochs: r.epochs, BrokerID: 1,
 		SyncStateSet: func() []int64 { return []int64{1, 2} },
 		Heartbeat:    50 * time.Millisecond, Housekeeping: 5 * time.Second,
-		Trusted: tr.trusted, TrustRecheck: 10 * time.Millisecond, Logger: testkit.Logger(t),
+		Trusted: tr.trusted, TrustRecheck: 10 * time.Millisecond,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
 
-	c, mr := handshakeAs(t, m.Addr(), 2)
-	c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if hs, err := mr.Next(); err != nil || hs.State != autoswitch.Handshake {
-		t.Fatalf("handshake %+v %v", hs, err)
-	}
+	c, _ := handshaken(t, m.Addr(), 2)
 	if _, err := c.Write(autoswitch.AppendAck(nil, end)); err != nil {
 		t.Fatal(err)
 	}
@@ -130,15 +134,11 @@ func TestMasterBoundsStrangers(t *testing.T) {
 		t.Fatal(err)
 	}
 	tr := &idTrust{ids: map[int64]bool{}}
-	m, err := autoswitch.NewMaster(autoswitch.MasterOptions{
-		Listen: "127.0.0.1:0", Log: r.st, Epochs: r.epochs, BrokerID: 1,
+	m := startMaster(t, autoswitch.MasterOptions{
+		Log: r.st, Epochs: r.epochs, BrokerID: 1,
 		SyncStateSet: func() []int64 { return []int64{1} }, Housekeeping: 5 * time.Second,
-		Trusted: tr.trusted, MaxUntrusted: 4, Logger: testkit.Logger(t),
+		Trusted: tr.trusted, MaxUntrusted: 4,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
 	open := 0
 	for i := range 12 {
 		c, mr := handshakeAs(t, m.Addr(), int64(2+i))
@@ -171,20 +171,12 @@ func TestTrustedOnlyShipsNothingToStrangers(t *testing.T) {
 	}
 	put(t, r.st, 0, 10)
 	tr := &idTrust{ids: map[int64]bool{}, ips: true}
-	m, err := autoswitch.NewMaster(autoswitch.MasterOptions{
-		Listen: "127.0.0.1:0", Log: r.st, Epochs: r.epochs, BrokerID: 1,
+	m := startMaster(t, autoswitch.MasterOptions{
+		Log: r.st, Epochs: r.epochs, BrokerID: 1,
 		SyncStateSet: func() []int64 { return []int64{1} }, Housekeeping: 5 * time.Second,
-		Trusted: tr.trusted, TrustRecheck: 10 * time.Millisecond, TrustedOnly: true, Logger: testkit.Logger(t),
+		Trusted: tr.trusted, TrustRecheck: 10 * time.Millisecond, TrustedOnly: true,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
-	c, mr := handshakeAs(t, m.Addr(), 2)
-	c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if hs, err := mr.Next(); err != nil || hs.State != autoswitch.Handshake {
-		t.Fatalf("handshake %+v %v", hs, err)
-	}
+	c, mr := handshaken(t, m.Addr(), 2)
 	if _, err := c.Write(autoswitch.AppendAck(nil, 0)); err != nil {
 		t.Fatal(err)
 	}
@@ -304,14 +296,10 @@ func TestReplicaStuckOnTheSameFailureLogsOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	cl := &countingListener{Listener: ln}
-	m, err := autoswitch.NewMaster(autoswitch.MasterOptions{
+	m := startMaster(t, autoswitch.MasterOptions{
 		Listener: cl, Log: r.st, Epochs: r.epochs, BrokerID: 1, SyncStateSet: func() []int64 { return *sss.Load() },
-		Heartbeat: 100 * time.Millisecond, Housekeeping: 2 * time.Second, Logger: testkit.Logger(t),
+		Heartbeat: 100 * time.Millisecond, Housekeeping: 2 * time.Second,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
 
 	dir := t.TempDir()
 	st := testkit.OpenStore(t, func(o *engine.Options) {
@@ -359,14 +347,10 @@ func TestMasterWarnsOnceAboutARefusedReplica(t *testing.T) {
 		t.Fatal(err)
 	}
 	logger, lines := testkit.CaptureLog(t)
-	m, err := autoswitch.NewMaster(autoswitch.MasterOptions{
-		Listen: "127.0.0.1:0", Log: r.st, Epochs: r.epochs, BrokerID: 1,
+	m := startMaster(t, autoswitch.MasterOptions{
+		Log: r.st, Epochs: r.epochs, BrokerID: 1,
 		SyncStateSet: func() []int64 { return []int64{1} }, Housekeeping: 5 * time.Second, Logger: logger,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
 	for range 20 {
 		c, _ := handshakeAs(t, m.Addr(), 1)
 		c.SetReadDeadline(time.Now().Add(5 * time.Second))

@@ -379,18 +379,11 @@ func (m *Master) trustedIP(ip netip.Addr) bool {
 }
 
 // admitUntrusted reports whether c, a connection from an IP that is no
-// replica's, may stay open: fewer than MaxUntrusted untrusted connections
-// are, not counting c.
+// replica's, may stay open (ha.AdmitUntrusted).
 func (m *Master) admitUntrusted(c *masterConn) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	n := 0
-	for x := range m.conns {
-		if x != c && !x.isTrusted {
-			n++
-		}
-	}
-	return n < m.opts.MaxUntrusted
+	return ha.AdmitUntrusted(m.conns, c, func(x *masterConn) bool { return x.isTrusted }, m.opts.MaxUntrusted)
 }
 
 // warnStranger logs a warning about an untrusted peer, at most once per

@@ -69,17 +69,12 @@ func becomeMaster(t *testing.T, r *replica, ep int32, id int64, sss *atomic.Poin
 	if err := r.st.ResumeQueueOffsets(); err != nil {
 		t.Fatal(err)
 	}
-	m, err := autoswitch.NewMaster(autoswitch.MasterOptions{
-		Listen: "127.0.0.1:0", Log: r.st, Epochs: r.epochs, BrokerID: id,
+	m := startMaster(t, autoswitch.MasterOptions{
+		Log: r.st, Epochs: r.epochs, BrokerID: id,
 		SyncStateSet: func() []int64 { return *sss.Load() },
 		OnConfirm:    r.st.SetConfirmOffset,
 		Heartbeat:    100 * time.Millisecond, Housekeeping: 2 * time.Second, BatchSize: 8 << 10,
-		Logger: testkit.Logger(t),
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
 	return m
 }
 
@@ -98,17 +93,31 @@ func follow(t *testing.T, r *replica, id int64, addr string) *autoswitch.Slave {
 	return s
 }
 
-// dialNewMaster starts a master with opts on a loopback port and returns a
-// raw connection to it, for a test that plays the slave by hand; both are
+// startMaster starts a master with opts, on a loopback port unless opts
+// has a Listener, logging to the test unless opts has a Logger; it is
 // closed when the test ends.
-func dialNewMaster(t *testing.T, opts autoswitch.MasterOptions) net.Conn {
+func startMaster(t *testing.T, opts autoswitch.MasterOptions) *autoswitch.Master {
 	t.Helper()
-	opts.Listen, opts.Logger = "127.0.0.1:0", testkit.Logger(t)
+	if opts.Listener == nil {
+		opts.Listen = "127.0.0.1:0"
+	}
+	if opts.Logger == nil {
+		opts.Logger = testkit.Logger(t)
+	}
 	m, err := autoswitch.NewMaster(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+// dialNewMaster starts a master with opts on a loopback port and returns a
+// raw connection to it, for a test that plays the slave by hand; both are
+// closed when the test ends.
+func dialNewMaster(t *testing.T, opts autoswitch.MasterOptions) net.Conn {
+	t.Helper()
+	m := startMaster(t, opts)
 	c, err := net.Dial("tcp", m.Addr())
 	if err != nil {
 		t.Fatal(err)

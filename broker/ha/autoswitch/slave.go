@@ -58,7 +58,7 @@ type Slave struct {
 	log  *slog.Logger
 
 	connected atomic.Bool
-	failedAt  atomic.Int64 // the log's end when a connection last failed, -1 before
+	notice    ha.FollowNotice
 	lastErr   atomic.Pointer[string]
 
 	dialed  ha.Dialed
@@ -84,7 +84,6 @@ func NewSlave(opts SlaveOptions) (*Slave, error) {
 		opts.Logger = slog.Default()
 	}
 	s := &Slave{opts: opts, log: opts.Logger.With("component", "autoswitch-slave"), closing: make(chan struct{})}
-	s.failedAt.Store(-1)
 	s.dialed.TLS = opts.TLS
 	return s, nil
 }
@@ -121,7 +120,7 @@ func (s *Slave) run() {
 	for {
 		if addr := s.opts.MasterAddr(); addr != "" {
 			if err := s.follow(addr); err != nil {
-				s.failedAt.Store(s.opts.Log.MaxPhysOffset())
+				s.notice.Failed(s.opts.Log.MaxPhysOffset())
 				msg := err.Error()
 				s.lastErr.Store(&msg)
 				if msg != last {
@@ -173,17 +172,8 @@ type followConn struct {
 	following func() // logs that the replica follows; nil once called
 }
 
-// announce logs that the replica follows its master, once per
-// connection, unless the log still ends where the last connection
-// failed: a master whose bytes fail at the same place every time (another
-// segment size, a record that does not fit) would otherwise have it
-// logged at every redial, a line a second.
-func (f *followConn) announce(end int64) {
-	if f.following != nil && end != f.s.failedAt.Load() {
-		f.following()
-		f.following = nil
-	}
-}
+// announce logs that the replica follows its master (ha.FollowNotice).
+func (f *followConn) announce(end int64) { f.following = f.s.notice.Say(f.following, end) }
 
 func (f *followConn) write(b []byte) error {
 	f.wmu.Lock()
