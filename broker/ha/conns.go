@@ -120,3 +120,27 @@ func FirstErr(errs ...error) error {
 	}
 	return nil
 }
+
+// ServeConn runs one slave's connection on a master: send on a goroutine
+// counted in wg, read on the caller's, until either ends. Either ending
+// closes conn, which ends the other: a connection whose sender failed
+// ships nothing, yet its reports would keep it counted in sync (every
+// SYNC_MASTER send would wait out slaveTimeout), and a write that timed
+// out may have left half a frame. done is closed once read returns, the
+// sender's cue to stop. It returns the first fault of the two (FirstErr).
+func ServeConn(wg *sync.WaitGroup, conn net.Conn, done chan struct{}, send, read func() error) error {
+	sendDone := make(chan error, 1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		err := send()
+		if err != nil {
+			conn.Close()
+		}
+		sendDone <- err
+	}()
+	err := read()
+	close(done)
+	conn.Close()
+	return FirstErr(err, <-sendDone)
+}

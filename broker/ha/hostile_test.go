@@ -570,3 +570,109 @@ func TestSlaveAheadOfARestartedMasterStaysRefused(t *testing.T) {
 		"a fresh slave to copy the log")
 	sameLog(t, master, fresh)
 }
+
+// failingReads is a master's log whose reads fail once told to (an I/O
+// error, or a segment removed under a lagging slave).
+type failingReads struct {
+	*engine.Store
+	fail atomic.Bool
+}
+
+func (l *failingReads) ReadLog(p []byte, phys int64) error {
+	if l.fail.Load() {
+		return errors.New("injected read failure")
+	}
+	return l.Store.ReadLog(p, phys)
+}
+
+// keepReporting writes a report of at every 100 ms until the test ends or
+// the connection fails: what a slave's heartbeat does, and all a RocketMQ
+// 4.9 slave does while its own writes succeed.
+func keepReporting(t *testing.T, c net.Conn, at int64) {
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	t.Cleanup(func() { close(stop); <-done })
+	go func() {
+		defer close(done)
+		var b [ha.ReportSize]byte
+		ha.PutReport(&b, at)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			if _, err := c.Write(b[:]); err != nil {
+				return
+			}
+		}
+	}()
+}
+
+// drainUntilClosed reads c until it fails and returns the bytes read; a
+// read that times out after within fails the test.
+func drainUntilClosed(t *testing.T, c net.Conn, within time.Duration, m *ha.Master) int64 {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(within))
+	buf := make([]byte, 64<<10)
+	var n int64
+	for {
+		k, err := c.Read(buf)
+		n += int64(k)
+		if err == nil {
+			continue
+		}
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			t.Fatalf("the connection is still open %s on (read %d bytes); master lists %+v", within, n, m.Slaves())
+		}
+		return n
+	}
+}
+
+// A connection whose sender failed ends, although the slave keeps
+// reporting: left open it would ship nothing while counting as in sync,
+// so every SYNC_MASTER send would wait out slaveTimeout (12) instead of
+// being answered SLAVE_NOT_AVAILABLE (11) at once.
+func TestSenderFailureEndsTheConnection(t *testing.T) {
+	st := openLog(t, "")
+	end0 := put(t, st, 0, 10)
+	fl := &failingReads{Store: st}
+	m := startMaster(t, st, func(o *ha.MasterOptions) { o.Log = fl })
+	c, _ := reportedSlave(t, m, end0)
+	fl.fail.Store(true)
+	end1 := put(t, st, 10, 11) // the sender's read of it fails
+	keepReporting(t, c, end0)
+	drainUntilClosed(t, c, 3*time.Second, m) // Housekeeping is 1 s
+	testkit.Eventually(t, 5*time.Second, func() bool { return len(m.Slaves()) == 0 }, "the connection to be dropped")
+	if err := m.WaitReplicated(end1, time.Second); !errors.Is(err, ha.ErrNoSlave) {
+		t.Fatalf("SYNC_MASTER wait with no working slave: %v, want ErrNoSlave", err)
+	}
+}
+
+// A slave that reads nothing for Housekeeping (its disk stalls) while its
+// reports keep coming: the frame's write times out and the connection
+// ends, rather than staying listed with half a frame sent.
+func TestStalledReaderIsDisconnected(t *testing.T) {
+	st := openLog(t, "")
+	var end int64
+	for i := range 800 { // 8 MB: more than loopback's buffers hold
+		m := &msg.Message{Topic: "T", Body: bytes.Repeat([]byte{byte(i)}, 10<<10),
+			BornTimestamp: time.Now().UnixMilli(), BornHost: netip.MustParseAddrPort("127.0.0.1:5555")}
+		var err error
+		if _, end, err = st.PutBatchNoWait([]*msg.Message{m}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.WaitPut(end); err != nil {
+		t.Fatal(err)
+	}
+	m := startMaster(t, st, nil)
+	c := rawSlave(t, m.Addr(), 0)
+	keepReporting(t, c, 0)
+	time.Sleep(2500 * time.Millisecond) // the write deadline (Housekeeping 1 s) passes
+	n := drainUntilClosed(t, c, 3*time.Second, m)
+	if n >= end {
+		t.Fatalf("read %d bytes of a %d-byte log: the slave was not stalled long enough to test anything", n, end)
+	}
+	testkit.Eventually(t, 5*time.Second, func() bool { return len(m.Slaves()) == 0 }, "the connection to be dropped")
+}

@@ -180,10 +180,17 @@ func (m *Master) Close() error {
 	}
 	m.closed = true
 	close(m.closing)
+	conns := make([]net.Conn, 0, len(m.conns))
 	for c := range m.conns {
-		c.conn.Close()
+		conns = append(conns, c.conn)
 	}
 	m.mu.Unlock()
+	// Closed outside m.mu: a TLS close may wait up to 5 s to write its
+	// close_notify to a slave that reads nothing, and every SYNC_MASTER
+	// send asks m.mu.
+	for _, c := range conns {
+		c.Close()
+	}
 	m.waiters.Close()
 	err := m.ln.Close()
 	m.wg.Wait()

@@ -48,20 +48,11 @@ func (c *masterConn) serve() {
 			"peer", c.remote.String(), "maxUntrusted", c.m.opts.MaxUntrusted)
 		return
 	}
-	sendDone := make(chan error, 1)
-	c.m.wg.Add(1)
-	go func() {
-		defer c.m.wg.Done()
-		sendDone <- c.send()
-	}()
-	err := c.readReports()
-	close(c.done)
-	c.conn.Close()
-	serr := <-sendDone
+	e := ServeConn(&c.m.wg, c.conn, c.done, c.send, c.readReports)
 	c.m.mu.Lock()
 	trusted := c.trusted
 	c.m.mu.Unlock()
-	switch e := FirstErr(err, serr); {
+	switch {
 	case !trusted:
 		c.m.warnStranger("HA connection of a peer not listed as a slave closed", "slave", c.remote.String(), "err", e)
 	case e != nil:

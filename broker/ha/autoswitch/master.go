@@ -182,10 +182,17 @@ func (m *Master) Close() error {
 	}
 	m.closed = true
 	close(m.closing)
+	conns := make([]net.Conn, 0, len(m.conns))
 	for c := range m.conns {
-		c.conn.Close()
+		conns = append(conns, c.conn)
 	}
 	m.mu.Unlock()
+	// Closed outside m.mu: a TLS close may wait up to 5 s to write its
+	// close_notify to a slave that reads nothing, and every SYNC_MASTER
+	// send asks m.mu.
+	for _, c := range conns {
+		c.Close()
+	}
 	m.waiters.Close()
 	err := m.ln.Close()
 	m.wg.Wait()
@@ -348,21 +355,12 @@ func (c *masterConn) serve() {
 			"peer", c.conn.RemoteAddr().String(), "maxUntrusted", c.m.opts.MaxUntrusted)
 		return
 	}
-	sendDone := make(chan error, 1)
-	c.m.wg.Add(1)
-	go func() {
-		defer c.m.wg.Done()
-		sendDone <- c.send()
-	}()
-	err := c.read()
-	close(c.done)
-	c.conn.Close()
-	serr := <-sendDone
+	e := ha.ServeConn(&c.m.wg, c.conn, c.done, c.send, c.read)
 	c.m.mu.Lock()
 	delete(c.m.conns, c)
 	trusted, id := c.isTrusted, c.id
 	c.m.mu.Unlock()
-	switch e := ha.FirstErr(err, serr); {
+	switch {
 	case !trusted:
 		c.m.warnStranger("AutoSwitch HA connection of a peer not listed as a replica closed",
 			"peer", c.conn.RemoteAddr().String(), "claimedId", id, "err", e)
