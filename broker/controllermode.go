@@ -96,8 +96,9 @@ func (cm *controllerMode) handleNotify(context.Context, *remoting.Conn, *remotin
 // promote runs in BecomeMaster once replication has stopped: the new
 // epoch starts at the end of the log (an empty epoch left at that offset
 // by an earlier promotion is replaced, as RocketMQ's changeToMaster trims
-// it), and the log up to there is confirmed, so the dispatcher catches up
-// before the broker serves. Topics the old master created after the last
+// it), and, when the SyncStateSet holds only this replica (aloneInAckSet),
+// the log up to there is confirmed, so the dispatcher catches up before
+// the broker serves. Topics the old master created after the last
 // metadata sync come from the name servers (topicrecover.go).
 //
 // A master that restarts before the controllers declared it gone is
@@ -115,7 +116,9 @@ func (cm *controllerMode) promote(ep int32) error {
 	} else if err := cm.epochs.Append(ep, end); err != nil {
 		return err
 	}
-	cm.b.store.SetConfirmOffset(end)
+	if cm.aloneInAckSet() {
+		cm.b.store.SetConfirmOffset(end)
+	}
 	cm.b.recoverTopics(context.Background())
 	return nil
 }
@@ -145,6 +148,22 @@ func (cm *controllerMode) SetAckSet(ids []int64) {
 	if m := cm.master.Load(); m != nil {
 		m.ConfirmOffset() // a smaller set may confirm more at once
 	}
+}
+
+// aloneInAckSet says whether the SyncStateSet holds no replica but this
+// one: then this master's whole log is confirmed (RocketMQ's election
+// leaves the new master alone in it). A master named again at its epoch
+// after a restart keeps the set it had: the others confirm its tail by
+// acknowledging it, as for any send; until then its consumers see only
+// what the store held back at Open (HoldUnconfirmed).
+func (cm *controllerMode) aloneInAckSet() bool {
+	self := cm.driver.Status().ID
+	for _, id := range cm.syncStateSet() {
+		if id != self {
+			return false
+		}
+	}
+	return true
 }
 
 func (cm *controllerMode) syncStateSet() []int64 {

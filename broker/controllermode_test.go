@@ -336,3 +336,67 @@ func TestCreateTopicAnswersDespiteAStalledNameServer(t *testing.T) {
 		return nsc.call(remoting.CodeGetRouteInfoByTopic, map[string]string{"topic": "Hung"}, nil).Code == remoting.RespSuccess
 	})
 }
+
+// A master restarted within its lease is named master again at its epoch
+// with the SyncStateSet it had ({1, 2}). Its log's tail, which replica 2
+// never acknowledged, must stay unconfirmed (hidden from consumers) until 2
+// holds it: confirming the whole log at promotion let consumers read
+// records the other member of the set lacked, which a second failover to
+// it would then lose.
+func TestRestartInEpochKeepsTheUnreplicatedTailUnconfirmed(t *testing.T) {
+	const lease, hbTimeout = 8 * time.Second, 16 * time.Second
+	ctls := startControllerGroupWith(t, func(c *controller.Config) { c.BrokerLease, c.HeartbeatTimeout = lease, hbTimeout }).addrs
+	ns := startNameServer(t, nil)
+	conf := func(dir string) config.Config {
+		c := controllerModeConfig(dir, ns.Addr(), ctls)
+		c.BrokerLease, c.ControllerHeartBeatTimeout = lease, hbTimeout
+		c.CheckSyncStateSetPeriod = 4 * time.Second
+		c.SlaveTimeout = 300 * time.Millisecond
+		return c
+	}
+	acfg := conf(t.TempDir())
+	a := startControllerModeBroker(t, acfg)
+	eventually(t, 10*time.Second, "a master", func() bool { return driverRole(a) == failover.RoleMaster })
+	createTopic(t, newTestClient(t, a.Addr()), "Tail", 1)
+	b := startControllerModeBroker(t, conf(t.TempDir()))
+	eventually(t, 20*time.Second, "b in the SyncStateSet", func() bool {
+		return driverRole(b) == failover.RoleSlave && slices.Equal(a.cm.driver.Status().Sync.IDs, []int64{1, 2})
+	})
+	b.stopSlaveHA() // b stays alive and in the set, but gets nothing more
+	c := newTestClient(t, a.Addr())
+	for i := range 3 {
+		if code := sendRaw(t, c, "Tail", "unreplicated"); code == remoting.RespSuccess {
+			t.Fatalf("send %d acknowledged without b", i)
+		}
+	}
+	bEnd := b.store.MaxPhysOffset()
+	if a.store.MaxPhysOffset() <= bEnd {
+		t.Fatalf("no unreplicated tail: a ends at %d, b at %d", a.store.MaxPhysOffset(), bEnd)
+	}
+	if got := a.cm.driver.Status().Sync.IDs; !slices.Equal(got, []int64{1, 2}) {
+		t.Fatalf("a shrank its SyncStateSet to %v before the restart: CheckSyncStateSetPeriod too short for this test", got)
+	}
+	a.Close()
+	a2 := startControllerModeBroker(t, acfg)
+	eventually(t, lease/2, "a master again in its epoch", func() bool { return driverRole(a2) == failover.RoleMaster })
+	st := a2.cm.driver.Status()
+	if !slices.Contains(st.Sync.IDs, 2) {
+		t.Fatalf("restarted master's SyncStateSet %v: the test needs b in it", st.Sync.IDs)
+	}
+	if off, limited := a2.store.ConfirmOffset(); !limited || off > bEnd {
+		t.Fatalf("restarted master confirms up to %d (limited %v) with b, holding %d, in its SyncStateSet %v",
+			off, limited, bEnd, st.Sync.IDs)
+	}
+	// b follows the restarted master again: the tail is confirmed once it
+	// holds it, and only then read.
+	eventually(t, 10*time.Second, "the tail read once b holds it", func() bool {
+		resp := newTestClient(t, a2.Addr()).call(remoting.CodePullMessage, pullExt("G", "Tail", 0, 0, 0, 0), nil)
+		if resp.Code != remoting.RespSuccess || len(decodeAll(t, resp.Body)) < 3 {
+			return false
+		}
+		if held, conf := b.store.MaxPhysOffset(), a2.store.MaxPhysOffset(); held < conf {
+			t.Fatalf("a consumer read the tail while b holds %d of %d", held, conf)
+		}
+		return true
+	})
+}

@@ -459,16 +459,22 @@ func (d *Driver) checkSyncStateSet(ctx context.Context) {
 	if near := d.nearReplicas(union(cur.IDs, next), fs, p); len(near) > 0 {
 		next = union(next, d.awaitJoin(union(cur.IDs, next), near))
 	}
-	if slices.Equal(next, cur.IDs) {
-		return
-	}
 	grows := false
 	for _, m := range next {
 		grows = grows || !slices.Contains(cur.IDs, m)
 	}
 	if grows {
-		// Count the newcomers before the controller can elect them.
+		// Count the newcomers before the controller can elect them, then
+		// look again: a send confirmed between the first look and the
+		// widening may have passed a newcomer that does not hold it.
 		d.opts.Node.SetAckSet(union(cur.IDs, next))
+		if kept := holdingConfirmed(cur.IDs, next, d.opts.Node.Progress(), d.opts.Node.Followers()); len(kept) < len(next) {
+			next = kept
+			d.opts.Node.SetAckSet(union(cur.IDs, next))
+		}
+	}
+	if slices.Equal(next, cur.IDs) {
+		return
 	}
 	cctx, cancel := context.WithTimeout(ctx, d.opts.CallTimeout)
 	defer cancel()
@@ -518,6 +524,19 @@ func nextSyncStateSet(self int64, cur []int64, fs []Follower, p Progress, now ti
 	}
 	slices.Sort(next)
 	return slices.Compact(next)
+}
+
+// holdingConfirmed is next without the newcomers (not in cur) whose
+// acknowledgement is below p's confirm offset. Read after the newcomers
+// are counted, so the confirm offset no longer passes them.
+func holdingConfirmed(cur, next []int64, p Progress, fs []Follower) []int64 {
+	return slices.DeleteFunc(slices.Clone(next), func(id int64) bool {
+		if slices.Contains(cur, id) {
+			return false
+		}
+		i := slices.IndexFunc(fs, func(f Follower) bool { return f.ID == id })
+		return i < 0 || fs[i].Acked < p.ConfirmOffset
+	})
 }
 
 // nearReplicas are the connected replicas outside set that hold the start

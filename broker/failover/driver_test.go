@@ -237,6 +237,40 @@ func TestTrailingReplicaJoinsOnceCounted(t *testing.T) {
 	}
 }
 
+// A replica level with the confirm offset when the master looks is
+// counted, and then must still be level: a send confirmed by the old set
+// between that look and the widening passed it, and a set proposed with it
+// would let the controller elect a replica without that acknowledged send.
+func TestNewcomerCheckedAgainstTheConfirmOffsetAfterWidening(t *testing.T) {
+	r := newRig(t, "127.0.0.1:1", true)
+	if err := r.d.register(bg); err != nil {
+		t.Fatal(err)
+	}
+	r.node.progress = Progress{Epoch: 1, MaxOffset: 1000, ConfirmOffset: 1000}
+	r.node.followers = []Follower{{ID: 2, Acked: 1000, CaughtUp: r.c.Now().UnixNano(), Connected: true}}
+	moved := false
+	r.node.onAckSet = func(ids []int64) {
+		if slices.Contains(ids, 2) && !moved {
+			moved = true // confirmed alone just before 2 was counted
+			r.node.progress.ConfirmOffset, r.node.progress.MaxOffset = 1100, 1100
+		}
+	}
+	r.d.checkSyncStateSet(bg)
+	if !moved {
+		t.Fatal("replica 2 was never counted: the test did not reach the race")
+	}
+	if slices.Contains(r.ctl.calls, "alter") || slices.Contains(r.d.Status().Sync.IDs, 2) || slices.Contains(r.node.ackSet(), 2) {
+		t.Fatalf("replica 2 (holding 1000) joined although 1100 was confirmed: calls %v, set %v, counted %v",
+			r.ctl.calls, r.d.Status().Sync.IDs, r.node.ackSet())
+	}
+	// Once it holds the confirmed bytes it joins.
+	r.node.followers[0].Acked = 1100
+	r.d.checkSyncStateSet(bg)
+	if st := r.d.Status(); !slices.Equal(st.Sync.IDs, []int64{1, 2}) {
+		t.Fatalf("set %v after replica 2 drew level, want [1 2]", st.Sync.IDs)
+	}
+}
+
 // A near replica that does not draw level within joinWait is dropped from
 // the counted set and not waited for again until joinBackoff passed; a
 // replica beyond joinGap is never waited for.
