@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -373,5 +374,34 @@ func TestShortFramesAndConfirmationsWaitForAcks(t *testing.T) {
 	f, err = next(5 * time.Second)
 	if err != nil || f.Transfer.Offset != end1 || f.Transfer.Offset+int64(f.Transfer.BodySize) != end4 || f.Transfer.ConfirmOffset != end1 {
 		t.Fatalf("after the ack: frame %+v, %v; want [%d, %d) confirming %d", f.Transfer, err, end1, end4, end1)
+	}
+}
+
+// A replica whose log holds records but no epochs (a store from classic
+// mode, or an epoch file lost) cannot show where its log agrees with the
+// master's: it is refused, with what to do, and the master confirms
+// nothing on its word. Taken as it was, its end counted as an
+// acknowledgement of the master's bytes at those offsets, another history's.
+func TestReplicaWithoutEpochsIsRefused(t *testing.T) {
+	m, s := openReplica(t, t.TempDir()), openReplica(t, t.TempDir())
+	put(t, s.st, 0, 10) // the replica's own records; no epochs
+	both := []int64{1, 2}
+	var sss atomic.Pointer[[]int64]
+	sss.Store(&both)
+	mm := becomeMaster(t, m, 1, 1, &sss)
+	put(t, m.st, 0, 20) // other records at the same offsets
+	sEnd := s.st.MaxPhysOffset()
+	sl := follow(t, s, 2, mm.Addr())
+	testkit.Eventually(t, 5*time.Second, func() bool { return sl.LastError() != "" },
+		"the replica's first attempt")
+	if !strings.Contains(sl.LastError(), "no epoch entries") {
+		t.Fatalf("replica's error %q, want the missing epochs named", sl.LastError())
+	}
+	time.Sleep(300 * time.Millisecond) // a few redials
+	if c := mm.ConfirmOffset(); c >= 0 {
+		t.Fatalf("master confirmed %d with the epochless replica (end %d) in its set", c, sEnd)
+	}
+	if got := s.st.MaxPhysOffset(); got != sEnd {
+		t.Fatalf("the refused replica's log changed: %d, was %d", got, sEnd)
 	}
 }

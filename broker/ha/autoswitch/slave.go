@@ -259,12 +259,16 @@ func (f *followConn) truncate(h MasterHandshake) (int64, error) {
 		return 0, err
 	}
 	if _, ok := o.Epochs.Last(); !ok {
-		// A new replica (or one from before failover mode): RocketMQ
-		// trusts its log as it is.
 		if local > 0 {
-			f.s.log.Warn("no epoch file: resuming from the log's end without a consistency check", "end", local)
+			// Records with no epochs (a store from classic mode, or a lost
+			// epoch file) cannot be checked against the master's: taken
+			// as they are, another history's bytes would be acknowledged
+			// as the master's. RocketMQ's replica with no epochs asks for
+			// offset 0, which a non-empty log then refuses: stuck too.
+			return 0, fmt.Errorf("%w: this replica's CommitLog holds %d bytes but no epoch entries (epochFileCheckpoint) to check them against the master's: "+
+				"move this broker's store aside (it then copies the master's log) or restore its epoch file", ErrNoEpochs, local)
 		}
-		return local, nil
+		return 0, nil // a new replica
 	}
 	point := o.Epochs.FindConsistentPoint(h.Entries, h.MaxOffset, local)
 	if point < 0 {

@@ -110,6 +110,9 @@ const (
 var (
 	// ErrState: a message's state is not one the reader accepts here.
 	ErrState = errors.New("autoswitch: unexpected state")
+	// ErrNoEpochs: a replica's log holds records but it has no epochs
+	// to find where it agrees with the master's.
+	ErrNoEpochs = errors.New("autoswitch: a log without epochs")
 	// ErrBadMessage: a field is out of range (a negative offset or
 	// size, a body that is not whole epoch entries, too many entries, a
 	// body above the reader's limit).
