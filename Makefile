@@ -6,7 +6,7 @@ RACE    := ./engine/... ./index/... ./remoting/... ./nameserver/... ./fuzz/... .
            ./broker/brokerstats/ ./broker/client/ ./broker/longpoll/ ./broker/meta/ ./broker/offsets/ ./broker/retry/ ./broker/schedule/ ./broker/transaction/ ./broker/ha/ ./broker/ha/autoswitch/ ./broker/ha/epoch/ ./broker/slavesync/ ./broker/failover/ ./controller/...
 # Package broker's tests mostly drive the official Go client, which races
 # internally; these do not, and cover its own concurrent paths.
-RACE_BROKER := TestRegistration|TestCreateTopicAnswersDespiteAStalledNameServer|TestPendingRole|TestSlaveOfAMasterThatLostItsTail|TestSyncMasterAnswers
+RACE_BROKER := TestRegistration|TestPipelinedSyncMasterSends|TestCreateTopicAnswersDespiteAStalledNameServer|TestPendingRole|TestSlaveOfAMasterThatLostItsTail|TestSyncMasterAnswers
 BENCH   ?= .
 COUNT   ?= 6
 

@@ -232,11 +232,16 @@ func (b *Broker) waitsForSlave(props string) bool {
 // answers SERVICE_NOT_AVAILABLE (14): the client retries on the new
 // master.
 func (b *Broker) replicaCode(end int64) (int16, string) {
+	return b.replicaCodeWithin(end, b.repl.slaveTimeout)
+}
+
+// replicaCodeWithin is replicaCode waiting at most timeout.
+func (b *Broker) replicaCodeWithin(end int64, timeout time.Duration) (int16, string) {
 	w := b.replicaWaiter()
 	if w == nil {
 		return remoting.RespServiceNotAvailable, notMasterRemark
 	}
-	return b.replicaAnswer(ha.Wait(w, end, b.repl.slaveTimeout))
+	return b.replicaAnswer(ha.Wait(w, end, timeout))
 }
 
 // replicaWaiter is what a SYNC_MASTER send waits on: the classic master

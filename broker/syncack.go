@@ -133,26 +133,14 @@ func (a *syncAcker) run() {
 			// Appended in this order on one reader: the last end covers all.
 			last := batch[len(batch)-1].end
 			err := a.b.store.WaitPut(last)
-			// One wait for a slave covers every send of the batch that
-			// asks for one (the largest end among them).
-			var slaveEnd int64 = -1
-			for _, p := range batch {
-				if p.slave {
-					slaveEnd = p.end
-				}
-			}
-			code, remark := remoting.RespSuccess, ""
-			if err == nil && slaveEnd >= 0 {
-				code, remark = a.b.replicaCode(slaveEnd)
+			if err == nil {
+				a.awaitReplicas(batch)
 			}
 			for i, p := range batch {
 				if p.resp != nil {
 					resp := p.resp
-					switch {
-					case err != nil:
+					if err != nil {
 						resp = remoting.NewResponse(p.req, putErrorCode(err), err.Error())
-					case p.slave:
-						resp.Code, resp.Remark = code, remark
 					}
 					// Demoted or fenced while waiting: not acknowledged.
 					resp = a.b.finalAck(p.req, resp)
@@ -171,5 +159,35 @@ func (a *syncAcker) run() {
 			}
 		}
 		idle.Reset(ackerIdle)
+	}
+}
+
+// awaitReplicas sets the answer of each SYNC_MASTER send in batch (in the
+// order appended, so ends ascending) once a slave holds its record: the
+// largest end first, the one real wait, then each other end, which the
+// reports that covered the largest mostly cover too. Each end is asked
+// for: a report confirms only the bytes its slave was shipped on its
+// connection (ha.Waiters.AdvanceFrom), so the largest end's answer does
+// not speak for the records before it. All share one slaveTimeout.
+func (a *syncAcker) awaitReplicas(batch []pendingAck) {
+	var deadline time.Time
+	var code int16
+	var remark string
+	last := int64(-1)
+	for i := len(batch) - 1; i >= 0; i-- {
+		p := &batch[i]
+		if !p.slave {
+			continue
+		}
+		if p.end != last {
+			if deadline.IsZero() {
+				deadline = time.Now().Add(a.b.repl.slaveTimeout)
+			}
+			code, remark = a.b.replicaCodeWithin(p.end, max(time.Until(deadline), 0))
+			last = p.end
+		}
+		if p.resp != nil {
+			p.resp.Code, p.resp.Remark = code, remark
+		}
 	}
 }

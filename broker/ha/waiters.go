@@ -23,9 +23,10 @@ import (
 type Waiters struct {
 	mu    sync.Mutex
 	acked int64
-	// floor is where the stretch acked covers begins (AdvanceFrom's
-	// from): a waiter ending at or before it was not confirmed by the
-	// report that set acked, so Add does not answer it at once.
+	// floor is where the stretch acked covers begins: reports confirm
+	// [from, acked) (AdvanceFrom), and those that overlap make one
+	// stretch. A waiter ending at or before floor was not confirmed by
+	// them, so Add does not answer it at once.
 	floor   int64
 	list    []waiter // list[head:] wait, in the order they came; a nil done was answered
 	head    int
@@ -110,8 +111,13 @@ func (w *Waiters) AdvanceFrom(from, acked int64) {
 		w.mu.Unlock()
 		return // nothing the last advance did not cover
 	}
-	if acked > w.acked {
-		w.acked, w.floor = acked, from
+	switch {
+	case acked > w.acked && from <= w.acked:
+		w.acked, w.floor = acked, min(w.floor, from) // one stretch, grown upwards
+	case acked > w.acked:
+		w.acked, w.floor = acked, from // beyond the stretch: the higher one
+	case from < w.floor && acked >= w.floor:
+		w.floor = from // grown downwards (another slave, connected earlier)
 	}
 	var ready []waiter
 	skipped := 0

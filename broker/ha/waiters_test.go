@@ -193,3 +193,44 @@ func TestWaitersAdvanceFrom(t *testing.T) {
 		}
 	}
 }
+
+// Reports whose stretches overlap make one stretch for Add's answer at
+// once: slave A (from 0) and slave B (reconnected, from 900) both hold up
+// to 1000, in either order, so a send ending at 700 registered after both
+// is answered at once rather than waiting for A's next report (its
+// heartbeat, after slaveTimeout). A send neither stretch covers waits.
+func TestWaitersStretchesOfSeveralSlaves(t *testing.T) {
+	cases := []struct {
+		name    string
+		reports [][2]int64 // from, acked
+		end     int64
+		atOnce  bool
+	}{
+		{"reconnected slave first", [][2]int64{{900, 1000}, {0, 1000}}, 700, true},
+		{"reconnected slave last", [][2]int64{{0, 1000}, {900, 1000}}, 700, true},
+		{"reconnected slave ahead", [][2]int64{{0, 950}, {900, 1000}}, 700, true},
+		{"stretch grown downwards", [][2]int64{{900, 1000}, {500, 950}}, 700, true},
+		{"apart", [][2]int64{{0, 500}, {900, 1000}}, 700, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			w := NewWaiters()
+			defer w.Close()
+			for _, r := range c.reports {
+				w.AdvanceFrom(r[0], r[1])
+			}
+			got := make(chan error, 1)
+			w.Add(c.end, time.Minute, func(err error) { got <- err })
+			select {
+			case err := <-got:
+				if !c.atOnce || err != nil {
+					t.Fatalf("reports %v: a send ending at %d answered at once (%v)", c.reports, c.end, err)
+				}
+			default:
+				if c.atOnce {
+					t.Fatalf("reports %v: a send ending at %d waits", c.reports, c.end)
+				}
+			}
+		})
+	}
+}
