@@ -150,6 +150,24 @@ func (cm *controllerMode) SetAckSet(ids []int64) {
 	}
 }
 
+// checkInSyncReplicas refuses a send that waits for the SyncStateSet,
+// before it is stored, while the set has fewer members than
+// minInSyncReplicas: RocketMQ's IN_SYNC_REPLICAS_NOT_ENOUGH, which its
+// broker answers SYSTEM_ERROR (1) with this remark. Not in controller
+// mode, or with the default of 1, it never refuses.
+func (b *Broker) checkInSyncReplicas(req *remoting.Command, props string) *remoting.Command {
+	if b.cm == nil || b.cfg.MinInSyncReplicas <= 1 || !b.waitsForSlave(props) {
+		return nil
+	}
+	set := b.cm.syncStateSet()
+	if len(set) >= b.cfg.MinInSyncReplicas {
+		return nil
+	}
+	return remoting.NewResponse(req, remoting.RespSystemError, fmt.Sprintf(
+		"in-sync replicas not enough: the SyncStateSet %v has %d, minInSyncReplicas is %d; not stored",
+		set, len(set), b.cfg.MinInSyncReplicas))
+}
+
 // aloneInAckSet says whether the SyncStateSet holds no replica but this
 // one: then this master's whole log is confirmed (RocketMQ's election
 // leaves the new master alone in it). A master named again at its epoch

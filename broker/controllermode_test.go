@@ -157,9 +157,15 @@ func TestControllerModeMasterRestartsInItsEpoch(t *testing.T) {
 // response code (the official client would retry elsewhere).
 func sendRaw(t *testing.T, c *testClient, topic, body string) int16 {
 	t.Helper()
+	return sendRawResp(t, c, topic, body).Code
+}
+
+// sendRawResp is sendRaw returning the whole response.
+func sendRawResp(t *testing.T, c *testClient, topic, body string) *remoting.Command {
+	t.Helper()
 	return c.call(remoting.CodeSendMessageV2, map[string]string{"a": "PG", "b": topic, "c": "TBW102", "d": "4",
 		"e": "0", "f": "0", "g": strconv.FormatInt(time.Now().UnixMilli(), 10), "h": "0", "i": "", "j": "0",
-		"k": "false", "m": "false"}, []byte(body)).Code
+		"k": "false", "m": "false"}, []byte(body))
 }
 
 // TestControllerModeMajorityLost: with the controllers' majority gone a
@@ -399,4 +405,37 @@ func TestRestartInEpochKeepsTheUnreplicatedTailUnconfirmed(t *testing.T) {
 		}
 		return true
 	})
+}
+
+// minInSyncReplicas=2: a master alone in its SyncStateSet refuses sends
+// before storing them (RocketMQ's IN_SYNC_REPLICAS_NOT_ENOUGH: code 1,
+// "in-sync replicas not enough"), and takes them once a replica joined.
+func TestMinInSyncReplicasRefusesSendsBeforeStoring(t *testing.T) {
+	ctls := startControllers(t)
+	ns := startNameServer(t, nil)
+	conf := func() config.Config {
+		c := controllerModeConfig(t.TempDir(), ns.Addr(), ctls)
+		c.MinInSyncReplicas = 2
+		return c
+	}
+	a := startControllerModeBroker(t, conf())
+	eventually(t, 10*time.Second, "a master", func() bool { return driverRole(a) == failover.RoleMaster })
+	createTopic(t, newTestClient(t, a.Addr()), "MinISR", 1)
+	c := newTestClient(t, a.Addr())
+	before := a.store.MaxPhysOffset()
+	resp := sendRawResp(t, c, "MinISR", "alone")
+	if resp.Code != remoting.RespSystemError || !strings.HasPrefix(resp.Remark, "in-sync replicas not enough") {
+		t.Fatalf("send with the SyncStateSet %v: code %d %q, want 1 \"in-sync replicas not enough\"",
+			a.cm.driver.Status().Sync.IDs, resp.Code, resp.Remark)
+	}
+	if after := a.store.MaxPhysOffset(); after != before {
+		t.Fatalf("the refused send was stored: log end %d, was %d", after, before)
+	}
+	b := startControllerModeBroker(t, conf())
+	eventually(t, 20*time.Second, "b in the SyncStateSet", func() bool {
+		return driverRole(b) == failover.RoleSlave && len(a.cm.driver.Status().Sync.IDs) == 2
+	})
+	if code := sendRaw(t, c, "MinISR", "two"); code != remoting.RespSuccess {
+		t.Fatalf("send with two in the SyncStateSet: code %d", code)
+	}
 }

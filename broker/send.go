@@ -109,6 +109,9 @@ func (b *Broker) handleSend(_ context.Context, conn *remoting.Conn, req *remotin
 	if resp != nil {
 		return resp
 	}
+	if resp := b.checkInSyncReplicas(req, h.properties); resp != nil {
+		return resp
+	}
 	batch := req.Code == remoting.CodeSendBatchMessage
 	base := b.sentMessage(&h, conn)
 	props := base.Properties

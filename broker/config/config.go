@@ -238,6 +238,11 @@ type Config struct {
 	// of the SyncStateSet holds it (allAckInSyncStateSet; RocketMQ false,
 	// Wharf true).
 	AllAckInSyncStateSet bool
+	// MinInSyncReplicas: under allAckInSyncStateSet a send is refused
+	// before it is stored while the SyncStateSet has fewer members than
+	// this (minInSyncReplicas, 1: never; RocketMQ's
+	// IN_SYNC_REPLICAS_NOT_ENOUGH, code 1 to the client).
+	MinInSyncReplicas int
 	// HAMaxTimeSlaveNotCatchup: a member that has not caught up for this
 	// long leaves the SyncStateSet (haMaxTimeSlaveNotCatchup (ms), 15 s).
 	HAMaxTimeSlaveNotCatchup time.Duration
@@ -330,6 +335,7 @@ func Default() Config {
 		HAMaxGapNotInSync:           ha.DefaultSlaveFallbehindMax,
 		SlaveTimeout:                ha.DefaultSlaveTimeout,
 		AllAckInSyncStateSet:        true,
+		MinInSyncReplicas:           1,
 		HAMaxTimeSlaveNotCatchup:    failover.DefaultMaxNotCatchup,
 		BrokerElectionPriority:      math.MaxInt32,
 		ControllerHeartBeatTimeout:  failover.DefaultHeartbeatTimeout,

@@ -78,6 +78,7 @@ func (c *Config) Properties() map[string]string {
 		"enableControllerMode":            strconv.FormatBool(c.EnableControllerMode),
 		"controllerAddr":                  c.ControllerAddr,
 		"allAckInSyncStateSet":            strconv.FormatBool(c.AllAckInSyncStateSet),
+		"minInSyncReplicas":               strconv.Itoa(c.MinInSyncReplicas),
 		"haMaxTimeSlaveNotCatchup":        millis(c.HAMaxTimeSlaveNotCatchup),
 		"enableElectUncleanMaster":        strconv.FormatBool(c.EnableElectUncleanMaster),
 		"brokerElectionPriority":          strconv.FormatInt(int64(c.BrokerElectionPriority), 10),

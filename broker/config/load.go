@@ -125,10 +125,18 @@ var configKeys = map[string]func(c *Config, v string) error{
 		c.HAAdvertisedAddress = v
 		return nil
 	},
-	"syncFromLastFile":         boolSetter(func(c *Config) *bool { return &c.SyncFromLastFile }),
-	"enableControllerMode":     boolSetter(func(c *Config) *bool { return &c.EnableControllerMode }),
-	"controllerAddr":           func(c *Config, v string) error { c.ControllerAddr = v; return nil },
-	"allAckInSyncStateSet":     boolSetter(func(c *Config) *bool { return &c.AllAckInSyncStateSet }),
+	"syncFromLastFile":     boolSetter(func(c *Config) *bool { return &c.SyncFromLastFile }),
+	"enableControllerMode": boolSetter(func(c *Config) *bool { return &c.EnableControllerMode }),
+	"controllerAddr":       func(c *Config, v string) error { c.ControllerAddr = v; return nil },
+	"allAckInSyncStateSet": boolSetter(func(c *Config) *bool { return &c.AllAckInSyncStateSet }),
+	"minInSyncReplicas": func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err == nil && n < 1 {
+			err = fmt.Errorf("%d: at least 1 (the master itself)", n)
+		}
+		c.MinInSyncReplicas = n
+		return err
+	},
 	"haMaxTimeSlaveNotCatchup": msSetter(func(c *Config) *time.Duration { return &c.HAMaxTimeSlaveNotCatchup }, time.Millisecond),
 	"enableElectUncleanMaster": boolSetter(func(c *Config) *bool { return &c.EnableElectUncleanMaster }),
 	"brokerElectionPriority": func(c *Config, v string) error {
