@@ -121,7 +121,7 @@ func (b *Broker) setSyncMaster(addr string) {
 		},
 		Fetcher: syncFetcher{b.syncClient},
 		Topics:  b.topics, Groups: b.groups, Offsets: b.offsets, Delay: b.sched,
-		Logger: b.log,
+		Forget: b.store.DeleteTopicQueues, Logger: b.log,
 	})
 	b.syncer.Start()
 }

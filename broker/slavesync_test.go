@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wharfmq/wharf/broker/config"
 	"github.com/wharfmq/wharf/broker/schedule"
 	"github.com/wharfmq/wharf/broker/slavesync"
 	"github.com/wharfmq/wharf/engine"
@@ -164,5 +165,93 @@ func TestSyncFetcherEmptyAnswer(t *testing.T) {
 	}
 	if body, err := f.Fetch(ctx, b.Addr(), slavesync.DelayOffsets); err != nil || string(body) != `{"offsetTable":{}}` {
 		t.Fatalf("45 on a new broker: %q %v", body, err)
+	}
+}
+
+// startSlaveBroker starts a classic slave (brokerId 1) with no master yet.
+func startSlaveBroker(t *testing.T) *Broker {
+	t.Helper()
+	cfg := testConfig(t.TempDir())
+	cfg.BrokerRole, cfg.BrokerID = config.Slave, 1
+	return startBroker(t, cfg)
+}
+
+// A topic deleted on the master is deleted on the slave with its queues
+// (and offsets), as on the master: keeping them, the slave served the
+// deleted topic's messages again once a topic of that name was created.
+func TestDeletedTopicLeavesNoQueuesOnTheSlave(t *testing.T) {
+	master := startBroker(t, testConfig(t.TempDir()))
+	mc := newTestClient(t, master.Addr())
+	create := func() {
+		expectCode(t, mc.call(remoting.CodeUpdateAndCreateTopic, map[string]string{"topic": "DelT", "readQueueNums": "1", "writeQueueNums": "1"}, nil),
+			remoting.RespSuccess, "create")
+	}
+	create()
+	for range 3 {
+		expectCode(t, mc.send("DelT", 0, "", "old"), remoting.RespSuccess, "send")
+	}
+	slave := startSlaveBroker(t)
+	replicate(t, slave, "DelT", 3) // what HA copied
+	slave.setSyncMaster(master.Addr())
+	syncOnce := func() {
+		t.Helper()
+		if err := slave.syncer.SyncOnce(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	syncOnce()
+	if _, ok := slave.topics.Get("DelT"); !ok {
+		t.Fatal("topic not synced")
+	}
+	if err := slave.offsets.Merge("G", "DelT", 0, func(int64, bool) (int64, bool) { return 3, true }); err != nil {
+		t.Fatal(err)
+	}
+	expectCode(t, mc.call(remoting.CodeDeleteTopicInBroker, map[string]string{"topic": "DelT"}, nil), remoting.RespSuccess, "delete")
+	syncOnce()
+	if st, ok := slave.store.QueueState("DelT", 0); ok {
+		t.Fatalf("the slave keeps the deleted topic's queue %+v", st)
+	}
+	if all, _ := slave.offsets.All(); len(all["G"]) != 0 {
+		t.Fatalf("the slave keeps offsets on the deleted topic: %v", all["G"])
+	}
+	create()
+	syncOnce()
+	resp := newTestClient(t, slave.Addr()).call(remoting.CodePullMessage, pullExt("G", "DelT", 0, 0, 0, 0), nil)
+	if resp.Code == remoting.RespSuccess {
+		t.Fatalf("the slave serves %d messages of the deleted topic", len(decodeAll(t, resp.Body)))
+	}
+}
+
+// A topic's offsets go with it (RocketMQ 5's deleteTopic cleans them): a
+// topic created again under the name after a restart starts its queues
+// at 0, where a group's old offset would skip the new messages.
+func TestDeletedTopicTakesItsOffsets(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	b := startBroker(t, cfg)
+	c := newTestClient(t, b.Addr())
+	create := func() {
+		expectCode(t, c.call(remoting.CodeUpdateAndCreateTopic, map[string]string{"topic": "DelT", "readQueueNums": "1", "writeQueueNums": "1"}, nil),
+			remoting.RespSuccess, "create")
+	}
+	create()
+	for range 5 {
+		expectCode(t, c.send("DelT", 0, "", "old"), remoting.RespSuccess, "send")
+	}
+	expectCode(t, c.call(remoting.CodeUpdateConsumerOffset, map[string]string{"consumerGroup": "G", "topic": "DelT", "queueId": "0", "commitOffset": "5"}, nil),
+		remoting.RespSuccess, "commit")
+	expectCode(t, c.call(remoting.CodeDeleteTopicInBroker, map[string]string{"topic": "DelT"}, nil), remoting.RespSuccess, "delete")
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b = startBroker(t, cfg)
+	c = newTestClient(t, b.Addr())
+	create()
+	resp := c.send("DelT", 0, "", "new")
+	expectCode(t, resp, remoting.RespSuccess, "send new")
+	firstNew := extInt(t, resp, "queueOffset")
+	waitDispatched(t, b)
+	resp = c.call(remoting.CodeQueryConsumerOffset, map[string]string{"consumerGroup": "G", "topic": "DelT", "queueId": "0"}, nil)
+	if resp.Code == remoting.RespSuccess && extInt(t, resp, "offset") > firstNew {
+		t.Fatalf("group G resumes at %d, skipping the new messages from %d", extInt(t, resp, "offset"), firstNew)
 	}
 }

@@ -115,6 +115,10 @@ type Options struct {
 	Groups  Groups
 	Offsets Offsets
 	Delay   Delay
+	// Forget, if set, removes what the slave holds of a topic the master's
+	// table no longer has (its queues and offsets), as the master's delete
+	// did: called after the table is applied, once per dropped topic.
+	Forget func(topic string) error
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -246,9 +250,12 @@ func (s *Syncer) syncFrom(ctx context.Context, addr string) (stats, error) {
 	}
 	var st stats
 	if f.topics != nil {
-		if _, v := s.opts.Topics.Snapshot(); v != f.topics.DataVersion {
+		if before, v := s.opts.Topics.Snapshot(); v != f.topics.DataVersion {
 			if st.topics, err = s.opts.Topics.Replace(s.acceptTopics(f.topics.TopicConfigTable), f.topics.DataVersion); err != nil {
 				return st, fmt.Errorf("slavesync: apply topic configs: %w", err)
+			}
+			if err := s.forgetDropped(before); err != nil {
+				return st, err
 			}
 		}
 	}
@@ -268,6 +275,26 @@ func (s *Syncer) syncFrom(ctx context.Context, addr string) (stats, error) {
 		}
 	}
 	return st, nil
+}
+
+// forgetDropped calls Forget for each topic of before that the table no
+// longer has. A deleted topic's queues otherwise stayed on the slave, and
+// its messages were served again once a topic of that name was created.
+func (s *Syncer) forgetDropped(before map[string]body.TopicConfig) error {
+	if s.opts.Forget == nil {
+		return nil
+	}
+	after, _ := s.opts.Topics.Snapshot()
+	for name := range before {
+		if _, ok := after[name]; ok {
+			continue
+		}
+		if err := s.opts.Forget(name); err != nil {
+			return fmt.Errorf("slavesync: remove the queues of deleted topic %s: %w", name, err)
+		}
+		s.log.Info("topic deleted on the master: its queues and offsets removed here", "topic", name)
+	}
+	return nil
 }
 
 // acceptTopics returns the master's topic table without the topics whose

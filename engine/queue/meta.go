@@ -32,6 +32,28 @@ func (d *DB) DeleteGroupOffsets(group string) error {
 	return nil
 }
 
+// deleteTopicOffsets adds to b the deletion of every group's offsets on
+// topic (keys are group first, so it reads them all).
+func (d *DB) deleteTopicOffsets(b *pebble.Batch, topic string) error {
+	it, err := d.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixOffset}, UpperBound: []byte{prefixOffset + 1}})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for it.First(); it.Valid(); it.Next() {
+		_, rest, ok := cutZero(it.Key()[1:])
+		if !ok {
+			continue
+		}
+		if t, _, ok := cutZero(rest); ok && t == topic {
+			if err := b.Delete(it.Key(), nil); err != nil {
+				return err
+			}
+		}
+	}
+	return it.Error()
+}
+
 // ConsumerOffset returns a group's committed offset; ok is false when there
 // is none (or it is negative).
 func (d *DB) ConsumerOffset(group, topic string, queueID int32) (offset int64, ok bool, err error) {

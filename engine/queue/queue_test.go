@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"os"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -521,11 +522,28 @@ func TestDeleteQueues(t *testing.T) {
 	fill(t, d, "T", []int32{0, 1}, 0, BlockSize+5, -1)
 	fill(t, d, "T1", []int32{0}, 0, BlockSize+5, -1)
 	fill(t, d, "S", []int32{0}, 0, 5, -1)
+	// Offsets on T go with it (those of T1, a name T prefixes, stay).
+	for _, o := range []struct {
+		group, topic string
+		q            int32
+	}{{"G", "T", 0}, {"G", "T", 1}, {"wharf:sync:G", "T", 0}, {"G", "T1", 0}, {"H", "S", 0}} {
+		if err := d.CommitOffset(o.group, o.topic, o.q, 3); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := d.DeleteQueues("T"); err != nil {
 		t.Fatal(err)
 	}
 	check := func(d *DB) {
 		t.Helper()
+		all, err := d.ConsumerOffsets()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]map[Ref]int64{"G": {{"T1", 0}: 3}, "H": {{"S", 0}: 3}}
+		if !reflect.DeepEqual(all, want) {
+			t.Fatalf("offsets after deleting T: %v, want %v", all, want)
+		}
 		for _, q := range []int32{0, 1} {
 			if _, ok := d.State("T", q); ok {
 				t.Fatalf("T/%d state survives", q)

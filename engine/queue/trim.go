@@ -147,8 +147,11 @@ func (d *DB) TrimBelow(phys int64) error {
 	return nil
 }
 
-// DeleteQueues removes every entry, bloom and state of a topic, and marks
-// the records dispatched so far as deleted with it (DeletedTopics).
+// DeleteQueues removes every entry, bloom and state of a topic and every
+// consumer offset committed on it, and marks the records dispatched so far
+// as deleted with it (DeletedTopics). The offsets go too (as RocketMQ 5's
+// deleteTopic cleans them): a topic created again under the name may
+// start its queues at 0 again, where an old offset would skip messages.
 func (d *DB) DeleteQueues(topic string) error {
 	d.wmu.Lock()
 	defer d.wmu.Unlock()
@@ -176,6 +179,9 @@ func (d *DB) DeleteQueues(topic string) error {
 			}
 		}
 		removed = append(removed, ref)
+	}
+	if err := d.deleteTopicOffsets(b, topic); err != nil {
+		return err
 	}
 	if err := b.Commit(pebble.Sync); err != nil {
 		return fmt.Errorf("queue: delete queues of %s: %w", topic, err)
