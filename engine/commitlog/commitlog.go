@@ -63,6 +63,16 @@ type CommitLog struct {
 	// flushMu makes one goroutine at a time the flusher: an appender
 	// waiting for its record, or the background goroutine.
 	flushMu sync.Mutex
+	// syncGate is held shared by the AsyncFlush interval fsync, which runs
+	// outside flushMu, from reading its range until it has advanced the
+	// synced mark; TruncateTo holds it exclusively (after flushMu) so that
+	// no fsync of bytes it cuts raises the mark past the new end, or syncs
+	// a segment it closes.
+	syncGate sync.RWMutex
+	// syncMu runs the fsyncs of segments holding records one at a time
+	// (syncSegment); syncErr, under it, is the first that failed.
+	syncMu  sync.Mutex
+	syncErr error
 	// doneMu and doneCond announce each finished flush (flushGen bumps)
 	// to waiters that did not get flushMu.
 	doneMu   sync.Mutex
@@ -563,6 +573,23 @@ func (c *CommitLog) fail(err error) {
 		c.mu.err = err
 	}
 	c.mu.Unlock()
+}
+
+// syncSegment fdatasyncs seg. Every fsync of a segment that holds
+// records goes through here, one at a time: Linux reports a failed
+// write-back once per file descriptor, to whichever fsync comes first, so
+// an fsync that returns nil beside one that fails (the filler's, the
+// interval sync's) may have lost the report to it. Serialised, a failure
+// is on record before the next fsync returns, and that one fails too,
+// whatever the kernel said: nothing is acknowledged after a failed fsync.
+// The caller fails the log with the error (fail takes locks it may hold).
+func (c *CommitLog) syncSegment(seg *segment) error {
+	c.syncMu.Lock()
+	defer c.syncMu.Unlock()
+	if err := seg.file.SyncData(); err != nil && c.syncErr == nil {
+		c.syncErr = fmt.Errorf("commitlog: sync segment %s: %w", seg, err)
+	}
+	return c.syncErr
 }
 
 // Err is the sticky write error, nil while the log accepts appends.

@@ -197,13 +197,13 @@ func (c *CommitLog) startFillActive() {
 			// the extents) itself, which is the cost pre-writing avoids.
 			err := zeroFill(seg.file, off, end)
 			if err == nil {
-				if serr := seg.file.SyncData(); serr != nil {
+				if serr := c.syncSegment(seg); serr != nil {
 					// A failed fsync of a file holding records ends
 					// the log: the kernel may have dropped their dirty
 					// pages and a later fsync may succeed anyway.
 					c.filling.Store(false)
 					c.fill.Unlock()
-					c.fail(fmt.Errorf("commitlog: sync zero-filled active segment %s: %w", seg, serr))
+					c.fail(fmt.Errorf("commitlog: zero-filled active segment: %w", serr))
 					return
 				}
 				c.fillTo.Store(seg.base + end)

@@ -68,9 +68,12 @@ func (c *CommitLog) TruncateTo(phys int64, locked func() error) error {
 	if !c.flush(true) {
 		return c.Err()
 	}
+	// An interval fsync in flight finishes first (syncGate).
+	c.syncGate.Lock()
 	c.mu.Lock()
 	end, cut, err := c.truncateLocked(phys, locked)
 	c.mu.Unlock()
+	c.syncGate.Unlock()
 	if err != nil && errors.Is(err, errCutFailed) {
 		// The mark may be on disk: the next Open finishes the cut. This
 		// process must not append past a half-done one.
@@ -171,8 +174,8 @@ func (c *CommitLog) cutLocked(target *segment, phys int64) error {
 	if _, err := zeroNonZero(target.file, phys-target.base, c.segSize); err != nil {
 		return fmt.Errorf("zero %s from %d: %w", target, phys, err)
 	}
-	if err := target.file.SyncData(); err != nil {
-		return fmt.Errorf("sync %s: %w", target, err)
+	if err := c.syncSegment(target); err != nil {
+		return err
 	}
 	// Remove the segments past the target.
 	c.segMu.Lock()

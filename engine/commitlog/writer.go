@@ -46,16 +46,22 @@ func (c *CommitLog) intervalSync() bool {
 	c.flushMu.Lock()
 	ok := c.flush(false)
 	from, target := c.synced.Load(), c.written.Load()
-	c.unlockFlush()
 	if !ok || from >= target {
+		c.unlockFlush()
 		return ok
 	}
+	c.syncGate.RLock() // taken under flushMu: no cut between the read and it
+	c.unlockFlush()
 	c.syncs.Add(1)
-	if err := c.syncRange(from, target); err != nil {
+	err := c.syncRange(from, target)
+	if err == nil {
+		c.advanceSynced(target)
+	}
+	c.syncGate.RUnlock()
+	if err != nil {
 		c.fail(err)
 		return false
 	}
-	c.advanceSynced(target)
 	c.flushMu.Lock()
 	defer c.unlockFlush()
 	return c.maybeCheckpoint()
@@ -94,8 +100,8 @@ func (c *CommitLog) syncRange(from, to int64) error {
 	start := time.Now()
 	defer func() { c.observeSync(time.Since(start)) }()
 	for _, s := range segs {
-		if err := s.file.SyncData(); err != nil {
-			return fmt.Errorf("commitlog: sync segment %s: %w", s, err)
+		if err := c.syncSegment(s); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -154,8 +160,8 @@ func (c *CommitLog) writePending() (wrote, ok bool) {
 		if c.lastSeg != nil && c.lastSeg != ch.seg {
 			// The previous segment is sealed: make it durable before
 			// moving on, in both modes, so the loss window stays bounded.
-			if err := c.lastSeg.file.SyncData(); err != nil {
-				c.fail(fmt.Errorf("commitlog: sync sealed segment %s: %w", c.lastSeg, err))
+			if err := c.syncSegment(c.lastSeg); err != nil {
+				c.fail(fmt.Errorf("commitlog: sealed segment: %w", err))
 				return false, false
 			}
 		}

@@ -1,0 +1,237 @@
+package commitlog
+
+import (
+	"errors"
+	"io"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// blockFS makes the first SyncData after arm block until release.
+type blockFS struct {
+	vfs.FS
+	armed   *atomic.Bool
+	entered chan struct{}
+	release chan struct{}
+}
+
+type blockFile struct {
+	vfs.File
+	fs *blockFS
+}
+
+func (f blockFile) SyncData() error {
+	if f.fs.armed.CompareAndSwap(true, false) {
+		close(f.fs.entered)
+		<-f.fs.release
+	}
+	return f.File.SyncData()
+}
+
+func (b *blockFS) Create(name string, c vfs.DiskWriteCategory) (vfs.File, error) {
+	f, err := b.FS.Create(name, c)
+	if err != nil {
+		return nil, err
+	}
+	return blockFile{f, b}, nil
+}
+
+func (b *blockFS) OpenReadWrite(name string, c vfs.DiskWriteCategory, opts ...vfs.OpenOption) (vfs.File, error) {
+	f, err := b.FS.OpenReadWrite(name, c, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return blockFile{f, b}, nil
+}
+
+// An AsyncFlush interval fsync that is in flight (outside flushMu) while
+// TruncateTo cuts the log raises the synced mark back to the pre-cut end
+// when it finishes: afterwards WaitSynced acknowledges new bytes that were
+// never fsynced, and Close writes a clean checkpoint past the log's end.
+func TestIntervalSyncDoesNotOutliveATruncation(t *testing.T) {
+	mem := vfs.NewCrashableMem()
+	bfs := &blockFS{FS: mem, armed: new(atomic.Bool), entered: make(chan struct{}), release: make(chan struct{})}
+	c, err := Open(Options{FS: bfs, Dir: "cl", SegmentSize: 64 << 10, FlushMode: AsyncFlush,
+		FlushInterval: 5 * time.Millisecond, Prewrite: PrewriteOff})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, e1, err := c.Append(record(1, 200), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for c.Synced() < e1 {
+		time.Sleep(time.Millisecond)
+	}
+	bfs.armed.Store(true)
+	_, e2, err := c.Append(record(2, 3000), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-bfs.entered // the interval sync is now fsyncing [e1, e2) outside flushMu
+	cut := make(chan error, 1)
+	go func() { cut <- c.TruncateTo(e1, nil) }()
+	time.Sleep(20 * time.Millisecond) // TruncateTo waits for the fsync in flight
+	close(bfs.release)
+	if err := <-cut; err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("after cut to %d: End %d Synced %d (pre-cut end %d)", e1, c.End(), c.Synced(), e2)
+	if c.Synced() > c.End() {
+		t.Errorf("synced mark %d past the log's end %d after TruncateTo", c.Synced(), c.End())
+	}
+	// A small record after the cut: WaitSynced returns at once, no fsync.
+	syncsBefore := c.Stats().Syncs
+	_, e3, err := c.Append(record(3, 100), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitSynced(e3); err != nil {
+		t.Fatal(err)
+	}
+	if n := c.Stats().Syncs - syncsBefore; n == 0 {
+		t.Errorf("WaitSynced(%d) returned without any fsync", e3)
+	}
+	crashed := mem.CrashClone(vfs.CrashCloneCfg{})
+	c2, err := Open(Options{FS: crashed, Dir: "cl", SegmentSize: 64 << 10, FlushMode: AsyncFlush, Prewrite: PrewriteOff})
+	if err != nil {
+		t.Fatalf("reopen after crash: %v", err)
+	}
+	if c2.End() < e3 {
+		t.Errorf("record acknowledged durable by WaitSynced(%d) lost by a crash: log ends at %d", e3, c2.End())
+	}
+	c2.Close()
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c3, err := Open(Options{FS: bfs.FS, Dir: "cl", SegmentSize: 64 << 10, FlushMode: AsyncFlush, Prewrite: PrewriteOff})
+	if err != nil {
+		t.Fatalf("reopen after clean close: %v", err)
+	}
+	defer c3.Close()
+	if c3.End() != e3 {
+		t.Errorf("after a clean close the log ends at %d, want %d (clean checkpoint %v)", c3.End(), e3, c3.Report())
+	}
+	it := c3.NewIterator(c3.MinOffset())
+	for n := 0; ; n++ {
+		_, _, err := it.Next(c3.Readable())
+		if errors.Is(err, io.EOF) || (err == nil && n > 10) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("iterating the reopened log: %v", err)
+		}
+	}
+}
+
+// eioFS models Linux's errseq fsync reporting: a failed write-back of the
+// writer's pages is reported once, to the first fsync of the file that
+// comes after it, whoever calls it.
+type eioFS struct {
+	vfs.FS
+	fillerSyncs atomic.Int32
+	pending     atomic.Bool
+	writerWrote chan struct{}
+	consumed    chan struct{}
+	once1       atomic.Bool
+}
+
+type eioFile struct {
+	vfs.File
+	fs   *eioFS
+	name string
+}
+
+func fromFiller() bool {
+	pc := make([]uintptr, 32)
+	n := runtime.Callers(2, pc)
+	frames := runtime.CallersFrames(pc[:n])
+	for {
+		f, more := frames.Next()
+		if strings.Contains(f.Function, "startFillActive") {
+			return true
+		}
+		if !more {
+			return false
+		}
+	}
+}
+
+func (f eioFile) WriteAt(p []byte, off int64) (int, error) {
+	n, err := f.File.WriteAt(p, off)
+	if strings.HasSuffix(f.name, "00000000000000000000") && !fromFiller() && f.fs.once1.CompareAndSwap(false, true) {
+		// The write-back of these pages will fail (EIO).
+		f.fs.pending.Store(true)
+		close(f.fs.writerWrote)
+	}
+	return n, err
+}
+
+func (f eioFile) SyncData() error {
+	if !strings.HasSuffix(f.name, "00000000000000000000") {
+		return f.File.SyncData()
+	}
+	if fromFiller() {
+		if f.fs.fillerSyncs.Add(1) == 2 {
+			<-f.fs.writerWrote
+		}
+		if f.fs.pending.CompareAndSwap(true, false) {
+			close(f.fs.consumed)
+			return syscall.EIO
+		}
+		return f.File.SyncData()
+	}
+	if f.fs.pending.Load() {
+		select {
+		case <-f.fs.consumed: // the filler's fsync got the error first
+		case <-time.After(2 * time.Second):
+		}
+	}
+	if f.fs.pending.CompareAndSwap(true, false) {
+		return syscall.EIO
+	}
+	return f.File.SyncData()
+}
+
+func (b *eioFS) Create(name string, c vfs.DiskWriteCategory) (vfs.File, error) {
+	f, err := b.FS.Create(name, c)
+	if err != nil {
+		return nil, err
+	}
+	return eioFile{f, b, name}, nil
+}
+
+func (b *eioFS) OpenReadWrite(name string, c vfs.DiskWriteCategory, opts ...vfs.OpenOption) (vfs.File, error) {
+	f, err := b.FS.OpenReadWrite(name, c, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return eioFile{f, b, name}, nil
+}
+
+// Under SyncFlush the active-segment filler fsyncs the file the writer
+// appends to. When a write-back error of the writer's pages is reported to
+// the filler's fsync, the writer's own fsync returns success and the append
+// is acknowledged, although the filler marks the log failed.
+func TestFsyncErrorTakenByTheFillerFailsTheWriter(t *testing.T) {
+	efs := &eioFS{FS: vfs.NewMem(), writerWrote: make(chan struct{}), consumed: make(chan struct{})}
+	c, err := Open(Options{FS: efs, Dir: "cl", SegmentSize: 4 << 20, FlushMode: SyncFlush, Prewrite: PrewriteOn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for c.fillTo.Load() < 256<<10 {
+		time.Sleep(time.Millisecond)
+	}
+	_, end, err := c.Append(record(1, 500), nil)
+	t.Logf("append -> end %d err %v; log err now %v", end, err, c.Err())
+	if err == nil {
+		t.Errorf("append acknowledged (synced %d) although the fsync covering it failed", c.Synced())
+	}
+}
