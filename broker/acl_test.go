@@ -383,7 +383,7 @@ func TestACLStrangerAttacks(t *testing.T) {
 	if _, ok := cl.b.topics.Get(systopic.Schedule); !ok {
 		t.Fatal("a system topic is gone")
 	}
-	if off, found, err := cl.b.offsets.Query("VICTIM", "Victim", 0); err != nil || !found || off != 10 {
+	if off, found, err := cl.b.offsets.Query("VICTIM", "Victim", 0, false); err != nil || !found || off != 10 {
 		t.Fatalf("VICTIM's offset is %d (found %v, %v), want 10", off, found, err)
 	}
 	cl.waitRoute(t, "Victim")

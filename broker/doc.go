@@ -158,7 +158,8 @@
 //	      answerHeld, on a Hold goroutine: runPull again → conn.Reply
 //
 // Offsets otherwise: UPDATE_CONSUMER_OFFSET → offsets.Commit;
-// QUERY_CONSUMER_OFFSET → offsets.Query (the start rule below).
+// QUERY_CONSUMER_OFFSET → offsets.Query (the start rule below; a master
+// clamps the offset to its queue's end, a slave answers it as stored).
 //
 // # System topics
 //

@@ -60,7 +60,11 @@ func (b *Broker) handleQueryConsumerOffset(_ context.Context, _ *remoting.Conn, 
 	if err != nil {
 		return badRequest(req, err)
 	}
-	off, found, err := b.offsets.Query(group, topic, queueID)
+	// A slave answers the offset as stored, as RocketMQ's
+	// queryConsumerOffset does: clamped to its lagging queue end it would
+	// send the consumer back (and a pull past a slave's end already keeps
+	// the consumer's offset, pull.go).
+	off, found, err := b.offsets.Query(group, topic, queueID, b.isSlave())
 	if err != nil {
 		return remoting.NewResponse(req, remoting.RespSystemError, err.Error())
 	}

@@ -117,3 +117,37 @@ func TestOffsetUpdatesApplyInWireOrder(t *testing.T) {
 		}
 	}
 }
+
+// A slave answers QUERY_CONSUMER_OFFSET with the offset its master
+// committed even when its own queue lags behind it: clamped to the slave's
+// end, the answer sent a consumer back while the master was down, the
+// consumer committed the lower value, and the next sync kept it (messages
+// consumed twice). A master still clamps: its queue may have lost a tail.
+func TestSlaveAnswersTheCommittedOffsetPastItsLaggingEnd(t *testing.T) {
+	query := func(b *Broker) int64 {
+		t.Helper()
+		c := newTestClient(t, b.Addr())
+		resp := c.call(remoting.CodeQueryConsumerOffset, map[string]string{"consumerGroup": "G", "topic": "LagT", "queueId": "0"}, nil)
+		expectCode(t, resp, remoting.RespSuccess, "query")
+		return extInt(t, resp, "offset")
+	}
+
+	slave := startSlaveBroker(t)
+	replicate(t, slave, "LagT", 3) // the slave holds 3 of the master's 5
+	// The master committed 5; the sync merges it in this way.
+	if err := slave.offsets.Merge("G", "LagT", 0, func(int64, bool) (int64, bool) { return 5, true }); err != nil {
+		t.Fatal(err)
+	}
+	if got := query(slave); got != 5 {
+		t.Fatalf("slave answers offset %d for a committed 5 (its queue ends at 3)", got)
+	}
+
+	master := startBroker(t, config.Config{})
+	replicate(t, master, "LagT", 3)
+	if err := master.store.CommitOffset("G", "LagT", 0, 5); err != nil {
+		t.Fatal(err)
+	}
+	if got := query(master); got != 3 {
+		t.Fatalf("master answers offset %d past its queue end 3", got)
+	}
+}

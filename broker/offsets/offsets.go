@@ -166,8 +166,17 @@ func (s *Service) Merge(group, topic string, queueID int32, decide func(local in
 // one, else 0 when the queue is young (see the package doc); found is false
 // when neither applies and the client must fall back to its
 // consumeFromWhere.
-func (s *Service) Query(group, topic string, queueID int32) (offset int64, found bool, err error) {
-	off, ok, err := s.store.ConsumerOffset(group, topic, queueID)
+//
+// A master clamps the committed offset to its queue's end (it may have
+// lost its tail in a crash). A slave passes asStored: its queue may lag
+// the master that committed the offset, and a clamped answer would send
+// the consumer back, to commit the lower value and consume again.
+func (s *Service) Query(group, topic string, queueID int32, asStored bool) (offset int64, found bool, err error) {
+	read := s.store.ConsumerOffset
+	if asStored {
+		read = s.store.StoredConsumerOffset
+	}
+	off, ok, err := read(group, topic, queueID)
 	if err != nil {
 		return 0, false, err
 	}

@@ -70,7 +70,7 @@ func TestCommitSkipsUnchanged(t *testing.T) {
 	if err := s.Commit("G", "T", 0, 4); err != nil {
 		t.Fatal(err)
 	}
-	if off, found, err := s.Query("G", "T", 0); err != nil || !found || off != 4 || cs.commits != 2 {
+	if off, found, err := s.Query("G", "T", 0, false); err != nil || !found || off != 4 || cs.commits != 2 {
 		t.Fatalf("after committing 4: query %d %v %v, %d writes", off, found, err, cs.commits)
 	}
 }
@@ -88,14 +88,14 @@ func TestQueryNewGroup(t *testing.T) {
 		queueID   int32
 		wantFound bool
 	}{{"Missing", 0, true}, {"Old", 1, true}, {"Old", 0, false}} {
-		off, found, err := s.Query("NewGroup", tt.topic, tt.queueID)
+		off, found, err := s.Query("NewGroup", tt.topic, tt.queueID, false)
 		if err != nil || found != tt.wantFound || off != 0 {
 			t.Errorf("%s/%d: %d %v %v, want 0 %v", tt.topic, tt.queueID, off, found, err, tt.wantFound)
 		}
 	}
 	// With the default limits the 100-message queue is young.
 	s.SetYoungQueue(YoungQueueMaxOffset, YoungQueueMaxAge)
-	if off, found, err := s.Query("NewGroup", "Old", 0); err != nil || !found || off != 0 {
+	if off, found, err := s.Query("NewGroup", "Old", 0, false); err != nil || !found || off != 0 {
 		t.Errorf("default limits: %d %v %v, want 0 found", off, found, err)
 	}
 }
