@@ -200,8 +200,11 @@
 // knows (also SCHEDULE_TOPIC_XXXX_V2, BenchmarkTest, rmq_sys_*) refuses
 // DELETE_TOPIC_IN_BROKER. Two reserved consumer groups keep the services'
 // progress as offsets: "wharf:schedule" (per level) and
-// "wharf:transaction" (half and op queues); the ':' keeps them apart from
-// client group names.
+// "wharf:transaction" (half and op queues), and a slave adds
+// "wharf:sync:<group>". Every request that names a consumer group for
+// offsets or a subscription group refuses a name beginning with
+// meta.ReservedGroupPrefix ("wharf:"), so clients cannot overwrite them;
+// the services write their records directly, not through requests.
 //
 // # Lock order
 //

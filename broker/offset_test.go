@@ -2,12 +2,20 @@ package broker
 
 import (
 	"fmt"
+	"maps"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/wharfmq/wharf/broker/config"
+	"github.com/wharfmq/wharf/broker/meta"
+	"github.com/wharfmq/wharf/broker/schedule"
+	"github.com/wharfmq/wharf/broker/slavesync"
+	"github.com/wharfmq/wharf/broker/transaction"
+	"github.com/wharfmq/wharf/engine"
 	"github.com/wharfmq/wharf/remoting"
+	"github.com/wharfmq/wharf/systopic"
 )
 
 func TestOffsets(t *testing.T) {
@@ -149,5 +157,88 @@ func TestSlaveAnswersTheCommittedOffsetPastItsLaggingEnd(t *testing.T) {
 	}
 	if got := query(master); got != 3 {
 		t.Fatalf("master answers offset %d past its queue end 3", got)
+	}
+}
+
+// The broker keeps its own progress as offsets of reserved groups (the
+// scheduler's, the transaction checker's, a slave's merge state). A client
+// that names such a group in an offset or subscription-group request is
+// refused as for any invalid group name (code 1, a remark naming the
+// prefix): before, UPDATE_CONSUMER_OFFSET to wharf:schedule overwrote the
+// scheduler's progress, and the other requests could move or delete it.
+func TestClientsCannotUseReservedGroups(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	cfg.MessageDelayLevel = "1s 2s"
+	b := startBroker(t, cfg)
+	c := newTestClient(t, b.Addr())
+	// A record under the slave's prefix, which nothing on a master writes,
+	// for DELETE_SUBSCRIPTIONGROUP's cleanOffset to aim at.
+	syncGroup := slavesync.StateGroupPrefix + "G"
+	if err := b.store.CommitOffset(syncGroup, "T", 0, 42); err != nil {
+		t.Fatal(err)
+	}
+	progress, err := b.sched.Progress()
+	if err != nil {
+		t.Fatal(err)
+	}
+	offsetsBefore, err := b.offsets.All()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	schedQueue := map[string]string{"topic": systopic.Schedule, "queueId": "0"}
+	with := func(base map[string]string, kv ...string) map[string]string {
+		m := maps.Clone(base)
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	pull := pullExt(schedule.OffsetGroup, systopic.Schedule, 0, 0, pullCommitOffset, 0)
+	pull["commitOffset"] = "1000000"
+	for _, tc := range []struct {
+		what string
+		code int16
+		ext  map[string]string
+		body []byte
+	}{
+		{"update offset", remoting.CodeUpdateConsumerOffset,
+			with(schedQueue, "consumerGroup", schedule.OffsetGroup, "commitOffset", "1000000"), nil},
+		{"update offset of a slave's merge state", remoting.CodeUpdateConsumerOffset,
+			map[string]string{"consumerGroup": syncGroup, "topic": "T", "queueId": "0", "commitOffset": "1"}, nil},
+		{"query offset", remoting.CodeQueryConsumerOffset, with(schedQueue, "consumerGroup", schedule.OffsetGroup), nil},
+		{"pull with the commit flag", remoting.CodePullMessage, pull, nil},
+		{"heartbeat", remoting.CodeHeartBeat, nil, heartbeatBody("c1", transaction.OffsetGroup, 1, "T")},
+		{"create subscription group", remoting.CodeUpdateAndCreateSubscriptionGroup, nil,
+			[]byte(`{"groupName":"` + transaction.OffsetGroup + `"}`)},
+		{"delete subscription group with its offsets", remoting.CodeDeleteSubscriptionGroup,
+			map[string]string{"groupName": syncGroup, "cleanOffset": "true"}, nil},
+		{"reset offset", remoting.CodeInvokeBrokerToResetOffset, with(schedQueue, "group", schedule.OffsetGroup,
+			"timestamp", "-1", "isForce", "true", "wharfCreateGroup", "true"), nil},
+		{"send back", remoting.CodeConsumerSendMsgBack,
+			map[string]string{"group": schedule.OffsetGroup, "offset": "0", "delayLevel": "0"}, nil},
+	} {
+		resp := c.call(tc.code, tc.ext, tc.body)
+		expectCode(t, resp, remoting.RespSystemError, tc.what)
+		if !strings.Contains(resp.Remark, "reserved") || !strings.Contains(resp.Remark, strconv.Quote(meta.ReservedGroupPrefix)) {
+			t.Errorf("%s: remark %q does not name the reserved prefix %q", tc.what, resp.Remark, meta.ReservedGroupPrefix)
+		}
+	}
+
+	if now, err := b.sched.Progress(); err != nil || !maps.Equal(now, progress) {
+		t.Fatalf("scheduler progress %v (%v), was %v", now, err, progress)
+	}
+	offsetsAfter, err := b.offsets.All()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !maps.EqualFunc(offsetsAfter, offsetsBefore, maps.Equal[map[engine.QueueRef]int64]) {
+		t.Fatalf("offsets %v, were %v", offsetsAfter, offsetsBefore)
+	}
+	gcs, _ := b.groups.Snapshot()
+	for g := range gcs {
+		if strings.HasPrefix(g, meta.ReservedGroupPrefix) {
+			t.Errorf("a client created subscription group %q", g)
+		}
 	}
 }

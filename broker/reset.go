@@ -31,6 +31,11 @@ func (b *Broker) handleResetOffset(_ context.Context, _ *remoting.Conn, req *rem
 	if err != nil {
 		return badRequest(req, err)
 	}
+	// ValidateGroup first: the topic rule below refuses a reserved name
+	// too (':' is not a topic character), but its remark does not say why.
+	if remark, ok := meta.ValidateGroup(group); !ok {
+		return badRequest(req, fmt.Errorf("group: %s", remark))
+	}
 	if remark, ok := meta.ValidateTopic(group); !ok {
 		return badRequest(req, fmt.Errorf("group: %s", remark))
 	}

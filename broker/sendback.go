@@ -41,6 +41,11 @@ func (b *Broker) handleConsumerSendMsgBack(_ context.Context, _ *remoting.Conn, 
 	if group == "" {
 		return remoting.NewResponse(req, remoting.RespSystemError, "bad request (code 36): group is empty")
 	}
+	// The group gets a config and a retry topic: refuse a name that cannot
+	// be a client's group (a reserved one among them) before creating them.
+	if remark, ok := meta.ValidateGroup(group); !ok {
+		return remoting.NewResponse(req, remoting.RespSystemError, "bad request (code 36): "+remark)
+	}
 	gc, ok, err := b.groups.GetOrCreate(group, b.cfg.AutoCreateSubscriptionGroup)
 	if err != nil {
 		return remoting.NewResponse(req, remoting.RespSystemError, err.Error())

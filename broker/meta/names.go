@@ -65,10 +65,18 @@ func ValidateTopic(topic string) (remark string, ok bool) {
 	return "", true
 }
 
-// ValidateGroup refuses group names that are blank, longer than 255 bytes
-// or hold control characters. It is looser than Java's client-side pattern
-// on purpose: Java brokers accept any name, and Go clients send names with
-// '.' or ':' that must keep working.
+// ReservedGroupPrefix starts the consumer group names under which the
+// broker stores its own progress as offsets: the scheduler's
+// (schedule.OffsetGroup), the transaction checker's
+// (transaction.OffsetGroup) and a slave's merge state
+// (slavesync.StateGroupPrefix). Every such name is built from it, and
+// ValidateGroup refuses it, so a client cannot overwrite that progress.
+const ReservedGroupPrefix = "wharf:"
+
+// ValidateGroup refuses group names that are blank, longer than 255 bytes,
+// hold control characters or begin with ReservedGroupPrefix. It is looser
+// than Java's client-side pattern on purpose: Java brokers accept any name,
+// and Go clients send names with '.' or ':' that must keep working.
 func ValidateGroup(group string) (remark string, ok bool) {
 	switch {
 	case strings.TrimSpace(group) == "":
@@ -77,6 +85,8 @@ func ValidateGroup(group string) (remark string, ok bool) {
 		return fmt.Sprintf("The specified group is longer than group max length %d.", MaxGroupLength), false
 	case strings.ContainsFunc(group, func(r rune) bool { return r < 0x20 || r == 0x7f }):
 		return fmt.Sprintf("The specified group %q contains control characters.", group), false
+	case strings.HasPrefix(group, ReservedGroupPrefix):
+		return fmt.Sprintf("The specified group %q begins with %q, reserved for the broker's own records.", group, ReservedGroupPrefix), false
 	}
 	return "", true
 }

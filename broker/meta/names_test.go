@@ -19,3 +19,16 @@ func TestLegalTopicChars(t *testing.T) {
 		}
 	}
 }
+
+// TestValidateGroupReserved: names under ReservedGroupPrefix are refused;
+// other names with ':' (Go clients send them) still pass.
+func TestValidateGroupReserved(t *testing.T) {
+	for name, want := range map[string]bool{
+		ReservedGroupPrefix + "schedule": false, ReservedGroupPrefix + "sync:G": false, ReservedGroupPrefix: false,
+		"wharf": true, "app:wharf:x": true, "WHARF:x": true, "GID_a.b:c": true,
+	} {
+		if _, ok := ValidateGroup(name); ok != want {
+			t.Errorf("ValidateGroup(%q) ok = %v, want %v", name, ok, want)
+		}
+	}
+}

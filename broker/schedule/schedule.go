@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wharfmq/wharf/broker/meta"
 	"github.com/wharfmq/wharf/engine"
 	"github.com/wharfmq/wharf/engine/msg"
 	"github.com/wharfmq/wharf/systopic"
@@ -26,9 +27,9 @@ import (
 
 // OffsetGroup is the reserved consumer group under which the
 // scheduler stores, per level, the offset of the next delayed message to
-// deliver (Java keeps these in config/delayOffset.json). Its ':' keeps it
-// apart from client group names, which RocketMQ limits to ^[%|a-zA-Z0-9_-]+$.
-const OffsetGroup = "wharf:schedule"
+// deliver (Java keeps these in config/delayOffset.json). Clients may not use
+// a group under meta.ReservedGroupPrefix.
+const OffsetGroup = meta.ReservedGroupPrefix + "schedule"
 
 // delayTopic is the topic of the delay queues, one queue per level.
 const delayTopic = systopic.Schedule

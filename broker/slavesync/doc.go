@@ -48,8 +48,8 @@
 // until the master passes it. Master values below 0 ("none") are ignored.
 //
 // M' is stored durably, as a consumer offset of the reserved group
-// StateGroupPrefix+group (the ':' keeps it apart from client groups, as
-// schedule.OffsetGroup does), after the group's own offset, so a crash
-// between the two writes makes the next round apply M again, never keep a
-// stale L. The master's GET_ALL_CONSUMER_OFFSET leaves these groups out.
+// StateGroupPrefix+group (under meta.ReservedGroupPrefix, which clients
+// may not use, as schedule.OffsetGroup is), after the group's own offset,
+// so a crash between the two writes makes the next round apply M again,
+// never keep a stale L. The master's GET_ALL_CONSUMER_OFFSET leaves these groups out.
 package slavesync

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wharfmq/wharf/broker/meta"
 	"github.com/wharfmq/wharf/broker/schedule"
 	"github.com/wharfmq/wharf/engine"
 	"github.com/wharfmq/wharf/remoting/body"
@@ -24,8 +25,9 @@ const (
 )
 
 // StateGroupPrefix starts the reserved consumer groups under which a slave
-// remembers its master's offsets (see the package doc).
-const StateGroupPrefix = "wharf:sync:"
+// remembers its master's offsets (see the package doc); clients may not use
+// a group under meta.ReservedGroupPrefix.
+const StateGroupPrefix = meta.ReservedGroupPrefix + "sync:"
 
 // Reserved reports whether group is internal to Wharf and is not sent in
 // GET_ALL_CONSUMER_OFFSET: the slave's merge state, and the scheduler's

@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wharfmq/wharf/broker/meta"
 	"github.com/wharfmq/wharf/engine"
 	"github.com/wharfmq/wharf/engine/msg"
 	"github.com/wharfmq/wharf/systopic"
@@ -44,8 +45,9 @@ const (
 
 // OffsetGroup is the reserved consumer group under which the
 // transaction checker stores its progress in the half and op queues (Java
-// CID_RMQ_SYS_TRANS). The ':' keeps it apart from client group names.
-const OffsetGroup = "wharf:transaction"
+// CID_RMQ_SYS_TRANS). Clients may not use a group under
+// meta.ReservedGroupPrefix.
+const OffsetGroup = meta.ReservedGroupPrefix + "transaction"
 
 // Transaction types of END_TRANSACTION's commitOrRollback (Java
 // MessageSysFlag); they are the sysFlag transaction bits.
