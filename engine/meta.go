@@ -3,6 +3,8 @@ package engine
 // The queue and metadata methods the broker needs beyond Put, Get and the
 // offset commits of query.go.
 
+import "github.com/wharfmq/wharf/engine/queue"
+
 // Queues lists every queue with its offset range.
 func (s *Store) Queues() map[QueueRef]QueueState { return s.qdb.Queues() }
 
@@ -39,6 +41,12 @@ func (s *Store) DeleteGroupOffsets(group string) error { return s.qdb.DeleteGrou
 
 // TopicConfigs returns the stored topic config documents by topic name.
 func (s *Store) TopicConfigs() (map[string][]byte, error) { return s.qdb.Topics() }
+
+// CheckName returns an error (queue.ErrBadName) when the store cannot hold
+// name as a topic or group name (empty, or holding 0x00):
+// callers that take names from elsewhere, as a slave's metadata sync does,
+// can skip such a name rather than fail on it.
+func CheckName(name string) error { return queue.CheckName(name) }
 
 // PutTopicConfig durably stores a topic's config document.
 func (s *Store) PutTopicConfig(name string, doc []byte) error { return s.qdb.PutTopic(name, doc) }

@@ -25,6 +25,12 @@
 // still counts as good. A failing round is logged when the state changes
 // (first failure, a different error, recovery), not every round.
 //
+// Entries the slave cannot take are left out of the tables, each named in
+// a warning when the master's table version changes: a name its store
+// cannot hold (engine.CheckName) and a topic with more queues than
+// body.MaxQueueNums. One such entry must not fail the round: the tables
+// after it (consumer and delay offsets) would never sync again.
+//
 // # Consumer offsets never go backwards because the master was away
 //
 // RocketMQ's slave overwrites its offsets with the master's every round

@@ -3,7 +3,6 @@ package slavesync
 import (
 	"encoding/json"
 	"fmt"
-	"strings"
 
 	"github.com/wharfmq/wharf/engine"
 	"github.com/wharfmq/wharf/remoting/body"
@@ -58,8 +57,8 @@ func (s *Syncer) mergeOffsets(master body.ConsumerOffsetTable) (int, error) {
 	}
 	changed := 0
 	for k, queues := range master {
-		if Reserved(k.Group) || strings.ContainsRune(k.Topic+k.Group, 0) {
-			continue // not ours to take; a NUL no store key can hold
+		if Reserved(k.Group) || engine.CheckName(k.Topic) != nil || engine.CheckName(k.Group) != nil {
+			continue // not ours to take; a name the store cannot hold
 		}
 		state := all[StateGroupPrefix+k.Group]
 		for q, m := range queues {

@@ -263,7 +263,7 @@ func (s *Syncer) syncFrom(ctx context.Context, addr string) (stats, error) {
 	}
 	if f.groups != nil {
 		if _, v := s.opts.Groups.Snapshot(); v != f.groups.DataVersion {
-			if st.groups, err = s.opts.Groups.Replace(f.groups.SubscriptionGroupTable, f.groups.DataVersion); err != nil {
+			if st.groups, err = s.opts.Groups.Replace(s.acceptGroups(f.groups.SubscriptionGroupTable), f.groups.DataVersion); err != nil {
 				return st, fmt.Errorf("slavesync: apply subscription groups: %w", err)
 			}
 		}
@@ -300,19 +300,42 @@ func (s *Syncer) forgetDropped(before map[string]body.TopicConfig) error {
 }
 
 // acceptTopics returns the master's topic table without the topics whose
-// queue numbers this broker refuses (body.MaxQueueNums), each named in a
-// warning: a broken master's table must not make the slave's per-queue
-// loops run for ever, and the other topics still replicate. The table is
-// applied only when the master's version changes, so the warning is not
-// repeated every round.
+// name the slave's store cannot hold (engine.CheckName) or whose queue
+// numbers this broker refuses (body.MaxQueueNums), each named in a
+// warning: one bad entry must not fail the table's Replace, and with it
+// every later table of every round, nor make the slave's per-queue loops
+// run for ever; the other topics still replicate. The table is applied
+// only when the master's version changes, so the warning is not repeated
+// every round.
 func (s *Syncer) acceptTopics(table map[string]body.TopicConfig) map[string]body.TopicConfig {
-	var out map[string]body.TopicConfig
-	for name, tc := range table {
-		err := tc.CheckQueueNums()
+	return accept(s, "topic", table, func(name string, tc body.TopicConfig) error {
+		if err := engine.CheckName(name); err != nil {
+			return err
+		}
+		return tc.CheckQueueNums()
+	})
+}
+
+// acceptGroups returns the master's subscription group table without the
+// groups whose name the slave's store cannot hold, as acceptTopics does:
+// Replace failed on such a name, so consumer and delay offsets, applied
+// after the groups, never synced again.
+func (s *Syncer) acceptGroups(table map[string]body.SubscriptionGroupConfig) map[string]body.SubscriptionGroupConfig {
+	return accept(s, "group", table, func(name string, _ body.SubscriptionGroupConfig) error {
+		return engine.CheckName(name)
+	})
+}
+
+// accept returns table without the entries check refuses, each named in
+// a warning; table itself when it keeps them all.
+func accept[V any](s *Syncer, kind string, table map[string]V, check func(name string, v V) error) map[string]V {
+	var out map[string]V
+	for name, v := range table {
+		err := check(name, v)
 		if err == nil {
 			continue
 		}
-		s.log.Warn("master's topic config refused; the slave does not take this topic", "topic", name, "err", err)
+		s.log.Warn("master's "+kind+" config refused; the slave does not take this "+kind, kind, name, "err", err)
 		if out == nil {
 			out = maps.Clone(table)
 		}

@@ -442,3 +442,41 @@ func TestTopicWithTooManyQueuesIsRefused(t *testing.T) {
 		t.Fatalf("the master's table was changed: %v", m.topics.TopicConfigTable)
 	}
 }
+
+// TestNamesTheStoreCannotHoldAreSkipped: a master's table with topic and
+// group names the slave's store refuses (empty, or holding 0x00) syncs
+// every other entry and the later tables, with one warning per name, also
+// on the rounds after it. The failed Replace stopped the round before the
+// consumer and delay offsets, every round.
+func TestNamesTheStoreCannotHoldAreSkipped(t *testing.T) {
+	s := openSlave(t, t.TempDir())
+	h := &countingHandler{counts: map[slog.Level]int{}}
+	m := newFakeMaster()
+	for _, name := range []string{"", "bad\x00name"} {
+		m.topics.TopicConfigTable[name] = meta.NewTopicConfig(name, 1, 6)
+		m.groups.SubscriptionGroupTable[name] = meta.NewGroupConfig(name)
+	}
+	sy := New(Options{MasterAddr: func() string { return "master:10911" }, Fetcher: m,
+		Topics: s.topics, Groups: s.groups, Offsets: s.offs, Delay: s.sched, Logger: slog.New(h)})
+	for range 3 {
+		if err := sy.SyncOnce(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v := s.view(t)
+	if len(v.Topics) != 2 || v.Topics["TopicA"] != m.topics.TopicConfigTable["TopicA"] || v.TopicsV != m.topics.DataVersion {
+		t.Fatalf("topics %v %v: want TopicA and the built-in only, at the master's version", v.Topics, v.TopicsV)
+	}
+	if len(v.Groups) != 1 || v.Groups["G1"] != m.groups.SubscriptionGroupTable["G1"] || v.GroupsV != m.groups.DataVersion {
+		t.Fatalf("groups %v %v: want G1 only, at the master's version", v.Groups, v.GroupsV)
+	}
+	if off := s.offset(t, "G1", "TopicA", 1); off != 7 {
+		t.Fatalf("consumer offset %d, want the master's 7", off)
+	}
+	if !maps.Equal(v.Progress, m.delay) {
+		t.Fatalf("delay progress %v, want the master's %v", v.Progress, m.delay)
+	}
+	if n := h.count(slog.LevelWarn); n != 4 {
+		t.Fatalf("%d warnings over 3 rounds, want 4 (one per refused name)", n)
+	}
+}

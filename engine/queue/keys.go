@@ -24,7 +24,9 @@ var be = binary.BigEndian
 // ErrBadName is returned for a topic or group name the key layout cannot hold.
 var ErrBadName = errors.New("queue: name must be non-empty and free of 0x00")
 
-func checkName(s string) error {
+// CheckName returns ErrBadName when the key layout cannot hold s as a
+// topic or group name.
+func CheckName(s string) error {
 	if s == "" {
 		return ErrBadName
 	}

@@ -38,7 +38,7 @@ func (d *DB) PutTopicsAndMarker(docs map[string][]byte) error {
 	b := d.db.NewBatch()
 	defer b.Close()
 	for name, doc := range docs {
-		if err := checkName(name); err != nil {
+		if err := CheckName(name); err != nil {
 			return err
 		}
 		if err := b.Set(append([]byte{prefixTopic}, name...), doc, nil); err != nil {

@@ -10,7 +10,7 @@ import (
 // CommitOffset durably stores a consumer group's next offset for a queue.
 // A negative offset (the Go client commits -1 after "no offset") means none.
 func (d *DB) CommitOffset(group, topic string, queueID int32, offset int64) error {
-	if err := errors.Join(checkName(group), checkName(topic)); err != nil {
+	if err := errors.Join(CheckName(group), CheckName(topic)); err != nil {
 		return err
 	}
 	if err := d.db.Set(offsetKey(group, topic, queueID), be.AppendUint64(nil, uint64(offset)), pebble.Sync); err != nil {
@@ -22,7 +22,7 @@ func (d *DB) CommitOffset(group, topic string, queueID int32, offset int64) erro
 // DeleteGroupOffsets durably removes every offset a consumer group
 // committed (DELETE_SUBSCRIPTIONGROUP with cleanOffset).
 func (d *DB) DeleteGroupOffsets(group string) error {
-	if err := checkName(group); err != nil {
+	if err := CheckName(group); err != nil {
 		return err
 	}
 	start := append(append([]byte{prefixOffset}, group...), 0)
@@ -108,7 +108,7 @@ func cutZero(b []byte) (string, []byte, bool) {
 
 // PutConfig durably stores a topic ('t') or group ('g') config document.
 func (d *DB) putConfig(prefix byte, name string, doc []byte) error {
-	if err := checkName(name); err != nil {
+	if err := CheckName(name); err != nil {
 		return err
 	}
 	if err := d.db.Set(append([]byte{prefix}, name...), doc, pebble.Sync); err != nil {
