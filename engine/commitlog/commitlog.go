@@ -141,6 +141,8 @@ type CommitLog struct {
 	lastSeg   *segment // last segment the flusher wrote to
 	ckpt      *checkpointFile
 	lastCkpt  time.Time
+	// lastCkptAt is the offset the last checkpoint recorded.
+	lastCkptAt int64
 	next      *prewrite // the segment being prepared ahead of the writer
 	onAppend  func(end int64)
 	report    Report

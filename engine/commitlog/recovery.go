@@ -120,7 +120,7 @@ func (c *CommitLog) recover() error {
 	if err := c.ckpt.write(end, false); err != nil {
 		return err
 	}
-	c.lastCkpt = time.Now()
+	c.lastCkpt, c.lastCkptAt = time.Now(), end
 	if markFile {
 		// Only now: the cut is durable and the checkpoint no higher. (A
 		// torn mark, never durable, goes too: its cut never began.)

@@ -235,3 +235,59 @@ func TestFsyncErrorTakenByTheFillerFailsTheWriter(t *testing.T) {
 		t.Errorf("append acknowledged (synced %d) although the fsync covering it failed", c.Synced())
 	}
 }
+
+// RELIABILITY rule 3: damage in a sealed segment is corruption to report,
+// never a torn tail to cut. Recovery scans from the checkpoint and cuts at
+// the first damaged record; the checkpoint follows the synced mark into
+// each new segment at once (it was refreshed once a second), so a crash
+// soon after a roll no longer leaves the sealed segment in the scan, where
+// one flipped bit cut every acknowledged record after it, later segments
+// included. Check still finds the flip.
+func TestDamageInASealedSegmentIsNotCutAfterACrash(t *testing.T) {
+	mem := vfs.NewCrashableMem()
+	opts := Options{FS: mem, Dir: "cl", SegmentSize: 4096, FlushMode: SyncFlush, Prewrite: PrewriteOff}
+	c, err := Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var end int64
+	for i := range 7 { // 1,126 bytes each: three per 4 KiB segment
+		if _, end, err = c.Append(record(i, 1000), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	crashed := mem.CrashClone(vfs.CrashCloneCfg{})
+	c.Close()
+	f, err := crashed.OpenReadWrite("cl/00000000000000000000", vfs.WriteCategoryUnspecified)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 1)
+	const at = 1126 + 700 // the second record's body
+	if _, err := f.ReadAt(b, at); err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 8
+	if _, err := f.WriteAt(b, at); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	opts.FS = crashed
+	c2, err := Open(opts)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	rep := c2.Report()
+	c2.Close()
+	if rep.CutAt >= 0 || len(rep.RemovedSegments) > 0 || rep.End != end {
+		t.Fatalf("recovery cut acknowledged records: end %d (want %d), cut at %d (%s), removed %v",
+			rep.End, end, rep.CutAt, rep.Reason, rep.RemovedSegments)
+	}
+	chk, err := Check(CheckOptions{FS: crashed, Dir: "cl", SegmentSize: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(chk.Problems) == 0 {
+		t.Fatal("Check does not report the flipped bit")
+	}
+}

@@ -216,7 +216,7 @@ func (c *CommitLog) cutLocked(target *segment, phys int64) error {
 	if err := c.ckpt.write(phys, false); err != nil {
 		return err
 	}
-	c.lastCkpt = time.Now()
+	c.lastCkpt, c.lastCkptAt = time.Now(), phys
 	return removeTruncMark(c)
 }
 

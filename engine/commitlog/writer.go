@@ -71,17 +71,22 @@ func (c *CommitLog) intervalSync() bool {
 // sync and a WaitSynced flush may finish in either order.
 func (c *CommitLog) advanceSynced(to int64) { atomicmax.Raise(&c.synced, to) }
 
-// maybeCheckpoint rewrites the checkpoint when the last one is old enough.
+// maybeCheckpoint rewrites the checkpoint when the last one is old enough,
+// or at once when the synced mark left the segment it was in: recovery
+// scans from the checkpoint and cuts at the first damaged record, so a
+// sealed segment must lie below it, where damage is corruption to report
+// (Check), not a torn tail to cut with every record after it.
 // REQUIRES: c.flushMu held.
 func (c *CommitLog) maybeCheckpoint() bool {
-	if time.Since(c.lastCkpt) < checkpointEvery {
+	synced := c.synced.Load()
+	if time.Since(c.lastCkpt) < checkpointEvery && synced/c.segSize == c.lastCkptAt/c.segSize {
 		return true
 	}
-	if err := c.ckpt.write(c.synced.Load(), false); err != nil {
+	if err := c.ckpt.write(synced, false); err != nil {
 		c.fail(err)
 		return false
 	}
-	c.lastCkpt = time.Now()
+	c.lastCkpt, c.lastCkptAt = time.Now(), synced
 	return true
 }
 
@@ -111,6 +116,12 @@ func (c *CommitLog) syncRange(from, to int64) error {
 // returns false after a write error.
 // REQUIRES: c.flushMu held.
 func (c *CommitLog) flush(forceSync bool) bool {
+	if c.failed.Load() {
+		// After a failed write the bytes after it must not be written
+		// and synced: the synced mark (and a checkpoint) would pass the
+		// hole, and recovery would trust it.
+		return false
+	}
 	wrote := false
 	if !c.mapped {
 		// (In the mapped mode appends copied their records into the
