@@ -161,6 +161,9 @@ func (c *CommitLog) openSegments() ([]*segment, error) {
 		}
 	}
 	slices.Sort(bases)
+	if bases, err = c.dropRebasedFrom(bases); err != nil {
+		return nil, err
+	}
 	var segs []*segment
 	for i, base := range bases {
 		if base%c.segSize != 0 {
@@ -184,6 +187,46 @@ func (c *CommitLog) openSegments() ([]*segment, error) {
 		}
 	}
 	return segs, nil
+}
+
+// dropRebasedFrom removes the empty segment at 0 that a Rebase
+// interrupted by a crash left beside the segment it created (Rebase creates
+// the new one first): the log then starts at the new one. A segment at 0
+// holding any non-zero byte is left for openSegments to refuse.
+func (c *CommitLog) dropRebasedFrom(bases []int64) ([]int64, error) {
+	if len(bases) < 2 || bases[0] != 0 || bases[1] == c.segSize {
+		return bases, nil
+	}
+	path := c.fs.PathJoin(c.opts.Dir, SegmentName(0))
+	f, err := c.fs.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("commitlog: open %s: %w", path, err)
+	}
+	buf := make([]byte, 1<<20)
+	for off := int64(0); ; {
+		n, rerr := f.ReadAt(buf, off)
+		if slices.ContainsFunc(buf[:n], func(b byte) bool { return b != 0 }) {
+			f.Close()
+			return bases, nil
+		}
+		off += int64(n)
+		if rerr == io.EOF || n == 0 {
+			break
+		}
+		if rerr != nil {
+			f.Close()
+			return nil, fmt.Errorf("commitlog: read %s: %w", path, rerr)
+		}
+	}
+	f.Close()
+	if err := c.fs.Remove(path); err != nil {
+		return nil, fmt.Errorf("commitlog: remove %s: %w", path, err)
+	}
+	if err := durable.SyncDir(c.fs, c.opts.Dir); err != nil {
+		return nil, err
+	}
+	c.opts.Logger.Warn("removed the empty first segment an interrupted rebase left", "segment", path, "logStarts", SegmentName(bases[1]))
+	return bases[1:], nil
 }
 
 func (c *CommitLog) checkInRange(off int64) error {

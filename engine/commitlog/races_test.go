@@ -291,3 +291,72 @@ func TestDamageInASealedSegmentIsNotCutAfterACrash(t *testing.T) {
 		t.Fatal("Check does not report the flipped bit")
 	}
 }
+
+// removeSnapFS takes a crash snapshot of its MemFS just before the first
+// removal of the segment at 0: what a crash inside Rebase leaves.
+type removeSnapFS struct {
+	vfs.FS
+	mem  *vfs.MemFS
+	snap *vfs.MemFS
+}
+
+func (s *removeSnapFS) Remove(name string) error {
+	if s.snap == nil && strings.HasSuffix(name, SegmentName(0)) {
+		s.snap = s.mem.CrashClone(vfs.CrashCloneCfg{})
+	}
+	return s.FS.Remove(name)
+}
+
+// A crash inside Rebase, after the new segment is created and before the
+// empty one at 0 is removed, leaves both: the log opens at the new one
+// (it refused to start, "segments missing"). A segment at 0 that holds
+// records beside a gap is still refused.
+func TestRebaseInterruptedByACrashOpens(t *testing.T) {
+	mem := vfs.NewCrashableMem()
+	sfs := &removeSnapFS{FS: mem, mem: mem}
+	opts := Options{FS: sfs, Dir: "cl", SegmentSize: 4096, FlushMode: SyncFlush, Prewrite: PrewriteOff}
+	c, err := Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rebase(3 * 4096); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if sfs.snap == nil {
+		t.Fatal("Rebase removed no segment at 0")
+	}
+	opts.FS = sfs.snap
+	c2, err := Open(opts)
+	if err != nil {
+		t.Fatalf("open after a crash inside Rebase: %v", err)
+	}
+	if c2.MinOffset() != 3*4096 || c2.End() != 3*4096 {
+		t.Fatalf("log [%d, %d), want to start and end at %d", c2.MinOffset(), c2.End(), 3*4096)
+	}
+	if _, _, err := c2.Append(record(1, 100), nil); err != nil {
+		t.Fatal(err)
+	}
+	c2.Close()
+
+	// Records at 0 and a segment past a gap: not a rebase, refused.
+	mem2 := vfs.NewMem()
+	opts.FS = mem2
+	c3, err := Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c3.Append(record(1, 100), nil); err != nil {
+		t.Fatal(err)
+	}
+	c3.Close()
+	f, err := mem2.Create("cl/"+SegmentName(3*4096), vfs.WriteCategoryUnspecified)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if c4, err := Open(opts); err == nil {
+		c4.Close()
+		t.Fatal("a log with records at 0 and a segment past a gap opened")
+	}
+}
