@@ -137,16 +137,16 @@ type CommitLog struct {
 	wg      sync.WaitGroup
 
 	// flusher-owned state.
-	spare     []byte
-	lastSeg   *segment // last segment the flusher wrote to
-	ckpt      *checkpointFile
-	lastCkpt  time.Time
+	spare    []byte
+	lastSeg  *segment // last segment the flusher wrote to
+	ckpt     *checkpointFile
+	lastCkpt time.Time
 	// lastCkptAt is the offset the last checkpoint recorded.
 	lastCkptAt int64
-	next      *prewrite // the segment being prepared ahead of the writer
-	onAppend  func(end int64)
-	report    Report
-	closeOnce sync.Once
+	next       *prewrite // the segment being prepared ahead of the writer
+	onAppend   func(end int64)
+	report     Report
+	closeOnce  sync.Once
 }
 
 // chunk is a run of buf bound for one segment.
