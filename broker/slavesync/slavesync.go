@@ -12,6 +12,7 @@ import (
 
 	"github.com/wharfmq/wharf/broker/meta"
 	"github.com/wharfmq/wharf/broker/schedule"
+	"github.com/wharfmq/wharf/broker/transaction"
 	"github.com/wharfmq/wharf/engine"
 	"github.com/wharfmq/wharf/remoting/body"
 )
@@ -30,10 +31,13 @@ const (
 const StateGroupPrefix = meta.ReservedGroupPrefix + "sync:"
 
 // Reserved reports whether group is internal to Wharf and is not sent in
-// GET_ALL_CONSUMER_OFFSET: the slave's merge state, and the scheduler's
-// progress, which GET_ALL_DELAY_OFFSET carries.
+// GET_ALL_CONSUMER_OFFSET: the slave's merge state, the scheduler's
+// progress (GET_ALL_DELAY_OFFSET carries it) and the transaction checker's.
+// The checker's progress is not a consumer's: merged as one (never moved
+// back) it could pass halves a promoted slave never checked; without it a
+// promoted slave checks its halves from the start (checks are idempotent).
 func Reserved(group string) bool {
-	return strings.HasPrefix(group, StateGroupPrefix) || group == schedule.OffsetGroup
+	return strings.HasPrefix(group, StateGroupPrefix) || group == schedule.OffsetGroup || group == transaction.OffsetGroup
 }
 
 // Table names one of the four tables a round pulls.

@@ -332,15 +332,7 @@ func (t *Service) checkOne(off, phys int64) (bool, *Check) {
 	}
 	tooOld := t.cfg.FileReservedTime > 0 && age > t.cfg.FileReservedTime
 	if times >= t.cfg.CheckMax || tooOld {
-		opOff, err := t.discard(&r, o, times)
-		if err != nil {
-			t.log.Error("discarding a half message failed; retrying next pass", "offset", off, "err", err)
-			return false, nil
-		}
-		t.stateLocked(o, off).op = opOff
-		t.opEnd = max(t.opEnd, opOff+1)
-		t.halfNext = off + 1
-		return true, nil
+		return t.discardHalf(&r, o, off, times)
 	}
 	immunity := t.cfg.Timeout
 	if v, ok := r.Property(PropCheckImmunitySeconds); ok {
@@ -355,6 +347,9 @@ func (t *Service) checkOne(off, phys int64) (bool, *Check) {
 		// A long CHECK_IMMUNITY_TIME must not hold up the queue: move the
 		// half to the back unchanged (Java putImmunityMsgBackToHalfQueue).
 		res, _, err := t.copyHalf(&r, o, times, false)
+		if uncopyable(err) {
+			return t.discardHalf(&r, o, off, times)
+		}
 		if err != nil {
 			t.log.Error("moving a half message back failed; retrying next pass", "offset", off, "err", err)
 			return false, nil
@@ -364,6 +359,9 @@ func (t *Service) checkOne(off, phys int64) (bool, *Check) {
 		return true, nil
 	}
 	res, m, err := t.copyHalf(&r, o, times+1, true)
+	if uncopyable(err) {
+		return t.discardHalf(&r, o, off, times)
+	}
 	if err != nil {
 		t.log.Error("copying a half message for its check failed; retrying next pass", "offset", off, "err", err)
 		return false, nil
@@ -372,6 +370,29 @@ func (t *Service) checkOne(off, phys int64) (bool, *Check) {
 	t.halfNext = off + 1
 	group, _ := r.Property(PropProducerGroup)
 	return true, t.checkRequest(group, &m, res)
+}
+
+// uncopyable says whether a half's copy failed for good: the store refuses
+// the copy itself (its properties, with the check's, over the limit; a
+// body over a maxMessageSize lowered since), which no later pass changes.
+// Retried, it would hold up every half behind it for ever.
+func uncopyable(err error) bool {
+	return errors.Is(err, engine.ErrIllegal) || errors.Is(err, engine.ErrMessageTooLarge)
+}
+
+// discardHalf gives up on half r (discard) and moves past it; on a failure
+// the pass stops there and retries it next time.
+// REQUIRES: t.mu held.
+func (t *Service) discardHalf(r *msg.Record, o, off int64, times int) (bool, *Check) {
+	opOff, err := t.discard(r, o, times)
+	if err != nil {
+		t.log.Error("discarding a half message failed; retrying next pass", "offset", off, "err", err)
+		return false, nil
+	}
+	t.stateLocked(o, off).op = opOff
+	t.opEnd = max(t.opEnd, opOff+1)
+	t.halfNext = off + 1
+	return true, nil
 }
 
 // stateLocked returns the state of transaction o, creating it with newest

@@ -166,7 +166,14 @@ func (t *Service) Prepare(m *msg.Message) error {
 	if err := t.ensureTopic(halfTopic); err != nil {
 		return &Error{KindSystem, err}
 	}
-	props := msg.RemoveProperty(msg.RemoveProperty(m.Properties, msg.PropRealTopic), msg.PropRealQueue)
+	// A half's identity and check count are the broker's: a producer's
+	// TRAN_PREPARED_QUEUE_OFFSET would make it another transaction (an
+	// ended one: its commit then dropped), its TRANSACTION_CHECK_TIMES
+	// would cut its checks short.
+	props := m.Properties
+	for _, k := range []string{msg.PropRealTopic, msg.PropRealQueue, PropTranPreparedQueueOffset, PropTranCheckTimes} {
+		props = msg.RemoveProperty(props, k)
+	}
 	props = msg.AppendProperty(props, msg.PropRealTopic, m.Topic)
 	m.Properties = msg.AppendProperty(props, msg.PropRealQueue, strconv.Itoa(int(m.QueueID)))
 	m.SysFlag &^= msg.FlagTransactionMask

@@ -3,6 +3,8 @@ package transaction
 import (
 	"context"
 	"errors"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -191,4 +193,68 @@ func TestServiceStopsAndStartsAgain(t *testing.T) {
 		qs, ok := st.QueueState("T", 2)
 		return ok && qs.Max == 2
 	}, "both committed messages in T/2")
+}
+
+// halfWith prepares and stores a transactional message for T/2 with one
+// more property, key=value.
+func halfWith(s *Service, st *engine.Store, body, key, value string) (engine.PutResult, error) {
+	props := msg.AppendProperty(msg.AppendProperty("", msg.PropTranMsg, "true"), PropProducerGroup, "PG")
+	props = msg.AppendProperty(msg.AppendProperty(props, msg.PropUniqKey, "U-"+body), key, value)
+	m := msg.Message{Topic: "T", QueueID: 2, Body: []byte(body), Properties: props,
+		SysFlag: msg.FlagTransactionPrep, BornTimestamp: time.Now().UnixMilli(), BornHost: testkit.StoreHost}
+	if err := s.Prepare(&m); err != nil {
+		return engine.PutResult{}, err
+	}
+	return st.Put(&m)
+}
+
+// A half the store accepts but whose check copy it refuses (its properties
+// and the check's over the limit) goes to the check-max topic: retried, it
+// stopped every check of every half behind it, for ever.
+func TestUncopyableHalfDoesNotStallTheChecks(t *testing.T) {
+	s, st, ck := newService(t, func(c *Config) { c.Timeout, c.Interval = 50*time.Millisecond, 20*time.Millisecond })
+	s.Stop() // no pass until both halves are stored
+	var stored bool
+	for pad := 32767 - 120; pad > 32767-400 && !stored; pad -= 4 {
+		// The largest padding the store takes: no room left for the
+		// properties a check copy adds.
+		_, err := halfWith(s, st, "poison", "PAD", strings.Repeat("p", pad))
+		stored = err == nil
+	}
+	if !stored {
+		t.Fatal("no padded half was accepted")
+	}
+	sendHalf(t, s, st, "ok")
+	s.Start()
+	<-s.Ready()
+	testkit.Eventually(t, 5*time.Second, func() bool {
+		for _, c := range ck.list() {
+			if c.MsgID == "U-ok" {
+				return true
+			}
+		}
+		return false
+	}, "a check-back of the half behind the uncopyable one")
+	testkit.Eventually(t, 5*time.Second, func() bool { qs, _ := st.QueueState(checkMaxTopic, 0); return qs.Max == 1 },
+		"the uncopyable half in %s", checkMaxTopic)
+}
+
+// A producer's TRAN_PREPARED_QUEUE_OFFSET does not make its half another
+// (ended) transaction: its commit is delivered, not dropped as "already
+// ended".
+func TestProducerCannotNameAnotherTransaction(t *testing.T) {
+	s, st, _ := newService(t, nil)
+	old := sendHalf(t, s, st, "old")
+	if _, err := end(s, old, TypeRollback); err != nil {
+		t.Fatal(err)
+	}
+	res, err := halfWith(s, st, "new", PropTranPreparedQueueOffset, strconv.FormatInt(old.QueueOffset, 10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if note, err := end(s, res, TypeCommit); err != nil || note != "" {
+		t.Fatalf("commit of the new transaction: %q %v", note, err)
+	}
+	testkit.Eventually(t, 5*time.Second, func() bool { qs, _ := st.QueueState("T", 2); return qs.Max == 1 },
+		"the committed message in T/2")
 }
