@@ -213,7 +213,7 @@ func New(cfg config.Config, opts ...Option) (_ *Broker, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
-	b.sched.SetStore(b.store)
+	b.sched.SetStore(replicatedStore{b.store, b})
 	b.txn = newTxnService(b)
 	// OnChange rings only after the built-in topics exist, and b.reg is
 	// set before New returns.

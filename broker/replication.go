@@ -15,6 +15,7 @@ import (
 
 	"github.com/wharfmq/wharf/broker/config"
 	"github.com/wharfmq/wharf/broker/ha"
+	"github.com/wharfmq/wharf/engine"
 	"github.com/wharfmq/wharf/engine/msg"
 	"github.com/wharfmq/wharf/remoting"
 	"github.com/wharfmq/wharf/remoting/body"
@@ -233,6 +234,34 @@ func (b *Broker) waitsForSlave(props string) bool {
 // master.
 func (b *Broker) replicaCode(end int64) (int16, string) {
 	return b.replicaCodeWithin(end, b.repl.slaveTimeout)
+}
+
+// replicatedStore is the store as the broker's own writers (the delay
+// scheduler, the transaction checker) see it: under SYNC_MASTER (or
+// allAckInSyncStateSet) WaitDurable also waits for the slaves. Each
+// stores its progress only after WaitDurable of what it wrote, and the
+// progress reaches the slaves apart from the log (SlaveSynchronize): a
+// slave promoted after its master's death would otherwise resume past
+// records it never received.
+type replicatedStore struct {
+	*engine.Store
+	b *Broker
+}
+
+// WaitDurable waits until the log up to end is durable and, under
+// SYNC_MASTER, held by a slave; it fails otherwise, and the caller keeps
+// its progress back (it may deliver again, never lose).
+func (s replicatedStore) WaitDurable(end int64) error {
+	if err := s.Store.WaitDurable(end); err != nil {
+		return err
+	}
+	if !s.b.repl.syncMaster.Load() {
+		return nil
+	}
+	if code, remark := s.b.replicaCode(end); code != remoting.RespSuccess {
+		return fmt.Errorf("broker: not replicated (code %d): %s", code, remark)
+	}
+	return nil
 }
 
 // replicaCodeWithin is replicaCode waiting at most timeout.

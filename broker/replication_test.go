@@ -287,3 +287,59 @@ func startStoreSlave(t *testing.T, b *Broker, cfg config.Config) (*ha.Slave, *en
 	}, "the slave to connect, be trusted and report")
 	return s, store
 }
+
+// Under SYNC_MASTER the broker's own writes count as done only once a
+// slave holds them: the delay scheduler keeps its progress back (it may
+// deliver again, never lose) and a send-back is answered SYSTEM_ERROR (the
+// client then sends the retry itself) while no slave is in sync; with a
+// slave both go through. The progress reaches a slave apart from the log,
+// so a slave promoted after the master's death would otherwise resume
+// past re-delivered messages it never received.
+func TestSyncMasterOwnWritesWaitForTheSlave(t *testing.T) {
+	ns := startNameServer(t, nil)
+	cfg := testConfig(t.TempDir())
+	cfg.NamesrvAddr = ns.Addr()
+	cfg.BrokerRole = config.SyncMaster
+	cfg.MessageDelayLevel = "50ms 100ms"
+	b := startBroker(t, cfg)
+	b.repl.slaveTimeout = 300 * time.Millisecond
+	registerFakeSlave(t, ns, cfg)
+	pc := newTestClient(t, b.Addr())
+	pc.MustOK(remoting.CodeUpdateAndCreateTopic, map[string]string{"topic": "HA", "readQueueNums": "1", "writeQueueNums": "1", "perm": "6"}, nil)
+	delayed := func() {
+		t.Helper()
+		if code := pc.Call(remoting.CodeSendMessage, testkit.SendHeader("HA", 0, props("DELAY", "1")), []byte("later")).Code; code != remoting.RespSuccess && code != remoting.RespSlaveNotAvailable {
+			t.Fatalf("delayed send: code %d", code)
+		}
+	}
+	delayed()
+	eventually(t, 5*time.Second, "the delayed message delivered", func() bool {
+		st, _ := b.store.QueueState("HA", 0)
+		return st.Max == 1
+	})
+	time.Sleep(200 * time.Millisecond) // a persist would have run
+	if p, _ := b.sched.Progress(); p[1] != 0 {
+		t.Fatalf("delay progress %v stored with no slave holding the delivered message", p)
+	}
+	// The delivered message, sent back by a consumer of HA.
+	e, ok, err := b.store.EntryAt("HA", 0, 0)
+	if err != nil || !ok {
+		t.Fatalf("HA/0 entry 0: %v %v", ok, err)
+	}
+	back := sendBackExt("G", e.Phys, 0, 16)
+	back["originTopic"] = "HA"
+	if resp := pc.Call(remoting.CodeConsumerSendMsgBack, back, nil); resp.Code != remoting.RespSystemError {
+		t.Fatalf("send-back with no slave: code %d %q, want 1", resp.Code, resp.Remark)
+	}
+
+	s, _ := startStoreSlave(t, b, cfg)
+	defer s.Close()
+	delayed()
+	eventually(t, 5*time.Second, "the delay progress stored once a slave holds the deliveries", func() bool {
+		p, _ := b.sched.Progress()
+		return p[1] == 2
+	})
+	if resp := pc.Call(remoting.CodeConsumerSendMsgBack, back, nil); resp.Code != remoting.RespSuccess {
+		t.Fatalf("send-back with a slave: code %d %q", resp.Code, resp.Remark)
+	}
+}

@@ -18,7 +18,7 @@ import (
 // the topic table and the scheduler.
 func newTxnService(b *Broker) *transaction.Service {
 	return transaction.New(transaction.Config{
-		Store: b.store, EnsureTopic: b.ensureTxnTopic, Route: b.sched.Route, Checker: txnChecker{b.clients},
+		Store: replicatedStore{b.store, b}, EnsureTopic: b.ensureTxnTopic, Route: b.sched.Route, Checker: txnChecker{b.clients},
 		StoreHost: b.storeHost, BrokerName: b.cfg.BrokerName, Reject: b.cfg.RejectTransactionMessage,
 		Timeout: b.cfg.TransactionTimeOut, Interval: b.cfg.TransactionCheckInterval,
 		CheckMax: b.cfg.TransactionCheckMax, FileReservedTime: b.cfg.FileReservedTime,

@@ -22,6 +22,7 @@ import (
 	"github.com/wharfmq/wharf/broker/meta"
 	"github.com/wharfmq/wharf/engine"
 	"github.com/wharfmq/wharf/engine/msg"
+	"github.com/wharfmq/wharf/internal/loglimit"
 	"github.com/wharfmq/wharf/systopic"
 )
 
@@ -70,6 +71,7 @@ const (
 type Service struct {
 	store     Store // set by SetStore after the store opens
 	log       *slog.Logger
+	keptBack  loglimit.Limit // "offset kept back": each batch while a slave is away
 	levels    []time.Duration
 	storeHost netip.AddrPort
 
@@ -378,7 +380,8 @@ func (s *Service) deliver(q int32, se scheduleEntry) (int64, error) {
 func (s *Service) persist(q int32, off, lastEnd int64) {
 	if lastEnd > 0 {
 		if err := s.store.WaitDurable(lastEnd); err != nil {
-			s.log.Error("delivered delayed messages not synced; offset kept back", "level", q+1, "err", err)
+			s.keptBack.Warn(s.log, 10*time.Second, "delivered delayed messages not durable (or not on a slave under SYNC_MASTER); offset kept back",
+				"level", q+1, "err", err)
 			return
 		}
 	}

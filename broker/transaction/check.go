@@ -513,7 +513,7 @@ func (t *Service) persist() {
 	t.mu.Unlock()
 	if half != t.storedHalf {
 		if err := t.cfg.Store.WaitDurable(end); err != nil {
-			t.log.Error("transaction records not synced; progress kept back", "err", err)
+			t.keptBack.Warn(t.log, 10*time.Second, "transaction records not durable (or not on a slave under SYNC_MASTER); progress kept back", "err", err)
 			return
 		}
 		if err := t.cfg.Store.CommitOffset(OffsetGroup, halfTopic, 0, half); err != nil {

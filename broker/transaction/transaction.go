@@ -24,6 +24,7 @@ import (
 	"github.com/wharfmq/wharf/broker/meta"
 	"github.com/wharfmq/wharf/engine"
 	"github.com/wharfmq/wharf/engine/msg"
+	"github.com/wharfmq/wharf/internal/loglimit"
 	"github.com/wharfmq/wharf/systopic"
 )
 
@@ -100,8 +101,9 @@ type txnState struct {
 // RMQ_SYS_TRANS_HALF_TOPIC, END_TRANSACTION, op records in
 // RMQ_SYS_TRANS_OP_HALF_TOPIC, and the check-back (check.go).
 type Service struct {
-	cfg Config
-	log *slog.Logger
+	cfg      Config
+	log      *slog.Logger
+	keptBack loglimit.Limit // "progress kept back": each pass while a slave is away
 
 	ready chan struct{} // closed once the state is loaded; replaced by a restart; guarded by mu
 
