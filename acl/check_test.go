@@ -142,6 +142,45 @@ func TestCheckRequestFamilies(t *testing.T) {
 	}
 }
 
+// TestCheckTopic: a topic reached through the request, not named by it,
+// is decided by Check's rules: the account's entry or default, a retry topic
+// standing for its group, white addresses and rights-less admins passing. A
+// refusal is counted; a pass is not counted again.
+func TestCheckTopic(t *testing.T) {
+	c, err := newTestChecker(t, sampleYAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	view := func(ak, sk string) Request { return signed(33, map[string]string{"offset": "0"}, "", ak, sk) }
+	for _, tc := range []struct {
+		name  string
+		req   Request
+		topic string
+		want  string // "" allowed, else a piece of the refusal
+	}{
+		{"SUB topic", view(rmq, rmqSK), "topicC", ""},
+		{"DENY topic", view(rmq, rmqSK), "topicA", "no SUB permission on topic:topicA"},
+		{"default-DENY topic", view(rmq, rmqSK), "other", "topic:other"},
+		{"retry topic of a SUB group", view(rmq, rmqSK), "%RETRY%groupC", ""},
+		{"retry topic of a DENY group", view(rmq, rmqSK), "%RETRY%groupA", "no SUB permission on group:groupA"},
+		{"admin", func() Request { r := view("rocketmq2", "12345678"); r.RemoteAddr = "10.9.9.9:1"; return r }(), "topicA", ""},
+		{"global white address", Request{Code: 33, RemoteAddr: "192.168.0.9:1"}, "topicA", ""},
+		{"bad signature", view(rmq, "wrong-secret"), "topicC", "signature check failed"},
+	} {
+		err := c.CheckTopic(tc.req, tc.topic, Sub)
+		var d *Denied
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: refused: %v", tc.name, err)
+		case tc.want != "" && (!errors.As(err, &d) || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s: got %v, want a refusal with %q", tc.name, err, tc.want)
+		}
+	}
+	if s := c.Stats(); s.Allowed != 0 || s.PermDenied != 3 || s.AuthFailures != 1 {
+		t.Fatalf("stats %+v, want 0 allowed, 3 denied, 1 auth failure", s)
+	}
+}
+
 // TestRefusalLogIsRateLimited: a burst of refusals writes one line, and
 // the next line after the interval counts those not logged.
 func TestRefusalLogIsRateLimited(t *testing.T) {

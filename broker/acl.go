@@ -46,3 +46,19 @@ func (b *Broker) clientOptions() remoting.ClientOptions {
 // ACL returns the broker's ACL checker (its Stats for metrics), or nil
 // when aclEnable is off.
 func (b *Broker) ACL() *acl.Checker { return b.acl }
+
+// authorizeTopic decides, when ACL is on, whether the sender of req may use
+// topic with permission p, for requests that reach a topic through a
+// CommitLog offset instead of naming it (the remoting hook saw only the
+// header). It returns nil to go on, else the NO_PERMISSION response the
+// hook would have sent.
+func (b *Broker) authorizeTopic(conn *remoting.Conn, req *remoting.Command, topic string, p acl.Perm) *remoting.Command {
+	if b.acl == nil {
+		return nil
+	}
+	err := b.acl.CheckTopic(acl.Request{Code: req.Code, Ext: req.ExtFields, Body: req.Body, RemoteAddr: conn.RemoteAddr()}, topic, p)
+	if err == nil {
+		return nil
+	}
+	return remoting.NewResponse(req, remoting.RespNoPermission, err.Error())
+}

@@ -485,3 +485,64 @@ func BenchmarkSendACL(b *testing.B) {
 		})
 	}
 }
+
+// nearClient returns a client that sends nearAK's access key unsigned: from
+// 127.0.0.1, nearAK's white address, that is all it needs.
+func nearClient(t *testing.T) *remoting.Client {
+	t.Helper()
+	c := remoting.NewClient(remoting.ClientOptions{Logger: testLogger(t), Sign: func(c *remoting.Command) { c.SetExt(acl.FieldAccessKey, "nearAK") }})
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// aclSend sends body to queue 0 of topic with c, expects success and
+// returns the CommitLog offset of the stored message.
+func aclSend(t *testing.T, c *remoting.Client, addr, topic, body string) int64 {
+	t.Helper()
+	resp := invoke(t, c, addr, remoting.CodeSendMessage, sendExt(topic, 0, ""), []byte(body))
+	expectCode(t, resp, remoting.RespSuccess, "send to "+topic)
+	return physOf(t, resp)
+}
+
+// TestACLViewMessageByIDNeedsSubOnTheStoredTopic: VIEW_MESSAGE_BY_ID names
+// only a CommitLog offset; the caller needs SUB on the topic of the record
+// there. appAK reads its own topic's message, not DenyTopic's; the admin
+// and a white-listed account read both.
+func TestACLViewMessageByIDNeedsSubOnTheStoredTopic(t *testing.T) {
+	cl := startACLCluster(t)
+	aclCreateTopic(t, cl, "AclTopic", 1)
+	aclCreateTopic(t, cl, "DenyTopic", 1)
+	addr := cl.b.Addr()
+	adm := signedClient(t, "adminAK", "adminSecret1")
+	app := signedClient(t, "appAK", "appSecret12")
+	secret := aclSend(t, adm, addr, "DenyTopic", "top-secret")
+	own := aclSend(t, app, addr, "AclTopic", "app-own")
+	waitDispatched(t, cl.b)
+	view := func(c *remoting.Client, phys int64) *remoting.Command {
+		return invoke(t, c, addr, remoting.CodeViewMessageByID, map[string]string{"offset": strconv.FormatInt(phys, 10)}, nil)
+	}
+
+	resp := view(app, secret)
+	if resp.Code != remoting.RespNoPermission || !strings.Contains(resp.Remark, "no SUB permission on topic:DenyTopic") {
+		t.Errorf("appAK views DenyTopic's message: code %d %q", resp.Code, resp.Remark)
+	}
+	if strings.Contains(string(resp.Body), "top-secret") {
+		t.Error("the refusal carries the message")
+	}
+	for _, tc := range []struct {
+		who  string
+		c    *remoting.Client
+		phys int64
+		body string
+	}{
+		{"appAK, its own topic", app, own, "app-own"},
+		{"admin", adm, secret, "top-secret"},
+		{"white-listed nearAK", nearClient(t), secret, "top-secret"},
+	} {
+		resp := view(tc.c, tc.phys)
+		expectCode(t, resp, remoting.RespSuccess, tc.who)
+		if recs := decodeAll(t, resp.Body); len(recs) != 1 || string(recs[0].Body) != tc.body {
+			t.Errorf("%s: viewed %d records, want %q", tc.who, len(recs), tc.body)
+		}
+	}
+}

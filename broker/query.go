@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/wharfmq/wharf/acl"
+	"github.com/wharfmq/wharf/engine/msg"
 	"github.com/wharfmq/wharf/remoting"
 )
 
@@ -54,8 +56,10 @@ func (b *Broker) handleQueryMessage(_ context.Context, _ *remoting.Conn, req *re
 }
 
 // handleViewMessage serves VIEW_MESSAGE_BY_ID (33): ext offset is the
-// CommitLog offset decoded from an offset message id.
-func (b *Broker) handleViewMessage(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
+// CommitLog offset decoded from an offset message id. The header names no
+// topic, so with ACL on the caller needs SUB on the stored record's topic,
+// as a QUERY_MESSAGE needs it on the topic its records are filtered by.
+func (b *Broker) handleViewMessage(_ context.Context, conn *remoting.Conn, req *remoting.Command) *remoting.Command {
 	off, err := req.ExtInt64("offset")
 	if err != nil {
 		return badRequest(req, err)
@@ -63,6 +67,15 @@ func (b *Broker) handleViewMessage(_ context.Context, _ *remoting.Conn, req *rem
 	rec, err := b.store.ReadRecord(off)
 	if err != nil {
 		return remoting.NewResponse(req, remoting.RespSystemError, fmt.Sprintf("can not find message by the offset, %d: %v", off, err))
+	}
+	if b.acl != nil {
+		r, err := msg.Decode(rec) // ReadRecord decoded it once: cannot fail
+		if err != nil {
+			return remoting.NewResponse(req, remoting.RespSystemError, fmt.Sprintf("can not find message by the offset, %d: %v", off, err))
+		}
+		if resp := b.authorizeTopic(conn, req, string(r.Topic), acl.Sub); resp != nil {
+			return resp
+		}
 	}
 	resp := remoting.NewResponse(req, remoting.RespSuccess, "")
 	resp.Body = rec
