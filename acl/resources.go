@@ -131,7 +131,9 @@ type lockBody struct {
 // "%RETRY%ns%g" either way). Beyond RocketMQ, QUERY_CONSUMER_OFFSET and the
 // queue locks need the group's and the topic's SUB too, as a commit does.
 // Codes it does not list touch nothing: they need a valid signature and,
-// for admin codes, admin.
+// for admin codes, admin. VIEW_MESSAGE_BY_ID and CONSUMER_SEND_MSG_BACK
+// reach a message by its CommitLog offset: the broker asks CheckTopic for
+// its topic once it has read the record.
 func resourcesOf(code int16, ext map[string]string, body []byte) ([]resource, error) {
 	retry := func(group string) resource { return resource{RetryPrefix + group, Sub} }
 	var out []resource
@@ -157,6 +159,8 @@ func resourcesOf(code int16, ext map[string]string, body []byte) ([]resource, er
 			add(topic, Pub, ok)
 		}
 	case codeConsumerSendMsgBack:
+		// The message's topic is known once its record is read: the
+		// broker's handler asks CheckTopic then.
 		g, ok := ext["group"]
 		if ok {
 			out = append(out, retry(g))

@@ -82,10 +82,20 @@ func aclNameServer(t *testing.T) (*nameserver.Server, config.Config) {
 // aclTestYAML; the broker signs its registration as brokerAK.
 func startACLCluster(t *testing.T) *cluster {
 	t.Helper()
+	return startACLClusterWith(t, nil)
+}
+
+// startACLClusterWith is startACLCluster with mut, if not nil, applied to
+// the broker's configuration.
+func startACLClusterWith(t *testing.T, mut func(*config.Config)) *cluster {
+	t.Helper()
 	if raceEnabled {
 		t.Skip("the Go client races internally; run without -race")
 	}
 	ns, cfg := aclNameServer(t)
+	if mut != nil {
+		mut(&cfg)
+	}
 	cfg.MetricsExporterType, cfg.MetricsPromExporterHost, cfg.MetricsPromExporterPort = config.MetricsProm, "127.0.0.1", 0
 	cl := &cluster{ns: ns, cfg: cfg}
 	cl.b = startBroker(t, cfg)
@@ -544,5 +554,106 @@ func TestACLViewMessageByIDNeedsSubOnTheStoredTopic(t *testing.T) {
 		if recs := decodeAll(t, resp.Body); len(recs) != 1 || string(recs[0].Body) != tc.body {
 			t.Errorf("%s: viewed %d records, want %q", tc.who, len(recs), tc.body)
 		}
+	}
+}
+
+// TestACLSendBackNeedsTheMessageAndSubOnItsTopic: CONSUMER_SEND_MSG_BACK
+// copies the record at a CommitLog offset into the group's retry topic (or
+// DLQ), which the group's members pull. A record of another topic than
+// originTopic is refused, and the caller needs SUB on the record's topic:
+// appAK cannot copy DenyTopic's message into its own group's DLQ, whatever
+// it names as originTopic. Its own message and the admin's copies go
+// through.
+func TestACLSendBackNeedsTheMessageAndSubOnItsTopic(t *testing.T) {
+	cl := startACLCluster(t)
+	aclCreateTopic(t, cl, "AclTopic", 1)
+	aclCreateTopic(t, cl, "DenyTopic", 1)
+	addr := cl.b.Addr()
+	adm := signedClient(t, "adminAK", "adminSecret1")
+	app := signedClient(t, "appAK", "appSecret12")
+	secret := aclSend(t, adm, addr, "DenyTopic", "top-secret")
+	own := aclSend(t, app, addr, "AclTopic", "app-own")
+	waitDispatched(t, cl.b)
+	// delayLevel -1: straight to the DLQ, no delay to wait for.
+	back := func(c *remoting.Client, group, origin string, phys int64) *remoting.Command {
+		return invoke(t, c, addr, remoting.CodeConsumerSendMsgBack, map[string]string{"group": group, "offset": strconv.FormatInt(phys, 10),
+			"delayLevel": "-1", "originTopic": origin, "maxReconsumeTimes": "16"}, nil)
+	}
+	for _, tc := range []struct {
+		name   string
+		c      *remoting.Client
+		group  string
+		origin string
+		phys   int64
+		code   int16
+		remark string
+	}{
+		{"another topic's message", app, "AclGroup", "AclTopic", secret, remoting.RespSystemError, "look message by offset failed"},
+		{"as the retry topic's", app, "AclGroup", "%RETRY%AclGroup", secret, remoting.RespSystemError, "look message by offset failed"},
+		{"no originTopic", app, "AclGroup", "", secret, remoting.RespSystemError, "look message by offset failed"},
+		{"a DENY topic named", app, "AclGroup", "DenyTopic", secret, remoting.RespNoPermission, "no SUB permission on topic:DenyTopic"},
+		{"its own message", app, "AclGroup", "AclTopic", own, remoting.RespSuccess, ""},
+		{"admin", adm, "AdminGroup", "DenyTopic", secret, remoting.RespSuccess, ""},
+	} {
+		resp := back(tc.c, tc.group, tc.origin, tc.phys)
+		if resp.Code != tc.code || !strings.Contains(resp.Remark, tc.remark) {
+			t.Errorf("%s: code %d %q, want %d with %q", tc.name, resp.Code, resp.Remark, tc.code, tc.remark)
+		}
+		if strings.Contains(resp.Remark, "DenyTopic") && tc.origin != "DenyTopic" {
+			t.Errorf("%s: remark %q names the topic found at the offset", tc.name, resp.Remark)
+		}
+	}
+	if got := topicBodies(t, cl.b, "%DLQ%AclGroup", 1); len(got) != 1 || got["app-own"] != 1 {
+		t.Errorf("%%DLQ%%AclGroup holds %v, want app-own only", got)
+	}
+	if got := topicBodies(t, cl.b, "%DLQ%AdminGroup", 1); got["top-secret"] != 1 {
+		t.Errorf("%%DLQ%%AdminGroup holds %v, want the admin's copy", got)
+	}
+}
+
+// TestACLGoClientGivesBackRetriedMessages: the official Go client's
+// send-backs pass the record checks under ACL, for a first failure (the
+// record is in the topic) and a second (the record is in the retry topic,
+// originTopic the original one): every CONSUMER_SEND_MSG_BACK answered
+// SUCCESS, none left to the client's fallback send.
+func TestACLGoClientGivesBackRetriedMessages(t *testing.T) {
+	cl := startACLClusterWith(t, func(cfg *config.Config) { cfg.MessageDelayLevel = shortLevels })
+	aclCreateTopic(t, cl, "AclTopic", 1)
+	aclCreateTopic(t, cl, "%RETRY%AclGroup", 1) // its route, before the consumer asks
+	var d deliveries
+	cl.handlerConsumer(t, "AclGroup", "AclTopic", func(m *primitive.MessageExt) consumer.ConsumeResult {
+		d.add(m)
+		if m.ReconsumeTimes < 2 {
+			return consumer.ConsumeRetryLater
+		}
+		return consumer.ConsumeSuccess
+	}, consumer.WithCredentials(aclApp), consumer.WithInstance("acl-retry-c"))
+	p := cl.producer(t, producer.WithCredentials(aclApp), producer.WithInstanceName("acl-retry-p"))
+	const n = 5
+	for i := range n {
+		if _, err := p.SendSync(ctx10s(t), primitive.NewMessage("AclTopic", fmt.Appendf(nil, "r-%d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 30*time.Second, "every message delivered a third time", func() bool {
+		got := d.byBody()
+		for i := range n {
+			ds := got[fmt.Sprintf("r-%d", i)]
+			if len(ds) == 0 || ds[len(ds)-1].reconsume != 2 {
+				return false
+			}
+		}
+		return true
+	})
+	answers := map[int16]int64{}
+	cl.b.traffic.rpc.t.Range(func(k rpcKey, h *rpcHist) {
+		if k.req == remoting.CodeConsumerSendMsgBack {
+			for i := range h.counts {
+				answers[k.resp] += h.counts[i].Load()
+			}
+		}
+	})
+	if len(answers) != 1 || answers[remoting.RespSuccess] < 2*n {
+		t.Fatalf("CONSUMER_SEND_MSG_BACK answered %v (code: count), want %d or more SUCCESS only", answers, 2*n)
 	}
 }

@@ -317,8 +317,8 @@
 // refusal is NO_PERMISSION (16) and the handler never runs. With it off the
 // hook is nil. Requests that reach a message by its CommitLog offset, which
 // the hook cannot see, are checked again by their handler once the record
-// is read (authorizeTopic): VIEW_MESSAGE_BY_ID needs SUB on the record's
-// topic. The broker's own clients (registration, topic recovery,
+// is read (authorizeTopic): VIEW_MESSAGE_BY_ID and CONSUMER_SEND_MSG_BACK
+// need SUB on the record's topic. The broker's own clients (registration, topic recovery,
 // slave sync, the slave list, the controller) sign with broker.conf's
 // accessKey/secretKey when set.
 //

@@ -31,10 +31,13 @@ func shortConfig(dir string) config.Config {
 	return cfg
 }
 
-func sendBackExt(group string, offset int64, delayLevel, maxTimes int) map[string]string {
+// sendBackExt is the header the Go client sends with CONSUMER_SEND_MSG_BACK:
+// originTopic is the message's topic, the original one (its RETRY_TOPIC)
+// for a message read from the retry topic.
+func sendBackExt(group, originTopic string, offset int64, delayLevel, maxTimes int) map[string]string {
 	return map[string]string{
 		"group": group, "offset": strconv.FormatInt(offset, 10), "delayLevel": strconv.Itoa(delayLevel),
-		"originMsgId": "", "originTopic": "", "unitMode": "false", "maxReconsumeTimes": strconv.Itoa(maxTimes),
+		"originMsgId": "", "originTopic": originTopic, "unitMode": "false", "maxReconsumeTimes": strconv.Itoa(maxTimes),
 		"bname": "broker-a",
 	}
 }
@@ -82,7 +85,7 @@ func TestSendBackRetryThenDLQ(t *testing.T) {
 	resp := c.send("RT", 0, props("TAGS", "tagA", "KEYS", "k1 k2", "UNIQ_KEY", "U1"), "body-1")
 	phys, origID := physOf(t, resp), resp.ExtFields["msgId"]
 
-	expectCode(t, c.call(remoting.CodeConsumerSendMsgBack, sendBackExt("G", phys, 0, 16), nil), remoting.RespSuccess, "send back 1")
+	expectCode(t, c.call(remoting.CodeConsumerSendMsgBack, sendBackExt("G", "RT", phys, 0, 16), nil), remoting.RespSuccess, "send back 1")
 	if tc, ok := b.topics.Get("%RETRY%G"); !ok || tc.Perm != body.PermRead|body.PermWrite || tc.WriteQueueNums != 1 {
 		t.Fatalf("retry topic %+v %v", tc, ok)
 	}
@@ -126,7 +129,7 @@ func TestSendBackRetryThenDLQ(t *testing.T) {
 	}
 
 	// Second failure: level 4, same origin id and retry topic.
-	expectCode(t, c.call(remoting.CodeConsumerSendMsgBack, sendBackExt("G", r.PhysOffset, 0, 2), nil), remoting.RespSuccess, "send back 2")
+	expectCode(t, c.call(remoting.CodeConsumerSendMsgBack, sendBackExt("G", "RT", r.PhysOffset, 0, 2), nil), remoting.RespSuccess, "send back 2")
 	eventually(t, 5*time.Second, "second retry delivered", func() bool {
 		retried = readQueue(t, b, "%RETRY%G", 0)
 		return len(retried) == 2
@@ -140,7 +143,7 @@ func TestSendBackRetryThenDLQ(t *testing.T) {
 	}
 
 	// Third failure with maxReconsumeTimes 2: straight to the DLQ.
-	expectCode(t, c.call(remoting.CodeConsumerSendMsgBack, sendBackExt("G", r2.PhysOffset, 0, 2), nil), remoting.RespSuccess, "send back 3")
+	expectCode(t, c.call(remoting.CodeConsumerSendMsgBack, sendBackExt("G", "RT", r2.PhysOffset, 0, 2), nil), remoting.RespSuccess, "send back 3")
 	waitDispatched(t, b)
 	dlq := readQueue(t, b, "%DLQ%G", 0)
 	if len(dlq) != 1 || string(dlq[0].Body) != "body-1" || dlq[0].ReconsumeTimes != 3 || prop(dlq[0], PropRetryTopic) != "RT" ||
@@ -154,7 +157,7 @@ func TestSendBackRetryThenDLQ(t *testing.T) {
 		t.Fatalf("DLQ topic %+v %v", tc, ok)
 	}
 	// delayLevel -1 (orderly consumers past their limit): DLQ at once.
-	expectCode(t, c.call(remoting.CodeConsumerSendMsgBack, sendBackExt("G", phys, -1, 16), nil), remoting.RespSuccess, "send back -1")
+	expectCode(t, c.call(remoting.CodeConsumerSendMsgBack, sendBackExt("G", "RT", phys, -1, 16), nil), remoting.RespSuccess, "send back -1")
 	waitDispatched(t, b)
 	if dlq = readQueue(t, b, "%DLQ%G", 0); len(dlq) != 2 || dlq[1].ReconsumeTimes != 1 {
 		t.Fatalf("DLQ after delayLevel -1: %d records", len(dlq))
@@ -171,16 +174,17 @@ func TestSendBackBadRequests(t *testing.T) {
 	c := newTestClient(t, b.Addr())
 	resp := c.send("BT", 0, "", "payload")
 	phys := physOf(t, resp)
+	other := physOf(t, c.send("OT", 0, "", "other topic"))
 	waitDispatched(t, b)
 	end := b.store.CommitLog().End()
 
 	without := func(key string) map[string]string {
-		ext := sendBackExt("G", phys, 0, 16)
+		ext := sendBackExt("G", "BT", phys, 0, 16)
 		delete(ext, key)
 		return ext
 	}
 	with := func(key, v string) map[string]string {
-		ext := sendBackExt("G", phys, 0, 16)
+		ext := sendBackExt("G", "BT", phys, 0, 16)
 		ext[key] = v
 		return ext
 	}
@@ -202,6 +206,8 @@ func TestSendBackBadRequests(t *testing.T) {
 		{"offset at the end of the log", with("offset", strconv.FormatInt(end, 10)), remoting.RespSystemError, "look message by offset failed"},
 		{"offset beyond the log", with("offset", "1099511627776"), remoting.RespSystemError, "look message by offset failed"},
 		{"offset inside a record", with("offset", strconv.FormatInt(phys+3, 10)), remoting.RespSystemError, "look message by offset failed"},
+		// The record is not the message given back: not copied.
+		{"offset of another topic's message", with("offset", strconv.FormatInt(other, 10)), remoting.RespSystemError, "look message by offset failed"},
 		{"unknown group", with("group", "Nope"), remoting.RespSubscriptionGroupNotExist, "subscription group not exist, Nope"},
 	}
 	for _, tc := range cases {
@@ -217,7 +223,7 @@ func TestSendBackBadRequests(t *testing.T) {
 	if st, _ := b.store.QueueState(systopic.Schedule, 2); st.Max != 0 {
 		t.Fatalf("schedule queue got %d entries", st.Max)
 	}
-	expectCode(t, c.call(remoting.CodeConsumerSendMsgBack, sendBackExt("G", phys, 0, 16), nil), remoting.RespSuccess, "valid send back")
+	expectCode(t, c.call(remoting.CodeConsumerSendMsgBack, sendBackExt("G", "BT", phys, 0, 16), nil), remoting.RespSuccess, "valid send back")
 	if _, ok := b.topics.Get("%RETRY%Nope"); ok {
 		t.Fatal("retry topic created for an unknown group")
 	}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/wharfmq/wharf/acl"
 	"github.com/wharfmq/wharf/broker/meta"
 	"github.com/wharfmq/wharf/broker/retry"
 	"github.com/wharfmq/wharf/engine/msg"
@@ -25,7 +26,13 @@ const (
 // by its CommitLog offset and stores a copy for the group: in %RETRY%<group>
 // behind a delay level, or in %DLQ%<group> once it was reconsumed
 // maxReconsumeTimes times (or delayLevel < 0). See PROTOCOL.md §7.4.
-func (b *Broker) handleConsumerSendMsgBack(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
+//
+// The offset must hold the message given back: one of originTopic, or one
+// of the group's retry topic (a retried message given back again, for which
+// the clients send the original topic). Any other record would be copied
+// into the caller's retry topic, where it can pull it; so it is refused, and
+// with ACL on the caller needs SUB on the record's topic too.
+func (b *Broker) handleConsumerSendMsgBack(_ context.Context, conn *remoting.Conn, req *remoting.Command) *remoting.Command {
 	group, err := req.ExtString("group")
 	if err != nil {
 		return badRequest(req, err)
@@ -74,6 +81,15 @@ func (b *Broker) handleConsumerSendMsgBack(_ context.Context, _ *remoting.Conn, 
 	r, err := msg.Decode(rec)
 	if err != nil {
 		return remoting.NewResponse(req, remoting.RespSystemError, fmt.Sprintf("look message by offset failed, %d: %v", offset, err))
+	}
+	// The remark names only what the request named, not the topic found.
+	origin := req.ExtStringOr("originTopic", "")
+	if topic := string(r.Topic); topic != origin && topic != retryTC.TopicName {
+		return remoting.NewResponse(req, remoting.RespSystemError, fmt.Sprintf(
+			"look message by offset failed, %d: no message of topic %q or %q there", offset, origin, retryTC.TopicName))
+	}
+	if resp := b.authorizeTopic(conn, req, string(r.Topic), acl.Sub); resp != nil {
+		return resp
 	}
 
 	props, sysFlag := msg.CopyOf(&r)
