@@ -68,6 +68,8 @@ func TestCheckRequestFamilies(t *testing.T) {
 		{"send to default-DENY topic", signed(310, map[string]string{"b": "other"}, "m", rmq, rmqSK), "no PUB permission on topic:other"},
 		{"DENY entry beats PUB default", signed(310, map[string]string{"b": "denied"}, "m", "pubdefault", "s3cret-pub"), "topic:denied"},
 		{"PUB default", signed(310, map[string]string{"b": "anything"}, "m", "pubdefault", "s3cret-pub"), ""},
+		{"reply v1 to PUB|SUB topic", signed(324, map[string]string{"topic": "topicB"}, "m", rmq, rmqSK), ""},
+		{"reply v2 to DENY topic", signed(325, map[string]string{"b": "topicA"}, "m", rmq, rmqSK), "no PUB permission on topic:topicA"},
 		{"send to a retry topic needs group SUB", signed(310, map[string]string{"b": "%RETRY%groupC", "a": "groupC"}, "m", rmq, rmqSK), ""},
 		{"send to a denied group's retry topic", signed(310, map[string]string{"b": "%RETRY%groupA", "a": "groupA"}, "m", rmq, rmqSK), "no SUB permission on group:groupA"},
 		{"send back", signed(36, map[string]string{"group": "groupB", "offset": "1"}, "", rmq, rmqSK), ""},

@@ -37,6 +37,8 @@ const (
 	codeDeleteAclConfig        = 51
 	codeUpdateGlobalWhiteAddrs = 53
 	codeResumeCheckHalfMessage = 323
+	codeSendReplyMessage       = 324
+	codeSendReplyMessageV2     = 325
 
 	// Name server.
 	codePutKVConfig            = 100
@@ -143,9 +145,11 @@ func resourcesOf(code int16, ext map[string]string, body []byte) ([]resource, er
 		}
 	}
 	switch code {
-	case codeSendMessage, codeSendMessageV2, codeSendBatchMessage:
+	// A reply is stored in its topic like a send (RocketMQ checks nothing
+	// for it): the same rights.
+	case codeSendMessage, codeSendMessageV2, codeSendBatchMessage, codeSendReplyMessage, codeSendReplyMessageV2:
 		topicKey, groupKey := "topic", "group"
-		if code != codeSendMessage {
+		if code != codeSendMessage && code != codeSendReplyMessage { // the v2 header
 			topicKey, groupKey = "b", "a"
 		}
 		topic, ok := ext[topicKey]

@@ -657,3 +657,45 @@ func TestACLGoClientGivesBackRetriedMessages(t *testing.T) {
 		t.Fatalf("CONSUMER_SEND_MSG_BACK answered %v (code: count), want %d or more SUCCESS only", answers, 2*n)
 	}
 }
+
+// sendExtV2 is sendExt with the v2 header's one-letter keys.
+func sendExtV2(topic string, queueID int, props string) map[string]string {
+	v1 := sendExt(topic, queueID, props)
+	out := map[string]string{"bname": v1["bname"]}
+	for i, k := range sendKeysV1 {
+		out[sendKeysV2[i]] = v1[k]
+	}
+	return out
+}
+
+// TestACLReplyNeedsPubOnItsTopic: SEND_REPLY_MESSAGE (324, v1 header) and
+// _V2 (325) store the reply in the topic they name, so they need PUB on it
+// as a send does: appAK's replies to DenyTopic are refused and not stored,
+// those to AclTopic are stored.
+func TestACLReplyNeedsPubOnItsTopic(t *testing.T) {
+	cl := startACLCluster(t)
+	aclCreateTopic(t, cl, "AclTopic", 1)
+	aclCreateTopic(t, cl, "DenyTopic", 1)
+	addr := cl.b.Addr()
+	app := signedClient(t, "appAK", "appSecret12")
+	for _, v := range []struct {
+		code int16
+		ext  func(topic string, queueID int, props string) map[string]string
+	}{{remoting.CodeSendReplyMessage, sendExt}, {remoting.CodeSendReplyMessageV2, sendExtV2}} {
+		resp := invoke(t, app, addr, v.code, v.ext("DenyTopic", 0, ""), []byte(fmt.Sprintf("injected-%d", v.code)))
+		if resp.Code != remoting.RespNoPermission || !strings.Contains(resp.Remark, "no PUB permission on topic:DenyTopic") {
+			t.Errorf("code %d to DenyTopic: answered %d %q, want 16", v.code, resp.Code, resp.Remark)
+		}
+		// No requester to push to: SYSTEM_ERROR saying so, the reply stored.
+		resp = invoke(t, app, addr, v.code, v.ext("AclTopic", 0, ""), []byte(fmt.Sprintf("reply-%d", v.code)))
+		if resp.Code == remoting.RespNoPermission {
+			t.Errorf("code %d to AclTopic: refused %q", v.code, resp.Remark)
+		}
+	}
+	if got := topicBodies(t, cl.b, "DenyTopic", 1); len(got) != 0 {
+		t.Errorf("DenyTopic holds %v", got)
+	}
+	if got := topicBodies(t, cl.b, "AclTopic", 1); got["reply-324"] != 1 || got["reply-325"] != 1 {
+		t.Errorf("AclTopic holds %v, want both replies", got)
+	}
+}
