@@ -72,6 +72,11 @@ func TestCheckRequestFamilies(t *testing.T) {
 		{"reply v2 to DENY topic", signed(325, map[string]string{"b": "topicA"}, "m", rmq, rmqSK), "no PUB permission on topic:topicA"},
 		{"send to a retry topic needs group SUB", signed(310, map[string]string{"b": "%RETRY%groupC", "a": "groupC"}, "m", rmq, rmqSK), ""},
 		{"send to a denied group's retry topic", signed(310, map[string]string{"b": "%RETRY%groupA", "a": "groupA"}, "m", rmq, rmqSK), "no SUB permission on group:groupA"},
+		// The group is the topic's, whatever the header names (v1 names none).
+		{"send v1 to a denied group's retry topic", signed(10, map[string]string{"topic": "%RETRY%groupA"}, "m", rmq, rmqSK), "no SUB permission on group:groupA"},
+		{"send v2 to a denied group's retry topic naming another", signed(310, map[string]string{"b": "%RETRY%groupA", "a": "groupC"}, "m", rmq, rmqSK), "group:groupA"},
+		{"send to a denied group's DLQ", signed(310, map[string]string{"b": "%DLQ%groupA", "a": "groupC"}, "m", rmq, rmqSK), "no SUB permission on group:groupA"},
+		{"send to a SUB group's DLQ", signed(310, map[string]string{"b": "%DLQ%groupC"}, "m", rmq, rmqSK), ""},
 		{"send back", signed(36, map[string]string{"group": "groupB", "offset": "1"}, "", rmq, rmqSK), ""},
 		{"send back for a denied group", signed(36, map[string]string{"group": "groupA"}, "", rmq, rmqSK), "group:groupA"},
 		// pull, offsets, heartbeat, locks: topic SUB and group SUB

@@ -102,6 +102,18 @@ type resource struct {
 // isGroup reports whether a resource name stands for a group.
 func isGroup(name string) bool { return strings.HasPrefix(name, RetryPrefix) }
 
+// dlqPrefix is the prefix of a group's dead-letter topic.
+const dlqPrefix = "%DLQ%"
+
+// groupOfBackTopic returns the group of a retry topic (%RETRY%G) or
+// dead-letter topic (%DLQ%G); ok is false for any other topic.
+func groupOfBackTopic(topic string) (group string, ok bool) {
+	if g, ok := strings.CutPrefix(topic, RetryPrefix); ok {
+		return g, true
+	}
+	return strings.CutPrefix(topic, dlqPrefix)
+}
+
 // describe names a resource for a refusal: "topic:T" or "group:G".
 func describe(name string) string {
 	if isGroup(name) {
@@ -148,17 +160,19 @@ func resourcesOf(code int16, ext map[string]string, body []byte) ([]resource, er
 	// A reply is stored in its topic like a send (RocketMQ checks nothing
 	// for it): the same rights.
 	case codeSendMessage, codeSendMessageV2, codeSendBatchMessage, codeSendReplyMessage, codeSendReplyMessageV2:
-		topicKey, groupKey := "topic", "group"
+		topicKey := "topic"
 		if code != codeSendMessage && code != codeSendReplyMessage { // the v2 header
-			topicKey, groupKey = "b", "a"
+			topicKey = "b"
 		}
 		topic, ok := ext[topicKey]
-		if isGroup(topic) {
-			// A consumer re-sending to its retry topic: the group's SUB.
-			g, gok := ext[groupKey]
-			if gok {
-				out = append(out, retry(g))
-			}
+		if g, back := groupOfBackTopic(topic); back {
+			// A consumer re-sending to its retry topic (the Go client's
+			// fallback when CONSUMER_SEND_MSG_BACK fails): the SUB of the
+			// group the topic belongs to, as a pull of it needs. RocketMQ
+			// takes the group from the header, which the v1 header never
+			// carries and the v2 one names as the producer's: either let
+			// anyone write into another group's retry topic or DLQ.
+			out = append(out, retry(g))
 		} else {
 			add(topic, Pub, ok)
 		}

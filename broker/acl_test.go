@@ -21,7 +21,8 @@ import (
 	"github.com/wharfmq/wharf/systopic"
 )
 
-// aclTestYAML: an admin, an application account with per-topic rights,
+// aclTestYAML: an admin, an application account with per-topic rights
+// (and no right on VictimGroup),
 // the broker's own account, and an account that needs no signature from
 // 127.0.0.1 only through its white address.
 const aclTestYAML = `accounts:
@@ -36,6 +37,8 @@ const aclTestYAML = `accounts:
       - AclTopic=PUB|SUB
       - AclTxn=PUB|SUB
       - DenyTopic=DENY
+    groupPerms:
+      - VictimGroup=DENY
   - accessKey: brokerAK
     secretKey: brokerSecret
   - accessKey: farAK
@@ -697,5 +700,58 @@ func TestACLReplyNeedsPubOnItsTopic(t *testing.T) {
 	}
 	if got := topicBodies(t, cl.b, "AclTopic", 1); got["reply-324"] != 1 || got["reply-325"] != 1 {
 		t.Errorf("AclTopic holds %v, want both replies", got)
+	}
+}
+
+// TestACLSendToAnotherGroupsRetryTopicOrDLQ: a send to %RETRY%G or %DLQ%G
+// needs SUB on group G, the group the topic belongs to, whatever group the
+// header names (the v1 header names none). appAK may not write into
+// VictimGroup's retry topic, naming its own group or none; farAK, which
+// may send to any topic but has no group right, may not write into its
+// DLQ. appAK's resend to its own group's retry topic (the Go client's
+// fallback) still goes through.
+func TestACLSendToAnotherGroupsRetryTopicOrDLQ(t *testing.T) {
+	cl := startACLCluster(t)
+	addr := cl.b.Addr()
+	app := signedClient(t, "appAK", "appSecret12")
+	far := signedClient(t, "farAK", "farSecret12")
+	v1 := func(topic string) map[string]string {
+		ext := sendExt(topic, 0, "")
+		delete(ext, "maxReconsumeTimes") // the group's limit: not straight to the DLQ
+		return ext
+	}
+	v2 := func(topic, group string) map[string]string {
+		ext := sendExtV2(topic, 0, "")
+		ext["a"] = group
+		delete(ext, "l")
+		return ext
+	}
+	for _, tc := range []struct {
+		name   string
+		c      *remoting.Client
+		code   int16
+		ext    map[string]string
+		remark string // "" allowed
+	}{
+		{"v1 to the victim's retry topic", app, remoting.CodeSendMessage, v1("%RETRY%VictimGroup"), "no SUB permission on group:VictimGroup"},
+		{"v2 to the victim's retry topic, naming its own group", app, remoting.CodeSendMessageV2, v2("%RETRY%VictimGroup", "AclGroup"),
+			"no SUB permission on group:VictimGroup"},
+		{"v1 to the victim's DLQ, with PUB on every topic", far, remoting.CodeSendMessage, v1("%DLQ%VictimGroup"), "no SUB permission on group:VictimGroup"},
+		{"v1 to its own group's retry topic", app, remoting.CodeSendMessage, v1("%RETRY%AclGroup"), ""},
+	} {
+		resp := invoke(t, tc.c, addr, tc.code, tc.ext, []byte("sent-"+tc.name))
+		if tc.remark == "" {
+			expectCode(t, resp, remoting.RespSuccess, tc.name)
+		} else if resp.Code != remoting.RespNoPermission || !strings.Contains(resp.Remark, tc.remark) {
+			t.Errorf("%s: code %d %q, want 16 with %q", tc.name, resp.Code, resp.Remark, tc.remark)
+		}
+	}
+	for _, topic := range []string{"%RETRY%VictimGroup", "%DLQ%VictimGroup"} {
+		if got := topicBodies(t, cl.b, topic, 1); len(got) != 0 {
+			t.Errorf("%s holds %v", topic, got)
+		}
+	}
+	if got := topicBodies(t, cl.b, "%RETRY%AclGroup", 1); got["sent-v1 to its own group's retry topic"] != 1 {
+		t.Errorf("%%RETRY%%AclGroup holds %v", got)
 	}
 }
