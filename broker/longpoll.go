@@ -16,8 +16,12 @@ func newPullHold(b *Broker) *longpoll.Hold[*pullRequest] {
 }
 
 // parkPull hands p to the long-polling service; false means the broker is
-// closing and p must be answered now.
+// closing and p must be answered now. The request's body goes first: a
+// PULL_MESSAGE has no use for one, and a held pull may be kept 25 s outside
+// the connection's in-flight limit, so whatever a client attached would
+// stay pinned that long.
 func (b *Broker) parkPull(p *pullRequest) bool {
+	p.req.Body = nil
 	return b.hold.Park(longpoll.Wait{Topic: p.topic, QueueID: p.queueID, Offset: p.offset, Suspend: p.suspend, ConnID: p.conn.ID()}, p)
 }
 

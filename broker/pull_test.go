@@ -156,6 +156,44 @@ func asyncPull(t *testing.T, c *testClient, ext map[string]string) <-chan *remot
 	return ch
 }
 
+// TestHeldPullKeepsNoBody: a held pull drops its request's body before it
+// parks (a PULL_MESSAGE has no use for one; held pulls are outside the
+// connection's in-flight limit, so a body would stay pinned up to 25 s),
+// and is still answered when a message arrives.
+func TestHeldPullKeepsNoBody(t *testing.T) {
+	b := startBroker(t, config.Config{})
+	c := newTestClient(t, b.Addr())
+	c.send("HeldT", 0, "", "first")
+	waitDispatched(t, b)
+	pending := make(chan *remoting.Command, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		req := remoting.NewRequest(remoting.CodePullMessage, pullExt("CG", "HeldT", 0, 1, pullSuspend, 20000), make([]byte, 1<<20))
+		resp, err := c.c.Invoke(ctx, c.addr, req)
+		if err != nil {
+			t.Errorf("pull: %v", err)
+		}
+		pending <- resp
+	}()
+	eventually(t, 5*time.Second, "pull held", func() bool { return b.hold.Held() == 1 })
+	for _, p := range b.hold.Parked("HeldT", 0) {
+		if p.req.Body != nil {
+			t.Errorf("the held pull keeps a %d-byte body", len(p.req.Body))
+		}
+	}
+	c.send("HeldT", 0, "", "second")
+	select {
+	case resp := <-pending:
+		expectCode(t, resp, remoting.RespSuccess, "woken pull")
+		if recs := decodeAll(t, resp.Body); len(recs) != 1 || string(recs[0].Body) != "second" {
+			t.Fatalf("woken pull: %d records", len(recs))
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("held pull not woken by a new message")
+	}
+}
+
 func TestLongPollingWakesOnMessage(t *testing.T) {
 	b := startBroker(t, config.Config{})
 	c := newTestClient(t, b.Addr())

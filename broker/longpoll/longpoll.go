@@ -205,16 +205,30 @@ func (h *Hold[P]) Held() int {
 // queues when queueID is -1), in no particular order: a read-only view for
 // tests and diagnostics.
 func (h *Hold[P]) Waiting(topic string, queueID int32) []Waiter {
+	var out []Waiter
+	h.each(topic, queueID, func(hp *held[P]) { out = append(out, Waiter{ConnID: hp.w.ConnID, Offset: hp.w.Offset}) })
+	return out
+}
+
+// Parked returns the values of the pulls Waiting lists, in no particular
+// order: for tests and diagnostics that look at what a held pull keeps.
+func (h *Hold[P]) Parked(topic string, queueID int32) []P {
+	var out []P
+	h.each(topic, queueID, func(hp *held[P]) { out = append(out, hp.p) })
+	return out
+}
+
+// each calls fn, under the mutex, for every pull parked on queueID of
+// topic (on any of its queues when queueID is -1).
+func (h *Hold[P]) each(topic string, queueID int32, fn func(*held[P])) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	var out []Waiter
 	for ref, list := range h.waiting {
 		if ref.topic != topic || (queueID >= 0 && ref.queueID != queueID) {
 			continue
 		}
 		for _, hp := range list {
-			out = append(out, Waiter{ConnID: hp.w.ConnID, Offset: hp.w.Offset})
+			fn(hp)
 		}
 	}
-	return out
 }

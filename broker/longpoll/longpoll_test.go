@@ -64,6 +64,9 @@ func TestNotifyWakesOnlyPullsBelow(t *testing.T) {
 	if w := h.Waiting("T", 1); len(w) != 1 || w[0] != (Waiter{ConnID: 8, Offset: 9}) {
 		t.Fatalf("Waiting(T, 1) = %v, want the pull at 9", w)
 	}
+	if p := h.Parked("T", 1); len(p) != 1 || p[0] != "at9" {
+		t.Fatalf("Parked(T, 1) = %v, want at9", p)
+	}
 	if got := a.of("at5"); len(got) != 1 || got[0] {
 		t.Fatalf("at5 answers %v, want one re-run", got)
 	}
