@@ -326,8 +326,7 @@ func TestSyncMasterOwnWritesWaitForTheSlave(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatalf("HA/0 entry 0: %v %v", ok, err)
 	}
-	back := sendBackExt("G", e.Phys, 0, 16)
-	back["originTopic"] = "HA"
+	back := sendBackExt("G", "HA", e.Phys, 0, 16)
 	if resp := pc.Call(remoting.CodeConsumerSendMsgBack, back, nil); resp.Code != remoting.RespSystemError {
 		t.Fatalf("send-back with no slave: code %d %q, want 1", resp.Code, resp.Remark)
 	}
