@@ -517,20 +517,31 @@ func aclSend(t *testing.T, c *remoting.Client, addr, topic, body string) int64 {
 	return physOf(t, resp)
 }
 
+// aclSecretAndOwn starts an ACL cluster with AclTopic and DenyTopic, the
+// admin's message "top-secret" in DenyTopic and appAK's "app-own" in
+// AclTopic, dispatched; it returns the cluster, the admin's and appAK's
+// clients and the two messages' CommitLog offsets.
+func aclSecretAndOwn(t *testing.T) (cl *cluster, adm, app *remoting.Client, secret, own int64) {
+	t.Helper()
+	cl = startACLCluster(t)
+	aclCreateTopic(t, cl, "AclTopic", 1)
+	aclCreateTopic(t, cl, "DenyTopic", 1)
+	addr := cl.b.Addr()
+	adm = signedClient(t, "adminAK", "adminSecret1")
+	app = signedClient(t, "appAK", "appSecret12")
+	secret = aclSend(t, adm, addr, "DenyTopic", "top-secret")
+	own = aclSend(t, app, addr, "AclTopic", "app-own")
+	waitDispatched(t, cl.b)
+	return cl, adm, app, secret, own
+}
+
 // TestACLViewMessageByIDNeedsSubOnTheStoredTopic: VIEW_MESSAGE_BY_ID names
 // only a CommitLog offset; the caller needs SUB on the topic of the record
 // there. appAK reads its own topic's message, not DenyTopic's; the admin
 // and a white-listed account read both.
 func TestACLViewMessageByIDNeedsSubOnTheStoredTopic(t *testing.T) {
-	cl := startACLCluster(t)
-	aclCreateTopic(t, cl, "AclTopic", 1)
-	aclCreateTopic(t, cl, "DenyTopic", 1)
+	cl, adm, app, secret, own := aclSecretAndOwn(t)
 	addr := cl.b.Addr()
-	adm := signedClient(t, "adminAK", "adminSecret1")
-	app := signedClient(t, "appAK", "appSecret12")
-	secret := aclSend(t, adm, addr, "DenyTopic", "top-secret")
-	own := aclSend(t, app, addr, "AclTopic", "app-own")
-	waitDispatched(t, cl.b)
 	view := func(c *remoting.Client, phys int64) *remoting.Command {
 		return invoke(t, c, addr, remoting.CodeViewMessageByID, map[string]string{"offset": strconv.FormatInt(phys, 10)}, nil)
 	}
@@ -568,15 +579,8 @@ func TestACLViewMessageByIDNeedsSubOnTheStoredTopic(t *testing.T) {
 // it names as originTopic. Its own message and the admin's copies go
 // through.
 func TestACLSendBackNeedsTheMessageAndSubOnItsTopic(t *testing.T) {
-	cl := startACLCluster(t)
-	aclCreateTopic(t, cl, "AclTopic", 1)
-	aclCreateTopic(t, cl, "DenyTopic", 1)
+	cl, adm, app, secret, own := aclSecretAndOwn(t)
 	addr := cl.b.Addr()
-	adm := signedClient(t, "adminAK", "adminSecret1")
-	app := signedClient(t, "appAK", "appSecret12")
-	secret := aclSend(t, adm, addr, "DenyTopic", "top-secret")
-	own := aclSend(t, app, addr, "AclTopic", "app-own")
-	waitDispatched(t, cl.b)
 	// delayLevel -1: straight to the DLQ, no delay to wait for.
 	back := func(c *remoting.Client, group, origin string, phys int64) *remoting.Command {
 		return invoke(t, c, addr, remoting.CodeConsumerSendMsgBack, map[string]string{"group": group, "offset": strconv.FormatInt(phys, 10),

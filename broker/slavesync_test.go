@@ -174,6 +174,13 @@ func TestSyncFetcherEmptyAnswer(t *testing.T) {
 	}
 }
 
+// createDelT creates topic DelT with one queue through c.
+func createDelT(t *testing.T, c *testClient) {
+	t.Helper()
+	expectCode(t, c.call(remoting.CodeUpdateAndCreateTopic, map[string]string{"topic": "DelT", "readQueueNums": "1", "writeQueueNums": "1"}, nil),
+		remoting.RespSuccess, "create DelT")
+}
+
 // startSlaveBroker starts a classic slave (brokerId 1) with no master yet.
 func startSlaveBroker(t *testing.T) *Broker {
 	t.Helper()
@@ -188,10 +195,7 @@ func startSlaveBroker(t *testing.T) *Broker {
 func TestDeletedTopicLeavesNoQueuesOnTheSlave(t *testing.T) {
 	master := startBroker(t, testConfig(t.TempDir()))
 	mc := newTestClient(t, master.Addr())
-	create := func() {
-		expectCode(t, mc.call(remoting.CodeUpdateAndCreateTopic, map[string]string{"topic": "DelT", "readQueueNums": "1", "writeQueueNums": "1"}, nil),
-			remoting.RespSuccess, "create")
-	}
+	create := func() { createDelT(t, mc) }
 	create()
 	for range 3 {
 		expectCode(t, mc.send("DelT", 0, "", "old"), remoting.RespSuccess, "send")
@@ -235,10 +239,7 @@ func TestDeletedTopicTakesItsOffsets(t *testing.T) {
 	cfg := testConfig(t.TempDir())
 	b := startBroker(t, cfg)
 	c := newTestClient(t, b.Addr())
-	create := func() {
-		expectCode(t, c.call(remoting.CodeUpdateAndCreateTopic, map[string]string{"topic": "DelT", "readQueueNums": "1", "writeQueueNums": "1"}, nil),
-			remoting.RespSuccess, "create")
-	}
+	create := func() { createDelT(t, c) }
 	create()
 	for range 5 {
 		expectCode(t, c.send("DelT", 0, "", "old"), remoting.RespSuccess, "send")
