@@ -16,6 +16,10 @@ const (
 	maxHeaderLength = 1<<24 - 1
 	// framePrefixLen is the length field plus the header mark.
 	framePrefixLen = 8
+	// MaxExtFields bounds a header's extFields. RocketMQ's headers carry
+	// at most a few dozen; a 16 MiB header of tiny fields would be a
+	// million map entries (hundreds of MiB) for one request.
+	MaxExtFields = 1024
 	// readChunk is how far a frame buffer grows per read, so a peer that
 	// declares 16 MiB and sends 10 bytes costs us ~readChunk, not 16 MiB.
 	readChunk = 64 << 10

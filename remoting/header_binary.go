@@ -148,6 +148,9 @@ func decodeBinaryExt(ext []byte) (map[string]string, error) {
 			return nil, err
 		}
 		m[intern(k)] = intern(v)
+		if len(m) > MaxExtFields {
+			return nil, fmt.Errorf("%w: more than %d ext fields", ErrBadHeader, MaxExtFields)
+		}
 	}
 	return m, nil
 }

@@ -181,6 +181,9 @@ func (p *jsonParser) ext() (map[string]string, error) {
 		default:
 			return nil, fmt.Errorf("ext %q: %w", truncateForError(k), jsonSyntaxError("value must be a string"))
 		}
+		if len(m) > MaxExtFields {
+			return nil, fmt.Errorf("%w: more than %d ext fields", ErrBadHeader, MaxExtFields)
+		}
 		p.ws()
 		switch p.next() {
 		case ',':

@@ -3,6 +3,7 @@ package remoting
 import (
 	"errors"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -216,3 +217,27 @@ func benchmarkHeader(b *testing.B, st SerializeType) {
 
 func BenchmarkSendHeaderJSON(b *testing.B)   { benchmarkHeader(b, SerializeJSON) }
 func BenchmarkSendHeaderBinary(b *testing.B) { benchmarkHeader(b, SerializeRocketMQ) }
+
+// A header with more than MaxExtFields ext fields is refused in both
+// encodings: one 16 MiB header of tiny fields would otherwise be a
+// million map entries for a single request. MaxExtFields itself decodes.
+func TestHeaderExtFieldsBounded(t *testing.T) {
+	for _, n := range []int{MaxExtFields, MaxExtFields + 1} {
+		ext := make(map[string]string, n)
+		for i := range n {
+			ext[strconv.Itoa(i)] = "v"
+		}
+		in := &Command{Code: CodePullMessage, Language: "GO", ExtFields: ext}
+		_, jerr := DecodeJSONHeader(AppendJSONHeader(nil, in))
+		bin, err := AppendBinaryHeader(nil, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, berr := DecodeBinaryHeader(bin)
+		for name, err := range map[string]error{"json": jerr, "binary": berr} {
+			if ok := n <= MaxExtFields; ok != (err == nil) || (!ok && !errors.Is(err, ErrBadHeader)) {
+				t.Errorf("%s header with %d ext fields: %v", name, n, err)
+			}
+		}
+	}
+}
