@@ -177,3 +177,22 @@ func TestRemoveProperty(t *testing.T) {
 		t.Fatalf("got %q want %q", got, want)
 	}
 }
+
+// A transactional send whose DELAY no commit could route is refused when
+// sent (13, as a plain send with it), not stored to fail at every commit
+// and end in the check-max topic.
+func TestTransactionalSendWithABadDelayIsRefused(t *testing.T) {
+	b := startBroker(t, testConfig(t.TempDir()))
+	c := newTestClient(t, b.Addr())
+	c.send("Known", 0, "", "x")
+	before := b.store.MaxPhysOffset()
+	for _, p := range []string{props("DELAY", "abc"), props("TRAN_MSG", "true", "DELAY", "abc")} {
+		resp := c.call(remoting.CodeSendMessage, sendExt("Known", 0, p), []byte("x"))
+		if resp.Code != remoting.RespMessageIllegal || !strings.Contains(resp.Remark, "DELAY") {
+			t.Errorf("send with %q: code %d %q, want 13 naming DELAY", p, resp.Code, resp.Remark)
+		}
+	}
+	if after := b.store.MaxPhysOffset(); after != before {
+		t.Fatalf("a refused send was stored: log end %d, was %d", after, before)
+	}
+}

@@ -168,6 +168,13 @@ func (t *Service) Prepare(m *msg.Message) error {
 	if err := t.ensureTopic(halfTopic); err != nil {
 		return &Error{KindSystem, err}
 	}
+	// Its commit routes it (a DELAY to the schedule topic): a route that
+	// can only fail is refused now, while the producer can be told, not
+	// at every commit, which would end in the check-max topic.
+	probe := *m
+	if err := t.cfg.Route(&probe); err != nil {
+		return &Error{KindIllegal, err}
+	}
 	// A half's identity and check count are the broker's: a producer's
 	// TRAN_PREPARED_QUEUE_OFFSET would make it another transaction (an
 	// ended one: its commit then dropped), its TRANSACTION_CHECK_TIMES

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -126,9 +127,24 @@ func TestEndOnItsOwn(t *testing.T) {
 	if _, err := end(s, wrong, TypeCommit); kindOf(err) != KindSystem || err.Error() != "The transaction state table offset wrong" {
 		t.Fatalf("wrong table offset: %v", err)
 	}
+	// A route that fails at Prepare refuses the half; one that fails only
+	// at the commit (the levels changed in between) fails the END.
 	route := errors.New("no such level")
-	s2, st2, _ := newService(t, func(c *Config) { c.Route = func(*msg.Message) error { return route } })
-	if _, err := end(s2, sendHalf(t, s2, st2, "c"), TypeCommit); kindOf(err) != KindIllegal || !errors.Is(err, route) {
+	var badRoute atomic.Bool
+	s2, st2, _ := newService(t, func(c *Config) {
+		c.Route = func(*msg.Message) error {
+			if badRoute.Load() {
+				return route
+			}
+			return nil
+		}
+	})
+	c := sendHalf(t, s2, st2, "c")
+	badRoute.Store(true)
+	if err := s2.Prepare(&msg.Message{Topic: "T", Properties: msg.AppendProperty("", msg.PropDelay, "x")}); kindOf(err) != KindIllegal || !errors.Is(err, route) {
+		t.Fatalf("Prepare with a bad DELAY: %v", err)
+	}
+	if _, err := end(s2, c, TypeCommit); kindOf(err) != KindIllegal || !errors.Is(err, route) {
 		t.Fatalf("commit with a bad DELAY: %v", err)
 	}
 	s3, _, _ := newService(t, func(c *Config) { c.Reject = true })
