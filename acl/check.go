@@ -23,9 +23,10 @@ const (
 	Broker Scope = iota
 	// NameServer: read-only codes (routes, cluster info, topic lists, KV
 	// reads) are open to every peer; codes that change what every client
-	// sees (topic delete, KV put/delete, write-permission changes, name
-	// server and controller config) need an admin account; everything else
-	// (broker registration included) needs a valid signature of any account.
+	// sees (broker registration, topic delete, KV put/delete,
+	// write-permission changes, name server and controller config, a
+	// broker's controller identity) need an admin account; everything else
+	// needs a valid signature of any account.
 	NameServer
 )
 

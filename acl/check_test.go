@@ -234,13 +234,18 @@ func TestNameServerScope(t *testing.T) {
 		{"route query, anonymous", anon(105), true},
 		{"cluster info, anonymous", anon(106), true},
 		{"register broker, anonymous", anon(103), false},
-		{"register broker, signed", signed(103, map[string]string{"brokerName": "b"}, "{}", rmq, rmqSK), true},
+		// Claiming a broker identity is an admin's act (a slave's
+		// address gets its master's CommitLog).
+		{"register broker, not admin", signed(103, map[string]string{"brokerName": "b"}, "{}", rmq, rmqSK), false},
+		{"register broker, admin", signed(103, map[string]string{"brokerName": "b"}, "{}", "rocketmq2", "12345678"), true},
+		{"unregister broker, not admin", signed(104, map[string]string{"brokerName": "b"}, "", rmq, rmqSK), false},
+		{"controller heartbeat, not admin", signed(904, map[string]string{"brokerName": "b"}, "", rmq, rmqSK), false},
+		{"controller register, admin", signed(1003, map[string]string{"brokerName": "b"}, "", "rocketmq2", "12345678"), true},
+		{"next broker id, not admin", signed(1012, map[string]string{"brokerName": "b"}, "", rmq, rmqSK), true},
 		{"delete topic, anonymous", anon(216), false},
 		{"delete topic, not admin", signed(216, map[string]string{"topic": "t"}, "", rmq, rmqSK), false},
 		{"delete topic, admin", signed(216, map[string]string{"topic": "t"}, "", "rocketmq2", "12345678"), true},
 		{"KV put, not admin", signed(100, map[string]string{"namespace": "n"}, "", rmq, rmqSK), false},
-		// The name server has no topic resources: a DENY topic does not
-		// stop the signed route registration of a broker carrying it.
 		{"wipe write perm, not admin", signed(205, nil, "", rmq, rmqSK), false},
 	} {
 		if err := c.Check(tc.req); (err == nil) != tc.ok {

@@ -57,7 +57,11 @@ const (
 	codeQueryDataVersion       = 322
 	codeUpdateNamesrvConfig    = 318
 	codeGetNamesrvConfig       = 319
+	codeBrokerHeartbeat        = 904
+	codeControllerAlterSync    = 1001
 	codeControllerElectMaster  = 1002
+	codeControllerRegister     = 1003
+	codeControllerApplyID      = 1013
 	codeUpdateControllerConfig = 1009
 	codeCleanBrokerData        = 1011
 )
@@ -76,12 +80,20 @@ var brokerAdmin = map[int16]bool{
 	codeDeleteAclConfig: true, codeUpdateGlobalWhiteAddrs: true, codeResumeCheckHalfMessage: true,
 }
 
-// namesrvAdmin are the name-server codes that change what every client
-// sees; they need an admin account.
+// namesrvAdmin are the name-server (and hosted controller) codes that
+// change what every client sees; they need an admin account. Among them
+// are the codes by which a broker claims its identity (registration,
+// controller heartbeat, SyncStateSet change, replica id): any account
+// could otherwise register a host of its own as a master (clients send
+// to it) or as a slave (a master's HA port ships its CommitLog to the
+// addresses the name servers list as its slaves). A broker signs them
+// with its accessKey, so that account must be an admin.
 var namesrvAdmin = map[int16]bool{
 	codePutKVConfig: true, codeDeleteKVConfig: true, codeWipeWritePerm: true, codeAddWritePerm: true,
 	codeDeleteTopicInNamesrv: true, codeUpdateNamesrvConfig: true,
 	codeControllerElectMaster: true, codeUpdateControllerConfig: true, codeCleanBrokerData: true,
+	codeRegisterBroker: true, codeUnregisterBroker: true, codeBrokerHeartbeat: true,
+	codeControllerAlterSync: true, codeControllerRegister: true, codeControllerApplyID: true,
 }
 
 // namesrvOpen are the read-only name-server codes every peer may send, as

@@ -41,6 +41,7 @@ const aclTestYAML = `accounts:
       - VictimGroup=DENY
   - accessKey: brokerAK
     secretKey: brokerSecret
+    admin: true
   - accessKey: farAK
     secretKey: farSecret12
     whiteRemoteAddress: 10.1.2.*
