@@ -360,3 +360,41 @@ func TestRebaseInterruptedByACrashOpens(t *testing.T) {
 		t.Fatal("a log with records at 0 and a segment past a gap opened")
 	}
 }
+
+// When what the caller derived past the cut cannot be dropped (TruncateTo's
+// locked fails after the cut), the log turns read-only: appends would land
+// where those stale entries point. A restart opens it at the cut.
+func TestTruncateWhoseDerivedDataFailsIsReadOnly(t *testing.T) {
+	mem := vfs.NewMem()
+	opts := Options{FS: mem, Dir: "cl", SegmentSize: 64 << 10, FlushMode: SyncFlush, Prewrite: PrewriteOff}
+	c, err := Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, e1, err := c.Append(record(1, 200), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.Append(record(2, 200), nil); err != nil {
+		t.Fatal(err)
+	}
+	derived := errors.New("queue store: delete failed")
+	if err := c.TruncateTo(e1, func() error { return derived }); !errors.Is(err, derived) {
+		t.Fatalf("TruncateTo: %v, want the derived-data error", err)
+	}
+	if _, _, err := c.Append(record(3, 100), nil); err == nil {
+		t.Fatal("append accepted after the derived data could not be dropped")
+	}
+	c.Close()
+	c2, err := Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	if c2.End() != e1 {
+		t.Fatalf("reopened log ends at %d, want the cut %d", c2.End(), e1)
+	}
+	if _, _, err := c2.Append(record(4, 100), nil); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -53,7 +53,8 @@ var ErrNotBoundary = errors.New("commitlog: not a record boundary")
 // locked, if not nil, runs under the append lock after the cut (and also
 // when phys is the end and there is nothing to cut), before any later
 // append can be placed: the store drops what it derived from the cut
-// records there. Its error is returned; the cut stands.
+// records there. The cut stands whatever it returns; after a cut, its
+// error leaves the log read-only (failed) until a restart.
 //
 // The caller makes sure nothing appends concurrently that it still wants:
 // an append racing with the cut may land past phys and be cut with the
@@ -78,6 +79,14 @@ func (c *CommitLog) TruncateTo(phys int64, locked func() error) error {
 		// The mark may be on disk: the next Open finishes the cut. This
 		// process must not append past a half-done one.
 		c.fail(err)
+		return c.Err()
+	}
+	if err != nil && cut {
+		// The log is cut but the caller's derived data may still reach
+		// past it: appends would land where those entries point, and a
+		// later Open could no longer tell them apart. Read-only until a
+		// restart, whose Open drops what lies past the log's end.
+		c.fail(fmt.Errorf("commitlog: truncated to %d, but dropping what was derived past it failed: %w", phys, err))
 		return c.Err()
 	}
 	if cut {
