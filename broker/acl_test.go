@@ -206,9 +206,7 @@ func TestACLGoClientWithCredentials(t *testing.T) {
 // TestACLRefusals: each way in that must fail answers 16 with a remark that
 // names the missing right, and nothing is stored or changed.
 func TestACLRefusals(t *testing.T) {
-	cl := startACLCluster(t)
-	aclCreateTopic(t, cl, "AclTopic", 1)
-	aclCreateTopic(t, cl, "DenyTopic", 1)
+	cl := aclTwoTopics(t)
 	addr := cl.b.Addr()
 	sendV2 := func(topic, body string) (map[string]string, []byte) {
 		return map[string]string{"a": "PG", "b": topic, "c": systopic.AutoCreate, "d": "4", "e": "0", "f": "0",
@@ -291,9 +289,7 @@ func TestACLRefusals(t *testing.T) {
 // TestACLRequestCodeFamilies: one request of each family, as a signed
 // account without the right and as the admin or an account with it.
 func TestACLRequestCodeFamilies(t *testing.T) {
-	cl := startACLCluster(t)
-	aclCreateTopic(t, cl, "AclTopic", 1)
-	aclCreateTopic(t, cl, "DenyTopic", 1)
+	cl := aclTwoTopics(t)
 	addr := cl.b.Addr()
 	app := signedClient(t, "appAK", "appSecret12")
 	adm := signedClient(t, "adminAK", "adminSecret1")
@@ -518,15 +514,23 @@ func aclSend(t *testing.T, c *remoting.Client, addr, topic, body string) int64 {
 	return physOf(t, resp)
 }
 
+// aclTwoTopics starts an ACL cluster with AclTopic and DenyTopic, one
+// queue each.
+func aclTwoTopics(t *testing.T) *cluster {
+	t.Helper()
+	cl := startACLCluster(t)
+	aclCreateTopic(t, cl, "AclTopic", 1)
+	aclCreateTopic(t, cl, "DenyTopic", 1)
+	return cl
+}
+
 // aclSecretAndOwn starts an ACL cluster with AclTopic and DenyTopic, the
 // admin's message "top-secret" in DenyTopic and appAK's "app-own" in
 // AclTopic, dispatched; it returns the cluster, the admin's and appAK's
 // clients and the two messages' CommitLog offsets.
 func aclSecretAndOwn(t *testing.T) (cl *cluster, adm, app *remoting.Client, secret, own int64) {
 	t.Helper()
-	cl = startACLCluster(t)
-	aclCreateTopic(t, cl, "AclTopic", 1)
-	aclCreateTopic(t, cl, "DenyTopic", 1)
+	cl = aclTwoTopics(t)
 	addr := cl.b.Addr()
 	adm = signedClient(t, "adminAK", "adminSecret1")
 	app = signedClient(t, "appAK", "appSecret12")
@@ -681,9 +685,7 @@ func sendExtV2(topic string, queueID int, props string) map[string]string {
 // as a send does: appAK's replies to DenyTopic are refused and not stored,
 // those to AclTopic are stored.
 func TestACLReplyNeedsPubOnItsTopic(t *testing.T) {
-	cl := startACLCluster(t)
-	aclCreateTopic(t, cl, "AclTopic", 1)
-	aclCreateTopic(t, cl, "DenyTopic", 1)
+	cl := aclTwoTopics(t)
 	addr := cl.b.Addr()
 	app := signedClient(t, "appAK", "appSecret12")
 	for _, v := range []struct {

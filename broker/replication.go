@@ -255,13 +255,19 @@ func (s replicatedStore) WaitDurable(end int64) error {
 	if err := s.Store.WaitDurable(end); err != nil {
 		return err
 	}
-	if !s.b.repl.syncMaster.Load() {
-		return nil
-	}
-	if code, remark := s.b.replicaCode(end); code != remoting.RespSuccess {
+	if code, remark := s.b.slaveHolds(end); code != remoting.RespSuccess {
 		return fmt.Errorf("broker: not replicated (code %d): %s", code, remark)
 	}
 	return nil
+}
+
+// slaveHolds is replicaCode for the broker's own writes: SUCCESS at once
+// unless the broker waits for slaves (SYNC_MASTER, allAckInSyncStateSet).
+func (b *Broker) slaveHolds(end int64) (int16, string) {
+	if !b.repl.syncMaster.Load() {
+		return remoting.RespSuccess, ""
+	}
+	return b.replicaCode(end)
 }
 
 // replicaCodeWithin is replicaCode waiting at most timeout.

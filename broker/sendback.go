@@ -125,14 +125,12 @@ func (b *Broker) handleConsumerSendMsgBack(_ context.Context, conn *remoting.Con
 	if err != nil {
 		return remoting.NewResponse(req, putErrorCode(err), err.Error())
 	}
-	if b.repl.syncMaster.Load() {
-		// The consumer commits past the message once answered: under
-		// SYNC_MASTER its retry must be on a slave first, as Java's
-		// send-back answers SYSTEM_ERROR otherwise (the client then sends
-		// the retry itself).
-		if code, remark := b.replicaCode(res.Phys + int64(m.EncodedSize())); code != remoting.RespSuccess {
-			return remoting.NewResponse(req, remoting.RespSystemError, remark)
-		}
+	// The consumer commits past the message once answered: under
+	// SYNC_MASTER its retry must be on a slave first, as Java's send-back
+	// answers SYSTEM_ERROR otherwise (the client then sends the retry
+	// itself).
+	if code, remark := b.slaveHolds(res.Phys + int64(m.EncodedSize())); code != remoting.RespSuccess {
+		return remoting.NewResponse(req, remoting.RespSystemError, remark)
 	}
 	return remoting.NewResponse(req, remoting.RespSuccess, "")
 }

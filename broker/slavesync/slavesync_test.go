@@ -424,13 +424,7 @@ func TestTopicWithTooManyQueuesIsRefused(t *testing.T) {
 	h := &countingHandler{counts: map[slog.Level]int{}}
 	m := newFakeMaster()
 	m.topics.TopicConfigTable["Huge"] = meta.NewTopicConfig("Huge", 1<<30, 6)
-	sy := New(Options{MasterAddr: func() string { return "master:10911" }, Fetcher: m,
-		Topics: s.topics, Groups: s.groups, Offsets: s.offs, Delay: s.sched, Logger: slog.New(h)})
-	for range 3 {
-		if err := sy.SyncOnce(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-	}
+	syncRounds(t, s, m, h, 3)
 	v := s.view(t)
 	if _, ok := v.Topics["Huge"]; ok || v.Topics["TopicA"] != m.topics.TopicConfigTable["TopicA"] {
 		t.Fatalf("topics %v: want TopicA and not Huge", v.Topics)
@@ -440,6 +434,18 @@ func TestTopicWithTooManyQueuesIsRefused(t *testing.T) {
 	}
 	if len(m.topics.TopicConfigTable) != 3 {
 		t.Fatalf("the master's table was changed: %v", m.topics.TopicConfigTable)
+	}
+}
+
+// syncRounds runs n rounds of a syncer from m into s, logging to h.
+func syncRounds(t *testing.T, s *slave, m *fakeMaster, h *countingHandler, n int) {
+	t.Helper()
+	sy := New(Options{MasterAddr: func() string { return "master:10911" }, Fetcher: m,
+		Topics: s.topics, Groups: s.groups, Offsets: s.offs, Delay: s.sched, Logger: slog.New(h)})
+	for range n {
+		if err := sy.SyncOnce(context.Background()); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -456,13 +462,7 @@ func TestNamesTheStoreCannotHoldAreSkipped(t *testing.T) {
 		m.topics.TopicConfigTable[name] = meta.NewTopicConfig(name, 1, 6)
 		m.groups.SubscriptionGroupTable[name] = meta.NewGroupConfig(name)
 	}
-	sy := New(Options{MasterAddr: func() string { return "master:10911" }, Fetcher: m,
-		Topics: s.topics, Groups: s.groups, Offsets: s.offs, Delay: s.sched, Logger: slog.New(h)})
-	for range 3 {
-		if err := sy.SyncOnce(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-	}
+	syncRounds(t, s, m, h, 3)
 	v := s.view(t)
 	if len(v.Topics) != 2 || v.Topics["TopicA"] != m.topics.TopicConfigTable["TopicA"] || v.TopicsV != m.topics.DataVersion {
 		t.Fatalf("topics %v %v: want TopicA and the built-in only, at the master's version", v.Topics, v.TopicsV)
