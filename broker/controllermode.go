@@ -234,7 +234,7 @@ func (cm *controllerMode) startMaster(ln net.Listener) error {
 	m, err := autoswitch.NewMaster(autoswitch.MasterOptions{
 		Listener: ln, Log: cm.b.store, Epochs: cm.epochs, BrokerID: cm.driver.Status().ID,
 		SyncStateSet: cm.syncStateSet, OnConfirm: cm.b.store.SetConfirmOffset,
-		Heartbeat: cfg.HASendHeartbeatInterval, Housekeeping: cfg.HAHousekeepingInterval, BatchSize: cfg.HATransferBatchSize,
+		Heartbeat: cfg.HASendHeartbeatInterval, Housekeeping: cfg.HAHousekeepingInterval, BatchSize: cfg.HATransferBatchSize, CatchUpBatchSize: cfg.HACatchUpBatchSize,
 		MaxHold: cfg.HAMaxHold(), Trusted: cm.b.repl.slaves.replica, TrustedOnly: cfg.AclEnable, Logger: cm.b.log,
 	})
 	if err != nil {

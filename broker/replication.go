@@ -179,7 +179,7 @@ func (b *Broker) startMasterHA(ln net.Listener, syncMaster bool) error {
 	m, err := ha.NewMaster(ha.MasterOptions{
 		Listener: ln, Log: b.store,
 		Heartbeat: cfg.HASendHeartbeatInterval, Housekeeping: cfg.HAHousekeepingInterval,
-		BatchSize: cfg.HATransferBatchSize, MaxGap: cfg.HAMaxGapNotInSync, FromLastFile: cfg.SyncFromLastFile,
+		BatchSize: cfg.HATransferBatchSize, CatchUpBatchSize: cfg.HACatchUpBatchSize, MaxGap: cfg.HAMaxGapNotInSync, FromLastFile: cfg.SyncFromLastFile,
 		MaxHold: cfg.HAMaxHold(),
 		Trusted: b.repl.slaves.listed, TrustedOnly: cfg.AclEnable, Logger: b.log,
 	})

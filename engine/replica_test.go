@@ -138,9 +138,10 @@ func TestReplicaCopiesLogAndDispatches(t *testing.T) {
 	}
 }
 
-// TestReplicaRefusesWhatDoesNotFit: bytes at the wrong offset, a damaged
-// record, or a master with another segment size are refused with nothing
-// appended.
+// TestReplicaRefusesWhatDoesNotFit: bytes at the wrong offset are refused
+// with nothing appended; a damaged record, or a master with another
+// segment size (its first BLANK), is refused after the whole units before
+// it are appended, with the error and their end.
 func TestReplicaRefusesWhatDoesNotFit(t *testing.T) {
 	master := openStore(t, testOptions(vfs.NewMem(), commitlog.AsyncFlush))
 	defer master.Close()
@@ -154,19 +155,40 @@ func TestReplicaRefusesWhatDoesNotFit(t *testing.T) {
 	if err != nil || first == 0 {
 		t.Fatal(first, err)
 	}
+	lastStart := 0 // where the last whole record of all[:first] starts
+	for p := 0; p < first; {
+		size, _, err := msg.PeekHeader(all[p:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		lastStart, p = p, p+size
+	}
+	if lastStart == 0 {
+		t.Fatal("want at least two records in the first 4 KiB")
+	}
 
 	slave := openStore(t, testOptions(vfs.NewMem(), commitlog.AsyncFlush))
 	defer slave.Close()
 	if _, err := slave.AppendReplica(100, all[:first]); !errors.Is(err, ErrReplicaOffset) {
 		t.Fatalf("wrong offset: %v", err)
 	}
+	if end := slave.MaxPhysOffset(); end != 0 {
+		t.Fatalf("bytes at the wrong offset left the log at %d", end)
+	}
 	bad := bytes.Clone(all[:first])
 	bad[first-1] ^= 0xff // the last record's last byte
-	if _, err := slave.AppendReplica(0, bad); !errors.Is(err, ErrReplicaLayout) {
+	end, err := slave.AppendReplica(0, bad)
+	if !errors.Is(err, ErrReplicaLayout) {
 		t.Fatalf("damaged record: %v", err)
 	}
-	if end := slave.MaxPhysOffset(); end != 0 {
-		t.Fatalf("a refused append left the log at %d", end)
+	if got := slave.MaxPhysOffset(); end != int64(lastStart) || got != end {
+		t.Fatalf("a damaged record: AppendReplica ended at %d, log at %d; want both at the record, %d", end, got, lastStart)
+	}
+	if err := slave.WaitPut(end); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(logBytes(t, slave), all[:lastStart]) {
+		t.Fatal("the records before the damaged one differ from the master's")
 	}
 
 	// A slave with larger segments meets the master's first BLANK.
@@ -179,12 +201,29 @@ func TestReplicaRefusesWhatDoesNotFit(t *testing.T) {
 	if err != nil || whole != int(seg) {
 		t.Fatalf("first segment: %d whole bytes of %d, %v", whole, seg, err)
 	}
-	_, err = big.AppendReplica(0, all[:seg])
+	blank := 0
+	for {
+		size, kind, err := msg.PeekHeader(all[blank:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if kind == msg.KindBlank {
+			break
+		}
+		blank += size
+	}
+	end, err = big.AppendReplica(0, all[:seg])
 	if !errors.Is(err, ErrReplicaLayout) {
 		t.Fatalf("segment size mismatch: %v", err)
 	}
-	if end := big.MaxPhysOffset(); end != 0 {
-		t.Fatalf("a refused append left the log at %d", end)
+	if got := big.MaxPhysOffset(); end != int64(blank) || got != end {
+		t.Fatalf("segment size mismatch: AppendReplica ended at %d, log at %d; want both at the BLANK, %d", end, got, blank)
+	}
+	if _, err := big.AppendReplica(int64(blank), all[blank:seg]); !errors.Is(err, ErrReplicaLayout) {
+		t.Fatalf("the BLANK alone: %v", err)
+	}
+	if got := big.MaxPhysOffset(); got != int64(blank) {
+		t.Fatalf("a refused BLANK moved the log to %d", got)
 	}
 }
 

@@ -198,6 +198,11 @@ type Config struct {
 	// HATransferBatchSize is the largest frame body a master sends
 	// (haTransferBatchSize, 32 KiB; at most ha.MaxBodySize).
 	HATransferBatchSize int
+	// HACatchUpBatchSize is the largest frame body a master sends a
+	// replica that is a batch or more behind (haCatchUpBatchSize, a Wharf
+	// key; 1 MiB; at most ha.MaxBodySize; a value up to
+	// haTransferBatchSize keeps RocketMQ's frames).
+	HACatchUpBatchSize int
 	// HAFrameHold bounds how long a master holds a frame shorter than a
 	// batch while the slave has not reported the frames before it, so
 	// that the sends of one replication round trip share a frame
@@ -331,6 +336,7 @@ func Default() Config {
 		HASendHeartbeatInterval:     ha.DefaultHeartbeatInterval,
 		HAHousekeepingInterval:      ha.DefaultHousekeepingInterval,
 		HATransferBatchSize:         ha.DefaultTransferBatchSize,
+		HACatchUpBatchSize:          ha.DefaultCatchUpBatchSize,
 		HAFrameHold:                 ha.DefaultMaxHold,
 		HAMaxGapNotInSync:           ha.DefaultSlaveFallbehindMax,
 		SlaveTimeout:                ha.DefaultSlaveTimeout,
@@ -461,6 +467,8 @@ func (c *Config) validateHA() error {
 		return fmt.Errorf("broker: haHousekeepingInterval %v: want at least 1 ms", c.HAHousekeepingInterval)
 	case c.HATransferBatchSize < 1 || c.HATransferBatchSize > ha.MaxBodySize:
 		return fmt.Errorf("broker: haTransferBatchSize %d out of range 1..%d", c.HATransferBatchSize, ha.MaxBodySize)
+	case c.HACatchUpBatchSize < 1 || c.HACatchUpBatchSize > ha.MaxBodySize:
+		return fmt.Errorf("broker: haCatchUpBatchSize %d out of range 1..%d", c.HACatchUpBatchSize, ha.MaxBodySize)
 	case c.HAFrameHold < 0 || c.HAFrameHold > time.Second:
 		return fmt.Errorf("broker: haFrameHoldMicros %d out of range 0..1000000 (0: no hold)", c.HAFrameHold.Microseconds())
 	case c.HAMaxGapNotInSync < 1:

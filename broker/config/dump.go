@@ -67,6 +67,7 @@ func (c *Config) Properties() map[string]string {
 		"haSendHeartbeatInterval":         millis(c.HASendHeartbeatInterval),
 		"haHousekeepingInterval":          millis(c.HAHousekeepingInterval),
 		"haTransferBatchSize":             strconv.Itoa(c.HATransferBatchSize),
+		"haCatchUpBatchSize":              strconv.Itoa(c.HACatchUpBatchSize),
 		"haFrameHoldMicros":               strconv.FormatInt(c.HAFrameHold.Microseconds(), 10),
 		"haMaxGapNotInSync":               strconv.FormatInt(int64(c.HAMaxGapNotInSync), 10),
 		"haSlaveFallbehindMax":            strconv.FormatInt(int64(c.HAMaxGapNotInSync), 10),

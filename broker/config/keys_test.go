@@ -70,6 +70,7 @@ func TestHAConfigKeys(t *testing.T) {
 		{"haSendHeartbeatInterval=250", func(c *Config) bool { return c.HASendHeartbeatInterval == 250*time.Millisecond }},
 		{"haHousekeepingInterval=1500", func(c *Config) bool { return c.HAHousekeepingInterval == 1500*time.Millisecond }},
 		{"haTransferBatchSize=65536", func(c *Config) bool { return c.HATransferBatchSize == 65536 }},
+		{"haCatchUpBatchSize=262144", func(c *Config) bool { return c.HACatchUpBatchSize == 262144 }},
 		{"haFrameHoldMicros=250", func(c *Config) bool { return c.HAFrameHold == 250*time.Microsecond }},
 		{"haFrameHoldMicros=0", func(c *Config) bool { return c.HAFrameHold == 0 && c.HAMaxHold() < 0 }},
 		{"haMaxGapNotInSync=1048576", func(c *Config) bool { return c.HAMaxGapNotInSync == 1<<20 }},
@@ -97,7 +98,7 @@ func TestHAConfigKeys(t *testing.T) {
 		}
 	}
 	// Values Parse refuses, naming the line.
-	for _, conf := range []string{"haListenPort=x", "haTransferBatchSize=big", "haMaxGapNotInSync=1.5",
+	for _, conf := range []string{"haListenPort=x", "haTransferBatchSize=big", "haCatchUpBatchSize=big", "haMaxGapNotInSync=1.5",
 		"haSlaveFallbehindMax=", "slaveTimeout=3s", "haSendHeartbeatInterval=-", "haMasterAddress=nohost",
 		"haMasterAddress=h:0", "haMasterAddress=:10912", "haMasterAddress=h:70000",
 		"haAdvertisedAddress=nohost", "haAdvertisedAddress=h:0"} {
@@ -120,6 +121,8 @@ func TestHAConfigKeys(t *testing.T) {
 		{func(c *Config) { c.HAFrameHold = -time.Microsecond }, "haFrameHoldMicros"},
 		{func(c *Config) { c.HAFrameHold = 2 * time.Second }, "haFrameHoldMicros"},
 		{func(c *Config) { c.HATransferBatchSize = 4 << 20 }, "haTransferBatchSize"},
+		{func(c *Config) { c.HACatchUpBatchSize = 0 }, "haCatchUpBatchSize"},
+		{func(c *Config) { c.HACatchUpBatchSize = 4 << 20 }, "haCatchUpBatchSize"},
 		{func(c *Config) { c.HAMaxGapNotInSync = 0 }, "haMaxGapNotInSync"},
 		{func(c *Config) { c.SlaveTimeout = 0 }, "slaveTimeout"},
 		{func(c *Config) { c.HAMasterAddress = "10.0.0.1" }, "haMasterAddress"},

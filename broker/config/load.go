@@ -101,6 +101,7 @@ var configKeys = map[string]func(c *Config, v string) error{
 	"haSendHeartbeatInterval":  msSetter(func(c *Config) *time.Duration { return &c.HASendHeartbeatInterval }, time.Millisecond),
 	"haHousekeepingInterval":   msSetter(func(c *Config) *time.Duration { return &c.HAHousekeepingInterval }, time.Millisecond),
 	"haTransferBatchSize":      func(c *Config, v string) (err error) { c.HATransferBatchSize, err = strconv.Atoi(v); return },
+	"haCatchUpBatchSize":       func(c *Config, v string) (err error) { c.HACatchUpBatchSize, err = strconv.Atoi(v); return },
 	"haFrameHoldMicros":        msSetter(func(c *Config) *time.Duration { return &c.HAFrameHold }, time.Microsecond),
 	// RocketMQ 4.9 calls it haSlaveFallbehindMax, 5.x haMaxGapNotInSync.
 	"haMaxGapNotInSync":    func(c *Config, v string) (err error) { c.HAMaxGapNotInSync, err = strconv.ParseInt(v, 10, 64); return },

@@ -16,14 +16,18 @@ var ErrBehindRetention = errors.New("ha: slave's offset is below the master's ol
 // its methods cannot fail on configuration.
 type Planner struct {
 	segSize int64
-	batch   int64
+	batch   int64 // a frame shorter than this may be held (Short)
+	frame   int64 // the largest frame body, batch or more
 }
 
 // NewPlanner returns a planner for a CommitLog of segSize-byte segments
-// (mappedFileSizeCommitLog) and frames of at most batchSize body bytes
-// (haTransferBatchSize; at most MaxBodySize, which a RocketMQ slave can
-// take).
-func NewPlanner(segSize int64, batchSize int) (Planner, error) {
+// (mappedFileSizeCommitLog) and batches of batchSize body bytes
+// (haTransferBatchSize). A slave a batch or more behind gets frames of up
+// to catchUpSize bytes (haCatchUpBatchSize; raised to batchSize when
+// smaller): each frame costs a read and a write on the master and a
+// write and a report on the slave, so a backlog crosses in fewer, larger
+// frames. Both are at most MaxBodySize, which a RocketMQ slave can take.
+func NewPlanner(segSize int64, batchSize, catchUpSize int) (Planner, error) {
 	if segSize <= 0 {
 		return Planner{}, fmt.Errorf("ha: segment size %d: must be positive", segSize)
 	}
@@ -31,8 +35,16 @@ func NewPlanner(segSize int64, batchSize int) (Planner, error) {
 		return Planner{}, fmt.Errorf("ha: haTransferBatchSize %d: must be in 1..%d (a RocketMQ slave's read buffer)",
 			batchSize, MaxBodySize)
 	}
-	return Planner{segSize: segSize, batch: int64(batchSize)}, nil
+	if catchUpSize > MaxBodySize {
+		return Planner{}, fmt.Errorf("ha: haCatchUpBatchSize %d: must be at most %d (a RocketMQ slave's read buffer)",
+			catchUpSize, MaxBodySize)
+	}
+	return Planner{segSize: segSize, batch: int64(batchSize), frame: int64(max(batchSize, catchUpSize))}, nil
 }
+
+// MaxFrame is the largest frame body Next returns: the size of a
+// sender's read buffer.
+func (p Planner) MaxFrame() int { return int(p.frame) }
 
 // Start returns the offset the master first sends from, given the
 // slave's first report, the master's oldest retained offset minOff (a
@@ -59,14 +71,14 @@ func (p Planner) Start(report, minOff, end int64, fromLastFile bool) (int64, err
 
 // Next returns the next batch [from, to) for a slave whose next byte is
 // next, when the master's bytes are readable up to end: it starts at
-// next and stops at the end of next's segment, after the batch size or at
-// end, whichever comes first. It is empty (to == from) when there is
+// next and stops at the end of next's segment, after the largest frame
+// (MaxFrame) or at end, whichever comes first. It is empty (to == from) when there is
 // nothing to send: next ≥ end, or next < 0.
 func (p Planner) Next(next, end int64) (from, to int64) {
 	if next < 0 || next >= end {
 		return next, next
 	}
-	n := min(end-next, p.batch, p.segSize-next%p.segSize)
+	n := min(end-next, p.frame, p.segSize-next%p.segSize)
 	return next, next + n
 }
 

@@ -7,7 +7,7 @@ import (
 
 func TestPlannerNext(t *testing.T) {
 	const seg, batch = 1024, 100
-	p, err := NewPlanner(seg, batch)
+	p, err := NewPlanner(seg, batch, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +42,7 @@ func TestPlannerNext(t *testing.T) {
 // the end of its segment if that comes first.
 func TestPlannerFull(t *testing.T) {
 	const seg, batch = 1024, 100
-	p, err := NewPlanner(seg, batch)
+	p, err := NewPlanner(seg, batch, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func TestPlannerFull(t *testing.T) {
 // and no batch crosses a segment end or exceeds the batch size.
 func TestPlannerNextWalk(t *testing.T) {
 	for _, cfg := range []struct{ seg, batch int64 }{{1024, 100}, {1024, 1024}, {1024, 4096}, {1000, 333}, {64 << 20, 32 << 10}} {
-		p, err := NewPlanner(cfg.seg, int(cfg.batch))
+		p, err := NewPlanner(cfg.seg, int(cfg.batch), 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -84,9 +84,51 @@ func TestPlannerNextWalk(t *testing.T) {
 	}
 }
 
+// A slave a batch or more behind gets frames of up to the catch-up size;
+// only a frame shorter than a batch may be held, and the largest frame
+// never crosses a segment.
+func TestPlannerCatchUpFrames(t *testing.T) {
+	const seg, batch, catchUp = 1024, 100, 300
+	p, err := NewPlanner(seg, batch, catchUp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.MaxFrame() != catchUp {
+		t.Errorf("MaxFrame() = %d, want %d", p.MaxFrame(), catchUp)
+	}
+	for _, tc := range []struct {
+		name             string
+		next, end        int64
+		wantFrom, wantTo int64
+		short            bool
+	}{
+		{"less than a batch readable", 0, 40, 0, 40, true},
+		{"a batch and a bit", 0, 150, 0, 150, false},
+		{"a backlog", 0, 5000, 0, 300, false},
+		{"backlog cut at the segment end", 900, 5000, 900, 1024, false},
+		{"short tail at the segment end", 1000, 5000, 1000, 1024, false},
+	} {
+		from, to := p.Next(tc.next, tc.end)
+		if from != tc.wantFrom || to != tc.wantTo {
+			t.Errorf("%s: Next(%d, %d) = [%d, %d), want [%d, %d)", tc.name, tc.next, tc.end, from, to, tc.wantFrom, tc.wantTo)
+		}
+		if got := p.Short(from, to); got != tc.short {
+			t.Errorf("%s: Short(%d, %d) = %v, want %v", tc.name, from, to, got, tc.short)
+		}
+	}
+	// A catch-up size below the batch size leaves RocketMQ's frames.
+	q, err := NewPlanner(seg, batch, batch/2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if from, to := q.Next(0, 5000); to-from != batch || q.MaxFrame() != batch {
+		t.Errorf("catch-up below the batch: Next(0, 5000) = [%d, %d), MaxFrame %d; want frames of %d", from, to, q.MaxFrame(), batch)
+	}
+}
+
 func TestPlannerStart(t *testing.T) {
 	const seg = 1024
-	p, err := NewPlanner(seg, 100)
+	p, err := NewPlanner(seg, 100, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,19 +168,22 @@ func TestPlannerStart(t *testing.T) {
 
 func TestNewPlannerLimits(t *testing.T) {
 	for _, tc := range []struct {
-		seg   int64
-		batch int
-		ok    bool
+		seg            int64
+		batch, catchUp int
+		ok             bool
 	}{
-		{1 << 30, DefaultTransferBatchSize, true},
-		{1 << 30, MaxBodySize, true},
-		{1 << 30, MaxBodySize + 1, false},
-		{1 << 30, 0, false},
-		{0, 100, false},
+		{1 << 30, DefaultTransferBatchSize, 0, true},
+		{1 << 30, DefaultTransferBatchSize, DefaultCatchUpBatchSize, true},
+		{1 << 30, MaxBodySize, 0, true},
+		{1 << 30, MaxBodySize, MaxBodySize, true},
+		{1 << 30, DefaultTransferBatchSize, MaxBodySize + 1, false},
+		{1 << 30, MaxBodySize + 1, 0, false},
+		{1 << 30, 0, 0, false},
+		{0, 100, 0, false},
 	} {
-		_, err := NewPlanner(tc.seg, tc.batch)
+		_, err := NewPlanner(tc.seg, tc.batch, tc.catchUp)
 		if (err == nil) != tc.ok {
-			t.Errorf("NewPlanner(%d, %d) = %v, want ok=%v", tc.seg, tc.batch, err, tc.ok)
+			t.Errorf("NewPlanner(%d, %d, %d) = %v, want ok=%v", tc.seg, tc.batch, tc.catchUp, err, tc.ok)
 		}
 	}
 }

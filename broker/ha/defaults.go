@@ -24,6 +24,14 @@ const (
 	DefaultSlaveTimeout = 3 * time.Second
 )
 
+// DefaultCatchUpBatchSize is Wharf's haCatchUpBatchSize: the largest
+// frame body a master sends a slave that is a batch or more behind. On
+// the dev box a slave catching up on 1 KiB records took 1 MiB frames at
+// about 1.3x the rate of 32 KiB ones, spending less CPU per byte (one
+// pwrite and one report per frame); a RocketMQ slave reads frames of up
+// to 4 MiB.
+const DefaultCatchUpBatchSize = 1 << 20
+
 // DefaultMaxHold is Wharf's bound on how long a master holds a short frame
 // while the slave has not reported the frames before it (MasterOptions.
 // MaxHold): about three replication round trips on loopback under load,

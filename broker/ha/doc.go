@@ -130,7 +130,10 @@
 //   - A body never crosses a segment end: a batch is cut at the end of
 //     the segment that holds phyOffset, at haTransferBatchSize bytes, and
 //     at the master's readable end, whichever comes first
-//     (Planner.Next).
+//     (Planner.Next). A Wharf master sends a slave that is a batch or
+//     more behind frames of up to haCatchUpBatchSize (a Wharf key, 1 MiB)
+//     instead: fewer, larger frames for a backlog, which a RocketMQ slave
+//     reads as well; a value up to haTransferBatchSize keeps RocketMQ's.
 //   - A heartbeat is a header with bodySize 0 and phyOffset the next
 //     offset the master would send. The master sends one when it has
 //     written nothing for haSendHeartbeatInterval.
@@ -158,14 +161,15 @@
 //
 //	haSendHeartbeatInterval  5 s      both directions
 //	haHousekeepingInterval   20 s     idle close
-//	haTransferBatchSize      32 KiB   largest body a master sends
+//	haTransferBatchSize      32 KiB   largest body a master sends (Wharf:
+//	                                  haCatchUpBatchSize, 1 MiB, to a slave behind)
 //	haSlaveFallbehindMax     256 MiB  a slave further behind is not "in sync"
 //	slaveTimeout             3 s      SYNC_MASTER wait (4.9.3 and later)
 //	haListenPort             10912    in 4.9 always replaced by listenPort+1
 //
 // A RocketMQ 4.9 slave reads into a 4 MiB buffer that must hold a whole
 // frame, so no frame body may exceed MaxBodySize (4 MiB − 12 bytes),
-// whatever haTransferBatchSize says.
+// whatever haTransferBatchSize or haCatchUpBatchSize says.
 //
 // # What a caller must do
 //

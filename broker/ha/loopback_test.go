@@ -65,7 +65,7 @@ func replicate(t *testing.T, log []byte, minOff, seg int64, batch int, lastFile 
 			}
 			defer c.Close()
 			_ = c.SetDeadline(deadline)
-			p, err := NewPlanner(seg, batch)
+			p, err := NewPlanner(seg, batch, 0)
 			if err != nil {
 				return err
 			}

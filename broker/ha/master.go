@@ -50,7 +50,11 @@ type MasterOptions struct {
 	// haMaxGapNotInSync. Zero takes RocketMQ's default.
 	Heartbeat, Housekeeping time.Duration
 	BatchSize               int
-	MaxGap                  int64
+	// CatchUpBatchSize is haCatchUpBatchSize, the largest frame body for
+	// a slave a batch or more behind (NewPlanner); zero takes
+	// DefaultCatchUpBatchSize.
+	CatchUpBatchSize int
+	MaxGap           int64
 	// FromLastFile starts an empty slave at the segment holding the end
 	// (syncFromLastFile) instead of the oldest retained one.
 	FromLastFile bool
@@ -131,6 +135,9 @@ func NewMaster(opts MasterOptions) (*Master, error) {
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = DefaultTransferBatchSize
 	}
+	if opts.CatchUpBatchSize <= 0 {
+		opts.CatchUpBatchSize = DefaultCatchUpBatchSize
+	}
 	if opts.MaxGap <= 0 {
 		opts.MaxGap = DefaultSlaveFallbehindMax
 	}
@@ -146,7 +153,7 @@ func NewMaster(opts MasterOptions) (*Master, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	p, err := NewPlanner(opts.Log.SegmentSize(), opts.BatchSize)
+	p, err := NewPlanner(opts.Log.SegmentSize(), opts.BatchSize, opts.CatchUpBatchSize)
 	if err != nil {
 		return nil, err
 	}

@@ -172,7 +172,7 @@ func (c *masterConn) send() error {
 	next := c.next
 	c.m.mu.Unlock()
 	var hdr [HeaderSize]byte
-	buf := make([]byte, c.m.opts.BatchSize)
+	buf := make([]byte, c.m.planner.MaxFrame())
 	heartbeat := time.NewTimer(c.m.opts.Heartbeat)
 	defer heartbeat.Stop()
 	h := Hold{Max: c.m.opts.MaxHold}

@@ -307,6 +307,7 @@ func TestShortFramesWaitForTheSlavesReport(t *testing.T) {
 		o.Heartbeat = time.Hour // no empty frames in the way
 		o.Housekeeping = time.Minute
 		o.MaxHold = longHold
+		o.CatchUpBatchSize = ha.DefaultTransferBatchSize // a backlog in batches, leaving a short rest
 	})
 	c, fr := reportedSlave(t, m, end0)
 	next := func(want int64, within time.Duration) (ha.Frame, error) {

@@ -24,9 +24,10 @@ var (
 // start at this log's end (phys) and hold whole units only: records, and
 // BLANK fillers that reach their segment's end. Records keep every byte
 // the master gave them (queue offset, store time, offsets): a replica
-// assigns nothing. Each record passes VerifyRecord at its offset before
-// anything is appended, the check recovery makes, so a replica never
-// stores a record its own recovery would cut. A BLANK rolls to the next
+// assigns nothing. Each record passes VerifyRecord at its offset before it
+// is appended, the check recovery makes, so a replica never stores a
+// record its own recovery would cut; the units before the first that
+// fails are appended, and the error comes with their end. A BLANK rolls to the next
 // segment as a local roll does, writing the same filler.
 //
 // It returns the log's new end. Like AppendNoWait it does not wait: call
@@ -40,9 +41,14 @@ func (c *CommitLog) AppendReplica(phys int64, data []byte) (end int64, err error
 	if pos := c.End(); phys != pos {
 		return pos, fmt.Errorf("%w: bytes for %d, log ends at %d", ErrReplicaOffset, phys, pos)
 	}
-	if err := c.checkReplica(phys, data); err != nil {
-		return phys, err
+	// The whole units before a bad one are appended: a large frame with
+	// one bad unit keeps the good ones before it, as smaller frames
+	// would have, and the error comes after them.
+	n, bad := c.checkReplica(phys, data)
+	if n == 0 {
+		return phys, bad
 	}
+	data = data[:n]
 	c.mu.Lock()
 	if c.mu.err != nil {
 		err, pos := c.mu.err, c.mu.pos
@@ -90,7 +96,7 @@ func (c *CommitLog) AppendReplica(phys int64, data []byte) (end int64, err error
 	end = c.mu.pos
 	c.mu.Unlock()
 	c.afterReplicaAppend()
-	return end, nil
+	return end, bad
 }
 
 // afterReplicaAppend tells the hook what a mapped async log made readable
@@ -142,13 +148,14 @@ func (c *CommitLog) placeLocked(off int64, recs []byte) error {
 }
 
 // checkReplica verifies, before any lock, that data is whole units that
-// fit this log's segments when placed at phys.
-func (c *CommitLog) checkReplica(phys int64, data []byte) error {
+// fit this log's segments when placed at phys. It returns the length of
+// the units before the first that fails, and why that one fails.
+func (c *CommitLog) checkReplica(phys int64, data []byte) (n int, err error) {
 	if len(data) == 0 {
-		return errors.New("commitlog: empty replica append")
+		return 0, errors.New("commitlog: empty replica append")
 	}
 	if phys < 0 {
-		return fmt.Errorf("%w: offset %d", ErrReplicaOffset, phys)
+		return 0, fmt.Errorf("%w: offset %d", ErrReplicaOffset, phys)
 	}
 	for p := 0; p < len(data); {
 		at := phys + int64(p)
@@ -156,26 +163,26 @@ func (c *CommitLog) checkReplica(phys int64, data []byte) error {
 		size, kind, err := msg.PeekHeader(data[p:])
 		switch {
 		case err != nil:
-			return fmt.Errorf("%w: at %d: %v", ErrReplicaLayout, at, err)
+			return p, fmt.Errorf("%w: at %d: %v", ErrReplicaLayout, at, err)
 		case size > len(data)-p:
-			return fmt.Errorf("%w: at %d: a unit of %d bytes with only %d offered", ErrReplicaLayout, at, size, len(data)-p)
+			return p, fmt.Errorf("%w: at %d: a unit of %d bytes with only %d offered", ErrReplicaLayout, at, size, len(data)-p)
 		case kind == msg.KindBlank && int64(size) != left:
-			return fmt.Errorf("%w: at %d: BLANK of %d bytes where the segment has %d left (is mappedFileSizeCommitLog %d on the master too?)",
+			return p, fmt.Errorf("%w: at %d: BLANK of %d bytes where the segment has %d left (is mappedFileSizeCommitLog %d on the master too?)",
 				ErrReplicaLayout, at, size, left, c.segSize)
 		case kind == msg.KindBlank:
 		case kind != msg.KindRecord:
-			return fmt.Errorf("%w: at %d: not a record", ErrReplicaLayout, at)
+			return p, fmt.Errorf("%w: at %d: not a record", ErrReplicaLayout, at)
 		case int64(size)+msg.BlankHeaderSize > left:
-			return fmt.Errorf("%w: at %d: record of %d bytes crosses the segment end (%d bytes left; is mappedFileSizeCommitLog %d on the master too?)",
+			return p, fmt.Errorf("%w: at %d: record of %d bytes crosses the segment end (%d bytes left; is mappedFileSizeCommitLog %d on the master too?)",
 				ErrReplicaLayout, at, size, left, c.segSize)
 		default:
 			if verr := VerifyRecord(data[p:p+size], at); verr != nil {
-				return fmt.Errorf("%w: record at %d: %v", ErrReplicaLayout, at, verr)
+				return p, fmt.Errorf("%w: record at %d: %v", ErrReplicaLayout, at, verr)
 			}
 		}
 		p += size
 	}
-	return nil
+	return len(data), nil
 }
 
 // Rebase moves the start of an empty log to base, a segment start above

@@ -48,6 +48,8 @@ type MasterOptions struct {
 	// RocketMQ's default).
 	Heartbeat, Housekeeping time.Duration
 	BatchSize               int
+	// CatchUpBatchSize: as ha.MasterOptions.CatchUpBatchSize.
+	CatchUpBatchSize int
 	// MaxHold: as ha.MasterOptions.MaxHold; it also bounds how long a
 	// grown confirm offset waits for a frame to carry it.
 	MaxHold time.Duration
@@ -113,6 +115,9 @@ func NewMaster(opts MasterOptions) (*Master, error) {
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = ha.DefaultTransferBatchSize
 	}
+	if opts.CatchUpBatchSize <= 0 {
+		opts.CatchUpBatchSize = ha.DefaultCatchUpBatchSize
+	}
 	if opts.MaxHold == 0 {
 		opts.MaxHold = ha.DefaultMaxHold
 	}
@@ -125,7 +130,7 @@ func NewMaster(opts MasterOptions) (*Master, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	p, err := ha.NewPlanner(opts.Log.SegmentSize(), opts.BatchSize)
+	p, err := ha.NewPlanner(opts.Log.SegmentSize(), opts.BatchSize, opts.CatchUpBatchSize)
 	if err != nil {
 		return nil, err
 	}
@@ -541,7 +546,7 @@ func (c *masterConn) send() error {
 	watch := lg.WatchReadable()
 	defer watch.Stop()
 	var hdr [TransferHeaderSize]byte
-	buf := make([]byte, c.m.opts.BatchSize)
+	buf := make([]byte, c.m.planner.MaxFrame())
 	heartbeat := time.NewTimer(c.m.opts.Heartbeat)
 	defer heartbeat.Stop()
 	held := ha.Hold{Max: c.m.opts.MaxHold}        // a short frame

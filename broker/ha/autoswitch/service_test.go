@@ -279,7 +279,7 @@ func TestFramesStayInOneEpoch(t *testing.T) {
 	c := dialNewMaster(t, autoswitch.MasterOptions{
 		Log: r.st, Epochs: r.epochs, BrokerID: 1,
 		SyncStateSet: func() []int64 { return *sss.Load() }, Heartbeat: time.Hour, Housekeeping: 5 * time.Second,
-		BatchSize: 5000,
+		BatchSize: 5000, CatchUpBatchSize: 12000,
 	})
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	if _, err := c.Write(autoswitch.AppendAck(autoswitch.AppendSlaveHandshake(nil, autoswitch.SlaveHandshake{BrokerID: 9}), 0)); err != nil {
@@ -311,7 +311,7 @@ func TestFramesStayInOneEpoch(t *testing.T) {
 			t.Fatalf("frame [%d, %d) crosses the start %d of the next epoch", h.Offset, h.Offset+int64(h.BodySize), e.End)
 		case h.Offset/testSeg != (h.Offset+int64(h.BodySize)-1)/testSeg:
 			t.Fatalf("frame [%d, %d) crosses a segment end", h.Offset, h.Offset+int64(h.BodySize))
-		case h.BodySize > 5000:
+		case h.BodySize > 12000:
 			t.Fatalf("frame of %d bytes", h.BodySize)
 		}
 		next += int64(h.BodySize)
