@@ -205,6 +205,23 @@ func (t *Service) load() error {
 		return err
 	}
 	t.mu.Lock()
+	// An END_TRANSACTION that claimed its transaction before this load
+	// (a Stop and Start) records into its state when it ends: keep that
+	// state, with its claim, unless the scan found the transaction
+	// resolved. Dropped, its claim would no longer hold the op progress
+	// back, and its resolution would land in a state nothing reads.
+	for o, st := range t.txns {
+		if st.op != opClaimed {
+			continue
+		}
+		if n := txns[o]; n != nil {
+			if n.op >= 0 {
+				continue
+			}
+			st.newest = max(st.newest, n.newest)
+		}
+		txns[o] = st
+	}
 	t.halfNext, t.opEnd, t.txns = half, max(opEnd, op), txns
 	t.storedHalf, t.storedOp = half, op
 	t.mu.Unlock()
@@ -504,8 +521,15 @@ func (t *Service) sendCheck(c *Check) {
 // persist stores the progress: the half offset once everything written
 // before it is durable (a copy or op must never be lost behind it), then
 // the op offset below which no op is needed any more (all halves of its
-// transaction are behind the stored half offset). A crash can therefore
-// repeat a check or a commit but never lose a half message.
+// transaction are behind the stored half offset) and none will land (an
+// END_TRANSACTION in flight writes its op at or after the op end it saw
+// when it claimed). A crash can therefore repeat a check or a commit but
+// never lose a half message.
+//
+// An op the load after a restart does not scan leaves its transaction
+// unresolved while halves of it are ahead of the checker: the checker
+// would copy the half and ask the producer again, and a commit answer
+// would deliver the message a second time.
 func (t *Service) persist() {
 	t.mu.Lock()
 	half := t.halfNext
@@ -528,17 +552,17 @@ func (t *Service) persist() {
 			delete(t.txns, o)
 		}
 	}
-	op := int64(-1)
-	if t.inflight == 0 {
-		op = t.opEnd
-		for _, st := range t.txns {
-			if st.op >= 0 {
-				op = min(op, st.op)
-			}
+	op := t.opEnd
+	for _, st := range t.txns {
+		switch {
+		case st.op >= 0:
+			op = min(op, st.op)
+		case st.op == opClaimed:
+			op = min(op, st.claimOp)
 		}
 	}
 	t.mu.Unlock()
-	if op >= 0 && op != t.storedOp {
+	if op != t.storedOp {
 		if err := t.cfg.Store.CommitOffset(OffsetGroup, opTopic, 0, op); err != nil {
 			t.log.Error("storing the op-queue progress failed", "offset", op, "err", err)
 			return

@@ -92,9 +92,13 @@ const (
 // the checker have an entry; an unresolved, never-checked transaction has
 // none.
 type txnState struct {
-	newest    int64 // half-queue offset of the newest half (copy)
-	op        int64 // op-queue offset of its op record, or opNone/opClaimed
-	delivered bool  // committed message stored, op not yet (retry writes only the op)
+	newest int64 // half-queue offset of the newest half (copy)
+	op     int64 // op-queue offset of its op record, or opNone/opClaimed
+	// claimOp, while op is opClaimed, is Service.opEnd at the claim: the
+	// op record the END_TRANSACTION writes lands at or after it, so the
+	// stored op progress must not pass it (persist).
+	claimOp   int64
+	delivered bool // committed message stored, op not yet (retry writes only the op)
 }
 
 // Service implements RocketMQ's transactional messages: half messages in
@@ -110,7 +114,6 @@ type Service struct {
 	mu       sync.Mutex
 	halfNext int64 // next half-queue offset the checker examines
 	opEnd    int64 // op-queue offset past the last op recorded
-	inflight int   // END_TRANSACTIONs between claim and record
 	txns     map[int64]*txnState
 	// storedHalf and storedOp are the stored progress; owned by the
 	// checker goroutine.
@@ -301,8 +304,12 @@ func (t *Service) end(r *msg.Record, commit bool) (string, error) {
 		t.mu.Unlock()
 		return "transaction already ended", nil
 	}
-	st.op = opClaimed
-	t.inflight++
+	// Every op recorded so far is below opEnd, and the store hands out
+	// op-queue offsets in increasing order: this END's op lands at or
+	// after it. (The queue's dispatched end, QueueState.Max, is a bound
+	// too but lags the offsets Put returns, and would cost a store call
+	// under mu on every END.)
+	st.op, st.claimOp = opClaimed, t.opEnd
 	delivered := st.delivered
 	t.mu.Unlock()
 
@@ -319,10 +326,9 @@ func (t *Service) end(r *msg.Record, commit bool) (string, error) {
 	}
 
 	t.mu.Lock()
-	t.inflight--
 	st.delivered = delivered
 	if err != nil {
-		st.op = opNone
+		st.op = opNone // drops the claim: nothing of it need stay ahead of the progress
 	} else {
 		st.op = opOff
 		t.opEnd = max(t.opEnd, opOff+1)

@@ -57,11 +57,17 @@ func newService(t *testing.T, mut func(*Config)) (*Service, *engine.Store, *chec
 	if mut != nil {
 		mut(&cfg)
 	}
+	return startService(t, cfg), st, ck
+}
+
+// startService starts a service from cfg and waits for its state to load.
+func startService(t *testing.T, cfg Config) *Service {
+	t.Helper()
 	s := New(cfg, testkit.Logger(t))
 	s.Start()
 	t.Cleanup(s.Close)
 	<-s.Ready()
-	return s, st, ck
+	return s
 }
 
 // sendHalf prepares and stores a transactional message for topic T.
@@ -273,4 +279,159 @@ func TestProducerCannotNameAnotherTransaction(t *testing.T) {
 	}
 	testkit.Eventually(t, 5*time.Second, func() bool { qs, _ := st.QueueState("T", 2); return qs.Max == 1 },
 		"the committed message in T/2")
+}
+
+// holdStore stores the message of the first Put that match accepts, then
+// holds that Put until release is closed: an END_TRANSACTION whose op
+// record has landed but that has not recorded it yet.
+type holdStore struct {
+	*engine.Store
+	match   func(m *msg.Message) bool // set before the service's first Put
+	once    sync.Once
+	held    chan struct{} // closed once the matching Put has stored its message
+	release chan struct{}
+}
+
+func (h *holdStore) Put(m *msg.Message) (engine.PutResult, error) {
+	hold := h.match != nil && h.match(m)
+	res, err := h.Store.Put(m)
+	if hold {
+		h.once.Do(func() { close(h.held) })
+		<-h.release
+	}
+	return res, err
+}
+
+// The op-queue progress advances while an END_TRANSACTION is in flight (it
+// stayed put under steady END traffic, so a restart scanned the op queue
+// from far back), but never past the op record that END writes, even when
+// ENDs that claimed later have recorded theirs: the load after a restart
+// must find it, or the checker asks the producer again about a transaction
+// already committed, and a commit answer delivers the message twice.
+func TestOpProgressAdvancesPastAnEndInFlight(t *testing.T) {
+	var hold *holdStore
+	s, st, _ := newService(t, func(c *Config) {
+		hold = &holdStore{Store: c.Store.(*engine.Store), held: make(chan struct{}), release: make(chan struct{})}
+		c.Store = hold
+	})
+	// Half offsets 0..3; the ops land at 0 (a), 1 (b), 2 (slow), 3 (c).
+	a, b, slow, c := sendHalf(t, s, st, "a"), sendHalf(t, s, st, "b"), sendHalf(t, s, st, "slow"), sendHalf(t, s, st, "c")
+	const slowOp = 2
+	slowBody := strconv.FormatInt(slow.QueueOffset, 10)
+	hold.match = func(m *msg.Message) bool { return m.Topic == opTopic && string(m.Body) == slowBody }
+	for _, res := range []engine.PutResult{a, b} {
+		if _, err := end(s, res, TypeRollback); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var slowErr error
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		_, slowErr = end(s, slow, TypeCommit)
+	}()
+	release := sync.OnceFunc(func() { close(hold.release) })
+	t.Cleanup(func() { release(); <-finished })
+	select {
+	case <-hold.held:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the op record of the slow commit was not written")
+	}
+	// c claims after slow's op landed and records its op above it.
+	if _, err := end(s, c, TypeRollback); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.WaitDispatched(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	// One check pass and persist, run here: the checker goroutine idles
+	// (hour-long interval). The pass skips a and b and stops at slow.
+	s.pass()
+	s.persist()
+	if half, _ := s.Progress(); half != slow.QueueOffset {
+		t.Fatalf("checker at half %d, want %d (stopped at the END in flight)", half, slow.QueueOffset)
+	}
+	if off, ok, err := st.ConsumerOffset(OffsetGroup, opTopic, 0); err != nil || !ok || off != slowOp {
+		t.Fatalf("stored op progress %d (stored %v, %v), want %d: past the ops of a and b, not past slow's",
+			off, ok, err, slowOp)
+	}
+
+	// Restart with the END still in flight when the checker stops; it
+	// ends afterwards.
+	s.Close()
+	release()
+	<-finished
+	if slowErr != nil {
+		t.Fatal(slowErr)
+	}
+	cfg := s.cfg
+	ck := &checks{group: "PG"}
+	cfg.Store, cfg.Checker, cfg.Timeout, cfg.Interval = st, ck, 50*time.Millisecond, 20*time.Millisecond
+	s2 := startService(t, cfg)
+	testkit.Eventually(t, 5*time.Second, func() bool { half, _ := s2.Progress(); return half == c.QueueOffset+1 },
+		"the restarted checker past every half")
+	if got := ck.list(); len(got) != 0 {
+		t.Fatalf("check-backs after the restart: %+v, want none (every transaction ended)", got)
+	}
+	if qs, _ := st.QueueState("T", 2); qs.Max != 1 {
+		t.Fatalf("T/2 holds %d messages, want slow's commit once", qs.Max)
+	}
+}
+
+// An END_TRANSACTION in flight across a Stop and Start (a broker that
+// became slave and master again) records its resolution in the state the
+// new load built (it went to the replaced one, and the checker asked the
+// producer about the committed transaction again), and its claim goes on
+// holding the op progress back.
+func TestEndInFlightAcrossStopAndStart(t *testing.T) {
+	var armed atomic.Bool
+	entered, release := make(chan struct{}), make(chan struct{})
+	s, st, ck := newService(t, func(c *Config) {
+		c.Timeout = 50 * time.Millisecond
+		c.Route = func(m *msg.Message) error {
+			if armed.Load() && string(m.Body) == "slow" {
+				close(entered)
+				<-release
+			}
+			return nil
+		}
+	})
+	slow := sendHalf(t, s, st, "slow")
+	armed.Store(true)
+	var slowErr error
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		_, slowErr = end(s, slow, TypeCommit)
+	}()
+	unblock := sync.OnceFunc(func() { close(release) })
+	t.Cleanup(func() { unblock(); <-finished })
+	select {
+	case <-entered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the slow commit did not reach its delivery")
+	}
+	s.Stop()
+	s.Start()
+	<-s.Ready()
+	unblock()
+	<-finished
+	if slowErr != nil {
+		t.Fatal(slowErr)
+	}
+	time.Sleep(60 * time.Millisecond) // the half is now old enough to be checked
+	if err := st.WaitDispatched(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	s.pass() // the checker goroutine idles (hour-long interval)
+	s.persist()
+	if got := ck.list(); len(got) != 0 {
+		t.Fatalf("check-backs: %+v, want none (the transaction ended)", got)
+	}
+	if half, _ := s.Progress(); half != slow.QueueOffset+1 {
+		t.Fatalf("checker at half %d, want %d", half, slow.QueueOffset+1)
+	}
+	if off, ok, err := st.ConsumerOffset(OffsetGroup, opTopic, 0); err != nil || !ok || off != 1 {
+		t.Fatalf("stored op progress %d (stored %v, %v), want 1", off, ok, err)
+	}
 }
