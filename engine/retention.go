@@ -59,7 +59,7 @@ func (s *Store) CleanExpired(now time.Time) (int, error) {
 		if info.Base+info.Size > safe {
 			break
 		}
-		age := now.Sub(info.ModTime)
+		age := segmentAge(now, info)
 		var reason string
 		var un unconsumed
 		if reason, un, err = s.removable(counter, info, age); err != nil || reason == "" {
@@ -90,6 +90,17 @@ func (s *Store) CleanExpired(now time.Time) (int, error) {
 		return removed, fmt.Errorf("engine: retention: %w", derr)
 	}
 	return removed, err
+}
+
+// segmentAge is how old info's segment is at now. A segment whose
+// modification time could not be read (ModTime zero: its Stat failed)
+// counts as new: an I/O error must keep a segment, never make it look
+// decades old and expire it.
+func segmentAge(now time.Time, info commitlog.SegmentInfo) time.Duration {
+	if info.ModTime.IsZero() {
+		return 0
+	}
+	return now.Sub(info.ModTime)
 }
 
 // removable says why the segment may go ("" keeps it) and, when it had to

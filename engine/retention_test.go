@@ -1,9 +1,11 @@
 package engine
 
 import (
+	"errors"
 	"log/slog"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -164,5 +166,75 @@ func TestRetentionCleanForcibly(t *testing.T) {
 	out := logs.String()
 	if !strings.Contains(out, "cleanFileForciblyEnable") || !strings.Contains(out, "(no group)=") && !strings.Contains(out, "G=") {
 		t.Fatalf("forcible deletion not logged with its unconsumed counts:\n%s", out)
+	}
+}
+
+// statFailFS fails Stat on every file it opens once fail is set.
+type statFailFS struct {
+	vfs.FS
+	fail *atomic.Bool
+}
+
+type statFailFile struct {
+	vfs.File
+	fail *atomic.Bool
+}
+
+func (f statFailFile) Stat() (vfs.FileInfo, error) {
+	if f.fail.Load() {
+		return nil, errors.New("injected stat failure")
+	}
+	return f.File.Stat()
+}
+
+func (fs statFailFS) wrap(f vfs.File, err error) (vfs.File, error) {
+	if err != nil {
+		return nil, err
+	}
+	return statFailFile{File: f, fail: fs.fail}, nil
+}
+
+func (fs statFailFS) Create(name string, c vfs.DiskWriteCategory) (vfs.File, error) {
+	return fs.wrap(fs.FS.Create(name, c))
+}
+
+func (fs statFailFS) Open(name string, opts ...vfs.OpenOption) (vfs.File, error) {
+	return fs.wrap(fs.FS.Open(name, opts...))
+}
+
+func (fs statFailFS) OpenReadWrite(name string, c vfs.DiskWriteCategory, opts ...vfs.OpenOption) (vfs.File, error) {
+	return fs.wrap(fs.FS.OpenReadWrite(name, c, opts...))
+}
+
+// A segment whose modification time cannot be read is not expired:
+// before, a failed Stat left a zero time, an age of centuries, and every
+// segment went as "expired".
+func TestSegmentOfUnknownAgeIsNotExpired(t *testing.T) {
+	fail := &atomic.Bool{}
+	opts := testOptions(statFailFS{FS: vfs.NewMem(), fail: fail}, commitlog.SyncFlush)
+	opts.FileReservedTime = time.Hour
+	s := openStore(t, opts)
+	defer s.Close()
+	for i := range 1000 {
+		if _, err := s.Put(newMsg("T", int32(i%2), i, "")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.WaitDispatched(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	s.disp.Close() // settles the index checkpoint
+	var err error
+	if s.disp, err = newDispatcherForTest(s); err != nil {
+		t.Fatal(err)
+	}
+	fail.Store(true)
+	if n, err := s.CleanExpired(time.Now()); n != 0 || err != nil {
+		t.Fatalf("segments of unknown age: %d removed, %v", n, err)
+	}
+	allReadable(t, s, "unknown age")
+	fail.Store(false)
+	if n, err := s.CleanExpired(time.Now().Add(2 * time.Hour)); n == 0 || err != nil {
+		t.Fatalf("expired segments of known age: %d removed, %v", n, err)
 	}
 }

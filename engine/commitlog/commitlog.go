@@ -654,8 +654,10 @@ func (c *CommitLog) Segments() []SegmentInfo {
 
 // SegmentInfo describes one segment.
 type SegmentInfo struct {
-	Base    int64
-	Size    int64
+	Base int64
+	Size int64
+	// ModTime is the file's modification time; zero when it could not
+	// be read.
 	ModTime time.Time
 }
 
