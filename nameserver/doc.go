@@ -57,7 +57,8 @@
 //     the one before (wharfBaseDataVersion). Every part merges at once, so
 //     no route disappears while they arrive; the last drops the topics no
 //     part named. A part that does not follow its predecessor removes
-//     nothing and asks for the table as above.
+//     nothing and asks for the table as above. A k above 2^20 is refused
+//     with SYSTEM_ERROR.
 //   - DELETE_TOPIC_IN_NAMESRV refuses system topics (package systopic: the
 //     fixed names, rmq_sys_*, registered cluster and broker names and each
 //     cluster's reply topic) with SYSTEM_ERROR, where Java deletes them.

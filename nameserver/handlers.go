@@ -129,6 +129,32 @@ const baseVersionField = "wharfBaseDataVersion"
 // topics that no part named.
 const partField = "wharfPart"
 
+// maxParts bounds k in wharfPart "i/k". A Wharf broker sends
+// ceil(topics / splitRegistrationSize) parts, 20 at the defaults
+// (maxTopicNums 200,000, splitRegistrationSize 10,000), and never more
+// parts than topics; 1<<20 lets even a broker of a million topics send one
+// topic per part. The bound is a sanity check on untrusted input, not what
+// keeps memory low: the name server never sizes anything by k.
+const maxParts = 1 << 20
+
+// parsePart reads wharfPart "i/k", 1 <= i <= k <= maxParts.
+func parsePart(v string) (part, parts int, err error) {
+	is, ks, ok := strings.Cut(v, "/")
+	if ok {
+		part, err = strconv.Atoi(is)
+		if err == nil {
+			parts, err = strconv.Atoi(ks)
+		}
+	}
+	switch {
+	case !ok || err != nil || part < 1 || part > parts:
+		return 0, 0, fmt.Errorf("ext field %s %q: want i/k with 1 <= i <= k", partField, v)
+	case parts > maxParts:
+		return 0, 0, fmt.Errorf("ext field %s %q: %d parts, more than the %d a broker sends", partField, v, parts, maxParts)
+	}
+	return part, parts, nil
+}
+
 // needTableField in the reply to a partial registration asks the broker
 // for its whole table (Wharf only).
 const needTableField = "wharfNeedTable"
@@ -153,8 +179,8 @@ func decodeRegistration(req *remoting.Command) (registration, error) {
 		return reg, err
 	}
 	if part := req.ExtStringOr(partField, ""); part != "" {
-		if _, err := fmt.Sscanf(part, "%d/%d", &reg.part, &reg.parts); err != nil || reg.part < 1 || reg.part > reg.parts {
-			return reg, fmt.Errorf("ext field %s %q: want i/k with 1 <= i <= k", partField, part)
+		if reg.part, reg.parts, err = parsePart(part); err != nil {
+			return reg, err
 		}
 	}
 	if base := req.ExtStringOr(baseVersionField, ""); base != "" {

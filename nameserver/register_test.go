@@ -3,9 +3,11 @@ package nameserver
 import (
 	"encoding/json"
 	"hash/crc32"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wharfmq/wharf/remoting"
 	rbody "github.com/wharfmq/wharf/remoting/body"
@@ -168,4 +170,59 @@ func TestReplyTooLargeForAFrame(t *testing.T) {
 	if resp.Code != remoting.RespSystemError || !strings.Contains(resp.Remark, "frame limit") {
 		t.Fatalf("code %d remark %q, want SYSTEM_ERROR naming the frame limit", resp.Code, resp.Remark)
 	}
+}
+
+// TestSplitRegistrationPartCountBounded: k in wharfPart "i/k" comes from
+// the wire. A k beyond what any broker sends is refused with SYSTEM_ERROR
+// (it once sized a map, so "1/10000000" in a 400-byte request allocated
+// ~850 MiB under the registry lock, and a k near 2^62 overflowed the size
+// and panicked); the largest k accepted costs memory for the topics that
+// arrived, not for k; and a normal split registration still works.
+func TestSplitRegistrationPartCountBounded(t *testing.T) {
+	ts := startServer(t, Options{})
+	b := broker{name: "broker-a", addr: "127.0.0.1:10911", dv: DataVersion{Timestamp: 1, Counter: 1}, topics: defaultTopics()}
+	for _, part := range []string{"1/10000000", "1/4611686018427387904", "1/" + strconv.Itoa(maxParts+1), "1/", "x/2", "0/2"} {
+		req := b.request(t)
+		req.SetExt(partField, part)
+		if resp := ts.invoke(req); resp.Code != remoting.RespSystemError || !strings.Contains(resp.Remark, partField) {
+			t.Errorf("part %q: code %d remark %q, want SYSTEM_ERROR naming %s", part, resp.Code, resp.Remark, partField)
+		}
+	}
+
+	// The largest k accepted: memory follows the two topics received.
+	req := b.request(t)
+	req.SetExt(partField, "1/"+strconv.Itoa(maxParts))
+	reg, err := decodeRegistration(req)
+	if err != nil {
+		t.Fatalf("part 1/%d: %v", maxParts, err)
+	}
+	r := newRegistry()
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	if _, err := r.register(reg, time.Now()); err != nil {
+		t.Fatalf("register part 1/%d: %v", maxParts, err)
+	}
+	runtime.ReadMemStats(&m1)
+	// Generous: the registration itself needs a few KiB; sizing by k
+	// (2 topics × 2^20) took over 60 MiB.
+	if got := m1.TotalAlloc - m0.TotalAlloc; got > 4<<20 {
+		t.Errorf("part 1/%d of a 2-topic table allocated %d KiB", maxParts, got>>10)
+	}
+
+	// A real split registration is unaffected.
+	p1 := DataVersion{Timestamp: -1, Counter: 2}
+	first := broker{name: "broker-a", addr: "127.0.0.1:10911", dv: p1, topics: map[string]TopicConfig{"P1": topicTest("P1", 1, 6)}}.request(t)
+	first.SetExt(partField, "1/2")
+	if resp := ts.invoke(first); resp.Code != remoting.RespSuccess {
+		t.Fatalf("part 1/2: code %d remark %q", resp.Code, resp.Remark)
+	}
+	last := broker{name: "broker-a", addr: "127.0.0.1:10911", dv: DataVersion{Timestamp: 2, Counter: 2}, topics: map[string]TopicConfig{"P2": topicTest("P2", 1, 6)}}.request(t)
+	last.SetExt(partField, "2/2")
+	base, _ := json.Marshal(p1)
+	last.SetExt(baseVersionField, string(base))
+	if resp := ts.invoke(last); resp.Code != remoting.RespSuccess || resp.ExtFields[needTableField] != "" {
+		t.Fatalf("part 2/2: code %d remark %q ext %v", resp.Code, resp.Remark, resp.ExtFields)
+	}
+	ts.mustRoute("P1")
+	ts.mustRoute("P2")
 }

@@ -219,7 +219,8 @@ func (r *registry) registerPartLocked(reg registration, prev *liveBroker, builds
 	var pending map[string]struct{}
 	switch {
 	case reg.part == 1:
-		pending = make(map[string]struct{}, len(reg.topics.TopicConfigTable)*reg.parts)
+		// Sized by what arrived, never by k: k comes from the wire.
+		pending = make(map[string]struct{}, len(reg.topics.TopicConfigTable))
 	case buildsOn && prev.pending != nil:
 		pending = prev.pending
 	default:
