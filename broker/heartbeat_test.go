@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/wharfmq/wharf/broker/client"
 	"github.com/wharfmq/wharf/broker/config"
+	"github.com/wharfmq/wharf/broker/retry"
 	"github.com/wharfmq/wharf/internal/testkit"
 	"github.com/wharfmq/wharf/remoting"
 )
@@ -171,5 +173,56 @@ func TestLockBatch(t *testing.T) {
 	}
 	if resp := c.call(remoting.CodeLockBatchMQ, nil, []byte("nope")); resp.Code != remoting.RespSystemError {
 		t.Fatalf("bad lock body: %d", resp.Code)
+	}
+}
+
+// TestHeartbeatThenCloseLeavesNoMember: a client that sends HEART_BEAT and
+// closes at once. The handler runs on its own goroutine and the close hook
+// (ConnClosed) does not wait for it, so the hook often runs first; the
+// registration that follows must not add a member on the dead connection
+// (it was listed by GET_CONSUMER_LIST_BY_GROUP until expiry, and the
+// queues rebalance gave it went unconsumed). Before the fix nearly every
+// connection here left one.
+func TestHeartbeatThenCloseLeavesNoMember(t *testing.T) {
+	b := startBroker(t, config.Config{})
+	const conns = 20
+	for i := range conns {
+		nc, err := net.Dial("tcp", b.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := remoting.EncodeFrame(remoting.NewRequest(remoting.CodeHeartBeat, nil,
+			heartbeatBody(fmt.Sprintf("10.9.9.9@%d", i), fmt.Sprintf("GHOST%d", i), 1, "T")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := nc.Write(f); err != nil {
+			t.Fatal(err)
+		}
+		nc.Close()
+	}
+	// Each handler creates the group's retry topic just before it
+	// registers the consumer: once all exist, every handler is past that
+	// point, and a moment later done.
+	eventually(t, 10*time.Second, "every heartbeat handled", func() bool {
+		for i := range conns {
+			if _, ok := b.topics.Get(retry.TopicPrefix + fmt.Sprintf("GHOST%d", i)); !ok {
+				return false
+			}
+		}
+		return true
+	})
+	time.Sleep(200 * time.Millisecond)
+	ghosts := 0
+	for i := range conns {
+		if ids := b.clients.ConsumerIDs(fmt.Sprintf("GHOST%d", i)); len(ids) > 0 {
+			ghosts++
+		}
+	}
+	if ghosts > 0 {
+		t.Errorf("%d of %d closed connections left a consumer member behind", ghosts, conns)
+	}
+	if pg := b.clients.ProducerGroup("PG"); pg != nil {
+		t.Errorf("closed connections left %d producer members behind", len(pg))
 	}
 }

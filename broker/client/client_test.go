@@ -218,3 +218,33 @@ func TestLocks(t *testing.T) {
 		t.Fatalf("C after expiry %v", got)
 	}
 }
+
+// TestNoMemberOnClosedConn: a heartbeat handler still running when its
+// connection closed, so ConnClosed already ran, registers nothing: no
+// consumer listed to its group (GET_CONSUMER_LIST_BY_GROUP) until expiry,
+// no producer, no requester. A registration that started before the close
+// is removed by ConnClosed as usual.
+func TestNoMemberOnClosedConn(t *testing.T) {
+	r := New[*conn](Options{})
+	c := newConn(1)
+	close(c.done) // the reader saw EOF: Done closes, then the close hook runs
+	r.ConnClosed(c.ID())
+	if r.RegisterConsumer(Consumer{Group: "G", Subscriptions: []SubscriptionData{sub("T", 1)}}, c, Ident{ClientID: "a"}, time.Now()) {
+		t.Error("RegisterConsumer on a closed connection reported a change")
+	}
+	r.RegisterProducer("P", c, Ident{ClientID: "a"}, time.Now())
+	r.NoteRequester("a", c)
+	if ids := r.ConsumerIDs("G"); ids != nil {
+		t.Errorf("consumer group G lists %v after its only connection closed", ids)
+	}
+	if r.ProducerGroup("P") != nil || r.ClientConn("a") != nil || r.Requesters() != 0 {
+		t.Error("producer or requester registered on a closed connection")
+	}
+
+	open := newConn(2)
+	r.RegisterConsumer(Consumer{Group: "G"}, open, Ident{ClientID: "b"}, time.Now())
+	close(open.done)
+	if got := r.ConnClosed(open.ID()); !slices.Equal(got, []string{"G"}) {
+		t.Errorf("ConnClosed = %v, want [G]", got)
+	}
+}

@@ -41,7 +41,8 @@ const sqlCacheSize = 100
 type Conn interface {
 	// ID is unique among the broker's connections.
 	ID() uint64
-	// Done is closed once the connection is closed.
+	// Done is closed once the connection is closed, before the owner calls
+	// ConnClosed for it (remoting.Conn closes it before its close hook).
 	Done() <-chan struct{}
 }
 
@@ -130,10 +131,13 @@ func New[C Conn](o Options) *Registry[C] {
 }
 
 // RegisterProducer records that the client id on conn is in producer group
-// group, as of now.
+// group, as of now; nothing when conn is closed.
 func (r *Registry[C]) RegisterProducer(group string, conn C, id Ident, now time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if closed(conn) {
+		return
+	}
 	g := r.producers[group]
 	if g == nil {
 		g = map[uint64]*member[C]{}
@@ -146,13 +150,11 @@ func (r *Registry[C]) RegisterProducer(group string, conn C, id Ident, now time.
 // sent a request message on it. Entries go when their connection closes,
 // and a reconnecting client replaces its own.
 func (r *Registry[C]) NoteRequester(clientID string, conn C) {
-	select {
-	case <-conn.Done():
-		return // closed: ConnClosed may have run already
-	default:
-	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if closed(conn) {
+		return
+	}
 	if _, ok := r.requesters[clientID]; !ok && len(r.requesters) >= r.maxRequesters {
 		return // a client inventing ids; heartbeats still find real requesters
 	}
@@ -207,9 +209,13 @@ func (r *Registry[C]) ProducerConn(group string) C {
 // RegisterConsumer records a heartbeat's consumer data. It reports whether
 // the group must be told (NOTIFY_CONSUMER_IDS_CHANGED): a connection joined,
 // or a subscription was added, removed or replaced by a higher subVersion.
+// A closed conn registers nothing and reports false.
 func (r *Registry[C]) RegisterConsumer(cd Consumer, conn C, id Ident, now time.Time) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if closed(conn) {
+		return false
+	}
 	g := r.consumers[cd.Group]
 	if g == nil {
 		g = &consumerGroup[C]{members: map[uint64]*member[C]{}, subs: map[string]*Subscription{}}
@@ -328,6 +334,22 @@ func (r *Registry[C]) Expire(before time.Time) (groups []string, dead []C) {
 		}
 	}
 	return groups, dead
+}
+
+// closed reports whether conn is closed. Registrations call it with r.mu
+// held: a connection's Done closes before its close hook runs ConnClosed,
+// which takes r.mu, so a registration that finds Done open is removed by
+// that ConnClosed, and one that comes after it finds Done closed. Checked
+// before taking r.mu instead, a heartbeat handler still running when its
+// connection closed would add a member after ConnClosed, listed to the
+// group until it expires (clientExpiry) while its queues go unconsumed.
+func closed[C Conn](conn C) bool {
+	select {
+	case <-conn.Done():
+		return true
+	default:
+		return false
+	}
 }
 
 // REQUIRES: r.mu held.
