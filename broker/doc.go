@@ -398,8 +398,11 @@
 //     Wharf also remembers the connection each request message came on,
 //     and pushes there when no heartbeat names the client.
 //
-//   - Queue locks (orderly consumers) live 60 s and are also released at
-//     once when the holding connection closes.
+//   - Queue locks (orderly consumers) live 60 s after their last renewal
+//     and only UNLOCK_BATCH_MQ frees them sooner, as in Java: not the
+//     holder's connection closing (its client may still be consuming the
+//     queue in order, and re-locks from a new connection), nor its
+//     membership expiring.
 //
 //   - Only a master (brokerId 0) is supported.
 //

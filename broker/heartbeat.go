@@ -153,13 +153,13 @@ func (b *Broker) notifyGroup(group string) {
 	}
 }
 
-// onConnClose unregisters every client of a closed connection at once.
+// onConnClose unregisters every client of a closed connection at once. Its
+// queue locks stay until unlocked or expired, as in Java (client.Locks).
 func (b *Broker) onConnClose(c *remoting.Conn) {
 	for _, g := range b.clients.ConnClosed(c.ID()) {
 		b.log.Info("consumer left (connection closed)", "group", g, "client", c.RemoteAddr())
 		b.notifyGroup(g)
 	}
-	b.locks.ConnClosed(c.ID())
 }
 
 // onClientsExpired is told what the registry's expiry scan dropped

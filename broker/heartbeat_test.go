@@ -134,25 +134,7 @@ func TestLockBatch(t *testing.T) {
 	}
 	t.Cleanup(func() { b.Close() })
 	c := newTestClient(t, b.Addr())
-	lock := func(code int16, client string, queues ...int) []int {
-		var mqs []messageQueue
-		for _, q := range queues {
-			mqs = append(mqs, messageQueue{Topic: "T", BrokerName: "broker-a", QueueID: int32(q)})
-		}
-		body, _ := json.Marshal(lockBatchBody{ConsumerGroup: "G", ClientID: client, MQSet: mqs})
-		resp := c.call(code, nil, body)
-		expectCode(t, resp, remoting.RespSuccess, "lock")
-		var out struct {
-			LockOKMQSet []messageQueue `json:"lockOKMQSet"`
-		}
-		json.Unmarshal(resp.Body, &out)
-		var ids []int
-		for _, mq := range out.LockOKMQSet {
-			ids = append(ids, int(mq.QueueID))
-		}
-		slices.Sort(ids)
-		return ids
-	}
+	lock := func(code int16, client string, queues ...int) []int { return lockQueues(t, c, code, client, queues...) }
 	if got := lock(remoting.CodeLockBatchMQ, "A", 0, 1); !slices.Equal(got, []int{0, 1}) {
 		t.Fatalf("A locked %v", got)
 	}
@@ -224,5 +206,80 @@ func TestHeartbeatThenCloseLeavesNoMember(t *testing.T) {
 	}
 	if pg := b.clients.ProducerGroup("PG"); pg != nil {
 		t.Errorf("closed connections left %d producer members behind", len(pg))
+	}
+}
+
+// lockQueues sends LOCK_BATCH_MQ or UNLOCK_BATCH_MQ (code) for queues of
+// topic T in group G and returns the queue ids the reply lists, sorted.
+func lockQueues(t *testing.T, c *testClient, code int16, client string, queues ...int) []int {
+	t.Helper()
+	var mqs []messageQueue
+	for _, q := range queues {
+		mqs = append(mqs, messageQueue{Topic: "T", BrokerName: "broker-a", QueueID: int32(q)})
+	}
+	body, _ := json.Marshal(lockBatchBody{ConsumerGroup: "G", ClientID: client, MQSet: mqs})
+	resp := c.call(code, nil, body)
+	expectCode(t, resp, remoting.RespSuccess, "lock")
+	var out struct {
+		LockOKMQSet []messageQueue `json:"lockOKMQSet"`
+	}
+	if err := json.Unmarshal(resp.Body, &out); err != nil && code == remoting.CodeLockBatchMQ {
+		t.Fatalf("lock reply body %q: %v", resp.Body, err)
+	}
+	var ids []int
+	for _, mq := range out.LockOKMQSet {
+		ids = append(ids, int(mq.QueueID))
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// TestLockSurvivesConnectionClose: an orderly consumer A whose connection
+// drops keeps its queue lock until it would expire (LockMaxLive after its
+// last renewal), as Java's RebalanceLockManager does. A's client still
+// trusts its own lock for up to 30 s and consumes the queue in order, so
+// handing the queue to B at the close put two consumers on one ordered
+// queue. A re-locking from a new connection keeps the queue; once the
+// lock has expired, B gets it.
+func TestLockSurvivesConnectionClose(t *testing.T) {
+	b := openBroker(t, testConfig(t.TempDir()))
+	var aged atomic.Int64 // the locks' clock runs aged ahead of time.Now
+	b.locks = client.NewLocks(client.LockMaxLive, func() time.Time { return time.Now().Add(time.Duration(aged.Load())) })
+	if err := b.Start(); err != nil {
+		b.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+
+	a1 := newTestClient(t, b.Addr())
+	a1.call(remoting.CodeHeartBeat, nil, heartbeatBody("A", "G", 1, "T"))
+	if got := lockQueues(t, a1, remoting.CodeLockBatchMQ, "A", 0); !slices.Equal(got, []int{0}) {
+		t.Fatalf("A locked %v", got)
+	}
+	a1.c.Close()
+	// The close hook unregisters A's membership, then (before the fix)
+	// freed its locks: wait for the first, and a moment for the second.
+	eventually(t, 5*time.Second, "A's connection closed on the broker", func() bool { return len(b.clients.ConsumerIDs("G")) == 0 })
+	time.Sleep(50 * time.Millisecond)
+
+	bc := newTestClient(t, b.Addr())
+	if got := lockQueues(t, bc, remoting.CodeLockBatchMQ, "B", 0); len(got) != 0 {
+		t.Fatalf("B got A's queue %v right after A's connection closed", got)
+	}
+	aged.Store(int64(client.LockMaxLive - time.Second))
+	if got := lockQueues(t, bc, remoting.CodeLockBatchMQ, "B", 0); len(got) != 0 {
+		t.Fatalf("B got A's queue %v before LockMaxLive", got)
+	}
+	a2 := newTestClient(t, b.Addr()) // A reconnects and renews
+	if got := lockQueues(t, a2, remoting.CodeLockBatchMQ, "A", 0); !slices.Equal(got, []int{0}) {
+		t.Fatalf("A re-locking on a new connection got %v", got)
+	}
+	aged.Store(int64(2*client.LockMaxLive - 2*time.Second))
+	if got := lockQueues(t, bc, remoting.CodeLockBatchMQ, "B", 0); len(got) != 0 {
+		t.Fatalf("B got %v within LockMaxLive of A's renewal", got)
+	}
+	aged.Store(int64(2*client.LockMaxLive + time.Second))
+	if got := lockQueues(t, bc, remoting.CodeLockBatchMQ, "B", 0); !slices.Equal(got, []int{0}) {
+		t.Fatalf("B after A's lock expired got %v", got)
 	}
 }

@@ -30,12 +30,12 @@ func decodeLockBody(req *remoting.Command) (lockBatchBody, *remoting.Command) {
 }
 
 // handleLockBatch serves LOCK_BATCH_MQ (41).
-func (b *Broker) handleLockBatch(_ context.Context, conn *remoting.Conn, req *remoting.Command) *remoting.Command {
+func (b *Broker) handleLockBatch(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
 	body, bad := decodeLockBody(req)
 	if bad != nil {
 		return bad
 	}
-	locked := b.locks.Lock(body.ConsumerGroup, body.ClientID, conn.ID(), body.MQSet)
+	locked := b.locks.Lock(body.ConsumerGroup, body.ClientID, body.MQSet)
 	resp := remoting.NewResponse(req, remoting.RespSuccess, "")
 	resp.Body, _ = json.Marshal(struct {
 		LockOKMQSet []messageQueue `json:"lockOKMQSet"`

@@ -191,31 +191,64 @@ func ids(mqs []body.MessageQueue) []int32 {
 }
 
 // TestLocks: a queue goes to the first client, again to the same one, to
-// another once unlocked, expired or its connection closed.
+// another once unlocked or expired.
 func TestLocks(t *testing.T) {
 	var aged atomic.Int64
 	l := NewLocks(time.Minute, func() time.Time { return time.Unix(1000, 0).Add(time.Duration(aged.Load())) })
-	if got := ids(l.Lock("G", "A", 1, queues(0, 1))); !slices.Equal(got, []int32{0, 1}) {
+	if got := ids(l.Lock("G", "A", queues(0, 1))); !slices.Equal(got, []int32{0, 1}) {
 		t.Fatalf("A locked %v", got)
 	}
-	if got := ids(l.Lock("G", "B", 2, queues(1, 2))); !slices.Equal(got, []int32{2}) {
+	if got := ids(l.Lock("G", "B", queues(1, 2))); !slices.Equal(got, []int32{2}) {
 		t.Fatalf("B locked %v", got)
 	}
-	if got := l.Lock("H", "B", 2, nil); got == nil {
+	if got := l.Lock("H", "B", nil); got == nil {
 		t.Fatal("Lock returned nil, want an empty set")
 	}
 	l.Unlock("G", "B", queues(0)) // not B's: stays A's
 	l.Unlock("G", "A", queues(1))
-	if got := ids(l.Lock("G", "B", 2, queues(0, 1))); !slices.Equal(got, []int32{1}) {
+	if got := ids(l.Lock("G", "B", queues(0, 1))); !slices.Equal(got, []int32{1}) {
 		t.Fatalf("B after A's unlock %v", got)
 	}
-	l.ConnClosed(2)
-	if l.Held("G") != 1 {
-		t.Fatalf("%d held after B's connection closed, want A's 1", l.Held("G"))
+	if l.Held("G") != 3 {
+		t.Fatalf("%d held, want A's 0 and B's 1 and 2", l.Held("G"))
 	}
 	aged.Store(int64(time.Minute + time.Millisecond))
-	if got := ids(l.Lock("G", "C", 3, queues(0, 1, 2))); !slices.Equal(got, []int32{0, 1, 2}) {
+	if l.Held("G") != 0 {
+		t.Fatalf("%d held after maxLive, want none", l.Held("G"))
+	}
+	if got := ids(l.Lock("G", "C", queues(0, 1, 2))); !slices.Equal(got, []int32{0, 1, 2}) {
 		t.Fatalf("C after expiry %v", got)
+	}
+}
+
+// TestLockLivesUntilMaxLive: a lock is another client's for maxLive after
+// its last renewal, whatever became of its holder's connection (Java
+// RebalanceLockManager; the table knows no connections); renewing keeps
+// it, and expired locks are swept.
+func TestLockLivesUntilMaxLive(t *testing.T) {
+	now := time.Unix(1000, 0)
+	l := NewLocks(LockMaxLive, func() time.Time { return now })
+	if got := ids(l.Lock("G", "A", queues(0, 1))); !slices.Equal(got, []int32{0, 1}) {
+		t.Fatalf("A locked %v", got)
+	}
+	now = now.Add(LockMaxLive)
+	if got := l.Lock("G", "B", queues(0, 1)); len(got) != 0 {
+		t.Fatalf("B took %v from A at maxLive", ids(got))
+	}
+	if got := ids(l.Lock("G", "A", queues(0))); !slices.Equal(got, []int32{0}) { // renews 0 only
+		t.Fatalf("A renewed %v", got)
+	}
+	now = now.Add(time.Millisecond)
+	if got := ids(l.Lock("G", "B", queues(0, 1))); !slices.Equal(got, []int32{1}) {
+		t.Fatalf("B after A's queue 1 expired got %v, want [1]", got)
+	}
+	now = now.Add(3 * LockMaxLive)
+	l.Lock("other", "C", nil) // sweeps
+	l.mu.Lock()
+	left := len(l.groups)
+	l.mu.Unlock()
+	if left != 0 {
+		t.Errorf("%d groups left after every lock expired", left)
 	}
 }
 
