@@ -241,35 +241,78 @@ func (c *Checker) decide(req Request, only []resource) error {
 	if c.scope == NameServer && namesrvOpen[req.Code] {
 		return nil
 	}
-	r := c.rules.Load()
 	ip := peerIP(req.RemoteAddr)
-	for i := range r.globalWhite {
-		if r.globalWhite[i].match(ip) {
-			return nil
-		}
-	}
-	ak, ok := req.Ext[FieldAccessKey]
-	if !ok || ak == "" {
+	a, err := admit(c.rules.Load(), req.Code, req.Ext[FieldAccessKey], ip)
+	if err != nil {
 		c.authFail.Add(1)
-		return &Denied{Reason: fmt.Sprintf("request code %d needs a signed request: no AccessKey", req.Code)}
+		return err
 	}
-	a, ok := r.accounts[ak]
-	if !ok {
-		c.authFail.Add(1)
-		return &Denied{Reason: fmt.Sprintf("no account for accessKey=%s", ak)}
-	}
-	if a.white.match(ip) {
+	if a == nil || a.white.match(ip) {
 		return nil
 	}
 	if !verify(req.Ext, req.Body, a.secretKey) {
 		c.authFail.Add(1)
-		return &Denied{Reason: fmt.Sprintf("signature check failed for accessKey=%s", ak)}
+		return &Denied{Reason: fmt.Sprintf("signature check failed for accessKey=%s", a.AccessKey)}
 	}
 	if err := c.authorize(a, req, only); err != nil {
 		c.permDenied.Add(1)
 		return err
 	}
 	return nil
+}
+
+// admit is the first steps of a decision, those that read no signature: it
+// returns nil when the peer at ip matches a global white address (let in
+// as no account), else the account of accessKey, or a *Denied when there
+// is none. It counts nothing.
+func admit(r *Rules, code int16, accessKey string, ip netip.Addr) (*Account, error) {
+	for i := range r.globalWhite {
+		if r.globalWhite[i].match(ip) {
+			return nil, nil
+		}
+	}
+	if accessKey == "" {
+		return nil, &Denied{Reason: fmt.Sprintf("request code %d needs a signed request: no AccessKey", code)}
+	}
+	a, ok := r.accounts[accessKey]
+	if !ok {
+		return nil, &Denied{Reason: fmt.Sprintf("no account for accessKey=%s", accessKey)}
+	}
+	return a, nil
+}
+
+// Account returns the account a request that Check let in was let in as:
+// its AccessKey, or "" when the peer's address is globally white listed
+// (the request needs no account, so the AccessKey it names, if any, is
+// not proven). The broker records it on the clients a heartbeat announces,
+// for Allowed to decide later what may be sent to them. It allocates
+// nothing.
+func (c *Checker) Account(req Request) string {
+	a, err := admit(c.rules.Load(), req.Code, req.Ext[FieldAccessKey], peerIP(req.RemoteAddr))
+	if err != nil || a == nil {
+		return ""
+	}
+	return a.AccessKey
+}
+
+// Allowed reports whether the peer at remoteAddr, proven to be account
+// (what Account returned for one of its requests; "" for none), holds
+// permission p on topic under the rules in force now: Check's decision
+// without the signature, which is checked already, and with topic as the
+// only resource, as CheckTopic. White-listed addresses and admin accounts
+// without rights entries pass; an account no longer in the file does
+// not. It counts and logs nothing: it asks on the broker's behalf (whom
+// to send a transaction check-back), not on the peer's.
+func (c *Checker) Allowed(account, remoteAddr, topic string, p Perm) bool {
+	ip := peerIP(remoteAddr)
+	a, err := admit(c.rules.Load(), 0, account, ip)
+	if err != nil {
+		return false
+	}
+	if a == nil || a.white.match(ip) {
+		return true
+	}
+	return c.authorize(a, Request{RemoteAddr: remoteAddr}, []resource{{topic, p}}) == nil
 }
 
 // authorize is RocketMQ's checkPerm for a signed request of account a,

@@ -188,6 +188,60 @@ func TestCheckTopic(t *testing.T) {
 	}
 }
 
+// TestAccountAndAllowed: Account names the account a request was let in
+// as ("" from a global white address, whatever AccessKey it names), and
+// Allowed decides a topic for that account by Check's rules without a
+// signature, counting nothing.
+func TestAccountAndAllowed(t *testing.T) {
+	c, err := newTestChecker(t, sampleYAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const here, white, adminWhite = "127.0.0.1:4000", "192.168.0.9:1", "192.168.1.7:1"
+	for _, tc := range []struct {
+		name string
+		req  Request
+		want string
+	}{
+		{"signed", signed(34, nil, "{}", rmq, rmqSK), rmq},
+		{"global white, naming an admin", Request{Code: 34, Ext: map[string]string{FieldAccessKey: "rocketmq2"}, RemoteAddr: white}, ""},
+		{"the account's white address", Request{Code: 34, Ext: map[string]string{FieldAccessKey: "rocketmq2"}, RemoteAddr: adminWhite}, "rocketmq2"},
+		{"no account", Request{Code: 34, Ext: map[string]string{FieldAccessKey: "nobody"}, RemoteAddr: here}, ""},
+	} {
+		if got := c.Account(tc.req); got != tc.want {
+			t.Errorf("Account(%s) = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		account, addr, topic string
+		p                    Perm
+		want                 bool
+	}{
+		{rmq, here, "topicB", Pub, true},
+		{rmq, here, "topicC", Pub, false}, // SUB only
+		{rmq, here, "topicA", Pub, false}, // DENY entry
+		{rmq, here, "other", Pub, false},  // default DENY
+		{"pubdefault", here, "other", Pub, true},
+		{"pubdefault", here, "denied", Pub, false},
+		{"rocketmq2", here, "topicA", Pub, true}, // admin without rights entries
+		{"", white, "topicA", Pub, true},         // global white
+		{"", here, "topicB", Pub, false},         // no account, not white
+		{"nobody", here, "topicB", Pub, false},   // not in the file
+	} {
+		if got := c.Allowed(tc.account, tc.addr, tc.topic, tc.p); got != tc.want {
+			t.Errorf("Allowed(%q, %s, %s, %s) = %v, want %v", tc.account, tc.addr, tc.topic, tc.p, got, tc.want)
+		}
+	}
+	if s := c.Stats(); s != (Stats{}) {
+		t.Errorf("Account and Allowed counted: %+v", s)
+	}
+	// Account runs on every heartbeat under ACL.
+	req := signed(34, nil, "{}", rmq, rmqSK)
+	if n := testing.AllocsPerRun(100, func() { _ = c.Account(req) }); n != 0 {
+		t.Errorf("Account allocates %v times", n)
+	}
+}
+
 // TestRefusalLogIsRateLimited: a burst of refusals writes one line, and
 // the next line after the interval counts those not logged.
 func TestRefusalLogIsRateLimited(t *testing.T) {
