@@ -43,6 +43,16 @@ func (b *Broker) clientOptions() remoting.ClientOptions {
 	return remoting.ClientOptions{Logger: b.log, Sign: acl.Signer(b.cfg.AccessKey, b.cfg.SecretKey), TLS: b.tls.client}
 }
 
+// account returns, when ACL is on, the account req on conn was let in as
+// (acl.Checker.Account), which the client registry records with the
+// client ids a peer claims; "" when ACL is off. It allocates nothing.
+func (b *Broker) account(conn *remoting.Conn, req *remoting.Command) string {
+	if b.acl == nil {
+		return ""
+	}
+	return b.acl.Account(acl.Request{Code: req.Code, Ext: req.ExtFields, RemoteAddr: conn.RemoteAddr()})
+}
+
 // ACL returns the broker's ACL checker (its Stats for metrics), or nil
 // when aclEnable is off.
 func (b *Broker) ACL() *acl.Checker { return b.acl }

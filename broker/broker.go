@@ -24,6 +24,7 @@ import (
 	"github.com/wharfmq/wharf/broker/transaction"
 	"github.com/wharfmq/wharf/controller/api"
 	"github.com/wharfmq/wharf/engine"
+	"github.com/wharfmq/wharf/internal/loglimit"
 	"github.com/wharfmq/wharf/internal/metricsrv"
 	"github.com/wharfmq/wharf/remoting"
 )
@@ -102,6 +103,10 @@ type Broker struct {
 
 	clientExpiry time.Duration
 	scanInterval time.Duration
+
+	// contested limits the log of replies not pushed because their client
+	// id is claimed under two ACL accounts (reply.go).
+	contested loglimit.Limit
 
 	// tls is the TLS of the broker's ports (tls.server.*) and of its own
 	// connections (tls.enable, tls.client.*).

@@ -322,6 +322,16 @@
 // slave sync, the slave list, the controller) sign with broker.conf's
 // accessKey/secretKey when set.
 //
+// A heartbeat or request message names its producer group and client id
+// itself; only its account is proven. The client registry records that
+// account (Checker.Account) with each claim, and what the broker sends to
+// a group or client follows the account, not the name: a transaction
+// check-back, which carries the half message, goes only to a producer of
+// the group whose account may publish to the half's topic (else none is
+// sent, as without a producer); a reply is pushed only when the live
+// claims of its client id come from one account (else it is refused, and
+// logged), since which of two accounts is the requester cannot be told.
+//
 // # Choices where RocketMQ leaves room
 //
 //   - What a pull sees of recent sends. Consume queues are filled by the

@@ -80,7 +80,7 @@ func (b *Broker) handleHeartbeat(_ context.Context, conn *remoting.Conn, req *re
 		}
 	}
 	now := time.Now()
-	id := client.Ident{ClientID: hb.ClientID, Language: req.Language, Version: int(req.Version)}
+	id := client.Ident{ClientID: hb.ClientID, Language: req.Language, Version: int(req.Version), Account: b.account(conn, req)}
 	for _, cd := range hb.ConsumerDataSet {
 		if cd == nil || cd.GroupName == "" {
 			continue

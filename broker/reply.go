@@ -69,7 +69,14 @@ func (b *Broker) pushReply(ctx context.Context, from *remoting.Conn, h *sendHead
 	if to == "" {
 		return "push reply message failed: the reply has no " + propReplyToClient + " property"
 	}
-	target := b.clients.ClientConn(to)
+	// Under ACL a reply goes only to a client id that live connections
+	// claim under one account (client.Registry.ClientConn says why).
+	target, err := b.clients.ClientConn(to)
+	if err != nil {
+		b.contested.Warn(b.log, 10*time.Second, "reply not pushed: its client id is claimed under more than one ACL account",
+			"client", to, "replier", from.RemoteAddr())
+		return fmt.Sprintf("push reply message to client <%s> failed: %v", to, err)
+	}
 	if target == nil {
 		return fmt.Sprintf("push reply message failed: no connection of client <%s>; has its producer sent a heartbeat to this broker?", to)
 	}

@@ -194,7 +194,7 @@ func TestReplyPushedToRequestConnection(t *testing.T) {
 	<-pushes
 
 	requesterCl.c.Close()
-	eventually(t, 5*time.Second, "the closed requester forgotten", func() bool { return b.clients.ClientConn("cid-1") == nil })
+	eventually(t, 5*time.Second, "the closed requester forgotten", func() bool { c, _ := b.clients.ClientConn("cid-1"); return c == nil })
 	if resp := reply(); resp.Code != remoting.RespSystemError || !strings.Contains(resp.Remark, "no connection of client <cid-1>") {
 		t.Fatalf("reply after the requester left: code %d %q", resp.Code, resp.Remark)
 	}
@@ -219,11 +219,11 @@ func TestRequestersBounded(t *testing.T) {
 		t.Fatalf("%d requesters noted, want the bound 4", n)
 	}
 	for i := range 4 {
-		if b.clients.ClientConn(fmt.Sprintf("cid-%d", i)) == nil {
+		if c, _ := b.clients.ClientConn(fmt.Sprintf("cid-%d", i)); c == nil {
 			t.Fatalf("cid-%d, noted before the bound, is gone", i)
 		}
 	}
-	if b.clients.ClientConn("cid-9") != nil {
+	if c, _ := b.clients.ClientConn("cid-9"); c != nil {
 		t.Fatal("cid-9 noted past the bound")
 	}
 }

@@ -130,7 +130,7 @@ func (b *Broker) handleSend(_ context.Context, conn *remoting.Conn, req *remotin
 		m := base
 		m.Body, m.Properties = req.Body, props
 		if to, ok := msg.Property(props, propReplyToClient); ok && to != "" {
-			b.clients.NoteRequester(to, conn) // a request-reply request (reply.go)
+			b.clients.NoteRequester(to, conn, b.account(conn, req)) // a request-reply request (reply.go)
 		}
 		if transaction.IsTranMsg(props) {
 			resp = b.prepareTxn(req, &m) // a half message: no retry or delay routing

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/wharfmq/wharf/broker/client"
+	"github.com/wharfmq/wharf/acl"
 	"github.com/wharfmq/wharf/broker/meta"
 	"github.com/wharfmq/wharf/broker/transaction"
 	"github.com/wharfmq/wharf/engine/msg"
@@ -18,7 +18,7 @@ import (
 // the topic table and the scheduler.
 func newTxnService(b *Broker) *transaction.Service {
 	return transaction.New(transaction.Config{
-		Store: replicatedStore{b.store, b}, EnsureTopic: b.ensureTxnTopic, Route: b.sched.Route, Checker: txnChecker{b.clients},
+		Store: replicatedStore{b.store, b}, EnsureTopic: b.ensureTxnTopic, Route: b.sched.Route, Checker: txnChecker{b},
 		StoreHost: b.storeHost, BrokerName: b.cfg.BrokerName, Reject: b.cfg.RejectTransactionMessage,
 		Timeout: b.cfg.TransactionTimeOut, Interval: b.cfg.TransactionCheckInterval,
 		CheckMax: b.cfg.TransactionCheckMax, FileReservedTime: b.cfg.FileReservedTime,
@@ -109,15 +109,27 @@ func (b *Broker) handleEndTransaction(ctx context.Context, conn *remoting.Conn, 
 }
 
 // txnChecker sends the transaction service's check-backs.
-type txnChecker struct {
-	clients *client.Registry[*remoting.Conn]
-}
+type txnChecker struct{ b *Broker }
 
 // SendCheck sends CHECK_TRANSACTION_STATE (39), oneway, to the live
-// producer of c's group that sent the latest heartbeat.
+// producer of c's group that sent the latest heartbeat. Under ACL only a
+// producer whose account may publish to the half's topic counts: any
+// account can name any producer group in a heartbeat, and the check
+// carries the half message; the producer that sent it had that right.
+// Without one the check is not sent (ErrNoProducer) and the half is
+// checked again on a later pass.
 func (tc txnChecker) SendCheck(c *transaction.Check) error {
-	conn := tc.clients.ProducerConn(c.Group)
+	var keep func(*remoting.Conn, string) bool
+	if a := tc.b.acl; a != nil {
+		keep = func(conn *remoting.Conn, account string) bool {
+			return a.Allowed(account, conn.RemoteAddr(), c.Topic, acl.Pub)
+		}
+	}
+	conn := tc.b.clients.ProducerConnWhere(c.Group, keep)
 	if conn == nil {
+		if keep != nil {
+			return fmt.Errorf("%w whose account may publish to %s", transaction.ErrNoProducer, c.Topic)
+		}
 		return transaction.ErrNoProducer
 	}
 	req := remoting.NewRequest(remoting.CodeCheckTransactionState, map[string]string{

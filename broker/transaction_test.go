@@ -234,7 +234,14 @@ type checkClient struct {
 }
 
 func newCheckClient(t *testing.T, addr, group string) *checkClient {
-	cc := &checkClient{testClient: newTestClient(t, addr), checks: make(chan *remoting.Command, 256)}
+	return watchChecks(newTestClient(t, addr), "127.0.0.1@raw-"+group, group)
+}
+
+// watchChecks makes tc a producer of group with clientID, by a heartbeat,
+// that records the check-backs it receives.
+func watchChecks(tc *testClient, clientID, group string) *checkClient {
+	t := tc.t
+	cc := &checkClient{testClient: tc, checks: make(chan *remoting.Command, 256)}
 	cc.c.Handle(remoting.CodeCheckTransactionState, func(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
 		select {
 		case cc.checks <- req:
@@ -243,7 +250,7 @@ func newCheckClient(t *testing.T, addr, group string) *checkClient {
 		}
 		return nil
 	})
-	body, _ := json.Marshal(heartbeatData{ClientID: "127.0.0.1@raw-" + group, ProducerDataSet: []producerData{{GroupName: group}}})
+	body, _ := json.Marshal(heartbeatData{ClientID: clientID, ProducerDataSet: []producerData{{GroupName: group}}})
 	expectCode(t, cc.call(remoting.CodeHeartBeat, nil, body), remoting.RespSuccess, "producer heartbeat")
 	return cc
 }

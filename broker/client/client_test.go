@@ -1,6 +1,7 @@
 package client
 
 import (
+	"errors"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -110,7 +111,7 @@ func TestExpireAndConnClosed(t *testing.T) {
 	if r.ConsumerIDs("G") != nil {
 		t.Error("G still has members")
 	}
-	if r.ProducerConn("P") != c1 || r.ClientConn("a") != c1 {
+	if got, _ := r.ClientConn("a"); r.ProducerConn("P") != c1 || got != c1 {
 		t.Error("producer c1 lost")
 	}
 	r.RegisterConsumer(Consumer{Group: "H"}, c1, Ident{ClientID: "a"}, fresh)
@@ -126,31 +127,126 @@ func TestExpireAndConnClosed(t *testing.T) {
 	}
 }
 
+// clientConn is ClientConn that fails the test on an error.
+func clientConn(t *testing.T, r *Registry[*conn], id string) *conn {
+	t.Helper()
+	c, err := r.ClientConn(id)
+	if err != nil {
+		t.Fatalf("ClientConn(%q): %v", id, err)
+	}
+	return c
+}
+
 // TestRequesters: bounded, forgotten when their connection closes, and a
 // producer connection of the same client is preferred.
 func TestRequesters(t *testing.T) {
 	r := New[*conn](Options{MaxRequesters: 2})
 	c1, c2, c3 := newConn(1), newConn(2), newConn(3)
-	r.NoteRequester("a", c1)
-	r.NoteRequester("b", c2)
-	r.NoteRequester("c", c3)
-	r.NoteRequester("a", c3) // known ids are still updated
-	if r.Requesters() != 2 || r.ClientConn("c") != nil || r.ClientConn("a") != c3 {
-		t.Fatalf("requesters %d, c -> %v, a -> %v", r.Requesters(), r.ClientConn("c"), r.ClientConn("a"))
+	r.NoteRequester("a", c1, "")
+	r.NoteRequester("b", c2, "")
+	r.NoteRequester("c", c3, "")
+	r.NoteRequester("a", c3, "") // known ids are still updated
+	if r.Requesters() != 2 || clientConn(t, r, "c") != nil || clientConn(t, r, "a") != c3 {
+		t.Fatalf("requesters %d, c -> %v, a -> %v", r.Requesters(), clientConn(t, r, "c"), clientConn(t, r, "a"))
 	}
 	r.RegisterProducer("P", c1, Ident{ClientID: "a"}, time.Unix(1, 0))
-	if r.ClientConn("a") != c1 {
+	if clientConn(t, r, "a") != c1 {
 		t.Error("producer connection not preferred")
 	}
 	r.ConnClosed(2)
-	if r.ClientConn("b") != nil {
+	if clientConn(t, r, "b") != nil {
 		t.Error("requester b survives its connection")
 	}
 	closed := newConn(4)
 	close(closed.done)
-	r.NoteRequester("d", closed)
-	if r.ClientConn("d") != nil {
+	r.NoteRequester("d", closed, "")
+	if clientConn(t, r, "d") != nil {
 		t.Error("closed connection noted")
+	}
+}
+
+// TestClientIDUnderTwoAccounts: a client id that live connections claim
+// under two accounts, by a producer heartbeat or a request message, leads
+// to none of them, whoever claimed first and last, until the other
+// account's connection goes; the same account's claims choose as before.
+func TestClientIDUnderTwoAccounts(t *testing.T) {
+	t0 := time.Unix(100, 0)
+	for _, tc := range []struct {
+		name   string
+		claims func(r *Registry[*conn], own, other *conn)
+	}{
+		{"heartbeat after heartbeat", func(r *Registry[*conn], own, other *conn) {
+			r.RegisterProducer("P", own, Ident{ClientID: "a", Account: "A"}, t0)
+			r.RegisterProducer("Q", other, Ident{ClientID: "a", Account: "B"}, t0.Add(time.Second))
+		}},
+		{"squatter's heartbeat first", func(r *Registry[*conn], own, other *conn) {
+			r.RegisterProducer("Q", other, Ident{ClientID: "a", Account: "B"}, t0)
+			r.RegisterProducer("P", own, Ident{ClientID: "a", Account: "A"}, t0.Add(time.Second))
+		}},
+		{"request after request", func(r *Registry[*conn], own, other *conn) {
+			r.NoteRequester("a", own, "A")
+			r.NoteRequester("a", other, "B")
+		}},
+		{"squatter's request first", func(r *Registry[*conn], own, other *conn) {
+			r.NoteRequester("a", other, "B")
+			r.NoteRequester("a", own, "A")
+		}},
+		{"request against a heartbeat", func(r *Registry[*conn], own, other *conn) {
+			r.RegisterProducer("P", own, Ident{ClientID: "a", Account: "A"}, t0)
+			r.NoteRequester("a", other, "B")
+		}},
+		{"heartbeat against a request", func(r *Registry[*conn], own, other *conn) {
+			r.NoteRequester("a", own, "A")
+			r.RegisterProducer("Q", other, Ident{ClientID: "a", Account: "B"}, t0)
+		}},
+	} {
+		r := New[*conn](Options{})
+		own, other := newConn(1), newConn(2)
+		tc.claims(r, own, other)
+		if c, err := r.ClientConn("a"); !errors.Is(err, ErrContested) || c != nil {
+			t.Errorf("%s: ClientConn = %v, %v; want ErrContested", tc.name, c, err)
+		}
+		r.ConnClosed(other.ID())
+		if c, err := r.ClientConn("a"); err != nil || c != own {
+			t.Errorf("%s, the other account gone: ClientConn = %v, %v; want the own connection", tc.name, c, err)
+		}
+	}
+
+	// One account: the latest heartbeat, or a reconnected requester.
+	r := New[*conn](Options{})
+	c1, c2, c3 := newConn(1), newConn(2), newConn(3)
+	r.RegisterProducer("P", c1, Ident{ClientID: "a", Account: "A"}, t0)
+	r.RegisterProducer("P", c2, Ident{ClientID: "a", Account: "A"}, t0.Add(time.Second))
+	if clientConn(t, r, "a") != c2 {
+		t.Error("same account: not the latest heartbeat")
+	}
+	r.NoteRequester("b", c1, "A")
+	r.NoteRequester("b", c3, "A")
+	if clientConn(t, r, "b") != c3 {
+		t.Error("same account: the reconnected requester not taken")
+	}
+}
+
+// TestProducerConnWhere: the latest heartbeat among the members keep
+// accepts, given their accounts.
+func TestProducerConnWhere(t *testing.T) {
+	r := New[*conn](Options{})
+	c1, c2, c3 := newConn(1), newConn(2), newConn(3)
+	t0 := time.Unix(100, 0)
+	r.RegisterProducer("P", c1, Ident{ClientID: "a", Account: "A"}, t0)
+	r.RegisterProducer("P", c2, Ident{ClientID: "b", Account: "A"}, t0.Add(time.Second))
+	r.RegisterProducer("P", c3, Ident{ClientID: "c", Account: "B"}, t0.Add(2*time.Second))
+	only := func(acct string) func(*conn, string) bool {
+		return func(_ *conn, a string) bool { return a == acct }
+	}
+	if got := r.ProducerConnWhere("P", only("A")); got != c2 {
+		t.Errorf("account A: %v, want c2 (its latest)", got)
+	}
+	if got := r.ProducerConnWhere("P", only("C")); got != nil {
+		t.Errorf("account C: %v, want none", got)
+	}
+	if got := r.ProducerConnWhere("P", nil); got != c3 || r.ProducerConn("P") != c3 {
+		t.Errorf("no filter: %v, want c3", got)
 	}
 }
 
@@ -266,11 +362,11 @@ func TestNoMemberOnClosedConn(t *testing.T) {
 		t.Error("RegisterConsumer on a closed connection reported a change")
 	}
 	r.RegisterProducer("P", c, Ident{ClientID: "a"}, time.Now())
-	r.NoteRequester("a", c)
+	r.NoteRequester("a", c, "")
 	if ids := r.ConsumerIDs("G"); ids != nil {
 		t.Errorf("consumer group G lists %v after its only connection closed", ids)
 	}
-	if r.ProducerGroup("P") != nil || r.ClientConn("a") != nil || r.Requesters() != 0 {
+	if got, _ := r.ClientConn("a"); r.ProducerGroup("P") != nil || got != nil || r.Requesters() != 0 {
 		t.Error("producer or requester registered on a closed connection")
 	}
 

@@ -12,6 +12,7 @@
 package client
 
 import (
+	"errors"
 	"maps"
 	"slices"
 	"strings"
@@ -57,11 +58,17 @@ type Consumer struct {
 }
 
 // Ident is who a heartbeat says it comes from: the client id of its body
-// and the language and version of its header.
+// and the language and version of its header; and, under ACL, the account
+// it was let in as.
 type Ident struct {
 	ClientID string
 	Language string
 	Version  int
+	// Account is the ACL account the heartbeat was let in as
+	// (acl.Checker.Account): "" without ACL, or from a globally white
+	// listed address. Unlike the client id, which a client names itself,
+	// it is proven.
+	Account string
 }
 
 // member is one connection in one producer or consumer group, with the time
@@ -71,11 +78,21 @@ type member[C Conn] struct {
 	clientID string
 	language string
 	version  int
+	account  string
 	lastSeen time.Time
 }
 
 func newMember[C Conn](conn C, id Ident, now time.Time) *member[C] {
-	return &member[C]{conn: conn, clientID: id.ClientID, language: id.Language, version: id.Version, lastSeen: now}
+	return &member[C]{conn: conn, clientID: id.ClientID, language: id.Language, version: id.Version, account: id.Account, lastSeen: now}
+}
+
+// requester is the connection a client's request message came on, with
+// the account it came under; rival, if not nil, is the latest live
+// connection on which another account named the same client id.
+type requester[C Conn] struct {
+	conn    C
+	account string
+	rival   *requester[C]
 }
 
 // Member is one live connection of a group, as the connection lists
@@ -103,7 +120,7 @@ type Registry[C Conn] struct {
 	// requesters maps the client id in a request message's
 	// REPLY_TO_CLIENT to the connection that message came on, so a reply
 	// finds its requester before the requester's first heartbeat.
-	requesters map[string]C
+	requesters map[string]requester[C]
 	// sqlCache holds the SQL92 expressions pulls carry (sysFlag
 	// SUBSCRIPTION), which the official clients resend with every pull.
 	sqlCache *sqlfilter.Cache
@@ -126,7 +143,7 @@ func New[C Conn](o Options) *Registry[C] {
 		o.MaxRequesters = DefaultMaxRequesters
 	}
 	return &Registry[C]{maxRequesters: o.MaxRequesters, consumers: map[string]*consumerGroup[C]{},
-		producers: map[string]map[uint64]*member[C]{}, requesters: map[string]C{},
+		producers: map[string]map[uint64]*member[C]{}, requesters: map[string]requester[C]{},
 		sqlCache: sqlfilter.NewCache(sqlCacheSize), quit: make(chan struct{})}
 }
 
@@ -147,18 +164,29 @@ func (r *Registry[C]) RegisterProducer(group string, conn C, id Ident, now time.
 }
 
 // NoteRequester records conn as the connection of the client clientID that
-// sent a request message on it. Entries go when their connection closes,
-// and a reconnecting client replaces its own.
-func (r *Registry[C]) NoteRequester(clientID string, conn C) {
+// sent a request message on it under account (Ident.Account). Entries go
+// when their connection closes, and a reconnecting client replaces its
+// own. A second account naming a client id whose requester is connected
+// takes nothing over: it makes the id contested (ClientConn) while its
+// connection lives.
+func (r *Registry[C]) NoteRequester(clientID string, conn C, account string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if closed(conn) {
 		return
 	}
-	if _, ok := r.requesters[clientID]; !ok && len(r.requesters) >= r.maxRequesters {
+	e, ok := r.requesters[clientID]
+	switch {
+	case !ok && len(r.requesters) >= r.maxRequesters:
 		return // a client inventing ids; heartbeats still find real requesters
+	case !ok || e.account == account || e.conn.ID() == conn.ID():
+		e.conn, e.account = conn, account
+	case e.rival != nil && e.rival.account == account:
+		e.rival.conn = conn
+	default:
+		e.rival = &requester[C]{conn: conn, account: account}
 	}
-	r.requesters[clientID] = conn
+	r.requesters[clientID] = e
 }
 
 // Requesters counts the entries of the requester table.
@@ -168,42 +196,81 @@ func (r *Registry[C]) Requesters() int {
 	return len(r.requesters)
 }
 
+// ErrContested is ClientConn's answer for a client id that live
+// connections claim under different accounts.
+var ErrContested = errors.New("client id claimed under more than one account")
+
 // ClientConn returns a connection of the client clientID: the most
 // recently heard from of its producer connections, else the one its last
-// request message came on; the zero C when there is none.
-func (r *Registry[C]) ClientConn(clientID string) C {
+// request message came on; the zero C and a nil error when there is none.
+//
+// Under ACL a client id is only a name the client gives itself, and a
+// guessable one (ip@pid), while the account of each claim is proven
+// (Ident.Account). When the live claims of clientID (producer heartbeats
+// and request messages) come from more than one account, which of them is
+// the requester cannot be told: ClientConn returns ErrContested rather
+// than guess, so a reply never reaches another account than the
+// requester's. Official clients sign everything of one client id with one
+// account, so only a client naming another's id meets this.
+func (r *Registry[C]) ClientConn(clientID string) (C, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var best *member[C]
+	var (
+		none    C
+		best    *member[C]
+		account string
+	)
 	for _, g := range r.producers {
 		for _, m := range g {
-			if m.clientID == clientID && (best == nil || m.lastSeen.After(best.lastSeen)) {
+			if m.clientID != clientID {
+				continue
+			}
+			if best != nil && m.account != account {
+				return none, ErrContested
+			}
+			if best == nil || m.lastSeen.After(best.lastSeen) {
 				best = m
 			}
+			account = m.account
 		}
 	}
-	if best == nil {
-		return r.requesters[clientID]
+	e, ok := r.requesters[clientID]
+	if ok && (e.rival != nil || (best != nil && e.account != account)) {
+		return none, ErrContested
 	}
-	return best.conn
+	switch {
+	case best != nil:
+		return best.conn, nil
+	case ok:
+		return e.conn, nil
+	}
+	return none, nil
 }
 
 // ProducerConn returns the connection of the member of producer group
 // group that sent the latest heartbeat; the zero C when the group has none.
 func (r *Registry[C]) ProducerConn(group string) C {
+	return r.ProducerConnWhere(group, nil)
+}
+
+// ProducerConnWhere is ProducerConn among the members for which keep,
+// unless nil, is true, given the member's connection and account
+// (Ident.Account). keep runs without the registry's lock held.
+func (r *Registry[C]) ProducerConnWhere(group string, keep func(conn C, account string) bool) C {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	var best *member[C]
+	ms := make([]member[C], 0, len(r.producers[group]))
 	for _, m := range r.producers[group] {
-		if best == nil || m.lastSeen.After(best.lastSeen) {
-			best = m
+		ms = append(ms, *m)
+	}
+	r.mu.Unlock()
+	slices.SortFunc(ms, func(a, b member[C]) int { return b.lastSeen.Compare(a.lastSeen) }) // latest first
+	for i := range ms {
+		if keep == nil || keep(ms[i].conn, ms[i].account) {
+			return ms[i].conn
 		}
 	}
-	if best == nil {
-		var none C
-		return none
-	}
-	return best.conn
+	var none C
+	return none
 }
 
 // RegisterConsumer records a heartbeat's consumer data. It reports whether
@@ -224,7 +291,7 @@ func (r *Registry[C]) RegisterConsumer(cd Consumer, conn C, id Ident, now time.T
 	g.consumeType, g.messageModel, g.consumeFromWhere = cd.ConsumeType, cd.MessageModel, cd.ConsumeFromWhere
 	changed := false
 	if m, ok := g.members[conn.ID()]; ok {
-		m.lastSeen, m.clientID, m.language, m.version = now, id.ClientID, id.Language, id.Version
+		m.lastSeen, m.clientID, m.language, m.version, m.account = now, id.ClientID, id.Language, id.Version, id.Account
 	} else {
 		g.members[conn.ID()] = newMember(conn, id, now)
 		changed = true
@@ -282,9 +349,15 @@ func (r *Registry[C]) ConnClosed(connID uint64) []string {
 			delete(r.producers, name)
 		}
 	}
-	for id, c := range r.requesters {
-		if c.ID() == connID {
+	for id, e := range r.requesters {
+		switch {
+		case e.conn.ID() == connID && e.rival != nil:
+			r.requesters[id] = *e.rival // the other account's claim stands alone now
+		case e.conn.ID() == connID:
 			delete(r.requesters, id)
+		case e.rival != nil && e.rival.conn.ID() == connID:
+			e.rival = nil
+			r.requesters[id] = e
 		}
 	}
 	var changed []string
@@ -492,7 +565,7 @@ func membersOf[C Conn](ms map[uint64]*member[C]) []Member[C] {
 	out := make([]Member[C], 0, len(ms))
 	for _, m := range ms {
 		out = append(out, Member[C]{Conn: m.conn, LastSeen: m.lastSeen,
-			Ident: Ident{ClientID: m.clientID, Language: m.language, Version: m.version}})
+			Ident: Ident{ClientID: m.clientID, Language: m.language, Version: m.version, Account: m.account}})
 	}
 	slices.SortFunc(out, func(a, b Member[C]) int { return strings.Compare(a.Ident.ClientID, b.Ident.ClientID) })
 	return out

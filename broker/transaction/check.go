@@ -499,7 +499,7 @@ func (t *Service) checkRequest(group string, m *msg.Message, res engine.PutResul
 	msg.SetOffsets(rec, res.QueueOffset, res.Phys)
 	msg.SetStoreTimestamp(rec, res.StoreTime)
 	return &Check{
-		Group: group, TranStateTableOffset: res.QueueOffset, CommitLogOffset: res.Phys,
+		Group: group, Topic: body.Topic, TranStateTableOffset: res.QueueOffset, CommitLogOffset: res.Phys,
 		MsgID: uniq, OffsetMsgID: msg.OffsetMsgID(t.cfg.StoreHost, res.Phys), Body: rec,
 	}
 }
@@ -512,7 +512,7 @@ func (t *Service) sendCheck(c *Check) {
 	switch {
 	case errors.Is(err, ErrNoProducer):
 		t.log.Warn("transaction check not sent: no live producer in the group", "producerGroup", c.Group,
-			"msgId", c.MsgID)
+			"msgId", c.MsgID, "err", err)
 	case err != nil:
 		t.log.Warn("transaction check not sent", "producerGroup", c.Group, "err", err)
 	}

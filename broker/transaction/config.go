@@ -27,7 +27,10 @@ type Store interface {
 // (Java CheckTransactionStateRequestHeader); Body is the half message's copy
 // encoded as a stored record with its real topic and queue.
 type Check struct {
-	Group                string
+	Group string
+	// Topic is the half message's real topic (REAL_TOPIC), the one its
+	// producer sent to; the half topic when the record lacks it.
+	Topic                string
 	TranStateTableOffset int64
 	CommitLogOffset      int64
 	MsgID                string // also the transactionId
@@ -38,7 +41,8 @@ type Check struct {
 // Checker sends check-backs; the broker implements it with remoting.
 type Checker interface {
 	// SendCheck sends c, oneway, to a live producer of c.Group; without
-	// one it returns ErrNoProducer.
+	// one (or one it may send c to) it returns ErrNoProducer, wrapped or
+	// not.
 	SendCheck(c *Check) error
 }
 

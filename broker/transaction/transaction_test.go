@@ -167,7 +167,7 @@ func TestCheckBackOnItsOwn(t *testing.T) {
 	first := sendHalf(t, s, st, "x")
 	testkit.Eventually(t, 5*time.Second, func() bool { return len(ck.list()) > 0 }, "a check-back")
 	c := ck.list()[0]
-	if c.Group != "PG" || c.MsgID != "U-x" || c.TranStateTableOffset <= first.QueueOffset || c.OffsetMsgID == "" {
+	if c.Group != "PG" || c.Topic != "T" || c.MsgID != "U-x" || c.TranStateTableOffset <= first.QueueOffset || c.OffsetMsgID == "" {
 		t.Fatalf("check %+v", c)
 	}
 	r, err := msg.Decode(c.Body)

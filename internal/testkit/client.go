@@ -28,7 +28,18 @@ func NewClient(t testing.TB, addr string) *Client { return NewTLSClient(t, addr,
 
 // NewTLSClient is NewClient over TLS with cfg (plaintext when nil).
 func NewTLSClient(t testing.TB, addr string, cfg *tls.Config) *Client {
-	c := remoting.NewClient(remoting.ClientOptions{Logger: Logger(t), Language: "GO", Version: 317, TLS: cfg})
+	return newClient(t, addr, remoting.ClientOptions{TLS: cfg})
+}
+
+// NewSignedClient is NewClient with sign (acl.Signer) applied to every
+// request it sends.
+func NewSignedClient(t testing.TB, addr string, sign func(*remoting.Command)) *Client {
+	return newClient(t, addr, remoting.ClientOptions{Sign: sign})
+}
+
+func newClient(t testing.TB, addr string, o remoting.ClientOptions) *Client {
+	o.Logger, o.Language, o.Version = Logger(t), "GO", 317
+	c := remoting.NewClient(o)
 	t.Cleanup(func() { c.Close() })
 	return &Client{t: t, RC: c, Addr: addr}
 }
