@@ -232,6 +232,7 @@ func New(cfg config.Config, opts ...Option) (_ *Broker, err error) {
 	}
 	b.offsets = offsets.New(b.store, resetGroups{b.groups}, b.log)
 	b.reg = newRegistrar(b)
+	b.restoreTopicsOfStoredQueues() // rings b.reg
 	if b.acl, err = openACL(configACL{enable: cfg.AclEnable, file: cfg.AclFile}, &o); err != nil {
 		return nil, err
 	}

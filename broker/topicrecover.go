@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/wharfmq/wharf/broker/meta"
 	"github.com/wharfmq/wharf/remoting"
 	"github.com/wharfmq/wharf/remoting/body"
 )
@@ -112,4 +113,33 @@ func routedHere(ctx context.Context, rc *remoting.Client, ns, topic, brokerName 
 		}
 	}
 	return body.QueueData{}, false, nil
+}
+
+// restoreTopicsOfStoredQueues creates a config for every topic that has
+// queues in the store but none in the topic table, with as many queues as
+// the store holds, readable and writable, and says so. Topic configs live
+// in meta/ beside the consume queues, but only the queues can be rebuilt
+// from the CommitLog: a meta/ that lost its newest writes (a damaged or
+// missing Pebble WAL after a crash) would otherwise hide acknowledged
+// messages behind "topic does not exist". A deleted topic has no queues
+// (its deletion removes them), so it does not come back.
+//
+// A failure (the table full at maxTopicNums, a store write) is logged and
+// the broker starts anyway: the messages stay in the store.
+func (b *Broker) restoreTopicsOfStoredQueues() {
+	queues := map[string]int32{}
+	for ref := range b.store.Queues() {
+		if _, ok := b.topics.Get(ref.Topic); !ok {
+			queues[ref.Topic] = max(queues[ref.Topic], ref.QueueID+1)
+		}
+	}
+	for topic, n := range queues {
+		if err := b.topics.Ensure(meta.NewTopicConfig(topic, n, body.PermRead|body.PermWrite)); err != nil {
+			b.log.Error("topic has messages in the store but no config in meta/, and restoring it failed: it stays unreachable until created again",
+				"topic", topic, "queues", n, "err", err)
+			continue
+		}
+		b.log.Warn("topic has messages in the store but no config in meta/ (meta/ lost its newest writes?): config restored",
+			"topic", topic, "queues", n, "perm", "RW")
+	}
 }
