@@ -56,6 +56,11 @@ func (s *Store) AppendReplica(phys int64, data []byte) (end int64, err error) {
 // segment start a master begins an empty slave at (its oldest retained
 // segment), so the slave's bytes sit at the master's offsets.
 func (s *Store) Rebase(base int64) error {
+	// The floor first (checkLogFloor): a crash between the two leaves
+	// a log below its floor, which is harmless, never one above it.
+	if err := s.setLogFloor(base); err != nil {
+		return err
+	}
 	if err := s.cl.Rebase(base); err != nil {
 		return fmt.Errorf("engine: %w", err)
 	}

@@ -65,6 +65,11 @@ func (s *Store) CleanExpired(now time.Time) (int, error) {
 		if reason, un, err = s.removable(counter, info, age); err != nil || reason == "" {
 			break
 		}
+		// The floor first: a log found starting above it at the next
+		// Open lost segments some other way (checkLogFloor).
+		if err = s.setLogFloor(info.Base + info.Size); err != nil {
+			break
+		}
 		var gone []int64
 		gone, err = s.cl.RemoveSegmentsBefore(info.Base + info.Size)
 		removed += len(gone)

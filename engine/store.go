@@ -97,6 +97,9 @@ func Open(opts Options) (_ *Store, err error) {
 	if err := s.checkMeta(); err != nil {
 		return nil, err
 	}
+	if err := s.checkLogFloor(); err != nil {
+		return nil, err
+	}
 	s.idx, err = openIndex(opts, s.log)
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
