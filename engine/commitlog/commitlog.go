@@ -630,9 +630,10 @@ func (c *CommitLog) ReadAt(p []byte, phys int64) error {
 	if end > seg.base+c.segSize {
 		return fmt.Errorf("%w: [%d, %d) crosses segment %s", ErrOutOfRange, phys, end, seg)
 	}
-	// A BLANK's tail need not have reached the disk: zero past the end.
-	if _, err := readZeroPadded(seg.file, p, phys-seg.base); err != nil {
-		return fmt.Errorf("commitlog: read %d bytes at %d: %w", len(p), phys, err)
+	// Recovery made the files hold every byte below the end (checkHeld,
+	// fillScannedTails): a short read is damage, not zeros to serve.
+	if err := readHeld(seg.file, p, phys-seg.base); err != nil {
+		return fmt.Errorf("commitlog: read %d bytes at %d in segment %s: %w", len(p), phys, seg, err)
 	}
 	return nil
 }

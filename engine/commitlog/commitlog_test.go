@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -308,5 +311,34 @@ func TestReadAtBounds(t *testing.T) {
 	}
 	if err := c.ReadAt(buf[:4], -1); !errors.Is(err, ErrOutOfRange) {
 		t.Fatalf("negative offset: %v", err)
+	}
+}
+
+// TestReadAtFailsOnAShortFile: a segment file cut short under an open log
+// makes ReadAt fail, where it used to fill the missing bytes with zeros
+// and Get served them as a FOUND record (and replication shipped them).
+func TestReadAtFailsOnAShortFile(t *testing.T) {
+	dir := t.TempDir()
+	c, err := Open(Options{FS: vfs.Default, Dir: dir, SegmentSize: 8192, FlushMode: SyncFlush,
+		Prewrite: PrewriteOff, Mmap: MmapOff})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	rec := record(1, 300)
+	phys, _, err := c.Append(rec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, len(rec))
+	if err := c.ReadAt(buf, phys); err != nil || !bytes.Equal(buf, stored(rec, phys)) {
+		t.Fatalf("read before the cut: %v", err)
+	}
+	if err := os.Truncate(filepath.Join(dir, SegmentName(0)), 100); err != nil {
+		t.Fatal(err)
+	}
+	err = c.ReadAt(buf, phys)
+	if !errors.Is(err, ErrCorruption) || !strings.Contains(err.Error(), "the file ends at 100") {
+		t.Fatalf("read of a record cut short: err %v, want ErrCorruption naming where the file ends", err)
 	}
 }

@@ -83,6 +83,9 @@ func (c *CommitLog) recover() error {
 		if err := c.checkInRange(end); err != nil {
 			return err
 		}
+		if err := c.checkHeld(end); err != nil {
+			return err
+		}
 	default:
 		from := segs[0].base
 		if found && cp.offset > from {
@@ -99,6 +102,17 @@ func (c *CommitLog) recover() error {
 		if err := c.checkInRange(from); err != nil {
 			return err
 		}
+		if found {
+			// The scan starts at from and cannot see bytes missing
+			// below it.
+			durable := cp.offset
+			if marked {
+				durable = min(durable, mark)
+			}
+			if err := c.checkHeld(durable); err != nil {
+				return err
+			}
+		}
 		rep.From = from
 		end, err = c.scan(from, &rep)
 		if err != nil {
@@ -113,6 +127,11 @@ func (c *CommitLog) recover() error {
 	rep.End = end
 	if err := c.cutAfter(end, &rep); err != nil {
 		return err
+	}
+	if !rep.Clean {
+		if err := c.fillScannedTails(end); err != nil {
+			return err
+		}
 	}
 	if err := c.activate(end); err != nil {
 		return err
@@ -233,6 +252,63 @@ func (c *CommitLog) checkInRange(off int64) error {
 	first, last := c.segs[0].base, c.segs[len(c.segs)-1].base+c.segSize
 	if off < first || off > last {
 		return fmt.Errorf("%w: checkpoint %d outside the segments [%d, %d]", ErrCorruption, off, first, last)
+	}
+	return nil
+}
+
+// checkHeld refuses a log whose segment files lack bytes below durable, the
+// offset the checkpoint says was synced: every segment wholly below it must
+// be full-size (a sealed segment ends in a BLANK written in full, and a
+// mapped or pre-written one is full-size from the start), and the one
+// holding it must reach it. Such a file was cut short after the fact (a
+// copy or restore gone wrong): nothing recovery can redo, and reading it
+// would serve zeros as records. One Stat per segment.
+func (c *CommitLog) checkHeld(durable int64) error {
+	for _, s := range c.segs {
+		need := min(c.segSize, durable-s.base)
+		if need <= 0 {
+			break
+		}
+		path := c.fs.PathJoin(c.opts.Dir, SegmentName(s.base))
+		st, err := s.file.Stat()
+		if err != nil {
+			return fmt.Errorf("commitlog: stat %s: %w", path, err)
+		}
+		if st.Size() < need {
+			return fmt.Errorf("%w: segment file %s is %d bytes, but the log is durable up to offset %d, which needs %d bytes of it (the file was cut short, perhaps by a copy or restore)",
+				ErrCorruption, path, st.Size(), durable, need)
+		}
+	}
+	return nil
+}
+
+// fillScannedTails makes every segment file below end hold the bytes the
+// scan read as zeros past its end: the rest of a sealed segment (the tail
+// of its closing BLANK, which a crash kept off the disk) and the part of
+// the last one below end. Reads below the end of the log are then never
+// short, and ReadAt fails on a short read instead of serving zeros. Only
+// after a scan: checkHeld vouched for everything below the checkpoint.
+func (c *CommitLog) fillScannedTails(end int64) error {
+	for _, s := range c.segs {
+		need := min(c.segSize, end-s.base)
+		if need <= 0 {
+			break
+		}
+		st, err := s.file.Stat()
+		if err != nil {
+			return fmt.Errorf("commitlog: stat %s: %w", s, err)
+		}
+		if st.Size() >= need {
+			continue
+		}
+		if err := zeroFill(s.file, st.Size(), need); err != nil {
+			return fmt.Errorf("commitlog: zero-fill the tail of %s: %w", s, err)
+		}
+		if err := s.file.SyncData(); err != nil {
+			return fmt.Errorf("commitlog: sync %s: %w", s, err)
+		}
+		c.opts.Logger.Info("commitlog segment file extended with the zeros recovery read past its end",
+			"segment", s.String(), "from", st.Size(), "to", need)
 	}
 	return nil
 }

@@ -45,8 +45,9 @@ type segScanner struct {
 	// avail is how many bytes from the segment start may be read: the
 	// segment size, or less below the iterator's readable limit.
 	avail int64
-	// readAt fills p from segment offset off (zeros past the file's end)
-	// and returns how many bytes came from the file.
+	// readAt fills p from segment offset off and returns how many bytes
+	// came from the file: recovery and Check read zeros past the file's
+	// end, the Iterator (CommitLog.ReadAt) fails there.
 	readAt func(p []byte, off int64) (int, error)
 	window int
 	buf    []byte

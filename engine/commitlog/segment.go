@@ -2,6 +2,7 @@ package commitlog
 
 import (
 	"errors"
+	"fmt"
 	"io"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -26,6 +27,20 @@ func readZeroPadded(f vfs.File, p []byte, off int64) (int, error) {
 	}
 	clear(p[n:])
 	return n, nil
+}
+
+// readHeld fills p from f at off, which must hold every byte of it: a read
+// below the end of the log that comes up short is damage (a file cut short
+// while open), never zeros to serve as a record.
+func readHeld(f vfs.File, p []byte, off int64) error {
+	n, err := f.ReadAt(p, off)
+	if n == len(p) {
+		return nil // io.ReaderAt may say io.EOF with the last byte
+	}
+	if err == nil || errors.Is(err, io.EOF) {
+		return fmt.Errorf("%w: the file ends at %d, before %d", ErrCorruption, off+int64(n), off+int64(len(p)))
+	}
+	return err
 }
 
 // zeroChunk is shared, read-only zeros for filling files.
