@@ -154,10 +154,12 @@ func (r *CheckReport) OK() bool { return r.ProblemCount == 0 }
 // against the record it points at, the queue states against the entries and
 // the log, and a uniform sample of records against the key index.
 //
-// It never writes to the CommitLog and does not run its recovery. Pebble
-// and the index are opened normally, so their own recovery runs as at a
-// broker start (Pebble replays its WAL; the index drops entries past its
-// checkpoint), which changes nothing a reader can see.
+// It writes nothing in the store: the CommitLog's recovery does not run,
+// and Pebble and the index are opened read-only (their recovery happens in
+// memory: Pebble replays its WAL, the index drops entries past its
+// checkpoint from view). A damaged queue state or dispatch checkpoint is a
+// problem; the broker's next start deletes every queue entry and rebuilds
+// them from the CommitLog, so the entries are not checked.
 func Check(opts CheckOptions) (*CheckReport, error) {
 	began := time.Now()
 	if opts.FS == nil {
@@ -186,21 +188,28 @@ func Check(opts CheckOptions) (*CheckReport, error) {
 	if unclean {
 		c.rep.Notes = append(c.rep.Notes, "the last stop was not clean: derived data past the end of the log is trimmed at the next start")
 	}
+	var qdamaged []string
 	if _, err := fs.Stat(fs.PathJoin(opts.Dir, "meta")); err == nil {
-		c.qdb, err = queue.Open(queue.Options{FS: fs, Dir: fs.PathJoin(opts.Dir, "meta"), Logger: opts.Logger})
+		c.qdb, err = queue.Open(queue.Options{FS: fs, Dir: fs.PathJoin(opts.Dir, "meta"), Logger: opts.Logger, ReadOnly: true})
 		if err != nil {
 			return nil, fmt.Errorf("engine: check: %w", err)
 		}
 		defer c.qdb.Close()
-		if c.rep.DispatchCheckpoint, err = c.qdb.Checkpoint(); err != nil {
-			return nil, fmt.Errorf("engine: check: %w", err)
+		if qdamaged = c.qdb.Damaged(); len(qdamaged) > 0 {
+			// Not checked against the log: the next start rebuilds them.
+			c.rep.Notes = append(c.rep.Notes, "consume queues not checked: their derived records are damaged")
+			c.qdb = nil // closed by the deferred Close
+		} else {
+			if c.rep.DispatchCheckpoint, err = c.qdb.Checkpoint(); err != nil {
+				return nil, fmt.Errorf("engine: check: %w", err)
+			}
+			c.deleted = c.qdb.DeletedTopics()
 		}
-		c.deleted = c.qdb.DeletedTopics()
 	} else {
 		c.rep.Notes = append(c.rep.Notes, "no meta directory: consume queues not checked")
 	}
 	if _, err := fs.Stat(fs.PathJoin(opts.Dir, "index")); err == nil {
-		c.idx, err = index.Open(index.Options{FS: fs, Dir: fs.PathJoin(opts.Dir, "index"), Logger: opts.Logger})
+		c.idx, err = index.Open(index.Options{FS: fs, Dir: fs.PathJoin(opts.Dir, "index"), Logger: opts.Logger, ReadOnly: true})
 		if err != nil {
 			return nil, fmt.Errorf("engine: check: %w", err)
 		}
@@ -255,6 +264,10 @@ func Check(opts CheckOptions) (*CheckReport, error) {
 	}
 	// Problems beyond MaxProblems were counted but not listed.
 	c.rep.ProblemCount += cl.ProblemCount - len(cl.Problems)
+	for _, d := range qdamaged {
+		c.problem(Problem{Area: "queue", Offset: -1,
+			Reason: d + ": the next start deletes every queue entry and rebuilds them from the CommitLog"})
+	}
 	slices.Sort(c.damaged)
 	// After a crash derived data may lead the log (Open trims it): a note,
 	// not a problem. After a clean stop it must not.

@@ -1,11 +1,15 @@
 package engine
 
 import (
+	"crypto/sha256"
 	"errors"
+	"io"
+	"maps"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/wharfmq/wharf/engine/commitlog"
 	"github.com/wharfmq/wharf/engine/invariants"
@@ -304,5 +308,102 @@ func TestCheckTornTailWithHole(t *testing.T) {
 	}
 	if rep := checkStore(t, crashed); !rep.OK() || rep.TornTail != 0 || rep.UncleanStop {
 		t.Fatalf("after recovery: problems %v, torn %d", rep.Problems, rep.TornTail)
+	}
+}
+
+// hashFiles returns the SHA-256 of every file under dir, by path.
+func hashFiles(t *testing.T, fs vfs.FS, dir string) map[string][32]byte {
+	t.Helper()
+	out := map[string][32]byte{}
+	names, err := fs.List(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		p := fs.PathJoin(dir, n)
+		st, err := fs.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.IsDir() {
+			maps.Copy(out, hashFiles(t, fs, p))
+			continue
+		}
+		f, err := fs.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[p] = sha256.Sum256(b)
+	}
+	return out
+}
+
+// checkUnchanged runs Check and fails when any file under data changed,
+// appeared or went.
+func checkUnchanged(t *testing.T, fs vfs.FS, what string) *CheckReport {
+	t.Helper()
+	before := hashFiles(t, fs, "data")
+	rep := checkStore(t, fs)
+	after := hashFiles(t, fs, "data")
+	for p, h := range before {
+		if h2, ok := after[p]; !ok {
+			t.Errorf("%s: Check removed %s", what, p)
+		} else if h2 != h {
+			t.Errorf("%s: Check changed %s", what, p)
+		}
+	}
+	for p := range after {
+		if _, ok := before[p]; !ok {
+			t.Errorf("%s: Check created %s", what, p)
+		}
+	}
+	return rep
+}
+
+// TestCheckIsReadOnly: Check writes nothing in the store, clean or after a
+// crash, and reports a damaged queue state as a problem. It used to open
+// Pebble and the index for writing: every run rewrote the active index
+// file and Pebble's WAL and MANIFEST, and a damaged state record made
+// queue.Open delete every queue entry (the reset a broker's start does)
+// while Check, finding nothing left to check, said OK.
+func TestCheckIsReadOnly(t *testing.T) {
+	fs := vfs.NewMem()
+	populate(t, fs)
+	if rep := checkUnchanged(t, fs, "clean store"); !rep.OK() {
+		t.Fatalf("clean store: %v", rep.Problems)
+	}
+	crashed, _, _ := crashAfterPuts(t, true)
+	if rep := checkUnchanged(t, crashed, "crashed store"); !rep.OK() || rep.QueueEntries == 0 {
+		t.Fatalf("crashed store: %d entries, problems %v", rep.QueueEntries, rep.Problems)
+	}
+
+	// A 3-byte value in T/1's state record (the key layout is part of
+	// the format: 's', topic, 0, queue id).
+	db, err := pebble.Open("data/meta", &pebble.Options{FS: fs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := errors.Join(db.Set([]byte("sT\x00\x00\x00\x00\x01"), []byte{1, 2, 3}, pebble.Sync), db.Close()); err != nil {
+		t.Fatal(err)
+	}
+	rep := checkUnchanged(t, fs, "damaged state")
+	if rep.OK() {
+		t.Fatalf("damaged state record: Check says OK (%d queues, %d entries)", rep.Queues, rep.QueueEntries)
+	}
+	wantProblem(t, rep, "queue", "bad state record")
+	// The entries are still there for the broker's start to rebuild.
+	qdb, err := queue.Open(queue.Options{FS: fs, Dir: "data/meta", ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer qdb.Close()
+	n := 0
+	if err := qdb.ScanAllEntries(func(queue.Ref, int64, queue.Entry) bool { n++; return true }); err != nil || n == 0 {
+		t.Fatalf("queue entries after Check: %d, %v", n, err)
 	}
 }

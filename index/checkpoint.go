@@ -53,6 +53,19 @@ func readCheckpoint(fs vfs.FS, dir string) (c *checkpointFile, value int64, dama
 	return &checkpointFile{sf}, int64(binary.BigEndian.Uint64(p)), false, nil
 }
 
+// readCheckpointReadOnly is readCheckpoint without opening the file for
+// writing (a read-only Index).
+func readCheckpointReadOnly(fs vfs.FS, dir string) (value int64, damaged bool, err error) {
+	p, exists, err := durable.ReadSlotFile(fs, fs.PathJoin(dir, checkpointName), &checkpointLayout)
+	if err != nil {
+		return 0, false, fmt.Errorf("index: %w", err)
+	}
+	if p == nil {
+		return 0, exists, nil
+	}
+	return int64(binary.BigEndian.Uint64(p)), false, nil
+}
+
 // write makes value the durable checkpoint, creating the file on first use.
 func (c *checkpointFile) write(fs vfs.FS, dir string, value int64) error {
 	if c.sf == nil {

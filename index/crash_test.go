@@ -1,8 +1,12 @@
 package index
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -225,16 +229,9 @@ func verifyCrash(t *testing.T, fs *vfs.MemFS, s crashState, ctx string, logger *
 	t.Helper()
 	o := testOpts(fs, crashSlots, crashPer)
 	o.Logger = logger
-	x, err := Open(o)
-	if err != nil {
-		t.Fatalf("%s: Open: %v", ctx, err)
-	}
-	ck := x.Checkpoint()
-	if ck != s.promised && ck != s.inFlight {
-		t.Fatalf("%s: checkpoint %d, want %d or %d", ctx, ck, s.promised, s.inFlight)
-	}
 	m := model{entries: s.m}
-	compare := func(when string) {
+	var ck int64
+	compare := func(x *Index, when string) {
 		for _, k := range append(m.keys(), "none") {
 			got := mustQuery(t, x, k, 1<<20, minTime, maxTime)
 			want := m.query(k, 1<<20, minTime, maxTime, ck)
@@ -257,7 +254,37 @@ func verifyCrash(t *testing.T, fs *vfs.MemFS, s crashState, ctx string, logger *
 			}
 		}
 	}
-	compare("recovered")
+	// First read-only (Check's open): the same view, recovered in
+	// memory, and not a byte written.
+	ro := o
+	ro.ReadOnly = true
+	before := fileBytes(t, fs, "idx")
+	x, err := Open(ro)
+	if err != nil {
+		t.Fatalf("%s: read-only Open: %v", ctx, err)
+	}
+	ck = x.Checkpoint()
+	compare(x, "recovered read-only")
+	if err := x.Add("k", math.MaxInt64/2, 0); !errors.Is(err, ErrReadOnly) {
+		t.Fatalf("%s: Add to a read-only index: %v", ctx, err)
+	}
+	if err := x.Close(); err != nil {
+		t.Fatalf("%s: close read-only: %v", ctx, err)
+	}
+	if after := fileBytes(t, fs, "idx"); !maps.EqualFunc(before, after, bytes.Equal) {
+		t.Fatalf("%s: a read-only Open changed the index files", ctx)
+	}
+	x, err = Open(o)
+	if err != nil {
+		t.Fatalf("%s: Open: %v", ctx, err)
+	}
+	if ck2 := x.Checkpoint(); ck2 != ck {
+		t.Fatalf("%s: checkpoint %d, read-only open said %d", ctx, ck2, ck)
+	}
+	if ck != s.promised && ck != s.inFlight {
+		t.Fatalf("%s: checkpoint %d, want %d or %d", ctx, ck, s.promised, s.inFlight)
+	}
+	compare(x, "recovered")
 	// Replay past the checkpoint and go on: the recovered index must keep
 	// working and survive a clean restart.
 	end := ck
@@ -279,7 +306,7 @@ func verifyCrash(t *testing.T, fs *vfs.MemFS, s crashState, ctx string, logger *
 		t.Fatalf("%s: reopen: %v", ctx, err)
 	}
 	ck = end
-	compare("replayed")
+	compare(x, "replayed")
 	if err := x.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -495,4 +522,30 @@ func TestRepairIgnoresEntriesOfOtherSlots(t *testing.T) {
 	if h := mustQuery(t, x, kA, 10, minTime, maxTime); !slices.Equal(h, []Hit{{0, 10}}) {
 		t.Fatalf("kA: %v, want its synced entry", h)
 	}
+}
+
+// fileBytes returns the contents of every file in dir, by name.
+func fileBytes(t *testing.T, fs vfs.FS, dir string) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	names, err := fs.List(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return out
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		f, err := fs.Open(fs.PathJoin(dir, n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[n] = b
+	}
+	return out
 }

@@ -106,8 +106,14 @@ func createFile(fs vfs.FS, dir string, base int64, slotCount, entryCap uint32, p
 // openFile opens an existing file as sealed. A file whose header copies are
 // both unreadable, or that is shorter than its header says, gets an error
 // wrapping errBadFile.
-func openFile(fs vfs.FS, path string, base int64) (*file, error) {
-	fh, err := fs.OpenReadWrite(path, vfs.WriteCategoryUnspecified)
+func openFile(fs vfs.FS, path string, base int64, readOnly bool) (*file, error) {
+	var fh vfs.File
+	var err error
+	if readOnly {
+		fh, err = fs.Open(path)
+	} else {
+		fh, err = fs.OpenReadWrite(path, vfs.WriteCategoryUnspecified)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("index: open %s: %w", path, err)
 	}
@@ -548,6 +554,19 @@ func (f *file) truncate(k uint32) error {
 	}
 	f.dirty = true
 	return nil
+}
+
+// dropInMemory drops entries [k, count) of a file whose slot table is
+// loaded, without writing (a read-only index): with count lowered, the
+// slots that pointed at a dropped entry are >= count, which is what
+// repairSlots repairs.
+func (f *file) dropInMemory(k uint32) error {
+	if k >= f.hdr.count {
+		return nil
+	}
+	f.hdr.count, f.written, f.pending = k, k, f.pending[:0]
+	_, _, err := f.repairSlots()
+	return err
 }
 
 // seal makes an active file sealed: everything written and synced, the

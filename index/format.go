@@ -35,6 +35,9 @@ var ErrCorrupt = errors.New("index: corrupt")
 // ErrClosed is returned by every method called after Close.
 var ErrClosed = errors.New("index: closed")
 
+// ErrReadOnly is returned by every write to an index opened ReadOnly.
+var ErrReadOnly = errors.New("index: opened read-only")
+
 // errBadFile says a file's header is missing, damaged or inconsistent with
 // the file size; Open decides whether that is a torn creation or corruption.
 var errBadFile = errors.New("index: bad file header")

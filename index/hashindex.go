@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -35,6 +36,11 @@ type Options struct {
 	EntriesPerFile int
 	// Logger receives recovery reports; slog.Default() if nil.
 	Logger *slog.Logger
+	// ReadOnly opens the index without writing to Dir (Check): recovery
+	// happens in memory only (files it would remove are skipped, slot
+	// tables are repaired in memory, entries past the checkpoint are
+	// dropped from view), and every write fails with ErrReadOnly.
+	ReadOnly bool
 }
 
 // Hit is a candidate found by Query: an entry whose key hash matches.
@@ -55,6 +61,7 @@ type Index struct {
 
 	slotCount uint32
 	entryCap  uint32
+	readOnly  bool
 
 	// wmu serializes the writers. The fields below it are used only by
 	// writers, with wmu held.
@@ -109,6 +116,7 @@ func Open(opts Options) (*Index, error) {
 		log:       opts.Logger.With("component", "index"),
 		slotCount: uint32(opts.SlotCount),
 		entryCap:  uint32(opts.EntriesPerFile) + 1,
+		readOnly:  opts.ReadOnly,
 	}
 	if err := x.recover(); err != nil {
 		for _, f := range x.mu.files {
@@ -124,10 +132,21 @@ func Open(opts Options) (*Index, error) {
 
 func (x *Index) recover() error {
 	fs, dir := x.fs, x.dir
-	if err := durable.MkdirAll(fs, dir); err != nil {
-		return fmt.Errorf("index: %w", err)
+	var (
+		ckpt    *checkpointFile
+		ck      int64
+		damaged bool
+		err     error
+	)
+	if x.readOnly {
+		ckpt = &checkpointFile{}
+		ck, damaged, err = readCheckpointReadOnly(fs, dir)
+	} else {
+		if err := durable.MkdirAll(fs, dir); err != nil {
+			return fmt.Errorf("index: %w", err)
+		}
+		ckpt, ck, damaged, err = readCheckpoint(fs, dir)
 	}
-	ckpt, ck, damaged, err := readCheckpoint(fs, dir)
 	if err != nil {
 		return err
 	}
@@ -138,7 +157,7 @@ func (x *Index) recover() error {
 	}
 
 	names, err := fs.List(dir)
-	if err != nil {
+	if err != nil && !(x.readOnly && errors.Is(err, os.ErrNotExist)) {
 		return fmt.Errorf("index: list %s: %w", dir, err)
 	}
 	var bases []int64
@@ -151,6 +170,10 @@ func (x *Index) recover() error {
 
 	removed := false
 	remove := func(path, why string, attrs ...any) error {
+		if x.readOnly {
+			x.log.Info("index file skipped (a writable open removes it)", append([]any{"file", path, "reason", why}, attrs...)...)
+			return nil
+		}
 		x.log.Warn("index file removed", append([]any{"file", path, "reason", why}, attrs...)...)
 		if err := fs.Remove(path); err != nil {
 			return fmt.Errorf("index: remove %s: %w", path, err)
@@ -160,7 +183,7 @@ func (x *Index) recover() error {
 	}
 	for _, b := range bases {
 		path := fs.PathJoin(dir, durable.Name(b))
-		f, err := openFile(fs, path, b)
+		f, err := openFile(fs, path, b, x.readOnly)
 		switch {
 		case errors.Is(err, errBadFile) && b >= ck:
 			// Created after the last checkpoint and torn by a crash: it
@@ -192,6 +215,20 @@ func (x *Index) recover() error {
 	files := x.mu.files
 	for i, f := range files {
 		last := i == len(files)-1
+		if x.readOnly {
+			// The slot tables a writable open would repair on disk are
+			// repaired in memory, and the newest file keeps its table
+			// there for the drop below.
+			if !f.diskClean || (last && f.hdr.endPhys >= ck) {
+				if _, _, err := f.loadSlots(); err != nil {
+					return err
+				}
+				if last {
+					x.mu.active = f
+				}
+			}
+			continue
+		}
 		if last && (!f.full() || f.hdr.endPhys >= ck) {
 			walked, scanned, err := f.activate()
 			if err != nil {
@@ -214,7 +251,11 @@ func (x *Index) recover() error {
 		if err != nil {
 			return err
 		}
-		if k < a.hdr.count {
+		if k < a.hdr.count && x.readOnly {
+			if err := a.dropInMemory(k); err != nil {
+				return err
+			}
+		} else if k < a.hdr.count {
 			// k >= 2: beginPhys < ck was checked above.
 			x.log.Info("index entries past checkpoint dropped",
 				"file", a.path, "entries", a.hdr.count-k, "checkpoint", ck)
@@ -538,7 +579,7 @@ func (x *Index) Close() error {
 	}
 	x.mu.closed = true
 	err := x.werr
-	if a := x.mu.active; a != nil && err == nil {
+	if a := x.mu.active; a != nil && err == nil && !x.readOnly {
 		err = a.seal()
 	}
 	x.mu.active = nil
@@ -558,6 +599,9 @@ func (x *Index) Close() error {
 func (x *Index) writable() error {
 	if x.mu.closed {
 		return ErrClosed
+	}
+	if x.readOnly {
+		return ErrReadOnly
 	}
 	return x.werr
 }

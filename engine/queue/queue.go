@@ -49,6 +49,10 @@ type Options struct {
 	FS     vfs.FS
 	Dir    string
 	Logger *slog.Logger
+	// ReadOnly opens Pebble read-only (Check): nothing in Dir is written,
+	// and damaged derived records are reported by Damaged instead of
+	// being deleted for a rebuild.
+	ReadOnly bool
 }
 
 // DB holds the consume queues and metadata.
@@ -77,6 +81,10 @@ type DB struct {
 
 	bloomMu    sync.Mutex
 	bloomCache map[string]*index.TagBloom
+
+	// damaged lists the damaged derived records a read-only Open found
+	// (readonly.go).
+	damaged []string
 }
 
 type partialBlock struct {
@@ -102,7 +110,8 @@ func Open(opts Options) (*DB, error) {
 	// and raised dispatch from 486 k to 646 k entries/s (BENCHMARKS.md,
 	// Dispatch). Its arena is touched as it fills, so an idle broker does
 	// not pay for it.
-	po := &pebble.Options{FS: noWALPreallocFS{opts.FS}, Logger: newPebbleLogger(opts.Logger), MemTableSize: 64 << 20}
+	po := &pebble.Options{FS: noWALPreallocFS{opts.FS}, Logger: newPebbleLogger(opts.Logger), MemTableSize: 64 << 20,
+		ReadOnly: opts.ReadOnly}
 	db, err := pebble.Open(opts.Dir, po)
 	if err != nil {
 		return nil, fmt.Errorf("queue: open pebble at %s: %w", opts.Dir, err)
@@ -114,7 +123,11 @@ func Open(opts Options) (*DB, error) {
 		partial:    map[Ref]*partialBlock{},
 		bloomCache: map[string]*index.TagBloom{},
 	}
-	if err := d.loadDerived(); err != nil {
+	load := d.loadDerived
+	if opts.ReadOnly {
+		load = d.loadDerivedReadOnly
+	}
+	if err := load(); err != nil {
 		db.Close()
 		return nil, err
 	}
