@@ -36,6 +36,17 @@ type Report struct {
 	CutBytes int64
 	// Reason says why the scan stopped at CutAt.
 	Reason string
+	// CutUnitSize is the size the damaged unit at CutAt claims (0 when
+	// its header is unreadable).
+	CutUnitSize int64
+	// SavedTo names the file that keeps the cut bytes, when more than
+	// the damaged unit was cut (saveCut); empty otherwise.
+	SavedTo string
+	// KeptSegments lists the later segments with data that were cut
+	// after damage and kept aside (renamed to their CutFileName).
+	KeptSegments []string
+	// damaged is true when the scan stopped at a damaged unit at CutAt.
+	damaged bool
 	// RemovedSegments lists later segments removed with the tail.
 	RemovedSegments []int64
 	// Duration is how long recovery took.
@@ -122,6 +133,7 @@ func (c *CommitLog) recover() error {
 			end = mark
 			rep.CutAt = mark
 			rep.Reason = "finishing an interrupted truncation"
+			rep.damaged = false
 		}
 	}
 	rep.End = end
@@ -156,6 +168,10 @@ func (c *CommitLog) recover() error {
 	if rep.CutAt >= 0 {
 		log.Warn("commitlog recovery cut a torn tail", "at", rep.CutAt, "bytes", rep.CutBytes,
 			"reason", rep.Reason, "removedSegments", len(rep.RemovedSegments), "records", rep.Records)
+	}
+	if rep.SavedTo != "" {
+		log.Error("commitlog recovery cut damage with more bytes after it than the damaged record: records after it, possibly acknowledged, are cut from the log but kept",
+			"at", rep.CutAt, "bytes", rep.CutBytes, "keptIn", rep.SavedTo)
 	}
 	if rep.New {
 		log.Info("commitlog created: new store", "dir", c.opts.Dir, "took", rep.Duration)
@@ -357,6 +373,7 @@ func (c *CommitLog) scanSegment(sc *segScanner, seg *segment, off int64, rep *Re
 		case unitZero:
 			return -(off + 1), "", nil
 		case unitBad:
+			rep.CutUnitSize, rep.damaged = int64(u.size), true
 			return -(off + 1), fmt.Sprintf("at %d: %s", seg.base+off, u.bad), nil
 		}
 		rep.Records++
@@ -376,6 +393,18 @@ func (c *CommitLog) cutAfter(end int64, rep *Report) error {
 	if seg := c.segmentForLocked(end); seg != nil {
 		keep = int((seg.base-c.segs[0].base)/c.segSize) + 1
 		if !rep.Clean {
+			if rep.damaged && rep.CutAt == end {
+				// Damage: keep what lies past the damaged record.
+				span, err := walkNonZero(seg.file, end-seg.base, c.segSize, nil)
+				if err != nil {
+					return fmt.Errorf("commitlog: read the tail of %s: %w", seg, err)
+				}
+				if span > rep.CutUnitSize {
+					if rep.SavedTo, err = c.saveCut(seg, end-seg.base, span); err != nil {
+						return err
+					}
+				}
+			}
 			span, err := zeroNonZero(seg.file, end-seg.base, c.segSize)
 			if err != nil {
 				return fmt.Errorf("commitlog: zero tail of %s: %w", seg, err)
@@ -393,6 +422,18 @@ func (c *CommitLog) cutAfter(end int64, rep *Report) error {
 		}
 	}
 	for _, s := range c.segs[keep:] {
+		if rep.damaged {
+			// Past damage: a later segment with data is kept aside,
+			// as the cut bytes of the damaged one are.
+			kept, err := c.keepAside(s)
+			if err != nil {
+				return err
+			}
+			if kept != "" {
+				rep.KeptSegments = append(rep.KeptSegments, kept)
+				continue
+			}
+		}
 		s.file.Close()
 		if err := c.fs.Remove(c.fs.PathJoin(c.opts.Dir, SegmentName(s.base))); err != nil {
 			return fmt.Errorf("commitlog: remove segment %s past the end: %w", s, err)
@@ -400,7 +441,10 @@ func (c *CommitLog) cutAfter(end int64, rep *Report) error {
 		rep.RemovedSegments = append(rep.RemovedSegments, s.base)
 	}
 	c.segs = c.segs[:keep]
-	if len(rep.RemovedSegments) > 0 {
+	if len(rep.KeptSegments) > 0 {
+		c.opts.Logger.Error("segments past damage cut from the log but kept", "files", rep.KeptSegments)
+	}
+	if len(rep.RemovedSegments)+len(rep.KeptSegments) > 0 {
 		// Past a torn tail (already reported) or pre-written and empty.
 		c.opts.Logger.Info("removed segments past the end of the log", "segments", len(rep.RemovedSegments), "end", end)
 		return durable.SyncDir(c.fs, c.opts.Dir)
@@ -410,11 +454,21 @@ func (c *CommitLog) cutAfter(end int64, rep *Report) error {
 
 // zeroNonZero zeroes every 1 MiB block of f in [from, to) that holds a
 // non-zero byte and returns the span from `from` to the last non-zero byte.
-// It reads only the file's data: the reserved, never written rest of a
-// segment is a hole to SEEK_DATA (ext4, xfs), and reading it would make the
-// kernel allocate and zero up to a segment's worth of page cache, which
-// took 0.3-1.9 s after a kill -9 with 1 GiB segments.
 func zeroNonZero(f vfs.File, from, to int64) (int64, error) {
+	return walkNonZero(f, from, to, func(off int64, b []byte) error {
+		_, err := f.WriteAt(zeroChunk[:len(b)], off)
+		return err
+	})
+}
+
+// walkNonZero calls fn (if not nil) with every 1 MiB block of f in
+// [from, to) that holds a non-zero byte, in order, and returns the span
+// from `from` to the last non-zero byte. It reads only the file's data:
+// the reserved, never written rest of a segment is a hole to SEEK_DATA
+// (ext4, xfs), and reading it would make the kernel allocate and zero up
+// to a segment's worth of page cache, which took 0.3-1.9 s after a kill -9
+// with 1 GiB segments.
+func walkNonZero(f vfs.File, from, to int64, fn func(off int64, b []byte) error) (int64, error) {
 	buf := make([]byte, len(zeroChunk))
 	var lastNonZero int64 = -1
 	for off := from; off < to; {
@@ -435,8 +489,10 @@ func zeroNonZero(f vfs.File, from, to int64) (int64, error) {
 			}
 			if i := lastNonZeroIndex(buf[:got]); i >= 0 {
 				lastNonZero = off + int64(i)
-				if _, err := f.WriteAt(zeroChunk[:got], off); err != nil {
-					return 0, err
+				if fn != nil {
+					if err := fn(off, buf[:got]); err != nil {
+						return 0, err
+					}
 				}
 			}
 			off += int64(got)
@@ -444,6 +500,65 @@ func zeroNonZero(f vfs.File, from, to int64) (int64, error) {
 	}
 	return spanTo(lastNonZero, from), nil
 }
+
+// saveCut copies the bytes of seg from off to off+span, which recovery is
+// about to zero, to a file of their own beside the segments
+// (CutFileName), synced, and returns its path. Recovery calls it when a
+// damaged record has more bytes after it than its own size: not the torn
+// last record of a crash (appends copy one at a time, so a kill leaves at
+// most one record half written) but damage with records behind it, which
+// may have been acknowledged. They are cut, as a torn tail is, so the log
+// can go on, but kept for an operator to recover.
+func (c *CommitLog) saveCut(seg *segment, off, span int64) (string, error) {
+	path := c.fs.PathJoin(c.opts.Dir, CutFileName(seg.base+off))
+	out, err := c.fs.Create(path, vfs.WriteCategoryUnspecified)
+	if err != nil {
+		return "", fmt.Errorf("commitlog: save the cut bytes: %w", err)
+	}
+	_, err = walkNonZero(seg.file, off, off+span, func(at int64, b []byte) error {
+		// Zero blocks are not copied: the file is sparse there.
+		_, err := out.WriteAt(b[:min(int64(len(b)), off+span-at)], at-off)
+		return err
+	})
+	if err == nil {
+		err = out.Sync()
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = durable.SyncDir(c.fs, c.opts.Dir)
+	}
+	if err != nil {
+		return "", fmt.Errorf("commitlog: save the cut bytes to %s: %w", path, err)
+	}
+	return path, nil
+}
+
+// keepAside renames seg, past a damaged record, to its CutFileName when it
+// holds a non-zero byte, and returns the new path ("" for an empty, or
+// pre-written, segment, which the caller removes). It closes seg's file
+// when it renames it.
+func (c *CommitLog) keepAside(seg *segment) (string, error) {
+	span, err := walkNonZero(seg.file, 0, c.segSize, nil)
+	if err != nil {
+		return "", fmt.Errorf("commitlog: read %s past damage: %w", seg, err)
+	}
+	if span == 0 {
+		return "", nil
+	}
+	seg.file.Close()
+	from := c.fs.PathJoin(c.opts.Dir, SegmentName(seg.base))
+	to := c.fs.PathJoin(c.opts.Dir, CutFileName(seg.base))
+	if err := c.fs.Rename(from, to); err != nil {
+		return "", fmt.Errorf("commitlog: keep segment %s past damage aside: %w", seg, err)
+	}
+	return to, nil
+}
+
+// CutFileName names the file where recovery keeps the bytes it cut after
+// damage at phys (saveCut): not a segment name, so Open ignores it.
+func CutFileName(phys int64) string { return "cut-" + SegmentName(phys) }
 
 func spanTo(lastNonZero, from int64) int64 {
 	if lastNonZero < 0 {

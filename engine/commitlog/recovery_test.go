@@ -87,7 +87,7 @@ func (l *ddLog) run(t *testing.T, d *datadriven.TestData) string {
 			return fmt.Sprintf("error: %v\n", err)
 		}
 		l.c = c
-		return ddReport(c.Report())
+		return ddReport(c.Report()) + l.kept(t, c.Report())
 	case "append":
 		var size int
 		count := 1
@@ -249,6 +249,41 @@ func (l *ddLog) writeAt(t *testing.T, d *datadriven.TestData, b []byte, off int6
 	}
 }
 
+// kept describes the file where recovery kept the bytes it cut after
+// damage: its size, and how many of the records after the damaged unit
+// are in it byte for byte as appended.
+func (l *ddLog) kept(t *testing.T, r Report) string {
+	if r.SavedTo == "" {
+		return ""
+	}
+	b := vfstestRead(t, l.fs, r.SavedTo)
+	intact, p := 0, int(r.CutUnitSize)
+	for p > 0 && p+4 <= len(b) {
+		size := int(beUint32(b[p:]))
+		if size <= 0 || p+size > len(b) || !bytes.Equal(b[p:p+size], l.stored[r.CutAt+int64(p)]) {
+			break
+		}
+		intact++
+		p += size
+	}
+	return fmt.Sprintf("kept %d bytes in %s: the damaged unit and %d intact records after it\n", len(b), r.SavedTo, intact)
+}
+
+// vfstestRead reads a whole file of fs.
+func vfstestRead(t *testing.T, fs vfs.FS, path string) []byte {
+	t.Helper()
+	f, err := fs.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 func ddSegPath(off int64) string { return "cl/" + SegmentName(off-off%ddSegSize) }
 
 // ddReport prints a recovery Report, without its duration.
@@ -267,6 +302,9 @@ func ddReport(r Report) string {
 	}
 	if len(r.RemovedSegments) > 0 {
 		fmt.Fprintf(&b, "removed segments %v\n", r.RemovedSegments)
+	}
+	if len(r.KeptSegments) > 0 {
+		fmt.Fprintf(&b, "segments kept aside %v\n", r.KeptSegments)
 	}
 	return b.String()
 }
