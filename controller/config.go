@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/wharfmq/wharf/internal/confval"
 )
 
 // Defaults of Config.
@@ -190,7 +192,7 @@ func ParseConfig(r io.Reader, cfg *Config, log *slog.Logger) error {
 		key, val := strings.TrimSpace(line[:i]), strings.TrimSpace(line[i+1:])
 		known, err := setKey(cfg, key, val)
 		if err != nil {
-			return fmt.Errorf("line %d: %s: %w", n, key, err)
+			return fmt.Errorf("line %d: %s=%q: %w", n, key, val, err)
 		}
 		if !known && log != nil {
 			log.Debug("controller config: key not used by the controller", "key", key)
@@ -219,7 +221,7 @@ func millisKey(name string, f func(*Config) *time.Duration) configKey {
 
 func boolKey(name string, f func(*Config) *bool) configKey {
 	return configKey{name,
-		func(c *Config, v string) (err error) { *f(c), err = strconv.ParseBool(v); return err },
+		func(c *Config, v string) (err error) { *f(c), err = confval.ParseBool(v); return err },
 		func(c *Config) string { return strconv.FormatBool(*f(c)) }}
 }
 

@@ -187,6 +187,27 @@ func TestParseConfig(t *testing.T) {
 			t.Errorf("%q accepted", bad)
 		}
 	}
+	// Booleans as broker.conf's (confval.ParseBool): true and false in any
+	// case; strconv's 1 and t, which Java reads as false, refused.
+	bools := 0
+	for _, k := range configKeys {
+		on, off := DefaultConfig(), DefaultConfig()
+		if ParseConfig(strings.NewReader(k.name+"=tRuE\n"), &on, nil) != nil || ParseConfig(strings.NewReader(k.name+"=FALSE\n"), &off, nil) != nil ||
+			k.get(&on) != "true" || k.get(&off) != "false" {
+			continue // not a boolean key
+		}
+		bools++
+		for _, v := range []string{"ture", "yes please", "1", "t"} {
+			c := DefaultConfig()
+			err := ParseConfig(strings.NewReader("# c\n"+k.name+"="+v+"\n"), &c, nil)
+			if err == nil || !strings.Contains(err.Error(), "line 2: "+k.name+"=\""+v+"\"") {
+				t.Errorf("%s=%s: %v, want an error naming line 2, the key and the value", k.name, v, err)
+			}
+		}
+	}
+	if bools != 3 {
+		t.Errorf("%d boolean keys found, want 3 (enableControllerInNamesrv, enableElectUncleanMaster, notifyBrokerRoleChanged)", bools)
+	}
 	c := DefaultConfig()
 	c.Peers, c.SelfID = []Peer{{"n0", "127.0.0.1:1"}}, "n9"
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "n9") {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wharfmq/wharf/engine"
+	"github.com/wharfmq/wharf/internal/confval"
 )
 
 // configKeys maps each supported broker.conf property to its setter.
@@ -169,10 +170,11 @@ func msSetter(field func(*Config) *time.Duration, unit time.Duration) func(*Conf
 }
 
 func boolSetter(field func(*Config) *bool) func(*Config, string) error {
-	return func(c *Config, v string) error {
-		// Java's Boolean.parseBoolean: "true" in any case, else false.
-		*field(c) = strings.EqualFold(v, "true")
-		return nil
+	return func(c *Config, v string) (err error) {
+		// Not Java's Boolean.parseBoolean, which reads a typo as false:
+		// see confval.ParseBool.
+		*field(c), err = confval.ParseBool(v)
+		return err
 	}
 }
 

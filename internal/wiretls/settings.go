@@ -7,6 +7,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/wharfmq/wharf/internal/confval"
 )
 
 // Mode is a server mode (tls.server.mode).
@@ -110,7 +112,9 @@ func IsTLSKey(key string) bool {
 // key, and an error for a malformed value of one.
 func (s *Settings) Set(key, value string) (known bool, err error) {
 	value = strings.TrimSpace(value)
-	boolean := func(b *bool) { *b = strings.EqualFold(value, "true") } // Java's Boolean.parseBoolean
+	// Not Java's Boolean.parseBoolean, which reads a typo as false: see
+	// confval.ParseBool.
+	boolean := func(b *bool) { *b, err = confval.ParseBool(value) }
 	switch key {
 	case "tls.server.mode":
 		s.Mode, err = ParseMode(value)
@@ -137,7 +141,9 @@ func (s *Settings) Set(key, value string) (known bool, err error) {
 		case ClientAuthNone, ClientAuthOptional, ClientAuthRequire:
 			s.ServerNeedClientAuth, s.ServerAuthClient = v, v != ClientAuthNone
 		default:
-			boolean(&s.ServerAuthClient)
+			if s.ServerAuthClient, err = confval.ParseBool(value); err != nil {
+				err = errors.New("want true, false, none, optional or require")
+			}
 		}
 	case "tls.client.certPath":
 		s.ClientCertPath = value
@@ -201,7 +207,7 @@ func ReadFile(path string, s *Settings) error {
 		}
 		key, val := strings.TrimSpace(line[:i]), strings.TrimSpace(line[i+1:])
 		if _, err := s.Set(key, val); err != nil {
-			return fmt.Errorf("tls: config %s: line %d: %s: %w", path, n, key, err)
+			return fmt.Errorf("tls: config %s: line %d: %s=%q: %w", path, n, key, val, err)
 		}
 	}
 	if err := sc.Err(); err != nil {

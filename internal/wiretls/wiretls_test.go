@@ -22,7 +22,7 @@ func TestSettingsSet(t *testing.T) {
 	for _, kv := range [][2]string{
 		{"tls.server.mode", "Enforcing"}, {"tls.enable", "true"}, {"tls.server.certPath", "/c.pem"},
 		{"tls.server.keyPath", "/k.pem"}, {"tls.server.need.client.auth", "optional"}, {"tls.server.authClient", "TRUE"},
-		{"tls.client.authServer", "yes"}, {"tls.client.trustCertPath", "/ca.pem"}, {"tls.test.mode.enable", "false"},
+		{"tls.client.authServer", "FALSE"}, {"tls.client.trustCertPath", "/ca.pem"}, {"tls.test.mode.enable", "false"},
 	} {
 		if known, err := s.Set(kv[0], kv[1]); !known || err != nil {
 			t.Fatalf("Set(%s=%s): known %v, err %v", kv[0], kv[1], known, err)
@@ -44,6 +44,36 @@ func TestSettingsSet(t *testing.T) {
 	}
 	if known, _ := s.Set("brokerName", "x"); known || wiretls.IsTLSKey("listenPort") || !wiretls.IsTLSKey("tls.client.keyPath") {
 		t.Fatal("a non-TLS key taken as one, or the reverse")
+	}
+}
+
+// TestBooleanKeysRefuseTypos: the boolean tls.* keys take true and false
+// in any case and refuse the rest (Java's Boolean.parseBoolean reads
+// tls.client.authServer=ture as false: no server verification, silently);
+// in a tls.config.file the error names the file, the line, the key and the
+// value.
+func TestBooleanKeysRefuseTypos(t *testing.T) {
+	for _, k := range []string{"tls.enable", "tls.test.mode.enable", "tls.server.authClient", "tls.client.authServer"} {
+		for _, v := range []string{"TRUE", "tRuE", "false", "False"} {
+			var s wiretls.Settings
+			if _, err := s.Set(k, v); err != nil {
+				t.Errorf("%s=%s refused: %v", k, v, err)
+			}
+		}
+		for _, v := range []string{"ture", "yes please", "yes", "1", "t"} {
+			var s wiretls.Settings
+			if known, err := s.Set(k, v); !known || err == nil {
+				t.Errorf("%s=%s: known %v, err %v; want an error", k, v, known, err)
+			}
+		}
+		path := filepath.Join(t.TempDir(), "tls.properties")
+		if err := os.WriteFile(path, []byte("tls.server.certPath=/c.pem\n"+k+"=ture\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		err := wiretls.ReadFile(path, &wiretls.Settings{})
+		if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "line 2: "+k+`="ture"`) {
+			t.Errorf("ReadFile with %s=ture: %v, want an error naming the file, line 2, the key and the value", k, err)
+		}
 	}
 }
 

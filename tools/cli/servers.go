@@ -197,7 +197,7 @@ func metricsAddr(path string, props map[string]string) (string, error) {
 func applyTLSKeys(path string, props map[string]string, s *wiretls.Settings) error {
 	for _, k := range slices.Sorted(maps.Keys(props)) {
 		if _, err := s.Set(k, props[k]); err != nil {
-			return fmt.Errorf("%s: %s: %w", path, k, err)
+			return fmt.Errorf("%s: %s=%q: %w", path, k, props[k], err)
 		}
 	}
 	return nil
