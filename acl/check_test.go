@@ -323,7 +323,7 @@ func TestReloadKeepsOldRulesOnABrokenFile(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	write("accounts:\n  - {accessKey: ak1, secretKey: sk1, defaultTopicPerm: PUB}\n")
+	write("accounts:\n  - {accessKey: access1, secretKey: secret1x, defaultTopicPerm: PUB}\n")
 	c, err := Open(path, Options{PollInterval: 20 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -332,15 +332,15 @@ func TestReloadKeepsOldRulesOnABrokenFile(t *testing.T) {
 	send := func(ak, sk string) error {
 		return c.Check(signed(310, map[string]string{"b": "T"}, "x", ak, sk))
 	}
-	if err := send("ak1", "sk1"); err != nil {
+	if err := send("access1", "secret1x"); err != nil {
 		t.Fatal(err)
 	}
-	write("accounts:\n  - {accessKey: ak1, secretKey: sk1, defaultTopicPerm: SUB}\n  - {accessKey: ak2, secretKey: sk2, defaultTopicPerm: PUB}\n")
-	eventually(t, 5*time.Second, func() bool { return send("ak1", "sk1") != nil && send("ak2", "sk2") == nil },
+	write("accounts:\n  - {accessKey: access1, secretKey: secret1x, defaultTopicPerm: SUB}\n  - {accessKey: access2, secretKey: secret2x, defaultTopicPerm: PUB}\n")
+	eventually(t, 5*time.Second, func() bool { return send("access1", "secret1x") != nil && send("access2", "secret2x") == nil },
 		"the edited file in force")
-	write("accounts: [ {accessKey: ak3")
+	write("accounts: [ {accessKey: access3")
 	eventually(t, 5*time.Second, func() bool { return c.Stats().ReloadFailures == 1 }, "the broken file reported")
-	if err := send("ak2", "sk2"); err != nil {
+	if err := send("access2", "secret2x"); err != nil {
 		t.Fatalf("after a broken edit the old rules should stay: %v", err)
 	}
 	if within(100*time.Millisecond, func() bool { return c.Stats().ReloadFailures > 1 }) {

@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"unicode/utf16"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/wharfmq/wharf/internal/confval"
 )
 
 // RetryPrefix is the prefix of a group's retry topic: group permissions are
@@ -41,6 +44,15 @@ func (r *Rules) Account(accessKey string) (*Account, bool) {
 
 // Len returns the number of accounts.
 func (r *Rules) Len() int { return len(r.accounts) }
+
+// minKeyLen: an accessKey or secretKey must be longer than this, as
+// RocketMQ's AclConstants.ACCESS_KEY_MIN_LENGTH and SECRET_KEY_MIN_LENGTH
+// (6) are used in PlainPermissionManager.checkPlainAccessConfig
+// (length() <= 6 is refused).
+const minKeyLen = 6
+
+// javaLen is Java's String.length: UTF-16 code units.
+func javaLen(s string) int { return len(utf16.Encode([]rune(s))) }
 
 // fileAccount and fileRules are the YAML shapes. Scalars are read as text
 // (yaml.Node) so that secretKey: 12345678, a YAML integer in RocketMQ's own
@@ -124,9 +136,40 @@ func parseAccount(fa fileAccount) (*Account, error) {
 	if a.AccessKey == "" || a.secretKey == "" {
 		return nil, errors.New("accessKey and secretKey are required")
 	}
-	// Java's Boolean parsing of the YAML value: "true" in any case.
-	a.Admin = strings.EqualFold(admin, "true")
-	a.DefaultTopicPerm, a.DefaultGroupPerm = ParsePerm(topicPerm), ParsePerm(groupPerm)
+	// RocketMQ refuses a file with a key of 6 characters or fewer
+	// (PlainPermissionManager.checkPlainAccessConfig). The secret itself is
+	// never printed.
+	if n := javaLen(a.AccessKey); n <= minKeyLen {
+		return nil, fmt.Errorf("accessKey %q is %d characters long; it must be longer than %d", a.AccessKey, n, minKeyLen)
+	}
+	if n := javaLen(a.secretKey); n <= minKeyLen {
+		return nil, fmt.Errorf("accessKey %s: secretKey is %d characters long; it must be longer than %d", a.AccessKey, n, minKeyLen)
+	}
+	// Not Java's Boolean parsing, which reads a typo as false: admin is
+	// true, false (any case) or absent.
+	if admin != "" {
+		var err error
+		if a.Admin, err = confval.ParseBool(admin); err != nil {
+			return nil, fmt.Errorf("accessKey %s: admin %q: %w", a.AccessKey, admin, err)
+		}
+	}
+	// An absent default is DENY, as in RocketMQ; a word RocketMQ does not
+	// know is DENY there too, silently: here it is refused.
+	for _, d := range []struct {
+		dst  *Perm
+		val  string
+		name string
+	}{{&a.DefaultTopicPerm, topicPerm, "defaultTopicPerm"}, {&a.DefaultGroupPerm, groupPerm, "defaultGroupPerm"}} {
+		*d.dst = Deny
+		if d.val == "" {
+			continue
+		}
+		p, ok := LookupPerm(d.val)
+		if !ok {
+			return nil, fmt.Errorf("accessKey %s: %s %q is not a permission (want %s)", a.AccessKey, d.name, d.val, permWords)
+		}
+		*d.dst = p
+	}
 	var err error
 	if a.white, err = parseAddrPattern(a.White); err != nil {
 		return nil, fmt.Errorf("accessKey %s: whiteRemoteAddress: %w", a.AccessKey, err)
@@ -141,10 +184,14 @@ func parseAccount(fa fileAccount) (*Account, error) {
 			if !ok {
 				return nil, fmt.Errorf("accessKey %s: %s: %q is not NAME=PERM", a.AccessKey, list.name, item)
 			}
+			p, ok := LookupPerm(perm)
+			if !ok {
+				return nil, fmt.Errorf("accessKey %s: %s: %q: %q is not a permission (want %s)", a.AccessKey, list.name, item, perm, permWords)
+			}
 			if a.Perms == nil {
 				a.Perms = make(map[string]Perm)
 			}
-			a.Perms[list.prefix+name] = ParsePerm(perm)
+			a.Perms[list.prefix+name] = p
 		}
 	}
 	return &a, nil

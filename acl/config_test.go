@@ -1,7 +1,11 @@
 package acl
 
 import (
+	"bytes"
+	"log/slog"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -43,12 +47,12 @@ func TestParseRejects(t *testing.T) {
 	for name, tc := range map[string]struct{ yml, want string }{
 		"not yaml":         {"accounts: [", "yaml"},
 		"no secret":        {"accounts:\n  - accessKey: abcdefg\n", "secretKey are required"},
-		"duplicate":        {"accounts:\n  - {accessKey: a, secretKey: b}\n  - {accessKey: a, secretKey: c}\n", "listed twice"},
-		"bad perm item":    {"accounts:\n  - {accessKey: a, secretKey: b, topicPerms: [topicA]}\n", "NAME=PERM"},
-		"bad address":      {"accounts:\n  - {accessKey: a, secretKey: b, whiteRemoteAddress: 300.1.1.1}\n", "not an IP"},
+		"duplicate":        {"accounts:\n  - {accessKey: access1, secretKey: secret1x}\n  - {accessKey: access1, secretKey: secret2x}\n", "listed twice"},
+		"bad perm item":    {"accounts:\n  - {accessKey: access1, secretKey: secret1x, topicPerms: [topicA]}\n", "NAME=PERM"},
+		"bad address":      {"accounts:\n  - {accessKey: access1, secretKey: secret1x, whiteRemoteAddress: 300.1.1.1}\n", "not an IP"},
 		"bad global":       {"globalWhiteRemoteAddresses: [10.1.*.5]\n", "only '*' may follow"},
 		"empty":            {"", "no accounts"},
-		"list as a secret": {"accounts:\n  - {accessKey: a, secretKey: [x]}\n", "single value"},
+		"list as a secret": {"accounts:\n  - {accessKey: access1, secretKey: [x]}\n", "single value"},
 	} {
 		_, err := Parse([]byte(tc.yml))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -108,6 +112,109 @@ func TestPermAllows(t *testing.T) {
 	} {
 		if got := tc.owned.Allows(tc.needed); got != tc.want {
 			t.Errorf("%v allows %v = %v, want %v", tc.owned, tc.needed, got, tc.want)
+		}
+	}
+}
+
+// TestParseRefusesBadValues: what RocketMQ reads silently as DENY or as
+// not admin (a typo fails closed, but without a word), and keys RocketMQ
+// refuses (6 characters or fewer), are load errors naming the file, the
+// account and the value; never the secret.
+func TestParseRefusesBadValues(t *testing.T) {
+	const ok = "  - {accessKey: goodAccess, secretKey: goodSecret1, admin: TRUE, defaultTopicPerm: SUB|PUB, defaultGroupPerm: DENY," +
+		" topicPerms: [t1=PUB, t2=SUB, t3=PUB|SUB, t4=SUB|PUB, t5=DENY], groupPerms: [g1=SUB]}\n" +
+		"  - {accessKey: access7, secretKey: secret7, admin: False}\n"
+	for name, tc := range map[string]struct {
+		account string
+		want    []string
+	}{
+		"topicPerms word":       {"{accessKey: RocketMQ, secretKey: 12345678, topicPerms: [T1=PUBLISH]}", []string{"RocketMQ", "topicPerms", "T1=PUBLISH", `"PUBLISH" is not a permission`}},
+		"groupPerms lower case": {"{accessKey: RocketMQ, secretKey: 12345678, groupPerms: [G=sub]}", []string{"RocketMQ", "groupPerms", `"sub" is not a permission`}},
+		"defaultTopicPerm":      {"{accessKey: RocketMQ, secretKey: 12345678, defaultTopicPerm: READWRITE}", []string{"RocketMQ", `defaultTopicPerm "READWRITE"`}},
+		"defaultGroupPerm":      {"{accessKey: RocketMQ, secretKey: 12345678, defaultGroupPerm: 'PUB, SUB'}", []string{"RocketMQ", `defaultGroupPerm "PUB, SUB"`}},
+		"admin maybe":           {"{accessKey: RocketMQ, secretKey: 12345678, admin: maybe}", []string{"RocketMQ", `admin "maybe"`}},
+		"admin yes":             {"{accessKey: RocketMQ, secretKey: 12345678, admin: yes}", []string{"RocketMQ", `admin "yes"`}},
+		"admin ture":            {"{accessKey: RocketMQ, secretKey: 12345678, admin: ture}", []string{"RocketMQ", `admin "ture"`}},
+		"secretKey of 1":        {"{accessKey: RocketMQ, secretKey: 1}", []string{"RocketMQ", "secretKey is 1 characters long"}},
+		"secretKey of 6":        {"{accessKey: RocketMQ, secretKey: 'S3cr3t'}", []string{"RocketMQ", "secretKey is 6 characters long"}},
+		"accessKey of 6":        {"{accessKey: Rocket, secretKey: 12345678}", []string{`accessKey "Rocket" is 6 characters long`}},
+		"accessKey of 2":        {"{accessKey: ak, secretKey: 12345678}", []string{`accessKey "ak" is 2 characters long`}},
+	} {
+		path := filepath.Join(t.TempDir(), "plain_acl.yml")
+		if err := os.WriteFile(path, []byte("accounts:\n"+ok+"  - "+tc.account+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := LoadFile(path)
+		if err == nil {
+			t.Errorf("%s: accepted", name)
+			continue
+		}
+		msg := err.Error()
+		for _, w := range append([]string{path, "accounts[2]"}, tc.want...) {
+			if !strings.Contains(msg, w) {
+				t.Errorf("%s: error %q does not name %q", name, msg, w)
+			}
+		}
+		if strings.Contains(msg, "\n") || strings.Contains(msg, "S3cr3t") || strings.Contains(msg, "12345678") {
+			t.Errorf("%s: error %q: not one line, or a secret printed", name, msg)
+		}
+	}
+	r, err := Parse([]byte("accounts:\n" + ok))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := r.Account("goodAccess")
+	b, _ := r.Account("access7")
+	if !a.Admin || a.DefaultTopicPerm != Pub|Sub || a.DefaultGroupPerm != Deny || a.Perms["t1"] != Pub || a.Perms["t2"] != Sub ||
+		a.Perms["t3"] != Pub|Sub || a.Perms["t4"] != Pub|Sub || a.Perms["t5"] != Deny || a.Perms["%RETRY%g1"] != Sub || b.Admin ||
+		b.DefaultTopicPerm != Deny || b.DefaultGroupPerm != Deny {
+		t.Fatalf("parsed %+v and %+v", a, b)
+	}
+}
+
+// TestReloadRefusesBadValues: an edit with a bad value keeps the rules in
+// force (nothing fails open: not to the new file's DENY, not to no rules)
+// and logs one error line naming the file, the account and the value.
+func TestReloadRefusesBadValues(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "plain_acl.yml")
+	good := "accounts:\n  - {accessKey: access1, secretKey: secret1x, defaultTopicPerm: PUB}\n" +
+		"  - {accessKey: admin01, secretKey: secret2x, admin: true}\n"
+	if err := os.WriteFile(path, []byte(good), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	c, err := Open(path, Options{PollInterval: -1, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for i, bad := range []struct{ edit, want string }{
+		{"defaultTopicPerm: PUB}", "defaultTopicPerm: PUBLISH}"},
+		{"defaultTopicPerm: PUB}", "defaultTopicPerm: PUB, topicPerms: [T=ALL]}"},
+		{"admin: true}", "admin: maybe}"},
+		{"secretKey: secret1x", "secretKey: 1"},
+	} {
+		logs.Reset()
+		edited := strings.Replace(good, bad.edit, bad.want, 1)
+		if err := os.WriteFile(path, []byte(edited), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Reload(); err == nil {
+			t.Fatalf("%q: reload accepted", bad.want)
+		}
+		if got := c.Stats().ReloadFailures; got != uint64(i+1) {
+			t.Fatalf("%q: reload failures %d, want %d", bad.want, got, i+1)
+		}
+		if err := c.Check(signed(310, map[string]string{"b": "T"}, "x", "access1", "secret1x")); err != nil {
+			t.Fatalf("%q: the rules in force changed: %v", bad.want, err)
+		}
+		if a, _ := c.Rules().Account("admin01"); a == nil || !a.Admin {
+			t.Fatalf("%q: admin01 lost admin", bad.want)
+		}
+		out := strings.TrimSpace(logs.String())
+		if strings.Count(out, "\n") != 0 || !strings.Contains(out, "level=ERROR") || !strings.Contains(out, path) ||
+			!strings.Contains(out, "accounts[") || strings.Contains(out, "secret1x") {
+			t.Fatalf("%q: log %q, want one error line naming the file and the account", bad.want, out)
 		}
 	}
 }

@@ -15,10 +15,16 @@
 //	    secretKey: "12345678"
 //	    whiteRemoteAddress: 192.168.0.*          # this account needs no signature from here
 //	    admin: false
-//	    defaultTopicPerm: DENY                   # DENY, PUB, SUB or PUB|SUB
+//	    defaultTopicPerm: DENY                   # DENY, PUB, SUB, PUB|SUB or SUB|PUB
 //	    defaultGroupPerm: SUB
 //	    topicPerms: [topicA=DENY, topicB=PUB|SUB]
 //	    groupPerms: [groupA=SUB]
+//
+// An accessKey or secretKey of 6 characters or fewer is refused, as RocketMQ
+// refuses it. So is what RocketMQ reads silently as DENY or as not admin: a
+// permission word other than those above (PUBLISH, pub) and an admin other
+// than true or false (any case).
+// Errors name the file, the account and the value (never a secretKey).
 //
 // Address patterns are RocketMQ's: an exact address, "*" (everyone),
 // "192.168.0.{1,2}", "192.168.1.1-5", "192.168.*", or a comma-separated list

@@ -20,16 +20,30 @@ const (
 // ParsePerm reads "PUB", "SUB", "PUB|SUB" (or "SUB|PUB") and "DENY";
 // anything else, and the empty string, is Deny, as in RocketMQ.
 func ParsePerm(s string) Perm {
-	switch strings.TrimSpace(s) {
-	case "PUB":
-		return Pub
-	case "SUB":
-		return Sub
-	case "PUB|SUB", "SUB|PUB":
-		return Pub | Sub
-	}
-	return Deny
+	p, _ := LookupPerm(s)
+	return p
 }
+
+// LookupPerm reads a permission word of plain_acl.yml as RocketMQ's
+// Permission.parsePermFromString does (surrounding whitespace ignored,
+// case kept), and reports whether s is one: "DENY", "PUB", "SUB",
+// "PUB|SUB" or "SUB|PUB". For anything else it returns Deny, false.
+func LookupPerm(s string) (Perm, bool) {
+	switch strings.TrimSpace(s) {
+	case "DENY":
+		return Deny, true
+	case "PUB":
+		return Pub, true
+	case "SUB":
+		return Sub, true
+	case "PUB|SUB", "SUB|PUB":
+		return Pub | Sub, true
+	}
+	return Deny, false
+}
+
+// permWords lists what LookupPerm takes, for error messages.
+const permWords = "DENY, PUB, SUB, PUB|SUB or SUB|PUB"
 
 // String returns the name used in plain_acl.yml.
 func (p Perm) String() string {

@@ -55,22 +55,22 @@ func signedTestClient(t *testing.T, addr, ak, sk string) *testClient {
 
 // TestACLCheckBackOnlyToAProducerThatMayPublish: a check-back carries the
 // half message, and any account can name any producer group in a
-// heartbeat. farAK (PUB on every topic) sends a half to DenyTopic for
-// TxnPG and leaves it open; appAK (DENY on DenyTopic) then heartbeats as
-// TxnPG, the latest heartbeat of the group: the checks reach farAK's
-// connection, never appAK's. Once farAK's connection is gone, a second
+// heartbeat. farAccess (PUB on every topic) sends a half to DenyTopic for
+// TxnPG and leaves it open; appAccess (DENY on DenyTopic) then heartbeats as
+// TxnPG, the latest heartbeat of the group: the checks reach farAccess's
+// connection, never appAccess's. Once farAccess's connection is gone, a second
 // half is checked as one without a producer (no check sent) until it is
 // given up.
 func TestACLCheckBackOnlyToAProducerThatMayPublish(t *testing.T) {
 	b := aclBroker(t)
-	owner := watchChecks(signedTestClient(t, b.Addr(), "farAK", "farSecret12"), "10.0.0.1@owner", "TxnPG")
+	owner := watchChecks(signedTestClient(t, b.Addr(), "farAccess", "farSecret12"), "10.0.0.1@owner", "TxnPG")
 	owner.sendHalf("DenyTopic", 0, "TxnPG", "secret-half")
-	thief := watchChecks(signedTestClient(t, b.Addr(), "appAK", "appSecret12"), "10.0.0.2@thief", "TxnPG")
+	thief := watchChecks(signedTestClient(t, b.Addr(), "appAccess", "appSecret12"), "10.0.0.2@thief", "TxnPG")
 
 	ch, ok := owner.next(5 * time.Second)
 	if !ok {
 		if stolen, got := thief.next(0); got {
-			t.Fatalf("the check-back of %q went to appAK, which has no PUB on DenyTopic", stolen.body)
+			t.Fatalf("the check-back of %q went to appAccess, which has no PUB on DenyTopic", stolen.body)
 		}
 		t.Fatal("no check-back reached the producer that sent the half")
 	}
@@ -80,16 +80,16 @@ func TestACLCheckBackOnlyToAProducerThatMayPublish(t *testing.T) {
 	noChecks := func(what string, d time.Duration) {
 		t.Helper()
 		if req, got := thief.next(d); got {
-			t.Fatalf("%s: appAK, without PUB on DenyTopic, got the check-back of %q", what, req.body)
+			t.Fatalf("%s: appAccess, without PUB on DenyTopic, got the check-back of %q", what, req.body)
 		}
 	}
-	noChecks("farAK connected", time.Second)
+	noChecks("farAccess connected", time.Second)
 
 	owner.sendHalf("DenyTopic", 0, "TxnPG", "second-half")
 	owner.c.Close()
-	eventually(t, 5*time.Second, "farAK's producer gone", func() bool {
+	eventually(t, 5*time.Second, "farAccess's producer gone", func() bool {
 		ms := b.clients.ProducerGroup("TxnPG")
-		return len(ms) == 1 && ms[0].Ident.Account == "appAK"
+		return len(ms) == 1 && ms[0].Ident.Account == "appAccess"
 	})
 	eventually(t, 10*time.Second, "second-half given up unchecked", func() bool {
 		for _, r := range readQueue(t, b, systopic.TransCheck, 0) {
@@ -99,15 +99,15 @@ func TestACLCheckBackOnlyToAProducerThatMayPublish(t *testing.T) {
 		}
 		return false
 	})
-	noChecks("farAK gone", 0)
+	noChecks("farAccess gone", 0)
 }
 
 // TestACLReplyNotPushedToAnotherAccountsClientID: a reply is pushed to
 // the connection of the client id its REPLY_TO_CLIENT names, a name any
-// client can give itself. While farAK's connection claims appAK's client
-// id, by a producer heartbeat or a request message, a reply for appAK is
-// pushed to neither (the responder hears why); once farAK's connection
-// closes, replies reach appAK again.
+// client can give itself. While farAccess's connection claims appAccess's client
+// id, by a producer heartbeat or a request message, a reply for appAccess is
+// pushed to neither (the responder hears why); once farAccess's connection
+// closes, replies reach appAccess again.
 func TestACLReplyNotPushedToAnotherAccountsClientID(t *testing.T) {
 	b := aclBroker(t)
 	addr := b.Addr()
@@ -150,35 +150,35 @@ func TestACLReplyNotPushedToAnotherAccountsClientID(t *testing.T) {
 		{"a request message, the requester without a heartbeat", false, func(thief *testClient) { request(thief, "corr-thief") }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			requester := signedTestClient(t, addr, "appAK", "appSecret12")
+			requester := signedTestClient(t, addr, "appAccess", "appSecret12")
 			toRequester := pushes(requester)
 			if tc.heartbeat {
 				heartbeat(requester, "ReqPG")
 			}
 			request(requester, "corr-1")
 
-			thief := signedTestClient(t, addr, "farAK", "farSecret12")
+			thief := signedTestClient(t, addr, "farAccess", "farSecret12")
 			toThief := pushes(thief)
 			tc.claim(thief)
 			resp := reply(t, "corr-1", "pong")
-			empty(t, toThief, "farAK", "claimed")
-			empty(t, toRequester, "appAK", "claimed")
+			empty(t, toThief, "farAccess", "claimed")
+			empty(t, toRequester, "appAccess", "claimed")
 			if resp.Code != remoting.RespSystemError || !strings.Contains(resp.Remark, "more than one account") {
 				t.Fatalf("reply answered %d %q, want SYSTEM_ERROR naming the contested client id", resp.Code, resp.Remark)
 			}
 
 			thief.c.Close()
-			eventually(t, 5*time.Second, "farAK's claim gone", func() bool {
+			eventually(t, 5*time.Second, "farAccess's claim gone", func() bool {
 				c, err := b.clients.ClientConn(cid)
 				return err == nil && c != nil
 			})
-			expectCode(t, reply(t, "corr-1", "pong-again"), remoting.RespSuccess, "reply once farAK left")
+			expectCode(t, reply(t, "corr-1", "pong-again"), remoting.RespSuccess, "reply once farAccess left")
 			if got := <-toRequester; got != "pong-again" {
-				t.Fatalf("appAK was pushed %q", got)
+				t.Fatalf("appAccess was pushed %q", got)
 			}
-			empty(t, toThief, "farAK", "after it left")
+			empty(t, toThief, "farAccess", "after it left")
 			requester.c.Close()
-			eventually(t, 5*time.Second, "appAK's claim gone", func() bool {
+			eventually(t, 5*time.Second, "appAccess's claim gone", func() bool {
 				c, _ := b.clients.ClientConn(cid)
 				return c == nil
 			})
@@ -200,10 +200,10 @@ func (l *commitOnCheck) CheckLocalTransaction(*primitive.MessageExt) primitive.L
 }
 
 // TestACLGoClientGetsItsCheckBacksAndReplies: the official Go client with
-// appAK's credentials, which signs its heartbeats and sends with one
+// appAccess's credentials, which signs its heartbeats and sends with one
 // account, gets the check-back of a transaction it left unknown and
 // commits it; and its requests get their replies, sent by a responder
-// under other accounts (appAK consumes, farAK replies).
+// under other accounts (appAccess consumes, farAccess replies).
 func TestACLGoClientGetsItsCheckBacksAndReplies(t *testing.T) {
 	cl := startACLClusterWith(t, func(cfg *config.Config) {
 		cfg.TransactionTimeOut, cfg.TransactionCheckInterval = 300*time.Millisecond, 100*time.Millisecond
@@ -233,7 +233,7 @@ func TestACLGoClientGetsItsCheckBacksAndReplies(t *testing.T) {
 		t.Fatal("committed without a check-back")
 	}
 
-	far := primitive.Credentials{AccessKey: "farAK", SecretKey: "farSecret12"}
+	far := primitive.Credentials{AccessKey: "farAccess", SecretKey: "farSecret12"}
 	replier := cl.producer(t, producer.WithInstanceName("acl-replier"), producer.WithCredentials(far))
 	responder, err := consumer.NewPushConsumer(consumer.WithGroupName("AclGroup"), consumer.WithNsResolver(cl.resolver()),
 		consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset), consumer.WithInstance("acl-responder"),

@@ -29,7 +29,7 @@ const aclTestYAML = `accounts:
   - accessKey: adminAK
     secretKey: adminSecret1
     admin: true
-  - accessKey: appAK
+  - accessKey: appAccess
     secretKey: appSecret12
     defaultTopicPerm: DENY
     defaultGroupPerm: SUB
@@ -42,16 +42,16 @@ const aclTestYAML = `accounts:
   - accessKey: brokerAK
     secretKey: brokerSecret
     admin: true
-  - accessKey: farAK
+  - accessKey: farAccess
     secretKey: farSecret12
     whiteRemoteAddress: 10.1.2.*
     defaultTopicPerm: PUB|SUB
-  - accessKey: nearAK
+  - accessKey: nearAccess
     secretKey: nearSecret1
     whiteRemoteAddress: 127.0.0.1
 `
 
-var aclApp = primitive.Credentials{AccessKey: "appAK", SecretKey: "appSecret12"}
+var aclApp = primitive.Credentials{AccessKey: "appAccess", SecretKey: "appSecret12"}
 
 // writeACL writes yml to dir/plain_acl.yml and returns its path.
 func writeACL(t *testing.T, dir, yml string) string {
@@ -213,9 +213,9 @@ func TestACLRefusals(t *testing.T) {
 			"g": strconv.FormatInt(time.Now().UnixMilli(), 10), "h": "0", "i": "", "j": "0", "k": "false", "m": "false"}, []byte(body)
 	}
 	anon := signedClient(t, "", "")
-	app := signedClient(t, "appAK", "appSecret12")
-	wrong := signedClient(t, "appAK", "not-the-secret")
-	far := signedClient(t, "farAK", "wrongFar")
+	app := signedClient(t, "appAccess", "appSecret12")
+	wrong := signedClient(t, "appAccess", "not-the-secret")
+	far := signedClient(t, "farAccess", "wrongFar")
 
 	for _, tc := range []struct {
 		name   string
@@ -225,9 +225,9 @@ func TestACLRefusals(t *testing.T) {
 		remark string
 	}{
 		{"no credentials", anon, "AclTopic", nil, "no AccessKey"},
-		{"wrong secret", wrong, "AclTopic", nil, "signature check failed for accessKey=appAK"},
+		{"wrong secret", wrong, "AclTopic", nil, "signature check failed for accessKey=appAccess"},
 		{"PUB on a DENY topic", app, "DenyTopic", nil, "no PUB permission on topic:DenyTopic"},
-		{"outside whiteRemoteAddress, bad signature", far, "AclTopic", nil, "signature check failed for accessKey=farAK"},
+		{"outside whiteRemoteAddress, bad signature", far, "AclTopic", nil, "signature check failed for accessKey=farAccess"},
 	} {
 		ext, body := sendV2(tc.topic, "refused-"+tc.name)
 		resp := invoke(t, tc.c, addr, remoting.CodeSendMessageV2, ext, body)
@@ -242,7 +242,7 @@ func TestACLRefusals(t *testing.T) {
 	// A tampered body: signed, then changed on the way.
 	req := remoting.NewRequest(remoting.CodeSendMessageV2, nil, nil)
 	req.ExtFields, req.Body = sendV2("AclTopic", "original")
-	acl.Sign(req.ExtFields, req.Body, "appAK", "appSecret12")
+	acl.Sign(req.ExtFields, req.Body, "appAccess", "appSecret12")
 	req.Body = []byte("tampered")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	resp, err := anon.Invoke(ctx, addr, req)
@@ -252,15 +252,15 @@ func TestACLRefusals(t *testing.T) {
 	}
 
 	// The Go client with a wrong secret is refused too.
-	p := cl.producer(t, producer.WithCredentials(primitive.Credentials{AccessKey: "appAK", SecretKey: "bad"}),
+	p := cl.producer(t, producer.WithCredentials(primitive.Credentials{AccessKey: "appAccess", SecretKey: "bad"}),
 		producer.WithInstanceName("acl-bad-p"), producer.WithRetry(0))
 	if _, err := p.SendSync(ctx10s(t), primitive.NewMessage("AclTopic", []byte("go-bad"))); err == nil {
 		t.Fatal("the Go client with a wrong secret sent a message")
 	}
 
-	// A white address waives the signature: nearAK from 127.0.0.1 needs
+	// A white address waives the signature: nearAccess from 127.0.0.1 needs
 	// only its access key (RocketMQ's rule), with no permission check.
-	near := remoting.NewClient(remoting.ClientOptions{Logger: testLogger(t), Sign: func(c *remoting.Command) { c.SetExt(acl.FieldAccessKey, "nearAK") }})
+	near := remoting.NewClient(remoting.ClientOptions{Logger: testLogger(t), Sign: func(c *remoting.Command) { c.SetExt(acl.FieldAccessKey, "nearAccess") }})
 	t.Cleanup(func() { _ = near.Close() })
 	ext, body := sendV2("AclTopic", "near-ok")
 	expectCode(t, invoke(t, near, addr, remoting.CodeSendMessageV2, ext, body), remoting.RespSuccess, "white-address send")
@@ -291,7 +291,7 @@ func TestACLRefusals(t *testing.T) {
 func TestACLRequestCodeFamilies(t *testing.T) {
 	cl := aclTwoTopics(t)
 	addr := cl.b.Addr()
-	app := signedClient(t, "appAK", "appSecret12")
+	app := signedClient(t, "appAccess", "appSecret12")
 	adm := signedClient(t, "adminAK", "adminSecret1")
 	brk := signedClient(t, "brokerAK", "brokerSecret")
 	hb := func(group, topic string) []byte {
@@ -317,7 +317,7 @@ func TestACLRequestCodeFamilies(t *testing.T) {
 		{"heartbeat, allowed", app, remoting.CodeHeartBeat, nil, hb("AclGroup", "AclTopic"), false},
 		{"lock, DENY topic", app, remoting.CodeLockBatchMQ, nil,
 			[]byte(`{"consumerGroup":"AclGroup","clientId":"acl-c","mqSet":[{"topic":"DenyTopic","brokerName":"` + cl.cfg.BrokerName + `","queueId":0}]}`), true},
-		{"send back, DENY group", signedClient(t, "farAK", "farSecret12"), remoting.CodeConsumerSendMsgBack,
+		{"send back, DENY group", signedClient(t, "farAccess", "farSecret12"), remoting.CodeConsumerSendMsgBack,
 			map[string]string{"group": "G", "offset": "0", "delayLevel": "0", "originTopic": "AclTopic"}, nil, true},
 		{"send back, allowed", app, remoting.CodeConsumerSendMsgBack,
 			map[string]string{"group": "AclGroup", "offset": "0", "delayLevel": "0", "originTopic": "AclTopic"}, nil, false},
@@ -404,7 +404,7 @@ func TestACLStrangerAttacks(t *testing.T) {
 func TestACLReload(t *testing.T) {
 	cl := startACLCluster(t)
 	aclCreateTopic(t, cl, "DenyTopic", 1)
-	app := signedClient(t, "appAK", "appSecret12")
+	app := signedClient(t, "appAccess", "appSecret12")
 	send := func(body string) *remoting.Command {
 		return invoke(t, app, cl.b.Addr(), remoting.CodeSendMessage, sendExt("DenyTopic", 0, ""), []byte(body))
 	}
@@ -470,7 +470,7 @@ func BenchmarkSendACL(b *testing.B) {
 				if err := os.WriteFile(cfg.AclFile, []byte(aclTestYAML), 0o600); err != nil {
 					b.Fatal(err)
 				}
-				sign = acl.Signer("appAK", "appSecret12")
+				sign = acl.Signer("appAccess", "appSecret12")
 			}
 			br := openBroker(b, cfg)
 			if err := br.Start(); err != nil {
@@ -496,11 +496,11 @@ func BenchmarkSendACL(b *testing.B) {
 	}
 }
 
-// nearClient returns a client that sends nearAK's access key unsigned: from
-// 127.0.0.1, nearAK's white address, that is all it needs.
+// nearClient returns a client that sends nearAccess's access key unsigned: from
+// 127.0.0.1, nearAccess's white address, that is all it needs.
 func nearClient(t *testing.T) *remoting.Client {
 	t.Helper()
-	c := remoting.NewClient(remoting.ClientOptions{Logger: testLogger(t), Sign: func(c *remoting.Command) { c.SetExt(acl.FieldAccessKey, "nearAK") }})
+	c := remoting.NewClient(remoting.ClientOptions{Logger: testLogger(t), Sign: func(c *remoting.Command) { c.SetExt(acl.FieldAccessKey, "nearAccess") }})
 	t.Cleanup(func() { _ = c.Close() })
 	return c
 }
@@ -525,15 +525,15 @@ func aclTwoTopics(t *testing.T) *cluster {
 }
 
 // aclSecretAndOwn starts an ACL cluster with AclTopic and DenyTopic, the
-// admin's message "top-secret" in DenyTopic and appAK's "app-own" in
-// AclTopic, dispatched; it returns the cluster, the admin's and appAK's
+// admin's message "top-secret" in DenyTopic and appAccess's "app-own" in
+// AclTopic, dispatched; it returns the cluster, the admin's and appAccess's
 // clients and the two messages' CommitLog offsets.
 func aclSecretAndOwn(t *testing.T) (cl *cluster, adm, app *remoting.Client, secret, own int64) {
 	t.Helper()
 	cl = aclTwoTopics(t)
 	addr := cl.b.Addr()
 	adm = signedClient(t, "adminAK", "adminSecret1")
-	app = signedClient(t, "appAK", "appSecret12")
+	app = signedClient(t, "appAccess", "appSecret12")
 	secret = aclSend(t, adm, addr, "DenyTopic", "top-secret")
 	own = aclSend(t, app, addr, "AclTopic", "app-own")
 	waitDispatched(t, cl.b)
@@ -542,7 +542,7 @@ func aclSecretAndOwn(t *testing.T) (cl *cluster, adm, app *remoting.Client, secr
 
 // TestACLViewMessageByIDNeedsSubOnTheStoredTopic: VIEW_MESSAGE_BY_ID names
 // only a CommitLog offset; the caller needs SUB on the topic of the record
-// there. appAK reads its own topic's message, not DenyTopic's; the admin
+// there. appAccess reads its own topic's message, not DenyTopic's; the admin
 // and a white-listed account read both.
 func TestACLViewMessageByIDNeedsSubOnTheStoredTopic(t *testing.T) {
 	cl, adm, app, secret, own := aclSecretAndOwn(t)
@@ -553,7 +553,7 @@ func TestACLViewMessageByIDNeedsSubOnTheStoredTopic(t *testing.T) {
 
 	resp := view(app, secret)
 	if resp.Code != remoting.RespNoPermission || !strings.Contains(resp.Remark, "no SUB permission on topic:DenyTopic") {
-		t.Errorf("appAK views DenyTopic's message: code %d %q", resp.Code, resp.Remark)
+		t.Errorf("appAccess views DenyTopic's message: code %d %q", resp.Code, resp.Remark)
 	}
 	if strings.Contains(string(resp.Body), "top-secret") {
 		t.Error("the refusal carries the message")
@@ -564,9 +564,9 @@ func TestACLViewMessageByIDNeedsSubOnTheStoredTopic(t *testing.T) {
 		phys int64
 		body string
 	}{
-		{"appAK, its own topic", app, own, "app-own"},
+		{"appAccess, its own topic", app, own, "app-own"},
 		{"admin", adm, secret, "top-secret"},
-		{"white-listed nearAK", nearClient(t), secret, "top-secret"},
+		{"white-listed nearAccess", nearClient(t), secret, "top-secret"},
 	} {
 		resp := view(tc.c, tc.phys)
 		expectCode(t, resp, remoting.RespSuccess, tc.who)
@@ -580,7 +580,7 @@ func TestACLViewMessageByIDNeedsSubOnTheStoredTopic(t *testing.T) {
 // copies the record at a CommitLog offset into the group's retry topic (or
 // DLQ), which the group's members pull. A record of another topic than
 // originTopic is refused, and the caller needs SUB on the record's topic:
-// appAK cannot copy DenyTopic's message into its own group's DLQ, whatever
+// appAccess cannot copy DenyTopic's message into its own group's DLQ, whatever
 // it names as originTopic. Its own message and the admin's copies go
 // through.
 func TestACLSendBackNeedsTheMessageAndSubOnItsTopic(t *testing.T) {
@@ -682,12 +682,12 @@ func sendExtV2(topic string, queueID int, props string) map[string]string {
 
 // TestACLReplyNeedsPubOnItsTopic: SEND_REPLY_MESSAGE (324, v1 header) and
 // _V2 (325) store the reply in the topic they name, so they need PUB on it
-// as a send does: appAK's replies to DenyTopic are refused and not stored,
+// as a send does: appAccess's replies to DenyTopic are refused and not stored,
 // those to AclTopic are stored.
 func TestACLReplyNeedsPubOnItsTopic(t *testing.T) {
 	cl := aclTwoTopics(t)
 	addr := cl.b.Addr()
-	app := signedClient(t, "appAK", "appSecret12")
+	app := signedClient(t, "appAccess", "appSecret12")
 	for _, v := range []struct {
 		code int16
 		ext  func(topic string, queueID int, props string) map[string]string
@@ -712,16 +712,16 @@ func TestACLReplyNeedsPubOnItsTopic(t *testing.T) {
 
 // TestACLSendToAnotherGroupsRetryTopicOrDLQ: a send to %RETRY%G or %DLQ%G
 // needs SUB on group G, the group the topic belongs to, whatever group the
-// header names (the v1 header names none). appAK may not write into
-// VictimGroup's retry topic, naming its own group or none; farAK, which
+// header names (the v1 header names none). appAccess may not write into
+// VictimGroup's retry topic, naming its own group or none; farAccess, which
 // may send to any topic but has no group right, may not write into its
-// DLQ. appAK's resend to its own group's retry topic (the Go client's
+// DLQ. appAccess's resend to its own group's retry topic (the Go client's
 // fallback) still goes through.
 func TestACLSendToAnotherGroupsRetryTopicOrDLQ(t *testing.T) {
 	cl := startACLCluster(t)
 	addr := cl.b.Addr()
-	app := signedClient(t, "appAK", "appSecret12")
-	far := signedClient(t, "farAK", "farSecret12")
+	app := signedClient(t, "appAccess", "appSecret12")
+	far := signedClient(t, "farAccess", "farSecret12")
 	v1 := func(topic string) map[string]string {
 		ext := sendExt(topic, 0, "")
 		delete(ext, "maxReconsumeTimes") // the group's limit: not straight to the DLQ

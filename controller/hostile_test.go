@@ -106,7 +106,7 @@ func TestPeerPortTakesTheNameServersACL(t *testing.T) {
 	ports := testkit.FreePorts(t, 2)
 	nsAddr, peerAddr := ports[0], ports[1]
 	aclPath := filepath.Join(t.TempDir(), "plain_acl.yml")
-	if err := os.WriteFile(aclPath, []byte("accounts:\n  - {accessKey: bk, secretKey: bkSecret}\n"), 0o600); err != nil {
+	if err := os.WriteFile(aclPath, []byte("accounts:\n  - {accessKey: brokerAK, secretKey: bkSecret}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cfg := DefaultConfig()
@@ -131,7 +131,7 @@ func TestPeerPortTakesTheNameServersACL(t *testing.T) {
 
 	anon := remoting.NewClient(remoting.ClientOptions{Logger: testkit.Logger(t)})
 	t.Cleanup(func() { anon.Close() })
-	signed := remoting.NewClient(remoting.ClientOptions{Logger: testkit.Logger(t), Sign: acl.Signer("bk", "bkSecret")})
+	signed := remoting.NewClient(remoting.ClientOptions{Logger: testkit.Logger(t), Sign: acl.Signer("brokerAK", "bkSecret")})
 	t.Cleanup(func() { signed.Close() })
 	ctx := testCtx(t)
 	next := func(rc *remoting.Client, addr string) *remoting.Command {

@@ -21,7 +21,7 @@ import (
 func TestACLCredentialFlags(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "plain_acl.yml")
 	yml := "accounts:\n  - {accessKey: cliAdmin, secretKey: cliAdminSecret, admin: true}\n" +
-		"  - {accessKey: cliApp, secretKey: cliAppSecret, defaultTopicPerm: PUB|SUB, defaultGroupPerm: SUB}\n"
+		"  - {accessKey: cliAppAK, secretKey: cliAppSecret, defaultTopicPerm: PUB|SUB, defaultGroupPerm: SUB}\n"
 	if err := os.WriteFile(path, []byte(yml), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +41,7 @@ func TestACLCredentialFlags(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error()+out, "16") {
 		t.Fatalf("unsigned topic create: %v\n%s", err, out)
 	}
-	if out, err = adminAt(ns, "topic", "create", "AclCli", "-b", b.Addr(), "--access-key", "cliApp", "--secret-key", "cliAppSecret"); err == nil ||
+	if out, err = adminAt(ns, "topic", "create", "AclCli", "-b", b.Addr(), "--access-key", "cliAppAK", "--secret-key", "cliAppSecret"); err == nil ||
 		!strings.Contains(err.Error()+out, "needs admin") {
 		t.Fatalf("topic create by a non-admin: %v\n%s", err, out)
 	}
@@ -53,7 +53,7 @@ func TestACLCredentialFlags(t *testing.T) {
 	}
 
 	// The environment gives the account when the flags do not.
-	t.Setenv(envAccessKey, "cliApp")
+	t.Setenv(envAccessKey, "cliAppAK")
 	t.Setenv(envSecretKey, "cliAppSecret")
 	if out, err = run("bench", "produce", "--broker", b.Addr(), "--topic", "AclCli", "--count", "20", "--size", "64", "--quiet"); err != nil ||
 		!strings.Contains(out, "msgs=20 errors=0") {
@@ -70,7 +70,7 @@ func TestACLCredentialFlags(t *testing.T) {
 	for _, c := range []struct {
 		ak, sk string
 		want   int
-	}{{"", "", http.StatusForbidden}, {"cliApp", "cliAppSecret", http.StatusOK}} {
+	}{{"", "", http.StatusForbidden}, {"cliAppAK", "cliAppSecret", http.StatusOK}} {
 		d, err := dashboard.New(dashboard.Options{Listen: "127.0.0.1:0", Namesrv: ns, AccessKey: c.ak, SecretKey: c.sk})
 		if err != nil {
 			t.Fatal(err)
