@@ -253,6 +253,17 @@ var configKeys = []configKey{
 	boolKey("notifyBrokerRoleChanged", func(c *Config) *bool { return &c.NotifyBrokerRoleChanged }),
 }
 
+// IsConfigKey reports whether key is one the controller reads (a name
+// server tells the keys of its namesrv.conf that nobody uses with it).
+func IsConfigKey(key string) bool {
+	for _, k := range configKeys {
+		if k.name == key {
+			return true
+		}
+	}
+	return false
+}
+
 func setKey(cfg *Config, key, val string) (bool, error) {
 	for _, k := range configKeys {
 		if k.name == key {

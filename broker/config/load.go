@@ -206,10 +206,7 @@ func Load(path string, logger *slog.Logger) (Config, error) {
 // "key: value" or "key value" lines, comments, continued lines and escapes:
 // see readProperties). logger may be nil (slog.Default()).
 func Parse(r io.Reader, cfg *Config, logger *slog.Logger) error {
-	if logger == nil {
-		logger = slog.Default()
-	}
-	seen := map[string]bool{}
+	unknown := NewUnknownKeys("broker.conf", logger)
 	return readProperties(r, func(lineNo int, key, value string) error {
 		if known, err := cfg.TLS.Set(key, value); known {
 			if err != nil {
@@ -219,10 +216,7 @@ func Parse(r io.Reader, cfg *Config, logger *slog.Logger) error {
 		}
 		set, ok := configKeys[key]
 		if !ok {
-			if !seen[key] {
-				seen[key] = true
-				logger.Warn("broker.conf: unknown or unsupported key ignored", "key", key, "line", lineNo)
-			}
+			unknown.Report(lineNo, key)
 			return nil
 		}
 		if err := set(cfg, value); err != nil {

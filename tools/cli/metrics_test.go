@@ -69,7 +69,7 @@ func TestMetricsAddrFromConf(t *testing.T) {
 // metricsAddrFromConf reads the file at path as wharf namesrv -c does.
 func metricsAddrFromConf(t *testing.T, path string) (string, error) {
 	t.Helper()
-	props, err := readConf(path)
+	props, err := readConf(path, testkit.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}

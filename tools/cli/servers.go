@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"net"
 	"os"
@@ -88,7 +89,7 @@ metricsPromExporterPort, default 5557), or --metrics, serves Prometheus
 			var hosted nameserver.Hosted
 			var ts wiretls.Settings
 			if conf != "" {
-				props, err := readConf(conf)
+				props, err := readConf(conf, logger())
 				if err != nil {
 					return err
 				}
@@ -203,15 +204,33 @@ func applyTLSKeys(path string, props map[string]string, s *wiretls.Settings) err
 	return nil
 }
 
+// namesrvMetricsKeys are the keys of namesrv.conf that metricsAddr reads.
+var namesrvMetricsKeys = []string{"metricsExporterType", "metricsPromExporterHost", "metricsPromExporterPort"}
+
+// isNamesrvKey reports whether the name server reads key from its
+// namesrv.conf: a controller key, a tls.* key or a metrics key.
+func isNamesrvKey(key string) bool {
+	return controller.IsConfigKey(key) || wiretls.IsTLSKey(key) || slices.Contains(namesrvMetricsKeys, key)
+}
+
 // readConf reads a properties file (namesrv.conf) once, as broker.conf is
-// read (config.ReadProperties: Java's format, escapes included).
-func readConf(path string) (map[string]string, error) {
+// read (Java's format, escapes included), and warns once about each key
+// the name server does not read, naming its line, as the broker does.
+func readConf(path string, logger *slog.Logger) (map[string]string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	props, err := config.ReadProperties(f)
+	props := map[string]string{}
+	unknown := config.NewUnknownKeys("namesrv.conf", logger)
+	err = config.ReadPropertiesFunc(f, func(lineNo int, key, value string) error {
+		if !isNamesrvKey(key) {
+			unknown.Report(lineNo, key)
+		}
+		props[key] = value // a later key replaces an earlier one
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}

@@ -26,7 +26,7 @@ func TestTLSFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	var ts wiretls.Settings
-	props, err := readConf(conf)
+	props, err := readConf(conf, testkit.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
