@@ -23,6 +23,10 @@ func metaRemedy(dir string) string {
 		"to recreate the topic configs from the CommitLog (consumer offsets and group configs are lost)", dir)
 }
 
+// MetaRemedy is the advice for a meta/ that is missing or damaged, for the
+// tools that open meta/ themselves.
+func MetaRemedy(dir string) string { return metaRemedy(dir) }
+
 // checkMeta refuses a meta/ that lost what the CommitLog cannot give back:
 // a CommitLog with records beside a meta/ without a single topic config.
 //

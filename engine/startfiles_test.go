@@ -96,6 +96,12 @@ func TestOpenErrorsAreOneClearError(t *testing.T) {
 			manifest, repair := vfstest.TruncateManifest(t, filepath.Join(dir, "meta"))
 			return []string{filepath.Base(manifest), filepath.Join(dir, "meta"), "--rebuild-meta"}, repair
 		}},
+		{name: "corrupt sstable block", setup: func(t *testing.T, dir string, opts *Options) ([]string, func()) {
+			// Pebble's default corruption listener called Fatalf, which
+			// panicked out of Open.
+			sst, repair := vfstest.CorruptSSTBlocks(t, filepath.Join(dir, "meta"))
+			return []string{sst, "checksum mismatch", "--rebuild-meta"}, repair
+		}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -204,40 +210,49 @@ func TestMetaMissingIsRefused(t *testing.T) {
 }
 
 // TestMetaUnreadableRebuilt: RebuildMeta moves a meta/ Pebble cannot open
-// aside and recreates the topic configs.
+// (a truncated MANIFEST, an sstable block failing its checksum) aside and
+// recreates the topic configs.
 func TestMetaUnreadableRebuilt(t *testing.T) {
-	var logs loglines.Lines
-	dir := t.TempDir()
-	opts := diskOptions(dir, &logs)
-	fillDisk(t, opts, 20)
-	names, _ := filepath.Glob(filepath.Join(dir, "meta", "MANIFEST-*"))
-	for _, n := range names {
-		if err := os.Truncate(n, 10); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := Open(opts); err == nil || !strings.Contains(err.Error(), "--rebuild-meta") {
-		t.Fatalf("open with a truncated MANIFEST: %v", err)
-	}
-	rep, err := RebuildMeta(opts, func(topic string, queues int32) ([]byte, error) {
-		return fmt.Appendf(nil, "%d", queues), nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rep.MovedAside == "" || len(rep.Topics) != 1 || rep.Records != 20 {
-		t.Fatalf("report %+v", rep)
-	}
-	if _, err := os.Stat(rep.MovedAside); err != nil {
-		t.Fatal(err)
-	}
-	s := openStore(t, opts)
-	defer s.Close()
-	if topics, _ := s.Meta().Topics(); string(topics["T"]) != "2" {
-		t.Fatalf("topics %q", topics)
-	}
-	if st, _ := s.Meta().State("T", 1); st.Max != 10 {
-		t.Fatalf("queue T/1 %+v", st)
+	for _, damage := range []string{"truncated MANIFEST", "corrupt sstable"} {
+		t.Run(damage, func(t *testing.T) {
+			var logs loglines.Lines
+			dir := t.TempDir()
+			opts := diskOptions(dir, &logs)
+			fillDisk(t, opts, 20)
+			if damage == "corrupt sstable" {
+				vfstest.CorruptSSTBlocks(t, filepath.Join(dir, "meta"))
+			} else {
+				names, _ := filepath.Glob(filepath.Join(dir, "meta", "MANIFEST-*"))
+				for _, n := range names {
+					if err := os.Truncate(n, 10); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			if _, err := Open(opts); err == nil || !strings.Contains(err.Error(), "--rebuild-meta") {
+				t.Fatalf("open with a %s: %v", damage, err)
+			}
+			rep, err := RebuildMeta(opts, func(topic string, queues int32) ([]byte, error) {
+				return fmt.Appendf(nil, "%d", queues), nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.MovedAside == "" || len(rep.Topics) != 1 || rep.Records != 20 {
+				t.Fatalf("report %+v", rep)
+			}
+			if _, err := os.Stat(rep.MovedAside); err != nil {
+				t.Fatal(err)
+			}
+			s := openStore(t, opts)
+			defer s.Close()
+			if topics, _ := s.Meta().Topics(); string(topics["T"]) != "2" {
+				t.Fatalf("topics %q", topics)
+			}
+			if st, _ := s.Meta().State("T", 1); st.Max != 10 {
+				t.Fatalf("queue T/1 %+v", st)
+			}
+		})
 	}
 }
 

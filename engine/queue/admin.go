@@ -43,7 +43,7 @@ func (d *DB) ResetDerived() error {
 func (d *DB) ScanAllEntries(fn func(ref Ref, offset int64, e Entry) bool) error {
 	it, err := d.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixEntry}, UpperBound: []byte{prefixEntry + 1}})
 	if err != nil {
-		return fmt.Errorf("queue: scan entries: %w", err)
+		return fmt.Errorf("queue: scan entries: %w", corruption(err))
 	}
 	defer it.Close()
 	for it.First(); it.Valid(); it.Next() {
@@ -59,7 +59,7 @@ func (d *DB) ScanAllEntries(fn func(ref Ref, offset int64, e Entry) bool) error 
 			break
 		}
 	}
-	return it.Error()
+	return corruption(it.Error())
 }
 
 // Compact runs a manual compaction over every key and returns the size of

@@ -18,7 +18,7 @@ func (d *DB) HasMarker() (bool, error) {
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("queue: read marker: %w", err)
+		return false, fmt.Errorf("queue: read marker: %w", corruption(err))
 	}
 	closer.Close()
 	return true, nil

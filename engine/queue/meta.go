@@ -51,7 +51,7 @@ func (d *DB) deleteTopicOffsets(b *pebble.Batch, topic string) error {
 			}
 		}
 	}
-	return it.Error()
+	return corruption(it.Error())
 }
 
 // ConsumerOffset returns a group's committed offset; ok is false when there
@@ -62,7 +62,7 @@ func (d *DB) ConsumerOffset(group, topic string, queueID int32) (offset int64, o
 		return 0, false, nil
 	}
 	if err != nil {
-		return 0, false, fmt.Errorf("queue: read offset %s %s/%d: %w", group, topic, queueID, err)
+		return 0, false, fmt.Errorf("queue: read offset %s %s/%d: %w", group, topic, queueID, corruption(err))
 	}
 	defer closer.Close()
 	if len(v) != 8 {
@@ -77,7 +77,7 @@ func (d *DB) ConsumerOffsets() (map[string]map[Ref]int64, error) {
 	out := map[string]map[Ref]int64{}
 	it, err := d.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixOffset}, UpperBound: []byte{prefixOffset + 1}})
 	if err != nil {
-		return nil, err
+		return nil, corruption(err)
 	}
 	defer it.Close()
 	for it.First(); it.Valid(); it.Next() {
@@ -94,7 +94,7 @@ func (d *DB) ConsumerOffsets() (map[string]map[Ref]int64, error) {
 		}
 		out[group][Ref{topic, int32(be.Uint32(rest))}] = int64(be.Uint64(it.Value()))
 	}
-	return out, it.Error()
+	return out, corruption(it.Error())
 }
 
 func cutZero(b []byte) (string, []byte, bool) {
@@ -128,13 +128,13 @@ func (d *DB) configs(prefix byte) (map[string][]byte, error) {
 	out := map[string][]byte{}
 	it, err := d.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefix}, UpperBound: []byte{prefix + 1}})
 	if err != nil {
-		return nil, err
+		return nil, corruption(err)
 	}
 	defer it.Close()
 	for it.First(); it.Valid(); it.Next() {
 		out[string(it.Key()[1:])] = append([]byte(nil), it.Value()...)
 	}
-	return out, it.Error()
+	return out, corruption(it.Error())
 }
 
 // PutTopic stores a topic's config document.

@@ -51,10 +51,12 @@ func (p *pebbleLogger) Errorf(format string, args ...any) {
 	p.l.Error(fmt.Sprintf(format, args...), "component", "pebble")
 }
 
-// Fatalf logs and panics, as Pebble expects.
+// Fatalf logs and panics, as Pebble expects, with a *pebbleFatal that
+// Open alone recovers (recoverFatal).
 func (p *pebbleLogger) Fatalf(format string, args ...any) {
-	p.l.Error(fmt.Sprintf(format, args...), "component", "pebble")
-	panic(fmt.Sprintf(format, args...))
+	msg := fmt.Sprintf(format, args...)
+	p.l.Error(msg, "component", "pebble")
+	panic(&pebbleFatal{msg: msg})
 }
 
 // allow says whether a line of this format may be logged now, and how many

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -96,8 +97,9 @@ type partialBlock struct {
 // maxBloomCache bounds the blooms kept decoded in memory.
 const maxBloomCache = 8192
 
-// Open opens or creates the DB.
-func Open(opts Options) (*DB, error) {
+// Open opens or creates the DB. A corrupt Pebble file met while opening is
+// a *CorruptionError.
+func Open(opts Options) (_ *DB, err error) {
 	if opts.FS == nil {
 		opts.FS = vfs.Default
 	}
@@ -110,11 +112,16 @@ func Open(opts Options) (*DB, error) {
 	// and raised dispatch from 486 k to 646 k entries/s (BENCHMARKS.md,
 	// Dispatch). Its arena is touched as it fills, so an idle broker does
 	// not pay for it.
-	po := &pebble.Options{FS: noWALPreallocFS{opts.FS}, Logger: newPebbleLogger(opts.Logger), MemTableSize: 64 << 20,
+	pl := newPebbleLogger(opts.Logger)
+	var opening atomic.Bool
+	opening.Store(true)
+	defer opening.Store(false)
+	po := &pebble.Options{FS: noWALPreallocFS{opts.FS}, Logger: pl, EventListener: eventListener(pl, &opening), MemTableSize: 64 << 20,
 		ReadOnly: opts.ReadOnly}
+	defer recoverFatal(opts.Dir, &err)
 	db, err := pebble.Open(opts.Dir, po)
 	if err != nil {
-		return nil, fmt.Errorf("queue: open pebble at %s: %w", opts.Dir, err)
+		return nil, fmt.Errorf("queue: open pebble at %s: %w", opts.Dir, corruption(err))
 	}
 	d := &DB{
 		db:         db,
@@ -129,11 +136,11 @@ func Open(opts Options) (*DB, error) {
 	}
 	if err := load(); err != nil {
 		db.Close()
-		return nil, err
+		return nil, corruption(err)
 	}
 	if err := d.loadDeleted(); err != nil {
 		db.Close()
-		return nil, err
+		return nil, corruption(err)
 	}
 	return d, nil
 }
@@ -142,7 +149,7 @@ func (d *DB) loadDeleted() error {
 	d.deleted = map[string]int64{}
 	it, err := d.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixDeleted}, UpperBound: []byte{prefixDeleted + 1}})
 	if err != nil {
-		return fmt.Errorf("queue: load deleted topics: %w", err)
+		return fmt.Errorf("queue: load deleted topics: %w", corruption(err))
 	}
 	defer it.Close()
 	for it.First(); it.Valid(); it.Next() {
@@ -151,7 +158,7 @@ func (d *DB) loadDeleted() error {
 		}
 		d.deleted[string(it.Key()[1:])] = int64(be.Uint64(it.Value()))
 	}
-	return it.Error()
+	return corruption(it.Error())
 }
 
 // DeletedTopics returns, per deleted topic, the log offset below which its
@@ -165,7 +172,7 @@ func (d *DB) DeletedTopics() map[string]int64 {
 func (d *DB) loadStates() error {
 	it, err := d.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixState}, UpperBound: []byte{prefixState + 1}})
 	if err != nil {
-		return fmt.Errorf("queue: load states: %w", err)
+		return fmt.Errorf("queue: load states: %w", corruption(err))
 	}
 	defer it.Close()
 	for it.First(); it.Valid(); it.Next() {
@@ -176,7 +183,7 @@ func (d *DB) loadStates() error {
 		}
 		d.states[Ref{topic, qid}] = State{Min: int64(be.Uint64(v)), Max: int64(be.Uint64(v[8:]))}
 	}
-	return it.Error()
+	return corruption(it.Error())
 }
 
 // Close closes Pebble.
@@ -240,7 +247,7 @@ func (d *DB) Checkpoint() (int64, error) {
 		return 0, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("queue: read checkpoint: %w", err)
+		return 0, fmt.Errorf("queue: read checkpoint: %w", corruption(err))
 	}
 	defer closer.Close()
 	if len(v) != 8 {
@@ -263,7 +270,7 @@ func (d *DB) Scan(topic string, queueID int32, from, to int64, fn func(offset in
 		UpperBound: entryKey(ub[:0], topic, queueID, to),
 	})
 	if err != nil {
-		return fmt.Errorf("queue: scan %s/%d: %w", topic, queueID, err)
+		return fmt.Errorf("queue: scan %s/%d: %w", topic, queueID, corruption(err))
 	}
 	defer it.Close()
 	for it.First(); it.Valid(); it.Next() {
@@ -277,7 +284,7 @@ func (d *DB) Scan(topic string, queueID int32, from, to int64, fn func(offset in
 			break
 		}
 	}
-	return it.Error()
+	return corruption(it.Error())
 }
 
 // EntryAt returns one entry.
@@ -288,7 +295,7 @@ func (d *DB) EntryAt(topic string, queueID int32, offset int64) (Entry, bool, er
 		return Entry{}, false, nil
 	}
 	if err != nil {
-		return Entry{}, false, fmt.Errorf("queue: get %s/%d@%d: %w", topic, queueID, offset, err)
+		return Entry{}, false, fmt.Errorf("queue: get %s/%d@%d: %w", topic, queueID, offset, corruption(err))
 	}
 	defer closer.Close()
 	e, err := decodeEntry(v)
@@ -311,7 +318,7 @@ func (d *DB) Bloom(topic string, queueID int32, block int64) (*index.TagBloom, e
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("queue: bloom %s/%d block %d: %w", topic, queueID, block, err)
+		return nil, fmt.Errorf("queue: bloom %s/%d block %d: %w", topic, queueID, block, corruption(err))
 	}
 	b, err = index.UnmarshalTagBloom(v)
 	closer.Close()

@@ -36,7 +36,7 @@ files. It takes the store's lock and refuses to run beside a broker.`,
 			dirBefore := dirSize(dir)
 			qdb, err := queue.Open(queue.Options{FS: vfs.Default, Dir: dir, Logger: toolLogger()})
 			if err != nil {
-				return errors.Join(err, release())
+				return lockErr(f.data, errors.Join(err, release()))
 			}
 			before, after, err := qdb.Compact(context.Background())
 			if cerr := qdb.Close(); err == nil {
@@ -46,7 +46,7 @@ files. It takes the store's lock and refuses to run beside a broker.`,
 				err = rerr
 			}
 			if err != nil {
-				return err
+				return lockErr(f.data, err)
 			}
 			dirAfter := dirSize(dir)
 			w := cmd.OutOrStdout()

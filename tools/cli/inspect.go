@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/spf13/cobra"
 	"github.com/wharfmq/wharf/broker/config"
@@ -129,6 +130,8 @@ func lockErr(data string, err error) error {
 		return fmt.Errorf("%s is in use: stop the broker (or the other wharf tool) that has it open, then retry: %w", data, err)
 	case errors.Is(err, engine.ErrNoStore):
 		return fmt.Errorf("%s is not a wharf data directory (no commitlog/ in it): %w", data, err)
+	case errors.Is(err, pebble.ErrCorruption) && !strings.Contains(err.Error(), "--rebuild-meta"):
+		return fmt.Errorf("%w (meta/ is damaged: %s)", err, engine.MetaRemedy(data))
 	}
 	return err
 }
