@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -788,8 +789,29 @@ func (c *Conn) callHandler(h Handler, req *Command) (resp *Command) {
 		if r := recover(); r != nil {
 			c.ep.log.Error("remoting: handler panic", "remote", c.remote, "code", req.Code,
 				"panic", r, "stack", string(debug.Stack()))
-			resp = NewResponse(req, RespSystemError, fmt.Sprintf("internal error serving request code %d: %v", req.Code, r))
+			// The remark is one short line: a panic value can span lines
+			// (Pebble's corruption panic carried its stack trace), and
+			// the detail is in the log above.
+			resp = NewResponse(req, RespSystemError, fmt.Sprintf("internal error serving request code %d: %s (see the broker log)",
+				req.Code, panicLine(r)))
 		}
 	}()
 	return h(c.ctx, c, req)
+}
+
+// maxPanicRemark bounds the panic text a client's remark carries.
+const maxPanicRemark = 200
+
+// panicLine is the first line of a panic value, at most maxPanicRemark
+// bytes.
+func panicLine(r any) string {
+	s, _, cut := strings.Cut(fmt.Sprint(r), "\n")
+	s = strings.TrimSpace(s)
+	if len(s) > maxPanicRemark {
+		s, cut = strings.ToValidUTF8(s[:maxPanicRemark], ""), true
+	}
+	if cut {
+		s += " ..."
+	}
+	return s
 }

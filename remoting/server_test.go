@@ -185,6 +185,34 @@ func TestHandlerPanicRepliesSystemError(t *testing.T) {
 	}
 }
 
+// TestHandlerPanicRemarkIsOneLine: a panic value that spans lines (Pebble's
+// corruption panic carried a multi-line stack trace) reaches the client as
+// one short line; the whole value is in the broker log.
+func TestHandlerPanicRemarkIsOneLine(t *testing.T) {
+	s, logs := startServer(t, ServerOptions{})
+	long := "on-disk corruption: meta/000007.sst: crc32c checksum mismatch\n\t(1) path: meta/000007.sst\n  -- stack trace:\n  | pebble.(*DB).Get"
+	s.Handle(codePanic, func(context.Context, *Conn, *Command) *Command { panic(long) })
+	c := newClient(t)
+	resp, err := c.Invoke(ctxTimeout(t, 5*time.Second), s.Addr(), NewRequest(codePanic, nil, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Code != RespSystemError || strings.ContainsAny(resp.Remark, "\r\n") || len(resp.Remark) > 300 ||
+		!strings.Contains(resp.Remark, "meta/000007.sst: crc32c checksum mismatch") {
+		t.Fatalf("remark %q", resp.Remark)
+	}
+	if !strings.Contains(logs.String(), "pebble.(*DB).Get") {
+		t.Fatalf("the whole panic value is not logged: %s", logs)
+	}
+	s.Handle(codePanic, func(context.Context, *Conn, *Command) *Command { panic(strings.Repeat("x", 5000)) })
+	if resp, err = c.Invoke(ctxTimeout(t, 5*time.Second), s.Addr(), NewRequest(codePanic, nil, nil)); err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Remark) > 300 {
+		t.Fatalf("remark of %d bytes", len(resp.Remark))
+	}
+}
+
 func TestReplyLaterAndMaxInflight(t *testing.T) {
 	held := make(chan *Command, 1)
 	var heldConn *Conn
