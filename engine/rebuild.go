@@ -84,7 +84,7 @@ func resetDerived(opts Options) error {
 	fs := opts.FS
 	qdb, err := queue.Open(queue.Options{FS: fs, Dir: fs.PathJoin(opts.Dir, "meta"), Logger: opts.Logger})
 	if err != nil {
-		return fmt.Errorf("engine: rebuild: %w (if meta/ is damaged: %s)", err, metaRemedy(opts.Dir))
+		return metaOpenErr("engine: rebuild", opts.Dir, err)
 	}
 	err = qdb.ResetDerived()
 	if cerr := qdb.Close(); err == nil {

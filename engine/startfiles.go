@@ -6,7 +6,9 @@ import (
 	"log/slog"
 	"syscall"
 
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/wharfmq/wharf/engine/queue"
 	"github.com/wharfmq/wharf/index"
 )
 
@@ -21,6 +23,22 @@ var ErrMetaMissing = errors.New("engine: meta/ is missing or empty but the Commi
 func metaRemedy(dir string) string {
 	return fmt.Sprintf("restore meta/ from a backup, or run `wharf replay --rebuild-meta --data %s` "+
 		"to recreate the topic configs from the CommitLog (consumer offsets and group configs are lost)", dir)
+}
+
+// metaOpenErr is the error of Open (and of the tools) when meta/ cannot be
+// opened. The remedy that loses consumer offsets and group configs is named
+// only when meta/ is damaged (a Pebble file corrupt or missing, meta/ not
+// a directory), not when it is healthy but cannot be opened now (no
+// permission, another process has it open).
+func metaOpenErr(prefix, dir string, err error) error {
+	switch {
+	case errors.Is(err, queue.ErrLocked):
+		return fmt.Errorf("%s: %w: %w (the store's own lock file was free: was it removed while a broker runs?)",
+			prefix, ErrStoreInUse, err)
+	case errors.Is(err, pebble.ErrCorruption) || errors.Is(err, syscall.ENOTDIR):
+		return fmt.Errorf("%s: %w (if meta/ is damaged: %s)", prefix, err, metaRemedy(dir))
+	}
+	return fmt.Errorf("%s: %w", prefix, err)
 }
 
 // MetaRemedy is the advice for a meta/ that is missing or damaged, for the

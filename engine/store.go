@@ -76,6 +76,21 @@ func Open(opts Options) (_ *Store, err error) {
 	if s.lock.Existed() && newErr == nil {
 		s.log.Warn("the last stop was not clean (lock file present): recovering")
 	}
+	// meta/ first: its Pebble LOCK is the second guard against another
+	// process on this store (one started after `rm lock`), and it must
+	// refuse before the CommitLog recovery, which writes (zeroes a torn
+	// tail, removes segments past the end, rewrites the checkpoint) and
+	// would cut the live log of the other process.
+	metaDir := fs.PathJoin(opts.Dir, "meta")
+	// Pebble does not sync the new directory's entry in opts.Dir: a crash
+	// could lose the whole meta/ of a new store.
+	if err := durable.MkdirAll(fs, metaDir); err != nil {
+		return nil, metaOpenErr("engine", opts.Dir, err)
+	}
+	s.qdb, err = queue.Open(queue.Options{FS: fs, Dir: metaDir, Logger: opts.Logger})
+	if err != nil {
+		return nil, metaOpenErr("engine", opts.Dir, err)
+	}
 	s.cl, err = commitlog.Open(commitlog.Options{
 		FS: fs, Dir: fs.PathJoin(opts.Dir, "commitlog"), SegmentSize: opts.SegmentSize,
 		FlushMode: opts.FlushMode, FlushInterval: opts.FlushInterval,
@@ -83,16 +98,6 @@ func Open(opts Options) (_ *Store, err error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
-	}
-	metaDir := fs.PathJoin(opts.Dir, "meta")
-	// Pebble does not sync the new directory's entry in opts.Dir: a crash
-	// could lose the whole meta/ of a new store.
-	if err := durable.MkdirAll(fs, metaDir); err != nil {
-		return nil, fmt.Errorf("engine: %w", err)
-	}
-	s.qdb, err = queue.Open(queue.Options{FS: fs, Dir: metaDir, Logger: opts.Logger})
-	if err != nil {
-		return nil, fmt.Errorf("engine: %w (if meta/ is damaged: %s)", err, metaRemedy(opts.Dir))
 	}
 	if err := s.checkMeta(); err != nil {
 		return nil, err

@@ -3,11 +3,13 @@ package queue
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -97,6 +99,25 @@ type partialBlock struct {
 // maxBloomCache bounds the blooms kept decoded in memory.
 const maxBloomCache = 8192
 
+// ErrLocked is returned by Open when another process (or another DB in
+// this one) has the Pebble directory open: its LOCK file is held.
+var ErrLocked = errors.New("queue: the Pebble directory is in use")
+
+// lockHeld says err is Pebble failing to lock its LOCK file because it is
+// held (fcntl's EAGAIN, or EACCES, which POSIX allows too; Pebble's own
+// check within a process), not because the file could not be opened (a
+// *fs.PathError, e.g. permission denied).
+func lockHeld(err error) bool {
+	if err == nil {
+		return false
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return false
+	}
+	return errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EACCES) || err.Error() == "lock held by current process"
+}
+
 // Open opens or creates the DB. A corrupt Pebble file met while opening is
 // a *CorruptionError.
 func Open(opts Options) (_ *DB, err error) {
@@ -120,6 +141,9 @@ func Open(opts Options) (_ *DB, err error) {
 		ReadOnly: opts.ReadOnly}
 	defer recoverFatal(opts.Dir, &err)
 	db, err := pebble.Open(opts.Dir, po)
+	if lockHeld(err) {
+		return nil, fmt.Errorf("%w: %s is held by another process: %v", ErrLocked, opts.FS.PathJoin(opts.Dir, "LOCK"), err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("queue: open pebble at %s: %w", opts.Dir, corruption(err))
 	}
