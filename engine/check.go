@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	iofs "io/fs"
 	"log/slog"
 	"math/rand/v2"
 	"slices"
@@ -50,6 +51,11 @@ func LockStore(fs vfs.FS, dir string) (release func() error, uncleanStop bool, e
 func lockFile(fs vfs.FS, dir string) (*durable.LockFile, error) {
 	path := fs.PathJoin(dir, "lock")
 	l, err := durable.Lock(fs, path)
+	var pe *iofs.PathError
+	if errors.As(err, &pe) {
+		// Opening (creating) it failed, e.g. a store that is not writable.
+		return nil, fmt.Errorf("engine: cannot open lock file %s: %w", path, pe.Err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: lock file %s is held by another process: %v", ErrStoreInUse, path, errors.Unwrap(err))
 	}
