@@ -33,10 +33,12 @@ func (r *RebuildReport) MBPerSec() float64 {
 
 // Rebuild rebuilds everything derived from the CommitLog of a store no
 // process has open (it takes the lock file; ErrStoreInUse otherwise): it
-// deletes the consume queues, tag blooms, queue states and the dispatch
-// checkpoint from Pebble (keeping consumer offsets and topic and group
-// configs) and the key index files, then opens the store, which replays the
-// whole CommitLog through the dispatcher, and closes it.
+// deletes the consume-queue entries, tag blooms and the dispatch checkpoint
+// from Pebble (keeping consumer offsets, topic and group configs, and where
+// each queue ends: queue.DB.ResetDerived) and the key index files, then
+// opens the store, which replays the whole CommitLog through the
+// dispatcher, and closes it. Queue offsets stay what they were, also for a
+// queue whose records retention removed from the log.
 //
 // It is crash-safe at every step: the queue and index checkpoints only go
 // down, and Open replays from the older of them, so an interrupted Rebuild

@@ -258,3 +258,71 @@ func TestDeletedTopicStaysDeleted(t *testing.T) {
 		t.Fatalf("check after the rebuild: %v, %d deleted", rep.Problems, rep.DeletedRecords)
 	}
 }
+
+// TestRebuildAfterRetentionKeepsQueueOffsets: Q/0's records all lay in a
+// segment retention removed, and group G had committed Q/0's end. A
+// rebuild finds no record of Q/0 in the log; the queue must still go on
+// from 300 (RELIABILITY T7: queue offsets stay the same across a replay),
+// or the next message gets offset 0 and G, resuming at 300, never reads it.
+func TestRebuildAfterRetentionKeepsQueueOffsets(t *testing.T) {
+	opts := testOptions(vfs.NewMem(), commitlog.SyncFlush)
+	opts.FileReservedTime = time.Hour
+	s := openStore(t, opts)
+	for i := range 300 { // Q/0 lives only in the first segment
+		if _, err := s.Put(newMsg("Q", 0, i, "")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 1500 { // B/0 fills later ones
+		if _, err := s.Put(newMsg("B", 0, i, "")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.CommitOffset("G", "Q", 0, 300); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WaitDispatched(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	s.disp.Close() // settles the index checkpoint, so retention may remove segments
+	var err error
+	if s.disp, err = newDispatcherForTest(s); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.CleanExpired(time.Now().Add(2 * time.Hour)); err != nil || n == 0 {
+		t.Fatalf("retention removed %d segments: %v", n, err)
+	}
+	bBefore, _ := s.QueueState("B", 0)
+	if st, _ := s.QueueState("Q", 0); st.Min != 300 || st.Max != 300 {
+		t.Fatalf("fixture: Q/0 = %+v after retention, want [300, 300)", st)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Rebuild(opts); err != nil {
+		t.Fatal(err)
+	}
+	s = openStore(t, opts)
+	defer s.Close()
+	if st, ok := s.QueueState("Q", 0); !ok || st.Min != 300 || st.Max != 300 {
+		t.Fatalf("after the rebuild Q/0 = %+v (known %v), want [300, 300)", st, ok)
+	}
+	if st, _ := s.QueueState("B", 0); st != bBefore {
+		t.Fatalf("after the rebuild B/0 = %+v, want %+v as before", st, bBefore)
+	}
+	res, err := s.Put(newMsg("Q", 0, 999, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.QueueOffset != 300 {
+		t.Fatalf("the next message of Q/0 got offset %d, want 300 (G resumes at 300)", res.QueueOffset)
+	}
+	if err := s.WaitDispatched(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	off, _, _ := s.ConsumerOffset("G", "Q", 0)
+	got, err := s.Get("Q", 0, off, 10, nil, nil)
+	if err != nil || got.Status != Found || got.Count != 1 {
+		t.Fatalf("G reading Q/0 from %d: status %v, %d records, %v", off, got.Status, got.Count, err)
+	}
+}

@@ -8,11 +8,15 @@ import (
 )
 
 // ResetDerived deletes everything the dispatcher derives from the CommitLog
-// (every queue entry, tag bloom and queue state, and the dispatch
-// checkpoint) and keeps consumer offsets, topic and group configs and the
-// marks of deleted topics. The
-// next dispatcher replays the CommitLog from its start. Offline tools only:
-// no dispatcher may be running.
+// (every queue entry and tag bloom, and the dispatch checkpoint) and keeps
+// consumer offsets, topic and group configs and the marks of deleted
+// topics. Each queue stays, empty at its end (Min = Max = its old Max): a
+// queue whose records retention removed from the log has no record left to
+// replay, and its offsets must go on from where they were, not from 0 (a
+// group that committed its end would never read the next message). The
+// next dispatcher replays the CommitLog from its start; the first record of
+// a queue it meets sets where the queue starts (Batch.Add). Offline tools
+// and Open only: no dispatcher may be running.
 func (d *DB) ResetDerived() error {
 	d.wmu.Lock()
 	defer d.wmu.Unlock()
@@ -23,6 +27,17 @@ func (d *DB) ResetDerived() error {
 			return fmt.Errorf("queue: reset: %w", err)
 		}
 	}
+	kept := map[Ref]State{}
+	for ref, st := range d.Queues() {
+		if st.Max <= 0 {
+			continue
+		}
+		kept[ref] = State{Min: st.Max, Max: st.Max}
+		// Later in the batch than the range deletion, so it survives it.
+		if err := b.Set(stateKey(nil, ref.Topic, ref.QueueID), stateValue(kept[ref]), nil); err != nil {
+			return fmt.Errorf("queue: reset: %w", err)
+		}
+	}
 	if err := b.Delete(checkpointKey, nil); err != nil {
 		return fmt.Errorf("queue: reset: %w", err)
 	}
@@ -30,7 +45,7 @@ func (d *DB) ResetDerived() error {
 		return fmt.Errorf("queue: reset derived data: %w", err)
 	}
 	d.mu.Lock()
-	d.states = map[Ref]State{}
+	d.states = kept
 	d.mu.Unlock()
 	d.partial = map[Ref]*partialBlock{}
 	d.dropBloomCache()

@@ -58,6 +58,11 @@ func stateKey(dst []byte, topic string, queueID int32) []byte {
 	return queuePrefix(dst, prefixState, topic, queueID)
 }
 
+// stateValue encodes a queue state (Min, Max). Part of the format.
+func stateValue(st State) []byte {
+	return be.AppendUint64(be.AppendUint64(nil, uint64(st.Min)), uint64(st.Max))
+}
+
 func bloomKey(dst []byte, topic string, queueID int32, block int64) []byte {
 	return be.AppendUint64(queuePrefix(dst, prefixBloom, topic, queueID), uint64(block))
 }

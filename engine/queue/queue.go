@@ -193,21 +193,34 @@ func (d *DB) DeletedTopics() map[string]int64 {
 	return maps.Clone(d.deleted)
 }
 
-func (d *DB) loadStates() error {
+// loadStates loads the queue states. A state record that cannot be decoded
+// does not stop it: the error wraps errDamagedDerived and damaged lists the
+// queues of such records (a key that names no queue names none).
+func (d *DB) loadStates() (damaged []Ref, err error) {
 	it, err := d.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixState}, UpperBound: []byte{prefixState + 1}})
 	if err != nil {
-		return fmt.Errorf("queue: load states: %w", corruption(err))
+		return nil, fmt.Errorf("queue: load states: %w", corruption(err))
 	}
 	defer it.Close()
+	var bad error
 	for it.First(); it.Valid(); it.Next() {
-		topic, qid, _, err := parseQueueKey(it.Key())
+		topic, qid, _, perr := parseQueueKey(it.Key())
 		v := it.Value()
-		if err != nil || len(v) != 16 {
-			return fmt.Errorf("%w: bad state record %q", errDamagedDerived, it.Key())
+		if perr != nil || len(v) != 16 {
+			if bad == nil {
+				bad = fmt.Errorf("%w: bad state record %q", errDamagedDerived, it.Key())
+			}
+			if perr == nil {
+				damaged = append(damaged, Ref{topic, qid})
+			}
+			continue
 		}
 		d.states[Ref{topic, qid}] = State{Min: int64(be.Uint64(v)), Max: int64(be.Uint64(v[8:]))}
 	}
-	return corruption(it.Error())
+	if err := it.Error(); err != nil {
+		return nil, fmt.Errorf("queue: load states: %w", corruption(err))
+	}
+	return damaged, bad
 }
 
 // Close closes Pebble.

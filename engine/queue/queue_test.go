@@ -760,7 +760,9 @@ func TestCheckpoint(t *testing.T) {
 
 // TestBadStateRecordResetsDerived: a malformed state record is derived
 // data: Open deletes every derived record (the dispatcher then replays the
-// CommitLog from the start) and keeps consumer offsets (issue 9 §3).
+// CommitLog from the start) and keeps consumer offsets (issue 9 §3); the
+// queue goes on from its committed offset
+// (TestDamagedDerivedKeepsQueueEnds).
 func TestBadStateRecordResetsDerived(t *testing.T) {
 	fs := vfs.NewMem()
 	d := openDB(t, fs)
@@ -779,12 +781,74 @@ func TestBadStateRecordResetsDerived(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	if cp, err := d.Checkpoint(); cp != 0 || err != nil || len(d.Queues()) != 0 {
+	if cp, err := d.Checkpoint(); cp != 0 || err != nil || !reflect.DeepEqual(d.Queues(), map[Ref]State{{"T", 0}: {5, 5}}) {
 		t.Fatalf("checkpoint %d %v, queues %v", cp, err, d.Queues())
 	}
 	if off, ok, err := d.ConsumerOffset("G", "T", 0); off != 5 || !ok || err != nil {
 		t.Fatalf("offset %d %v %v", off, ok, err)
 	}
+}
+
+// TestDamagedDerivedKeepsQueueEnds: when Open resets damaged derived data,
+// each queue stays, empty at its end, so offsets go on from there even for
+// a queue whose records retention removed from the log (the replay finds
+// none); a queue whose own state record is unreadable ends one past its
+// last stored entry, or at the highest offset a group committed on it. A
+// replayed record of a queue then says where it starts.
+func TestDamagedDerivedKeepsQueueEnds(t *testing.T) {
+	fs := vfs.NewMem()
+	d := openDB(t, fs)
+	fill(t, d, "T", []int32{0, 1}, 0, 20, 20_000)
+	fill(t, d, "U", []int32{0}, 0, 10, 20_000)
+	// Retention removed the log below 10_000: U/0 is empty at 10, T/0 and
+	// T/1 keep [10, 20).
+	if err := d.TrimBelow(10_000); err != nil {
+		t.Fatal(err)
+	}
+	checkQueue(t, d, "U", 0, 10, 10)
+	// G consumed all of U/0, H lags; a lagging group on T/0 does not lower
+	// its end.
+	for _, c := range []struct {
+		group, topic string
+		off          int64
+	}{{"G", "U", 10}, {"H", "U", 7}, {"G", "T", 0}} {
+		if err := d.CommitOffset(c.group, c.topic, 0, c.off); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// T/0's and U/0's state records are garbage; T/1's is fine.
+	for _, topic := range []string{"T", "U"} {
+		if err := d.db.Set(stateKey(nil, topic, 0), []byte{1, 2, 3}, pebble.Sync); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d.Close()
+	d, err := Open(Options{FS: fs, Dir: "meta", Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[Ref]State{{"T", 0}: {20, 20}, {"T", 1}: {20, 20}, {"U", 0}: {10, 10}}
+	if got := d.Queues(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("queues after the reset: %v, want %v (each empty at its end)", got, want)
+	}
+	if cp, err := d.Checkpoint(); cp != 0 || err != nil {
+		t.Fatalf("checkpoint %d %v, want 0 (replay from the start)", cp, err)
+	}
+	if n := len(scanAll(t, d, "T", 0, 0, 1<<62)); n != 0 {
+		t.Fatalf("T/0 still holds %d entries", n)
+	}
+	// The replay brings T/0 and T/1 back as they were; U/0 has no record
+	// left and goes on from 10.
+	fill(t, d, "T", []int32{0, 1}, 10, 20, 20_000)
+	fill(t, d, "U", []int32{0}, 10, 11, 20_000)
+	checkQueue(t, d, "T", 0, 10, 20)
+	checkQueue(t, d, "T", 1, 10, 20)
+	checkQueue(t, d, "U", 0, 10, 11)
+	d.Close()
+	d = openDB(t, fs)
+	defer d.Close()
+	checkQueue(t, d, "T", 0, 10, 20)
+	checkQueue(t, d, "U", 0, 10, 11)
 }
 
 // TestDeletedTopicMarks: DeleteQueues marks what was dispatched as deleted,

@@ -44,8 +44,7 @@ func (d *DB) TruncateFrom(phys int64) (int, error) {
 		}
 		st.Max = max
 		newStates[ref] = st
-		v := be.AppendUint64(be.AppendUint64(nil, uint64(st.Min)), uint64(st.Max))
-		if err := b.Set(stateKey(nil, ref.Topic, ref.QueueID), v, nil); err != nil {
+		if err := b.Set(stateKey(nil, ref.Topic, ref.QueueID), stateValue(st), nil); err != nil {
 			return dropped, err
 		}
 	}
@@ -117,8 +116,7 @@ func (d *DB) TrimBelow(phys int64) error {
 		}
 		st.Min = lo
 		newStates[ref] = st
-		v := be.AppendUint64(be.AppendUint64(nil, uint64(st.Min)), uint64(st.Max))
-		if err := b.Set(stateKey(nil, ref.Topic, ref.QueueID), v, nil); err != nil {
+		if err := b.Set(stateKey(nil, ref.Topic, ref.QueueID), stateValue(st), nil); err != nil {
 			return err
 		}
 	}

@@ -18,9 +18,10 @@ func newReplay() *cobra.Command {
 		Use:   "replay",
 		Short: "rebuild consume queues, tag blooms and the key index from the CommitLog (no broker running)",
 		Long: `replay deletes everything derived from the CommitLog (consume-queue entries, tag
-blooms, queue states and the dispatch checkpoint in meta/, and the index/ files),
-keeping consumer offsets and topic and group configs, then replays the whole
-CommitLog and reports the rate. It takes the store's lock and refuses to run
+blooms and the dispatch checkpoint in meta/, and the index/ files), keeping
+consumer offsets, topic and group configs and where each queue ends (queue
+offsets go on as before, also for a queue whose records retention removed),
+then replays the whole CommitLog and reports the rate. It takes the store's lock and refuses to run
 beside a broker. Interrupted, it is finished by the next start.
 
 --rebuild-meta is the remedy for a meta/ that is missing, empty or cannot be
