@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -325,4 +326,73 @@ func TestRebuildAfterRetentionKeepsQueueOffsets(t *testing.T) {
 	if err != nil || got.Status != Found || got.Count != 1 {
 		t.Fatalf("G reading Q/0 from %d: status %v, %d records, %v", off, got.Status, got.Count, err)
 	}
+}
+
+// flipInSealedSegment flips one byte in the middle of a record of the
+// second CommitLog segment (sealed) of a closed store, and returns the
+// segment's path and the record's offset.
+func flipInSealedSegment(t *testing.T, fs vfs.FS) (path string, phys int64) {
+	t.Helper()
+	opts := testOptions(fs, commitlog.AsyncFlush)
+	s := openStore(t, opts)
+	var e queue.Entry
+	err := s.Meta().ScanAllEntries(func(_ queue.Ref, _ int64, x queue.Entry) bool {
+		e = x
+		return x.Phys < opts.SegmentSize
+	})
+	segs := len(s.cl.Segments())
+	if err := errors.Join(err, s.Close()); err != nil {
+		t.Fatal(err)
+	}
+	if e.Phys < opts.SegmentSize || e.Phys >= 2*opts.SegmentSize || segs < 3 {
+		t.Fatalf("fixture: entry at %d, %d segments", e.Phys, segs)
+	}
+	path = fs.PathJoin("data", "commitlog", commitlog.SegmentName(opts.SegmentSize))
+	f, err := fs.OpenReadWrite(path, vfs.WriteCategoryUnspecified)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var b [1]byte
+	at := e.Phys - opts.SegmentSize + int64(e.Size)/2
+	if _, err := f.ReadAt(b[:], at); err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0xff
+	if _, err := f.WriteAt(b[:], at); err != nil {
+		t.Fatal(err)
+	}
+	return path, e.Phys
+}
+
+// TestReplayErrorNamesSegment: when the dispatcher must replay a damaged
+// record (derived data reset by an interrupted rebuild, or by Open itself),
+// the start fails with ErrCorruption, and the error names the segment file
+// and the offset in it, not only the log offset (RELIABILITY T3).
+func TestReplayErrorNamesSegment(t *testing.T) {
+	fs := vfs.NewMem()
+	populate(t, fs)
+	path, phys := flipInSealedSegment(t, fs)
+	opts := testOptions(fs, commitlog.AsyncFlush)
+	// Derived data intact: the record lies below the dispatch checkpoint.
+	s := openStore(t, opts)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := opts.ensureDefaults(); err != nil {
+		t.Fatal(err)
+	}
+	release, _, err := LockStore(fs, opts.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := errors.Join(resetDerived(opts), release()); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(opts)
+	want := fmt.Sprintf("segment %s +%d (offset %d)", path, phys-opts.SegmentSize, phys)
+	if err == nil || !errors.Is(err, ErrCorruption) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("open replaying a damaged record: %v, want ErrCorruption naming %q", err, want)
+	}
+	t.Log(err)
 }

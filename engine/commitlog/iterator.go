@@ -77,12 +77,18 @@ func (it *Iterator) Next(limit int64) (rec []byte, phys int64, err error) {
 			it.pos = base + segSize
 			continue
 		case unitZero:
-			return nil, it.pos, fmt.Errorf("%w: zero header at %d below the readable end %d", ErrCorruption, it.pos, limit)
+			return nil, it.pos, fmt.Errorf("%w: %s: zero header below the readable end %d", ErrCorruption, it.where(base), limit)
 		case unitBad:
-			return nil, it.pos, fmt.Errorf("%w: at %d: %s", ErrCorruption, it.pos, u.bad)
+			return nil, it.pos, fmt.Errorf("%w: %s: %s", ErrCorruption, it.where(base), u.bad)
 		}
 		phys = it.pos
 		it.pos += int64(u.size)
 		return u.rec, phys, nil
 	}
+}
+
+// where names the position for a person: the segment file, the offset in
+// it, and the log offset (Problem.String's form, with the file's path).
+func (it *Iterator) where(base int64) string {
+	return fmt.Sprintf("segment %s +%d (offset %d)", it.c.fs.PathJoin(it.c.opts.Dir, SegmentName(base)), it.pos-base, it.pos)
 }
