@@ -246,13 +246,10 @@ func Check(opts CheckOptions) (*CheckReport, error) {
 	}
 	c.rep.ProblemCount = cl.ProblemCount
 	c.rep.ProblemCount = 0
-	// Sealed segments are synced before the writer moves on: only the
-	// segment holding the end can have a torn tail.
-	tornFrom := max(cl.Checkpoint, cl.End-cl.End%cl.SegmentSize)
 	c.end = cl.End
 	for _, p := range cl.Problems {
 		c.damaged = append(c.damaged, p.Offset)
-		if !cl.CheckpointClean && cl.CheckpointFound && p.Segment != "" && p.Offset >= tornFrom {
+		if tornTail(cl, p) {
 			if c.rep.TornTail == 0 {
 				// Recovery ends the log at the first torn record, though
 				// later blocks of the tail may have reached the disk.
@@ -309,6 +306,16 @@ func Check(opts CheckOptions) (*CheckReport, error) {
 	}
 	c.rep.Duration = time.Since(began)
 	return c.rep, nil
+}
+
+// tornTail says whether a problem commitlog.Check found is a torn tail:
+// past the checkpoint, in the segment holding the end, of a log that was not
+// closed cleanly. Sealed segments are synced before the writer moves on, so
+// only that segment can have one; recovery cuts it at the next Open
+// (RELIABILITY rule 3). Any other problem is damage.
+func tornTail(cl *commitlog.CheckReport, p commitlog.Problem) bool {
+	tornFrom := max(cl.Checkpoint, cl.End-cl.End%cl.SegmentSize)
+	return !cl.CheckpointClean && cl.CheckpointFound && p.Segment != "" && p.Offset >= tornFrom
 }
 
 // indexProbe is a record sampled for an index lookup.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/wharfmq/wharf/engine/commitlog"
 	"github.com/wharfmq/wharf/engine/queue"
 	"github.com/wharfmq/wharf/index"
 )
@@ -40,6 +41,11 @@ func (r *RebuildReport) MBPerSec() float64 {
 // dispatcher, and closes it. Queue offsets stay what they were, also for a
 // queue whose records retention removed from the log.
 //
+// Before it deletes anything it scans the CommitLog (commitlog.Check, read
+// only) and refuses, changing nothing, when the replay would stop at
+// damage: the derived data could then not be rebuilt, and the store, which
+// still opens and serves what it can read, would no longer start.
+//
 // It is crash-safe at every step: the queue and index checkpoints only go
 // down, and Open replays from the older of them, so an interrupted Rebuild
 // is finished by the next Open (of a broker or of Rebuild).
@@ -54,7 +60,10 @@ func Rebuild(opts Options) (*RebuildReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = resetDerived(opts)
+	err = checkReplayable(opts)
+	if err == nil {
+		err = resetDerived(opts)
+	}
 	if rerr := release(); err == nil && rerr != nil {
 		err = fmt.Errorf("engine: rebuild: release lock: %w", rerr)
 	}
@@ -79,6 +88,44 @@ func Rebuild(opts Options) (*RebuildReport, error) {
 	s.log.Info("rebuilt consume queues and index from the CommitLog", "records", rep.Records, "bytes", rep.Bytes,
 		"replay", rep.Replay, "MBps", rep.MBPerSec())
 	return rep, nil
+}
+
+// checkReplayable scans every CommitLog segment, read only, and returns an
+// ErrCorruption error naming the first damage a replay would stop at. A torn
+// tail (which Open's recovery cuts) and a checkpoint that is missing (Open
+// then scans every segment) are not such damage, nor is anything past an
+// interrupted truncation (Open ends the log there). REQUIRES: the store lock
+// held.
+func checkReplayable(opts Options) error {
+	fs := opts.FS
+	dir := fs.PathJoin(opts.Dir, "commitlog")
+	cl, err := commitlog.Check(commitlog.CheckOptions{FS: fs, Dir: dir, SegmentSize: opts.SegmentSize})
+	if err != nil {
+		return fmt.Errorf("engine: rebuild: verify the CommitLog: %w", err)
+	}
+	var damage []commitlog.Problem
+	for _, p := range cl.Problems {
+		switch {
+		case tornTail(cl, p), p.Segment == "" && !cl.CheckpointFound, cl.PendingCut >= 0 && p.Offset >= cl.PendingCut:
+			continue
+		}
+		damage = append(damage, p)
+	}
+	if len(damage) == 0 {
+		return nil
+	}
+	p := damage[0]
+	where := fmt.Sprintf("at %d", p.Offset)
+	if p.Segment != "" {
+		base, _ := commitlog.ParseSegmentName(p.Segment)
+		where = fmt.Sprintf("segment %s +%d (offset %d)", fs.PathJoin(dir, p.Segment), p.Offset-base, p.Offset)
+	}
+	more := ""
+	if n := cl.ProblemCount - len(cl.Problems) + len(damage); n > 1 {
+		more = fmt.Sprintf(" (and %d more)", n-1)
+	}
+	return fmt.Errorf("engine: rebuild refused, nothing was changed: the CommitLog cannot be replayed: %w: %s: %s%s; `wharf inspect check` lists the damage",
+		ErrCorruption, where, p.Reason, more)
 }
 
 // resetDerived deletes the derived data. REQUIRES: the store lock held.

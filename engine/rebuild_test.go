@@ -5,6 +5,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"maps"
 	"net/netip"
 	"reflect"
 	"strings"
@@ -395,4 +397,90 @@ func TestReplayErrorNamesSegment(t *testing.T) {
 		t.Fatalf("open replaying a damaged record: %v, want ErrCorruption naming %q", err, want)
 	}
 	t.Log(err)
+}
+
+// storeFiles reads every file under dir (the lock file aside).
+func storeFiles(t *testing.T, fs vfs.FS, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	names, err := fs.List(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range names {
+		path := fs.PathJoin(dir, name)
+		st, err := fs.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.IsDir() {
+			maps.Copy(out, storeFiles(t, fs, path))
+			continue
+		}
+		f, err := fs.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[path] = string(b)
+	}
+	return out
+}
+
+// TestRebuildRefusesDamagedLog: a flipped byte in a sealed segment, with
+// derived data intact: the store opens and serves the other records. A
+// rebuild would delete the derived data and then stop at the damage, and
+// the store would never start again; it refuses before deleting anything,
+// with one line naming the segment file and the offset, and leaves every
+// file as it was (RELIABILITY T3).
+func TestRebuildRefusesDamagedLog(t *testing.T) {
+	fs := vfs.NewMem()
+	populate(t, fs)
+	path, phys := flipInSealedSegment(t, fs)
+	opts := testOptions(fs, commitlog.AsyncFlush)
+	before := storeFiles(t, fs, opts.Dir)
+	_, err := Rebuild(opts)
+	want := fmt.Sprintf("segment %s +%d (offset %d)", path, phys-opts.SegmentSize, phys)
+	if err == nil || !errors.Is(err, ErrCorruption) || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("rebuild of a damaged log: %v, want one line, ErrCorruption, naming %q", err, want)
+	}
+	t.Log(err)
+	after := storeFiles(t, fs, opts.Dir)
+	for name, b := range before {
+		if after[name] != b {
+			t.Errorf("the refused rebuild changed %s", name)
+		}
+	}
+	for name := range after {
+		if _, ok := before[name]; !ok {
+			t.Errorf("the refused rebuild made %s", name)
+		}
+	}
+	// The store still opens and serves.
+	s := openStore(t, opts)
+	defer s.Close()
+	res, err := s.Get("T", 0, 0, 32, nil, nil)
+	if err != nil || res.Status != Found || res.Count != 32 {
+		t.Fatalf("get after the refused rebuild: %v %d records, %v", res.Status, res.Count, err)
+	}
+}
+
+// TestRebuildAcceptsTornTail: a torn tail past the checkpoint of a crashed
+// store is no reason to refuse a rebuild (Open's recovery cuts it).
+func TestRebuildAcceptsTornTail(t *testing.T) {
+	crashed, end, segSize := crashAfterPuts(t, false)
+	f, err := crashed.OpenReadWrite("data/commitlog/"+commitlog.SegmentName(end-end%segSize), vfs.WriteCategoryUnspecified)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt([]byte("torn torn torn"), end%segSize+10)
+	f.Close()
+	rep, err := Rebuild(testOptions(crashed, commitlog.SyncFlush))
+	if err != nil || rep.Records != 600 {
+		t.Fatalf("rebuild of a store with a torn tail: %+v, %v", rep, err)
+	}
 }

@@ -24,6 +24,12 @@ offsets go on as before, also for a queue whose records retention removed),
 then replays the whole CommitLog and reports the rate. It takes the store's lock and refuses to run
 beside a broker. Interrupted, it is finished by the next start.
 
+Before it deletes anything it scans the CommitLog, and if a record it would
+replay is damaged it stops with one line naming the segment file and offset
+and changes nothing (the broker still starts and serves what it can read;
+'wharf inspect check' lists all the damage). A torn tail left by a crash is
+no damage: the start cuts it.
+
 --rebuild-meta is the remedy for a meta/ that is missing, empty or cannot be
 opened (the broker refuses to start then): it moves an unreadable meta/ aside,
 replays the CommitLog into a new one and recreates a config for every topic
