@@ -73,3 +73,24 @@ func TestUnopenableLockIsNotInUse(t *testing.T) {
 		})
 	}
 }
+
+// RebuildMeta sets aside only a damaged meta/: one that cannot be opened
+// now (its LOCK refused, as when another process has it open) is healthy,
+// and moving it aside would lose every consumer offset and group config.
+func TestRebuildMetaKeepsAHealthyMetaItCannotOpen(t *testing.T) {
+	var logs loglines.Lines
+	dir := t.TempDir()
+	opts := diskOptions(dir, &logs)
+	fillDisk(t, opts, 10)
+	opts.FS = deniedLockFS{vfs.Default, filepath.Join("meta", "LOCK")}
+	rep, err := RebuildMeta(opts, func(string, int32) ([]byte, error) { return []byte("{}"), nil })
+	if err == nil {
+		t.Fatalf("RebuildMeta succeeded: %+v", rep)
+	}
+	if names, _ := filepath.Glob(filepath.Join(dir, "meta.damaged-*")); len(names) > 0 {
+		t.Fatalf("a healthy meta/ was moved aside to %v (%v)", names, err)
+	}
+	opts.FS = vfs.Default
+	s := openStore(t, opts)
+	s.Close()
+}

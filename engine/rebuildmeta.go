@@ -1,9 +1,13 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"slices"
+	"syscall"
 	"time"
+
+	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/wharfmq/wharf/engine/queue"
 	"github.com/wharfmq/wharf/internal/durable"
@@ -41,9 +45,14 @@ func RebuildMeta(opts Options, topicConfig func(topic string, queues int32) ([]b
 	metaDir := fs.PathJoin(opts.Dir, "meta")
 	if _, serr := fs.Stat(metaDir); serr == nil {
 		qdb, oerr := queue.Open(queue.Options{FS: fs, Dir: metaDir, Logger: opts.Logger})
-		if oerr == nil {
+		switch {
+		case oerr == nil:
 			err = qdb.Close()
-		} else {
+		case !errors.Is(oerr, pebble.ErrCorruption) && !errors.Is(oerr, syscall.ENOTDIR):
+			// Healthy but not openable now (in use by another process,
+			// no permission): never set a live meta/ aside.
+			err = metaOpenErr("meta/ cannot be opened", opts.Dir, oerr)
+		default:
 			rep.MovedAside = fmt.Sprintf("%s.damaged-%d", metaDir, time.Now().Unix())
 			opts.Logger.Warn("meta/ cannot be opened: moving it aside", "from", metaDir, "to", rep.MovedAside, "err", oerr)
 			if err = fs.Rename(metaDir, rep.MovedAside); err == nil {
