@@ -3,7 +3,6 @@ package engine
 import (
 	"crypto/sha256"
 	"errors"
-	"io"
 	"maps"
 	"strings"
 	"testing"
@@ -12,6 +11,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/wharfmq/wharf/engine/commitlog"
+	"github.com/wharfmq/wharf/internal/vfstest"
 	"github.com/wharfmq/wharf/engine/invariants"
 	"github.com/wharfmq/wharf/engine/queue"
 	"github.com/wharfmq/wharf/index"
@@ -329,39 +329,37 @@ func hashFiles(t *testing.T, fs vfs.FS, dir string) map[string][32]byte {
 			maps.Copy(out, hashFiles(t, fs, p))
 			continue
 		}
-		f, err := fs.Open(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := io.ReadAll(f)
-		f.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[p] = sha256.Sum256(b)
+		out[p] = sha256.Sum256(vfstest.ReadFile(t, fs, p))
 	}
 	return out
 }
 
-// checkUnchanged runs Check and fails when any file under data changed,
-// appeared or went.
-func checkUnchanged(t *testing.T, fs vfs.FS, what string) *CheckReport {
+// unchanged runs act and fails when any file under dir changed, appeared
+// or went meanwhile; what names act in the failures.
+func unchanged(t *testing.T, fs vfs.FS, dir, what string, act func()) {
 	t.Helper()
-	before := hashFiles(t, fs, "data")
-	rep := checkStore(t, fs)
-	after := hashFiles(t, fs, "data")
+	before := hashFiles(t, fs, dir)
+	act()
+	after := hashFiles(t, fs, dir)
 	for p, h := range before {
 		if h2, ok := after[p]; !ok {
-			t.Errorf("%s: Check removed %s", what, p)
+			t.Errorf("%s removed %s", what, p)
 		} else if h2 != h {
-			t.Errorf("%s: Check changed %s", what, p)
+			t.Errorf("%s changed %s", what, p)
 		}
 	}
 	for p := range after {
 		if _, ok := before[p]; !ok {
-			t.Errorf("%s: Check created %s", what, p)
+			t.Errorf("%s created %s", what, p)
 		}
 	}
+}
+
+// checkUnchanged runs Check and fails when any file under data changed,
+// appeared or went.
+func checkUnchanged(t *testing.T, fs vfs.FS, what string) (rep *CheckReport) {
+	t.Helper()
+	unchanged(t, fs, "data", what+": Check", func() { rep = checkStore(t, fs) })
 	return rep
 }
 

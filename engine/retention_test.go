@@ -29,6 +29,18 @@ func retentionStore(t *testing.T, forcibly bool) (*Store, *vfstest.UsageFS, *log
 	opts.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	s := openStore(t, opts)
 	t.Cleanup(func() { s.Close() })
+	fillForRetention(t, s)
+	if n := len(s.cl.Segments()); n < 4 {
+		t.Fatalf("only %d segments", n)
+	}
+	return s, fs, logs
+}
+
+// fillForRetention puts 1,000 messages in T/0 and T/1 (several 64 KiB
+// segments), all dispatched and indexed, so every full segment is a
+// retention candidate.
+func fillForRetention(t *testing.T, s *Store) {
+	t.Helper()
 	for i := range 1000 {
 		if _, err := s.Put(newMsg("T", int32(i%2), i, "")); err != nil {
 			t.Fatal(err)
@@ -42,10 +54,6 @@ func retentionStore(t *testing.T, forcibly bool) (*Store, *vfstest.UsageFS, *log
 	if s.disp, err = newDispatcherForTest(s); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(s.cl.Segments()); n < 4 {
-		t.Fatalf("only %d segments", n)
-	}
-	return s, fs, logs
 }
 
 // clean runs retention at now+after and returns the segments removed.
@@ -215,19 +223,7 @@ func TestSegmentOfUnknownAgeIsNotExpired(t *testing.T) {
 	opts.FileReservedTime = time.Hour
 	s := openStore(t, opts)
 	defer s.Close()
-	for i := range 1000 {
-		if _, err := s.Put(newMsg("T", int32(i%2), i, "")); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := s.WaitDispatched(5 * time.Second); err != nil {
-		t.Fatal(err)
-	}
-	s.disp.Close() // settles the index checkpoint
-	var err error
-	if s.disp, err = newDispatcherForTest(s); err != nil {
-		t.Fatal(err)
-	}
+	fillForRetention(t, s)
 	fail.Store(true)
 	if n, err := s.CleanExpired(time.Now()); n != 0 || err != nil {
 		t.Fatalf("segments of unknown age: %d removed, %v", n, err)

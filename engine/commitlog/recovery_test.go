@@ -11,6 +11,8 @@ import (
 
 	"github.com/cockroachdb/datadriven"
 	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/wharfmq/wharf/internal/vfstest"
 )
 
 // ddSegSize is the segment size of the recovery scripts: the smallest
@@ -256,7 +258,7 @@ func (l *ddLog) kept(t *testing.T, r Report) string {
 	if r.SavedTo == "" {
 		return ""
 	}
-	b := vfstestRead(t, l.fs, r.SavedTo)
+	b := vfstest.ReadFile(t, l.fs, r.SavedTo)
 	intact, p := 0, int(r.CutUnitSize)
 	for p > 0 && p+4 <= len(b) {
 		size := int(beUint32(b[p:]))
@@ -267,21 +269,6 @@ func (l *ddLog) kept(t *testing.T, r Report) string {
 		p += size
 	}
 	return fmt.Sprintf("kept %d bytes in %s: the damaged unit and %d intact records after it\n", len(b), r.SavedTo, intact)
-}
-
-// vfstestRead reads a whole file of fs.
-func vfstestRead(t *testing.T, fs vfs.FS, path string) []byte {
-	t.Helper()
-	f, err := fs.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 func ddSegPath(off int64) string { return "cl/" + SegmentName(off-off%ddSegSize) }
