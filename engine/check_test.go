@@ -11,10 +11,10 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/wharfmq/wharf/engine/commitlog"
-	"github.com/wharfmq/wharf/internal/vfstest"
 	"github.com/wharfmq/wharf/engine/invariants"
 	"github.com/wharfmq/wharf/engine/queue"
 	"github.com/wharfmq/wharf/index"
+	"github.com/wharfmq/wharf/internal/vfstest"
 )
 
 // populate writes a store with several topics and queues, keys, tags, a
