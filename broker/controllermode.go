@@ -56,6 +56,15 @@ func newControllerMode(b *Broker, fs vfs.FS) (*controllerMode, error) {
 	if err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
+	if bak, why := eps.FromBak(); bak {
+		// The .bak is the previous version: it may lack the newest
+		// epochs, which checkEpochsCover then finds.
+		b.log.Warn("epoch file refused, using its backup (the previous version)", "file", path, "backup", path+".bak",
+			"reason", why, "epochs", eps.Entries())
+	}
+	if err := checkEpochsCover(eps, b.store.MinPhysOffset(), b.store.MaxPhysOffset(), b.cfg.StorePathRootDir); err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
+	}
 	cm := &controllerMode{b: b, epochs: eps}
 	cfg := b.cfg
 	opts := b.clientOptions()
@@ -111,6 +120,11 @@ func (cm *controllerMode) promote(ep int32) error {
 	if err := cm.epochs.TruncateFrom(end); err != nil {
 		return err
 	}
+	// New refused such a log; checked again, since a new epoch at the end
+	// of a log it does not cover would make the gap permanent.
+	if err := checkEpochsCover(cm.epochs, cm.b.store.MinPhysOffset(), end, cm.b.cfg.StorePathRootDir); err != nil {
+		return err
+	}
 	if last, ok := cm.epochs.Last(); ok && last.Epoch == ep {
 		cm.b.log.Info("master again at the epoch it had before a restart", "epoch", ep, "epochStart", last.Start, "end", end)
 	} else if err := cm.epochs.Append(ep, end); err != nil {
@@ -120,6 +134,31 @@ func (cm *controllerMode) promote(ep int32) error {
 		cm.b.store.SetConfirmOffset(end)
 	}
 	cm.b.recoverTopics(context.Background())
+	return nil
+}
+
+// checkEpochsCover refuses a CommitLog holding bytes in [min, max) that
+// no epoch holds: no epochs at all, or a first epoch starting above lo
+// (a stale or lost epoch file, or a store from classic mode). Such bytes
+// cannot be checked against another replica's nor sent to one (the
+// master refuses "no epoch holds offset"), and as master the replica
+// would append its new epoch at the log's end, making the gap permanent:
+// the same refusal a following replica gets at the handshake
+// (autoswitch.ErrNoEpochs).
+func checkEpochsCover(eps *epoch.File, lo, hi int64, storeDir string) error {
+	if hi <= lo {
+		return nil // no bytes
+	}
+	remedy := fmt.Sprintf("restore %s from a copy, or move the store %s aside so this broker copies the master's log", eps.Path(), storeDir)
+	es := eps.Entries()
+	if len(es) == 0 {
+		return fmt.Errorf("%w: the CommitLog holds [%d, %d) but %s has no epochs to cover it: %s",
+			autoswitch.ErrNoEpochs, lo, hi, eps.Path(), remedy)
+	}
+	if first := es[0]; first.Start > lo {
+		return fmt.Errorf("%w: the CommitLog holds [%d, %d) but the first epoch in %s (%d) starts at %d: bytes [%d, %d) belong to no epoch: %s",
+			autoswitch.ErrNoEpochs, lo, hi, eps.Path(), first.Epoch, first.Start, lo, min(first.Start, hi), remedy)
+	}
 	return nil
 }
 

@@ -76,13 +76,20 @@ type File struct {
 	fs   vfs.FS
 	path string
 
+	// fromBak and refused say whether Open took the list from the .bak
+	// and why it would not use the file (see FromBak); set once by Open.
+	fromBak bool
+	refused error
+
 	mu      sync.Mutex
 	entries []Entry // ascending; the last End is NoEnd
 }
 
 // Open reads the file at path (through fs; the .bak when the file is
 // missing, empty or damaged) and returns the list. A missing file and
-// .bak give an empty list. Damage in both is an error.
+// .bak give an empty list. Damage in both is an error. FromBak tells the
+// caller when the .bak was used, so it can say so: the .bak holds the
+// previous version, which may lack the newest epochs.
 func Open(fs vfs.FS, path string) (*File, error) {
 	f := &File{fs: fs, path: path}
 	entries, err := read(fs, path)
@@ -93,6 +100,14 @@ func Open(fs vfs.FS, path string) (*File, error) {
 				return nil, fmt.Errorf("epoch: %s: %w; and %s.bak: %w", path, err, path, berr)
 			}
 			return nil, fmt.Errorf("epoch: %s.bak: %w", path, berr)
+		}
+		// A missing or empty file with an empty (or missing) .bak is a
+		// replica that never had an epoch: nothing was refused.
+		if err != nil || len(bak) > 0 {
+			f.fromBak, f.refused = true, err
+			if err == nil {
+				f.refused = errors.New("missing or holding no entries while the .bak holds some")
+			}
 		}
 		entries = bak
 	}
@@ -105,6 +120,14 @@ func Open(fs vfs.FS, path string) (*File, error) {
 	f.entries = linkEnds(entries)
 	return f, nil
 }
+
+// FromBak says whether Open took the list from the .bak, and why it
+// refused the file: damaged (the parse or read error), or missing or
+// empty while the .bak holds entries.
+func (f *File) FromBak() (bool, error) { return f.fromBak, f.refused }
+
+// Path is the file's path.
+func (f *File) Path() string { return f.path }
 
 // linkEnds sets each entry's end to the next one's start.
 func linkEnds(es []Entry) []Entry {

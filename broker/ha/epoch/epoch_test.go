@@ -5,6 +5,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -281,4 +282,33 @@ func TestCrashSafeWrites(t *testing.T) {
 		}
 	}
 	t.Logf("%d crash images", checked)
+}
+
+// TestFromBakSaysWhy: Open reports when it took the .bak and why it
+// refused the file, so the broker can warn; a replica that never had an
+// epoch (no file, no .bak) took nothing from a backup.
+func TestFromBakSaysWhy(t *testing.T) {
+	fs := vfs.NewMem()
+	f, err := Open(fs, FileName)
+	if bak, why := f.FromBak(); err != nil || bak || why != nil {
+		t.Fatalf("fresh: %v %v %v", bak, why, err)
+	}
+	f.Append(1, 0)
+	f.Append(2, 4096)
+	f, _ = Open(fs, FileName)
+	if bak, _ := f.FromBak(); bak {
+		t.Fatal("whole file: read from .bak")
+	}
+	writeFile(t, fs, FileName, "2\n12345\n1-0\n2-40")
+	f, err = Open(fs, FileName)
+	if bak, why := f.FromBak(); err != nil || !bak || why == nil || !strings.Contains(why.Error(), "CRC") {
+		t.Fatalf("garbled: %v %v %v", bak, why, err)
+	}
+	if err := fs.Remove(FileName); err != nil {
+		t.Fatal(err)
+	}
+	f, err = Open(fs, FileName)
+	if bak, why := f.FromBak(); err != nil || !bak || why == nil || !slices.Equal(f.Entries(), entries(1, 0)) {
+		t.Fatalf("missing file, .bak with entries: %v %v %v", bak, why, err)
+	}
 }
