@@ -8,6 +8,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/wharfmq/wharf/engine/msg"
 	"github.com/wharfmq/wharf/engine/queue"
 	"github.com/wharfmq/wharf/index"
 )
@@ -92,6 +93,68 @@ func openIndex(opts Options, log *slog.Logger) (*index.Index, error) {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
 	return index.Open(o)
+}
+
+// indexScanLimit bounds the CommitLog bytes checkIndexFiles reads.
+const indexScanLimit = 64 << 20
+
+// checkIndexFiles finds index files deleted by hand (or lost in a restore):
+// the checkpoint still says the index is complete below it, but the files
+// that held the oldest entries are gone, so every lookup of those keys finds
+// nothing and the dispatcher, trusting the checkpoint, never re-adds them.
+// The index then is damage like a torn file: it is deleted and rebuilt by
+// the replay, and the log says so.
+//
+// The test is exact, not a guess from the file names: every keyed record in
+// the log below the checkpoint must have its entry in a file, and retention
+// deletes only files all of whose entries lie below the log's first offset
+// (Index.DeleteBefore). So a keyed record in [the log's first offset, the
+// oldest entry the index holds) below the checkpoint, or anywhere below the
+// checkpoint when the index holds none, means files are missing. A store
+// whose files retention removed, or whose records carry no keys, has none
+// there. The scan stops at the first keyed record (nearly every record: the
+// clients set UNIQ_KEY) and reads at most indexScanLimit bytes.
+func (s *Store) checkIndexFiles() error {
+	lo, hi := s.cl.MinOffset(), s.idx.Checkpoint()
+	if first, ok := s.idx.FirstPhys(); ok {
+		hi = min(hi, first)
+	}
+	readable := s.cl.Readable()
+	hi = min(hi, readable, lo+indexScanLimit)
+	if hi <= lo {
+		return nil
+	}
+	it := s.cl.NewIterator(lo)
+	for {
+		rec, phys, err := it.Next(readable)
+		if err != nil || phys >= hi {
+			return nil // the end, or a record the replay reports
+		}
+		r, err := msg.Decode(rec)
+		if err != nil || r.SysFlag&msg.FlagTransactionMask == msg.FlagTransactionRoll {
+			continue
+		}
+		keyed := false
+		if keys, ok := msg.Property(r.Properties, msg.PropKeys); ok {
+			msg.ForEachKey(keys, func(string) { keyed = true })
+		}
+		if uk, ok := msg.Property(r.Properties, msg.PropUniqKey); !keyed && (!ok || uk == "") {
+			continue
+		}
+		dir := s.opts.FS.PathJoin(s.opts.Dir, "index")
+		s.log.Warn("key index files missing: the record at this offset has keys below the index checkpoint but no index file holds it; deleting the index and rebuilding it from the CommitLog",
+			"dir", dir, "offset", phys, "checkpoint", s.idx.Checkpoint())
+		if err := s.idx.Close(); err != nil {
+			return fmt.Errorf("engine: %w", err)
+		}
+		if err := index.RemoveAll(s.opts.FS, dir); err != nil {
+			return fmt.Errorf("engine: %w", err)
+		}
+		if s.idx, err = openIndex(s.opts, s.log); err != nil {
+			return fmt.Errorf("engine: %w", err)
+		}
+		return nil
+	}
 }
 
 // diskUsage is the disk space the store's files take (as du counts it:

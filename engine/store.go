@@ -121,6 +121,9 @@ func Open(opts Options) (_ *Store, err error) {
 			return nil, fmt.Errorf("engine: %w", err)
 		}
 	}
+	if err := s.checkIndexFiles(); err != nil {
+		return nil, err
+	}
 	s.disp, err = dispatch.New(dispatch.Options{
 		Log: s.cl, Queues: s.qdb, Index: s.idx, Logger: opts.Logger, OnDispatch: s.onDispatch,
 		TagsCode: delayTagsCode(opts.DelayLevels), MinInterval: opts.DispatchInterval,

@@ -535,6 +535,19 @@ func (x *Index) removeFile(f *file) error {
 	return f.close()
 }
 
+// FirstPhys is the phys of the oldest entry the index holds, ok false when
+// it holds none (no files, or only empty ones).
+func (x *Index) FirstPhys() (phys int64, ok bool) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	for _, f := range x.mu.files {
+		if f.hdr.count > 1 {
+			return f.hdr.beginPhys, true
+		}
+	}
+	return 0, false
+}
+
 // DeleteBefore removes the oldest files all of whose entries have phys
 // below before (retention). It stops at the first file that does not
 // qualify, so what remains is always a suffix of the index.
