@@ -87,10 +87,14 @@ func (b *Broker) handleDeleteTopic(_ context.Context, _ *remoting.Conn, req *rem
 	if b.system().IsSystem(topic) {
 		return remoting.NewResponse(req, remoting.RespSystemError, systopic.Remark(topic))
 	}
-	if _, err := b.topics.Remove(topic); err != nil {
+	// The queues first: a crash or failure between the two steps then
+	// leaves an empty topic (delete it again), never queues without a
+	// config, which the next start would restore as a topic
+	// (restoreTopicsOfStoredQueues).
+	if err := b.store.DeleteTopicQueues(topic); err != nil {
 		return remoting.NewResponse(req, remoting.RespSystemError, err.Error())
 	}
-	if err := b.store.DeleteTopicQueues(topic); err != nil {
+	if _, err := b.topics.Remove(topic); err != nil {
 		return remoting.NewResponse(req, remoting.RespSystemError, err.Error())
 	}
 	b.log.Info("topic deleted by admin", "topic", topic)

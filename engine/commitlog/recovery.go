@@ -12,6 +12,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"golang.org/x/sys/unix"
 
+	"github.com/wharfmq/wharf/engine/msg"
 	"github.com/wharfmq/wharf/internal/durable"
 )
 
@@ -290,12 +291,51 @@ func (c *CommitLog) checkHeld(durable int64) error {
 		if err != nil {
 			return fmt.Errorf("commitlog: stat %s: %w", path, err)
 		}
-		if st.Size() < need {
-			return fmt.Errorf("%w: segment file %s is %d bytes, but the log is durable up to offset %d, which needs %d bytes of it (the file was cut short, perhaps by a copy or restore)",
-				ErrCorruption, path, st.Size(), durable, need)
+		if st.Size() >= need {
+			continue
 		}
+		if need == c.segSize {
+			lost, err := c.blankTailLost(s, st.Size())
+			if err != nil {
+				return err
+			}
+			if lost {
+				// A crash kept the tail of its closing BLANK off the
+				// disk, and a recovery before this version accepted
+				// that: the zeros it lacks are nothing lost.
+				if err := c.fillTail(s, st.Size(), need); err != nil {
+					return err
+				}
+				continue
+			}
+		}
+		return fmt.Errorf("%w: segment file %s is %d bytes, but the log is durable up to offset %d, which needs %d bytes of it (the file was cut short, perhaps by a copy or restore)",
+			ErrCorruption, path, st.Size(), durable, need)
 	}
 	return nil
+}
+
+// blankTailLost says whether seg's file, size bytes long, ends inside the
+// BLANK that closes the segment, its header whole: its records all there,
+// only the filler's zeros missing.
+func (c *CommitLog) blankTailLost(seg *segment, size int64) (bool, error) {
+	sc := segScanner{segSize: c.segSize, window: scanWindow}
+	sc.reset(seg.base, c.segSize, func(p []byte, at int64) (int, error) { return readZeroPadded(seg.file, p, at) })
+	for off := int64(0); off < size; {
+		u, err := sc.next(off, false)
+		if err != nil {
+			return false, fmt.Errorf("commitlog: read %s: %w", seg, err)
+		}
+		switch u.kind {
+		case unitBlank:
+			return off+msg.BlankHeaderSize <= size, nil
+		case unitRecord:
+			off += int64(u.size)
+		default:
+			return false, nil
+		}
+	}
+	return false, nil
 }
 
 // fillScannedTails makes every segment file below end hold the bytes the
@@ -317,15 +357,24 @@ func (c *CommitLog) fillScannedTails(end int64) error {
 		if st.Size() >= need {
 			continue
 		}
-		if err := zeroFill(s.file, st.Size(), need); err != nil {
-			return fmt.Errorf("commitlog: zero-fill the tail of %s: %w", s, err)
+		if err := c.fillTail(s, st.Size(), need); err != nil {
+			return err
 		}
-		if err := s.file.SyncData(); err != nil {
-			return fmt.Errorf("commitlog: sync %s: %w", s, err)
-		}
-		c.opts.Logger.Info("commitlog segment file extended with the zeros recovery read past its end",
-			"segment", s.String(), "from", st.Size(), "to", need)
 	}
+	return nil
+}
+
+// fillTail writes zeros into seg's file from size to need, synced: bytes
+// the scan read as zeros past the file's end.
+func (c *CommitLog) fillTail(seg *segment, size, need int64) error {
+	if err := zeroFill(seg.file, size, need); err != nil {
+		return fmt.Errorf("commitlog: zero-fill the tail of %s: %w", seg, err)
+	}
+	if err := seg.file.SyncData(); err != nil {
+		return fmt.Errorf("commitlog: sync %s: %w", seg, err)
+	}
+	c.opts.Logger.Info("commitlog segment file extended with the zeros recovery read past its end",
+		"segment", seg.String(), "from", size, "to", need)
 	return nil
 }
 
@@ -373,7 +422,13 @@ func (c *CommitLog) scanSegment(sc *segScanner, seg *segment, off int64, rep *Re
 		case unitZero:
 			return -(off + 1), "", nil
 		case unitBad:
-			rep.CutUnitSize, rep.damaged = int64(u.size), true
+			// A size that does not fit (a flipped size field) claims
+			// nothing: what follows is kept.
+			claimed := int64(u.size)
+			if claimed <= 0 || off+claimed > c.segSize {
+				claimed = 0
+			}
+			rep.CutUnitSize, rep.damaged = claimed, true
 			return -(off + 1), fmt.Sprintf("at %d: %s", seg.base+off, u.bad), nil
 		}
 		rep.Records++
@@ -510,7 +565,7 @@ func walkNonZero(f vfs.File, from, to int64, fn func(off int64, b []byte) error)
 // may have been acknowledged. They are cut, as a torn tail is, so the log
 // can go on, but kept for an operator to recover.
 func (c *CommitLog) saveCut(seg *segment, off, span int64) (string, error) {
-	path := c.fs.PathJoin(c.opts.Dir, CutFileName(seg.base+off))
+	path := c.freeCutPath(seg.base + off)
 	out, err := c.fs.Create(path, vfs.WriteCategoryUnspecified)
 	if err != nil {
 		return "", fmt.Errorf("commitlog: save the cut bytes: %w", err)
@@ -549,11 +604,24 @@ func (c *CommitLog) keepAside(seg *segment) (string, error) {
 	}
 	seg.file.Close()
 	from := c.fs.PathJoin(c.opts.Dir, SegmentName(seg.base))
-	to := c.fs.PathJoin(c.opts.Dir, CutFileName(seg.base))
+	to := c.freeCutPath(seg.base)
 	if err := c.fs.Rename(from, to); err != nil {
 		return "", fmt.Errorf("commitlog: keep segment %s past damage aside: %w", seg, err)
 	}
 	return to, nil
+}
+
+// freeCutPath is the path for bytes cut at phys: CutFileName, with a
+// suffix when an earlier recovery kept bytes under that name, which must
+// never be overwritten.
+func (c *CommitLog) freeCutPath(phys int64) string {
+	path := c.fs.PathJoin(c.opts.Dir, CutFileName(phys))
+	for n := 1; ; n++ {
+		if _, err := c.fs.Stat(path); err != nil {
+			return path
+		}
+		path = c.fs.PathJoin(c.opts.Dir, fmt.Sprintf("%s.%d", CutFileName(phys), n))
+	}
 }
 
 // CutFileName names the file where recovery keeps the bytes it cut after

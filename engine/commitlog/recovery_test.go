@@ -207,7 +207,7 @@ func (l *ddLog) run(t *testing.T, d *datadriven.TestData) string {
 		sort.Strings(names)
 		var b strings.Builder
 		for _, n := range names {
-			if _, ok := ParseSegmentName(n); !ok {
+			if _, ok := ParseSegmentName(n); !ok && !strings.HasPrefix(n, "cut-") {
 				continue
 			}
 			fi, err := l.fs.Stat("cl/" + n)
@@ -252,23 +252,21 @@ func (l *ddLog) writeAt(t *testing.T, d *datadriven.TestData, b []byte, off int6
 }
 
 // kept describes the file where recovery kept the bytes it cut after
-// damage: its size, and how many of the records after the damaged unit
-// are in it byte for byte as appended.
+// damage: its size, and how many of the records appended after the damaged
+// one are in it byte for byte, where they were.
 func (l *ddLog) kept(t *testing.T, r Report) string {
 	if r.SavedTo == "" {
 		return ""
 	}
 	b := vfstest.ReadFile(t, l.fs, r.SavedTo)
-	intact, p := 0, int(r.CutUnitSize)
-	for p > 0 && p+4 <= len(b) {
-		size := int(beUint32(b[p:]))
-		if size <= 0 || p+size > len(b) || !bytes.Equal(b[p:p+size], l.stored[r.CutAt+int64(p)]) {
-			break
+	intact := 0
+	for phys, rec := range l.stored {
+		at := phys - r.CutAt
+		if at > 0 && at+int64(len(rec)) <= int64(len(b)) && bytes.Equal(b[at:at+int64(len(rec))], rec) {
+			intact++
 		}
-		intact++
-		p += size
 	}
-	return fmt.Sprintf("kept %d bytes in %s: the damaged unit and %d intact records after it\n", len(b), r.SavedTo, intact)
+	return fmt.Sprintf("kept %d bytes in %s: %d intact records after the damaged one\n", len(b), r.SavedTo, intact)
 }
 
 func ddSegPath(off int64) string { return "cl/" + SegmentName(off-off%ddSegSize) }
