@@ -171,7 +171,7 @@ func (c *CommitLog) recover() error {
 			"reason", rep.Reason, "removedSegments", len(rep.RemovedSegments), "records", rep.Records)
 	}
 	if rep.SavedTo != "" {
-		log.Error("commitlog recovery cut damage with more bytes after it than the damaged record: records after it, possibly acknowledged, are cut from the log but kept",
+		log.Error("commitlog recovery cut damage with more bytes after it than the damaged record: records after it, possibly acknowledged (unless the OS crashed and wrote unsynced pages out of order), are cut from the log but kept",
 			"at", rep.CutAt, "bytes", rep.CutBytes, "keptIn", rep.SavedTo)
 	}
 	if rep.New {

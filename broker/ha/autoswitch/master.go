@@ -130,6 +130,10 @@ func NewMaster(opts MasterOptions) (*Master, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	// A RocketMQ 5 replica reads a whole TRANSFER, header and body, into
+	// its 4 MiB buffer; the header here is longer than ha's.
+	opts.BatchSize = min(opts.BatchSize, MaxTransferBody)
+	opts.CatchUpBatchSize = min(opts.CatchUpBatchSize, MaxTransferBody)
 	p, err := ha.NewPlanner(opts.Log.SegmentSize(), opts.BatchSize, opts.CatchUpBatchSize)
 	if err != nil {
 		return nil, err

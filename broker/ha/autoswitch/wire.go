@@ -105,6 +105,10 @@ const (
 	MaxEpochEntries = 1000
 )
 
+// MaxTransferBody is the largest TRANSFER body a master sends: a RocketMQ 5
+// replica reads a whole frame into a 4 MiB buffer.
+const MaxTransferBody = 4<<20 - TransferHeaderSize
+
 // Errors of the codec; each means the stream is out of step: close the
 // connection.
 var (
