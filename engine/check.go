@@ -195,6 +195,7 @@ func Check(opts CheckOptions) (*CheckReport, error) {
 		c.rep.Notes = append(c.rep.Notes, "the last stop was not clean: derived data past the end of the log is trimmed at the next start")
 	}
 	var qdamaged []string
+	metaMissing := false
 	if _, err := fs.Stat(fs.PathJoin(opts.Dir, "meta")); err == nil {
 		c.qdb, err = queue.Open(queue.Options{FS: fs, Dir: fs.PathJoin(opts.Dir, "meta"), Logger: opts.Logger, ReadOnly: true})
 		if err != nil {
@@ -212,6 +213,7 @@ func Check(opts CheckOptions) (*CheckReport, error) {
 			c.deleted = c.qdb.DeletedTopics()
 		}
 	} else {
+		metaMissing = true
 		c.rep.Notes = append(c.rep.Notes, "no meta directory: consume queues not checked")
 	}
 	if _, err := fs.Stat(fs.PathJoin(opts.Dir, "index")); err == nil {
@@ -267,6 +269,12 @@ func Check(opts CheckOptions) (*CheckReport, error) {
 	}
 	// Problems beyond MaxProblems were counted but not listed.
 	c.rep.ProblemCount += cl.ProblemCount - len(cl.Problems)
+	if metaMissing && cl.Records > 0 {
+		// What Open refuses (ErrMetaMissing): the CommitLog cannot give
+		// back topic and group configs or consumer offsets.
+		c.problem(Problem{Area: "queue", Offset: -1,
+			Reason: fmt.Sprintf("meta/ is missing but the CommitLog holds %d records: a broker refuses to start; %s", cl.Records, metaRemedy(opts.Dir))})
+	}
 	for _, d := range qdamaged {
 		c.problem(Problem{Area: "queue", Offset: -1,
 			Reason: d + ": the next start deletes every queue entry and rebuilds them from the CommitLog"})

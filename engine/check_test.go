@@ -405,3 +405,19 @@ func TestCheckIsReadOnly(t *testing.T) {
 		t.Fatalf("queue entries after Check: %d, %v", n, err)
 	}
 }
+
+// A store whose meta/ is gone while the CommitLog holds records is a
+// problem for Check, as it is for Open (ErrMetaMissing): it used to be a
+// note, and Check said OK about a store no broker would start on.
+func TestCheckReportsMissingMeta(t *testing.T) {
+	fs := vfs.NewMem()
+	populate(t, fs)
+	if err := fs.RemoveAll("data/meta"); err != nil {
+		t.Fatal(err)
+	}
+	rep := checkStore(t, fs)
+	if rep.OK() {
+		t.Fatalf("Check says OK without meta/: notes %v", rep.Notes)
+	}
+	wantProblem(t, rep, "queue", "meta/ is missing")
+}
