@@ -127,13 +127,10 @@ func routedHere(ctx context.Context, rc *remoting.Client, ns, topic, brokerName 
 // A failure (the table full at maxTopicNums, a store write) is logged and
 // the broker starts anyway: the messages stay in the store.
 func (b *Broker) restoreTopicsOfStoredQueues() {
-	queues := map[string]int32{}
-	for ref := range b.store.Queues() {
-		if _, ok := b.topics.Get(ref.Topic); !ok {
-			queues[ref.Topic] = max(queues[ref.Topic], ref.QueueID+1)
+	for topic, n := range b.store.QueueCounts() {
+		if _, ok := b.topics.Get(topic); ok {
+			continue
 		}
-	}
-	for topic, n := range queues {
 		if err := b.topics.Ensure(meta.NewTopicConfig(topic, n, body.PermRead|body.PermWrite)); err != nil {
 			b.log.Error("topic has messages in the store but no config in meta/, and restoring it failed: it stays unreachable until created again",
 				"topic", topic, "queues", n, "err", err)

@@ -80,14 +80,7 @@ func TestIndexFilesRemovedByRetentionNotRebuilt(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := s.WaitDispatched(5 * time.Second); err != nil {
-		t.Fatal(err)
-	}
-	s.disp.Close() // settles the index checkpoint
-	var err error
-	if s.disp, err = newDispatcherForTest(s); err != nil {
-		t.Fatal(err)
-	}
+	settleDispatch(t, s)
 	if n, err := s.CleanExpired(time.Now().Add(2 * time.Hour)); err != nil || n == 0 {
 		t.Fatalf("retention removed %d segments, %v", n, err)
 	}

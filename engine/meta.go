@@ -8,6 +8,10 @@ import "github.com/wharfmq/wharf/engine/queue"
 // Queues lists every queue with its offset range.
 func (s *Store) Queues() map[QueueRef]QueueState { return s.qdb.Queues() }
 
+// QueueCounts returns each topic's queue count by its highest queue id
+// (queue.DB.QueueCounts).
+func (s *Store) QueueCounts() map[string]int32 { return s.qdb.QueueCounts() }
+
 // ScanQueue calls fn for the entries of a queue from offset from, in order,
 // until fn returns false or to (exclusive) is reached. Offsets with no
 // entry (trimmed, or a hole) are passed over.

@@ -282,14 +282,7 @@ func TestRebuildAfterRetentionKeepsQueueOffsets(t *testing.T) {
 	if err := s.CommitOffset("G", "Q", 0, 300); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.WaitDispatched(5 * time.Second); err != nil {
-		t.Fatal(err)
-	}
-	s.disp.Close() // settles the index checkpoint, so retention may remove segments
-	var err error
-	if s.disp, err = newDispatcherForTest(s); err != nil {
-		t.Fatal(err)
-	}
+	settleDispatch(t, s)
 	if n, err := s.CleanExpired(time.Now().Add(2 * time.Hour)); err != nil || n == 0 {
 		t.Fatalf("retention removed %d segments: %v", n, err)
 	}

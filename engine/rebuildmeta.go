@@ -98,12 +98,8 @@ func recreateTopics(opts Options, rep *RebuildMetaReport, topicConfig func(strin
 	if err != nil {
 		return err
 	}
-	queues := map[string]int32{}
-	for ref := range qdb.Queues() {
-		queues[ref.Topic] = max(queues[ref.Topic], ref.QueueID+1)
-	}
 	docs := map[string][]byte{}
-	for topic, n := range queues {
+	for topic, n := range qdb.QueueCounts() {
 		if _, ok := have[topic]; ok {
 			continue
 		}

@@ -46,10 +46,18 @@ func fillForRetention(t *testing.T, s *Store) {
 			t.Fatal(err)
 		}
 	}
+	settleDispatch(t, s)
+}
+
+// settleDispatch waits until everything put is dispatched and restarts
+// the dispatcher, which settles the index checkpoint: retention then may
+// remove every full segment.
+func settleDispatch(t *testing.T, s *Store) {
+	t.Helper()
 	if err := s.WaitDispatched(5 * time.Second); err != nil {
 		t.Fatal(err)
 	}
-	s.disp.Close() // settles the index checkpoint
+	s.disp.Close()
 	var err error
 	if s.disp, err = newDispatcherForTest(s); err != nil {
 		t.Fatal(err)

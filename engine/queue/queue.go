@@ -259,6 +259,19 @@ func (d *DB) Queues() map[Ref]State {
 	return out
 }
 
+// QueueCounts returns, per topic with queues, how many queues it has by
+// its highest queue id: the count a topic config restored from the queues
+// (a lost meta/) gets.
+func (d *DB) QueueCounts() map[string]int32 {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	out := map[string]int32{}
+	for r := range d.states {
+		out[r.Topic] = max(out[r.Topic], r.QueueID+1)
+	}
+	return out
+}
+
 // SortedRefs returns the keys of m in (topic, queue) order.
 func SortedRefs(m map[Ref]State) []Ref {
 	refs := make([]Ref, 0, len(m))
